@@ -1,0 +1,55 @@
+# Newcomer commands: `make demo` (server on simulated boards) and `make test`.
+# Each creates .venv, installs what it needs (system packages via apt-get when
+# run as root or with passwordless sudo), builds the native parts, and runs.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+CFLAGS_STRICT := -std=c11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
+EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c
+
+.PHONY: all deps venv build test pytest ctest demo bench clean
+
+all: build
+
+deps:
+	@bash .ci/install-system-packages.sh
+
+$(STAMP): setup.py pyproject.toml
+	$(MAKE) deps
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "setuptools>=68" wheel "Cython>=3.0" "cffi>=1.16" "numpy>=1.24"
+	$(PIP) install -q --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Rebuild the extensions in place (C and .pyx changes).
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace
+
+test: build ctest pytest
+
+pytest: build
+	$(PY) -m pytest -q tests
+
+# C-level tests of the board library under AddressSanitizer + UBSan.
+ctest:
+	@mkdir -p tests/c/build
+	cc $(CFLAGS_STRICT) -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -Iext -o tests/c/build/test_vb tests/c/test_vb.c $(EXT_SRC) -lpthread -lrt
+	ASAN_OPTIONS=detect_leaks=1 tests/c/build/test_vb
+
+demo: build
+	$(VENV)/bin/voiceboard demo
+
+bench: build
+	$(PY) bench/board_ticks.py
+	$(PY) bench/dsp.py
+
+clean:
+	rm -rf build tests/c/build $(VENV) *.egg-info
+	find . -name '*.so' -not -path './.venv/*' -delete

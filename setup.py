@@ -1,0 +1,51 @@
+"""Build: the cffi board library (ext/) and the Cython DSP kernels (dsp/*.pyx)."""
+import glob
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Warnings are errors in our own C; generated Cython C gets the same flags
+# minus -Werror (Cython's output is not ours to keep warning-free).
+CYTHON_FLAGS = ["-O3", "-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+
+
+def dsp_extensions():
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("dsp", "*.pyx"))):
+        name = "dsp." + os.path.splitext(os.path.basename(pyx))[0]
+        exts.append(Extension(
+            name, [pyx],
+            include_dirs=[numpy.get_include(), "dsp"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=CYTHON_FLAGS,
+        ))
+    return cythonize(exts, language_level=3, compiler_directives={
+        "boundscheck": False, "wraparound": False, "cdivision": True,
+        "initializedcheck": False,
+    })
+
+
+setup(
+    name="voiceboard",
+    version="0.1.0",
+    description="Telephony board driver and voice server (analog FXO/FXS, E1 CAS) with a hardware simulator",
+    python_requires=">=3.11",
+    packages=find_packages(include=["boarddrv*", "dsp*", "voiceserver*", "hwsim*", "prompts*"]),
+    package_data={
+        "boarddrv": ["examples/*.toml"],
+        "dsp": ["*.toml", "*.pxd"],
+        "hwsim": ["configs/*.toml", "scenarios/*.toml"],
+        "prompts": ["*/*.wav", "*.toml", "*.txt"],
+        "voiceserver": ["configs/*.toml"],
+    },
+    ext_modules=dsp_extensions(),
+    cffi_modules=["ext/build_vbcore.py:ffibuilder"],
+    install_requires=["cffi>=1.16", "numpy>=1.24", "scipy>=1.10", "soundfile>=0.12",
+                      "pyserial>=3.5", "rich>=13", "openpyxl>=3.1"],
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]},
+    entry_points={"console_scripts": ["voiceboard=boarddrv.cli:main"]},
+)
