@@ -1,0 +1,78 @@
+"""`voiceboard hwsim`: serve simulated boards from a config, optionally with a scenario.
+
+Writes --ready-file (JSON: boards and URIs, clock, simulated start) once
+every board exists, so a test or `voiceboard demo` can wait for it; removes
+it on exit. SIGTERM/SIGINT: clean shutdown (calls closed, shared memory
+unlinked, report written). Exits when the scenario's duration has passed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voiceboard hwsim", description=__doc__.split("\n")[0])
+    p.add_argument("--config", required=True, help="boards TOML (see hwsim/configs/)")
+    p.add_argument("--scenario", help="scenario TOML: callers, agents, faults (see hwsim/scenarios/)")
+    p.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
+                   help="lockstep: advance only when the host committed (default); realtime: every block period")
+    p.add_argument("--ready-file", help="write this JSON file when every board exists")
+    p.add_argument("--report", metavar="DIR", help="write per-call JSON + WAV and report.json here")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    return p
+
+
+def _write_ready(path: str, info: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=1)
+    os.replace(tmp, path)       # readers never see a half-written file
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from boarddrv import BoardError
+    from boarddrv.tomlconfig import ConfigError
+    from hwsim.simulator import Simulator
+    try:
+        sim = Simulator(args.config, args.scenario, clock=args.clock, report_dir=args.report,
+                        seed=args.seed)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"voiceboard hwsim: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            sim.start()
+        except BoardError as exc:
+            print(f"voiceboard hwsim: {exc}", file=sys.stderr)
+            return 1
+        if args.ready_file:
+            _write_ready(args.ready_file, sim.ready_info())
+        print(f"voiceboard hwsim: serving {', '.join(sim.uris.values())} ({args.clock})", file=sys.stderr)
+        while not stop.is_set() and not sim.ended and not sim.errors:
+            stop.wait(0.1)
+    finally:
+        report = sim.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+        if args.ready_file and os.path.exists(args.ready_file):
+            os.unlink(args.ready_file)
+    for err in sim.errors:
+        print(f"voiceboard hwsim: {err}", file=sys.stderr)
+    print(f"voiceboard hwsim: {len(sim.calls)} calls; ticks {sim.ticks}"
+          + (f"; report {report}" if report else ""), file=sys.stderr)
+    return 1 if sim.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The report writer: per-call JSON and WAV, and the summary."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from hwsim.calls import CallRecord
+from hwsim.report import ReportWriter
+
+
+def test_report_files_hold_the_call_and_what_the_host_sent(tmp_path):
+    w = ReportWriter(tmp_path / "rep")
+    heard = (np.arange(8000) % 200 - 100).astype(np.int16) * 50
+    a = CallRecord("b-00001", "b", 2, "fxo", "in", number="138", answer=1.0, hangup=3.0,
+                   who_hung_up="caller", digits=[{"digits": "1", "at": 2.0}], heard=heard,
+                   heard_samples=len(heard))
+    b = CallRecord("b-00002", "b", 3, "fxo", "in", number="139", hangup=0.5, who_hung_up="blocked")
+    w.add(a)
+    w.add(b)
+    path = w.close({"seed": 9})
+    rep = json.loads(open(path).read())
+    assert rep["seed"] == 9 and rep["calls_total"] == 2
+    assert rep["calls_by_end"] == {"caller": 1, "blocked": 1}
+    first = rep["calls"][0]
+    assert first["call_id"] == "b-00001" and first["digits"] == [{"digits": "1", "at": 2.0}]
+    assert first["heard_seconds"] == 1.0 and first["wav"] == "calls/b-00001.wav"
+    audio, rate = sf.read(tmp_path / "rep" / first["wav"], dtype="int16")
+    assert rate == 8000 and np.array_equal(audio, heard)
+    assert rep["calls"][1]["wav"] is None
+    assert a.heard is None                      # dropped from memory once on disk
+    assert json.loads((tmp_path / "rep" / "calls" / "b-00002.json").read_text())["number"] == "139"
