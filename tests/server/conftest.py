@@ -1,0 +1,333 @@
+"""End-to-end fixtures: hwsim as a separate process, the voice server in this one.
+
+    def test_x(e2e):
+        run = e2e.run(scenario=SCENARIO, until=lambda srv: len(srv.records) >= 1)
+        run.server.records          # the server's CallRecords
+        run.calls                   # hwsim's report: what each far end did and heard
+        run.heard(call)             # the WAV hwsim wrote for a call (int16, 8 kHz)
+
+`e2e.run` starts `python -m hwsim --clock lockstep --ready-file ... --report
+DIR` with the test's scenario, waits for the ready file (aiosmtpd's
+Controller handshake), runs a `VoiceServer(sync=True)` whose clock starts at
+the simulated start the ready file names, until `until(server)` holds (checked
+on the server's own event loop, between ticks) or a simulated-time limit
+passes; then it stops the server, sends hwsim SIGTERM and reads the report.
+Cleanup kills hwsim and closes the boards even when the test failed.
+
+Board names in the config files (`hotline_e2e`, `e1size_e2e`) are replaced by
+a name unique to the run, in the configs and the scenario, so that two test
+runs on one machine never meet each other's shared memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+BOARD_TOKENS = ("hotline_e2e", "e1size_e2e")   # board names the config files use
+READY_LIMIT = 30.0        # wall seconds: a guard against a hung hwsim, not an assertion
+_runs = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def prompt_library():
+    """The packaged prompt set, normalised as the server plays it (loaded once: ~4 s)."""
+    from voiceserver.prompts import PromptLibrary
+    return PromptLibrary(None, languages=["zh", "en"], fallback="zh")
+
+
+# ---------------------------------------------------------------- audio
+def ncc(signal_: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of `template` at every offset of `signal_`.
+
+    out[k] = <s[k:k+m], t> / (|s[k:k+m]| |t|): 1.0 where the signal holds the
+    template exactly (at any gain), ~0.99 after G.711 companding, far lower
+    for other speech. Zero where the signal window is silent.
+    """
+    s = np.asarray(signal_, np.float64)
+    t = np.asarray(template, np.float64)
+    m = len(t)
+    if len(s) < m:
+        return np.zeros(0)
+    n = 1 << int(np.ceil(np.log2(len(s) + m)))
+    corr = np.fft.irfft(np.fft.rfft(s, n) * np.conj(np.fft.rfft(t, n)), n)[:len(s) - m + 1]
+    c2 = np.concatenate(([0.0], np.cumsum(s * s)))
+    energy = c2[m:] - c2[:-m]
+    norm = np.sqrt(np.maximum(energy, 0.0)) * np.sqrt(float(t @ t))
+    out = np.zeros_like(corr)
+    ok = energy > 1e-3 * float(t @ t)     # windows with some sound only
+    out[ok] = corr[ok] / norm[ok]
+    return out
+
+
+def find_prompt(heard: np.ndarray, template: np.ndarray, threshold: float = 0.9) -> list[tuple[float, float]]:
+    """Where `template` occurs in `heard`: [(seconds from the start of heard, peak NCC)].
+
+    Peaks above `threshold`, at least one template length apart (a prompt
+    cannot overlap itself on one channel)."""
+    c = ncc(heard, template)
+    found: list[tuple[float, float]] = []
+    m = len(template)
+    idx = np.flatnonzero(c > threshold)
+    i = 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] - idx[i] < m:
+            j += 1
+        seg = idx[i:j + 1]
+        k = int(seg[np.argmax(c[seg])])
+        found.append((k / 8000.0, float(c[k])))
+        i = j + 1
+    return found
+
+
+def alaw_channel(x: np.ndarray) -> np.ndarray:
+    """What a real A-law card does to the host's audio (hwsim sends it linear)."""
+    from dsp import g711
+    return g711.alaw_decode(g711.alaw_encode(np.asarray(x, np.int16)))
+
+
+# ---------------------------------------------------------------- hwsim process
+def _wait_ready(proc: subprocess.Popen, path: Path, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_LIMIT
+    while True:
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass      # written atomically, but be safe
+        if proc.poll() is not None:
+            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready:\n"
+                           f"{log.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"hwsim wrote no ready file in {READY_LIMIT:.0f} s:\n{log.read_text()}")
+        time.sleep(0.02)
+
+
+@dataclass
+class HwsimProcess:
+    """`python -m hwsim` for one run; `stop()` returns its report.json."""
+    proc: subprocess.Popen
+    ready: dict[str, Any]
+    report_dir: Path
+    log: Path
+
+    @classmethod
+    def start(cls, config: Path, scenario: Path, workdir: Path, seed: int | None = None) -> "HwsimProcess":
+        ready = workdir / "ready.json"
+        log = workdir / "hwsim.log"
+        report = workdir / "report"
+        cmd = [sys.executable, "-m", "hwsim", "--config", str(config), "--scenario", str(scenario),
+               "--clock", "lockstep", "--ready-file", str(ready), "--report", str(report)]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        with open(log, "w") as logf:
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        try:
+            info = _wait_ready(proc, ready, log)
+        except BaseException:
+            _kill(proc)
+            raise
+        return cls(proc, info, report, log)
+
+    @property
+    def start_time(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.ready["start"])
+
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM: hwsim closes the calls in progress and writes its report."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                _kill(self.proc)
+                raise RuntimeError(f"hwsim did not exit on SIGTERM:\n{self.log.read_text()}") from None
+        report = self.report_dir / "report.json"
+        if not report.exists():
+            raise RuntimeError(f"hwsim (status {self.proc.returncode}) wrote no report:\n{self.log.read_text()}")
+        return json.loads(report.read_text())
+
+    def kill(self) -> None:
+        _kill(self.proc)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# ---------------------------------------------------------------- the server
+def build_server(config: Path, library, start_time: dt.datetime, **kw: Any):
+    from voiceserver.config import load_config
+    from voiceserver.server import VoiceServer
+    cfg = load_config(config, library=library)   # every prompt a flow names exists
+    return VoiceServer(cfg, library, sync=True, start_time=start_time, **kw)
+
+
+def sim_seconds(server) -> float:
+    """Simulated seconds: the first board's engine tick count (the server's own
+    clock, now_ms, moves only on ticks that have events)."""
+    rt = server.boards[0] if server.boards else None
+    return 0.0 if rt is None else rt.engine.tick * rt.board.block / 8000.0
+
+
+def run_server(server, until: Callable[[Any], bool], max_sim_seconds: float,
+               wall_limit: float = 150.0) -> None:
+    """Run `server` (lockstep) until `until(server)` holds; raise if it never does.
+
+    `until` is evaluated on the server's event loop, so it sees the control
+    plane between two ticks' handling. `max_sim_seconds` is the real bound
+    (simulated time); `wall_limit` only guards against a wedged process."""
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(server.run(stop))
+        failure: str | None = None
+        t0 = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(0.005)
+                if task.done():
+                    failure = f"server stopped before the condition held (error: {server.error})"
+                    break
+                if server.error is not None:
+                    failure = f"server error: {server.error}"
+                    break
+                if server.boards and until(server):
+                    break
+                if sim_seconds(server) > max_sim_seconds:
+                    failure = f"condition not met within {max_sim_seconds} simulated s"
+                    break
+                if time.monotonic() - t0 > wall_limit:
+                    failure = (f"condition not met after {wall_limit:.0f} s wall "
+                               f"({sim_seconds(server):.1f} simulated s): wedged?")
+                    break
+        finally:
+            stop.set()
+            await task     # closes the boards
+        if failure is not None:
+            raise AssertionError(failure)
+    asyncio.run(main())
+
+
+@dataclass
+class E2ERun:
+    server: Any
+    report: dict[str, Any]
+    workdir: Path
+    board: str                       # the run's hwsim board name
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def heard_alaw(self, call: dict[str, Any]) -> np.ndarray:
+        """`heard` after an A-law round trip: what a real A-law card would have sent."""
+        return alaw_channel(self.heard(call))
+
+    def heard(self, call: dict[str, Any]) -> np.ndarray:
+        """What the host sent to this call's far end: the WAV hwsim wrote."""
+        from dsp.audiofile import read_audio
+        assert call.get("wav"), f"hwsim kept no audio for {call['call_id']}"
+        x = read_audio(str(self.report_dir / call["wav"]))
+        return x[0]
+
+    @property
+    def report_dir(self) -> Path:
+        return self.workdir / "report"
+
+    def calls_on(self, chan: int, direction: str = "in") -> list[dict[str, Any]]:
+        return sorted((c for c in self.calls if c["channel"] == chan and c["direction"] == direction),
+                      key=lambda c: c["offered"])
+
+    def records_on(self, chan: int) -> list[Any]:
+        return [r for r in self.server.records if r.chan == chan]
+
+    def sim_s(self, when: dt.datetime) -> float:
+        """A server datetime as simulated seconds since the board's first tick."""
+        return (when - self.server.start_time).total_seconds()
+
+    def events(self, kind: str) -> list[Any]:
+        return [e for e in self.server.bus.journal if e.kind == kind]
+
+
+class E2E:
+    """Factory for runs in one test (see the module docstring).
+
+    The helpers are reached through the fixture (`e2e.find_prompt`,
+    `e2e.all_idle`), not imported: test modules importing `conftest` get
+    whichever area's conftest was imported first."""
+
+    find_prompt = staticmethod(lambda *a, **kw: find_prompt(*a, **kw))
+    all_idle = staticmethod(lambda server: all_idle(server))
+
+    def __init__(self, tmp_path: Path, library) -> None:
+        self.tmp = tmp_path
+        self.library = library
+        self._procs: list[HwsimProcess] = []
+        self._servers: list[Any] = []
+
+    def _personalise(self, text: str, names: dict[str, str]) -> str:
+        for token, name in names.items():
+            text = text.replace(token, name)
+        return text
+
+    def run(self, *, scenario: str, until: Callable[[Any], bool], max_sim_seconds: float,
+            hwsim_config: str = "hwsim-hotline.toml", server_config: str = "server-hotline.toml",
+            seed: int | None = None, **server_kw: Any) -> E2ERun:
+        n = next(_runs)
+        names = {tok: f"{tok}{os.getpid()}r{n}" for tok in BOARD_TOKENS}
+        work = self.tmp / f"run{n}"
+        work.mkdir()
+        hcfg = work / "hwsim.toml"
+        hcfg.write_text(self._personalise((CONFIGS / hwsim_config).read_text(), names))
+        scfg = work / "server.toml"
+        scfg.write_text(self._personalise((CONFIGS / server_config).read_text(), names))
+        scen = work / "scenario.toml"
+        scen.write_text(self._personalise(scenario, names))
+        hw = HwsimProcess.start(hcfg, scen, work, seed)
+        self._procs.append(hw)
+        server = build_server(scfg, self.library, hw.start_time, **server_kw)
+        self._servers.append(server)
+        run_server(server, until, max_sim_seconds)
+        report = hw.stop()
+        board = next(iter(hw.ready["boards"]))
+        assert not report["errors"], f"hwsim errors: {report['errors']}"
+        return E2ERun(server, report, work, board, calls=report["calls"])
+
+    def cleanup(self) -> None:
+        for server in self._servers:     # boards left open by a server that failed to start
+            for rt in server.boards:
+                rt.engine.stop()
+                rt.board.close()
+        for hw in self._procs:
+            hw.kill()
+
+
+@pytest.fixture
+def e2e(tmp_path, prompt_library):
+    runs = E2E(tmp_path, prompt_library)
+    try:
+        yield runs
+    finally:
+        runs.cleanup()
+
+
+def all_idle(server) -> bool:
+    from voiceserver.channels import State
+    return all(ch.state is State.IDLE for rt in server.boards for ch in rt.channels.values())

@@ -1,0 +1,179 @@
+"""Channel state machines driven by method calls; assertions on their actions."""
+import pytest
+
+from voiceserver.channels import Call, FxoTrunk, FxsPhone, State, TrunkTiming
+
+TPS = 50.0  # 20 ms ticks
+
+
+def kinds(actions):
+    return [(a.kind, a.args[0] if a.args else None) for a in actions]
+
+
+def events(actions):
+    return [a.args[0] for a in actions if a.kind == "event"]
+
+
+def fire(ch, actions, upto):
+    """Run the timers in `actions` that are due by tick `upto`, like the engine would."""
+    for a in actions:
+        if a.kind == "timer" and a.args[0] <= upto:
+            ch.timer(a.args[0], a.args[1])
+
+
+def test_inbound_ring_callerid_answer_then_loop_drop():
+    ch = FxoTrunk(0, TPS, TrunkTiming(answer_after_rings=2))
+    ch.ring_start(0)
+    first = ch.take()
+    assert ch.state is State.RINGING and "call.start" in events(first)
+    assert "call.offer" not in events(first)  # waits for the second ring (caller ID between)
+    ch.caller_id(60, "13800138000", "ZHANG")
+    ch.ring_start(250)
+    acts = ch.take()
+    assert "call.offer" in events(acts) and ch.call.caller == "13800138000"
+    ch.answer(260)
+    acts = ch.take()
+    assert ("hook", "offhook") in kinds(acts) and ch.state is State.CONNECTED
+    call = ch.call
+    ch.loop_drop(900)
+    acts = ch.take()
+    assert ("hook", "onhook") in kinds(acts) and ("stop_play", None) in kinds(acts)
+    assert call.end_reason.startswith("far end hung up") and ch.state is State.HANGUP
+    fire(ch, acts, 900 + 100)
+    assert ch.state is State.IDLE
+
+
+def test_caller_gives_up_while_ringing():
+    ch = FxoTrunk(1, TPS)
+    ch.ring_start(0)
+    acts = ch.take()
+    ch.ring_start(250)  # re-arms the ring-gone timer; the first one is now stale
+    acts2 = ch.take()
+    fire(ch, acts, 10_000)
+    assert ch.state is State.RINGING, "a stale timer must not end the call"
+    call = ch.call
+    fire(ch, acts2, 10_000)
+    assert ch.state is State.IDLE and call.end_reason == "abandoned while ringing"
+    assert call.answer_tick is None
+
+
+@pytest.mark.parametrize("how", ["loop-drop", "battery-reversal", "busy-tone"])
+def test_disconnect_supervision_per_line(how):
+    ch = FxoTrunk(2, TPS, disconnect=frozenset({how}))
+    ch.ring_start(0)
+    ch.answer(10)
+    ch.take()
+    # the other two signals are ignored on this line
+    ch.loop_drop(20) if how != "loop-drop" else None
+    ch.battery_reversal(21) if how != "battery-reversal" else None
+    ch.tone(22, "busy") if how != "busy-tone" else None
+    assert ch.state is State.CONNECTED
+    {"loop-drop": lambda: ch.loop_drop(30), "battery-reversal": lambda: ch.battery_reversal(30),
+     "busy-tone": lambda: ch.tone(30, "busy")}[how]()
+    assert ch.state is State.HANGUP
+
+
+def test_outbound_dial_tone_dtmf_ringback_answer_by_voice():
+    ch = FxoTrunk(3, TPS)
+    call = ch.dial(0, "95588")
+    assert ("hook", "offhook") in kinds(ch.take()) and ch.state is State.OFFHOOK
+    ch.tone(40, "dial")
+    acts = ch.take()
+    assert ("send_dtmf", "95588") in kinds(acts) and ch.state is State.DIALING
+    ch.dtmf_sent(80)
+    ch.tone(120, "ringback")
+    assert "call.ringback" in events(ch.take())
+    ch.speech(300)                  # a voice onset alone is not an answer (a ringback burst starts so)
+    assert ch.state is State.PROCEEDING
+    ch.tone(325, "unknown")         # the progress detector: sound that is no tone
+    assert ch.state is State.CONNECTED and call.answer_tick == 300
+
+
+def test_outbound_busy_and_no_dial_tone():
+    ch = FxoTrunk(4, TPS)
+    ch.dial(0, "1")
+    acts = ch.take()
+    fire(ch, acts, 1000)  # no dial tone: dials anyway after the wait
+    acts = ch.take()
+    assert ("send_dtmf", "1") in kinds(acts) and "call.warning" in events(acts)
+    ch.dtmf_sent(200)
+    ch.tone(250, "busy")
+    assert ch.state is State.HANGUP
+
+
+def test_fxs_lift_dial_and_ring_answer():
+    ph = FxsPhone(5, TPS, interdigit_ms=2000)
+    ph.hook_off(0)
+    assert ("tone", "dial") in kinds(ph.take())
+    ph.digit(10, "8")
+    ph.digit(20, "0")
+    acts = ph.take()
+    assert ("tone", None) in kinds(acts)
+    fire(ph, acts, 20 + 100)
+    assert ph.call.called == "80" and "call.dialed" in events(ph.take())
+    ph.hook_on(200)
+    assert ph.state is State.IDLE
+    ph.ring(300, Call("x1", 5, "inbound"))
+    acts = ph.take()
+    assert ("ring", True) in kinds(acts)
+    fire(ph, acts, 300 + 50)  # cadence: voltage off after 1 s
+    assert ("ring", False) in kinds(ph.take())
+    ph.hook_off(400)
+    assert ph.state is State.CONNECTED and ("ring", False) in kinds(ph.take())
+    with pytest.raises(RuntimeError, match="phone busy"):
+        ph.ring(410, Call("x2", 5, "inbound"))
+
+
+def test_alarm_blocks_and_ends_call():
+    ch = FxoTrunk(6, TPS)
+    ch.ring_start(0)
+    ch.answer(1)
+    ch.take()
+    call = ch.call
+    ch.block(5, "LOS")
+    assert ch.state is State.BLOCKED and call.end_reason == "blocked: LOS"
+    ch.unblock(9)
+    assert ch.state is State.IDLE
+    with pytest.raises(RuntimeError, match="cannot answer"):
+        ch.answer(10)
+
+
+def test_offer_waits_for_caller_id_or_second_ring():
+    ch = FxoTrunk(7, TPS)  # default: caller ID comes between ring 1 and 2
+    ch.ring_start(0)
+    assert "call.offer" not in events(ch.take())
+    ch.caller_id(70, "01012345678")
+    acts = ch.take()
+    assert events(acts) == ["call.callerid", "call.offer"], "offered as soon as caller ID is in"
+    other = FxoTrunk(8, TPS)  # a line without caller ID: offered at the second ring
+    other.ring_start(0)
+    other.take()
+    other.ring_start(250)
+    assert "call.offer" in events(other.take()) and other.call.caller is None
+
+
+def test_caller_id_mid_ringing_is_a_new_call():
+    """A caller gave up and the next one rang within one ring cycle: the
+    second caller's FSK caller ID (it only follows a first ring) starts a new call."""
+    ch = FxoTrunk(9, TPS)
+    ch.ring_start(0)
+    ch.caller_id(60, "01065123456")  # first caller, not answered (say, blacklisted)
+    ch.ring_start(250)
+    ch.ring_start(500)
+    first = ch.call
+    ch.take()
+    ch.ring_start(750)               # really the first ring of the next caller
+    ch.caller_id(810, "13800000001")
+    acts = ch.take()
+    assert first.end_reason == "abandoned while ringing"
+    assert ch.call is not first and ch.call.caller == "13800000001"
+    assert events(acts)[-3:] == ["call.start", "call.callerid", "call.offer"]
+    # DTMF caller ID comes before the first ring: a new call whose ring is still to come
+    ch2 = FxoTrunk(10, TPS)
+    ch2.ring_start(0)
+    ch2.ring_start(250)
+    old = ch2.call
+    ch2.caller_id(400, "13912345678", before_ring=True)
+    assert old.end_reason == "abandoned while ringing" and ch2.rings == 0
+    ch2.ring_start(420)
+    assert ch2.call.caller == "13912345678" and "call.offer" in events(ch2.take())

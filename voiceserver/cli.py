@@ -1,0 +1,321 @@
+"""`voiceboard serve` and `voiceboard demo`.
+
+The demo starts hwsim as a separate process (the way a card would already
+be there), waits for its ready file, and runs the server against the board
+URIs it names: the server never imports hwsim.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from boarddrv.tomlconfig import ConfigError
+
+HERE = Path(__file__).resolve().parent
+DEMO_CONFIG = HERE / "configs" / "demo.toml"
+REPO = HERE.parent
+HOTLINE = REPO / "hwsim" / "configs" / "hotline.toml"
+
+
+def _build(config: str):
+    from voiceserver.config import load_config
+    from voiceserver.prompts import PromptError, PromptLibrary
+    from voiceserver.server import VoiceServer
+    cfg = load_config(config)
+    try:
+        library = PromptLibrary(cfg.prompts.directory, languages=cfg.prompts.languages,
+                                fallback=cfg.prompts.default_lang)
+    except PromptError as exc:
+        raise ConfigError(config, None, "prompts", str(exc)) from None
+    load_config(config, library=library)  # every prompt a flow names exists
+    return cfg, library, VoiceServer
+
+
+def serve_main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="voiceboard serve", description="Run the voice server.")
+    ap.add_argument("--config", required=True, help="server config (TOML)")
+    ap.add_argument("--block", type=int, default=160, choices=(80, 160, 320))
+    ap.add_argument("--lockstep-sync", action="store_true",
+                    help="wait for the control plane every tick that has events (deterministic runs)")
+    ap.add_argument("--status-port", type=int, default=None,
+                    help="loopback port of the status/admin API (default: the [api] port + 1; -1: none)")
+    ap.add_argument("--log-level", default="info")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        cfg, library, VoiceServer = _build(args.config)
+    except ConfigError as exc:
+        print(f"voiceboard serve: {exc}", file=sys.stderr)
+        return 2
+    port = cfg.api.port + 1 if args.status_port is None else args.status_port
+    server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
+                         status_port=None if port < 0 else port)
+    server.bus.subscribe(lambda ev: logging.info("event %s", json.dumps(ev.as_dict(), default=str)))
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: server.reload(args.config))
+        await server.run(stop)
+        return 0 if server.error is None else 1
+    try:
+        return asyncio.run(main())
+    except Exception as exc:  # open/start errors name the board
+        print(f"voiceboard serve: {exc}", file=sys.stderr)
+        return 1
+
+
+def reload_main(argv: list[str]) -> int:
+    """Ask a running server to reload its config file (like SIGHUP, over its loopback admin API)."""
+    import urllib.error
+    import urllib.request
+    ap = argparse.ArgumentParser(prog="voiceboard reload", description=reload_main.__doc__)
+    ap.add_argument("--api", default="127.0.0.1:8751", help="the server's status API (HOST:PORT)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    url = f"http://{args.api}/admin/reload"
+    try:
+        req = urllib.request.Request(url, method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        print(f"voiceboard reload: {url}: {exc.code} {body.get('error', '')}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"voiceboard reload: no server at {args.api} ({getattr(exc, 'reason', exc)}); "
+              f"is `voiceboard serve` running?", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body))
+    elif body.get("reloaded"):
+        print(f"reloaded {body['file']}")
+    else:
+        print(f"voiceboard reload: rejected, the running config stays:\n{body.get('error')}", file=sys.stderr)
+    return 0 if body.get("reloaded") else 1
+
+
+# ------------------------------------------------------------------ demo
+# What the demo's simulated callers do, in turn (the demo IVR is
+# voiceserver/configs/demo.toml: 1 Chinese / 2 English, then the main menu).
+DEMO_CALLERS: list[dict[str, Any]] = [
+    {"number": "13800000001", "script": [
+        {"after_silence": 0.6, "digits": "1"}, {"after_silence": 0.6, "digits": "1"},
+        {"after_silence": 0.6, "digits": "12345678"}, {"after_silence": 0.8, "hangup": True}]},
+    {"number": "13800000002", "script": [
+        {"after_silence": 0.6, "digits": "2"}, {"after_silence": 0.6, "digits": "2"},
+        {"after_silence": 0.8, "hangup": True}]},
+    {"number": "13800000003", "script": [
+        {"after_silence": 0.6, "digits": "1"}, {"after_silence": 0.6, "digits": "0"},
+        {"after": 12.0, "hangup": True}]},
+    {"number": "13800000004", "script": [
+        {"after_silence": 0.6, "digits": "2"}, {"after_silence": 0.6, "digits": "9"},
+        {"after_silence": 0.6, "digits": "2"}, {"after_silence": 0.8, "hangup": True}]},
+    {"number": "13800000005", "script": [{"after": 90.0, "hangup": True}]},   # says nothing
+    {"number": "01065123456", "script": [], "give_up": 12.0},                 # blacklisted
+]
+
+
+def demo_scenario(calls: int, minutes: float | None, seed: int) -> str:
+    """TOML for hwsim: `calls` callers on the 4 lines, a few seconds apart."""
+    start = "2026-11-23T10:00:00+08:00"  # a Monday in business hours
+    spacing = 15.0  # 4 lines, calls of 30-50 s: few callers find every line busy
+    duration = (minutes * 60.0) if minutes else spacing * calls + 300.0  # the demo stops when every call ended
+    out = ["[scenario]", f"start = {start}", f"duration = {duration:.1f}", f"seed = {seed}", "",
+           "[[agent]]", 'phones = "hotline:4-7"', "answer_after = 2.0",
+           'script = [{ after = 6.0, hangup = true }]', ""]
+    for i in range(calls):
+        c = DEMO_CALLERS[i % len(DEMO_CALLERS)]
+        out += ["[[caller]]", f"at = {1.0 + i * spacing:.1f}", 'line = "hotline"',
+                f'number = "{c["number"]}"']
+        if "give_up" in c:
+            out.append(f"give_up = {c['give_up']}")
+        script = ", ".join("{ " + ", ".join(
+            f"{k} = {json.dumps(v) if not isinstance(v, bool) else str(v).lower()}"
+            for k, v in step.items()) + " }" for step in c["script"])
+        out += [f"script = [{script}]", ""]
+    return "\n".join(out)
+
+
+def _wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists():
+            try:
+                return json.loads(ready.read_text())
+            except json.JSONDecodeError:
+                pass  # being written
+        if proc.poll() is not None:
+            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready")
+        time.sleep(0.05)
+    raise RuntimeError(f"hwsim not ready after {timeout:.0f} s")
+
+
+def demo_main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="voiceboard demo",
+                                 description="hwsim hotline + voice server + simulated callers")
+    ap.add_argument("--calls", type=int, default=12, help="simulated callers (default 12)")
+    ap.add_argument("--minutes", type=float, default=None, help="simulated minutes to run")
+    ap.add_argument("--real-time", action="store_true", help="real-time clock instead of lockstep")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-live", action="store_true", help="no live table, summary only")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--keep", metavar="DIR", help="keep hwsim's reports (what each caller heard) in DIR")
+    args = ap.parse_args(argv)
+    if args.calls < 1:
+        print("voiceboard demo: --calls must be at least 1", file=sys.stderr)
+        return 2
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="voiceboard-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    scen = workdir / "callers.toml"
+    scen.write_text(demo_scenario(args.calls, args.minutes, args.seed))
+    ready = workdir / "ready.json"
+    ready.unlink(missing_ok=True)
+    clock = "realtime" if args.real_time else "lockstep"
+    cmd = [sys.executable, "-m", "hwsim", "--config", str(HOTLINE), "--scenario", str(scen),
+           "--clock", clock, "--ready-file", str(ready), "--report", str(workdir / "report")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(workdir / "hwsim.log", "w"))
+    try:
+        info = _wait_ready(proc, ready)
+        cfg, library, VoiceServer = _build(str(DEMO_CONFIG))
+        start = info.get("start")
+        start_time = dt.datetime.fromisoformat(start) if start else None
+        server = VoiceServer(cfg, library, sync=not args.real_time, start_time=start_time)
+        t0 = time.monotonic()
+        asyncio.run(_demo_run(server, proc, args))
+        wall = time.monotonic() - t0
+        # hwsim ending on its own (its scenario is over) is the normal end of
+        # a run, not a lost board.
+        scenario_over = proc.poll() == 0
+    except (ConfigError, RuntimeError) as exc:
+        print(f"voiceboard demo: {exc}", file=sys.stderr)
+        print(f"  (hwsim log: {workdir / 'hwsim.log'})", file=sys.stderr)
+        return 1
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    summary = demo_summary(server, wall)
+    if scenario_over and server.error and "lost" in server.error:
+        summary["error"] = None
+    summary["blocked_at_exchange"] = _blocked_calls(workdir / "report" / "report.json")
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print_summary(summary)
+        print(f"\nhwsim reports (what each caller heard): {workdir / 'report'}")
+    accounted = summary["calls"] + summary["blocked_at_exchange"]
+    return 0 if accounted >= args.calls and summary["error"] is None else 1
+
+
+def _blocked_calls(report: Path) -> int:
+    """Callers the simulated exchange turned away (every line busy): hwsim knows, not the server."""
+    try:
+        calls = json.loads(report.read_text()).get("calls", [])
+    except (OSError, json.JSONDecodeError):
+        return 0
+    return sum(1 for c in calls if c.get("kind") == "fxo" and c.get("who_hung_up") == "blocked")
+
+
+async def _demo_run(server, proc: subprocess.Popen, args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run(stop))
+
+    def finished() -> bool:
+        return len(server.records) >= args.calls or proc.poll() is not None or task.done()
+
+    if args.no_live or not sys.stdout.isatty():
+        while not finished():
+            await asyncio.sleep(0.1)
+    else:
+        from rich.live import Live
+        with Live(_table(server), refresh_per_second=8, transient=False) as live:
+            while not finished():
+                await asyncio.sleep(0.125)
+                live.update(_table(server))
+    stop.set()
+    await task
+
+
+def _table(server):
+    from rich.table import Table
+    t = Table(title=f"voiceboard demo — calls ended: {len(server.records)}", expand=False)
+    for col in ("board", "chan", "kind", "state", "call", "caller", "IVR step", "digits"):
+        t.add_column(col)
+    for r in server.channel_rows():
+        t.add_row(r["board"], str(r["chan"]), r["kind"], r["state"], r["call_id"] or "",
+                  r["caller"] or "", r["menu"], r["digits"])
+    return t
+
+
+def demo_summary(server, wall: float) -> dict[str, Any]:
+    recs = server.records
+    answered = [r for r in recs if r.answer is not None]
+    durations = [(r.end - r.answer).total_seconds() for r in answered]
+    reasons: dict[str, int] = {}
+    for r in recs:
+        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    stats = [rt.engine.stats.as_dict() for rt in server.boards]
+    return {
+        "calls": len(recs),
+        "answered": len(answered),
+        "rejected": sum(1 for r in recs if "rejected" in r.ivr_path),
+        "to_agent": sum(1 for r in recs if r.agent),
+        "digits": sum(len(r.digits) for r in recs),
+        "prompts_played": sum(r.prompts_played for r in recs),
+        "talk_seconds_avg": round(sum(durations) / len(durations), 1) if durations else 0.0,
+        "talk_seconds_max": round(max(durations), 1) if durations else 0.0,
+        "end_reasons": reasons,
+        "wall_seconds": round(wall, 2),
+        "engine": stats,
+        "error": server.error,
+        "records": [r.__dict__ for r in recs],
+    }
+
+
+def _outcome(path: list[str]) -> str:
+    """The IVR steps a person cares about: menus chosen, inputs, where the call went."""
+    keep = ("lang:", "input:", "lookup:", "invalid", "timeout", "queue:", "transfer:", "voicemail",
+            "rejected", "hangup")
+    steps = [p.split(":", 1)[0] if p.startswith(("invalid", "timeout")) else p
+             for p in path if p.startswith(keep)]
+    return " > ".join(steps) or "-"
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    con = Console()
+    t = Table(title="calls")
+    for col in ("call", "chan", "caller", "answered", "keys", "IVR outcome", "prompts", "agent", "ended by"):
+        t.add_column(col)
+    for r in s["records"]:
+        t.add_row(r["call_id"], str(r["chan"]), r["caller"] or "",
+                  r["answer"].strftime("%H:%M:%S") if r["answer"] else "no",
+                  r["digits"], _outcome(r["ivr_path"]), str(r["prompts_played"]),
+                  r["agent"] or "", r["reason"])
+    con.print(t)
+    sim = sum(e["ticks"] for e in s["engine"]) * 0.02
+    con.print(f"calls {s['calls']}  answered {s['answered']}  rejected {s['rejected']}  "
+              f"blocked at the exchange {s.get('blocked_at_exchange', 0)}  "
+              f"to an agent {s['to_agent']}  digits {s['digits']}  prompts {s['prompts_played']}")
+    con.print(f"talk time avg {s['talk_seconds_avg']} s, max {s['talk_seconds_max']} s; "
+              f"{sim:.0f} s simulated in {s['wall_seconds']} s wall")
+    if s["error"]:
+        con.print(f"[red]error: {s['error']}[/red]")

@@ -1,0 +1,645 @@
+"""The voice server: boards, media engines, channels, IVR calls and the event bus.
+
+Threads: one media engine per board (the tick loop) and the asyncio loop
+(this control plane). An engine hands each tick's events to `_handle` on
+the loop; in lockstep (`sync=True`) it waits until they are handled, so a
+simulated run is the same tick for tick from the same seed.
+
+Time: the control plane's clock is the board's tick count. `now_ms` is the
+simulated milliseconds since start; `wallclock` adds the configured start
+datetime (schedules and call records use it).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from boarddrv import ChannelType, Event, EventKind, open_board
+from dsp.callerid import CallerIdEvent
+from dsp.dtmf import DtmfEvent
+from dsp.level import SpeechEvent
+from dsp.mix import AudioBank, Segment
+from dsp.tones import ToneEvent
+from voiceserver import ivr as ivrmod
+from voiceserver import saynumber
+from voiceserver.channels import Call, Channel, FxoTrunk, FxsPhone, State
+from voiceserver.config import ServerConfig
+from voiceserver.acdlink import AcdLink, default_settings
+from voiceserver.blacklist import normalize_number
+from voiceserver.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
+from voiceserver.events import EventBus
+from voiceserver.prompts import PromptLibrary
+
+log = logging.getLogger("voiceserver")
+
+RATE = 8000
+ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
+
+
+@dataclass
+class CallRecord:
+    """What the server knows of a call when it ends (SQLite comes with recording)."""
+    call_id: str
+    board: str
+    chan: int
+    direction: str
+    caller: str | None
+    called: str | None
+    start: dt.datetime
+    answer: dt.datetime | None
+    end: dt.datetime
+    reason: str
+    ivr_path: list[str] = field(default_factory=list)
+    digits: str = ""
+    prompts_played: int = 0
+    agent: str | None = None
+
+
+@dataclass
+class _Leg:
+    """Server-side state of a call on a channel: its IVR, its bridge partner."""
+    call: Call
+    ivr: ivrmod.IvrCall | None = None
+    play_id: int | None = None
+    partner: tuple[int, int] | None = None   # (board index, chan) bridged with
+    path: list[str] = field(default_factory=list)
+    digits: str = ""
+    prompts: int = 0
+    agent: str | None = None
+
+
+class BoardRuntime:
+    """One opened board with its engine and channel state machines."""
+
+    def __init__(self, index: int, name: str, board: Any, engine: Engine) -> None:
+        self.index = index
+        self.name = name
+        self.board = board
+        self.engine = engine
+        self.channels: dict[int, Channel] = {}
+        self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
+        self.ms_per_tick = board.block * 1000.0 / RATE
+
+
+class VoiceServer:
+    def __init__(self, cfg: ServerConfig, library: PromptLibrary, *, sync: bool = True,
+                 block: int = 160, start_time: dt.datetime | None = None,
+                 hardware_bridging: bool = True, status_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.library = library
+        self.sync = sync
+        self.block = block
+        self.hardware_bridging = hardware_bridging
+        self.status_port = status_port   # loopback status/admin API; None: none, 0: any free port
+        self.start_time = start_time or dt.datetime.now(dt.timezone.utc)
+        self.bus = EventBus()
+        self.bank = AudioBank()
+        self.records: list[CallRecord] = []
+        self.boards: list[BoardRuntime] = []
+        self.legs: dict[tuple[int, int], _Leg] = {}
+        self.acd: AcdLink | None = None                # queues and agents, once boards are open
+        self.error: str | None = None
+        self.reload_error: str | None = None   # why the last reload was rejected
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._segments: dict[tuple[str, str], Segment] = {}
+        self._tick = 0
+        self._load_bank()
+
+    # -- setup -------------------------------------------------------------
+    def _load_bank(self) -> None:
+        """Every prompt of every language goes into one bank once, at start."""
+        for lang in self.cfg.prompts.languages:
+            for name in self.library.names(lang):
+                self._segments[(lang, name)] = self.bank.add(self.library.get(name, lang))
+        if "default" in self.library.moh_names():
+            self._segments[("moh", "default")] = self.bank.add(self.library.music_on_hold("default"))
+
+    def segment(self, name: str, lang: str) -> Segment:
+        seg = self._segments.get((lang, name))
+        if seg is None:  # a fallback language (checked at config load)
+            key = (lang, name)
+            self._segments[key] = seg = self.bank.add(self.library.get(name, lang))
+        return seg
+
+    def _open_boards(self) -> None:
+        roles = self.cfg.channels
+        for index, entry in enumerate(self.cfg.boards):
+            board = open_board(entry.uri)
+            try:
+                board.start(block=self.block)
+                engine = Engine(board, self.bank, handler=self._engine_handler(index), sync=self.sync,
+                                hardware_bridging=self.hardware_bridging)
+                rt = BoardRuntime(index, entry.name, board, engine)
+                tps = RATE / board.block
+                types = {c.index: c.type for c in board.channels}
+                for _, chan in (r for r in roles.inbound if r[0] == entry.name):
+                    rt.channels[chan] = FxoTrunk(chan, tps)
+                for group in roles.outbound.values():
+                    for _, chan in (r for r in group if r[0] == entry.name):
+                        rt.channels.setdefault(chan, FxoTrunk(chan, tps))
+                for _, chan in (r for r in roles.agents if r[0] == entry.name):
+                    rt.channels[chan] = FxsPhone(chan, tps)
+                for chan, ch in rt.channels.items():
+                    want = ChannelType.FXS if isinstance(ch, FxsPhone) else None
+                    have = types.get(chan)
+                    if have is None:
+                        raise ValueError(f"{self.cfg.file}: board {entry.name} ({entry.uri}) has no channel {chan}")
+                    if want is ChannelType.FXS and have is not ChannelType.FXS:
+                        raise ValueError(f"{self.cfg.file}: {entry.name}:{chan} is an agent phone "
+                                         f"but the board says it is {have.name}")
+            except Exception:
+                board.close()
+                raise
+            for chan, ch in rt.channels.items():
+                if isinstance(ch, FxoTrunk) and types.get(chan) is ChannelType.FXO:
+                    rt.callerid_chans.add(chan)
+                    engine.arm_callerid(chan, True)
+            self.boards.append(rt)
+
+    # -- run ---------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = stop or asyncio.Event()
+        try:
+            self._open_boards()
+        except BaseException:   # the boards opened before the one that failed
+            for rt in self.boards:
+                rt.board.close()
+            raise
+        settings = self.cfg.acd or default_settings(self.cfg)
+        numbering = self.cfg.numbering
+        self.acd = AcdLink(self, settings.build(
+            self.cfg.channels.outbound, default_lang=self.cfg.prompts.default_lang,
+            normalize=lambda n: normalize_number(n, numbering)))
+        status = None
+        try:
+            if self.status_port is not None:
+                from voiceserver.status_api import StatusApi
+                status = StatusApi(queues=self.acd.acd.queue_rows, agents=self.acd.acd.agent_rows,
+                                   channels=self.channel_rows,
+                                   admin={"reload": self.admin_reload},
+                                   host=self.cfg.api.host, port=self.status_port)
+                try:
+                    await status.start()
+                except OSError as exc:
+                    raise OSError(f"status API: cannot listen on {self.cfg.api.host}:"
+                                  f"{self.status_port}: {exc.strerror}") from None
+                self.status_port = status.port
+                self.bus.publish(0, "status.listening", host=status.host, port=status.port)
+            for rt in self.boards:
+                rt.engine.start()
+                self.bus.publish(0, "board.start", board=rt.name, channels=len(rt.channels))
+            await self._stopped.wait()
+        finally:
+            if status is not None:
+                await status.close()
+            for rt in self.boards:
+                rt.engine.stop()
+            for rt in self.boards:
+                rt.board.close()
+
+    def reload(self, path: str) -> bool:
+        """Swap in a new config for new calls; calls in progress keep theirs.
+
+        A config that fails validation is rejected: the running one stays,
+        and the reason goes to the log and the event bus.
+        """
+        from voiceserver.config import reload_config
+        new, err = reload_config(path, self.cfg, library=self.library)
+        self.reload_error = None if err is None else str(err)
+        if err is not None:
+            log.error("config reload rejected, keeping the running config: %s", err)
+            self.bus.publish(self._tick, "config.reload_failed", error=str(err))
+            return False
+        self.cfg = new
+        self.bus.publish(self._tick, "config.reloaded", file=str(path))
+        return True
+
+    def admin_reload(self) -> dict[str, Any]:
+        """The admin command's reload of the file the running config came from."""
+        ok = self.reload(self.cfg.file)
+        return {"reloaded": ok, "file": self.cfg.file, "error": self.reload_error}
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+
+    def _engine_handler(self, index: int):
+        def handler(tick: int, events: list) -> None:
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                return
+            done = threading.Event()
+
+            def run() -> None:
+                try:
+                    self._handle(index, tick, events)
+                except Exception:  # a bug in a handler must not wedge the engine
+                    log.exception("control plane failed on tick %d", tick)
+                    self.error = "control plane error (see log)"
+                    if self._stopped is not None:
+                        self._stopped.set()
+                finally:
+                    done.set()
+            try:
+                loop.call_soon_threadsafe(run)
+            except RuntimeError:  # loop closed during shutdown
+                return
+            if self.sync:
+                while not done.wait(0.5):
+                    if self._stopped is not None and self._stopped.is_set():
+                        return
+        return handler
+
+    # -- time --------------------------------------------------------------
+    def now_ms(self, rt: BoardRuntime) -> int:
+        return int(self._tick * rt.ms_per_tick)
+
+    def wallclock(self, rt: BoardRuntime) -> dt.datetime:
+        return self.start_time + dt.timedelta(milliseconds=self.now_ms(rt))
+
+    # -- events from the engine ---------------------------------------------
+    def _handle(self, index: int, tick: int, events: list) -> None:
+        rt = self.boards[index]
+        self._tick = tick
+        touched: set[int] = set()
+        for ev in events:
+            chan = self._dispatch(rt, tick, ev)
+            if chan is not None:
+                touched.add(chan)
+        # Carrying out actions can touch other channels (an agent rung for
+        # a caller); loop until every outbox is empty.
+        while touched:
+            chan = touched.pop()
+            ch = rt.channels.get(chan)
+            if ch is not None:
+                touched |= self._carry_out(rt, tick, ch)
+
+    def _dispatch(self, rt: BoardRuntime, tick: int, ev: Any) -> int | None:
+        if isinstance(ev, Event):
+            return self._board_event(rt, tick, ev)
+        chan = getattr(ev, "chan", None)
+        if isinstance(ev, Timer) and ev.token in (("acd",), ("beep_off",)):
+            if ev.token == ("acd",):
+                self.acd.timer(tick)
+            else:
+                rt.engine.tone(ev.chan, None)
+            return None
+        ch = rt.channels.get(chan) if chan is not None else None
+        if isinstance(ev, EngineStopped):
+            self.error = ev.error
+            self.bus.publish(tick, "board.stopped", board=rt.name, error=ev.error)
+            if self._stopped is not None:
+                self._stopped.set()
+            return None
+        if ch is None:
+            return None
+        if isinstance(ev, DtmfEvent):
+            if ev.end is None:
+                self._digit(rt, tick, ch, ev.digit)
+        elif isinstance(ev, ToneEvent):
+            if ev.end is None and isinstance(ch, FxoTrunk):
+                ch.tone(tick, ev.tone)
+        elif isinstance(ev, SpeechEvent):
+            if ev.end is None and isinstance(ch, FxoTrunk):
+                ch.speech(tick)
+            leg = self.legs.get((rt.index, ch.chan))
+            if leg is not None and self.acd.knows(leg.call.call_id):
+                self.acd.speech(tick, leg.call.call_id, ev.end is None)
+        elif isinstance(ev, CallerIdEvent):
+            if isinstance(ch, FxoTrunk) and ev.callerid is not None:
+                ch.caller_id(tick, ev.callerid.number, ev.callerid.name,
+                             before_ring=ev.standard == "dtmf")
+        elif isinstance(ev, DtmfSent):
+            if isinstance(ch, FxoTrunk):
+                ch.dtmf_sent(tick)
+        elif isinstance(ev, PlayDone) and isinstance(ev.token, tuple):
+            if ev.token[0] == "acd":
+                self.acd.play_done(tick, ev.token[1])
+        elif isinstance(ev, PlayDone):
+            leg = self.legs.get((rt.index, ch.chan))
+            if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
+                leg.play_id = None
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
+        elif isinstance(ev, Timer):
+            if ev.token and ev.token[0] == "ivr":
+                leg = self.legs.get((rt.index, ch.chan))
+                if leg is not None and leg.ivr is not None:
+                    self._ivr_commands(rt, tick, ch, leg, leg.ivr.tick(self.now_ms(rt)))
+            else:
+                ch.timer(tick, ev.token)
+        return ch.chan
+
+    def _board_event(self, rt: BoardRuntime, tick: int, ev: Event) -> int | None:
+        kind = ev.kind
+        if kind in (EventKind.ALARM_SET, EventKind.ALARM_CLEAR):
+            name = ALARM_NAMES.get(ev.value, str(ev.value))
+            self.bus.publish(tick, "span.alarm", board=rt.name, span=ev.span, alarm=name,
+                             set=kind is EventKind.ALARM_SET)
+            span_chans = [c.index for c in rt.board.channels if c.span == ev.span]
+            for chan in span_chans:
+                ch = rt.channels.get(chan)
+                if ch is None:
+                    continue
+                if kind is EventKind.ALARM_SET:
+                    self._leg_gone(rt, tick, ch)
+                    ch.block(tick, name)
+                elif not rt.board.span_status(ev.span)["alarms"]:
+                    ch.unblock(tick)
+                self._carry_out(rt, tick, ch)
+            return None
+        if kind is EventKind.BOARD_LOST:
+            self.bus.publish(tick, "board.lost", board=rt.name)
+            return None
+        if kind is EventKind.EVENTS_LOST:
+            self.bus.publish(tick, "board.events_lost", board=rt.name, count=ev.value)
+            return None
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ch, FxoTrunk):
+            if kind is EventKind.RING_START:
+                ch.ring_start(tick)
+            elif kind is EventKind.RING_STOP:
+                ch.ring_stop(tick)
+            elif kind is EventKind.LOOP_DROP:
+                ch.loop_drop(tick)
+            elif kind is EventKind.BATTERY_REVERSAL:
+                ch.battery_reversal(tick)
+        elif isinstance(ch, FxsPhone):
+            if kind is EventKind.HOOK_OFF:
+                ch.hook_off(tick)
+            elif kind is EventKind.HOOK_ON:
+                ch.hook_on(tick)
+            elif kind is EventKind.FLASH:
+                ch.flash(tick)
+        return ch.chan
+
+    def _digit(self, rt: BoardRuntime, tick: int, ch: Channel, digit: str) -> None:
+        leg = self.legs.get((rt.index, ch.chan))
+        if leg is not None:
+            leg.digits += digit
+            self.bus.publish(tick, "call.digit", chan=ch.chan, call_id=leg.call.call_id, digit=digit)
+            if leg.ivr is not None and not leg.ivr.done:
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
+            elif self.acd.knows(leg.call.call_id):
+                self.acd.digit(tick, leg.call.call_id, digit)
+        if isinstance(ch, FxsPhone):
+            ch.digit(tick, digit)
+
+    # -- actions of the channel state machines --------------------------------
+    def _carry_out(self, rt: BoardRuntime, tick: int, ch: Channel) -> set[int]:
+        eng = rt.engine
+        more: set[int] = set()
+        for act in ch.take():
+            k, a = act.kind, act.args
+            if k == "hook":
+                eng.board_call("hook", ch.chan, a[0])
+            elif k == "ring":
+                eng.board_call("ring", ch.chan, bool(a[0]))
+            elif k == "tone":
+                eng.tone(ch.chan, a[0])
+            elif k == "send_dtmf":
+                eng.send_dtmf(ch.chan, a[0])
+            elif k == "stop_play":
+                eng.stop_play(ch.chan)
+            elif k == "timer":
+                eng.call_at(a[0], ch.chan, a[1])
+            elif k == "event":
+                kind, data = a
+                self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
+                more |= self._on_channel_event(rt, tick, ch, kind, data)
+        return more
+
+    def _on_channel_event(self, rt: BoardRuntime, tick: int, ch: Channel, kind: str,
+                          data: dict[str, Any]) -> set[int]:
+        key = (rt.index, ch.chan)
+        if kind == "channel.state" and ch.chan in rt.callerid_chans:
+            # The FSK demodulator is the engine's dearest detector: run it only
+            # where caller ID can come (idle: DTMF before the first ring; ringing).
+            listen = data.get("new") in (State.IDLE.value, State.RINGING.value)
+            if listen != (data.get("old") in (State.IDLE.value, State.RINGING.value)):
+                rt.engine.arm_callerid(ch.chan, listen)
+        if kind == "call.start" and isinstance(ch, FxoTrunk) and ch.call is not None:
+            self.legs.setdefault(key, _Leg(ch.call))  # every trunk call gets a record
+            return set()
+        if kind == "call.offer" and isinstance(ch, FxoTrunk) and ch.call is not None:
+            call = ch.call
+            leg = self.legs.setdefault(key, _Leg(call))
+            if leg.ivr is not None or "rejected" in leg.path:
+                return set()  # offered again at the next ring: already decided
+            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
+            if ivr is None:
+                leg.path.append("rejected")
+                self.bus.publish(tick, "call.rejected", chan=ch.chan, call_id=call.call_id,
+                                 caller=call.caller, reason="blacklist")
+                return set()
+            ch.answer(tick)
+            leg.ivr = ivr
+            cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
+            self._ivr_commands(rt, tick, ch, leg, cmds)
+            return {ch.chan}
+        if kind == "call.answer" and self.acd.answered(tick, key):
+            return set()
+        if kind == "call.answer" and isinstance(ch, FxoTrunk) and key in self.legs:
+            return self._transfer_answered(rt, tick, ch)
+        if kind == "call.end":
+            return self._leg_gone(rt, tick, ch, data.get("reason", ""))
+        if kind == "channel.state":
+            self.acd.line_state(tick, key, ch.state)
+        return set()
+
+    # -- IVR commands ---------------------------------------------------------
+    def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg,
+                      cmds: list) -> None:
+        eng = rt.engine
+        for cmd in cmds:
+            if isinstance(cmd, ivrmod.Play):
+                segs = self._play_segments(cmd)
+                leg.play_id = cmd.id
+                leg.prompts += len(cmd.items)
+                eng.play(ch.chan, segs, token=cmd.id)
+                self.bus.publish(tick, "call.play", chan=ch.chan, call_id=leg.call.call_id,
+                                 items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
+            elif isinstance(cmd, ivrmod.StopPlay):
+                if leg.play_id == cmd.id:
+                    leg.play_id = None
+                    eng.stop_play(ch.chan)
+            elif isinstance(cmd, ivrmod.Log):
+                leg.path.append(f"{cmd.step.what}:{cmd.step.detail}" if cmd.step.detail else cmd.step.what)
+            elif isinstance(cmd, ivrmod.Hangup):
+                ch.hangup(tick, f"ivr: {cmd.reason}")
+            elif isinstance(cmd, ivrmod.Queue):
+                self.bus.publish(tick, "call.queue", chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
+                self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
+            elif isinstance(cmd, ivrmod.Voicemail):
+                self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
+            elif isinstance(cmd, ivrmod.Transfer):
+                self._transfer(rt, tick, ch, leg, cmd)
+            # Collect and ClearDigits need nothing here: the interpreter
+            # runs its own collector and type-ahead buffer.
+        if leg.ivr is not None and leg.ivr.deadline is not None:
+            at = math.ceil(leg.ivr.deadline / rt.ms_per_tick)
+            eng.call_at(max(at, tick + 1), ch.chan, ("ivr", at))
+        for c in {ch.chan}:
+            self._carry_out(rt, tick, rt.channels[c])
+
+    def _play_segments(self, cmd: ivrmod.Play) -> list[Segment]:
+        segs: list[Segment] = []
+        for item in cmd.items:
+            lang = item.lang or cmd.lang
+            if isinstance(item, ivrmod.Prompt):
+                segs.append(self.segment(item.name, lang))
+            else:
+                fn = getattr(saynumber, f"say_{item.kind}")
+                segs += [self.segment(n, lang) for n in fn(item.value, lang)]
+        return segs
+
+    # -- helpers for the ACD link ------------------------------------------
+    def _lang(self, leg: _Leg) -> str:
+        return leg.ivr.lang if leg.ivr is not None else self.cfg.prompts.default_lang
+
+    def new_leg(self, call: Call, partner: tuple[int, int] | None = None) -> _Leg:
+        return _Leg(call, partner=partner)
+
+    def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None:
+        """Carry out the outboxes of `chans` and of every channel that touches."""
+        touched = set(chans)
+        while touched:
+            ch = rt.channels.get(touched.pop())
+            if ch is not None:
+                touched |= self._carry_out(rt, tick, ch)
+
+    def moh_segment(self, name: str = "default") -> Segment | None:
+        return self._segments.get(("moh", name)) or self._segments.get(("moh", "default"))
+
+    def connect(self, tick: int, caller: tuple[int, int], line: tuple[int, int], agent: str | None) -> None:
+        """Bridge a waiting caller with the agent (or number) that answered."""
+        leg = self.legs.get(caller)
+        if caller[0] != line[0]:
+            self.bus.publish(tick, "call.bridge_failed", chan=caller[1],
+                             call_id=leg.call.call_id if leg else None,
+                             reason="caller and agent are on different boards")
+            return
+        rt = self.boards[caller[0]]
+        rt.engine.stop_play(caller[1])
+        rt.engine.bridge(caller[1], line[1])
+        if leg is not None:
+            leg.partner = line
+            leg.agent = agent or f"{rt.name}:{line[1]}"
+        other = self.legs.get(line)
+        if other is not None:
+            other.partner = caller
+        self.bus.publish(tick, "call.bridge", chan=caller[1], call_id=leg.call.call_id if leg else None,
+                         agent=agent, line=line[1])
+
+    def voicemail_record(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
+                         max_ms: int) -> None:
+        # Storing the message is the recorder's job (the recording issue);
+        # until it is wired in, the event says plainly that nothing is stored.
+        self.bus.publish(tick, "voicemail.record_start", chan=key[1], call_id=call_id,
+                         mailbox=mailbox, max_ms=max_ms, stored=False)
+
+    def voicemail_stop(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
+                       reason: str) -> None:
+        self.bus.publish(tick, "voicemail.record_stop", chan=key[1], call_id=call_id,
+                         mailbox=mailbox, reason=reason, stored=False)
+
+    def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg, cmd: ivrmod.Transfer) -> None:
+        group = self.cfg.channels.outbound.get(cmd.trunk, ())
+        for bname, tchan in group:
+            trunk = rt.channels.get(tchan) if bname == rt.name else None
+            if isinstance(trunk, FxoTrunk) and trunk.state is State.IDLE and (rt.index, tchan) not in self.legs:
+                out = trunk.dial(tick, cmd.number)
+                self.legs[(rt.index, tchan)] = _Leg(out, partner=(rt.index, ch.chan))
+                out.data["transfer_of"] = leg.call.call_id
+                leg.partner = (rt.index, tchan)
+                self._carry_out(rt, tick, trunk)
+                moh = self._segments.get(("moh", "default"))
+                if moh is not None:
+                    rt.engine.play(ch.chan, [moh], loop=True, gain_db=-6.0)
+                return
+        self.bus.publish(tick, "call.transfer_failed", chan=ch.chan, call_id=leg.call.call_id,
+                         trunk=cmd.trunk, reason="no free line in the group")
+        ch.hangup(tick, f"transfer failed: no free line in {cmd.trunk}")
+
+    def _transfer_answered(self, rt: BoardRuntime, tick: int, trunk: FxoTrunk) -> set[int]:
+        leg = self.legs.get((rt.index, trunk.chan))
+        if leg is None or leg.partner is None:
+            return set()
+        _, cchan = leg.partner
+        rt.engine.stop_play(cchan)
+        rt.engine.bridge(cchan, trunk.chan)
+        self.bus.publish(tick, "call.bridge", chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
+        return set()
+
+    def _leg_gone(self, rt: BoardRuntime, tick: int, ch: Channel, reason: str = "") -> set[int]:
+        """A call ended on `ch`: record it, and end what it was bridged to."""
+        key = (rt.index, ch.chan)
+        leg = self.legs.pop(key, None)
+        if leg is None:
+            return set()
+        if leg.ivr is not None and not leg.ivr.done:
+            for cmd in leg.ivr.hangup(self.now_ms(rt)):
+                if isinstance(cmd, ivrmod.Log):
+                    leg.path.append(cmd.step.what)
+        rt.engine.unbridge(ch.chan)
+        if isinstance(ch, FxoTrunk):  # agent phone legs belong to the trunk's call
+            self._record(rt, ch, leg, reason)
+        touched: set[int] = set()
+        self.acd.leg_ended(tick, key, reason)
+        if leg.partner is not None:
+            _, pchan = leg.partner
+            other = rt.channels.get(pchan)
+            pleg = self.legs.get((rt.index, pchan))
+            if pleg is not None:
+                pleg.partner = None
+            if isinstance(other, FxsPhone):
+                if other.state is State.RINGING:
+                    self.legs.pop((rt.index, pchan), None)
+                    other.stop_ringing(tick, "caller hung up")
+                else:
+                    other.hangup(tick, "caller hung up")
+                touched.add(pchan)
+            elif isinstance(other, FxoTrunk):
+                other.hangup(tick, "other party hung up")
+                touched.add(pchan)
+        return touched
+
+    def _record(self, rt: BoardRuntime, ch: Channel, leg: _Leg, reason: str) -> None:
+        call = leg.call
+        tick_ms = rt.ms_per_tick
+
+        def at(t: int | None) -> dt.datetime | None:
+            return None if t is None else self.start_time + dt.timedelta(milliseconds=t * tick_ms)
+        self.records.append(CallRecord(
+            call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
+            at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
+            reason or call.end_reason or "", leg.path, leg.digits, leg.prompts, leg.agent))
+
+    # -- views -------------------------------------------------------------
+    def channel_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for rt in self.boards:
+            for chan, ch in sorted(rt.channels.items()):
+                leg = self.legs.get((rt.index, chan))
+                rows.append({
+                    "board": rt.name, "chan": chan, "kind": ch.kind, "state": ch.state.value,
+                    "call_id": leg.call.call_id if leg else None,
+                    "caller": leg.call.caller if leg else None,
+                    "menu": (leg.path[-1] if leg and leg.path else ""),
+                    "digits": leg.digits if leg else "",
+                })
+        return rows
+
+
+def _item_name(item: Any) -> str:
+    if isinstance(item, ivrmod.Prompt):
+        return item.name
+    return f"say_{item.kind}({item.value})"
