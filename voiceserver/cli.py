@@ -301,7 +301,8 @@ def _outcome(path: list[str]) -> str:
 def print_summary(s: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
-    con = Console()
+    # Piped output (make demo | tee, CI logs) would otherwise wrap at 80 columns.
+    con = Console(width=None if sys.stdout.isatty() else 160)
     t = Table(title="calls")
     for col in ("call", "chan", "caller", "answered", "keys", "IVR outcome", "prompts", "agent", "ended by"):
         t.add_column(col)
