@@ -447,7 +447,7 @@ class IvrCall:
         self._chain += 1
         if self._chain > MAX_CHAIN:
             self._log(t, "error", "action loop")
-            self._out.append(Hangup("ivr_loop"))
+            self._out.append(Hangup("menu loop limit"))
             self._finish()
             return
         if action.lang is not None and action.lang != self.lang:
@@ -464,7 +464,7 @@ class IvrCall:
             if self._menu is None:
                 # Only reachable through a named action used as a flow start.
                 self._log(t, "error", "repeat outside a menu")
-                self._out.append(Hangup("ivr_error"))
+                self._out.append(Hangup("flow error"))
                 self._finish()
                 return
             self._enter(self._menu, t)
@@ -512,7 +512,7 @@ class IvrCall:
                 self._start_play(action.items, barge_in=False)
             else:
                 self._log(t, "hangup")
-                self._out.append(Hangup("ivr"))
+                self._out.append(Hangup("hangup action"))
                 self._finish()
         else:  # pragma: no cover - the union is closed
             raise IvrError(f"unknown action {action!r}")

@@ -234,7 +234,7 @@ def test_transfer_voicemail_and_goodbye():
     bye = play_of(out)
     assert bye.items == P("goodbye") and not bye.barge_in
     assert cmds(call.digit("1", 200)) == []          # goodbye is not interruptible
-    assert cmds(call.prompt_done(bye.id, 2000)) == [Hangup("ivr")]
+    assert cmds(call.prompt_done(bye.id, 2000)) == [Hangup("hangup action")]
     assert call.done
 
 
@@ -266,7 +266,7 @@ def test_blacklist_style_direct_start():
     out = call.call_started("075512345678", "4008001234", 0)
     p = play_of(out)
     assert p.items == P("blocked") and p.lang == "en"
-    assert cmds(call.prompt_done(p.id, 3000)) == [Hangup("ivr")]
+    assert cmds(call.prompt_done(p.id, 3000)) == [Hangup("hangup action")]
 
 
 def test_action_loop_is_cut():
@@ -275,7 +275,7 @@ def test_action_loop_is_cut():
                      actions={"a": RefAction("b"), "b": RefAction("a")})
     call = IvrCall(loop, "x")
     out = call.call_started("1", "2", 0)
-    assert Hangup("ivr_loop") in out and call.done
+    assert Hangup("menu loop limit") in out and call.done
 
 
 def test_repeat_without_menu_hangs_up_not_crashes():
@@ -283,7 +283,7 @@ def test_repeat_without_menu_hangs_up_not_crashes():
     odd = IvrConfig(flows={"x": Flow("x", RefAction("r"), "zh")}, menus=ivr.menus,
                     actions={"r": RepeatAction()})
     call = IvrCall(odd, "x")
-    assert Hangup("ivr_error") in call.call_started("1", "2", 0) and call.done
+    assert Hangup("flow error") in call.call_started("1", "2", 0) and call.done
 
 
 def test_errors():
