@@ -247,7 +247,7 @@ def test_new_call_routes_blacklist_and_flow(tmp_path):
     out = call.call_started("075512345678", "4008001234", 0)
     play = [c for c in out if isinstance(c, Play)][0]
     assert play.items == (Prompt("blocked"),)
-    assert Hangup("ivr") in call.prompt_done(play.id, 2000)
+    assert Hangup("hangup action") in call.prompt_done(play.id, 2000)
     call = cfg.new_call("13812345678", "4008001234", now)
     out = call.call_started("13812345678", "4008001234", 0)
     assert [c for c in out if isinstance(c, Play)][0].items == (Prompt("welcome"),)
