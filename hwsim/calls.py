@@ -41,6 +41,7 @@ class CallRecord:
     heard_samples: int = 0        # len(heard), kept when the report writer drops the audio
     wav: str | None = None
     notes: list[str] = field(default_factory=list)
+    glare: bool = False           # inbound call that met the host's seizure of the line
 
     @property
     def heard_seconds(self) -> float:

@@ -12,6 +12,12 @@ Outbound: host off-hook on an idle line gives dial tone; the first sound
 from the host stops it; after `dial_timeout` of host silence the number is
 taken as dialled and the world's outbound plan decides: ringback then
 answer (the callee's script runs), busy, or no answer.
+
+Glare: a caller armed with `arm_glare` (scenario `glare = true`) seizes the
+line at the moment the host next goes off-hook on it to call out: instead
+of dial tone the host gets RING_START (the exchange was already ringing),
+and its off-hook trips the ring `RING_TRIP` s later: RING_STOP, and the
+caller is connected to the host as an answered inbound call.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
 
 # (number, name, (month, day, hour, minute)) -> int16[n]: dsp.callerid.callerid_audio's shape
 CallerIdAudio = Callable[["str | None", "str | None", tuple[int, int, int, int]], np.ndarray]
+
+RING_TRIP = 0.2     # seconds from the host's off-hook to the exchange tripping the ring (glare)
 
 
 class CoLine:
@@ -49,6 +57,8 @@ class CoLine:
         self._timers: list["Timer"] = []
         self._plan: "OutboundPlan | None" = None
         self._dial_heard = False
+        self._glare: tuple | None = None          # an armed glare caller (arm_glare)
+        self._glare_timer: "Timer | None" = None
 
     # -- helpers ---------------------------------------------------------------
     def _after(self, seconds: float, fn: Callable[[], None]) -> None:
@@ -113,6 +123,55 @@ class CoLine:
         if give_up is not None:
             self._after(lead + give_up, self._abandon)
         return self.call
+
+    def arm_glare(self, number: str | None, name: str | None, script: list[Action],
+                  hangup_after: float | None = None, give_up: float | None = None) -> None:
+        """From now on, a caller rings in at the moment the host next seizes this
+        line to call out (glare). Not seized within `give_up` s: abandoned."""
+        self._glare = (number, name, script, hangup_after)
+        if self._glare_timer is not None:
+            self._glare_timer.cancel()
+        self._glare_timer = None
+        if give_up is not None:
+            self._glare_timer = self.world.timeline.after(self.world.clock.ticks(give_up),
+                                                          self._glare_expired)
+
+    def _glare_expired(self) -> None:
+        if self._glare is None:
+            return
+        number, name, _, _ = self._glare
+        self._glare = None
+        w = self.world
+        prev = w.live.get(self.chan)
+        rec = w.open_call(self.chan, "fxo", "in", number=number, name=name)
+        if prev is not None:
+            w.live[self.chan] = prev
+        else:
+            del w.live[self.chan]
+        rec.hangup = w.seconds
+        rec.who_hung_up = "abandoned"
+        rec.notes.append("glare caller: the host never seized the line to call out")
+        w.close_call(rec)
+
+    def _glare_in(self) -> None:
+        """The host went off-hook to call out just as the exchange seized the line for a caller."""
+        w = self.world
+        assert self._glare is not None
+        number, name, script, hangup_after = self._glare
+        self._glare = None
+        if self._glare_timer is not None:
+            self._glare_timer.cancel()
+            self._glare_timer = None
+        self.call = w.open_call(self.chan, "fxo", "in", number=number, name=name)
+        self.call.glare = True
+        self.call.notes.append("glare: the exchange seized the line for this caller as the host "
+                               "seized it to call out; the host's off-hook answered the call")
+        self._script = (script, hangup_after)
+        self.state = "alerting"
+        self.ring_on = True
+        w.post("RING_START", self.chan)
+        self.call.ring.append(w.seconds)
+        self._after(RING_TRIP, self._answer_inbound)
 
     def _edge_tick(self, k: int) -> int:
         cad = self.cfg.ring_cadence
@@ -249,6 +308,9 @@ class CoLine:
         self.party.start()
 
     def _start_outbound(self) -> None:
+        if self._glare is not None:
+            self._glare_in()
+            return
         w = self.world
         self.call = w.open_call(self.chan, "fxo", "out", number=self.cfg.number)
         self.state = "dialtone"

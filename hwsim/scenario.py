@@ -14,6 +14,8 @@ process index), so the same seed gives the same calls in lockstep.
     line = "hotline:0"                   # BOARD or BOARD:CHANNELS (any idle one)
     number = "13800138000"
     script = [{ after_silence = 1.0, digits = "1" }, { after = 5.0, hangup = true }]
+    glare = false                        # true: ring in at the host's next seizure of the
+                                         # line (one FXO line), from `at` on: glare
 
     [[arrivals]]                         # a Poisson process of callers
     lines = "hotline:0-3"
@@ -103,6 +105,7 @@ class CallerSpec:
     hangup_after: float | None = None
     give_up: float | None = 60.0
     where: Where = Where()
+    glare: bool = False               # collide with the host's next seizure of `line`
 
 
 @dataclass
@@ -339,11 +342,17 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
                   duration=head.get_float("duration", None, min=0.0),
                   seed=head.get_int("seed", 0, min=0), file=cfg.file)
     for n in cfg.tables("caller"):
-        n.check_keys({"at", "line", "number", "name", "script", "hangup_after", "give_up"})
+        n.check_keys({"at", "line", "number", "name", "script", "hangup_after", "give_up",
+                      "glare"})
+        line = _target(n, "line")
+        glare = n.get_bool("glare", False)
+        if glare and (line.chans is None or len(line.chans) != 1):
+            raise n.error("line", f"a glare caller needs one line (\"BOARD:CHANNEL\"), "
+                                  f"got {str(line)!r}")
         sc.callers.append(CallerSpec(
-            n.get_float("at", min=0.0), _target(n, "line"), n.get_str("number", None),
+            n.get_float("at", min=0.0), line, n.get_str("number", None),
             n.get_str("name", None), _script(n, base), _seconds(n, "hangup_after"),
-            _seconds(n, "give_up", 60.0), _where(n)))
+            _seconds(n, "give_up", 60.0), _where(n), glare))
     for n in cfg.tables("arrivals"):
         n.check_keys({"lines", "rate", "rate_per_hour", "start", "stop", "limit", "numbers",
                       "number_prefix", "script", "hangup_after", "hangup_after_mean", "give_up"})

@@ -275,6 +275,13 @@ class BoardWorld:
     def _load_scenario(self, sc: Scenario) -> None:
         ck = self.clock.ticks
         for c in sc.callers:
+            if c.glare:
+                chans = self._chans(c.line, self.lines, c.where, "an FXO line")
+                if len(chans) != 1:
+                    raise c.where.error(f"a glare caller needs one line, got {c.line}")
+                self.timeline.at(ck(c.at), lambda c=c, ch=chans[0]: self.lines[ch].arm_glare(
+                    c.number, c.name, c.script, c.hangup_after, c.give_up))
+                continue
             chans = self._chans(c.line, self.trunks, c.where, "an FXO line or E1 CAS channel")
             self.timeline.at(ck(c.at), lambda c=c, chans=chans: self._arrive(
                 chans, c.number, c.name, c.script, c.hangup_after, c.give_up))

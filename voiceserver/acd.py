@@ -281,6 +281,10 @@ class Acd:
             return "busy"
         return self.lines.get(line, "idle")
 
+    def line_status(self, line: ChanRef) -> str:
+        """A line as the ACD sees it: idle | busy | alarm | blocked (seized by the ACD: busy)."""
+        return self._line_status(line)
+
     def _reach(self, a: Agent) -> str | None:
         """Why the agent's line cannot carry a ring now, or None."""
         if a.spec.phone is not None:
@@ -321,6 +325,7 @@ class Acd:
                            lang or self.lang)
         call.priority = q.priority_for(call.caller, priority)
         self._join(q, call, t, out)
+        self._empty_check(t, out)       # leave_when_empty also applies to a queue empty at join
         self._dispatch(t, out)
         return out
 
@@ -946,9 +951,25 @@ class Acd:
         return prompts
 
     # -- views -------------------------------------------------------------
-    def queue_rows(self, t: int | None = None) -> list[dict[str, Any]]:
+    def queue_rows(self, t: int | None = None, recent: int = 5) -> list[dict[str, Any]]:
+        """Each queue's snapshot; every waiting caller with its last decision and
+        why each member is not being rung now; the queue's `recent` last decisions."""
         t = self.t if t is None else t
-        return [q.snapshot(t, self.agents) for q in self.queues.values()]
+        rows = []
+        last: dict[str, list[dict[str, Any]]] = {q: [] for q in self.queues}
+        for d in reversed(self.decisions):
+            lst = last.get(d["queue"])
+            if lst is not None and len(lst) < recent:
+                lst.append(d)
+        for q in self.queues.values():
+            row = q.snapshot(t, self.agents)
+            for c in row["callers"]:
+                call = self.calls.get(c["call_id"])
+                c["decision"] = call.last_decision if call is not None else None
+                c["why_not"] = self.why_not(c["call_id"], t) if call is not None else []
+            row["decisions"] = last[q.name][::-1]
+            rows.append(row)
+        return rows
 
     def agent_rows(self, t: int | None = None) -> list[dict[str, Any]]:
         t = self.t if t is None else t

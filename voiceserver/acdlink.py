@@ -5,6 +5,14 @@ agent's phone or dials an agent's number, bridges, plays music and
 announcements, dials an overflow number, records a voicemail. What the
 channels then do (answered, busy, hung up, a digit, speech, a line going
 idle) goes back to the ACD. Time is the server's simulated ms.
+
+Every seizure of an outbound trunk goes through a hunt group
+(voiceserver.hunt): external agents and overflow numbers through the
+ACD's, the IVR's transfers through ``transfer`` here. When a seizure meets
+glare (the trunk reports its outbound call ended with reason ``glare`` and
+turns into an inbound call), the caller is not hung up: the call is tried
+again on another line of the group, up to ``[queues] glare_retries``
+times.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from voiceserver import acd as acdmod
 from voiceserver.acd import Acd, AcdSettings
 from voiceserver.agents import AgentSpec
 from voiceserver.channels import FxoTrunk, FxsPhone, State
+from voiceserver.hunt import HuntGroup, Seizure
 from voiceserver.ivr import QueueAction
 from voiceserver.queues import Member, QueueSpec
 
@@ -48,6 +57,28 @@ class _Ring:
     call_id: str
     key: Key
     overflow: bool = False
+    leg: "_Leg | None" = None          # the leg on `key` (trunk legs: detached on failure)
+
+
+@dataclass
+class _Transfer:
+    """An IVR transfer being dialled on a trunk (for glare retry)."""
+    caller: Key
+    call_id: str                       # the caller's call
+    number: str
+    seizure: Seizure
+    leg: "_Leg"
+
+
+def _ring_failure(reason: str) -> str:
+    """The ACD's ring_failed reason for a trunk leg that ended before answer."""
+    if "glare" in reason:
+        return "glare"
+    if "busy" in reason:
+        return "busy"
+    if "congestion" in reason or "blocked" in reason:
+        return "congestion"
+    return "no-answer"
 
 
 class AcdLink:
@@ -56,6 +87,7 @@ class AcdLink:
         self.acd = acd
         self.callers: dict[str, Key] = {}        # call id -> the caller's trunk
         self.rings: dict[Key, _Ring] = {}        # agent / overflow legs by line
+        self.transfers: dict[Key, _Transfer] = {}   # IVR transfers being dialled, by trunk
         self._deadline: int | None = None
 
     # -- addressing ------------------------------------------------------
@@ -117,18 +149,30 @@ class AcdLink:
 
     def leg_ended(self, tick: int, key: Key, reason: str) -> None:
         """A call ended on `key` (a caller, an agent line or an overflow line)."""
+        t = self.transfers.pop(key, None)
+        if t is not None:
+            if "glare" in reason and t.leg.call.answer_tick is None:
+                t.leg.partner = None       # the caller stays: the transfer is tried again
+                self._transfer_glare(tick, t, key)
+            return
         r = self.rings.pop(key, None)
         if r is not None:
+            trunk = self.s.boards[key[0]].channels[key[1]].kind == "fxo"
+            unanswered = r.leg is not None and r.leg.call.answer_tick is None
+            if trunk and unanswered and r.leg is not None:
+                r.leg.partner = None       # a failed dial-out does not end the caller's call
             if r.overflow:
-                if self.s.boards[key[0]].channels[key[1]].kind == "fxo" and "outbound" in reason:
+                if trunk and unanswered and "glare" in reason:
+                    self.do(tick, self.acd.overflow_failed(r.call_id, "glare", self.now()))
+                elif trunk and "outbound" in reason:
                     self.do(tick, self.acd.overflow_failed(r.call_id, reason, self.now()))
                 else:
                     self.do(tick, self.acd.overflow_done(r.call_id, self.now()))
             elif r.call_id in self.acd.calls and self.acd.calls[r.call_id].agent == r.agent:
                 self.do(tick, self.acd.call_ended(r.agent, r.call_id, self.now()))
             else:
-                why = "busy" if "busy" in reason else "congestion" if "congestion" in reason else "no-answer"
-                self.do(tick, self.acd.ring_failed(r.agent, r.call_id, why, self.now()))
+                self.do(tick, self.acd.ring_failed(r.agent, r.call_id, _ring_failure(reason),
+                                                   self.now()))
             return
         for cid, k in list(self.callers.items()):
             if k == key:
@@ -215,9 +259,72 @@ class AcdLink:
         assert isinstance(trunk, FxoTrunk)
         out = trunk.dial(tick, number)
         out.data["for_call"] = call_id
-        self.s.legs[key] = self.s.new_leg(out, partner=caller)
-        self.rings[key] = _Ring(agent, call_id, key, overflow)
+        leg = self.s.legs[key] = self.s.new_leg(out, partner=caller)
+        self.rings[key] = _Ring(agent, call_id, key, overflow, leg)
         self.s.settle(rt, tick, {key[1]})
+
+    # -- IVR transfers -------------------------------------------------------
+    def trunk_status(self, ref: tuple[str, int], board: int) -> str:
+        """A trunk line as a transfer from `board` sees it (hunt.LINE_STATES)."""
+        key = self.key(ref)
+        ch = self.s.boards[key[0]].channels.get(key[1])
+        if not isinstance(ch, FxoTrunk):
+            return "blocked"
+        if ch.state is State.BLOCKED:
+            return "alarm"
+        if key[0] != board or ch.state is not State.IDLE or key in self.s.legs:
+            return "busy"          # (a line on another board cannot be bridged: busy for us)
+        return self.acd.line_status(ref)
+
+    def transfer(self, tick: int, caller: Key, leg: "_Leg", number: str, group: str) -> bool:
+        """Dial `number` for the caller on a line the group's hunt picks. False: no free line."""
+        hunt = self.acd.hunt.get(group)
+        if hunt is None:
+            lines = self.s.cfg.channels.outbound.get(group)
+            if not lines:
+                return False
+            hunt = self.acd.hunt[group] = HuntGroup(group, list(lines))
+        sz = Seizure(hunt, self.acd.glare_retries)
+        line = sz.start(lambda ref: self.trunk_status(ref, caller[0]))
+        if line is None:
+            return False
+        self._transfer_dial(tick, _Transfer(caller, leg.call.call_id, number, sz, leg), line)
+        return True
+
+    def _transfer_dial(self, tick: int, t: _Transfer, line: tuple[str, int]) -> None:
+        key = self.key(line)
+        rt = self.s.boards[key[0]]
+        trunk = rt.channels[key[1]]
+        assert isinstance(trunk, FxoTrunk)
+        out = trunk.dial(tick, t.number)
+        out.data["transfer_of"] = t.call_id
+        t.leg = self.s.legs[key] = self.s.new_leg(out, partner=t.caller)
+        caller_leg = self.s.legs.get(t.caller)
+        if caller_leg is not None:
+            caller_leg.partner = key
+        self.transfers[key] = t
+        self.s.settle(rt, tick, {key[1]})
+
+    def _transfer_glare(self, tick: int, t: _Transfer, key: Key) -> None:
+        caller_leg = self.s.legs.get(t.caller)
+        if caller_leg is None:
+            return                      # the caller has gone meanwhile: nothing to retry
+        old = self.ref(key)
+        line = t.seizure.glare(old, lambda ref: self.trunk_status(ref, t.caller[0]))
+        self.s.bus.publish(tick, "call.transfer_retry", call_id=t.call_id, chan=t.caller[1], why="glare",
+                           line=f"{old[0]}:{old[1]}",
+                           retry=None if line is None else f"{line[0]}:{line[1]}",
+                           hunt=t.seizure.choices[-1].explain())
+        if line is not None:
+            self._transfer_dial(tick, t, line)
+            return
+        caller_leg.partner = None
+        rt = self.s.boards[t.caller[0]]
+        self.s.bus.publish(tick, "call.transfer_failed", chan=t.caller[1], call_id=t.call_id,
+                           trunk=t.seizure.group.name, reason="glare, no line left to retry")
+        rt.channels[t.caller[1]].hangup(tick, f"transfer failed: glare on every line tried "
+                                              f"in {t.seizure.group.name}")
+        self.s.settle(rt, tick, {t.caller[1]})
 
     def _stop_ring(self, tick: int, cmd: acdmod.StopRing) -> None:
         for k, r in list(self.rings.items()):

@@ -149,6 +149,16 @@ class FxoTrunk(Channel):
 
     Far-end hang-up is whatever the line gives: loop-current drop, battery
     reversal, or on lines with no disconnect supervision only busy tone.
+
+    Glare: both ends may seize an idle line at the same moment. We go
+    off-hook to call out while the exchange starts ringing us; our off-hook
+    then answers the exchange's caller, who hears silence where we wait for
+    dial tone. A ring that starts while we are off-hook waiting for dial
+    tone (or dialling without having heard one) is that collision: the
+    outbound call ends with reason ``glare`` (the server retries it on
+    another line of the group) and the line becomes an inbound call,
+    offered at once (``call.glare`` then ``call.offer``); we are already
+    off-hook, so answering it changes nothing on the line.
     """
 
     kind = "fxo"
@@ -162,11 +172,17 @@ class FxoTrunk(Channel):
         self._cid: tuple[str | None, str | None] = (None, None)
         self._pending_digits = ""
         self._voice_at: int | None = None   # outbound: last voice onset (VAD) while proceeding
+        self._dial_tone = False             # outbound: the exchange gave us dial tone
+        self._glared = False                # ringing inbound while we are off-hook (glare)
 
     # -- inbound -------------------------------------------------------
     def ring_start(self, tick: int) -> None:
+        if self.state is State.OFFHOOK or (self.state is State.DIALING and not self._dial_tone):
+            self._glare(tick)
+            return
         if self.state is State.IDLE:
             self.rings = 0
+            self._glared = False
             self._set(State.RINGING, "ring")
             self._start_call(tick, "inbound", caller=self._cid[0])
         if self.state is not State.RINGING:
@@ -208,7 +224,27 @@ class FxoTrunk(Channel):
             self._event("call.callerid", call_id=self.call.call_id, caller=number, name=name)
             self._offer()  # no need to wait for the next ring
 
+    def _glare(self, tick: int) -> None:
+        """The exchange rang in on the line we just seized: it is theirs now."""
+        out = self.call
+        self._cancel_timers()
+        self._end_call(tick, "glare: the line rang in as we seized it")
+        self._glared = True        # still off-hook: the exchange's caller is on the line
+        self._set(State.RINGING, "glare: inbound call on our seizure")
+        self.rings = 1
+        self._cid = (None, None)
+        call = self._start_call(tick, "inbound")
+        call.data["glare"] = True
+        self._event("call.glare", call_id=call.call_id,
+                    outbound=out.call_id if out is not None else None,
+                    number=out.called if out is not None else None)
+        self._timer(tick, self.t.ring_gone_ms, "ring_gone")
+        self._offer()
+
     def _on_ring_gone(self, tick: int) -> None:
+        if self.state is State.RINGING and self._glared:
+            self.hangup(tick, "glare call not answered")     # we are off-hook: let go
+            return
         if self.state is State.RINGING:
             self._cid = (None, None)
             self._end_call(tick, "abandoned while ringing")
@@ -219,6 +255,7 @@ class FxoTrunk(Channel):
             raise RuntimeError(f"channel {self.chan}: cannot answer in state {self.state.value}")
         self._cancel_timers()
         self._do("hook", "offhook")
+        self._glared = False
         assert self.call is not None
         self.call.answer_tick = tick
         self._cid = (None, None)
@@ -238,6 +275,7 @@ class FxoTrunk(Channel):
     def tone(self, tick: int, name: str) -> None:
         """A call-progress tone the detector named on this line."""
         if self.state is State.OFFHOOK and name == "dial":
+            self._dial_tone = True
             self._dial_now(tick)
         elif self.state is State.PROCEEDING:
             if name in ("busy", "congestion"):
@@ -275,8 +313,9 @@ class FxoTrunk(Channel):
         self._cancel_timers()
         self._do("stop_play")
         self._do("tone", None)
-        if self.state is not State.RINGING:
+        if self.state is not State.RINGING or self._glared:
             self._do("hook", "onhook")
+        self._glared = False
         self._end_call(tick, reason)
         self._set(State.HANGUP, reason)
         self._timer(tick, self.t.hangup_guard_ms, "guard_over")
@@ -292,6 +331,7 @@ class FxoTrunk(Channel):
         call = self._start_call(tick, "outbound", called=number)
         self._pending_digits = number
         self._voice_at = None
+        self._dial_tone = False
         self._do("hook", "offhook")
         self._set(State.OFFHOOK, "seized")
         self._timer(tick, self.t.dial_tone_wait_ms, "no_dial_tone")

@@ -177,3 +177,53 @@ def test_caller_id_mid_ringing_is_a_new_call():
     assert old.end_reason == "abandoned while ringing" and ch2.rings == 0
     ch2.ring_start(420)
     assert ch2.call.caller == "13912345678" and "call.offer" in events(ch2.take())
+
+
+def test_glare_ring_while_waiting_for_dial_tone_becomes_an_inbound_call():
+    """We seized the line to call out as the exchange rang us: the outbound call
+    ends as glare (for the server to retry elsewhere), the line's new inbound
+    call is offered at once, and answering it keeps the line off-hook."""
+    ch = FxoTrunk(11, TPS)
+    out = ch.dial(0, "13800138000")
+    ch.take()
+    ch.ring_start(3)                            # RING_START right after our off-hook
+    acts = ch.take()
+    assert out.end_reason.startswith("glare") and out.answer_tick is None
+    assert events(acts) == ["call.end", "channel.state", "call.start", "call.glare", "call.offer"]
+    assert ("hook", "onhook") not in kinds(acts), "the inbound caller is on the line: stay off-hook"
+    glare = next(a.args[1] for a in acts if a.kind == "event" and a.args[0] == "call.glare")
+    assert glare["outbound"] == out.call_id and glare["number"] == "13800138000"
+    inbound = ch.call
+    assert ch.state is State.RINGING and inbound.direction == "inbound" and inbound.data["glare"]
+    ch.tone(10, "dial")                         # no dial tone can start a dialling now
+    assert not any(a.kind == "send_dtmf" for a in ch.take())
+    ch.answer(5)
+    assert ch.state is State.CONNECTED and inbound.answer_tick == 5
+    ch.loop_drop(100)
+    assert ("hook", "onhook") in kinds(ch.take()) and ch.state is State.HANGUP
+
+
+def test_glare_after_dialling_without_dial_tone_but_not_after_dial_tone():
+    ch = FxoTrunk(12, TPS)
+    ch.dial(0, "1")
+    fire(ch, ch.take(), 1000)                   # no dial tone: dialling anyway
+    assert ch.state is State.DIALING
+    ch.ring_start(160)
+    assert "call.glare" in events(ch.take()) and ch.state is State.RINGING
+    ok = FxoTrunk(13, TPS)                      # dial tone heard: the exchange gave us the line
+    ok.dial(0, "1")
+    ok.tone(20, "dial")
+    ok.take()
+    ok.ring_start(30)
+    assert ok.state is State.DIALING and "call.glare" not in events(ok.take())
+
+
+def test_glare_call_nobody_answers_releases_the_line():
+    ch = FxoTrunk(14, TPS)
+    ch.dial(0, "1")
+    ch.ring_start(2)
+    acts = ch.take()
+    fire(ch, acts, 2 + 300)                     # ring-gone timer: the server never answered
+    acts = ch.take()
+    assert ("hook", "onhook") in kinds(acts) and ch.state is State.HANGUP
+    assert "call.end" in events(acts)

@@ -73,3 +73,25 @@ def test_bad_groups() -> None:
         HuntGroup("g", [])
     with pytest.raises(ValueError, match="twice"):
         HuntGroup("g", [("b", 1), ("b", 1)])
+
+
+def test_glare_retry_follows_the_group_method_and_skips_busy_lines() -> None:
+    states = {("b", 2): "busy"}
+    g = HuntGroup("g", LINES, "round-robin")
+    g.last = ("b", 0)
+    s = Seizure(g, max_retries=2)
+    status = lambda x: states.get(x, "idle")            # noqa: E731
+    assert s.start(status) == ("b", 1)
+    states[("b", 1)] = "busy"                           # the exchange's call holds it now
+    assert s.glare(("b", 1), status) == ("b", 3)        # round-robin goes on after 1; 2 is busy
+    why = {d["line"]: d["why"] for d in s.choices[-1].explain()["skipped"]}
+    assert why == {"b:2": "busy"}                      # (line 1 comes last in this order)
+    assert s.glared == [("b", 1)] and s.line == ("b", 3)
+    assert g.last == ("b", 3) and g.used[("b", 1)] == 1  # the next call starts after line 3
+    assert Seizure(g).start(status) == ("b", 0)
+
+
+def test_zero_glare_retries_gives_up_at_the_first_glare() -> None:
+    s = Seizure(HuntGroup("g", LINES), max_retries=0)
+    assert s.start(idle) == ("b", 0)
+    assert s.glare(("b", 0), idle) is None and s.line is None
