@@ -91,6 +91,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX voicemail_mailbox ON voicemail(mailbox, heard);
     """,
+    # 1 -> 2: the recording decision of every call, recorded or not (docs/recording.md)
+    """
+    ALTER TABLE calls ADD COLUMN recording_rule TEXT;   -- the rule that decided (FILE:LINE key)
+    ALTER TABLE calls ADD COLUMN recording_note TEXT;   -- what became of the recording, in a sentence
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -152,6 +157,8 @@ class CallRow:
     ivr_path: list[str] | None = None
     disposition: str | None = None
     digits_count: int | None = None
+    recording_rule: str | None = None   # the recording rule that decided ("FILE:LINE key")
+    recording_note: str | None = None   # what became of the recording ("kept: ...", "not recorded: ...")
 
     @classmethod
     def from_record(cls, rec: Any) -> "CallRow":
@@ -366,6 +373,7 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow) -> None:
         "called_norm": normalize(row.called), "agent": row.agent, "queue": row.queue,
         "ivr_path": None if row.ivr_path is None else json.dumps(row.ivr_path),
         "disposition": row.disposition, "digits_count": row.digits_count,
+        "recording_rule": row.recording_rule, "recording_note": row.recording_note,
     }
     old = c.execute("SELECT * FROM calls WHERE call_id = ?", (row.call_id,)).fetchone()
     merged = {k: (v if v is not None else (old[k] if old is not None else None)) for k, v in new.items()}

@@ -14,6 +14,8 @@ demo in voiceserver/configs/demo.toml)::
     [api]        network API bind address
     [recording]  recording rules: ``rules = "FILE"`` (relative to this file)
                  or the rules inline (docs/recording-rules.md)
+    [storage]    where recordings, voicemail, call records (SQLite) and the
+                 rules audit log go (docs/recording.md)
     [agents]     agents: FXS phones or external numbers, skills, wrap-up
     [queues]     queues, strategies, overflow, announcements (docs/queues.md)
     [voicemail]  voicemail prompts, limits and mailboxes
@@ -63,10 +65,10 @@ from voiceserver.rules import RecordingRules, load_rules
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
+           "StorageSettings", "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
-            "blacklist", "api", "recording", "agents", "queues", "voicemail")
+            "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
 ACTIONS = ("submenu", "play", "lookup", "queue", "voicemail", "transfer", "hangup", "repeat")
 BUILTIN_VARS = ("caller", "called")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
@@ -106,6 +108,26 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """[storage]: absolute paths (the file gives them relative to itself), docs/recording.md.
+
+    ``explicit``: False when the paths are the defaults a [recording] section
+    without [storage] gets (next to the config file).
+    """
+
+    recordings: str                 # recordings root: YYYY/MM/DD/<template>.wav under it
+    database: str                   # SQLite call records (voiceserver.calldb)
+    voicemail: str                  # voicemail root: MAILBOX/YYYY/MM/DD/<template>.wav under it
+    template: str                   # file name template (voiceserver.recorder.PLACEHOLDERS)
+    rules_audit: str                # JSON lines: every recording-rules reload (rules_watch)
+    explicit: bool = True
+
+
+STORAGE_DEFAULTS = {"recordings": "recordings", "database": "calls.db", "voicemail": "voicemail",
+                    "rules_audit": "rules-audit.jsonl"}
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     file: str
     boards: tuple[BoardEntry, ...]
@@ -121,6 +143,7 @@ class ServerConfig:
     warnings: tuple[str, ...] = ()
     recording: RecordingRules | None = None   # None: no [recording] section, nothing recorded
     acd: Any = None      # voiceserver.acd.AcdSettings; None: no [agents]/[queues]/[voicemail]
+    storage: StorageSettings | None = None   # None: no [storage] and no [recording]: nothing stored
 
     def flow_at(self, when: dt.datetime) -> str:
         """The flow for a call arriving at `when` (aware datetime)."""
@@ -236,6 +259,11 @@ class _Loader:
         blacklist = self.blacklist(r.table("blacklist"), numbering)
         api = self.api(r.table("api"))
         recording = self.recording(r.table("recording"), numbering) if "recording" in r else None
+        storage = self.storage(r.table("storage"), explicit="storage" in r) \
+            if "storage" in r or recording is not None else None
+        if recording is not None and storage is not None and not storage.explicit:
+            self.warn(r, "recording", f"[recording] without [storage]: recordings go to "
+                                      f"{storage.recordings}, call records to {storage.database}")
         self.board_names = [b.name for b in boards]
         acd = (_acd_sections(self, r, channels, numbering, ivr)
                if any(k in r for k in ("agents", "queues", "voicemail")) else None)
@@ -245,7 +273,7 @@ class _Loader:
             prompts=prompts, ivr=ivr, schedule=schedule, blacklist=blacklist, api=api,
             default_flow=default_flow,
             prompt_uses=MappingProxyType({n: tuple(w) for n, w in self.prompt_uses.items()}),
-            warnings=tuple(self.warnings), recording=recording, acd=acd)
+            warnings=tuple(self.warnings), recording=recording, acd=acd, storage=storage)
 
     # -- [recording] -------------------------------------------------------
     def recording(self, node: Node, plan: NumberingPlan) -> RecordingRules:
@@ -262,6 +290,33 @@ class _Loader:
             rules = RecordingRules.from_node(node, plan)
         self.warnings += [str(w) for w in rules.warnings]
         return rules
+
+    # -- [storage] ---------------------------------------------------------
+    def storage(self, node: Node, explicit: bool) -> StorageSettings:
+        """Paths relative to this file; nothing is created here (the server does at start)."""
+        node.check_keys(set(STORAGE_DEFAULTS) | {"template"})
+        paths: dict[str, str] = {}
+        for key, default in STORAGE_DEFAULTS.items():
+            value = node.get_str(key, default).strip()
+            if not value:
+                raise node.error(key, "expected a path, got an empty string")
+            path = os.path.normpath(os.path.join(self.dir, os.path.expanduser(value)))
+            want_dir = key in ("recordings", "voicemail")
+            if want_dir and os.path.exists(path) and not os.path.isdir(path):
+                raise node.error(key, f"{path} exists and is not a directory")
+            if not want_dir and os.path.isdir(path):
+                raise node.error(key, f"{path} is a directory; give a file name")
+            paths[key] = path
+        if paths["recordings"] == paths["voicemail"]:
+            raise node.error("voicemail", "voicemail needs a directory of its own, not the "
+                                          "recordings directory")
+        from voiceserver.recorder import DEFAULT_TEMPLATE, check_template
+        template = node.get_str("template", DEFAULT_TEMPLATE)
+        try:
+            check_template(template)
+        except ValueError as exc:
+            raise node.error("template", str(exc)) from None
+        return StorageSettings(template=template, explicit=explicit, **paths)
 
     # -- [[boards]] --------------------------------------------------------
     def boards(self) -> tuple[BoardEntry, ...]:

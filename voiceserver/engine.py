@@ -1,7 +1,8 @@
 """The media engine: one tick per block for all channels, on its own thread.
 
 Each tick: read rx of every channel -> batch detectors -> events to the
-control plane -> tx = tones + prompts + DTMF + bridged audio -> commit.
+control plane -> tx = tones + prompts + DTMF + bridged audio -> recording
+capture (one kernel call, `voiceserver.recorder.Recorder.capture`) -> commit.
 Every per-sample step is one kernel call over all channels; Python work in
 a tick grows with the events and commands of that tick, never with the
 channel count.
@@ -98,7 +99,8 @@ class Engine:
 
     def __init__(self, board: Any, bank: AudioBank, *, zone: str = "cn",
                  handler: Handler, sync: bool = True, hardware_bridging: bool = True,
-                 dtmf_level_dbm0: tuple[float, float] = (-9.0, -11.0)) -> None:
+                 dtmf_level_dbm0: tuple[float, float] = (-9.0, -11.0),
+                 recorder: Any = None) -> None:
         self.board = board
         self.nchan = board.info.nchan
         self.block = board.block
@@ -126,6 +128,9 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._later: list = []  # PlayDone found while writing tx: delivered after commit
+        # voiceserver.recorder.Recorder of this board (set before start): capture(tick, rx, tx)
+        # once per tick, after tx is complete and before commit.
+        self.recorder = recorder
         self.stats = EngineStats()
         self.tick = 0
 
@@ -280,6 +285,8 @@ class Engine:
                 self._later.append(DtmfSent(chan))
         if len(self._bridges.dst):
             add_rows(tx, rx, self._bridges.dst, self._bridges.src)
+        if self.recorder is not None:    # tx is complete: what the lines get this tick
+            self.recorder.capture(tick, rx, tx)
         board.commit()
         self.stats.ticks += 1
         if self._later:

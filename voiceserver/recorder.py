@@ -57,7 +57,8 @@ LAYOUTS = {"mono": 1, "stereo": 2}
 FORMATS = tuple(wavwriter.FORMATS)
 DEFAULT_TEMPLATE = "{date}-{time}_ch{channel}_{call_id}"
 PLACEHOLDERS = ("date", "time", "channel", "call_id", "caller", "called", "agent")
-Source = tuple[str, int]    # ("rx" | "tx", channel)
+Source = tuple[str, int]    # ("rx" | "tx", channel), or SILENCE
+SILENCE: Source = ("silence", -1)   # a side with nothing on it (voicemail: the caller alone)
 
 
 class RecorderError(Exception):
@@ -119,6 +120,7 @@ class _Rec:
     fmt: str
     when: dt.datetime
     width: int = 0                 # samples per tick in the ring row (block * channels)
+    root: Path | None = None       # folder for this recording instead of the recorder's root
     db_id: int | None = None
     path: Path | None = None
     wav: WavFile | None = None
@@ -135,6 +137,8 @@ class _Rec:
 
 
 def _src_index(src: Source, nchan: int, what: str) -> int:
+    if tuple(src) == SILENCE:
+        return -1
     try:
         side, chan = src
     except (TypeError, ValueError):
@@ -169,7 +173,7 @@ def _errno_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return "disk full"
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
             return "directory not writable"
         return f"write error: {exc.strerror or exc}"
     if isinstance(exc, sqlite3.Error):
@@ -206,6 +210,7 @@ class Recorder:
         self.max_seconds = float(max_seconds)
         self.header_interval, self.fsync_interval, self.poll = header_interval, fsync_interval, poll
         self.close_timeout = close_timeout
+        self.fsync_budget = 0.1          # s of fsync per writer pass (see _housekeeping)
         self._own_db = not isinstance(db, CallDb)
         self.db = CallDb(db) if self._own_db else db
         self._on_event = on_event
@@ -246,11 +251,14 @@ class Recorder:
     # -- control plane side (any thread) --------------------------------------
     def start(self, call: CallRow, *, chan: int, layout: str = "stereo", fmt: str = "pcm16",
               caller: Source | None = None, agent: Source | None = None,
-              max_seconds: float | None = None, when: dt.datetime | None = None) -> int:
+              max_seconds: float | None = None, when: dt.datetime | None = None,
+              root: str | os.PathLike | None = None) -> int:
         """Record the call on trunk `chan` from the next tick; returns a handle for the other calls.
 
-        Defaults: caller = ("rx", chan), agent = ("tx", chan). `when` (the
-        server's wall clock) names the file and dates the recording.
+        Defaults: caller = ("rx", chan), agent = ("tx", chan); SILENCE for a
+        side leaves it silent. `when` (the server's wall clock) names the file
+        and dates the recording. `root`: another folder than the recorder's
+        (voicemail: one per mailbox); files still go under YYYY/MM/DD/ in it.
         """
         if layout not in LAYOUTS:
             raise ValueError(f"recording layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
@@ -269,7 +277,8 @@ class Recorder:
         h = next(self._handles)
         self._issued.add(h)
         ticks = max(1, int(round(limit * RATE / self.block)))
-        self._cmds.append(("start", h, layout == "stereo", a, b, ticks, call, fmt, when))
+        self._cmds.append(("start", h, layout == "stereo", a, b, ticks, call, fmt, when,
+                           None if root is None else Path(root)))
         return h
 
     def _known(self, handle: int) -> None:
@@ -373,7 +382,7 @@ class Recorder:
             cmd = self._cmds.popleft()
             kind = cmd[0]
             if kind == "start":
-                _, h, stereo, a, b, ticks, call, fmt, when = cmd
+                _, h, stereo, a, b, ticks, call, fmt, when, root = cmd
                 if not self._free:
                     self.stats.failed += 1
                     self._emit(RecorderEvent("recording.failed", h, call.call_id, {
@@ -385,7 +394,8 @@ class Recorder:
                 self._mode[slot] = STEREO if stereo else MONO
                 self._hi = max(self._hi, slot + 1)
                 heapq.heappush(self._deadlines, (self._clock + ticks, h))
-                rec = _Rec(h, slot, call, 2 if stereo else 1, fmt, when, width=self.block * (2 if stereo else 1))
+                rec = _Rec(h, slot, call, 2 if stereo else 1, fmt, when,
+                           width=self.block * (2 if stereo else 1), root=root)
                 self._msgs.append((tag, "start", rec))
                 self.stats.active = len(self._ctl)
                 continue
@@ -573,7 +583,7 @@ class Recorder:
         name = self.template.format(
             date=w.strftime("%Y%m%d"), time=w.strftime("%H%M%S"), channel=_safe(c.channel),
             call_id=_safe(c.call_id), caller=_safe(c.caller), called=_safe(c.called), agent=_safe(c.agent))
-        folder = self.root / w.strftime("%Y") / w.strftime("%m") / w.strftime("%d")
+        folder = (rec.root or self.root) / w.strftime("%Y") / w.strftime("%m") / w.strftime("%d")
         path = folder / f"{name}.wav"
         n = 1
         while path.exists() or Path(str(path) + PART).exists():
@@ -678,8 +688,15 @@ class Recorder:
                 "reason": reason, "discard_reason": why}))
 
     def _housekeeping(self) -> None:
-        """Publish header sizes about every second, fsync at a bounded rate."""
+        """Publish header sizes about every second, fsync at a bounded rate.
+
+        fsyncs of one pass stop after `fsync_budget` seconds and the rest wait
+        for the next pass: thousands of recordings that started together
+        would otherwise fall due together and block the writer for seconds
+        while the ring fills (measured by bench/recording.py on ext4).
+        """
         now = time.monotonic()
+        budget_end = now + self.fsync_budget
         for rec in self._recs.values():
             if rec.done or rec.wav is None:
                 continue
@@ -687,9 +704,9 @@ class Recorder:
                 if now - rec.last_header >= self.header_interval:
                     rec.wav.update_header()
                     rec.last_header = now
-                if now - rec.last_sync >= self.fsync_interval:
+                if now - rec.last_sync >= self.fsync_interval and time.monotonic() < budget_end:
                     rec.wav.sync()
-                    rec.last_sync = now
+                    rec.last_sync = time.monotonic()
             except OSError as exc:
                 self._fail(rec, exc)
 
@@ -786,5 +803,5 @@ def _adopt_orphan(db: CallDb, part: Path) -> dict[str, Any]:
     return {"id": rid, "call_id": call_id, "path": str(path), "status": "kept", "duration": duration}
 
 
-__all__ = ["Recorder", "RecorderEvent", "RecorderStats", "RecorderError", "Source", "recover",
+__all__ = ["Recorder", "RecorderEvent", "RecorderStats", "RecorderError", "Source", "SILENCE", "recover",
            "check_template", "DEFAULT_TEMPLATE", "PLACEHOLDERS", "LAYOUTS", "FORMATS"]

@@ -953,7 +953,7 @@ class PauseControl:
         """The IVR entered menu ``name`` (None: the call left the IVR)."""
         self._menu = name
         on = name is not None and name in self.rules.pause_on_ivr
-        return self._apply(t, [
+        return self._apply(t, self._expired(t) + [
             ("collect", False, "", None),
             ("menu", on, f"IVR menu {name!r} (pause_on_ivr)" if on else "",
              self.rules.ref("pause_on_ivr") if on else None)])
@@ -961,10 +961,10 @@ class PauseControl:
     def collecting(self, menu: str | None, t: int) -> list[PauseChange]:
         """Digit collection started in ``menu`` (None: the collection ended)."""
         if menu is not None and menu in self.rules.pause_while_collecting:
-            return self._change(t, "collect", True, f"collecting digits in menu {menu!r} "
-                                                    f"(pause_while_collecting)",
-                                self.rules.ref("pause_while_collecting"))
-        return self._change(t, "collect", False)
+            return self._apply(t, self._expired(t) + [
+                ("collect", True, f"collecting digits in menu {menu!r} (pause_while_collecting)",
+                 self.rules.ref("pause_while_collecting"))])
+        return self._apply(t, self._expired(t) + [("collect", False, "", None)])
 
     def digit(self, d: str, t: int) -> list[PauseChange]:
         """A DTMF digit from the caller."""
@@ -991,17 +991,21 @@ class PauseControl:
 
     def tick(self, t: int) -> list[PauseChange]:
         """The clock: ends a DTMF pause whose timeout has passed."""
+        return self._apply(t, self._expired(t))
+
+    def _expired(self, t: int) -> list[tuple[str, bool, str, RuleRef | None]]:
+        """A DTMF pause whose timeout has passed by `t` ends with whatever else happens at `t`."""
         if self._dtmf is not None and t >= self._dtmf[2]:
             self._dtmf = None
-            return self._change(t, "dtmf", False)
+            return [("dtmf", False, "", None)]
         return []
 
     def command(self, pause: bool, t: int, who: str = "command") -> list[PauseChange]:
         """A pause/resume command (API, agent key); refused (empty list) if not allowed."""
         if not self.rules.pause_by_command:
             return []
-        return self._change(t, "command", pause, f"pause by {who}",
-                            self.rules.ref("pause_by_command"))
+        return self._apply(t, self._expired(t) + [("command", pause, f"pause by {who}",
+                                                   self.rules.ref("pause_by_command"))])
 
     def ivr_command(self, cmd: Any, t: int) -> list[PauseChange]:
         """Convenience for the server: feed each voiceserver.ivr command as it is carried out.

@@ -34,6 +34,7 @@ from voiceserver.blacklist import normalize_number
 from voiceserver.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
 from voiceserver.events import EventBus
 from voiceserver.prompts import PromptLibrary
+from voiceserver.recording import RecordingService
 
 log = logging.getLogger("voiceserver")
 
@@ -43,7 +44,7 @@ ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 
 @dataclass
 class CallRecord:
-    """What the server knows of a call when it ends (SQLite comes with recording)."""
+    """What the server knows of a call when it ends (with [storage] also a row in SQLite)."""
     call_id: str
     board: str
     chan: int
@@ -89,7 +90,8 @@ class BoardRuntime:
 class VoiceServer:
     def __init__(self, cfg: ServerConfig, library: PromptLibrary, *, sync: bool = True,
                  block: int = 160, start_time: dt.datetime | None = None,
-                 hardware_bridging: bool = True, status_port: int | None = None) -> None:
+                 hardware_bridging: bool = True, status_port: int | None = None,
+                 rules_poll: float = 5.0) -> None:
         self.cfg = cfg
         self.library = library
         self.sync = sync
@@ -109,6 +111,11 @@ class VoiceServer:
         self._stopped: asyncio.Event | None = None
         self._segments: dict[tuple[str, str], Segment] = {}
         self._tick = 0
+        # recordings, call rows in SQLite, voicemail files: with [storage] (or [recording]);
+        # rules_poll: seconds between looks at the recording rules file (0: only on reload)
+        self.recording: RecordingService | None = (
+            RecordingService(self, cfg.storage, cfg.recording, poll_interval=rules_poll)
+            if cfg.storage is not None else None)
         self._load_bank()
 
     # -- setup -------------------------------------------------------------
@@ -178,12 +185,18 @@ class VoiceServer:
             self.cfg.channels.outbound, default_lang=self.cfg.prompts.default_lang,
             normalize=lambda n: normalize_number(n, numbering)))
         status = None
+        watch = None
         try:
+            if self.recording is not None:   # crash recovery, then a recorder per board
+                self.recording.open()
+                watch = asyncio.create_task(self.recording.watch())
             if self.status_port is not None:
                 from voiceserver.status_api import StatusApi
                 status = StatusApi(queues=self.acd.acd.queue_rows, agents=self.acd.acd.agent_rows,
                                    channels=self.channel_rows,
                                    admin={"reload": self.admin_reload},
+                                   admin_arg={"record-pause": lambda c: self.admin_record(c, True),
+                                              "record-resume": lambda c: self.admin_record(c, False)},
                                    host=self.cfg.api.host, port=self.status_port)
                 try:
                     await status.start()
@@ -197,10 +210,15 @@ class VoiceServer:
                 self.bus.publish(0, "board.start", board=rt.name, channels=len(rt.channels))
             await self._stopped.wait()
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             if status is not None:
                 await status.close()
             for rt in self.boards:
                 rt.engine.stop()
+            if self.recording is not None:   # after the engines: the files get every tick
+                self.recording.close()
             for rt in self.boards:
                 rt.board.close()
 
@@ -216,15 +234,27 @@ class VoiceServer:
         if err is not None:
             log.error("config reload rejected, keeping the running config: %s", err)
             self.bus.publish(self._tick, "config.reload_failed", error=str(err))
+            if self.recording is not None:
+                self.recording.config_rejected(err)
             return False
         self.cfg = new
         self.bus.publish(self._tick, "config.reloaded", file=str(path))
+        if self.recording is not None:   # the rules too (audit log); [storage] at restart
+            self.recording.config_reloaded(new)
+        elif new.storage is not None:
+            log.warning("%s: [storage]/[recording] take effect when the server restarts", path)
         return True
 
     def admin_reload(self) -> dict[str, Any]:
         """The admin command's reload of the file the running config came from."""
         ok = self.reload(self.cfg.file)
         return {"reloaded": ok, "file": self.cfg.file, "error": self.reload_error}
+
+    def admin_record(self, target: str, pause: bool) -> dict[str, Any]:
+        """Pause (or resume) the recording of a call: call id or BOARD:CHANNEL."""
+        if self.recording is None:
+            raise LookupError("nothing is recorded: the config has no [storage]/[recording]")
+        return self.recording.pause_command(target, pause, who="admin API")
 
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:
@@ -291,6 +321,10 @@ class VoiceServer:
             else:
                 rt.engine.tone(ev.chan, None)
             return None
+        if isinstance(ev, Timer) and isinstance(ev.token, tuple) and ev.token[:1] == ("rec",):
+            if self.recording is not None:   # a recording's pause deadline
+                self.recording.timer(rt, tick, ev.token)
+            return None
         ch = rt.channels.get(chan) if chan is not None else None
         if isinstance(ev, EngineStopped):
             self.error = ev.error
@@ -303,6 +337,8 @@ class VoiceServer:
         if isinstance(ev, DtmfEvent):
             if ev.end is None:
                 self._digit(rt, tick, ch, ev.digit)
+            elif self.recording is not None:   # a pause's end waits for the tone to stop
+                self.recording.digit_end(rt, tick, ch.chan, self.legs.get((rt.index, ch.chan)))
         elif isinstance(ev, ToneEvent):
             if ev.end is None and isinstance(ch, FxoTrunk):
                 ch.tone(tick, ev.tone)
@@ -386,6 +422,8 @@ class VoiceServer:
         if leg is not None:
             leg.digits += digit
             self.bus.publish(tick, "call.digit", chan=ch.chan, call_id=leg.call.call_id, digit=digit)
+            if self.recording is not None:   # [[pause_dtmf]] key sequences
+                self.recording.digit(rt, tick, ch.chan, leg, digit)
             if leg.ivr is not None and not leg.ivr.done:
                 self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
             elif self.acd.knows(leg.call.call_id):
@@ -442,6 +480,8 @@ class VoiceServer:
                 return set()
             ch.answer(tick)
             leg.ivr = ivr
+            if self.recording is not None:   # rules decide; recording starts with this tick
+                self.recording.answered(rt, tick, ch.chan, leg)
             cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
             self._ivr_commands(rt, tick, ch, leg, cmds)
             return {ch.chan}
@@ -459,6 +499,8 @@ class VoiceServer:
     def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg,
                       cmds: list) -> None:
         eng = rt.engine
+        if self.recording is not None:   # pauses, IVR branches and queues for the rules
+            self.recording.ivr_commands(rt, tick, leg, cmds)
         for cmd in cmds:
             if isinstance(cmd, ivrmod.Play):
                 segs = self._play_segments(cmd)
@@ -533,6 +575,8 @@ class VoiceServer:
         if leg is not None:
             leg.partner = line
             leg.agent = agent or f"{rt.name}:{line[1]}"
+        if self.recording is not None:   # the agent's line goes on the right of the file
+            self.recording.bridged(rt, tick, caller[1], line[1], leg.agent if leg else agent)
         other = self.legs.get(line)
         if other is not None:
             other.partner = caller
@@ -541,41 +585,43 @@ class VoiceServer:
 
     def voicemail_record(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
                          max_ms: int) -> None:
-        # Storing the message is the recorder's job (the recording issue);
-        # until it is wired in, the event says plainly that nothing is stored.
+        """Record the caller's message (with [storage]: a mono file in the mailbox's folder)."""
+        info: dict[str, Any] = {"stored": False}   # no storage: the event says so plainly
+        if self.recording is not None:
+            info = self.recording.voicemail_record(self.boards[key[0]], tick, key, call_id,
+                                                   mailbox, max_ms)
         self.bus.publish(tick, "voicemail.record_start", chan=key[1], call_id=call_id,
-                         mailbox=mailbox, max_ms=max_ms, stored=False)
+                         mailbox=mailbox, max_ms=max_ms, **info)
 
     def voicemail_stop(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
                        reason: str) -> None:
+        if self.recording is not None and self.recording.voicemail_stop(
+                self.boards[key[0]], tick, key, call_id, mailbox, reason):
+            return   # voicemail.record_stop follows once stored (stored, path, message_id)
         self.bus.publish(tick, "voicemail.record_stop", chan=key[1], call_id=call_id,
                          mailbox=mailbox, reason=reason, stored=False)
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg, cmd: ivrmod.Transfer) -> None:
-        group = self.cfg.channels.outbound.get(cmd.trunk, ())
-        for bname, tchan in group:
-            trunk = rt.channels.get(tchan) if bname == rt.name else None
-            if isinstance(trunk, FxoTrunk) and trunk.state is State.IDLE and (rt.index, tchan) not in self.legs:
-                out = trunk.dial(tick, cmd.number)
-                self.legs[(rt.index, tchan)] = _Leg(out, partner=(rt.index, ch.chan))
-                out.data["transfer_of"] = leg.call.call_id
-                leg.partner = (rt.index, tchan)
-                self._carry_out(rt, tick, trunk)
-                moh = self._segments.get(("moh", "default"))
-                if moh is not None:
-                    rt.engine.play(ch.chan, [moh], loop=True, gain_db=-6.0)
-                return
+        # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
+        # ACD link retries on another line of the group (voiceserver.acdlink).
+        if self.acd.transfer(tick, (rt.index, ch.chan), leg, cmd.number, cmd.trunk):
+            moh = self._segments.get(("moh", "default"))
+            if moh is not None:
+                rt.engine.play(ch.chan, [moh], loop=True, gain_db=-6.0)
+            return
         self.bus.publish(tick, "call.transfer_failed", chan=ch.chan, call_id=leg.call.call_id,
                          trunk=cmd.trunk, reason="no free line in the group")
         ch.hangup(tick, f"transfer failed: no free line in {cmd.trunk}")
 
     def _transfer_answered(self, rt: BoardRuntime, tick: int, trunk: FxoTrunk) -> set[int]:
         leg = self.legs.get((rt.index, trunk.chan))
-        if leg is None or leg.partner is None:
-            return set()
+        if leg is None or leg.partner is None or "transfer_of" not in leg.call.data:
+            return set()   # only the transfer's own outbound leg (not its caller) answers it
         _, cchan = leg.partner
         rt.engine.stop_play(cchan)
         rt.engine.bridge(cchan, trunk.chan)
+        if self.recording is not None:   # the callee on the right: the same file goes on
+            self.recording.bridged(rt, tick, cchan, trunk.chan, None)
         self.bus.publish(tick, "call.bridge", chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
         return set()
 
@@ -590,6 +636,8 @@ class VoiceServer:
                 if isinstance(cmd, ivrmod.Log):
                     leg.path.append(cmd.step.what)
         rt.engine.unbridge(ch.chan)
+        if self.recording is not None:   # was on the right of a recording: the trunk's tx again
+            self.recording.leg_gone(rt, tick, ch.chan)
         if isinstance(ch, FxoTrunk):  # agent phone legs belong to the trunk's call
             self._record(rt, ch, leg, reason)
         touched: set[int] = set()
@@ -622,6 +670,8 @@ class VoiceServer:
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
             at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
             reason or call.end_reason or "", leg.path, leg.digits, leg.prompts, leg.agent))
+        if self.recording is not None:   # keep/discard the recording; the call row in SQLite
+            self.recording.call_ended(rt, self.records[-1], call.end_tick or self._tick)
 
     # -- views -------------------------------------------------------------
     def channel_rows(self) -> list[dict[str, Any]]:

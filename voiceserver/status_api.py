@@ -3,7 +3,8 @@
 ``GET /queues``, ``GET /agents`` and ``GET /channels`` answer with the JSON
 that callbacks the server provides return (the ACD's ``queue_rows`` and
 ``agent_rows``, the server's ``channel_rows``); ``GET /`` lists them.
-Admin actions the server hands in (``POST /admin/reload``) are the only
+Admin actions the server hands in (``POST /admin/reload``, and actions on
+one target such as ``POST /admin/record-pause/CALL_ID``) are the only
 writes: each is one callback, named in the table. It
 runs on the server's event loop, so a callback sees the control plane
 between two ticks, never half way through one.
@@ -20,6 +21,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["StatusApi", "parse_request", "response", "HttpError", "LOOPBACK"]
 
@@ -69,6 +71,7 @@ class StatusApi:
 
     def __init__(self, *, queues: Source, agents: Source, channels: Source,
                  admin: dict[str, Source] | None = None,
+                 admin_arg: dict[str, Callable[[str], Any]] | None = None,
                  host: str = "127.0.0.1", port: int = 0, timeout: float = 5.0) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the status API binds loopback only ({', '.join(LOOPBACK)}), "
@@ -76,6 +79,9 @@ class StatusApi:
         self.routes: dict[str, Source] = {"/queues": queues, "/agents": agents,
                                           "/channels": channels}
         self.admin: dict[str, Source] = {f"/admin/{name}": fn for name, fn in (admin or {}).items()}
+        # actions on one target: POST /admin/NAME/TARGET calls fn(TARGET)
+        self.admin_arg: dict[str, Callable[[str], Any]] = {
+            f"/admin/{name}": fn for name, fn in (admin_arg or {}).items()}
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -84,13 +90,25 @@ class StatusApi:
     def handle(self, method: str, path: str) -> tuple[int, Any]:
         """Status and JSON body for a parsed request (the whole protocol, no I/O)."""
         if path == "/":
-            return 200, {"endpoints": sorted(self.routes), "admin": sorted(self.admin)}
+            return 200, {"endpoints": sorted(self.routes),
+                         "admin": sorted(self.admin) + sorted(f"{p}/TARGET" for p in self.admin_arg)}
         action = self.admin.get(path)
+        head, _, target = path.rpartition("/")
+        on_target = action is None and bool(target) and head in self.admin_arg
+        if on_target:
+            fn = self.admin_arg[head]
+            action = lambda: fn(unquote(target))  # noqa: E731
+        elif action is None and path in self.admin_arg:
+            return 400, {"error": f"{path} needs a target: POST {path}/TARGET"}
         if action is not None:
             if method != "POST":
                 return 405, {"error": f"{method} not allowed: {path} is an action (POST)"}
             try:
                 return 200, action()
+            except LookupError as exc:
+                if on_target and not isinstance(exc, KeyError):   # no such target
+                    return 404, {"error": str(exc)}
+                return 500, {"error": f"{type(exc).__name__}: {exc}"}
             except Exception as exc:   # a failed action is an answer, not a crash
                 return 500, {"error": f"{type(exc).__name__}: {exc}"}
         source = self.routes.get(path)

@@ -39,12 +39,39 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = tmp_path / "calls.db"
     CallDb(path).close()
     monkeypatch.setattr(calldb, "MIGRATIONS", calldb.MIGRATIONS + ["ALTER TABLE calls ADD COLUMN x TEXT;\nBROKEN SQL;"])
-    with pytest.raises(CallDbError, match="migration to schema version 2 failed .database left at 1.*BROKEN"):
+    v = calldb.SCHEMA_VERSION
+    with pytest.raises(CallDbError, match=f"migration to schema version {v + 1} failed .database left at {v}.*BROKEN"):
         CallDb(path)
     con = sqlite3.connect(path)
-    assert con.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert con.execute("SELECT version FROM schema_version").fetchone()[0] == v
     assert "x" not in [r[1] for r in con.execute("PRAGMA table_info(calls)")]
     con.close()
+
+
+def test_a_version_1_database_gains_the_recording_decision_columns(tmp_path):
+    """Databases made before recording was wired in (schema 1) upgrade in place."""
+    path = tmp_path / "calls.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (0)")
+    con.commit()
+    con.close()
+    old = calldb.MIGRATIONS[:1]
+    import unittest.mock
+    with unittest.mock.patch.object(calldb, "MIGRATIONS", old):
+        with CallDb(path) as db:
+            assert db.version == 1
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO calls (call_id, caller) VALUES ('c1', '100')")
+    con.commit()
+    con.close()
+    with CallDb(path) as db:
+        assert db.version == calldb.SCHEMA_VERSION
+        db.upsert_call(CallRow("c1", recording_rule="r.toml:3 exclude.channels",
+                               recording_note="not recorded"))
+        row = db.call("c1")
+    assert row["caller"] == "100" and row["recording_rule"] == "r.toml:3 exclude.channels"
+    assert row["recording_note"] == "not recorded"
 
 
 def test_newer_database_is_refused(tmp_path):
