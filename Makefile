@@ -49,6 +49,7 @@ demo: build
 bench: build
 	$(PY) bench/board_ticks.py
 	$(PY) bench/dsp.py
+	$(PY) bench/recording.py --max 960
 
 clean:
 	rm -rf build tests/c/build $(VENV) *.egg-info

@@ -4,6 +4,15 @@ Filters combine with AND. Times are ISO-8601 (a date alone means its
 midnight); without a zone they are UTC, like the stored times. `--number`
 matches either side of the call after normalising both (voiceserver.blacklist
 .normalize_number), so "+86 10 1234 5678" finds "01012345678".
+
+One line per call, with one of its recordings: the latest kept one, else the
+latest (a call whose first file failed and second was kept shows the kept
+one). CSV, XLSX and JSON carry the same columns (COLUMNS); the table a
+subset. The database is only read: a file that is not an SQLite database is
+refused, never initialised. Exit status: 0; 2 for usage (a bad option or
+value, no database file at the path or not an SQLite file); 1 for a database
+(e.g. a newer schema) or an export file that cannot be used.
+Guide: docs/calls.md.
 """
 from __future__ import annotations
 
@@ -19,6 +28,8 @@ from voiceserver.calldb import DEFAULT_PATH, CallDb, CallDbError, iso, parse_tim
 
 PROG = "voiceboard calls"
 ENV_DB = "VOICEBOARD_CALLS_DB"
+DIRECTIONS = ("inbound", "outbound", "internal")   # as voiceserver.rules.DIRECTIONS
+SQLITE_MAGIC = b"SQLite format 3\0"
 
 # (column, heading) of the export; the table shows a subset
 COLUMNS = [
@@ -28,7 +39,9 @@ COLUMNS = [
     ("queue", "queue"), ("ivr_path", "ivr_path"), ("disposition", "disposition"),
     ("digits_count", "digits"), ("rec_status", "recording"), ("rec_path", "recording_path"),
     ("rec_format", "format"), ("rec_layout", "layout"), ("rec_duration", "recording_s"),
-    ("rec_reason", "recording_note"), ("rec_recovered", "recovered"), ("rec_gaps", "gaps"),
+    ("rec_reason", "recording_reason"), ("rec_recovered", "recovered"), ("rec_gaps", "gaps"),
+    # the recording decision, on the call (schema 2: recorded or not, which rule, what became of it)
+    ("recording_rule", "recording_rule"), ("recording_note", "recording_note"),
 ]
 TABLE = [("start", "start (UTC)"), ("call_id", "call"), ("channel", "chan"), ("direction", "dir"),
          ("caller", "caller"), ("called", "called"), ("agent", "agent"), ("duration", "secs"),
@@ -47,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--channel", metavar="C", help="channel number, or BOARD:CHANNEL")
     ap.add_argument("--agent", metavar="A", help="agent (as recorded, e.g. board:chan)")
     ap.add_argument("--number", metavar="N", help="caller or called number (normalised)")
-    ap.add_argument("--direction", metavar="D", help="inbound | outbound | internal")
+    ap.add_argument("--direction", choices=DIRECTIONS, help="inbound | outbound | internal")
     ap.add_argument("--min-duration", type=float, metavar="S", help="at least S seconds (answer to end)")
     ap.add_argument("--max-duration", type=float, metavar="S", help="at most S seconds")
     ap.add_argument("--disposition", metavar="X", help="end reason contains X (case-insensitive)")
@@ -66,7 +79,7 @@ def _time_arg(text: str, flag: str) -> str:
 
 
 def build_query(args: argparse.Namespace) -> tuple[str, list[Any]]:
-    """SQL over calls + their latest recording, from the parsed options."""
+    """SQL over calls + one recording each (the latest kept one, else the latest), from the options."""
     where: list[str] = []
     vals: list[Any] = []
     if args.since:
@@ -105,8 +118,9 @@ def build_query(args: argparse.Namespace) -> tuple[str, list[Any]]:
             where.append(f"c.duration {op} ?")
             vals.append(v)
     if args.disposition:
-        where.append("LOWER(c.disposition) LIKE ?")
-        vals.append(f"%{args.disposition.lower()}%")
+        where.append("LOWER(c.disposition) LIKE ? ESCAPE '\\'")   # % and _ are plain text
+        text = args.disposition.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        vals.append(f"%{text}%")
     if args.recorded:
         has = "EXISTS (SELECT 1 FROM recordings k WHERE k.call_id = c.call_id AND k.status = 'kept')"
         where.append(has if args.recorded == "yes" else f"NOT {has}")
@@ -114,7 +128,8 @@ def build_query(args: argparse.Namespace) -> tuple[str, list[Any]]:
            "r.layout AS rec_layout, r.duration AS rec_duration, "
            "COALESCE(r.discard_reason, r.stop_reason) AS rec_reason, r.recovered AS rec_recovered, "
            "r.gaps AS rec_gaps FROM calls c LEFT JOIN recordings r ON r.id = "
-           "(SELECT MAX(id) FROM recordings x WHERE x.call_id = c.call_id)")
+           "(SELECT x.id FROM recordings x WHERE x.call_id = c.call_id "
+           "ORDER BY x.status = 'kept' DESC, x.id DESC LIMIT 1)")
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql + " ORDER BY c.start, c.call_id", vals
@@ -156,6 +171,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 v = f"{r['rec_duration']:.1f}s {r['rec_layout']}" + (" recovered" if r["rec_recovered"] else "")
             elif k == "rec_status" and v:
                 v = f"{v}: {r['rec_reason'] or ''}".rstrip(": ")
+            elif k == "rec_status":        # never recorded: the rules' sentence, if the server wrote one
+                v = r.get("recording_note")
             line.append(_cell(k, v))
         cells.append(line)
     widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE))]
@@ -194,16 +211,39 @@ def write_xlsx(rows: list[dict[str, Any]], path: str) -> None:
 
 
 def _xlsx_value(key: str, v: Any) -> Any:
+    if v is None:
+        return None                                  # an empty cell, not an empty string
     if key in ("start", "answer", "end") and v:
         return parse_time(v).replace(tzinfo=None)   # Excel has no zones: the column is UTC
     return _export(key, v)
 
 
+def as_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows under the export's column names (as CSV and XLSX), with JSON types."""
+    return [{h: r[k] for k, h in COLUMNS} for r in rows]
+
+
+def _check_database_file(path: str) -> str | None:
+    """Why `path` cannot be the call database, or None (the CLI never creates or converts a file)."""
+    p = Path(path)
+    if not p.is_file():
+        return f"no call database at {path} (give --db PATH or set ${ENV_DB})"
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return f"{path}: cannot read: {exc.strerror or exc}"
+    if magic != SQLITE_MAGIC:
+        return f"{path}: not an SQLite database (a call database is the server's calls.db)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.db or os.environ.get(ENV_DB) or DEFAULT_PATH
-    if not Path(path).is_file():
-        print(f"{PROG}: no call database at {path} (give --db PATH)", file=sys.stderr)
+    problem = _check_database_file(path)
+    if problem:
+        print(f"{PROG}: {problem}", file=sys.stderr)
         return 2
     try:
         with CallDb(path) as db:
@@ -219,17 +259,22 @@ def main(argv: list[str] | None = None) -> int:
     except (CallDbError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        json.dump(rows, sys.stdout, indent=1, ensure_ascii=False)
-        sys.stdout.write("\n")
-    elif args.csv == "-":
-        write_csv(rows, sys.stdout)
-    else:
-        print(format_table(rows))
+    try:
+        if args.json:
+            json.dump(as_json(rows), sys.stdout, indent=1, ensure_ascii=False)
+            sys.stdout.write("\n")
+        elif args.csv == "-":
+            write_csv(rows, sys.stdout)
+        else:
+            print(format_table(rows))
+        sys.stdout.flush()
+    except BrokenPipeError:             # `voiceboard calls | head`: the reader has gone, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return 0
 
 
-__all__ = ["main", "build_query", "format_table", "write_csv", "write_xlsx", "COLUMNS"]
+__all__ = ["main", "build_query", "format_table", "write_csv", "write_xlsx", "as_json", "COLUMNS"]
 
 
 if __name__ == "__main__":
