@@ -17,3 +17,23 @@ def test_readme_config_example_is_valid(tmp_path):
     assert cfg.warnings == ()
     assert set(cfg.ivr.menus) == {"main", "account", "closed"}
     assert [r for r in cfg.channels.agents] == [("hotline", c) for c in range(4, 8)]
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def test_readme_agents_and_recording_examples_load_with_the_base_config(tmp_path):
+    """The admin sections' blocks are fragments of one server config plus a rules file."""
+    base, agents, storage, rules = (b for b in _blocks()[:4])
+    assert "[agents.zhang]" in agents and "[storage]" in storage and "[[window]]" in rules
+    (tmp_path / "recording-rules.toml").write_text(rules, encoding="utf-8")
+    storage = storage.replace("/var/lib/voiceboard/", "")     # relative to the config: tmp_path
+    path = tmp_path / "server.toml"
+    path.write_text(base + agents + storage, encoding="utf-8")
+    cfg = load_config(path, library=PromptLibrary())
+    assert cfg.warnings == ()
+    assert cfg.acd is not None and cfg.recording is not None
+    assert cfg.recording.layout == "stereo" and cfg.recording.min_seconds == 5
+    assert {w.name for w in cfg.recording.windows} == {"office", "weekend"}
+    assert not any(tmp_path.joinpath(d).exists() for d in ("recordings", "voicemail", "calls.db"))
