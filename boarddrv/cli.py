@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tones": ("dsp.tones_cli:main", "name the call-progress tones in a recording"),
     "serve": ("voiceserver.cli:serve_main", "run the voice server"),
     "queues": ("voiceserver.queues_cli:main", "live table of queues and agents from a running server's status API"),
+    "agent": ("voiceserver.agent_cli:main", "log an agent in/out or set it ready/not ready on a running server"),
     "reload": ("voiceserver.cli:reload_main", "ask a running server to reload its config"),
     "rules": ("voiceserver.rules_cli:main", "check recording rules; explain whether a call is recorded and kept, and why"),
     "calls": ("voiceserver.calls_cli:main", "query call records and recordings; export CSV or XLSX"),

@@ -49,6 +49,9 @@ __all__ = ["Acd", "AcdSettings", "VoicemailSpec", "Mailbox", "Ring", "StopRing",
            "Event", "Command", "OUTCOMES", "MISS_REASONS"]
 
 OUTCOMES = ("answered", "abandoned", "voicemail", "overflowed", "rejected")
+FEATURE_ACTIONS = ("login", "logout", "ready", "not_ready")
+# dialled on an agent's phone ([queues] feature_codes = { login = "*21", ... })
+FEATURE_CODES = {"login": "*21", "logout": "*22", "ready": "*23", "not_ready": "*24"}
 MISS_REASONS = ("no-answer", "rejected")     # ring_failed reasons that count as a miss
 
 
@@ -202,6 +205,7 @@ class AcdSettings:
     hunt: Mapping[str, str] = field(default_factory=dict)     # trunk group -> method
     glare_retries: int = 2
     voicemail: VoicemailSpec = field(default_factory=VoicemailSpec)
+    feature_codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_CODES))
 
     def build(self, outbound: Mapping[str, Sequence[ChanRef]], *, default_lang: str = "zh",
               normalize: Callable[[str], str] | None = None, t: int = 0) -> "Acd":
@@ -609,7 +613,8 @@ class Acd:
         self.t = t
         a = self._agent(agent)
         a.set_not_ready(t, reason)
-        return [Event("acd.agent", {"agent": agent, "state": a.state.value, "why": reason})]
+        return self._dispatch(t, [Event("acd.agent", {"agent": agent, "state": a.state.value,
+                                                      "why": reason})])
 
     def line_state(self, line: ChanRef, state: str, t: int) -> list[Command]:
         """The server's view of a line (agent phone or trunk): idle | busy | alarm | blocked."""
@@ -744,6 +749,9 @@ class Acd:
 
     def _dispatch(self, t: int, out: list[Command]) -> list[Command]:
         """Offer waiting calls to free agents, highest priority first."""
+        # a logout that waited for the end of a call may have emptied a queue
+        self._empty_check(t, out)
+
         def free() -> bool:
             return any(a.state is AgentState.READY for a in self.agents.values())
         if not free():

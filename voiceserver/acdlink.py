@@ -27,6 +27,7 @@ from voiceserver.channels import FxoTrunk, FxsPhone, State
 from voiceserver.hunt import HuntGroup, Seizure
 from voiceserver.ivr import QueueAction
 from voiceserver.queues import Member, QueueSpec
+from voiceserver.status_api import Conflict
 
 if TYPE_CHECKING:
     from voiceserver.config import ServerConfig
@@ -81,10 +82,18 @@ def _ring_failure(reason: str) -> str:
     return "no-answer"
 
 
+class AgentConflict(Conflict):
+    """An agent state change the agent's state does not allow (HTTP 409)."""
+
+
 class AcdLink:
-    def __init__(self, server: "VoiceServer", acd: Acd) -> None:
+    def __init__(self, server: "VoiceServer", acd: Acd,
+                 feature_codes: "dict[str, str] | None" = None) -> None:
         self.s = server
         self.acd = acd
+        # dialled code -> action (login | logout | ready | not_ready)
+        self.features = {code: action for action, code in
+                         (feature_codes or acdmod.FEATURE_CODES).items()}
         self.callers: dict[str, Key] = {}        # call id -> the caller's trunk
         self.rings: dict[Key, _Ring] = {}        # agent / overflow legs by line
         self.transfers: dict[Key, _Transfer] = {}   # IVR transfers being dialled, by trunk
@@ -179,6 +188,56 @@ class AcdLink:
                 del self.callers[cid]
                 if cid in self.acd.calls or cid in self.acd.vms:
                     self.do(tick, self.acd.caller_left(cid, self.now()))
+
+    # -- agent state: feature codes and the admin API -----------------------
+    def agent_at(self, key: Key) -> str | None:
+        """The agent whose phone is the FXS line `key`, or None."""
+        ref = self.ref(key)
+        for a in self.acd.agents.values():
+            if a.spec.phone == ref:
+                return a.name
+        return None
+
+    def agent_control(self, tick: int, agent: str, action: str, by: str) -> dict:
+        """Log an agent in or out, or set it ready / not ready, now.
+
+        LookupError: no such agent. AgentConflict: ready / not ready while logged
+        out. Asking for the state the agent is in already changes nothing
+        (``changed: false``). A logout or not-ready asked while the agent rings or
+        talks: a ring is stopped and the logout is at once; on a call it waits
+        for the end of the call (``pending``).
+        """
+        action = action.replace("-", "_")
+        if action not in acdmod.FEATURE_ACTIONS:
+            raise LookupError(f"no agent action {action!r} (known: {', '.join(acdmod.FEATURE_ACTIONS)})")
+        a = self.acd.agents.get(agent)
+        if a is None:
+            raise LookupError(f"no agent {agent!r} (known: {', '.join(sorted(self.acd.agents))})")
+        old, old_pending = a.state.value, a.pending
+        logged_out = old == "logged_out"
+        t = self.now()
+        if action in ("ready", "not_ready") and logged_out:
+            self.s.bus.publish(tick, "agent.state_refused", agent=agent, action=action, by=by,
+                               state=old, why="logged out: log in first")
+            raise AgentConflict(f"agent {agent} is logged out: log in first")
+        if action == "login":
+            cmds = [] if not logged_out and a.pending != "logout" else self.acd.login(agent, t)
+        elif action == "logout":
+            cmds = [] if logged_out or a.pending == "logout" else self.acd.logout(agent, t)
+        elif action == "ready":
+            cmds = [] if old == "ready" else self.acd.ready(agent, t)
+        else:
+            cmds = ([] if old == "not_ready" or a.pending == "not_ready"
+                    else self.acd.not_ready(agent, t, f"set by {by}"))
+        # the state the change set (a ready agent may be rung in the same breath: `now`)
+        state = next((c.data["state"] for c in cmds if isinstance(c, acdmod.Event)
+                      and c.kind == "acd.agent" and c.data.get("agent") == agent), old)
+        row = {"agent": agent, "action": action, "old": old, "state": state, "now": a.state.value,
+               "pending": a.pending, "changed": state != old or a.pending != old_pending,
+               "by": by}
+        self.s.bus.publish(tick, "agent.state", **row)
+        self.do(tick, cmds)
+        return row
 
     # -- commands ----------------------------------------------------------
     def do(self, tick: int, cmds: list) -> None:

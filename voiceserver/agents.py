@@ -140,6 +140,13 @@ class Agent:
                           else f"{self.spec.number} via {self.spec.trunk}"),
                 "skills": dict(self.spec.skills)}
 
+    @property
+    def pending(self) -> str | None:
+        """A change asked during a call, applied when it ends: logout | not_ready | None."""
+        if self.logout_pending:
+            return "logout"
+        return "not_ready" if self._pending_not_ready is not None else None
+
     # -- transitions --------------------------------------------------------
     def _set(self, state: AgentState, t: int, reason: str = "") -> None:
         self.state = state

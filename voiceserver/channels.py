@@ -379,15 +379,22 @@ class FxsPhone(Channel):
         self.interdigit_ms = interdigit_ms
         self.dialed = ""
         self._ringing_now = False
+        self.on_hold = False        # the server holds this phone's caller (hook flash)
+        self.recalling = False      # hung up with the caller on hold: ringing it back
+        self.recall_ms = 30_000     # an unanswered hold recall ends the call after this
 
     def hook_off(self, tick: int) -> None:
         if self.state is State.RINGING:
             self._cancel_timers()
             self._do("ring", False)
             assert self.call is not None
-            self.call.answer_tick = tick
+            # The Call is the caller's (shared with the trunk): its answer_tick is
+            # when the line was answered; the agent's answer is kept apart.
+            self.call.data.setdefault("agent_answer_tick", tick)
+            recall = self.recalling
+            self.recalling = False
             self._set(State.CONNECTED, "answered")
-            self._event("call.answer", call_id=self.call.call_id)
+            self._event("call.answer", call_id=self.call.call_id, recall=recall)
         elif self.state is State.IDLE:
             self.dialed = ""
             self._start_call(tick, "internal")
@@ -397,6 +404,10 @@ class FxsPhone(Channel):
     def hook_on(self, tick: int) -> None:
         if self.state in (State.IDLE, State.BLOCKED):
             return
+        if self.on_hold and self.state is State.CONNECTED and self.call is not None:
+            self._recall(tick)
+            return
+        self.on_hold = self.recalling = False
         self._cancel_timers()
         self._do("tone", None)
         self._do("stop_play")
@@ -406,6 +417,40 @@ class FxsPhone(Channel):
     def flash(self, tick: int) -> None:
         if self.call is not None:
             self._event("call.flash", call_id=self.call.call_id)
+
+    def hold(self, on: bool) -> None:
+        """The server put this phone's caller on hold (or took it off): a hang-up
+        while on hold rings the phone back (recall) instead of ending the call."""
+        self.on_hold = on
+
+    def _recall(self, tick: int) -> None:
+        """Hung up with the caller on hold: ring the phone again (the common PBX
+        "hold recall"); answering picks the held caller up again."""
+        assert self.call is not None
+        self._cancel_timers()
+        self._do("tone", None)
+        self._do("stop_play")
+        self.recalling = True
+        self._set(State.RINGING, "hold recall")
+        self._ringing_now = True
+        self._do("ring", True)
+        self._timer(tick, self.ring_on_ms, "ring_toggle")
+        self._timer(tick, self.recall_ms, "recall_over")
+        self._event("call.recall", call_id=self.call.call_id)
+
+    def _on_recall_over(self, tick: int) -> None:
+        if self.state is State.RINGING and self.recalling and self.call is not None:
+            self._event("call.recall_timeout", call_id=self.call.call_id)
+
+    def feature(self, tick: int, code: str, ok: bool) -> None:
+        """A feature code was dialled: confirmation tone (stutter dial tone) or,
+        refused, congestion tone, until the phone is hung up."""
+        if self.state is not State.DIALING:
+            return
+        self._cancel_timers()
+        self._end_call(tick, f"feature code {code}")
+        self._do("tone", "stutter_dial" if ok else "congestion")
+        self._set(State.HANGUP, f"feature code {code} {'done' if ok else 'refused'}")
 
     def digit(self, tick: int, d: str) -> None:
         if self.state is State.OFFHOOK:
@@ -443,11 +488,13 @@ class FxsPhone(Channel):
             self._cancel_timers()
             self._do("ring", False)
             self.call = None
+            self.on_hold = self.recalling = False
             self._set(State.IDLE, reason)
 
     def hangup(self, tick: int, reason: str) -> None:
         """The other side left: play busy tone until the phone is hung up."""
         if self.state in (State.CONNECTED, State.DIALING, State.OFFHOOK):
+            self.on_hold = self.recalling = False
             self._do("stop_play")
             self._end_call(tick, reason)
             self._do("tone", "busy")

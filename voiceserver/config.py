@@ -863,7 +863,7 @@ _QUEUE_KEYS = {"strategy", "tiebreak", "members", "skill", "min_skill", "tier_wa
                "exit_key", "exit", "join_empty", "leave_when_empty", "moh", "announce_first",
                "announce_every", "announce_position", "announce_wait", "priority", "vip",
                "vip_priority", "weight", "mailbox", "seed"}
-_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries")   # keys of [queues] that are not queues
+_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes")   # keys of [queues] that are not queues
 _ANNOUNCE_PROMPTS = ("you_are_caller_number", "in_the_queue", "expected_wait",
                      "less_than_a_minute", "minute", "minutes", "hour", "hours")
 
@@ -989,6 +989,21 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
         except ValueError as exc:
             raise th.error(g, str(exc)) from None
     glare = qnode.get_int("glare_retries", 2, min=0, max=30)
+    from voiceserver.acd import FEATURE_ACTIONS, FEATURE_CODES
+    codes = dict(FEATURE_CODES)
+    fc = qnode.table("feature_codes")
+    for action in fc.keys():
+        if action not in FEATURE_ACTIONS:
+            raise fc.error(action, f"unknown feature {action!r} (known: {', '.join(FEATURE_ACTIONS)})")
+        code = fc.get_str(action)
+        if not re.fullmatch(r"[*#0-9]{2,8}", code) or code[0] not in "*#":
+            raise fc.error(action, f"feature code {code!r}: * or # then digits, 2 to 8 keys")
+        codes[action] = code
+    for x in codes.values():   # acted on at the last key: no code may begin another
+        if any(y != x and y.startswith(x) for y in codes.values()) or \
+                list(codes.values()).count(x) > 1:
+            raise qnode.error("feature_codes", f"two features share a code, or one code "
+                                               f"begins another: {codes}")
     names = [k for k in qnode.keys() if k not in _QUEUE_SETTINGS]
     for n in names:
         if not isinstance(qnode.get(n), dict):
@@ -1136,7 +1151,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
                                         f"which is not in [voicemail.mailboxes]"
                                         f"{_suggest(action.mailbox, set(boxes))}")
     return AcdSettings(tuple(agents), tuple(queues), MappingProxyType(entries),
-                       MappingProxyType(hunt), glare, vmspec)
+                       MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes))
 
 
 def _ivr_actions(ivr: IvrConfig) -> list[tuple[tuple[str, ...], Action]]:

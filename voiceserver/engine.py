@@ -214,6 +214,10 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="media-engine", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the tick loop to end after the tick in progress (returns at once)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -333,8 +333,8 @@ class RecordingService:
             if cr.other is not None:
                 self._by_other.pop((cr.board, cr.other), None)
             row.queue = cr.facts.queue
-            # the server answered the line then (an agent's phone answering later shares
-            # the Call object and moves its answer_tick: the row keeps the line's answer)
+            # the server answered the line then (the same as record.answer: an agent's
+            # phone keeps its own answer apart, in record.agent_answer)
             row.answer = self._at(rt, cr.answer_tick)
             row.recording_rule, row.recording_note = self._settle(rt, cr, end_tick)
         rec = self.recorders.get(rt.index)

@@ -59,6 +59,7 @@ class CallRecord:
     digits: str = ""
     prompts_played: int = 0
     agent: str | None = None
+    agent_answer: dt.datetime | None = None   # when the agent's phone answered (answer: the line)
 
 
 @dataclass
@@ -183,7 +184,8 @@ class VoiceServer:
         numbering = self.cfg.numbering
         self.acd = AcdLink(self, settings.build(
             self.cfg.channels.outbound, default_lang=self.cfg.prompts.default_lang,
-            normalize=lambda n: normalize_number(n, numbering)))
+            normalize=lambda n: normalize_number(n, numbering)),
+            feature_codes=dict(settings.feature_codes))
         status = None
         watch = None
         try:
@@ -196,7 +198,9 @@ class VoiceServer:
                                    channels=self.channel_rows,
                                    admin={"reload": self.admin_reload},
                                    admin_arg={"record-pause": lambda c: self.admin_record(c, True),
-                                              "record-resume": lambda c: self.admin_record(c, False)},
+                                              "record-resume": lambda c: self.admin_record(c, False),
+                                              **{f"agent-{act}": self._admin_agent(act) for act in
+                                                 ("login", "logout", "ready", "not-ready")}},
                                    host=self.cfg.api.host, port=self.status_port)
                 try:
                     await status.start()
@@ -215,8 +219,14 @@ class VoiceServer:
                 await asyncio.gather(watch, return_exceptions=True)
             if status is not None:
                 await status.close()
+            # Stop the engines without blocking this loop: an engine's last tick
+            # (and its EngineStopped) hands events to the loop and, in lockstep,
+            # waits until they are handled; joining it on the loop would make
+            # that handler wait out its timeout on every stop.
             for rt in self.boards:
-                rt.engine.stop()
+                rt.engine.request_stop()
+            for rt in self.boards:
+                await asyncio.to_thread(rt.engine.stop)
             if self.recording is not None:   # after the engines: the files get every tick
                 self.recording.close()
             for rt in self.boards:
@@ -255,6 +265,23 @@ class VoiceServer:
         if self.recording is None:
             raise LookupError("nothing is recorded: the config has no [storage]/[recording]")
         return self.recording.pause_command(target, pause, who="admin API")
+
+    def _admin_agent(self, action: str):
+        def act(agent: str) -> dict[str, Any]:
+            """POST /admin/agent-ACTION/AGENT: 404 no such agent, 409 not possible now."""
+            return self.agent_control(agent, action, by="admin API")
+        return act
+
+    def agent_control(self, agent: str, action: str, by: str = "admin API") -> dict[str, Any]:
+        """Log an agent in/out or set it ready/not ready from outside a tick (the API)."""
+        if self.acd is None or not self.boards:
+            raise LookupError("the server has not started")
+        rt = self.boards[0]
+        self._tick = max(self._tick, rt.engine.tick)   # the ACD acts at the engine's tick
+        row = self.acd.agent_control(self._tick, agent, action, by)
+        for r in self.boards:   # rings, bridges and tones the change caused
+            self.settle(r, self._tick, set(r.channels))
+        return row
 
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:
@@ -430,6 +457,27 @@ class VoiceServer:
                 self.acd.digit(tick, leg.call.call_id, digit)
         if isinstance(ch, FxsPhone):
             ch.digit(tick, digit)
+            action = self.acd.features.get(ch.dialed) if ch.state is State.DIALING else None
+            if action is not None:
+                self._feature(rt, tick, ch, action)
+
+    def _feature(self, rt: BoardRuntime, tick: int, ch: FxsPhone, action: str) -> None:
+        """A feature code dialled on an agent's phone: the agent's state changes at once."""
+        code = ch.dialed
+        agent = self.acd.agent_at((rt.index, ch.chan))
+        ok = agent is not None
+        if agent is not None:
+            try:
+                self.acd.agent_control(tick, agent, action, by=f"phone {rt.name}:{ch.chan} ({code})")
+            except LookupError:
+                ok = False
+            except Exception as exc:   # AgentConflict: ready/not ready while logged out
+                ok = False
+                log.info("feature code %s on %s:%d refused: %s", code, rt.name, ch.chan, exc)
+        else:
+            self.bus.publish(tick, "agent.state_refused", chan=ch.chan, board=rt.name,
+                             action=action, why="no agent at this phone")
+        ch.feature(tick, code, ok)
 
     # -- actions of the channel state machines --------------------------------
     def _carry_out(self, rt: BoardRuntime, tick: int, ch: Channel) -> set[int]:
@@ -485,6 +533,17 @@ class VoiceServer:
             cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
             self._ivr_commands(rt, tick, ch, leg, cmds)
             return {ch.chan}
+        if kind == "call.flash" and isinstance(ch, FxsPhone):
+            return self._flash(rt, tick, ch)
+        if kind == "call.answer" and isinstance(ch, FxsPhone) and data.get("recall"):
+            return self._hold(rt, tick, ch, False, "recall answered")
+        if kind == "call.recall_timeout" and isinstance(ch, FxsPhone):
+            leg = self.legs.get(key)
+            if leg is not None and leg.partner is not None:
+                caller = rt.channels[leg.partner[1]]
+                caller.hangup(tick, "held call not picked up after hold recall")
+                return {caller.chan}
+            return set()
         if kind == "call.answer" and self.acd.answered(tick, key):
             return set()
         if kind == "call.answer" and isinstance(ch, FxoTrunk) and key in self.legs:
@@ -601,6 +660,42 @@ class VoiceServer:
         self.bus.publish(tick, "voicemail.record_stop", chan=key[1], call_id=call_id,
                          mailbox=mailbox, reason=reason, stored=False)
 
+    # -- hold (hook flash on an agent's phone) ------------------------------
+    def _flash(self, rt: BoardRuntime, tick: int, phone: FxsPhone) -> set[int]:
+        leg = self.legs.get((rt.index, phone.chan))
+        if leg is None or leg.partner is None or phone.state is not State.CONNECTED:
+            return set()       # a flash with nobody bridged: nothing to hold
+        return self._hold(rt, tick, phone, not phone.on_hold, "flash")
+
+    def _hold(self, rt: BoardRuntime, tick: int, phone: FxsPhone, on: bool, why: str) -> set[int]:
+        """Put the caller bridged with `phone` on hold (music) or take it off (bridged again).
+
+        While held the agent hears silence (no consultation dialling yet); the
+        recording keeps going: the caller left, the music on the right."""
+        leg = self.legs.get((rt.index, phone.chan))
+        if leg is None or leg.partner is None:
+            return set()
+        cchan = leg.partner[1]
+        caller_leg = self.legs.get(leg.partner)
+        call_id = leg.call.call_id
+        phone.hold(on)
+        if on:
+            rt.engine.unbridge(cchan)
+            moh = self.moh_segment()
+            if moh is not None:
+                rt.engine.play(cchan, [moh], loop=True, gain_db=-6.0, token=("hold",))
+            if self.recording is not None:   # the right side: what the caller hears (music)
+                self.recording.leg_gone(rt, tick, phone.chan)
+        else:
+            rt.engine.stop_play(cchan)
+            rt.engine.bridge(cchan, phone.chan)
+            if self.recording is not None:   # the agent on the right again, same file
+                self.recording.bridged(rt, tick, cchan, phone.chan,
+                                       caller_leg.agent if caller_leg else None)
+        self.bus.publish(tick, "call.hold" if on else "call.unhold", chan=cchan, call_id=call_id,
+                         phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
+        return {phone.chan}
+
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
         # ACD link retries on another line of the group (voiceserver.acdlink).
@@ -649,7 +744,13 @@ class VoiceServer:
             if pleg is not None:
                 pleg.partner = None
             if isinstance(other, FxsPhone):
-                if other.state is State.RINGING:
+                if other.state is State.RINGING and other.recalling:
+                    # the held caller left while the phone rang back: the agent's
+                    # leg ends here (the ACD hears it from the caller's side)
+                    self.legs.pop((rt.index, pchan), None)
+                    self.acd.rings.pop((rt.index, pchan), None)
+                    other.stop_ringing(tick, "held caller hung up")
+                elif other.state is State.RINGING:
                     self.legs.pop((rt.index, pchan), None)
                     other.stop_ringing(tick, "caller hung up")
                 else:
@@ -669,7 +770,8 @@ class VoiceServer:
         self.records.append(CallRecord(
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
             at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
-            reason or call.end_reason or "", leg.path, leg.digits, leg.prompts, leg.agent))
+            reason or call.end_reason or "", leg.path, leg.digits, leg.prompts, leg.agent,
+            at(call.data.get("agent_answer_tick"))))
         if self.recording is not None:   # keep/discard the recording; the call row in SQLite
             self.recording.call_ended(rt, self.records[-1], call.end_tick or self._tick)
 

@@ -23,14 +23,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["StatusApi", "parse_request", "response", "HttpError", "LOOPBACK"]
+__all__ = ["StatusApi", "parse_request", "response", "HttpError", "Conflict", "LOOPBACK"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_HEADER = 8192
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+            409: "Conflict", 431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 
 Source = Callable[[], Any]
+
+
+class Conflict(Exception):
+    """An admin action the target's state does not allow now: HTTP 409."""
 
 
 class HttpError(Exception):
@@ -105,6 +109,8 @@ class StatusApi:
                 return 405, {"error": f"{method} not allowed: {path} is an action (POST)"}
             try:
                 return 200, action()
+            except Conflict as exc:
+                return 409, {"error": str(exc)}
             except LookupError as exc:
                 if on_target and not isinstance(exc, KeyError):   # no such target
                     return 404, {"error": str(exc)}

@@ -265,10 +265,10 @@ def test_join_empty_and_leave_when_empty() -> None:
     assert events(out, "acd.agent")[0]["pending_logout"] is True
     out = acd.call_ended("a0", "x", 60)
     assert acd.agents["a0"].state is AgentState.LOGGED_OUT
-    assert "c2" in acd.calls                         # logout after the call: not re-checked yet
-    out = acd.logout("a0", 61)
+    # the pending logout emptied the queue when the call ended: c2 leaves at once
     assert of(out, Overflow)[0].line == ("hb", 1)     # hb:0 still carries c1's overflow
-    assert acd.outcomes["c2"] == "overflowed"
+    assert acd.outcomes["c2"] == "overflowed" and "c2" not in acd.calls
+    assert acd.logout("a0", 61)[0].data["state"] == "logged_out"   # again: nothing more
 
 
 def test_overflow_number_glare_retries_on_another_line() -> None:

@@ -273,4 +273,6 @@ def test_vip_caller_jumps_the_queue(e2e, tmp_path):
     z = rings(r, "zhang")
     assert len(z) == 3 and z[1]["ring"][0] < z[2]["ring"][0]
     assert outcome(r, v)["wait_ms"] < outcome(r, b)["wait_ms"]
-    assert caller_record(r, VIP).answer < caller_record(r, N[1]).answer
+    # the agent answered the VIP first (`answer` is when each line was answered: b's first)
+    assert caller_record(r, VIP).agent_answer < caller_record(r, N[1]).agent_answer
+    assert caller_record(r, N[1]).answer < caller_record(r, VIP).answer

@@ -1,0 +1,64 @@
+"""`voiceboard agent`: log an agent in or out, or set it ready / not ready, on a running server.
+
+    voiceboard agent login|logout|ready|not-ready AGENT [--api HOST:PORT] [--json]
+
+One ``POST /admin/agent-ACTION/AGENT`` to the server's loopback status API
+(the same port as ``voiceboard queues`` and ``voiceboard reload``). Prints
+the agent's state after the change (``--json``: the server's answer).
+Errors go to stderr: exit status 1 for a change the server refused (no such
+agent: HTTP 404; not possible in the agent's state, e.g. ready while logged
+out: HTTP 409), 2 when no server answers or the arguments are wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from voiceserver.queues_cli import DEFAULT_API, _split
+
+__all__ = ["main", "ACTIONS"]
+
+ACTIONS = ("login", "logout", "ready", "not-ready")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="voiceboard agent",
+                                 description="change an agent's state on a running voice server")
+    ap.add_argument("action", choices=ACTIONS)
+    ap.add_argument("agent", help="the agent's name ([agents.NAME] in the server config)")
+    ap.add_argument("--api", default=DEFAULT_API,
+                    help=f"the server's status API, HOST:PORT (default {DEFAULT_API})")
+    ap.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    args = ap.parse_args(argv)
+    try:
+        _split(args.api)
+    except ValueError as exc:
+        print(f"voiceboard agent: {exc}", file=sys.stderr)
+        return 2
+    url = f"http://{args.api}/admin/agent-{args.action}/{urllib.parse.quote(args.agent, safe='')}"
+    try:
+        req = urllib.request.Request(url, method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            err = json.loads(exc.read() or b"{}").get("error", "")
+        except ValueError:
+            err = ""
+        print(f"voiceboard agent: {args.action} {args.agent}: HTTP {exc.code}: {err}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"voiceboard agent: no server at {args.api} ({getattr(exc, 'reason', exc)}); "
+              f"is `voiceboard serve` running?", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False))
+    else:
+        pending = f" (then {body['pending'].replace('_', ' ')} when the call ends)" if body.get("pending") else ""
+        change = "" if body.get("changed") else " (no change)"
+        print(f"{body['agent']}: {body['state']}{pending}{change}")
+    return 0
