@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
-from voiceserver.queues_cli import DEFAULT_API, _split
+from voiceserver.queues_cli import DEFAULT_API, StatusUnreachable, _split, post
 
 __all__ = ["main", "ACTIONS"]
 
@@ -39,22 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2
-    url = f"http://{args.api}/admin/agent-{args.action}/{urllib.parse.quote(args.agent, safe='')}"
+    path = f"/admin/agent-{args.action}/{urllib.parse.quote(args.agent, safe='')}"
     try:
-        req = urllib.request.Request(url, method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            err = json.loads(exc.read() or b"{}").get("error", "")
-        except ValueError:
-            err = ""
-        print(f"voiceboard agent: {args.action} {args.agent}: HTTP {exc.code}: {err}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"voiceboard agent: no server at {args.api} ({getattr(exc, 'reason', exc)}); "
-              f"is `voiceboard serve` running?", file=sys.stderr)
+        status, body = post(args.api, path)
+    except StatusUnreachable as exc:
+        print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2
+    if status != 200:
+        print(f"voiceboard agent: {args.action} {args.agent}: HTTP {status}: {body.get('error', '')}",
+              file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(body, ensure_ascii=False))
     else:

@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 

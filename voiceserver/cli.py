@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -80,24 +79,19 @@ def serve_main(argv: list[str]) -> int:
 
 def reload_main(argv: list[str]) -> int:
     """Ask a running server to reload its config file (like SIGHUP, over its loopback admin API)."""
-    import urllib.error
-    import urllib.request
     ap = argparse.ArgumentParser(prog="voiceboard reload", description=reload_main.__doc__)
     ap.add_argument("--api", default="127.0.0.1:8751", help="the server's status API (HOST:PORT)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    url = f"http://{args.api}/admin/reload"
+    from voiceserver.queues_cli import StatusUnreachable, post
     try:
-        req = urllib.request.Request(url, method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read() or b"{}")
-        print(f"voiceboard reload: {url}: {exc.code} {body.get('error', '')}", file=sys.stderr)
+        status, body = post(args.api, "/admin/reload")
+    except (StatusUnreachable, ValueError) as exc:
+        print(f"voiceboard reload: {exc}", file=sys.stderr)
         return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"voiceboard reload: no server at {args.api} ({getattr(exc, 'reason', exc)}); "
-              f"is `voiceboard serve` running?", file=sys.stderr)
+    if status != 200:
+        print(f"voiceboard reload: {args.api}/admin/reload: HTTP {status} {body.get('error', '')}",
+              file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(body))

@@ -32,6 +32,26 @@ def _split(api: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def post(api: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, Any]]:
+    """POST an admin action to the status API at `api`; (HTTP status, decoded JSON answer)."""
+    host, port = _split(api)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=b"")
+        resp = conn.getresponse()
+        data = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise StatusUnreachable(f"no server at {api} ({exc}); "
+                                f"is `voiceboard serve` running?") from None
+    finally:
+        conn.close()
+    try:
+        doc = json.loads(data or b"{}")
+    except ValueError:
+        raise StatusUnreachable(f"{api}{path}: not a status API (answer is not JSON)") from None
+    return resp.status, doc
+
+
 def fetch(api: str, path: str, timeout: float = 3.0) -> Any:
     """GET `path` from the status API at `api` ("HOST:PORT") and decode the JSON."""
     host, port = _split(api)
