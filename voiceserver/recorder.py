@@ -619,14 +619,19 @@ class Recorder:
         """Disk full, not writable...: keep what audio landed, stop cleanly, alarm."""
         reason = _errno_reason(exc)
         self.stats.failed += 1
+        seconds = round(rec.frames / RATE, 3)
+        self._close_pause(rec)
+        # the file is final before the alarm goes out, so the alarm can say whether audio was kept
+        status = self._finish(rec, None, reason, failed=True)
         self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id, {
             "reason": reason, "error": str(exc), "path": str(rec.path) if rec.path else None,
-            "seconds": round(rec.frames / RATE, 3)}))
-        self._close_pause(rec)
-        self._finish(rec, None, reason, failed=True)
+            "seconds": seconds, "status": status}))
 
-    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False) -> None:
-        """Close the file: keep it (rename .part -> .wav) only if it holds audio and is wanted."""
+    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False) -> str:
+        """Close the file: keep it (rename .part -> .wav) only if it holds audio and is wanted.
+
+        Returns the recording's status: kept, discarded or failed.
+        """
         rec.done = True
         self._close_pause(rec)
         frames, nbytes = rec.frames, 0
@@ -686,6 +691,7 @@ class Recorder:
             self._emit(RecorderEvent("recording.stopped", rec.handle, rec.call.call_id, {
                 "path": str(rec.path) if keep else None, "status": status, "duration": duration,
                 "reason": reason, "discard_reason": why}))
+        return status
 
     def _housekeeping(self) -> None:
         """Publish header sizes about every second, fsync at a bounded rate.

@@ -625,14 +625,18 @@ class RecordingService:
     def _store_voicemail(self, vm: _Voicemail, ev: RecorderEvent) -> None:
         """Writer thread: the message's row, once its file is final."""
         path = ev.detail.get("path")
-        if ev.kind == "recording.stopped" and ev.detail.get("status") == "kept" and path:
+        # a message cut short by a failure (disk full) keeps what was said: the owner gets it
+        if ev.detail.get("status") == "kept" and path:
             try:
                 self._ensure_mailbox(vm.mailbox)
                 mid = self.db.add_voicemail(vm.mailbox, path=path, created=vm.when,
-                                            duration=float(ev.detail.get("duration") or 0.0),
+                                            duration=float(ev.detail.get("duration")
+                                                           or ev.detail.get("seconds") or 0.0),
                                             call_id=vm.call_id, caller=vm.caller)
-                vm.result = {"stored": True, "path": path, "message_id": mid,
-                             "duration": ev.detail.get("duration")}
+                duration = ev.detail.get("duration", ev.detail.get("seconds"))
+                vm.result = {"stored": True, "path": path, "message_id": mid, "duration": duration}
+                if ev.kind == "recording.failed":
+                    vm.result["cut_short"] = ev.detail.get("reason")
             except (CallDbError, sqlite3.Error) as exc:
                 vm.result = {"stored": False, "path": path, "error": f"database error: {exc}"}
         elif ev.kind == "recording.stopped":

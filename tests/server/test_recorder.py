@@ -276,6 +276,35 @@ def test_slots_run_out_cleanly(env):
     assert db.recordings("s2") == []
 
 
+def test_a_write_failure_keeps_the_audio_before_it_and_the_alarm_says_so(env, monkeypatch):
+    """Disk full mid-call: the alarm goes out once the file is final, naming it and its status."""
+    import errno
+    from voiceserver import wavwriter
+    make, db, _ = env
+    r, feed = make()
+    real = wavwriter.WavFile.write
+    writes = []
+
+    def write(self, data):
+        writes.append(len(memoryview(data).cast("B")))
+        if len(writes) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, data)
+    monkeypatch.setattr(wavwriter.WavFile, "write", write)
+    r.start(call("f1"), chan=0, when=T0)
+    feed.run(10)
+    r.flush()
+    feed.run(10)
+    r.flush()
+    (failed,) = [e for e in r.events() if e.kind == "recording.failed"]
+    assert failed.detail["reason"] == "disk full" and failed.detail["status"] == "kept"
+    (row,) = db.recordings("f1")
+    assert (row.status, row.stop_reason, row.path) == ("kept", "disk full", failed.detail["path"])
+    x = read(row.path)                    # the first write's ticks, intact
+    assert len(x) == writes[0] // 4
+    np.testing.assert_array_equal(x[:, 0], feed.rx[0, :len(x)])
+
+
 def test_bad_requests_are_clear_errors(env):
     make, db, _ = env
     r, feed = make()
