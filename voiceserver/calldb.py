@@ -96,6 +96,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN recording_rule TEXT;   -- the rule that decided (FILE:LINE key)
     ALTER TABLE calls ADD COLUMN recording_note TEXT;   -- what became of the recording, in a sentence
     """,
+    # 2 -> 3: when an agent took the call (time to agent = agent_answer - answer)
+    """
+    ALTER TABLE calls ADD COLUMN agent_answer TEXT;     -- the agent's phone answered (first time)
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -159,6 +163,7 @@ class CallRow:
     digits_count: int | None = None
     recording_rule: str | None = None   # the recording rule that decided ("FILE:LINE key")
     recording_note: str | None = None   # what became of the recording ("kept: ...", "not recorded: ...")
+    agent_answer: dt.datetime | None = None   # when the agent's phone answered (answer: the line)
 
     @classmethod
     def from_record(cls, rec: Any) -> "CallRow":
@@ -167,7 +172,8 @@ class CallRow:
                    board=rec.board, channel=rec.chan, direction=rec.direction, caller=rec.caller,
                    called=rec.called, agent=rec.agent, queue=getattr(rec, "queue", None),
                    ivr_path=list(rec.ivr_path), disposition=rec.reason,
-                   digits_count=len(rec.digits or ""))
+                   digits_count=len(rec.digits or ""),
+                   agent_answer=getattr(rec, "agent_answer", None))
 
 
 @dataclass
@@ -374,6 +380,7 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow) -> None:
         "ivr_path": None if row.ivr_path is None else json.dumps(row.ivr_path),
         "disposition": row.disposition, "digits_count": row.digits_count,
         "recording_rule": row.recording_rule, "recording_note": row.recording_note,
+        "agent_answer": iso(row.agent_answer),
     }
     old = c.execute("SELECT * FROM calls WHERE call_id = ?", (row.call_id,)).fetchone()
     merged = {k: (v if v is not None else (old[k] if old is not None else None)) for k, v in new.items()}

@@ -33,7 +33,8 @@ SQLITE_MAGIC = b"SQLite format 3\0"
 
 # (column, heading) of the export; the table shows a subset
 COLUMNS = [
-    ("call_id", "call_id"), ("start", "start"), ("answer", "answer"), ("end", "end"),
+    ("call_id", "call_id"), ("start", "start"), ("answer", "answer"),
+    ("agent_answer", "agent_answer"), ("end", "end"),
     ("duration", "duration_s"), ("board", "board"), ("channel", "channel"),
     ("direction", "direction"), ("caller", "caller"), ("called", "called"), ("agent", "agent"),
     ("queue", "queue"), ("ivr_path", "ivr_path"), ("disposition", "disposition"),
@@ -150,7 +151,7 @@ def _rows(db: CallDb, args: argparse.Namespace) -> list[dict[str, Any]]:
 def _cell(key: str, v: Any) -> str:
     if v is None:
         return ""
-    if key in ("start", "answer", "end") and isinstance(v, str):
+    if key in ("start", "answer", "agent_answer", "end") and isinstance(v, str):
         return v[:19].replace("T", " ")
     if isinstance(v, float):
         return f"{v:.1f}"
@@ -213,7 +214,7 @@ def write_xlsx(rows: list[dict[str, Any]], path: str) -> None:
 def _xlsx_value(key: str, v: Any) -> Any:
     if v is None:
         return None                                  # an empty cell, not an empty string
-    if key in ("start", "answer", "end") and v:
+    if key in ("start", "answer", "agent_answer", "end") and v:
         return parse_time(v).replace(tzinfo=None)   # Excel has no zones: the column is UTC
     return _export(key, v)
 

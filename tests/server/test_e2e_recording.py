@@ -226,6 +226,10 @@ def test_stereo_recordings_put_the_caller_left_and_prompts_or_the_agent_right(e2
     x1 = check_both_readers(r1["path"], 2, "Signed Integer PCM")
     assert c1["agent"] == "chen" and c1["queue"] == "service"
     caller1, agent = one(run, 1), one(run, 5)
+    # the row keeps the line's answer and, apart, when the agent took the call
+    from voiceserver.calldb import parse_time
+    to_agent = (parse_time(c1["agent_answer"]) - parse_time(c1["answer"])).total_seconds()
+    assert abs(to_agent - (agent["answer"] - caller1["answer"])) < 0.06, (to_agent, c1)
     t_agent = agent["answer"] + 1.0 - caller1["answer"]      # the agent speaks 1 s after answering
     found, = e2e.find_prompt(x1[:, 1], speech_audio("your_call_is_important"))
     assert abs(found[0] - t_agent) < 0.06, (found, t_agent)
