@@ -206,6 +206,7 @@ class AcdSettings:
     glare_retries: int = 2
     voicemail: VoicemailSpec = field(default_factory=VoicemailSpec)
     feature_codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_CODES))
+    hold_recall_ms: int = 30_000     # a held caller's recall rings this long, then the call ends
 
     def build(self, outbound: Mapping[str, Sequence[ChanRef]], *, default_lang: str = "zh",
               normalize: Callable[[str], str] | None = None, t: int = 0) -> "Acd":

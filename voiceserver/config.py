@@ -863,7 +863,7 @@ _QUEUE_KEYS = {"strategy", "tiebreak", "members", "skill", "min_skill", "tier_wa
                "exit_key", "exit", "join_empty", "leave_when_empty", "moh", "announce_first",
                "announce_every", "announce_position", "announce_wait", "priority", "vip",
                "vip_priority", "weight", "mailbox", "seed"}
-_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes")   # keys of [queues] that are not queues
+_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes", "hold_recall")   # keys of [queues] that are not queues
 _ANNOUNCE_PROMPTS = ("you_are_caller_number", "in_the_queue", "expected_wait",
                      "less_than_a_minute", "minute", "minutes", "hour", "hours")
 
@@ -989,6 +989,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
         except ValueError as exc:
             raise th.error(g, str(exc)) from None
     glare = qnode.get_int("glare_retries", 2, min=0, max=30)
+    recall_ms = int(round(qnode.get_float("hold_recall", 30, min=1, max=600) * 1000))
     from voiceserver.acd import FEATURE_ACTIONS, FEATURE_CODES
     codes = dict(FEATURE_CODES)
     fc = qnode.table("feature_codes")
@@ -1151,7 +1152,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
                                         f"which is not in [voicemail.mailboxes]"
                                         f"{_suggest(action.mailbox, set(boxes))}")
     return AcdSettings(tuple(agents), tuple(queues), MappingProxyType(entries),
-                       MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes))
+                       MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes), recall_ms)
 
 
 def _ivr_actions(ivr: IvrConfig) -> list[tuple[tuple[str, ...], Action]]:

@@ -186,6 +186,10 @@ class VoiceServer:
             self.cfg.channels.outbound, default_lang=self.cfg.prompts.default_lang,
             normalize=lambda n: normalize_number(n, numbering)),
             feature_codes=dict(settings.feature_codes))
+        for rt in self.boards:
+            for ch in rt.channels.values():
+                if isinstance(ch, FxsPhone):
+                    ch.recall_ms = settings.hold_recall_ms
         status = None
         watch = None
         try:

@@ -327,3 +327,23 @@ def test_agent_hanging_up_with_the_caller_on_hold_rings_the_phone_back_and_answe
     ended, = data(r, "acd.call_ended")
     assert ended["agent"] == "zhang"
     assert r.server.acd.rings == {} and r.server.acd.acd.agents["zhang"].state.value == "ready"
+
+
+def test_an_unanswered_hold_recall_ends_the_call_after_hold_recall_seconds(e2e, tmp_path):
+    """[queues] hold_recall = 1: zhang (who answers after 2 s of ringing) holds
+    the caller and hangs up; the recall rings 1 s unanswered, then the held
+    caller is hung up rather than left on hold music forever."""
+    acd = (agents("zhang") + '\n[queues]\nhold_recall = 1\n'
+           '\n[queues.service]\nmembers = ["zhang"]\n')
+    script = '[{ at = 1.0, flash = true }, { at = 3.0, hangup = true }]'
+    sc = scenario(phone("zhang", answer_after=2.0, script=script),
+                  caller(1.0, 0, N[0], hangup_after=30.0), duration=60.0)
+    r = run(e2e, tmp_path, acd, sc, until=done(e2e, 1))
+    rec = caller_record(r, N[0])
+    recall, = r.events("call.recall")
+    timeout, = r.events("call.recall_timeout")
+    assert recall.call_id == timeout.call_id == rec.call_id
+    assert timeout.tick - recall.tick == 50                  # 1 s of 20 ms ticks
+    call = r.calls_on(0, "in")[0]
+    assert call["who_hung_up"] != "caller"                   # the server ended it
+    assert abs(r.sim_s(rec.end) - timeout.tick * TICK) <= 0.05
