@@ -414,7 +414,11 @@ class RecordingService:
         if new is None:
             if self.rules is not None:
                 log.warning("recording rules removed from %s: new calls are not recorded", cfg.file)
-                self.s.bus.publish(self.s._tick, "recording.rules_removed", file=cfg.file)
+                seq = None
+                if self.watcher is not None:     # the audit log shows recording switched off
+                    seq = self.watcher.removed("command", str(cfg.file)).seq
+                self.s.bus.publish(self.s._tick, "recording.rules_removed", file=cfg.file,
+                                   reload=seq, audit_log=self.storage.rules_audit)
             self.rules = None
             self.watcher = None
             return

@@ -186,6 +186,19 @@ class RulesWatcher:
             self._on_change(new, old, ev)
         return ev
 
+    def removed(self, source: str, config_file: str) -> ReloadEvent:
+        """The server config lost its [recording] section: nothing is recorded from now on.
+
+        Audited like any reload, so the log shows when recording was switched off.
+        """
+        self.seq += 1
+        ev = ReloadEvent(self.seq, source, config_file, self._clock(), True, self._hash, "",
+                         (RuleChange("removed", "recording", f"the rules of {self.path}", None),))
+        self.current = None
+        self._hash = ""
+        self._audit(ev)
+        return ev
+
     def _audit(self, ev: ReloadEvent) -> None:
         if self.audit_path is None:
             return

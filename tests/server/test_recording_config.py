@@ -148,10 +148,15 @@ def test_inline_rules_are_watched_in_the_server_config_itself(tmp_path):
     path.write_text(path.read_text().replace("\n[recording]\nmin_secs = 7\n", "\n"))
     ev = svc.poll_rules()
     assert not ev.ok and "the [recording] section is gone" in ev.error
+    # an operator's reload of the config without [recording]: recording is off, and audited
+    svc.config_reloaded(load_config(path))
+    assert svc.rules is None
     audit = [json.loads(line) for line in Path(cfg.storage.rules_audit).read_text().splitlines()]
     assert [(a["source"], a["result"]) for a in audit] == [
         ("start", "applied"), ("file watch", "applied"), ("file watch", "rejected"),
-        ("file watch", "rejected")]
+        ("file watch", "rejected"), ("command", "applied")]
+    assert [c["text"] for c in audit[-1]["changes"]] == [f"removed recording (was the rules of {path})"]
     kinds = [e.kind for e in server.bus.journal]
     assert kinds == ["recording.rules_reloaded", "recording.rules_reloaded",
-                     "recording.rules_rejected", "recording.rules_rejected"]
+                     "recording.rules_rejected", "recording.rules_rejected",
+                     "recording.rules_removed"]
