@@ -185,6 +185,12 @@ def demo_main(argv: list[str]) -> int:
     try:
         info = _wait_ready(proc, ready)
         cfg, library, VoiceServer = _build(str(DEMO_CONFIG))
+        if cfg.storage is not None:      # recordings and call rows go with this run's files
+            from dataclasses import replace
+            cfg = replace(cfg, storage=replace(
+                cfg.storage, recordings=str(workdir / "recordings"),
+                database=str(workdir / "calls.db"), voicemail=str(workdir / "voicemail"),
+                rules_audit=str(workdir / "rules-audit.jsonl")))
         start = info.get("start")
         start_time = dt.datetime.fromisoformat(start) if start else None
         server = VoiceServer(cfg, library, sync=not args.real_time, start_time=start_time)
@@ -209,13 +215,37 @@ def demo_main(argv: list[str]) -> int:
     if scenario_over and server.error and "lost" in server.error:
         summary["error"] = None
     summary["blocked_at_exchange"] = _blocked_calls(workdir / "report" / "report.json")
+    summary["recordings"] = _recordings(cfg.storage)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary)
+        rec = summary["recordings"]
+        if rec is not None:
+            kept = rec["recordings"].get("kept", 0)
+            others = ", ".join(f"{n} {k}" for k, n in sorted(rec["recordings"].items()) if k != "kept")
+            print(f"\nrecordings: {kept} kept ({rec['seconds']} s of audio)"
+                  f"{'; ' + others if others else ''}: {rec['directory']}")
+            print(f"call records ({rec['calls']} calls): voiceboard calls --db {rec['database']}")
         print(f"\nhwsim reports (what each caller heard): {workdir / 'report'}")
     accounted = summary["calls"] + summary["blocked_at_exchange"]
     return 0 if accounted >= args.calls and summary["error"] is None else 1
+
+
+def _recordings(storage: Any) -> dict[str, Any] | None:
+    """What the run recorded, from its call database (None: the config records nothing)."""
+    if storage is None or not Path(storage.database).exists():
+        return None
+    from voiceserver.calldb import CallDb
+    with CallDb(storage.database) as db:
+        rows = db.recordings()
+        calls = db.query("SELECT COUNT(*) AS n FROM calls")[0]["n"]
+    by_status: dict[str, int] = {}
+    for r in rows:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    return {"calls": calls, "recordings": by_status, "directory": storage.recordings,
+            "database": storage.database,
+            "seconds": round(sum(r.duration for r in rows if r.status == "kept"), 1)}
 
 
 def _blocked_calls(report: Path) -> int:
