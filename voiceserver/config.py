@@ -57,6 +57,7 @@ from boarddrv.tomlconfig import load as load_toml
 from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
                                    normalize_number)
 from voiceserver.collect import DTMF_DIGITS, CollectSpec
+from voiceserver.configparts import parse_dates, parse_numbering
 from voiceserver.ivr import (SAY_KINDS, Action, Flow, HangupAction, IvrCall, IvrConfig,
                              LookupAction, Menu, PlayAction, PlayItem, Prompt, QueueAction,
                              RefAction, RepeatAction, Say, SubmenuAction, TransferAction,
@@ -396,17 +397,7 @@ class _Loader:
 
     # -- [numbering] / [prompts] / [api] -----------------------------------
     def numbering(self, n: Node) -> NumberingPlan:
-        n.check_keys({"country_code", "trunk_prefix", "international_prefix", "local_area",
-                      "local_lengths"})
-        d = NumberingPlan()
-        vals = {}
-        for key in ("country_code", "trunk_prefix", "international_prefix", "local_area"):
-            v = n.get_str(key, getattr(d, key))
-            if v and not v.isdigit():
-                raise n.error(key, f"expected digits, got {v!r}")
-            vals[key] = v
-        lengths = n.get_list("local_lengths", list(d.local_lengths), item=int)
-        return NumberingPlan(local_lengths=tuple(lengths), **vals)
+        return parse_numbering(n)
 
     def prompts(self, p: Node) -> PromptSettings:
         p.check_keys({"directory", "default_lang", "languages"})
@@ -805,26 +796,7 @@ class _Loader:
                         DAY_NAMES.index(workday_as))
 
     def dates(self, s: Node, key: str) -> frozenset[dt.date]:
-        out: set[dt.date] = set()
-        for i, v in enumerate(s.get_list(key, [])):
-            try:
-                if isinstance(v, dt.datetime):
-                    raise ValueError("expected a date, not a date-time")
-                if isinstance(v, dt.date):
-                    out.add(v)
-                elif isinstance(v, str) and ".." in v:
-                    a, b = (dt.date.fromisoformat(x.strip()) for x in v.split("..", 1))
-                    if b < a:
-                        raise ValueError(f"range {v!r} runs backwards")
-                    out.update(a + dt.timedelta(days=k) for k in range((b - a).days + 1))
-                elif isinstance(v, str):
-                    out.add(dt.date.fromisoformat(v))
-                else:
-                    raise ValueError(f"expected a date, got {v!r}")
-            except ValueError as exc:
-                raise s.error((key, i), f"{exc} (write 2026-10-01 or \"2026-10-01..2026-10-07\")") \
-                    from None
-        return frozenset(out)
+        return parse_dates(s, key)
 
     # -- [blacklist] -------------------------------------------------------
     def blacklist(self, b: Node, plan: NumberingPlan) -> Blacklist:

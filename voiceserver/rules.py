@@ -44,6 +44,7 @@ from boarddrv.tomlconfig import Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.blacklist import NumberingPlan, normalize_number
+from voiceserver.configparts import parse_dates, parse_numbering
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
@@ -1055,34 +1056,10 @@ def _ref(node: Node, key: str | None, name: str = "") -> RuleRef:
     return RuleRef(node.config.file, line, format_key(path) if path else "(root)", name)
 
 
-def _dates(node: Node, key: str) -> frozenset[dt.date]:
-    out: set[dt.date] = set()
-    for i, v in enumerate(node.get_list(key, [])):
-        try:
-            if isinstance(v, dt.datetime):
-                raise ValueError("expected a date, not a date-time")
-            if isinstance(v, dt.date):
-                out.add(v)
-            elif isinstance(v, str) and ".." in v:
-                a, b = (dt.date.fromisoformat(x.strip()) for x in v.split("..", 1))
-                if b < a:
-                    raise ValueError(f"range {v!r} runs backwards")
-                out.update(a + dt.timedelta(days=k) for k in range((b - a).days + 1))
-            elif isinstance(v, str):
-                out.add(dt.date.fromisoformat(v))
-            else:
-                raise ValueError(f"expected a date, got {v!r}")
-        except ValueError as exc:
-            raise node.error((key, i), f"{exc} (write 2026-10-01 or "
-                                       f"\"2026-10-01..2026-10-07\")") from None
-    return frozenset(out)
-
-
 def _numbering(node: Node, default: NumberingPlan | None) -> NumberingPlan:
     if "numbering" not in node:
         return default or NumberingPlan()
-    from voiceserver.config import _Loader  # one [numbering] parser for every file
-    return _Loader(node).numbering(node.table("numbering"))
+    return parse_numbering(node.table("numbering"))
 
 
 def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
@@ -1114,8 +1091,8 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
         raise node.error("min_seconds", f"min_seconds = {min_s:g} is not below max_seconds = "
                                         f"{max_s:g}: no recording could be kept")
     the_plan = _numbering(node, plan)
-    holidays = _dates(node, "holidays")
-    workdays = _dates(node, "workdays")
+    holidays = parse_dates(node, "holidays")
+    workdays = parse_dates(node, "workdays")
     workday_as = DAY_NAMES.index(node.get_str("workday_as", "mon", choices=DAY_NAMES))
 
     windows: list[Window] = []
