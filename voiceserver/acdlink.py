@@ -16,7 +16,6 @@ times.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -264,7 +263,7 @@ class AcdLink:
             elif isinstance(cmd, acdmod.Beep):
                 rt = s.boards[key[0]]
                 rt.engine.tone(key[1], "record_warning")   # its first 0.4 s burst is the beep
-                rt.engine.call_at(tick + math.ceil(400 / rt.ms_per_tick), key[1], ("beep_off",))
+                rt.engine.call_at(tick + rt.tick_at(400), key[1], ("beep_off",))
             elif isinstance(cmd, acdmod.RecordStart):
                 s.voicemail_record(tick, key, cmd.call, cmd.mailbox, cmd.max_ms)
             elif isinstance(cmd, acdmod.RecordStop):
@@ -286,7 +285,7 @@ class AcdLink:
             return
         self._deadline = dl
         rt = self.s.boards[0]
-        at = max(math.ceil(dl / rt.ms_per_tick), tick + 1)
+        at = max(rt.tick_at(dl), tick + 1)
         rt.engine.call_at(at, next(iter(rt.channels), 0), ("acd",))
 
     def _line_of(self, agent: str, call_id: str) -> Key:
@@ -405,10 +404,9 @@ class AcdLink:
         self.s.connect(tick, caller, line, self.rings[line].agent or None)
 
     def _moh(self, key: Key, on: bool, music: str) -> None:
-        eng = self.s.boards[key[0]].engine
-        seg = self.s.moh_segment(music)
-        if on and seg is not None:
-            eng.play(key[1], [seg], loop=True, gain_db=-6.0, token=("moh",))
-        elif not on:
-            eng.stop_play(key[1])
+        rt = self.s.boards[key[0]]
+        if on:
+            self.s.play_moh(rt, key[1], music, token=("moh",))
+        else:
+            rt.engine.stop_play(key[1])
 

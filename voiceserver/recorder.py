@@ -454,10 +454,14 @@ class Recorder:
             time.sleep(0.005)
         return True
 
-    def close(self, reason: str = "server stopped") -> None:
-        """Stop every recording (files kept), drain the writer, close. Call after the engine stopped."""
+    def close(self, reason: str = "server stopped") -> bool:
+        """Stop every recording (files kept), drain the writer, close. Call after the engine stopped.
+
+        False: the writer is still busy after `close_timeout` (a hung disk) and
+        still uses the database, so the caller must not close it.
+        """
         if self._closing:
-            return
+            return not self._thread.is_alive()
         if self._cmds:
             self._apply()
         for c in list(self._ctl.values()):
@@ -470,9 +474,10 @@ class Recorder:
         if self._thread.is_alive():     # a hung disk (dead NFS): do not hang the server's exit
             log.error("recording writer still busy after %.0f s; giving up on it, "
                       "unfinished files are recovered at the next start", self.close_timeout)
-            return
+            return False
         if self._own_db:
             self.db.close()
+        return True
 
     def __enter__(self) -> "Recorder":
         return self

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -176,15 +175,12 @@ class RecordingService:
             note = cr.end_note
             if cr.recording:
                 note = "kept: the server stopped during the call"
-            rec.log_call(CallRow(cr.call_id, end=self._at(rt, tick), disposition="server stopped",
+            rec.log_call(CallRow(cr.call_id, end=self.s.time_at(rt, tick), disposition="server stopped",
                                  recording_note=note))
         self._closed = True
-        for rec in self.recorders.values():
-            rec.close()
+        finished = [rec.close() for rec in self.recorders.values()]
         self._drain_events()      # the last files' events: published before the server returns
-        busy = [r for r in self.recorders.values() if getattr(r, "_thread", None) is not None
-                and r._thread.is_alive()]          # a hung disk: its writer still holds the db
-        if self.db is not None and not busy:
+        if self.db is not None and all(finished):   # a hung disk: its writer still holds the db
             self.db.close()
 
     async def watch(self) -> None:
@@ -206,15 +202,9 @@ class RecordingService:
             return None
 
     # -- time -------------------------------------------------------------------
-    def _at(self, rt: "BoardRuntime", tick: int) -> dt.datetime:
-        return self.s.start_time + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
-
-    def _ms(self, rt: "BoardRuntime", tick: int) -> int:
-        return int(tick * rt.ms_per_tick)
-
     def _now(self) -> dt.datetime:
         rt = self.s.boards[0] if self.s.boards else None
-        return self.s.start_time if rt is None else self._at(rt, self.s._tick)
+        return self.s.start_time if rt is None else self.s.time_at(rt, self.s._tick)
 
     # -- hooks: the server calls these from its control plane ---------------------
     def answered(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg") -> None:
@@ -223,7 +213,7 @@ class RecordingService:
         facts = CallFacts(call.call_id, call.direction, rt.name, chan, self._span(rt, chan),
                           call.caller, call.called)
         rules = self.rules
-        at = self._at(rt, tick)
+        at = self.s.time_at(rt, tick)
         d = rules.decide(facts, at) if rules is not None else None
         cr = CallRecording(call.call_id, rt.index, chan, rules, d, facts, answer_tick=tick)
         self.calls[call.call_id] = cr
@@ -234,7 +224,7 @@ class RecordingService:
         if d is not None and d.record:
             self._start(rt, tick, cr)
         self.recorders[rt.index].log_call(CallRow(
-            call.call_id, start=self._at(rt, call.start_tick), answer=at, board=rt.name,
+            call.call_id, start=self.s.time_at(rt, call.start_tick), answer=at, board=rt.name,
             channel=chan, direction=call.direction, caller=call.caller, called=call.called,
             recording_rule=None if d is None else str(d.rule),
             recording_note=None if d is None else
@@ -245,7 +235,7 @@ class RecordingService:
         cr = self.calls.get(leg.call.call_id)
         if cr is None:
             return
-        t = self._ms(rt, tick)
+        t = rt.ms_at(tick)
         changed = False
         for cmd in cmds:
             if isinstance(cmd, ivrmod.Log) and cmd.step.what == "menu" \
@@ -268,7 +258,7 @@ class RecordingService:
             return
         cr.tones.add(chan)
         if cr.recording and cr.pause is not None:
-            self._pause_changes(rt, tick, cr, cr.pause.digit(d, self._ms(rt, tick)))
+            self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick)))
             self._arm(rt, tick, cr)
 
     def digit_end(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg | None") -> None:
@@ -293,7 +283,7 @@ class RecordingService:
             self._pause_changes(rt, tick, cr, [change])
         if cr.timer_at is not None and tick >= cr.timer_at:
             cr.timer_at = None
-        self._pause_changes(rt, tick, cr, cr.pause.tick(self._ms(rt, tick)))
+        self._pause_changes(rt, tick, cr, cr.pause.tick(rt.ms_at(tick)))
         self._arm(rt, tick, cr)
 
     def bridged(self, rt: "BoardRuntime", tick: int, caller_chan: int, other_chan: int,
@@ -335,7 +325,7 @@ class RecordingService:
             row.queue = cr.facts.queue
             # the server answered the line then (the same as record.answer: an agent's
             # phone keeps its own answer apart, in record.agent_answer)
-            row.answer = self._at(rt, cr.answer_tick)
+            row.answer = self.s.time_at(rt, cr.answer_tick)
             row.recording_rule, row.recording_note = self._settle(rt, cr, end_tick)
         rec = self.recorders.get(rt.index)
         if rec is not None:
@@ -347,7 +337,7 @@ class RecordingService:
         leg = self.s.legs.get(key)
         caller = leg.call.caller if leg is not None else None
         folder = Path(self.storage.voicemail) / (_UNSAFE.sub("_", mailbox).strip("._") or "mailbox")
-        when = self._at(rt, tick)
+        when = self.s.time_at(rt, tick)
         h = self.recorders[rt.index].start(
             CallRow(call_id, board=rt.name, channel=key[1], caller=caller), chan=key[1],
             layout="mono", fmt=VOICEMAIL_FORMAT, caller=("rx", key[1]), agent=SILENCE,
@@ -391,7 +381,7 @@ class RecordingService:
         # between ticks (the status API): the engine's tick, not the last tick with events;
         # the recorder applies the change at its next tick
         tick = max(self.s._tick, rt.engine.tick)
-        changes = cr.pause.command(pause, self._ms(rt, tick), who)
+        changes = cr.pause.command(pause, rt.ms_at(tick), who)
         self._pause_changes(rt, tick, cr, changes)
         out.update(paused=cr.pause.paused, changed=bool(changes))
         if not changes:
@@ -460,7 +450,7 @@ class RecordingService:
         h = self.recorders[rt.index].start(
             row, chan=cr.chan, layout=d.layout, fmt=FORMATS.get(d.format, "pcm16"),
             agent=("rx", cr.other) if cr.other is not None else None,
-            max_seconds=d.max_seconds if d.max_seconds else None, when=self._at(rt, tick))
+            max_seconds=d.max_seconds if d.max_seconds else None, when=self.s.time_at(rt, tick))
         cr.handle, cr.started = h, tick
         cr.pause = cr.rules.pause_control()
         self._handles[(rt.index, h)] = (cr.call_id, cr.chan)
@@ -479,7 +469,7 @@ class RecordingService:
                 # The digit that ended the collection still sounds: resume when it stops,
                 # so no tail of a card number's last digit reaches the file.
                 if cr.resume_pending is None:
-                    cr.resume_by = tick + math.ceil(RESUME_HOLD_MS / rt.ms_per_tick)
+                    cr.resume_by = tick + rt.tick_at(RESUME_HOLD_MS)
                     rt.engine.call_at(cr.resume_by, cr.chan, ("rec", cr.call_id))
                 cr.resume_pending = c
                 continue
@@ -494,7 +484,7 @@ class RecordingService:
         dl = cr.pause.deadline if cr.pause is not None and cr.recording else None
         if dl is None:
             return
-        at = max(math.ceil(dl / rt.ms_per_tick), tick + 1)
+        at = max(rt.tick_at(dl), tick + 1)
         if cr.timer_at == at:
             return
         cr.timer_at = at
@@ -512,7 +502,7 @@ class RecordingService:
         if rules is None or cr.decision is None:
             return
         was = cr.decision
-        d = rules.recheck(was, cr.facts, self._at(rt, tick))
+        d = rules.recheck(was, cr.facts, self.s.time_at(rt, tick))
         cr.decision = d
         if d.stopped and not was.stopped and cr.recording:
             k = rules.keep(d, self._seconds(rt, cr, tick))

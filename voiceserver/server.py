@@ -29,7 +29,7 @@ from voiceserver import ivr as ivrmod
 from voiceserver import saynumber
 from voiceserver.channels import Call, Channel, FxoTrunk, FxsPhone, State
 from voiceserver.config import ServerConfig
-from voiceserver.acdlink import AcdLink, default_settings
+from voiceserver.acdlink import AcdLink, AgentConflict, default_settings
 from voiceserver.blacklist import normalize_number
 from voiceserver.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
 from voiceserver.events import EventBus
@@ -86,6 +86,14 @@ class BoardRuntime:
         self.channels: dict[int, Channel] = {}
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
         self.ms_per_tick = board.block * 1000.0 / RATE
+
+    def ms_at(self, tick: int) -> int:
+        """The board's clock in ms at `tick` (the time base of the IVR, ACD and pause rules)."""
+        return int(tick * self.ms_per_tick)
+
+    def tick_at(self, ms: float) -> int:
+        """The first tick at or after `ms` on the board's clock (a deadline's timer)."""
+        return math.ceil(ms / self.ms_per_tick)
 
 
 class VoiceServer:
@@ -320,10 +328,14 @@ class VoiceServer:
 
     # -- time --------------------------------------------------------------
     def now_ms(self, rt: BoardRuntime) -> int:
-        return int(self._tick * rt.ms_per_tick)
+        return rt.ms_at(self._tick)
 
     def wallclock(self, rt: BoardRuntime) -> dt.datetime:
         return self.start_time + dt.timedelta(milliseconds=self.now_ms(rt))
+
+    def time_at(self, rt: BoardRuntime, tick: int) -> dt.datetime:
+        """The date and time of `tick` on board `rt` (call records, file names, rules)."""
+        return self.start_time + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
 
     # -- events from the engine ---------------------------------------------
     def _handle(self, index: int, tick: int, events: list) -> None:
@@ -475,7 +487,7 @@ class VoiceServer:
                 self.acd.agent_control(tick, agent, action, by=f"phone {rt.name}:{ch.chan} ({code})")
             except LookupError:
                 ok = False
-            except Exception as exc:   # AgentConflict: ready/not ready while logged out
+            except AgentConflict as exc:   # ready/not ready while logged out
                 ok = False
                 log.info("feature code %s on %s:%d refused: %s", code, rt.name, ch.chan, exc)
         else:
@@ -590,7 +602,7 @@ class VoiceServer:
             # Collect and ClearDigits need nothing here: the interpreter
             # runs its own collector and type-ahead buffer.
         if leg.ivr is not None and leg.ivr.deadline is not None:
-            at = math.ceil(leg.ivr.deadline / rt.ms_per_tick)
+            at = rt.tick_at(leg.ivr.deadline)
             eng.call_at(max(at, tick + 1), ch.chan, ("ivr", at))
         for c in {ch.chan}:
             self._carry_out(rt, tick, rt.channels[c])
@@ -623,6 +635,12 @@ class VoiceServer:
 
     def moh_segment(self, name: str = "default") -> Segment | None:
         return self._segments.get(("moh", name)) or self._segments.get(("moh", "default"))
+
+    def play_moh(self, rt: BoardRuntime, chan: int, music: str = "default", token: Any = None) -> None:
+        """Music on hold to `chan`, looped, 6 dB under the prompts (queue, hold, a transfer ringing)."""
+        seg = self.moh_segment(music)
+        if seg is not None:
+            rt.engine.play(chan, [seg], loop=True, gain_db=-6.0, token=token)
 
     def connect(self, tick: int, caller: tuple[int, int], line: tuple[int, int], agent: str | None) -> None:
         """Bridge a waiting caller with the agent (or number) that answered."""
@@ -685,9 +703,7 @@ class VoiceServer:
         phone.hold(on)
         if on:
             rt.engine.unbridge(cchan)
-            moh = self.moh_segment()
-            if moh is not None:
-                rt.engine.play(cchan, [moh], loop=True, gain_db=-6.0, token=("hold",))
+            self.play_moh(rt, cchan, token=("hold",))
             if self.recording is not None:   # the right side: what the caller hears (music)
                 self.recording.leg_gone(rt, tick, phone.chan)
         else:
@@ -704,9 +720,7 @@ class VoiceServer:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
         # ACD link retries on another line of the group (voiceserver.acdlink).
         if self.acd.transfer(tick, (rt.index, ch.chan), leg, cmd.number, cmd.trunk):
-            moh = self._segments.get(("moh", "default"))
-            if moh is not None:
-                rt.engine.play(ch.chan, [moh], loop=True, gain_db=-6.0)
+            self.play_moh(rt, ch.chan)
             return
         self.bus.publish(tick, "call.transfer_failed", chan=ch.chan, call_id=leg.call.call_id,
                          trunk=cmd.trunk, reason="no free line in the group")
@@ -767,10 +781,9 @@ class VoiceServer:
 
     def _record(self, rt: BoardRuntime, ch: Channel, leg: _Leg, reason: str) -> None:
         call = leg.call
-        tick_ms = rt.ms_per_tick
 
         def at(t: int | None) -> dt.datetime | None:
-            return None if t is None else self.start_time + dt.timedelta(milliseconds=t * tick_ms)
+            return None if t is None else self.time_at(rt, t)
         self.records.append(CallRecord(
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
             at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
