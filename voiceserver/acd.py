@@ -281,22 +281,19 @@ class Acd:
         except ValueError:
             return caller      # an unparsable caller ID is simply no VIP
 
-    def _line_status(self, line: ChanRef) -> str:
+    def line_status(self, line: ChanRef) -> str:
+        """A line as the ACD sees it: idle | busy | alarm | blocked (seized by the ACD: busy)."""
         if line in self.seized:
             return "busy"
         return self.lines.get(line, "idle")
 
-    def line_status(self, line: ChanRef) -> str:
-        """A line as the ACD sees it: idle | busy | alarm | blocked (seized by the ACD: busy)."""
-        return self._line_status(line)
-
     def _reach(self, a: Agent) -> str | None:
         """Why the agent's line cannot carry a ring now, or None."""
         if a.spec.phone is not None:
-            st = self._line_status(a.spec.phone)
+            st = self.line_status(a.spec.phone)
             return None if st == "idle" else f"phone line {st}"
         group = self.hunt[a.spec.trunk or ""]
-        if all(self._line_status(x) != "idle" for x in group.lines):
+        if all(self.line_status(x) != "idle" for x in group.lines):
             return f"no free line in trunk group {group.name}"
         return None
 
@@ -330,8 +327,7 @@ class Acd:
                            lang or self.lang)
         call.priority = q.priority_for(call.caller, priority)
         self._join(q, call, t, out)
-        self._empty_check(t, out)       # leave_when_empty also applies to a queue empty at join
-        self._dispatch(t, out)
+        self._dispatch(t, out)          # (leave_when_empty too: a queue empty at join)
         return out
 
     def _join(self, q: Queue, call: WaitingCall, t: int, out: list[Command]) -> None:
@@ -523,7 +519,7 @@ class Acd:
                               reason=f"{reason}: no trunk group {target.trunk}")
                 return
             sz = Seizure(group, self.glare_retries)
-            line = sz.start(self._line_status)
+            line = sz.start(self.line_status)
             if line is None:
                 out.append(Event("acd.overflow_refused", {**data, "why": "no free line",
                                                           "hunt": sz.choices[-1].explain()}))
@@ -553,7 +549,7 @@ class Acd:
             self.seized.discard(old)
         if reason == "glare" and old is not None:
             self.lines[old] = "busy"       # the exchange's inbound call has it now
-            line = o.seizure.glare(old, self._line_status)
+            line = o.seizure.glare(old, self.line_status)
             out.append(Event("acd.glare", {"call_id": call_id, "line": f"{old[0]}:{old[1]}",
                                            "retry": None if line is None else f"{line[0]}:{line[1]}",
                                            "hunt": o.seizure.choices[-1].explain()}))
@@ -599,7 +595,6 @@ class Acd:
         a.logout(t)
         out.append(Event("acd.agent", {"agent": agent, "state": a.state.value,
                                        "pending_logout": a.logout_pending, "why": "logout"}))
-        self._empty_check(t, out)
         return self._dispatch(t, out)
 
     def ready(self, agent: str, t: int) -> list[Command]:
@@ -672,7 +667,7 @@ class Acd:
             old = sz.line
             self.seized.discard(old)
             self.lines[old] = "busy"
-            line = sz.glare(old, self._line_status)
+            line = sz.glare(old, self.line_status)
             out.append(Event("acd.glare", {"call_id": call_id, "agent": agent,
                                            "line": f"{old[0]}:{old[1]}",
                                            "retry": None if line is None else f"{line[0]}:{line[1]}",
@@ -727,7 +722,7 @@ class Acd:
         line = a.spec.phone
         if a.spec.external:
             sz = Seizure(self.hunt[a.spec.trunk or ""], self.glare_retries)
-            line = sz.start(self._line_status)
+            line = sz.start(self.line_status)
             if line is None:
                 return False
             self.seized.add(line)
@@ -750,7 +745,8 @@ class Acd:
 
     def _dispatch(self, t: int, out: list[Command]) -> list[Command]:
         """Offer waiting calls to free agents, highest priority first."""
-        # a logout that waited for the end of a call may have emptied a queue
+        # leave_when_empty first: a logout (now, or one that waited for the end of
+        # a call) or a caller joining a queue nobody is logged in to
         self._empty_check(t, out)
 
         def free() -> bool:

@@ -431,10 +431,7 @@ class FxsPhone(Channel):
         self._do("tone", None)
         self._do("stop_play")
         self.recalling = True
-        self._set(State.RINGING, "hold recall")
-        self._ringing_now = True
-        self._do("ring", True)
-        self._timer(tick, self.ring_on_ms, "ring_toggle")
+        self._start_ringing(tick, "hold recall")
         self._timer(tick, self.recall_ms, "recall_over")
         self._event("call.recall", call_id=self.call.call_id)
 
@@ -471,7 +468,10 @@ class FxsPhone(Channel):
         if self.state is not State.IDLE:
             raise RuntimeError(f"channel {self.chan}: phone busy ({self.state.value})")
         self.call = call
-        self._set(State.RINGING, "ringing")
+        self._start_ringing(tick, "ringing")
+
+    def _start_ringing(self, tick: int, why: str) -> None:
+        self._set(State.RINGING, why)
         self._ringing_now = True
         self._do("ring", True)
         self._timer(tick, self.ring_on_ms, "ring_toggle")
