@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from voiceserver.calldb import DEFAULT_PATH, CallDb, CallDbError, iso, parse_time
+from voiceserver.rules import DIRECTIONS
 
 PROG = "voiceboard calls"
 ENV_DB = "VOICEBOARD_CALLS_DB"
-DIRECTIONS = ("inbound", "outbound", "internal")   # as voiceserver.rules.DIRECTIONS
+TIMES = ("start", "answer", "agent_answer", "end")   # ISO-8601 UTC text in the database
 SQLITE_MAGIC = b"SQLite format 3\0"
 
 # (column, heading) of the export; the table shows a subset
@@ -151,7 +152,7 @@ def _rows(db: CallDb, args: argparse.Namespace) -> list[dict[str, Any]]:
 def _cell(key: str, v: Any) -> str:
     if v is None:
         return ""
-    if key in ("start", "answer", "agent_answer", "end") and isinstance(v, str):
+    if key in TIMES and isinstance(v, str):
         return v[:19].replace("T", " ")
     if isinstance(v, float):
         return f"{v:.1f}"
@@ -214,7 +215,7 @@ def write_xlsx(rows: list[dict[str, Any]], path: str) -> None:
 def _xlsx_value(key: str, v: Any) -> Any:
     if v is None:
         return None                                  # an empty cell, not an empty string
-    if key in ("start", "answer", "agent_answer", "end") and v:
+    if key in TIMES and v:
         return parse_time(v).replace(tzinfo=None)   # Excel has no zones: the column is UTC
     return _export(key, v)
 
