@@ -244,7 +244,7 @@ class _Loader:
         self.languages = prompts.languages
         boards = self.boards()
         channels = self.channels(r.table("channels"), boards)
-        numbering = self.numbering(r.table("numbering"))
+        numbering = parse_numbering(r.table("numbering"))
         ivr_node = r.table("ivr", required=True)
         ivr = self.ivr(ivr_node, prompts, channels)
         schedule = self.schedule(r.table("schedule"), ivr) if "schedule" in r else None
@@ -395,10 +395,7 @@ class _Loader:
                                         f"and a trunk")
         return ChannelRoles(inbound, agents, outbound)
 
-    # -- [numbering] / [prompts] / [api] -----------------------------------
-    def numbering(self, n: Node) -> NumberingPlan:
-        return parse_numbering(n)
-
+    # -- [prompts] / [api] ---------------------------------------------------
     def prompts(self, p: Node) -> PromptSettings:
         p.check_keys({"directory", "default_lang", "languages"})
         directory = None
@@ -792,11 +789,8 @@ class _Loader:
             hours.append(TimeRange(days, start, end))
         workday_as = s.get_str("workday_as", "mon", choices=DAY_NAMES)
         return Schedule(tuple(hours), flows["day_flow"], flows["night_flow"], tz,
-                        self.dates(s, "holidays"), self.dates(s, "workdays"),
+                        parse_dates(s, "holidays"), parse_dates(s, "workdays"),
                         DAY_NAMES.index(workday_as))
-
-    def dates(self, s: Node, key: str) -> frozenset[dt.date]:
-        return parse_dates(s, key)
 
     # -- [blacklist] -------------------------------------------------------
     def blacklist(self, b: Node, plan: NumberingPlan) -> Blacklist:
@@ -840,9 +834,9 @@ _ANNOUNCE_PROMPTS = ("you_are_caller_number", "in_the_queue", "expected_wait",
                      "less_than_a_minute", "minute", "minutes", "hour", "hours")
 
 
-def _ms(node: Node, key: str, default: float) -> int:
+def _ms(node: Node, key: str, default: float, *, min: float = 0, max: float | None = None) -> int:
     """A time in seconds in the file (int or float), in ms for the ACD."""
-    return int(round(node.get_float(key, default, min=0) * 1000))
+    return int(round(node.get_float(key, default, min=min, max=max) * 1000))
 
 
 def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: NumberingPlan,
@@ -961,7 +955,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
         except ValueError as exc:
             raise th.error(g, str(exc)) from None
     glare = qnode.get_int("glare_retries", 2, min=0, max=30)
-    recall_ms = int(round(qnode.get_float("hold_recall", 30, min=1, max=600) * 1000))
+    recall_ms = _ms(qnode, "hold_recall", 30, min=1, max=600)
     from voiceserver.acd import FEATURE_ACTIONS, FEATURE_CODES
     codes = dict(FEATURE_CODES)
     fc = qnode.table("feature_codes")
