@@ -625,7 +625,6 @@ class Recorder:
         reason = _errno_reason(exc)
         self.stats.failed += 1
         seconds = round(rec.frames / RATE, 3)
-        self._close_pause(rec)
         # the file is final before the alarm goes out, so the alarm can say whether audio was kept
         status = self._finish(rec, None, reason, failed=True)
         self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id, {

@@ -136,7 +136,8 @@ class RecordingService:
         """
         st = self.storage
         self.db = CallDb(st.database)
-        self.recovered = recover(st.recordings, self.db)
+        # rows left 'recording' (calls and voicemail alike), then stray .part files under both roots
+        self.recovered = recover(st.recordings, self.db) + recover(st.voicemail, self.db)
         for r in self.recovered:
             self._recovered_voicemail(r)
             log.warning("recovered after a crash: %s (%s, %.1f s) of call %s",

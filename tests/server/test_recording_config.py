@@ -160,3 +160,32 @@ def test_inline_rules_are_watched_in_the_server_config_itself(tmp_path):
     assert kinds == ["recording.rules_reloaded", "recording.rules_reloaded",
                      "recording.rules_rejected", "recording.rules_rejected",
                      "recording.rules_removed"]
+
+
+def test_start_up_repairs_stray_part_files_in_the_voicemail_tree_too(tmp_path):
+    """A .part file no row knows (say, the database was replaced) is repaired in either root."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from voiceserver.events import EventBus
+    from voiceserver.recording import RecordingService
+    from voiceserver.wavwriter import PART, header
+
+    cfg = load_config(write(tmp_path, "\n[storage]\n"))
+    st = cfg.storage
+    strays = [Path(st.recordings) / "2026/11/23/a.wav", Path(st.voicemail) / "sales/2026/11/23/m.wav"]
+    for p in strays:
+        p.parent.mkdir(parents=True)     # a header still saying 0 bytes, as a crash leaves it
+        Path(str(p) + PART).write_bytes(header("pcm16", 1) + np.arange(800, dtype="<i2").tobytes())
+    server = SimpleNamespace(cfg=cfg, bus=EventBus(), boards=[], _tick=0,
+                             start_time=dt.datetime(2026, 11, 23, 2, tzinfo=dt.timezone.utc))
+    svc = RecordingService(server, st, None)
+    svc.open()
+    try:
+        assert sorted(r["path"] for r in svc.recovered) == sorted(str(p) for p in strays)
+        assert all(r["status"] == "kept" and r["duration"] == 0.1 for r in svc.recovered)
+        assert all(p.exists() and not Path(str(p) + PART).exists() for p in strays)
+    finally:
+        svc.close()
