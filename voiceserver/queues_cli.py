@@ -32,45 +32,35 @@ def _split(api: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def post(api: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, Any]]:
-    """POST an admin action to the status API at `api`; (HTTP status, decoded JSON answer)."""
+def request(method: str, api: str, path: str, timeout: float) -> tuple[int, Any]:
+    """One request to the status API at `api` ("HOST:PORT"): (HTTP status, decoded JSON)."""
     host, port = _split(api)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("POST", path, body=b"")
-        resp = conn.getresponse()
-        data = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise StatusUnreachable(f"no server at {api} ({exc}); "
-                                f"is `voiceboard serve` running?") from None
-    finally:
-        conn.close()
-    try:
-        doc = json.loads(data or b"{}")
-    except ValueError:
-        raise StatusUnreachable(f"{api}{path}: not a status API (answer is not JSON)") from None
-    return resp.status, doc
-
-
-def fetch(api: str, path: str, timeout: float = 3.0) -> Any:
-    """GET `path` from the status API at `api` ("HOST:PORT") and decode the JSON."""
-    host, port = _split(api)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
+        conn.request(method, path, body=b"" if method == "POST" else None)
         resp = conn.getresponse()
         data = resp.read()
     except (OSError, http.client.HTTPException) as exc:
         raise StatusUnreachable(f"cannot reach the status API at {api} ({exc}); "
-                                f"is the voice server running?") from None
+                                f"is `voiceboard serve` running?") from None
     finally:
         conn.close()
     try:
-        doc = json.loads(data)
+        return resp.status, json.loads(data)
     except ValueError:
         raise StatusUnreachable(f"{api}{path}: not a status API (answer is not JSON)") from None
-    if resp.status != 200:
-        raise StatusUnreachable(f"{api}{path}: HTTP {resp.status}: {doc.get('error', doc)}")
+
+
+def post(api: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, Any]]:
+    """POST an admin action; (HTTP status, the answer): a refusal is the caller's to report."""
+    return request("POST", api, path, timeout)
+
+
+def fetch(api: str, path: str, timeout: float = 3.0) -> Any:
+    """GET `path` and decode the JSON; anything but 200 is StatusUnreachable."""
+    status, doc = request("GET", api, path, timeout)
+    if status != 200:
+        raise StatusUnreachable(f"{api}{path}: HTTP {status}: {doc.get('error', doc)}")
     return doc
 
 
