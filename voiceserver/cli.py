@@ -60,7 +60,8 @@ def serve_main(argv: list[str]) -> int:
     port = cfg.api.port + 1 if args.status_port is None else args.status_port
     server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
                          status_port=None if port < 0 else port)
-    server.bus.subscribe(lambda ev: logging.info("event %s", json.dumps(ev.as_dict(), default=str)))
+    from voiceserver.events import log_event
+    server.bus.subscribe(log_event)
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -505,6 +505,7 @@ class _Loader:
         greeting = self.items(m, "greeting", required=True)
         options: Mapping[str, Action] | None = None
         store = then = None
+        secret = False
         if "options" in m:
             o = m.table("options")
             if not o.keys():
@@ -517,8 +518,9 @@ class _Loader:
             options = MappingProxyType(options)
         else:
             i = m.table("input")
-            i.check_keys({"store", "then"})
+            i.check_keys({"store", "then", "secret"})
             store = i.get_str("store")
+            secret = i.get_bool("secret", False)   # masked wherever it leaves the IVR
             if not _NAME.match(store) or store in BUILTIN_VARS:
                 raise i.error("store", f"variable name {store!r}: use letters, digits, _ "
                                        f"(and not {' or '.join(BUILTIN_VARS)})")
@@ -529,7 +531,7 @@ class _Loader:
                     invalid=self.items(m, "invalid"), timeout=self.items(m, "timeout"),
                     retries=m.get_int("retries", 2, min=0, max=20), fallback=fallback,
                     options=options, input_store=store, input_then=then,
-                    clear_digits=m.get_bool("clear_digits", False))
+                    clear_digits=m.get_bool("clear_digits", False), secret=secret)
 
     def collect_spec(self, m: Node, options: Mapping[str, Action] | None) -> CollectSpec:
         longest = max((len(k) for k in options), default=1) if options else 1

@@ -8,9 +8,13 @@ how far back a resume can reach.
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+log = logging.getLogger("voiceserver.events")
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,10 @@ class EventBus:
         if self.journal and seq < self.journal[0].seq - 1:
             raise LookupError(f"events after {seq} are gone: the journal starts at {self.journal[0].seq}")
         return [e for e in self.journal if e.seq > seq]
+
+
+def log_event(ev: ServerEvent) -> None:
+    """A bus subscriber: the event as one JSON line in the server's log (``voiceboard serve``).
+
+    Events carry secret input masked (voiceserver.masking), so the log does too."""
+    log.info("event %s", json.dumps(ev.as_dict(), default=str))

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Union
 
 from voiceserver.collect import CollectResult, CollectSpec, DigitCollector
+from voiceserver.masking import masked
 
 __all__ = [
     "SAY_KINDS", "Prompt", "Say", "PlayItem",
@@ -67,11 +68,16 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Say:
-    """Speak a value with saynumber's ``say_<kind>``; ``value`` is literal or ``$var``."""
+    """Speak a value with saynumber's ``say_<kind>``; ``value`` is literal or ``$var``.
+
+    ``secret``: in a Play command, the value came from a secret input (it is
+    spoken, but shown masked).
+    """
 
     kind: str
     value: str
     lang: str | None = None
+    secret: bool = False
 
 
 PlayItem = Union[Prompt, Say]
@@ -150,7 +156,11 @@ Action = Union[SubmenuAction, PlayAction, LookupAction, QueueAction, VoicemailAc
 # --------------------------------------------------------------------- menus
 @dataclass(frozen=True)
 class Menu:
-    """One prompt-and-collect step; exactly one of ``options`` / ``input_store`` is set."""
+    """One prompt-and-collect step; exactly one of ``options`` / ``input_store`` is set.
+
+    ``secret``: what the caller types here is masked wherever it leaves the
+    IVR (path, events); the cleartext is only in the ``input_store`` variable.
+    """
 
     name: str
     greeting: tuple[PlayItem, ...]
@@ -163,6 +173,7 @@ class Menu:
     input_store: str | None = None
     input_then: Action | None = None
     clear_digits: bool = False
+    secret: bool = False
 
     def __hash__(self) -> int:  # options is a dict; menus are compared by name
         return hash(self.name)
@@ -280,6 +291,12 @@ class IvrCall:
     ``start`` overrides the flow's start action (used to play a blacklist
     notice and hang up with the same machinery); ``flow`` is then only the
     label recorded in the path.
+
+    Secret input (voiceserver.masking): keys typed in a menu with ``secret``,
+    or named in ``secret_menus`` (the server adds the recording rules' pause
+    menus before ``call_started``), are masked in the path and reported by
+    ``secret_input``; the variable they are stored in is dropped when the
+    call leaves the IVR.
     """
 
     def __init__(self, ivr: IvrConfig, flow: str | None = None, *,
@@ -294,6 +311,9 @@ class IvrCall:
         self.lang: str = lang or ivr.default_lang
         self.vars: dict[str, str] = {}
         self.path: list[PathStep] = []
+        self.secret_menus: set[str] = set()
+        self._secret_vars: set[str] = set()  # variables holding secret input
+        self._any_secret = False             # some menu is secret (set at call_started)
         self.done = False
         self._start = start
         self._started = False
@@ -314,6 +334,7 @@ class IvrCall:
         if self._started:
             raise IvrError("call_started twice")
         self._started = True
+        self._any_secret = any(self._secret(m) for m in self.ivr.menus.values())
         self._now = t
         self.vars.update(caller=caller or "", called=called or "")
         self._log(t, "flow", self.flow or "(direct)")
@@ -355,7 +376,7 @@ class IvrCall:
                 # An information prompt the caller talks over: skip to what follows,
                 # keeping the digit as type-ahead for it.
                 self._stop_play()
-                self._log(t, "barge_in", d)
+                self._log(t, "barge_in", masked(d) if self._any_secret else d)
                 after, self._after = self._after, None
                 self._run(after, t)
         return self._flush()
@@ -389,6 +410,16 @@ class IvrCall:
     def typeahead(self) -> str:
         return self._buffer
 
+    @property
+    def secret_input(self) -> bool:
+        """A key typed now is secret: a secret menu is collecting, or no collection is
+        (type-ahead, whose menu is not known yet) and this IVR has a secret menu."""
+        if self.done or not self._started:
+            return False
+        if self._collector is not None and not self._collector.complete:
+            return self._secret(self._menu)
+        return self._any_secret
+
     # --------------------------------------------------------- internals
     def _advance(self, t: int) -> None:
         if not self._started:
@@ -408,10 +439,18 @@ class IvrCall:
         self._out.append(Log(step))
 
     def _finish(self) -> None:
+        """The call leaves the IVR: nothing typed into it is needed any more."""
         self.done = True
         self._collector = None
         self._play = None
         self._after = None
+        self._buffer = ""
+        for name in self._secret_vars:
+            self.vars.pop(name, None)
+        self._secret_vars.clear()
+
+    def _secret(self, menu: Menu | None) -> bool:
+        return menu is not None and (menu.secret or menu.name in self.secret_menus)
 
     def _stop_play(self) -> None:
         assert self._play is not None
@@ -435,7 +474,7 @@ class IvrCall:
             if name not in self.vars:
                 self._log(self._now, "error", f"say_{item.kind}: ${name} not set")
                 return None
-            return replace(item, value=self.vars[name])
+            return replace(item, value=self.vars[name], secret=name in self._secret_vars)
         return item
 
     def _clear_digits(self) -> None:
@@ -546,18 +585,24 @@ class IvrCall:
         self._collector = None
         if self._play is not None:
             self._stop_play()
+        secret = self._secret(menu)
+        shown = masked(res.digits) if secret else res.digits
         if res.valid and menu.options is not None and res.digits in menu.options:
-            self._log(t, "key", res.digits)
+            self._log(t, "key", shown)
             self._run(menu.options[res.digits], t)
             return
         if res.valid and menu.input_store is not None:
-            self._log(t, "input", f"{menu.input_store}={res.digits}")
+            self._log(t, "input", f"{menu.input_store}={shown}")
             self.vars[menu.input_store] = res.digits
+            if secret:
+                self._secret_vars.add(menu.input_store)
+            else:
+                self._secret_vars.discard(menu.input_store)
             assert menu.input_then is not None
             self._run(menu.input_then, t)
             return
         kind = "timeout" if res.timed_out else "invalid"
-        self._log(t, kind, res.digits)
+        self._log(t, kind, shown)
         self._tries += 1
         if self._tries > menu.retries:
             self._log(t, "fallback", menu.name)

@@ -252,14 +252,16 @@ class RecordingService:
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
         self._arm(rt, tick, cr)
 
-    def digit(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg", d: str) -> None:
-        """A DTMF digit began on `chan` (the caller's trunk or a bridged phone)."""
+    def digit(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg", d: str, *,
+              secret: bool = False) -> None:
+        """A DTMF digit began on `chan` (the caller's trunk or a bridged phone); `secret`:
+        masked input (voiceserver.masking), which the pause control must not keep."""
         cr = self.calls.get(leg.call.call_id)
         if cr is None:
             return
         cr.tones.add(chan)
         if cr.recording and cr.pause is not None:
-            self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick)))
+            self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick), secret=secret))
             self._arm(rt, tick, cr)
 
     def digit_end(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg | None") -> None:

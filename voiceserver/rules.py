@@ -967,8 +967,14 @@ class PauseControl:
                  self.rules.ref("pause_while_collecting"))])
         return self._apply(t, self._expired(t) + [("collect", False, "", None)])
 
-    def digit(self, d: str, t: int) -> list[PauseChange]:
-        """A DTMF digit from the caller."""
+    def digit(self, d: str, t: int, *, secret: bool = False) -> list[PauseChange]:
+        """A DTMF key from either side of the call.
+
+        A key that is an IVR's secret input (``secret``, or typed while an
+        IVR pause is on: a card number going into a menu) counts toward an
+        active DTMF pause but never toward a start sequence, and is not
+        kept; of other keys only the last few a start sequence needs are.
+        """
         out = self.tick(t)
         if self._dtmf is not None:
             rule, n, deadline = self._dtmf
@@ -981,7 +987,11 @@ class PauseControl:
                 return out + self._change(t, "dtmf", False)
             self._dtmf = (rule, n, deadline)
             return out
-        self._recent = (self._recent + d)[-16:]
+        if secret or "collect" in self._active or "menu" in self._active:
+            self._recent = ""
+            return out
+        longest = max((len(r.start) for r in self.rules.pause_dtmf), default=0)
+        self._recent = (self._recent + d)[-longest:] if longest else ""
         for rule in self.rules.pause_dtmf:
             if self._recent.endswith(rule.start):
                 self._recent = ""

@@ -33,8 +33,10 @@ from voiceserver.acdlink import AcdLink, AgentConflict, default_settings
 from voiceserver.blacklist import normalize_number
 from voiceserver.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
 from voiceserver.events import EventBus
+from voiceserver.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.prompts import PromptLibrary
 from voiceserver.recording import RecordingService
+from voiceserver.rules import RecordingRules
 
 log = logging.getLogger("voiceserver")
 
@@ -463,10 +465,13 @@ class VoiceServer:
     def _digit(self, rt: BoardRuntime, tick: int, ch: Channel, digit: str) -> None:
         leg = self.legs.get((rt.index, ch.chan))
         if leg is not None:
-            leg.digits += digit
-            self.bus.publish(tick, "call.digit", chan=ch.chan, call_id=leg.call.call_id, digit=digit)
+            secret = self._secret_key(rt, leg, digit)
+            shown = MASK if secret else digit       # the cleartext goes to the IVR/ACD only
+            leg.digits += shown
+            self.bus.publish(tick, "call.digit", chan=ch.chan, call_id=leg.call.call_id,
+                             digit=shown, masked=secret)
             if self.recording is not None:   # [[pause_dtmf]] key sequences
-                self.recording.digit(rt, tick, ch.chan, leg, digit)
+                self.recording.digit(rt, tick, ch.chan, leg, digit, secret=secret)
             if leg.ivr is not None and not leg.ivr.done:
                 self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
             elif self.acd.knows(leg.call.call_id):
@@ -476,6 +481,22 @@ class VoiceServer:
             action = self.acd.features.get(ch.dialed) if ch.state is State.DIALING else None
             if action is not None:
                 self._feature(rt, tick, ch, action)
+
+    def _pause_rules(self) -> RecordingRules | None:
+        """The recording rules in force (None: none): their pauses make input secret."""
+        return self.recording.rules if self.recording is not None else None
+
+    def _secret_key(self, rt: BoardRuntime, leg: _Leg, digit: str) -> bool:
+        """Must this key leave the server masked? (voiceserver.masking says when.)
+
+        The call's SecretKeys live in ``call.data``: the caller's and the
+        agent's legs share the call, and a [[pause_dtmf]] spans both sides.
+        """
+        keys = leg.call.data.get("secret_keys")
+        if keys is None:
+            keys = leg.call.data["secret_keys"] = SecretKeys(self._pause_rules())
+        ivr_secret = leg.ivr is not None and leg.ivr.secret_input
+        return keys.key(digit, self.now_ms(rt), ivr_secret=ivr_secret)
 
     def _feature(self, rt: BoardRuntime, tick: int, ch: FxsPhone, action: str) -> None:
         """A feature code dialled on an agent's phone: the agent's state changes at once."""
@@ -543,6 +564,7 @@ class VoiceServer:
                                  caller=call.caller, reason="blacklist")
                 return set()
             ch.answer(tick)
+            ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
             leg.ivr = ivr
             if self.recording is not None:   # rules decide; recording starts with this tick
                 self.recording.answered(rt, tick, ch.chan, leg)
@@ -811,4 +833,4 @@ class VoiceServer:
 def _item_name(item: Any) -> str:
     if isinstance(item, ivrmod.Prompt):
         return item.name
-    return f"say_{item.kind}({item.value})"
+    return f"say_{item.kind}({masked(item.value) if item.secret else item.value})"

@@ -316,6 +316,8 @@ def test_pause_control_pauses_exactly_while_a_source_holds(events):
                 count += 1
                 if arg == "#" or count >= 4:
                     dtmf_until = None
+            elif menu == "account" or collecting == "card":
+                recent = ""        # keys into a paused IVR menu are its (secret) input
             else:
                 recent += arg
                 if recent.endswith("*9"):
