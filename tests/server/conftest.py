@@ -331,3 +331,35 @@ def e2e(tmp_path, prompt_library):
 def all_idle(server) -> bool:
     from voiceserver.channels import State
     return all(ch.state is State.IDLE for rt in server.boards for ch in rt.channels.values())
+
+
+# ---------------------------------------------------------------- memory
+def strings_reachable(root: Any) -> list[str]:
+    """Every str (and bytes, as latin-1) reachable from `root` through containers and
+    instance data: an object's state, not the code (modules, classes, functions and frames
+    are not followed, so the test's own constants are not found through them)."""
+    import gc
+    import types
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+            types.CodeType, types.FrameType)
+    seen: set[int] = set()
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, skip):
+            continue
+        seen.add(id(o))
+        if isinstance(o, str):
+            found.append(o)
+        elif isinstance(o, (bytes, bytearray)):
+            found.append(bytes(o).decode("latin-1"))
+        else:
+            stack.extend(gc.get_referents(o))
+    return found
+
+
+@pytest.fixture
+def reachable_strings():
+    """`reachable_strings(obj)`: what secrets an object still holds (see strings_reachable)."""
+    return strings_reachable

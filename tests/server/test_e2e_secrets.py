@@ -11,7 +11,6 @@ the server once the calls have ended.
 """
 from __future__ import annotations
 
-import gc
 import io
 import json
 import logging
@@ -84,27 +83,6 @@ def leaks(text: str | bytes) -> list[str]:
     return [s for s in SECRETS if s in text]
 
 
-def strings_in(root) -> list[str]:
-    """Every str reachable from `root` through containers and instance data: the server's
-    state, not the code (modules, classes, functions are not followed)."""
-    skip = (type, type(gc), type(leaks), type(len), type(leaks.__code__), type(sys._getframe()))
-    seen: set[int] = set()
-    found: list[str] = []
-    stack = [root]
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, skip):
-            continue
-        seen.add(id(o))
-        if isinstance(o, str):
-            found.append(o)
-        elif isinstance(o, (bytes, bytearray)):
-            found.append(bytes(o).decode("latin-1"))
-        else:
-            stack.extend(gc.get_referents(o))
-    return found
-
-
 def calls_cli(db: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VOICEBOARD_CALLS_DB"}
     p = subprocess.run([sys.executable, "-m", "voiceserver.calls_cli", f"--db={db}", *args],
@@ -113,7 +91,8 @@ def calls_cli(db: Path, *args: str) -> subprocess.CompletedProcess:
     return p
 
 
-def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys):
+def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
+                                    reachable_strings):
     from rich.console import Console
 
     import voiceserver.server
@@ -220,6 +199,6 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys):
     assert MASK * 8 in summary and leaks(summary) == []
 
     # -- memory: nothing reachable from the server holds a number once the calls ended
-    held = strings_in(server)
+    held = reachable_strings(server)
     assert any("13911110001" in s for s in held)                  # the walk does reach the calls
     assert [s for s in held if leaks(s)] == []

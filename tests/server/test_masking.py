@@ -6,7 +6,6 @@ The end-to-end proof that the keys appear nowhere is test_e2e_secrets.py."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import textwrap
 from pathlib import Path
 
@@ -57,33 +56,14 @@ def type_keys(call: IvrCall, keys: str, t: int) -> list:
     return out
 
 
-def strings_in(obj) -> list[str]:
-    """Every str reachable from `obj` through containers and instance data (not code)."""
-    seen: set[int] = set()
-    found: list[str] = []
-    stack = [obj]
-    skip = (type, type(gc), type(strings_in), type(len), type(strings_in.__code__))
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, skip):
-            continue
-        seen.add(id(o))
-        if isinstance(o, str):
-            found.append(o)
-            continue
-        if isinstance(o, (bytes, bytearray)):
-            found.append(bytes(o).decode("latin-1"))
-            continue
-        stack.extend(gc.get_referents(o))
-    return found
-
-
-def holders(obj, secret: str) -> list[str]:
-    return [s for s in strings_in(obj) if secret in s]
+@pytest.fixture
+def holders(reachable_strings):
+    """holders(obj, secret): the strings reachable from obj that contain secret."""
+    return lambda obj, secret: [s for s in reachable_strings(obj) if secret in s]
 
 
 # ---------------------------------------------------------------- the IVR
-def test_secret_input_is_masked_in_the_path_and_kept_only_in_its_variable():
+def test_secret_input_is_masked_in_the_path_and_kept_only_in_its_variable(holders):
     call = IvrCall(make_ivr(), "day")
     call.call_started("13900000000", "95588", 0)
     assert not call.secret_input                     # main collects: not secret
@@ -166,7 +146,7 @@ timeout_seconds = 10
 """
 
 
-def test_keys_between_the_start_sequence_and_the_stop_key_are_secret():
+def test_keys_between_the_start_sequence_and_the_stop_key_are_secret(holders):
     keys = SecretKeys(loads_rules(RULES, "r.toml"))
     typed = "12*94111#5"
     secret = [keys.key(d, 100 * i) for i, d in enumerate(typed)]
@@ -193,7 +173,7 @@ def test_keys_that_are_ivr_secret_never_start_a_dtmf_pause_and_are_not_kept():
     assert SecretKeys(None).key("5", 0, ivr_secret=True) and not SecretKeys(None).key("5", 0)
 
 
-def test_a_recordings_pause_control_keeps_no_key_of_a_paused_collection():
+def test_a_recordings_pause_control_keeps_no_key_of_a_paused_collection(holders):
     pc = loads_rules(RULES, "r.toml").pause_control()
     pc.collecting("card", 0)
     for i, d in enumerate(ACCOUNT):
