@@ -146,6 +146,27 @@ static int check_specs(const vb_span_spec_t *spans, int nspans, const vb_chan_sp
     return VB_OK;
 }
 
+/* The command line of pid, for messages ("?" if it cannot be read). */
+static void pid_cmdline(pid_t pid, char *out, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    snprintf(out, len, "?");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t n = fread(out, 1, len - 1, f);
+    fclose(f);
+    while (n > 0 && out[n - 1] == '\0')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\0')
+            out[i] = ' ';
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, len, "?");
+}
+
 /* VB_EBUSY if a live device serves the name; sets *stale if a dead one left it. */
 static int check_existing(const char *shm, const char *name, int *stale, char *err, size_t errlen)
 {
@@ -160,8 +181,12 @@ static int check_existing(const char *shm, const char *name, int *stale, char *e
         struct vb_shm_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
         if (h != MAP_FAILED) {
             if (h->magic == VB_SHM_MAGIC && h->version == VB_SHM_VERSION
-                && atomic_load(&h->dev_alive) && !atomic_load(&h->removed) && vb_pid_alive(h->dev_pid))
-                rc = efail(err, errlen, VB_EBUSY, "board '%s' is already served by pid %d", name, (int)h->dev_pid);
+                && atomic_load(&h->dev_alive) && !atomic_load(&h->removed) && vb_pid_alive(h->dev_pid)) {
+                char cmd[200];
+                pid_cmdline(h->dev_pid, cmd, sizeof cmd);
+                rc = efail(err, errlen, VB_EBUSY, "board '%s' is already served by pid %d (%s)",
+                           name, (int)h->dev_pid, cmd);
+            }
             munmap(h, sizeof *h);
         }
     }
@@ -654,6 +679,17 @@ int vb_simdev_add_counter(vb_simdev_t *d, int span, int counter, uint64_t n)
     if (counter < 0 || counter >= VB_SPAN_NCOUNTERS)
         return dfail(d, VB_EINVAL, "board '%s': counter %d must be 0..%d", h->name, counter, VB_SPAN_NCOUNTERS - 1);
     atomic_fetch_add(&vb_shm_spans(h)[span].counters[counter], n);
+    return VB_OK;
+}
+
+int vb_simdev_set_clock(vb_simdev_t *d, int64_t start_us, int utcoff_s)
+{
+    struct vb_shm_header *h = d->h;
+    if (utcoff_s <= -86400 || utcoff_s >= 86400)
+        return dfail(d, VB_EINVAL, "board '%s': UTC offset %d s must be less than a day", h->name, utcoff_s);
+    h->sim_start_us = start_us;
+    h->sim_utcoff_s = utcoff_s;
+    atomic_store_explicit(&h->sim_clock, 1, memory_order_release);
     return VB_OK;
 }
 
