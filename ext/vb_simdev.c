@@ -182,7 +182,7 @@ static int check_existing(const char *shm, const char *name, int *stale, char *e
         if (h != MAP_FAILED) {
             if (h->magic == VB_SHM_MAGIC && h->version == VB_SHM_VERSION
                 && atomic_load(&h->dev_alive) && !atomic_load(&h->removed) && vb_pid_alive(h->dev_pid)) {
-                char cmd[200];
+                char cmd[384];
                 pid_cmdline(h->dev_pid, cmd, sizeof cmd);
                 rc = efail(err, errlen, VB_EBUSY, "board '%s' is already served by pid %d (%s)",
                            name, (int)h->dev_pid, cmd);
