@@ -173,3 +173,25 @@ def test_serve_takes_each_simulated_boards_day_for_flows_rows_and_file_names(tmp
     assert dr["status"] == nr["status"] == "kept"
     assert "/2026/11/23/20261123-1000" in dr["path"] and Path(dr["path"]).exists(), dr
     assert "/2026/11/21/20261121-2330" in nr["path"] and Path(nr["path"]).exists(), nr
+
+
+def test_between_ticks_the_control_planes_clock_is_the_engines_not_the_last_event(e2e):
+    """Work outside a tick's handling (a reload, the admin API, the rules watch)
+    is stamped with the engine's tick: on an idle line no event has moved the
+    control plane's clock since start, which in real time is seconds behind."""
+    seen: dict[str, object] = {}
+
+    def reload_when_idle_for_a_while(server) -> bool:
+        rt = server.boards[0]
+        if "tick" not in seen and rt.engine.tick >= 400:      # 8 simulated s, no calls
+            seen["tick"] = rt.engine.tick
+            server.reload(server.cfg.file)
+            seen["wallclock"] = server.wallclock(rt)
+        return "tick" in seen
+
+    run = e2e.run(scenario="[scenario]\nduration = 60.0\n", until=reload_when_idle_for_a_while,
+                  max_sim_seconds=20)
+    rt = run.server.boards[0]
+    ev, = run.events("config.reloaded")
+    assert ev.tick >= seen["tick"]          # not 0: the tick of the last handled event
+    assert seen["wallclock"] >= run.server.time_at(rt, seen["tick"])
