@@ -29,6 +29,7 @@ struct vb_simdev {
     int64_t rt_base_ns;          /* realtime: time of tick rt_base_tick */
     uint64_t rt_base_tick;
     int rt_block;
+    uint64_t rt_host;            /* realtime: the host session the schedule belongs to */
     char err[256];
 };
 
@@ -448,19 +449,22 @@ static int sleep_realtime(vb_simdev_t *d, uint64_t n, int block)
 {
     int64_t period = (int64_t)block * 125000;   /* 8000 samples/s */
     int64_t now = vb_now_ns();
-    if (!d->rt_base_ns || block != d->rt_block) {
+    uint64_t host = atomic_load(&d->h->host_token);
+    if (!d->rt_base_ns || block != d->rt_block || host != d->rt_host) {
+        /* A new schedule for each host session: no catching up on the time
+         * the board sat without a host. */
         d->rt_base_ns = now;
         d->rt_base_tick = n;
         d->rt_block = block;
+        d->rt_host = host;
         return VB_OK;
     }
     int64_t due = d->rt_base_ns + (int64_t)(n - d->rt_base_tick) * period;
-    if (now > due + 4 * period) {
-        /* The device itself fell far behind: start a fresh schedule. */
-        d->rt_base_ns = now;
-        d->rt_base_tick = n;
+    /* Late (the device was descheduled): no sleep, so it catches up.  A card's
+     * clock never stops: tick n stays at base + n periods, and a host that
+     * cannot keep up skips ticks (overruns) rather than fall behind real time. */
+    if (now >= due)
         return VB_OK;
-    }
     struct timespec ts = { due / 1000000000LL, due % 1000000000LL };
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
