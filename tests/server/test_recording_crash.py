@@ -190,7 +190,11 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
                         if '"kind": "recording.recovered"' in line and str(vm_path) in line)
         assert vm_event["mailbox"] == "sales" and vm_event["message_id"] == msg["id"]
     finally:
-        for p in (first, second, hwsim):
+        for p in (first, second, hwsim):      # SIGTERM: hwsim unlinks its board (SIGKILL would leave it)
             if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(10)
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)

@@ -132,7 +132,11 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         server.send_signal(signal.SIGTERM)
         assert server.wait(30) == 0
     finally:
-        for p in (server, hwsim):
+        for p in (server, hwsim):      # SIGTERM: hwsim unlinks its board (SIGKILL would leave it)
             if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(10)
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
