@@ -21,6 +21,16 @@ def _our_segments() -> set[str]:
         return set()
 
 
+def _remove(names: set[str]) -> list[str]:
+    """Unlink these segments (so the next tests start clean); returns their names."""
+    for n in names:
+        try:
+            os.unlink(os.path.join(SHM, n))
+        except OSError:
+            pass
+    return sorted(names)
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_boards():
     """Fail a test that leaves a Board or SimDevice open (python-can's conftest idea).
@@ -44,12 +54,7 @@ def _no_leaked_segments():
     (a killed hwsim, a device never closed): removed, then reported."""
     before = _our_segments()
     yield
-    left = sorted(_our_segments() - before)
-    for n in left:
-        try:
-            os.unlink(os.path.join(SHM, n))
-        except OSError:
-            pass
+    left = _remove(_our_segments() - before)
     if left:
         pytest.fail(f"test left shared memory in {SHM}: {', '.join(left)}", pytrace=False)
 
@@ -58,11 +63,6 @@ def _no_leaked_segments():
 def _no_segments_after_the_session():
     """The whole run leaves none of its boards behind (session fixtures included)."""
     yield
-    left = sorted(_our_segments())
-    for n in left:
-        try:
-            os.unlink(os.path.join(SHM, n))
-        except OSError:
-            pass
+    left = _remove(_our_segments())
     if left:
         pytest.fail(f"the test session left shared memory in {SHM}: {', '.join(left)}", pytrace=False)

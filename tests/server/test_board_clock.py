@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -127,17 +126,7 @@ def _rows(db: Path) -> dict[str, dict]:
         con.close()
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def test_serve_takes_each_simulated_boards_day_for_flows_rows_and_file_names(tmp_path):
+def test_serve_takes_each_simulated_boards_day_for_flows_rows_and_file_names(tmp_path, stop_process):
     day, night = f"clkday{os.getpid()}", f"clknight{os.getpid()}"
     procs = [_hwsim(tmp_path, day, "2026-11-23T10:00:00+08:00"),       # Monday, business hours
              _hwsim(tmp_path, night, "2026-11-21T23:30:00+08:00")]     # Saturday night
@@ -154,12 +143,12 @@ def test_serve_takes_each_simulated_boards_day_for_flows_rows_and_file_names(tmp
         db = tmp_path / "calls.db"
         _wait_for(lambda: set(_rows(db)) == {"day", "night"}, "both calls ended",
                   [serve] + [p for p, _ in procs])
-        _stop(serve)
+        stop_process(serve)
         rows = _rows(db)
     finally:
         for proc in [serve] + [p for p, _ in procs]:
             if proc is not None:
-                _stop(proc)
+                stop_process(proc)
 
     d, n = rows["day"], rows["night"]
     # the flow each board's own time asks for
