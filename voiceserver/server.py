@@ -123,8 +123,7 @@ class VoiceServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._segments: dict[tuple[str, str], Segment] = {}
-        self._handled_tick = 0      # the tick whose events were handled last (see _tick)
-        self._handling = False
+        self._tick = 0
         # recordings, call rows in SQLite, voicemail files: with [storage] (or [recording]);
         # rules_poll: seconds between looks at the recording rules file (0: only on reload)
         self.recording: RecordingService | None = (
@@ -257,6 +256,7 @@ class VoiceServer:
         and the reason goes to the log and the event bus.
         """
         from voiceserver.config import reload_config
+        self.catch_up_clock()
         new, err = reload_config(path, self.cfg, library=self.library)
         self.reload_error = None if err is None else str(err)
         if err is not None:
@@ -313,7 +313,6 @@ class VoiceServer:
             done = threading.Event()
 
             def run() -> None:
-                self._handling = True
                 try:
                     self._handle(index, tick, events)
                 except Exception:  # a bug in a handler must not wedge the engine
@@ -322,7 +321,6 @@ class VoiceServer:
                     if self._stopped is not None:
                         self._stopped.set()
                 finally:
-                    self._handling = False
                     done.set()
             try:
                 loop.call_soon_threadsafe(run)
@@ -346,19 +344,15 @@ class VoiceServer:
             self.start_time = sim
         return sim if sim is not None else self.start_time
 
-    @property
-    def _tick(self) -> int:
-        """The control plane's tick: while a tick's events are handled, that
-        tick; otherwise (status API, reload, file watch) the engine's latest,
-        so what happens between ticks is not stamped with the last tick that
-        had events, seconds ago in real time."""
-        if self._handling or not self.boards:
-            return self._handled_tick
-        return max(self._handled_tick, self.boards[0].engine.tick)
-
-    @_tick.setter
-    def _tick(self, tick: int) -> None:
-        self._handled_tick = tick
+    def catch_up_clock(self) -> int:
+        """Bring the control plane's clock to the engine's tick, for work between
+        ticks (the status/admin API, a reload, the rules file watch): `_tick`
+        otherwise holds the last tick that had events, seconds ago in real
+        time on an idle line. Call once at the start of such an action, so the
+        whole action sees one tick. Returns it."""
+        if self.boards:
+            self._tick = max(self._tick, self.boards[0].engine.tick)
+        return self._tick
 
     def now_ms(self, rt: BoardRuntime) -> int:
         return rt.ms_at(self._tick)
