@@ -7,6 +7,7 @@ releases the GIL during each C call.
 """
 from __future__ import annotations
 
+import datetime as dt
 import operator
 import os
 import warnings
@@ -169,6 +170,20 @@ class Board:
             self._call(lib.vb_chan_info(h, c, ci))
             chans.append(ChannelInfo(ci.index, ci.span, ChannelType(ci.type), ci.timeslot))
         return info, spans, chans
+
+    def clock_start(self) -> dt.datetime | None:
+        """The card's own wall clock at tick 0, or None: the card keeps real time (use the host's).
+
+        A simulated card (hwsim) runs on simulated time: its scenario's day,
+        not today. Tick t is at clock_start() + t * block / 8000 s; the
+        datetime carries the simulated zone's UTC offset."""
+        bi = self._ffi.new("vb_board_info_t *")
+        self._call(self._lib.vb_board_info(self._handle(), bi))
+        if not bi.sim_clock:
+            return None
+        zone = dt.timezone(dt.timedelta(seconds=bi.clock_utcoff_s))
+        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc).astimezone(zone) + \
+            dt.timedelta(microseconds=bi.clock_start_us)
 
     # ------------------------------------------------------------ ticks
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import numpy as np
@@ -271,6 +272,16 @@ class SimDevice:
             raise InvalidArgument(f"{self.uri} span {span}: counter {name} can only grow (n={n})")
         self._call(self._lib.vb_simdev_add_counter(self._handle(), _c_int(_index(span, "span")),
                                                    SPAN_COUNTERS.index(key), n))
+
+    def set_clock(self, start: datetime) -> None:
+        """The simulated wall clock hosts read (`Board.clock_start`): tick 0 is `start` (aware).
+
+        Set it right after create(), before a host starts the board."""
+        off = start.utcoffset()
+        if off is None:
+            raise InvalidArgument(f"{self.uri}: clock start {start.isoformat()} needs a UTC offset")
+        us = (start - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        self._call(self._lib.vb_simdev_set_clock(self._handle(), us, int(off.total_seconds())))
 
     def remove(self) -> None:
         """Simulate the card vanishing: the host gets BOARD_LOST, then BoardLost.

@@ -81,6 +81,9 @@ typedef struct vb_board_info {
     char driver[16];
     int law, clock, nspans, nchan;
     int block;           /* 0 until a host has started the board */
+    int sim_clock;       /* 1: a simulated card with its own wall clock (below); 0: use the host's */
+    int clock_utcoff_s;  /* UTC offset of the simulated clock, seconds east */
+    int64_t clock_start_us;  /* simulated time of tick 0, us since the Unix epoch (UTC) */
 } vb_board_info_t;
 
 typedef struct vb_span_info {

@@ -63,6 +63,9 @@ typedef struct vb_board_info {
     char driver[16];
     int law, clock, nspans, nchan;
     int block;
+    int sim_clock;
+    int clock_utcoff_s;
+    int64_t clock_start_us;
 } vb_board_info_t;
 
 typedef struct vb_span_info {
@@ -165,6 +168,8 @@ int vb_simdev_post(vb_simdev_t *d, int kind, int chan, int span, int value);
 
 int vb_simdev_set_alarms(vb_simdev_t *d, int span, unsigned bits);
 int vb_simdev_add_counter(vb_simdev_t *d, int span, int counter, uint64_t n);
+
+int vb_simdev_set_clock(vb_simdev_t *d, int64_t start_us, int utcoff_s);
 
 int vb_simdev_publish(vb_simdev_t *d);
 

@@ -130,6 +130,11 @@ static int sim_info(vb_board_t *b, vb_board_info_t *out)
     out->nspans = h->nspans;
     out->nchan = h->nchan;
     out->block = (int)atomic_load(&h->block);
+    if (atomic_load_explicit(&h->sim_clock, memory_order_acquire)) {
+        out->sim_clock = 1;
+        out->clock_start_us = h->sim_start_us;
+        out->clock_utcoff_s = h->sim_utcoff_s;
+    }
     return VB_OK;
 }
 

@@ -29,6 +29,7 @@ struct vb_simdev {
     int64_t rt_base_ns;          /* realtime: time of tick rt_base_tick */
     uint64_t rt_base_tick;
     int rt_block;
+    uint64_t rt_host;            /* realtime: the host session the schedule belongs to */
     char err[256];
 };
 
@@ -146,6 +147,27 @@ static int check_specs(const vb_span_spec_t *spans, int nspans, const vb_chan_sp
     return VB_OK;
 }
 
+/* The command line of pid, for messages ("?" if it cannot be read). */
+static void pid_cmdline(pid_t pid, char *out, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    snprintf(out, len, "?");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t n = fread(out, 1, len - 1, f);
+    fclose(f);
+    while (n > 0 && out[n - 1] == '\0')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\0')
+            out[i] = ' ';
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, len, "?");
+}
+
 /* VB_EBUSY if a live device serves the name; sets *stale if a dead one left it. */
 static int check_existing(const char *shm, const char *name, int *stale, char *err, size_t errlen)
 {
@@ -160,8 +182,12 @@ static int check_existing(const char *shm, const char *name, int *stale, char *e
         struct vb_shm_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
         if (h != MAP_FAILED) {
             if (h->magic == VB_SHM_MAGIC && h->version == VB_SHM_VERSION
-                && atomic_load(&h->dev_alive) && !atomic_load(&h->removed) && vb_pid_alive(h->dev_pid))
-                rc = efail(err, errlen, VB_EBUSY, "board '%s' is already served by pid %d", name, (int)h->dev_pid);
+                && atomic_load(&h->dev_alive) && !atomic_load(&h->removed) && vb_pid_alive(h->dev_pid)) {
+                char cmd[384];
+                pid_cmdline(h->dev_pid, cmd, sizeof cmd);
+                rc = efail(err, errlen, VB_EBUSY, "board '%s' is already served by pid %d (%s)",
+                           name, (int)h->dev_pid, cmd);
+            }
             munmap(h, sizeof *h);
         }
     }
@@ -423,19 +449,22 @@ static int sleep_realtime(vb_simdev_t *d, uint64_t n, int block)
 {
     int64_t period = (int64_t)block * 125000;   /* 8000 samples/s */
     int64_t now = vb_now_ns();
-    if (!d->rt_base_ns || block != d->rt_block) {
+    uint64_t host = atomic_load(&d->h->host_token);
+    if (!d->rt_base_ns || block != d->rt_block || host != d->rt_host) {
+        /* A new schedule for each host session: no catching up on the time
+         * the board sat without a host. */
         d->rt_base_ns = now;
         d->rt_base_tick = n;
         d->rt_block = block;
+        d->rt_host = host;
         return VB_OK;
     }
     int64_t due = d->rt_base_ns + (int64_t)(n - d->rt_base_tick) * period;
-    if (now > due + 4 * period) {
-        /* The device itself fell far behind: start a fresh schedule. */
-        d->rt_base_ns = now;
-        d->rt_base_tick = n;
+    /* Late (the device was descheduled): no sleep, so it catches up.  A card's
+     * clock never stops: tick n stays at base + n periods, and a host that
+     * cannot keep up skips ticks (overruns) rather than fall behind real time. */
+    if (now >= due)
         return VB_OK;
-    }
     struct timespec ts = { due / 1000000000LL, due % 1000000000LL };
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
@@ -654,6 +683,17 @@ int vb_simdev_add_counter(vb_simdev_t *d, int span, int counter, uint64_t n)
     if (counter < 0 || counter >= VB_SPAN_NCOUNTERS)
         return dfail(d, VB_EINVAL, "board '%s': counter %d must be 0..%d", h->name, counter, VB_SPAN_NCOUNTERS - 1);
     atomic_fetch_add(&vb_shm_spans(h)[span].counters[counter], n);
+    return VB_OK;
+}
+
+int vb_simdev_set_clock(vb_simdev_t *d, int64_t start_us, int utcoff_s)
+{
+    struct vb_shm_header *h = d->h;
+    if (utcoff_s <= -86400 || utcoff_s >= 86400)
+        return dfail(d, VB_EINVAL, "board '%s': UTC offset %d s must be less than a day", h->name, utcoff_s);
+    h->sim_start_us = start_us;
+    h->sim_utcoff_s = utcoff_s;
+    atomic_store_explicit(&h->sim_clock, 1, memory_order_release);
     return VB_OK;
 }
 

@@ -50,6 +50,10 @@ int vb_simdev_post(vb_simdev_t *d, int kind, int chan, int span, int value);
 /* Set a span's alarm bits; posts ALARM_SET/ALARM_CLEAR for each change. */
 int vb_simdev_set_alarms(vb_simdev_t *d, int span, unsigned bits);
 int vb_simdev_add_counter(vb_simdev_t *d, int span, int counter, uint64_t n);
+/* The simulated wall clock hosts read (vb_board_info): tick 0 is start_us
+ * (us since the Unix epoch, UTC), shown at utcoff_s seconds east of UTC.
+ * Set it right after create, before a host can start the board. */
+int vb_simdev_set_clock(vb_simdev_t *d, int64_t start_us, int utcoff_s);
 /* rx of this tick is complete (channels in loopback get their tx back). */
 int vb_simdev_publish(vb_simdev_t *d);
 /* The card vanishes: BOARD_LOST goes out with a final tick, then VB_ELOST. */

@@ -27,7 +27,7 @@
 #include "vb.h"
 
 #define VB_SHM_MAGIC   0x31445241424f4256ULL   /* "VBOARD1" little-endian */
-#define VB_SHM_VERSION 1u
+#define VB_SHM_VERSION 2u
 #define VB_SHM_PREFIX  "/voiceboard."
 #define VB_SHM_TMP     "/voiceboard-tmp."
 #define VB_SHM_DIR     "/dev/shm"
@@ -84,6 +84,11 @@ struct vb_shm_header {
     _Atomic uint32_t nloop;     /* channels in loopback (device skips the scan at 0) */
     _Atomic uint64_t host_token;      /* 0: no host */
     _Atomic uint64_t host_first_tick; /* first tick of the current host session */
+    /* The simulated wall clock (vb_simdev_set_clock): device tick t is at
+     * sim_start_us + t * block * 125 us.  sim_clock 0: none (host clock). */
+    int64_t sim_start_us;       /* microseconds since the Unix epoch, UTC */
+    int32_t sim_utcoff_s;       /* UTC offset of the simulated zone, seconds east */
+    _Atomic uint32_t sim_clock; /* 1 once the two fields above are set */
 
     _Alignas(64) _Atomic uint32_t dev_seq;    /* host sleeps on this */
     _Atomic uint32_t dev_waiters;

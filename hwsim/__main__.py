@@ -34,6 +34,18 @@ def _write_ready(path: str, info: dict) -> None:
     os.replace(tmp, path)       # readers never see a half-written file
 
 
+def _say_waiting(sim, scenario: bool) -> None:
+    """hwsim does nothing until a host starts each board: say so, and how to get one."""
+    uris = ", ".join(sim.uris.values())
+    first = next(iter(sim.uris.values()))
+    print(f"voiceboard hwsim: waiting for a host to start {uris}"
+          + (": the scenario's time starts at the host's first tick" if scenario else "")
+          + f".\n  Run the voice server on it: `voiceboard serve --config SERVER.toml` whose [[boards]]"
+          f" has uri = \"{first}\" (voiceserver/configs/demo.toml serves hwsim/configs/hotline.toml),"
+          "\n  or `voiceboard demo`, which runs hwsim, the server and simulated callers together.",
+          file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from boarddrv import BoardError
@@ -59,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.ready_file:
             _write_ready(args.ready_file, sim.ready_info())
         print(f"voiceboard hwsim: serving {', '.join(sim.uris.values())} ({args.clock})", file=sys.stderr)
+        _say_waiting(sim, args.scenario is not None)
+        hosted: set[str] = set()
         while not stop.is_set() and not sim.ended and not sim.errors:
             stop.wait(0.1)
+            for name in sorted(set(sim.worlds) - hosted):   # a board's first host arrived
+                hosted.add(name)
+                print(f"voiceboard hwsim: sim://{name}: a host started the board"
+                      + ("; the scenario runs" if args.scenario else ""), file=sys.stderr, flush=True)
     finally:
         report = sim.stop()
         for s, h in old.items():

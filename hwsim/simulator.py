@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import numpy as np
@@ -57,6 +57,8 @@ class Simulator:
         self.clock = clock
         self.start_time: datetime = (scenario.start if scenario is not None and scenario.start
                                      else self.config.start)
+        if self.start_time.tzinfo is None:   # a naive start from the Python API: UTC, as in the files
+            self.start_time = self.start_time.replace(tzinfo=timezone.utc)
         self.keep_audio = keep_audio if keep_audio is not None else report_dir is None
         self.report = ReportWriter(report_dir, self.keep_audio) if report_dir is not None else None
         self.callerid_audio = callerid_audio
@@ -92,7 +94,8 @@ class Simulator:
                          for s in b.spans]
                 chans = [ChanSpec(type=ChannelType[c.type], span=c.span, timeslot=c.timeslot)
                          for c in b.channels]
-                self.devices[b.name] = SimDevice.create(b.name, spans, chans, law=b.law, clock=self.clock)
+                dev = self.devices[b.name] = SimDevice.create(b.name, spans, chans, law=b.law, clock=self.clock)
+                dev.set_clock(self.start_time)   # hosts run their schedules on the simulated day
         except BaseException:
             self._close_devices()
             raise
@@ -182,7 +185,9 @@ class Simulator:
                         world.finish()
                         self.notes.append(f"board {cfg.name}: host changed block to {dev.block}; "
                                            f"world restarted at tick {wtick}")
-                    world = BoardWorld(cfg, SimClock(dev.block, self.start_time),
+                    # Device tick t is at start + t blocks, for the host too (Board.clock_start).
+                    begin = self.start_time + timedelta(seconds=tick * dev.block / 8000)
+                    world = BoardWorld(cfg, SimClock(dev.block, begin),
                                        self.scenario.for_board(cfg.name) if self.scenario else None,
                                        callerid_audio=self.callerid_audio, on_call_end=self._call_end)
                     self.worlds[cfg.name] = world

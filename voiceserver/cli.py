@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -124,17 +124,31 @@ DEMO_CALLERS: list[dict[str, Any]] = [
 ]
 
 
-def demo_scenario(calls: int, minutes: float | None, seed: int) -> str:
-    """TOML for hwsim: `calls` callers on the 4 lines, a few seconds apart."""
+def demo_board(pid: int) -> str:
+    """The demo's own board name: a run never meets a hotline someone else serves."""
+    return f"hotline-demo-{pid}"
+
+
+def demo_hwsim_config(board: str) -> str:
+    """hwsim's hotline config with the board named `board`."""
+    text = HOTLINE.read_text()
+    renamed = text.replace('name = "hotline"', f'name = "{board}"', 1)
+    if renamed == text:
+        raise RuntimeError(f'{HOTLINE}: no `name = "hotline"` to rename for the demo')
+    return renamed
+
+
+def demo_scenario(calls: int, minutes: float | None, seed: int, board: str = "hotline") -> str:
+    """TOML for hwsim: `calls` callers on the 4 lines of `board`, a few seconds apart."""
     start = "2026-11-23T10:00:00+08:00"  # a Monday in business hours
     spacing = 15.0  # 4 lines, calls of 30-50 s: few callers find every line busy
     duration = (minutes * 60.0) if minutes else spacing * calls + 300.0  # the demo stops when every call ended
     out = ["[scenario]", f"start = {start}", f"duration = {duration:.1f}", f"seed = {seed}", "",
-           "[[agent]]", 'phones = "hotline:4-7"', "answer_after = 2.0",
+           "[[agent]]", f'phones = "{board}:4-7"', "answer_after = 2.0",
            'script = [{ after = 6.0, hangup = true }]', ""]
     for i in range(calls):
         c = DEMO_CALLERS[i % len(DEMO_CALLERS)]
-        out += ["[[caller]]", f"at = {1.0 + i * spacing:.1f}", 'line = "hotline"',
+        out += ["[[caller]]", f"at = {1.0 + i * spacing:.1f}", f'line = "{board}"',
                 f'number = "{c["number"]}"']
         if "give_up" in c:
             out.append(f"give_up = {c['give_up']}")
@@ -145,7 +159,17 @@ def demo_scenario(calls: int, minutes: float | None, seed: int) -> str:
     return "\n".join(out)
 
 
-def _wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 30.0) -> dict[str, Any]:
+def _last_words(log: Path | None) -> str:
+    """hwsim's own error lines (its log), for a message that says why it stopped."""
+    try:
+        lines = [ln for ln in log.read_text().splitlines() if ln.strip()] if log else []
+    except OSError:
+        return ""
+    return "".join(f"\n  {ln}" for ln in lines[-3:])
+
+
+def _wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 30.0,
+                log: Path | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready.exists():
@@ -154,7 +178,8 @@ def _wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 30.0) -> d
             except json.JSONDecodeError:
                 pass  # being written
         if proc.poll() is not None:
-            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready")
+            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready"
+                               + _last_words(log))
         time.sleep(0.05)
     raise RuntimeError(f"hwsim not ready after {timeout:.0f} s")
 
@@ -175,26 +200,30 @@ def demo_main(argv: list[str]) -> int:
         return 2
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="voiceboard-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    board = demo_board(os.getpid())
+    hw_config = workdir / "hwsim-hotline.toml"
+    hw_config.write_text(demo_hwsim_config(board))
     scen = workdir / "callers.toml"
-    scen.write_text(demo_scenario(args.calls, args.minutes, args.seed))
+    scen.write_text(demo_scenario(args.calls, args.minutes, args.seed, board))
     ready = workdir / "ready.json"
     ready.unlink(missing_ok=True)
     clock = "realtime" if args.real_time else "lockstep"
-    cmd = [sys.executable, "-m", "hwsim", "--config", str(HOTLINE), "--scenario", str(scen),
+    cmd = [sys.executable, "-m", "hwsim", "--config", str(hw_config), "--scenario", str(scen),
            "--clock", clock, "--ready-file", str(ready), "--report", str(workdir / "report")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(workdir / "hwsim.log", "w"))
+    log = workdir / "hwsim.log"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     try:
-        info = _wait_ready(proc, ready)
+        _wait_ready(proc, ready, log=log)
         cfg, library, VoiceServer = _build(str(DEMO_CONFIG))
+        from dataclasses import replace
+        cfg = replace(cfg, boards=[replace(cfg.boards[0], uri=f"sim://{board}")])
         if cfg.storage is not None:      # recordings and call rows go with this run's files
-            from dataclasses import replace
             cfg = replace(cfg, storage=replace(
                 cfg.storage, recordings=str(workdir / "recordings"),
                 database=str(workdir / "calls.db"), voicemail=str(workdir / "voicemail"),
                 rules_audit=str(workdir / "rules-audit.jsonl")))
-        start = info.get("start")
-        start_time = dt.datetime.fromisoformat(start) if start else None
-        server = VoiceServer(cfg, library, sync=not args.real_time, start_time=start_time)
+        # the server's clock is the board's: hwsim's simulated day (Board.clock_start)
+        server = VoiceServer(cfg, library, sync=not args.real_time)
         t0 = time.monotonic()
         asyncio.run(_demo_run(server, proc, args))
         wall = time.monotonic() - t0

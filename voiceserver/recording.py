@@ -190,6 +190,7 @@ class RecordingService:
             return
         while True:
             await asyncio.sleep(self.poll_interval)
+            self.s.catch_up_clock()     # between ticks: what it publishes is stamped now
             self.poll_rules()
 
     def poll_rules(self) -> ReloadEvent | None:

@@ -6,8 +6,10 @@ the loop; in lockstep (`sync=True`) it waits until they are handled, so a
 simulated run is the same tick for tick from the same seed.
 
 Time: the control plane's clock is the board's tick count. `now_ms` is the
-simulated milliseconds since start; `wallclock` adds the configured start
-datetime (schedules and call records use it).
+milliseconds since the board's tick 0; `wallclock` adds the board's clock
+start (schedules, call records and file names use it): a simulated card's
+own clock (`Board.clock_start`: hwsim's scenario day), else the host's clock
+when the server was made; an explicit `start_time` overrides both.
 """
 from __future__ import annotations
 
@@ -88,6 +90,7 @@ class BoardRuntime:
         self.channels: dict[int, Channel] = {}
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
         self.ms_per_tick = board.block * 1000.0 / RATE
+        self.clock_start: dt.datetime = dt.datetime.now(dt.timezone.utc)  # the time of tick 0
 
     def ms_at(self, tick: int) -> int:
         """The board's clock in ms at `tick` (the time base of the IVR, ACD and pause rules)."""
@@ -110,6 +113,7 @@ class VoiceServer:
         self.hardware_bridging = hardware_bridging
         self.status_port = status_port   # loopback status/admin API; None: none, 0: any free port
         self.start_time = start_time or dt.datetime.now(dt.timezone.utc)
+        self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
         self.bank = AudioBank()
         self.records: list[CallRecord] = []
@@ -154,6 +158,7 @@ class VoiceServer:
                 engine = Engine(board, self.bank, handler=self._engine_handler(index), sync=self.sync,
                                 hardware_bridging=self.hardware_bridging)
                 rt = BoardRuntime(index, entry.name, board, engine)
+                rt.clock_start = self._board_clock(board, index)
                 tps = RATE / board.block
                 types = {c.index: c.type for c in board.channels}
                 for _, chan in (r for r in roles.inbound if r[0] == entry.name):
@@ -253,6 +258,7 @@ class VoiceServer:
         and the reason goes to the log and the event bus.
         """
         from voiceserver.config import reload_config
+        self.catch_up_clock()
         new, err = reload_config(path, self.cfg, library=self.library)
         self.reload_error = None if err is None else str(err)
         if err is not None:
@@ -329,15 +335,36 @@ class VoiceServer:
         return handler
 
     # -- time --------------------------------------------------------------
+    def _board_clock(self, board: Any, index: int) -> dt.datetime:
+        """When tick 0 of `board` was: an explicit start_time, else a simulated
+        card's own clock (hwsim's scenario day), else the host's. Each board
+        keeps its own; the first one's is also the server's start_time."""
+        if self._start_given:
+            return self.start_time
+        sim = board.clock_start()
+        if sim is not None and index == 0:
+            self.start_time = sim
+        return sim if sim is not None else self.start_time
+
+    def catch_up_clock(self) -> int:
+        """Bring the control plane's clock to the engine's tick, for work between
+        ticks (the status/admin API, a reload, the rules file watch): `_tick`
+        otherwise holds the last tick that had events, seconds ago in real
+        time on an idle line. Call once at the start of such an action, so the
+        whole action sees one tick. Returns it."""
+        if self.boards:
+            self._tick = max(self._tick, self.boards[0].engine.tick)
+        return self._tick
+
     def now_ms(self, rt: BoardRuntime) -> int:
         return rt.ms_at(self._tick)
 
     def wallclock(self, rt: BoardRuntime) -> dt.datetime:
-        return self.start_time + dt.timedelta(milliseconds=self.now_ms(rt))
+        return rt.clock_start + dt.timedelta(milliseconds=self.now_ms(rt))
 
     def time_at(self, rt: BoardRuntime, tick: int) -> dt.datetime:
         """The date and time of `tick` on board `rt` (call records, file names, rules)."""
-        return self.start_time + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
+        return rt.clock_start + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
 
     # -- events from the engine ---------------------------------------------
     def _handle(self, index: int, tick: int, events: list) -> None:

@@ -268,3 +268,31 @@ def test_realtime_without_commits_counts_underruns_and_late_ticks(name):
         st = board.stats()
         assert st["late_ticks"] >= 1
         assert st["underruns"] >= st["late_ticks"]
+
+
+def test_realtime_card_catches_up_after_a_stall_instead_of_losing_the_time(name):
+    """A real card's clock never stops. hwsim's device, descheduled for a while
+    (a loaded machine), makes the ticks it owes at once rather than start a
+    new schedule: its tick count keeps up with real time, so the host's clock
+    (ticks) does not fall seconds behind over a run. Counted in ticks: the
+    smallest shortfall over 20 ticks after a 25-tick stall (a late sample only
+    makes one sample larger; a lost schedule makes every one ~25)."""
+    def stall_once(dev, tick):
+        if tick == 5:
+            time.sleep(25 * 0.04)
+
+    with mixed_board(name, clock="realtime") as dev, open_board(dev.uri) as board, \
+            DeviceThread(dev, stall_once):
+        board.start(block=320)                       # 40 ms blocks
+        first = board.wait_tick(timeout=5)
+        t0 = time.monotonic()
+        board.commit()
+        shortfall = []
+        while True:
+            t = board.wait_tick(timeout=5)
+            board.commit()
+            if t > 5:
+                shortfall.append((time.monotonic() - t0) / 0.04 - (t - first))
+            if len(shortfall) == 20:
+                break
+        assert min(shortfall) < 12, shortfall

@@ -25,6 +25,10 @@ static int failures;
 #define NCHAN 34
 #define REMOVE_AT 20
 #define HOOK_AT 5
+#define SIM_START_US 1795910400000000LL   /* 2026-11-29T00:00:00Z */
+#define SIM_UTCOFF (8 * 3600)
+
+static char create_err[256];   /* the last make_device failure */
 
 static int make_device(const char *name, vb_simdev_t **dev, int quiet)
 {
@@ -38,10 +42,10 @@ static int make_device(const char *name, vb_simdev_t **dev, int quiet)
         chans[i].span = i < 4 ? 0 : 1;
         chans[i].timeslot = 0;
     }
-    char err[256];
-    int rc = vb_simdev_create(name, spans, 2, chans, NCHAN, VB_LAW_ALAW, VB_CLOCK_LOCKSTEP, dev, err, sizeof err);
+    int rc = vb_simdev_create(name, spans, 2, chans, NCHAN, VB_LAW_ALAW, VB_CLOCK_LOCKSTEP, dev,
+                              create_err, sizeof create_err);
     if (rc < 0 && !quiet)
-        fprintf(stderr, "vb_simdev_create: %s\n", err);
+        fprintf(stderr, "vb_simdev_create: %s\n", create_err);
     return rc;
 }
 
@@ -49,7 +53,7 @@ static int make_device(const char *name, vb_simdev_t **dev, int quiet)
 static int device_main(const char *name, int ready_fd)
 {
     vb_simdev_t *dev;
-    if (make_device(name, &dev, 0) < 0)
+    if (make_device(name, &dev, 0) < 0 || vb_simdev_set_clock(dev, SIM_START_US, SIM_UTCOFF) < 0)
         return 10;
     if (write(ready_fd, "r", 1) != 1)
         return 11;
@@ -144,6 +148,7 @@ static void test_host_and_device(void)
     CHECK(vb_open(uri, &other, err, sizeof err) == 0);
     vb_board_info_t info;
     CHECK(vb_board_info(b, &info) == 0 && info.nchan == NCHAN && info.nspans == 2 && info.law == VB_LAW_ALAW);
+    CHECK(info.sim_clock == 1 && info.clock_start_us == SIM_START_US && info.clock_utcoff_s == SIM_UTCOFF);
     vb_chan_info_t ci;
     CHECK(vb_chan_info(b, 4 + 15, &ci) == 0 && ci.timeslot == 17 && ci.type == VB_CHAN_E1_CAS);
     CHECK(vb_chan_info(b, NCHAN, &ci) == VB_ECHAN && strstr(vb_errmsg(b), "out of range 0..33"));
@@ -229,8 +234,17 @@ static void test_killed_device(void)
     CHECK(vb_open(uri, &b, err, sizeof err) == VB_ENOBOARD && strstr(err, "stale"));
     vb_simdev_t *dev;
     CHECK(make_device(name, &dev, 0) == 0);
+    CHECK(vb_simdev_set_clock(dev, 0, 86400) == VB_EINVAL);
+    CHECK(vb_open(uri, &b, err, sizeof err) == 0);   /* no clock set: the host uses its own */
+    vb_board_info_t info;
+    CHECK(vb_board_info(b, &info) == 0 && info.sim_clock == 0);
+    vb_close(b);
     vb_simdev_t *dup;
     CHECK(make_device(name, &dup, 1) == VB_EBUSY);
+    /* The message names the process holding the name: its pid and command line. */
+    char holder[64];
+    snprintf(holder, sizeof holder, "served by pid %d (", (int)getpid());
+    CHECK(strstr(create_err, holder) && strstr(create_err, "test_vb"));
     vb_simdev_close(dev);
 }
 

@@ -129,3 +129,47 @@ def test_killed_process_gives_boardlost(files):
             proc.wait()
         from boarddrv.simdev import SimDevice, SpanSpec
         SimDevice.create(name, [SpanSpec("analog", 1)]).close()   # replaces and unlinks the stale board
+
+
+def test_a_board_name_in_use_names_the_process_holding_it(files):
+    name, cfg, _, tmp = files
+    ready = tmp / "ready.json"
+    first = subprocess.Popen([VOICEBOARD, "hwsim", "--config", str(cfg), "--ready-file", str(ready)],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(str(ready), first)
+        second = subprocess.run([VOICEBOARD, "hwsim", "--config", str(cfg)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"board '{name}' is already served by pid {first.pid} (" in second.stderr
+        assert f"voiceboard hwsim --config {cfg} --ready-file" in second.stderr   # its command line
+        assert first.poll() is None                 # the first one goes on serving
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert not os.path.exists(f"/dev/shm/voiceboard.{name}")
+
+
+def test_a_scenario_waits_for_a_host_says_so_and_the_board_carries_its_clock(files):
+    import datetime as dt
+    name, cfg, sc, tmp = files
+    sc.write_text(sc.read_text().replace("[scenario]", "[scenario]\nstart = 2026-11-21T23:30:00+08:00"))
+    ready = tmp / "ready.json"
+    proc = subprocess.Popen([VOICEBOARD, "hwsim", "--config", str(cfg), "--scenario", str(sc),
+                             "--ready-file", str(ready)], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(str(ready), proc)
+        lines = [proc.stderr.readline() for _ in range(4)]
+        assert f"waiting for a host to start sim://{name}: the scenario's time starts" in lines[1]
+        assert "voiceboard serve --config" in lines[2] and "voiceboard demo" in lines[3]
+        with open_board(f"sim://{name}") as b:
+            start = b.clock_start()      # the scenario's simulated day, with its UTC offset
+            assert start == dt.datetime(2026, 11, 21, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+            assert start.utcoffset() == dt.timedelta(hours=8)
+            b.start(block=160)
+            b.wait_tick(timeout=5.0)
+            b.commit()
+            assert f"sim://{name}: a host started the board; the scenario runs" in proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

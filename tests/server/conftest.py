@@ -175,6 +175,13 @@ def _kill(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
+@pytest.fixture
+def stop_process():
+    """`stop_process(proc)`: SIGTERM, then SIGKILL if it does not exit (hwsim
+    unlinks its boards on SIGTERM; a SIGKILL would leave them in /dev/shm)."""
+    return _kill
+
+
 # ---------------------------------------------------------------- the server
 def build_server(config: Path, library, start_time: dt.datetime, **kw: Any):
     from voiceserver.config import load_config

@@ -88,7 +88,7 @@ def _parts(root: Path, chan: int | None = None) -> list[Path]:
 
 
 def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_call(
-        tmp_path, e2e, prompt_library):
+        tmp_path, e2e, prompt_library, stop_process):
     name = f"crash{os.getpid()}"
     hw = (CONFIGS / "hwsim-hotline.toml").read_text().replace("hotline_e2e", name)
     (tmp_path / "hwsim.toml").write_text(hw)
@@ -191,6 +191,5 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
         assert vm_event["mailbox"] == "sales" and vm_event["message_id"] == msg["id"]
     finally:
         for p in (first, second, hwsim):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(10)
+            if p is not None:
+                stop_process(p)

@@ -80,7 +80,7 @@ def _wait_for(pred, what: str, proc: subprocess.Popen, limit: float = 60.0) -> N
         time.sleep(0.05)
 
 
-def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigterm(tmp_path):
+def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigterm(tmp_path, stop_process):
     repo = Path(__file__).resolve().parents[2]
     name = f"reload{os.getpid()}"
     hw = (repo / "tests/server/configs/hwsim-hotline.toml").read_text().replace("hotline_e2e", name)
@@ -133,6 +133,5 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         assert server.wait(30) == 0
     finally:
         for p in (server, hwsim):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(10)
+            if p is not None:
+                stop_process(p)
