@@ -13,6 +13,10 @@ Normal form:
   without the trunk prefix (``1012345678``, ``13812345678``);
 - a local number without area code (7 or 8 digits by default, not starting 0)
   when the plan names a ``local_area``: that area code prepended;
+- the country code without ``+`` or ``00`` before a national number
+  (``861012345678`` from an E1 ANI, ``8601065231234`` with the trunk
+  prefix kept): the national number, told apart by its length
+  (``national_lengths``, 10 or 11 digits in China);
 - a number in another country: ``+`` country code and number
   (``+12125550100``);
 - service numbers (``110``, ``95588``) and anything else: digits as given.
@@ -34,6 +38,10 @@ class NumberingPlan:
     international_prefix: str = "00"
     local_area: str = ""          # e.g. "10": 8-digit local numbers are in Beijing
     local_lengths: tuple[int, ...] = (7, 8)
+    # Lengths of a national significant number (area code + number, or a mobile): a number
+    # that is the country code and then one of these (``861012345678``, an E1 ANI) or the
+    # country code, the trunk prefix and one of these (``8601065231234``) is national.
+    national_lengths: tuple[int, ...] = (10, 11)
 
 
 def normalize_number(number: str, plan: NumberingPlan = NumberingPlan(), *,
@@ -64,10 +72,32 @@ def normalize_number(number: str, plan: NumberingPlan = NumberingPlan(), *,
         return "+" + digits
     if plan.trunk_prefix and digits.startswith(plan.trunk_prefix):
         return digits[len(plan.trunk_prefix):]
+    national = _after_country_code(digits, plan) if not prefix else None
+    if national is not None:
+        return national
     if (not prefix and plan.local_area and len(digits) in plan.local_lengths
             and digits[0] != "0"):
         return plan.local_area + digits
     return digits
+
+
+def _after_country_code(digits: str, plan: NumberingPlan) -> str | None:
+    """The national number in ``86 1012345678`` or ``86 0 1065231234`` (no ``+``, no ``00``).
+
+    Trunks deliver the country code without a prefix (E1 ANI), and sites
+    store numbers that way too; the length tells such a number from a
+    national one that happens to start with the same digits.
+    """
+    cc = plan.country_code
+    if not cc or not digits.startswith(cc):
+        return None
+    rest = digits[len(cc):]
+    tp = plan.trunk_prefix
+    if tp and rest.startswith(tp) and len(rest) - len(tp) in plan.national_lengths:
+        return rest[len(tp):]
+    if len(rest) in plan.national_lengths and not (tp and rest.startswith(tp)):
+        return rest
+    return None
 
 
 class Match(str, enum.Enum):

@@ -48,12 +48,13 @@ import importlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from boarddrv.tomlconfig import ConfigError, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
+from voiceserver.agentid import agent_id_problem, agent_id_text
 from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
                                    normalize_number)
 from voiceserver.collect import DTMF_DIGITS, CollectSpec
@@ -62,11 +63,11 @@ from voiceserver.ivr import (SAY_KINDS, Action, Flow, HangupAction, IvrCall, Ivr
                              LookupAction, Menu, PlayAction, PlayItem, Prompt, QueueAction,
                              RefAction, RepeatAction, Say, SubmenuAction, TransferAction,
                              VoicemailAction)
-from voiceserver.rules import RecordingRules, load_rules
+from voiceserver.rules import RecordingRules, agent_warnings, load_rules
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "StorageSettings", "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
+           "StorageSettings", "agent_ids", "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
             "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
@@ -169,6 +170,11 @@ class ServerConfig:
         return IvrCall(self.ivr, self.flow_at(when))
 
 
+def agent_ids(acd: Any) -> frozenset[str]:
+    """The agent ids of a config's [agents] (``ServerConfig.acd``; None: no agents)."""
+    return frozenset(a.name for a in acd.agents) if acd is not None else frozenset()
+
+
 class _PromptChecker(Protocol):
     def check(self, names: dict[str, list[str]], languages: Any = None) -> None: ...
 
@@ -269,6 +275,10 @@ class _Loader:
         acd = (_acd_sections(self, r, channels, numbering, ivr)
                if any(k in r for k in ("agents", "queues", "voicemail")) else None)
         self.reachability(ivr, schedule, default_flow, ivr_node)
+        if recording is not None:   # a rule for an agent the server lacks never applies
+            found = agent_warnings(recording, agent_ids(acd), self.file)
+            self.warnings += [str(w) for w in found]
+            recording = replace(recording, warnings=recording.warnings + tuple(found))
         return ServerConfig(
             file=self.file, boards=boards, channels=channels, numbering=numbering,
             prompts=prompts, ivr=ivr, schedule=schedule, blacklist=blacklist, api=api,
@@ -895,9 +905,9 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
     phones: dict[tuple[str, int], str] = {}
     for name in agents_node.keys():
         a = agents_node.table(name)
-        if not _NAME.match(name):
-            raise agents_node.error(name, f"agent name {name!r}: use letters, digits, _ and - "
-                                          f"(starting with a letter)")
+        problem = agent_id_problem(name)
+        if problem is not None:
+            raise agents_node.error(name, problem)
         a.check_keys({"phone", "number", "trunk", "skills", "wrapup", "max_misses", "weight",
                       "mailbox", "start"})
         phone = None
@@ -1048,15 +1058,18 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
                                       f"strategy such as longest-idle")
         members: list[Member] = []
         for i, m in enumerate(q.get_list("members")):
-            if isinstance(m, str):
-                agent, tier = m, 1
+            if agent_id_text(m) is not None:
+                agent, tier = agent_id_text(m), 1
             elif isinstance(m, dict):
                 mn = Node(q.config, q.keypath + ("members", i), m)
                 mn.check_keys({"agent", "tier"})
-                agent, tier = mn.get_str("agent"), mn.get_int("tier", 1, min=1, max=99)
+                agent = agent_id_text(mn.get("agent"))
+                if agent is None:
+                    raise mn.error("agent", "expected an agent id: \"1001\", 1001 or \"alice\"")
+                tier = mn.get_int("tier", 1, min=1, max=99)
             else:
-                raise q.error(("members", i), "expected an agent name or "
-                                              "{ agent = \"NAME\", tier = N }")
+                raise q.error(("members", i), "expected an agent id or "
+                                              "{ agent = \"ID\", tier = N }")
             if agent not in agent_names:
                 raise q.error(("members", i), f"no agent '{agent}' in [agents]"
                                               f"{_suggest(agent, agent_names)}")

@@ -43,12 +43,13 @@ from zoneinfo import ZoneInfo
 from boarddrv.tomlconfig import Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
+from voiceserver.agentid import agent_id_problem, is_numeric_id
 from voiceserver.blacklist import NumberingPlan, normalize_number
 from voiceserver.configparts import parse_dates, parse_numbering
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
-           "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules",
+           "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules", "agent_warnings",
            "sample_point", "parse_agents", "parse_channels", "parse_numbers",
            "DIRECTIONS", "FORMATS", "LAYOUTS", "TOP_KEYS"]
 
@@ -265,7 +266,7 @@ class AgentSet:
     def __contains__(self, agent: object) -> bool:
         if not isinstance(agent, str) or not agent:
             return False
-        if agent.isdigit():
+        if is_numeric_id(agent):
             return _in_intervals(list(self.ranges), int(agent))
         return agent in self.names
 
@@ -288,7 +289,16 @@ def _agent_item(item: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-_AGENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]*\Z")  # names start with a letter
+def _agent_item_problem(item: str) -> str | None:
+    """Why a list item is not an agent id, a range of numeric ids or a name (voiceserver.agentid)."""
+    a, sep, b = item.partition("-")
+    if a.isdigit() and sep and b.isdigit():
+        return agent_id_problem(a) or agent_id_problem(b)
+    if item.isdigit():
+        return agent_id_problem(item)
+    if is_numeric_id(item) or agent_id_problem(item) is None:
+        return None
+    return f"bad agent {item!r} (an id like 1001, a range 1001-1005, a name starting with a letter, or !item to leave it out)"
 
 
 def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
@@ -303,16 +313,17 @@ def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
         body = item[1:].strip() if negated else item
         if not body:
             raise node.error(where, "empty item (write e.g. \"1001-1005,!1003\")")
+        problem = _agent_item_problem(body)
+        if problem is not None:
+            raise node.error(where, problem)
         lo, hi = _agent_item(body)
         if lo is not None:
             assert hi is not None
             if hi < lo:
                 raise node.error(where, f"range {body!r} runs backwards")
             (neg if negated else pos).append((lo, hi))
-        elif _AGENT_NAME.match(body):
-            (nnames if negated else pnames).add(body)
         else:
-            raise node.error(where, f"bad agent {body!r} (an id, a range N-M, a name starting with a letter, or !item to leave it out)")
+            (nnames if negated else pnames).add(body)
         items.append((body, where, negated))
     text = value if isinstance(value, str) else ",".join(str(v) for v in value)
     return AgentSet(text, tuple(_subtract(_intervals(pos), _intervals(neg))),
@@ -1272,6 +1283,35 @@ def _warnings(node: Node, windows: Sequence[Window], lists: dict[str, list[ListR
             out.append(_warn(sel, f"other_{key}", f"other_{key} = false and no select.{key} "
                                                   f"entry is true: every recording is discarded"))
     return sorted(out, key=lambda w: w.line or 0)
+
+
+def agent_warnings(rules: RecordingRules, agents: Iterable[str], where: str) -> list[RuleWarning]:
+    """Agent list items that name no agent of the server (``agents``: its agent ids).
+
+    A rule for an agent the server does not have never applies; ``where``
+    says which server config the agents come from, for the message.
+    """
+    ids = set(agents)
+    numeric = sorted(int(a) for a in ids if is_numeric_id(a))
+    out: list[RuleWarning] = []
+    for lr in rules.never + rules.force + rules.exclude:
+        if lr.agents is None:
+            continue
+        for item, _, negated in lr.agents.items:
+            lo, hi = _agent_item(item)
+            if lo is None:
+                missing = item not in ids
+            else:
+                assert hi is not None
+                i = bisect.bisect_left(numeric, lo)
+                missing = i == len(numeric) or numeric[i] > hi
+            if missing:
+                what = "no agent" if lo is not None and lo != hi else "no such agent"
+                out.append(RuleWarning(lr.ref.file, lr.ref.line, lr.ref.key,
+                                       f"{'!' if negated else ''}{item}: {what} in {where} "
+                                       f"[agents] (it has: {', '.join(sorted(ids)) or 'none'}); "
+                                       f"this item never applies"))
+    return out
 
 
 def _items(lr: ListRule) -> Iterable[tuple[Any, Any, bool]]:
