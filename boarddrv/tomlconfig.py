@@ -58,7 +58,7 @@ import tomllib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ConfigError", "Config", "Node", "load", "loads", "format_key", "parse_key"]
+__all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads", "format_key", "parse_key"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -89,6 +89,61 @@ class ConfigError(ValueError):
         if self.key:
             return f"{where}: key '{self.key}': {self.message}"
         return f"{where}: {self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Several config problems found in one pass, in the order found.
+
+    A ConfigError (the first problem's file, line, key and message) whose
+    ``str()`` lists every problem, one per line, up to ``LIMIT`` and then
+    "... and N more"; ``errors`` holds them all.
+    """
+
+    LIMIT = 20
+
+    def __init__(self, errors: Iterable[ConfigError]) -> None:
+        self.errors: list[ConfigError] = []
+        for e in errors:
+            self.errors += e.errors if isinstance(e, ConfigErrors) else [e]
+        if not self.errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = self.errors[0]
+        super().__init__(first.file, first.line, first.key, first.message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.errors,))
+
+    def __str__(self) -> str:
+        shown = [ConfigError.__str__(e) for e in self.errors[:self.LIMIT]]
+        more = len(self.errors) - self.LIMIT
+        return "\n".join(shown + ([f"... and {more} more"] if more > 0 else []))
+
+
+class ErrorCollector:
+    """Goes on after an error so that one run reports them all (``ConfigErrors``).
+
+    ``attempt(fn, *args)`` runs ``fn``; a ConfigError it raises is kept and
+    ``default`` returned. ``check()`` raises what was kept, if anything.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, fn: Any, *args: Any, default: Any = None, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            self.add(exc)
+            return default
+
+    def add(self, exc: ConfigError) -> None:
+        self.errors += exc.errors if isinstance(exc, ConfigErrors) else [exc]
+
+    def check(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
 
 def format_key(keypath: KeyPath | str) -> str:

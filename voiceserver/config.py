@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from boarddrv.tomlconfig import ConfigError, Node, format_key
+from boarddrv.tomlconfig import ConfigError, ConfigErrors, ErrorCollector, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from voiceserver.agentid import agent_id_problem, agent_id_text
 from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
@@ -67,7 +67,8 @@ from voiceserver.rules import RecordingRules, agent_warnings, load_rules
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "StorageSettings", "agent_ids", "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
+           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "ConfigError",
+           "ConfigErrors", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
             "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
@@ -176,39 +177,44 @@ def agent_ids(acd: Any) -> frozenset[str]:
 
 
 class _PromptChecker(Protocol):
-    def check(self, names: dict[str, list[str]], languages: Any = None) -> None: ...
+    """What the loader needs of a prompt library (voiceserver.prompts.PromptLibrary)."""
+
+    def find(self, name: str, lang: str) -> Any: ...
+
+    def names(self, lang: str) -> list[str]: ...
+
+    def expected_path(self, name: str, lang: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OpenBoard:
+    """A board the running server has open: its URI and channel types by index ("FXS", "FXO", ...)."""
+
+    uri: str
+    channels: Mapping[int, str]
 
 
 # --------------------------------------------------------------- entry points
-def load_config(path: str | os.PathLike[str], *, library: _PromptChecker | None = None) -> ServerConfig:
-    """Load and fully validate a server config; see the module docstring for the contract."""
-    cfg = _Loader(load_toml(path)).load()
-    if library is not None:
-        check_prompts(cfg, library)
-    return cfg
+def load_config(path: str | os.PathLike[str], *, library: _PromptChecker | None = None,
+                open_boards: Mapping[str, OpenBoard] | None = None) -> ServerConfig:
+    """Load and fully validate a server config; see the module docstring for the contract.
+
+    ``library``: check every prompt name against it. ``open_boards``: a
+    reload's check of the channels against the boards the server has open.
+    All errors found are raised together (``ConfigErrors``, a ConfigError).
+    """
+    return _Loader(load_toml(path)).load(library, open_boards)
 
 
 def reload_config(path: str | os.PathLike[str], current: ServerConfig, *,
-                  library: _PromptChecker | None = None) -> tuple[ServerConfig, ConfigError | None]:
-    """Load `path` to replace `current`; on any error keep `current` and return the error."""
+                  library: _PromptChecker | None = None,
+                  open_boards: Mapping[str, OpenBoard] | None = None
+                  ) -> tuple[ServerConfig, ConfigError | None]:
+    """Load `path` to replace `current`; on any error keep `current` and return the error(s)."""
     try:
-        return load_config(path, library=library), None
+        return load_config(path, library=library, open_boards=open_boards), None
     except ConfigError as exc:
         return current, exc
-
-
-def check_prompts(cfg: ServerConfig, library: _PromptChecker) -> None:
-    """Every prompt name the config uses must exist in every configured language.
-
-    The single call site of ``PromptLibrary.check``; its PromptError (a list
-    of missing files and which keys need them) becomes one ConfigError.
-    """
-    try:
-        library.check({n: list(w) for n, w in cfg.prompt_uses.items()}, cfg.prompts.languages)
-    except Exception as exc:  # PromptError; imported lazily so config loads without numpy
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        raise ConfigError(cfg.file, None, None,
-                          "prompts missing:\n  " + "\n  ".join(problems)) from None
 
 
 # ---------------------------------------------------------------- the loader
@@ -239,41 +245,55 @@ class _Loader:
         self.var_uses: list[tuple[Node, Any, str]] = []
         self.warnings: list[str] = []
         self.languages: tuple[str, ...] = ("zh", "en")
+        self.errs = ErrorCollector()
 
     # -- top level -------------------------------------------------------
-    def load(self) -> ServerConfig:
-        r = self.root
+    def load(self, library: "_PromptChecker | None" = None,
+             open_boards: "Mapping[str, OpenBoard] | None" = None) -> ServerConfig:
+        """Every section, going on after an error; ConfigErrors lists them all (up to a limit).
+
+        A section whose groundwork failed (channels without boards, the
+        schedule without the IVR) is not checked: its errors would be echoes.
+        """
+        r, errs = self.root, self.errs
         for key in r.keys():
             if key not in SECTIONS:
-                raise r.error(key, f"unknown section [{key}]{_suggest(key, SECTIONS)}")
-        prompts = self.prompts(r.table("prompts"))
+                errs.add(r.error(key, f"unknown section [{key}]{_suggest(key, SECTIONS)}"))
+        prompts = errs.attempt(lambda: self.prompts(r.table("prompts")), default=PromptSettings())
         self.languages = prompts.languages
-        boards = self.boards()
-        channels = self.channels(r.table("channels"), boards)
-        numbering = parse_numbering(r.table("numbering"))
-        ivr_node = r.table("ivr", required=True)
-        ivr = self.ivr(ivr_node, prompts, channels)
-        schedule = self.schedule(r.table("schedule"), ivr) if "schedule" in r else None
+        boards = errs.attempt(self.boards)
+        channels = None
+        if boards is not None:
+            channels = errs.attempt(lambda: self.channels(r.table("channels"), boards))
+            if channels is not None and open_boards is not None:
+                errs.attempt(self.running_boards, boards, channels, open_boards)
+        numbering = errs.attempt(lambda: parse_numbering(r.table("numbering")),
+                                 default=NumberingPlan())
+        ivr_node = errs.attempt(r.table, "ivr", required=True)
+        ivr = errs.attempt(self.ivr, ivr_node, prompts, channels) if ivr_node is not None else None
+        schedule = None
+        if "schedule" in r and ivr is not None:
+            schedule = errs.attempt(lambda: self.schedule(r.table("schedule"), ivr))
         default_flow: str | None = None
-        if "default_flow" in ivr_node:
-            default_flow = ivr_node.get_str("default_flow")
-            if default_flow not in ivr.flows:
-                raise ivr_node.error("default_flow", f"no such flow '{default_flow}'"
-                                     f"{_suggest(default_flow, set(ivr.flows))}")
-        elif schedule is None:
-            raise ivr_node.error(None, "no [schedule] and no ivr.default_flow: "
-                                       "which flow answers calls?")
-        blacklist = self.blacklist(r.table("blacklist"), numbering)
-        api = self.api(r.table("api"))
-        recording = self.recording(r.table("recording"), numbering) if "recording" in r else None
-        storage = self.storage(r.table("storage"), explicit="storage" in r) \
+        if ivr is not None and ivr_node is not None:
+            default_flow = errs.attempt(self.default_flow, ivr_node, ivr, schedule,
+                                        "schedule" in r)
+        blacklist = errs.attempt(lambda: self.blacklist(r.table("blacklist"), numbering))
+        api = errs.attempt(lambda: self.api(r.table("api")))
+        recording = errs.attempt(lambda: self.recording(r.table("recording"), numbering)) \
+            if "recording" in r else None
+        storage = errs.attempt(lambda: self.storage(r.table("storage"), explicit="storage" in r)) \
             if "storage" in r or recording is not None else None
         if recording is not None and storage is not None and not storage.explicit:
             self.warn(r, "recording", f"[recording] without [storage]: recordings go to "
                                       f"{storage.recordings}, call records to {storage.database}")
-        self.board_names = [b.name for b in boards]
-        acd = (_acd_sections(self, r, channels, numbering, ivr)
-               if any(k in r for k in ("agents", "queues", "voicemail")) else None)
+        self.board_names = [b.name for b in boards or ()]
+        acd = None
+        if any(k in r for k in ("agents", "queues", "voicemail")) and channels is not None:
+            acd = errs.attempt(_acd_sections, self, r, channels, numbering, ivr)
+        if library is not None:
+            errs.attempt(self.check_prompts, library, prompts)
+        errs.check()
         self.reachability(ivr, schedule, default_flow, ivr_node)
         if recording is not None:   # a rule for an agent the server lacks never applies
             found = agent_warnings(recording, agent_ids(acd), self.file)
@@ -285,6 +305,80 @@ class _Loader:
             default_flow=default_flow,
             prompt_uses=MappingProxyType({n: tuple(w) for n, w in self.prompt_uses.items()}),
             warnings=tuple(self.warnings), recording=recording, acd=acd, storage=storage)
+
+    def default_flow(self, ivr_node: Node, ivr: IvrConfig, schedule: Schedule | None,
+                     has_schedule: bool) -> str | None:
+        if "default_flow" in ivr_node:
+            default_flow = ivr_node.get_str("default_flow")
+            if default_flow not in ivr.flows:
+                raise ivr_node.error("default_flow", f"no such flow '{default_flow}'"
+                                     f"{_suggest(default_flow, set(ivr.flows))}")
+            return default_flow
+        if not has_schedule:
+            raise ivr_node.error(None, "no [schedule] and no ivr.default_flow: "
+                                       "which flow answers calls?")
+        return None
+
+    # -- prompts the config names: audio in every language ---------------------
+    def check_prompts(self, library: "_PromptChecker", settings: PromptSettings) -> None:
+        """Every prompt name must have audio in every language; an error at each key that names one.
+
+        The message says where the audio was expected and, from the names the
+        library has, which prompt was probably meant.
+        """
+        problems: list[ConfigError] = []
+        for lang in settings.languages:
+            have = library.names(lang)
+            if not have:
+                problems.append(self.root.table("prompts").error(
+                    "languages", f"no prompts for language '{lang}'"))
+                continue
+            for name, uses in self.prompt_uses.items():
+                if library.find(name, lang) is not None:
+                    continue
+                for where in uses:
+                    problems.append(ConfigError(
+                        self.file, self.root.line_of(where), where,
+                        f"prompt '{name}' has no audio for '{lang}' (expected "
+                        f"{library.expected_path(name, lang)}){_suggest(name, have)}"))
+        if problems:
+            raise ConfigErrors(problems)
+
+    def running_boards(self, boards: tuple[BoardEntry, ...], channels: ChannelRoles,
+                       open_boards: "Mapping[str, OpenBoard]") -> None:
+        """A reload's check of the boards the server has open: the same checks as at start.
+
+        Boards are opened at start, so a reload cannot add or move one; every
+        channel a role names must exist on its board, an agent phone must be
+        an FXS port.
+        """
+        c = self.root.table("channels")
+        errs = ErrorCollector()
+        for i, b in enumerate(boards):
+            running = open_boards.get(b.name)
+            if running is None or running.uri != b.uri:
+                at = self.root.tables("boards")[i] if "boards" in self.root else \
+                    self.root.table("board")
+                errs.add(at.error("uri", f"board {b.name} ({b.uri}) is not open in the running "
+                                         f"server (open: {', '.join(f'{n} ({o.uri})' for n, o in open_boards.items())}); "
+                                         f"boards change at restart"))
+        roles = [("inbound", c, "inbound", channels.inbound), ("agents", c, "agents", channels.agents)]
+        roles += [(f"outbound.{g}", c.table("outbound"), g, refs)
+                  for g, refs in channels.outbound.items()]
+        for role, node, key, refs in roles:
+            for board, chan in refs:
+                running = open_boards.get(board)
+                if running is None:
+                    continue
+                have = running.channels.get(chan)
+                if have is None:
+                    errs.add(node.error(key, f"board {board} ({running.uri}) has no channel "
+                                             f"{chan} (it has {len(running.channels)}: 0-"
+                                             f"{max(running.channels, default=-1)})"))
+                elif role == "agents" and have != "FXS":
+                    errs.add(node.error(key, f"{board}:{chan} is an agent phone but the board "
+                                             f"says it is {have}"))
+        errs.check()
 
     # -- [recording] -------------------------------------------------------
     def recording(self, node: Node, plan: NumberingPlan) -> RecordingRules:
@@ -431,7 +525,7 @@ class _Loader:
         return ApiSettings(host.strip("[]"), int(port))
 
     # -- [ivr] -------------------------------------------------------------
-    def ivr(self, node: Node, prompts: PromptSettings, channels: ChannelRoles) -> IvrConfig:
+    def ivr(self, node: Node, prompts: PromptSettings, channels: ChannelRoles | None) -> IvrConfig:
         node.check_keys({"default_flow", "flows", "menus", "actions", "tables"})
         self.channels_roles = channels
         menus_node, actions_node = node.table("menus"), node.table("actions")
@@ -455,22 +549,30 @@ class _Loader:
             if isinstance(inp, dict) and isinstance(inp.get("store"), str):
                 self.stores.add(inp["store"])
 
-        menus = {name: self.menu(menus_node.table(name)) for name in menus_node.keys()}
-        actions = {name: self.action(actions_node, name, in_menu=True)
-                   for name in actions_node.keys()}
+        errs = ErrorCollector()    # each menu, action and flow on its own: all errors at once
+        menus = {name: m for name in menus_node.keys()
+                 if (m := errs.attempt(lambda: self.menu(menus_node.table(name)))) is not None}
+        actions = {name: a for name in actions_node.keys()
+                   if (a := errs.attempt(self.action, actions_node, name, in_menu=True)) is not None}
         flows: dict[str, Flow] = {}
-        for name in flows_node.keys():
+
+        def flow(name: str) -> Flow:
             f = flows_node.table(name)
             f.check_keys({"start", "lang"})
             start = self.action(f, "start", in_menu=False)
             lang = self.lang(f, "lang") or prompts.default_lang
-            flows[name] = Flow(name, start, lang)
-        if not flows:
-            raise flows_node.error(None, "no flows defined")
+            return Flow(name, start, lang)
+
+        for name in flows_node.keys():
+            if (fl := errs.attempt(flow, name)) is not None:
+                flows[name] = fl
+        if not flows_node.keys():
+            errs.add(flows_node.error(None, "no flows defined"))
         for n, key, var in self.var_uses:
             if var not in BUILTIN_VARS and var not in self.stores and var not in self.table_fields:
                 known = set(BUILTIN_VARS) | self.stores | self.table_fields
-                raise n.error(key, f"variable ${var} is never set{_suggest(var, known)}")
+                errs.add(n.error(key, f"variable ${var} is never set{_suggest(var, known)}"))
+        errs.check()
         ro = MappingProxyType
         return IvrConfig(flows=ro(flows), menus=ro(menus), actions=ro(actions),
                          tables=ro({t: ro({k: ro(row) for k, row in rows.items()})
@@ -687,8 +789,8 @@ class _Loader:
             if not re.fullmatch(r"[0-9*#]+", number):
                 raise a.error("number", f"expected DTMF digits to dial, got {number!r}")
             trunk = a.get_str("trunk")
-            groups = set(self.channels_roles.outbound)
-            if trunk not in groups:
+            groups = set(self.channels_roles.outbound) if self.channels_roles else {trunk}
+            if trunk not in groups:   # (no [channels] to check against: that error is reported)
                 raise a.error("trunk", f"no outbound trunk group '{trunk}' in "
                                        f"[channels.outbound]{_suggest(trunk, groups)}")
             return TransferAction(number, trunk, lang)
@@ -806,29 +908,35 @@ class _Loader:
     def blacklist(self, b: Node, plan: NumberingPlan) -> Blacklist:
         b.check_keys({"entries"})
         entries: list[BlacklistEntry] = []
+        errs = ErrorCollector()
         for e in b.tables("entries"):
-            e.check_keys({"number", "match", "action", "prompts", "note"})
-            number = e.get_str("number")
-            match = Match(e.get_str("match", "exact", choices=[m.value for m in Match]))
-            try:
-                norm = normalize_number(number, plan, prefix=match is Match.PREFIX)
-            except ValueError as exc:
-                raise e.error("number", str(exc)) from None
-            if not norm:
-                raise e.error("number", "empty number")
-            action = BlockAction(e.get_str("action", "reject",
-                                           choices=[a.value for a in BlockAction]))
-            prompts = tuple(e.get_list("prompts", [], item=str))
-            for i, p in enumerate(prompts):
-                self.use_prompt(p, e, ("prompts", i))
-            if action is BlockAction.PLAY and not prompts:
-                raise e.error("prompts", "action 'play' needs prompts to play")
-            if action is BlockAction.REJECT and prompts:
-                raise e.error("prompts", "a rejected call is not answered: nothing is played "
-                                         "(use action = \"play\")")
-            entries.append(BlacklistEntry(number, norm, match, action, prompts,
-                                          e.get_str("note", "")))
+            entry = errs.attempt(self.blacklist_entry, e, plan)
+            if entry is not None:
+                entries.append(entry)
+        errs.check()
         return Blacklist(tuple(entries), plan)
+
+    def blacklist_entry(self, e: Node, plan: NumberingPlan) -> BlacklistEntry:
+        e.check_keys({"number", "match", "action", "prompts", "note"})
+        number = e.get_str("number")
+        match = Match(e.get_str("match", "exact", choices=[m.value for m in Match]))
+        try:
+            norm = normalize_number(number, plan, prefix=match is Match.PREFIX)
+        except ValueError as exc:
+            raise e.error("number", str(exc)) from None
+        if not norm:
+            raise e.error("number", "empty number")
+        action = BlockAction(e.get_str("action", "reject",
+                                       choices=[a.value for a in BlockAction]))
+        prompts = tuple(e.get_list("prompts", [], item=str))
+        for i, p in enumerate(prompts):
+            self.use_prompt(p, e, ("prompts", i))
+        if action is BlockAction.PLAY and not prompts:
+            raise e.error("prompts", "action 'play' needs prompts to play")
+        if action is BlockAction.REJECT and prompts:
+            raise e.error("prompts", "a rejected call is not answered: nothing is played "
+                                     "(use action = \"play\")")
+        return BlacklistEntry(number, norm, match, action, prompts, e.get_str("note", ""))
 
 
 
@@ -850,7 +958,7 @@ def _ms(node: Node, key: str, default: float, *, min: float = 0, max: float | No
 
 
 def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: NumberingPlan,
-                  ivr: IvrConfig) -> Any:
+                  ivr: IvrConfig | None) -> Any:
     """[agents], [queues] and [voicemail] -> voiceserver.acd.AcdSettings (or ConfigError)."""
     from voiceserver.acd import AcdSettings, Mailbox, VoicemailSpec
     from voiceserver.agents import AgentSpec
@@ -903,7 +1011,9 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
     agents_node = root.table("agents")
     agents: list[AgentSpec] = []
     phones: dict[tuple[str, int], str] = {}
-    for name in agents_node.keys():
+    errs = ErrorCollector()   # each agent, queue and target on its own: all errors at once
+
+    def one_agent(name: str) -> None:
         a = agents_node.table(name)
         problem = agent_id_problem(name)
         if problem is not None:
@@ -950,7 +1060,10 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             max_misses=a.get_int("max_misses", 3, min=0), weight=a.get_int("weight", 1, min=1),
             mailbox=mailbox(a, "mailbox"),
             start=a.get_str("start", "ready", choices=("ready", "not_ready", "logged_out"))))
-    agent_names = {a.name for a in agents}
+
+    for name in agents_node.keys():
+        errs.attempt(one_agent, name)
+    agent_names = set(agents_node.keys())   # a bad agent's errors are its own, not its queues'
 
     # -- [queues] ---------------------------------------------------------
     qnode = root.table("queues")
@@ -1033,7 +1146,8 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
 
     queues: list[QueueSpec] = []
     entries: dict[str, tuple[str, int | None]] = {}
-    for n in names:
+
+    def one_queue(n: str) -> None:
         q = qnode.table(n)
         if n in entry_names:
             q.check_keys({"into", "priority"})
@@ -1041,7 +1155,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             if into not in queue_names:
                 raise q.error("into", f"no queue '{into}'{_suggest(into, queue_names)}")
             entries[n] = (into, q.get_int("priority") if "priority" in q else None)
-            continue
+            return
         q.check_keys(_QUEUE_KEYS)
         strategies = set(STRATEGIES)
         try:
@@ -1117,12 +1231,16 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             priority=q.get_int("priority", 0), vip=frozenset(vip),
             vip_priority=q.get_int("vip_priority", 10), weight=q.get_int("weight", 0),
             mailbox=mailbox(q, "mailbox"), seed=q.get_int("seed", 0)))
+
+    for n in names:
+        errs.attempt(one_queue, n)
+    errs.check()
     if agents_node.keys() and not queues:
         ld.warn(root, "agents", "agents are defined but no queue uses them")
-    # Every queue the IVR sends calls to must exist.
+    # Every queue the IVR sends calls to must exist (when the IVR itself loaded).
     ivr_node = root.table("ivr")
     known = queue_names | set(entries)
-    for where, action in _ivr_actions(ivr):
+    for where, action in _ivr_actions(ivr) if ivr is not None else ():
         if isinstance(action, QueueAction) and action.queue not in known:
             raise ivr_node.error(where, f"the IVR queues calls to '{action.queue}', which is "
                                         f"not in [queues]{_suggest(action.queue, known)}")

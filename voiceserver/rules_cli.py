@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from boarddrv.tomlconfig import ConfigError
+from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from boarddrv.tomlconfig import load as load_toml
 from voiceserver.rules import (DIRECTIONS, CallFacts, Decision, Keep, RecordingRules,
                               agent_warnings, load_rules)
@@ -103,13 +103,19 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     try:
         rules = load_any(args.file, args.server_config)
     except ConfigError as exc:
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
         if args.json:
             json.dump({"file": args.file, "ok": False,
-                       "errors": [{"file": exc.file, "line": exc.line, "key": exc.key,
-                                   "message": exc.message}], "warnings": []}, out, indent=2)
+                       "errors": [{"file": e.file, "line": e.line, "key": e.key,
+                                   "message": e.message} for e in errors], "warnings": []},
+                      out, indent=2)
             out.write("\n")
         else:
-            out.write(f"{_error_text(exc)}\n{args.file}: FAILED (1 error)\n")
+            shown = [_error_text(e) for e in errors[:ConfigErrors.LIMIT]]
+            if len(errors) > ConfigErrors.LIMIT:
+                shown.append(f"... and {len(errors) - ConfigErrors.LIMIT} more")
+            n = len(errors)
+            out.write("\n".join(shown) + f"\n{args.file}: FAILED ({n} error{'s' if n != 1 else ''})\n")
         return 1
     summary = {"windows": len(rules.windows),
                "lists": len(rules.never) + len(rules.force) + len(rules.exclude),
@@ -165,7 +171,8 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         rules = load_any(args.file, args.server_config)
     except ConfigError as exc:
-        err.write(f"{_error_text(exc)}\n")
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        err.write("".join(f"{_error_text(e)}\n" for e in errors))
         return 1
     try:
         facts = _facts(args)
