@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import importlib
 import os
 import re
@@ -391,8 +392,9 @@ class _Loader:
             if not os.path.exists(path):
                 raise node.error("rules", f"recording rules file {path} does not exist")
             rules = load_rules(path, plan)
-        else:
-            rules = RecordingRules.from_node(node, plan)
+        else:   # the hash of the file they are in: a reload's watcher knows them as loaded
+            rules = replace(RecordingRules.from_node(node, plan),
+                            source_hash=hashlib.sha256(self.root.text.encode()).hexdigest())
         self.warnings += [str(w) for w in rules.warnings]
         return rules
 
