@@ -49,6 +49,7 @@ notation the messages use (``'spans[2].framing'``, ``'boards."sim://a".law'``).
 """
 from __future__ import annotations
 
+import array
 import bisect
 import difflib
 import json
@@ -63,6 +64,8 @@ __all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "l
 KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+_NEWLINE = re.compile("\n")
+_STRING_END = re.compile(r'["\\]')    # the closing quote or a backslash escape
 
 
 class ConfigError(ValueError):
@@ -196,8 +199,11 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-        self.nl = [i for i, c in enumerate(text) if c == "\n"]
+        self.nl = [m.start() for m in _NEWLINE.finditer(text)]
         self.lines: dict[KeyPath, int] = {}
+        # the lines of an array's elements, one compact array per array (a list of
+        # 300 000 numbers is 1.2 MB here, not 300 000 dict entries)
+        self.elements: dict[KeyPath, array.array] = {}
         self.aot_count: dict[KeyPath, int] = {}
 
     def line(self, pos: int | None = None) -> int:
@@ -241,6 +247,20 @@ class _Scanner:
         assert m, f"scanner: key expected at line {self.line()}"
         self.pos = m.end()
         return m.group()
+
+    def skip_string(self) -> None:
+        """Past a one-line string value (its text is not needed, only where it ends)."""
+        t = self.text
+        if t[self.pos] == "'":
+            self.pos = t.index("'", self.pos + 1) + 1
+            return
+        j = self.pos + 1
+        while True:
+            j = _STRING_END.search(t, j).start()
+            if t[j] == '"':
+                self.pos = j + 1
+                return
+            j += 2   # a backslash and the character it escapes
 
     def dotted_key(self) -> list[str]:
         parts = [self.simple_key()]
@@ -317,16 +337,17 @@ class _Scanner:
                 extra += 1
             self.pos = j
         elif t[self.pos] in "\"'":
-            self.simple_key()
+            self.skip_string()
         elif t[self.pos] == "[":
             self.pos += 1
+            lines = self.elements.setdefault(path, array.array("I"))
             index = 0
             while True:
                 self.skip_ws(newlines=True)
                 if t[self.pos] == "]":
                     self.pos += 1
                     return
-                self.record(path + (index,), self.line())
+                lines.append(self.line())
                 self.value(path + (index,))
                 index += 1
                 self.skip_ws(newlines=True)
@@ -350,7 +371,10 @@ class _Scanner:
 
 
 def locate(text: str) -> dict[KeyPath, int]:
-    """Map every key path defined in (valid) TOML text to its 1-based line."""
+    """Map every key path defined in (valid) TOML text to its 1-based line.
+
+    Array elements are not in it (``Config.line_of`` has them too).
+    """
     return _Scanner(text).document()
 
 
@@ -530,7 +554,9 @@ class Config(Node):
     def __init__(self, file: str | os.PathLike[str], text: str, data: dict[str, Any]) -> None:
         self.file = os.fspath(file)
         self.text = text
-        self._lines = locate(text)
+        scanner = _Scanner(text)
+        self._lines = scanner.document()
+        self._elements = scanner.elements   # array path -> the line of each element
         super().__init__(self, (), data)
 
     def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:  # type: ignore[override]
@@ -542,6 +568,10 @@ class Config(Node):
         while path:
             if path in self._lines:
                 return self._lines[path]
+            if isinstance(path[-1], int):
+                elements = self._elements.get(path[:-1])
+                if elements is not None and 0 <= path[-1] < len(elements):
+                    return elements[path[-1]]
             path = path[:-1]
         return None
 

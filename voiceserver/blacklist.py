@@ -24,7 +24,10 @@ Normal form:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from voiceserver.numberindex import PatternIndex
 
 __all__ = ["NumberingPlan", "normalize_number", "Match", "BlockAction", "BlacklistEntry", "Blacklist"]
 
@@ -124,7 +127,13 @@ class BlacklistEntry:
 
 @dataclass(frozen=True)
 class Blacklist:
-    """An ordered list of entries; the longest match wins (exact beats prefix).
+    """Entries, and a plain list of numbers; the longest match wins (exact beats prefix).
+
+    ``entries``: [[blacklist.entries]] (each its action, prompts and note).
+    ``numbers``: ``[blacklist] numbers = [...]``, the form for the long lists
+    sites export (hundreds of thousands): rejected, ``400*`` a prefix, kept
+    as a ``PatternIndex`` (no object per number); ``written``: a listed
+    number as written, where it differs from its normal form.
 
     Anonymous callers (no caller ID) never match: a rule for them belongs
     to a future 'anonymous' policy, not to a number pattern.
@@ -132,6 +141,18 @@ class Blacklist:
 
     entries: tuple[BlacklistEntry, ...] = ()
     plan: NumberingPlan = NumberingPlan()
+    numbers: PatternIndex = PatternIndex()
+    written: Mapping[str, str] = field(default_factory=dict, compare=False)
+    _exact: Mapping[str, BlacklistEntry] = field(init=False, repr=False, compare=False)
+    _prefix: Mapping[str, BlacklistEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        exact: dict[str, BlacklistEntry] = {}
+        prefix: dict[str, BlacklistEntry] = {}
+        for e in self.entries:      # the first entry of a number wins, as in the file
+            (exact if e.match is Match.EXACT else prefix).setdefault(e.normalized, e)
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(self, "_prefix", prefix)
 
     def match(self, caller: str | None) -> BlacklistEntry | None:
         """The entry that blocks `caller`, or None. Unparseable caller IDs never match."""
@@ -141,11 +162,23 @@ class Blacklist:
             norm = normalize_number(caller, self.plan)
         except ValueError:
             return None
-        best: BlacklistEntry | None = None
-        for e in self.entries:
-            if e.match is Match.EXACT and norm == e.normalized:
+        e = self._exact.get(norm)
+        if e is not None:
+            return e
+        listed = self.numbers.match(norm)
+        if listed == norm:
+            return self._listed(listed)
+        for n in range(len(norm), -1, -1):      # the longest prefix entry
+            e = self._prefix.get(norm[:n])
+            if e is not None:
+                if listed is not None and len(listed) - 1 > n:   # a longer listed prefix
+                    break
                 return e
-            if e.match is Match.PREFIX and norm.startswith(e.normalized):
-                if best is None or len(e.normalized) > len(best.normalized):
-                    best = e
-        return best
+        return self._listed(listed) if listed is not None else None
+
+    def _listed(self, pattern: str) -> BlacklistEntry:
+        """The entry a listed number or prefix stands for (made when it matches)."""
+        written = self.written.get(pattern, pattern)
+        if pattern.endswith("*"):
+            return BlacklistEntry(written, pattern[:-1], Match.PREFIX, note="[blacklist] numbers")
+        return BlacklistEntry(written, pattern, note="[blacklist] numbers")

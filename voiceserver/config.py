@@ -60,6 +60,7 @@ from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match
                                    normalize_number)
 from voiceserver.collect import DTMF_DIGITS, CollectSpec
 from voiceserver.configparts import parse_dates, parse_numbering
+from voiceserver.numberindex import PatternIndex
 from voiceserver.ivr import (SAY_KINDS, Action, Flow, HangupAction, IvrCall, IvrConfig,
                              LookupAction, Menu, PlayAction, PlayItem, Prompt, QueueAction,
                              RefAction, RepeatAction, Say, SubmenuAction, TransferAction,
@@ -908,15 +909,37 @@ class _Loader:
 
     # -- [blacklist] -------------------------------------------------------
     def blacklist(self, b: Node, plan: NumberingPlan) -> Blacklist:
-        b.check_keys({"entries"})
+        b.check_keys({"entries", "numbers"})
         entries: list[BlacklistEntry] = []
         errs = ErrorCollector()
         for e in b.tables("entries"):
             entry = errs.attempt(self.blacklist_entry, e, plan)
             if entry is not None:
                 entries.append(entry)
+        listed: list[str] = []
+        written: dict[str, str] = {}
+        for i, number in enumerate(b.get_list("numbers", [], item=str)):
+            pattern = errs.attempt(self.blacklist_number, b, i, number, plan)
+            if pattern is not None:
+                listed.append(pattern)
+                if pattern != number:
+                    written.setdefault(pattern, number)
         errs.check()
-        return Blacklist(tuple(entries), plan)
+        return Blacklist(tuple(entries), plan, PatternIndex.of(listed), written)
+
+    def blacklist_number(self, b: Node, i: int, number: str, plan: NumberingPlan) -> str:
+        """One of [blacklist] numbers, normalised: a number, or a prefix ending in ``*``."""
+        head = number.strip()
+        is_prefix = head.endswith("*")
+        head = head[:-1] if is_prefix else head
+        try:
+            norm = normalize_number(head, plan, prefix=is_prefix)
+        except ValueError as exc:
+            raise b.error(("numbers", i), f"{exc} (a number, or a prefix such as \"400*\")") \
+                from None
+        if not norm:
+            raise b.error(("numbers", i), "empty number")
+        return norm + "*" if is_prefix else norm
 
     def blacklist_entry(self, e: Node, plan: NumberingPlan) -> BlacklistEntry:
         e.check_keys({"number", "match", "action", "prompts", "note"})

@@ -30,13 +30,14 @@ Entry points::
 """
 from __future__ import annotations
 
+import array
 import bisect
 import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,7 @@ from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.agentid import agent_id_problem, is_numeric_id
 from voiceserver.blacklist import NumberingPlan, normalize_number
 from voiceserver.configparts import parse_dates, parse_numbering
+from voiceserver.numberindex import PatternIndex, literal_prefix
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
@@ -448,12 +450,10 @@ class NumberPattern:
 
     written: str
     pattern: str
-    regex: re.Pattern[str]
 
     @property
     def literal_prefix(self) -> str:
-        m = re.match(r"[^*?]*", self.pattern)
-        return m.group() if m else ""
+        return literal_prefix(self.pattern)
 
     def covers(self, other: "NumberPattern") -> bool:
         """Conservative containment: equal, ``*``, or a prefix pattern over the other's start."""
@@ -485,60 +485,84 @@ def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
     return (normalize_number(head, plan, prefix=True) if head else "") + rest
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    out = "".join("[0-9+]*" if c == "*" else "[0-9]" if c == "?" else re.escape(c)
-                  for c in pattern)
-    return re.compile(out + r"\Z")
+_LONG_LIST = 64   # a list longer than this is described by its size and hash, not its text
 
 
 @dataclass(frozen=True)
 class NumberSet:
-    """Number patterns with negation ("400*,!4008001234"), normalised under a plan."""
+    """Number patterns with negation ("400*,!4008001234"), normalised under a plan.
+
+    Kept compact for lists of hundreds of thousands of numbers: the patterns
+    in two indexes, the written form only where it differs from the
+    normalised one, and for ``rules check`` each item's position as one
+    small integer (its index in the list) in an array.
+    """
 
     text: str = ""
-    positive: tuple[NumberPattern, ...] = ()
-    negative: tuple[NumberPattern, ...] = ()
-    items: tuple[tuple[NumberPattern, Any, bool], ...] = ()
+    positive: PatternIndex = PatternIndex()
+    negative: PatternIndex = PatternIndex()
+    written: Mapping[str, str] = field(default_factory=dict, compare=False)  # pattern -> as written
+    key: str = ""
+    patterns: tuple[str, ...] = ()                # every item, in order, normalised
+    where: bytes = b""       # array("i") of each item's list index (-1: the string), as bytes
+    negated: bytes = b""
 
     def match(self, normalised: str | None) -> NumberPattern | None:
-        if not normalised:
+        if not normalised or self.negative.match(normalised) is not None:
             return None
-        if any(n.regex.match(normalised) for n in self.negative):
-            return None
-        for p in self.positive:
-            if p.regex.match(normalised):
-                return p
-        return None
+        p = self.positive.match(normalised)
+        return None if p is None else NumberPattern(self.written.get(p, p), p)
+
+    @property
+    def items(self) -> Iterable[tuple[NumberPattern, Any, bool]]:
+        """Each item as written, where (key or (key, index)) and whether negated."""
+        for p, i, neg in zip(self.patterns, memoryview(self.where).cast("i"), self.negated):
+            yield (NumberPattern(self.written.get(p, p), p), self.key if i < 0 else (self.key, i),
+                   bool(neg))
 
     def covers_item(self, item: NumberPattern) -> bool:
         if self.negative:
             return False  # conservative
-        return any(p.covers(item) for p in self.positive)
+        return self.positive.covers(item.pattern)
 
     def __bool__(self) -> bool:
         return bool(self.positive)
 
 
 def parse_numbers(value: Any, node: Node, key: str, plan: NumberingPlan) -> NumberSet:
-    pos: list[NumberPattern] = []
-    neg: list[NumberPattern] = []
-    items = []
-    for item, where in _split_items(value, node, key):
-        negated = item.startswith("!")
-        body = item[1:].strip() if negated else item
+    """A list of number patterns, each normalised once; ConfigError (file, line, key) if bad."""
+    pos: list[str] = []
+    neg: list[str] = []
+    written: dict[str, str] = {}
+    patterns: list[str] = []
+    where = array.array("i")
+    negated = bytearray()
+    for item, at in _split_items(value, node, key):
+        is_neg = item.startswith("!")
+        body = item[1:].strip() if is_neg else item
         if not body:
-            raise node.error(where, "empty number pattern")
+            raise node.error(at, "empty number pattern")
         try:
             norm = _normalize_pattern(body, plan)
         except ValueError as exc:
-            raise node.error(where, f"{exc} (patterns: 13800138000, 400*, 1380013800?)") from None
+            raise node.error(at, f"{exc} (patterns: 13800138000, 400*, 1380013800?)") from None
         if not norm:
-            raise node.error(where, f"empty number pattern {body!r}")
-        p = NumberPattern(body, norm, _compile(norm))
-        (neg if negated else pos).append(p)
-        items.append((p, where, negated))
-    text = value if isinstance(value, str) else ",".join(str(v) for v in value)
-    return NumberSet(text, tuple(pos), tuple(neg), tuple(items))
+            raise node.error(at, f"empty number pattern {body!r}")
+        if norm != body:
+            written.setdefault(norm, body)
+        (neg if is_neg else pos).append(norm)
+        patterns.append(norm)
+        where.append(at[1] if isinstance(at, tuple) else -1)
+        negated.append(is_neg)
+    if isinstance(value, str):
+        text = value
+    elif len(patterns) > _LONG_LIST:
+        digest = hashlib.sha256("\n".join(str(v) for v in value).encode()).hexdigest()
+        text = f"{len(patterns)} numbers (sha256 {digest[:16]})"
+    else:
+        text = ",".join(str(v) for v in value)
+    return NumberSet(text, PatternIndex.of(pos), PatternIndex.of(neg), written, key,
+                     tuple(patterns), where.tobytes(), bytes(negated))
 
 
 @dataclass(frozen=True)
