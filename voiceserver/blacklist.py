@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from voiceserver.numberindex import PatternIndex
 
-__all__ = ["NumberingPlan", "normalize_number", "Match", "BlockAction", "BlacklistEntry", "Blacklist"]
+__all__ = ["SEPARATORS", "NumberingPlan", "normalize_number", "Match", "BlockAction", "BlacklistEntry", "Blacklist"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class NumberingPlan:
     national_lengths: tuple[int, ...] = (10, 11)
 
 
+SEPARATORS = str.maketrans("", "", " -.()")   # ignored in a number as written
+
+
 def normalize_number(number: str, plan: NumberingPlan = NumberingPlan(), *,
                      prefix: bool = False) -> str:
     """The normal form of `number` under `plan` (see the module docstring).
@@ -58,8 +61,7 @@ def normalize_number(number: str, plan: NumberingPlan = NumberingPlan(), *,
     """
     raw = number.strip()
     plus = raw.startswith("+")
-    digits = "".join(c for c in raw[1:] if c not in " -.()") if plus else \
-        "".join(c for c in raw if c not in " -.()")
+    digits = (raw[1:] if plus else raw).translate(SEPARATORS)
     if not digits.isdigit() and digits:
         bad = sorted({c for c in digits if not c.isdigit()})
         raise ValueError(f"not a phone number: {number!r} (unexpected {''.join(bad)!r})")

@@ -45,7 +45,7 @@ from boarddrv.tomlconfig import Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.agentid import agent_id_problem, is_numeric_id
-from voiceserver.blacklist import NumberingPlan, normalize_number
+from voiceserver.blacklist import SEPARATORS, NumberingPlan, normalize_number
 from voiceserver.configparts import parse_dates, parse_numbering
 from voiceserver.numberindex import PatternIndex, literal_prefix
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
@@ -210,7 +210,10 @@ def _split_items(value: Any, node: Node, key: str) -> list[tuple[str, Any]]:
                 v = str(v)
             if not isinstance(v, str):
                 raise node.error((key, i), f"expected a string, got {v!r}")
-            out += [(p.strip(), (key, i)) for p in v.split(",")]
+            if "," in v:
+                out += [(p.strip(), (key, i)) for p in v.split(",")]
+            else:
+                out.append((v.strip(), (key, i)))
         return out
     if isinstance(value, int) and not isinstance(value, bool):
         return [(str(value), key)]
@@ -466,10 +469,10 @@ class NumberPattern:
 
 def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
     """Normalise the number part of a pattern the way caller IDs are normalised."""
-    raw = "".join(c for c in text.strip() if c not in " -.()")
+    raw = text.strip().translate(SEPARATORS)
     if raw in ("*",):
         return "*"
-    first = min((raw.index(c) for c in "*?" if c in raw), default=len(raw))
+    first = len(literal_prefix(raw))
     if first == len(raw):
         return normalize_number(raw, plan)
     if "*" not in raw:
