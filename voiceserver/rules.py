@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from boarddrv.tomlconfig import Node, format_key
+from boarddrv.tomlconfig import ErrorCollector, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.agentid import agent_id_problem, is_numeric_id
@@ -1133,9 +1133,11 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
     workdays = parse_dates(node, "workdays")
     workday_as = DAY_NAMES.index(node.get_str("workday_as", "mon", choices=DAY_NAMES))
 
+    errs = ErrorCollector()    # each window, list and pause rule on its own: all errors at once
     windows: list[Window] = []
     names: set[str] = set()
-    for i, w in enumerate(node.tables("window")):
+
+    def window(i: int, w: Node) -> None:
         w.check_keys({"name", "days", "from", "to"})
         name = w.get_str("name", f"window[{i}]")
         if name in names:
@@ -1166,6 +1168,9 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
         windows.append(Window(name, sched, ref, text))
         refs[f"window.{name}"] = ref
 
+    for i, w in enumerate(node.tables("window")):
+        errs.attempt(window, i, w)
+
     lists: dict[str, list[ListRule]] = {"never": [], "force": [], "exclude": []}
     for stage in lists:
         t = node.table(stage)
@@ -1177,12 +1182,15 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
             ref = _ref(t, key)
             v = t.get(key)
             if key == "agents":
-                lr = ListRule(stage, key, ref, agents=parse_agents(v, t, key))
+                lr = errs.attempt(lambda: ListRule(stage, key, ref, agents=parse_agents(v, t, key)))
             elif key == "channels":
-                lr = ListRule(stage, key, ref, channels=parse_channels(v, t, key))
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   channels=parse_channels(v, t, key)))
             else:
-                lr = ListRule(stage, key, ref, numbers=parse_numbers(v, t, key, the_plan))
-            lists[stage].append(lr)
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   numbers=parse_numbers(v, t, key, the_plan)))
+            if lr is not None:
+                lists[stage].append(lr)
             refs[f"{stage}.{key}"] = ref
 
     sel = node.table("select")
@@ -1211,7 +1219,8 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
     seed = smp.get_str("seed", "voiceboard")
 
     pdtmf: list[PauseDtmf] = []
-    for i, p in enumerate(node.tables("pause_dtmf")):
+
+    def pause_dtmf(i: int, p: Node) -> None:
         p.check_keys({"name", "start", "stop", "max_digits", "timeout_seconds"})
         start_keys = p.get_str("start")
         if not start_keys or not re.fullmatch(r"[0-9*#A-D]{1,16}", start_keys):
@@ -1223,6 +1232,10 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
                                p.get_int("max_digits", 32, min=1, max=64),
                                int(p.get_float("timeout_seconds", 30.0, min=1, max=3600) * 1000),
                                _ref(p, None, name=p.get_str("name", ""))))
+
+    for i, p in enumerate(node.tables("pause_dtmf")):
+        errs.attempt(pause_dtmf, i, p)
+    errs.check()
 
     return RecordingRules(
         file=file, timezone=tz, format=fmt, layout=layout, min_seconds=min_s,
@@ -1325,6 +1338,8 @@ def agent_warnings(rules: RecordingRules, agents: Iterable[str], where: str) -> 
         if lr.agents is None:
             continue
         for item, _, negated in lr.agents.items:
+            if negated:       # leaving out an agent the server lacks changes nothing
+                continue
             lo, hi = _agent_item(item)
             if lo is None:
                 missing = item not in ids
@@ -1335,7 +1350,7 @@ def agent_warnings(rules: RecordingRules, agents: Iterable[str], where: str) -> 
             if missing:
                 what = "no agent" if lo is not None and lo != hi else "no such agent"
                 out.append(RuleWarning(lr.ref.file, lr.ref.line, lr.ref.key,
-                                       f"{'!' if negated else ''}{item}: {what} in {where} "
+                                       f"{item}: {what} in {where} "
                                        f"[agents] (it has: {', '.join(sorted(ids)) or 'none'}); "
                                        f"this item never applies"))
     return out

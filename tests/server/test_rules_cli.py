@@ -255,3 +255,20 @@ def test_check_with_a_bad_server_config_fails(tmp_path: Path):
     rules = write(tmp_path, '[never]\nagents = "2001"\n')
     rc, out, _ = run("check", str(rules), "--server-config", str(server))
     assert rc == 1 and "no leading zero" in out and f"{server}:" in out
+
+
+def test_check_reports_every_error_in_a_rules_file(tmp_path: Path):
+    p = write(tmp_path, '[[window]]\nname = "a"\ndays = "mon-fry"\n\n[never]\nagents = "1005-1001"\n\n'
+                        '[exclude]\nagents = "01001"\nnumbers = ["12ab", "13800138000", "1380?x"]\n\n'
+                        '[[pause_dtmf]]\nstart = "*9x"\n')
+    rc, out, _ = run("check", str(p))
+    f = str(p)
+    assert rc == 1
+    lines = out.splitlines()
+    assert [ln.split(" error: ")[0] for ln in lines[:-1]] == [
+        f"{f}:3: key 'window[0].days':", f"{f}:6: key 'never.agents':",
+        f"{f}:9: key 'exclude.agents':", f"{f}:10: key 'exclude.numbers[0]':",
+        f"{f}:13: key 'pause_dtmf[0].start':"]
+    assert lines[-1] == f"{f}: FAILED (5 errors)"
+    rc, out, _ = run("check", str(p), "--json")
+    assert rc == 1 and len(json.loads(out)["errors"]) == 5
