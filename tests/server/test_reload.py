@@ -148,25 +148,9 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
 
 
 # ---------------------------------------------------------------- start's checks, off the loop
-SCENARIO_3 = """
-[scenario]
-duration = 300.0
-seed = 4
-
+SCENARIO_3 = SCENARIO + """
 [[caller]]
-at = 1.0
-line = "hotline_e2e:0"
-number = "13911110001"
-script = [{ after_silence = 1.0, hangup = true }]
-
-[[caller]]
-at = 20.0
-line = "hotline_e2e:1"
-number = "13911110002"
-script = [{ after_silence = 1.0, hangup = true }]
-
-[[caller]]
-at = 45.0
+at = 55.0
 line = "hotline_e2e:2"
 number = "13911110003"
 script = [{ after_silence = 1.0, hangup = true }]

@@ -177,26 +177,8 @@ def test_explain_bad_arguments(tmp_path: Path):
 
 
 # ---------------------------------------------------------------- agents the server has
-SERVER = """\
-[[boards]]
-uri = "sim://hotline"
-
-[channels]
-inbound = "hotline:0-3"
-agents = "hotline:4-7"
-
-[ivr]
-default_flow = "day"
-
-[ivr.flows.day]
-start = "main"
-
-[ivr.menus.main]
-greeting = ["welcome"]
-
-[ivr.menus.main.options]
-"0" = { action = "queue", queue = "service" }
-
+# the end-to-end tests' hotline server with three agents: two numbered, one named
+SERVER = (Path(__file__).resolve().parent / "configs" / "server-hotline.toml").read_text() + """
 [agents.1002]
 phone = "hotline:4"
 
