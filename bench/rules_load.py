@@ -14,9 +14,10 @@ For each N, writes (in a temporary directory):
 Each load runs in a fresh child process (so one does not warm the next)
 that reports the wall time of the load and how much its peak resident
 memory grew during it (``ru_maxrss`` after minus the RSS before: the
-parse, the validation and what stays). The child then matches 100 000
-caller IDs (half listed, half not) and reports the rate, to show the
-lists are not only small but quick to consult.
+parse, the validation and what stays). The child then matches
+``--matches`` caller IDs (half listed, half not; rules: a whole
+``decide``) and reports the rate, to show the lists are not only small
+but quick to consult.
 
 Figures go in docs/recording-rules.md ("Large lists"). Compare a checkout
 by pointing PYTHONPATH at it: the numbers files are the same.
@@ -40,7 +41,7 @@ CHILD = textwrap.dedent("""
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
-    kind, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    kind, path, n, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     from voiceserver.rules import CallFacts, load_rules
     from voiceserver.config import load_config
     before = rss_kb()
@@ -48,7 +49,7 @@ CHILD = textwrap.dedent("""
     obj = load_rules(path) if kind == "rules" else load_config(path)
     load_s = time.perf_counter() - t0
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    callers = [f"1380{i * 7 % n:07d}" if i % 2 else f"1590{i:07d}" for i in range(100000)]
+    callers = [f"1380{i * 7 % n:07d}" if i % 2 else f"1590{i:07d}" for i in range(m)]
     at = dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     t0 = time.perf_counter()
     if kind == "rules":
@@ -109,8 +110,8 @@ def write_files(work: Path, n: int) -> tuple[Path, Path]:
     return rules, server, entries
 
 
-def measure(kind: str, path: Path, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(n)],
+def measure(kind: str, path: Path, n: int, matches: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(n), str(matches)],
                          capture_output=True, text=True, env=os.environ.copy())
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
@@ -122,6 +123,8 @@ def main() -> int:
     ap.add_argument("-n", type=int, nargs="+", default=[100000, 300000])
     ap.add_argument("--only", nargs="+", help="only files whose name has one of these "
                                               "(rules, server-1, server-entries)")
+    ap.add_argument("--matches", type=int, default=20000,
+                    help="caller IDs matched after the load (half listed), for the rate")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -132,7 +135,7 @@ def main() -> int:
                                ("blacklist", entries)):
                 if args.only and not any(o in path.name for o in args.only):
                     continue
-                r = measure(kind, path, n)
+                r = measure(kind, path, n, args.matches)
                 name = "blacklist-entries" if path == entries else kind
                 rows.append({"kind": name, "n": n, "file_mb": path.stat().st_size / 1e6, **r})
     if args.json:

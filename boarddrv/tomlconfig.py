@@ -66,6 +66,10 @@ KeyPath = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _NEWLINE = re.compile("\n")
 _STRING_END = re.compile(r'["\\]')    # the closing quote or a backslash escape
+# An array of one-line strings without escapes, with commas, whitespace and comments between
+# (possessive: no backtracking, whatever the length); and the strings and comments in it.
+_FLAT_STRINGS = re.compile(r"""\[(?:[ \t\r\n,]++|#[^\n]*+|"[^"\\\n]*+"|'[^'\n]*+')*+\]""")
+_ARRAY_TOKEN = re.compile(r"""#[^\n]*|"[^"\\\n]*"|'[^'\n]*'""")
 
 
 class ConfigError(ValueError):
@@ -339,8 +343,16 @@ class _Scanner:
         elif t[self.pos] in "\"'":
             self.skip_string()
         elif t[self.pos] == "[":
-            self.pos += 1
             lines = self.elements.setdefault(path, array.array("I"))
+            flat = _FLAT_STRINGS.match(t, self.pos)
+            if flat is not None:    # a list of plain strings (a long list of numbers): at once
+                nl = self.nl
+                lines.extend(bisect.bisect_left(nl, m.start()) + 1
+                             for m in _ARRAY_TOKEN.finditer(t, flat.start(), flat.end())
+                             if m.group()[0] != "#")
+                self.pos = flat.end()
+                return
+            self.pos += 1
             index = 0
             while True:
                 self.skip_ws(newlines=True)

@@ -59,9 +59,12 @@ def normalize_number(number: str, plan: NumberingPlan = NumberingPlan(), *,
     number, so ``"6"`` does not become ``"106"``. Raises ValueError for
     characters that cannot be in a phone number.
     """
-    raw = number.strip()
-    plus = raw.startswith("+")
-    digits = (raw[1:] if plus else raw).translate(SEPARATORS)
+    if number.isdigit():
+        plus, digits = False, number
+    else:
+        raw = number.strip()
+        plus = raw.startswith("+")
+        digits = (raw[1:] if plus else raw).translate(SEPARATORS)
     if not digits.isdigit() and digits:
         bad = sorted({c for c in digits if not c.isdigit()})
         raise ValueError(f"not a phone number: {number!r} (unexpected {''.join(bad)!r})")

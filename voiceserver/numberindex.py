@@ -19,7 +19,9 @@ __all__ = ["PatternIndex", "literal_prefix"]
 
 def literal_prefix(pattern: str) -> str:
     """The digits before the first wildcard (all of it for an exact number)."""
-    cut = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=len(pattern))
+    if "*" not in pattern and "?" not in pattern:
+        return pattern
+    cut = min(i for i in (pattern.find("*"), pattern.find("?")) if i >= 0)
     return pattern[:cut]
 
 

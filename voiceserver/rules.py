@@ -469,6 +469,8 @@ class NumberPattern:
 
 def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
     """Normalise the number part of a pattern the way caller IDs are normalised."""
+    if text.isdigit():     # the common case in a long list: nothing to strip, no wildcard
+        return normalize_number(text, plan)
     raw = text.strip().translate(SEPARATORS)
     if raw in ("*",):
         return "*"
