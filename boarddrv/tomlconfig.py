@@ -59,7 +59,8 @@ import tomllib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads", "format_key", "parse_key"]
+__all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads",
+           "format_key", "parse_key"]
 
 KeyPath = tuple[str | int, ...]
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from voiceserver.numberindex import PatternIndex
 
-__all__ = ["SEPARATORS", "NumberingPlan", "normalize_number", "Match", "BlockAction", "BlacklistEntry", "Blacklist"]
+__all__ = ["SEPARATORS", "NumberingPlan", "normalize_number", "Match", "BlockAction",
+           "BlacklistEntry", "Blacklist"]
 
 
 @dataclass(frozen=True)

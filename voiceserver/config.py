@@ -27,18 +27,21 @@ Reload contract (the server's SIGHUP handler relies on it):
 
 - ``load_config(path)`` is pure: it reads the file (and the channel config
   files it names), touches no global state and returns a new, immutable
-  ``ServerConfig`` or raises ``ConfigError`` (``FILE:LINE: key 'a.b': ...``).
-- ``reload_config(path, current)`` returns ``(new, None)`` or, when the new
-  file is bad, ``(current, error)``: the running config is never half
-  replaced. Calls in progress keep the ``IvrConfig`` they started with
-  (every part is frozen), new calls get the new one.
-- Warnings (unreachable menus) do not fail a load; they are in
-  ``ServerConfig.warnings`` for the server to log.
+  ``ServerConfig`` or raises ``ConfigError`` (``FILE:LINE: key 'a.b': ...``);
+  it goes on after an error, so every problem of the file is raised at
+  once (``ConfigErrors``, a ConfigError listing them, up to a limit).
+- ``reload_config(path, current, library=..., open_boards=...)`` returns
+  ``(new, None)`` or, when the new file is bad, ``(current, error)``: the
+  running config is never half replaced. Calls in progress keep the
+  ``IvrConfig`` they started with (every part is frozen), new calls get
+  the new one. It runs start's checks: prompts against the library, and
+  the channels against the boards the server has open (``OpenBoard``).
+- Warnings (unreachable menus, rules for agents the config lacks) do not
+  fail a load; they are in ``ServerConfig.warnings`` for the server to log.
 
-Prompt names are checked against the prompt audio by ``check_prompts``
-(the one place that calls ``PromptLibrary.check``); ``load_config(path,
-library=...)`` runs it as part of the load, so a reload that refers to a
-prompt with no audio fails like any other error.
+Prompt names are checked against the prompt audio when ``library`` is
+given: each missing one is an error at the key that names it, with the
+prompt it probably meant.
 """
 from __future__ import annotations
 
@@ -361,9 +364,9 @@ class _Loader:
             if running is None or running.uri != b.uri:
                 at = self.root.tables("boards")[i] if "boards" in self.root else \
                     self.root.table("board")
+                have = ", ".join(f"{n} ({o.uri})" for n, o in open_boards.items())
                 errs.add(at.error("uri", f"board {b.name} ({b.uri}) is not open in the running "
-                                         f"server (open: {', '.join(f'{n} ({o.uri})' for n, o in open_boards.items())}); "
-                                         f"boards change at restart"))
+                                         f"server (open: {have}); boards change at restart"))
         roles = [("inbound", c, "inbound", channels.inbound), ("agents", c, "agents", channels.agents)]
         roles += [(f"outbound.{g}", c.table("outbound"), g, refs)
                   for g, refs in channels.outbound.items()]

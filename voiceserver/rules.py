@@ -303,7 +303,8 @@ def _agent_item_problem(item: str) -> str | None:
         return agent_id_problem(item)
     if is_numeric_id(item) or agent_id_problem(item) is None:
         return None
-    return f"bad agent {item!r} (an id like 1001, a range 1001-1005, a name starting with a letter, or !item to leave it out)"
+    return (f"bad agent {item!r} (an id like 1001, a range 1001-1005, a name starting with a "
+            f"letter, or !item to leave it out)")
 
 
 def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
