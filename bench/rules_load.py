@@ -14,7 +14,9 @@ For each N, writes (in a temporary directory):
 Each load runs in a fresh child process (so one does not warm the next)
 that reports the wall time of the load and how much its peak resident
 memory grew during it (``ru_maxrss`` after minus the RSS before: the
-parse, the validation and what stays). The child then matches
+parse, the validation and what stays), and, from a second load traced
+with tracemalloc, what the loaded rules or config keep ("kept MB": what
+the running server holds). The child also matches
 ``--matches`` caller IDs (half listed, half not; rules: a whole
 ``decide``) and reports the rate, to show the lists are not only small
 but quick to consult.
@@ -56,8 +58,16 @@ CHILD = textwrap.dedent("""
     else:
         hits = sum(obj.blacklist.match(c) is not None for c in callers)
     match_s = time.perf_counter() - t0
+    import gc, tracemalloc             # what a loaded list keeps: a second load, traced
+    del obj
+    gc.collect()
+    tracemalloc.start()
+    obj = load_rules(path) if kind == "rules" else load_config(path)
+    gc.collect()
+    kept, peak = tracemalloc.get_traced_memory()
     print(json.dumps({"load_s": load_s, "rss_growth_mb": grew / 1024, "hits": hits,
-                      "matches_per_s": len(callers) / match_s}))
+                      "matches_per_s": len(callers) / match_s, "kept_mb": kept / 1e6,
+                      "traced_peak_mb": peak / 1e6}))
 """)
 
 SERVER = """\
@@ -141,13 +151,13 @@ def main() -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'list':<18} {'numbers':>8} {'file MB':>8} {'load s':>8} {'RSS +MB':>8} "
-          f"{'matches/s':>10}")
+          f"{'kept MB':>8} {'matches/s':>10}")
     for r in rows:
         if "error" in r:
             print(f"{r['kind']:<18} {r['n']:>8} {r['file_mb']:>8.1f}  error: {r['error']}")
             continue
         print(f"{r['kind']:<18} {r['n']:>8} {r['file_mb']:>8.1f} {r['load_s']:>8.2f} "
-              f"{r['rss_growth_mb']:>8.0f} {r['matches_per_s']:>10.0f}")
+              f"{r['rss_growth_mb']:>8.0f} {r['kept_mb']:>8.1f} {r['matches_per_s']:>10.0f}")
     return 0
 
 
