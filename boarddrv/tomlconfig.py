@@ -49,6 +49,7 @@ notation the messages use (``'spans[2].framing'``, ``'boards."sim://a".law'``).
 """
 from __future__ import annotations
 
+import array
 import bisect
 import difflib
 import json
@@ -58,11 +59,18 @@ import tomllib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ConfigError", "Config", "Node", "load", "loads", "format_key", "parse_key"]
+__all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads",
+           "format_key", "parse_key"]
 
 KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+_NEWLINE = re.compile("\n")
+_STRING_END = re.compile(r'["\\]')    # the closing quote or a backslash escape
+# An array of one-line strings without escapes, with commas, whitespace and comments between
+# (possessive: no backtracking, whatever the length); and the strings and comments in it.
+_FLAT_STRINGS = re.compile(r"""\[(?:[ \t\r\n,]++|#[^\n]*+|"[^"\\\n]*+"|'[^'\n]*+')*+\]""")
+_ARRAY_TOKEN = re.compile(r"""#[^\n]*|"[^"\\\n]*"|'[^'\n]*'""")
 
 
 class ConfigError(ValueError):
@@ -89,6 +97,61 @@ class ConfigError(ValueError):
         if self.key:
             return f"{where}: key '{self.key}': {self.message}"
         return f"{where}: {self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Several config problems found in one pass, in the order found.
+
+    A ConfigError (the first problem's file, line, key and message) whose
+    ``str()`` lists every problem, one per line, up to ``LIMIT`` and then
+    "... and N more"; ``errors`` holds them all.
+    """
+
+    LIMIT = 20
+
+    def __init__(self, errors: Iterable[ConfigError]) -> None:
+        self.errors: list[ConfigError] = []
+        for e in errors:
+            self.errors += e.errors if isinstance(e, ConfigErrors) else [e]
+        if not self.errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = self.errors[0]
+        super().__init__(first.file, first.line, first.key, first.message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.errors,))
+
+    def __str__(self) -> str:
+        shown = [ConfigError.__str__(e) for e in self.errors[:self.LIMIT]]
+        more = len(self.errors) - self.LIMIT
+        return "\n".join(shown + ([f"... and {more} more"] if more > 0 else []))
+
+
+class ErrorCollector:
+    """Goes on after an error so that one run reports them all (``ConfigErrors``).
+
+    ``attempt(fn, *args)`` runs ``fn``; a ConfigError it raises is kept and
+    ``default`` returned. ``check()`` raises what was kept, if anything.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, fn: Any, *args: Any, default: Any = None, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            self.add(exc)
+            return default
+
+    def add(self, exc: ConfigError) -> None:
+        self.errors += exc.errors if isinstance(exc, ConfigErrors) else [exc]
+
+    def check(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
 
 def format_key(keypath: KeyPath | str) -> str:
@@ -141,8 +204,11 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-        self.nl = [i for i, c in enumerate(text) if c == "\n"]
+        self.nl = [m.start() for m in _NEWLINE.finditer(text)]
         self.lines: dict[KeyPath, int] = {}
+        # the lines of an array's elements, one compact array per array (a list of
+        # 300 000 numbers is 1.2 MB here, not 300 000 dict entries)
+        self.elements: dict[KeyPath, array.array] = {}
         self.aot_count: dict[KeyPath, int] = {}
 
     def line(self, pos: int | None = None) -> int:
@@ -186,6 +252,20 @@ class _Scanner:
         assert m, f"scanner: key expected at line {self.line()}"
         self.pos = m.end()
         return m.group()
+
+    def skip_string(self) -> None:
+        """Past a one-line string value (its text is not needed, only where it ends)."""
+        t = self.text
+        if t[self.pos] == "'":
+            self.pos = t.index("'", self.pos + 1) + 1
+            return
+        j = self.pos + 1
+        while True:
+            j = _STRING_END.search(t, j).start()
+            if t[j] == '"':
+                self.pos = j + 1
+                return
+            j += 2   # a backslash and the character it escapes
 
     def dotted_key(self) -> list[str]:
         parts = [self.simple_key()]
@@ -262,8 +342,17 @@ class _Scanner:
                 extra += 1
             self.pos = j
         elif t[self.pos] in "\"'":
-            self.simple_key()
+            self.skip_string()
         elif t[self.pos] == "[":
+            lines = self.elements.setdefault(path, array.array("I"))
+            flat = _FLAT_STRINGS.match(t, self.pos)
+            if flat is not None:    # a list of plain strings (a long list of numbers): at once
+                nl = self.nl
+                lines.extend(bisect.bisect_left(nl, m.start()) + 1
+                             for m in _ARRAY_TOKEN.finditer(t, flat.start(), flat.end())
+                             if m.group()[0] != "#")
+                self.pos = flat.end()
+                return
             self.pos += 1
             index = 0
             while True:
@@ -271,7 +360,7 @@ class _Scanner:
                 if t[self.pos] == "]":
                     self.pos += 1
                     return
-                self.record(path + (index,), self.line())
+                lines.append(self.line())
                 self.value(path + (index,))
                 index += 1
                 self.skip_ws(newlines=True)
@@ -295,7 +384,10 @@ class _Scanner:
 
 
 def locate(text: str) -> dict[KeyPath, int]:
-    """Map every key path defined in (valid) TOML text to its 1-based line."""
+    """Map every key path defined in (valid) TOML text to its 1-based line.
+
+    Array elements are not in it (``Config.line_of`` has them too).
+    """
     return _Scanner(text).document()
 
 
@@ -475,7 +567,9 @@ class Config(Node):
     def __init__(self, file: str | os.PathLike[str], text: str, data: dict[str, Any]) -> None:
         self.file = os.fspath(file)
         self.text = text
-        self._lines = locate(text)
+        scanner = _Scanner(text)
+        self._lines = scanner.document()
+        self._elements = scanner.elements   # array path -> the line of each element
         super().__init__(self, (), data)
 
     def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:  # type: ignore[override]
@@ -487,6 +581,10 @@ class Config(Node):
         while path:
             if path in self._lines:
                 return self._lines[path]
+            if isinstance(path[-1], int):
+                elements = self._elements.get(path[:-1])
+                if elements is not None and 0 <= path[-1] < len(elements):
+                    return elements[path[-1]]
             path = path[:-1]
         return None
 

@@ -68,7 +68,7 @@ def serve_main(argv: list[str]) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: server.reload(args.config))
+        loop.add_signal_handler(signal.SIGHUP, lambda: server.reload_soon(args.config))
         await server.run(stop)
         return 0 if server.error is None else 1
     try:

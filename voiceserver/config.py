@@ -27,46 +27,53 @@ Reload contract (the server's SIGHUP handler relies on it):
 
 - ``load_config(path)`` is pure: it reads the file (and the channel config
   files it names), touches no global state and returns a new, immutable
-  ``ServerConfig`` or raises ``ConfigError`` (``FILE:LINE: key 'a.b': ...``).
-- ``reload_config(path, current)`` returns ``(new, None)`` or, when the new
-  file is bad, ``(current, error)``: the running config is never half
-  replaced. Calls in progress keep the ``IvrConfig`` they started with
-  (every part is frozen), new calls get the new one.
-- Warnings (unreachable menus) do not fail a load; they are in
-  ``ServerConfig.warnings`` for the server to log.
+  ``ServerConfig`` or raises ``ConfigError`` (``FILE:LINE: key 'a.b': ...``);
+  it goes on after an error, so every problem of the file is raised at
+  once (``ConfigErrors``, a ConfigError listing them, up to a limit).
+- ``reload_config(path, current, library=..., open_boards=...)`` returns
+  ``(new, None)`` or, when the new file is bad, ``(current, error)``: the
+  running config is never half replaced. Calls in progress keep the
+  ``IvrConfig`` they started with (every part is frozen), new calls get
+  the new one. It runs start's checks: prompts against the library, and
+  the channels against the boards the server has open (``OpenBoard``).
+- Warnings (unreachable menus, rules for agents the config lacks) do not
+  fail a load; they are in ``ServerConfig.warnings`` for the server to log.
 
-Prompt names are checked against the prompt audio by ``check_prompts``
-(the one place that calls ``PromptLibrary.check``); ``load_config(path,
-library=...)`` runs it as part of the load, so a reload that refers to a
-prompt with no audio fails like any other error.
+Prompt names are checked against the prompt audio when ``library`` is
+given: each missing one is an error at the key that names it, with the
+prompt it probably meant.
 """
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import importlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from boarddrv.tomlconfig import ConfigError, Node, format_key
+from boarddrv.tomlconfig import ConfigError, ConfigErrors, ErrorCollector, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
+from voiceserver.agentid import agent_id_problem, agent_id_text
 from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
                                    normalize_number)
 from voiceserver.collect import DTMF_DIGITS, CollectSpec
 from voiceserver.configparts import parse_dates, parse_numbering
+from voiceserver.numberindex import PatternIndex
 from voiceserver.ivr import (SAY_KINDS, Action, Flow, HangupAction, IvrCall, IvrConfig,
                              LookupAction, Menu, PlayAction, PlayItem, Prompt, QueueAction,
                              RefAction, RepeatAction, Say, SubmenuAction, TransferAction,
                              VoicemailAction)
-from voiceserver.rules import RecordingRules, load_rules
+from voiceserver.rules import RecordingRules, agent_warnings, load_rules
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "StorageSettings", "load_config", "reload_config", "check_prompts", "ConfigError", "SECTIONS"]
+           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "ConfigError",
+           "ConfigErrors", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
             "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
@@ -169,40 +176,50 @@ class ServerConfig:
         return IvrCall(self.ivr, self.flow_at(when))
 
 
+def agent_ids(acd: Any) -> frozenset[str]:
+    """The agent ids of a config's [agents] (``ServerConfig.acd``; None: no agents)."""
+    return frozenset(a.name for a in acd.agents) if acd is not None else frozenset()
+
+
 class _PromptChecker(Protocol):
-    def check(self, names: dict[str, list[str]], languages: Any = None) -> None: ...
+    """What the loader needs of a prompt library (voiceserver.prompts.PromptLibrary)."""
+
+    def find(self, name: str, lang: str) -> Any: ...
+
+    def names(self, lang: str) -> list[str]: ...
+
+    def expected_path(self, name: str, lang: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OpenBoard:
+    """A board the running server has open: its URI and channel types by index ("FXS", "FXO", ...)."""
+
+    uri: str
+    channels: Mapping[int, str]
 
 
 # --------------------------------------------------------------- entry points
-def load_config(path: str | os.PathLike[str], *, library: _PromptChecker | None = None) -> ServerConfig:
-    """Load and fully validate a server config; see the module docstring for the contract."""
-    cfg = _Loader(load_toml(path)).load()
-    if library is not None:
-        check_prompts(cfg, library)
-    return cfg
+def load_config(path: str | os.PathLike[str], *, library: _PromptChecker | None = None,
+                open_boards: Mapping[str, OpenBoard] | None = None) -> ServerConfig:
+    """Load and fully validate a server config; see the module docstring for the contract.
+
+    ``library``: check every prompt name against it. ``open_boards``: a
+    reload's check of the channels against the boards the server has open.
+    All errors found are raised together (``ConfigErrors``, a ConfigError).
+    """
+    return _Loader(load_toml(path)).load(library, open_boards)
 
 
 def reload_config(path: str | os.PathLike[str], current: ServerConfig, *,
-                  library: _PromptChecker | None = None) -> tuple[ServerConfig, ConfigError | None]:
-    """Load `path` to replace `current`; on any error keep `current` and return the error."""
+                  library: _PromptChecker | None = None,
+                  open_boards: Mapping[str, OpenBoard] | None = None
+                  ) -> tuple[ServerConfig, ConfigError | None]:
+    """Load `path` to replace `current`; on any error keep `current` and return the error(s)."""
     try:
-        return load_config(path, library=library), None
+        return load_config(path, library=library, open_boards=open_boards), None
     except ConfigError as exc:
         return current, exc
-
-
-def check_prompts(cfg: ServerConfig, library: _PromptChecker) -> None:
-    """Every prompt name the config uses must exist in every configured language.
-
-    The single call site of ``PromptLibrary.check``; its PromptError (a list
-    of missing files and which keys need them) becomes one ConfigError.
-    """
-    try:
-        library.check({n: list(w) for n, w in cfg.prompt_uses.items()}, cfg.prompts.languages)
-    except Exception as exc:  # PromptError; imported lazily so config loads without numpy
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        raise ConfigError(cfg.file, None, None,
-                          "prompts missing:\n  " + "\n  ".join(problems)) from None
 
 
 # ---------------------------------------------------------------- the loader
@@ -233,48 +250,140 @@ class _Loader:
         self.var_uses: list[tuple[Node, Any, str]] = []
         self.warnings: list[str] = []
         self.languages: tuple[str, ...] = ("zh", "en")
+        self.errs = ErrorCollector()
 
     # -- top level -------------------------------------------------------
-    def load(self) -> ServerConfig:
-        r = self.root
+    def load(self, library: "_PromptChecker | None" = None,
+             open_boards: "Mapping[str, OpenBoard] | None" = None) -> ServerConfig:
+        """Every section, going on after an error; ConfigErrors lists them all (up to a limit).
+
+        A section whose groundwork failed (channels without boards, the
+        schedule without the IVR) is not checked: its errors would be echoes.
+        """
+        r, errs = self.root, self.errs
         for key in r.keys():
             if key not in SECTIONS:
-                raise r.error(key, f"unknown section [{key}]{_suggest(key, SECTIONS)}")
-        prompts = self.prompts(r.table("prompts"))
+                errs.add(r.error(key, f"unknown section [{key}]{_suggest(key, SECTIONS)}"))
+        prompts = errs.attempt(lambda: self.prompts(r.table("prompts")), default=PromptSettings())
         self.languages = prompts.languages
-        boards = self.boards()
-        channels = self.channels(r.table("channels"), boards)
-        numbering = parse_numbering(r.table("numbering"))
-        ivr_node = r.table("ivr", required=True)
-        ivr = self.ivr(ivr_node, prompts, channels)
-        schedule = self.schedule(r.table("schedule"), ivr) if "schedule" in r else None
+        boards = errs.attempt(self.boards)
+        channels = None
+        if boards is not None:
+            channels = errs.attempt(lambda: self.channels(r.table("channels"), boards))
+            if channels is not None and open_boards is not None:
+                errs.attempt(self.running_boards, boards, channels, open_boards)
+        numbering = errs.attempt(lambda: parse_numbering(r.table("numbering")),
+                                 default=NumberingPlan())
+        ivr_node = errs.attempt(r.table, "ivr", required=True)
+        ivr = errs.attempt(self.ivr, ivr_node, prompts, channels) if ivr_node is not None else None
+        schedule = None
+        if "schedule" in r and ivr is not None:
+            schedule = errs.attempt(lambda: self.schedule(r.table("schedule"), ivr))
         default_flow: str | None = None
-        if "default_flow" in ivr_node:
-            default_flow = ivr_node.get_str("default_flow")
-            if default_flow not in ivr.flows:
-                raise ivr_node.error("default_flow", f"no such flow '{default_flow}'"
-                                     f"{_suggest(default_flow, set(ivr.flows))}")
-        elif schedule is None:
-            raise ivr_node.error(None, "no [schedule] and no ivr.default_flow: "
-                                       "which flow answers calls?")
-        blacklist = self.blacklist(r.table("blacklist"), numbering)
-        api = self.api(r.table("api"))
-        recording = self.recording(r.table("recording"), numbering) if "recording" in r else None
-        storage = self.storage(r.table("storage"), explicit="storage" in r) \
+        if ivr is not None and ivr_node is not None:
+            default_flow = errs.attempt(self.default_flow, ivr_node, ivr, schedule,
+                                        "schedule" in r)
+        blacklist = errs.attempt(lambda: self.blacklist(r.table("blacklist"), numbering))
+        api = errs.attempt(lambda: self.api(r.table("api")))
+        recording = errs.attempt(lambda: self.recording(r.table("recording"), numbering)) \
+            if "recording" in r else None
+        storage = errs.attempt(lambda: self.storage(r.table("storage"), explicit="storage" in r)) \
             if "storage" in r or recording is not None else None
         if recording is not None and storage is not None and not storage.explicit:
             self.warn(r, "recording", f"[recording] without [storage]: recordings go to "
                                       f"{storage.recordings}, call records to {storage.database}")
-        self.board_names = [b.name for b in boards]
-        acd = (_acd_sections(self, r, channels, numbering, ivr)
-               if any(k in r for k in ("agents", "queues", "voicemail")) else None)
+        self.board_names = [b.name for b in boards or ()]
+        acd = None
+        if any(k in r for k in ("agents", "queues", "voicemail")) and channels is not None:
+            acd = errs.attempt(_acd_sections, self, r, channels, numbering, ivr)
+        if library is not None:
+            errs.attempt(self.check_prompts, library, prompts)
+        errs.check()
         self.reachability(ivr, schedule, default_flow, ivr_node)
+        if recording is not None:   # a rule for an agent the server lacks never applies
+            found = agent_warnings(recording, agent_ids(acd), self.file)
+            self.warnings += [str(w) for w in found]
+            recording = replace(recording, warnings=recording.warnings + tuple(found))
         return ServerConfig(
             file=self.file, boards=boards, channels=channels, numbering=numbering,
             prompts=prompts, ivr=ivr, schedule=schedule, blacklist=blacklist, api=api,
             default_flow=default_flow,
             prompt_uses=MappingProxyType({n: tuple(w) for n, w in self.prompt_uses.items()}),
             warnings=tuple(self.warnings), recording=recording, acd=acd, storage=storage)
+
+    def default_flow(self, ivr_node: Node, ivr: IvrConfig, schedule: Schedule | None,
+                     has_schedule: bool) -> str | None:
+        if "default_flow" in ivr_node:
+            default_flow = ivr_node.get_str("default_flow")
+            if default_flow not in ivr.flows:
+                raise ivr_node.error("default_flow", f"no such flow '{default_flow}'"
+                                     f"{_suggest(default_flow, set(ivr.flows))}")
+            return default_flow
+        if not has_schedule:
+            raise ivr_node.error(None, "no [schedule] and no ivr.default_flow: "
+                                       "which flow answers calls?")
+        return None
+
+    # -- prompts the config names: audio in every language ---------------------
+    def check_prompts(self, library: "_PromptChecker", settings: PromptSettings) -> None:
+        """Every prompt name must have audio in every language; an error at each key that names one.
+
+        The message says where the audio was expected and, from the names the
+        library has, which prompt was probably meant.
+        """
+        problems: list[ConfigError] = []
+        for lang in settings.languages:
+            have = library.names(lang)
+            if not have:
+                problems.append(self.root.table("prompts").error(
+                    "languages", f"no prompts for language '{lang}'"))
+                continue
+            for name, uses in self.prompt_uses.items():
+                if library.find(name, lang) is not None:
+                    continue
+                for where in uses:
+                    problems.append(ConfigError(
+                        self.file, self.root.line_of(where), where,
+                        f"prompt '{name}' has no audio for '{lang}' (expected "
+                        f"{library.expected_path(name, lang)}){_suggest(name, have)}"))
+        if problems:
+            raise ConfigErrors(problems)
+
+    def running_boards(self, boards: tuple[BoardEntry, ...], channels: ChannelRoles,
+                       open_boards: "Mapping[str, OpenBoard]") -> None:
+        """A reload's check of the boards the server has open: the same checks as at start.
+
+        Boards are opened at start, so a reload cannot add or move one; every
+        channel a role names must exist on its board, an agent phone must be
+        an FXS port.
+        """
+        c = self.root.table("channels")
+        errs = ErrorCollector()
+        for i, b in enumerate(boards):
+            running = open_boards.get(b.name)
+            if running is None or running.uri != b.uri:
+                at = self.root.tables("boards")[i] if "boards" in self.root else \
+                    self.root.table("board")
+                have = ", ".join(f"{n} ({o.uri})" for n, o in open_boards.items())
+                errs.add(at.error("uri", f"board {b.name} ({b.uri}) is not open in the running "
+                                         f"server (open: {have}); boards change at restart"))
+        roles = [("inbound", c, "inbound", channels.inbound), ("agents", c, "agents", channels.agents)]
+        roles += [(f"outbound.{g}", c.table("outbound"), g, refs)
+                  for g, refs in channels.outbound.items()]
+        for role, node, key, refs in roles:
+            for board, chan in refs:
+                running = open_boards.get(board)
+                if running is None:
+                    continue
+                have = running.channels.get(chan)
+                if have is None:
+                    errs.add(node.error(key, f"board {board} ({running.uri}) has no channel "
+                                             f"{chan} (it has {len(running.channels)}: 0-"
+                                             f"{max(running.channels, default=-1)})"))
+                elif role == "agents" and have != "FXS":
+                    errs.add(node.error(key, f"{board}:{chan} is an agent phone but the board "
+                                             f"says it is {have}"))
+        errs.check()
 
     # -- [recording] -------------------------------------------------------
     def recording(self, node: Node, plan: NumberingPlan) -> RecordingRules:
@@ -287,8 +396,9 @@ class _Loader:
             if not os.path.exists(path):
                 raise node.error("rules", f"recording rules file {path} does not exist")
             rules = load_rules(path, plan)
-        else:
-            rules = RecordingRules.from_node(node, plan)
+        else:   # the hash of the file they are in: a reload's watcher knows them as loaded
+            rules = replace(RecordingRules.from_node(node, plan),
+                            source_hash=hashlib.sha256(self.root.text.encode()).hexdigest())
         self.warnings += [str(w) for w in rules.warnings]
         return rules
 
@@ -421,7 +531,7 @@ class _Loader:
         return ApiSettings(host.strip("[]"), int(port))
 
     # -- [ivr] -------------------------------------------------------------
-    def ivr(self, node: Node, prompts: PromptSettings, channels: ChannelRoles) -> IvrConfig:
+    def ivr(self, node: Node, prompts: PromptSettings, channels: ChannelRoles | None) -> IvrConfig:
         node.check_keys({"default_flow", "flows", "menus", "actions", "tables"})
         self.channels_roles = channels
         menus_node, actions_node = node.table("menus"), node.table("actions")
@@ -445,22 +555,30 @@ class _Loader:
             if isinstance(inp, dict) and isinstance(inp.get("store"), str):
                 self.stores.add(inp["store"])
 
-        menus = {name: self.menu(menus_node.table(name)) for name in menus_node.keys()}
-        actions = {name: self.action(actions_node, name, in_menu=True)
-                   for name in actions_node.keys()}
+        errs = ErrorCollector()    # each menu, action and flow on its own: all errors at once
+        menus = {name: m for name in menus_node.keys()
+                 if (m := errs.attempt(lambda: self.menu(menus_node.table(name)))) is not None}
+        actions = {name: a for name in actions_node.keys()
+                   if (a := errs.attempt(self.action, actions_node, name, in_menu=True)) is not None}
         flows: dict[str, Flow] = {}
-        for name in flows_node.keys():
+
+        def flow(name: str) -> Flow:
             f = flows_node.table(name)
             f.check_keys({"start", "lang"})
             start = self.action(f, "start", in_menu=False)
             lang = self.lang(f, "lang") or prompts.default_lang
-            flows[name] = Flow(name, start, lang)
-        if not flows:
-            raise flows_node.error(None, "no flows defined")
+            return Flow(name, start, lang)
+
+        for name in flows_node.keys():
+            if (fl := errs.attempt(flow, name)) is not None:
+                flows[name] = fl
+        if not flows_node.keys():
+            errs.add(flows_node.error(None, "no flows defined"))
         for n, key, var in self.var_uses:
             if var not in BUILTIN_VARS and var not in self.stores and var not in self.table_fields:
                 known = set(BUILTIN_VARS) | self.stores | self.table_fields
-                raise n.error(key, f"variable ${var} is never set{_suggest(var, known)}")
+                errs.add(n.error(key, f"variable ${var} is never set{_suggest(var, known)}"))
+        errs.check()
         ro = MappingProxyType
         return IvrConfig(flows=ro(flows), menus=ro(menus), actions=ro(actions),
                          tables=ro({t: ro({k: ro(row) for k, row in rows.items()})
@@ -679,8 +797,8 @@ class _Loader:
             if not re.fullmatch(r"[0-9*#]+", number):
                 raise a.error("number", f"expected DTMF digits to dial, got {number!r}")
             trunk = a.get_str("trunk")
-            groups = set(self.channels_roles.outbound)
-            if trunk not in groups:
+            groups = set(self.channels_roles.outbound) if self.channels_roles else {trunk}
+            if trunk not in groups:   # (no [channels] to check against: that error is reported)
                 raise a.error("trunk", f"no outbound trunk group '{trunk}' in "
                                        f"[channels.outbound]{_suggest(trunk, groups)}")
             return TransferAction(number, trunk, lang)
@@ -796,31 +914,59 @@ class _Loader:
 
     # -- [blacklist] -------------------------------------------------------
     def blacklist(self, b: Node, plan: NumberingPlan) -> Blacklist:
-        b.check_keys({"entries"})
+        b.check_keys({"entries", "numbers"})
         entries: list[BlacklistEntry] = []
+        errs = ErrorCollector()
         for e in b.tables("entries"):
-            e.check_keys({"number", "match", "action", "prompts", "note"})
-            number = e.get_str("number")
-            match = Match(e.get_str("match", "exact", choices=[m.value for m in Match]))
-            try:
-                norm = normalize_number(number, plan, prefix=match is Match.PREFIX)
-            except ValueError as exc:
-                raise e.error("number", str(exc)) from None
-            if not norm:
-                raise e.error("number", "empty number")
-            action = BlockAction(e.get_str("action", "reject",
-                                           choices=[a.value for a in BlockAction]))
-            prompts = tuple(e.get_list("prompts", [], item=str))
-            for i, p in enumerate(prompts):
-                self.use_prompt(p, e, ("prompts", i))
-            if action is BlockAction.PLAY and not prompts:
-                raise e.error("prompts", "action 'play' needs prompts to play")
-            if action is BlockAction.REJECT and prompts:
-                raise e.error("prompts", "a rejected call is not answered: nothing is played "
-                                         "(use action = \"play\")")
-            entries.append(BlacklistEntry(number, norm, match, action, prompts,
-                                          e.get_str("note", "")))
-        return Blacklist(tuple(entries), plan)
+            entry = errs.attempt(self.blacklist_entry, e, plan)
+            if entry is not None:
+                entries.append(entry)
+        listed: list[str] = []
+        written: dict[str, str] = {}
+        for i, number in enumerate(b.get_list("numbers", [], item=str)):
+            pattern = errs.attempt(self.blacklist_number, b, i, number, plan)
+            if pattern is not None:
+                listed.append(pattern)
+                if pattern != number:
+                    written.setdefault(pattern, number)
+        errs.check()
+        return Blacklist(tuple(entries), plan, PatternIndex.of(listed), written)
+
+    def blacklist_number(self, b: Node, i: int, number: str, plan: NumberingPlan) -> str:
+        """One of [blacklist] numbers, normalised: a number, or a prefix ending in ``*``."""
+        head = number.strip()
+        is_prefix = head.endswith("*")
+        head = head[:-1] if is_prefix else head
+        try:
+            norm = normalize_number(head, plan, prefix=is_prefix)
+        except ValueError as exc:
+            raise b.error(("numbers", i), f"{exc} (a number, or a prefix such as \"400*\")") \
+                from None
+        if not norm:
+            raise b.error(("numbers", i), "empty number")
+        return norm + "*" if is_prefix else norm
+
+    def blacklist_entry(self, e: Node, plan: NumberingPlan) -> BlacklistEntry:
+        e.check_keys({"number", "match", "action", "prompts", "note"})
+        number = e.get_str("number")
+        match = Match(e.get_str("match", "exact", choices=[m.value for m in Match]))
+        try:
+            norm = normalize_number(number, plan, prefix=match is Match.PREFIX)
+        except ValueError as exc:
+            raise e.error("number", str(exc)) from None
+        if not norm:
+            raise e.error("number", "empty number")
+        action = BlockAction(e.get_str("action", "reject",
+                                       choices=[a.value for a in BlockAction]))
+        prompts = tuple(e.get_list("prompts", [], item=str))
+        for i, p in enumerate(prompts):
+            self.use_prompt(p, e, ("prompts", i))
+        if action is BlockAction.PLAY and not prompts:
+            raise e.error("prompts", "action 'play' needs prompts to play")
+        if action is BlockAction.REJECT and prompts:
+            raise e.error("prompts", "a rejected call is not answered: nothing is played "
+                                     "(use action = \"play\")")
+        return BlacklistEntry(number, norm, match, action, prompts, e.get_str("note", ""))
 
 
 
@@ -842,7 +988,7 @@ def _ms(node: Node, key: str, default: float, *, min: float = 0, max: float | No
 
 
 def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: NumberingPlan,
-                  ivr: IvrConfig) -> Any:
+                  ivr: IvrConfig | None) -> Any:
     """[agents], [queues] and [voicemail] -> voiceserver.acd.AcdSettings (or ConfigError)."""
     from voiceserver.acd import AcdSettings, Mailbox, VoicemailSpec
     from voiceserver.agents import AgentSpec
@@ -895,11 +1041,13 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
     agents_node = root.table("agents")
     agents: list[AgentSpec] = []
     phones: dict[tuple[str, int], str] = {}
-    for name in agents_node.keys():
+    errs = ErrorCollector()   # each agent, queue and target on its own: all errors at once
+
+    def one_agent(name: str) -> None:
         a = agents_node.table(name)
-        if not _NAME.match(name):
-            raise agents_node.error(name, f"agent name {name!r}: use letters, digits, _ and - "
-                                          f"(starting with a letter)")
+        problem = agent_id_problem(name)
+        if problem is not None:
+            raise agents_node.error(name, problem)
         a.check_keys({"phone", "number", "trunk", "skills", "wrapup", "max_misses", "weight",
                       "mailbox", "start"})
         phone = None
@@ -942,7 +1090,10 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             max_misses=a.get_int("max_misses", 3, min=0), weight=a.get_int("weight", 1, min=1),
             mailbox=mailbox(a, "mailbox"),
             start=a.get_str("start", "ready", choices=("ready", "not_ready", "logged_out"))))
-    agent_names = {a.name for a in agents}
+
+    for name in agents_node.keys():
+        errs.attempt(one_agent, name)
+    agent_names = set(agents_node.keys())   # a bad agent's errors are its own, not its queues'
 
     # -- [queues] ---------------------------------------------------------
     qnode = root.table("queues")
@@ -1025,7 +1176,8 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
 
     queues: list[QueueSpec] = []
     entries: dict[str, tuple[str, int | None]] = {}
-    for n in names:
+
+    def one_queue(n: str) -> None:
         q = qnode.table(n)
         if n in entry_names:
             q.check_keys({"into", "priority"})
@@ -1033,7 +1185,7 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             if into not in queue_names:
                 raise q.error("into", f"no queue '{into}'{_suggest(into, queue_names)}")
             entries[n] = (into, q.get_int("priority") if "priority" in q else None)
-            continue
+            return
         q.check_keys(_QUEUE_KEYS)
         strategies = set(STRATEGIES)
         try:
@@ -1050,15 +1202,18 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
                                       f"strategy such as longest-idle")
         members: list[Member] = []
         for i, m in enumerate(q.get_list("members")):
-            if isinstance(m, str):
-                agent, tier = m, 1
+            if agent_id_text(m) is not None:
+                agent, tier = agent_id_text(m), 1
             elif isinstance(m, dict):
                 mn = Node(q.config, q.keypath + ("members", i), m)
                 mn.check_keys({"agent", "tier"})
-                agent, tier = mn.get_str("agent"), mn.get_int("tier", 1, min=1, max=99)
+                agent = agent_id_text(mn.get("agent"))
+                if agent is None:
+                    raise mn.error("agent", "expected an agent id: \"1001\", 1001 or \"alice\"")
+                tier = mn.get_int("tier", 1, min=1, max=99)
             else:
-                raise q.error(("members", i), "expected an agent name or "
-                                              "{ agent = \"NAME\", tier = N }")
+                raise q.error(("members", i), "expected an agent id or "
+                                              "{ agent = \"ID\", tier = N }")
             if agent not in agent_names:
                 raise q.error(("members", i), f"no agent '{agent}' in [agents]"
                                               f"{_suggest(agent, agent_names)}")
@@ -1106,12 +1261,16 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
             priority=q.get_int("priority", 0), vip=frozenset(vip),
             vip_priority=q.get_int("vip_priority", 10), weight=q.get_int("weight", 0),
             mailbox=mailbox(q, "mailbox"), seed=q.get_int("seed", 0)))
+
+    for n in names:
+        errs.attempt(one_queue, n)
+    errs.check()
     if agents_node.keys() and not queues:
         ld.warn(root, "agents", "agents are defined but no queue uses them")
-    # Every queue the IVR sends calls to must exist.
+    # Every queue the IVR sends calls to must exist (when the IVR itself loaded).
     ivr_node = root.table("ivr")
     known = queue_names | set(entries)
-    for where, action in _ivr_actions(ivr):
+    for where, action in _ivr_actions(ivr) if ivr is not None else ():
         if isinstance(action, QueueAction) and action.queue not in known:
             raise ivr_node.error(where, f"the IVR queues calls to '{action.queue}', which is "
                                         f"not in [queues]{_suggest(action.queue, known)}")

@@ -16,7 +16,7 @@ __all__ = ["parse_dates", "parse_numbering"]
 def parse_numbering(n: Node) -> NumberingPlan:
     """A [numbering] table: how national, trunk-prefixed and local numbers compare."""
     n.check_keys({"country_code", "trunk_prefix", "international_prefix", "local_area",
-                  "local_lengths"})
+                  "local_lengths", "national_lengths"})
     d = NumberingPlan()
     vals = {}
     for key in ("country_code", "trunk_prefix", "international_prefix", "local_area"):
@@ -25,7 +25,12 @@ def parse_numbering(n: Node) -> NumberingPlan:
             raise n.error(key, f"expected digits, got {v!r}")
         vals[key] = v
     lengths = n.get_list("local_lengths", list(d.local_lengths), item=int)
-    return NumberingPlan(local_lengths=tuple(lengths), **vals)
+    national = n.get_list("national_lengths", list(d.national_lengths), item=int)
+    for key, values in (("local_lengths", lengths), ("national_lengths", national)):
+        for i, x in enumerate(values):
+            if not 1 <= x <= 15:
+                raise n.error((key, i), f"a number length is 1 to 15 digits, got {x}")
+    return NumberingPlan(local_lengths=tuple(lengths), national_lengths=tuple(national), **vals)
 
 
 def parse_dates(node: Node, key: str) -> frozenset[dt.date]:

@@ -190,8 +190,13 @@ class RecordingService:
             return
         while True:
             await asyncio.sleep(self.poll_interval)
+            if self.watcher is None:
+                continue
             self.s.catch_up_clock()     # between ticks: what it publishes is stamped now
-            self.poll_rules()
+            try:     # the file is read and validated in a worker thread: calls go on meanwhile
+                await self.watcher.poll_async()
+            except OSError as exc:     # the audit log cannot be written
+                self._audit_failed(exc)
 
     def poll_rules(self) -> ReloadEvent | None:
         if self.watcher is None:
@@ -199,9 +204,12 @@ class RecordingService:
         try:
             return self.watcher.poll()
         except OSError as exc:     # the audit log cannot be written
-            log.error("recording rules reload: %s", exc)
-            self.s.bus.publish(self.s._tick, "recording.rules_audit_failed", alarm=True, error=str(exc))
+            self._audit_failed(exc)
             return None
+
+    def _audit_failed(self, exc: OSError) -> None:
+        log.error("recording rules reload: %s", exc)
+        self.s.bus.publish(self.s._tick, "recording.rules_audit_failed", alarm=True, error=str(exc))
 
     # -- time -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
@@ -417,8 +425,8 @@ class RecordingService:
             self.watcher = None
             return
         if self.watcher is not None and os.path.abspath(self.watcher.path) == os.path.abspath(new.file):
-            try:
-                self.watcher.reload("command")
+            try:     # the rules the config reload loaded (off the loop): not read again
+                self.watcher.reload("command", loaded=new)
             except OSError as exc:
                 log.error("recording rules reload: %s", exc)
         else:
@@ -426,10 +434,12 @@ class RecordingService:
 
     def config_rejected(self, err: ConfigError) -> None:
         """A config reload failed; if the rules file is at fault, the audit log says so too."""
-        if self.watcher is not None and err.file is not None and \
-                os.path.abspath(str(err.file)) == os.path.abspath(self.watcher.path):
+        errors = getattr(err, "errors", [err])
+        if self.watcher is not None and any(
+                e.file is not None and os.path.abspath(str(e.file)) == os.path.abspath(self.watcher.path)
+                for e in errors):
             try:
-                self.watcher.reload("command")
+                self.watcher.reload("command", loaded=err)
             except OSError as exc:
                 log.error("recording rules reload: %s", exc)
 
@@ -545,11 +555,8 @@ class RecordingService:
         self.watcher = RulesWatcher(path, self._loader(path), self._rules_applied,
                                     self._rules_rejected, audit_path=self.storage.rules_audit,
                                     clock=self._now, current=current)
-        try:
-            if current is None:
-                self.watcher.poll()            # the audit log's "start" entry
-            else:
-                self.watcher.reload(source)
+        try:   # the audit log's "start" entry, or the switch to another file; loaded already
+            self.watcher.reload("start" if current is None else source, loaded=rules)
         except OSError as exc:
             log.error("recording rules audit log %s: %s", self.storage.rules_audit, exc)
         if self.watcher.current is None:      # the start load failed: the config's rules run

@@ -30,25 +30,28 @@ Entry points::
 """
 from __future__ import annotations
 
+import array
 import bisect
 import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from boarddrv.tomlconfig import Node, format_key
+from boarddrv.tomlconfig import ErrorCollector, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
-from voiceserver.blacklist import NumberingPlan, normalize_number
+from voiceserver.agentid import agent_id_problem, is_numeric_id
+from voiceserver.blacklist import SEPARATORS, NumberingPlan, normalize_number
 from voiceserver.configparts import parse_dates, parse_numbering
+from voiceserver.numberindex import PatternIndex, literal_prefix
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
-           "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules",
+           "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules", "agent_warnings",
            "sample_point", "parse_agents", "parse_channels", "parse_numbers",
            "DIRECTIONS", "FORMATS", "LAYOUTS", "TOP_KEYS"]
 
@@ -207,7 +210,10 @@ def _split_items(value: Any, node: Node, key: str) -> list[tuple[str, Any]]:
                 v = str(v)
             if not isinstance(v, str):
                 raise node.error((key, i), f"expected a string, got {v!r}")
-            out += [(p.strip(), (key, i)) for p in v.split(",")]
+            if "," in v:
+                out += [(p.strip(), (key, i)) for p in v.split(",")]
+            else:
+                out.append((v.strip(), (key, i)))
         return out
     if isinstance(value, int) and not isinstance(value, bool):
         return [(str(value), key)]
@@ -265,7 +271,7 @@ class AgentSet:
     def __contains__(self, agent: object) -> bool:
         if not isinstance(agent, str) or not agent:
             return False
-        if agent.isdigit():
+        if is_numeric_id(agent):
             return _in_intervals(list(self.ranges), int(agent))
         return agent in self.names
 
@@ -288,7 +294,17 @@ def _agent_item(item: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-_AGENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]*\Z")  # names start with a letter
+def _agent_item_problem(item: str) -> str | None:
+    """Why a list item is not an agent id, a range of numeric ids or a name (voiceserver.agentid)."""
+    a, sep, b = item.partition("-")
+    if a.isdigit() and sep and b.isdigit():
+        return agent_id_problem(a) or agent_id_problem(b)
+    if item.isdigit():
+        return agent_id_problem(item)
+    if is_numeric_id(item) or agent_id_problem(item) is None:
+        return None
+    return (f"bad agent {item!r} (an id like 1001, a range 1001-1005, a name starting with a "
+            f"letter, or !item to leave it out)")
 
 
 def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
@@ -303,16 +319,17 @@ def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
         body = item[1:].strip() if negated else item
         if not body:
             raise node.error(where, "empty item (write e.g. \"1001-1005,!1003\")")
+        problem = _agent_item_problem(body)
+        if problem is not None:
+            raise node.error(where, problem)
         lo, hi = _agent_item(body)
         if lo is not None:
             assert hi is not None
             if hi < lo:
                 raise node.error(where, f"range {body!r} runs backwards")
             (neg if negated else pos).append((lo, hi))
-        elif _AGENT_NAME.match(body):
-            (nnames if negated else pnames).add(body)
         else:
-            raise node.error(where, f"bad agent {body!r} (an id, a range N-M, a name starting with a letter, or !item to leave it out)")
+            (nnames if negated else pnames).add(body)
         items.append((body, where, negated))
     text = value if isinstance(value, str) else ",".join(str(v) for v in value)
     return AgentSet(text, tuple(_subtract(_intervals(pos), _intervals(neg))),
@@ -437,12 +454,10 @@ class NumberPattern:
 
     written: str
     pattern: str
-    regex: re.Pattern[str]
 
     @property
     def literal_prefix(self) -> str:
-        m = re.match(r"[^*?]*", self.pattern)
-        return m.group() if m else ""
+        return literal_prefix(self.pattern)
 
     def covers(self, other: "NumberPattern") -> bool:
         """Conservative containment: equal, ``*``, or a prefix pattern over the other's start."""
@@ -455,10 +470,12 @@ class NumberPattern:
 
 def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
     """Normalise the number part of a pattern the way caller IDs are normalised."""
-    raw = "".join(c for c in text.strip() if c not in " -.()")
+    if text.isdigit():     # the common case in a long list: nothing to strip, no wildcard
+        return normalize_number(text, plan)
+    raw = text.strip().translate(SEPARATORS)
     if raw in ("*",):
         return "*"
-    first = min((raw.index(c) for c in "*?" if c in raw), default=len(raw))
+    first = len(literal_prefix(raw))
     if first == len(raw):
         return normalize_number(raw, plan)
     if "*" not in raw:
@@ -474,60 +491,84 @@ def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
     return (normalize_number(head, plan, prefix=True) if head else "") + rest
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    out = "".join("[0-9+]*" if c == "*" else "[0-9]" if c == "?" else re.escape(c)
-                  for c in pattern)
-    return re.compile(out + r"\Z")
+_LONG_LIST = 64   # a list longer than this is described by its size and hash, not its text
 
 
 @dataclass(frozen=True)
 class NumberSet:
-    """Number patterns with negation ("400*,!4008001234"), normalised under a plan."""
+    """Number patterns with negation ("400*,!4008001234"), normalised under a plan.
+
+    Kept compact for lists of hundreds of thousands of numbers: the patterns
+    in two indexes, the written form only where it differs from the
+    normalised one, and for ``rules check`` each item's position as one
+    small integer (its index in the list) in an array.
+    """
 
     text: str = ""
-    positive: tuple[NumberPattern, ...] = ()
-    negative: tuple[NumberPattern, ...] = ()
-    items: tuple[tuple[NumberPattern, Any, bool], ...] = ()
+    positive: PatternIndex = PatternIndex()
+    negative: PatternIndex = PatternIndex()
+    written: Mapping[str, str] = field(default_factory=dict, compare=False)  # pattern -> as written
+    key: str = ""
+    patterns: tuple[str, ...] = ()                # every item, in order, normalised
+    where: bytes = b""       # array("i") of each item's list index (-1: the string), as bytes
+    negated: bytes = b""
 
     def match(self, normalised: str | None) -> NumberPattern | None:
-        if not normalised:
+        if not normalised or self.negative.match(normalised) is not None:
             return None
-        if any(n.regex.match(normalised) for n in self.negative):
-            return None
-        for p in self.positive:
-            if p.regex.match(normalised):
-                return p
-        return None
+        p = self.positive.match(normalised)
+        return None if p is None else NumberPattern(self.written.get(p, p), p)
+
+    @property
+    def items(self) -> Iterable[tuple[NumberPattern, Any, bool]]:
+        """Each item as written, where (key or (key, index)) and whether negated."""
+        for p, i, neg in zip(self.patterns, memoryview(self.where).cast("i"), self.negated):
+            yield (NumberPattern(self.written.get(p, p), p), self.key if i < 0 else (self.key, i),
+                   bool(neg))
 
     def covers_item(self, item: NumberPattern) -> bool:
         if self.negative:
             return False  # conservative
-        return any(p.covers(item) for p in self.positive)
+        return self.positive.covers(item.pattern)
 
     def __bool__(self) -> bool:
         return bool(self.positive)
 
 
 def parse_numbers(value: Any, node: Node, key: str, plan: NumberingPlan) -> NumberSet:
-    pos: list[NumberPattern] = []
-    neg: list[NumberPattern] = []
-    items = []
-    for item, where in _split_items(value, node, key):
-        negated = item.startswith("!")
-        body = item[1:].strip() if negated else item
+    """A list of number patterns, each normalised once; ConfigError (file, line, key) if bad."""
+    pos: list[str] = []
+    neg: list[str] = []
+    written: dict[str, str] = {}
+    patterns: list[str] = []
+    where = array.array("i")
+    negated = bytearray()
+    for item, at in _split_items(value, node, key):
+        is_neg = item.startswith("!")
+        body = item[1:].strip() if is_neg else item
         if not body:
-            raise node.error(where, "empty number pattern")
+            raise node.error(at, "empty number pattern")
         try:
             norm = _normalize_pattern(body, plan)
         except ValueError as exc:
-            raise node.error(where, f"{exc} (patterns: 13800138000, 400*, 1380013800?)") from None
+            raise node.error(at, f"{exc} (patterns: 13800138000, 400*, 1380013800?)") from None
         if not norm:
-            raise node.error(where, f"empty number pattern {body!r}")
-        p = NumberPattern(body, norm, _compile(norm))
-        (neg if negated else pos).append(p)
-        items.append((p, where, negated))
-    text = value if isinstance(value, str) else ",".join(str(v) for v in value)
-    return NumberSet(text, tuple(pos), tuple(neg), tuple(items))
+            raise node.error(at, f"empty number pattern {body!r}")
+        if norm != body:
+            written.setdefault(norm, body)
+        (neg if is_neg else pos).append(norm)
+        patterns.append(norm)
+        where.append(at[1] if isinstance(at, tuple) else -1)
+        negated.append(is_neg)
+    if isinstance(value, str):
+        text = value
+    elif len(patterns) > _LONG_LIST:
+        digest = hashlib.sha256("\n".join(str(v) for v in value).encode()).hexdigest()
+        text = f"{len(patterns)} numbers (sha256 {digest[:16]})"
+    else:
+        text = ",".join(str(v) for v in value)
+    return NumberSet(text, PatternIndex.of(pos), PatternIndex.of(neg), written, key,
+                     tuple(patterns), where.tobytes(), bytes(negated))
 
 
 @dataclass(frozen=True)
@@ -1105,9 +1146,11 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
     workdays = parse_dates(node, "workdays")
     workday_as = DAY_NAMES.index(node.get_str("workday_as", "mon", choices=DAY_NAMES))
 
+    errs = ErrorCollector()    # each window, list and pause rule on its own: all errors at once
     windows: list[Window] = []
     names: set[str] = set()
-    for i, w in enumerate(node.tables("window")):
+
+    def window(i: int, w: Node) -> None:
         w.check_keys({"name", "days", "from", "to"})
         name = w.get_str("name", f"window[{i}]")
         if name in names:
@@ -1138,6 +1181,9 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
         windows.append(Window(name, sched, ref, text))
         refs[f"window.{name}"] = ref
 
+    for i, w in enumerate(node.tables("window")):
+        errs.attempt(window, i, w)
+
     lists: dict[str, list[ListRule]] = {"never": [], "force": [], "exclude": []}
     for stage in lists:
         t = node.table(stage)
@@ -1149,12 +1195,15 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
             ref = _ref(t, key)
             v = t.get(key)
             if key == "agents":
-                lr = ListRule(stage, key, ref, agents=parse_agents(v, t, key))
+                lr = errs.attempt(lambda: ListRule(stage, key, ref, agents=parse_agents(v, t, key)))
             elif key == "channels":
-                lr = ListRule(stage, key, ref, channels=parse_channels(v, t, key))
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   channels=parse_channels(v, t, key)))
             else:
-                lr = ListRule(stage, key, ref, numbers=parse_numbers(v, t, key, the_plan))
-            lists[stage].append(lr)
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   numbers=parse_numbers(v, t, key, the_plan)))
+            if lr is not None:
+                lists[stage].append(lr)
             refs[f"{stage}.{key}"] = ref
 
     sel = node.table("select")
@@ -1183,7 +1232,8 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
     seed = smp.get_str("seed", "voiceboard")
 
     pdtmf: list[PauseDtmf] = []
-    for i, p in enumerate(node.tables("pause_dtmf")):
+
+    def pause_dtmf(i: int, p: Node) -> None:
         p.check_keys({"name", "start", "stop", "max_digits", "timeout_seconds"})
         start_keys = p.get_str("start")
         if not start_keys or not re.fullmatch(r"[0-9*#A-D]{1,16}", start_keys):
@@ -1195,6 +1245,10 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
                                p.get_int("max_digits", 32, min=1, max=64),
                                int(p.get_float("timeout_seconds", 30.0, min=1, max=3600) * 1000),
                                _ref(p, None, name=p.get_str("name", ""))))
+
+    for i, p in enumerate(node.tables("pause_dtmf")):
+        errs.attempt(pause_dtmf, i, p)
+    errs.check()
 
     return RecordingRules(
         file=file, timezone=tz, format=fmt, layout=layout, min_seconds=min_s,
@@ -1282,6 +1336,37 @@ def _warnings(node: Node, windows: Sequence[Window], lists: dict[str, list[ListR
             out.append(_warn(sel, f"other_{key}", f"other_{key} = false and no select.{key} "
                                                   f"entry is true: every recording is discarded"))
     return sorted(out, key=lambda w: w.line or 0)
+
+
+def agent_warnings(rules: RecordingRules, agents: Iterable[str], where: str) -> list[RuleWarning]:
+    """Agent list items that name no agent of the server (``agents``: its agent ids).
+
+    A rule for an agent the server does not have never applies; ``where``
+    says which server config the agents come from, for the message.
+    """
+    ids = set(agents)
+    numeric = sorted(int(a) for a in ids if is_numeric_id(a))
+    out: list[RuleWarning] = []
+    for lr in rules.never + rules.force + rules.exclude:
+        if lr.agents is None:
+            continue
+        for item, _, negated in lr.agents.items:
+            if negated:       # leaving out an agent the server lacks changes nothing
+                continue
+            lo, hi = _agent_item(item)
+            if lo is None:
+                missing = item not in ids
+            else:
+                assert hi is not None
+                i = bisect.bisect_left(numeric, lo)
+                missing = i == len(numeric) or numeric[i] > hi
+            if missing:
+                what = "no agent" if lo is not None and lo != hi else "no such agent"
+                out.append(RuleWarning(lr.ref.file, lr.ref.line, lr.ref.key,
+                                       f"{item}: {what} in {where} "
+                                       f"[agents] (it has: {', '.join(sorted(ids)) or 'none'}); "
+                                       f"this item never applies"))
+    return out
 
 
 def _items(lr: ListRule) -> Iterable[tuple[Any, Any, bool]]:

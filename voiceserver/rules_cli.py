@@ -1,7 +1,7 @@
 """``voiceboard rules``: check a recording rules file, explain a decision.
 
-    voiceboard rules check FILE [--json]
-    voiceboard rules explain FILE --channel BOARD:N [--span S] [--agent A]
+    voiceboard rules check FILE [--server-config SERVER.toml] [--json]
+    voiceboard rules explain FILE [--server-config SERVER.toml] --channel BOARD:N [--span S] [--agent A]
         [--caller N] [--called M] [--at TIME] [--duration S]
         [--direction inbound|outbound|internal] [--queue Q] [--ivr-path a,b]
         [--call-id ID] [--json]
@@ -18,27 +18,39 @@ import datetime as dt
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from boarddrv.tomlconfig import ConfigError
+from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from boarddrv.tomlconfig import load as load_toml
-from voiceserver.rules import DIRECTIONS, CallFacts, Decision, Keep, RecordingRules, load_rules
+from voiceserver.rules import (DIRECTIONS, CallFacts, Decision, Keep, RecordingRules,
+                              agent_warnings, load_rules)
 
 __all__ = ["main", "load_any"]
 
 
-def load_any(path: str) -> RecordingRules:
-    """Rules from a rules file or from a server config's [recording]; ConfigError if bad."""
+def load_any(path: str, server_config: str | None = None) -> RecordingRules:
+    """Rules from a rules file or from a server config's [recording]; ConfigError if bad.
+
+    A server config's rules are checked against its own [agents]. With
+    ``server_config``, a rules file is read under that server's [numbering]
+    and its agent lists checked against that server's [agents] (warnings).
+    """
+    from voiceserver.config import agent_ids, load_config
     cfg = load_toml(path)
     if "recording" in cfg or "ivr" in cfg:
-        from voiceserver.config import load_config
         server = load_config(path)
         rules = getattr(server, "recording", None)
         if rules is None:
             raise ConfigError(path, None, None, "this server config has no [recording] section")
         return rules
-    return load_rules(path)
+    if server_config is None:
+        return load_rules(path)
+    server = load_config(server_config)
+    rules = load_rules(path, server.numbering)
+    found = agent_warnings(rules, agent_ids(server.acd), server_config)
+    return replace(rules, warnings=rules.warnings + tuple(found))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,9 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="validate a rules file: errors and warnings")
     c.add_argument("file")
+    c.add_argument("--server-config", metavar="SERVER.toml",
+                   help="the server config the rules run under: its [numbering] applies and "
+                        "agent lists are checked against its [agents]")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     e = sub.add_parser("explain", help="would this call be recorded and kept, and why")
     e.add_argument("file")
+    e.add_argument("--server-config", metavar="SERVER.toml",
+                   help="read the rules under this server config's [numbering]")
     e.add_argument("--channel", help="BOARD:N (board channel index)")
     e.add_argument("--span", type=int, help="the channel's E1 span (for span rules)")
     e.add_argument("--agent")
@@ -84,15 +101,21 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
 # ------------------------------------------------------------------ check
 def _check(args: argparse.Namespace, out: TextIO) -> int:
     try:
-        rules = load_any(args.file)
+        rules = load_any(args.file, args.server_config)
     except ConfigError as exc:
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
         if args.json:
             json.dump({"file": args.file, "ok": False,
-                       "errors": [{"file": exc.file, "line": exc.line, "key": exc.key,
-                                   "message": exc.message}], "warnings": []}, out, indent=2)
+                       "errors": [{"file": e.file, "line": e.line, "key": e.key,
+                                   "message": e.message} for e in errors], "warnings": []},
+                      out, indent=2)
             out.write("\n")
         else:
-            out.write(f"{_error_text(exc)}\n{args.file}: FAILED (1 error)\n")
+            shown = [_error_text(e) for e in errors[:ConfigErrors.LIMIT]]
+            if len(errors) > ConfigErrors.LIMIT:
+                shown.append(f"... and {len(errors) - ConfigErrors.LIMIT} more")
+            n = len(errors)
+            out.write("\n".join(shown) + f"\n{args.file}: FAILED ({n} error{'s' if n != 1 else ''})\n")
         return 1
     summary = {"windows": len(rules.windows),
                "lists": len(rules.never) + len(rules.force) + len(rules.exclude),
@@ -146,9 +169,10 @@ def _facts(args: argparse.Namespace) -> CallFacts:
 
 def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        rules = load_any(args.file)
+        rules = load_any(args.file, args.server_config)
     except ConfigError as exc:
-        err.write(f"{_error_text(exc)}\n")
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        err.write("".join(f"{_error_text(e)}\n" for e in errors))
         return 1
     try:
         facts = _facts(args)

@@ -1,7 +1,10 @@
 """Hot reload of recording rules, polled by the server, with an audit log.
 
-The server calls ``watcher.poll()`` every few seconds (and
-``watcher.reload(source="command")`` for an operator's reload command).
+The server calls ``await watcher.poll_async()`` every few seconds (the
+file is read and validated in a worker thread, so a large file does not
+hold up the server's loop) and ``watcher.reload(source="command")`` for an
+operator's reload command (with the rules the config reload already loaded
+off the loop).
 A change is noticed by mtime + size, confirmed by the content hash (a
 ``touch`` is not a change), and the new file is loaded with the ``load``
 function the server passes (``load_rules``, or its server-config loader).
@@ -16,6 +19,7 @@ before and after, and what changed as a readable diff of the rule set
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -129,6 +133,7 @@ class RulesWatcher:
         self._hash = ""           # hash of the file the running rules came from
         self._seen_hash = ""      # hash of the last version looked at (applied or rejected)
         self._looked = current is not None
+        self._busy = asyncio.Lock()   # one poll_async at a time
         if current is not None:
             self._stat, raw = self._read()
             self._hash = self._seen_hash = hashlib.sha256(raw).hexdigest() if raw else ""
@@ -143,6 +148,42 @@ class RulesWatcher:
 
     def poll(self) -> ReloadEvent | None:
         """Look at the file; reload if its content changed. None: nothing to do."""
+        change = self._look()
+        if change is None:
+            return None
+        return self._finish(*change, self._try_load())
+
+    async def poll_async(self) -> ReloadEvent | None:
+        """``poll`` for an event loop: reading, parsing and validating run in a worker thread.
+
+        A large rules file takes a while to load; the loop (the server's
+        control plane) keeps handling calls meanwhile. The result is applied
+        (``on_change`` / ``on_error``, the audit line) back on the loop.
+        """
+        async with self._busy:
+            change = await asyncio.to_thread(self._look)
+            if change is None:
+                return None
+            result = await asyncio.to_thread(self._try_load)
+            return self._finish(*change, result)
+
+    def reload(self, source: str = "command",
+               loaded: RecordingRules | ConfigError | None = None) -> ReloadEvent:
+        """Reload now, even if the file looks unchanged (an operator's command).
+
+        ``loaded``: the file's rules (or its error) already loaded by the
+        caller (a config reload that read the rules file in a worker thread):
+        used if they came from the file's present content, else it is loaded.
+        """
+        stat, raw = self._read()
+        self._stat = stat
+        digest = hashlib.sha256(raw).hexdigest() if raw is not None else ""
+        if isinstance(loaded, RecordingRules) and loaded.source_hash != digest:
+            loaded = None
+        return self._finish(source, digest, loaded if loaded is not None else self._try_load())
+
+    def _look(self) -> tuple[str, str] | None:
+        """(source, digest) if the file changed since the last look; None if not."""
         try:
             st = os.stat(self.path)
             stat: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
@@ -155,28 +196,31 @@ class RulesWatcher:
         digest = hashlib.sha256(raw).hexdigest() if raw is not None else ""
         if self._looked and digest == self._seen_hash:
             return None  # touched, or the same bad version as before
-        return self._apply("file watch" if self.current is not None else "start", digest)
+        self._seen_hash = digest
+        self._looked = True
+        return ("file watch" if self.current is not None else "start"), digest
 
-    def reload(self, source: str = "command") -> ReloadEvent:
-        """Reload now, even if the file looks unchanged (an operator's command)."""
-        stat, raw = self._read()
-        self._stat = stat
-        return self._apply(source, hashlib.sha256(raw).hexdigest() if raw is not None else "")
+    def _try_load(self) -> RecordingRules | ConfigError:
+        try:
+            return self._load(self.path)
+        except ConfigError as exc:
+            return exc
 
-    def _apply(self, source: str, digest: str) -> ReloadEvent:
+    def _finish(self, source: str, digest: str, result: RecordingRules | ConfigError
+                ) -> ReloadEvent:
+        """Apply a loaded version (or reject a bad one): the audit line and the callbacks."""
         self.seq += 1
         self._seen_hash = digest
         self._looked = True
         old = self.current
-        try:
-            new = self._load(self.path)
-        except ConfigError as exc:
+        if isinstance(result, ConfigError):
             ev = ReloadEvent(self.seq, source, self.path, self._clock(), False, self._hash,
-                             digest, error=str(exc))
+                             digest, error=str(result))
             self._audit(ev)
             if self._on_error is not None:
-                self._on_error(exc, ev)
+                self._on_error(result, ev)
             return ev
+        new = result
         ev = ReloadEvent(self.seq, source, self.path, self._clock(), True, self._hash, digest,
                          tuple(diff_rules(old, new)), warnings=tuple(str(w) for w in new.warnings))
         self.current = new

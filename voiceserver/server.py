@@ -122,6 +122,7 @@ class VoiceServer:
         self.acd: AcdLink | None = None                # queues and agents, once boards are open
         self.error: str | None = None
         self.reload_error: str | None = None   # why the last reload was rejected
+        self._reloads: set[asyncio.Task] = set()   # reload_soon's tasks in flight
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._segments: dict[tuple[str, str], Segment] = {}
@@ -255,11 +256,38 @@ class VoiceServer:
         """Swap in a new config for new calls; calls in progress keep theirs.
 
         A config that fails validation is rejected: the running one stays,
-        and the reason goes to the log and the event bus.
+        and the reason goes to the log and the event bus. Validation is that
+        of start: prompts present, channels on the boards actually open.
         """
         from voiceserver.config import reload_config
-        self.catch_up_clock()
-        new, err = reload_config(path, self.cfg, library=self.library)
+        new, err = reload_config(path, self.cfg, library=self.library,
+                                 open_boards=self.open_boards())
+        return self._reloaded(path, new, err)
+
+    async def reload_async(self, path: str) -> bool:
+        """``reload`` with the loading and validation in a worker thread: calls go on meanwhile."""
+        from voiceserver.config import reload_config
+        cfg, boards = self.cfg, self.open_boards()
+        new, err = await asyncio.to_thread(reload_config, path, cfg, library=self.library,
+                                           open_boards=boards)
+        return self._reloaded(path, new, err)
+
+    def reload_soon(self, path: str) -> None:
+        """Start ``reload_async`` from a signal handler (SIGHUP); the task is kept until done."""
+        task = asyncio.get_running_loop().create_task(self.reload_async(path))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    def open_boards(self) -> dict[str, Any] | None:
+        """The boards this server has open (config.OpenBoard), for a reload; None before start."""
+        from voiceserver.config import OpenBoard
+        if not self.boards:
+            return None
+        return {rt.name: OpenBoard(rt.board.uri, {c.index: c.type.name for c in rt.board.channels})
+                for rt in self.boards}
+
+    def _reloaded(self, path: str, new: ServerConfig, err: Exception | None) -> bool:
+        self.catch_up_clock()     # between ticks: what it publishes is stamped now
         self.reload_error = None if err is None else str(err)
         if err is not None:
             log.error("config reload rejected, keeping the running config: %s", err)

@@ -349,3 +349,19 @@ def test_generated_documents_locate_every_key(doc):
     assert cfg.data == doc                       # the writer wrote what we think it wrote
     for path, line in expect.items():
         assert cfg.line_of(path) == line, (path, text)
+
+
+def test_lines_of_array_elements_long_lists_comments_and_escapes():
+    text = ('a = [\n "x", # "not" an item, [nor] this\n "y" ,\n\'z\']\n'
+            'b = ["q\\"", 1,\n [2, "w"]]\n'
+            'big = [\n' + "".join(f'  "1380{i:07d}",\n' for i in range(5000)) + "]\n")
+    cfg = loads(text)
+    assert [cfg.line_of(("a", i)) for i in range(3)] == [2, 3, 4]
+    assert cfg.line_of(("a", 3)) == 1          # no such element: the key's line
+    assert [cfg.line_of(("b", i)) for i in range(3)] == [5, 5, 6]
+    assert cfg.line_of(("b", 2, 1)) == 6
+    assert cfg.line_of(("big", 0)) == 8 and cfg.line_of(("big", 4999)) == 5007
+    assert cfg.data["big"][4999] == "13800004999"
+    with pytest.raises(ConfigError) as exc:
+        cfg.get_list("big", item=int)
+    assert exc.value.line == 8

@@ -222,3 +222,40 @@ def test_docs_hotline_example_loads(tmp_path: Path) -> None:
     out = acd.call_arrived("c1", "service", "100", t=0)
     assert [c.agent for c in out if isinstance(c, Ring)] == ["zhang"]
     assert "zhao" in {r["agent"] for r in acd.why_not("c1", 0)}
+
+
+# ---------------------------------------------------------------- agent ids
+def test_numeric_agent_ids_as_call_centres_number_agents(tmp_path):
+    text = BASE.replace('"9" = { action = "queue", queue = "service_vip" }\n', "").replace(
+        '"3" = { action = "voicemail", mailbox = "100" }\n', "") + """
+[agents.1001]
+phone = "hotline:4"
+
+[agents."1002"]
+phone = "hotline:5"
+
+[agents.alice]
+phone = "hotline:6"
+
+[queues.service]
+members = ["1001", 1002, { agent = 1001, tier = 2 }, "alice"]
+"""
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_config(write(tmp_path, text))
+    cfg = load_config(write(tmp_path, text.replace('{ agent = 1001, tier = 2 }, ', '')))
+    assert [a.name for a in cfg.acd.agents] == ["1001", "1002", "alice"]
+    assert [m.agent for m in cfg.acd.queues[0].members] == ["1001", "1002", "alice"]
+
+
+@pytest.mark.parametrize("key,message", [
+    ("01001", "agent id '01001': a numeric id has no leading zero (write 1001"),
+    ("0", "agent id '0': a numeric id starts at 1"),
+    ('"al ice"', "agent id 'al ice': an agent id is a number without a leading zero"),
+    ("_x", "agent id '_x': an agent id is a number"),
+])
+def test_bad_agent_ids_are_refused_with_the_line(tmp_path, key, message):
+    text = BASE + f"\n[agents.{key}]\nphone = \"hotline:4\"\n"
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text))
+    assert exc.value.line == text.splitlines().index(f"[agents.{key}]") + 1
+    assert message in exc.value.message

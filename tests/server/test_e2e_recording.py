@@ -13,6 +13,7 @@ The base config is configs/server-recording.toml; each test appends the
 """
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sqlite3
@@ -534,3 +535,99 @@ def test_rules_reload_stops_an_excluded_call_keeps_the_others_and_is_audited(e2e
     assert audit[2]["hash_before"] == audit[0]["hash_after"] != audit[2]["hash_after"]
     assert audit[3]["changes"] == [] and audit[3]["hash_before"] == audit[2]["hash_after"]
     assert audit[2]["time"].startswith("2026-11-23T")     # the server's (simulated) clock
+
+
+# ---------------------------------------------------------------- e. numeric agent ids, as call centres number them
+SCENARIO_E = """
+[scenario]
+duration = 300.0
+seed = 8
+
+[[agent]]
+phones = "hotline_e2e:5-7"
+answer_after = 1.0
+script = [{ after = 4.0, hangup = true }]
+
+[[caller]]                         # to queue service: agent 1002
+at = 1.0
+line = "hotline_e2e:0"
+number = "13911110000"
+script = [{ after_silence = 0.6, digits = "0" }]
+
+[[caller]]                         # to queue desk: agent 1003
+at = 1.0
+line = "hotline_e2e:1"
+number = "13911110001"
+script = [{ after_silence = 0.6, digits = "2" }]
+
+[[caller]]                         # to queue trainee: agent 2001
+at = 1.0
+line = "hotline_e2e:2"
+number = "13911110002"
+script = [{ after_silence = 0.6, digits = "3" }]
+"""
+
+RULES_E = """
+[recording]
+layout = "stereo"
+
+[recording.never]
+agents = "2001"
+
+[recording.exclude]
+agents = "1001-1005,!1003"
+"""
+
+
+def numeric_agents_config(tmp_path: Path) -> str:
+    """server-recording.toml with agents 1002, 1003 and 2001, one queue each."""
+    text = (CONFIGS / "server-recording.toml").read_text()
+    for old, new in (
+            ('[agents.chen]\nphone = "hotline:5"',
+             '[agents.1002]\nphone = "hotline:5"\n\n[agents.1003]\nphone = "hotline:6"\n\n'
+             '[agents.2001]\nphone = "hotline:7"'),
+            ('members = ["chen"]', 'members = ["1002"]\n\n[queues.desk]\nmembers = [1003]\n\n'
+                                   '[queues.trainee]\nmembers = ["2001"]'),
+            ('"0" = { action = "queue", queue = "service" }',
+             '"0" = { action = "queue", queue = "service" }\n"2" = { action = "queue", queue = "desk" }\n'
+             '"3" = { action = "queue", queue = "trainee" }'),
+            ('owner = "chen"', 'owner = "1002"')):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "server-recording.toml"
+    path.write_text(text + RULES_E)
+    return str(path)
+
+
+def test_numeric_agent_ids_in_the_rules_decide_as_rules_explain_says(e2e, tmp_path):
+    from voiceserver.rules_cli import main as rules_main
+    config = numeric_agents_config(tmp_path)
+    run = e2e.run(scenario=SCENARIO_E, server_config=config, max_sim_seconds=120,
+                  until=lambda s: len(s.records) >= 3 and e2e.all_idle(s), rules_poll=0)
+    calls, recs = db(run)
+    by_chan = {c["channel"]: c for c in calls.values() if c["direction"] == "inbound"}
+    assert {by_chan[c]["agent"] for c in (0, 1, 2)} == {"1002", "1003", "2001"}
+    by_agent = {by_chan[c]["agent"]: by_chan[c] for c in (0, 1, 2)}
+    rec_of = {c["agent"]: [r for r in recs if r["call_id"] == c["call_id"]] for c in by_agent.values()}
+    # 1003 is taken out of the exclusion: recorded to the end, the agent on the right
+    r, = rec_of["1003"]
+    assert r["status"] == "kept" and r["stop_reason"] == "call end"
+    assert by_agent["1003"]["recording_rule"].endswith(" default")
+    # 1002 is excluded: the recording stopped when the agent came on; 2001: never
+    for agent, key in (("1002", "recording.exclude.agents"), ("2001", "recording.never.agents")):
+        row = by_agent[agent]
+        assert row["recording_rule"].endswith(key), row
+        r, = rec_of[agent]
+        assert r["stop_reason"] == f"the call changed: stopped: agent {agent} is in {key} " \
+                                   f"({'2001' if agent == '2001' else '1001-1005,!1003'})", r
+        assert r["duration"] < rec_of["1003"][0]["duration"]   # the IVR part only, kept
+        stop, = [e for e in run.events("recording.rules_stop") if e.call_id == row["call_id"]]
+        assert stop.data["rule"].endswith(key) and stop.data["source"] == "the call changed"
+    # rules explain on the same config says the same for each agent
+    for agent, key in (("1002", "recording.exclude.agents"), ("1003", "default"),
+                       ("2001", "recording.never.agents")):
+        out, err = io.StringIO(), io.StringIO()
+        assert rules_main(["explain", config, "--channel", "hotline:0", "--agent", agent,
+                           "--at", "2026-11-23 10:00", "--json"], out=out, err=err) == 0, err
+        decision = json.loads(out.getvalue())["decision"]
+        assert decision["rule"]["key"] == key and decision["record"] is (agent == "1003"), decision

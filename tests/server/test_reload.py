@@ -118,6 +118,11 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         cfg.write_text(sv.replace("[ivr.menus.main]", "[ivr.menus.main]\nretrys = 2"))
         bad = subprocess.run(reload, capture_output=True, text=True, timeout=60)
         assert bad.returncode == 1 and "rejected" in bad.stderr and "retrys" in bad.stderr, bad
+        # a channel the board does not have: refused like `serve` refuses it at start
+        cfg.write_text(sv.replace('agents = "hotline:4-7"', 'agents = "hotline:4-7,99"'))
+        gone = subprocess.run(reload, capture_output=True, text=True, timeout=60)
+        assert gone.returncode == 1 and "rejected" in gone.stderr, gone
+        assert f"{cfg}:" in gone.stderr and "has no channel 99" in gone.stderr, gone
         status = subprocess.run([sys.executable, "-m", "boarddrv.cli", "queues", "--api",
                                  f"127.0.0.1:{port}", "--once", "--json"],
                                 capture_output=True, text=True, timeout=60)
@@ -131,7 +136,92 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         server.send_signal(signal.SIGTERM)
         assert server.wait(30) == 0
+        # ... the same file `serve` refuses at start, with the same words
+        start = subprocess.run([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
+                                "--status-port", "-1"], capture_output=True, text=True, timeout=60)
+        assert start.returncode != 0 and "has no channel 99" in start.stderr, start
     finally:
         for p in (server, hwsim):
             if p is not None:
                 stop_process(p)
+
+
+# ---------------------------------------------------------------- start's checks, off the loop
+SCENARIO_3 = SCENARIO + """
+[[caller]]
+at = 55.0
+line = "hotline_e2e:2"
+number = "13911110003"
+script = [{ after_silence = 1.0, hangup = true }]
+"""
+
+
+def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch):
+    """A channel the board lacks is refused on reload as at start (the old config serves the
+    next call); a good reload is loaded in a worker thread while the loop goes on with calls."""
+    import threading
+
+    import voiceserver.config as config_mod
+    real_load = config_mod._Loader.load
+    loading, go_on = threading.Event(), threading.Event()
+    seen: dict = {}
+
+    def load_and_wait(self, *args, **kwargs):
+        if self.file.endswith("new.toml"):     # the good reload: hold it until the loop moved on
+            seen["thread"] = threading.current_thread() is not threading.main_thread()
+            loading.set()
+            seen["waited"] = go_on.wait(60)     # a guard, not a timing check
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(config_mod._Loader, "load", load_and_wait)
+    state: dict = {}
+
+    def until(server) -> bool:
+        answers = [e for e in server.bus.journal if e.kind == "call.answer"]
+        path = Path(server.cfg.file)
+        if len(answers) >= 1 and "rejected" not in state:
+            text = path.read_text()
+            bad = path.with_name("bad.toml")
+            bad.write_text(text.replace('agents = "hotline:4-7"', 'agents = ["hotline:4-7", "hotline:99"]'))
+            old = server.cfg
+            state["rejected"] = server.reload(str(bad))
+            state["error"] = server.reload_error
+            assert server.cfg is old
+        if len(answers) >= 2 and "started" not in state:
+            new = path.with_name("new.toml")
+            new.write_text(path.read_text().replace(OLD_GREETING, NEW_GREETING))
+            server.reload_soon(str(new))
+            state["started"] = server.bus.journal[-1].seq
+        if loading.is_set() and not go_on.is_set():
+            # the load is under way in its thread; once a call event came after it began,
+            # let it finish: that event was handled while the file was loading
+            if any(e.seq > state["started"] and e.kind.startswith("call.")
+                   for e in server.bus.journal):
+                state["during"] = [e for e in server.bus.journal if e.seq > state["started"]]
+                go_on.set()
+        return len(server.records) >= 3 and e2e.all_idle(server)
+
+    run = e2e.run(scenario=SCENARIO_3, max_sim_seconds=120, until=until)
+    assert state["rejected"] is False
+    line = next(i for i, t in enumerate((run.workdir / "bad.toml").read_text().splitlines(), 1)
+                if t.startswith("agents = "))
+    assert f"bad.toml:{line}: key 'channels.agents': board hotline " in state["error"]
+    assert "has no channel 99" in state["error"]
+    failed, = run.events("config.reload_failed")
+    assert "has no channel 99" in failed.data["error"]
+    # the good reload ran in a worker thread and the loop handled calls meanwhile
+    assert seen == {"thread": True, "waited": True}
+    assert state["during"] and all(e.kind != "config.reloaded" for e in state["during"])
+    reloaded, = run.events("config.reloaded")
+    assert reloaded.seq > max(e.seq for e in state["during"])
+    menus = {}
+    for e in run.events("call.play"):
+        if "main_menu" in e.data["items"]:
+            menus.setdefault(e.call_id, e.data["items"])
+    first, = run.records_on(0)
+    second, = run.records_on(1)
+    third, = run.records_on(2)
+    # after the rejected reload the old config still answered the next call; the call that
+    # was up during the good reload kept it; the call after it got the new one
+    assert menus[first.call_id] == menus[second.call_id] == ["main_menu", "press_1_balance"]
+    assert menus[third.call_id] == ["main_menu"]

@@ -189,6 +189,8 @@ def test_channels_single_ranges_spans_boards_and_negation():
     ('[exclude]\nagents = "1001,,1002"\n', "exclude.agents", "empty item"),
     ('[exclude]\nagents = "10 01"\n', "exclude.agents", "bad agent"),
     ('[exclude]\nagents = "1001-"\n', "exclude.agents", "bad agent '1001-'"),
+    ('[exclude]\nagents = "01001-01005"\n', "exclude.agents", "no leading zero (write 1001"),
+    ('[exclude]\nagents = ["a.b@site"]\n', "exclude.agents[0]", "bad agent 'a.b@site'"),
     ('[exclude]\nchannels = ["0-3"]\n', "exclude.channels[0]", "name the board"),
     ('[exclude]\nchannels = ["hotline:3-x"]\n', "exclude.channels[0]", "expected N or N-M"),
     ('[exclude]\nagent = "1001"\n', "exclude.agent", "did you mean 'agents'?"),

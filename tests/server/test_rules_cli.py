@@ -174,3 +174,83 @@ def test_explain_bad_arguments(tmp_path: Path):
     bad = write(tmp_path, "format = 1\n", "bad.toml")
     rc, _, err = run("explain", str(bad), "--at", "2026-11-23 10:00")
     assert rc == 1 and err.startswith(f"{bad}:1: key 'format': error: expected a string")
+
+
+# ---------------------------------------------------------------- agents the server has
+# the end-to-end tests' hotline server with three agents: two numbered, one named
+SERVER = (Path(__file__).resolve().parent / "configs" / "server-hotline.toml").read_text() + """
+[agents.1002]
+phone = "hotline:4"
+
+[agents.1003]
+phone = "hotline:5"
+
+[agents.alice]
+phone = "hotline:6"
+
+[queues.service]
+members = ["1002", 1003, "alice"]
+"""
+
+
+def test_check_with_the_server_config_warns_for_agents_the_server_lacks(tmp_path: Path):
+    server = write(tmp_path, SERVER, "server.toml")
+    rules = write(tmp_path, '[never]\nagents = "2001"\n\n[exclude]\n'
+                            'agents = "1001-1005,!1003,alice,bob,3000-3999"\n')
+    rc, out, _ = run("check", str(rules), "--server-config", str(server))
+    assert rc == 0
+    f = str(rules)
+    have = "(it has: 1002, 1003, alice)"
+    assert out.splitlines() == [
+        f"{f}:2: key 'never.agents': warning: 2001: no such agent in {server} [agents] {have}; "
+        f"this item never applies",
+        f"{f}:5: key 'exclude.agents': warning: bob: no such agent in {server} [agents] {have}; "
+        f"this item never applies",
+        f"{f}:5: key 'exclude.agents': warning: 3000-3999: no agent in {server} [agents] {have}; "
+        f"this item never applies",
+        f"{f}: OK (0 windows, 2 lists, 0 pause rules; 3 warnings)"]
+    # without the server config nothing is known about agents: no such warning
+    rc, out, _ = run("check", str(rules))
+    assert rc == 0 and "no such agent" not in out and "3 warnings" not in out
+
+
+def test_a_server_config_with_inline_rules_is_checked_against_its_own_agents(tmp_path: Path):
+    server = write(tmp_path, SERVER + '\n[recording.exclude]\nagents = "1001-1005,!1003"\n'
+                                      '\n[recording.never]\nagents = "2001"\n', "server.toml")
+    rc, out, _ = run("check", str(server))
+    assert rc == 0
+    assert "2001: no such agent" in out and "1001-1005" not in out
+    from voiceserver.config import load_config
+    cfg = load_config(server)
+    assert any("2001: no such agent" in w for w in cfg.warnings)   # the server logs it too
+    # and the rules agree with the server on what an agent is: its numeric ids match
+    rc, out, _ = run("explain", str(server), "--channel", "hotline:0", "--agent", "1002",
+                     "--at", "2026-11-23 10:00")
+    assert rc == 0 and "NOT RECORDED" in out and "exclude.agents" in out
+    rc, out, _ = run("explain", str(server), "--channel", "hotline:0", "--agent", "1003",
+                     "--at", "2026-11-23 10:00")
+    assert rc == 0 and out.splitlines()[3].startswith("RECORDED")
+
+
+def test_check_with_a_bad_server_config_fails(tmp_path: Path):
+    server = write(tmp_path, SERVER.replace('[agents.1003]', '[agents.01003]'), "server.toml")
+    rules = write(tmp_path, '[never]\nagents = "2001"\n')
+    rc, out, _ = run("check", str(rules), "--server-config", str(server))
+    assert rc == 1 and "no leading zero" in out and f"{server}:" in out
+
+
+def test_check_reports_every_error_in_a_rules_file(tmp_path: Path):
+    p = write(tmp_path, '[[window]]\nname = "a"\ndays = "mon-fry"\n\n[never]\nagents = "1005-1001"\n\n'
+                        '[exclude]\nagents = "01001"\nnumbers = ["12ab", "13800138000", "1380?x"]\n\n'
+                        '[[pause_dtmf]]\nstart = "*9x"\n')
+    rc, out, _ = run("check", str(p))
+    f = str(p)
+    assert rc == 1
+    lines = out.splitlines()
+    assert [ln.split(" error: ")[0] for ln in lines[:-1]] == [
+        f"{f}:3: key 'window[0].days':", f"{f}:6: key 'never.agents':",
+        f"{f}:9: key 'exclude.agents':", f"{f}:10: key 'exclude.numbers[0]':",
+        f"{f}:13: key 'pause_dtmf[0].start':"]
+    assert lines[-1] == f"{f}: FAILED (5 errors)"
+    rc, out, _ = run("check", str(p), "--json")
+    assert rc == 1 and len(json.loads(out)["errors"]) == 5

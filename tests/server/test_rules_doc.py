@@ -91,7 +91,7 @@ def test_the_example_loads_without_warnings(tmp_path: Path):
     p.write_text(files["recording-rules.toml"], encoding="utf-8")
     rules = load_rules(p)
     assert rules.warnings == () and len(rules.windows) == 3 and rules.pause_dtmf
-    assert set(files) == {"recording-rules.toml", "problems.toml"}
+    assert set(files) == {"recording-rules.toml", "problems.toml", "hotline-server.toml"}
 
 
 if __name__ == "__main__":

@@ -167,3 +167,45 @@ def test_diff_of_identical_rules_is_empty(tmp_path: Path):
     p = tmp_path / "r.toml"
     rewrite(p, V1)
     assert diff_rules(load_rules(p), load_rules(p)) == []
+
+
+def test_poll_async_loads_in_a_worker_thread_while_the_loop_goes_on(tmp_path: Path):
+    """The server's loop keeps running (calls, ticks) while a large rules file loads."""
+    import asyncio
+    import threading
+    p = tmp_path / "rules.toml"
+    rewrite(p, V1)
+    numbers = ",\n".join(f'"1380{i:07d}"' for i in range(50000))
+    order: list[str] = []
+    loading, go_on = threading.Event(), threading.Event()
+
+    def load(path: str) -> RecordingRules:
+        if "numbers" in Path(path).read_text():
+            order.append("load begins")
+            loading.set()
+            if not go_on.wait(60):     # a guard: only the loop can let it go on
+                order.append("the loop never ran during the load")
+            rules = load_rules(path)
+            order.append("load ends")
+            return rules
+        return load_rules(path)
+
+    changes: list = []
+    w = RulesWatcher(p, load, lambda new, old, ev: changes.append(ev), clock=Clock())
+
+    async def main() -> None:
+        assert (await w.poll_async()).ok
+        rewrite(p, V1.replace("[exclude]\n", f"[exclude]\nnumbers = [\n{numbers}\n]\n"))
+        task = asyncio.create_task(w.poll_async())
+        while not loading.is_set():
+            await asyncio.sleep(0.001)
+        order.append("the loop ticks")
+        go_on.set()
+        ev = await task
+        order.append("applied on the loop")
+        assert ev.ok and changes[-1] is ev and threading.current_thread() is threading.main_thread()
+
+    asyncio.run(main())
+    assert order == ["load begins", "the loop ticks", "load ends", "applied on the loop"]
+    listed, = [lr for lr in w.current.exclude if lr.numbers is not None]
+    assert len(listed.numbers.positive.exact) == 50000

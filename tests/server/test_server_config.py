@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from boarddrv.tomlconfig import ConfigError
+from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from voiceserver.blacklist import BlockAction
-from voiceserver.config import check_prompts, load_config, reload_config
+from voiceserver.config import load_config, reload_config
 from voiceserver.ivr import (Hangup, LookupAction, Play, Prompt, QueueAction, RefAction, Say,
                              SubmenuAction, TransferAction)
 
@@ -290,31 +290,6 @@ def test_channel_config_file_checked(tmp_path):
     assert err.file == str(broken)
 
 
-class FakeLibrary:
-    """Stands in for PromptLibrary.check: knows a set of names."""
-
-    def __init__(self, names):
-        self.names, self.calls = set(names), []
-
-    def check(self, names, languages=None):
-        self.calls.append((dict(names), tuple(languages)))
-        missing = [n for n in names if n not in self.names]
-        if missing:
-            err = Exception("missing")
-            err.problems = [f"prompts/zh/{n}.wav: missing (needed by {', '.join(names[n])})"
-                            for n in missing]
-            raise err
-
-
-def test_prompt_check_single_call_and_error(tmp_path):
-    path = write(tmp_path, MINIMAL)
-    lib = FakeLibrary({"welcome"})
-    cfg = load_config(path, library=lib)
-    assert lib.calls == [({"welcome": ["ivr.menus.main.greeting[0]"]}, ("zh", "en"))]
-    with pytest.raises(ConfigError, match=r"welcome\.wav: missing \(needed by ivr.menus.main"):
-        check_prompts(cfg, FakeLibrary(set()))
-
-
 # ----------------------------------------------------------------- the demo
 def test_demo_loads_clean():
     cfg = load_config(DEMO)
@@ -381,10 +356,20 @@ def test_prompt_check_with_real_prompt_library(tmp_path):
     lib = PromptLibrary(tmp_path / "p", languages=["zh", "en"])
     path = write(tmp_path, MINIMAL)
     assert load_config(path, library=lib).ivr.menus["main"].greeting == (Prompt("welcome"),)
-    missing = MINIMAL.replace('greeting = ["welcome"]', 'greeting = ["welcome", "extra"]')
+    missing = MINIMAL.replace('greeting = ["welcome"]', 'greeting = ["welcome", "extra"]\n'
+                                                      'invalid = ["welcom"]')
     with pytest.raises(ConfigError) as exc:
         load_config(write(tmp_path, missing), library=lib)
-    assert "en/extra.wav: missing (needed by ivr.menus.main.greeting[1])" in str(exc.value)
+    f, line = tmp_path / "server.toml", missing.splitlines().index('invalid = ["welcom"]') + 1
+    expect = f"{tmp_path / 'p'}"
+    # every missing prompt, at the line of the key that names it, with the likely meant one
+    assert str(exc.value).splitlines() == [
+        f"{f}:{line}: key 'ivr.menus.main.invalid[0]': prompt 'welcom' has no audio for 'zh' "
+        f"(expected {expect}/zh/welcom.wav) (did you mean 'welcome'?)",
+        f"{f}:{line - 1}: key 'ivr.menus.main.greeting[1]': prompt 'extra' has no audio for 'en' "
+        f"(expected {expect}/en/extra.wav) (known: welcome)",
+        f"{f}:{line}: key 'ivr.menus.main.invalid[0]': prompt 'welcom' has no audio for 'en' "
+        f"(expected {expect}/en/welcom.wav) (did you mean 'welcome'?)"]
 
 
 def test_demo_against_the_packaged_prompt_set():
@@ -415,3 +400,71 @@ def test_loaded_config_is_read_only(tmp_path):
         cfg.ivr.menus["main"].options["9"] = QueueAction("x")
     with pytest.raises(AttributeError):
         cfg.ivr = None
+
+
+# ----------------------------------------------------------------- every error at once
+SEVERAL = MINIMAL + """
+[ivr.menus.other]
+greeting = ["welcome"]
+retrys = 2
+options = { "1" = { action = "jump" } }
+
+[blacklist]
+entries = [{ number = "12ab" }, { number = "13800138000", action = "play" }]
+
+[agents.1001]
+phone = "hotline:9"
+
+[queues.service]
+members = ["1001", "bob"]
+
+[recordng]
+"""
+
+
+def test_every_error_in_a_file_is_reported_with_its_line(tmp_path):
+    path = write(tmp_path, SEVERAL)
+    with pytest.raises(ConfigErrors) as exc:
+        load_config(path)
+    lines = SEVERAL.splitlines()
+
+    def at(text: str) -> int:
+        return lines.index(text) + 1
+
+    got = sorted((e.line, e.key, e.message.split(" (")[0]) for e in exc.value.errors)
+    assert got == sorted([
+        (at("[recordng]"), "recordng", "unknown section [recordng]"),
+        (at("retrys = 2"), "ivr.menus.other.retrys", "unknown key"),
+        (at('entries = [{ number = "12ab" }, { number = "13800138000", action = "play" }]'),
+         "blacklist.entries[0].number", "not a phone number: '12ab'"),
+        (at('entries = [{ number = "12ab" }, { number = "13800138000", action = "play" }]'),
+         "blacklist.entries[1].prompts", "action 'play' needs prompts to play"),
+        (at('phone = "hotline:9"'), "agents.1001.phone", "hotline:9 is not an agent phone"),
+        (at('members = ["1001", "bob"]'), "queues.service.members[1]", "no agent 'bob' in [agents]"),
+    ]), got
+    text = str(exc.value)
+    assert len(text.splitlines()) == 6 and all(ln.startswith(f"{path}:") for ln in text.splitlines())
+    # the menu whose option names an unknown action is reported on its own, after the unknown key
+    bad_action = SEVERAL.replace("retrys = 2\n", "")
+    with pytest.raises(ConfigErrors) as exc:
+        load_config(write(tmp_path, bad_action))
+    assert any(e.key == "ivr.menus.other.options.1" and "unknown action 'jump'" in e.message
+               for e in exc.value.errors)
+
+
+def test_errors_beyond_the_limit_are_counted(tmp_path):
+    entries = ", ".join(f'{{ number = "1380013800{i % 10}x{i}" }}' for i in range(25))
+    path = write(tmp_path, MINIMAL + f"\n[blacklist]\nentries = [{entries}]\n")
+    with pytest.raises(ConfigErrors) as exc:
+        load_config(path)
+    assert len(exc.value.errors) == 25
+    shown = str(exc.value).splitlines()
+    assert len(shown) == 21 and shown[-1] == "... and 5 more"
+    assert all("not a phone number" in s for s in shown[:20])
+
+
+def test_one_error_is_a_plain_config_error(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, MINIMAL + "\n[recordng]\n"))
+    assert not isinstance(exc.value, ConfigErrors)
+    assert "unknown section [recordng] (did you mean 'recording'?)" in str(exc.value)
