@@ -8,7 +8,9 @@ restart's recovery made of it: the `.part` file became a valid WAV (soxi
 and soundfile agree on it) holding the call up to the crash, its row says
 `kept`, `recovered`, and the call row is completed. A voicemail message
 being left at the crash is recovered the same way and becomes a message in
-its mailbox. Waits are guards against a wedged process, never timing checks.
+its mailbox. The call row, written as the call went, keeps the agent, the queue
+and the IVR path, and gets an estimated end (the crash is not a hang-up).
+Waits are guards against a wedged process, never timing checks.
 """
 from __future__ import annotations
 
@@ -26,12 +28,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from voiceserver.calldb import CRASHED
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests" / "server" / "configs"
 HEADER = 44                  # the recorder's PCM16 WAV header
 BYTES_PER_SECOND = 8000 * 2 * 2
 CRASH_AFTER = 20.0           # seconds of audio on disk before the kill
 SPEECH = REPO / "prompts" / "en" / "business_hours.wav"     # 3.58 s
+IVR_PATH_TO_QUEUE = ["flow:main", "play:welcome", "menu:main", "key:0", "queue:service"]
 
 SCENARIO = f"""
 [scenario]
@@ -175,8 +180,12 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
         assert (rec["status"], rec["recovered"], rec["stop_reason"]) == ("kept", 1, "recovered after crash")
         assert rec["duration"] == pytest.approx(frames / 8000, abs=1e-3)
         assert rec["bytes"] == data
-        assert call["end"] is not None and call["disposition"] == "recovered after crash"
+        assert call["end"] is not None and call["disposition"] == CRASHED   # the end is an estimate
         assert call["duration"] == pytest.approx(frames / 8000, abs=0.05)
+        # what the row was given as the call went is all there: the agent, the queue, the IVR path
+        assert (call["agent"], call["queue"], call["caller"]) == ("chen", "service", "13911110000")
+        assert json.loads(call["ivr_path"]) == IVR_PATH_TO_QUEUE, call["ivr_path"]
+        assert call["answer"] < call["agent_answer"] <= call["last_seen"] <= call["end"]
         # every file being written was recovered: line 0's, line 1's call, line 1's message
         assert statuses == ["kept"] * 3
         # the voicemail message cut by the crash is a message in its mailbox, with its audio
