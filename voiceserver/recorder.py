@@ -236,7 +236,7 @@ class Recorder:
         self._cmds: deque[tuple] = deque()             # control plane -> tick
         self._msgs: deque[tuple] = deque()             # tick -> writer: (tag seq, kind, *args)
         self._handles = itertools.count(1)
-        self._issued: set[int] = set()
+        self._last_handle = 0                          # handles 1.._last_handle were given out
         self.stats = RecorderStats()
         # writer side
         self._recs: dict[int, _Rec] = {}
@@ -275,14 +275,14 @@ class Recorder:
         if call.channel is None:
             call.channel = chan
         h = next(self._handles)
-        self._issued.add(h)
+        self._last_handle = h
         ticks = max(1, int(round(limit * RATE / self.block)))
         self._cmds.append(("start", h, layout == "stereo", a, b, ticks, call, fmt, when,
                            None if root is None else Path(root)))
         return h
 
     def _known(self, handle: int) -> None:
-        if handle not in self._issued:
+        if not isinstance(handle, (int, np.integer)) or not 0 < handle <= self._last_handle:
             raise ValueError(f"no recording with handle {handle!r}")
 
     def pause(self, handle: int) -> None:
@@ -442,6 +442,13 @@ class Recorder:
             self._hi -= 1
         self._msgs.append((self._head, "stop", c.handle, discard, reason))
         self.stats.active = len(self._ctl)
+        if not self._ctl:
+            self._deadlines.clear()
+        elif len(self._deadlines) > 2 * len(self._ctl) + 64:
+            # the ended recordings' max-duration deadlines (hours away): dropped now and then,
+            # so that the heap holds about the recordings going, not every one since the start
+            self._deadlines = [d for d in self._deadlines if d[1] in self._ctl]
+            heapq.heapify(self._deadlines)
 
     def _expire(self) -> None:
         while self._deadlines and self._deadlines[0][0] <= self._clock:
