@@ -825,7 +825,7 @@ class _Loader:
                 raise e.error("prompts", "a rejected call is not answered: nothing is played "
                                          "(use action = \"play\")")
             entries.append(BlacklistEntry(number, norm, match, action, prompts,
-                                          e.get_str("note", "")))
+                                          e.get_str("note", ""), f"{self.file}:{e.line_of('number')}"))
         return Blacklist(tuple(entries), plan)
 
 

@@ -815,8 +815,9 @@ class VoiceServer:
         entry = self.cfg.blacklist.match(caller)
         if entry is None:   # new_call refused it for another reason
             return "rejected"
+        where = f", {entry.where}" if entry.where else ""
         note = f": {entry.note}" if entry.note else ""
-        return f"rejected by blacklist: entry {entry.number} ({entry.match.value} match){note}"
+        return f"rejected by blacklist: entry {entry.number} ({entry.match.value} match{where}){note}"
 
     def _issue_call_ids(self) -> None:
         """Every channel takes its call ids from this run's CallIds (never repeated in the database)."""

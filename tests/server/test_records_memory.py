@@ -100,3 +100,27 @@ def test_retained_objects_do_not_grow_with_calls(e2e, tmp_path):
     from voiceserver.calldb import CallDb
     with CallDb(run.workdir / "calls.db") as db:
         assert db.query("SELECT COUNT(*) FROM calls")[0][0] == 2 * BURST
+
+
+def test_totals_count_end_reasons_in_bounded_space():
+    """Distinct end reasons past MAX_REASONS are counted together, not each kept."""
+    import datetime as dt
+
+    from voiceserver.calltotals import MAX_REASONS, OTHER_REASONS, CallTotals
+    from voiceserver.server import CallRecord
+    t0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+    totals = CallTotals()
+    for i in range(MAX_REASONS + 50):
+        answered = i % 2 == 0
+        totals.add(CallRecord(f"c{i}", "b", 0, "inbound", "1", "2", t0,
+                              t0 + dt.timedelta(seconds=1) if answered else None,
+                              t0 + dt.timedelta(seconds=1 + i % 7), f"reason {i}",
+                              ["rejected"] if i % 5 == 0 else [], "12", 3, "chen" if i % 3 == 0 else None))
+    n = MAX_REASONS + 50
+    assert len(totals.end_reasons) == MAX_REASONS + 1 and totals.end_reasons[OTHER_REASONS] == 50
+    assert sum(totals.end_reasons.values()) == totals.calls == n
+    assert (totals.answered, totals.rejected, totals.to_agent) == (n // 2, n // 5, (n + 2) // 3)
+    assert (totals.digits, totals.prompts_played) == (2 * n, 3 * n)
+    talks = [i % 7 for i in range(0, n, 2)]
+    assert totals.talk_seconds_max == max(talks)
+    assert abs(totals.talk_seconds_avg - sum(talks) / len(talks)) < 1e-9
