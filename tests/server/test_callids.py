@@ -119,3 +119,25 @@ def test_recovery_completes_only_its_own_servers_calls_with_an_estimated_end(tmp
     assert (b["end"], b["disposition"]) == (iso(at(30)), CRASHED)
     assert w["end"] is None and db.recordings("west-4-000001")[0].status == "recording"
     db.close()
+
+
+def test_the_writer_refuses_a_second_call_under_one_id_and_raises_an_alarm(tmp_path):
+    """The server's writes go through the recorder's writer thread: a new call whose id is
+    taken is an alarm, and the row stays the first call's."""
+    import numpy as np
+
+    from voiceserver.recorder import Recorder
+    db = CallDb(tmp_path / "calls.db")
+    db.upsert_call(CallRow("x-1-000001", start=at(0), caller="100", server_id="x", run=1), new=True)
+    rec = Recorder(db, tmp_path / "recordings", nchan=2, block=160)
+    rec.log_call(CallRow("x-1-000001", start=at(9), caller="200", server_id="x", run=1), new=True)
+    rec.log_call(CallRow("x-1-000002", start=at(9), caller="300", server_id="x", run=1), new=True)
+    silence = np.zeros((2, 160), np.int16)
+    rec.capture(1, silence, silence)          # commands reach the writer at a tick boundary
+    assert rec.flush() and rec.close()
+    failed, = [e for e in rec.events() if e.kind == "recording.failed"]
+    assert failed.alarm and failed.call_id == "x-1-000001"
+    assert "database error storing the call record: " in failed.detail["reason"]
+    assert "call id x-1-000001 is already the call of server x run 1" in failed.detail["reason"]
+    assert db.call("x-1-000001")["caller"] == "100" and db.call("x-1-000002")["caller"] == "300"
+    db.close()
