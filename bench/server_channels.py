@@ -213,7 +213,7 @@ async def _measure(server, n: int, seconds: float, hwsim_pid: int, profile: str 
     nch = sum(len(rt.channels) for rt in server.boards)
     if still != n:
         reasons = sorted({r.reason for r in server.records})
-        raise RuntimeError(f"{n - still} calls left the IVR during the window ({len(server.records)} ended: {reasons})")
+        raise RuntimeError(f"{n - still} calls left the IVR during the window ({server.totals.calls} ended: {reasons})")
     return {
         "channels": n, "sim_seconds": round(sim, 2), "wall_seconds": round(wall, 2),
         "ramp_wall_seconds": round(ramp_wall, 2),

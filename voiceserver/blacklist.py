@@ -129,6 +129,7 @@ class BlacklistEntry:
     action: BlockAction = BlockAction.REJECT
     prompts: tuple[str, ...] = ()
     note: str = ""
+    where: str = ""           # FILE:LINE of the entry in the config (a rejected call's record names it)
 
 
 @dataclass(frozen=True)

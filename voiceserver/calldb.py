@@ -13,6 +13,15 @@ fixed width, so text order is time order. A naive datetime is taken as UTC.
 Schema: versioned in `schema_version`; `MIGRATIONS[i]` takes a database from
 version i to i+1, each in its own transaction. A database newer than this
 code is refused (never guessed at).
+
+Call rows belong to a server run (schema 4): `server_id` and `run` say which
+server took the call and which of its starts (`start_run` numbers them; the
+call id holds both, voiceserver.callids). A row is created once
+(`upsert_call(row, new=True)`: an existing row with that id is an error,
+`CallIdInUse`, never an overwrite) and then completed only by writes of the
+same run; a write that names another run's row is refused the same way.
+Rows written without a server and run (tools, tests, databases from before
+schema 4) merge as they always did.
 """
 from __future__ import annotations
 
@@ -100,14 +109,34 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN agent_answer TEXT;     -- the agent's phone answered (first time)
     """,
+    # 3 -> 4: call ids unique across restarts and servers; the row is written as the call goes
+    """
+    CREATE TABLE servers (
+        server_id  TEXT PRIMARY KEY,       -- [storage] server_id (default: the host name)
+        runs       INTEGER NOT NULL,       -- starts so far: each start's call ids hold its number
+        last_start TEXT
+    );
+    ALTER TABLE calls ADD COLUMN server_id TEXT;   -- the server that took the call (NULL: schema < 4)
+    ALTER TABLE calls ADD COLUMN run INTEGER;      -- which start of that server
+    ALTER TABLE calls ADD COLUMN last_seen TEXT;   -- the last time the server saw the call going
+    CREATE INDEX calls_run ON calls(server_id, run);
+    CREATE INDEX calls_open ON calls(server_id, run, board) WHERE "end" IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 RECOVERED = "recovered after crash"
+# the disposition crash recovery gives a call the server never finished: its end is an
+# estimate, the last time the server was known to see the call going (`last_seen`)
+CRASHED = "server crashed: end estimated (the last time the call was seen)"
 
 
 class CallDbError(Exception):
     """The database cannot be opened or used; the message names the file."""
+
+
+class CallIdInUse(CallDbError):
+    """A call row exists under this id for another call: it is left as it is."""
 
 
 def iso(t: dt.datetime | None) -> str | None:
@@ -164,6 +193,9 @@ class CallRow:
     recording_rule: str | None = None   # the recording rule that decided ("FILE:LINE key")
     recording_note: str | None = None   # what became of the recording ("kept: ...", "not recorded: ...")
     agent_answer: dt.datetime | None = None   # when the agent's phone answered (answer: the line)
+    server_id: str | None = None        # the server run the call belongs to (schema 4); None:
+    run: int | None = None              # a tool's row, merged into whatever row has the id
+    last_seen: dt.datetime | None = None   # the server saw the call going then (crash: its end)
 
     @classmethod
     def from_record(cls, rec: Any) -> "CallRow":
@@ -275,19 +307,68 @@ class CallDb:
             return self._conn.execute(sql, args).fetchall()
 
     # -- calls ----------------------------------------------------------------
-    def upsert_call(self, row: CallRow) -> None:
-        """Insert the call, or fill in the fields `row` knows (None = unchanged)."""
-        self._tx([lambda c: _upsert_call(c, row)])
+    def upsert_call(self, row: CallRow, *, new: bool = False) -> None:
+        """Insert the call, or fill in the fields `row` knows (None = unchanged).
+
+        `new`: the call's first write; a row with its id already there is
+        `CallIdInUse`. A row of another server run is never written either.
+        """
+        self._tx([lambda c: _upsert_call(c, row, new=new, where=self.path)])
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM calls WHERE call_id = ?", (call_id,))
         return _call_dict(rows[0]) if rows else None
 
+    def start_run(self, server_id: str, when: dt.datetime) -> int:
+        """The number of this start of `server_id`: one more than any before.
+
+        Never less than the highest run of a call stored under the server id,
+        so call ids cannot repeat even if the servers table went back (a
+        restored backup) while calls rows stayed.
+        """
+        def take(c: sqlite3.Connection) -> int:
+            row = c.execute("SELECT runs FROM servers WHERE server_id = ?", (server_id,)).fetchone()
+            seen = c.execute("SELECT MAX(run) FROM calls WHERE server_id = ?", (server_id,)).fetchone()[0]
+            run = max(row[0] if row else 0, seen or 0) + 1
+            if row is None:
+                c.execute("INSERT INTO servers (server_id, runs, last_start) VALUES (?, ?, ?)",
+                          (server_id, run, iso(when)))
+            else:
+                c.execute("UPDATE servers SET runs = ?, last_start = ? WHERE server_id = ?",
+                          (run, iso(when), server_id))
+            return run
+        return self._tx([take])[0]
+
+    def mark_seen(self, server_id: str, run: int, board: str, when: dt.datetime) -> None:
+        """The calls of this run on `board` still going were seen at `when` (crash recovery's end)."""
+        self._tx([('UPDATE calls SET last_seen = ? WHERE server_id = ? AND run = ? AND board = ? '
+                   'AND "end" IS NULL', (iso(when), server_id, run, board))])
+
+    def finish_open_calls(self, server_id: str, run: int, board: str, end: dt.datetime,
+                          disposition: str) -> list[str]:
+        """End the calls of this run on `board` that have no end yet (the server stops); their ids."""
+        def finish(c: sqlite3.Connection) -> list[str]:
+            ids = [r[0] for r in c.execute('SELECT call_id FROM calls WHERE server_id = ? AND run = ? '
+                                           'AND board = ? AND "end" IS NULL', (server_id, run, board))]
+            for call_id in ids:
+                _upsert_call(c, CallRow(call_id, end=end, disposition=disposition,
+                                        server_id=server_id, run=run), where=self.path)
+            return ids
+        return self._tx([finish])[0]
+
+    def open_calls(self, server_id: str | None) -> list[dict[str, Any]]:
+        """Calls with no end: of `server_id` and of no server (schema < 4); None: all."""
+        sql = 'SELECT * FROM calls WHERE "end" IS NULL'
+        if server_id is None:
+            return [_call_dict(r) for r in self.query(sql)]
+        return [_call_dict(r) for r in self.query(sql + " AND (server_id = ? OR server_id IS NULL)",
+                                                  (server_id,))]
+
     # -- recordings -------------------------------------------------------------
     def begin_recording(self, call: CallRow, *, path: str, fmt: str, layout: str,
                         started: dt.datetime) -> int:
         """The call row (created or completed) and a 'recording' row, in one commit; returns its id."""
-        ids = self._tx([lambda c: _upsert_call(c, call), (
+        ids = self._tx([lambda c: _upsert_call(c, call, where=self.path), (
             "INSERT INTO recordings (call_id, path, format, layout, started, status) "
             "VALUES (?, ?, ?, ?, ?, 'recording')", (call.call_id, path, fmt, layout, iso(started)))])
         return ids[1]
@@ -370,9 +451,20 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def _upsert_call(c: sqlite3.Connection, row: CallRow) -> None:
-    """Merge `row` into the stored call (None = keep), recompute duration; inside a transaction."""
-    new: dict[str, Any] = {
+def _upsert_call(c: sqlite3.Connection, row: CallRow, *, new: bool = False,
+                 where: Any = "call database") -> None:
+    """Merge `row` into the stored call (None = keep), recompute duration; inside a transaction.
+
+    CallIdInUse: `new` and the id is taken, or the stored row is another run's.
+    """
+    old = c.execute("SELECT * FROM calls WHERE call_id = ?", (row.call_id,)).fetchone()
+    if old is not None and (new or row.server_id is not None and
+                            (old["server_id"], old["run"]) != (row.server_id, row.run)):
+        owner = (f"server {old['server_id']} run {old['run']}" if old["server_id"] is not None
+                 else "a server before schema 4")
+        raise CallIdInUse(f"{where}: call id {row.call_id} is already the call of {owner} "
+                          f"(started {old['start']}); that row is left as it is")
+    fields: dict[str, Any] = {
         "start": iso(row.start), "answer": iso(row.answer), "end": iso(row.end),
         "board": row.board, "channel": row.channel, "direction": row.direction,
         "caller": row.caller, "called": row.called, "caller_norm": normalize(row.caller),
@@ -380,10 +472,10 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow) -> None:
         "ivr_path": None if row.ivr_path is None else json.dumps(row.ivr_path),
         "disposition": row.disposition, "digits_count": row.digits_count,
         "recording_rule": row.recording_rule, "recording_note": row.recording_note,
-        "agent_answer": iso(row.agent_answer),
+        "agent_answer": iso(row.agent_answer), "server_id": row.server_id, "run": row.run,
+        "last_seen": iso(row.last_seen),
     }
-    old = c.execute("SELECT * FROM calls WHERE call_id = ?", (row.call_id,)).fetchone()
-    merged = {k: (v if v is not None else (old[k] if old is not None else None)) for k, v in new.items()}
+    merged = {k: (v if v is not None else (old[k] if old is not None else None)) for k, v in fields.items()}
     t0 = merged["answer"] or merged["start"]
     merged["duration"] = (None if merged["end"] is None or t0 is None else
                           round((parse_time(merged["end"]) - parse_time(t0)).total_seconds(), 6))
@@ -415,5 +507,5 @@ def _rec_row(r: sqlite3.Row) -> RecordingRow:
                         bytes=r["bytes"])
 
 
-__all__ = ["CallDb", "CallDbError", "CallRow", "RecordingRow", "DEFAULT_PATH", "SCHEMA_VERSION",
-           "MIGRATIONS", "RECOVERED", "iso", "parse_time", "normalize"]
+__all__ = ["CallDb", "CallDbError", "CallIdInUse", "CallRow", "RecordingRow", "DEFAULT_PATH",
+           "SCHEMA_VERSION", "MIGRATIONS", "RECOVERED", "CRASHED", "iso", "parse_time", "normalize"]

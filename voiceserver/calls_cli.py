@@ -44,6 +44,8 @@ COLUMNS = [
     ("rec_reason", "recording_reason"), ("rec_recovered", "recovered"), ("rec_gaps", "gaps"),
     # the recording decision, on the call (schema 2: recorded or not, which rule, what became of it)
     ("recording_rule", "recording_rule"), ("recording_note", "recording_note"),
+    # which server took the call (schema 4: several servers may write one database)
+    ("server_id", "server"),
 ]
 TABLE = [("start", "start (UTC)"), ("call_id", "call"), ("channel", "chan"), ("direction", "dir"),
          ("caller", "caller"), ("called", "called"), ("agent", "agent"), ("duration", "secs"),
@@ -172,7 +174,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             if k == "rec_status" and v == "kept":
                 v = f"{r['rec_duration']:.1f}s {r['rec_layout']}" + (" recovered" if r["rec_recovered"] else "")
             elif k == "rec_status" and v:
-                v = f"{v}: {r['rec_reason'] or ''}".rstrip(": ")
+                # rows written before the fix say "discarded: why" in the reason itself
+                why = (r["rec_reason"] or "").removeprefix(f"{v}: ")
+                v = f"{v}: {why}".rstrip(": ")
             elif k == "rec_status":        # never recorded: the rules' sentence, if the server wrote one
                 v = r.get("recording_note")
             line.append(_cell(k, v))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 
 class State(str, Enum):
@@ -39,6 +39,8 @@ _call_ids = itertools.count(1)
 
 
 def new_call_id(prefix: str = "c") -> str:
+    """Ids for channels used on their own (tests); the server gives its channels
+    `voiceserver.callids.CallIds.next`, ids that never repeat."""
     return f"{prefix}{next(_call_ids):06d}"
 
 
@@ -82,6 +84,7 @@ class Channel:
         self.outbox: list[Action] = []
         self._gen = 0
         self.alarm: str | None = None
+        self.new_call_id: Callable[[], str] = new_call_id   # where call ids come from
 
     def ticks(self, ms: float) -> int:
         return max(1, int(round(ms * self.tps / 1000.0)))
@@ -114,7 +117,7 @@ class Channel:
             getattr(self, f"_on_{name}")(tick)
 
     def _start_call(self, tick: int, direction: str, **kw: Any) -> Call:
-        self.call = Call(new_call_id(), self.chan, direction, start_tick=tick, **kw)
+        self.call = Call(self.new_call_id(), self.chan, direction, start_tick=tick, **kw)
         self._event("call.start", call_id=self.call.call_id, direction=direction,
                     caller=self.call.caller, called=self.call.called)
         return self.call

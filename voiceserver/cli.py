@@ -292,7 +292,7 @@ async def _demo_run(server, proc: subprocess.Popen, args: argparse.Namespace) ->
     task = asyncio.create_task(server.run(stop))
 
     def finished() -> bool:
-        return len(server.records) >= args.calls or proc.poll() is not None or task.done()
+        return server.totals.calls >= args.calls or proc.poll() is not None or task.done()
 
     if args.no_live or not sys.stdout.isatty():
         while not finished():
@@ -309,7 +309,7 @@ async def _demo_run(server, proc: subprocess.Popen, args: argparse.Namespace) ->
 
 def _table(server):
     from rich.table import Table
-    t = Table(title=f"voiceboard demo — calls ended: {len(server.records)}", expand=False)
+    t = Table(title=f"voiceboard demo — calls ended: {server.totals.calls}", expand=False)
     for col in ("board", "chan", "kind", "state", "call", "caller", "IVR step", "digits"):
         t.add_column(col)
     for r in server.channel_rows():
@@ -319,27 +319,23 @@ def _table(server):
 
 
 def demo_summary(server, wall: float) -> dict[str, Any]:
-    recs = server.records
-    answered = [r for r in recs if r.answer is not None]
-    durations = [(r.end - r.answer).total_seconds() for r in answered]
-    reasons: dict[str, int] = {}
-    for r in recs:
-        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    """Totals over every call (server.totals); "records": the most recent ones the server keeps."""
+    t = server.totals
     stats = [rt.engine.stats.as_dict() for rt in server.boards]
     return {
-        "calls": len(recs),
-        "answered": len(answered),
-        "rejected": sum(1 for r in recs if "rejected" in r.ivr_path),
-        "to_agent": sum(1 for r in recs if r.agent),
-        "digits": sum(len(r.digits) for r in recs),
-        "prompts_played": sum(r.prompts_played for r in recs),
-        "talk_seconds_avg": round(sum(durations) / len(durations), 1) if durations else 0.0,
-        "talk_seconds_max": round(max(durations), 1) if durations else 0.0,
-        "end_reasons": reasons,
+        "calls": t.calls,
+        "answered": t.answered,
+        "rejected": t.rejected,
+        "to_agent": t.to_agent,
+        "digits": t.digits,
+        "prompts_played": t.prompts_played,
+        "talk_seconds_avg": round(t.talk_seconds_avg, 1),
+        "talk_seconds_max": round(t.talk_seconds_max, 1),
+        "end_reasons": dict(t.end_reasons),
         "wall_seconds": round(wall, 2),
         "engine": stats,
         "error": server.error,
-        "records": [r.__dict__ for r in recs],
+        "records": [r.__dict__ for r in server.records],
     }
 
 

@@ -129,6 +129,7 @@ class StorageSettings:
     template: str                   # file name template (voiceserver.recorder.PLACEHOLDERS)
     rules_audit: str                # JSON lines: every recording-rules reload (rules_watch)
     explicit: bool = True
+    server_id: str | None = None    # this server in the call database; None: the host name
 
 
 STORAGE_DEFAULTS = {"recordings": "recordings", "database": "calls.db", "voicemail": "voicemail",
@@ -405,7 +406,7 @@ class _Loader:
     # -- [storage] ---------------------------------------------------------
     def storage(self, node: Node, explicit: bool) -> StorageSettings:
         """Paths relative to this file; nothing is created here (the server does at start)."""
-        node.check_keys(set(STORAGE_DEFAULTS) | {"template"})
+        node.check_keys(set(STORAGE_DEFAULTS) | {"template", "server_id"})
         paths: dict[str, str] = {}
         for key, default in STORAGE_DEFAULTS.items():
             value = node.get_str(key, default).strip()
@@ -427,7 +428,14 @@ class _Loader:
             check_template(template)
         except ValueError as exc:
             raise node.error("template", str(exc)) from None
-        return StorageSettings(template=template, explicit=explicit, **paths)
+        server_id = None
+        if "server_id" in node:
+            from voiceserver.callids import check_server_id
+            try:
+                server_id = check_server_id(node.get_str("server_id"))
+            except ValueError as exc:
+                raise node.error("server_id", str(exc)) from None
+        return StorageSettings(template=template, explicit=explicit, server_id=server_id, **paths)
 
     # -- [[boards]] --------------------------------------------------------
     def boards(self) -> tuple[BoardEntry, ...]:
@@ -966,7 +974,8 @@ class _Loader:
         if action is BlockAction.REJECT and prompts:
             raise e.error("prompts", "a rejected call is not answered: nothing is played "
                                      "(use action = \"play\")")
-        return BlacklistEntry(number, norm, match, action, prompts, e.get_str("note", ""))
+        return BlacklistEntry(number, norm, match, action, prompts, e.get_str("note", ""),
+                              f"{self.file}:{e.line_of('number')}")
 
 
 

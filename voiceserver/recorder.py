@@ -47,7 +47,7 @@ import numpy as np
 from dsp import g711
 from dsp._capture import MONO, PAUSED, STEREO, capture_block
 from voiceserver import wavwriter
-from voiceserver.calldb import RECOVERED, CallDb, CallRow, parse_time
+from voiceserver.calldb import CRASHED, RECOVERED, CallDb, CallDbError, CallRow, parse_time
 from voiceserver.wavwriter import PART, WavFile
 
 log = logging.getLogger("voiceserver.recorder")
@@ -176,7 +176,7 @@ def _errno_reason(exc: BaseException) -> str:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
             return "directory not writable"
         return f"write error: {exc.strerror or exc}"
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, (sqlite3.Error, CallDbError)):
         return f"database error: {exc}"
     return f"error: {exc!r}"
 
@@ -236,7 +236,7 @@ class Recorder:
         self._cmds: deque[tuple] = deque()             # control plane -> tick
         self._msgs: deque[tuple] = deque()             # tick -> writer: (tag seq, kind, *args)
         self._handles = itertools.count(1)
-        self._issued: set[int] = set()
+        self._last_handle = 0                          # handles 1.._last_handle were given out
         self.stats = RecorderStats()
         # writer side
         self._recs: dict[int, _Rec] = {}
@@ -275,14 +275,14 @@ class Recorder:
         if call.channel is None:
             call.channel = chan
         h = next(self._handles)
-        self._issued.add(h)
+        self._last_handle = h
         ticks = max(1, int(round(limit * RATE / self.block)))
         self._cmds.append(("start", h, layout == "stereo", a, b, ticks, call, fmt, when,
                            None if root is None else Path(root)))
         return h
 
     def _known(self, handle: int) -> None:
-        if handle not in self._issued:
+        if not isinstance(handle, (int, np.integer)) or not 0 < handle <= self._last_handle:
             raise ValueError(f"no recording with handle {handle!r}")
 
     def pause(self, handle: int) -> None:
@@ -306,9 +306,18 @@ class Recorder:
         self._known(handle)
         self._cmds.append(("stop", handle, discard, reason))
 
-    def log_call(self, row: CallRow) -> None:
-        """Store (or complete) a call record, from the writer thread, in order with the recordings."""
-        self._cmds.append(("call", row))
+    def log_call(self, row: CallRow, *, new: bool = False) -> None:
+        """Store (or complete) a call record, from the writer thread, in order with the recordings.
+
+        `new`: the call's first row (an existing row with its id is an error, not overwritten)."""
+        self.db_write("storing the call record", row.call_id,
+                      lambda db: db.upsert_call(row, new=new))
+
+    def db_write(self, what: str, call_id: str | None, write: Callable[[CallDb], Any]) -> None:
+        """Run `write(db)` on the writer thread, in order with the recordings.
+
+        A database error becomes a recording.failed event (an alarm) saying `what` failed."""
+        self._cmds.append(("call", what, call_id, write))
 
     def events(self) -> list[RecorderEvent]:
         """Drain the events (when no on_event callback was given)."""
@@ -400,7 +409,7 @@ class Recorder:
                 self.stats.active = len(self._ctl)
                 continue
             if kind == "call":
-                self._msgs.append((tag, "call", cmd[1]))
+                self._msgs.append((tag, *cmd))
                 continue
             c = self._ctl.get(cmd[1])
             if c is None:   # already stopped (max duration, no slot): nothing to do
@@ -433,6 +442,13 @@ class Recorder:
             self._hi -= 1
         self._msgs.append((self._head, "stop", c.handle, discard, reason))
         self.stats.active = len(self._ctl)
+        if not self._ctl:
+            self._deadlines.clear()
+        elif len(self._deadlines) > 2 * len(self._ctl) + 64:
+            # the ended recordings' max-duration deadlines (hours away): dropped now and then,
+            # so that the heap holds about the recordings going, not every one since the start
+            self._deadlines = [d for d in self._deadlines if d[1] in self._ctl]
+            heapq.heapify(self._deadlines)
 
     def _expire(self) -> None:
         while self._deadlines and self._deadlines[0][0] <= self._clock:
@@ -545,11 +561,12 @@ class Recorder:
         if kind == "start":
             self._open(m[2])
         elif kind == "call":
+            _, _, what, call_id, write = m
             try:
-                self.db.upsert_call(m[2])
-            except sqlite3.Error as exc:
-                self._emit(RecorderEvent("recording.failed", None, m[2].call_id,
-                                         {"reason": f"database error storing the call record: {exc}"}))
+                write(self.db)
+            except (sqlite3.Error, CallDbError) as exc:
+                self._emit(RecorderEvent("recording.failed", None, call_id,
+                                         {"reason": f"database error {what}: {exc}"}))
         elif kind == "gap":
             for rec in self._recs.values():
                 if rec.done or rec.wav is None:
@@ -604,7 +621,7 @@ class Recorder:
             rec.db_id = self.db.begin_recording(rec.call, path=str(path), fmt=rec.fmt,
                                                 layout="stereo" if rec.channels == 2 else "mono",
                                                 started=rec.when)
-        except sqlite3.Error as exc:   # no row, so no file either: the recording does not exist
+        except (sqlite3.Error, CallDbError) as exc:   # no row, so no file either: no recording
             rec.done = True
             self.stats.failed += 1
             self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id,
@@ -722,24 +739,41 @@ class Recorder:
 
 
 # -- recovery ----------------------------------------------------------------------
-def recover(root: str | os.PathLike, db: CallDb) -> list[dict[str, Any]]:
-    """After a crash: repair every recording left in progress and complete its call record.
+def recover(root: str | os.PathLike, db: CallDb, server_id: str | None = None) -> list[dict[str, Any]]:
+    """After a crash: repair the recordings left in progress, then complete the calls left open.
+
+    `recover_files`, then `recover_calls`; returns what was done to the files.
+    """
+    done = recover_files(root, db, server_id)
+    recover_calls(db, server_id)
+    return done
+
+
+def recover_files(root: str | os.PathLike, db: CallDb,
+                  server_id: str | None = None) -> list[dict[str, Any]]:
+    """Repair every recording left in progress; one dict per file.
 
     Run at start-up before recording (the Recorder does it by default). For each
     row still 'recording': the `.part` file's header is set from its length,
     the file renamed to its final name, the row marked kept and recovered=1
-    (or discarded, if no audio had been written), and the call's end set to
-    the end of the audio with disposition 'recovered after crash'. Stray
-    `.part` files under `root` with no row are repaired and given one; empty
-    ones are deleted. Returns what was done, one dict per file.
+    (or discarded, if no audio had been written). Stray `.part` files under
+    `root` with no row are repaired and given one; empty ones are deleted.
+    `server_id`: only the recordings of that server's calls (and of calls from
+    before schema 4): another server sharing the database may be recording
+    now, and its files are left alone. None: every row.
     """
     root = Path(root)
     done: list[dict[str, Any]] = []
-    known: set[str] = set()
-    for row in db.recordings(status="recording"):
+    rows = db.recordings(status="recording")
+    known = {str(row.path) + PART for row in rows}     # any server's: never adopted as strays
+    if server_id is not None:
+        ours = {r["call_id"] for r in db.query(
+            "SELECT DISTINCT c.call_id FROM recordings r JOIN calls c ON c.call_id = r.call_id "
+            "WHERE r.status = 'recording' AND (c.server_id = ? OR c.server_id IS NULL)", (server_id,))}
+        rows = [row for row in rows if row.call_id in ours]
+    for row in rows:
         path = Path(row.path)
         part = Path(str(path) + PART)
-        known.add(str(part))
         result: dict[str, Any] = {"id": row.id, "call_id": row.call_id, "path": str(path)}
         frames, nbytes = 0, 0
         try:
@@ -769,11 +803,7 @@ def recover(root: str | os.PathLike, db: CallDb) -> list[dict[str, Any]]:
             db.end_recording(row.id, status="discarded", duration=0.0, stop_reason=RECOVERED,
                              discard_reason="no audio before the crash", recovered=True)
             result.update(status="discarded", duration=0.0, path=None)
-        _complete_call(db, row.call_id, row.started + dt.timedelta(seconds=duration))
         done.append(result)
-    # calls left open by the crash without a recording in progress
-    for r in db.query('SELECT call_id, start, answer FROM calls WHERE "end" IS NULL'):
-        _complete_call(db, r["call_id"], parse_time(r["answer"] or r["start"]))
     if root.is_dir():
         for part in sorted(root.rglob("*.wav" + PART)):
             if str(part) in known:
@@ -782,11 +812,27 @@ def recover(root: str | os.PathLike, db: CallDb) -> list[dict[str, Any]]:
     return done
 
 
-def _complete_call(db: CallDb, call_id: str, end: dt.datetime | None) -> None:
-    call = db.call(call_id)
-    if call is None or call["end"] is not None:
-        return
-    db.upsert_call(CallRow(call_id, end=end, disposition=call["disposition"] or RECOVERED))
+def recover_calls(db: CallDb, server_id: str | None = None) -> list[dict[str, Any]]:
+    """Give every call a crash left open an end; what was done, one dict per call.
+
+    The real end is not known: the end is the last moment the server is known
+    to have seen the call going (the call's `last_seen`, the end of its
+    recorded audio, its answer or start, whichever is latest), so the
+    recorded duration is never longer than the call was; the disposition
+    says it is an estimate (`CRASHED`). What the row already holds (agent,
+    queue, IVR path: written as the call went) stays. `server_id` as for
+    `recover_files`. Run after `recover_files` (the audio's end counts).
+    """
+    done: list[dict[str, Any]] = []
+    for call in db.open_calls(server_id):
+        seen = [parse_time(call[k]) for k in ("last_seen", "answer", "start") if call.get(k)]
+        seen += [r.started + dt.timedelta(seconds=r.duration) for r in db.recordings(call["call_id"])]
+        end = max(seen) if seen else None
+        disposition = call["disposition"] or CRASHED
+        db.upsert_call(CallRow(call["call_id"], end=end, disposition=disposition))
+        done.append({"call_id": call["call_id"], "end": end, "disposition": disposition,
+                     "agent": call["agent"], "queue": call["queue"], "ivr_path": call["ivr_path"]})
+    return done
 
 
 def _adopt_orphan(db: CallDb, part: Path) -> dict[str, Any]:
@@ -814,4 +860,5 @@ def _adopt_orphan(db: CallDb, part: Path) -> dict[str, Any]:
 
 
 __all__ = ["Recorder", "RecorderEvent", "RecorderStats", "RecorderError", "Source", "SILENCE", "recover",
+           "recover_files", "recover_calls",
            "check_template", "DEFAULT_TEMPLATE", "PLACEHOLDERS", "LAYOUTS", "FORMATS"]

@@ -16,9 +16,17 @@ left = the caller (the trunk's rx); right = what the server sends the caller
 (prompts, music on hold, tones) until a party is bridged in, then that
 party's line (the agent's phone or the transfer trunk, its rx), and back to
 what the server sends when they leave. One file runs across queue music,
-agents and transfers. A call row goes to SQLite at answer and at the end,
-for every trunk call, recorded or not (`recording_rule`, `recording_note`
-say why). docs/recording.md is the reference.
+agents and transfers. docs/recording.md is the reference.
+
+Call rows (every trunk call, recorded or not: `recording_rule`,
+`recording_note` say why) are written as the call goes, so that a crash
+loses as little as possible: created when the call starts (its id is new:
+an existing row is never overwritten), then at answer, at each step of the
+IVR path, when it joins a queue, when an agent takes it, and at the end;
+every `SEEN_INTERVAL_S` the board's calls in progress get `last_seen`, the
+end crash recovery gives them (voiceserver.recorder.recover_calls). All of
+it goes through the board's recorder, so its writer thread does the SQLite
+work, never the tick or the control plane.
 
 Threads: everything runs on the control plane (the server's asyncio loop)
 except `_recorder_callback`, which the recorders call from their writer and
@@ -42,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 from boarddrv.tomlconfig import ConfigError
 from voiceserver import ivr as ivrmod
 from voiceserver.calldb import CallDb, CallDbError, CallRow
-from voiceserver.recorder import SILENCE, Recorder, RecorderEvent, recover
+from voiceserver.callids import claim_server_id
+from voiceserver.recorder import SILENCE, Recorder, RecorderEvent, recover_calls, recover_files
 from voiceserver.rules import CallFacts, Decision, PauseChange, PauseControl, RecordingRules, load_rules
 from voiceserver.rules_watch import ReloadEvent, RulesWatcher
 
@@ -55,6 +64,8 @@ log = logging.getLogger("voiceserver.recording")
 FORMATS = {"wav-pcm16": "pcm16", "wav-alaw": "alaw"}   # rules' names -> the recorder's
 VOICEMAIL_FORMAT = "pcm16"
 RESUME_HOLD_MS = 2000     # a resume waits for the DTMF tone to end, at most this long
+SEEN_INTERVAL_S = 5.0     # calls in progress get last_seen this often (crash recovery's end)
+SEEN_TOKEN = ("calls", "seen")   # the engine timer that writes last_seen
 _UNSAFE = re.compile(r"[^A-Za-z0-9+._@-]+")
 
 Key = tuple[int, int]   # (board index, channel)
@@ -83,6 +94,8 @@ class CallRecording:
     tones: set[int] = field(default_factory=set)   # channels with a DTMF tone on now
     other: int | None = None            # the channel on the right (bridged); None: the trunk's tx
     timer_at: int | None = None         # pause-control deadline armed (tick)
+    path_written: int = 0               # IVR path entries already in the call row
+    queue_written: str | None = None    # the queue already in the call row
 
     @property
     def recording(self) -> bool:
@@ -112,9 +125,12 @@ class RecordingService:
         self.rules = rules
         self.poll_interval = poll_interval
         self.db: CallDb | None = None
+        self.run: int | None = None                 # this start's number in the database (call ids)
+        self._lock: Any = None                      # the server id's lock file, held while running
         self.recorders: dict[int, Recorder] = {}
         self.calls: dict[str, CallRecording] = {}
         self.recovered: list[dict[str, Any]] = []
+        self.recovered_calls: list[dict[str, Any]] = []
         self.watcher: RulesWatcher | None = None
         self._by_trunk: dict[Key, str] = {}        # the caller's trunk -> call id
         self._by_other: dict[Key, str] = {}        # the bridged party's line -> call id
@@ -135,9 +151,19 @@ class RecordingService:
         on, unrecorded, and each failed recording says why.
         """
         st = self.storage
+        sid = self.s.server_id
         self.db = CallDb(st.database)
-        # rows left 'recording' (calls and voicemail alike), then stray .part files under both roots
-        self.recovered = recover(st.recordings, self.db) + recover(st.voicemail, self.db)
+        try:   # one running server per server id and database: recovery may then take its rows
+            self._lock = claim_server_id(st.database, sid)
+        except BaseException:
+            self.db.close()
+            raise
+        self.run = self.db.start_run(sid, self.s.start_time)
+        # rows left 'recording' (calls and voicemail alike), then stray .part files under both
+        # roots; then the calls left open get their end (this server's rows only)
+        self.recovered = (recover_files(st.recordings, self.db, sid)
+                          + recover_files(st.voicemail, self.db, sid))
+        self.recovered_calls = recover_calls(self.db, sid)
         for r in self.recovered:
             self._recovered_voicemail(r)
             log.warning("recovered after a crash: %s (%s, %.1f s) of call %s",
@@ -145,6 +171,10 @@ class RecordingService:
                         r.get("call_id"))
             self.s.bus.publish(0, "recording.recovered", call_id=r.get("call_id"),
                                **{k: v for k, v in r.items() if k != "call_id"})
+        for c in self.recovered_calls:
+            log.warning("call %s left open by a crash: ended at %s (an estimate: %s)",
+                        c["call_id"], c["end"], c["disposition"])
+            self.s.bus.publish(0, "call.recovered", **c)
         for what, folder in (("recordings", st.recordings), ("voicemail", st.voicemail),
                              ("rules audit log", os.path.dirname(st.rules_audit))):
             try:
@@ -160,6 +190,7 @@ class RecordingService:
                            backpressure=rt.board.info.clock == "lockstep")
             self.recorders[rt.index] = rec
             rt.engine.recorder = rec
+            rt.engine.call_at(rt.tick_at(SEEN_INTERVAL_S * 1000), 0, SEEN_TOKEN)
         if self.rules is not None:
             self._watch(self.rules, None, "start")
 
@@ -176,13 +207,21 @@ class RecordingService:
             note = cr.end_note
             if cr.recording:
                 note = "kept: the server stopped during the call"
-            rec.log_call(CallRow(cr.call_id, end=self.s.time_at(rt, tick), disposition="server stopped",
-                                 recording_note=note))
+            rec.log_call(self._row(cr.call_id, end=self.s.time_at(rt, tick), disposition="server stopped",
+                                   recording_note=note))
+        for index, rec in self.recorders.items():   # calls not answered, outbound legs: end them too
+            rt = self.s.boards[index]
+            end = self.s.time_at(rt, rt.engine.tick)
+            rec.db_write("ending the calls in progress", None, lambda db, name=rt.name, end=end:
+                         db.finish_open_calls(self.s.server_id, self.run, name, end, "server stopped"))
         self._closed = True
         finished = [rec.close() for rec in self.recorders.values()]
         self._drain_events()      # the last files' events: published before the server returns
         if self.db is not None and all(finished):   # a hung disk: its writer still holds the db
             self.db.close()
+        if self._lock is not None and all(finished):
+            self._lock.close()
+            self._lock = None
 
     async def watch(self) -> None:
         """Poll the rules file every `poll_interval` seconds (a task on the server's loop)."""
@@ -216,6 +255,38 @@ class RecordingService:
         rt = self.s.boards[0] if self.s.boards else None
         return self.s.start_time if rt is None else self.s.time_at(rt, self.s._tick)
 
+    # -- call rows ------------------------------------------------------------------
+    def _row(self, call_id: str, **fields: Any) -> CallRow:
+        """A write to the row of one of this run's calls (a row of another run is refused)."""
+        return CallRow(call_id, server_id=self.s.server_id, run=self.run, **fields)
+
+    def call_started(self, rt: "BoardRuntime", tick: int, chan: int, call: Any) -> None:
+        """A trunk call began (rings in, or the server seizes the line): its row, new."""
+        at = self.s.time_at(rt, tick)
+        self.recorders[rt.index].log_call(self._row(
+            call.call_id, start=self.s.time_at(rt, call.start_tick), board=rt.name, channel=chan,
+            direction=call.direction, caller=call.caller, called=call.called, last_seen=at), new=True)
+
+    def progress(self, rt: "BoardRuntime", tick: int, leg: "_Leg") -> None:
+        """After the IVR's commands: the call row gets the IVR path and the queue, if they changed."""
+        cr = self.calls.get(leg.call.call_id)
+        if cr is None or (cr.path_written == len(leg.path) and cr.queue_written == cr.facts.queue):
+            return
+        cr.path_written, cr.queue_written = len(leg.path), cr.facts.queue
+        self.recorders[rt.index].log_call(self._row(
+            cr.call_id, ivr_path=list(leg.path), queue=cr.facts.queue,
+            last_seen=self.s.time_at(rt, tick)))
+
+    def _seen(self, rt: "BoardRuntime", tick: int) -> None:
+        """Every SEEN_INTERVAL_S: the board's calls in progress are alive now (one UPDATE)."""
+        rt.engine.call_at(tick + max(1, rt.tick_at(SEEN_INTERVAL_S * 1000)), 0, SEEN_TOKEN)
+        rec = self.recorders.get(rt.index)
+        if rec is None or self._closed:
+            return
+        at = self.s.time_at(rt, tick)
+        rec.db_write("marking the calls in progress seen", None,
+                     lambda db: db.mark_seen(self.s.server_id, self.run, rt.name, at))
+
     # -- hooks: the server calls these from its control plane ---------------------
     def answered(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg") -> None:
         """The server answered an inbound call: decide, start recording, write the call row."""
@@ -233,8 +304,9 @@ class RecordingService:
                                board=rt.name, record=d.record, rule=str(d.rule), reason=d.reason)
         if d is not None and d.record:
             self._start(rt, tick, cr)
-        self.recorders[rt.index].log_call(CallRow(
-            call.call_id, start=self.s.time_at(rt, call.start_tick), answer=at, board=rt.name,
+        self.recorders[rt.index].log_call(self._row(
+            call.call_id, start=self.s.time_at(rt, call.start_tick), answer=at, last_seen=at,
+            board=rt.name,
             channel=chan, direction=call.direction, caller=call.caller, called=call.called,
             recording_rule=None if d is None else str(d.rule),
             recording_note=None if d is None else
@@ -285,7 +357,10 @@ class RecordingService:
 
     def timer(self, rt: "BoardRuntime", tick: int, token: tuple) -> None:
         """Token ("rec", call_id): a pause-control deadline (a [[pause_dtmf]] timeout), or
-        the latest moment for a resume held back by a DTMF tone."""
+        the latest moment for a resume held back by a DTMF tone; SEEN_TOKEN: last_seen."""
+        if token == SEEN_TOKEN:
+            self._seen(rt, tick)
+            return
         cr = self.calls.get(token[1])
         if cr is None or cr.pause is None or not cr.recording:
             return
@@ -314,6 +389,11 @@ class RecordingService:
         if agent and agent != cr.facts.agent:
             cr.facts = replace(cr.facts, agent=agent)
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
+            leg = self.s.legs.get((rt.index, caller_chan))
+            took = leg.call.data.get("agent_answer_tick") if leg is not None else None
+            self.recorders[rt.index].log_call(self._row(
+                cr.call_id, agent=agent, last_seen=self.s.time_at(rt, tick),
+                agent_answer=None if took is None else self.s.time_at(rt, took)))
 
     def leg_gone(self, rt: "BoardRuntime", tick: int, chan: int) -> None:
         """A leg ended on `chan`: if it was on the right of a recording, the trunk's tx goes back."""
@@ -329,6 +409,7 @@ class RecordingService:
     def call_ended(self, rt: "BoardRuntime", record: "CallRecord", end_tick: int) -> None:
         """A trunk call ended (any: answered or not, inbound or outbound): keep or discard, row."""
         row = CallRow.from_record(record)
+        row.server_id, row.run = self.s.server_id, self.run
         cr = self.calls.pop(record.call_id, None)
         if cr is not None:
             self._by_trunk.pop((cr.board, cr.chan), None)
@@ -351,7 +432,7 @@ class RecordingService:
         folder = Path(self.storage.voicemail) / (_UNSAFE.sub("_", mailbox).strip("._") or "mailbox")
         when = self.s.time_at(rt, tick)
         h = self.recorders[rt.index].start(
-            CallRow(call_id, board=rt.name, channel=key[1], caller=caller), chan=key[1],
+            self._row(call_id, board=rt.name, channel=key[1], caller=caller), chan=key[1],
             layout="mono", fmt=VOICEMAIL_FORMAT, caller=("rx", key[1]), agent=SILENCE,
             max_seconds=max_ms / 1000.0 if max_ms > 0 else None, when=when, root=folder)
         vm = _Voicemail(rt.index, h, call_id, mailbox, key[1], caller, when)
@@ -459,8 +540,8 @@ class RecordingService:
     def _start(self, rt: "BoardRuntime", tick: int, cr: CallRecording) -> None:
         d = cr.decision
         assert d is not None and cr.rules is not None
-        row = CallRow(cr.call_id, board=rt.name, channel=cr.chan, direction=cr.facts.direction,
-                      caller=cr.facts.caller, called=cr.facts.called, agent=cr.facts.agent)
+        row = self._row(cr.call_id, board=rt.name, channel=cr.chan, direction=cr.facts.direction,
+                        caller=cr.facts.caller, called=cr.facts.called, agent=cr.facts.agent)
         h = self.recorders[rt.index].start(
             row, chan=cr.chan, layout=d.layout, fmt=FORMATS.get(d.format, "pcm16"),
             agent=("rx", cr.other) if cr.other is not None else None,
@@ -520,8 +601,8 @@ class RecordingService:
         cr.decision = d
         if d.stopped and not was.stopped and cr.recording:
             k = rules.keep(d, self._seconds(rt, cr, tick))
-            self.recorders[rt.index].stop(cr.handle, discard=None if k.keep else k.reason,
-                                          reason=f"{source}: {d.reason}")
+            self.recorders[rt.index].stop(cr.handle, reason=f"{source}: {d.reason}",
+                                          discard=None if k.keep else _why_discarded(k.reason))
             cr.ended = tick
             cr.end_rule, cr.end_note = str(d.rule), f"{source}: {k.reason}"
             self.s.bus.publish(tick, "recording.rules_stop", chan=cr.chan, call_id=cr.call_id,
@@ -545,8 +626,8 @@ class RecordingService:
             return cr.end_rule, cr.end_note
         assert cr.rules is not None
         k = cr.rules.keep(d, self._seconds(rt, cr, end_tick))
-        self.recorders[rt.index].stop(cr.handle, discard=None if k.keep else k.reason,
-                                      reason="call end")
+        self.recorders[rt.index].stop(cr.handle, reason="call end",
+                                      discard=None if k.keep else _why_discarded(k.reason))
         cr.ended = end_tick
         return str(k.rule), k.reason
 
@@ -741,7 +822,13 @@ class RecordingService:
                     self.recorders[board].stop(cr.handle, reason=reason)   # frees the slot
             elif cr is None and call_id is not None and not self._closed:
                 # the call has already ended (its row was written): correct the row
-                self.recorders[board].log_call(CallRow(call_id, recording_note=note))
+                self.recorders[board].log_call(self._row(call_id, recording_note=note))
+
+
+def _why_discarded(reason: str) -> str:
+    """The recording row's discard_reason: the rules' sentence without its "discarded: "
+    (the row's status says that; `voiceboard calls` shows "discarded: WHY")."""
+    return reason.removeprefix("discarded: ")
 
 
 __all__ = ["RecordingService", "CallRecording", "FORMATS", "VOICEMAIL_FORMAT"]

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import math
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ from voiceserver.channels import Call, Channel, FxoTrunk, FxsPhone, State
 from voiceserver.config import ServerConfig
 from voiceserver.acdlink import AcdLink, AgentConflict, default_settings
 from voiceserver.blacklist import normalize_number
+from voiceserver.callids import CallIds, default_server_id
+from voiceserver.calltotals import CallTotals
 from voiceserver.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
 from voiceserver.events import EventBus
 from voiceserver.masking import MASK, SecretKeys, masked, pause_menus
@@ -44,6 +47,7 @@ log = logging.getLogger("voiceserver")
 
 RATE = 8000
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
+RECENT_RECORDS = 1000   # finished calls kept in memory (VoiceServer.records); all: the call database
 
 
 @dataclass
@@ -77,6 +81,7 @@ class _Leg:
     digits: str = ""
     prompts: int = 0
     agent: str | None = None
+    rejected: str | None = None   # not answered, and why (the blacklist entry): the record's reason
 
 
 class BoardRuntime:
@@ -105,7 +110,7 @@ class VoiceServer:
     def __init__(self, cfg: ServerConfig, library: PromptLibrary, *, sync: bool = True,
                  block: int = 160, start_time: dt.datetime | None = None,
                  hardware_bridging: bool = True, status_port: int | None = None,
-                 rules_poll: float = 5.0) -> None:
+                 rules_poll: float = 5.0, recent_records: int = RECENT_RECORDS) -> None:
         self.cfg = cfg
         self.library = library
         self.sync = sync
@@ -116,7 +121,12 @@ class VoiceServer:
         self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
         self.bank = AudioBank()
-        self.records: list[CallRecord] = []
+        # finished calls: the most recent in memory, sums of all (every one: the call database)
+        self.records: deque[CallRecord] = deque(maxlen=recent_records)
+        self.totals = CallTotals()
+        # call ids SERVER-RUN-SEQ: the run comes from the call database at start (voiceserver.callids)
+        self.server_id = (cfg.storage.server_id if cfg.storage is not None else None) or default_server_id()
+        self.call_ids: CallIds | None = None
         self.boards: list[BoardRuntime] = []
         self.legs: dict[tuple[int, int], _Leg] = {}
         self.acd: AcdLink | None = None                # queues and agents, once boards are open
@@ -212,6 +222,7 @@ class VoiceServer:
             if self.recording is not None:   # crash recovery, then a recorder per board
                 self.recording.open()
                 watch = asyncio.create_task(self.recording.watch())
+            self._issue_call_ids()
             if self.status_port is not None:
                 from voiceserver.status_api import StatusApi
                 status = StatusApi(queues=self.acd.acd.queue_rows, agents=self.acd.acd.agent_rows,
@@ -421,8 +432,8 @@ class VoiceServer:
             else:
                 rt.engine.tone(ev.chan, None)
             return None
-        if isinstance(ev, Timer) and isinstance(ev.token, tuple) and ev.token[:1] == ("rec",):
-            if self.recording is not None:   # a recording's pause deadline
+        if isinstance(ev, Timer) and isinstance(ev.token, tuple) and ev.token[:1] in (("rec",), ("calls",)):
+            if self.recording is not None:   # a recording's pause deadline; the call rows' last_seen
                 self.recording.timer(rt, tick, ev.token)
             return None
         ch = rt.channels.get(chan) if chan is not None else None
@@ -606,6 +617,8 @@ class VoiceServer:
                 rt.engine.arm_callerid(ch.chan, listen)
         if kind == "call.start" and isinstance(ch, FxoTrunk) and ch.call is not None:
             self.legs.setdefault(key, _Leg(ch.call))  # every trunk call gets a record
+            if self.recording is not None:   # its row in SQLite, from the start
+                self.recording.call_started(rt, tick, ch.chan, ch.call)
             return set()
         if kind == "call.offer" and isinstance(ch, FxoTrunk) and ch.call is not None:
             call = ch.call
@@ -615,6 +628,7 @@ class VoiceServer:
             ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
             if ivr is None:
                 leg.path.append("rejected")
+                leg.rejected = self._rejected_by(call.caller)
                 self.bus.publish(tick, "call.rejected", chan=ch.chan, call_id=call.call_id,
                                  caller=call.caller, reason="blacklist")
                 return set()
@@ -683,6 +697,8 @@ class VoiceServer:
             eng.call_at(max(at, tick + 1), ch.chan, ("ivr", at))
         for c in {ch.chan}:
             self._carry_out(rt, tick, rt.channels[c])
+        if self.recording is not None:   # the IVR path and queue so far, in the call row
+            self.recording.progress(rt, tick, leg)
 
     def _play_segments(self, cmd: ivrmod.Play) -> list[Segment]:
         segs: list[Segment] = []
@@ -861,13 +877,33 @@ class VoiceServer:
 
         def at(t: int | None) -> dt.datetime | None:
             return None if t is None else self.time_at(rt, t)
-        self.records.append(CallRecord(
+        rec = CallRecord(
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
             at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
-            reason or call.end_reason or "", leg.path, leg.digits, leg.prompts, leg.agent,
-            at(call.data.get("agent_answer_tick"))))
+            leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
+            leg.agent, at(call.data.get("agent_answer_tick")))
+        self.records.append(rec)
+        self.totals.add(rec)
         if self.recording is not None:   # keep/discard the recording; the call row in SQLite
-            self.recording.call_ended(rt, self.records[-1], call.end_tick or self._tick)
+            self.recording.call_ended(rt, rec, call.end_tick or self._tick)
+
+    def _rejected_by(self, caller: str | None) -> str:
+        """The record's reason for a call the blacklist rejected: which entry."""
+        entry = self.cfg.blacklist.match(caller)
+        if entry is None:   # new_call refused it for another reason
+            return "rejected"
+        where = f", {entry.where}" if entry.where else ""
+        note = f": {entry.note}" if entry.note else ""
+        return f"rejected by blacklist: entry {entry.number} ({entry.match.value} match{where}){note}"
+
+    def _issue_call_ids(self) -> None:
+        """Every channel takes its call ids from this run's CallIds (never repeated in the database)."""
+        run = self.recording.run if self.recording is not None else None
+        self.call_ids = (CallIds(self.server_id, run) if run is not None
+                         else CallIds.without_database(self.server_id, self.start_time))
+        for rt in self.boards:
+            for ch in rt.channels.values():
+                ch.new_call_id = self.call_ids.next
 
     # -- views -------------------------------------------------------------
     def channel_rows(self) -> list[dict[str, Any]]:

@@ -213,3 +213,48 @@ prompts = ["goodbye"]
     line = bad.splitlines().index('numbers = ["8601065231234", "+86 138 0013 8000", "400*", "95588", "12ab", "13*8"]') + 1
     assert [(e.line, e.key) for e in exc.value.errors] == [(line, "blacklist.numbers[4]"),
                                                           (line, "blacklist.numbers[5]")]
+
+
+BLACKLIST = """
+[[blacklist.entries]]
+number = "+86 10 6512 3456"
+match = "exact"
+action = "reject"
+note = "repeated nuisance calls"
+
+[storage]
+"""
+REJECTED = """
+[scenario]
+duration = 60.0
+seed = 3
+
+[[caller]]
+at = 1.0
+line = "hotline_e2e:0"
+number = "01065123456"
+give_up = 12.0
+"""
+
+
+def test_a_rejected_call_is_recorded_as_rejected_by_its_blacklist_entry(e2e, tmp_path):
+    """Not answered, the caller gives up ringing: the record and the call row say the
+    blacklist rejected it, which entry (number, match, FILE:LINE) and its note."""
+    from servekit import CONFIGS
+
+    from voiceserver.calldb import CallDb
+    cfg = tmp_path / "server.toml"
+    text = (CONFIGS / "server-hotline.toml").read_text()
+    cfg.write_text(text + BLACKLIST)
+    line = (text + BLACKLIST).splitlines().index('number = "+86 10 6512 3456"') + 1
+    run = e2e.run(scenario=REJECTED, server_config=str(cfg), max_sim_seconds=40,
+                  until=lambda s: s.totals.calls >= 1 and e2e.all_idle(s))
+    rec, = run.server.records
+    where = f"{run.workdir / 'server.toml'}:{line}"
+    assert rec.answer is None and rec.caller == "01065123456"
+    assert rec.reason == (f"rejected by blacklist: entry +86 10 6512 3456 (exact match, {where}): "
+                          f"repeated nuisance calls")
+    assert run.server.totals.rejected == 1
+    with CallDb(run.workdir / "calls.db") as db:
+        row, = db.query("SELECT disposition, answer FROM calls")
+    assert (row["disposition"], row["answer"]) == (rec.reason, None)

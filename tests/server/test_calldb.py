@@ -162,3 +162,99 @@ def test_times_are_stored_as_fixed_width_utc():
     assert calldb.parse_time("2026-01-02") == dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     with pytest.raises(ValueError, match="not an ISO-8601"):
         calldb.parse_time("tuesday")
+
+
+# -- schema 4: server runs, rows that are never overwritten, rows written as the call goes --------
+def _schema3(path) -> None:
+    """A database as the server before schema 4 left it: one call, one recording, at version 3."""
+    import unittest.mock
+    with unittest.mock.patch.object(calldb, "MIGRATIONS", calldb.MIGRATIONS[:3]):
+        with CallDb(path) as db:
+            assert db.version == 3
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO calls (call_id, start, \"end\", duration, board, channel, caller, "
+                "disposition) VALUES ('c000001', '2026-11-23T09:30:00.000000Z', "
+                "'2026-11-23T09:30:10.000000Z', 9.0, 'b', 1, '100', 'caller hung up')")
+    con.execute("INSERT INTO recordings (call_id, path, format, layout, started, duration, status) "
+                "VALUES ('c000001', '/r/c000001.wav', 'pcm16', 'stereo', '2026-11-23T09:30:01.000000Z', "
+                "9.0, 'kept')")
+    con.commit()
+    con.close()
+
+
+def test_a_version_3_database_keeps_its_rows_and_gains_server_runs(tmp_path):
+    path = tmp_path / "calls.db"
+    _schema3(path)
+    with CallDb(path) as db:
+        assert db.version == calldb.SCHEMA_VERSION == 4
+        old = db.call("c000001")
+        assert (old["caller"], old["disposition"], old["duration"]) == ("100", "caller hung up", 9.0)
+        assert (old["server_id"], old["run"], old["last_seen"]) == (None, None, None)
+        assert [r.call_id for r in db.recordings()] == ["c000001"]
+        assert db.start_run("pbx1", at(0)) == 1
+        # a new call under an old id is an error; the old row stays as it was
+        with pytest.raises(calldb.CallIdInUse, match="call id c000001 is already the call of a server "
+                                                      "before schema 4.*left as it is"):
+            db.upsert_call(CallRow("c000001", start=at(50), caller="200", server_id="pbx1", run=1),
+                           new=True)
+        with pytest.raises(calldb.CallIdInUse):      # and so is completing it as another run's call
+            db.upsert_call(CallRow("c000001", end=at(60), server_id="pbx1", run=1))
+        assert db.call("c000001") == old
+
+
+def test_runs_count_up_per_server_and_never_below_a_stored_call(tmp_path):
+    path = tmp_path / "calls.db"
+    with CallDb(path) as db:
+        assert [db.start_run("east", at(i)) for i in range(3)] == [1, 2, 3]
+        assert db.start_run("west", at(5)) == 1
+        db.upsert_call(CallRow("east-7-000001", start=at(0), server_id="east", run=7), new=True)
+        assert db.start_run("east", at(6)) == 8       # a call of run 7 is stored: never 7 again
+        db.query("SELECT 1")
+    con = sqlite3.connect(path)                         # the servers table went back (a backup)
+    con.execute("DELETE FROM servers")
+    con.commit()
+    con.close()
+    with CallDb(path) as db:
+        assert db.start_run("east", at(9)) == 8
+        assert db.query("SELECT runs, last_start FROM servers WHERE server_id = 'east'")[0][:] == \
+            (8, "2026-11-23T09:30:09.000000Z")
+
+
+def test_a_call_row_is_created_once_and_completed_only_by_its_own_run():
+    db = CallDb(":memory:")
+    mine = dict(server_id="east", run=2)
+    db.upsert_call(CallRow("east-2-000001", start=at(0), board="b", channel=3, **mine), new=True)
+    with pytest.raises(calldb.CallIdInUse, match="already the call of server east run 2"):
+        db.upsert_call(CallRow("east-2-000001", start=at(5), **mine), new=True)
+    with pytest.raises(calldb.CallIdInUse):
+        db.upsert_call(CallRow("east-2-000001", end=at(9), server_id="west", run=2))
+    with pytest.raises(calldb.CallIdInUse):
+        db.upsert_call(CallRow("east-2-000001", end=at(9), server_id="east", run=1))
+    with pytest.raises(calldb.CallIdInUse):     # a recording cannot attach itself to it either
+        db.begin_recording(CallRow("east-2-000001", server_id="west", run=1), path="/r/x.wav",
+                           fmt="pcm16", layout="mono", started=at(1))
+    assert db.recordings() == []
+    db.upsert_call(CallRow("east-2-000001", answer=at(2), agent="chen", ivr_path=["menu:main"], **mine))
+    c = db.call("east-2-000001")
+    assert (c["start"], c["answer"], c["agent"], c["ivr_path"], c["end"]) == \
+        ("2026-11-23T09:30:00.000000Z", "2026-11-23T09:30:02.000000Z", "chen", ["menu:main"], None)
+
+
+def test_last_seen_and_finishing_the_open_calls_of_one_run_and_board():
+    db = CallDb(":memory:")
+    for cid, sid, run, board in (("e-1-1", "east", 1, "b1"), ("e-1-2", "east", 1, "b2"),
+                                 ("e-2-1", "east", 2, "b1"), ("w-1-1", "west", 1, "b1")):
+        db.upsert_call(CallRow(cid, start=at(0), board=board, server_id=sid, run=run), new=True)
+    db.upsert_call(CallRow("e-1-3", start=at(0), end=at(3), board="b1", server_id="east", run=1), new=True)
+    db.mark_seen("east", 1, "b1", at(20))
+    seen = {r["call_id"]: r["last_seen"] for r in db.query("SELECT call_id, last_seen FROM calls")}
+    assert seen == {"e-1-1": "2026-11-23T09:30:20.000000Z", "e-1-2": None, "e-2-1": None,
+                    "w-1-1": None, "e-1-3": None}           # ended calls are not touched
+    assert db.finish_open_calls("east", 1, "b1", at(30), "server stopped") == ["e-1-1"]
+    c = db.call("e-1-1")
+    assert (c["end"], c["disposition"], c["duration"]) == ("2026-11-23T09:30:30.000000Z", "server stopped", 30.0)
+    assert {c["call_id"] for c in db.open_calls("east")} == {"e-1-2", "e-2-1"}
+    assert {c["call_id"] for c in db.open_calls(None)} == {"e-1-2", "e-2-1", "w-1-1"}
+    plan = db.query('EXPLAIN QUERY PLAN UPDATE calls SET last_seen = 1 WHERE server_id = ? AND run = ? '
+                    'AND board = ? AND "end" IS NULL', ("east", 1, "b1"))
+    assert "calls_open" in " ".join(str(r[3]) for r in plan)   # an index, not a scan of all calls

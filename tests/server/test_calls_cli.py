@@ -234,6 +234,26 @@ def test_json_has_every_column_with_its_type(db_path):
     assert rows["c8"]["recording_path"] == "/rec/2026/11/c8-a.wav"
 
 
+def test_a_discard_reason_is_shown_once_and_the_server_is_exported(tmp_path):
+    """Rows written before the fix carry "discarded: why" as the reason: the table says
+    "discarded:" once. Two servers' calls in one database: the export says whose."""
+    db = tmp_path / "calls.db"
+    with CallDb(db) as d:
+        for cid, server, why in (("east-1-000001", "east", "discarded: 2 s is shorter than min_seconds = 3"),
+                                 ("west-1-000001", "west", "2 s is shorter than min_seconds = 3")):
+            row = _call(d, cid, t(23, 9, 0), 1, 2, board="b", channel=1, direction="inbound",
+                        server_id=server, run=1)
+            _recording(d, row, cid, status="discarded", stop_reason="call end", discard_reason=why)
+    p = run_cli(db=db)
+    assert p.returncode == 0, p.stderr
+    lines = [x for x in p.stdout.splitlines() if "-1-000001" in x]
+    assert len(lines) == 2 and all(x.endswith("  discarded: 2 s is shorter than min_seconds = 3")
+                                   for x in lines), p.stdout
+    rows = json.loads(run_cli("--json", db=db).stdout)
+    assert [(r["call_id"], r["server"]) for r in rows] == [("east-1-000001", "east"),
+                                                           ("west-1-000001", "west")]
+
+
 @pytest.mark.skipif(not DECISION, reason="call database without the recording decision (schema 1)")
 def test_the_recording_decision_is_exported(db_path, tmp_path):
     p = run_cli("--json", "--csv", str(tmp_path / "d.csv"), db=db_path)

@@ -263,7 +263,7 @@ def test_stereo_recordings_put_the_caller_left_and_prompts_or_the_agent_right(e2
     assert "shorter than min_seconds = 3" in r3["discard_reason"]
     assert not Path(r3["path"]).exists() and not Path(r3["path"] + ".part").exists()
     assert c3["recording_rule"].endswith("recording.min_seconds")
-    assert c3["recording_note"] == r3["discard_reason"]
+    assert c3["recording_note"] == "discarded: " + r3["discard_reason"]   # the row's status says it
 
     # nothing else on disk: the two kept files, no .part left
     files = sorted(str(p) for p in (run.workdir / "recordings").rglob("*") if p.is_file())

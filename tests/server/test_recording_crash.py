@@ -8,7 +8,9 @@ restart's recovery made of it: the `.part` file became a valid WAV (soxi
 and soundfile agree on it) holding the call up to the crash, its row says
 `kept`, `recovered`, and the call row is completed. A voicemail message
 being left at the crash is recovered the same way and becomes a message in
-its mailbox. Waits are guards against a wedged process, never timing checks.
+its mailbox. The call row, written as the call went, keeps the agent, the queue
+and the IVR path, and gets an estimated end (the crash is not a hang-up).
+Waits are guards against a wedged process, never timing checks.
 """
 from __future__ import annotations
 
@@ -18,20 +20,20 @@ import signal
 import sqlite3
 import struct
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from servekit import REPO, events, hwsim, serve, server_config, stop, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "tests" / "server" / "configs"
+from voiceserver.calldb import CRASHED
+
 HEADER = 44                  # the recorder's PCM16 WAV header
 BYTES_PER_SECOND = 8000 * 2 * 2
 CRASH_AFTER = 20.0           # seconds of audio on disk before the kill
 SPEECH = REPO / "prompts" / "en" / "business_hours.wav"     # 3.58 s
+IVR_PATH_TO_QUEUE = ["flow:main", "play:welcome", "menu:main", "key:0", "queue:service"]
 
 SCENARIO = f"""
 [scenario]
@@ -62,21 +64,6 @@ script = [{{ after_silence = 0.6, digits = "9" }}, {{ after_silence = 1.0, play 
 """
 
 
-def _wait_for(pred, what: str, procs, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit     # a guard against a wedged process, not a timing check
-    while not pred():
-        for p in procs:
-            assert p.poll() is None, f"{p.args[:4]} exited ({p.returncode}) while waiting for {what}"
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.02)
-
-
-def _serve(cfg: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
-                             "--lockstep-sync", "--status-port", "-1"],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-
-
 def _speech(name: str) -> np.ndarray:
     from dsp.audiofile import read_audio
     return read_audio(str(REPO / "prompts" / "en" / f"{name}.wav"))[0]
@@ -88,27 +75,17 @@ def _parts(root: Path, chan: int | None = None) -> list[Path]:
 
 
 def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_call(
-        tmp_path, e2e, prompt_library, stop_process):
+        tmp_path, e2e, prompt_library):
     name = f"crash{os.getpid()}"
-    hw = (CONFIGS / "hwsim-hotline.toml").read_text().replace("hotline_e2e", name)
-    (tmp_path / "hwsim.toml").write_text(hw)
-    (tmp_path / "scenario.toml").write_text(SCENARIO.replace("BOARD", name))
-    sv = (CONFIGS / "server-recording.toml").read_text().replace("hotline_e2e", name)
-    cfg = tmp_path / "server.toml"
-    cfg.write_text(sv + '\n[recording]\nlayout = "stereo"\n')
-    ready = tmp_path / "ready.json"
+    cfg = server_config(tmp_path / "server.toml", name, '[recording]\nlayout = "stereo"\n')
     recordings = tmp_path / "recordings"
-    hwsim = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(tmp_path / "hwsim.toml"),
-                              "--scenario", str(tmp_path / "scenario.toml"), "--clock", "lockstep",
-                              "--ready-file", str(ready)],
-                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "hwsim.log", "w"))
     first = second = None
+    hw = hwsim(tmp_path, name, SCENARIO)
     try:
-        _wait_for(ready.exists, "hwsim ready file", [hwsim])
-        first = _serve(cfg, tmp_path / "serve1.log")
+        first = serve(cfg, tmp_path / "serve1.log")
         want = HEADER + int(CRASH_AFTER * BYTES_PER_SECOND)
-        _wait_for(lambda: any(p.stat().st_size >= want for p in _parts(recordings, 0)),
-                  f"{CRASH_AFTER:.0f} s of audio in a .part file", [hwsim, first])
+        wait_for(lambda: any(p.stat().st_size >= want for p in _parts(recordings, 0)),
+                  f"{CRASH_AFTER:.0f} s of audio in a .part file", [hw, first])
         part, = _parts(recordings, 0)
         first.send_signal(signal.SIGKILL)
         assert first.wait(30) == -signal.SIGKILL
@@ -126,16 +103,15 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
 
         # restart: recovery runs before anything is recorded, and says what it did
         log2 = tmp_path / "serve2.log"
-        second = _serve(cfg, log2)
-        _wait_for(lambda: '"kind": "recording.recovered"' in log2.read_text(), "the recovery event",
-                  [hwsim, second])
-        _wait_for(lambda: '"kind": "board.start"' in log2.read_text(), "board.start", [hwsim, second])
+        second = serve(cfg, log2)
+        wait_for(lambda: '"kind": "recording.recovered"' in log2.read_text(), "the recovery event",
+                  [hw, second])
+        wait_for(lambda: '"kind": "board.start"' in log2.read_text(), "board.start", [hw, second])
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0, log2.read_text()
         text = log2.read_text()
         assert "recovered after a crash: " in text and call_id in text
-        recovered = [json.loads(line.split("event ", 1)[1]) for line in text.splitlines()
-                     if '"kind": "recording.recovered"' in line]
+        recovered = events(log2, "recording.recovered")
         assert len(recovered) == 3                  # line 0's call, line 1's call and message
         event, = [e for e in recovered if e["path"] == str(part)[:-len(".part")]]
         assert event["call_id"] == call_id and event["status"] == "kept"
@@ -175,8 +151,12 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
         assert (rec["status"], rec["recovered"], rec["stop_reason"]) == ("kept", 1, "recovered after crash")
         assert rec["duration"] == pytest.approx(frames / 8000, abs=1e-3)
         assert rec["bytes"] == data
-        assert call["end"] is not None and call["disposition"] == "recovered after crash"
+        assert call["end"] is not None and call["disposition"] == CRASHED   # the end is an estimate
         assert call["duration"] == pytest.approx(frames / 8000, abs=0.05)
+        # what the row was given as the call went is all there: the agent, the queue, the IVR path
+        assert (call["agent"], call["queue"], call["caller"]) == ("chen", "service", "13911110000")
+        assert json.loads(call["ivr_path"]) == IVR_PATH_TO_QUEUE, call["ivr_path"]
+        assert call["answer"] < call["agent_answer"] <= call["last_seen"] <= call["end"]
         # every file being written was recovered: line 0's, line 1's call, line 1's message
         assert statuses == ["kept"] * 3
         # the voicemail message cut by the crash is a message in its mailbox, with its audio
@@ -190,6 +170,4 @@ def test_kill_9_mid_recording_then_restart_recovers_the_file_and_completes_the_c
                         if '"kind": "recording.recovered"' in line and str(vm_path) in line)
         assert vm_event["mailbox"] == "sales" and vm_event["message_id"] == msg["id"]
     finally:
-        for p in (first, second, hwsim):
-            if p is not None:
-                stop_process(p)
+        stop([first, second, hw])

@@ -1,0 +1,189 @@
+"""Call ids and call rows across restarts, crashes and servers sharing one database.
+
+Real processes: hwsim in lockstep and `voiceboard serve`, one SQLite file read
+here by a connection of its own. hwsim's simulated time stands still while no
+server runs (lockstep), so each run's callers arrive in that run: the gaps
+between them (100+ simulated seconds) leave the test time to stop the server
+between calls.
+
+- SIGTERM, then `kill -9`, then a third start: every call keeps its own row
+  and id (SERVER-RUN-SEQ, the run from the database), every recording row
+  points at its own call, and the call the crash cut keeps the agent, queue
+  and IVR path written as it went, with an end estimated from the last time
+  the server saw it.
+- Two servers (two configs, two hwsim boards) writing one database: no id is
+  handed out twice, no row is written by the other server.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+
+from servekit import events, hwsim, rows, serve, server_config, stop, wait_for
+
+from voiceserver.calldb import CRASHED, parse_time
+from voiceserver.callids import default_server_id
+from voiceserver.recording import SEEN_INTERVAL_S
+
+RECORD_ALL = '[recording]\nlayout = "stereo"\n'
+NUMBERS = {0: "13911110000", 1: "13911110001", 2: "13911110002"}   # line -> caller
+
+RESTARTS = f"""
+[scenario]
+duration = 900.0
+seed = 5
+
+[[agent]]
+phones = "BOARD:5"
+answer_after = 2.0
+
+[[caller]]          # run 1: a short call; the server then stops (SIGTERM)
+at = 1.0
+line = "BOARD:0"
+number = "{NUMBERS[0]}"
+hangup_after = 4.0
+
+[[caller]]          # run 2: into queue service, agent chen takes it; the server is killed
+at = 120.0
+line = "BOARD:1"
+number = "{NUMBERS[1]}"
+hangup_after = 600.0
+script = [{{ after_silence = 0.6, digits = "0" }}]
+
+[[caller]]          # run 3: a short call again
+at = 240.0
+line = "BOARD:2"
+number = "{NUMBERS[2]}"
+hangup_after = 4.0
+"""
+
+
+def _by_caller(db) -> dict[str, dict]:
+    return {r["caller"]: r for r in rows(db, "SELECT * FROM calls") if r["caller"]}
+
+
+def test_sigterm_kill_9_and_restart_never_reuse_an_id_or_overwrite_a_row(tmp_path):
+    board = f"ids{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    db = tmp_path / "calls.db"
+    hw = hwsim(tmp_path, board, RESTARTS)
+    runs = []
+    try:
+        # run 1: the first call ends, then a clean stop
+        log1 = tmp_path / "serve1.log"
+        runs.append(serve(cfg, log1))
+        wait_for(lambda: (_by_caller(db).get(NUMBERS[0]) or {}).get("end"), "the first call's end",
+                 [hw, runs[-1]])
+        runs[-1].send_signal(signal.SIGTERM)
+        assert runs[-1].wait(60) == 0, log1.read_text()[-3000:]
+
+        # run 2: killed while an agent has the call; what the row had by then is written
+        log2 = tmp_path / "serve2.log"
+        runs.append(serve(cfg, log2))
+
+        def agent_seen() -> bool:
+            r = _by_caller(db).get(NUMBERS[1]) or {}
+            return bool(r.get("agent") and r.get("last_seen") and r["last_seen"] > r["agent_answer"])
+        wait_for(agent_seen, "the agent in the second call's row, then a last_seen", [hw, runs[-1]])
+        runs[-1].send_signal(signal.SIGKILL)
+        assert runs[-1].wait(30) == -signal.SIGKILL
+        cut = _by_caller(db)[NUMBERS[1]]
+        assert cut["end"] is None and cut["queue"] == "service"
+
+        # run 3: recovery completes the cut call; a new call gets a new id and row
+        log3 = tmp_path / "serve3.log"
+        runs.append(serve(cfg, log3))
+        wait_for(lambda: (_by_caller(db).get(NUMBERS[2]) or {}).get("end"), "the third call's end",
+                 [hw, runs[-1]])
+        runs[-1].send_signal(signal.SIGTERM)
+        assert runs[-1].wait(60) == 0, log3.read_text()[-3000:]
+    finally:
+        stop([*runs, hw])
+
+    calls = rows(db, "SELECT * FROM calls ORDER BY start")
+    assert [c["caller"] for c in calls] == [NUMBERS[0], NUMBERS[1], NUMBERS[2]]
+    server = default_server_id()
+    # one run per start, each call's id holding its server and run
+    assert [(c["server_id"], c["run"]) for c in calls] == [(server, 1), (server, 2), (server, 3)]
+    assert [c["call_id"] for c in calls] == [f"{server}-{run}-000001" for run in (1, 2, 3)]
+    assert rows(db, "SELECT server_id, runs FROM servers") == [{"server_id": server, "runs": 3}]
+    a, b, c = calls
+    for done, line in ((a, 0), (c, 2)):          # ended normally, each by its own caller
+        assert done["channel"] == line and done["disposition"].startswith("far end hung up"), done
+
+    # the call the crash cut: agent, queue, IVR path as written; the end an estimate, never late
+    assert (b["agent"], b["queue"], b["disposition"]) == ("chen", "service", CRASHED)
+    assert json.loads(b["ivr_path"])[-2:] == ["key:0", "queue:service"]
+    assert b["answer"] < b["agent_answer"] < b["last_seen"] <= b["end"]
+    slack = dt.timedelta(seconds=SEEN_INTERVAL_S + 0.05)   # at most one last_seen period after it
+    assert parse_time(b["end"]) <= parse_time(b["last_seen"]) + slack
+    recovered, = events(log3, "call.recovered")
+    assert (recovered["call_id"], recovered["agent"], recovered["queue"]) == (b["call_id"], "chen", "service")
+
+    # every recording row points at its own call, on that call's line
+    recs = rows(db, "SELECT * FROM recordings ORDER BY id")
+    assert [r["call_id"] for r in recs] == [a["call_id"], b["call_id"], c["call_id"]]
+    for r, call in zip(recs, calls):
+        assert f"_ch{call['channel']}_{call['call_id']}.wav" in r["path"]
+        assert r["status"] == "kept" and bool(r["recovered"]) == (call is b)
+        assert os.path.exists(r["path"])
+
+
+TWO = """
+[scenario]
+duration = 300.0
+seed = {seed}
+
+[[caller]]
+at = 1.0
+line = "BOARD:0"
+number = "{n0}"
+hangup_after = 3.0
+
+[[caller]]
+at = 1.5
+line = "BOARD:1"
+number = "{n1}"
+hangup_after = 5.0
+"""
+
+
+def test_two_servers_writing_one_database_never_share_an_id(tmp_path):
+    """Each server has its own config, board and recordings; the database is one file."""
+    db = tmp_path / "shared" / "calls.db"
+    db.parent.mkdir()
+    procs = []
+    numbers = {"east": ("13800000010", "13800000011"), "west": ("13800000020", "13800000021")}
+    try:
+        for i, name in enumerate(("east", "west")):
+            board = f"{name}{os.getpid()}"
+            n0, n1 = numbers[name]
+            procs.append(hwsim(tmp_path / name, board, TWO.format(seed=i + 1, n0=n0, n1=n1)))
+            cfg = server_config(tmp_path / name / "server.toml", board, RECORD_ALL)
+            text = cfg.read_text()
+            assert 'database = "calls.db"' in text          # [storage] of server-recording.toml
+            cfg.write_text(text.replace('database = "calls.db"',
+                                        f'database = "{db}"\nserver_id = "{name}"'))
+            procs.append(serve(cfg, tmp_path / name / "serve.log"))
+        ended = 'SELECT * FROM calls WHERE "end" IS NOT NULL'
+        wait_for(lambda: len(rows(db, ended)) >= 4, "four ended calls", procs)
+        for p in procs[1::2]:
+            p.send_signal(signal.SIGTERM)
+        for p, name in zip(procs[1::2], ("east", "west")):
+            assert p.wait(60) == 0, (tmp_path / name / "serve.log").read_text()[-3000:]
+    finally:
+        stop(procs)
+
+    calls = rows(db, "SELECT * FROM calls ORDER BY call_id")
+    assert len(calls) == 4 and len({c["call_id"] for c in calls}) == 4
+    for name in ("east", "west"):
+        mine = [c for c in calls if c["server_id"] == name]
+        assert sorted(c["caller"] for c in mine) == sorted(numbers[name])
+        assert all(c["call_id"].startswith(f"{name}-1-") and c["run"] == 1 for c in mine)
+        assert all(c["disposition"].startswith("far end hung up") for c in mine)
+    recs = rows(db, "SELECT r.*, c.server_id FROM recordings r JOIN calls c USING (call_id)")
+    assert len(recs) == 4 and len({r["call_id"] for r in recs}) == 4
+    for r in recs:    # each server's files under its own recordings directory, for its own calls
+        assert r["path"].startswith(str(tmp_path / r["server_id"] / "recordings")) and r["status"] == "kept"
