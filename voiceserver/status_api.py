@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import resource
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,8 +147,15 @@ def connection_cap(wanted: int) -> int:
 class _Conn:
     peer: str
     since: float
-    writer: asyncio.StreamWriter
+    sock: socket.socket
+    writer: asyncio.StreamWriter | None = None   # once the stream is set up
     busy: bool = False           # its request head is in: it is being answered
+
+    def drop(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+        else:
+            self.sock.close()
 
 
 class StatusApi:
@@ -183,9 +191,10 @@ class StatusApi:
         self.door: AdminDoor | None = None
         self.refused_connections = 0     # answered 503 at once: over a connection limit
         self.evicted_connections = 0     # closed to make room: silent for EVICT_AFTER s
-        self._conns: dict[int, _Conn] = {}
+        self._conns: dict[int, _Conn] = {}     # id(conn) -> conn
+        self._tasks: set[asyncio.Task] = set()
         self._warned = 0.0
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: socket.socket | None = None
 
     def handle(self, method: str, path: str) -> tuple[int, Any]:
         """Status and JSON body for a parsed request (the whole protocol, no I/O)."""
@@ -234,9 +243,19 @@ class StatusApi:
     async def start(self) -> "StatusApi":
         self.max_connections = connection_cap(self.max_connections)
         self.max_per_client = min(self.max_per_client, self.max_connections)
-        self._server = await asyncio.start_server(self._client, self.host, self.port,
-                                                  limit=MAX_HEADER)
-        self.port = self._server.sockets[0].getsockname()[1]
+        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port,
+                                                          type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(family, kind, proto)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(addr)
+            listener.listen(128)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        self.port = listener.getsockname()[1]
         try:
             self.door = AdminDoor(self.token, self.port, self.audit_log,
                                   reload_interval=self.reload_interval)
@@ -244,17 +263,21 @@ class StatusApi:
             await self.close()
             raise OSError(exc.errno, f"cannot open the admin audit log {self.audit_log}: "
                                      f"{exc.strerror}") from None
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
         return self
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
             for conn in list(self._conns.values()):
-                conn.writer.transport.abort()
-            await self._server.wait_closed()
-            self._server = None
+                conn.drop()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.door is not None:
             self.door.close()
+            self.door = None
 
     async def __aenter__(self) -> "StatusApi":
         return await self.start()
@@ -263,6 +286,31 @@ class StatusApi:
         await self.close()
 
     # -- connections -------------------------------------------------------
+    def _accept(self) -> None:
+        """The listener is readable: take what is waiting; admit, or refuse at once.
+
+        Our own accept loop rather than asyncio.start_server: a refused
+        connection is closed here, before the next accept, so refusals never
+        hold descriptors while the loop catches up."""
+        for _ in range(64):
+            try:
+                sock, peer = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:       # EMFILE and friends: try again at the next wake-up
+                log.warning("status API: accept failed: %s", exc)
+                return
+            addr = str(peer[0])
+            now = time.monotonic()
+            if not self._admit(addr, now):
+                self._refuse_connection(addr, sock, now)
+                continue
+            conn = _Conn(addr, now, sock)
+            self._conns[id(conn)] = conn
+            task = asyncio.get_running_loop().create_task(self._serve(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def _admit(self, peer: str, now: float) -> bool:
         """Room for one more connection from `peer`: evict a silent one if need be."""
         for cap, mine_only in ((self.max_per_client, True), (self.max_connections, False)):
@@ -273,32 +321,46 @@ class StatusApi:
             if not idle:
                 return False
             victim = min(idle, key=lambda c: c.since)
-            victim.writer.transport.abort()
-            self._conns.pop(id(victim.writer), None)
+            victim.drop()
+            self._conns.pop(id(victim), None)
             self.evicted_connections += 1
         return True
 
-    def _refuse_connection(self, peer: str, writer: asyncio.StreamWriter, now: float) -> None:
+    def _refuse_connection(self, peer: str, sock: socket.socket, now: float) -> None:
         self.refused_connections += 1
         if now - self._warned >= 10.0:
             self._warned = now
             log.warning("status API: connection from %s refused: %d open (at most %d, %d per "
                         "address); %d refused so far", peer, len(self._conns),
                         self.max_connections, self.max_per_client, self.refused_connections)
-        writer.write(response(503, {"error": "too many connections to the status API; try again"}))
-        writer.close()       # the 503 fits the socket buffer: nothing to wait for
+        try:        # a fresh socket's buffer takes the 503 whole, or it is lost: no waiting
+            sock.setblocking(False)
+            sock.send(response(503, {"error": "too many connections to the status API; try again"}))
+        except OSError:
+            pass
+        sock.close()
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, conn: _Conn) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_HEADER)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn.sock)
+        except OSError:
+            self._conns.pop(id(conn), None)
+            conn.sock.close()
+            return
+        conn.writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        if id(conn) not in self._conns:      # evicted or closed meanwhile
+            transport.abort()
+            return
+        await self._client(reader, conn.writer, conn)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      conn: _Conn) -> None:
         peer = writer.get_extra_info("peername")
         local = writer.get_extra_info("sockname")
-        addr = str(peer[0]) if peer else "?"
-        now = time.monotonic()
-        if not self._admit(addr, now):
-            self._refuse_connection(addr, writer, now)
-            return
-        conn = self._conns[id(writer)] = _Conn(addr, now, writer)
         try:
-            req = None
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.timeout)
                 conn.busy = True
@@ -317,7 +379,7 @@ class StatusApi:
         except (ConnectionError, asyncio.TimeoutError):
             pass
         finally:
-            self._conns.pop(id(writer), None)
+            self._conns.pop(id(conn), None)
             writer.close()
             try:
                 await writer.wait_closed()
