@@ -23,6 +23,7 @@ requests cannot flood the log.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hmac
 import ipaddress
 import json
@@ -74,6 +75,12 @@ class AdminDoor:
         self._audit = None
         if audit_log is not None:
             fd = os.open(audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:   # others could forge or erase lines
+                os.close(fd)
+                raise OSError(errno.EPERM, f"owned by uid {st.st_uid} with mode "
+                                           f"{st.st_mode & 0o777:04o}: it must be this user's "
+                                           f"and writable by it alone")
             self._audit = os.fdopen(fd, "a", encoding="utf-8")
 
     # -- the checks --------------------------------------------------------

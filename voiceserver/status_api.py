@@ -130,12 +130,14 @@ def connection_cap(wanted: int) -> int:
     At most a quarter of the descriptors free now; when that is short of
     `wanted`, the soft RLIMIT_NOFILE is first raised towards the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
     try:
         in_use = len(os.listdir("/proc/self/fd"))
     except OSError:
         in_use = 64
     need = in_use + 4 * wanted
-    if soft != resource.RLIM_INFINITY and soft < need and (hard == resource.RLIM_INFINITY or hard > soft):
+    if soft < need and (hard == resource.RLIM_INFINITY or hard > soft):
         new = need if hard == resource.RLIM_INFINITY else min(hard, need)
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
         log.info("status API: raised the soft descriptor limit from %d to %d", soft, new)

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from acdkit import StatusProbe, agents, run, scenario
+from test_reload import _wait_for
 from voiceserver.admin_door import AdminDoor, Request
 from voiceserver.admin_token import TokenFileError, ensure_token, read_token
 from voiceserver.config import ConfigError, load_config
@@ -174,6 +175,37 @@ def test_api_port_leaves_room_for_the_status_port(tmp_path):
     assert api.audit_log == str(tmp_path / "admin-audit.jsonl")
 
 
+def test_an_audit_log_others_could_write_is_refused_at_start(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    log.write_text("")
+    log.chmod(0o666)
+
+    async def start() -> None:
+        async with StatusApi(queues=list, agents=list, channels=list, token="T" * 43,
+                             audit_log=str(log)):
+            pass
+    with pytest.raises(OSError, match=f"cannot open the admin audit log {log}: owned by uid "
+                                      f"{os.geteuid()} with mode 0666"):
+        asyncio.run(start())
+
+
+@pytest.mark.parametrize("limits, raised", [((64, 64), False), ((64, 4096), True)])
+def test_the_connection_cap_leaves_descriptors_for_the_media_path(limits, raised):
+    """Under a low descriptor limit the cap shrinks to a quarter of what is free,
+    unless the soft limit can be raised (towards the hard one) to fit it."""
+    code = ("import os, resource; from voiceserver.status_api import connection_cap;"
+            "used = len(os.listdir('/proc/self/fd')); cap = connection_cap(64);"
+            "print(used, cap, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits),
+                         cwd=REPO, timeout=60).stdout.split()
+    used, cap, soft = map(int, out)
+    if raised:
+        assert cap == 64 and soft == used + 4 * 64
+    else:
+        assert cap == (64 - used) // 4 < 64 and soft == 64
+
+
 # ---------------------------------------------------------------- connection limits, in process
 def _connect(port: int, source: str = "127.0.0.1") -> socket.socket:
     s = socket.socket()
@@ -287,13 +319,7 @@ class Served:
         self.wait(lambda: "board.start" in self.log.read_text(), "board.start", self.server)
         self.token = read_token(str(self.work / "admin-token"))
 
-    @staticmethod
-    def wait(pred, what: str, proc: subprocess.Popen, limit: float = 60.0) -> None:
-        deadline = time.monotonic() + limit     # a guard against a wedged process, not a timing check
-        while not pred():
-            assert proc.poll() is None, f"{what}: process exited ({proc.returncode})"
-            assert time.monotonic() < deadline, f"never saw {what}"
-            time.sleep(0.05)
+    wait = staticmethod(_wait_for)
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.server.pid}/fd"))
