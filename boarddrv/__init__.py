@@ -10,12 +10,12 @@ the first open_board() (BackendUnavailable if it was never built).
 """
 from .board import Board, BoardInfo, ChannelInfo, SpanInfo, list_boards, open_board, open_handles
 from .errors import (BackendUnavailable, BadChannel, BoardBusy, BoardError, BoardLost,
-                     InvalidArgument, NoSuchBoard, TickTimeout, UnknownScheme)
+                     InvalidArgument, NoSuchBoard, NotOwner, TickTimeout, UnknownScheme)
 from .events import ALARMS, ChannelType, Command, CommandKind, Event, EventKind
 
 __all__ = [
     "Board", "BoardInfo", "ChannelInfo", "SpanInfo", "list_boards", "open_board", "open_handles",
     "BoardError", "NoSuchBoard", "BoardLost", "BadChannel", "UnknownScheme", "BackendUnavailable",
-    "BoardBusy", "InvalidArgument", "TickTimeout",
+    "BoardBusy", "InvalidArgument", "TickTimeout", "NotOwner",
     "ALARMS", "ChannelType", "Command", "CommandKind", "Event", "EventKind",
 ]

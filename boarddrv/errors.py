@@ -34,6 +34,10 @@ class BoardBusy(BoardError):
     """Another host has started the board (or a device already serves the name)."""
 
 
+class NotOwner(BoardError, PermissionError):
+    """A sim:// segment in /dev/shm belongs to another user: it may be a plant, never used."""
+
+
 class InvalidArgument(BoardError, ValueError):
     """A value, state or channel type the call does not accept."""
 
@@ -53,6 +57,7 @@ _BY_CODE: dict[int, type[BoardError]] = {
     -7: BoardBusy,           # VB_EBUSY
     -8: TickTimeout,         # VB_ETIMEDOUT
     -14: BadChannel,         # VB_ESPAN
+    -15: NotOwner,           # VB_EPERM
 }
 
 

@@ -30,7 +30,8 @@ enum {
     VB_ENOMEM = -11,
     VB_ESYS = -12,       /* a system call failed (errno text in the message) */
     VB_EBADSHM = -13,    /* shared memory of another version or corrupt */
-    VB_ESPAN = -14       /* span number out of range */
+    VB_ESPAN = -14,      /* span number out of range */
+    VB_EPERM = -15       /* shared memory owned by another user (a plant?): refused */
 };
 
 enum { VB_RING_SLOTS = 8, VB_MAX_BLOCK = 320, VB_MAX_SPANS = 64,

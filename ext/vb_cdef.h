@@ -16,7 +16,8 @@ enum {
     VB_ENOMEM = -11,
     VB_ESYS = -12,
     VB_EBADSHM = -13,
-    VB_ESPAN = -14
+    VB_ESPAN = -14,
+    VB_EPERM = -15
 };
 
 enum { VB_RING_SLOTS = 8, VB_MAX_BLOCK = 320, VB_MAX_SPANS = 64,

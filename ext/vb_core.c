@@ -37,6 +37,7 @@ const char *vb_strerror(int code)
     case VB_ESYS: return "system error";
     case VB_EBADSHM: return "bad shared memory";
     case VB_ESPAN: return "span out of range";
+    case VB_EPERM: return "owned by another user";
     default: return "unknown error";
     }
 }

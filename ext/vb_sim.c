@@ -44,7 +44,23 @@ static int sim_open(const char *uri, const char *name, vb_board_t **out, char *e
                           shm, uri, strerror(errno));
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(struct vb_shm_header)) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return vb_failbuf(err, errlen, VB_ESYS, "cannot stat " VB_SHM_DIR "%s for '%s': %s",
+                          shm, uri, strerror(e));
+    }
+    if (st.st_uid != geteuid()) {
+        /* Another user made it: it could feed us anything and read the calls. */
+        char owner[96], me[96];
+        close(fd);
+        return vb_failbuf(err, errlen, VB_EPERM,
+                          "'%s': " VB_SHM_DIR "%s is owned by %s, not by this process's %s: "
+                          "refusing a board another user could have planted",
+                          uri, shm, vb_uid_text(st.st_uid, owner, sizeof owner),
+                          vb_uid_text(geteuid(), me, sizeof me));
+    }
+    if ((size_t)st.st_size < sizeof(struct vb_shm_header)) {
         close(fd);
         return vb_failbuf(err, errlen, VB_EBADSHM, "'%s': " VB_SHM_DIR "%s is too small to be a board",
                           uri, shm);

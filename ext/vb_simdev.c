@@ -168,17 +168,34 @@ static void pid_cmdline(pid_t pid, char *out, size_t len)
         snprintf(out, len, "?");
 }
 
-/* VB_EBUSY if a live device serves the name; sets *stale if a dead one left it. */
-static int check_existing(const char *shm, const char *name, int *stale, char *err, size_t errlen)
+/* VB_EPERM if another user owns a segment of that name (a plant: never
+ * replace or read it); VB_EBUSY if a live device serves the name; sets
+ * *stale if a dead one left it. */
+static int check_existing(const char *shm, const char *path, const char *name, int *stale,
+                          char *err, size_t errlen)
 {
     *stale = 0;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return VB_OK;
+    if (st.st_uid != geteuid()) {
+        char owner[96], me[96];
+        return efail(err, errlen, VB_EPERM,
+                     "board '%s': %s exists and is owned by %s, not by this process's %s: "
+                     "refusing a segment another user could have planted (remove it)",
+                     name, path, vb_uid_text(st.st_uid, owner, sizeof owner),
+                     vb_uid_text(geteuid(), me, sizeof me));
+    }
     int fd = shm_open(shm, O_RDONLY, 0);
     if (fd < 0)
         return VB_OK;
     *stale = 1;
-    struct stat st;
     int rc = VB_OK;
-    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct vb_shm_header)) {
+    if (fstat(fd, &st) == 0 && st.st_uid != geteuid()) {
+        close(fd);      /* swapped under us: look again */
+        return check_existing(shm, path, name, stale, err, errlen);
+    }
+    if ((size_t)st.st_size >= sizeof(struct vb_shm_header)) {
         struct vb_shm_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
         if (h != MAP_FAILED) {
             if (h->magic == VB_SHM_MAGIC && h->version == VB_SHM_VERSION
@@ -267,7 +284,8 @@ int vb_simdev_create(const char *name, const vb_span_spec_t *spans, int nspans,
     size_t total = (off + PAGE - 1) & ~(size_t)(PAGE - 1);
 
     sweep_tmp(name);
-    int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL, 0660);
+    /* 0600: the segment carries call audio; only this user's hosts may map it */
+    int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
         rc = efail(err, errlen, VB_ESYS, "cannot create " VB_SHM_DIR "%s: %s", tmp, strerror(errno));
         free(d);
@@ -275,7 +293,7 @@ int vb_simdev_create(const char *name, const vb_span_spec_t *spans, int nspans,
     }
     struct stat st;
     void *map = MAP_FAILED;
-    if (ftruncate(fd, (off_t)total) < 0 || fstat(fd, &st) < 0
+    if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)total) < 0 || fstat(fd, &st) < 0
         || (map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         rc = efail(err, errlen, VB_ESYS, "cannot size/map %zu bytes of " VB_SHM_DIR "%s: %s",
                    total, tmp, strerror(errno));
@@ -338,7 +356,7 @@ int vb_simdev_create(const char *name, const vb_span_spec_t *spans, int nspans,
     rc = VB_OK;
     for (int attempt = 0; attempt < 3; attempt++) {
         int stale;
-        rc = check_existing(shm, name, &stale, err, errlen);
+        rc = check_existing(shm, d->path, name, &stale, err, errlen);
         if (rc < 0)
             break;
         if (stale) {

@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -185,6 +187,18 @@ static inline void vb_shm_sleep(_Atomic uint32_t *seq, _Atomic uint32_t *waiters
 static inline int vb_pid_alive(pid_t pid)
 {
     return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/* "uid N (name)" of a segment's owner, for messages. */
+static inline const char *vb_uid_text(uid_t uid, char *buf, size_t len)
+{
+    struct passwd pw, *found = NULL;
+    char names[1024];
+    if (getpwuid_r(uid, &pw, names, sizeof names, &found) == 0 && found)
+        snprintf(buf, len, "uid %u (%s)", (unsigned)uid, found->pw_name);
+    else
+        snprintf(buf, len, "uid %u", (unsigned)uid);
+    return buf;
 }
 
 static inline int64_t vb_now_ns(void)

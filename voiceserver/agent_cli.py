@@ -1,13 +1,16 @@
 """`voiceboard agent`: log an agent in or out, or set it ready / not ready, on a running server.
 
-    voiceboard agent login|logout|ready|not-ready AGENT [--api HOST:PORT] [--json]
+    voiceboard agent login|logout|ready|not-ready AGENT --config SERVER.toml
+                     [--api HOST:PORT] [--token-file FILE] [--json]
 
 One ``POST /admin/agent-ACTION/AGENT`` to the server's loopback status API
-(the same port as ``voiceboard queues`` and ``voiceboard reload``). Prints
+(the same port and admin token as ``voiceboard queues`` and ``voiceboard
+reload``: ``--config`` or ``--api`` with ``--token-file``). Prints
 the agent's state after the change (``--json``: the server's answer).
 Errors go to stderr: exit status 1 for a change the server refused (no such
 agent: HTTP 404; not possible in the agent's state, e.g. ready while logged
-out: HTTP 409), 2 when no server answers or the arguments are wrong.
+out: HTTP 409; refused by the API: 401, 403, 429), 2 when no server
+answers, the token cannot be read or the arguments are wrong.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import json
 import sys
 import urllib.parse
 
-from voiceserver.queues_cli import DEFAULT_API, StatusUnreachable, _split, post
+from voiceserver.admin_token import TokenFileError
+from voiceserver.queues_cli import StatusUnreachable, add_api_options, api_from_args, post
 
 __all__ = ["main", "ACTIONS"]
 
@@ -28,18 +32,17 @@ def main(argv: list[str] | None = None) -> int:
                                  description="change an agent's state on a running voice server")
     ap.add_argument("action", choices=ACTIONS)
     ap.add_argument("agent", help="the agent's name ([agents.NAME] in the server config)")
-    ap.add_argument("--api", default=DEFAULT_API,
-                    help=f"the server's status API, HOST:PORT (default {DEFAULT_API})")
+    add_api_options(ap)
     ap.add_argument("--json", action="store_true", help="print the server's JSON answer")
     args = ap.parse_args(argv)
     try:
-        _split(args.api)
-    except ValueError as exc:
+        api, token = api_from_args(args)
+    except (ValueError, TokenFileError) as exc:
         print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2
     path = f"/admin/agent-{args.action}/{urllib.parse.quote(args.agent, safe='')}"
     try:
-        status, body = post(args.api, path)
+        status, body = post(api, path, token=token)
     except StatusUnreachable as exc:
         print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2

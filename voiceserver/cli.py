@@ -41,13 +41,24 @@ def _build(config: str):
     return cfg, library, VoiceServer
 
 
+def _status_port(text: str) -> int:
+    """--status-port: 0..65535, or -1 for no status API."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not -1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} out of range: 0..65535, or -1 for none")
+    return port
+
+
 def serve_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="voiceboard serve", description="Run the voice server.")
     ap.add_argument("--config", required=True, help="server config (TOML)")
     ap.add_argument("--block", type=int, default=160, choices=(80, 160, 320))
     ap.add_argument("--lockstep-sync", action="store_true",
                     help="wait for the control plane every tick that has events (deterministic runs)")
-    ap.add_argument("--status-port", type=int, default=None,
+    ap.add_argument("--status-port", type=_status_port, default=None,
                     help="loopback port of the status/admin API (default: the [api] port + 1; -1: none)")
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args(argv)
@@ -80,18 +91,20 @@ def serve_main(argv: list[str]) -> int:
 
 def reload_main(argv: list[str]) -> int:
     """Ask a running server to reload its config file (like SIGHUP, over its loopback admin API)."""
+    from voiceserver.admin_token import TokenFileError
+    from voiceserver.queues_cli import StatusUnreachable, add_api_options, api_from_args, post
     ap = argparse.ArgumentParser(prog="voiceboard reload", description=reload_main.__doc__)
-    ap.add_argument("--api", default="127.0.0.1:8751", help="the server's status API (HOST:PORT)")
+    add_api_options(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from voiceserver.queues_cli import StatusUnreachable, post
     try:
-        status, body = post(args.api, "/admin/reload")
-    except (StatusUnreachable, ValueError) as exc:
+        api, token = api_from_args(args)
+        status, body = post(api, "/admin/reload", token=token)
+    except (StatusUnreachable, ValueError, TokenFileError) as exc:
         print(f"voiceboard reload: {exc}", file=sys.stderr)
         return 1
     if status != 200:
-        print(f"voiceboard reload: {args.api}/admin/reload: HTTP {status} {body.get('error', '')}",
+        print(f"voiceboard reload: {api}/admin/reload: HTTP {status} {body.get('error', '')}",
               file=sys.stderr)
         return 1
     if args.json:

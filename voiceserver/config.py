@@ -72,7 +72,7 @@ from voiceserver.rules import RecordingRules, agent_warnings, load_rules
 from voiceserver.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "ConfigError",
+           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "load_api_settings", "ConfigError",
            "ConfigErrors", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
@@ -111,8 +111,15 @@ class PromptSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
+    """[api]: the network API's address; the loopback status/admin API is on port + 1.
+
+    ``token_file``: the admin token (made at the server's first start, mode
+    0600); ``audit_log``: one JSON line per admin action. Absolute paths;
+    the file gives them relative to itself (default: next to it)."""
     host: str = "127.0.0.1"
     port: int = 8750
+    token_file: str = "admin-token"
+    audit_log: str = "admin-audit.jsonl"
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,29 @@ def reload_config(path: str | os.PathLike[str], current: ServerConfig, *,
         return load_config(path, library=library, open_boards=open_boards), None
     except ConfigError as exc:
         return current, exc
+
+
+def parse_api(a: Node, base_dir: str) -> ApiSettings:
+    """[api]: ``bind = "HOST:PORT"`` (the status/admin API listens on PORT + 1),
+    ``token_file``, ``audit_log`` (relative to the config file's directory)."""
+    a.check_keys({"bind", "token_file", "audit_log"})
+    bind = a.get_str("bind", "127.0.0.1:8750")
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isascii() or not port.isdigit() or len(port) > 5:
+        raise a.error("bind", f"expected HOST:PORT, got {bind!r}")
+    if not 0 <= int(port) <= 65534:
+        raise a.error("bind", f"port {port} out of range: at most 65534 (the status/admin "
+                              f"API listens on the next port, PORT + 1)")
+    paths = {key: os.path.join(base_dir, a.get_str(key, default))
+             for key, default in (("token_file", ApiSettings.token_file),
+                                   ("audit_log", ApiSettings.audit_log))}
+    return ApiSettings(host.strip("[]"), int(port), **paths)
+
+
+def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:
+    """Only the [api] section of a server config: where a CLI finds the API and its token."""
+    root = load_toml(path)
+    return parse_api(root.table("api"), os.path.dirname(os.path.abspath(root.file)))
 
 
 # ---------------------------------------------------------------- the loader
@@ -531,12 +561,7 @@ class _Loader:
         return PromptSettings(directory, default, languages)
 
     def api(self, a: Node) -> ApiSettings:
-        a.check_keys({"bind"})
-        bind = a.get_str("bind", "127.0.0.1:8750")
-        host, sep, port = bind.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise a.error("bind", f"expected HOST:PORT, got {bind!r}")
-        return ApiSettings(host.strip("[]"), int(port))
+        return parse_api(a, self.dir)
 
     # -- [ivr] -------------------------------------------------------------
     def ivr(self, node: Node, prompts: PromptSettings, channels: ChannelRoles | None) -> IvrConfig:

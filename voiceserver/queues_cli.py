@@ -1,11 +1,18 @@
 """`voiceboard queues`: queues and agents of a running server, from its status API.
 
-    voiceboard queues [--api HOST:PORT] [--json] [--once] [--interval S]
+    voiceboard queues --config SERVER.toml [--api HOST:PORT] [--token-file F]
+                      [--json] [--once] [--interval S]
 
 A live table (rich) refreshed every ``--interval`` seconds until Ctrl-C;
 ``--once`` prints it once; ``--json`` prints the raw ``/queues`` and
 ``/agents`` documents. A server that cannot be reached is an error on
 stderr with exit status 2, so scripts can tell "no server" from "no calls".
+
+The API wants the admin token (admin_token.py): ``--config`` names the
+server's config, whose ``[api]`` gives the address (port + 1) and the
+token file; ``--api`` and ``--token-file`` override them. The same options
+serve ``voiceboard reload`` and ``voiceboard agent`` (``add_api_options``,
+``api_from_args``).
 """
 from __future__ import annotations
 
@@ -16,13 +23,44 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["main", "fetch", "StatusUnreachable", "render", "DEFAULT_API"]
+from voiceserver.admin_token import TokenFileError
 
-DEFAULT_API = "127.0.0.1:8751"
+__all__ = ["main", "fetch", "post", "StatusUnreachable", "render", "add_api_options",
+           "api_from_args"]
 
 
 class StatusUnreachable(Exception):
     """The status API did not answer (no server, wrong port) or answered with an error."""
+
+
+def add_api_options(ap: argparse.ArgumentParser) -> None:
+    """--config / --api / --token-file: where the server's status API is and its token."""
+    ap.add_argument("--config", metavar="SERVER.toml",
+                    help="the server's config: its [api] gives the address (port + 1) and the token file")
+    ap.add_argument("--api", metavar="HOST:PORT",
+                    help="the server's status API (default: from --config; needed without it)")
+    ap.add_argument("--token-file", metavar="FILE",
+                    help="the admin token file (default: [api] token_file of --config)")
+
+
+def api_from_args(args: argparse.Namespace) -> tuple[str, str]:
+    """(HOST:PORT, token) from the options; ValueError (or TokenFileError,
+    ConfigError) with a message naming what is missing or wrong."""
+    from voiceserver.admin_token import read_token
+    api, token_file = args.api, args.token_file
+    if args.config:
+        from voiceserver.config import load_api_settings
+        settings = load_api_settings(args.config)
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        api = api or f"{host}:{settings.port + 1}"
+        token_file = token_file or settings.token_file
+    if api is None:
+        raise ValueError("where is the server? give --config SERVER.toml (or --api HOST:PORT)")
+    _split(api)
+    if token_file is None:
+        raise ValueError("the status API needs the admin token: give --config SERVER.toml "
+                         "(its [api] token_file) or --token-file FILE")
+    return api, read_token(token_file)
 
 
 def _split(api: str) -> tuple[str, int]:
@@ -32,12 +70,14 @@ def _split(api: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def request(method: str, api: str, path: str, timeout: float) -> tuple[int, Any]:
+def request(method: str, api: str, path: str, timeout: float,
+            token: str | None = None) -> tuple[int, Any]:
     """One request to the status API at `api` ("HOST:PORT"): (HTTP status, decoded JSON)."""
     host, port = _split(api)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        conn.request(method, path, body=b"" if method == "POST" else None)
+        conn.request(method, path, body=b"" if method == "POST" else None, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -51,14 +91,15 @@ def request(method: str, api: str, path: str, timeout: float) -> tuple[int, Any]
         raise StatusUnreachable(f"{api}{path}: not a status API (answer is not JSON)") from None
 
 
-def post(api: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, Any]]:
+def post(api: str, path: str, timeout: float = 10.0,
+         token: str | None = None) -> tuple[int, dict[str, Any]]:
     """POST an admin action; (HTTP status, the answer): a refusal is the caller's to report."""
-    return request("POST", api, path, timeout)
+    return request("POST", api, path, timeout, token)
 
 
-def fetch(api: str, path: str, timeout: float = 3.0) -> Any:
+def fetch(api: str, path: str, timeout: float = 3.0, token: str | None = None) -> Any:
     """GET `path` and decode the JSON; anything but 200 is StatusUnreachable."""
-    status, doc = request("GET", api, path, timeout)
+    status, doc = request("GET", api, path, timeout, token)
     if status != 200:
         raise StatusUnreachable(f"{api}{path}: HTTP {status}: {doc.get('error', doc)}")
     return doc
@@ -101,20 +142,20 @@ def render(queues: list[dict[str, Any]], agents: list[dict[str, Any]]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="voiceboard queues",
                                  description="queues and agents of a running voice server")
-    ap.add_argument("--api", default=DEFAULT_API,
-                    help=f"the server's status API, HOST:PORT (default {DEFAULT_API})")
+    add_api_options(ap)
     ap.add_argument("--json", action="store_true", help="print the raw JSON and exit")
     ap.add_argument("--once", action="store_true", help="print the table once and exit")
     ap.add_argument("--interval", type=float, default=1.0, help="refresh period, seconds")
     args = ap.parse_args(argv)
     try:
-        _split(args.api)
-    except ValueError as exc:
+        api, token = api_from_args(args)
+    except (ValueError, TokenFileError) as exc:   # ConfigError is a ValueError; each names the file
         print(f"voiceboard queues: {exc}", file=sys.stderr)
         return 2
 
     def get() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return fetch(args.api, "/queues")["queues"], fetch(args.api, "/agents")["agents"]
+        return (fetch(api, "/queues", token=token)["queues"],
+                fetch(api, "/agents", token=token)["agents"])
 
     try:
         queues, agents = get()

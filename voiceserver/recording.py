@@ -459,7 +459,7 @@ class RecordingService:
         if cr is None and ":" in target:
             board, _, chan = target.rpartition(":")
             for rt in self.s.boards:
-                if rt.name == board and chan.isdigit():
+                if rt.name == board and chan.isascii() and chan.isdigit() and len(chan) <= 6:
                     cid = self._by_trunk.get((rt.index, int(chan)))
                     cr = self.calls.get(cid) if cid is not None else None
         if cr is None:

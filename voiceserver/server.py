@@ -224,15 +224,19 @@ class VoiceServer:
                 watch = asyncio.create_task(self.recording.watch())
             self._issue_call_ids()
             if self.status_port is not None:
+                from voiceserver.admin_token import ensure_token
                 from voiceserver.status_api import StatusApi
-                status = StatusApi(queues=self.acd.acd.queue_rows, agents=self.acd.acd.agent_rows,
+                status = StatusApi(queues=lambda: self.acd.acd.queue_rows(self.live_ms()),
+                                   agents=lambda: self.acd.acd.agent_rows(self.live_ms()),
                                    channels=self.channel_rows,
                                    admin={"reload": self.admin_reload},
                                    admin_arg={"record-pause": lambda c: self.admin_record(c, True),
                                               "record-resume": lambda c: self.admin_record(c, False),
                                               **{f"agent-{act}": self._admin_agent(act) for act in
                                                  ("login", "logout", "ready", "not-ready")}},
-                                   host=self.cfg.api.host, port=self.status_port)
+                                   host=self.cfg.api.host, port=self.status_port,
+                                   token=ensure_token(self.cfg.api.token_file),
+                                   audit_log=self.cfg.api.audit_log)
                 try:
                     await status.start()
                 except OSError as exc:
@@ -397,6 +401,11 @@ class VoiceServer:
 
     def now_ms(self, rt: BoardRuntime) -> int:
         return rt.ms_at(self._tick)
+
+    def live_ms(self) -> int:
+        """The first board's clock now, ticks without events too (the status views' time)."""
+        rt = self.boards[0]
+        return rt.ms_at(max(self._tick, rt.engine.tick))
 
     def wallclock(self, rt: BoardRuntime) -> dt.datetime:
         return rt.clock_start + dt.timedelta(milliseconds=self.now_ms(rt))

@@ -76,7 +76,8 @@ def test_counter_tables_match_the_c_sizes():
     ("VB_ELOST", errors.BoardLost), ("VB_ECHAN", errors.BadChannel),
     ("VB_ESCHEME", errors.UnknownScheme), ("VB_ENOBACKEND", errors.BackendUnavailable),
     ("VB_EBUSY", errors.BoardBusy), ("VB_ETIMEDOUT", errors.TickTimeout),
-    ("VB_ESPAN", errors.BadChannel), ("VB_ESYS", errors.BoardError), ("VB_EAGAIN", errors.BoardError)])
+    ("VB_ESPAN", errors.BadChannel), ("VB_ESYS", errors.BoardError), ("VB_EAGAIN", errors.BoardError),
+    ("VB_EPERM", errors.NotOwner)])
 def test_each_code_raises_its_class(code, cls):
     rc = getattr(lib, code)
     with pytest.raises(cls, match="detail here") as ei:

@@ -1,11 +1,14 @@
 /* C test of the board library: a forked child is the device, the parent the
  * host.  Covers open errors, start/busy, lockstep ticks both ways, events,
- * commands, status registers, removal and a SIGKILLed device.
+ * commands, status registers, removal and a SIGKILLed device; the segment's
+ * mode (0600) and segments another user owns (refused on create and open).
  * Build and run: make ctest (ASan + UBSan). */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,11 +251,49 @@ static void test_killed_device(void)
     vb_simdev_close(dev);
 }
 
+/* The segment is 0600 whatever the umask; one another user owns is never
+ * replaced (create) nor attached to (open). Chowning needs root: else skipped. */
+static void test_segment_mode_and_owner(void)
+{
+    char name[64], uri[80], path[128], err[512];
+    snprintf(name, sizeof name, "ctestown%d", (int)getpid());
+    snprintf(uri, sizeof uri, "sim://%s", name);
+    snprintf(path, sizeof path, "/dev/shm/voiceboard.%s", name);
+    mode_t old = umask(0);
+    vb_simdev_t *dev;
+    CHECK(make_device(name, &dev, 0) == 0);
+    umask(old);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_vb: not root: the foreign-owner checks are skipped\n");
+        vb_simdev_close(dev);
+        return;
+    }
+    /* a host refuses a live board another user owns */
+    CHECK(chown(path, 65534, 65534) == 0);
+    vb_board_t *b = NULL;
+    CHECK(vb_open(uri, &b, err, sizeof err) == VB_EPERM && b == NULL);
+    CHECK(strstr(err, path + 8) && strstr(err, "owned by uid 65534"));
+    CHECK(chown(path, 0, 0) == 0);
+    CHECK(vb_open(uri, &b, err, sizeof err) == 0);
+    vb_close(b);
+    vb_simdev_close(dev);
+    /* a device does not replace a segment another user planted under its name */
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    CHECK(fd >= 0 && write(fd, "plant", 5) == 5 && fchown(fd, 65534, 65534) == 0);
+    close(fd);
+    CHECK(make_device(name, &dev, 1) == VB_EPERM);
+    CHECK(stat(path, &st) == 0 && st.st_uid == 65534 && st.st_size == 5);
+    unlink(path);
+}
+
 int main(void)
 {
     test_open_errors();
     test_host_and_device();
     test_killed_device();
+    test_segment_mode_and_owner();
     if (failures) {
         fprintf(stderr, "test_vb: %d check(s) failed\n", failures);
         return 1;

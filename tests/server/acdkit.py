@@ -169,16 +169,19 @@ class StatusProbe:
         import asyncio
         if self.task is None and server.status_port and self.when(server):
             self.at_tick = server.boards[0].engine.tick
-            self.task = asyncio.get_running_loop().create_task(self._fetch(server.status_port))
+            from voiceserver.admin_token import read_token
+            token = read_token(server.cfg.api.token_file)
+            self.task = asyncio.get_running_loop().create_task(self._fetch(server.status_port, token))
         return self.task is not None and self.task.done()
 
-    async def _fetch(self, port: int) -> dict[str, Any]:
+    async def _fetch(self, port: int, token: str) -> dict[str, Any]:
         import asyncio
         import json
         out = {}
         for path in self.paths:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                         f"Authorization: Bearer {token}\r\n\r\n".encode())
             await writer.drain()
             raw = await reader.read()
             writer.close()

@@ -130,12 +130,14 @@ class Steps:
         when, argv = self.steps[len(self.results)]
         if server.status_port and when(server):
             self.task = asyncio.get_running_loop().create_task(
-                self._run(server.boards[0].engine.tick, server.status_port, argv))
+                self._run(server.boards[0].engine.tick, server.status_port, argv,
+                          server.cfg.api.token_file))
         return False
 
-    async def _run(self, tick: int, port: int, argv: list[str]) -> None:
+    async def _run(self, tick: int, port: int, argv: list[str], token_file: str) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "boarddrv.cli", "agent", *argv, "--api", f"127.0.0.1:{port}",
+            "--token-file", token_file,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO))
         out, err = await proc.communicate()
         self.results.append((tick, out.decode(), err.decode(), proc.returncode or 0))

@@ -112,10 +112,12 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         server.send_signal(signal.SIGHUP)
         _wait_for(lambda: '"kind": "config.reloaded"' in text(), "config.reloaded", server)
         # the admin command does the same over the loopback API, and says when it refused
-        reload = [sys.executable, "-m", "boarddrv.cli", "reload", "--api", f"127.0.0.1:{port}"]
+        reload = [sys.executable, "-m", "boarddrv.cli", "reload", "--api", f"127.0.0.1:{port}",
+                  "--config", str(cfg)]     # the admin token: [api] token_file, next to cfg
         ok = subprocess.run(reload, capture_output=True, text=True, timeout=60)
         assert ok.returncode == 0 and ok.stdout.startswith("reloaded "), ok
         cfg.write_text(sv.replace("[ivr.menus.main]", "[ivr.menus.main]\nretrys = 2"))
+        time.sleep(1.0)                  # reloads are rate limited: one a second
         bad = subprocess.run(reload, capture_output=True, text=True, timeout=60)
         assert bad.returncode == 1 and "rejected" in bad.stderr and "retrys" in bad.stderr, bad
         # a channel the board does not have: refused like `serve` refuses it at start
@@ -124,7 +126,7 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         assert gone.returncode == 1 and "rejected" in gone.stderr, gone
         assert f"{cfg}:" in gone.stderr and "has no channel 99" in gone.stderr, gone
         status = subprocess.run([sys.executable, "-m", "boarddrv.cli", "queues", "--api",
-                                 f"127.0.0.1:{port}", "--once", "--json"],
+                                 f"127.0.0.1:{port}", "--config", str(cfg), "--once", "--json"],
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status
         shown = json.loads(status.stdout)

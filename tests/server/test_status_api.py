@@ -38,7 +38,11 @@ def make_acd() -> Acd:
     return acd
 
 
+TOKEN = "t" * 43
+
+
 def api_for(acd: Acd, **kw) -> StatusApi:
+    kw.setdefault("token", TOKEN)
     return StatusApi(queues=acd.queue_rows, agents=acd.agent_rows,
                      channels=lambda: [{"board": "hotline", "chan": 0, "state": "connected"}], **kw)
 
@@ -51,7 +55,7 @@ def test_handle_routes_without_io() -> None:
     assert api.handle("POST", "/queues")[0] == 405
     broken = StatusApi(queues=lambda: 1 / 0, agents=list, channels=list)
     status, body = broken.handle("GET", "/queues")
-    assert status == 500 and body["error"].startswith("ZeroDivisionError")
+    assert status == 500 and body == {"error": "internal error (ZeroDivisionError); see the server log"}
 
 
 def test_admin_actions_are_post_only_and_report_failures() -> None:
@@ -62,7 +66,7 @@ def test_admin_actions_are_post_only_and_report_failures() -> None:
     assert api.handle("GET", "/admin/reload")[0] == 405 and not calls
     assert api.handle("POST", "/admin/reload") == (200, {"reloaded": True}) and calls == [1]
     status, body = api.handle("POST", "/admin/broken")
-    assert status == 500 and body["error"].startswith("KeyError")
+    assert status == 500 and body["error"] == "internal error (KeyError); see the server log"
 
 
 def test_loopback_only() -> None:
@@ -70,19 +74,24 @@ def test_loopback_only() -> None:
         api_for(make_acd(), host="0.0.0.0")
 
 
-def test_cli_reads_a_real_acd_over_a_socket(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reads_a_real_acd_over_a_socket(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     acd = make_acd()
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(TOKEN + "\n")
 
     async def scenario() -> tuple[int, int, dict, str]:
         async with api_for(acd) as api:
             where = f"127.0.0.1:{api.port}"
-            channels = await asyncio.to_thread(queues_cli.fetch, where, "/channels")
-            rc_json = await asyncio.to_thread(queues_cli.main, ["--api", where, "--json"])
+            opts = ["--api", where, "--token-file", str(token_file)]
+            channels = await asyncio.to_thread(queues_cli.fetch, where, "/channels", token=TOKEN)
+            rc_json = await asyncio.to_thread(queues_cli.main, [*opts, "--json"])
             doc = json.loads(capsys.readouterr().out)
-            rc_once = await asyncio.to_thread(queues_cli.main, ["--api", where, "--once"])
+            rc_once = await asyncio.to_thread(queues_cli.main, [*opts, "--once"])
             table = capsys.readouterr().out
             with pytest.raises(queues_cli.StatusUnreachable, match="HTTP 404"):
-                await asyncio.to_thread(queues_cli.fetch, where, "/nope")
+                await asyncio.to_thread(queues_cli.fetch, where, "/nope", token=TOKEN)
+            with pytest.raises(queues_cli.StatusUnreachable, match="HTTP 401"):
+                await asyncio.to_thread(queues_cli.fetch, where, "/queues")
         assert channels == {"channels": [{"board": "hotline", "chan": 0, "state": "connected"}]}
         return rc_json, rc_once, doc, table
 
@@ -99,13 +108,16 @@ def test_cli_reads_a_real_acd_over_a_socket(capsys: pytest.CaptureFixture[str]) 
     assert "logged out" in table
 
 
-def test_cli_unreachable_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_unreachable_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()                                   # nothing listens there now
-    rc = queues_cli.main(["--api", f"127.0.0.1:{port}", "--once"])
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(TOKEN)
+    rc = queues_cli.main(["--api", f"127.0.0.1:{port}", "--token-file", str(token_file), "--once"])
     err = capsys.readouterr().err
     assert rc == 2
     assert f"cannot reach the status API at 127.0.0.1:{port}" in err
-    assert queues_cli.main(["--api", "nonsense"]) == 2
+    assert queues_cli.main(["--api", "nonsense", "--token-file", str(token_file)]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err

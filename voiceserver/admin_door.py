@@ -1,0 +1,216 @@
+"""Who may use the loopback status/admin API, and the audit log of what they did.
+
+Loopback is not a boundary: every local user can connect, and so can a web
+page in a browser on this machine (a form POST, or DNS rebinding: a name
+that resolves to 127.0.0.1 after the page loaded). So each request passes
+this door before any handler runs:
+
+- ``Host`` must name this port on loopback (``127.0.0.1:PORT``,
+  ``localhost:PORT``, ``[::1]:PORT``): a rebound page sends its own name.
+  An ``Origin``, when there is one, must be one of those too: 403.
+- Everything but ``GET /`` (the index, a health check) needs
+  ``Authorization: Bearer TOKEN``, the token in the file only the server's
+  user can read (admin_token.py): 401.
+- Reloads are rate limited (one per ``reload_interval`` seconds): 429.
+
+Every admin action (``/admin/...``, done or refused) and every refusal is
+one JSON line in the audit log: time, peer address and the peer's uid (from
+/proc/net/tcp: on loopback the client's socket is ours to see), method,
+path, whether the token was right, status. Refusals are written at most
+one a second (``not_logged`` counts those left out) so that a flood of bad
+requests cannot flood the log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import pwd
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AdminDoor", "Request", "peer_uid", "RELOAD_PATH"]
+
+log = logging.getLogger(__name__)
+
+RELOAD_PATH = "/admin/reload"
+OPEN_PATHS = ("/",)            # no token needed (nothing in them but the endpoint names)
+
+
+@dataclass
+class Request:
+    """What the door looks at: a parsed request head and who sent it."""
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)    # names lower-case
+    peer: tuple[str, int] | None = None
+    local: tuple[str, int] | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.path.startswith("/admin/")
+
+
+class AdminDoor:
+    """``door.refuse(req)`` -> (status, body, headers) or None; ``door.done(req, status, body)``."""
+
+    def __init__(self, token: str | None, port: int, audit_log: str | None = None, *,
+                 reload_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.token = token
+        self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.reload_interval = reload_interval
+        self.clock = clock
+        self._last_reload: float | None = None
+        self._last_refusal_line: float | None = None
+        self.not_logged = 0          # refusals since the last line that no line shows
+        self.audit_path = audit_log
+        self._audit = None
+        if audit_log is not None:
+            fd = os.open(audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:   # others could forge or erase lines
+                os.close(fd)
+                raise OSError(errno.EPERM, f"owned by uid {st.st_uid} with mode "
+                                           f"{st.st_mode & 0o777:04o}: it must be this user's "
+                                           f"and writable by it alone")
+            self._audit = os.fdopen(fd, "a", encoding="utf-8")
+
+    # -- the checks --------------------------------------------------------
+    def token_state(self, req: Request) -> str:
+        """'ok', 'missing' or 'wrong' for the request's Authorization header."""
+        auth = req.headers.get("authorization")
+        if auth is None:
+            return "missing"
+        scheme, _, given = auth.partition(" ")
+        if self.token is None or scheme.lower() != "bearer":
+            return "wrong"
+        return "ok" if hmac.compare_digest(given.strip().encode(), self.token.encode()) else "wrong"
+
+    def refuse(self, req: Request) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Why `req` may not go on (status, JSON body, extra headers), or None: it may."""
+        host = req.headers.get("host")
+        token = self.token_state(req)
+        why: tuple[int, str, dict[str, str]] | None = None
+        if host is None:
+            why = 400, "no Host header", {}
+        elif host.lower() not in self.hosts:
+            why = 403, (f"Host {host[:100]!r} is not this API's loopback address "
+                        f"(127.0.0.1, localhost or [::1] with its port)"), {}
+        elif "origin" in req.headers and req.headers["origin"].lower() not in self.origins:
+            why = 403, f"cross-origin request from {req.headers['origin'][:100]!r} refused", {}
+        elif req.path not in OPEN_PATHS and token != "ok":
+            why = 401, (f"the admin token is {token}: send Authorization: Bearer TOKEN, the "
+                        f"token in the server's [api] token_file"), {"WWW-Authenticate": "Bearer"}
+        elif req.path == RELOAD_PATH and req.method == "POST":
+            now = self.clock()
+            if self._last_reload is not None and now - self._last_reload < self.reload_interval:
+                wait = self.reload_interval - (now - self._last_reload)
+                why = 429, (f"reload refused: at most one every {self.reload_interval:g} s; "
+                            f"try again in {wait:.1f} s"), {"Retry-After": str(max(1, round(wait)))}
+            else:
+                self._last_reload = now
+        if why is None:
+            return None
+        status, message, headers = why
+        self._refused(req, status, message, token)
+        return status, {"error": message}, headers
+
+    # -- the audit log -----------------------------------------------------
+    def done(self, req: Request, status: int, body: Any) -> None:
+        """An admin request the door let through has been answered: its audit line."""
+        if not req.is_admin:
+            return
+        line: dict[str, Any] = {"result": "done" if status == 200 else "failed"}
+        if isinstance(body, dict) and status != 200 and "error" in body:
+            line["error"] = str(body["error"])[:300]
+        self._write(req, status, "ok", line)
+
+    def _refused(self, req: Request, status: int, message: str, token: str) -> None:
+        now = self.clock()
+        if self._last_refusal_line is not None and now - self._last_refusal_line < 1.0:
+            self.not_logged += 1
+            return
+        self._last_refusal_line = now
+        self._write(req, status, token, {"result": "refused", "why": message})
+
+    def _write(self, req: Request, status: int, token: str, extra: dict[str, Any]) -> None:
+        if self._audit is None:
+            return
+        uid = peer_uid(req.peer, req.local) if req.peer and req.local else None
+        line: dict[str, Any] = {
+            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "peer": f"{req.peer[0]}:{req.peer[1]}" if req.peer else None,
+            "uid": uid, "user": _user(uid),
+            "method": req.method, "path": req.path[:300], "token": token, "status": status, **extra}
+        if self.not_logged:
+            line["not_logged"] = self.not_logged     # refusals since the last line, not written
+            self.not_logged = 0
+        try:
+            self._audit.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._audit.flush()
+        except OSError as exc:
+            log.error("admin audit log %s: cannot write: %s", self.audit_path, exc)
+
+    def close(self) -> None:
+        if self._audit is None:
+            return
+        if self.not_logged:
+            try:
+                self._audit.write(json.dumps({
+                    "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                    "result": "refused", "not_logged": self.not_logged,
+                    "why": "refusals left out of the log (at most one line a second)"}) + "\n")
+            except OSError:
+                pass
+            self.not_logged = 0
+        self._audit.close()
+        self._audit = None
+
+
+def _user(uid: int | None) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name if uid is not None else None
+    except KeyError:
+        return None
+
+
+def _proc_addr(host: str, port: int) -> str | None:
+    """An address as /proc/net/tcp{,6} prints it: native-order 32-bit words in hex, :PORT."""
+    try:
+        packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
+    except ValueError:
+        return None
+    words = "".join(f"{int.from_bytes(packed[i:i + 4], sys.byteorder):08X}"
+                    for i in range(0, len(packed), 4))
+    return f"{words}:{port:04X}"
+
+
+def peer_uid(peer: tuple[str, int] | None, local: tuple[str, int] | None) -> int | None:
+    """The uid owning the client's end of a loopback TCP connection (Linux), or None.
+
+    The client's socket has our peer's address as its local one and ours as
+    its remote one; /proc/net/tcp shows every socket's owner."""
+    if not peer or not local:
+        return None
+    want = (_proc_addr(peer[0], peer[1]), _proc_addr(local[0], local[1]))
+    if None in want:
+        return None
+    table = "/proc/net/tcp6" if len(want[0]) > 13 else "/proc/net/tcp"
+    try:
+        with open(table, encoding="ascii") as f:
+            next(f, None)
+            for line in f:
+                parts = line.split()
+                if len(parts) > 7 and parts[1] == want[0] and parts[2] == want[1]:
+                    return int(parts[7])
+    except OSError:
+        return None
+    return None
