@@ -1,0 +1,134 @@
+"""The soak, short (bench/soak.py; docs/soak.md): every fault once, then every invariant.
+
+One run for the module: the hotline and the 30-line E1 site on lockstep hwsim
+(separate processes), `voiceboard serve --lockstep-sync`, 12 simulated
+minutes of callers at twice the design traffic and a 100 s quiet tail, with
+an admin storm, a rules reload with an error, `kill -9` of the server and a
+restart, the recordings filesystem full for a while (a small tmpfs), and the
+E1 site's board lost and back (its hwsim process stopped and started again).
+Each invariant is its own test, so a failure names the one that broke and
+says how (counts, ids). The wall time follows from these small parameters
+(~1-2 minutes on 2 cores); nothing here asserts on time.
+
+Marked `soak` (pytest.ini): `pytest -m soak` runs only this, `-m "not soak"`
+everything else.
+"""
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _soak_module():
+    spec = importlib.util.spec_from_file_location("bench_soak", REPO / "bench" / "soak.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_soak"] = mod       # dataclasses look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+soak = _soak_module()
+SHORT = soak.Params(hours=0.2, traffic=2.0, seed=7, e1_lines=30, progress=0, max_hold=60.0,
+                    tail=100.0, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    work = tmp_path_factory.mktemp("soak")
+    return soak.Soak(SHORT, work).run()
+
+
+def check(result, prefix: str) -> dict:
+    found = [c for c in result["checks"] if c["name"].startswith(prefix)]
+    assert len(found) == 1, f"no single check {prefix!r} in {[c['name'] for c in result['checks']]}"
+    return found[0]
+
+
+# ---------------------------------------------------------------- the plan (no processes)
+def test_design_traffic_is_the_erlang_b_load_at_one_percent_blocking():
+    # the tables' figures: 4 lines carry 0.87 E, 30 lines 20.34 E at 1 % blocking
+    assert soak.design_erlangs(4) == pytest.approx(0.869, abs=0.001)
+    assert soak.design_erlangs(30) == pytest.approx(20.337, abs=0.001)
+    assert soak.erlang_b(30, soak.design_erlangs(30)) == pytest.approx(0.01, abs=1e-6)
+
+
+def test_callers_arrive_at_twice_the_design_rate_with_unique_numbers():
+    board = soak.make_boards("t", 30)[1]
+    callers = soak.plan_callers(board, 4 * 3600.0, 2.0, random.Random(3), max_hold=60.0)
+    rate = 2.0 * soak.design_erlangs(30) / soak.DESIGN_HOLD
+    assert len(callers) == pytest.approx(rate * 4 * 3600, rel=0.03)
+    assert len({c.number for c in callers}) == len(callers)
+    assert all(c.number.startswith(board.prefix) for c in callers)
+    assert max(c.hangup_after for c in callers) <= 60.0
+    assert [c.at for c in callers] == sorted(c.at for c in callers)
+
+
+def test_a_tail_shorter_than_the_longest_call_is_refused(tmp_path):
+    p = soak.Params(hours=0.1, max_hold=240.0, tail=200.0, quiet=True)
+    with pytest.raises(ValueError, match="quiet tail"):
+        soak.Soak(p, tmp_path)
+
+
+# ---------------------------------------------------------------- the soak
+@pytest.mark.soak
+def test_every_fault_ran_once_under_load(result):
+    t = result["totals"]
+    assert sorted(t["faults"]) == sorted(f.kind for f in soak.FAULTS)
+    assert t["calls_offered"] > 200 and t["blocked_at_exchange"] > 0   # twice the design: overload
+    assert t["board_restarts"] == 1 and t["restarts"] >= 1
+    kill = [r for r in result["server_runs"] if r["how"] == "kill -9"]
+    assert len(kill) == 1
+
+
+@pytest.mark.soak
+def test_every_offered_call_is_in_the_call_records_exactly_once(result):
+    c = check(result, "calls:")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_every_recording_has_its_row_and_every_kept_row_its_file(result):
+    c = check(result, "recordings:")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_no_line_is_left_seized(result):
+    c = check(result, "lines:")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_the_server_never_exits_by_itself(result):
+    c = check(result, "server:")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_the_admin_storm_is_answered(result):
+    c = check(result, "admin storm")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_a_broken_rules_file_is_rejected_and_the_running_rules_kept(result):
+    c = check(result, "rules reload")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_a_full_disk_stops_recordings_cleanly_and_recording_resumes(result):
+    c = check(result, "disk full")
+    assert c["ok"], c["detail"]
+
+
+@pytest.mark.soak
+def test_server_memory_is_flat(result):
+    c = check(result, "memory")
+    assert c["ok"], c["detail"]
