@@ -673,7 +673,7 @@ class Soak:
         pending = sorted(self.p.faults, key=lambda f: f.at)
         ends: list[tuple[float, Callable[[], None]]] = []
         end = self.duration + self.p.tail
-        t0 = last_progress = last_move = time.monotonic()
+        t0 = last_progress = last_move = last_sweep = time.monotonic()
         last_t = -1.0
         while True:
             now = self.now()
@@ -702,8 +702,10 @@ class Soak:
             rss = self.server.rss()
             if rss is not None:
                 self.server.runs[-1].rss.append((now, rss))
-            for h in self.hw.values():
-                h.sweep_audio()
+            if time.monotonic() - last_sweep >= 5.0:
+                last_sweep = time.monotonic()
+                for h in self.hw.values():
+                    h.sweep_audio()
             if self.p.progress and time.monotonic() - last_progress >= self.p.progress:
                 last_progress = time.monotonic()
                 self.say(f"  {now / 3600:6.2f} h of {self.p.hours:g} h simulated  "
@@ -874,13 +876,15 @@ def verify(s: Soak) -> dict[str, Any]:
         [r for line in blind.values() for r in line]
     seen = _server_calls([r.log for r in s.server.runs])
     why_missing = Counter()
-    examples = []
+    examples: list[str] = []
+    shown: Counter[str] = Counter()
     ids = {r["call_id"]: r for r in rows}
     for c in missing:
         got = seen.get(c["number"], [])
         if not got:
             why_missing["the server never offered it with this number (no call.offer)"] += 1
-            if len(examples) < 5:
+            shown["never"] += 1
+            if shown["never"] <= 3:
                 examples.append(f"{c['number']} on {c['board']}:{c['channel']} rang "
                                 f"{len(c['ring'])}x, {'answered' if c['answer'] is not None else 'not answered'}, "
                                 f"ended by {c['who_hung_up']} at {c['hangup']} s")
@@ -889,12 +893,14 @@ def verify(s: Soak) -> dict[str, Any]:
             holder = ids.get(cid)
             if holder is not None:
                 why_missing["its call id's row holds another call (id reused after a restart)"] += 1
-                if len(examples) < 5:
+                shown["reused"] += 1
+                if shown["reused"] <= 3:
                     examples.append(f"{c['number']} was {cid} in server run {run}; row {cid} now "
                                     f"has caller {holder['caller']}")
             else:
                 why_missing["offered with an id that has no row"] += 1
-                if len(examples) < 5:
+                shown["norow"] += 1
+                if shown["norow"] <= 3:
                     examples.append(f"{c['number']} was {cid} in server run {run}: no row")
     detail = (f"{len(offered)} offered, {len(rows)} rows; missing {len(missing)}, "
               f"duplicated {len(dups)}, rows for no offered call {len(stray)}, "
@@ -982,22 +988,24 @@ def verify(s: Soak) -> dict[str, Any]:
                 if audit.exists() else []
             # the broken version rejected, then the restored one (the running rules) in force
             rejected = "rejected" in results
+            restored = rejected and "applied" in results[len(results) - results[::-1].index("rejected"):]
             logs = "".join(_read(r.log) for r in s.server.runs)
             fail_ev = '"kind": "config.reload_failed"' in logs
             checks.append(Check("rules reload with an error: rejected, running rules kept",
-                                rejected and fail_ev,
-                                f"audit results {dict(Counter(results))}, config.reload_failed "
+                                rejected and restored and fail_ev,
+                                f"audit results {dict(Counter(results))} (a reload applied after the "
+                                f"rejection: {'yes' if restored else 'NO'}), config.reload_failed "
                                 f"{'logged' if fail_ev else 'NOT logged'}"))
         if entry["fault"] == "disk-full":
             cleared = entry.get("cleared_at_h")
             full = [r for r in recs if r["stop_reason"] == "disk full"]
             failed = [r for r in recs if r["status"] == "failed"]
-            after = [r for r in recs if r["status"] == "kept" and r["stop_reason"] != "disk full"]
+            kept = [r for r in recs if r["status"] == "kept"]
             # recording resumed: some recording kept after the filler went away
             later = _kept_after(s, recs, rows, cleared)
             checks.append(Check("disk full: recording stopped cleanly and resumed", later > 0,
                                 f"{len(full)} recordings stopped 'disk full', {len(failed)} failed, "
-                                f"{later} kept after the disk had room again, {len(after)} kept in all"))
+                                f"{later} kept after the disk had room again, {len(kept)} kept in all"))
 
     # 6. memory: the last server run's RSS after warm-up vs at its end
     mem = memory(s)
