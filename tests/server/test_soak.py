@@ -93,49 +93,21 @@ def test_every_fault_ran_once_under_load(result):
     assert len(kill) == 1
 
 
-@soak_test
-def test_every_offered_call_is_in_the_call_records_exactly_once(result):
-    c = check(result, "calls:")
-    assert c["ok"], c["detail"]
+# one test per invariant (bench/soak.py `verify`), named for what must hold
+INVARIANTS = {
+    "every-offered-call-in-the-records-exactly-once": "calls:",
+    "every-recording-has-its-row-and-every-kept-row-its-file": "recordings:",
+    "no-line-left-seized": "lines:",
+    "the-server-never-exits-by-itself": "server:",
+    "the-admin-storm-is-answered": "admin storm",
+    "broken-rules-rejected-and-the-running-rules-kept": "rules reload",
+    "a-full-disk-stops-recordings-cleanly-and-recording-resumes": "disk full",
+    "server-memory-is-flat": "memory",
+}
 
 
 @soak_test
-def test_every_recording_has_its_row_and_every_kept_row_its_file(result):
-    c = check(result, "recordings:")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_no_line_is_left_seized(result):
-    c = check(result, "lines:")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_the_server_never_exits_by_itself(result):
-    c = check(result, "server:")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_the_admin_storm_is_answered(result):
-    c = check(result, "admin storm")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_a_broken_rules_file_is_rejected_and_the_running_rules_kept(result):
-    c = check(result, "rules reload")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_a_full_disk_stops_recordings_cleanly_and_recording_resumes(result):
-    c = check(result, "disk full")
-    assert c["ok"], c["detail"]
-
-
-@soak_test
-def test_server_memory_is_flat(result):
-    c = check(result, "memory")
+@pytest.mark.parametrize("prefix", list(INVARIANTS.values()), ids=list(INVARIANTS))
+def test_invariant(result, prefix):
+    c = check(result, prefix)
     assert c["ok"], c["detail"]
