@@ -70,6 +70,7 @@ START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)
 RECORDING_BYTES = 8000 * 10  # mono A-law, max_seconds = 10: at most 80 kB per recording
 STORE_CAP = 1 << 30          # the recordings tmpfs is at most 1 GiB: sampling keeps it under
 AGENTS = ["chen", "li", "wang", "zhao"]
+PACE = 20.0                  # simulated s a board may run ahead of the other
 WALL_GUARD = 120.0           # wall s without simulated progress: wedged (a guard, not a check)
 
 
@@ -333,6 +334,7 @@ class HwsimBoard:
         self.runs = 0
         self.offset = 0.0             # simulated s done by the processes before this one
         self.reports: list[dict[str, Any]] = []
+        self.held = False             # SIGSTOPped: ahead of the other board (pace)
         self._observer: Any = None
         (work / f"{board.key}.toml").write_text(board.config)
 
@@ -384,12 +386,29 @@ class HwsimBoard:
         return [c.index for c in self._observer.channels
                 if c.type is ChannelType.FXO and self._observer.channel_status(c.index)["hook"]]
 
+    def pace(self, ahead: float) -> None:
+        """Hold this board (SIGSTOP: its clock stands, as in lockstep the host's does) while it
+        is more than PACE simulated s ahead of the slowest board; let it go at half that."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if not self.held and ahead > PACE:
+            self.proc.send_signal(signal.SIGSTOP)
+            self.held = True
+        elif self.held and ahead < PACE / 2:
+            self.release()
+
+    def release(self) -> None:
+        if self.held and self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.held = False
+
     def stop(self) -> dict[str, Any]:
         """SIGTERM: hwsim ends the calls in progress, writes its report, removes the board."""
         if self._observer is not None:
             self._observer.close()
             self._observer = None
         assert self.proc is not None
+        self.release()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -419,6 +438,7 @@ class HwsimBoard:
         if self._observer is not None:
             self._observer.close()
             self._observer = None
+        self.release()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -433,7 +453,7 @@ class ServerRun:
     ended_at: float | None = None
     how: str = ""                          # "kill -9", "stopped", "exited by itself (N)"
     exit_code: int | None = None
-    rss: list[tuple[float, int]] = field(default_factory=list)   # (soak s, bytes)
+    rss: list[tuple[float, int, int]] = field(default_factory=list)   # (soak s, bytes, event seq)
 
 
 class Server:
@@ -476,6 +496,14 @@ class Server:
             return None
         return None
 
+    def sample(self, now: float) -> int | None:
+        """Note the RSS now, with the last event number the log shows (the journal's fill)."""
+        rss = self.rss()
+        if rss is not None:
+            run = self.runs[-1]
+            run.rss.append((now, rss, last_seq(run.log)))
+        return rss
+
     def kill9(self, now: float) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -502,6 +530,17 @@ class Server:
     def signal(self, sig: int) -> None:
         if self.alive:
             self.proc.send_signal(sig)
+
+
+def last_seq(log: Path) -> int:
+    """The sequence number of the last event in a server log (read from its tail)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            found = re.findall(rb'"seq": (\d+)', f.read())
+    except OSError:
+        return 0
+    return int(found[-1]) if found else 0
 
 
 def free_port() -> int:
@@ -637,6 +676,7 @@ class Soak:
         self.seized_at_end: dict[str, list[int]] = {}
         self.filler: Path | None = None
         self.files: set[str] = set()
+        self.files_at_clear: set[str] | None = None    # recording files when the disk had room again
 
     # -- time -------------------------------------------------------------------
     def now(self) -> float:
@@ -699,9 +739,9 @@ class Soak:
             for item in [e for e in ends if now >= e[0]]:
                 ends.remove(item)
                 item[1]()
-            rss = self.server.rss()
-            if rss is not None:
-                self.server.runs[-1].rss.append((now, rss))
+            for h in self.hw.values():        # the boards keep within PACE s of each other
+                h.pace(h.seconds() - now)
+            rss = self.server.sample(now)
             if time.monotonic() - last_sweep >= 5.0:
                 last_sweep = time.monotonic()
                 for h in self.hw.values():
@@ -786,6 +826,7 @@ class Soak:
                 self.filler.unlink()
                 self.filler = None
                 entry["cleared_at_h"] = round(self.now() / 3600, 3)
+                self.files_at_clear = {str(p) for p in self.store.rglob("*.wav*")}
             return clear
         raise ValueError(f"unknown fault {f.kind!r}")
 
@@ -793,9 +834,7 @@ class Soak:
     def _finish(self) -> None:
         now = self.now()
         self.seized_at_end = {h.board.key: h.seized() for h in self.hw.values()}
-        rss = self.server.rss()
-        if rss is not None:
-            self.server.runs[-1].rss.append((now, rss))
+        self.server.sample(now)
         self.server.stop(now)
         for h in self.hw.values():
             h.stop()
@@ -997,12 +1036,14 @@ def verify(s: Soak) -> dict[str, Any]:
                                 f"rejection: {'yes' if restored else 'NO'}), config.reload_failed "
                                 f"{'logged' if fail_ev else 'NOT logged'}"))
         if entry["fault"] == "disk-full":
-            cleared = entry.get("cleared_at_h")
             full = [r for r in recs if r["stop_reason"] == "disk full"]
             failed = [r for r in recs if r["status"] == "failed"]
             kept = [r for r in recs if r["status"] == "kept"]
-            # recording resumed: some recording kept after the filler went away
-            later = _kept_after(s, recs, rows, cleared)
+            # recording resumed: recordings kept that did not exist yet when the filler went away
+            before = s.files_at_clear
+            later = 0 if before is None else sum(
+                1 for r in recs if r["status"] == "kept" and r["path"] not in before
+                and r["path"] + ".part" not in before)
             checks.append(Check("disk full: recording stopped cleanly and resumed", later > 0,
                                 f"{len(full)} recordings stopped 'disk full', {len(failed)} failed, "
                                 f"{later} kept after the disk had room again, {len(kept)} kept in all"))
@@ -1053,19 +1094,6 @@ def _tail(log: Path, n: int = 2) -> str:
     return " | ".join(line[-200:] for line in lines[-n:]) or "(no error in its log)"
 
 
-def _kept_after(s: Soak, recs: list[dict], rows: list[dict], cleared_h: float | None) -> int:
-    """Recordings kept that started after the filesystem had room again (by caller plan time)."""
-    if cleared_h is None:
-        return 0
-    when: dict[str, float] = {}
-    for key, callers in s.callers.items():
-        for c in callers:
-            when[c.number] = c.at
-    caller_of = {r["call_id"]: r["caller"] for r in rows}
-    return sum(1 for r in recs if r["status"] == "kept"
-               and when.get(caller_of.get(r["call_id"]) or "", -1) > cleared_h * 3600)
-
-
 def _carried(s: Soak, offered: list[dict]) -> dict[str, float]:
     out = {}
     for key in s.hw:
@@ -1075,24 +1103,36 @@ def _carried(s: Soak, offered: list[dict]) -> dict[str, float]:
     return out
 
 
-def memory(s: Soak) -> dict[str, Any]:
-    """RSS of the last server run: after its first quarter (warm-up) vs its last sample.
+def journal_size() -> int:
+    """How many events the server's in-memory journal keeps (its bound)."""
+    import inspect
+    from voiceserver.events import EventBus
+    return inspect.signature(EventBus).parameters["journal_size"].default
 
-    Flat: grown by at most 10 % + 8 MiB (the event journal and SQLite caches
-    fill up to their bounds during warm-up; a leak grows with every call)."""
+
+def memory(s: Soak) -> dict[str, Any]:
+    """RSS of the last server run: after warm-up vs its last sample.
+
+    Warm-up: the first quarter of the run, and until the event journal is
+    full (it grows to its bound, `journal_size`, by design). Flat: grown by
+    at most 10 % + 8 MiB after that; a leak grows with every call."""
     run = s.server.runs[-1]
     samples = run.rss
     if len(samples) < 4:
         return {"ok": False, "detail": f"too few RSS samples ({len(samples)}) in server run {run.n}"}
     t0, t1 = samples[0][0], samples[-1][0]
-    warm = t0 + (t1 - t0) / 4
-    start = next(b for t, b in samples if t >= warm)
+    bound = journal_size()
+    full = next((t for t, _, seq in samples if seq >= bound), None)
+    warm = max(t0 + (t1 - t0) / 4, full if full is not None else t0)
+    start = next(b for t, b, _ in samples if t >= warm)
     end = samples[-1][1]
     limit = start * 1.10 + 8 * 2**20
+    note = (f"the event journal ({bound}) filled at {full / 3600:.2f} h" if full is not None else
+            f"the event journal never reached its {bound} events: its growth is included")
     return {"ok": end <= limit, "start_mib": round(start / 2**20, 1), "end_mib": round(end / 2**20, 1),
             "detail": f"server run {run.n} ({t0 / 3600:.2f}-{t1 / 3600:.2f} h): RSS {start / 2**20:.1f} MiB "
-                      f"after warm-up ({warm / 3600:.2f} h), {end / 2**20:.1f} MiB at the end "
-                      f"(limit {limit / 2**20:.1f} MiB); peak {max(b for _, b in samples) / 2**20:.1f} MiB"}
+                      f"after warm-up ({warm / 3600:.2f} h; {note}), {end / 2**20:.1f} MiB at the end "
+                      f"(limit {limit / 2**20:.1f} MiB); peak {max(b for _, b, _ in samples) / 2**20:.1f} MiB"}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -1148,7 +1188,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     p = Params(hours=args.hours, traffic=args.traffic, seed=args.seed, e1_lines=args.e1_lines,
                work=work if args.keep else None, progress=args.progress)
-    result = Soak(p, work).run()
+    try:
+        result = Soak(p, work).run()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:   # a process would not start
+        print(f"soak: aborted: {exc} (run directory {work})", file=sys.stderr)
+        return 1
     if args.json == "-":
         print(json.dumps(result, indent=1, default=str))
     else:
