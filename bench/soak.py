@@ -439,9 +439,16 @@ class HwsimBoard:
             self._observer.close()
             self._observer = None
         self.release()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None and self.proc.poll() is None:   # cleanup: SIGTERM first
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shm = Path(f"/dev/shm/voiceboard.{self.board.name}")   # a killed hwsim leaves its board
+        if self.proc is not None and shm.exists():
+            shm.unlink(missing_ok=True)
 
 
 @dataclass
