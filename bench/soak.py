@@ -1182,6 +1182,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="the result as JSON (to FILE, or stdout without one)")
     ap.add_argument("--keep", metavar="DIR", help="run in DIR and keep it (logs, reports, DB, recordings)")
     ap.add_argument("--progress", type=float, default=10.0, help="wall s between progress lines (0: none)")
+    ap.add_argument("--max-hold", type=float, default=MAX_HOLD, help="s: the longest a caller stays")
+    ap.add_argument("--tail", type=float, default=TAIL,
+                    help="s without new callers at the end (more than --max-hold + 30)")
     return ap
 
 
@@ -1190,11 +1193,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.hours > 0 and args.traffic > 0 and args.e1_lines >= 2):
         print("soak: --hours and --traffic must be > 0 and --e1-lines >= 2", file=sys.stderr)
         return 2
+    if args.tail <= args.max_hold + 30:
+        print(f"soak: --tail ({args.tail:g} s) must outlast --max-hold ({args.max_hold:g} s) by more "
+              f"than 30 s: the longest call must be over before the lines are checked", file=sys.stderr)
+        return 2
     import tempfile
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="voiceboard-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     p = Params(hours=args.hours, traffic=args.traffic, seed=args.seed, e1_lines=args.e1_lines,
-               work=work if args.keep else None, progress=args.progress)
+               work=work if args.keep else None, progress=args.progress, max_hold=args.max_hold,
+               tail=args.tail)
     try:
         result = Soak(p, work).run()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:   # a process would not start
