@@ -63,7 +63,6 @@ from voiceserver.erlang import erlang_b  # noqa: E402
 
 SPEECH = REPO / "prompts" / "en" / "your_call_is_important.wav"
 GRADE_OF_SERVICE = 0.01      # design: the traffic the lines carry with 1 % blocking (Erlang B)
-DESIGN_HOLD = 30.0           # s: the design's mean holding time of a call (the caller mix below)
 MAX_HOLD = 240.0             # s: no caller stays longer; the quiet tail is longer than this
 TAIL = 300.0                 # s of simulated time without new callers at the end
 START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -95,6 +94,7 @@ class Board:
     lines: int                # inbound FXO lines
     prefix: str               # caller numbers: prefix + serial
     kinds: dict[str, float]   # caller behaviour -> share
+    hold: float               # s: mean holding time of this caller mix (answer to release), measured
     config: str = ""          # hwsim TOML
 
 
@@ -121,7 +121,7 @@ class Caller:
 def plan_callers(board: Board, seconds: float, traffic: float, rng: random.Random,
                  max_hold: float = MAX_HOLD) -> list[Caller]:
     """Poisson arrivals at `traffic` x the board's design load for `seconds`."""
-    rate = traffic * design_erlangs(board.lines) / DESIGN_HOLD      # calls per second
+    rate = traffic * design_erlangs(board.lines) / board.hold      # calls per second
     kinds, weights = zip(*board.kinds.items())
     out: list[Caller] = []
     t = 1.0
@@ -142,7 +142,7 @@ def plan_callers(board: Board, seconds: float, traffic: float, rng: random.Rando
 def make_boards(tag: str, e1_lines: int) -> list[Board]:
     hotline = Board("hotline", f"hotline_soak{tag}", 4, "1391",
                     {"account": 0.3, "silent": 0.1, "early": 0.15, "invalid": 0.1,
-                     "agent": 0.25, "voicemail": 0.1})
+                     "agent": 0.25, "voicemail": 0.1}, hold=21.3)
     hotline.config = f"""# the soak's hotline: 4 exchange lines + 4 agent phones (hwsim-hotline.toml)
 [clock]
 start = {START.isoformat()}
@@ -170,7 +170,7 @@ channels = "4-7"
 numbers = ["8001", "8002", "8003", "8004"]
 """
     e1 = Board("e1site", f"e1site_soak{tag}", e1_lines, "1392",
-               {"account": 0.45, "silent": 0.15, "early": 0.25, "invalid": 0.15})
+               {"account": 0.45, "silent": 0.15, "early": 0.25, "invalid": 0.15}, hold=15.6)
     half = e1_lines // 2
     e1.config = f"""# the soak's E1 site: {e1_lines} lines, as many as its E1 spans have channels. Analog
 # FXO ports: inbound E1 CAS calls need China No.1 R2 register signalling (not built yet).
@@ -1066,6 +1066,7 @@ def verify(s: Soak) -> dict[str, Any]:
         "calls_planned": {k: len(v) for k, v in s.callers.items()},
         "calls_offered": len(offered), "blocked_at_exchange": len(blocked),
         "carried_erlangs": _carried(s, offered),
+        "design_hold_s": {b.key: b.hold for b in s.boards}, "mean_hold_s": _mean_hold(s, offered),
         "in_call_records": len(offered) - len(missing), "duplicates": len(dups), "missing": len(missing),
         "without_caller_id": no_cid, "stray_rows": len(stray),
         "rows": len(rows), "recording_rows": len(recs), "recording_files": len(files),
@@ -1099,6 +1100,17 @@ def _read(path: Path) -> str:
 def _tail(log: Path, n: int = 2) -> str:
     lines = [line for line in _read(log).splitlines() if "ERROR" in line or "Error" in line or "lost" in line]
     return " | ".join(line[-200:] for line in lines[-n:]) or "(no error in its log)"
+
+
+def _mean_hold(s: Soak, offered: list[dict]) -> dict[str, float]:
+    """Mean holding time (answer to release) of the calls that ended normally, per board."""
+    out = {}
+    for key, h in s.hw.items():
+        held = [(c["released"] or c["hangup"]) - c["answer"] for c in offered
+                if c["board"] == h.board.name and c["answer"] is not None
+                and c["who_hung_up"] in ("caller", "host")]
+        out[key] = round(sum(held) / len(held), 1) if held else None
+    return out
 
 
 def _carried(s: Soak, offered: list[dict]) -> dict[str, float]:
@@ -1150,6 +1162,8 @@ def table(result: dict[str, Any]) -> str:
         f"  design (Erlang B, {GRADE_OF_SERVICE:.0%} blocking): " + ", ".join(
             f"{k} {t['lines'][k]} lines {v:.2f} E" for k, v in t["design_erlangs"].items())
         + "; carried: " + ", ".join(f"{k} {v:.2f} E" for k, v in t["carried_erlangs"].items()),
+        "  mean holding time, design / measured: " + ", ".join(
+            f"{k} {t['design_hold_s'][k]:g} / {t['mean_hold_s'][k]} s" for k in t["design_hold_s"]),
         "  the E1 site is an analog board of E1 size: inbound E1 CAS needs R2 signalling (not built yet)",
         "",
         f"  {'calls offered':32s} {t['calls_offered']:>8}   (blocked at the exchange: {t['blocked_at_exchange']})",

@@ -69,7 +69,7 @@ def test_design_traffic_is_the_erlang_b_load_at_one_percent_blocking():
 def test_callers_arrive_at_twice_the_design_rate_with_unique_numbers():
     board = soak.make_boards("t", 30)[1]
     callers = soak.plan_callers(board, 4 * 3600.0, 2.0, random.Random(3), max_hold=60.0)
-    rate = 2.0 * soak.design_erlangs(30) / soak.DESIGN_HOLD
+    rate = 2.0 * soak.design_erlangs(30) / board.hold
     assert len(callers) == pytest.approx(rate * 4 * 3600, rel=0.03)
     assert len({c.number for c in callers}) == len(callers)
     assert all(c.number.startswith(board.prefix) for c in callers)
