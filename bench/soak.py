@@ -735,7 +735,7 @@ class Soak:
                 run = self.server.runs[-1]
                 self.server._ended(now, f"exited by itself ({self.server.proc.returncode})")
                 self.say(f"  server {run.n} exited by itself at {now / 3600:.2f} h "
-                         f"(exit {run.exit_code}): {self.server.died()}")
+                         f"(exit {run.exit_code}): {_tail(run.log)}")
                 self._restart_boards_that_left()
                 self.server.start(now)
             while pending and now >= pending[0].at * self.duration:
