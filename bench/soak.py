@@ -12,12 +12,16 @@ card reset) and `voiceboard serve --lockstep-sync` on a server config with
 [storage] and recording rules. The callers are generated here (Poisson
 arrivals, a mix of behaviours, one unique caller number per call) and handed
 to hwsim as explicit [[caller]] lists, so a restarted board carries on with
-the callers still to come.
+the callers still to come. Design traffic: what the lines carry at 1 %
+blocking (Erlang B); arrivals = `--traffic` x that / the mean holding time
+of the board's caller mix (`Board.hold`, measured).
 
 Faults, at fixed fractions of the run (`FAULTS`): an admin-request storm, a
 rules reload with an error, `kill -9` of the server and a restart, the
 recordings filesystem full for a while, the E1 site's board lost and back.
-A server that exits by itself is restarted too, and counted.
+A server that exits by itself is restarted too, and counted. The admin
+storm sends `Authorization: Bearer` when the server made a token file
+(`token_for`: `*token*` beside the config or the storage), none otherwise.
 
 At the end (after a quiet tail longer than any call), the invariants
 (`verify`): every call offered (it rang at the server) is in the call
