@@ -1,0 +1,114 @@
+"""The soak, short (bench/soak.py; docs/soak.md): every fault once, then every invariant.
+
+One run for the module: the hotline and the 30-line E1 site on lockstep hwsim
+(separate processes), `voiceboard serve --lockstep-sync`, 9 simulated
+minutes of callers at twice the design traffic and a 100 s quiet tail, with
+an admin storm, a rules reload with an error, `kill -9` of the server and a
+restart, the recordings filesystem full for a while (a small tmpfs), and the
+E1 site's board lost and back (its hwsim process stopped and started again).
+Each invariant is its own test, so a failure names the one that broke and
+says how (counts, ids). The wall time follows from these small parameters
+(~125 s of CPU: 1-3 minutes on 2 cores, with what else runs); nothing here
+asserts on time (the timeout is a guard against a wedged process).
+
+Marked `soak` (pytest.ini): `pytest -m soak` runs only this, `-m "not soak"`
+everything else.
+"""
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _soak_module():
+    spec = importlib.util.spec_from_file_location("bench_soak", REPO / "bench" / "soak.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_soak"] = mod       # dataclasses look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+soak = _soak_module()
+SHORT = soak.Params(hours=0.15, traffic=2.0, seed=7, e1_lines=30, progress=0, max_hold=60.0,
+                    tail=100.0, quiet=True)
+
+
+def soak_test(fn):
+    """A test of the module's soak run: marked `soak`; the run (in the first one's setup)
+    gets 1800 s before pytest-timeout calls it wedged (the harness itself gives up
+    after 120 wall s without simulated progress)."""
+    return pytest.mark.soak(pytest.mark.timeout(1800)(fn))
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    work = tmp_path_factory.mktemp("soak")
+    return soak.Soak(SHORT, work).run()
+
+
+def check(result, prefix: str) -> dict:
+    found = [c for c in result["checks"] if c["name"].startswith(prefix)]
+    assert len(found) == 1, f"no single check {prefix!r} in {[c['name'] for c in result['checks']]}"
+    return found[0]
+
+
+# ---------------------------------------------------------------- the plan (no processes)
+def test_design_traffic_is_the_erlang_b_load_at_one_percent_blocking():
+    # the tables' figures: 4 lines carry 0.87 E, 30 lines 20.34 E at 1 % blocking
+    assert soak.design_erlangs(4) == pytest.approx(0.869, abs=0.001)
+    assert soak.design_erlangs(30) == pytest.approx(20.337, abs=0.001)
+    assert soak.erlang_b(30, soak.design_erlangs(30)) == pytest.approx(0.01, abs=1e-6)
+
+
+def test_callers_arrive_at_twice_the_design_rate_with_unique_numbers():
+    board = soak.make_boards("t", 30)[1]
+    callers = soak.plan_callers(board, 4 * 3600.0, 2.0, random.Random(3), max_hold=60.0)
+    rate = 2.0 * soak.design_erlangs(30) / board.hold
+    assert len(callers) == pytest.approx(rate * 4 * 3600, rel=0.03)
+    assert len({c.number for c in callers}) == len(callers)
+    assert all(c.number.startswith(board.prefix) for c in callers)
+    assert max(c.hangup_after for c in callers) <= 60.0
+    assert [c.at for c in callers] == sorted(c.at for c in callers)
+
+
+def test_a_tail_shorter_than_the_longest_call_is_refused(tmp_path):
+    p = soak.Params(hours=0.1, max_hold=240.0, tail=200.0, quiet=True)
+    with pytest.raises(ValueError, match="quiet tail"):
+        soak.Soak(p, tmp_path)
+
+
+# ---------------------------------------------------------------- the soak
+@soak_test
+def test_every_fault_ran_once_under_load(result):
+    t = result["totals"]
+    assert sorted(t["faults"]) == sorted(f.kind for f in soak.FAULTS)
+    assert t["calls_offered"] > 200 and t["blocked_at_exchange"] > 0   # twice the design: overload
+    assert t["board_restarts"] == 1 and t["restarts"] >= 1
+    kill = [r for r in result["server_runs"] if r["how"] == "kill -9"]
+    assert len(kill) == 1
+
+
+# one test per invariant (bench/soak.py `verify`), named for what must hold
+INVARIANTS = {
+    "every-offered-call-in-the-records-exactly-once": "calls:",
+    "every-recording-has-its-row-and-every-kept-row-its-file": "recordings:",
+    "no-line-left-seized": "lines:",
+    "the-server-never-exits-by-itself": "server:",
+    "the-admin-storm-is-answered": "admin storm",
+    "broken-rules-rejected-and-the-running-rules-kept": "rules reload",
+    "a-full-disk-stops-recordings-cleanly-and-recording-resumes": "disk full",
+    "server-memory-is-flat": "memory",
+}
+
+
+@soak_test
+@pytest.mark.parametrize("prefix", list(INVARIANTS.values()), ids=list(INVARIANTS))
+def test_invariant(result, prefix):
+    c = check(result, prefix)
+    assert c["ok"], c["detail"]
