@@ -15,11 +15,13 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+import soundfile as sf
 
 from prockit import hwsim, kill_all, stop_hwsim
 
@@ -38,6 +40,15 @@ inbound = ["x:0-3", "y:0-3"]
 [prompts]
 default_lang = "zh"
 languages = ["zh"]
+
+[storage]
+recordings = "recordings"
+database = "calls.db"
+voicemail = "voicemail"
+rules_audit = "rules-audit.jsonl"
+
+[recording]
+layout = "stereo"
 
 [ivr]
 default_flow = "main"
@@ -132,7 +143,9 @@ def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tm
 
     try:
         run_until(server, [
-            ("a call answered on each board", lambda s: answered(s, 0) and answered(s, 1), kill_x),
+            ("a call answered on each board, x's being recorded",
+             lambda s: answered(s, 0) and answered(s, 1)
+             and any(e.data.get("board") == "x" for e in kinds(s, "recording.started")), kill_x),
             ("board.lost", lambda s: kinds(s, "board.lost"), lost),
             ("x's call ended", lambda s: records(s, "x"), restart_x),
             ("board.back", lambda s: kinds(s, "board.back"), None),
@@ -157,6 +170,19 @@ def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tm
         assert new.chan == 3 and new.answer is not None
         assert new.reason == "far end hung up (loop current dropped)"
         assert new.start > gone.end            # the board's clock went on across the loss
+        # the rows: each call complete with its cause; the lost call's recording kept, readable
+        con = sqlite3.connect(tmp_path / "calls.db")
+        rows = {r[0]: r[1:] for r in con.execute(
+            'SELECT call_id, disposition, "end" FROM calls WHERE board = ?', ("x",))}
+        files = con.execute("SELECT path, status FROM recordings WHERE call_id = ?",
+                            (gone.call_id,)).fetchall()
+        con.close()
+        assert rows[gone.call_id][0] == "board lost" and rows[gone.call_id][1] is not None
+        assert rows[new.call_id][0] == "far end hung up (loop current dropped)"
+        (path, status), = files
+        assert status == "kept"
+        audio, rate = sf.read(path, dtype="int16", always_2d=True)
+        assert rate == 8000 and audio.shape[1] == 2 and len(audio) > 0
         report = stop_hwsim(hy, report_y)
         assert [(c["number"], c["who_hung_up"]) for c in report["calls"]] == [("2001", "caller")]
     finally:
