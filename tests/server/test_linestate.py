@@ -1,0 +1,85 @@
+"""voiceserver.linestate against a real simulated card: what a dead host left, read back and released.
+
+A host process seizes lines (FXO off-hook, a cross-connect, a phone rung,
+loopback, CAS bits) and is killed with SIGKILL; the card's registers keep
+all of it. The next host reads it with `line_states` and puts it back with
+`release_all`; the device receives the matching commands and the registers
+are idle again.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+
+from boarddrv import ChannelType, open_board
+from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
+from voiceserver.linestate import CAS_IDLE, LineState, line_states, release_all
+
+FXO0, FXO1, FXS0, FXS1, CAS0 = 0, 1, 2, 3, 4
+
+
+def _board(name: str) -> SimDevice:
+    spans = [SpanSpec(kind="analog", nchan=4), SpanSpec(kind="e1", nchan=30, framing="cas")]
+    chans = ([ChanSpec(ChannelType.FXO, 0)] * 2 + [ChanSpec(ChannelType.FXS, 0)] * 2
+             + [ChanSpec(ChannelType.E1_CAS, 1)] * 30)
+    return SimDevice.create(name, spans=spans, channels=chans)
+
+
+def _seize_and_die(uri: str, ready) -> None:
+    board = open_board(uri)
+    board.start()
+    board.hook(FXO0, "offhook")
+    board.xconnect(FXO0, FXS0)
+    board.ring(FXS1, True)
+    board.loopback(FXO1, True)
+    board.set_cas(CAS0, 0b0011)
+    ready.set()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_what_a_killed_host_seized_is_read_back_and_released(tmp_path):
+    name = f"ls{os.getpid()}"
+    dev = _board(name)
+    try:
+        ctx = mp.get_context("fork")
+        ready = ctx.Event()
+        host = ctx.Process(target=_seize_and_die, args=(dev.uri, ready))
+        host.start()
+        host.join(60)
+        assert ready.is_set() and host.exitcode == -signal.SIGKILL
+        dev.post("HOOK_OFF", FXS0)                  # the agent's phone is lifted
+        dev.commands()                              # what the dead host sent: not the point here
+        with open_board(dev.uri) as board:
+            board.start()                           # takes over the dead host's claim
+            found = {s.chan: s for s in line_states(board)}
+            assert found == {
+                FXO0: LineState(FXO0, "FXO", offhook=True, xconnect=FXS0),
+                FXO1: LineState(FXO1, "FXO", loopback=True),
+                FXS0: LineState(FXS0, "FXS", xconnect=FXO0, phone_offhook=True),
+                FXS1: LineState(FXS1, "FXS", ringing=True),
+                CAS0: LineState(CAS0, "E1_CAS", cas_tx=0b0011),
+            }
+            assert found[FXO0].describe() == "off-hook, cross-connected with 2"
+            assert found[FXS0].describe() == "cross-connected with 0, phone lifted"
+            assert found[CAS0].describe() == "sending CAS 0011"
+            release_all(board)
+            sent = [(c.kind.name, c.chan, c.value) for c in dev.commands() if c.kind.name != "START"]
+            assert sent == [("HOOK", FXO0, 0), ("XCONNECT", FXO0, -1), ("LOOPBACK", FXO1, 0),
+                            ("RING", FXS1, 0), ("CAS", CAS0, CAS_IDLE)]   # one XCONNECT: both ends
+            # idle now, but for the phone still lifted: that is the person's, not the host's
+            assert line_states(board) == [LineState(FXS0, "FXS", phone_offhook=True)]
+            assert not line_states(board)[0].seized
+    finally:
+        dev.close()
+
+
+def test_an_idle_card_has_nothing_to_release(tmp_path):
+    dev = _board(f"ls{os.getpid()}i")
+    try:
+        with open_board(dev.uri) as board:
+            board.start()
+            assert line_states(board) == [] and release_all(board) == []
+            assert [c.kind.name for c in dev.commands()] == ["START"]
+    finally:
+        dev.close()
