@@ -42,7 +42,7 @@ log = logging.getLogger("voiceserver")
 RATE = 8000
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 REOPEN_FIRST = 0.25      # seconds before the first try to open a lost board again
-REOPEN_MAX = 5.0         # ... doubling up to this
+REOPEN_MAX = 2.0         # ... doubling up to this (a failed open is one cheap shm_open)
 REOPEN_LOG_EVERY = 60.0  # a board still lost is logged again at most this often (or when why changes)
 
 
