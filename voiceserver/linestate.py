@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from boarddrv import ChannelType
+from boarddrv import BoardError, ChannelType
 
 CAS_IDLE = 0b1011      # China No.1: an idle E1 CAS line sends ABCD 1011 (as the card starts)
+QUEUE_FULL = -10       # VB_EAGAIN: the card's command queue is full
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,30 @@ def line_states(board: Any) -> list[LineState]:
 def release(board: Any, line: LineState) -> None:
     """Undo what the host set on `line`: on-hook, ringing off, no cross-connect, no loopback, CAS idle."""
     if line.offhook:
-        board.hook(line.chan, "onhook")
+        _send(board, board.hook, line.chan, "onhook")
     if line.ringing:
-        board.ring(line.chan, False)
+        _send(board, board.ring, line.chan, False)
     if line.xconnect is not None and board.channel_status(line.chan)["xconnect"] is not None:
-        board.xdisconnect(line.chan)      # (its peer, released first, may have cleared both ends)
+        _send(board, board.xdisconnect, line.chan)   # (its peer, released first, may have cleared both ends)
     if line.loopback:
-        board.loopback(line.chan, False)
+        _send(board, board.loopback, line.chan, False)
     if line.cas_tx is not None:
-        board.set_cas(line.chan, CAS_IDLE)
+        _send(board, board.set_cas, line.chan, CAS_IDLE)
+
+
+def _send(board: Any, call: Any, *args: Any, ticks: int = 100) -> None:
+    """A control call; on a full command queue (a big board with every line seized: more
+    commands than the queue holds) give the card a tick to drain it, and try again."""
+    for _ in range(ticks):
+        try:
+            call(*args)
+            return
+        except BoardError as exc:
+            if exc.code != QUEUE_FULL:
+                raise
+        board.wait_tick(timeout=1.0)   # the host's tick: the card reads the queue at the next one
+        board.commit()
+    call(*args)
 
 
 def release_all(board: Any) -> list[LineState]:

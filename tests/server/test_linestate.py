@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 
 from boarddrv import ChannelType, open_board
 from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
@@ -82,4 +83,46 @@ def test_an_idle_card_has_nothing_to_release(tmp_path):
             assert line_states(board) == [] and release_all(board) == []
             assert [c.kind.name for c in dev.commands()] == ["START"]
     finally:
+        dev.close()
+
+
+def test_more_seized_lines_than_the_command_queue_holds_are_all_released(tmp_path):
+    """960 E1 channels each looped back and sending CAS: 1920 commands to undo, the card's
+    queue holds 1024: the release gives the card ticks to drain it (lockstep: it only
+    ticks when the host commits) instead of failing with a full queue."""
+    from voiceserver import linestate
+    spans = [SpanSpec(kind="e1", nchan=30, framing="cas") for _ in range(32)]
+    chans = [ChanSpec(ChannelType.E1_CAS, s) for s in range(32) for _ in range(30)]
+    dev = SimDevice.create(f"ls{os.getpid()}big", spans=spans, channels=chans)
+    drained: list = []
+    stop = threading.Event()
+
+    def card() -> None:                             # ticks when the host commits; drains commands
+        while not stop.is_set():
+            if dev.next_tick(0.05) is not None:
+                drained.extend(dev.commands())
+                dev.publish()
+    device = threading.Thread(target=card, daemon=True)
+    device.start()
+    try:
+        with open_board(dev.uri) as first:      # a host that seizes everything and goes
+            first.start()
+            for c in range(960):
+                linestate._send(first, first.set_cas, c, 0b0011)
+                linestate._send(first, first.loopback, c, True)
+        with open_board(dev.uri) as board:
+            board.start()
+            assert len(line_states(board)) == 960
+            assert len(release_all(board)) == 960
+            assert line_states(board) == []
+            board.wait_tick(timeout=5)          # the card reads the last of them
+            board.commit()
+            board.wait_tick(timeout=5)
+        stop.set()
+        device.join(10)
+        undone = [(c.kind.name, c.value) for c in drained if c.kind.name in ("CAS", "LOOPBACK")][-1920:]
+        assert undone.count(("CAS", CAS_IDLE)) == 960 and undone.count(("LOOPBACK", 0)) == 960
+    finally:
+        stop.set()
+        device.join(10)
         dev.close()
