@@ -928,6 +928,8 @@ class VoiceServer:
         for ch in rt.channels.values():
             ch.unblock(tick)
             self._carry_out(rt, tick, ch)
+        if rt.index == 0 and self.acd is not None:   # the ACD's timer runs on the first board
+            self.acd.rearm(tick)
         log.warning("board %s is back after %.1f s (%d tries)", rt.name, down, tries)
         self.bus.publish(tick, "board.back", board=rt.name, tries=tries, down_seconds=round(down, 1))
         engine.start()
