@@ -37,35 +37,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SERVER = """
-[[boards]]
-uri = "sim://BX"
-name = "x"
-
-[[boards]]
-uri = "sim://BY"
-name = "y"
-
-[channels]
-inbound = ["x:0-3", "y:0-3"]
-
-[prompts]
-default_lang = "zh"
-languages = ["zh"]
-
-[ivr]
-default_flow = "main"
-
-[ivr.flows.main]
-start = "main"
-
-[ivr.menus.main]
-greeting = ["welcome"]
-
-[ivr.menus.main.options]
-"1" = { action = "hangup" }
-"""
-
 
 def start_hwsim(work: Path, name: str, tag: str) -> tuple[subprocess.Popen, float]:
     """hwsim serving the hotline as `name`, real time; (process, monotonic time it was ready)."""
@@ -133,7 +104,8 @@ def main() -> int:
         procs = {"x": start_hwsim(work, bx, "s")[0], "y": start_hwsim(work, by, "s")[0]}
         try:
             cfg_path = work / "server.toml"
-            cfg_path.write_text(SERVER.replace("BX", bx).replace("BY", by))
+            text = (REPO / "tests/server/configs/server-two-hotlines.toml").read_text()
+            cfg_path.write_text(text.replace("hotline_x", bx).replace("hotline_y", by))
             library = PromptLibrary(None, languages=["zh"], fallback="zh")
             server = VoiceServer(load_config(cfg_path, library=library), library, sync=False)
             res = asyncio.run(rounds(server, work, bx, procs, args.rounds))

@@ -242,7 +242,11 @@ class VoiceServer:
         finally:
             sdnotify.notify("STOPPING=1")
             self._stopping = True
-            self.end_all_calls("server stopped")   # the engines' last ticks put the lines on-hook
+            try:    # the engines' last ticks put the lines on-hook
+                self.end_all_calls("server stopped")
+            except Exception:   # a bug here must not keep the boards and files open
+                log.exception("ending the calls at stop failed")
+                self.error = self.error or "ending the calls at stop failed (see log)"
             for rt in self.boards:
                 if rt.reopen is not None:
                     rt.reopen.cancel()

@@ -23,24 +23,9 @@ import time
 import pytest
 import soundfile as sf
 
-from prockit import hwsim, kill_all, stop_hwsim
+from prockit import CONFIGS, hwsim, kill_all, stop_hwsim
 
-SERVER = """
-[[boards]]
-uri = "sim://BX"
-name = "x"
-
-[[boards]]
-uri = "sim://BY"
-name = "y"
-
-[channels]
-inbound = ["x:0-3", "y:0-3"]
-
-[prompts]
-default_lang = "zh"
-languages = ["zh"]
-
+STORAGE = """
 [storage]
 recordings = "recordings"
 database = "calls.db"
@@ -49,22 +34,15 @@ rules_audit = "rules-audit.jsonl"
 
 [recording]
 layout = "stereo"
-
-[ivr]
-default_flow = "main"
-
-[ivr.flows.main]
-start = "main"
-
-[ivr.menus.main]
-greeting = ["welcome"]
-timeout = ["welcome"]
-retries = 20
-first_timeout = 60000
-
-[ivr.menus.main.options]
-"1" = { action = "hangup" }
 """
+
+
+def server_config(tmp, bx: str, by: str, storage: bool = False):
+    """configs/server-two-hotlines.toml for boards `bx` and `by` (with [storage] here)."""
+    cfg = tmp / "server.toml"
+    text = (CONFIGS / "server-two-hotlines.toml").read_text()
+    cfg.write_text(text.replace("hotline_x", bx).replace("hotline_y", by) + (STORAGE if storage else ""))
+    return cfg
 
 
 def caller(number: str, hangup_after: float) -> str:
@@ -124,8 +102,7 @@ def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tm
     hx, _ = hwsim(tmp_path, bx, caller("1001", 600.0), clock="realtime", tag="x")
     hy, report_y = hwsim(tmp_path, by, caller("2001", 12.0), clock="realtime", tag="y")
     hx2 = None
-    cfg_path = tmp_path / "server.toml"
-    cfg_path.write_text(SERVER.replace("BX", bx).replace("BY", by))
+    cfg_path = server_config(tmp_path, bx, by, storage=True)
     server = VoiceServer(load_config(cfg_path, library=prompt_library), prompt_library, sync=False,
                          start_time=dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc))
     seen: dict = {}
@@ -198,8 +175,7 @@ def test_a_fatal_engine_failure_stops_the_server_with_its_error(tmp_path, prompt
     bx, by = f"fatalx{os.getpid()}", f"fataly{os.getpid()}"
     hx, _ = hwsim(tmp_path, bx, caller("1001", 600.0), clock="realtime", tag="x")
     hy, _ = hwsim(tmp_path, by, caller("2001", 600.0), clock="realtime", tag="y")
-    cfg_path = tmp_path / "server.toml"
-    cfg_path.write_text(SERVER.replace("BX", bx).replace("BY", by))
+    cfg_path = server_config(tmp_path, bx, by)
     server = VoiceServer(load_config(cfg_path, library=prompt_library), prompt_library, sync=False)
 
     def break_y() -> None:
@@ -221,8 +197,7 @@ def test_a_fatal_engine_failure_stops_the_server_with_its_error(tmp_path, prompt
 
 
 def test_serve_exits_1_naming_a_board_it_cannot_open(tmp_path):
-    cfg = tmp_path / "server.toml"
-    cfg.write_text(SERVER.replace("BX", f"nothere{os.getpid()}").replace("BY", "neither"))
+    cfg = server_config(tmp_path, f"nothere{os.getpid()}", "neither")
     p = subprocess.run([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
                         "--status-port", "-1"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
