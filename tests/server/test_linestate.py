@@ -126,3 +126,22 @@ def test_more_seized_lines_than_the_command_queue_holds_are_all_released(tmp_pat
         stop.set()
         device.join(10)
         dev.close()
+
+
+def test_the_note_goes_to_the_call_a_crash_left_on_that_line_only(tmp_path):
+    import datetime as dt
+    from voiceserver.calldb import RECOVERED, CallDb, CallRow
+    t = dt.datetime(2026, 11, 23, 10, 0)
+    with CallDb(tmp_path / "calls.db") as db:
+        db.upsert_call(CallRow("old", start=t, end=t, board="b", channel=0, disposition="caller hung up"))
+        db.upsert_call(CallRow("open", start=t + dt.timedelta(minutes=1), board="b", channel=0))
+        db.upsert_call(CallRow("rec", start=t, end=t, board="b", channel=1, disposition=RECOVERED))
+        db.upsert_call(CallRow("done", start=t, end=t, board="b", channel=2, disposition="caller hung up"))
+        assert db.note_line_released("b", 0, "line found off-hook at server start: released") == "open"
+        assert db.note_line_released("b", 0, "again") == "open"
+        assert db.note_line_released("b", 1, "line found off-hook at board back: released") == "rec"
+        assert db.note_line_released("b", 2, "x") is None      # its call ended: not that call's doing
+        assert db.note_line_released("other", 0, "x") is None
+        notes = {r["call_id"]: r["notes"] for r in db.query("SELECT call_id, notes FROM calls")}
+        assert notes == {"old": None, "open": "line found off-hook at server start: released\nagain",
+                         "rec": "line found off-hook at board back: released", "done": None}
