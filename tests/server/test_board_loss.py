@@ -202,3 +202,56 @@ def test_serve_exits_1_naming_a_board_it_cannot_open(tmp_path):
                         "--status-port", "-1"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
     assert f"no such board 'sim://nothere{os.getpid()}'" in p.stderr
+
+
+ACD = """
+[agents.chen]
+phone = "y:5"
+start = "logged_out"
+
+[queues.service]
+members = ["chen"]
+max_wait = 3
+timeout = "hangup"
+"""
+
+
+def test_the_acd_timer_lost_with_the_first_board_runs_again_when_it_is_back(tmp_path, prompt_library):
+    """The ACD's timer lives on the first board's engine: a caller queued on the second
+    board while the first is lost leaves at max_wait once the first board is back."""
+    from voiceserver.config import load_config
+    from voiceserver.server import VoiceServer
+    bx, by = f"acdx{os.getpid()}", f"acdy{os.getpid()}"
+    hx, _ = hwsim(tmp_path, bx, "[scenario]\nduration = 600.0\n", clock="realtime", tag="x")
+    hy, _ = hwsim(tmp_path, by, caller("2001", 120.0).replace("hangup_after = 120.0", """hangup_after = 120.0
+script = [{ after = 1.0, digits = "0" }]"""), clock="realtime", tag="y")
+    hx2 = None
+    cfg_path = server_config(tmp_path, bx, by)
+    cfg_path.write_text(cfg_path.read_text()
+                        .replace('inbound = ["x:0-3", "y:0-3"]', 'inbound = ["x:0-3", "y:0-3"]\nagents = "y:4-7"')
+                        .replace('"1" = { action = "hangup" }', '''"1" = { action = "hangup" }
+"0" = { action = "queue", queue = "service" }''') + ACD)
+    server = VoiceServer(load_config(cfg_path, library=prompt_library), prompt_library, sync=False)
+
+    def kill_x() -> None:
+        hx.send_signal(signal.SIGKILL)
+        hx.wait(10)
+
+    def restart_x() -> None:
+        nonlocal hx2
+        hx2, _ = hwsim(tmp_path, bx, "[scenario]\nduration = 600.0\n", clock="realtime", tag="x2")
+
+    try:
+        run_until(server, [
+            ("y's caller queued", lambda s: kinds(s, "call.queue"), kill_x),
+            ("board.lost", lambda s: kinds(s, "board.lost"), restart_x),
+            ("board.back", lambda s: kinds(s, "board.back"), None),
+            ("y's call to its end", lambda s: records(s, "y"), None),
+        ])
+        (rec,) = records(server, "y")
+        assert rec.reason.startswith("acd:"), rec.reason     # max_wait, not the caller's own hang-up
+        back, = kinds(server, "board.back")
+        end = next(e for e in server.bus.journal if e.kind == "call.end" and e.call_id == rec.call_id)
+        assert end.seq > back.seq
+    finally:
+        kill_all(hx, hy, hx2)
