@@ -16,6 +16,8 @@ class CallRecord:
     `wav`. `who_hung_up`: "caller" (far end), "host", "agent" (FXS phone),
     "fault" (line cut, board removed), "abandoned" (gave up before answer),
     "blocked" (no idle line), "unanswered" (host stopped ringing a phone).
+    `never_released`: the host still held the line (off-hook, or ringing
+    the phone) when the simulation ended; `released` is then None.
     """
     call_id: str
     board: str
@@ -42,6 +44,7 @@ class CallRecord:
     wav: str | None = None
     notes: list[str] = field(default_factory=list)
     glare: bool = False           # inbound call that met the host's seizure of the line
+    never_released: bool = False  # the host still held the line when the simulation ended
 
     @property
     def heard_seconds(self) -> float:

@@ -333,12 +333,16 @@ class BoardWorld:
             if line.state == "idle" and not line.host_offhook:
                 line.offer(number, name, script, hangup_after, give_up)
                 return
+        prev = self.live.get(chans[0])      # the call holding that line stays live
         rec = self.open_call(chans[0], "e1" if chans[0] in self.cas else "fxo", "in",
                              number=number, name=name)
         rec.hangup = self.seconds
         rec.who_hung_up = "blocked"
         rec.notes.append(f"no idle line among {chans}: the caller heard busy")
-        del self.live[chans[0]]
+        if prev is not None:
+            self.live[chans[0]] = prev
+        else:
+            del self.live[chans[0]]
         if self.on_call_end is not None:
             self.on_call_end(rec)
         else:
@@ -383,11 +387,19 @@ class BoardWorld:
         self.ended = True
 
     def finish(self) -> None:
-        """Close every live call (the simulation stops): who_hung_up 'end'."""
+        """Close every live call (the simulation stops): who_hung_up 'end'. A call whose
+        line the host still holds (off-hook, or a phone it still rings) is marked
+        `never_released`: the host never let go of it."""
         for rec in list(self.live.values()):
             if rec.hangup is None:
                 rec.hangup = self.seconds
                 rec.who_hung_up = "end"
+            line = self.trunks.get(rec.channel)
+            phone = self.phones.get(rec.channel)
+            if rec.released is None and ((line is not None and line.host_offhook)
+                                         or (phone is not None and phone.ringing)):
+                rec.never_released = True
+                rec.notes.append("the host never released the line: still seized when the simulation ended")
             self.close_call(rec)
 
     # ---------------------------------------------------------------- host commands

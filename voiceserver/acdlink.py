@@ -279,6 +279,12 @@ class AcdLink:
             # Voicemail is informational: RecordStart follows the greeting.
         self._arm(tick)
 
+    def rearm(self, tick: int) -> None:
+        """The engine that held the ACD's timer is new (the first board was lost and is
+        back): arm the timer again on it."""
+        self._deadline = None
+        self._arm(tick)
+
     def _arm(self, tick: int) -> None:
         dl = self.acd.deadline
         if dl is None or dl == self._deadline or not self.s.boards:

@@ -122,6 +122,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX calls_run ON calls(server_id, run);
     CREATE INDEX calls_open ON calls(server_id, run, board) WHERE "end" IS NULL;
     """,
+    # 4 -> 5: what the server found after the call (its line left seized by a crash), one a line
+    """
+    ALTER TABLE calls ADD COLUMN notes TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -314,6 +318,20 @@ class CallDb:
         `CallIdInUse`. A row of another server run is never written either.
         """
         self._tx([lambda c: _upsert_call(c, row, new=new, where=self.path)])
+
+    def note_line_released(self, board: str, channel: int, note: str) -> str | None:
+        """Add `note` to the call that had (board, channel) when the server stopped without
+        ending it (its row still open, or completed by crash recovery); its id, or None."""
+        def add(c: sqlite3.Connection) -> str | None:
+            row = c.execute('SELECT call_id FROM calls WHERE board = ? AND channel = ? '
+                            'AND ("end" IS NULL OR disposition = ?) ORDER BY start DESC LIMIT 1',
+                            (board, channel, RECOVERED)).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE calls SET notes = CASE WHEN notes IS NULL OR notes = '' THEN ? "
+                      "ELSE notes || char(10) || ? END WHERE call_id = ?", (note, note, row[0]))
+            return row[0]
+        return self._tx([add])[0]
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM calls WHERE call_id = ?", (call_id,))

@@ -417,6 +417,12 @@ class FxsPhone(Channel):
         self._end_call(tick, "phone hung up")
         self._set(State.IDLE, "hung up")
 
+    def found_offhook(self, tick: int) -> None:
+        """The phone was lifted when the server opened the board (a crash or a lost board
+        ended the call it was on): busy tone until it is hung up, then idle."""
+        if self.state is State.IDLE:
+            self._do("tone", "busy")
+            self._set(State.HANGUP, "off-hook when the board was opened")
     def flash(self, tick: int) -> None:
         if self.call is not None:
             self._event("call.flash", call_id=self.call.call_id)

@@ -31,6 +31,7 @@ from dsp.dtmf import DtmfDetector, DtmfGenerator
 from dsp.level import VoiceActivityDetector
 from dsp.mix import AudioBank, Player, Segment, add_rows
 from dsp.tones import CallProgressDetector, ToneGenerator, TonePlan
+from voiceserver import linestate
 
 RATE = 8000
 
@@ -56,8 +57,12 @@ class Timer:
 
 @dataclass(frozen=True)
 class EngineStopped:
-    """The engine left its loop; `error` says why when it was not asked to."""
+    """The engine left its loop; `error` says why when it was not asked to.
+
+    `lost`: the board was lost (device gone, card removed): only that
+    board's calls end, and the server opens it again when it is back."""
     error: str | None
+    lost: bool = False
 
 
 @dataclass
@@ -100,7 +105,7 @@ class Engine:
     def __init__(self, board: Any, bank: AudioBank, *, zone: str = "cn",
                  handler: Handler, sync: bool = True, hardware_bridging: bool = True,
                  dtmf_level_dbm0: tuple[float, float] = (-9.0, -11.0),
-                 recorder: Any = None) -> None:
+                 recorder: Any = None, tick_base: int = 0) -> None:
         self.board = board
         self.nchan = board.info.nchan
         self.block = board.block
@@ -132,7 +137,11 @@ class Engine:
         # once per tick, after tx is complete and before commit.
         self.recorder = recorder
         self.stats = EngineStats()
-        self.tick = 0
+        # The server's ticks for this board = the card's + tick_base: a board opened
+        # again after a loss starts counting at 0, the server's clock goes on.
+        self.tick_base = tick_base
+        self.tick = tick_base
+        self.released: list = []   # lines released at a clean stop (voiceserver.linestate)
 
     # -- control plane side (any thread) ---------------------------------
     def play(self, chan: int, segments: list[Segment], *, token: Any = None,
@@ -234,12 +243,13 @@ class Engine:
 
     def _run(self) -> None:
         error: str | None = None
+        lost = False
         period = self.block / RATE
         cpu0, wall0 = time.thread_time(), time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
-                    tick = self.board.wait_tick(timeout=0.5)
+                    tick = self.board.wait_tick(timeout=0.5) + self.tick_base
                 except TimeoutError:
                     continue
                 t0 = time.monotonic()
@@ -249,15 +259,34 @@ class Engine:
                 self.stats.worst_tick_ms = max(self.stats.worst_tick_ms, spent * 1000.0)
                 if spent > period:
                     self.stats.late_ticks += 1
+            self._release_lines()
         except BoardLost as exc:
             error = str(exc)
+            lost = True
         except Exception as exc:  # noqa: BLE001 - reported to the control plane, not swallowed
             error = f"media engine failed: {exc!r}"
             raise
         finally:
             self.stats.busy_seconds = time.thread_time() - cpu0
             self.stats.wall_seconds = time.monotonic() - wall0
-            self._deliver(self.tick, [EngineStopped(error)])
+            self._deliver(self.tick, [EngineStopped(error, lost)])
+
+    def _release_lines(self, ticks: int = 10) -> None:
+        """A clean stop: the commands still queued (the calls' hang-ups), then every
+        line the card still has seized released, and ticks until the card has read
+        them (it reads commands at the start of a tick: wait for one that began
+        after they were sent). The board is closed after this."""
+        self._apply_commands()
+        self.released = linestate.release_all(self.board)
+        sent = self.board.stats()["ticks"]     # the tick the card may be in now was this one
+        for _ in range(ticks):
+            try:
+                tick = self.board.wait_tick(timeout=0.5)
+            except TimeoutError:
+                return                         # the card is not ticking: nothing reads them
+            self.board.commit()
+            if tick > sent:
+                return
 
     def run_tick(self, tick: int) -> None:
         board = self.board

@@ -184,15 +184,27 @@ class RecordingService:
                 log.error("%s", reason)
                 self.s.bus.publish(0, "recording.failed", alarm=True, reason=reason)
         for rt in self.s.boards:
-            rec = Recorder(self.db, st.recordings, nchan=rt.board.info.nchan, block=rt.board.block,
-                           template=st.template, on_event=self._recorder_callback(rt.index),
-                           recover_at_start=False,
-                           backpressure=rt.board.info.clock == "lockstep")
-            self.recorders[rt.index] = rec
-            rt.engine.recorder = rec
-            rt.engine.call_at(rt.tick_at(SEEN_INTERVAL_S * 1000), 0, SEEN_TOKEN)
+            self.board_back(rt)
         if self.rules is not None:
             self._watch(self.rules, None, "start")
+
+    def board_back(self, rt: "BoardRuntime") -> None:
+        """A recorder for the board's engine (at start, and when a lost board is back)."""
+        st = self.storage
+        rec = Recorder(self.db, st.recordings, nchan=rt.board.info.nchan, block=rt.board.block,
+                       template=st.template, on_event=self._recorder_callback(rt.index),
+                       recover_at_start=False,
+                       backpressure=rt.board.info.clock == "lockstep")
+        self.recorders[rt.index] = rec
+        rt.engine.recorder = rec
+        rt.engine.call_at(rt.tick_at(SEEN_INTERVAL_S * 1000), 0, SEEN_TOKEN)
+
+    def board_lost(self, board: int) -> None:
+        """The board's engine is gone: finish its files (kept) and rows, close its recorder.
+        Call after its calls were ended (their rows are queued on the recorder)."""
+        rec = self.recorders.get(board)
+        if rec is not None:
+            rec.close("board lost")
 
     def close(self) -> None:
         """After the engines stopped: complete the rows of calls still up, drain, close."""

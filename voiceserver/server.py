@@ -18,18 +18,19 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from boarddrv import ChannelType, Event, EventKind, open_board
+from boarddrv import BoardError, ChannelType, Event, EventKind, open_board
 from dsp.callerid import CallerIdEvent
 from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
 from dsp.mix import AudioBank, Segment
 from dsp.tones import ToneEvent
 from voiceserver import ivr as ivrmod
-from voiceserver import saynumber
+from voiceserver import linestate, saynumber, sdnotify
 from voiceserver.channels import Call, Channel, FxoTrunk, FxsPhone, State
 from voiceserver.config import ServerConfig
 from voiceserver.acdlink import AcdLink, AgentConflict, default_settings
@@ -48,6 +49,9 @@ log = logging.getLogger("voiceserver")
 RATE = 8000
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 RECENT_RECORDS = 1000   # finished calls kept in memory (VoiceServer.records); all: the call database
+REOPEN_FIRST = 0.25      # seconds before the first try to open a lost board again
+REOPEN_MAX = 2.0         # ... doubling up to this (a failed open is one cheap shm_open)
+REOPEN_LOG_EVERY = 60.0  # a board still lost is logged again at most this often (or when why changes)
 
 
 @dataclass
@@ -96,6 +100,8 @@ class BoardRuntime:
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
         self.ms_per_tick = board.block * 1000.0 / RATE
         self.clock_start: dt.datetime = dt.datetime.now(dt.timezone.utc)  # the time of tick 0
+        self.lost: str | None = None             # why the board is lost (None: it is up)
+        self.reopen: asyncio.Task | None = None  # the task opening it again
 
     def ms_at(self, tick: int) -> int:
         """The board's clock in ms at `tick` (the time base of the IVR, ACD and pause rules)."""
@@ -137,6 +143,7 @@ class VoiceServer:
         self._stopped: asyncio.Event | None = None
         self._segments: dict[tuple[str, str], Segment] = {}
         self._tick = 0
+        self._stopping = False   # stop(): calls end, events are no longer acted on
         # recordings, call rows in SQLite, voicemail files: with [storage] (or [recording]);
         # rules_poll: seconds between looks at the recording rules file (0: only on reload)
         self.recording: RecordingService | None = (
@@ -218,6 +225,7 @@ class VoiceServer:
                     ch.recall_ms = settings.hold_recall_ms
         status = None
         watch = None
+        watchdog = None
         try:
             if self.recording is not None:   # crash recovery, then a recorder per board
                 self.recording.open()
@@ -244,11 +252,31 @@ class VoiceServer:
                                   f"{self.status_port}: {exc.strerror}") from None
                 self.status_port = status.port
                 self.bus.publish(0, "status.listening", host=status.host, port=status.port)
+            for rt in self.boards:   # what a crashed or stopped server left seized on the card
+                self.release_lines(rt, 0, "server start")
             for rt in self.boards:
                 rt.engine.start()
                 self.bus.publish(0, "board.start", board=rt.name, channels=len(rt.channels))
+            sdnotify.notify(f"READY=1\nSTATUS=serving {len(self.boards)} board(s)")
+            every = sdnotify.watchdog_interval()
+            if every is not None:
+                watchdog = asyncio.create_task(self._watchdog(every))
             await self._stopped.wait()
         finally:
+            sdnotify.notify("STOPPING=1")
+            self._stopping = True
+            try:    # the engines' last ticks put the lines on-hook
+                self.end_all_calls("server stopped")
+            except Exception:   # a bug here must not keep the boards and files open
+                log.exception("ending the calls at stop failed")
+                self.error = self.error or "ending the calls at stop failed (see log)"
+            for rt in self.boards:
+                if rt.reopen is not None:
+                    rt.reopen.cancel()
+                    await asyncio.gather(rt.reopen, return_exceptions=True)
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.gather(watchdog, return_exceptions=True)
             if watch is not None:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
@@ -417,7 +445,9 @@ class VoiceServer:
     # -- events from the engine ---------------------------------------------
     def _handle(self, index: int, tick: int, events: list) -> None:
         rt = self.boards[index]
-        self._tick = tick
+        if self._stopping:   # the calls were ended: only an engine's end still matters
+            events = [ev for ev in events if isinstance(ev, EngineStopped)]
+        self._tick = max(self._tick, tick) if self._stopping else tick
         touched: set[int] = set()
         for ev in events:
             chan = self._dispatch(rt, tick, ev)
@@ -447,7 +477,11 @@ class VoiceServer:
             return None
         ch = rt.channels.get(chan) if chan is not None else None
         if isinstance(ev, EngineStopped):
-            self.error = ev.error
+            if ev.lost and not self._stopping:   # only this board's calls end; it is opened again
+                self._board_lost(rt, tick, ev.error or "board lost")
+                return None
+            if ev.error is not None and not ev.lost:   # fatal: the server stops (exit status 1)
+                self.error = ev.error
             self.bus.publish(tick, "board.stopped", board=rt.name, error=ev.error)
             if self._stopped is not None:
                 self._stopped.set()
@@ -510,8 +544,7 @@ class VoiceServer:
                     ch.unblock(tick)
                 self._carry_out(rt, tick, ch)
             return None
-        if kind is EventKind.BOARD_LOST:
-            self.bus.publish(tick, "board.lost", board=rt.name)
+        if kind is EventKind.BOARD_LOST:   # the engine stops next: _board_lost says it
             return None
         if kind is EventKind.EVENTS_LOST:
             self.bus.publish(tick, "board.events_lost", board=rt.name, count=ev.value)
@@ -913,6 +946,136 @@ class VoiceServer:
         for rt in self.boards:
             for ch in rt.channels.values():
                 ch.new_call_id = self.call_ids.next
+
+    # -- line state, stop, board loss ------------------------------------------
+    def release_lines(self, rt: BoardRuntime, tick: int, when: str) -> list[linestate.LineState]:
+        """Release every line the card has seized that this server did not seize (call before
+        the board's engine starts): `line.released` for each, and a note on the call row of
+        the call that had it when the call database knows one."""
+        lines = linestate.release_all(rt.board)
+        for line in lines:
+            what = line.describe()
+            call_id = None
+            if line.seized and self.recording is not None and self.recording.db is not None:
+                call_id = self.recording.db.note_line_released(
+                    rt.name, line.chan, f"line found {what} at {when}: released")
+            ch = rt.channels.get(line.chan)
+            if line.phone_offhook and isinstance(ch, FxsPhone):
+                ch.found_offhook(tick)      # busy tone until the agent hangs up
+                self._carry_out(rt, tick, ch)
+            log.warning("%s:%d was %s at %s%s", rt.name, line.chan, what, when,
+                        ": released" if line.seized else "")
+            self.bus.publish(tick, "line.released", chan=line.chan, call_id=call_id, board=rt.name,
+                             when=when, state=what, released=line.seized)
+        return lines
+
+    def end_all_calls(self, reason: str, rt: BoardRuntime | None = None) -> None:
+        """End every call (of one board, or of all) with `reason`: records, rows, hang-ups.
+
+        Trunks first: ending a trunk's call ends the agent phone legs bridged or ringing for it.
+        """
+        for r in ([rt] if rt is not None else self.boards):
+            tick = max(self._tick, r.engine.tick)
+            chans = sorted(r.channels.items(), key=lambda c: isinstance(c[1], FxsPhone))
+            for _, ch in chans:
+                if isinstance(ch, FxsPhone) and ch.state is State.RINGING:
+                    ch.stop_ringing(tick, reason)
+                else:
+                    ch.hangup(tick, reason)
+                self.settle(r, tick, {ch.chan})
+
+    def _board_lost(self, rt: BoardRuntime, tick: int, error: str) -> None:
+        """A board is gone: its calls end ("board lost"), its lines block, an alarm, and a task
+        opens it again when it is back. The other boards go on."""
+        rt.lost = error
+        log.error("board %s lost: %s; its calls end, it is opened again when it is back", rt.name, error)
+        self.bus.publish(tick, "board.lost", board=rt.name, error=error, alarm=True,
+                         calls=sum(1 for k in self.legs if k[0] == rt.index))
+        self.end_all_calls("board lost", rt)
+        for ch in rt.channels.values():
+            ch.block(tick, "board lost")
+            self._carry_out(rt, tick, ch)
+        rt.reopen = asyncio.create_task(self._reopen(rt, tick))
+
+    async def _reopen(self, rt: BoardRuntime, tick: int) -> None:
+        """Try to open a lost board again, with backoff, until it is back or the server stops."""
+        old = rt.engine
+        await asyncio.to_thread(old.stop)
+        rt.board.close()
+        if self.recording is not None:   # its files end here (kept), a new recorder when back
+            await asyncio.to_thread(self.recording.board_lost, rt.index)
+        lost_at = time.monotonic()
+        delay, tries, said, said_at = REOPEN_FIRST, 0, None, 0.0
+        while True:
+            await asyncio.sleep(delay)
+            tries += 1
+            try:
+                board = self._open_again(rt)
+            except (BoardError, ValueError) as exc:
+                why = str(exc)
+                if why != said or time.monotonic() - said_at >= REOPEN_LOG_EVERY:
+                    log.warning("board %s still lost (try %d): %s; trying again every %.1f s at most",
+                                rt.name, tries, why, REOPEN_MAX)
+                    said, said_at = why, time.monotonic()
+                delay = min(delay * 2, REOPEN_MAX)
+                continue
+            down = time.monotonic() - lost_at
+            base = old.tick + 1
+            if board.info.clock == "realtime":   # the card's time went on while it was away
+                base += int(down * RATE / board.block)
+            self._resume(rt, board, base, tries, down)
+            return
+
+    def _open_again(self, rt: BoardRuntime) -> Any:
+        """Open and start the board of `rt` again; ValueError if it is not the same card."""
+        board = open_board(rt.board.uri)
+        try:
+            before = [(c.index, c.type) for c in rt.board.channels]
+            now = [(c.index, c.type) for c in board.channels]
+            if now != before:
+                raise ValueError(f"{rt.board.uri} came back with other channels "
+                                 f"({len(now)} now, {len(before)} before): not opened")
+            board.start(block=self.block)
+        except BaseException:
+            board.close()
+            raise
+        return board
+
+    def _resume(self, rt: BoardRuntime, board: Any, tick: int, tries: int, down: float) -> None:
+        """The lost board is back: a new engine, stray lines released, lines unblocked."""
+        engine = Engine(board, self.bank, handler=self._engine_handler(rt.index), sync=self.sync,
+                        hardware_bridging=self.hardware_bridging, tick_base=tick)
+        rt.board, rt.engine, rt.lost, rt.reopen = board, engine, None, None
+        for chan in rt.callerid_chans:
+            engine.arm_callerid(chan, True)
+        if self.recording is not None:
+            self.recording.board_back(rt)
+        self.release_lines(rt, tick, "board back")
+        for ch in rt.channels.values():
+            ch.unblock(tick)
+            self._carry_out(rt, tick, ch)
+        if rt.index == 0 and self.acd is not None:   # the ACD's timer runs on the first board
+            self.acd.rearm(tick)
+        log.warning("board %s is back after %.1f s (%d tries)", rt.name, down, tries)
+        self.bus.publish(tick, "board.back", board=rt.name, tries=tries, down_seconds=round(down, 1))
+        engine.start()
+
+    async def _watchdog(self, every: float) -> None:
+        """WATCHDOG=1 to systemd every `every` s while every board's engine ticks (a lost
+        board being opened again counts as alive): a stuck tick or loop stops the pings."""
+        seen: dict[int, tuple[int, int]] = {}
+        while True:
+            await asyncio.sleep(every)
+            stuck = []
+            for rt in self.boards:
+                if rt.lost is not None:
+                    continue
+                now = (id(rt.engine), rt.engine.stats.ticks)
+                if seen.get(rt.index) == now:
+                    stuck.append(rt.name)
+                seen[rt.index] = now
+            if not stuck:
+                sdnotify.notify("WATCHDOG=1")
 
     # -- views -------------------------------------------------------------
     def channel_rows(self) -> list[dict[str, Any]]:

@@ -180,6 +180,34 @@ def test_second_caller_on_busy_line_is_blocked(hotline_cfg):
     assert blocked.number == "2" and blocked.who_hung_up == "blocked"
 
 
+
+def test_a_line_the_host_never_released_is_in_the_report_marked_so(hotline_cfg):
+    """The host answers and then never lets go (a crashed server): a second caller to the
+    line is blocked, and at the end the first call is still reported, marked never released."""
+    sc = Scenario().caller(0.0, "hotline:2", "1", hangup_after=2.0).caller(5.0, "hotline:2", "2")
+    h = make(hotline_cfg, sc)
+    _answer_when_ringing(h, 2)
+    h.run(7)
+    (blocked,) = h.world.calls
+    assert blocked.number == "2" and blocked.who_hung_up == "blocked"
+    h.world.finish()
+    blocked, held = h.world.calls
+    assert held.number == "1" and held.who_hung_up == "caller" and held.released is None
+    assert held.never_released and "never released" in held.notes[-1]
+    assert not blocked.never_released
+    assert held.to_json()["never_released"] is True
+
+
+def test_a_call_the_host_released_is_not_marked(hotline_cfg):
+    h = make(hotline_cfg, Scenario().caller(0.0, "hotline:2", "1", hangup_after=2.0))
+    _answer_when_ringing(h, 2)
+    h.run(3)
+    h.send("HOOK", 2, 0)
+    h.run(ticks=1)
+    h.world.finish()
+    (call,) = h.world.calls
+    assert call.released is not None and not call.never_released
+
 def _dial(h, chan, digits_seconds=0.5):
     """Host goes off-hook, waits 1 s, sends a tone burst (its "digits")."""
     h.send("HOOK", chan, 1)

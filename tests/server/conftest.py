@@ -218,6 +218,10 @@ def run_server(server, until: Callable[[Any], bool], max_sim_seconds: float,
                 if server.error is not None:
                     failure = f"server error: {server.error}"
                     break
+                lost = [f"{rt.name}: {rt.lost}" for rt in server.boards if rt.lost]
+                if lost:     # the server goes on without it: say so now, not at the wall limit
+                    failure = f"board lost before the condition held ({'; '.join(lost)})"
+                    break
                 if server.boards and until(server):
                     break
                 if sim_seconds(server) > max_sim_seconds:

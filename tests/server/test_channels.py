@@ -124,6 +124,23 @@ def test_fxs_lift_dial_and_ring_answer():
         ph.ring(410, Call("x2", 5, "inbound"))
 
 
+def test_a_phone_found_lifted_gets_busy_tone_until_hung_up_and_takes_no_call_meanwhile():
+    """A crash or a lost board ended the call the phone was on: the server finds it
+    off-hook when it opens the board."""
+    ph = FxsPhone(5, TPS)
+    ph.found_offhook(0)
+    acts = ph.take()
+    assert ("tone", "busy") in kinds(acts) and ph.state is State.HANGUP and ph.call is None
+    assert "call.start" not in events(acts)          # no call: nobody is on the other end
+    with pytest.raises(RuntimeError, match="phone busy"):
+        ph.ring(10, Call("x1", 5, "inbound"))
+    ph.hook_on(100)
+    assert ph.state is State.IDLE and ("tone", None) in kinds(ph.take())
+    ph.ring(210, Call("x2", 5, "inbound"))
+    ph.take()
+    ph.found_offhook(220)                            # only an idle phone: a busy one is left alone
+    assert ph.state is State.RINGING and ph.take() == []
+
 def test_alarm_blocks_and_ends_call():
     ch = FxoTrunk(6, TPS)
     ch.ring_start(0)
