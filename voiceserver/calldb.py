@@ -324,8 +324,8 @@ class CallDb:
         ending it (its row still open, or completed by crash recovery); its id, or None."""
         def add(c: sqlite3.Connection) -> str | None:
             row = c.execute('SELECT call_id FROM calls WHERE board = ? AND channel = ? '
-                            'AND ("end" IS NULL OR disposition = ?) ORDER BY start DESC LIMIT 1',
-                            (board, channel, RECOVERED)).fetchone()
+                            'AND ("end" IS NULL OR disposition IN (?, ?)) ORDER BY start DESC LIMIT 1',
+                            (board, channel, RECOVERED, CRASHED)).fetchone()
             if row is None:
                 return None
             c.execute("UPDATE calls SET notes = CASE WHEN notes IS NULL OR notes = '' THEN ? "

@@ -80,7 +80,6 @@ def card(name: str) -> dict[int, dict]:
 
 
 def kill_all(*procs) -> None:
-    for p in procs:
-        if p is not None and p.poll() is None:
-            p.kill()
-            p.wait(10)
+    """Cleanup: SIGTERM (hwsim unlinks its boards), then SIGKILL; servekit.stop does it."""
+    from servekit import stop
+    stop(list(procs))

@@ -341,8 +341,12 @@ class Served:
             rc = self.server.wait(30)
         for p in (self.server, self.hwsim):
             if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(10)
+                p.send_signal(signal.SIGTERM)      # hwsim unlinks its board on SIGTERM
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
         return rc
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -129,17 +130,26 @@ class Steps:
             return True
         when, argv = self.steps[len(self.results)]
         if server.status_port and when(server):
+            # hold the lockstep simulation while the request is under way: the engine
+            # runs this at its next tick and waits, so the condition that started the
+            # step still holds when the request lands, however slow the process start
+            gate = threading.Event()
+            engine = server.boards[0].engine
+            engine._queue(lambda: gate.wait(60))     # a guard, not a timing check
             self.task = asyncio.get_running_loop().create_task(
-                self._run(server.boards[0].engine.tick, server.status_port, argv,
-                          server.cfg.api.token_file))
+                self._run(engine.tick, server.status_port, argv, server.cfg.api.token_file, gate))
         return False
 
-    async def _run(self, tick: int, port: int, argv: list[str], token_file: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "boarddrv.cli", "agent", *argv, "--api", f"127.0.0.1:{port}",
-            "--token-file", token_file,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO))
-        out, err = await proc.communicate()
+    async def _run(self, tick: int, port: int, argv: list[str], token_file: str,
+                   gate: threading.Event) -> None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "boarddrv.cli", "agent", *argv, "--api", f"127.0.0.1:{port}",
+                "--token-file", token_file,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO))
+            out, err = await proc.communicate()
+        finally:
+            gate.set()
         self.results.append((tick, out.decode(), err.decode(), proc.returncode or 0))
 
 

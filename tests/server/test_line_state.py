@@ -17,6 +17,8 @@ import sqlite3
 
 from prockit import card, events, hwsim, kill_all, serve, server_config, stop_hwsim, wait_for
 
+from voiceserver.calldb import CRASHED
+
 
 
 TWO_CALLERS = """
@@ -127,13 +129,12 @@ def test_kill_9_leaves_the_line_seized_and_the_restart_releases_it_for_the_next_
 
         second = serve(cfg, log2, "--lockstep-sync")
         wait_for(lambda: events(log2, "board.start"), "the restarted server's board.start", [hw, second])
-        # the crashed call's row (read now: call ids restart with the process, so a later
-        # call may reuse the id) has the note, and crash recovery completed it
+        # the crashed call's row has the note, and crash recovery completed it
         con = sqlite3.connect(tmp_path / "calls.db")
         con.row_factory = sqlite3.Row
         row = dict(con.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone())
         con.close()
-        assert row["caller"] == "13911110000" and row["disposition"] == "recovered after crash"
+        assert row["caller"] == "13911110000" and row["disposition"] == CRASHED
         assert row["notes"] == "line found off-hook, cross-connected with 5 at server start: released"
 
         def next_call() -> dict | None:

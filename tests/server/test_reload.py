@@ -122,6 +122,7 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
         assert bad.returncode == 1 and "rejected" in bad.stderr and "retrys" in bad.stderr, bad
         # a channel the board does not have: refused like `serve` refuses it at start
         cfg.write_text(sv.replace('agents = "hotline:4-7"', 'agents = "hotline:4-7,99"'))
+        time.sleep(1.0)
         gone = subprocess.run(reload, capture_output=True, text=True, timeout=60)
         assert gone.returncode == 1 and "rejected" in gone.stderr, gone
         assert f"{cfg}:" in gone.stderr and "has no channel 99" in gone.stderr, gone
