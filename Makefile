@@ -9,6 +9,10 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 CFLAGS_STRICT := -std=c11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
 EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c
+# The DAHDI device emulator (LD_PRELOAD library): the host side of the board
+# library plus the /dev/dahdi interposer.
+EMU_SO  := boarddrv/libvbdahdi.so
+EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c
 
 .PHONY: all deps venv build test pytest ctest demo bench clean
 
@@ -28,8 +32,11 @@ $(STAMP): setup.py pyproject.toml
 venv: $(STAMP)
 
 # Rebuild the extensions in place (C and .pyx changes).
-build: $(STAMP)
+build: $(STAMP) $(EMU_SO)
 	$(PY) setup.py -q build_ext --inplace
+
+$(EMU_SO): $(EMU_SRC) $(wildcard ext/*.h)
+	cc $(CFLAGS_STRICT) -O2 -fPIC -shared -fvisibility=hidden -Iext -o $@ $(EMU_SRC) -ldl -lpthread -lrt
 
 test: build ctest pytest
 
