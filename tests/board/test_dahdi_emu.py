@@ -1,0 +1,347 @@
+"""The DAHDI device emulator judged by programs we did not write.
+
+hwsim runs as its own process (lockstep) with one board: an analog span
+(2 FXO + 2 FXS ports) and an E1 CAS span (CRC-4, HDB3). Debian's
+dahdi_scan, dahdi_cfg, dahdi_maint, dahdi_test and OpenR2's r2test run on it
+through `voiceboard dahdi-run`, and what they print is compared with
+`voiceboard scan --json` of the same board.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EMULATOR = REPO / "boarddrv" / "libvbdahdi.so"
+LIMIT = 60            # wall seconds: a guard against a hang, not an assertion
+
+pytestmark = pytest.mark.skipif(not shutil.which("dahdi_scan", path="/usr/sbin:/usr/bin"),
+                                reason="Debian package dahdi not installed (.ci/apt-packages.txt)")
+
+BOARD_TOML = """
+[[board]]
+name = "{name}"
+law = "alaw"
+
+[[board.span]]
+kind = "analog"
+channels = 4
+
+[[board.span]]
+kind = "e1"
+framing = "cas"
+coding = "hdb3"
+crc4 = true
+timing = 1
+
+[[board.fxo]]
+channels = "0-1"
+disconnect = "loop-drop"
+
+[[board.fxs]]
+channels = "2-3"
+"""
+
+# DAHDI numbering: span 1 = analog ports 1-4, span 2 = E1 channels 5-35
+# (timeslot 16 is channel 20). FXO ports take FXS signalling and back.
+SYSTEM_CONF = """# voiceboard test board
+span=2,1,0,cas,hdb3,crc4
+fxsks=1-2
+fxoks=3-4
+cas=5-19:1101
+cas=21-35:1101
+loadzone=cn
+defaultzone=cn
+"""
+
+FAULTS = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 0.2
+kind = "counter"
+span = "{name}:1"
+counter = "crc4"
+n = 7
+
+[[fault]]
+at = 0.2
+kind = "counter"
+span = "{name}:1"
+counter = "fas"
+n = 3
+"""
+
+
+def sbin(prog: str) -> str:
+    return shutil.which(prog, path="/usr/sbin:/usr/bin:/sbin:/bin") or prog
+
+
+class Hwsim:
+    """`python -m hwsim` serving one board, and dahdi-run on it."""
+
+    def __init__(self, workdir: Path, name: str, scenario: str | None = None) -> None:
+        self.name = name
+        self.uri = f"sim://{name}"
+        self.workdir = workdir
+        self.state = workdir / "dahdi.state"
+        cfg = workdir / "board.toml"
+        cfg.write_text(BOARD_TOML.format(name=name))
+        ready = workdir / "ready.json"
+        cmd = [sys.executable, "-m", "hwsim", "--config", str(cfg), "--clock", "lockstep",
+               "--ready-file", str(ready)]
+        if scenario:
+            scen = workdir / "scenario.toml"
+            scen.write_text(scenario.format(name=name))
+            cmd += ["--scenario", str(scen)]
+        self.log = workdir / "hwsim.log"
+        with open(self.log, "w") as logf:
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + LIMIT
+        while not ready.exists():
+            assert self.proc.poll() is None, f"hwsim exited:\n{self.log.read_text()}"
+            assert time.monotonic() < deadline, f"hwsim not ready:\n{self.log.read_text()}"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def dahdi_run(self, *cmd: str, check: bool = True, timeout: float = LIMIT,
+                  extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(self.state),
+                *extra, self.uri, "--", *cmd]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert r.returncode == 0, f"{cmd}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def configure(self, conf: str = SYSTEM_CONF, *args: str) -> subprocess.CompletedProcess:
+        path = self.workdir / "system.conf"
+        path.write_text(conf)
+        return self.dahdi_run(sbin("dahdi_cfg"), "-c", str(path), *args, check=False)
+
+    def scan_json(self) -> dict:
+        r = subprocess.run([sys.executable, "-m", "boarddrv.cli", "scan", "--json", self.uri],
+                           capture_output=True, text=True, timeout=LIMIT, check=True)
+        return json.loads(r.stdout)["boards"][0]
+
+
+def parse_scan(text: str) -> dict[int, dict[str, list[str]]]:
+    """dahdi_scan's ini output: {span: {key: [values]}} (port= repeats)."""
+    spans: dict[int, dict[str, list[str]]] = {}
+    cur: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            cur = spans.setdefault(int(line[1:-1]), {})
+        elif "=" in line:
+            k, v = line.split("=", 1)
+            cur.setdefault(k, []).append(v)
+    return spans
+
+
+@pytest.fixture
+def hwsim(tmp_path, name):
+    sim = Hwsim(tmp_path, name)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_abi_matches_dahdi_user_h(tmp_path):
+    """Every ioctl number, constant, struct size and offset we use equals <dahdi/user.h>."""
+    assert Path("/usr/include/dahdi/user.h").exists(), "install dahdi-source (.ci/apt-packages.txt)"
+    exe = tmp_path / "abi"
+    r = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{REPO / 'ext'}", "-o", str(exe),
+                        str(REPO / "tests" / "c" / "test_dahdi_abi.c")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_emulator_built_with_interposers():
+    assert EMULATOR.exists(), "make build builds boarddrv/libvbdahdi.so"
+    syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
+                          text=True, check=True).stdout.split()
+    for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
+               "select", "pselect"):
+        assert fn in syms, fn
+    assert "vb_open" not in syms, "the board library stays private to the emulator"
+
+
+def test_dahdi_scan_lists_the_simulated_spans(hwsim):
+    """Before dahdi_cfg: both spans, unconfigured; ports and types as `voiceboard scan` shows."""
+    desc = hwsim.scan_json()
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert sorted(spans) == [1, 2] and len(desc["spans"]) == 2
+    analog, e1 = spans[1], spans[2]
+    assert analog["type"] == ["analog"] and analog["alarms"] == ["UNCONFIGURED"]
+    assert analog["totchans"] == ["4"] and analog["basechan"] == ["1"]
+    # an FXO port (to the exchange) is listed FXO, a phone port FXS
+    types = [c["type"] for c in desc["channels"] if c["span"] == 0]
+    assert analog["port"] == [f"{i + 1},{t}" for i, t in enumerate(types)] == ["1,FXO", "2,FXO", "3,FXS", "4,FXS"]
+    assert e1["type"] == ["digital-E1"] and e1["totchans"] == ["31"] and e1["basechan"] == ["5"]
+    assert e1["location"] == [hwsim.uri]
+    assert e1["alarms"] == ["UNCONFIGURED"] and e1["framing_opts"] == ["CCS,CRC4"]
+
+
+def test_dahdi_cfg_applies_system_conf(hwsim):
+    r = hwsim.configure(SYSTEM_CONF, "-vv")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Changing signalling on channel 5 from Unused to CAS / User" in r.stdout
+    assert "Changing signalling on channel 1 from Unused to FXS Kewlstart" in r.stdout
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    desc = hwsim.scan_json()
+    assert [s["alarms"] for s in desc["spans"]] == [[], []]
+    assert spans[1]["alarms"] == ["OK"] and spans[2]["alarms"] == ["OK"]
+    assert spans[2]["coding"] == ["HDB3"] and spans[2]["framing"] == ["CAS/CRC4"]
+    assert spans[2]["syncsrc"] == ["2"]          # the E1 span is the timing source
+    # the configuration stays, like the kernel's: a second run changes nothing
+    again = hwsim.configure(SYSTEM_CONF, "-vv")
+    assert again.returncode == 0 and "Changing signalling" not in again.stdout
+
+
+def test_dahdi_cfg_t_checks_without_applying(hwsim):
+    r = hwsim.configure(SYSTEM_CONF, "-t", "-vv")
+    assert r.returncode == 0, r.stderr
+    assert "Channel 05: CAS / User (Default) (Echo Canceler: none) (Slaves: 05)" in r.stdout or "05" in r.stdout
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert spans[2]["alarms"] == ["UNCONFIGURED"]
+
+
+def test_dahdi_cfg_reports_a_bad_system_conf(hwsim):
+    """FXO signalling on an FXO port is what dahdi_cfg's hints call out; T1 framing on E1 too."""
+    r = hwsim.configure("fxoks=1\n")
+    assert r.returncode != 0
+    assert "DAHDI_CHANCONFIG failed on channel 1: Invalid argument" in r.stderr
+    r = hwsim.configure("span=2,1,0,esf,b8zs\ncas=5:1101\n")
+    assert r.returncode != 0 and "span 2" in (r.stdout + r.stderr).lower()
+    r = hwsim.configure("span=2,1,0,ccs,hdb3,crc4\ncas=5:1101\n")
+    assert r.returncode != 0 and "DAHDI_CHANCONFIG failed on channel 5" in r.stderr
+
+
+def test_framing_mismatch_shows_as_alarm(hwsim):
+    """CRC-4 configured where the carrier sends none (or the reverse) loses multiframe alignment."""
+    assert hwsim.configure(SYSTEM_CONF.replace(",crc4", "")).returncode == 0
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert spans[2]["alarms"] == ["RED"]
+    assert spans[1]["alarms"] == ["OK"]
+
+
+def test_alarms_and_counters_match_voiceboard_scan(tmp_path, name):
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=FAULTS)
+    try:
+        with open_board(sim.uri) as b:      # the faults come with simulated time: run 0.5 s of it
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        desc = sim.scan_json()
+        counters = desc["spans"][1]["counters"]
+        assert counters["crc4"] == 7 and counters["fas"] == 3
+        maint = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        assert f">CRC Errors : {counters['crc4']}:" in maint
+        assert f">Framing Errors : {counters['fas']}:" in maint
+    finally:
+        sim.stop()
+
+
+def test_span_in_alarm_shows_in_dahdi_scan(name):
+    """A simulated LOS is RED in dahdi_scan, RAI is YEL: the same span `voiceboard scan` flags."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from boardkit import DeviceThread, mixed_board
+    dev = mixed_board(name)
+    state = Path(f"/dev/shm/voiceboard-dahdi.{name}")
+    try:
+        with DeviceThread(dev):
+            dev.set_alarms(1, ["LOS", "RAI"])
+            env = {"--state": str(state)}
+            argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", env["--state"],
+                    f"sim://{name}", "--", sbin("dahdi_scan")]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, check=True).stdout
+            spans = parse_scan(out)
+            assert spans[2]["alarms"] == ["YEL/RED"]
+            assert spans[1]["alarms"] == ["UNCONFIGURED"]
+    finally:
+        dev.close()
+        state.unlink(missing_ok=True)
+
+
+def test_dahdi_test_reports_timing(hwsim):
+    r = hwsim.dahdi_run(sbin("dahdi_test"), "-c", "2")
+    assert "Opened pseudo dahdi interface, measuring accuracy" in r.stdout
+    assert "--- Results after 2 passes ---" in r.stdout
+    assert "Cumulative Accuracy" in r.stdout
+
+
+def test_r2test_exchanges_idle_with_the_carrier(hwsim):
+    """OpenR2 opens E1 channels 5-6, sends R2 idle (1011 on the line) and sees the carrier's idle."""
+    assert hwsim.configure().returncode == 0
+    before = [c["cas_tx"] for c in hwsim.scan_json()["channels"] if c["span"] == 1]
+    conf = hwsim.workdir / "r2test.conf"
+    conf.write_text("variant=cn\nloglevel=all\nusedahdimf=no\ncallfiles=no\nchannel=5-6\n")
+    argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(hwsim.state), hwsim.uri,
+            "--", "stdbuf", "-oL", "-eL", "r2test", "-c", str(conf)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + LIMIT
+        while sum("far end unblocked" in line for line in lines) < 2:
+            assert time.monotonic() < deadline, "".join(lines)
+            line = proc.stdout.readline()
+            assert line, f"r2test ended:\n{''.join(lines)}"
+            lines.append(line)
+        # while r2test holds the channels, the board shows what it sends
+        desc = hwsim.scan_json()
+        e1 = [c for c in desc["channels"] if c["span"] == 1]
+        assert [c["cas_tx"] for c in e1[:2]] == [0b1011, 0b1011]
+        assert [c["cas_tx"] for c in e1[2:]] == before[2:]     # channels r2test did not open
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    for ch in (5, 6):
+        assert f"Channel {ch} -- CAS Raw Tx >> 0x0B" in text
+        assert f"Channel {ch} -- CAS Rx << [IDLE]" in text
+
+
+def test_without_boards_there_is_no_dev_dahdi(tmp_path):
+    """Preloaded but serving nothing: as on a machine without the DAHDI modules."""
+    from boarddrv.tools.dahdi_run import emulator_path
+    env = dict(os.environ, LD_PRELOAD=str(emulator_path()))
+    env.pop("VB_DAHDI_BOARDS", None)
+    r = subprocess.run([sbin("dahdi_scan")], env=env, capture_output=True, text=True, timeout=LIMIT)
+    assert r.returncode == 1 and "Unable to open /dev/dahdi/ctl: No such file or directory" in r.stderr
+
+
+def test_dahdi_run_errors(name):
+    run = [sys.executable, "-m", "boarddrv.cli", "dahdi-run"]
+    r = subprocess.run(run + [f"sim://{name}", "--", sbin("dahdi_scan")], capture_output=True, text=True)
+    assert r.returncode == 1 and f"sim://{name}" in r.stderr and "hwsim" in r.stderr
+    r = subprocess.run(run + ["dahdi://", "--", sbin("dahdi_scan")], capture_output=True, text=True)
+    assert r.returncode == 2 and "simulated boards only" in r.stderr
+    r = subprocess.run(run + [f"sim://{name}", "--", "no-such-program-x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no-such-program-x" in r.stderr
+    r = subprocess.run(run + [f"sim://{name}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
