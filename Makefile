@@ -8,11 +8,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 CFLAGS_STRICT := -std=c11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
-EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c
+EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c ext/vb_dahdi.c
 # The DAHDI device emulator (LD_PRELOAD library): the host side of the board
 # library plus the /dev/dahdi interposer.
 EMU_SO  := boarddrv/libvbdahdi.so
-EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c
+EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c ext/vb_dahdi.c
 
 .PHONY: all deps venv build test pytest ctest demo bench clean
 

@@ -13,7 +13,10 @@
  *                    sets and later programs see (default
  *                    /dev/shm/voiceboard-dahdi.FIRSTBOARD)
  *   VB_DAHDI_PACE    "card" (default): lockstep boards tick at real time like
- *                    a card; "free": as fast as the simulator goes
+ *                    a card; "free": as fast as the simulator goes;
+ *                    "lockstep": a tick waits (up to 1 s) until every open
+ *                    channel has read its block and written its reply, so
+ *                    the program drives the clock as a host does on sim://
  *
  * Model: DAHDI span numbers run over the boards' spans in order; E1 spans
  * have 31 channels (chanpos = timeslot; TS16 has no bearer on the simulated
@@ -83,6 +86,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int16_t *tx; int *tx_len; int tx_head, tx_count, tx_pos;
     int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
     int txbits, zone, sigfreeze, bufevents, echocan;
+    int wrote;                        /* has written audio (lockstep pace waits for replies) */
     uint64_t overruns, underruns;
     struct chan *next;                /* on the open list */
 };
@@ -109,7 +113,9 @@ static struct kstate *g_k;
 static struct efd *g_fd[MAX_FD];
 static struct chan *g_open;           /* channels with audio, all boards */
 static int g_next_pseudo;
-static int g_free_pace;
+enum { PACE_CARD, PACE_FREE, PACE_LOCKSTEP };
+static int g_pace;
+static char g_boards_env[512];        /* VB_DAHDI_BOARDS as of the last set-up */
 static uint64_t g_ticks;
 
 static int (*real_open)(const char *, int, ...);
@@ -217,9 +223,48 @@ static int map_state(const char *path)
     return 0;
 }
 
+static void *tick_thread(void *arg);
+
+/* VB_DAHDI_BOARDS changed while nothing is open (a test process serving one
+ * hwsim after another): stop the tick threads, let the boards go, start over.
+ * Caller holds g_lock; it is dropped while the threads finish. */
+static void teardown_locked(void)
+{
+    for (int i = 0; i < g_nboards; i++)
+        g_boards[i].stop = 1;
+    pthread_mutex_unlock(&g_lock);
+    for (int i = 0; i < g_nboards; i++)
+        if (g_boards[i].started)
+            pthread_join(g_boards[i].thr, NULL);
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nboards; i++) {
+        vb_close(g_boards[i].b);
+        free(g_boards[i].ci);
+    }
+    memset(g_boards, 0, sizeof g_boards);
+    memset(g_spans, 0, sizeof g_spans);
+    if (g_k)
+        munmap(g_k, sizeof *g_k);
+    g_k = NULL;
+    g_nboards = g_nspans = g_nchan = 0;
+    g_inited = g_active = g_failed = 0;
+    pthread_cond_destroy(&g_cond);
+}
+
+static int nothing_open(void)
+{
+    for (int fd = 0; fd < MAX_FD; fd++)
+        if (g_fd[fd])
+            return 0;
+    return 1;
+}
+
 /* Attach the boards (not as host) and lay out spans and channels. */
 static int init_locked(void)
 {
+    const char *env = getenv("VB_DAHDI_BOARDS");
+    if (g_inited && env && strcmp(env, g_boards_env) != 0 && nothing_open())
+        teardown_locked();
     if (g_inited)
         return g_failed ? -1 : 0;
     g_inited = 1;
@@ -228,9 +273,13 @@ static int init_locked(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g_cond, &ca);
     const char *pace = getenv("VB_DAHDI_PACE");
-    g_free_pace = pace && strcmp(pace, "free") == 0;
+    g_pace = !pace || !*pace || !strcmp(pace, "card") ? PACE_CARD
+           : !strcmp(pace, "free") ? PACE_FREE : !strcmp(pace, "lockstep") ? PACE_LOCKSTEP : -1;
+    if (g_pace < 0)
+        return fail_init("VB_DAHDI_PACE=%s: expected card, free or lockstep", pace);
     char list[512];
     snprintf(list, sizeof list, "%s", getenv("VB_DAHDI_BOARDS"));
+    snprintf(g_boards_env, sizeof g_boards_env, "%s", list);
     int chan = 1;
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         if (g_nboards == (int)(sizeof g_boards / sizeof g_boards[0]))
@@ -613,6 +662,38 @@ static void deliver(struct board *bd, const vb_event_t *ev)
 
 static struct timer *g_timers[MAX_FD];
 
+static int tx_avail(const struct chan *ch)
+{
+    int n = 0;
+    for (int i = 0; i < ch->tx_count; i++)
+        n += ch->tx_len[(ch->tx_head + i) % ch->numbufs];
+    return n - ch->tx_pos;
+}
+
+/* Lockstep pace: an open channel of this board still has an unread block,
+ * or has not yet written the reply this tick needs. */
+static void deadline_after(struct timespec *ts, int ms);
+static int wait_change(const struct timespec *deadline);
+
+static int board_in_use(struct board *bd)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next)
+        if (ch->sp ? ch->sp->bd == bd : bd == &g_boards[0])
+            return 1;
+    return 0;
+}
+
+static int lockstep_blocked(struct board *bd)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next) {
+        if (ch->sp ? ch->sp->bd != bd : bd != &g_boards[0])
+            continue;
+        if (ch->rx_ready || (ch->wrote && tx_avail(ch) < EMU_BLOCK))
+            return 1;
+    }
+    return 0;
+}
+
 static void *tick_thread(void *arg)
 {
     struct board *bd = arg;
@@ -625,6 +706,18 @@ static void *tick_thread(void *arg)
         if (rc == VB_ETIMEDOUT)
             continue;
         pthread_mutex_lock(&g_lock);
+        if (rc == 0 && g_pace != PACE_CARD && !board_in_use(bd)) {
+            struct timespec idle;         /* nobody listens: do not spin the simulator */
+            deadline_after(&idle, 10);
+            wait_change(&idle);
+        }
+        if (rc == 0 && g_pace == PACE_LOCKSTEP) {
+            struct timespec limit;
+            deadline_after(&limit, 1000);
+            while (!bd->stop && lockstep_blocked(bd))
+                if (wait_change(&limit) == ETIMEDOUT)
+                    break;                /* the program stopped answering: tick anyway */
+        }
         if (rc < 0) {
             vb_event_t lost = { 0, VB_EV_BOARD_LOST, -1, -1, 0 };
             deliver(bd, &lost);
@@ -660,7 +753,7 @@ static void *tick_thread(void *arg)
                 deliver(bd, &evs[i]);
         pthread_cond_broadcast(&g_cond);
         pthread_mutex_unlock(&g_lock);
-        if (!g_free_pace && bd->info.clock == VB_CLOCK_LOCKSTEP) {
+        if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
             int64_t now;
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1276,6 +1369,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                         ((uint8_t *)buf)[i] = ch->law == VBD_LAW_ALAW ? alaw_enc(s[i]) : ulaw_enc(s[i]);
                 ch->rx_head = (ch->rx_head + 1) % ch->numbufs;
                 ch->rx_ready--;
+                pthread_cond_broadcast(&g_cond);
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
             }
@@ -1320,6 +1414,8 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
                 if (n) {
                     ch->tx_len[buf_i] = (int)n;
                     ch->tx_count++;
+                    ch->wrote = 1;
+                    pthread_cond_broadcast(&g_cond);
                 }
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;

@@ -219,7 +219,9 @@ def test_dahdi_cfg_applies_system_conf(hwsim):
 def test_dahdi_cfg_t_checks_without_applying(hwsim):
     r = hwsim.configure(SYSTEM_CONF, "-t", "-vv")
     assert r.returncode == 0, r.stderr
-    assert "Channel 05: CAS / User (Default) (Echo Canceler: none) (Slaves: 05)" in r.stdout or "05" in r.stdout
+    assert "DAHDI Version: 2.11.1 (voiceboard emulator over hwsim)" in r.stdout
+    assert "SPAN 2: CAS/HDB3 Build-out: 0 db (CSU)/0-133 feet (DSX-1)" in r.stdout
+    assert "Channel 05: CAS / User (Default) (Echo Canceler: none) (Slaves: 05)" in r.stdout
     spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
     assert spans[2]["alarms"] == ["UNCONFIGURED"]
 
@@ -230,7 +232,7 @@ def test_dahdi_cfg_reports_a_bad_system_conf(hwsim):
     assert r.returncode != 0
     assert "DAHDI_CHANCONFIG failed on channel 1: Invalid argument" in r.stderr
     r = hwsim.configure("span=2,1,0,esf,b8zs\ncas=5:1101\n")
-    assert r.returncode != 0 and "span 2" in (r.stdout + r.stderr).lower()
+    assert r.returncode != 0 and "DAHDI_SPANCONFIG failed on span 2: Invalid argument" in r.stderr
     r = hwsim.configure("span=2,1,0,ccs,hdb3,crc4\ncas=5:1101\n")
     assert r.returncode != 0 and "DAHDI_CHANCONFIG failed on channel 5" in r.stderr
 
