@@ -14,7 +14,7 @@ EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c ext/vb_dahdi.c
 EMU_SO  := boarddrv/libvbdahdi.so
 EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c ext/vb_dahdi.c
 
-.PHONY: all deps venv build test pytest ctest demo bench clean
+.PHONY: all deps venv build test pytest ctest demo bench clean test-hardware
 
 all: build
 
@@ -42,6 +42,12 @@ test: build ctest pytest
 
 pytest: build
 	$(PY) -m pytest -q tests
+
+# The board contract (tests/hardware) on any board: on a machine with a card,
+#   make test-hardware URI=dahdi://
+test-hardware: build
+	@test -n "$(URI)" || { echo "usage: make test-hardware URI=dahdi:// (or sim://NAME)" >&2; exit 2; }
+	VB_TEST_URI="$(URI)" $(PY) -m pytest -q tests/hardware
 
 # C-level tests of the board library under AddressSanitizer + UBSan.
 ctest:

@@ -87,6 +87,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
     int txbits, zone, sigfreeze, bufevents, echocan;
     int wrote;                        /* has written audio (lockstep pace waits for replies) */
+    int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
     struct chan *next;                /* on the open list */
 };
@@ -445,7 +446,7 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
         if (type == VB_CHAN_FXS)
             p->rxisoffhook = cs.hook;
         else if (type == VB_CHAN_FXO)
-            p->rxisoffhook = cs.ringing;
+            p->rxisoffhook = open ? open->ringing : cs.ringing;
         if (type == VB_CHAN_E1_CAS) {
             p->rxbits = cs.cas_rx;
             p->txbits = cs.cas_tx;
@@ -649,8 +650,12 @@ static void deliver(struct board *bd, const vb_event_t *ev)
         case VB_EV_HOOK_ON: chan_event(ch, VBD_EVENT_ONHOOK); break;
         case VB_EV_FLASH: chan_event(ch, VBD_EVENT_WINKFLASH); break;
         case VB_EV_RING_START:
+            ch->ringing = 1;
             chan_event(ch, VBD_EVENT_RINGBEGIN);
             chan_event(ch, VBD_EVENT_RINGOFFHOOK);
+            break;
+        case VB_EV_RING_STOP:             /* no DAHDI event: GET_PARAMS shows the ring gone */
+            ch->ringing = 0;
             break;
         case VB_EV_LOOP_DROP: chan_event(ch, VBD_EVENT_ONHOOK); break;
         case VB_EV_BATTERY_REVERSAL: chan_event(ch, VBD_EVENT_POLARITY); break;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,23 +52,40 @@ def emulator_env(uris: list[str], state: str | None = None, pace: str = "card",
     return env
 
 
-def _check_boards(uris: list[str]) -> None:
-    """Fail early, naming the board, when one is not being served."""
+def _check_boards(uris: list[str]) -> str:
+    """Fail early, naming the board, when one is not being served; their system.conf."""
     from boarddrv.board import open_board
-    for uri in uris:
-        open_board(uri).close()
+    from boarddrv.dahdiconf import system_conf
+    boards = [open_board(uri) for uri in uris]
+    try:
+        return system_conf(boards)
+    finally:
+        for b in boards:
+            b.close()
+
+
+def configure(conf: str, env: dict[str, str], path: str) -> subprocess.CompletedProcess:
+    """dahdi_cfg with this system.conf, under the emulator (as at a card's bring-up)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conf)
+    cfg = shutil.which("dahdi_cfg", path="/usr/sbin:/sbin:" + os.environ.get("PATH", "")) or "dahdi_cfg"
+    return subprocess.run([cfg, "-c", path], env=env, capture_output=True, text=True, timeout=120)
 
 
 def main(argv: list[str]) -> int:
     if "--" not in argv:
-        return fail(PROG, "usage: voiceboard dahdi-run [--state FILE] [--pace card|free] "
+        return fail(PROG, "usage: voiceboard dahdi-run [--state FILE] [--configure] [--pace card|free|lockstep] "
                           "sim://NAME [sim://NAME ...] -- PROGRAM [ARGS...]", 2)
     cut = argv.index("--")
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     ap.add_argument("uris", nargs="+", metavar="sim://NAME", help="boards, in DAHDI span order")
     ap.add_argument("--state", help="DAHDI configuration state file (default /dev/shm/voiceboard-dahdi.FIRST)")
-    ap.add_argument("--pace", choices=("card", "free"), default="card",
-                    help="card: lockstep boards tick at real time like a card (default); free: as fast as hwsim")
+    ap.add_argument("--configure", action="store_true",
+                    help="first run dahdi_cfg with a system.conf made from the boards (like dahdi_genconf)")
+    ap.add_argument("--pace", default="card",
+                    choices=("card", "free", "lockstep"),
+                    help="card: lockstep boards tick at real time like a card (default); free: as fast as "
+                         "hwsim; lockstep: as fast as the program reads and writes")
     args = ap.parse_args(argv[:cut])
     cmd = argv[cut + 1:]
     if not cmd:
@@ -77,11 +95,15 @@ def main(argv: list[str]) -> int:
                           "apt-get install dahdi; r2test: apt-get install libopenr2-bin)", 2)
     try:
         env = emulator_env(args.uris, args.state, args.pace)
-        _check_boards(args.uris)
+        conf = _check_boards(args.uris)
     except (ValueError, FileNotFoundError) as exc:
         return fail(PROG, str(exc), 2)
     except Exception as exc:  # BoardError: no such board, bad shared memory
         return fail(PROG, str(exc), 1)
+    if args.configure:
+        r = configure(conf, env, env["VB_DAHDI_STATE"] + ".system.conf")
+        if r.returncode != 0:
+            return fail(PROG, f"dahdi_cfg failed (exit {r.returncode}): {r.stderr.strip() or r.stdout.strip()}", 1)
     sys.stdout.flush()
     os.execvpe(cmd[0], cmd, env)
     return 127  # not reached
