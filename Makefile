@@ -14,7 +14,7 @@ EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c ext/vb_dahdi.c
 EMU_SO  := boarddrv/libvbdahdi.so
 EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c ext/vb_dahdi.c
 
-.PHONY: all deps venv build test pytest ctest demo bench clean test-hardware
+.PHONY: all deps venv build test pytest pytest-dahdi ctest demo bench clean test-hardware
 
 all: build
 
@@ -38,10 +38,16 @@ build: $(STAMP) $(EMU_SO)
 $(EMU_SO): $(EMU_SRC) $(wildcard ext/*.h)
 	cc $(CFLAGS_STRICT) -O2 -fPIC -shared -fvisibility=hidden -Iext -o $@ $(EMU_SRC) -ldl -lpthread -lrt
 
-test: build ctest pytest
+test: build ctest pytest pytest-dahdi
 
 pytest: build
 	$(PY) -m pytest -q tests
+
+# The IVR, recording and ACD end-to-end tests again, their boards opened as
+# dahdi:// through the DAHDI emulator (preloaded into pytest itself).
+DAHDI_E2E := tests/server/test_e2e.py tests/server/test_e2e_recording.py tests/server/test_e2e_acd.py
+pytest-dahdi: build
+	LD_PRELOAD=$(CURDIR)/$(EMU_SO) $(PY) -m pytest -q --board-via-dahdi $(DAHDI_E2E)
 
 # The board contract (tests/hardware) on any board: on a machine with a card,
 #   make test-hardware URI=dahdi://

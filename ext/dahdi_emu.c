@@ -14,7 +14,7 @@
  *                    /dev/shm/voiceboard-dahdi.FIRSTBOARD)
  *   VB_DAHDI_PACE    "card" (default): lockstep boards tick at real time like
  *                    a card; "free": as fast as the simulator goes;
- *                    "lockstep": a tick waits (up to 1 s) until every open
+ *                    "lockstep": a tick waits (up to 10 s) until every open
  *                    channel has read its block and written its reply, so
  *                    the program drives the clock as a host does on sim://
  *
@@ -87,6 +87,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
     int txbits, zone, sigfreeze, bufevents, echocan;
     int wrote;                        /* has written audio (lockstep pace waits for replies) */
+    uint64_t consumed, written;       /* samples read (whole blocks) and written */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
     struct chan *next;                /* on the open list */
@@ -667,16 +668,10 @@ static void deliver(struct board *bd, const vb_event_t *ev)
 
 static struct timer *g_timers[MAX_FD];
 
-static int tx_avail(const struct chan *ch)
-{
-    int n = 0;
-    for (int i = 0; i < ch->tx_count; i++)
-        n += ch->tx_len[(ch->tx_head + i) % ch->numbufs];
-    return n - ch->tx_pos;
-}
-
 /* Lockstep pace: an open channel of this board still has an unread block,
- * or has not yet written the reply this tick needs. */
+ * or (once it writes at all) has not yet answered every block it read; so
+ * what a host does while handling a block (hook, CAS) lands before the
+ * card's next tick, as on sim://. */
 static void deadline_after(struct timespec *ts, int ms);
 static int wait_change(const struct timespec *deadline);
 
@@ -693,7 +688,7 @@ static int lockstep_blocked(struct board *bd)
     for (struct chan *ch = g_open; ch; ch = ch->next) {
         if (ch->sp ? ch->sp->bd != bd : bd != &g_boards[0])
             continue;
-        if (ch->rx_ready || (ch->wrote && tx_avail(ch) < EMU_BLOCK))
+        if (ch->rx_ready || (ch->wrote && ch->written < ch->consumed))
             return 1;
     }
     return 0;
@@ -718,7 +713,7 @@ static void *tick_thread(void *arg)
         }
         if (rc == 0 && g_pace == PACE_LOCKSTEP) {
             struct timespec limit;
-            deadline_after(&limit, 1000);
+            deadline_after(&limit, 10000);
             while (!bd->stop && lockstep_blocked(bd))
                 if (wait_change(&limit) == ETIMEDOUT)
                     break;                /* the program stopped answering: tick anyway */
@@ -797,6 +792,14 @@ static int start_board(struct board *bd)
     return 0;
 }
 
+/* The board starts ticking at the channel's first use (read, write, poll,
+ * IOMUX, hook, CAS), not at SPECIFY: a host that opens all its channels and
+ * then reads gets the card's first block on every channel alike. */
+static int ensure_host(struct chan *ch)
+{
+    return start_board(ch->sp ? ch->sp->bd : &g_boards[0]);
+}
+
 static struct chan *new_chan(int channo, struct span *sp)
 {
     struct chan *ch = calloc(1, sizeof *ch);
@@ -857,11 +860,6 @@ static int specify(struct efd *e, int channo)
             return -EBUSY;
         if (!atomic_compare_exchange_strong(&kc->open_pid, &none, me) && none != me)
             return -EBUSY;            /* a dead holder's claim is taken over */
-    }
-    int rc = start_board(sp->bd);
-    if (rc < 0) {
-        atomic_store(&kc->open_pid, 0);
-        return rc;
     }
     for (struct chan *o = g_open; o; o = o->next)
         if (o->channo == channo && o->sp)
@@ -1021,7 +1019,7 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
     if (!ch)
         return (e->kind == K_CHANNEL) ? -EINVAL : -ENOTTY;
     struct board *bd = ch->sp ? ch->sp->bd : NULL;
-    int type = ch->sim >= 0 ? bd->ci[ch->sim].type : 0;
+    int type = ch->sim >= 0 ? bd->ci[ch->sim].type : 0, rc;
     switch (req) {
     case VBD_CHANNO:
         *ip = ch->channo;
@@ -1065,9 +1063,11 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
         }
         return 0;
     case VBD_IOMUX: {
-        int mask = *ip;
+        int mask = *ip, up = ensure_host(ch);
         if (!mask)
             return -EINVAL;
+        if (up < 0)
+            return up;
         for (;;) {
             int r = 0;
             if ((mask & VBD_IOMUX_READ) && ch->rx_ready) r |= VBD_IOMUX_READ;
@@ -1139,10 +1139,14 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
     case VBD_SETTXBITS:
         if (type != VB_CHAN_E1_CAS || !(g_k->chan[ch->channo].sigtype & VBD_SIG_CAS))
             return -EINVAL;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
         ch->txbits = *ip & 0xf;
         return vb_set_cas(bd->b, ch->sim, ch->txbits) < 0 ? -EIO : 0;
     case VBD_HOOK: {
         int h = *ip;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
         if (type == VB_CHAN_FXO) {
             int state = h == VBD_OFFHOOK ? VB_HOOK_OFF : h == VBD_ONHOOK ? VB_HOOK_ON
                       : h == VBD_FLASH ? VB_HOOK_FLASH : -1;
@@ -1169,6 +1173,8 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
     case VBD_LOOPBACK:
         if (ch->sim < 0)
             return -EINVAL;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
         return vb_loopback(bd->b, ch->sim, *ip != 0) < 0 ? -EIO : 0;
     case VBD_DIAL:
     case VBD_SENDTONE:
@@ -1354,10 +1360,13 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
     struct chan *ch = e->ch;
     ssize_t rc;
     count &= 0xffff;
+    int up = ch ? ensure_host(ch) : 0;
     if (!ch) {
         rc = fail(EINVAL);
     } else if (count < 1) {
         rc = fail(EINVAL);
+    } else if (up < 0) {
+        rc = fail(-up);
     } else {
         for (;;) {
             if (chan_has_event(ch)) { rc = fail(VBD_ELAST); break; }
@@ -1374,6 +1383,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                         ((uint8_t *)buf)[i] = ch->law == VBD_LAW_ALAW ? alaw_enc(s[i]) : ulaw_enc(s[i]);
                 ch->rx_head = (ch->rx_head + 1) % ch->numbufs;
                 ch->rx_ready--;
+                ch->consumed += (uint64_t)ch->blocksize;
                 pthread_cond_broadcast(&g_cond);
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
@@ -1397,8 +1407,11 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
     pthread_mutex_lock(&g_lock);
     struct chan *ch = e->ch;
     ssize_t rc;
+    int up = ch ? ensure_host(ch) : 0;
     if (!ch || count < 1) {
         rc = fail(EINVAL);
+    } else if (up < 0) {
+        rc = fail(-up);
     } else {
         for (;;) {
             if (chan_has_event(ch)) { rc = fail(VBD_ELAST); break; }
@@ -1420,6 +1433,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
                     ch->tx_len[buf_i] = (int)n;
                     ch->tx_count++;
                     ch->wrote = 1;
+                    ch->written += n;
                     pthread_cond_broadcast(&g_cond);
                 }
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
@@ -1474,6 +1488,11 @@ static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
             struct efd *e = emu_fd(fds[i].fd);
             if (!e)
                 continue;
+            if (e->ch && ensure_host(e->ch) < 0) {
+                fds[i].revents = POLLERR;
+                ready++;
+                continue;
+            }
             short r = chan_revents(e);
             fds[i].revents = r & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
             ready += fds[i].revents != 0;

@@ -72,7 +72,8 @@ static void push_event(struct vb_dahdi *d, int kind, int chan, int span, int val
         d->st.events_lost++;
         return;
     }
-    uint64_t tick = d->in_tick ? d->base.tick : d->next;
+    /* Drained while reading tick N: tick N; while committing it: tick N+1. */
+    uint64_t tick = d->in_tick && !d->committed ? d->base.tick : d->next;
     d->evq[(d->ev_head + d->ev_count++) % EVQ] = (vb_event_t){ tick, kind, chan, span, value };
     if (chan >= 0)
         d->chans[chan].counters[VB_CCNT_EVENTS]++;
@@ -425,6 +426,7 @@ static int dahdi_wait_tick(vb_board_t *b, int timeout_ms, uint64_t *tick)
     int16_t *rx = slot_of(d->rx, b, t);
     size_t bytes = (size_t)b->block * sizeof(int16_t);
     int rc = VB_OK;
+    ring_ends(d);        /* before the reads: the card's state as of this block */
     for (int c = 0; c < b->nchan && rc == VB_OK; c++) {
         struct dchan *ch = &d->chans[c];
         int16_t *dst = rx + (size_t)c * (size_t)b->block;
@@ -459,7 +461,6 @@ static int dahdi_wait_tick(vb_board_t *b, int timeout_ms, uint64_t *tick)
         if (d->lost && rc == VB_OK)
             rc = mark_lost(d);
     }
-    ring_ends(d);
     memset(slot_of(d->tx, b, t), 0, (size_t)b->nchan * bytes);
     d->committed = 0;
     d->st.ticks++;

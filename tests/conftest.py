@@ -19,3 +19,9 @@ def _no_leaked_boards():
         h.close()
     if leaked:
         pytest.fail(f"test left open: {', '.join(map(repr, leaked))}", pytrace=False)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--board-via-dahdi", action="store_true",
+                     help="end-to-end tests open their hwsim boards as dahdi:// through the DAHDI "
+                          "emulator (run pytest with LD_PRELOAD=boarddrv/libvbdahdi.so; make pytest-dahdi)")
