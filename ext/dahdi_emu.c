@@ -929,7 +929,9 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
     case VBD_GETVERSION: {
         struct vbd_versioninfo *v = arg;
         memset(v, 0, sizeof *v);
-        snprintf(v->version, sizeof v->version, "2.11.1 (voiceboard emulator over hwsim)");
+        /* "lockstep": ticks wait for the host, so dahdi:// reports a lockstep clock */
+        snprintf(v->version, sizeof v->version, "2.11.1 (voiceboard emulator over hwsim%s)",
+                 g_pace == PACE_LOCKSTEP ? ", lockstep" : "");
         return 0;
     }
     case VBD_SPANSTAT: {

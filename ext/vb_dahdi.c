@@ -44,6 +44,7 @@ struct vb_dahdi {
     struct dspan *spans;
     struct dchan *chans;
     int law, block;
+    int clock;                   /* realtime; lockstep under the emulator's lockstep pace */
     int16_t *rx, *tx;            /* VB_RING_SLOTS slots of nchan*block */
     uint64_t next;               /* next tick number */
     int in_tick, committed, lost, lost_told;
@@ -125,6 +126,9 @@ static int dahdi_open(const char *uri, const char *rest, vb_board_t **out, char 
                           errno == EACCES ? " (add the user to group dialout or adjust the udev rules)" : "");
     }
     struct vb_dahdi *d = calloc(1, sizeof *d);
+    struct vbd_versioninfo vi;
+    memset(&vi, 0, sizeof vi);
+    ioctl(ctl, VBD_GETVERSION, &vi);
     struct dspan *spans = calloc(VB_MAX_SPANS, sizeof *spans);
     struct dchan *chans = calloc(VB_MAX_CHANNELS, sizeof *chans);
     if (!d || !spans || !chans) {
@@ -201,6 +205,10 @@ static int dahdi_open(const char *uri, const char *rest, vb_board_t **out, char 
     d->base.nspans = nspans;
     d->base.nchan = nchan;
     d->law = law ? law : VB_LAW_ALAW;
+    /* A card ticks in real time.  The DAHDI emulator in lockstep pace waits
+     * for the host each tick and says so in its version string. */
+    d->clock = strstr(vi.version, "voiceboard emulator") && strstr(vi.version, "lockstep")
+             ? VB_CLOCK_LOCKSTEP : VB_CLOCK_REALTIME;
     *out = &d->base;
     return VB_OK;
 }
@@ -212,7 +220,7 @@ static int dahdi_info(vb_board_t *b, vb_board_info_t *out)
     snprintf(out->name, sizeof out->name, "dahdi");
     snprintf(out->driver, sizeof out->driver, "dahdi");
     out->law = d->law;
-    out->clock = VB_CLOCK_REALTIME;
+    out->clock = d->clock;
     out->nspans = b->nspans;
     out->nchan = b->nchan;
     out->block = b->block;
