@@ -45,10 +45,7 @@ pytest: build
 
 # The IVR, recording and ACD end-to-end tests again, their boards opened as
 # dahdi:// through the DAHDI emulator (preloaded into pytest itself).
-# Deselected: the stereo recording test finds the caller's speech 30 ms later
-# through dahdi:// than its 30 ms tolerance allows (not yet explained).
-DAHDI_E2E := tests/server/test_e2e.py tests/server/test_e2e_recording.py tests/server/test_e2e_acd.py \
-	--deselect tests/server/test_e2e_recording.py::test_stereo_recordings_put_the_caller_left_and_prompts_or_the_agent_right
+DAHDI_E2E := tests/server/test_e2e.py tests/server/test_e2e_recording.py tests/server/test_e2e_acd.py
 pytest-dahdi: build
 	LD_PRELOAD=$(CURDIR)/$(EMU_SO) $(PY) -m pytest -q --board-via-dahdi $(DAHDI_E2E)
 

@@ -711,13 +711,6 @@ static void *tick_thread(void *arg)
             deadline_after(&idle, 10);
             wait_change(&idle);
         }
-        if (rc == 0 && g_pace == PACE_LOCKSTEP) {
-            struct timespec limit;
-            deadline_after(&limit, 10000);
-            while (!bd->stop && lockstep_blocked(bd))
-                if (wait_change(&limit) == ETIMEDOUT)
-                    break;                /* the program stopped answering: tick anyway */
-        }
         if (rc < 0) {
             vb_event_t lost = { 0, VB_EV_BOARD_LOST, -1, -1, 0 };
             deliver(bd, &lost);
@@ -752,6 +745,16 @@ static void *tick_thread(void *arg)
             for (int i = 0; i < n; i++)
                 deliver(bd, &evs[i]);
         pthread_cond_broadcast(&g_cond);
+        if (g_pace == PACE_LOCKSTEP) {
+            /* Hold this tick open until the program has read what it can and
+             * answered it: what it commands meanwhile reaches the card before
+             * its next tick, as a host's commands do on sim://. */
+            struct timespec limit;
+            deadline_after(&limit, 10000);
+            while (!bd->stop && lockstep_blocked(bd))
+                if (wait_change(&limit) == ETIMEDOUT)
+                    break;                /* the program stopped answering: tick anyway */
+        }
         pthread_mutex_unlock(&g_lock);
         if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
             int64_t now;
