@@ -1301,14 +1301,8 @@ EXPORT int open(const char *path, int flags, ...)
     return open_common(AT_FDCWD, path, flags, m, 0);
 }
 
-EXPORT int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t m = mode_arg(flags, ap);
-    va_end(ap);
-    return open_common(AT_FDCWD, path, flags, m, 0);
-}
+/* On x86-64 the 64-bit-offset names are the same calls. */
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
@@ -1319,17 +1313,10 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
     return open_common(dirfd, path, flags, m, 1);
 }
 
-EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t m = mode_arg(flags, ap);
-    va_end(ap);
-    return open_common(dirfd, path, flags, m, 1);
-}
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
-EXPORT int __open64_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
+EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
 
 EXPORT int close(int fd)
 {

@@ -394,6 +394,23 @@ static void ring_ends(struct vb_dahdi *d)
     }
 }
 
+/* One block read or written; an event waiting (ELAST) is first drained
+ * into the board's queue, as DAHDI expects.  Bytes moved, or -1 and errno. */
+static ssize_t block_io(struct vb_dahdi *d, int c, int writing, void *buf, size_t bytes)
+{
+    int fd = d->chans[c].fd;
+    for (int tries = 0;; tries++) {
+        ssize_t n = writing ? write(fd, buf, bytes) : read(fd, buf, bytes);
+        if (n >= 0 || errno != VBD_ELAST || tries == 4)
+            return n;
+        int e = drain_events(d, c);
+        if (e < 0) {
+            errno = -e;
+            return -1;
+        }
+    }
+}
+
 static int mark_lost(struct vb_dahdi *d)
 {
     d->lost = 1;
@@ -436,35 +453,16 @@ static int dahdi_wait_tick(vb_board_t *b, int timeout_ms, uint64_t *tick)
     int rc = VB_OK;
     ring_ends(d);        /* before the reads: the card's state as of this block */
     for (int c = 0; c < b->nchan && rc == VB_OK; c++) {
-        struct dchan *ch = &d->chans[c];
         int16_t *dst = rx + (size_t)c * (size_t)b->block;
-        for (int tries = 0;; tries++) {
-            ssize_t got = read(ch->fd, dst, bytes);
-            if (got == (ssize_t)bytes)
-                break;
-            if (got >= 0) {              /* a short block: the rest is silence */
+        ssize_t got = block_io(d, c, 0, dst, bytes);
+        if (got >= 0) {
+            if ((size_t)got < bytes)     /* a short block: the rest is silence */
                 memset((char *)dst + got, 0, bytes - (size_t)got);
-                break;
-            }
-            if (errno == VBD_ELAST && tries < 4) {
-                int e = drain_events(d, c);
-                if (e < 0) {
-                    rc = chan_fail(d, c, VB_ESYS, "events of", -e);
-                    break;
-                }
-                continue;
-            }
-            if (errno == EAGAIN) {       /* this channel's block is not in yet: silence */
-                memset(dst, 0, bytes);
-                d->st.late_ticks++;
-                break;
-            }
-            if (errno == ENODEV) {
-                rc = mark_lost(d);
-                break;
-            }
-            rc = chan_fail(d, c, VB_ESYS, "read from", errno);
-            break;
+        } else if (errno == EAGAIN) {    /* this channel's block is not in yet: silence */
+            memset(dst, 0, bytes);
+            d->st.late_ticks++;
+        } else {
+            rc = errno == ENODEV ? mark_lost(d) : chan_fail(d, c, VB_ESYS, "read from", errno);
         }
         if (d->lost && rc == VB_OK)
             rc = mark_lost(d);
@@ -492,26 +490,12 @@ static int dahdi_commit(vb_board_t *b)
     size_t bytes = (size_t)b->block * sizeof(int16_t);
     int rc = VB_OK;
     for (int c = 0; c < b->nchan && rc == VB_OK; c++) {
-        struct dchan *ch = &d->chans[c];
-        for (int tries = 0;; tries++) {
-            ssize_t put = write(ch->fd, tx + (size_t)c * (size_t)b->block, bytes);
-            if (put >= 0)
-                break;
-            if (errno == VBD_ELAST && tries < 4) {
-                int e = drain_events(d, c);
-                if (e < 0) {
-                    rc = chan_fail(d, c, VB_ESYS, "events of", -e);
-                    break;
-                }
-                continue;
-            }
-            if (errno == EAGAIN) {       /* transmit buffers full: this block is dropped */
-                d->st.overruns++;
-                break;
-            }
+        if (block_io(d, c, 1, (void *)(tx + (size_t)c * (size_t)b->block), bytes) >= 0)
+            continue;
+        if (errno == EAGAIN)             /* transmit buffers full: this block is dropped */
+            d->st.overruns++;
+        else
             rc = errno == ENODEV ? mark_lost(d) : chan_fail(d, c, VB_ESYS, "write to", errno);
-            break;
-        }
     }
     pthread_mutex_unlock(&d->lock);
     return rc;
