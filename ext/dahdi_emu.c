@@ -14,9 +14,10 @@
  *                    /dev/shm/voiceboard-dahdi.FIRSTBOARD)
  *   VB_DAHDI_PACE    "card" (default): lockstep boards tick at real time like
  *                    a card; "free": as fast as the simulator goes;
- *                    "lockstep": a tick waits (up to 10 s) until every open
- *                    channel has read its block and written its reply, so
- *                    the program drives the clock as a host does on sim://
+ *                    "lockstep": a tick waits (up to 10 s) until the program
+ *                    has read every block of the channels it reads and
+ *                    answered it (written, or waited for the next), so the
+ *                    program drives the clock as a host does on sim://
  *
  * Model: DAHDI span numbers run over the boards' spans in order; E1 spans
  * have 31 channels (chanpos = timeslot; TS16 has no bearer on the simulated
@@ -86,8 +87,8 @@ struct chan {                         /* one open channel (or pseudo) */
     int16_t *tx; int *tx_len; int tx_head, tx_count, tx_pos;
     int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
     int txbits, zone, sigfreeze, bufevents, echocan;
-    int wrote;                        /* has written audio (lockstep pace waits for replies) */
-    uint64_t consumed, written;       /* samples read (whole blocks) and written */
+    int reader;                       /* has read or waited to read (lockstep pace holds for it) */
+    int answered;                     /* since its last block: wrote, or waited for the next */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
     struct chan *next;                /* on the open list */
@@ -668,10 +669,10 @@ static void deliver(struct board *bd, const vb_event_t *ev)
 
 static struct timer *g_timers[MAX_FD];
 
-/* Lockstep pace: an open channel of this board still has an unread block,
- * or (once it writes at all) has not yet answered every block it read; so
- * what a host does while handling a block (hook, CAS) lands before the
- * card's next tick, as on sim://. */
+/* Lockstep pace: a channel the program reads still has an unread block, or
+ * the program has not yet answered its last block (by writing, or by
+ * waiting for the next); so what a host does while handling a block (hook,
+ * CAS) lands before the card's next tick, as on sim://. */
 static void deadline_after(struct timespec *ts, int ms);
 static int wait_change(const struct timespec *deadline);
 
@@ -688,7 +689,7 @@ static int lockstep_blocked(struct board *bd)
     for (struct chan *ch = g_open; ch; ch = ch->next) {
         if (ch->sp ? ch->sp->bd != bd : bd != &g_boards[0])
             continue;
-        if (ch->rx_ready || (ch->wrote && ch->written < ch->consumed))
+        if (ch->reader && (ch->rx_ready || !ch->answered))
             return 1;
     }
     return 0;
@@ -902,6 +903,15 @@ static int nonblocking(int fd)
     return (real_fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 }
 
+/* The program waits for a block that is not there: it is done with the last. */
+static void waiting_for_rx(struct chan *ch)
+{
+    if (!ch->rx_ready && !(ch->reader && ch->answered)) {
+        ch->reader = ch->answered = 1;
+        pthread_cond_broadcast(&g_cond);
+    }
+}
+
 static short chan_revents(struct efd *e)
 {
     if (e->kind == K_TIMER) {
@@ -1085,6 +1095,8 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
             }
             if (bd && bd->lost)
                 return -ENODEV;
+            if (mask & VBD_IOMUX_READ)
+                waiting_for_rx(ch);
             wait_change(NULL);
         }
     }
@@ -1375,11 +1387,13 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                         ((uint8_t *)buf)[i] = ch->law == VBD_LAW_ALAW ? alaw_enc(s[i]) : ulaw_enc(s[i]);
                 ch->rx_head = (ch->rx_head + 1) % ch->numbufs;
                 ch->rx_ready--;
-                ch->consumed += (uint64_t)ch->blocksize;
+                ch->reader = 1;
+                ch->answered = 0;
                 pthread_cond_broadcast(&g_cond);
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
             }
+            waiting_for_rx(ch);
             if (nonblocking(fd)) { rc = fail(EAGAIN); break; }
             wait_change(NULL);
             if (g_fd[fd] != e) { rc = fail(EBADF); break; }
@@ -1424,8 +1438,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
                 if (n) {
                     ch->tx_len[buf_i] = (int)n;
                     ch->tx_count++;
-                    ch->wrote = 1;
-                    ch->written += n;
+                    ch->answered = 1;
                     pthread_cond_broadcast(&g_cond);
                 }
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
@@ -1486,6 +1499,8 @@ static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
                 continue;
             }
             short r = chan_revents(e);
+            if (e->ch && (fds[i].events & POLLIN) && !(r & POLLIN))
+                waiting_for_rx(e->ch);
             fds[i].revents = r & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
             ready += fds[i].revents != 0;
         }
