@@ -18,6 +18,8 @@
  *                    has read every block of the channels it reads and
  *                    answered it (written, or waited for the next), so the
  *                    program drives the clock as a host does on sim://
+ *   VB_DAHDI_BLOCK   the simulated board's block: 80 (default, 10 ms), 160 or
+ *                    320; the far end (hwsim) moves in steps of this size
  *
  * Model: DAHDI span numbers run over the boards' spans in order; E1 spans
  * have 31 channels (chanpos = timeslot; TS16 has no bearer on the simulated
@@ -56,7 +58,8 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_FD 65536
-#define EMU_BLOCK 80                  /* board block: 10 ms ticks */
+static int g_block = 80;              /* board block: 10 ms ticks unless VB_DAHDI_BLOCK */
+#define EMU_BLOCK g_block
 #define STATE_MAGIC 0x3145444948414456ULL
 
 enum { K_CTL = 1, K_CHANNEL, K_PSEUDO, K_TIMER };
@@ -280,6 +283,10 @@ static int init_locked(void)
            : !strcmp(pace, "free") ? PACE_FREE : !strcmp(pace, "lockstep") ? PACE_LOCKSTEP : -1;
     if (g_pace < 0)
         return fail_init("VB_DAHDI_PACE=%s: expected card, free or lockstep", pace);
+    const char *blk = getenv("VB_DAHDI_BLOCK");
+    g_block = blk && *blk ? atoi(blk) : 80;
+    if (g_block != 80 && g_block != 160 && g_block != 320)
+        return fail_init("VB_DAHDI_BLOCK=%s: expected 80, 160 or 320", blk);
     char list[512];
     snprintf(list, sizeof list, "%s", getenv("VB_DAHDI_BOARDS"));
     snprintf(g_boards_env, sizeof g_boards_env, "%s", list);

@@ -40,7 +40,7 @@ def board_names(uris: list[str]) -> list[str]:
 
 
 def emulator_env(uris: list[str], state: str | None = None, pace: str = "card",
-                 base: dict[str, str] | None = None) -> dict[str, str]:
+                 base: dict[str, str] | None = None, block: int = 80) -> dict[str, str]:
     """Environment that makes a program see these boards as /dev/dahdi."""
     names = board_names(uris)
     env = dict(os.environ if base is None else base)
@@ -49,6 +49,7 @@ def emulator_env(uris: list[str], state: str | None = None, pace: str = "card",
     env["VB_DAHDI_BOARDS"] = ",".join(names)
     env["VB_DAHDI_STATE"] = state or f"/dev/shm/voiceboard-dahdi.{names[0]}"
     env["VB_DAHDI_PACE"] = pace
+    env["VB_DAHDI_BLOCK"] = str(block)
     return env
 
 
@@ -86,6 +87,8 @@ def main(argv: list[str]) -> int:
                     choices=("card", "free", "lockstep"),
                     help="card: lockstep boards tick at real time like a card (default); free: as fast as "
                          "hwsim; lockstep: as fast as the program reads and writes")
+    ap.add_argument("--block", type=int, choices=(80, 160, 320), default=80,
+                    help="the simulated board's block in samples (default 80: 10 ms)")
     args = ap.parse_args(argv[:cut])
     cmd = argv[cut + 1:]
     if not cmd:
@@ -94,7 +97,7 @@ def main(argv: list[str]) -> int:
         return fail(PROG, f"program {cmd[0]!r} not found (dahdi_scan/dahdi_cfg/dahdi_test: "
                           "apt-get install dahdi; r2test: apt-get install libopenr2-bin)", 2)
     try:
-        env = emulator_env(args.uris, args.state, args.pace)
+        env = emulator_env(args.uris, args.state, args.pace, block=args.block)
         conf = _check_boards(args.uris)
     except (ValueError, FileNotFoundError) as exc:
         return fail(PROG, str(exc), 2)

@@ -336,10 +336,11 @@ def serve_through_dahdi(hw: HwsimProcess, server_cfg: Path, work: Path) -> None:
                     "LD_PRELOAD=boarddrv/libvbdahdi.so (make pytest-dahdi)", pytrace=False)
     with open_board(uris[0]) as board:
         conf = system_conf([board])
-    env = emulator_env(uris, str(work / "dahdi.state"), pace="lockstep")
+    # block 160: hwsim's far ends move in the same 20 ms steps as on sim://
+    env = emulator_env(uris, str(work / "dahdi.state"), pace="lockstep", block=160)
     r = configure(conf, env, str(work / "system.conf"))
     assert r.returncode == 0, f"dahdi_cfg: {r.stdout}{r.stderr}"
-    for key in ("VB_DAHDI_BOARDS", "VB_DAHDI_STATE", "VB_DAHDI_PACE"):
+    for key in ("VB_DAHDI_BOARDS", "VB_DAHDI_STATE", "VB_DAHDI_PACE", "VB_DAHDI_BLOCK"):
         os.environ[key] = env[key]     # read by the preloaded emulator at its next /dev/dahdi open
     server_cfg.write_text(server_cfg.read_text().replace(uris[0] + '"', 'dahdi://"'))
 
