@@ -730,13 +730,10 @@ static void *tick_thread(void *arg)
         const int16_t *rx = vb_rx(bd->b);
         int16_t *tx = vb_tx(bd->b);
         for (struct chan *ch = g_open; ch; ch = ch->next) {
-            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0) {
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
                 chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
-                chan_drain(ch, tx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
-            } else if (first && (!ch->sp || ch->sim < 0)) {
+            else if (first && (!ch->sp || ch->sim < 0))
                 chan_feed(ch, NULL, EMU_BLOCK);      /* pseudo and TS16: timed silence */
-                chan_drain(ch, NULL, EMU_BLOCK);
-            }
         }
         if (first) {
             g_ticks++;
@@ -762,6 +759,14 @@ static void *tick_thread(void *arg)
             while (!bd->stop && lockstep_blocked(bd))
                 if (wait_change(&limit) == ETIMEDOUT)
                     break;                /* the program stopped answering: tick anyway */
+        }
+        /* This tick's transmit: what the program wrote up to now (in lockstep,
+         * its answer to the block just read goes out in the same tick). */
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
+                chan_drain(ch, tx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
+            else if (first && (!ch->sp || ch->sim < 0))
+                chan_drain(ch, NULL, EMU_BLOCK);
         }
         pthread_mutex_unlock(&g_lock);
         if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
