@@ -8,9 +8,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 CFLAGS_STRICT := -std=c11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
-EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c
+EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c ext/vb_dahdi.c
+# The DAHDI device emulator (LD_PRELOAD library): the host side of the board
+# library plus the /dev/dahdi interposer.
+EMU_SO  := boarddrv/libvbdahdi.so
+EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c ext/vb_dahdi.c
 
-.PHONY: all deps venv build test pytest ctest demo bench clean
+.PHONY: all deps venv build test pytest pytest-dahdi ctest demo bench clean test-hardware
 
 all: build
 
@@ -28,13 +32,28 @@ $(STAMP): setup.py pyproject.toml
 venv: $(STAMP)
 
 # Rebuild the extensions in place (C and .pyx changes).
-build: $(STAMP)
+build: $(STAMP) $(EMU_SO)
 	$(PY) setup.py -q build_ext --inplace
 
-test: build ctest pytest
+$(EMU_SO): $(EMU_SRC) $(wildcard ext/*.h)
+	cc $(CFLAGS_STRICT) -O2 -fPIC -shared -fvisibility=hidden -Iext -o $@ $(EMU_SRC) -ldl -lpthread -lrt
+
+test: build ctest pytest pytest-dahdi
 
 pytest: build
 	$(PY) -m pytest -q tests
+
+# The IVR, recording and ACD end-to-end tests again, their boards opened as
+# dahdi:// through the DAHDI emulator (preloaded into pytest itself).
+DAHDI_E2E := tests/server/test_e2e.py tests/server/test_e2e_recording.py tests/server/test_e2e_acd.py
+pytest-dahdi: build
+	LD_PRELOAD=$(CURDIR)/$(EMU_SO) $(PY) -m pytest -q --board-via-dahdi $(DAHDI_E2E)
+
+# The board contract (tests/hardware) on any board: on a machine with a card,
+#   make test-hardware URI=dahdi://
+test-hardware: build
+	@test -n "$(URI)" || { echo "usage: make test-hardware URI=dahdi:// (or sim://NAME)" >&2; exit 2; }
+	VB_TEST_URI="$(URI)" $(PY) -m pytest -q tests/hardware
 
 # C-level tests of the board library under AddressSanitizer + UBSan.
 ctest:

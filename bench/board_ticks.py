@@ -18,7 +18,15 @@ no peer to compare against (no other lockstep board simulator exists); the
 figure to check is that 960 channels (32 E1 spans) tick at least 50x faster
 than real time on one core.
 
-    .venv/bin/python bench/board_ticks.py [--seconds 2] [--json]
+    .venv/bin/python bench/board_ticks.py [--seconds 2] [--json] [--dahdi]
+
+``--dahdi`` adds a ``dahdi://`` row per size in the same run: the same
+board served through the DAHDI device emulator (boarddrv/libvbdahdi.so,
+lockstep pace) and opened with the dahdi:// backend, which does what it does
+on a real card: one read() and one write() per channel per tick, with the
+emulator standing in for the kernel in the same process. Its host CPU is
+therefore backend + "kernel"; the emulator's board ticks are 10 ms, so the
+device ticks twice per 20 ms host tick.
 """
 from __future__ import annotations
 
@@ -77,22 +85,10 @@ def _device(name: str, nchan: int, ticks: int, ready: Any, result: Any) -> None:
         dev.close()
 
 
-def run_one(nchan: int, seconds: float) -> dict[str, Any]:
-    """Tick an nchan board for about `seconds` of wall time; return the figures."""
+def host_loop(uri: str, ticks: int) -> tuple[float, float]:
+    """The host side: wait_tick, tx[:] = rx, commit; (CPU seconds, wall seconds) of the timed ticks."""
     from boarddrv import open_board
-
-    ticks = _calibrate(nchan, seconds)
-    name = f"bench{os.getpid()}_{nchan}"
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    recv, send = ctx.Pipe(duplex=False)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = ctx.Process(target=_device, args=(name, nchan, ticks, ready, send), daemon=True)
-    proc.start()
-    if not ready.wait(30):
-        proc.kill()
-        raise RuntimeError(f"bench device for {nchan} channels did not come up")
-    with open_board(f"sim://{name}") as board:
+    with open_board(uri) as board:
         board.start(block=BLOCK)
         board.wait_tick(timeout=10.0)           # first tick: not timed (start-up)
         board.commit()
@@ -101,8 +97,42 @@ def run_one(nchan: int, seconds: float) -> dict[str, Any]:
             board.wait_tick(timeout=10.0)
             board.tx[:] = board.rx
             board.commit()
-        wall = time.perf_counter() - wall0
-        host_cpu = time.process_time() - cpu0
+        return time.process_time() - cpu0, time.perf_counter() - wall0
+
+
+def _dahdi_host(name: str, ticks: int) -> tuple[float, float]:
+    """host_loop on dahdi:// in a child process with the emulator preloaded."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--configure", "--pace", "lockstep",
+                "--state", f"{tmp}/state", f"sim://{name}", "--",
+                sys.executable, os.path.abspath(__file__), "--host-loop", "dahdi://", "--ticks", str(ticks)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"dahdi host loop failed: {r.stderr.strip()}")
+    out = json.loads(r.stdout)
+    return out["cpu"], out["wall"]
+
+
+def run_one(nchan: int, seconds: float, scheme: str = "sim") -> dict[str, Any]:
+    """Tick an nchan board for about `seconds` of wall time; return the figures."""
+    ticks = _calibrate(nchan, seconds) // (10 if scheme == "dahdi" else 1)
+    dev_ticks = 2 * ticks + 1 if scheme == "dahdi" else ticks    # the emulator ticks every 10 ms
+    name = f"bench{os.getpid()}_{nchan}"
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    recv, send = ctx.Pipe(duplex=False)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = ctx.Process(target=_device, args=(name, nchan, dev_ticks, ready, send), daemon=True)
+    proc.start()
+    if not ready.wait(30):
+        proc.kill()
+        raise RuntimeError(f"bench device for {nchan} channels did not come up")
+    if scheme == "dahdi":
+        host_cpu, wall = _dahdi_host(name, ticks)
+    else:
+        host_cpu, wall = host_loop(f"sim://{name}", ticks)
     if not recv.poll(30):
         proc.kill()
         raise RuntimeError(f"bench device for {nchan} channels sent no result")
@@ -114,7 +144,7 @@ def run_one(nchan: int, seconds: float) -> dict[str, Any]:
     dev_total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     audio_s = ticks * BLOCK / RATE
     return {
-        "channels": nchan, "layout": LAYOUTS[nchan][1], "ticks": ticks, "wall_s": wall,
+        "uri": scheme + "://", "channels": nchan, "layout": LAYOUTS[nchan][1], "ticks": ticks, "wall_s": wall,
         "ticks_per_s": ticks / wall, "x_realtime": audio_s / wall,
         "x_realtime_one_core": audio_s / (host_cpu + dev_cpu),
         "host_cpu_s": host_cpu, "device_cpu_s": dev_cpu,
@@ -139,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="rough wall time per size (default 2)")
     ap.add_argument("--sizes", default="8,240,960", help="channel counts, from 8, 240, 960")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dahdi", action="store_true", help="add a dahdi:// row per size (through the emulator)")
+    ap.add_argument("--host-loop", metavar="URI", help=argparse.SUPPRESS)   # the dahdi:// child
+    ap.add_argument("--ticks", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.host_loop:
+        cpu, wall = host_loop(args.host_loop, args.ticks)
+        print(json.dumps({"cpu": cpu, "wall": wall}))
+        return 0
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
@@ -149,10 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"board_ticks: --sizes: {bad} not among {sorted(LAYOUTS)}", file=sys.stderr)
         return 2
-    results = [run_one(n, args.seconds) for n in sizes]
+    results = []
+    for n in sizes:
+        results.append(run_one(n, args.seconds))
+        if args.dahdi:
+            results.append(run_one(n, args.seconds, "dahdi"))
     verdict = None
     if 960 in sizes:
-        r960 = next(r for r in results if r["channels"] == 960)
+        r960 = next(r for r in results if r["channels"] == 960 and r["uri"] == "sim://")
         verdict = {"target_x_realtime_960_one_core": TARGET_X,
                    "measured": r960["x_realtime_one_core"],
                    "pass": r960["x_realtime_one_core"] >= TARGET_X}
@@ -165,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
     t = Table(title=f"lockstep board ticks, block {BLOCK} (20 ms); device = SimDevice child process",
               title_justify="left")
-    for col in ["channels", "layout", "ticks", "ticks/s", "x real time", "x RT one core",
+    for col in ["uri", "channels", "layout", "ticks", "ticks/s", "x real time", "x RT one core",
                 "host ch-s/CPU-s", "dev ch-s/CPU-s", "host ns/ch-tick", "dev ns/ch-tick", "us/tick"]:
-        t.add_column(col, justify="left" if col == "layout" else "right")
+        t.add_column(col, justify="left" if col in ("layout", "uri") else "right")
     for r in results:
-        t.add_row(str(r["channels"]), r["layout"], str(r["ticks"]), f"{r['ticks_per_s']:,.0f}",
+        t.add_row(r["uri"], str(r["channels"]), r["layout"], str(r["ticks"]), f"{r['ticks_per_s']:,.0f}",
                   f"{r['x_realtime']:,.0f}", f"{r['x_realtime_one_core']:,.0f}",
                   f"{r['host_chan_s_per_cpu_s']:,.0f}", f"{r['device_chan_s_per_cpu_s']:,.0f}",
                   f"{r['host_ns_per_chan_tick']:.1f}", f"{r['device_ns_per_chan_tick']:.1f}",

@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("boarddrv.tools.scan:main", "list boards, spans, channels, states, alarms, counters"),
     "test": ("boarddrv.tools.timing:main", "timing test of a board's tick clock (like dahdi_test)"),
     "loopback": ("boarddrv.tools.loopback:main", "send a tone through a channel loopback and measure it"),
+    "config": ("boarddrv.tools.config_import:main", "config import: DAHDI system.conf [chan_dahdi.conf] as the channel TOML"),
+    "dahdi-run": ("boarddrv.tools.dahdi_run:main", "run a DAHDI program (dahdi_scan, dahdi_cfg, r2test...) on simulated boards"),
     "hwsim": ("hwsim.__main__:main", "run the hardware simulator (simulated boards and the world behind them)"),
     "dtmf": ("dsp.dtmf_cli:main", "list DTMF digits in a recording"),
     "cid": ("dsp.callerid_cli:main", "decode caller ID (FSK or DTMF) in a recording"),

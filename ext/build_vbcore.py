@@ -8,8 +8,8 @@ import os
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["vb_core.c", "vb_sim.c", "vb_simdev.c"]
-HEADERS = ["vb.h", "vb_backend.h", "vb_simshm.h", "vb_simdev.h"]
+SOURCES = ["vb_core.c", "vb_sim.c", "vb_simdev.c", "vb_dahdi.c"]
+HEADERS = ["vb.h", "vb_backend.h", "vb_simshm.h", "vb_simdev.h", "dahdi_abi.h"]
 
 ffibuilder = FFI()
 with open(os.path.join(HERE, "vb_cdef.h")) as f:

@@ -44,5 +44,6 @@ int vb_failbuf(char *buf, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 extern const struct vb_ops vb_sim_ops;
+extern const struct vb_ops vb_dahdi_ops;
 
 #endif

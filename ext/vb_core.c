@@ -7,12 +7,7 @@
 
 #include "vb_backend.h"
 
-static const struct vb_ops vb_dahdi_missing = {
-    .scheme = "dahdi",
-    .missing = "dahdi backend not built: real cards come in a later release",
-};
-
-static const struct vb_ops *const vb_backends[] = { &vb_sim_ops, &vb_dahdi_missing };
+static const struct vb_ops *const vb_backends[] = { &vb_sim_ops, &vb_dahdi_ops };
 
 const char *vb_version(void)
 {

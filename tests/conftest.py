@@ -66,3 +66,9 @@ def _no_segments_after_the_session():
     left = _remove(_our_segments())
     if left:
         pytest.fail(f"the test session left shared memory in {SHM}: {', '.join(left)}", pytrace=False)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--board-via-dahdi", action="store_true",
+                     help="end-to-end tests open their hwsim boards as dahdi:// through the DAHDI "
+                          "emulator (run pytest with LD_PRELOAD=boarddrv/libvbdahdi.so; make pytest-dahdi)")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from boarddrv import (BackendUnavailable, BadChannel, BoardBusy, BoardError, ChannelType,
+from boarddrv import (BadChannel, BoardBusy, BoardError, ChannelType,
                       InvalidArgument, NoSuchBoard, UnknownScheme, list_boards, open_board)
 from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
 
@@ -32,7 +32,9 @@ def test_missing_board_names_the_file_and_hints_at_hwsim(name):
 @pytest.mark.parametrize("uri, exc, words", [
     ("hotline", UnknownScheme, ["no scheme", "hotline"]),
     ("foo://x", UnknownScheme, ["'foo'", "foo://x"]),
-    ("dahdi:///dev/dahdi", BackendUnavailable, ["dahdi backend not built", "later release"]),
+    ("dahdi:///dev/dahdi", NoSuchBoard, ["/dev/dahdi/ctl", "modules are not loaded", "docs/boards.md"]),
+    ("dahdi://", NoSuchBoard, ["/dev/dahdi/ctl", "modules are not loaded"]),
+    ("dahdi://elsewhere", InvalidArgument, ["dahdi://elsewhere", "expected dahdi://"]),
     ("sim://", InvalidArgument, ["bad board name", "sim://"]),
     ("sim://a/b", InvalidArgument, ["bad board name", "sim://a/b"]),
     ("sim://" + "x" * 60, InvalidArgument, ["bad board name"]),

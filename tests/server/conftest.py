@@ -287,9 +287,10 @@ class E2E:
     find_prompt = staticmethod(lambda *a, **kw: find_prompt(*a, **kw))
     all_idle = staticmethod(lambda server: all_idle(server))
 
-    def __init__(self, tmp_path: Path, library) -> None:
+    def __init__(self, tmp_path: Path, library, via_dahdi: bool = False) -> None:
         self.tmp = tmp_path
         self.library = library
+        self.via_dahdi = via_dahdi
         self._procs: list[HwsimProcess] = []
         self._servers: list[Any] = []
 
@@ -313,6 +314,8 @@ class E2E:
         scen.write_text(self._personalise(scenario, names))
         hw = HwsimProcess.start(hcfg, scen, work, seed)
         self._procs.append(hw)
+        if self.via_dahdi:
+            serve_through_dahdi(hw, scfg, work)
         server = build_server(scfg, self.library, hw.start_time, **server_kw)
         self._servers.append(server)
         run_server(server, until, max_sim_seconds)
@@ -330,9 +333,32 @@ class E2E:
             hw.kill()
 
 
+def serve_through_dahdi(hw: HwsimProcess, server_cfg: Path, work: Path) -> None:
+    """--board-via-dahdi: the run's board becomes DAHDI spans (dahdi_cfg applies the
+    system.conf dahdi_genconf would write) and the server opens it as dahdi://."""
+    from boarddrv.board import open_board
+    from boarddrv.dahdiconf import system_conf
+    from boarddrv.tools.dahdi_run import configure, emulator_env
+    uris = [f"sim://{b}" for b in hw.ready["boards"]]
+    if len(uris) != 1:
+        pytest.skip("--board-via-dahdi serves one card per run")
+    if "libvbdahdi" not in os.environ.get("LD_PRELOAD", ""):
+        pytest.fail("--board-via-dahdi needs the emulator preloaded: "
+                    "LD_PRELOAD=boarddrv/libvbdahdi.so (make pytest-dahdi)", pytrace=False)
+    with open_board(uris[0]) as board:
+        conf = system_conf([board])
+    # block 160: hwsim's far ends move in the same 20 ms steps as on sim://
+    env = emulator_env(uris, str(work / "dahdi.state"), pace="lockstep", block=160)
+    r = configure(conf, env, str(work / "system.conf"))
+    assert r.returncode == 0, f"dahdi_cfg: {r.stdout}{r.stderr}"
+    for key in ("VB_DAHDI_BOARDS", "VB_DAHDI_STATE", "VB_DAHDI_PACE", "VB_DAHDI_BLOCK"):
+        os.environ[key] = env[key]     # read by the preloaded emulator at its next /dev/dahdi open
+    server_cfg.write_text(server_cfg.read_text().replace(uris[0] + '"', 'dahdi://"'))
+
+
 @pytest.fixture
-def e2e(tmp_path, prompt_library):
-    runs = E2E(tmp_path, prompt_library)
+def e2e(tmp_path, prompt_library, request):
+    runs = E2E(tmp_path, prompt_library, request.config.getoption("--board-via-dahdi"))
     try:
         yield runs
     finally:

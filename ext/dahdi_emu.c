@@ -1,0 +1,1682 @@
+/* DAHDI device emulator: /dev/dahdi/{ctl,channel,pseudo,timer,N} in user
+ * space, served from simulated boards (sim://NAME), loaded with LD_PRELOAD.
+ *
+ * Why: real cards are driven through DAHDI's character devices; these
+ * machines cannot load the kernel modules, so unmodified DAHDI programs
+ * (dahdi_scan, dahdi_cfg, dahdi_test, r2test) and our own dahdi:// backend
+ * run against this emulation of dahdi-base.c's semantics instead.
+ *
+ * Environment:
+ *   VB_DAHDI_BOARDS  comma-separated sim board names, in span order (unset:
+ *                    nothing is emulated and every call passes through)
+ *   VB_DAHDI_STATE   file holding the "kernel" configuration that dahdi_cfg
+ *                    sets and later programs see (default
+ *                    /dev/shm/voiceboard-dahdi.FIRSTBOARD)
+ *   VB_DAHDI_PACE    "card" (default): lockstep boards tick at real time like
+ *                    a card; "free": as fast as the simulator goes;
+ *                    "lockstep": a tick waits (up to 10 s) until the program
+ *                    has read every block of the channels it reads and
+ *                    answered it (written, or waited for the next), so the
+ *                    program drives the clock as a host does on sim://
+ *   VB_DAHDI_BLOCK   the simulated board's block: 80 (default, 10 ms), 160 or
+ *                    320; the far end (hwsim) moves in steps of this size
+ *
+ * Model: DAHDI span numbers run over the boards' spans in order; E1 spans
+ * have 31 channels (chanpos = timeslot; TS16 has no bearer on the simulated
+ * card), analog spans one per port.  Configuration (SPANCONFIG, CHANCONFIG,
+ * STARTUP) lives in the state file, shared by processes like the kernel's.
+ * A process that opens a channel becomes the board's host (vb_start) and a
+ * tick thread moves one block per tick between the board and the channels'
+ * buffers (numbufs x blocksize, kernel policy: a read returns at most one
+ * block, a full receive ring drops new audio).  Only one process at a time
+ * can hold channels of a board (the board has one host).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dahdi_abi.h"
+#include "vb.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_FD 65536
+static int g_block = 80;              /* board block: 10 ms ticks unless VB_DAHDI_BLOCK */
+#define EMU_BLOCK g_block
+#define STATE_MAGIC 0x3145444948414456ULL
+
+enum { K_CTL = 1, K_CHANNEL, K_PSEUDO, K_TIMER };
+
+/* ---- "kernel" configuration shared by every process (the state file) ---- */
+struct kspan { int32_t configured, running, lineconfig, lbo, sync, pad; };
+struct kchan { int32_t sigtype, deflaw, idlebits, master; _Atomic int32_t open_pid; int32_t pad; };
+struct kstate {
+    uint64_t magic;
+    int32_t nspans, nchan, defzone, pad;
+    struct kspan span[VBD_MAX_SPANS + 1];
+    struct kchan chan[VBD_MAX_CHANNELS + 1];
+};
+
+/* ---- this process's view ---- */
+struct board;
+struct span {
+    struct board *bd;
+    int vbspan, no;                   /* board span index, DAHDI span number */
+    vb_span_info_t info;
+    int basechan, total;
+};
+struct chan {                         /* one open channel (or pseudo) */
+    int channo, sim;                  /* DAHDI number; board channel or -1 */
+    struct span *sp;                  /* NULL for pseudo */
+    int law, linear, blocksize, numbufs;
+    int16_t *rx; int rx_head, rx_ready, rx_fill;
+    int16_t *tx; int *tx_len; int tx_head, tx_count, tx_pos;
+    int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
+    int txbits, zone, sigfreeze, bufevents, echocan;
+    int reader;                       /* has read or waited to read (lockstep pace holds for it) */
+    int answered;                     /* since its last block: wrote, or waited for the next */
+    int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
+    uint64_t overruns, underruns;
+    struct chan *next;                /* on the open list */
+};
+struct timer { int period_ms, left_ms, expired, ping; };
+struct efd { int kind; struct chan *ch; struct timer *tm; };
+struct board {
+    char name[VB_NAME_MAX];
+    vb_board_t *b;
+    vb_board_info_t info;
+    vb_chan_info_t *ci;
+    int started, lost, stop;
+    pthread_t thr;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond;
+static int g_inited, g_active, g_failed;
+static char g_why[512];
+static struct board g_boards[8];
+static int g_nboards;
+static struct span g_spans[VBD_MAX_SPANS + 1];
+static int g_nspans, g_nchan;
+static struct kstate *g_k;
+static struct efd *g_fd[MAX_FD];
+static struct chan *g_open;           /* channels with audio, all boards */
+static int g_next_pseudo;
+enum { PACE_CARD, PACE_FREE, PACE_LOCKSTEP };
+static int g_pace;
+static char g_boards_env[512];        /* VB_DAHDI_BOARDS as of the last set-up */
+static uint64_t g_ticks;
+
+static int (*real_open)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_close)(int);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_write)(int, const void *, size_t);
+static int (*real_ioctl)(int, unsigned long, ...);
+static int (*real_poll)(struct pollfd *, nfds_t, int);
+
+/* ------------------------------------------------------------------ G.711 */
+static int16_t alaw_dec(uint8_t a)
+{
+    a ^= 0x55;
+    int t = (a & 0x0f) << 4, seg = (a & 0x70) >> 4;
+    t += seg ? 0x108 : 8;
+    if (seg > 1)
+        t <<= seg - 1;
+    return (int16_t)((a & 0x80) ? t : -t);
+}
+
+static uint8_t alaw_enc(int16_t s)
+{
+    int v = s, mask = 0xd5;
+    if (v < 0) { mask = 0x55; v = -v - 1; }
+    v >>= 3;
+    int seg = 0;
+    while (seg < 8 && v > (0x1f << seg))
+        seg++;
+    if (seg >= 8)
+        return (uint8_t)(0x7f ^ mask);
+    int q = seg < 2 ? v >> 1 : v >> seg;
+    return (uint8_t)(((seg << 4) | (q & 0x0f)) ^ mask);
+}
+
+static int16_t ulaw_dec(uint8_t u)
+{
+    u = ~u;
+    int t = ((u & 0x0f) << 3) + 0x84;
+    t <<= (u & 0x70) >> 4;
+    return (int16_t)((u & 0x80) ? 0x84 - t : t - 0x84);
+}
+
+static uint8_t ulaw_enc(int16_t s)
+{
+    int v = s, mask = 0xff;
+    if (v < 0) { v = -v; mask = 0x7f; }
+    v += 0x84;
+    if (v > 0x7fff)
+        v = 0x7fff;
+    int seg = 0;
+    while (seg < 8 && v > (0xff << seg))
+        seg++;
+    if (seg >= 8)
+        return (uint8_t)(0x7f ^ mask);
+    return (uint8_t)(((seg << 4) | ((v >> (seg + 3)) & 0x0f)) ^ mask);
+}
+
+/* --------------------------------------------------------------- set-up */
+static void resolve(void)
+{
+    real_open = dlsym(RTLD_NEXT, "open");
+    real_openat = dlsym(RTLD_NEXT, "openat");
+    real_close = dlsym(RTLD_NEXT, "close");
+    real_read = dlsym(RTLD_NEXT, "read");
+    real_write = dlsym(RTLD_NEXT, "write");
+    real_ioctl = dlsym(RTLD_NEXT, "ioctl");
+    real_poll = dlsym(RTLD_NEXT, "poll");
+}
+
+static int fail_init(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_why, sizeof g_why, fmt, ap);
+    va_end(ap);
+    g_failed = 1;
+    fprintf(stderr, "voiceboard dahdi emulator: %s\n", g_why);
+    return -1;
+}
+
+static int map_state(const char *path)
+{
+    int fd = real_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail_init("cannot open state file %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || ((size_t)st.st_size < sizeof(struct kstate)
+                               && ftruncate(fd, sizeof(struct kstate)) < 0)) {
+        real_close(fd);
+        return fail_init("cannot size state file %s: %s", path, strerror(errno));
+    }
+    void *m = mmap(NULL, sizeof(struct kstate), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    real_close(fd);
+    if (m == MAP_FAILED)
+        return fail_init("cannot map state file %s: %s", path, strerror(errno));
+    g_k = m;
+    if (g_k->magic != STATE_MAGIC || g_k->nspans != g_nspans || g_k->nchan != g_nchan) {
+        /* new, or the boards changed: the "module" starts unconfigured */
+        memset(g_k, 0, sizeof *g_k);
+        g_k->nspans = g_nspans;
+        g_k->nchan = g_nchan;
+        g_k->magic = STATE_MAGIC;
+    }
+    return 0;
+}
+
+static void *tick_thread(void *arg);
+
+/* VB_DAHDI_BOARDS changed while nothing is open (a test process serving one
+ * hwsim after another): stop the tick threads, let the boards go, start over.
+ * Caller holds g_lock; it is dropped while the threads finish. */
+static void teardown_locked(void)
+{
+    for (int i = 0; i < g_nboards; i++)
+        g_boards[i].stop = 1;
+    pthread_mutex_unlock(&g_lock);
+    for (int i = 0; i < g_nboards; i++)
+        if (g_boards[i].started)
+            pthread_join(g_boards[i].thr, NULL);
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nboards; i++) {
+        vb_close(g_boards[i].b);
+        free(g_boards[i].ci);
+    }
+    memset(g_boards, 0, sizeof g_boards);
+    memset(g_spans, 0, sizeof g_spans);
+    if (g_k)
+        munmap(g_k, sizeof *g_k);
+    g_k = NULL;
+    g_nboards = g_nspans = g_nchan = 0;
+    g_inited = g_active = g_failed = 0;
+    pthread_cond_destroy(&g_cond);
+}
+
+static int nothing_open(void)
+{
+    for (int fd = 0; fd < MAX_FD; fd++)
+        if (g_fd[fd])
+            return 0;
+    return 1;
+}
+
+/* Attach the boards (not as host) and lay out spans and channels. */
+static int init_locked(void)
+{
+    const char *env = getenv("VB_DAHDI_BOARDS");
+    if (g_inited && env && strcmp(env, g_boards_env) != 0 && nothing_open())
+        teardown_locked();
+    if (g_inited)
+        return g_failed ? -1 : 0;
+    g_inited = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cond, &ca);
+    const char *pace = getenv("VB_DAHDI_PACE");
+    g_pace = !pace || !*pace || !strcmp(pace, "card") ? PACE_CARD
+           : !strcmp(pace, "free") ? PACE_FREE : !strcmp(pace, "lockstep") ? PACE_LOCKSTEP : -1;
+    if (g_pace < 0)
+        return fail_init("VB_DAHDI_PACE=%s: expected card, free or lockstep", pace);
+    const char *blk = getenv("VB_DAHDI_BLOCK");
+    g_block = blk && *blk ? atoi(blk) : 80;
+    if (g_block != 80 && g_block != 160 && g_block != 320)
+        return fail_init("VB_DAHDI_BLOCK=%s: expected 80, 160 or 320", blk);
+    char list[512];
+    snprintf(list, sizeof list, "%s", getenv("VB_DAHDI_BOARDS"));
+    snprintf(g_boards_env, sizeof g_boards_env, "%s", list);
+    int chan = 1;
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (g_nboards == (int)(sizeof g_boards / sizeof g_boards[0]))
+            return fail_init("too many boards in VB_DAHDI_BOARDS (at most %d)", g_nboards);
+        struct board *bd = &g_boards[g_nboards];
+        snprintf(bd->name, sizeof bd->name, "%s", name);
+        char uri[96], err[256];
+        snprintf(uri, sizeof uri, "sim://%s", name);
+        if (vb_open(uri, &bd->b, err, sizeof err) < 0)
+            return fail_init("%s", err);
+        g_nboards++;
+        vb_board_info(bd->b, &bd->info);
+        bd->ci = calloc((size_t)bd->info.nchan, sizeof *bd->ci);
+        if (!bd->ci)
+            return fail_init("out of memory");
+        for (int c = 0; c < bd->info.nchan; c++)
+            vb_chan_info(bd->b, c, &bd->ci[c]);
+        for (int s = 0; s < bd->info.nspans; s++) {
+            if (g_nspans == VBD_MAX_SPANS)
+                return fail_init("more than %d spans", VBD_MAX_SPANS);
+            struct span *sp = &g_spans[++g_nspans];
+            sp->bd = bd;
+            sp->vbspan = s;
+            sp->no = g_nspans;
+            vb_span_info(bd->b, s, &sp->info);
+            sp->basechan = chan;
+            sp->total = sp->info.kind == VB_SPAN_E1 ? 31 : sp->info.nchan;
+            chan += sp->total;
+        }
+    }
+    g_nchan = chan - 1;
+    if (g_nchan > VBD_MAX_CHANNELS)
+        return fail_init("%d channels: more than DAHDI's %d", g_nchan, VBD_MAX_CHANNELS);
+    char path[600];
+    const char *st = getenv("VB_DAHDI_STATE");
+    if (st && *st)
+        snprintf(path, sizeof path, "%s", st);
+    else
+        snprintf(path, sizeof path, "/dev/shm/voiceboard-dahdi.%s", g_boards[0].name);
+    if (map_state(path) < 0)
+        return -1;
+    g_active = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------- lookups */
+static struct span *span_of_chan(int channo)
+{
+    for (int s = 1; s <= g_nspans; s++)
+        if (channo >= g_spans[s].basechan && channo < g_spans[s].basechan + g_spans[s].total)
+            return &g_spans[s];
+    return NULL;
+}
+
+/* The board channel behind a DAHDI channel, or -1 (E1 TS16). */
+static int sim_chan(struct span *sp, int channo)
+{
+    int pos = channo - sp->basechan + 1;
+    for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
+        int ts = sp->bd->ci[c].timeslot;
+        if ((sp->info.kind == VB_SPAN_E1 ? ts : c - sp->info.first_chan + 1) == pos)
+            return c;
+    }
+    return -1;
+}
+
+static int sigcap_of(struct span *sp, int sim)
+{
+    if (sim < 0)
+        return VBD_SIG_CLEAR | VBD_SIG_HDLCRAW | VBD_SIG_HDLCFCS | VBD_SIG_HDLCNET
+             | VBD_SIG_HARDHDLC | VBD_SIG_MTP2;
+    switch (sp->bd->ci[sim].type) {
+    case VB_CHAN_FXO:      /* a port to the exchange: FXS signalling */
+        return VBD_SIG_FXSKS | VBD_SIG_FXSLS | VBD_SIG_SF;
+    case VB_CHAN_FXS:      /* a port to a phone: FXO signalling */
+        return VBD_SIG_FXOKS | VBD_SIG_FXOLS | VBD_SIG_FXOGS | VBD_SIG_SF;
+    default:
+        return VBD_SIG_EM | VBD_SIG_CLEAR | VBD_SIG_FXSLS | VBD_SIG_FXSGS | VBD_SIG_FXSKS
+             | VBD_SIG_FXOLS | VBD_SIG_FXOGS | VBD_SIG_FXOKS | VBD_SIG_CAS | VBD_SIG_EM_E1
+             | VBD_SIG_DACS_RBS | VBD_SIG_HARDHDLC | VBD_SIG_MTP2 | VBD_SIG_DACS;
+    }
+}
+
+static int is_e1(struct span *sp) { return sp->info.kind == VB_SPAN_E1; }
+
+/* What the simulated card and carrier show for this span, in DAHDI bits;
+ * a framing that does not match the carrier's loses (multi)frame alignment. */
+static int span_alarms(struct span *sp)
+{
+    vb_span_status_t st;
+    if (vb_span_status(sp->bd->b, sp->vbspan, &st) < 0 || sp->bd->lost)
+        return VBD_ALARM_RED | VBD_ALARM_LOS;
+    int a = 0;
+    if (st.alarms & VB_ALARM_LOS) a |= VBD_ALARM_RED | VBD_ALARM_LOS;
+    if (st.alarms & VB_ALARM_LOF) a |= VBD_ALARM_RED | VBD_ALARM_LFA;
+    if (st.alarms & VB_ALARM_AIS) a |= VBD_ALARM_BLUE;
+    if (st.alarms & VB_ALARM_RAI) a |= VBD_ALARM_YELLOW;
+    struct kspan *ks = &g_k->span[sp->no];
+    if (is_e1(sp) && ks->configured) {
+        int ccs = !!(ks->lineconfig & VBD_CONFIG_CCS), crc4 = !!(ks->lineconfig & VBD_CONFIG_CRC4);
+        if (ccs != (sp->info.framing == VB_FRAMING_CCS))
+            a |= VBD_ALARM_RED | VBD_ALARM_LFA;
+        else if (crc4 != !!sp->info.crc4)
+            a |= VBD_ALARM_RED | VBD_ALARM_LMFA;
+    }
+    return a;
+}
+
+/* -------------------------------------------------------------- ioctls */
+/* printf into a fixed DAHDI text field, cut to fit (as the kernel's strlcpy). */
+static void field(char *dst, size_t size, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(tmp);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, tmp, n);
+    dst[n] = '\0';
+}
+
+static int chan_law(int channo, struct span *sp)
+{
+    int d = g_k->chan[channo].deflaw;
+    if (d)
+        return d;
+    if (sp && is_e1(sp))
+        return VBD_LAW_ALAW;
+    return sp && sp->bd->info.law == VB_LAW_ULAW ? VBD_LAW_MULAW : VBD_LAW_ALAW;
+}
+
+static int get_params(int channo, struct chan *open, struct vbd_params *p)
+{
+    int want_master = channo & VBD_GET_PARAMS_RETURN_MASTER;
+    channo &= ~VBD_GET_PARAMS_RETURN_MASTER;
+    struct span *sp = span_of_chan(channo);
+    if (!sp && !(open && !open->sp))
+        return -EINVAL;
+    memset(p, 0, sizeof *p);
+    p->channo = channo;
+    if (!sp) {                          /* pseudo */
+        snprintf(p->name, sizeof p->name, "Pseudo/%d", channo);
+        p->sigtype = p->sigcap = VBD_SIG_CLEAR;
+        p->curlaw = open->law;
+        return 0;
+    }
+    int sim = sim_chan(sp, channo);
+    p->spanno = sp->no;
+    p->chanpos = channo - sp->basechan + 1;
+    p->sigtype = g_k->chan[channo].sigtype;
+    p->sigcap = sigcap_of(sp, sim);
+    p->idlebits = g_k->chan[channo].idlebits;
+    p->curlaw = open ? open->law : chan_law(channo, sp);
+    field(p->name, sizeof p->name, "VB/%s/%d/%d", sp->bd->name, sp->vbspan + 1, p->chanpos);
+    p->rxbits = p->txbits = -1;
+    if (sim >= 0) {
+        vb_chan_status_t cs;
+        vb_chan_status(sp->bd->b, sim, &cs);
+        int type = sp->bd->ci[sim].type;
+        if (type == VB_CHAN_FXS)
+            p->rxisoffhook = cs.hook;
+        else if (type == VB_CHAN_FXO)
+            p->rxisoffhook = open ? open->ringing : cs.ringing;
+        if (type == VB_CHAN_E1_CAS) {
+            p->rxbits = cs.cas_rx;
+            p->txbits = cs.cas_tx;
+        }
+    }
+    p->prewinktime = 50; p->preflashtime = 50; p->winktime = 150; p->flashtime = 750;
+    p->starttime = 1500; p->rxwinktime = 300; p->rxflashtime = 1250; p->debouncetime = 600;
+    p->pulsebreaktime = 50; p->pulsemaketime = 50; p->pulseaftertime = 750;
+    p->chan_alarms = (uint32_t)span_alarms(sp);
+    if (want_master)
+        p->channo |= (g_k->chan[channo].master ? g_k->chan[channo].master : channo) << 16;
+    return 0;
+}
+
+static int spanstat(int spanno, struct vbd_spaninfo *si)
+{
+    if (spanno < 1 || spanno > g_nspans)
+        return -EINVAL;
+    struct span *sp = &g_spans[spanno];
+    struct kspan *ks = &g_k->span[spanno];
+    vb_span_status_t st = { 0 };
+    vb_span_status(sp->bd->b, sp->vbspan, &st);
+    memset(si, 0, sizeof *si);
+    si->spanno = spanno;
+    field(si->name, sizeof si->name, "VB/%s/%d", sp->bd->name, sp->vbspan + 1);
+    field(si->desc, sizeof si->desc, "voiceboard %s span %d (%s)", sp->bd->name, sp->vbspan + 1,
+             is_e1(sp) ? "E1" : "analog");
+    si->alarms = span_alarms(sp);
+    si->crc4count = (int)st.counters[VB_SCNT_CRC4];
+    si->ebitcount = (int)st.counters[VB_SCNT_EBIT];
+    si->fascount = (int)st.counters[VB_SCNT_FAS];
+    si->fecount = (uint32_t)st.counters[VB_SCNT_FAS];
+    si->bpvcount = (int)st.counters[VB_SCNT_BPV];
+    si->cvcount = (uint32_t)st.counters[VB_SCNT_BPV];
+    int configured = 0;
+    for (int c = sp->basechan; c < sp->basechan + sp->total; c++)
+        configured += g_k->chan[c].sigtype != 0;
+    si->numchans = configured;
+    si->totalchans = sp->total;
+    si->totalspans = g_nspans;
+    si->syncsrc = 0;
+    int best = 0;                     /* the running span with the lowest sync priority */
+    for (int s = 1; s <= g_nspans; s++) {
+        int pr = g_k->span[s].sync;
+        if (g_k->span[s].running && pr > 0 && !span_alarms(&g_spans[s])
+            && (!best || pr < g_k->span[best].sync))
+            best = s;
+    }
+    si->syncsrc = best;
+    si->lbo = ks->lbo;
+    si->lineconfig = ks->configured ? ks->lineconfig : 0;
+    snprintf(si->lboname, sizeof si->lboname, "%s", is_e1(sp) ? "0 db (CSU)/0-133 feet (DSX-1)" : "");
+    field(si->location, sizeof si->location, "sim://%s", sp->bd->name);
+    snprintf(si->manufacturer, sizeof si->manufacturer, "voiceboard");
+    snprintf(si->devicetype, sizeof si->devicetype, "voiceboard hwsim %s card",
+             is_e1(sp) ? "E1" : "analog");
+    if (is_e1(sp)) {
+        si->linecompat = VBD_CONFIG_AMI | VBD_CONFIG_HDB3 | VBD_CONFIG_CCS | VBD_CONFIG_CRC4;
+        snprintf(si->spantype, sizeof si->spantype, "E1");
+    }
+    return 0;
+}
+
+static int chanconfig(const struct vbd_chanconfig *cc)
+{
+    struct span *sp = span_of_chan(cc->chan);
+    if (!sp)
+        return -EINVAL;
+    struct kchan *kc = &g_k->chan[cc->chan];
+    if (cc->sigtype) {
+        int cap = sigcap_of(sp, sim_chan(sp, cc->chan));
+        if ((cc->sigtype & cap) != cc->sigtype)
+            return -EINVAL;
+        int robbed = cc->sigtype & (VBD_SIG_CAS | VBD_SIG_EM | VBD_SIG_EM_E1 | VBD_SIG_FXO_BIT | VBD_SIG_FXS_BIT);
+        if (is_e1(sp) && robbed && (g_k->span[sp->no].lineconfig & VBD_CONFIG_CCS))
+            return -EINVAL;           /* no CAS bits on a CCS span */
+    }
+    if (kc->open_pid && kc->open_pid != getpid() && kill(kc->open_pid, 0) == 0)
+        return -EBUSY;
+    if (cc->deflaw < 0 || cc->deflaw > VBD_LAW_ALAW)
+        return -EINVAL;
+    kc->sigtype = cc->sigtype;
+    kc->deflaw = cc->deflaw;
+    kc->idlebits = cc->idlebits;
+    kc->master = cc->master;
+    return 0;
+}
+
+static int spanconfig(const struct vbd_lineconfig *lc)
+{
+    if (lc->span < 1 || lc->span > g_nspans)
+        return -EINVAL;
+    struct span *sp = &g_spans[lc->span];
+    if (!is_e1(sp) && lc->lineconfig)
+        return -EINVAL;
+    if (is_e1(sp) && (lc->lineconfig & (VBD_CONFIG_ESF | VBD_CONFIG_D4 | VBD_CONFIG_B8ZS)))
+        return -EINVAL;               /* T1 framing or coding on an E1 span */
+    struct kspan *ks = &g_k->span[lc->span];
+    ks->lineconfig = lc->lineconfig;
+    ks->lbo = lc->lbo;
+    ks->sync = lc->sync;
+    ks->configured = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------- channel buffers */
+static void chan_event(struct chan *ch, int ev)
+{
+    int next = (ch->ev_in + 1) % VBD_MAX_EVENTSIZE;
+    if (next == ch->ev_out)
+        return;                       /* queue full: the kernel throws it away */
+    ch->ev[ch->ev_in] = ev;
+    ch->ev_in = next;
+}
+
+static int chan_has_event(struct chan *ch) { return ch->ev_in != ch->ev_out; }
+
+static int set_bufs(struct chan *ch, int numbufs, int blocksize)
+{
+    if (blocksize < 16 || blocksize > VBD_MAX_BLOCKSIZE || numbufs < 2 || numbufs > VBD_MAX_NUM_BUFS
+        || numbufs * blocksize > VBD_MAX_BUF_SPACE)
+        return -EINVAL;
+    int16_t *rx = calloc((size_t)(numbufs * blocksize), sizeof *rx);
+    int16_t *tx = calloc((size_t)(numbufs * blocksize), sizeof *tx);
+    int *tl = calloc((size_t)numbufs, sizeof *tl);
+    if (!rx || !tx || !tl) {
+        free(rx); free(tx); free(tl);
+        return -ENOMEM;
+    }
+    free(ch->rx); free(ch->tx); free(ch->tx_len);
+    ch->rx = rx; ch->tx = tx; ch->tx_len = tl;
+    ch->numbufs = numbufs;
+    ch->blocksize = blocksize;
+    ch->rx_head = ch->rx_ready = ch->rx_fill = 0;
+    ch->tx_head = ch->tx_count = ch->tx_pos = 0;
+    return 0;
+}
+
+/* One tick of samples into the receive ring; a full ring drops them. */
+static void chan_feed(struct chan *ch, const int16_t *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (ch->rx_ready == ch->numbufs) {
+            ch->overruns++;
+            if (ch->bufevents)
+                chan_event(ch, VBD_EVENT_READ_OVERRUN);
+            return;
+        }
+        int buf = (ch->rx_head + ch->rx_ready) % ch->numbufs;
+        ch->rx[buf * ch->blocksize + ch->rx_fill++] = s ? s[i] : 0;
+        if (ch->rx_fill == ch->blocksize) {
+            ch->rx_fill = 0;
+            ch->rx_ready++;
+        }
+    }
+}
+
+/* One tick of samples out of the transmit ring; silence when it runs dry. */
+static void chan_drain(struct chan *ch, int16_t *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!ch->tx_count) {
+            if (out)
+                memset(out + i, 0, (size_t)(n - i) * sizeof *out);
+            if (i < n)
+                ch->underruns++;
+            return;
+        }
+        int16_t v = ch->tx[ch->tx_head * ch->blocksize + ch->tx_pos++];
+        if (out)
+            out[i] = v;
+        if (ch->tx_pos >= ch->tx_len[ch->tx_head]) {
+            ch->tx_pos = 0;
+            ch->tx_head = (ch->tx_head + 1) % ch->numbufs;
+            ch->tx_count--;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ tick thread */
+static void deliver(struct board *bd, const vb_event_t *ev)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next) {
+        if (!ch->sp || ch->sp->bd != bd)
+            continue;
+        if (ev->kind == VB_EV_BOARD_LOST) {
+            chan_event(ch, VBD_EVENT_REMOVED);
+            continue;
+        }
+        if (ev->kind == VB_EV_ALARM_SET || ev->kind == VB_EV_ALARM_CLEAR) {
+            if (ch->sp->vbspan == ev->span)
+                chan_event(ch, ev->kind == VB_EV_ALARM_SET ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
+            continue;
+        }
+        if (ch->sim != ev->chan)
+            continue;
+        if (ch->sigfreeze && ev->kind == VB_EV_CAS)
+            continue;
+        switch (ev->kind) {
+        case VB_EV_HOOK_OFF: chan_event(ch, VBD_EVENT_RINGOFFHOOK); break;
+        case VB_EV_HOOK_ON: chan_event(ch, VBD_EVENT_ONHOOK); break;
+        case VB_EV_FLASH: chan_event(ch, VBD_EVENT_WINKFLASH); break;
+        case VB_EV_RING_START:
+            ch->ringing = 1;
+            chan_event(ch, VBD_EVENT_RINGBEGIN);
+            chan_event(ch, VBD_EVENT_RINGOFFHOOK);
+            break;
+        case VB_EV_RING_STOP:             /* no DAHDI event: GET_PARAMS shows the ring gone */
+            ch->ringing = 0;
+            break;
+        case VB_EV_LOOP_DROP: chan_event(ch, VBD_EVENT_ONHOOK); break;
+        case VB_EV_BATTERY_REVERSAL: chan_event(ch, VBD_EVENT_POLARITY); break;
+        case VB_EV_CAS: chan_event(ch, VBD_EVENT_BITSCHANGED); break;
+        default: break;
+        }
+    }
+}
+
+static struct timer *g_timers[MAX_FD];
+
+/* Lockstep pace: a channel the program reads still has an unread block, or
+ * the program has not yet answered its last block (by writing, or by
+ * waiting for the next); so what a host does while handling a block (hook,
+ * CAS) lands before the card's next tick, as on sim://. */
+static void deadline_after(struct timespec *ts, int ms);
+static int wait_change(const struct timespec *deadline);
+
+static int board_in_use(struct board *bd)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next)
+        if (ch->sp ? ch->sp->bd == bd : bd == &g_boards[0])
+            return 1;
+    return 0;
+}
+
+static int lockstep_blocked(struct board *bd)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next) {
+        if (ch->sp ? ch->sp->bd != bd : bd != &g_boards[0])
+            continue;
+        if (ch->reader && (ch->rx_ready || !ch->answered))
+            return 1;
+    }
+    return 0;
+}
+
+static void *tick_thread(void *arg)
+{
+    struct board *bd = arg;
+    int first = bd == &g_boards[0];
+    int64_t period = (int64_t)EMU_BLOCK * 125000, next = 0;   /* ns */
+    vb_event_t evs[64];
+    while (!bd->stop) {
+        uint64_t t;
+        int rc = vb_wait_tick(bd->b, 200, &t);
+        if (rc == VB_ETIMEDOUT)
+            continue;
+        pthread_mutex_lock(&g_lock);
+        if (rc == 0 && g_pace != PACE_CARD && !board_in_use(bd)) {
+            struct timespec idle;         /* nobody listens: do not spin the simulator */
+            deadline_after(&idle, 10);
+            wait_change(&idle);
+        }
+        if (rc < 0) {
+            vb_event_t lost = { 0, VB_EV_BOARD_LOST, -1, -1, 0 };
+            deliver(bd, &lost);
+            bd->lost = 1;
+            pthread_cond_broadcast(&g_cond);
+            pthread_mutex_unlock(&g_lock);
+            break;
+        }
+        const int16_t *rx = vb_rx(bd->b);
+        int16_t *tx = vb_tx(bd->b);
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
+                chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
+            else if (first && (!ch->sp || ch->sim < 0))
+                chan_feed(ch, NULL, EMU_BLOCK);      /* pseudo and TS16: timed silence */
+        }
+        if (first) {
+            g_ticks++;
+            for (int fd = 0; fd < MAX_FD; fd++) {
+                struct timer *tm = g_timers[fd];
+                if (tm && tm->period_ms > 0 && (tm->left_ms -= EMU_BLOCK / 8) <= 0) {
+                    tm->expired++;
+                    tm->left_ms += tm->period_ms;
+                }
+            }
+        }
+        int n;
+        while ((n = vb_read_events(bd->b, evs, 64)) > 0)
+            for (int i = 0; i < n; i++)
+                deliver(bd, &evs[i]);
+        pthread_cond_broadcast(&g_cond);
+        if (g_pace == PACE_LOCKSTEP) {
+            /* Hold this tick open until the program has read what it can and
+             * answered it: what it commands meanwhile reaches the card before
+             * its next tick, as a host's commands do on sim://. */
+            struct timespec limit;
+            deadline_after(&limit, 10000);
+            while (!bd->stop && lockstep_blocked(bd))
+                if (wait_change(&limit) == ETIMEDOUT)
+                    break;                /* the program stopped answering: tick anyway */
+        }
+        /* This tick's transmit: what the program wrote up to now (in lockstep,
+         * its answer to the block just read goes out in the same tick). */
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
+                chan_drain(ch, tx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
+            else if (first && (!ch->sp || ch->sim < 0))
+                chan_drain(ch, NULL, EMU_BLOCK);
+        }
+        pthread_mutex_unlock(&g_lock);
+        if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
+            int64_t now;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+            next = next ? next + period : now + period;
+            if (next > now) {
+                struct timespec d = { (next - now) / 1000000000LL, (next - now) % 1000000000LL };
+                nanosleep(&d, NULL);
+            } else if (now - next > 10 * period) {
+                next = now;           /* fell far behind: do not race to catch up */
+            }
+        }
+        vb_commit(bd->b);
+    }
+    return NULL;
+}
+
+/* Become the board's host (once per process); errno-style result. */
+static int start_board(struct board *bd)
+{
+    if (bd->lost)
+        return -ENODEV;
+    if (bd->started)
+        return 0;
+    int rc = vb_start(bd->b, EMU_BLOCK);
+    if (rc == VB_EBUSY) {
+        fprintf(stderr, "voiceboard dahdi emulator: %s\n", vb_errmsg(bd->b));
+        return -EBUSY;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "voiceboard dahdi emulator: %s\n", vb_errmsg(bd->b));
+        return -ENODEV;
+    }
+    bd->started = 1;
+    pthread_create(&bd->thr, NULL, tick_thread, bd);
+    return 0;
+}
+
+/* The board starts ticking at the channel's first use (read, write, poll,
+ * IOMUX, hook, CAS), not at SPECIFY: a host that opens all its channels and
+ * then reads gets the card's first block on every channel alike. */
+static int ensure_host(struct chan *ch)
+{
+    return start_board(ch->sp ? ch->sp->bd : &g_boards[0]);
+}
+
+static struct chan *new_chan(int channo, struct span *sp)
+{
+    struct chan *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    ch->channo = channo;
+    ch->sp = sp;
+    ch->sim = sp ? sim_chan(sp, channo) : -1;
+    ch->law = sp ? chan_law(channo, sp) : VBD_LAW_MULAW;
+    ch->echocan = 0;
+    if (set_bufs(ch, VBD_DEFAULT_NUM_BUFS, VBD_DEFAULT_BLOCKSIZE) < 0) {
+        free(ch);
+        return NULL;
+    }
+    ch->next = g_open;
+    g_open = ch;
+    return ch;
+}
+
+static void free_chan(struct chan *ch)
+{
+    for (struct chan **p = &g_open; *p; p = &(*p)->next)
+        if (*p == ch) {
+            *p = ch->next;
+            break;
+        }
+    if (ch->sp) {
+        _Atomic int32_t *pid = &g_k->chan[ch->channo].open_pid;
+        int32_t me = getpid();
+        atomic_compare_exchange_strong(pid, &me, 0);
+        /* hang up what the program left: back on hook, ringer off */
+        if (ch->sim >= 0 && !ch->sp->bd->lost) {
+            int type = ch->sp->bd->ci[ch->sim].type;
+            if (type == VB_CHAN_FXO)
+                vb_hook(ch->sp->bd->b, ch->sim, VB_HOOK_ON);
+            else if (type == VB_CHAN_FXS)
+                vb_ring(ch->sp->bd->b, ch->sim, 0);
+        }
+    }
+    free(ch->rx); free(ch->tx); free(ch->tx_len);
+    free(ch);
+}
+
+/* SPECIFY (or opening /dev/dahdi/N): claim the channel like dahdi_specchan_open. */
+static int specify(struct efd *e, int channo)
+{
+    if (e->ch)
+        return -EINVAL;
+    struct span *sp = span_of_chan(channo);
+    if (!sp)
+        return -ENXIO;
+    struct kchan *kc = &g_k->chan[channo];
+    if (!kc->sigtype)
+        return -ENXIO;                /* not configured by dahdi_cfg */
+    int32_t none = 0, me = getpid();
+    if (!atomic_compare_exchange_strong(&kc->open_pid, &none, me)) {
+        if (none != me && kill(none, 0) == 0)
+            return -EBUSY;
+        if (!atomic_compare_exchange_strong(&kc->open_pid, &none, me) && none != me)
+            return -EBUSY;            /* a dead holder's claim is taken over */
+    }
+    for (struct chan *o = g_open; o; o = o->next)
+        if (o->channo == channo && o->sp)
+            return -EBUSY;
+    e->ch = new_chan(channo, sp);
+    if (!e->ch) {
+        atomic_store(&kc->open_pid, 0);
+        return -ENOMEM;
+    }
+    e->kind = K_CHANNEL;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- waits */
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Wait for a change (tick, event); caller holds g_lock.  0 or ETIMEDOUT. */
+static int wait_change(const struct timespec *deadline)
+{
+    if (!deadline)
+        return pthread_cond_wait(&g_cond, &g_lock);
+    return pthread_cond_timedwait(&g_cond, &g_lock, deadline);
+}
+
+static int nonblocking(int fd)
+{
+    int (*real_fcntl)(int, int, ...) = dlsym(RTLD_NEXT, "fcntl");
+    return (real_fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+}
+
+/* The program waits for a block that is not there: it is done with the last. */
+static void waiting_for_rx(struct chan *ch)
+{
+    if (!ch->rx_ready && !(ch->reader && ch->answered)) {
+        ch->reader = ch->answered = 1;
+        pthread_cond_broadcast(&g_cond);
+    }
+}
+
+static short chan_revents(struct efd *e)
+{
+    if (e->kind == K_TIMER) {
+        struct timer *tm = e->tm;
+        return (tm->expired || tm->ping) ? POLLPRI : 0;
+    }
+    struct chan *ch = e->ch;
+    if (!ch)
+        return 0;
+    if (ch->sp && ch->sp->bd->lost)
+        return POLLERR | POLLHUP | POLLPRI;
+    short r = 0;
+    if (ch->rx_ready)
+        r |= POLLIN | POLLRDNORM;
+    if (ch->tx_count < ch->numbufs)
+        r |= POLLOUT | POLLWRNORM;
+    if (chan_has_event(ch))
+        r |= POLLPRI;
+    return r;
+}
+
+/* -------------------------------------------------------- the ioctl switch */
+static int do_ioctl(struct efd *e, unsigned long req, void *arg)
+{
+    struct chan *ch = e->ch;
+    int *ip = arg;
+    switch (req) {
+    case VBD_GETVERSION: {
+        struct vbd_versioninfo *v = arg;
+        memset(v, 0, sizeof *v);
+        /* "lockstep": ticks wait for the host, so dahdi:// reports a lockstep clock */
+        snprintf(v->version, sizeof v->version, "2.11.1 (voiceboard emulator over hwsim%s)",
+                 g_pace == PACE_LOCKSTEP ? ", lockstep" : "");
+        return 0;
+    }
+    case VBD_SPANSTAT: {
+        struct vbd_spaninfo *si = arg;
+        int s = si->spanno;
+        if (!s && ch && ch->sp)
+            s = ch->sp->no;
+        return spanstat(s, si);
+    }
+    case VBD_GET_PARAMS: {
+        struct vbd_params *p = arg;
+        int channo = ch ? ch->channo | (p->channo & VBD_GET_PARAMS_RETURN_MASTER) : p->channo;
+        return get_params(channo, ch, p);
+    }
+    case VBD_SET_PARAMS:
+        return 0;                     /* timings: accepted, the simulator has its own */
+    case VBD_SPANCONFIG:
+        return spanconfig(arg);
+    case VBD_CHANCONFIG:
+        return chanconfig(arg);
+    case VBD_STARTUP:
+    case VBD_SHUTDOWN:
+        if (*ip < 1 || *ip > g_nspans)
+            return -ENXIO;
+        g_k->span[*ip].running = req == VBD_STARTUP;
+        return 0;
+    case VBD_DEFAULTZONE:
+        g_k->defzone = *ip;
+        return 0;
+    case VBD_LOADZONE: {
+        const struct vbd_tone_def_header *z = arg;
+        if (z->zone < 0 || z->zone >= 128 || z->count < 0 || z->count > 128)
+            return -EINVAL;
+        return 0;                     /* tones are the simulator's (no tone generator here) */
+    }
+    case VBD_FREEZONE:
+        return 0;
+    case VBD_ATTACH_ECHOCAN: {
+        struct vbd_attach_echocan *a = arg;
+        if (!span_of_chan(a->chan))
+            return -EINVAL;
+        return a->echocan[0] ? -ENOENT : 0;   /* no echo canceller modules here */
+    }
+    case VBD_MAINT: {
+        struct vbd_maintinfo *m = arg;
+        if (m->spanno < 1 || m->spanno > g_nspans)
+            return -EINVAL;
+        return m->command == VBD_MAINT_NONE ? 0 : -ENOSYS;
+    }
+    case VBD_SPECIFY:
+        if (e->kind != K_CHANNEL || ch)
+            return -EINVAL;
+        return specify(e, *ip);
+    case VBD_TIMERCONFIG:
+        if (e->kind != K_TIMER || *ip < 0)
+            return -EINVAL;
+        e->tm->period_ms = e->tm->left_ms = *ip;
+        e->tm->expired = 0;
+        return start_board(&g_boards[0]);
+    case VBD_TIMERACK: {
+        if (e->kind != K_TIMER)
+            return -EINVAL;
+        int n = *ip;
+        if (n < 0 || n > e->tm->expired)
+            n = e->tm->expired;
+        e->tm->expired -= n;
+        return n;
+    }
+    case VBD_TIMERPING:
+        if (e->kind != K_TIMER)
+            return -EINVAL;
+        e->tm->ping = 1;
+        pthread_cond_broadcast(&g_cond);
+        return 0;
+    case VBD_TIMERPONG:
+        if (e->kind != K_TIMER)
+            return -EINVAL;
+        e->tm->ping = 0;
+        return 0;
+    default:
+        break;
+    }
+    if (e->kind == K_TIMER && req == VBD_GETEVENT) {
+        *ip = e->tm->ping ? VBD_EVENT_TIMER_PING : e->tm->expired ? VBD_EVENT_TIMER_EXPIRED : 0;
+        return 0;
+    }
+    if (!ch)
+        return (e->kind == K_CHANNEL) ? -EINVAL : -ENOTTY;
+    struct board *bd = ch->sp ? ch->sp->bd : NULL;
+    int type = ch->sim >= 0 ? bd->ci[ch->sim].type : 0, rc;
+    switch (req) {
+    case VBD_CHANNO:
+        *ip = ch->channo;
+        return 0;
+    case VBD_GET_BLOCKSIZE:
+        *ip = ch->blocksize;
+        return 0;
+    case VBD_SET_BLOCKSIZE:
+        return *ip == ch->blocksize ? 0 : set_bufs(ch, ch->numbufs, *ip);
+    case VBD_GET_BUFINFO: {
+        struct vbd_bufferinfo *bi = arg;
+        memset(bi, 0, sizeof *bi);
+        bi->numbufs = ch->numbufs;
+        bi->bufsize = ch->blocksize;
+        bi->readbufs = ch->rx_ready;
+        bi->writebufs = ch->tx_count;
+        return 0;
+    }
+    case VBD_SET_BUFINFO: {
+        struct vbd_bufferinfo *bi = arg;
+        return set_bufs(ch, bi->numbufs, bi->bufsize);
+    }
+    case VBD_FLUSH:
+        if (*ip & VBD_FLUSH_READ)
+            ch->rx_head = ch->rx_ready = ch->rx_fill = 0;
+        if (*ip & VBD_FLUSH_WRITE)
+            ch->tx_head = ch->tx_count = ch->tx_pos = 0;
+        if (*ip & VBD_FLUSH_EVENT)
+            ch->ev_in = ch->ev_out = 0;
+        return 0;
+    case VBD_SYNC:
+        return 0;
+    case VBD_HDLC_RATE:
+        return (*ip == 56 || *ip == 64) ? 0 : -EINVAL;
+    case VBD_GETEVENT:
+        if (chan_has_event(ch)) {
+            *ip = ch->ev[ch->ev_out];
+            ch->ev_out = (ch->ev_out + 1) % VBD_MAX_EVENTSIZE;
+        } else {
+            *ip = VBD_EVENT_NONE;
+        }
+        return 0;
+    case VBD_IOMUX: {
+        int mask = *ip, up = ensure_host(ch);
+        if (!mask)
+            return -EINVAL;
+        if (up < 0)
+            return up;
+        for (;;) {
+            int r = 0;
+            if ((mask & VBD_IOMUX_READ) && ch->rx_ready) r |= VBD_IOMUX_READ;
+            if ((mask & VBD_IOMUX_WRITE) && ch->tx_count < ch->numbufs) r |= VBD_IOMUX_WRITE;
+            if ((mask & VBD_IOMUX_WRITEEMPTY) && !ch->tx_count) r |= VBD_IOMUX_WRITEEMPTY;
+            if ((mask & VBD_IOMUX_SIGEVENT) && chan_has_event(ch)) r |= VBD_IOMUX_SIGEVENT;
+            if (r || (mask & VBD_IOMUX_NOWAIT)) {
+                *ip = r;
+                return 0;
+            }
+            if (bd && bd->lost)
+                return -ENODEV;
+            if (mask & VBD_IOMUX_READ)
+                waiting_for_rx(ch);
+            wait_change(NULL);
+        }
+    }
+    case VBD_SETLAW:
+        if (*ip < 0 || *ip > VBD_LAW_ALAW)
+            return -EINVAL;
+        ch->law = *ip ? *ip : chan_law(ch->channo, ch->sp);
+        ch->linear = 0;
+        return 0;
+    case VBD_SETLINEAR:
+        ch->linear = *ip != 0;
+        return 0;
+    case VBD_GETGAINS: {
+        struct vbd_gains *g = arg;
+        for (int i = 0; i < 256; i++)
+            g->rxgain[i] = g->txgain[i] = (unsigned char)i;
+        return 0;
+    }
+    case VBD_SETGAINS: {
+        struct vbd_gains *g = arg;
+        for (int i = 0; i < 256; i++)
+            if (g->rxgain[i] != i || g->txgain[i] != i)
+                return -ENOSYS;       /* only unity gain: the board moves linear audio */
+        return 0;
+    }
+    case VBD_ECHOCANCEL:
+        ch->echocan = *ip;
+        return *ip ? -EINVAL : 0;     /* no echo canceller attached (kernel: EINVAL) */
+    case VBD_SETTONEZONE:
+        ch->zone = *ip;
+        return 0;
+    case VBD_GETTONEZONE:
+        *ip = ch->zone;
+        return 0;
+    case VBD_GETSIGFREEZE:
+        *ip = ch->sigfreeze;
+        return 0;
+    case VBD_SETSIGFREEZE:
+        ch->sigfreeze = *ip != 0;
+        return 0;
+    case VBD_BUFFER_EVENTS:
+        ch->bufevents = *ip != 0;
+        return 0;
+    case VBD_DIALING:
+        *ip = 0;
+        return 0;
+    case VBD_AUDIOMODE:
+        return 0;
+    case VBD_GETRXBITS: {
+        if (type != VB_CHAN_E1_CAS)
+            return -EINVAL;
+        vb_chan_status_t cs;
+        vb_chan_status(bd->b, ch->sim, &cs);
+        *ip = cs.cas_rx;
+        return 0;
+    }
+    case VBD_SETTXBITS:
+        if (type != VB_CHAN_E1_CAS || !(g_k->chan[ch->channo].sigtype & VBD_SIG_CAS))
+            return -EINVAL;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
+        ch->txbits = *ip & 0xf;
+        return vb_set_cas(bd->b, ch->sim, ch->txbits) < 0 ? -EIO : 0;
+    case VBD_HOOK: {
+        int h = *ip;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
+        if (type == VB_CHAN_FXO) {
+            int state = h == VBD_OFFHOOK ? VB_HOOK_OFF : h == VBD_ONHOOK ? VB_HOOK_ON
+                      : h == VBD_FLASH ? VB_HOOK_FLASH : -1;
+            if (state < 0)
+                return -EINVAL;
+            return vb_hook(bd->b, ch->sim, state) < 0 ? -EIO : 0;
+        }
+        if (type == VB_CHAN_FXS) {
+            if (h == VBD_RING || h == VBD_START) {
+                if (vb_ring(bd->b, ch->sim, 1) < 0)
+                    return -EIO;
+                chan_event(ch, VBD_EVENT_RINGERON);
+                return 0;
+            }
+            if (h == VBD_RINGOFF || h == VBD_ONHOOK || h == VBD_OFFHOOK) {
+                if (vb_ring(bd->b, ch->sim, 0) < 0)
+                    return -EIO;
+                return 0;
+            }
+            return -EINVAL;
+        }
+        return -EINVAL;
+    }
+    case VBD_LOOPBACK:
+        if (ch->sim < 0)
+            return -EINVAL;
+        if ((rc = ensure_host(ch)) < 0)
+            return rc;
+        return vb_loopback(bd->b, ch->sim, *ip != 0) < 0 ? -EIO : 0;
+    case VBD_DIAL:
+    case VBD_SENDTONE:
+        return -ENOSYS;               /* no tone generator in the emulator (see docs/boards.md) */
+    default:
+        return -ENOTTY;
+    }
+}
+
+/* --------------------------------------------------------- interposition */
+static struct efd *emu_fd(int fd)
+{
+    return (fd >= 0 && fd < MAX_FD) ? g_fd[fd] : NULL;
+}
+
+static int dahdi_kind(const char *path, int *channo)
+{
+    static const char pre[] = "/dev/dahdi/";
+    if (!path || strncmp(path, pre, sizeof pre - 1) != 0)
+        return 0;
+    const char *rest = path + sizeof pre - 1;
+    if (!strcmp(rest, "ctl")) return K_CTL;
+    if (!strcmp(rest, "channel")) return K_CHANNEL;
+    if (!strcmp(rest, "pseudo")) return K_PSEUDO;
+    if (!strcmp(rest, "timer")) return K_TIMER;
+    char *end;
+    long n = strtol(rest, &end, 10);
+    if (*rest && !*end && n > 0 && n <= VBD_MAX_CHANNELS) {
+        *channo = (int)n;
+        return K_CHANNEL;
+    }
+    return -1;
+}
+
+static int emu_open(const char *path, int flags)
+{
+    int channo = 0, kind = dahdi_kind(path, &channo);
+    pthread_mutex_lock(&g_lock);
+    if (init_locked() < 0 || !g_active) {
+        pthread_mutex_unlock(&g_lock);
+        errno = ENOENT;
+        return -1;
+    }
+    if (kind < 0) {
+        pthread_mutex_unlock(&g_lock);
+        errno = ENOENT;
+        return -1;
+    }
+    int fd = eventfd(0, (flags & O_CLOEXEC) ? EFD_CLOEXEC : 0);
+    if (fd < 0 || fd >= MAX_FD) {
+        int err = fd < 0 ? errno : EMFILE;
+        if (fd >= 0)
+            real_close(fd);
+        pthread_mutex_unlock(&g_lock);
+        errno = err;
+        return -1;
+    }
+    if (flags & O_NONBLOCK)
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+    struct efd *e = calloc(1, sizeof *e);
+    int rc = e ? 0 : -ENOMEM;
+    if (e) {
+        e->kind = kind;
+        if (kind == K_CHANNEL && channo)
+            rc = specify(e, channo);
+        else if (kind == K_PSEUDO) {
+            rc = start_board(&g_boards[0]);
+            if (rc == 0 && !(e->ch = new_chan(VBD_MAX_CHANNELS + 1 + g_next_pseudo++, NULL)))
+                rc = -ENOMEM;
+        } else if (kind == K_TIMER) {
+            e->tm = calloc(1, sizeof *e->tm);
+            if (!e->tm)
+                rc = -ENOMEM;
+            else
+                g_timers[fd] = e->tm;
+        }
+    }
+    if (rc < 0) {
+        if (e && e->tm)
+            g_timers[fd] = NULL;
+        if (e)
+            free(e->tm);
+        free(e);
+        real_close(fd);
+        pthread_mutex_unlock(&g_lock);
+        errno = -rc;
+        return -1;
+    }
+    g_fd[fd] = e;
+    pthread_mutex_unlock(&g_lock);
+    return fd;
+}
+
+static int emulated_path(const char *path)
+{
+    return getenv("VB_DAHDI_BOARDS") && dahdi_kind(path, &(int){0}) != 0;
+}
+
+static int open_common(int dirfd, const char *path, int flags, mode_t mode, int at)
+{
+    if (!real_open)
+        resolve();
+    if (emulated_path(path) && (path[0] == '/' || dirfd == AT_FDCWD))
+        return emu_open(path, flags);
+    return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = mode_arg(flags, ap);
+    va_end(ap);
+    return open_common(AT_FDCWD, path, flags, m, 0);
+}
+
+/* On x86-64 the 64-bit-offset names are the same calls. */
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t m = mode_arg(flags, ap);
+    va_end(ap);
+    return open_common(dirfd, path, flags, m, 1);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
+EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+
+EXPORT int close(int fd)
+{
+    if (!real_close)
+        resolve();
+    struct efd *e = emu_fd(fd);
+    if (e) {
+        pthread_mutex_lock(&g_lock);
+        if (g_fd[fd] == e) {
+            g_fd[fd] = NULL;
+            g_timers[fd] = NULL;
+            if (e->ch)
+                free_chan(e->ch);
+            free(e->tm);
+            free(e);
+        }
+        pthread_cond_broadcast(&g_cond);
+        pthread_mutex_unlock(&g_lock);
+    }
+    return real_close(fd);
+}
+
+static ssize_t fail(int err) { errno = err; return -1; }
+
+EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+    if (!real_read)
+        resolve();
+    struct efd *e = emu_fd(fd);
+    if (!e)
+        return real_read(fd, buf, count);
+    pthread_mutex_lock(&g_lock);
+    struct chan *ch = e->ch;
+    ssize_t rc;
+    count &= 0xffff;
+    int up = ch ? ensure_host(ch) : 0;
+    if (!ch) {
+        rc = fail(EINVAL);
+    } else if (count < 1) {
+        rc = fail(EINVAL);
+    } else if (up < 0) {
+        rc = fail(-up);
+    } else {
+        for (;;) {
+            if (chan_has_event(ch)) { rc = fail(VBD_ELAST); break; }
+            if (ch->sp && ch->sp->bd->lost) { rc = fail(ENODEV); break; }
+            if (ch->rx_ready) {
+                const int16_t *s = ch->rx + ch->rx_head * ch->blocksize;
+                size_t n = ch->linear ? count / 2 : count;
+                if (n > (size_t)ch->blocksize)
+                    n = (size_t)ch->blocksize;
+                if (ch->linear)
+                    memcpy(buf, s, n * 2);
+                else
+                    for (size_t i = 0; i < n; i++)
+                        ((uint8_t *)buf)[i] = ch->law == VBD_LAW_ALAW ? alaw_enc(s[i]) : ulaw_enc(s[i]);
+                ch->rx_head = (ch->rx_head + 1) % ch->numbufs;
+                ch->rx_ready--;
+                ch->reader = 1;
+                ch->answered = 0;
+                pthread_cond_broadcast(&g_cond);
+                rc = (ssize_t)(ch->linear ? n * 2 : n);
+                break;
+            }
+            waiting_for_rx(ch);
+            if (nonblocking(fd)) { rc = fail(EAGAIN); break; }
+            wait_change(NULL);
+            if (g_fd[fd] != e) { rc = fail(EBADF); break; }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+    if (!real_write)
+        resolve();
+    struct efd *e = emu_fd(fd);
+    if (!e)
+        return real_write(fd, buf, count);
+    pthread_mutex_lock(&g_lock);
+    struct chan *ch = e->ch;
+    ssize_t rc;
+    int up = ch ? ensure_host(ch) : 0;
+    if (!ch || count < 1) {
+        rc = fail(EINVAL);
+    } else if (up < 0) {
+        rc = fail(-up);
+    } else {
+        for (;;) {
+            if (chan_has_event(ch)) { rc = fail(VBD_ELAST); break; }
+            if (ch->sp && ch->sp->bd->lost) { rc = fail(ENODEV); break; }
+            if (ch->tx_count < ch->numbufs) {
+                int buf_i = (ch->tx_head + ch->tx_count) % ch->numbufs;
+                int16_t *d = ch->tx + buf_i * ch->blocksize;
+                size_t n = ch->linear ? count / 2 : count;
+                if (n > (size_t)ch->blocksize)
+                    n = (size_t)ch->blocksize;
+                if (ch->linear)
+                    memcpy(d, buf, n * 2);
+                else
+                    for (size_t i = 0; i < n; i++) {
+                        uint8_t v = ((const uint8_t *)buf)[i];
+                        d[i] = ch->law == VBD_LAW_ALAW ? alaw_dec(v) : ulaw_dec(v);
+                    }
+                if (n) {
+                    ch->tx_len[buf_i] = (int)n;
+                    ch->tx_count++;
+                    ch->answered = 1;
+                    pthread_cond_broadcast(&g_cond);
+                }
+                rc = (ssize_t)(ch->linear ? n * 2 : n);
+                break;
+            }
+            if (nonblocking(fd)) { rc = fail(EAGAIN); break; }
+            wait_change(NULL);
+            if (g_fd[fd] != e) { rc = fail(EBADF); break; }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    if (!real_ioctl)
+        resolve();
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    struct efd *e = emu_fd(fd);
+    if (!e)
+        return real_ioctl(fd, req, arg);
+    pthread_mutex_lock(&g_lock);
+    int rc = do_ioctl(e, req, arg);
+    pthread_mutex_unlock(&g_lock);
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return rc;
+}
+
+/* poll over a mix of emulated and real descriptors: emulated readiness is
+ * checked under the lock, real ones with a zero-timeout poll; between
+ * rounds wait for a tick (or 2 ms when real descriptors are in the set). */
+static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    struct timespec deadline;
+    if (timeout_ms >= 0)
+        deadline_after(&deadline, timeout_ms);
+    int any_real = 0;
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].fd >= 0 && !emu_fd(fds[i].fd))
+            any_real = 1;
+    for (;;) {
+        int ready = 0;
+        pthread_mutex_lock(&g_lock);
+        for (nfds_t i = 0; i < n; i++) {
+            struct efd *e = emu_fd(fds[i].fd);
+            if (!e)
+                continue;
+            if (e->ch && ensure_host(e->ch) < 0) {
+                fds[i].revents = POLLERR;
+                ready++;
+                continue;
+            }
+            short r = chan_revents(e);
+            if (e->ch && (fds[i].events & POLLIN) && !(r & POLLIN))
+                waiting_for_rx(e->ch);
+            fds[i].revents = r & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
+            ready += fds[i].revents != 0;
+        }
+        pthread_mutex_unlock(&g_lock);
+        if (any_real) {
+            for (nfds_t i = 0; i < n; i++) {
+                if (fds[i].fd < 0 || emu_fd(fds[i].fd)) {
+                    if (fds[i].fd < 0)
+                        fds[i].revents = 0;
+                    continue;
+                }
+                struct pollfd one = fds[i];
+                if (real_poll(&one, 1, 0) < 0)
+                    return -1;
+                fds[i].revents = one.revents;
+                ready += one.revents != 0;
+            }
+        }
+        if (ready || timeout_ms == 0)
+            return ready;
+        pthread_mutex_lock(&g_lock);
+        int rc;
+        if (any_real) {
+            struct timespec slice;
+            deadline_after(&slice, 2);
+            if (timeout_ms >= 0 && (slice.tv_sec > deadline.tv_sec
+                || (slice.tv_sec == deadline.tv_sec && slice.tv_nsec > deadline.tv_nsec)))
+                slice = deadline;
+            rc = wait_change(&slice);
+            if (rc == ETIMEDOUT && timeout_ms >= 0) {
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec > deadline.tv_sec
+                    || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+                    pthread_mutex_unlock(&g_lock);
+                    timeout_ms = 0;
+                    continue;
+                }
+            }
+        } else {
+            rc = wait_change(timeout_ms >= 0 ? &deadline : NULL);
+            if (rc == ETIMEDOUT)
+                timeout_ms = 0;       /* one last look, then 0 */
+        }
+        pthread_mutex_unlock(&g_lock);
+    }
+}
+
+static int any_emulated(const struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if (emu_fd(fds[i].fd))
+            return 1;
+    return 0;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    if (!real_poll)
+        resolve();
+    if (!any_emulated(fds, n))
+        return real_poll(fds, n, timeout);
+    return mixed_poll(fds, n, timeout);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    (void)fdslen;
+    return poll(fds, n, timeout);
+}
+
+static int ts_ms(const struct timespec *ts)
+{
+    if (!ts)
+        return -1;
+    int64_t ms = (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    if (!real_poll)
+        resolve();
+    if (!any_emulated(fds, n)) {
+        int (*real_ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)
+            = dlsym(RTLD_NEXT, "ppoll");
+        return real_ppoll(fds, n, ts, mask);
+    }
+    sigset_t old;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    int rc = mixed_poll(fds, n, ts_ms(ts));
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* select/pselect: through poll when an emulated descriptor is in the sets. */
+static int select_common(int nfds, fd_set *r, fd_set *w, fd_set *x, int timeout_ms, int *used)
+{
+    struct pollfd pf[FD_SETSIZE];
+    int n = 0, emu = 0;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+        short ev = 0;
+        if (r && FD_ISSET(fd, r)) ev |= POLLIN;
+        if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
+        if (x && FD_ISSET(fd, x)) ev |= POLLPRI;
+        if (!ev)
+            continue;
+        emu |= emu_fd(fd) != NULL;
+        pf[n++] = (struct pollfd){ fd, ev, 0 };
+    }
+    *used = emu;
+    if (!emu)
+        return 0;
+    int rc = mixed_poll(pf, (nfds_t)n, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (r) FD_ZERO(r);
+    if (w) FD_ZERO(w);
+    if (x) FD_ZERO(x);
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        short re = pf[i].revents;
+        if (re & POLLNVAL) { errno = EBADF; return -1; }
+        if (r && (re & (POLLIN | POLLHUP | POLLERR)) && (pf[i].events & POLLIN)) { FD_SET(pf[i].fd, r); count++; }
+        if (w && (re & (POLLOUT | POLLERR)) && (pf[i].events & POLLOUT)) { FD_SET(pf[i].fd, w); count++; }
+        if (x && (re & POLLPRI) && (pf[i].events & POLLPRI)) { FD_SET(pf[i].fd, x); count++; }
+    }
+    return count;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+    if (!real_poll)
+        resolve();
+    int used = 0;
+    int ms = -1;
+    if (tv) {
+        int64_t v = (int64_t)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+        ms = v > INT32_MAX ? INT32_MAX : (int)v;
+    }
+    int rc = select_common(nfds, r, w, x, ms, &used);
+    if (used)
+        return rc;
+    int (*real_select)(int, fd_set *, fd_set *, fd_set *, struct timeval *) = dlsym(RTLD_NEXT, "select");
+    return real_select(nfds, r, w, x, tv);
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+                   const sigset_t *mask)
+{
+    if (!real_poll)
+        resolve();
+    int used = 0;
+    sigset_t old;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    int rc = select_common(nfds, r, w, x, ts_ms(ts), &used);
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (used)
+        return rc;
+    int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)
+        = dlsym(RTLD_NEXT, "pselect");
+    return real_pselect(nfds, r, w, x, ts, mask);
+}

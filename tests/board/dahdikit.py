@@ -1,0 +1,126 @@
+"""DAHDI emulator test helpers: an hwsim process serving one mixed board, and programs run on it.
+
+Imported by tests/board/test_dahdi_emu.py and test_dahdi_backend.py.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LIMIT = 60            # wall seconds: a guard against a hang, not an assertion
+
+BOARD_TOML = """
+[[board]]
+name = "{name}"
+law = "alaw"
+
+[[board.span]]
+kind = "analog"
+channels = 4
+
+[[board.span]]
+kind = "e1"
+framing = "cas"
+coding = "hdb3"
+crc4 = true
+timing = 1
+
+[[board.fxo]]
+channels = "0-1"
+disconnect = "loop-drop"
+
+[[board.fxs]]
+channels = "2-3"
+"""
+
+# DAHDI numbering: span 1 = analog ports 1-4, span 2 = E1 channels 5-35
+# (timeslot 16 is channel 20). FXO ports take FXS signalling and back.
+SYSTEM_CONF = """# voiceboard test board
+span=2,1,0,cas,hdb3,crc4
+fxsks=1-2
+fxoks=3-4
+cas=5-19:1101
+cas=21-35:1101
+loadzone=cn
+defaultzone=cn
+"""
+
+
+
+def sbin(prog: str) -> str:
+    return shutil.which(prog, path="/usr/sbin:/usr/bin:/sbin:/bin") or prog
+
+
+class Hwsim:
+    """`python -m hwsim` serving one board, and dahdi-run on it."""
+
+    def __init__(self, workdir: Path, name: str, scenario: str | None = None) -> None:
+        self.name = name
+        self.uri = f"sim://{name}"
+        self.workdir = workdir
+        self.state = workdir / "dahdi.state"
+        cfg = workdir / "board.toml"
+        cfg.write_text(BOARD_TOML.format(name=name))
+        ready = workdir / "ready.json"
+        cmd = [sys.executable, "-m", "hwsim", "--config", str(cfg), "--clock", "lockstep",
+               "--ready-file", str(ready)]
+        if scenario:
+            scen = workdir / "scenario.toml"
+            scen.write_text(scenario.format(name=name))
+            cmd += ["--scenario", str(scen)]
+        self.log = workdir / "hwsim.log"
+        with open(self.log, "w") as logf:
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + LIMIT
+        while not ready.exists():
+            assert self.proc.poll() is None, f"hwsim exited:\n{self.log.read_text()}"
+            assert time.monotonic() < deadline, f"hwsim not ready:\n{self.log.read_text()}"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def dahdi_run(self, *cmd: str, check: bool = True, timeout: float = LIMIT,
+                  extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(self.state),
+                *extra, self.uri, "--", *cmd]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert r.returncode == 0, f"{cmd}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def configure(self, conf: str = SYSTEM_CONF, *args: str) -> subprocess.CompletedProcess:
+        path = self.workdir / "system.conf"
+        path.write_text(conf)
+        return self.dahdi_run(sbin("dahdi_cfg"), "-c", str(path), *args, check=False)
+
+    def scan_json(self) -> dict:
+        r = subprocess.run([sys.executable, "-m", "boarddrv.cli", "scan", "--json", self.uri],
+                           capture_output=True, text=True, timeout=LIMIT, check=True)
+        return json.loads(r.stdout)["boards"][0]
+
+
+def parse_scan(text: str) -> dict[int, dict[str, list[str]]]:
+    """dahdi_scan's ini output: {span: {key: [values]}} (port= repeats)."""
+    spans: dict[int, dict[str, list[str]]] = {}
+    cur: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            cur = spans.setdefault(int(line[1:-1]), {})
+        elif "=" in line:
+            k, v = line.split("=", 1)
+            cur.setdefault(k, []).append(v)
+    return spans

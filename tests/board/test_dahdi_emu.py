@@ -1,0 +1,238 @@
+"""The DAHDI device emulator judged by programs we did not write.
+
+hwsim runs as its own process (lockstep) with one board: an analog span
+(2 FXO + 2 FXS ports) and an E1 CAS span (CRC-4, HDB3). Debian's
+dahdi_scan, dahdi_cfg, dahdi_maint, dahdi_test and OpenR2's r2test run on it
+through `voiceboard dahdi-run`, and what they print is compared with
+`voiceboard scan --json` of the same board.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dahdikit import LIMIT, REPO, SYSTEM_CONF, Hwsim, parse_scan, sbin
+
+EMULATOR = REPO / "boarddrv" / "libvbdahdi.so"
+
+pytestmark = pytest.mark.skipif(not shutil.which("dahdi_scan", path="/usr/sbin:/usr/bin"),
+                                reason="Debian package dahdi not installed (.ci/apt-packages.txt)")
+
+FAULTS = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 0.2
+kind = "counter"
+span = "{name}:1"
+counter = "crc4"
+n = 7
+
+[[fault]]
+at = 0.2
+kind = "counter"
+span = "{name}:1"
+counter = "fas"
+n = 3
+"""
+
+
+@pytest.fixture
+def hwsim(tmp_path, name):
+    sim = Hwsim(tmp_path, name)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_abi_matches_dahdi_user_h(tmp_path):
+    """Every ioctl number, constant, struct size and offset we use equals <dahdi/user.h>."""
+    assert Path("/usr/include/dahdi/user.h").exists(), "install dahdi-source (.ci/apt-packages.txt)"
+    exe = tmp_path / "abi"
+    r = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{REPO / 'ext'}", "-o", str(exe),
+                        str(REPO / "tests" / "c" / "test_dahdi_abi.c")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_emulator_built_with_interposers():
+    assert EMULATOR.exists(), "make build builds boarddrv/libvbdahdi.so"
+    syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
+                          text=True, check=True).stdout.split()
+    for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
+               "select", "pselect"):
+        assert fn in syms, fn
+    assert "vb_open" not in syms, "the board library stays private to the emulator"
+
+
+def test_dahdi_scan_lists_the_simulated_spans(hwsim):
+    """Before dahdi_cfg: both spans, unconfigured; ports and types as `voiceboard scan` shows."""
+    desc = hwsim.scan_json()
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert sorted(spans) == [1, 2] and len(desc["spans"]) == 2
+    analog, e1 = spans[1], spans[2]
+    assert analog["type"] == ["analog"] and analog["alarms"] == ["UNCONFIGURED"]
+    assert analog["totchans"] == ["4"] and analog["basechan"] == ["1"]
+    # an FXO port (to the exchange) is listed FXO, a phone port FXS
+    types = [c["type"] for c in desc["channels"] if c["span"] == 0]
+    assert analog["port"] == [f"{i + 1},{t}" for i, t in enumerate(types)] == ["1,FXO", "2,FXO", "3,FXS", "4,FXS"]
+    assert e1["type"] == ["digital-E1"] and e1["totchans"] == ["31"] and e1["basechan"] == ["5"]
+    assert e1["location"] == [hwsim.uri]
+    assert e1["alarms"] == ["UNCONFIGURED"] and e1["framing_opts"] == ["CCS,CRC4"]
+
+
+def test_dahdi_cfg_applies_system_conf(hwsim):
+    r = hwsim.configure(SYSTEM_CONF, "-vv")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Changing signalling on channel 5 from Unused to CAS / User" in r.stdout
+    assert "Changing signalling on channel 1 from Unused to FXS Kewlstart" in r.stdout
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    desc = hwsim.scan_json()
+    assert [s["alarms"] for s in desc["spans"]] == [[], []]
+    assert spans[1]["alarms"] == ["OK"] and spans[2]["alarms"] == ["OK"]
+    assert spans[2]["coding"] == ["HDB3"] and spans[2]["framing"] == ["CAS/CRC4"]
+    assert spans[2]["syncsrc"] == ["2"]          # the E1 span is the timing source
+    # the configuration stays, like the kernel's: a second run changes nothing
+    again = hwsim.configure(SYSTEM_CONF, "-vv")
+    assert again.returncode == 0 and "Changing signalling" not in again.stdout
+
+
+def test_dahdi_cfg_t_checks_without_applying(hwsim):
+    r = hwsim.configure(SYSTEM_CONF, "-t", "-vv")
+    assert r.returncode == 0, r.stderr
+    assert "DAHDI Version: 2.11.1 (voiceboard emulator over hwsim)" in r.stdout
+    assert "SPAN 2: CAS/HDB3 Build-out: 0 db (CSU)/0-133 feet (DSX-1)" in r.stdout
+    assert "Channel 05: CAS / User (Default) (Echo Canceler: none) (Slaves: 05)" in r.stdout
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert spans[2]["alarms"] == ["UNCONFIGURED"]
+
+
+def test_dahdi_cfg_reports_a_bad_system_conf(hwsim):
+    """FXO signalling on an FXO port is what dahdi_cfg's hints call out; T1 framing on E1 too."""
+    r = hwsim.configure("fxoks=1\n")
+    assert r.returncode != 0
+    assert "DAHDI_CHANCONFIG failed on channel 1: Invalid argument" in r.stderr
+    r = hwsim.configure("span=2,1,0,esf,b8zs\ncas=5:1101\n")
+    assert r.returncode != 0 and "DAHDI_SPANCONFIG failed on span 2: Invalid argument" in r.stderr
+    r = hwsim.configure("span=2,1,0,ccs,hdb3,crc4\ncas=5:1101\n")
+    assert r.returncode != 0 and "DAHDI_CHANCONFIG failed on channel 5" in r.stderr
+
+
+def test_framing_mismatch_shows_as_alarm(hwsim):
+    """CRC-4 configured where the carrier sends none (or the reverse) loses multiframe alignment."""
+    assert hwsim.configure(SYSTEM_CONF.replace(",crc4", "")).returncode == 0
+    spans = parse_scan(hwsim.dahdi_run(sbin("dahdi_scan")).stdout)
+    assert spans[2]["alarms"] == ["RED"]
+    assert spans[1]["alarms"] == ["OK"]
+
+
+def test_alarms_and_counters_match_voiceboard_scan(tmp_path, name):
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=FAULTS)
+    try:
+        with open_board(sim.uri) as b:      # the faults come with simulated time: run 0.5 s of it
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        desc = sim.scan_json()
+        counters = desc["spans"][1]["counters"]
+        assert counters["crc4"] == 7 and counters["fas"] == 3
+        maint = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        assert f">CRC Errors : {counters['crc4']}:" in maint
+        assert f">Framing Errors : {counters['fas']}:" in maint
+    finally:
+        sim.stop()
+
+
+def test_span_in_alarm_shows_in_dahdi_scan(name):
+    """A simulated LOS is RED in dahdi_scan, RAI is YEL: the same span `voiceboard scan` flags."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from boardkit import DeviceThread, mixed_board
+    dev = mixed_board(name)
+    state = Path(f"/dev/shm/voiceboard-dahdi.{name}")
+    try:
+        with DeviceThread(dev):
+            dev.set_alarms(1, ["LOS", "RAI"])
+            env = {"--state": str(state)}
+            argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", env["--state"],
+                    f"sim://{name}", "--", sbin("dahdi_scan")]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, check=True).stdout
+            spans = parse_scan(out)
+            assert spans[2]["alarms"] == ["YEL/RED"]
+            assert spans[1]["alarms"] == ["UNCONFIGURED"]
+    finally:
+        dev.close()
+        state.unlink(missing_ok=True)
+
+
+def test_dahdi_test_reports_timing(hwsim):
+    r = hwsim.dahdi_run(sbin("dahdi_test"), "-c", "2")
+    assert "Opened pseudo dahdi interface, measuring accuracy" in r.stdout
+    assert "--- Results after 2 passes ---" in r.stdout
+    assert "Cumulative Accuracy" in r.stdout
+
+
+def test_r2test_exchanges_idle_with_the_carrier(hwsim):
+    """OpenR2 opens E1 channels 5-6, sends R2 idle (1011 on the line) and sees the carrier's idle."""
+    assert hwsim.configure().returncode == 0
+    before = [c["cas_tx"] for c in hwsim.scan_json()["channels"] if c["span"] == 1]
+    conf = hwsim.workdir / "r2test.conf"
+    conf.write_text("variant=cn\nloglevel=all\nusedahdimf=no\ncallfiles=no\nchannel=5-6\n")
+    argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(hwsim.state), hwsim.uri,
+            "--", "stdbuf", "-oL", "-eL", "r2test", "-c", str(conf)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + LIMIT
+        while sum("far end unblocked" in line for line in lines) < 2:
+            assert time.monotonic() < deadline, "".join(lines)
+            line = proc.stdout.readline()
+            assert line, f"r2test ended:\n{''.join(lines)}"
+            lines.append(line)
+        # while r2test holds the channels, the board shows what it sends
+        desc = hwsim.scan_json()
+        e1 = [c for c in desc["channels"] if c["span"] == 1]
+        assert [c["cas_tx"] for c in e1[:2]] == [0b1011, 0b1011]
+        assert [c["cas_tx"] for c in e1[2:]] == before[2:]     # channels r2test did not open
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = "".join(lines)
+    for ch in (5, 6):
+        assert f"Channel {ch} -- CAS Raw Tx >> 0x0B" in text
+        assert f"Channel {ch} -- CAS Rx << [IDLE]" in text
+
+
+def test_without_boards_there_is_no_dev_dahdi(tmp_path):
+    """Preloaded but serving nothing: as on a machine without the DAHDI modules."""
+    from boarddrv.tools.dahdi_run import emulator_path
+    env = dict(os.environ, LD_PRELOAD=str(emulator_path()))
+    env.pop("VB_DAHDI_BOARDS", None)
+    r = subprocess.run([sbin("dahdi_scan")], env=env, capture_output=True, text=True, timeout=LIMIT)
+    assert r.returncode == 1 and "Unable to open /dev/dahdi/ctl: No such file or directory" in r.stderr
+
+
+def test_dahdi_run_errors(name):
+    run = [sys.executable, "-m", "boarddrv.cli", "dahdi-run"]
+    r = subprocess.run(run + [f"sim://{name}", "--", sbin("dahdi_scan")], capture_output=True, text=True)
+    assert r.returncode == 1 and f"sim://{name}" in r.stderr and "hwsim" in r.stderr
+    r = subprocess.run(run + ["dahdi://", "--", sbin("dahdi_scan")], capture_output=True, text=True)
+    assert r.returncode == 2 and "simulated boards only" in r.stderr
+    r = subprocess.run(run + [f"sim://{name}", "--", "no-such-program-x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no-such-program-x" in r.stderr
+    r = subprocess.run(run + [f"sim://{name}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
