@@ -49,7 +49,8 @@ def _ranges(nums: list[int]) -> str:
 def system_conf(boards: list[Any], zone: str = "cn") -> str:
     """/etc/dahdi/system.conf for these boards, their spans numbered in this order."""
     lines = [f"# system.conf for {', '.join(b.uri for b in boards)} (voiceboard dahdiconf)"]
-    by_sig: dict[str, list[int]] = {}
+    # one line per span and signalling, as dahdi_genconf writes (dahdi_cfg's lines are short)
+    by_sig: dict[tuple[int, str], list[int]] = {}
     alaw: list[int] = []
     span_no, chan_no = 1, 1
     for board in boards:
@@ -61,13 +62,14 @@ def system_conf(boards: list[Any], zone: str = "cn") -> str:
         numbers = dahdi_channels(board, chan_no)
         chan_no += sum(span_sizes(board))
         for c, n in zip(board.channels, numbers):
-            by_sig.setdefault(SIGNALLING[_name(c.type)], []).append(n)
+            by_sig.setdefault((span_no - len(board.spans) + c.span, SIGNALLING[_name(c.type)]), []).append(n)
         if _name(board.info.law) == "alaw":
             alaw += numbers
-    for sig, nums in by_sig.items():
+    for (_, sig), nums in by_sig.items():
         value = _ranges(sorted(nums)) + (f":{CHINA_CAS_IDLE}" if sig == "cas" else "")
         lines.append(f"{sig}={value}")
-    if alaw:
-        lines.append(f"alaw={_ranges(sorted(alaw))}")
+    alaw.sort()
+    for i in range(0, len(alaw), 31):
+        lines.append(f"alaw={_ranges(alaw[i:i + 31])}")
     lines += [f"loadzone={zone}", f"defaultzone={zone}"]
     return "\n".join(lines) + "\n"

@@ -94,6 +94,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int answered;                     /* since its last block: wrote, or waited for the next */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
+    int aligned;                      /* rx blocks start on the board's block grid */
     struct chan *next;                /* on the open list */
 };
 struct timer { int period_ms, left_ms, expired, ping; };
@@ -104,6 +105,7 @@ struct board {
     vb_board_info_t info;
     vb_chan_info_t *ci;
     int started, lost, stop;
+    uint64_t fed;                     /* samples fed to channels so far */
     pthread_t thr;
 };
 
@@ -590,14 +592,24 @@ static int set_bufs(struct chan *ch, int numbufs, int blocksize)
     ch->numbufs = numbufs;
     ch->blocksize = blocksize;
     ch->rx_head = ch->rx_ready = ch->rx_fill = 0;
+    ch->aligned = 0;
     ch->tx_head = ch->tx_count = ch->tx_pos = 0;
     return 0;
 }
 
-/* One tick of samples into the receive ring; a full ring drops them. */
-static void chan_feed(struct chan *ch, const int16_t *s, int n)
+/* One tick of samples into the receive ring; a full ring drops them.
+ * pos: the board's sample count at s[0].  Every channel's blocks start on
+ * the same grid (pos a multiple of the block size), whenever it was opened,
+ * so that all channels of a block size complete their blocks in the same
+ * tick, as on a card where one interrupt fills them all. */
+static void chan_feed(struct chan *ch, const int16_t *s, int n, uint64_t pos)
 {
     for (int i = 0; i < n; i++) {
+        if (!ch->aligned) {
+            if ((pos + (uint64_t)i) % (uint64_t)ch->blocksize)
+                continue;
+            ch->aligned = 1;
+        }
         if (ch->rx_ready == ch->numbufs) {
             ch->overruns++;
             if (ch->bufevents)
@@ -731,10 +743,11 @@ static void *tick_thread(void *arg)
         int16_t *tx = vb_tx(bd->b);
         for (struct chan *ch = g_open; ch; ch = ch->next) {
             if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
-                chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
+                chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK, bd->fed);
             else if (first && (!ch->sp || ch->sim < 0))
-                chan_feed(ch, NULL, EMU_BLOCK);      /* pseudo and TS16: timed silence */
+                chan_feed(ch, NULL, EMU_BLOCK, bd->fed);      /* pseudo and TS16: timed silence */
         }
+        bd->fed += (uint64_t)EMU_BLOCK;
         if (first) {
             g_ticks++;
             for (int fd = 0; fd < MAX_FD; fd++) {
@@ -1071,7 +1084,7 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
     }
     case VBD_FLUSH:
         if (*ip & VBD_FLUSH_READ)
-            ch->rx_head = ch->rx_ready = ch->rx_fill = 0;
+            ch->rx_head = ch->rx_ready = ch->rx_fill = ch->aligned = 0;
         if (*ip & VBD_FLUSH_WRITE)
             ch->tx_head = ch->tx_count = ch->tx_pos = 0;
         if (*ip & VBD_FLUSH_EVENT)
