@@ -346,9 +346,10 @@ class VoiceServer:
             log.warning("%s: [storage]/[recording] take effect when the server restarts", path)
         return True
 
-    def admin_reload(self) -> dict[str, Any]:
-        """The admin command's reload of the file the running config came from."""
-        ok = self.reload(self.cfg.file)
+    async def admin_reload(self) -> dict[str, Any]:
+        """The admin command's reload of the file the running config came from (loaded in a
+        worker thread, as SIGHUP's: calls go on meanwhile)."""
+        ok = await self.reload_async(self.cfg.file)
         return {"reloaded": ok, "file": self.cfg.file, "error": self.reload_error}
 
     def admin_record(self, target: str, pause: bool) -> dict[str, Any]:

@@ -31,6 +31,7 @@ descriptors free at start stay free for the rest of the server.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -369,7 +370,7 @@ class StatusApi:
                 method, path = parse_request(head)
                 req = Request(method, path, parse_headers(head), peer=peer and tuple(peer[:2]),
                               local=local and tuple(local[:2]))
-                status, body, extra = self.answer(req)
+                status, body, extra = await self.answer(req)
             except HttpError as exc:
                 status, body, extra = exc.status, {"error": exc.message}, {}
             except asyncio.LimitOverrunError:
@@ -388,13 +389,21 @@ class StatusApi:
             except (ConnectionError, asyncio.CancelledError):
                 pass
 
-    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
-        """The door, then the handler; the admin actions' audit lines."""
+    async def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        """The door, then the handler; the admin actions' audit lines.
+
+        An action may return an awaitable (a reload loads its file in a worker
+        thread): it is awaited here, so the loop goes on with calls meanwhile."""
         assert self.door is not None, "start() first"
         refusal = self.door.refuse(req)
         if refusal is not None:
             return refusal
         status, body = self.handle(req.method, req.path)
+        if inspect.isawaitable(body):
+            try:
+                body = await body
+            except Exception as exc:   # a failed action is an answer, not a crash
+                status, body = _internal(req.path, exc)
         self.door.done(req, status, body)
         return status, body, {}
 

@@ -7,6 +7,7 @@ process, hwsim a separate lockstep process); the second drives the real
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 SCENARIO = """
 [scenario]
@@ -159,9 +162,11 @@ script = [{ after_silence = 1.0, hangup = true }]
 """
 
 
-def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch):
+@pytest.mark.parametrize("how", ["sighup", "admin"])
+def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch, how):
     """A channel the board lacks is refused on reload as at start (the old config serves the
-    next call); a good reload is loaded in a worker thread while the loop goes on with calls."""
+    next call); a good reload (SIGHUP's, or the admin API's of the running file) is loaded in
+    a worker thread while the loop goes on with calls."""
     import threading
 
     import voiceserver.config as config_mod
@@ -170,7 +175,7 @@ def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch):
     seen: dict = {}
 
     def load_and_wait(self, *args, **kwargs):
-        if self.file.endswith("new.toml"):     # the good reload: hold it until the loop moved on
+        if "good" in state and os.path.abspath(self.file) == os.path.abspath(state["good"]):     # the good reload: hold it until the loop moved on
             seen["thread"] = threading.current_thread() is not threading.main_thread()
             loading.set()
             seen["waited"] = go_on.wait(60)     # a guard, not a timing check
@@ -191,9 +196,13 @@ def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch):
             state["error"] = server.reload_error
             assert server.cfg is old
         if len(answers) >= 2 and "started" not in state:
-            new = path.with_name("new.toml")
+            new = path.with_name("new.toml") if how == "sighup" else path
             new.write_text(path.read_text().replace(OLD_GREETING, NEW_GREETING))
-            server.reload_soon(str(new))
+            state["good"] = str(new)
+            if how == "sighup":
+                server.reload_soon(str(new))
+            else:      # what POST /admin/reload runs (the status API awaits it)
+                state["task"] = asyncio.ensure_future(server.admin_reload())
             state["started"] = server.bus.journal[-1].seq
         if loading.is_set() and not go_on.is_set():
             # the load is under way in its thread; once a call event came after it began,
