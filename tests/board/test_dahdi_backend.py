@@ -181,3 +181,36 @@ with open_board("dahdi://") as b:
         dev.close()
     assert r.returncode == 0, r.stderr
     assert "lost: board dahdi:// lost" in r.stdout
+
+
+def test_unknown_ioctl_and_unconfigured_channel_errors(name, tmp_path):
+    """As dahdi-base.c answers: ENOTTY for an ioctl it does not know, ENXIO for SPECIFY
+    of a channel dahdi_cfg did not configure (E1 TS16 under CAS), EINVAL for no channel."""
+    code = """
+import errno, fcntl, os, struct
+ctl = os.open("/dev/dahdi/ctl", os.O_RDWR)
+out = []
+try:
+    fcntl.ioctl(ctl, 0x4004DA77, struct.pack("i", 0))
+except OSError as e:
+    out.append(errno.errorcode[e.errno])
+ch = os.open("/dev/dahdi/channel", os.O_RDWR)
+for channo in (20, 5000):          # TS16 of the E1 span; no such channel
+    try:
+        fcntl.ioctl(ch, 0x4004DA26, struct.pack("i", channo))
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+try:
+    os.read(ch, 160)               # a channel fd before SPECIFY
+except OSError as e:
+    out.append(errno.errorcode[e.errno])
+print(",".join(out))
+"""
+    dev = mixed_board(name)
+    try:
+        with DeviceThread(dev):
+            r = dahdi_run(f"sim://{name}", tmp_path / "state", *python(code))
+    finally:
+        dev.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ENOTTY,ENXIO,ENXIO,EINVAL"

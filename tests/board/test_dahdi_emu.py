@@ -236,3 +236,20 @@ def test_dahdi_run_errors(name):
     assert r.returncode == 2 and "no-such-program-x" in r.stderr
     r = subprocess.run(run + [f"sim://{name}"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_a_960_channel_board_configures_and_scans(tmp_path, name):
+    """32 E1 spans: the genconf'd system.conf fits dahdi_cfg's line length; DAHDI spans 1..32."""
+    from boarddrv import ChannelType
+    from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
+    spans = [SpanSpec(kind="e1", nchan=30, framing="cas") for _ in range(32)]
+    chans = [ChanSpec(ChannelType.E1_CAS, s) for s in range(32) for _ in range(30)]
+    with SimDevice.create(name, spans=spans, channels=chans):
+        r = subprocess.run([sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--configure", "--state",
+                            str(tmp_path / "state"), f"sim://{name}", "--", sbin("dahdi_scan")],
+                           capture_output=True, text=True, timeout=LIMIT)
+    assert r.returncode == 0, r.stderr
+    scan = parse_scan(r.stdout)
+    assert sorted(scan) == list(range(1, 33))
+    assert all(s["alarms"] == ["OK"] and s["totchans"] == ["31"] for s in scan.values())
+    assert scan[32]["basechan"] == [str(31 * 31 + 1)]
