@@ -11,31 +11,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "tests" / "server" / "configs"
-
-
-def wait_for(pred, what: str, procs, limit: float = 90.0) -> None:
-    deadline = time.monotonic() + limit     # a guard against a wedged process, not a timing check
-    while not pred():
-        for p in procs:
-            assert p.poll() is None, f"{p.args[:4]} exited ({p.returncode}) while waiting for {what}"
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.02)
-
-
-def events(log: Path, kind: str | None = None) -> list[dict]:
-    """The bus events `voiceboard serve` logged (one JSON object a line)."""
-    out = []
-    for line in log.read_text().splitlines():
-        if " event {" in line:
-            ev = json.loads(line.split(" event ", 1)[1])
-            if kind is None or ev["kind"] == kind:
-                out.append(ev)
-    return out
+# the helpers both kits need live in servekit
+from servekit import CONFIGS, REPO, events, stop, wait_for  # noqa: F401  (re-exported)
 
 
 def hwsim(tmp: Path, name: str, scenario: str, *, clock: str = "lockstep", tag: str = "") -> tuple:
@@ -80,6 +59,5 @@ def card(name: str) -> dict[int, dict]:
 
 
 def kill_all(*procs) -> None:
-    """Cleanup: SIGTERM (hwsim unlinks its boards), then SIGKILL; servekit.stop does it."""
-    from servekit import stop
+    """Cleanup: SIGTERM (hwsim unlinks its boards), then SIGKILL."""
     stop(list(procs))

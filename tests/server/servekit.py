@@ -61,11 +61,15 @@ def serve(cfg: Path, log: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
-def events(log: Path, kind: str) -> list[dict[str, Any]]:
-    """The server's events of `kind`, from its log (serve logs every event as JSON)."""
-    marker = f'"kind": "{kind}"'
-    return [json.loads(line.split("event ", 1)[1]) for line in log.read_text().splitlines()
-            if marker in line and "event " in line]
+def events(log: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """The server's events (of `kind`), from its log (serve logs every event as JSON)."""
+    out = []
+    for line in log.read_text().splitlines():
+        if " event {" in line:
+            ev = json.loads(line.split(" event ", 1)[1])
+            if kind is None or ev["kind"] == kind:
+                out.append(ev)
+    return out
 
 
 def rows(db: Path, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
