@@ -155,6 +155,47 @@ def test_alarm_blocks_and_ends_call():
         ch.answer(10)
 
 
+def test_a_ring_during_the_hangup_guard_starts_its_call_when_the_guard_ends():
+    """The soak's lost callers: the exchange rang the line 0.1-0.5 s after we hung up
+    the last call; the ring went on past the guard, so it is a call (with its caller ID)."""
+    ch = FxoTrunk(4, TPS)
+    ch.ring_start(0)
+    ch.answer(1)
+    ch.hangup(100, "ivr: hangup action")
+    acts = ch.take()
+    ch.ring_start(110)                       # inside the 600 ms guard
+    assert ch.state is State.HANGUP and ch.call is None
+    fire(ch, acts, 200)                      # the guard ends, the ring still on
+    assert ch.state is State.RINGING and ch.call is not None
+    assert "call.start" in events(ch.take())
+    ch.caller_id(160, "13920000697")
+    assert ch.call.caller == "13920000697" and "call.offer" in events(ch.take())
+    # a ring that stopped inside the guard is no call
+    other = FxoTrunk(5, TPS)
+    other.ring_start(0)
+    other.answer(1)
+    other.hangup(100, "ivr: hangup action")
+    acts = other.take()
+    other.ring_start(105)
+    other.ring_stop(120)
+    fire(other, acts, 200)
+    assert other.state is State.IDLE and other.call is None
+
+
+def test_a_lost_board_forgets_the_caller_id_heard_before():
+    """Caller ID heard on an idle line whose board is then lost belongs to a caller the
+    reset cut off: the first call after the board is back must not get that number."""
+    ch = FxoTrunk(13, TPS)
+    ch.caller_id(0, "13920000697")           # its ring fell in the hangup guard; then the loss
+    ch.block(10, "board lost")
+    ch.unblock(200)
+    ch.ring_start(210)                       # the next caller, on the board that is back
+    assert ch.call is not None and ch.call.caller is None
+    assert "call.offer" not in events(ch.take()), "offered at once on a stale caller ID"
+    ch.caller_id(270, "13920000719")
+    assert ch.call.caller == "13920000719"
+
+
 def test_offer_waits_for_caller_id_or_second_ring():
     ch = FxoTrunk(7, TPS)  # default: caller ID comes between ring 1 and 2
     ch.ring_start(0)
