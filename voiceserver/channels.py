@@ -177,18 +177,20 @@ class FxoTrunk(Channel):
         self._voice_at: int | None = None   # outbound: last voice onset (VAD) while proceeding
         self._dial_tone = False             # outbound: the exchange gave us dial tone
         self._glared = False                # ringing inbound while we are off-hook (glare)
-        self._ring_on = False               # ringing voltage on the line now (RING_START..STOP)
 
     def block(self, tick: int, why: str) -> None:
         """A blocked line (alarm, board lost or reset) forgets the caller ID and ring it
         heard: their call is gone with the line, and the next ring is another caller."""
         self._cid = (None, None)
-        self._ring_on = False
         super().block(tick, why)
 
     # -- inbound -------------------------------------------------------
     def ring_start(self, tick: int) -> None:
-        self._ring_on = True
+        if self.state is State.HANGUP:
+            # we are on-hook: the guard keeps us from seizing the line too soon, but a ring
+            # is the exchange's next caller (it may come right after the last one let go)
+            self._cancel_timers()
+            self._set(State.IDLE, "ring during the hangup guard")
         if self.state is State.OFFHOOK or (self.state is State.DIALING and not self._dial_tone):
             self._glare(tick)
             return
@@ -212,7 +214,7 @@ class FxoTrunk(Channel):
         self._event("call.offer", call_id=self.call.call_id, caller=self.call.caller)
 
     def ring_stop(self, tick: int) -> None:
-        self._ring_on = False  # the ring_gone timer (re-armed at each ring) decides that the caller gave up
+        pass  # the ring_gone timer (re-armed at each ring) decides that the caller gave up
 
     def caller_id(self, tick: int, number: str | None, name: str | None = None,
                   before_ring: bool = False) -> None:
@@ -271,7 +273,6 @@ class FxoTrunk(Channel):
         assert self.call is not None
         self.call.answer_tick = tick
         self._cid = (None, None)
-        self._ring_on = False     # our off-hook trips the ringing
         self._set(State.CONNECTED, "answered")
         self._event("call.answer", call_id=self.call.call_id)
 
@@ -336,8 +337,6 @@ class FxoTrunk(Channel):
     def _on_guard_over(self, tick: int) -> None:
         if self.state is State.HANGUP:
             self._set(State.IDLE, "line free")
-            if self._ring_on:   # a caller rang in during the guard: the ring goes on, the call starts
-                self.ring_start(tick)
 
     # -- outbound --------------------------------------------------------
     def dial(self, tick: int, number: str) -> Call:
