@@ -333,6 +333,16 @@ class CallDb:
             return row[0]
         return self._tx([add])[0]
 
+    def drop_ringing_crashed(self, call_id: str) -> bool:
+        """Delete the row crash recovery closed for a call that was only ringing (never
+        answered, nothing recorded), because the restarted server took the same ringing call
+        up under a new id; True if it was deleted."""
+        def drop(c: sqlite3.Connection) -> bool:
+            return c.execute('DELETE FROM calls WHERE call_id = ? AND answer IS NULL AND disposition = ? '
+                             'AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.call_id)',
+                             (call_id, CRASHED)).rowcount > 0
+        return self._tx([drop])[0]
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM calls WHERE call_id = ?", (call_id,))
         return _call_dict(rows[0]) if rows else None

@@ -178,8 +178,19 @@ class FxoTrunk(Channel):
         self._dial_tone = False             # outbound: the exchange gave us dial tone
         self._glared = False                # ringing inbound while we are off-hook (glare)
 
+    def block(self, tick: int, why: str) -> None:
+        """A blocked line (alarm, board lost or reset) forgets the caller ID and ring it
+        heard: their call is gone with the line, and the next ring is another caller."""
+        self._cid = (None, None)
+        super().block(tick, why)
+
     # -- inbound -------------------------------------------------------
     def ring_start(self, tick: int) -> None:
+        if self.state is State.HANGUP:
+            # we are on-hook: the guard keeps us from seizing the line too soon, but a ring
+            # is the exchange's next caller (it may come right after the last one let go)
+            self._cancel_timers()
+            self._set(State.IDLE, "ring during the hangup guard")
         if self.state is State.OFFHOOK or (self.state is State.DIALING and not self._dial_tone):
             self._glare(tick)
             return

@@ -831,7 +831,10 @@ def recover_calls(db: CallDb, server_id: str | None = None) -> list[dict[str, An
         disposition = call["disposition"] or CRASHED
         db.upsert_call(CallRow(call["call_id"], end=end, disposition=disposition))
         done.append({"call_id": call["call_id"], "end": end, "disposition": disposition,
-                     "agent": call["agent"], "queue": call["queue"], "ivr_path": call["ivr_path"]})
+                     "agent": call["agent"], "queue": call["queue"], "ivr_path": call["ivr_path"],
+                     "board": call["board"], "channel": call["channel"], "direction": call["direction"],
+                     "start": call["start"],
+                     "caller": call["caller"], "answered": call["answer"] is not None})
     return done
 
 

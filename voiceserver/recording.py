@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from boarddrv.tomlconfig import ConfigError
 from voiceserver import ivr as ivrmod
-from voiceserver.calldb import CallDb, CallDbError, CallRow
+from voiceserver.calldb import CRASHED, CallDb, CallDbError, CallRow, iso, parse_time
 from voiceserver.callids import claim_server_id
 from voiceserver.recorder import SILENCE, Recorder, RecorderEvent, recover_calls, recover_files
 from voiceserver.rules import CallFacts, Decision, PauseChange, PauseControl, RecordingRules, load_rules
@@ -131,6 +131,7 @@ class RecordingService:
         self.calls: dict[str, CallRecording] = {}
         self.recovered: list[dict[str, Any]] = []
         self.recovered_calls: list[dict[str, Any]] = []
+        self._ringing_at_crash: dict[tuple[str, int], dict[str, Any]] = {}   # (board, chan) -> call
         self.watcher: RulesWatcher | None = None
         self._by_trunk: dict[Key, str] = {}        # the caller's trunk -> call id
         self._by_other: dict[Key, str] = {}        # the bridged party's line -> call id
@@ -164,6 +165,9 @@ class RecordingService:
         self.recovered = (recover_files(st.recordings, self.db, sid)
                           + recover_files(st.voicemail, self.db, sid))
         self.recovered_calls = recover_calls(self.db, sid)
+        self._ringing_at_crash = {(c["board"], c["channel"]): c for c in self.recovered_calls
+                                  if c["direction"] == "inbound" and not c["answered"]
+                                  and c["disposition"] == CRASHED}
         for r in self.recovered:
             self._recovered_voicemail(r)
             log.warning("recovered after a crash: %s (%s, %.1f s) of call %s",
@@ -275,9 +279,38 @@ class RecordingService:
     def call_started(self, rt: "BoardRuntime", tick: int, chan: int, call: Any) -> None:
         """A trunk call began (rings in, or the server seizes the line): its row, new."""
         at = self.s.time_at(rt, tick)
+        old = self._rung_before_crash(rt, chan, call, at)
+        if old is not None and old.get("start"):   # the same caller still ringing: one row, from the first ring
+            call.data["first_ring"] = parse_time(old["start"])
+            call.caller = call.caller or old["caller"]
         self.recorders[rt.index].log_call(self._row(
-            call.call_id, start=self.s.time_at(rt, call.start_tick), board=rt.name, channel=chan,
+            call.call_id, start=self._start_of(rt, call), board=rt.name, channel=chan,
             direction=call.direction, caller=call.caller, called=call.called, last_seen=at), new=True)
+        if old is not None:
+            self.recorders[rt.index].db_write(
+                "dropping the row of a call that rang before the crash", old["call_id"],
+                lambda db: db.drop_ringing_crashed(old["call_id"]))
+            self.s.bus.publish(tick, "call.continued", chan=chan, call_id=call.call_id, board=rt.name,
+                               before_crash=old["call_id"])
+
+    def _start_of(self, rt: "BoardRuntime", call: Any) -> dt.datetime:
+        """The call's start: its first ring, which may have come before a crash."""
+        return call.data.get("first_ring") or self.s.time_at(rt, call.start_tick)
+
+    def _rung_before_crash(self, rt: "BoardRuntime", chan: int, call: Any,
+                           at: dt.datetime) -> dict[str, Any] | None:
+        """The crashed run's call that was ringing on this line, if `call` (the line's first
+        call since the restart) is that caller still ringing: inbound, within a ring cycle of
+        when the call was last seen, and no other caller ID."""
+        old = self._ringing_at_crash.pop((rt.name, chan), None)
+        if old is None or call.direction != "inbound" or old.get("end") is None:
+            return None
+        if call.caller and old["caller"] and call.caller != old["caller"]:
+            return None
+        ch = rt.channels.get(chan)
+        ring_gone = getattr(getattr(ch, "t", None), "ring_gone_ms", 6000) / 1000 + SEEN_INTERVAL_S
+        gap = (parse_time(iso(at)) - parse_time(iso(old["end"]))).total_seconds()
+        return old if 0 <= gap <= ring_gone else None
 
     def progress(self, rt: "BoardRuntime", tick: int, leg: "_Leg") -> None:
         """After the IVR's commands: the call row gets the IVR path and the queue, if they changed."""
@@ -317,7 +350,7 @@ class RecordingService:
         if d is not None and d.record:
             self._start(rt, tick, cr)
         self.recorders[rt.index].log_call(self._row(
-            call.call_id, start=self.s.time_at(rt, call.start_tick), answer=at, last_seen=at,
+            call.call_id, start=self._start_of(rt, call), answer=at, last_seen=at,
             board=rt.name,
             channel=chan, direction=call.direction, caller=call.caller, called=call.called,
             recording_rule=None if d is None else str(d.rule),

@@ -922,7 +922,8 @@ class VoiceServer:
             return None if t is None else self.time_at(rt, t)
         rec = CallRecord(
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
-            at(call.start_tick), at(call.answer_tick), at(call.end_tick or self._tick),
+            call.data.get("first_ring") or at(call.start_tick),   # first_ring: rang before a crash
+            at(call.answer_tick), at(call.end_tick or self._tick),
             leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
             leg.agent, at(call.data.get("agent_answer_tick")))
         self.records.append(rec)

@@ -187,3 +187,67 @@ def test_two_servers_writing_one_database_never_share_an_id(tmp_path):
     assert len(recs) == 4 and len({r["call_id"] for r in recs}) == 4
     for r in recs:    # each server's files under its own recordings directory, for its own calls
         assert r["path"].startswith(str(tmp_path / r["server_id"] / "recordings")) and r["status"] == "kept"
+
+
+STILL_RINGING = """
+[scenario]
+duration = 120.0
+seed = 5
+
+[[caller]]          # the caller who was ringing when the last run was killed: rings on
+at = 1.0
+line = "BOARD:0"
+number = "13911110010"
+hangup_after = 4.0
+
+[[caller]]          # a new caller on a line whose crashed call is long gone
+at = 1.5
+line = "BOARD:1"
+number = "13911110011"
+hangup_after = 4.0
+"""
+
+
+def test_a_call_ringing_when_the_server_was_killed_keeps_one_row_after_the_restart(tmp_path):
+    """What `kill -9` leaves while a line rings: an open row, no answer, no caller ID yet
+    (written here as the killed run left it). The restarted server hears the same caller
+    ring on (within a ring cycle of when the row was last seen): one row for that call,
+    from its first ring, with the caller ID heard after the restart; the killed run's row
+    is dropped (`call.continued`). A crashed ringing row older than that stays."""
+    from voiceserver.calldb import CallDb, CallRow
+    board = f"ring{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    db_path = tmp_path / "calls.db"
+    server = default_server_id()
+    utc = dt.timezone.utc
+    db = CallDb(str(db_path))
+    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
+    killed = {0: (f"{server}-{run}-000001", dt.datetime(2026, 11, 23, 1, 59, 57, tzinfo=utc)),
+              1: (f"{server}-{run}-000002", dt.datetime(2026, 11, 23, 1, 50, 0, tzinfo=utc))}
+    for chan, (cid, start) in killed.items():   # the clock of hwsim-hotline.toml: 02:00 UTC
+        db.upsert_call(CallRow(cid, start=start, board="hotline", channel=chan, direction="inbound",
+                               server_id=server, run=run, last_seen=start + dt.timedelta(seconds=1)),
+                       new=True)
+    db.close()
+    hw = hwsim(tmp_path, board, STILL_RINGING)
+    proc = None
+    log = tmp_path / "serve.log"
+    try:
+        proc = serve(cfg, log)
+        wait_for(lambda: all((_by_caller(db_path).get(n) or {}).get("end")
+                             for n in ("13911110010", "13911110011")), "both calls' ends", [hw, proc])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        stop([proc, hw])
+    line0 = rows(db_path, "SELECT * FROM calls WHERE channel = 0")
+    assert len(line0) == 1, line0
+    call = line0[0]
+    assert call["caller"] == "13911110010" and call["run"] == run + 1
+    assert parse_time(call["start"]) == killed[0][1], "the call's start is its first ring, before the crash"
+    continued, = events(log, "call.continued")
+    assert (continued["call_id"], continued["before_crash"]) == (call["call_id"], killed[0][0])
+    line1 = rows(db_path, "SELECT * FROM calls WHERE channel = 1 ORDER BY start")
+    assert [(c["call_id"], c["caller"]) for c in line1] == [(killed[1][0], None),
+                                                           (line1[1]["call_id"], "13911110011")]
+    assert line1[0]["disposition"] == CRASHED

@@ -155,6 +155,39 @@ def test_alarm_blocks_and_ends_call():
         ch.answer(10)
 
 
+def test_a_ring_during_the_hangup_guard_is_the_next_call():
+    """The soak's lost callers: the exchange rang the line 0.04-0.5 s after the last call
+    ended, inside our 600 ms on-hook guard (which is for seizing the line, not for rings);
+    a board loss before the next ring left that caller with no row. The ring starts its call."""
+    ch = FxoTrunk(4, TPS)
+    ch.ring_start(0)
+    ch.answer(1)
+    ch.loop_drop(100)
+    acts = ch.take()
+    assert ch.state is State.HANGUP
+    ch.ring_start(103)                       # inside the guard
+    assert ch.state is State.RINGING and ch.call is not None and ch.call.start_tick == 103
+    assert "call.start" in events(ch.take())
+    fire(ch, acts, 200)                      # the old guard timer is stale now
+    assert ch.state is State.RINGING
+    ch.caller_id(160, "13920000703")
+    assert ch.call.caller == "13920000703" and "call.offer" in events(ch.take())
+
+
+def test_a_lost_board_forgets_the_caller_id_heard_before():
+    """Caller ID heard on an idle line whose board is then lost belongs to a caller the
+    reset cut off: the first call after the board is back must not get that number."""
+    ch = FxoTrunk(13, TPS)
+    ch.caller_id(0, "13920000697")           # its ring fell in the hangup guard; then the loss
+    ch.block(10, "board lost")
+    ch.unblock(200)
+    ch.ring_start(210)                       # the next caller, on the board that is back
+    assert ch.call is not None and ch.call.caller is None
+    assert "call.offer" not in events(ch.take()), "offered at once on a stale caller ID"
+    ch.caller_id(270, "13920000719")
+    assert ch.call.caller == "13920000719"
+
+
 def test_offer_waits_for_caller_id_or_second_ring():
     ch = FxoTrunk(7, TPS)  # default: caller ID comes between ring 1 and 2
     ch.ring_start(0)
