@@ -333,14 +333,21 @@ class CallDb:
             return row[0]
         return self._tx([add])[0]
 
-    def drop_ringing_crashed(self, call_id: str) -> bool:
-        """Delete the row crash recovery closed for a call that was only ringing (never
-        answered, nothing recorded), because the restarted server took the same ringing call
-        up under a new id; True if it was deleted."""
+    def drop_ringing_crashed(self, call_id: str, into: str) -> bool:
+        """Delete the row crash recovery closed for a call that was never answered and kept
+        no recording, because the restarted server took the same ringing call up under a new
+        id (`into`); a discarded recording of it (no file: the crash came as it began) moves
+        to `into`. True if it was deleted."""
         def drop(c: sqlite3.Connection) -> bool:
-            return c.execute('DELETE FROM calls WHERE call_id = ? AND answer IS NULL AND disposition = ? '
-                             'AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.call_id)',
-                             (call_id, CRASHED)).rowcount > 0
+            crashed = c.execute('SELECT 1 FROM calls WHERE call_id = ? AND answer IS NULL '
+                                'AND disposition = ? AND NOT EXISTS (SELECT 1 FROM recordings r '
+                                "WHERE r.call_id = calls.call_id AND r.status != 'discarded')",
+                                (call_id, CRASHED)).fetchone()
+            if crashed is None:
+                return False
+            c.execute("UPDATE recordings SET call_id = ? WHERE call_id = ?", (into, call_id))
+            c.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
+            return True
         return self._tx([drop])[0]
 
     def call(self, call_id: str) -> dict[str, Any] | None:

@@ -289,7 +289,7 @@ class RecordingService:
         if old is not None:
             self.recorders[rt.index].db_write(
                 "dropping the row of a call that rang before the crash", old["call_id"],
-                lambda db: db.drop_ringing_crashed(old["call_id"]))
+                lambda db: db.drop_ringing_crashed(old["call_id"], call.call_id))
             self.s.bus.publish(tick, "call.continued", chan=chan, call_id=call.call_id, board=rt.name,
                                before_crash=old["call_id"])
 

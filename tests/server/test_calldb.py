@@ -258,3 +258,22 @@ def test_last_seen_and_finishing_the_open_calls_of_one_run_and_board():
     plan = db.query('EXPLAIN QUERY PLAN UPDATE calls SET last_seen = 1 WHERE server_id = ? AND run = ? '
                     'AND board = ? AND "end" IS NULL', ("east", 1, "b1"))
     assert "calls_open" in " ".join(str(r[3]) for r in plan)   # an index, not a scan of all calls
+
+
+def test_a_crashed_ringing_row_is_dropped_for_its_continuation_and_its_discarded_recording_moves(tmp_path):
+    """Found by the soak: the crash came as the recording began (a discarded recording row, no
+    file, the answer not yet written). The restarted server's call continues it: the crashed
+    row goes, the discarded recording row follows the call; a kept recording keeps the row."""
+    with CallDb(tmp_path / "calls.db") as db:
+        for cid in ("old", "new", "kept"):
+            db.upsert_call(CallRow(cid, start=at(0), caller="100"))
+        db.upsert_call(CallRow("old", end=at(2), disposition=calldb.CRASHED))
+        db.upsert_call(CallRow("kept", end=at(2), disposition=calldb.CRASHED))
+        with db._lock:
+            for cid, status, path in (("old", "discarded", "/r/a.wav"), ("kept", "kept", "/r/b.wav")):
+                db._conn.execute("INSERT INTO recordings (call_id, path, format, layout, started, status) "
+                                 "VALUES (?, ?, 'alaw', 'mono', ?, ?)", (cid, path, calldb.iso(at(1)), status))
+            db._conn.commit()
+        assert db.drop_ringing_crashed("old", "new") is True
+        assert db.call("old") is None and [r.call_id for r in db.recordings()] == ["new", "kept"]
+        assert db.drop_ringing_crashed("kept", "new") is False and db.call("kept") is not None
