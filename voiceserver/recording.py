@@ -247,7 +247,6 @@ class RecordingService:
             await asyncio.sleep(self.poll_interval)
             if self.watcher is None:
                 continue
-            self.s.catch_up_clock()     # between ticks: what it publishes is stamped now
             try:     # the file is read and validated in a worker thread: calls go on meanwhile
                 await self.watcher.poll_async()
             except OSError as exc:     # the audit log cannot be written
@@ -268,8 +267,10 @@ class RecordingService:
 
     # -- time -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
+        """The rules watcher's clock, read as it applies a load (between ticks, after the
+        worker thread): the control plane's clock caught up, so what it publishes is now."""
         rt = self.s.boards[0] if self.s.boards else None
-        return self.s.start_time if rt is None else self.s.time_at(rt, self.s._tick)
+        return self.s.start_time if rt is None else self.s.time_at(rt, self.s.catch_up_clock())
 
     # -- call rows ------------------------------------------------------------------
     def _row(self, call_id: str, **fields: Any) -> CallRow:
