@@ -95,9 +95,9 @@ def main() -> int:
     args = ap.parse_args()
     import logging
     logging.basicConfig(level=logging.ERROR)
-    from voiceserver.config import load_config
-    from voiceserver.prompts import PromptLibrary
-    from voiceserver.server import VoiceServer
+    from voiceserver.config.server import load_config
+    from voiceserver.ivr.prompts import PromptLibrary
+    from voiceserver.core.server import VoiceServer
     bx, by = f"benchx{os.getpid()}", f"benchy{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

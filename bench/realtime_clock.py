@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voiceserver import cli  # noqa: E402
+from voiceserver.cli import serve as cli  # noqa: E402
 
 
 def main() -> int:

@@ -237,8 +237,8 @@ def trial(host: Host, hw: Hwsim, n: int, fmt: str, seconds: float, root: Path,
     """N stereo recordings in `fmt` for `seconds` of audio paced at real time; the figures.
 
     `profile`: (tick thread, writer thread) profilers, enabled over the measured window."""
-    from voiceserver.calldb import CallRow
-    from voiceserver.recorder import Recorder
+    from voiceserver.recording.calldb import CallRow
+    from voiceserver.recording.recorder import Recorder
 
     work = Path(tempfile.mkdtemp(prefix=f"n{n}-{fmt}-", dir=root))
     board = host.board

@@ -43,8 +43,8 @@ CHILD = textwrap.dedent("""
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
     kind, path, n, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    from voiceserver.rules import CallFacts, load_rules
-    from voiceserver.config import load_config
+    from voiceserver.recording.rules import CallFacts, load_rules
+    from voiceserver.config.server import load_config
     before = rss_kb()
     t0 = time.perf_counter()
     obj = load_rules(path) if kind == "rules" else load_config(path)

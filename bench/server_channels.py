@@ -133,9 +133,9 @@ def wait_ready(proc: subprocess.Popen, path: Path, log: Path, limit: float = 60.
 
 def run_one(n: int, seconds: float, library, profile: str | None, workdir: Path,
             idle: bool = False) -> dict[str, Any]:
-    from voiceserver.channels import State
-    from voiceserver.config import load_config
-    from voiceserver.server import VoiceServer
+    from voiceserver.core.channels import State
+    from voiceserver.config.server import load_config
+    from voiceserver.core.server import VoiceServer
     tag = f"{os.getpid()}n{n}"
     boards = boards_for(n, tag)
     work = workdir / f"n{n}"
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="no calls: every line idle (caller ID armed), for comparison")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the engine thread(s) (last N) into FILE")
     args = ap.parse_args(argv)
-    from voiceserver.prompts import PromptLibrary
+    from voiceserver.ivr.prompts import PromptLibrary
     library = PromptLibrary(None, languages=["zh"], fallback="zh")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:

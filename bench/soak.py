@@ -63,7 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from voiceserver.erlang import erlang_b  # noqa: E402
+from voiceserver.acd.erlang import erlang_b  # noqa: E402
 
 SPEECH = REPO / "prompts" / "en" / "your_call_is_important.wav"
 GRADE_OF_SERVICE = 0.01      # design: the traffic the lines carry with 1 % blocking (Erlang B)
@@ -1093,7 +1093,7 @@ def verify(s: Soak) -> dict[str, Any]:
 
 
 def _t(text: str) -> dt.datetime:
-    from voiceserver.calldb import parse_time
+    from voiceserver.recording.calldb import parse_time
     return parse_time(text)
 
 
@@ -1129,7 +1129,7 @@ def _carried(s: Soak, offered: list[dict]) -> dict[str, float]:
 def journal_size() -> int:
     """How many events the server's in-memory journal keeps (its bound)."""
     import inspect
-    from voiceserver.events import EventBus
+    from voiceserver.core.events import EventBus
     return inspect.signature(EventBus).parameters["journal_size"].default
 
 

@@ -21,13 +21,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dtmf": ("dsp.dtmf_cli:main", "list DTMF digits in a recording"),
     "cid": ("dsp.callerid_cli:main", "decode caller ID (FSK or DTMF) in a recording"),
     "tones": ("dsp.tones_cli:main", "name the call-progress tones in a recording"),
-    "serve": ("voiceserver.cli:serve_main", "run the voice server"),
-    "queues": ("voiceserver.queues_cli:main", "live table of queues and agents from a running server's status API"),
-    "agent": ("voiceserver.agent_cli:main", "log an agent in/out or set it ready/not ready on a running server"),
-    "reload": ("voiceserver.cli:reload_main", "ask a running server to reload its config"),
-    "rules": ("voiceserver.rules_cli:main", "check recording rules; explain whether a call is recorded and kept, and why"),
-    "calls": ("voiceserver.calls_cli:main", "query call records and recordings; export CSV or XLSX"),
-    "demo": ("voiceserver.cli:demo_main", "hwsim + voice server + simulated callers, with a live table"),
+    "serve": ("voiceserver.cli.serve:serve_main", "run the voice server"),
+    "queues": ("voiceserver.cli.queues:main", "live table of queues and agents from a running server's status API"),
+    "agent": ("voiceserver.cli.agent:main", "log an agent in/out or set it ready/not ready on a running server"),
+    "reload": ("voiceserver.cli.serve:reload_main", "ask a running server to reload its config"),
+    "rules": ("voiceserver.cli.rules:main", "check recording rules; explain whether a call is recorded and kept, and why"),
+    "calls": ("voiceserver.cli.calls:main", "query call records and recordings; export CSV or XLSX"),
+    "demo": ("voiceserver.cli.serve:demo_main", "hwsim + voice server + simulated callers, with a live table"),
 }
 
 

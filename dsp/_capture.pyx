@@ -52,7 +52,7 @@ def capture_block(const int16_t[:, ::1] rx, const int16_t[:, ::1] tx, int16_t[:,
                   const uint8_t[::1] mode, Py_ssize_t nslots) -> None:
     """out[k] = the recorded audio of slot k for this tick, for k < nslots.
 
-    Shapes are checked by the caller (voiceserver.recorder) once per
+    Shapes are checked by the caller (voiceserver.recording.recorder) once per
     configuration: rx, tx int16[nchan, n]; out int16[>= nslots, >= 2n];
     src_a, src_b int32 and mode uint8 of length >= nslots; indices in range.
     """

@@ -100,7 +100,7 @@ def synthesise() -> np.ndarray:
 def make(out: Path, level_dbm0: float | None = None) -> Path:
     """Write the loop to ``out`` as 8 kHz A-law WAV at the music-on-hold level."""
     from dsp.audiofile import write_wav
-    from voiceserver.prompts import DEFAULT_MOH_LEVEL_DBM0, normalise
+    from voiceserver.ivr.prompts import DEFAULT_MOH_LEVEL_DBM0, normalise
 
     level = DEFAULT_MOH_LEVEL_DBM0 if level_dbm0 is None else level_dbm0
     audio, _ = normalise(synthesise() * 10000.0, level, measure="rms")

@@ -31,7 +31,7 @@ if __package__ in (None, ""):       # run as a script: make the repo importable
 
 from dsp.audiofile import RATE, write_wav  # noqa: E402
 from prompts import PROMPTS_DIR, Catalogue, load_catalogue  # noqa: E402
-from voiceserver.prompts import active_level_dbm0  # noqa: E402
+from voiceserver.ivr.prompts import active_level_dbm0  # noqa: E402
 
 FRAME = RATE // 100          # 10 ms frames for trimming
 TRIM_FLOOR_DB = 40.0         # a frame this far below the loudest frame is silence

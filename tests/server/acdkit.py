@@ -169,7 +169,7 @@ class StatusProbe:
         import asyncio
         if self.task is None and server.status_port and self.when(server):
             self.at_tick = server.boards[0].engine.tick
-            from voiceserver.admin_token import read_token
+            from voiceserver.api.token import read_token
             token = read_token(server.cfg.api.token_file)
             self.task = asyncio.get_running_loop().create_task(self._fetch(server.status_port, token))
         return self.task is not None and self.task.done()

@@ -45,7 +45,7 @@ _runs = itertools.count(1)
 @pytest.fixture(scope="session")
 def prompt_library():
     """The packaged prompt set, normalised as the server plays it (loaded once: ~4 s)."""
-    from voiceserver.prompts import PromptLibrary
+    from voiceserver.ivr.prompts import PromptLibrary
     return PromptLibrary(None, languages=["zh", "en"], fallback="zh")
 
 
@@ -184,8 +184,8 @@ def stop_process():
 
 # ---------------------------------------------------------------- the server
 def build_server(config: Path, library, start_time: dt.datetime, **kw: Any):
-    from voiceserver.config import load_config
-    from voiceserver.server import VoiceServer
+    from voiceserver.config.server import load_config
+    from voiceserver.core.server import VoiceServer
     cfg = load_config(config, library=library)   # every prompt a flow names exists
     return VoiceServer(cfg, library, sync=True, start_time=start_time, **kw)
 
@@ -366,7 +366,7 @@ def e2e(tmp_path, prompt_library, request):
 
 
 def all_idle(server) -> bool:
-    from voiceserver.channels import State
+    from voiceserver.core.channels import State
     return all(ch.state is State.IDLE for rt in server.boards for ch in rt.channels.values())
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.acd import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
+from voiceserver.acd.distributor import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
                              RecordStart, RecordStop, Ring, StopRing, Voicemail, VoicemailSpec,
                              Mailbox)
-from voiceserver.agents import AgentSpec, AgentState, AgentStateError
-from voiceserver.hunt import HuntGroup
-from voiceserver.queues import Member, QueueSpec, Target
+from voiceserver.acd.agents import AgentSpec, AgentState, AgentStateError
+from voiceserver.acd.hunt import HuntGroup
+from voiceserver.acd.queues import Member, QueueSpec, Target
 
 
 def of(cmds: list, cls: type) -> list:

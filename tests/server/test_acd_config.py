@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.acd import Ring
-from voiceserver.config import load_config
-from voiceserver.queues import Target
+from voiceserver.acd.distributor import Ring
+from voiceserver.config.server import load_config
+from voiceserver.acd.queues import Target
 
 BASE = """\
 [[boards]]
@@ -133,7 +133,7 @@ def test_hotline_sections_load(tmp_path: Path) -> None:
 
 
 def test_settings_build_a_working_acd(tmp_path: Path) -> None:
-    from voiceserver.blacklist import normalize_number
+    from voiceserver.ivr.blacklist import normalize_number
     cfg = load_config(write(tmp_path, HOTLINE))
     acd = cfg.acd.build(cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
                         normalize=lambda n: normalize_number(n, cfg.numbering))

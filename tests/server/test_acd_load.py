@@ -7,7 +7,7 @@ every command and checks, at each one, that no agent ever rings for or
 talks on two calls and that every call ends in exactly one outcome.
 
 With infinite patience, zero wrap-up and instant answers the ACD is an
-M/M/N queue, so its waits must match Erlang C (voiceserver.erlang).
+M/M/N queue, so its waits must match Erlang C (voiceserver.acd.erlang).
 Run with ``pytest -s`` to see the figures (also in docs/queues.md).
 """
 from __future__ import annotations
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from voiceserver.acd import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
+from voiceserver.acd.distributor import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
                              RecordStart, RecordStop, Ring, StopRing, Voicemail, VoicemailSpec)
-from voiceserver.agents import AgentSpec, AgentState
-from voiceserver.erlang import ErlangC
-from voiceserver.queues import Member, QueueSpec, Target
+from voiceserver.acd.agents import AgentSpec, AgentState
+from voiceserver.acd.erlang import ErlangC
+from voiceserver.acd.queues import Member, QueueSpec, Target
 
 
 @dataclass

@@ -11,11 +11,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voiceserver.acd import Acd, Connect, Ring, StopRing, VoicemailSpec
-from voiceserver.agents import AgentSpec, AgentState
-from voiceserver.hunt import HuntGroup
-from voiceserver.queues import Member, QueueSpec, Target
-from voiceserver.strategies import STRATEGIES
+from voiceserver.acd.distributor import Acd, Connect, Ring, StopRing, VoicemailSpec
+from voiceserver.acd.agents import AgentSpec, AgentState
+from voiceserver.acd.hunt import HuntGroup
+from voiceserver.acd.queues import Member, QueueSpec, Target
+from voiceserver.acd.strategies import STRATEGIES
 
 AGENTS = ["a0", "a1", "a2", "x0"]
 

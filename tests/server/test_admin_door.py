@@ -29,10 +29,10 @@ import pytest
 
 from acdkit import StatusProbe, agents, run, scenario
 from test_reload import _wait_for
-from voiceserver.admin_door import AdminDoor, Request
-from voiceserver.admin_token import TokenFileError, ensure_token, read_token
-from voiceserver.config import ConfigError, load_config
-from voiceserver.status_api import EVICT_AFTER, HttpError, StatusApi, parse_headers
+from voiceserver.api.door import AdminDoor, Request
+from voiceserver.api.token import TokenFileError, ensure_token, read_token
+from voiceserver.config.server import ConfigError, load_config
+from voiceserver.api.status import EVICT_AFTER, HttpError, StatusApi, parse_headers
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests/server/configs"
@@ -193,7 +193,7 @@ def test_an_audit_log_others_could_write_is_refused_at_start(tmp_path):
 def test_the_connection_cap_leaves_descriptors_for_the_media_path(limits, raised):
     """Under a low descriptor limit the cap shrinks to a quarter of what is free,
     unless the soft limit can be raised (towards the hard one) to fit it."""
-    code = ("import os, resource; from voiceserver.status_api import connection_cap;"
+    code = ("import os, resource; from voiceserver.api.status import connection_cap;"
             "used = len(os.listdir('/proc/self/fd')); cap = connection_cap(64);"
             "print(used, cap, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.acd import FEATURE_CODES, Acd, Ring
-from voiceserver.agents import AgentSpec
-from voiceserver.channels import Call, FxsPhone, State
-from voiceserver.config import load_config
-from voiceserver.queues import Member, QueueSpec
-from voiceserver.status_api import Conflict, StatusApi
+from voiceserver.acd.distributor import FEATURE_CODES, Acd, Ring
+from voiceserver.acd.agents import AgentSpec
+from voiceserver.core.channels import Call, FxsPhone, State
+from voiceserver.config.server import load_config
+from voiceserver.acd.queues import Member, QueueSpec
+from voiceserver.api.status import Conflict, StatusApi
 
 from test_acd_config import BASE, write
 

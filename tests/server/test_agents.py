@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.agents import Agent, AgentSpec, AgentState, AgentStateError
+from voiceserver.acd.agents import Agent, AgentSpec, AgentState, AgentStateError
 
 
 def agent(**kw) -> Agent:

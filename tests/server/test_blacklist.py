@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voiceserver.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
+from voiceserver.ivr.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
                                    normalize_number)
 
 CN = NumberingPlan()
@@ -127,7 +127,7 @@ def test_blacklist_blocks_every_form(caller):
 
 
 def test_recording_rules_match_every_form():
-    from voiceserver.rules import CallFacts, loads_rules
+    from voiceserver.recording.rules import CallFacts, loads_rules
     import datetime as dt
     rules = loads_rules('[numbering]\nlocal_area = "10"\n[exclude]\n'
                         'numbers = ["861065231234", "008613800138000"]\n')
@@ -140,7 +140,7 @@ def test_recording_rules_match_every_form():
 
 def test_numbering_section_takes_national_lengths(tmp_path):
     from boarddrv.tomlconfig import ConfigError, loads
-    from voiceserver.configparts import parse_numbering
+    from voiceserver.config.sections import parse_numbering
     plan = parse_numbering(loads('[numbering]\nnational_lengths = [9]\n').table("numbering"))
     assert plan.national_lengths == (9,)
     with pytest.raises(ConfigError, match=r"<string>:2: key 'numbering.national_lengths\[0\]'"):
@@ -173,7 +173,7 @@ def reference_match(entries, listed, caller, plan=CN):
        st.lists(st.tuples(st.text("0123", min_size=1, max_size=4), st.booleans()), max_size=8),
        st.lists(st.text("0123", min_size=1, max_size=6), min_size=1, max_size=10))
 def test_property_the_index_agrees_with_the_rule(table_entries, numbers, callers):
-    from voiceserver.numberindex import PatternIndex
+    from voiceserver.ivr.numberindex import PatternIndex
     entries = tuple(entry("5" + n, Match.PREFIX if p else Match.EXACT) for n, p in table_entries)
     listed = ["5" + n + ("*" if p else "") for n, p in numbers]
     bl = Blacklist(entries, CN, PatternIndex.of(listed))
@@ -185,7 +185,7 @@ def test_property_the_index_agrees_with_the_rule(table_entries, numbers, callers
 
 def test_numbers_list_in_the_config(tmp_path):
     from boarddrv.tomlconfig import ConfigError
-    from voiceserver.config import load_config
+    from voiceserver.config.server import load_config
     base = Path(__file__).resolve().parent / "configs" / "server-hotline.toml"
     text = base.read_text() + """
 [blacklist]
@@ -242,7 +242,7 @@ def test_a_rejected_call_is_recorded_as_rejected_by_its_blacklist_entry(e2e, tmp
     blacklist rejected it, which entry (number, match, FILE:LINE) and its note."""
     from servekit import CONFIGS
 
-    from voiceserver.calldb import CallDb
+    from voiceserver.recording.calldb import CallDb
     cfg = tmp_path / "server.toml"
     text = (CONFIGS / "server-hotline.toml").read_text()
     cfg.write_text(text + BLACKLIST)

@@ -96,8 +96,8 @@ def records(server, board: str) -> list:
 
 
 def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tmp_path, prompt_library):
-    from voiceserver.config import load_config
-    from voiceserver.server import VoiceServer
+    from voiceserver.config.server import load_config
+    from voiceserver.core.server import VoiceServer
     bx, by = f"lossx{os.getpid()}", f"lossy{os.getpid()}"
     hx, _ = hwsim(tmp_path, bx, caller("1001", 600.0), clock="realtime", tag="x")
     hy, report_y = hwsim(tmp_path, by, caller("2001", 12.0), clock="realtime", tag="y")
@@ -170,8 +170,8 @@ def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tm
 def test_a_fatal_engine_failure_stops_the_server_with_its_error(tmp_path, prompt_library):
     """A failure that is not a lost board stops the server; the other board's clean stop
     must not clear the error (the exit status would be 0)."""
-    from voiceserver.config import load_config
-    from voiceserver.server import VoiceServer
+    from voiceserver.config.server import load_config
+    from voiceserver.core.server import VoiceServer
     bx, by = f"fatalx{os.getpid()}", f"fataly{os.getpid()}"
     hx, _ = hwsim(tmp_path, bx, caller("1001", 600.0), clock="realtime", tag="x")
     hy, _ = hwsim(tmp_path, by, caller("2001", 600.0), clock="realtime", tag="y")
@@ -219,8 +219,8 @@ timeout = "hangup"
 def test_the_acd_timer_lost_with_the_first_board_runs_again_when_it_is_back(tmp_path, prompt_library):
     """The ACD's timer lives on the first board's engine: a caller queued on the second
     board while the first is lost leaves at max_wait once the first board is back."""
-    from voiceserver.config import load_config
-    from voiceserver.server import VoiceServer
+    from voiceserver.config.server import load_config
+    from voiceserver.core.server import VoiceServer
     bx, by = f"acdx{os.getpid()}", f"acdy{os.getpid()}"
     hx, _ = hwsim(tmp_path, bx, "[scenario]\nduration = 600.0\n", clock="realtime", tag="x")
     hy, _ = hwsim(tmp_path, by, caller("2001", 120.0).replace("hangup_after = 120.0", """hangup_after = 120.0

@@ -23,9 +23,9 @@ import signal
 
 from servekit import events, hwsim, rows, serve, server_config, stop, wait_for
 
-from voiceserver.calldb import CRASHED, parse_time
-from voiceserver.callids import default_server_id
-from voiceserver.recording import SEEN_INTERVAL_S
+from voiceserver.recording.calldb import CRASHED, parse_time
+from voiceserver.core.callids import default_server_id
+from voiceserver.recording.service import SEEN_INTERVAL_S
 
 RECORD_ALL = '[recording]\nlayout = "stereo"\n'
 NUMBERS = {0: "13911110000", 1: "13911110001", 2: "13911110002"}   # line -> caller
@@ -214,7 +214,7 @@ def test_a_call_ringing_when_the_server_was_killed_keeps_one_row_after_the_resta
     ring on (within a ring cycle of when the row was last seen): one row for that call,
     from its first ring, with the caller ID heard after the restart; the killed run's row
     is dropped (`call.continued`). A crashed ringing row older than that stays."""
-    from voiceserver.calldb import CallDb, CallRow
+    from voiceserver.recording.calldb import CallDb, CallRow
     board = f"ring{os.getpid()}"
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
     db_path = tmp_path / "calls.db"

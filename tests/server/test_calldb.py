@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from voiceserver import calldb
-from voiceserver.calldb import CallDb, CallDbError, CallRow
+from voiceserver.recording import calldb
+from voiceserver.recording.calldb import CallDb, CallDbError, CallRow
 
 T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
 
@@ -109,7 +109,7 @@ def test_upsert_merges_and_computes_duration_from_answer():
 
 
 def test_from_record_maps_server_call_records():
-    class Rec:   # the fields of voiceserver.server.CallRecord
+    class Rec:   # the fields of voiceserver.core.server.CallRecord
         call_id, board, chan, direction, caller, called = "c9", "b", 2, "inbound", "1", "2"
         start, answer, end, reason = at(0), at(1), at(3), "ivr: done"
         ivr_path, digits, prompts_played, agent = ["main"], "12#", 3, None

@@ -1,5 +1,5 @@
 """Call ids (SERVER-RUN-SEQ), the server id's lock on a database, and crash recovery of call
-rows that stays with its own server's rows (voiceserver.callids, voiceserver.recorder)."""
+rows that stays with its own server's rows (voiceserver.core.callids, voiceserver.recording.recorder)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,11 +11,11 @@ import textwrap
 
 import pytest
 
-from voiceserver.calldb import CRASHED, CallDb, CallRow, iso
-from voiceserver.callids import (CallIds, ServerIdInUse, check_server_id, claim_server_id,
+from voiceserver.recording.calldb import CRASHED, CallDb, CallRow, iso
+from voiceserver.core.callids import (CallIds, ServerIdInUse, check_server_id, claim_server_id,
                                  default_server_id, lock_path)
-from voiceserver.config import load_config
-from voiceserver.recorder import recover_calls, recover_files
+from voiceserver.config.server import load_config
+from voiceserver.recording.recorder import recover_calls, recover_files
 
 T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
 
@@ -61,7 +61,7 @@ def test_storage_server_id_in_the_config(tmp_path):
 
 HOLDER = """
 import sys, time
-from voiceserver.callids import claim_server_id
+from voiceserver.core.callids import claim_server_id
 lock = claim_server_id(sys.argv[1], sys.argv[2])
 print("held", flush=True)
 time.sleep(600)
@@ -126,7 +126,7 @@ def test_the_writer_refuses_a_second_call_under_one_id_and_raises_an_alarm(tmp_p
     taken is an alarm, and the row stays the first call's."""
     import numpy as np
 
-    from voiceserver.recorder import Recorder
+    from voiceserver.recording.recorder import Recorder
     db = CallDb(tmp_path / "calls.db")
     db.upsert_call(CallRow("x-1-000001", start=at(0), caller="100", server_id="x", run=1), new=True)
     rec = Recorder(db, tmp_path / "recordings", nchan=2, block=160)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from voiceserver.calldb import CallDb, CallRow
-from voiceserver.calls_cli import COLUMNS
+from voiceserver.recording.calldb import CallDb, CallRow
+from voiceserver.cli.calls import COLUMNS
 
 UTC = dt.timezone.utc
 HEADINGS = [h for _, h in COLUMNS]
@@ -96,7 +96,7 @@ def db_path(tmp_path_factory) -> Path:
 
 def run_cli(*args: str, db: Path | None = None, env: dict[str, str] | None = None,
             entry: list[str] | None = None) -> subprocess.CompletedProcess:
-    cmd = (entry or [sys.executable, "-m", "voiceserver.calls_cli"]) + ([f"--db={db}"] if db else []) + list(args)
+    cmd = (entry or [sys.executable, "-m", "voiceserver.cli.calls"]) + ([f"--db={db}"] if db else []) + list(args)
     full_env = {k: v for k, v in os.environ.items() if k != "VOICEBOARD_CALLS_DB"}
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=full_env,

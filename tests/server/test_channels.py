@@ -1,7 +1,7 @@
 """Channel state machines driven by method calls; assertions on their actions."""
 import pytest
 
-from voiceserver.channels import Call, FxoTrunk, FxsPhone, State, TrunkTiming
+from voiceserver.core.channels import Call, FxoTrunk, FxsPhone, State, TrunkTiming
 
 TPS = 50.0  # 20 ms ticks
 

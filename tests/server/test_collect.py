@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voiceserver.collect import DTMF_DIGITS, CollectSpec, DigitCollector, Reason
+from voiceserver.ivr.collect import DTMF_DIGITS, CollectSpec, DigitCollector, Reason
 
 
 def run(col: DigitCollector, events: list[tuple[int, str | None]]):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voiceserver import cli
+from voiceserver.cli import serve as cli
 
 HWSIM = [sys.executable, "-m", "hwsim"]
 

@@ -157,7 +157,7 @@ script = [{ after_silence = 0.6, digits = "1" }, { after_silence = 1.0, hangup =
 
 
 def test_hangup_mid_prompt_frees_the_channel_for_the_next_call(e2e, prompt_library):
-    from voiceserver.channels import State
+    from voiceserver.core.channels import State
     run = e2e.run(scenario=SCENARIO_C, max_sim_seconds=60,
                   until=lambda s: len(s.records) >= 2 and e2e.all_idle(s))
     first, second = run.calls_on(3)
@@ -250,7 +250,7 @@ def test_transfer_dials_out_detects_ringback_and_answer_and_bridges(e2e, prompt_
     if hardware_bridging and e2e.via_dahdi:
         pytest.skip("DAHDI has no run-time cross-connect: on dahdi:// the engine mixes (engine-mix)")
     from dsp.audiofile import read_audio
-    from voiceserver.channels import State
+    from voiceserver.core.channels import State
     import os
     speech = os.path.abspath(CALLEE_SPEECH)
     run = e2e.run(scenario=SCENARIO_E.replace("SPEECH", speech), max_sim_seconds=90,

@@ -228,7 +228,7 @@ def test_stereo_recordings_put_the_caller_left_and_prompts_or_the_agent_right(e2
     assert c1["agent"] == "chen" and c1["queue"] == "service"
     caller1, agent = one(run, 1), one(run, 5)
     # the row keeps the line's answer and, apart, when the agent took the call
-    from voiceserver.calldb import parse_time
+    from voiceserver.recording.calldb import parse_time
     to_agent = (parse_time(c1["agent_answer"]) - parse_time(c1["answer"])).total_seconds()
     assert abs(to_agent - (agent["answer"] - caller1["answer"])) < 0.06, (to_agent, c1)
     t_agent = agent["answer"] + 1.0 - caller1["answer"]      # the agent speaks 1 s after answering
@@ -600,7 +600,7 @@ def numeric_agents_config(tmp_path: Path) -> str:
 
 
 def test_numeric_agent_ids_in_the_rules_decide_as_rules_explain_says(e2e, tmp_path):
-    from voiceserver.rules_cli import main as rules_main
+    from voiceserver.cli.rules import main as rules_main
     config = numeric_agents_config(tmp_path)
     run = e2e.run(scenario=SCENARIO_E, server_config=config, max_sim_seconds=120,
                   until=lambda s: len(s.records) >= 3 and e2e.all_idle(s), rules_poll=0)

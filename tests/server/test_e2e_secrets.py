@@ -85,7 +85,7 @@ def leaks(text: str | bytes) -> list[str]:
 
 def calls_cli(db: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VOICEBOARD_CALLS_DB"}
-    p = subprocess.run([sys.executable, "-m", "voiceserver.calls_cli", f"--db={db}", *args],
+    p = subprocess.run([sys.executable, "-m", "voiceserver.cli.calls", f"--db={db}", *args],
                        capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
     assert p.returncode == 0, p.stderr
     return p
@@ -95,11 +95,11 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
                                     reachable_strings):
     from rich.console import Console
 
-    import voiceserver.server
-    from voiceserver.cli import _table, demo_summary, print_summary
-    from voiceserver.events import log_event
-    from voiceserver.masking import MASK
-    from voiceserver.status_api import StatusApi, response
+    import voiceserver.core.server
+    from voiceserver.cli.serve import _table, demo_summary, print_summary
+    from voiceserver.core.events import log_event
+    from voiceserver.core.masking import MASK
+    from voiceserver.api.status import StatusApi, response
 
     seen: list[dict] = []      # at every key: /channels as served, and the demo's table
 
@@ -112,13 +112,13 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
         Console(file=table, width=200).print(_table(server))
         seen.append({"body": body, "http": response(status, body), "table": table.getvalue()})
 
-    class Watched(voiceserver.server.VoiceServer):
+    class Watched(voiceserver.core.server.VoiceServer):
         def __init__(self, *a, **kw) -> None:
             super().__init__(*a, **kw)
             self.bus.subscribe(log_event)                        # the log `voiceboard serve` writes
             self.bus.subscribe(lambda ev: on_event(self, ev))
 
-    monkeypatch.setattr(voiceserver.server, "VoiceServer", Watched)
+    monkeypatch.setattr(voiceserver.core.server, "VoiceServer", Watched)
     caplog.set_level(logging.DEBUG)
     config = tmp_path / "server.toml"
     config.write_text((CONFIGS / "server-recording.toml").read_text() + RULES)
@@ -159,7 +159,7 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
     for f in (db, Path(f"{db}-wal"), Path(f"{db}-journal")):
         if f.exists():
             assert leaks(f.read_bytes()) == [], f
-    from voiceserver.calldb import CallDb
+    from voiceserver.recording.calldb import CallDb
     with CallDb(db) as cdb:
         rows = {r["call_id"]: r for r in cdb.query("SELECT call_id, ivr_path, digits_count FROM calls")}
     assert f"input:account={MASK * 8}" in json.loads(rows[acc.call_id]["ivr_path"])

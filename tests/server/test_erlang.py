@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from voiceserver.erlang import ErlangC, agents_for_service_level, erlang_b, erlang_c
+from voiceserver.acd.erlang import ErlangC, agents_for_service_level, erlang_b, erlang_c
 
 
 def direct_c(n: int, a: float) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.hunt import HuntGroup, Seizure, canonical_method
+from voiceserver.acd.hunt import HuntGroup, Seizure, canonical_method
 
 LINES = [("b", 0), ("b", 1), ("b", 2), ("b", 3)]
 

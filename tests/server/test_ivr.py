@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.collect import CollectSpec
-from voiceserver.ivr import (ClearDigits, Collect, Flow, Hangup, HangupAction, IvrCall, IvrConfig,
+from voiceserver.ivr.collect import CollectSpec
+from voiceserver.ivr.flows import (ClearDigits, Collect, Flow, Hangup, HangupAction, IvrCall, IvrConfig,
                              IvrError, Log, LookupAction, Menu, Play, PlayAction, Prompt, Queue,
                              QueueAction, RefAction, RepeatAction, Say, StopPlay, SubmenuAction,
                              Transfer, TransferAction, Voicemail, VoicemailAction)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voiceserver.config import load_config
-from voiceserver.ivr import Hangup, Log, Play, Queue, StopPlay, Transfer, Voicemail
+from voiceserver.config.server import load_config
+from voiceserver.ivr.flows import Hangup, Log, Play, Queue, StopPlay, Transfer, Voicemail
 
 DEMO = load_config(Path(__file__).resolve().parents[2] / "voiceserver" / "configs" / "demo.toml")
 TERMINAL = (Hangup, Queue, Voicemail, Transfer)

@@ -17,7 +17,7 @@ import sqlite3
 
 from prockit import card, events, hwsim, kill_all, serve, server_config, stop_hwsim, wait_for
 
-from voiceserver.calldb import CRASHED
+from voiceserver.recording.calldb import CRASHED
 
 
 

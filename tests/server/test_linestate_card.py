@@ -1,4 +1,4 @@
-"""voiceserver.linestate against a real simulated card: what a dead host left, read back and released.
+"""voiceserver.core.linestate against a real simulated card: what a dead host left, read back and released.
 
 A host process seizes lines (FXO off-hook, a cross-connect, a phone rung,
 loopback, CAS bits) and is killed with SIGKILL; the card's registers keep
@@ -15,7 +15,7 @@ import threading
 
 from boarddrv import ChannelType, open_board
 from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
-from voiceserver.linestate import CAS_IDLE, LineState, line_states, release_all
+from voiceserver.core.linestate import CAS_IDLE, LineState, line_states, release_all
 
 FXO0, FXO1, FXS0, FXS1, CAS0 = 0, 1, 2, 3, 4
 
@@ -90,7 +90,7 @@ def test_more_seized_lines_than_the_command_queue_holds_are_all_released(tmp_pat
     """960 E1 channels each looped back and sending CAS: 1920 commands to undo, the card's
     queue holds 1024: the release gives the card ticks to drain it (lockstep: it only
     ticks when the host commits) instead of failing with a full queue."""
-    from voiceserver import linestate
+    from voiceserver.core import linestate
     spans = [SpanSpec(kind="e1", nchan=30, framing="cas") for _ in range(32)]
     chans = [ChanSpec(ChannelType.E1_CAS, s) for s in range(32) for _ in range(30)]
     dev = SimDevice.create(f"ls{os.getpid()}big", spans=spans, channels=chans)
@@ -130,7 +130,7 @@ def test_more_seized_lines_than_the_command_queue_holds_are_all_released(tmp_pat
 
 def test_the_note_goes_to_the_call_a_crash_left_on_that_line_only(tmp_path):
     import datetime as dt
-    from voiceserver.calldb import RECOVERED, CallDb, CallRow
+    from voiceserver.recording.calldb import RECOVERED, CallDb, CallRow
     t = dt.datetime(2026, 11, 23, 10, 0)
     with CallDb(tmp_path / "calls.db") as db:
         db.upsert_call(CallRow("old", start=t, end=t, board="b", channel=0, disposition="caller hung up"))

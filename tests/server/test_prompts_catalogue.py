@@ -17,7 +17,7 @@ import soundfile as sf
 
 from boarddrv.tomlconfig import ConfigError
 from prompts import MOH_DIR, PROMPTS_DIR, load_catalogue
-from voiceserver.prompts import active_level_dbm0
+from voiceserver.ivr.prompts import active_level_dbm0
 from dsp.units import signal_dbm0
 
 CAT = load_catalogue()

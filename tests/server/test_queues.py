@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.agents import Agent, AgentSpec
-from voiceserver.queues import Member, Queue, QueueSpec, Target, WaitingCall
+from voiceserver.acd.agents import Agent, AgentSpec
+from voiceserver.acd.queues import Member, Queue, QueueSpec, Target, WaitingCall
 
 
 def call(cid: str, prio: int, seq: int, t: int = 0) -> WaitingCall:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.config import load_config
-from voiceserver.status_api import StatusApi
+from voiceserver.config.server import load_config
+from voiceserver.api.status import StatusApi
 
 MINIMAL = """\
 [[boards]]
@@ -127,8 +127,8 @@ def test_inline_rules_are_watched_in_the_server_config_itself(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from voiceserver.events import EventBus
-    from voiceserver.recording import RecordingService
+    from voiceserver.core.events import EventBus
+    from voiceserver.recording.service import RecordingService
 
     path = write(tmp_path, '\n[recording]\nmin_seconds = 3\n')
     cfg = load_config(path)
@@ -169,9 +169,9 @@ def test_start_up_repairs_stray_part_files_in_the_voicemail_tree_too(tmp_path):
 
     import numpy as np
 
-    from voiceserver.events import EventBus
-    from voiceserver.recording import RecordingService
-    from voiceserver.wavwriter import PART, header
+    from voiceserver.core.events import EventBus
+    from voiceserver.recording.service import RecordingService
+    from voiceserver.recording.wavfile import PART, header
 
     cfg = load_config(write(tmp_path, "\n[storage]\n"))
     st = cfg.storage

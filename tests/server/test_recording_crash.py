@@ -27,7 +27,7 @@ import pytest
 import soundfile as sf
 from servekit import REPO, events, hwsim, serve, server_config, stop, wait_for
 
-from voiceserver.calldb import CRASHED
+from voiceserver.recording.calldb import CRASHED
 
 HEADER = 44                  # the recorder's PCM16 WAV header
 BYTES_PER_SECOND = 8000 * 2 * 2

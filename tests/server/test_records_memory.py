@@ -112,7 +112,7 @@ def test_retained_objects_do_not_grow_with_calls(e2e, tmp_path):
     total = sum(second.values()) - sum(first.values())
     assert total < BURST // 10, f"{total} more objects after {BURST} more calls: {grown}"
     # and the calls are all in the database, not in memory
-    from voiceserver.calldb import CallDb
+    from voiceserver.recording.calldb import CallDb
     with CallDb(run.workdir / "calls.db") as db:
         assert db.query("SELECT COUNT(*) FROM calls")[0][0] == 2 * BURST
 
@@ -121,8 +121,8 @@ def test_totals_count_end_reasons_in_bounded_space():
     """Distinct end reasons past MAX_REASONS are counted together, not each kept."""
     import datetime as dt
 
-    from voiceserver.calltotals import MAX_REASONS, OTHER_REASONS, CallTotals
-    from voiceserver.server import CallRecord
+    from voiceserver.core.calltotals import MAX_REASONS, OTHER_REASONS, CallTotals
+    from voiceserver.core.server import CallRecord
     t0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
     totals = CallTotals()
     for i in range(MAX_REASONS + 50):

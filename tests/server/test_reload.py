@@ -169,7 +169,7 @@ def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch, how)
     a worker thread while the loop goes on with calls."""
     import threading
 
-    import voiceserver.config as config_mod
+    import voiceserver.config.server as config_mod
     real_load = config_mod._Loader.load
     loading, go_on = threading.Event(), threading.Event()
     seen: dict = {}

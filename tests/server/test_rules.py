@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.blacklist import NumberingPlan
-from voiceserver.rules import CallFacts, PauseChange, loads_rules, sample_point
+from voiceserver.ivr.blacklist import NumberingPlan
+from voiceserver.recording.rules import CallFacts, PauseChange, loads_rules, sample_point
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
@@ -428,8 +428,8 @@ def test_command_pause_cannot_lift_a_rule_pause():
 
 
 def test_ivr_commands_drive_the_pause_control():
-    from voiceserver.collect import CollectSpec
-    from voiceserver.ivr import Collect, Log, PathStep, Queue
+    from voiceserver.ivr.collect import CollectSpec
+    from voiceserver.ivr.flows import Collect, Log, PathStep, Queue
     pc = rules(PAUSE).pause_control()
     assert pc.ivr_command(Log(PathStep(0, "menu", "card")), 0) == []
     assert [c.paused for c in pc.ivr_command(Collect("card", CollectSpec()), 10)] == [True]

@@ -6,7 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from voiceserver.rules_cli import main
+from voiceserver.cli.rules import main
 
 RULES = """\
 min_seconds = 5
@@ -220,7 +220,7 @@ def test_a_server_config_with_inline_rules_is_checked_against_its_own_agents(tmp
     rc, out, _ = run("check", str(server))
     assert rc == 0
     assert "2001: no such agent" in out and "1001-1005" not in out
-    from voiceserver.config import load_config
+    from voiceserver.config.server import load_config
     cfg = load_config(server)
     assert any("2001: no such agent" in w for w in cfg.warnings)   # the server logs it too
     # and the rules agree with the server on what an agent is: its numeric ids match

@@ -2,7 +2,7 @@
 
 Hypothesis generates rule sets (as TOML text, the way an administrator
 writes them) and call facts; the model below re-states the documented
-order with sets and fnmatch, no code shared with voiceserver.rules except
+order with sets and fnmatch, no code shared with voiceserver.recording.rules except
 the sampling hash (whose definition is the documented one).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voiceserver.rules import CallFacts, loads_rules
+from voiceserver.recording.rules import CallFacts, loads_rules
 
 SH = ZoneInfo("Asia/Shanghai")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

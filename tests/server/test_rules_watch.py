@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.rules import RecordingRules, load_rules
-from voiceserver.rules_watch import RulesWatcher, diff_rules
+from voiceserver.recording.rules import RecordingRules, load_rules
+from voiceserver.recording.watch import RulesWatcher, diff_rules
 
 V1 = """\
 min_seconds = 5

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voiceserver.schedule import Schedule, TimeRange, parse_days, parse_hhmm
+from voiceserver.ivr.schedule import Schedule, TimeRange, parse_days, parse_hhmm
 
 SH = ZoneInfo("Asia/Shanghai")
 

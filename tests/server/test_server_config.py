@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from boarddrv.tomlconfig import ConfigError, ConfigErrors
-from voiceserver.blacklist import BlockAction
-from voiceserver.config import load_config, reload_config
-from voiceserver.ivr import (Hangup, LookupAction, Play, Prompt, QueueAction, RefAction, Say,
+from voiceserver.ivr.blacklist import BlockAction
+from voiceserver.config.server import load_config, reload_config
+from voiceserver.ivr.flows import (Hangup, LookupAction, Play, Prompt, QueueAction, RefAction, Say,
                              SubmenuAction, TransferAction)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,7 +347,7 @@ def test_demo_balance_call_end_to_end():
 def test_prompt_check_with_real_prompt_library(tmp_path):
     np = pytest.importorskip("numpy")
     sf = pytest.importorskip("soundfile")
-    from voiceserver.prompts import PromptLibrary
+    from voiceserver.ivr.prompts import PromptLibrary
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4000) / 8000) * 32767).astype("int16")
     for lang in ("zh", "en"):
         (tmp_path / "p" / lang).mkdir(parents=True)
@@ -374,7 +374,7 @@ def test_prompt_check_with_real_prompt_library(tmp_path):
 
 def test_demo_against_the_packaged_prompt_set():
     """The demo checks clean against the packaged prompt set (committed audio)."""
-    from voiceserver.prompts import PromptLibrary
+    from voiceserver.ivr.prompts import PromptLibrary
     cfg = load_config(DEMO, library=PromptLibrary())
     assert "choose_language" in cfg.prompt_uses
 

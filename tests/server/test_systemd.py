@@ -54,7 +54,7 @@ def _listen(path: str) -> socket.socket:
 
 
 def test_notify_sends_one_datagram_to_the_socket_systemd_names(tmp_path):
-    from voiceserver import sdnotify
+    from voiceserver.core import sdnotify
     path = str(tmp_path / "notify")
     with _listen(path) as s:
         assert sdnotify.notify("READY=1\nSTATUS=x", {"NOTIFY_SOCKET": path})
@@ -68,7 +68,7 @@ def test_notify_sends_one_datagram_to_the_socket_systemd_names(tmp_path):
 
 
 def test_watchdog_interval_is_half_of_watchdog_usec_for_this_process():
-    from voiceserver.sdnotify import watchdog_interval
+    from voiceserver.core.sdnotify import watchdog_interval
     assert watchdog_interval({"WATCHDOG_USEC": "10000000"}) == 5.0
     assert watchdog_interval({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": str(os.getpid())}) == 5.0
     assert watchdog_interval({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "1"}) is None

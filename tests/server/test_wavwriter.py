@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from dsp import g711
-from voiceserver import wavwriter
-from voiceserver.wavwriter import WavError, WavFile, read_header, repair
+from voiceserver.recording import wavfile as wavwriter
+from voiceserver.recording.wavfile import WavError, WavFile, read_header, repair
 
 HAVE_SOXI = shutil.which("soxi") is not None
 

@@ -1,0 +1,1 @@
+"""The server config file and the TOML sections it shares with recording rules files."""

@@ -1,0 +1,1396 @@
+"""Recording rules: which calls are recorded, which recordings are kept, and why.
+
+Administrators write the rules in TOML (a file of its own, or the
+``[recording]`` section of the server config; docs/recording-rules.md is
+the reference). This module turns them into an immutable
+``RecordingRules`` and evaluates them as pure functions of the rules, the
+call's facts and an instant, so a decision can be re-made and explained
+later (``voiceboard rules explain``) and tested without a server.
+
+Precedence (one order, no exceptions):
+
+1. ``never`` lists (agents, numbers): not recorded;
+2. ``force`` lists: recorded, whatever follows says;
+3. ``exclude`` lists (agents, channels, numbers): not recorded;
+4. windows (holidays, ``[[window]]``), then the selections: direction,
+   queue, IVR branch;
+5. sampling, per direction, deterministic per call id;
+6. otherwise recorded.
+
+Every ``Decision`` carries the rule that made it (``RuleRef``: file, line,
+key, name) and the chain of checks in that order.
+
+Entry points::
+
+    rules = load_rules(path)                 # or RecordingRules.from_node(node, plan)
+    d = rules.decide(facts, at)              # at answer
+    d = rules.recheck(d, facts, at)          # facts changed, or new rules after a reload
+    k = rules.keep(d, duration_s)            # at the end
+    pc = rules.pause_control()               # per recorded call: when to pause / resume
+"""
+from __future__ import annotations
+
+import array
+import bisect
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from boarddrv.tomlconfig import ErrorCollector, Node, format_key
+from boarddrv.tomlconfig import load as load_toml
+from boarddrv.tomlconfig import loads as loads_toml
+from voiceserver.acd.agentid import agent_id_problem, is_numeric_id
+from voiceserver.ivr.blacklist import SEPARATORS, NumberingPlan, normalize_number
+from voiceserver.config.sections import parse_dates, parse_numbering
+from voiceserver.ivr.numberindex import PatternIndex, literal_prefix
+from voiceserver.ivr.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
+
+__all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
+           "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules", "agent_warnings",
+           "sample_point", "parse_agents", "parse_channels", "parse_numbers",
+           "DIRECTIONS", "FORMATS", "LAYOUTS", "TOP_KEYS"]
+
+DIRECTIONS = ("inbound", "outbound", "internal")
+FORMATS = ("wav-pcm16", "wav-alaw")
+LAYOUTS = ("mono", "stereo")
+TOP_KEYS = ("timezone", "format", "layout", "min_seconds", "max_seconds", "holidays", "workdays",
+            "workday_as", "numbering", "window", "select", "sampling", "never", "force",
+            "exclude", "pause_on_ivr", "pause_while_collecting", "pause_by_command", "pause_dtmf")
+LIST_KEYS = ("agents", "numbers", "callers", "called")
+
+
+# ------------------------------------------------------------------ the model
+@dataclass(frozen=True)
+class RuleRef:
+    """Where a rule is written: ``rules.toml:12 exclude.agents`` (and its name, if it has one)."""
+
+    file: str
+    line: int | None
+    key: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        named = f" ({self.name})" if self.name and self.name != self.key else ""
+        return f"{where} {self.key}{named}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "key": self.key, "name": self.name}
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the server knows of a call. Channel = ``board:chan`` (span: the E1 span, if any)."""
+
+    call_id: str
+    direction: str = "inbound"
+    board: str | None = None
+    chan: int | None = None
+    span: int | None = None
+    caller: str | None = None
+    called: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    ivr_path: tuple[str, ...] = ()
+
+    def channel_text(self) -> str:
+        if self.board is None:
+            return "(unknown)"
+        return f"{self.board}:{self.chan}" + (f" (span {self.span})" if self.span is not None else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "direction": self.direction, "board": self.board,
+                "chan": self.chan, "span": self.span, "caller": self.caller,
+                "called": self.called, "agent": self.agent, "queue": self.queue,
+                "ivr_path": list(self.ivr_path)}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One step of the chain. verdict: record | no-record | pass | pending | skip | not reached."""
+
+    stage: str
+    verdict: str
+    reason: str
+    rule: RuleRef | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "verdict": self.verdict, "reason": self.reason,
+                "rule": self.rule.as_dict() if self.rule else None}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A selection that needs a fact not known at answer (queue, IVR branch); settled at keep."""
+
+    stage: str                  # "queue" | "ivr"
+    wanted: frozenset[str]
+    rule: RuleRef
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Record this call or not, and how. ``rule``/``reason`` say which rule decided and why.
+
+    ``stopped``: a recording stopped during the call (reload or changed
+    fact excluded it); ``discard``: with ``stopped``, what was recorded
+    before is discarded too (the rules now in force exclude it as well).
+    """
+
+    record: bool
+    rule: RuleRef
+    reason: str
+    format: str = "wav-pcm16"
+    layout: str = "stereo"
+    max_seconds: float | None = None
+    min_seconds: float = 0.0
+    checks: tuple[Check, ...] = ()
+    facts: CallFacts | None = None
+    at: dt.datetime | None = None
+    pending: tuple[Pending, ...] = ()
+    stopped: bool = False
+    discard: bool = False
+    started_mid_call: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"record": self.record, "rule": self.rule.as_dict(), "reason": self.reason,
+                "format": self.format, "layout": self.layout, "max_seconds": self.max_seconds,
+                "min_seconds": self.min_seconds, "stopped": self.stopped, "discard": self.discard,
+                "started_mid_call": self.started_mid_call,
+                "pending": [{"stage": p.stage, "wanted": sorted(p.wanted), "rule": p.rule.as_dict()}
+                            for p in self.pending],
+                "checks": [c.as_dict() for c in self.checks],
+                "facts": self.facts.as_dict() if self.facts else None,
+                "at": self.at.isoformat() if self.at else None}
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Keep the recording at the end of the call or discard it, and why."""
+
+    keep: bool
+    rule: RuleRef
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"keep": self.keep, "rule": self.rule.as_dict(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RuleWarning:
+    """A ``rules check`` warning: the rules load, but something in them looks wrong."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: key '{self.key}': {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "key": self.key, "message": self.message}
+
+
+# ------------------------------------------------------------ compact lists
+def _split_items(value: Any, node: Node, key: str) -> list[tuple[str, Any]]:
+    """A string "a,b,!c" or a list of such strings -> [(item, where)] for error messages."""
+    if isinstance(value, str):
+        return [(p.strip(), key) for p in value.split(",")]
+    if isinstance(value, list):
+        out: list[tuple[str, Any]] = []
+        for i, v in enumerate(value):
+            if isinstance(v, int) and not isinstance(v, bool):
+                v = str(v)
+            if not isinstance(v, str):
+                raise node.error((key, i), f"expected a string, got {v!r}")
+            if "," in v:
+                out += [(p.strip(), (key, i)) for p in v.split(",")]
+            else:
+                out.append((v.strip(), (key, i)))
+        return out
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [(str(value), key)]
+    raise node.error(key, "expected a list like \"1001-1005,!1003\" or [\"1001\", \"2001-2009\"]")
+
+
+def _intervals(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge closed intervals into a sorted disjoint list."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(pairs):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _subtract(pos: list[tuple[int, int]], neg: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in pos:
+        cur = [(a, b)]
+        for c, d in neg:
+            nxt = []
+            for x, y in cur:
+                if d < x or c > y:
+                    nxt.append((x, y))
+                    continue
+                if x < c:
+                    nxt.append((x, c - 1))
+                if d < y:
+                    nxt.append((d + 1, y))
+            cur = nxt
+        out += cur
+    return _intervals(out)
+
+
+def _in_intervals(iv: list[tuple[int, int]], n: int) -> bool:
+    i = bisect.bisect_right(iv, (n, float("inf"))) - 1  # type: ignore[arg-type]
+    return i >= 0 and iv[i][0] <= n <= iv[i][1]
+
+
+def _covered(iv: list[tuple[int, int]], a: int, b: int) -> bool:
+    return any(x <= a and b <= y for x, y in iv)
+
+
+@dataclass(frozen=True)
+class AgentSet:
+    """Agents by id: numeric ranges and names, with negation ("1001-1005,!1003")."""
+
+    text: str = ""
+    ranges: tuple[tuple[int, int], ...] = ()     # after negation, disjoint
+    names: frozenset[str] = frozenset()
+    items: tuple[tuple[str, Any, bool], ...] = ()  # (item text, where, negated) for warnings
+
+    def __contains__(self, agent: object) -> bool:
+        if not isinstance(agent, str) or not agent:
+            return False
+        if is_numeric_id(agent):
+            return _in_intervals(list(self.ranges), int(agent))
+        return agent in self.names
+
+    def covers_item(self, item: str) -> bool:
+        """True if every agent the (positive) item names is in this set."""
+        lo, hi = _agent_item(item)
+        if lo is None:
+            return item in self.names
+        return _covered(list(self.ranges), lo, hi)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges or self.names)
+
+
+def _agent_item(item: str) -> tuple[int | None, int | None]:
+    a, sep, b = item.partition("-")
+    if a.isdigit() and (not sep or b.isdigit()):
+        lo, hi = int(a), int(b) if sep else int(a)
+        return lo, hi
+    return None, None
+
+
+def _agent_item_problem(item: str) -> str | None:
+    """Why a list item is not an agent id, a range of numeric ids or a name (voiceserver.acd.agentid)."""
+    a, sep, b = item.partition("-")
+    if a.isdigit() and sep and b.isdigit():
+        return agent_id_problem(a) or agent_id_problem(b)
+    if item.isdigit():
+        return agent_id_problem(item)
+    if is_numeric_id(item) or agent_id_problem(item) is None:
+        return None
+    return (f"bad agent {item!r} (an id like 1001, a range 1001-1005, a name starting with a "
+            f"letter, or !item to leave it out)")
+
+
+def parse_agents(value: Any, node: Node, key: str) -> AgentSet:
+    """Agents "1001-1005,!1003", names ("alice") too; ValueError-free: errors are ConfigErrors."""
+    pos: list[tuple[int, int]] = []
+    neg: list[tuple[int, int]] = []
+    pnames: set[str] = set()
+    nnames: set[str] = set()
+    items = []
+    for item, where in _split_items(value, node, key):
+        negated = item.startswith("!")
+        body = item[1:].strip() if negated else item
+        if not body:
+            raise node.error(where, "empty item (write e.g. \"1001-1005,!1003\")")
+        problem = _agent_item_problem(body)
+        if problem is not None:
+            raise node.error(where, problem)
+        lo, hi = _agent_item(body)
+        if lo is not None:
+            assert hi is not None
+            if hi < lo:
+                raise node.error(where, f"range {body!r} runs backwards")
+            (neg if negated else pos).append((lo, hi))
+        else:
+            (nnames if negated else pnames).add(body)
+        items.append((body, where, negated))
+    text = value if isinstance(value, str) else ",".join(str(v) for v in value)
+    return AgentSet(text, tuple(_subtract(_intervals(pos), _intervals(neg))),
+                    frozenset(pnames - nnames), tuple(items))
+
+
+@dataclass(frozen=True)
+class ChanItem:
+    """``board`` (all of it), ``board:spanA-B`` or ``board:A-B`` (channel indexes)."""
+
+    board: str
+    kind: str                    # "board" | "span" | "chan"
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    def matches(self, board: str | None, chan: int | None, span: int | None) -> bool:
+        if board != self.board:
+            return False
+        if self.kind == "board":
+            return True
+        n = span if self.kind == "span" else chan
+        return n is not None and _in_intervals(list(self.ranges), n)
+
+    def covers(self, other: "ChanItem") -> bool:
+        if other.board != self.board:
+            return False
+        if self.kind == "board":
+            return True
+        if self.kind != other.kind:
+            return False
+        return all(_covered(list(self.ranges), a, b) for a, b in other.ranges)
+
+    def text(self) -> str:
+        if self.kind == "board":
+            return self.board
+        body = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in self.ranges)
+        return f"{self.board}:{'span' if self.kind == 'span' else ''}{body}"
+
+
+@dataclass(frozen=True)
+class ChannelSet:
+    """Channels: "hotline:0-3", "e1site:span2", "e1site", with negation "!hotline:2"."""
+
+    text: str = ""
+    positive: tuple[ChanItem, ...] = ()
+    negative: tuple[ChanItem, ...] = ()
+    items: tuple[tuple[ChanItem, Any, bool], ...] = ()
+
+    def match(self, board: str | None, chan: int | None, span: int | None) -> ChanItem | None:
+        """The positive item that names the channel, unless a negative one takes it out."""
+        if any(n.matches(board, chan, span) for n in self.negative):
+            return None
+        for p in self.positive:
+            if p.matches(board, chan, span):
+                return p
+        return None
+
+    def covers_item(self, item: ChanItem) -> bool:
+        if any(n.board == item.board for n in self.negative):
+            return False  # conservative: a hole on that board may fall inside the item
+        return any(p.covers(item) for p in self.positive)
+
+    def __bool__(self) -> bool:
+        return bool(self.positive)
+
+
+_BOARD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+
+
+def _num_ranges(text: str) -> list[tuple[int, int]]:
+    a, sep, b = text.partition("-")
+    if not a.strip().isdigit() or (sep and not b.strip().isdigit()):
+        raise ValueError(f"expected N or N-M, got {text!r}")
+    lo, hi = int(a), int(b) if sep else int(a)
+    if hi < lo:
+        raise ValueError(f"range {text!r} runs backwards")
+    return [(lo, hi)]
+
+
+def parse_channels(value: Any, node: Node, key: str) -> ChannelSet:
+    """Channel items; an item without BOARD: uses the board of the item before it."""
+    pos: list[ChanItem] = []
+    neg: list[ChanItem] = []
+    items = []
+    board: str | None = None
+    for item, where in _split_items(value, node, key):
+        negated = item.startswith("!")
+        body = item[1:].strip() if negated else item
+        if not body:
+            raise node.error(where, "empty item (write e.g. \"hotline:0-3,!2\")")
+        b, sep, rest = body.partition(":")
+        if sep:
+            board = b.strip()
+            rest = rest.strip()
+        elif _BOARD.match(body) and not body.startswith("span"):
+            board, rest = body, ""
+        else:
+            if board is None:
+                raise node.error(where, f"{body!r}: name the board (BOARD:RANGE, e.g. "
+                                        f"\"hotline:0-3\", \"e1site:span2\", \"e1site\")")
+            rest = body
+        if not _BOARD.match(board or ""):
+            raise node.error(where, f"bad board name {board!r} in {body!r}")
+        assert board is not None
+        try:
+            if not rest:
+                ci = ChanItem(board, "board")
+            elif rest.startswith("span"):
+                ci = ChanItem(board, "span", tuple(_num_ranges(rest[4:].strip())))
+            else:
+                ci = ChanItem(board, "chan", tuple(_num_ranges(rest)))
+        except ValueError as exc:
+            raise node.error(where, f"{body!r}: {exc}") from None
+        (neg if negated else pos).append(ci)
+        items.append((ci, where, negated))
+    text = value if isinstance(value, str) else ",".join(str(v) for v in value)
+    return ChannelSet(text, tuple(pos), tuple(neg), tuple(items))
+
+
+@dataclass(frozen=True)
+class NumberPattern:
+    """A normalised number pattern: digits, ``*`` (any run) and ``?`` (one digit)."""
+
+    written: str
+    pattern: str
+
+    @property
+    def literal_prefix(self) -> str:
+        return literal_prefix(self.pattern)
+
+    def covers(self, other: "NumberPattern") -> bool:
+        """Conservative containment: equal, ``*``, or a prefix pattern over the other's start."""
+        if self.pattern == other.pattern or self.pattern == "*":
+            return True
+        if self.pattern.endswith("*") and not any(c in "*?" for c in self.pattern[:-1]):
+            return other.literal_prefix.startswith(self.pattern[:-1])
+        return False
+
+
+def _normalize_pattern(text: str, plan: NumberingPlan) -> str:
+    """Normalise the number part of a pattern the way caller IDs are normalised."""
+    if text.isdigit():     # the common case in a long list: nothing to strip, no wildcard
+        return normalize_number(text, plan)
+    raw = text.strip().translate(SEPARATORS)
+    if raw in ("*",):
+        return "*"
+    first = len(literal_prefix(raw))
+    if first == len(raw):
+        return normalize_number(raw, plan)
+    if "*" not in raw:
+        # fixed length: normalise with the wildcards as digits, then put them back
+        tail = len(raw) - first
+        norm = normalize_number(raw.replace("?", "0"), plan)
+        if len(norm) < tail:
+            raise ValueError(f"a wildcard inside the national prefix of {text!r}")
+        return norm[:-tail] + raw[first:]
+    head, rest = raw[:first], raw[first:]
+    if any(c not in "0123456789*?" for c in rest):
+        raise ValueError(f"not a number pattern: {text!r}")
+    return (normalize_number(head, plan, prefix=True) if head else "") + rest
+
+
+_LONG_LIST = 64   # a list longer than this is described by its size and hash, not its text
+
+
+@dataclass(frozen=True)
+class NumberSet:
+    """Number patterns with negation ("400*,!4008001234"), normalised under a plan.
+
+    Kept compact for lists of hundreds of thousands of numbers: the patterns
+    in two indexes, the written form only where it differs from the
+    normalised one, and for ``rules check`` each item's position as one
+    small integer (its index in the list) in an array.
+    """
+
+    text: str = ""
+    positive: PatternIndex = PatternIndex()
+    negative: PatternIndex = PatternIndex()
+    written: Mapping[str, str] = field(default_factory=dict, compare=False)  # pattern -> as written
+    key: str = ""
+    patterns: tuple[str, ...] = ()                # every item, in order, normalised
+    where: bytes = b""       # array("i") of each item's list index (-1: the string), as bytes
+    negated: bytes = b""
+
+    def match(self, normalised: str | None) -> NumberPattern | None:
+        if not normalised or self.negative.match(normalised) is not None:
+            return None
+        p = self.positive.match(normalised)
+        return None if p is None else NumberPattern(self.written.get(p, p), p)
+
+    @property
+    def items(self) -> Iterable[tuple[NumberPattern, Any, bool]]:
+        """Each item as written, where (key or (key, index)) and whether negated."""
+        for p, i, neg in zip(self.patterns, memoryview(self.where).cast("i"), self.negated):
+            yield (NumberPattern(self.written.get(p, p), p), self.key if i < 0 else (self.key, i),
+                   bool(neg))
+
+    def covers_item(self, item: NumberPattern) -> bool:
+        if self.negative:
+            return False  # conservative
+        return self.positive.covers(item.pattern)
+
+    def __bool__(self) -> bool:
+        return bool(self.positive)
+
+
+def parse_numbers(value: Any, node: Node, key: str, plan: NumberingPlan) -> NumberSet:
+    """A list of number patterns, each normalised once; ConfigError (file, line, key) if bad."""
+    pos: list[str] = []
+    neg: list[str] = []
+    written: dict[str, str] = {}
+    patterns: list[str] = []
+    where = array.array("i")
+    negated = bytearray()
+    for item, at in _split_items(value, node, key):
+        is_neg = item.startswith("!")
+        body = item[1:].strip() if is_neg else item
+        if not body:
+            raise node.error(at, "empty number pattern")
+        try:
+            norm = _normalize_pattern(body, plan)
+        except ValueError as exc:
+            raise node.error(at, f"{exc} (patterns: 13800138000, 400*, 1380013800?)") from None
+        if not norm:
+            raise node.error(at, f"empty number pattern {body!r}")
+        if norm != body:
+            written.setdefault(norm, body)
+        (neg if is_neg else pos).append(norm)
+        patterns.append(norm)
+        where.append(at[1] if isinstance(at, tuple) else -1)
+        negated.append(is_neg)
+    if isinstance(value, str):
+        text = value
+    elif len(patterns) > _LONG_LIST:
+        digest = hashlib.sha256("\n".join(str(v) for v in value).encode()).hexdigest()
+        text = f"{len(patterns)} numbers (sha256 {digest[:16]})"
+    else:
+        text = ",".join(str(v) for v in value)
+    return NumberSet(text, PatternIndex.of(pos), PatternIndex.of(neg), written, key,
+                     tuple(patterns), where.tobytes(), bytes(negated))
+
+
+@dataclass(frozen=True)
+class ListRule:
+    """One list (e.g. exclude.agents) and where it is written."""
+
+    stage: str         # "never" | "force" | "exclude"
+    key: str           # "agents" | "channels" | "numbers" | "callers" | "called"
+    ref: RuleRef
+    agents: AgentSet | None = None
+    channels: ChannelSet | None = None
+    numbers: NumberSet | None = None
+
+    def describe(self) -> str:
+        s = self.agents or self.channels or self.numbers
+        return s.text if s is not None else ""
+
+
+# ------------------------------------------------------------------ windows
+@dataclass(frozen=True)
+class Window:
+    name: str
+    schedule: Schedule         # one range; Schedule gives midnight and holiday semantics
+    ref: RuleRef
+    text: str
+
+
+@dataclass(frozen=True)
+class PauseDtmf:
+    name: str
+    start: str
+    stop: str
+    max_digits: int
+    timeout_ms: int
+    ref: RuleRef
+
+
+# ----------------------------------------------------------------- sampling
+def sample_point(seed: str, call_id: str) -> float:
+    """A call's fixed point in [0, 1): sha256(seed:call_id); sampled if < rate/100."""
+    h = hashlib.sha256(f"{seed}:{call_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2.0 ** 64
+
+
+def _pct(x: float) -> str:
+    return f"{x:g}%"
+
+
+# -------------------------------------------------------------- the rules
+@dataclass(frozen=True)
+class RecordingRules:
+    """A validated, immutable rule set. Evaluate with decide / recheck / keep."""
+
+    file: str
+    timezone: str = "Asia/Shanghai"
+    format: str = "wav-pcm16"
+    layout: str = "stereo"
+    min_seconds: float = 0.0
+    max_seconds: float | None = None
+    plan: NumberingPlan = NumberingPlan()
+    holidays: frozenset[dt.date] = frozenset()
+    workdays: frozenset[dt.date] = frozenset()
+    workday_as: int = 0
+    windows: tuple[Window, ...] = ()
+    never: tuple[ListRule, ...] = ()
+    force: tuple[ListRule, ...] = ()
+    exclude: tuple[ListRule, ...] = ()
+    directions: frozenset[str] = frozenset(DIRECTIONS)
+    queues: tuple[tuple[str, bool], ...] = ()
+    other_queues: bool = True
+    ivr: tuple[tuple[str, bool], ...] = ()
+    other_ivr: bool = True
+    sampling: tuple[tuple[str, float], ...] = (("inbound", 100.0), ("outbound", 100.0),
+                                               ("internal", 100.0))
+    seed: str = "voiceboard"
+    pause_on_ivr: tuple[str, ...] = ()
+    pause_while_collecting: tuple[str, ...] = ()
+    pause_by_command: bool = True
+    pause_dtmf: tuple[PauseDtmf, ...] = ()
+    refs: tuple[tuple[str, RuleRef], ...] = ()   # setting key -> where written
+    warnings: tuple[RuleWarning, ...] = ()
+    source_hash: str = ""
+
+    @classmethod
+    def from_node(cls, node: Node, plan: NumberingPlan | None = None) -> "RecordingRules":
+        """Validate the rules in table ``node`` (a file's root, or a server config's [recording])."""
+        return _from_node(node, plan)
+
+    # -- where --------------------------------------------------------------
+    def ref(self, key: str) -> RuleRef:
+        for k, r in self.refs:
+            if k == key:
+                return r
+        return RuleRef(self.file, None, key)  # not written: a default
+
+    # -- evaluation ---------------------------------------------------------
+    def decide(self, facts: CallFacts, at: dt.datetime) -> Decision:
+        """The decision at answer time (``at``: an aware datetime)."""
+        checks, record, rule, reason, pending = self._chain(facts, at, mid_call=False)
+        return self._decision(record, rule, reason, checks, facts, at, pending)
+
+    def recheck(self, decision: Decision, facts: CallFacts, at: dt.datetime) -> Decision:
+        """Re-evaluate a call in progress after a reload (self = the new rules) or a fact change.
+
+        The call keeps ``decision`` unless these rules exclude it now (never,
+        exclusions, or a direction/queue/IVR selection): then the recording
+        stops (``stopped``), and what was recorded is discarded too when
+        these rules exclude the facts it was recorded under. Windows and
+        sampling are answer-time checks and are not re-made. A force rule
+        may start a recording that was not running; a stopped one stays
+        stopped.
+        """
+        checks, record, rule, reason, pending = self._chain(facts, at, mid_call=True)
+        forced = any(c.stage.startswith("force.") and c.verdict == "record" for c in checks)
+        if decision.record and not record:
+            before = decision.facts or facts
+            _, rec_before, _, _, _ = self._chain(before, at, mid_call=True)
+            return replace(decision, record=False, rule=rule, reason=f"stopped: {reason}",
+                           checks=tuple(checks), facts=facts, at=at, stopped=True,
+                           discard=not rec_before, pending=())
+        if not decision.record and not decision.stopped and forced:
+            d = self._decision(True, rule, f"started during the call: {reason}", checks, facts,
+                               at, ())
+            return replace(d, started_mid_call=True)
+        if decision.record:
+            return replace(decision, facts=facts)
+        return decision
+
+    def keep(self, decision: Decision, duration_s: float) -> Keep:
+        """Keep or discard a finished recording of ``duration_s`` seconds."""
+        if not decision.record and not decision.stopped:
+            return Keep(False, decision.rule, f"nothing was recorded: {decision.reason}")
+        if decision.stopped and decision.discard:
+            return Keep(False, decision.rule, f"discarded: {decision.reason}; the rules now "
+                                              f"exclude what was recorded before too")
+        facts = decision.facts
+        for p in decision.pending:
+            have = set(facts.ivr_path) if facts and p.stage == "ivr" else (
+                {facts.queue} if facts and facts.queue else set())
+            if not have & p.wanted:
+                what = "queue" if p.stage == "queue" else "IVR branch"
+                return Keep(False, p.rule, f"discarded: the call never reached a recorded {what} "
+                                           f"({', '.join(sorted(p.wanted))})")
+        if duration_s < decision.min_seconds:
+            return Keep(False, self.ref("min_seconds"),
+                        f"discarded: {duration_s:g} s is shorter than min_seconds = "
+                        f"{decision.min_seconds:g}")
+        if decision.max_seconds is not None and duration_s >= decision.max_seconds:
+            return Keep(True, self.ref("max_seconds"),
+                        f"kept: stopped at max_seconds = {decision.max_seconds:g} "
+                        f"(the call went on)")
+        if decision.stopped:
+            return Keep(True, decision.rule, f"kept the part before the stop "
+                                             f"({duration_s:g} s): {decision.reason}")
+        return Keep(True, decision.rule, f"kept: {duration_s:g} s, at least min_seconds = "
+                                         f"{decision.min_seconds:g}")
+
+    def pause_control(self) -> "PauseControl":
+        """A fresh per-call pause/resume helper for these rules."""
+        return PauseControl(self)
+
+    # -- the chain ----------------------------------------------------------
+    def _decision(self, record: bool, rule: RuleRef, reason: str, checks: list[Check],
+                  facts: CallFacts, at: dt.datetime, pending: tuple[Pending, ...]) -> Decision:
+        return Decision(record, rule, reason, self.format, self.layout, self.max_seconds,
+                        self.min_seconds, tuple(checks), facts, at, pending if record else ())
+
+    def _norm(self, number: str | None) -> str | None:
+        if not number:
+            return None
+        try:
+            return normalize_number(number, self.plan)
+        except ValueError:
+            return None
+
+    def _list_match(self, lr: ListRule, facts: CallFacts) -> str | None:
+        """Why list rule ``lr`` names this call, or None."""
+        if lr.agents is not None:
+            return f"agent {facts.agent} is in {lr.ref.key} ({lr.agents.text})" \
+                if facts.agent in lr.agents else None
+        if lr.channels is not None:
+            item = lr.channels.match(facts.board, facts.chan, facts.span)
+            return (f"channel {facts.channel_text()} is in {lr.ref.key} ({item.text()})"
+                    if item is not None else None)
+        assert lr.numbers is not None
+        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
+                 "called": ("called",)}[lr.key]
+        for side in sides:
+            raw = getattr(facts, side)
+            p = lr.numbers.match(self._norm(raw))
+            if p is not None:
+                return f"{side} {raw} matches {p.written!r} in {lr.ref.key}"
+        return None
+
+    def _list_miss(self, lr: ListRule, facts: CallFacts) -> str:
+        """The 'pass' sentence for a list that does not name the call."""
+        if lr.agents is not None:
+            return f"agent {facts.agent or '(none)'} is not in {lr.ref.key} ({lr.agents.text})"
+        if lr.channels is not None:
+            return f"channel {facts.channel_text()} is not in {lr.ref.key} ({lr.channels.text})"
+        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
+                 "called": ("called",)}[lr.key]
+        said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in sides)
+        return f"{said}: no match in {lr.ref.key}"
+
+    def _chain(self, facts: CallFacts, at: dt.datetime, *, mid_call: bool
+               ) -> tuple[list[Check], bool, RuleRef, str, tuple[Pending, ...]]:
+        """Run every check in precedence order; the first decisive one decides."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("recording rules need an aware datetime (with tzinfo)")
+        checks: list[Check] = []
+        decided: tuple[bool, RuleRef, str] | None = None
+
+        def add(stage: str, verdict: str, reason: str, rule: RuleRef | None) -> None:
+            nonlocal decided
+            if decided is not None:
+                checks.append(Check(stage, "not reached", reason, rule))
+                return
+            checks.append(Check(stage, verdict, reason, rule))
+            if verdict in ("record", "no-record"):
+                assert rule is not None
+                decided = (verdict == "record", rule, reason)
+
+        for stage, lists, verdict in (("never", self.never, "no-record"),
+                                      ("force", self.force, "record"),
+                                      ("exclude", self.exclude, "no-record")):
+            if not lists:
+                add(stage, "skip", f"no {stage} lists", None)
+            for lr in lists:
+                why = self._list_match(lr, facts)
+                if why is not None:
+                    add(f"{stage}.{lr.key}", verdict, why, lr.ref)
+                else:
+                    add(f"{stage}.{lr.key}", "pass", self._list_miss(lr, facts), lr.ref)
+
+        if mid_call:
+            add("window", "skip", "windows are checked at answer only", None)
+        else:
+            stage, verdict, reason, rule = self._window_check(at)
+            add(stage, verdict, reason, rule)
+
+        r = self.ref("select.directions")
+        if facts.direction in self.directions:
+            add("direction", "pass", f"{facts.direction} calls are selected", r)
+        else:
+            add("direction", "no-record", f"{facts.direction} calls are not selected "
+                                          f"(select.directions = {sorted(self.directions)})", r)
+
+        pending: list[Pending] = []
+        for stage, table, other, have, noun, key in (
+                ("queue", self.queues, self.other_queues,
+                 [facts.queue] if facts.queue else [], "queue", "queues"),
+                ("ivr", self.ivr, self.other_ivr, list(facts.ivr_path), "IVR branch", "ivr")):
+            setting = dict(table)
+            on = {n for n, v in table if v}
+            off = [n for n in have if setting.get(n) is False]
+            other_ref = self.ref(f"select.other_{key}")
+            if off:
+                add(stage, "no-record", f"{noun} {off[0]!r} is not recorded",
+                    self.ref(f"select.{key}.{off[0]}"))
+            elif any(n in on for n in have):
+                n = next(n for n in have if n in on)
+                add(stage, "pass", f"{noun} {n!r} is recorded", self.ref(f"select.{key}.{n}"))
+            elif other:
+                add(stage, "pass", f"{noun} {have[-1]!r} has no rule (other_{key} = true)"
+                    if have else f"no {noun} reached yet, other_{key} = true", other_ref)
+            elif have and stage == "queue":
+                add(stage, "no-record", f"{noun} {have[0]!r} is not one of the recorded "
+                                        f"queues ({', '.join(sorted(on)) or 'none'})", other_ref)
+            else:
+                # not reached yet: record now, settle at the end (keep)
+                if decided is None:
+                    pending.append(Pending(stage, frozenset(on), other_ref))
+                add(stage, "pending", f"kept only if the call reaches {noun} "
+                                      f"{', '.join(sorted(on)) or '(none)'} (other_{key} = false)",
+                    other_ref)
+
+        if mid_call:
+            add("sampling", "skip", "sampling is decided at answer only", None)
+        else:
+            rate = dict(self.sampling).get(facts.direction, 100.0)
+            r = self.ref(f"sampling.{facts.direction}")
+            if rate >= 100.0:
+                add("sampling", "pass", f"{facts.direction} sampling is {_pct(rate)}", r)
+            else:
+                point = sample_point(self.seed, facts.call_id)
+                if point * 100.0 < rate:
+                    add("sampling", "pass", f"call {facts.call_id} is in the {_pct(rate)} "
+                                            f"{facts.direction} sample (point {point:.4f})", r)
+                else:
+                    add("sampling", "no-record", f"call {facts.call_id} is outside the "
+                                                 f"{_pct(rate)} {facts.direction} sample "
+                                                 f"(point {point:.4f})", r)
+        add("default", "record", "no rule stops it: recorded", RuleRef(self.file, None, "default"))
+        assert decided is not None
+        record, rule, reason = decided
+        return checks, record, rule, reason, tuple(pending)
+
+    def _window_check(self, at: dt.datetime) -> tuple[str, str, str, RuleRef | None]:
+        local = at.astimezone(ZoneInfo(self.timezone))
+        stamp = f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
+        if not self.windows:
+            sched = self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
+            if sched.is_open(at):
+                return "window", "pass", f"no windows: any time ({stamp})", None
+            return "window", "no-record", f"{local.date()} is a holiday ({stamp})", \
+                self.ref("holidays")
+        for w in self.windows:
+            if w.schedule.is_open(at):
+                return "window", "pass", f"{stamp} is in window {w.name!r} ({w.text})", w.ref
+        day = local.date()
+        if day in self.holidays and day not in self.workdays:
+            return "window", "no-record", f"{day} is a holiday and no window covers " \
+                                          f"{stamp}", self.ref("holidays")
+        return "window", "no-record", f"{stamp} is outside every window", self.ref("window")
+
+    def _schedule(self, tr: TimeRange) -> Schedule:
+        return Schedule((tr,), "in", "out", self.timezone, self.holidays, self.workdays,
+                        self.workday_as)
+
+    # -- description (audit diffs) ----------------------------------------
+    def describe(self) -> dict[str, str]:
+        """Every rule and setting as key -> canonical text; two rule sets diff key by key."""
+        out: dict[str, str] = {
+            "timezone": self.timezone, "format": self.format, "layout": self.layout,
+            "min_seconds": f"{self.min_seconds:g}",
+            "max_seconds": "none" if self.max_seconds is None else f"{self.max_seconds:g}",
+            "numbering": (f"+{self.plan.country_code} trunk {self.plan.trunk_prefix!r} intl "
+                          f"{self.plan.international_prefix!r} local_area "
+                          f"{self.plan.local_area!r}"),
+            "holidays": _dates_text(self.holidays), "workdays": _dates_text(self.workdays),
+            "workday_as": DAY_NAMES[self.workday_as],
+            "select.directions": ",".join(d for d in DIRECTIONS if d in self.directions),
+            "select.other_queues": str(self.other_queues).lower(),
+            "select.other_ivr": str(self.other_ivr).lower(),
+            "sampling.seed": self.seed,
+            "pause_on_ivr": ",".join(self.pause_on_ivr),
+            "pause_while_collecting": ",".join(self.pause_while_collecting),
+            "pause_by_command": str(self.pause_by_command).lower(),
+        }
+        for d, rate in self.sampling:
+            out[f"sampling.{d}"] = _pct(rate)
+        for n, v in self.queues:
+            out[f"select.queues.{n}"] = "on" if v else "off"
+        for n, v in self.ivr:
+            out[f"select.ivr.{n}"] = "on" if v else "off"
+        for w in self.windows:
+            out[f"window.{w.name}"] = w.text
+        for lr in self.never + self.force + self.exclude:
+            out[f"{lr.stage}.{lr.key}"] = lr.describe()
+        for p in self.pause_dtmf:
+            out[f"pause_dtmf.{p.name}"] = (f"start {p.start!r} stop {p.stop!r} max_digits "
+                                           f"{p.max_digits} timeout {p.timeout_ms / 1000:g} s")
+        return out
+
+
+def _dates_text(days: frozenset[dt.date]) -> str:
+    return ",".join(d.isoformat() for d in sorted(days))
+
+
+# ------------------------------------------------------------------ pausing
+@dataclass(frozen=True)
+class PauseChange:
+    """Pause (``paused=True``) or resume the recording at ``t`` (ms); the recorder marks the gap."""
+
+    paused: bool
+    t: int
+    reason: str
+    rule: RuleRef
+
+
+class PauseControl:
+    """When a recording pauses and resumes; fed IVR and DTMF events, sans-I/O.
+
+    Sources (any active one pauses): the IVR is in a ``pause_on_ivr`` menu;
+    digits are being collected in a ``pause_while_collecting`` menu; a
+    ``[[pause_dtmf]]`` key sequence was typed and its stop key, digit count
+    or timeout has not come yet; a pause command. A resume command ends
+    only a command pause: rule-driven pauses protect card numbers and an
+    operator cannot lift them. Time ``t`` is the server clock in ms.
+    """
+
+    def __init__(self, rules: RecordingRules) -> None:
+        self.rules = rules
+        self._active: dict[str, tuple[str, RuleRef]] = {}
+        self._recent = ""
+        self._dtmf: tuple[PauseDtmf, int, int] | None = None   # rule, digits seen, deadline
+        self._menu: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._active)
+
+    @property
+    def deadline(self) -> int | None:
+        """When ``tick`` must next be called (a DTMF pause's timeout), or None."""
+        return self._dtmf[2] if self._dtmf else None
+
+    def _change(self, t: int, key: str, on: bool, reason: str = "",
+                rule: RuleRef | None = None) -> list[PauseChange]:
+        return self._apply(t, [(key, on, reason, rule)])
+
+    def _apply(self, t: int, updates: list[tuple[str, bool, str, RuleRef | None]]
+               ) -> list[PauseChange]:
+        """Apply several source changes as one instant: at most one PauseChange."""
+        was = self.paused
+        started: tuple[str, RuleRef] | None = None
+        ended: tuple[str, RuleRef] | None = None
+        for key, on, reason, rule in updates:
+            if on:
+                assert rule is not None
+                self._active[key] = started = (reason, rule)
+            else:
+                ended = self._active.pop(key, None) or ended
+        if self.paused == was:
+            return []
+        if self.paused:
+            assert started is not None
+            return [PauseChange(True, t, *started)]
+        assert ended is not None
+        return [PauseChange(False, t, f"end of: {ended[0]}", ended[1])]
+
+    def menu(self, name: str | None, t: int) -> list[PauseChange]:
+        """The IVR entered menu ``name`` (None: the call left the IVR)."""
+        self._menu = name
+        on = name is not None and name in self.rules.pause_on_ivr
+        return self._apply(t, self._expired(t) + [
+            ("collect", False, "", None),
+            ("menu", on, f"IVR menu {name!r} (pause_on_ivr)" if on else "",
+             self.rules.ref("pause_on_ivr") if on else None)])
+
+    def collecting(self, menu: str | None, t: int) -> list[PauseChange]:
+        """Digit collection started in ``menu`` (None: the collection ended)."""
+        if menu is not None and menu in self.rules.pause_while_collecting:
+            return self._apply(t, self._expired(t) + [
+                ("collect", True, f"collecting digits in menu {menu!r} (pause_while_collecting)",
+                 self.rules.ref("pause_while_collecting"))])
+        return self._apply(t, self._expired(t) + [("collect", False, "", None)])
+
+    def digit(self, d: str, t: int, *, secret: bool = False) -> list[PauseChange]:
+        """A DTMF key from either side of the call.
+
+        A key that is an IVR's secret input (``secret``, or typed while an
+        IVR pause is on: a card number going into a menu) counts toward an
+        active DTMF pause but never toward a start sequence, and is not
+        kept; of other keys only the last few a start sequence needs are.
+        """
+        out = self.tick(t)
+        if self._dtmf is not None:
+            rule, n, deadline = self._dtmf
+            if d in rule.stop:
+                self._dtmf = None
+                return out + self._change(t, "dtmf", False)
+            n += 1
+            if n >= rule.max_digits:
+                self._dtmf = None
+                return out + self._change(t, "dtmf", False)
+            self._dtmf = (rule, n, deadline)
+            return out
+        if secret or "collect" in self._active or "menu" in self._active:
+            self._recent = ""
+            return out
+        longest = max((len(r.start) for r in self.rules.pause_dtmf), default=0)
+        self._recent = (self._recent + d)[-longest:] if longest else ""
+        for rule in self.rules.pause_dtmf:
+            if self._recent.endswith(rule.start):
+                self._recent = ""
+                self._dtmf = (rule, 0, t + rule.timeout_ms)
+                return out + self._change(t, "dtmf", True, f"keys {rule.start!r} "
+                                                           f"(pause_dtmf {rule.name})", rule.ref)
+        return out
+
+    def tick(self, t: int) -> list[PauseChange]:
+        """The clock: ends a DTMF pause whose timeout has passed."""
+        return self._apply(t, self._expired(t))
+
+    def _expired(self, t: int) -> list[tuple[str, bool, str, RuleRef | None]]:
+        """A DTMF pause whose timeout has passed by `t` ends with whatever else happens at `t`."""
+        if self._dtmf is not None and t >= self._dtmf[2]:
+            self._dtmf = None
+            return [("dtmf", False, "", None)]
+        return []
+
+    def command(self, pause: bool, t: int, who: str = "command") -> list[PauseChange]:
+        """A pause/resume command (API, agent key); refused (empty list) if not allowed."""
+        if not self.rules.pause_by_command:
+            return []
+        return self._apply(t, self._expired(t) + [("command", pause, f"pause by {who}",
+                                                   self.rules.ref("pause_by_command"))])
+
+    def ivr_command(self, cmd: Any, t: int) -> list[PauseChange]:
+        """Convenience for the server: feed each voiceserver.ivr.flows command as it is carried out.
+
+        ``Collect(menu, spec)`` starts a collection; ``Log(PathStep("menu",
+        name))`` enters a menu; a step that ends input (key, input, invalid,
+        timeouts, fallback) ends the collection; Hangup/Queue/Voicemail/
+        Transfer leave the IVR.
+        """
+        kind = type(cmd).__name__
+        if kind == "Collect":
+            return self.collecting(cmd.menu, t)
+        if kind == "Log":
+            what = cmd.step.what
+            if what == "menu":
+                return self.menu(cmd.step.detail, t)
+            if what in ("key", "input", "invalid", "first_timeout", "inter_timeout",
+                        "total_timeout", "timeout", "fallback", "caller_hangup"):
+                return self.collecting(None, t)
+            return []
+        if kind in ("Hangup", "Queue", "Voicemail", "Transfer"):
+            return self.menu(None, t)
+        return []
+
+
+# ------------------------------------------------------------------ loading
+def load_rules(path: str | os.PathLike[str], plan: NumberingPlan | None = None) -> RecordingRules:
+    """Load a rules file (the rules at its top level). ``plan``: the server's [numbering]."""
+    cfg = load_toml(path)
+    return _with_hash(_from_node(cfg, plan), cfg.text)
+
+
+def loads_rules(text: str, file: str = "<string>", plan: NumberingPlan | None = None
+                ) -> RecordingRules:
+    cfg = loads_toml(text, file)
+    return _with_hash(_from_node(cfg, plan), text)
+
+
+def _with_hash(rules: RecordingRules, text: str) -> RecordingRules:
+    return replace(rules, source_hash=hashlib.sha256(text.encode()).hexdigest())
+
+
+def _ref(node: Node, key: str | None, name: str = "") -> RuleRef:
+    """Where ``key`` of table ``node`` is written (the full key: recording.x in a server config)."""
+    path = node.keypath + ((key,) if key is not None else ())
+    line = node.config.line_of(path) if path else None
+    return RuleRef(node.config.file, line, format_key(path) if path else "(root)", name)
+
+
+def _numbering(node: Node, default: NumberingPlan | None) -> NumberingPlan:
+    if "numbering" not in node:
+        return default or NumberingPlan()
+    return parse_numbering(node.table("numbering"))
+
+
+def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
+    """Validate the rules in table ``node`` (a file's root or [recording]); ConfigError if bad."""
+    node.check_keys(TOP_KEYS)
+    file = node.config.file
+    refs: dict[str, RuleRef] = {}
+
+    def keyref(key: str) -> RuleRef:
+        r = refs[key] = _ref(node, key)
+        return r
+
+    tz = node.get_str("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(tz)
+    except (KeyError, ValueError):
+        raise node.error("timezone", f"unknown timezone {tz!r} (an IANA name such as "
+                                     f"'Asia/Shanghai')") from None
+    for k in ("timezone", "format", "layout", "min_seconds", "max_seconds", "holidays",
+              "workdays", "pause_on_ivr", "pause_while_collecting", "pause_by_command"):
+        keyref(k)
+    refs["window"] = _ref(node, "window")
+    fmt = node.get_str("format", "wav-pcm16", choices=FORMATS)
+    layout = node.get_str("layout", "stereo", choices=LAYOUTS)
+    min_s = node.get_float("min_seconds", 0.0, min=0)
+    max_s = node.get_float("max_seconds", 0.0, min=0)
+    max_seconds = max_s if max_s > 0 else None
+    if max_seconds is not None and min_s >= max_seconds:
+        raise node.error("min_seconds", f"min_seconds = {min_s:g} is not below max_seconds = "
+                                        f"{max_s:g}: no recording could be kept")
+    the_plan = _numbering(node, plan)
+    holidays = parse_dates(node, "holidays")
+    workdays = parse_dates(node, "workdays")
+    workday_as = DAY_NAMES.index(node.get_str("workday_as", "mon", choices=DAY_NAMES))
+
+    errs = ErrorCollector()    # each window, list and pause rule on its own: all errors at once
+    windows: list[Window] = []
+    names: set[str] = set()
+
+    def window(i: int, w: Node) -> None:
+        w.check_keys({"name", "days", "from", "to"})
+        name = w.get_str("name", f"window[{i}]")
+        if name in names:
+            raise w.error("name", f"two windows named {name!r}")
+        names.add(name)
+        days_v = w.get("days", "mon-sun")
+        if not isinstance(days_v, (str, list)):
+            raise w.error("days", "expected days like \"mon-fri\" or [\"sat\", \"sun\"]")
+        try:
+            days = parse_days(days_v) if days_v != [] else frozenset()
+        except ValueError as exc:
+            raise w.error("days", str(exc)) from None
+        try:
+            start = parse_hhmm(w.get_str("from", "00:00"))
+        except ValueError as exc:
+            raise w.error("from", str(exc)) from None
+        try:
+            end = parse_hhmm(w.get_str("to", "24:00"), allow_24=True)
+        except ValueError as exc:
+            raise w.error("to", str(exc)) from None
+        if start == end:
+            raise w.error("to", "an empty window (from == to)")
+        dtext = ",".join(DAY_NAMES[d] for d in sorted(days)) or "no days"
+        text = f"{dtext} {w.get_str('from', '00:00')}-{w.get_str('to', '24:00')}"
+        ref = _ref(w, None, name=name)
+        sched = Schedule((TimeRange(days, start, end),), "in", "out", tz, holidays, workdays,
+                         workday_as)
+        windows.append(Window(name, sched, ref, text))
+        refs[f"window.{name}"] = ref
+
+    for i, w in enumerate(node.tables("window")):
+        errs.attempt(window, i, w)
+
+    lists: dict[str, list[ListRule]] = {"never": [], "force": [], "exclude": []}
+    for stage in lists:
+        t = node.table(stage)
+        allowed = (("agents", "channels") if stage == "exclude" else ("agents",)) + LIST_KEYS[1:]
+        t.check_keys(allowed)
+        for key in allowed:
+            if key not in t:
+                continue
+            ref = _ref(t, key)
+            v = t.get(key)
+            if key == "agents":
+                lr = errs.attempt(lambda: ListRule(stage, key, ref, agents=parse_agents(v, t, key)))
+            elif key == "channels":
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   channels=parse_channels(v, t, key)))
+            else:
+                lr = errs.attempt(lambda: ListRule(stage, key, ref,
+                                                   numbers=parse_numbers(v, t, key, the_plan)))
+            if lr is not None:
+                lists[stage].append(lr)
+            refs[f"{stage}.{key}"] = ref
+
+    sel = node.table("select")
+    sel.check_keys({"directions", "queues", "other_queues", "ivr", "other_ivr"})
+    dirs = sel.get_list("directions", list(DIRECTIONS), item=str)
+    for i, d in enumerate(dirs):
+        if d not in DIRECTIONS:
+            raise sel.error(("directions", i), f"expected one of {', '.join(DIRECTIONS)}, "
+                                               f"got {d!r}")
+    refs["select.directions"] = _ref(sel, "directions")
+    tables: dict[str, list[tuple[str, bool]]] = {}
+    for key in ("queues", "ivr"):
+        t = sel.table(key)
+        tables[key] = [(n, t.get_bool(n)) for n in t.keys()]
+        for n in t.keys():
+            refs[f"select.{key}.{n}"] = _ref(t, n)
+        refs[f"select.other_{key}"] = _ref(sel, f"other_{key}")
+    other_queues = sel.get_bool("other_queues", True)
+    other_ivr = sel.get_bool("other_ivr", True)
+
+    smp = node.table("sampling")
+    smp.check_keys(DIRECTIONS + ("seed",))
+    sampling = tuple((d, smp.get_float(d, 100.0, min=0, max=100)) for d in DIRECTIONS)
+    for d in DIRECTIONS:
+        refs[f"sampling.{d}"] = _ref(smp, d)
+    seed = smp.get_str("seed", "voiceboard")
+
+    pdtmf: list[PauseDtmf] = []
+
+    def pause_dtmf(i: int, p: Node) -> None:
+        p.check_keys({"name", "start", "stop", "max_digits", "timeout_seconds"})
+        start_keys = p.get_str("start")
+        if not start_keys or not re.fullmatch(r"[0-9*#A-D]{1,16}", start_keys):
+            raise p.error("start", f"expected 1-16 DTMF keys, got {start_keys!r}")
+        stop = p.get_str("stop", "#")
+        if not re.fullmatch(r"[0-9*#A-D]*", stop):
+            raise p.error("stop", f"expected DTMF keys (any one ends the pause), got {stop!r}")
+        pdtmf.append(PauseDtmf(p.get_str("name", f"pause_dtmf[{i}]"), start_keys, stop,
+                               p.get_int("max_digits", 32, min=1, max=64),
+                               int(p.get_float("timeout_seconds", 30.0, min=1, max=3600) * 1000),
+                               _ref(p, None, name=p.get_str("name", ""))))
+
+    for i, p in enumerate(node.tables("pause_dtmf")):
+        errs.attempt(pause_dtmf, i, p)
+    errs.check()
+
+    return RecordingRules(
+        file=file, timezone=tz, format=fmt, layout=layout, min_seconds=min_s,
+        max_seconds=max_seconds, plan=the_plan, holidays=holidays, workdays=workdays,
+        workday_as=workday_as, windows=tuple(windows), never=tuple(lists["never"]),
+        force=tuple(lists["force"]), exclude=tuple(lists["exclude"]),
+        directions=frozenset(dirs), queues=tuple(tables["queues"]), other_queues=other_queues,
+        ivr=tuple(tables["ivr"]), other_ivr=other_ivr, sampling=sampling, seed=seed,
+        pause_on_ivr=tuple(node.get_list("pause_on_ivr", [], item=str)),
+        pause_while_collecting=tuple(node.get_list("pause_while_collecting", [], item=str)),
+        pause_by_command=node.get_bool("pause_by_command", True),
+        pause_dtmf=tuple(pdtmf), refs=tuple(refs.items()),
+        warnings=tuple(_warnings(node, windows, lists, dirs, sampling, tables, other_queues,
+                                 other_ivr)))
+
+
+# ----------------------------------------------------------------- warnings
+def _warn(node: Node, key: Any, message: str) -> RuleWarning:
+    e = node.error(key, message)
+    return RuleWarning(e.file, e.line, e.key or "", e.message)
+
+
+def _warnings(node: Node, windows: Sequence[Window], lists: dict[str, list[ListRule]],
+              dirs: list[str], sampling: tuple[tuple[str, float], ...],
+              tables: dict[str, list[tuple[str, bool]]], other_queues: bool,
+              other_ivr: bool) -> list[RuleWarning]:
+    """What ``rules check`` warns about: rules that never apply or contradict each other."""
+    out: list[RuleWarning] = []
+    # windows: no day, overlap (minutes of the week, a midnight range spilling into the next day)
+    week = 7 * 1440
+    cover: list[list[tuple[int, int]]] = []     # half-open minute-of-week intervals
+    for w, wn in zip(windows, node.tables("window")):
+        tr = w.schedule.hours[0]
+        if not tr.days:
+            out.append(_warn(wn, "days", f"window {w.name!r} is on no day: it never opens"))
+        iv: list[tuple[int, int]] = []
+        for d in tr.days:
+            a, b = d * 1440 + tr.start, d * 1440 + (tr.end + 1440 if tr.wraps else tr.end)
+            iv += [(a, min(b, week))] + ([(0, b - week)] if b > week else [])
+        cover.append(iv)
+    for i in range(len(windows)):
+        for j in range(i):
+            both = [max(a, c) for a, b in cover[i] for c, d in cover[j] if max(a, c) < min(b, d)]
+            if both:
+                m = min(both)
+                out.append(_warn(node.tables("window")[i], None,
+                                 f"window {windows[i].name!r} overlaps window {windows[j].name!r} "
+                                 f"(e.g. {DAY_NAMES[m // 1440]} {m % 1440 // 60:02d}:"
+                                 f"{m % 60:02d})"))
+    # shadowed lists: never before force before exclude
+    def item_shadowed(lr: ListRule, by: ListRule) -> bool:
+        return lr.key == by.key or (by.key == "numbers" and lr.key in ("callers", "called"))
+
+    order = [("never", lists["never"]), ("force", lists["force"]), ("exclude", lists["exclude"])]
+    for k, (stage, stage_lists) in enumerate(order):
+        for lr in stage_lists:
+            t = node.table(stage)
+            for earlier_stage, earlier in order[:k]:
+                for by in earlier:
+                    if not item_shadowed(lr, by):
+                        continue
+                    for item, where, negated in _items(lr):
+                        if negated:
+                            continue
+                        if _covers(by, item):
+                            out.append(_warn(t, where, f"{_item_text(item)!r} is unreachable: "
+                                                       f"{earlier_stage}.{by.key} covers it and "
+                                                       f"{earlier_stage} is checked first"))
+            if lr.agents is not None and not lr.agents:
+                out.append(_warn(t, lr.key, "names no agent (only negations?): matches nothing"))
+            if lr.channels is not None and not lr.channels:
+                out.append(_warn(t, lr.key, "names no channel (only negations?): matches nothing"))
+            if lr.numbers is not None and not lr.numbers:
+                out.append(_warn(t, lr.key, "names no number (only negations?): matches nothing"))
+    sel = node.table("select")
+    if not dirs:
+        out.append(_warn(sel, "directions", "no direction selected: nothing is ever recorded"))
+    smp = node.table("sampling")
+    for d, rate in sampling:
+        if rate == 0 and d in dirs:
+            out.append(_warn(smp, d, f"sampling {d} is 0%: no {d} call is recorded "
+                                     f"(leave {d} out of select.directions to say so)"))
+    for key, other in (("queues", other_queues), ("ivr", other_ivr)):
+        if not other and not any(v for _, v in tables[key]):
+            out.append(_warn(sel, f"other_{key}", f"other_{key} = false and no select.{key} "
+                                                  f"entry is true: every recording is discarded"))
+    return sorted(out, key=lambda w: w.line or 0)
+
+
+def agent_warnings(rules: RecordingRules, agents: Iterable[str], where: str) -> list[RuleWarning]:
+    """Agent list items that name no agent of the server (``agents``: its agent ids).
+
+    A rule for an agent the server does not have never applies; ``where``
+    says which server config the agents come from, for the message.
+    """
+    ids = set(agents)
+    numeric = sorted(int(a) for a in ids if is_numeric_id(a))
+    out: list[RuleWarning] = []
+    for lr in rules.never + rules.force + rules.exclude:
+        if lr.agents is None:
+            continue
+        for item, _, negated in lr.agents.items:
+            if negated:       # leaving out an agent the server lacks changes nothing
+                continue
+            lo, hi = _agent_item(item)
+            if lo is None:
+                missing = item not in ids
+            else:
+                assert hi is not None
+                i = bisect.bisect_left(numeric, lo)
+                missing = i == len(numeric) or numeric[i] > hi
+            if missing:
+                what = "no agent" if lo is not None and lo != hi else "no such agent"
+                out.append(RuleWarning(lr.ref.file, lr.ref.line, lr.ref.key,
+                                       f"{item}: {what} in {where} "
+                                       f"[agents] (it has: {', '.join(sorted(ids)) or 'none'}); "
+                                       f"this item never applies"))
+    return out
+
+
+def _items(lr: ListRule) -> Iterable[tuple[Any, Any, bool]]:
+    s = lr.agents or lr.channels or lr.numbers
+    if s is None:
+        return ()
+    if lr.agents is not None:
+        return lr.agents.items
+    return s.items  # type: ignore[union-attr]
+
+
+def _covers(by: ListRule, item: Any) -> bool:
+    if by.agents is not None and isinstance(item, str):
+        return by.agents.covers_item(item)
+    if by.channels is not None and isinstance(item, ChanItem):
+        return by.channels.covers_item(item)
+    if by.numbers is not None and isinstance(item, NumberPattern):
+        return by.numbers.covers_item(item)
+    return False
+
+
+def _item_text(item: Any) -> str:
+    if isinstance(item, ChanItem):
+        return item.text()
+    if isinstance(item, NumberPattern):
+        return item.written
+    return str(item)
