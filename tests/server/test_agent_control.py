@@ -12,7 +12,7 @@ import pytest
 from boarddrv.tomlconfig import ConfigError
 from voiceserver.acd.distributor import FEATURE_CODES, Acd, Ring
 from voiceserver.acd.agents import AgentSpec
-from voiceserver.core.channels import Call, FxsPhone, State
+from voiceserver.core.channels import Call, Emit, FxsPhone, State, Timer, Tone
 from voiceserver.config.server import load_config
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import Conflict, StatusApi
@@ -21,7 +21,7 @@ from test_acd_config import BASE, write
 
 
 def events(ch: FxsPhone) -> list[tuple[str, dict]]:
-    return [(a.args[0], a.args[1]) for a in ch.take() if a.kind == "event"]
+    return [(a.kind, a.data) for a in ch.take() if isinstance(a, Emit)]
 
 
 def connected_phone() -> tuple[FxsPhone, Call]:
@@ -56,7 +56,7 @@ def test_an_unanswered_recall_reports_its_timeout() -> None:
     ch, _ = connected_phone()
     ch.hold(True)
     ch.hook_on(300)
-    timers = [a.args for a in ch.take() if a.kind == "timer"]
+    timers = [(a.tick, a.token) for a in ch.take() if isinstance(a, Timer)]
     (at, token), = [t for t in timers if t[1][1] == "recall_over"]
     assert at == 300 + 30 * 50
     ch.timer(at, token)
@@ -80,7 +80,7 @@ def test_a_feature_code_gives_a_tone_until_the_phone_is_hung_up(ok: bool, tone: 
     ch.take()
     ch.feature(30, "*21", ok)
     acts = ch.take()
-    assert ("tone", (tone,)) in [(a.kind, a.args) for a in acts]
+    assert Tone(tone) in acts
     assert ch.state is State.HANGUP and ch.call is None
     ch.hook_on(80)
     assert ch.state is State.IDLE

@@ -1,24 +1,36 @@
 """Channel state machines driven by method calls; assertions on their actions."""
 import pytest
 
-from voiceserver.core.channels import Call, FxoTrunk, FxsPhone, State, TrunkTiming
+from voiceserver.core.channels import (Call, Emit, FxoTrunk, FxsPhone, Hook, Ring, SendDtmf, State, StopPlay,
+                                       Timer, Tone, TrunkTiming)
 
 TPS = 50.0  # 20 ms ticks
 
 
 def kinds(actions):
-    return [(a.kind, a.args[0] if a.args else None) for a in actions]
+    """(what, first value) of each action: ("hook", "offhook"), ("event", "call.start"), ..."""
+    out = []
+    for a in actions:
+        match a:
+            case Hook(state): out.append(("hook", state))
+            case Ring(on): out.append(("ring", on))
+            case Tone(name): out.append(("tone", name))
+            case SendDtmf(digits): out.append(("send_dtmf", digits))
+            case StopPlay(): out.append(("stop_play", None))
+            case Timer(when, _): out.append(("timer", when))
+            case Emit(kind, _): out.append(("event", kind))
+    return out
 
 
 def events(actions):
-    return [a.args[0] for a in actions if a.kind == "event"]
+    return [a.kind for a in actions if isinstance(a, Emit)]
 
 
 def fire(ch, actions, upto):
     """Run the timers in `actions` that are due by tick `upto`, like the engine would."""
     for a in actions:
-        if a.kind == "timer" and a.args[0] <= upto:
-            ch.timer(a.args[0], a.args[1])
+        if isinstance(a, Timer) and a.tick <= upto:
+            ch.timer(a.tick, a.token)
 
 
 def test_inbound_ring_callerid_answer_then_loop_drop():
@@ -241,12 +253,12 @@ def test_glare_ring_while_waiting_for_dial_tone_becomes_an_inbound_call():
     assert out.end_reason.startswith("glare") and out.answer_tick is None
     assert events(acts) == ["call.end", "channel.state", "call.start", "call.glare", "call.offer"]
     assert ("hook", "onhook") not in kinds(acts), "the inbound caller is on the line: stay off-hook"
-    glare = next(a.args[1] for a in acts if a.kind == "event" and a.args[0] == "call.glare")
+    glare = next(a.data for a in acts if isinstance(a, Emit) and a.kind == "call.glare")
     assert glare["outbound"] == out.call_id and glare["number"] == "13800138000"
     inbound = ch.call
     assert ch.state is State.RINGING and inbound.direction == "inbound" and inbound.data["glare"]
     ch.tone(10, "dial")                         # no dial tone can start a dialling now
-    assert not any(a.kind == "send_dtmf" for a in ch.take())
+    assert not any(isinstance(a, SendDtmf) for a in ch.take())
     ch.answer(5)
     assert ch.state is State.CONNECTED and inbound.answer_tick == 5
     ch.loop_drop(100)

@@ -43,6 +43,7 @@ from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.acd.queues import Queue, QueueSpec, Target, WaitingCall
 from voiceserver.acd.strategies import order as strategy_order
 from voiceserver.acd.strategies import ring_mode
+from voiceserver.core.events import ServerEventKind
 
 __all__ = ["Acd", "AcdSettings", "VoicemailSpec", "Mailbox", "Ring", "StopRing", "Connect", "Moh", "Announce",
            "Play", "Beep", "RecordStart", "RecordStop", "Overflow", "Voicemail", "Hangup",
@@ -301,7 +302,7 @@ class Acd:
         if call_id in self.outcomes:
             raise AssertionError(f"call {call_id} already ended as {self.outcomes[call_id]}")
         self.outcomes[call_id] = outcome
-        out.append(Event("acd.outcome", {"call_id": call_id, "outcome": outcome, **data}))
+        out.append(Event(ServerEventKind.ACD_OUTCOME, {"call_id": call_id, "outcome": outcome, **data}))
 
     # -- calls -----------------------------------------------------------
     def call_arrived(self, call_id: str, queue: str, caller: str | None = None,
@@ -318,7 +319,7 @@ class Acd:
         q = self.queues.get(queue)
         out: list[Command] = []
         if q is None:
-            out.append(Event("acd.error", {"call_id": call_id, "error": f"no queue {queue!r}"}))
+            out.append(Event(ServerEventKind.ACD_ERROR, {"call_id": call_id, "error": f"no queue {queue!r}"}))
             out.append(Hangup(call_id, f"no queue {queue}"))
             self._outcome(call_id, "rejected", out, queue=queue, reason="no such queue")
             return out
@@ -341,7 +342,7 @@ class Acd:
         call.priority = max(call.priority, q.priority_for(call.caller, None))
         if not q.spec.join_empty and q.logged_in(self.agents) == 0:
             q.stats["rejected"] += 1
-            out.append(Event("acd.join_refused", {"call_id": call.call_id, "queue": q.name,
+            out.append(Event(ServerEventKind.ACD_JOIN_REFUSED, {"call_id": call.call_id, "queue": q.name,
                                                   "why": "no agent logged in (join_empty = false)"}))
             self._leave(call, q.spec.empty_target, "queue empty", t, out, joined=False)
             return
@@ -349,7 +350,7 @@ class Acd:
         self.calls[call.call_id] = call
         call.next_announce = q.first_announce(t)
         out.append(Moh(call.call_id, True, q.spec.moh))
-        out.append(Event("acd.joined", {"call_id": call.call_id, "queue": q.name,
+        out.append(Event(ServerEventKind.ACD_JOINED, {"call_id": call.call_id, "queue": q.name,
                                         "caller": call.caller, "priority": call.priority,
                                         "position": q.position(call)}))
 
@@ -373,11 +374,11 @@ class Acd:
         if vm is not None:
             if vm.state == "recording":
                 out.append(RecordStop(call_id, vm.mailbox, "caller_left"))
-                out.append(Event("acd.voicemail_saved", {"call_id": call_id, "mailbox": vm.mailbox,
+                out.append(Event(ServerEventKind.ACD_VOICEMAIL_SAVED, {"call_id": call_id, "mailbox": vm.mailbox,
                                                          "reason": "caller_left",
                                                          "length_ms": t - vm.started}))
             else:
-                out.append(Event("acd.voicemail_abandoned", {"call_id": call_id,
+                out.append(Event(ServerEventKind.ACD_VOICEMAIL_ABANDONED, {"call_id": call_id,
                                                              "mailbox": vm.mailbox,
                                                              "state": vm.state}))
             del self.vms[call_id]
@@ -449,7 +450,7 @@ class Acd:
     def _start_vm(self, call_id: str, mailbox: str, lang: str, queue: str | None, t: int,
                   out: list[Command]) -> None:
         if self.vm.strict and mailbox not in self.vm.mailboxes:
-            out.append(Event("acd.error", {"call_id": call_id,
+            out.append(Event(ServerEventKind.ACD_ERROR, {"call_id": call_id,
                                            "error": f"no mailbox {mailbox!r}"}))
             out.append(Hangup(call_id, f"no mailbox {mailbox}"))
             self._outcome(call_id, "rejected", out, queue=queue, reason="no such mailbox")
@@ -464,7 +465,7 @@ class Acd:
     def _vm_stop(self, vm: _Vm, reason: str, t: int, out: list[Command]) -> None:
         vm.state = "closing"
         out.append(RecordStop(vm.call_id, vm.mailbox, reason))
-        out.append(Event("acd.voicemail_saved", {"call_id": vm.call_id, "mailbox": vm.mailbox,
+        out.append(Event(ServerEventKind.ACD_VOICEMAIL_SAVED, {"call_id": vm.call_id, "mailbox": vm.mailbox,
                                                  "reason": reason, "length_ms": t - vm.started}))
         out.append(Play(vm.call_id, self.vm.saved, vm.lang))
 
@@ -484,7 +485,7 @@ class Acd:
             if nq is None or target.name in call.history or hops > self.max_hops:
                 why = ("no such queue" if nq is None else
                        "already visited" if target.name in call.history else "too many hops")
-                out.append(Event("acd.overflow_refused", {**data, "why": why}))
+                out.append(Event(ServerEventKind.ACD_OVERFLOW_REFUSED, {**data, "why": why}))
                 out.append(Moh(cid, False))
                 out.append(Hangup(cid, f"{reason}; overflow to {target.describe()} refused: {why}"))
                 self.calls.pop(cid, None)
@@ -493,7 +494,7 @@ class Acd:
             if joined:
                 q.stats["overflowed"] += 1
             out.append(Overflow(cid, target, None, reason))
-            out.append(Event("acd.overflow", data))
+            out.append(Event(ServerEventKind.ACD_OVERFLOW, data))
             self.calls.pop(cid, None)
             self._join(nq, call, t, out)
             return
@@ -508,7 +509,7 @@ class Acd:
                 return
             if joined:
                 q.stats["voicemail"] += 1
-            out.append(Event("acd.overflow", data))
+            out.append(Event(ServerEventKind.ACD_OVERFLOW, data))
             self._start_vm(cid, box, call.lang, qname, t, out)
             return
         if target.kind == "number":
@@ -521,7 +522,7 @@ class Acd:
             sz = Seizure(group, self.glare_retries)
             line = sz.start(self.line_status)
             if line is None:
-                out.append(Event("acd.overflow_refused", {**data, "why": "no free line",
+                out.append(Event(ServerEventKind.ACD_OVERFLOW_REFUSED, {**data, "why": "no free line",
                                                           "hunt": sz.choices[-1].explain()}))
                 out.append(Hangup(cid, f"{reason}; no free line in {group.name}"))
                 self._outcome(cid, "rejected", out, queue=qname, reason=f"{reason}: no free line")
@@ -531,7 +532,7 @@ class Acd:
             if joined:
                 q.stats["overflowed"] += 1
             out.append(Overflow(cid, target, line, reason))
-            out.append(Event("acd.overflow", {**data, "hunt": sz.choices[-1].explain()}))
+            out.append(Event(ServerEventKind.ACD_OVERFLOW, {**data, "hunt": sz.choices[-1].explain()}))
             self._outcome(cid, "overflowed", out, queue=qname, target=target.describe())
             return
         out.append(Hangup(cid, reason))
@@ -550,7 +551,7 @@ class Acd:
         if reason == "glare" and old is not None:
             self.lines[old] = "busy"       # the exchange's inbound call has it now
             line = o.seizure.glare(old, self.line_status)
-            out.append(Event("acd.glare", {"call_id": call_id, "line": f"{old[0]}:{old[1]}",
+            out.append(Event(ServerEventKind.ACD_GLARE, {"call_id": call_id, "line": f"{old[0]}:{old[1]}",
                                            "retry": None if line is None else f"{line[0]}:{line[1]}",
                                            "hunt": o.seizure.choices[-1].explain()}))
             if line is not None:
@@ -575,7 +576,7 @@ class Acd:
         self.t = t
         a = self._agent(agent)
         a.login(t, ready)
-        out: list[Command] = [Event("acd.agent", {"agent": agent, "state": a.state.value,
+        out: list[Command] = [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                   "why": "login"})]
         return self._dispatch(t, out)
 
@@ -593,7 +594,7 @@ class Acd:
                     call.state = "waiting"
             a.ring_over(a.call, t, missed=False)
         a.logout(t)
-        out.append(Event("acd.agent", {"agent": agent, "state": a.state.value,
+        out.append(Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                        "pending_logout": a.logout_pending, "why": "logout"}))
         return self._dispatch(t, out)
 
@@ -601,7 +602,7 @@ class Acd:
         self.t = t
         a = self._agent(agent)
         a.set_ready(t)
-        out: list[Command] = [Event("acd.agent", {"agent": agent, "state": a.state.value,
+        out: list[Command] = [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                   "why": "ready"})]
         return self._dispatch(t, out)
 
@@ -609,7 +610,7 @@ class Acd:
         self.t = t
         a = self._agent(agent)
         a.set_not_ready(t, reason)
-        return self._dispatch(t, [Event("acd.agent", {"agent": agent, "state": a.state.value,
+        return self._dispatch(t, [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                       "why": reason})])
 
     def line_state(self, line: ChanRef, state: str, t: int) -> list[Command]:
@@ -634,7 +635,7 @@ class Acd:
                 or a.call != call_id:
             # The ring was already stopped (the caller left, another agent was
             # faster): the server hangs the agent's leg up.
-            out.append(Event("acd.late_answer", {"agent": agent, "call_id": call_id}))
+            out.append(Event(ServerEventKind.ACD_LATE_ANSWER, {"agent": agent, "call_id": call_id}))
             out.append(Hangup(call_id, f"late answer by {agent}: call no longer offered"))
             return out
         a.answered(call_id, t)
@@ -668,7 +669,7 @@ class Acd:
             self.seized.discard(old)
             self.lines[old] = "busy"
             line = sz.glare(old, self.line_status)
-            out.append(Event("acd.glare", {"call_id": call_id, "agent": agent,
+            out.append(Event(ServerEventKind.ACD_GLARE, {"call_id": call_id, "agent": agent,
                                            "line": f"{old[0]}:{old[1]}",
                                            "retry": None if line is None else f"{line[0]}:{line[1]}",
                                            "hunt": sz.choices[-1].explain()}))
@@ -679,7 +680,7 @@ class Acd:
         self._release_ring_line(agent, call_id)
         del call.ringing[agent]
         now_nr = a.ring_over(call_id, t, missed=reason in MISS_REASONS)
-        out.append(Event("acd.ring_failed", {"agent": agent, "call_id": call_id, "reason": reason,
+        out.append(Event(ServerEventKind.ACD_RING_FAILED, {"agent": agent, "call_id": call_id, "reason": reason,
                                              "misses": a.misses, "not_ready": now_nr,
                                              "agent_state": a.state.value}))
         self._after_ring_end(call, t)
@@ -699,7 +700,7 @@ class Acd:
         self._release_ring_line(agent, call_id)
         self.queues[call.queue].handled(talk)
         del self.calls[call_id]
-        out.append(Event("acd.call_ended", {"call_id": call_id, "agent": agent, "talk_ms": talk,
+        out.append(Event(ServerEventKind.ACD_CALL_ENDED, {"call_id": call_id, "agent": agent, "talk_ms": talk,
                                             "agent_state": a.state.value}))
         return self._dispatch(t, out)
 
@@ -824,7 +825,7 @@ class Acd:
             decision["hunt"] = lines
         call.last_decision = decision
         self.decisions.append(decision)
-        out.append(Event("acd.decision", decision))
+        out.append(Event(ServerEventKind.ACD_DECISION, decision))
 
     def explain(self, call_id: str) -> dict[str, Any] | None:
         """The last allocation decision for a call (None if it never rang anyone)."""
@@ -898,7 +899,7 @@ class Acd:
         out: list[Command] = []
         for a in self.agents.values():
             if a.tick(t):
-                out.append(Event("acd.agent", {"agent": a.name, "state": a.state.value,
+                out.append(Event(ServerEventKind.ACD_AGENT, {"agent": a.name, "state": a.state.value,
                                                "why": "wrap-up over"}))
         for call in list(self.calls.values()):
             if call.state not in ("waiting", "ringing"):
@@ -912,7 +913,7 @@ class Acd:
                     out.append(StopRing(name, call.call_id, "no answer"))
                     self._release_ring_line(name, call.call_id)
                     now_nr = a.ring_over(call.call_id, t, missed=True)
-                    out.append(Event("acd.ring_timeout", {
+                    out.append(Event(ServerEventKind.ACD_RING_TIMEOUT, {
                         "agent": name, "call_id": call.call_id, "misses": a.misses,
                         "not_ready": now_nr, "agent_state": a.state.value}))
             self._after_ring_end(call, t)

@@ -27,6 +27,7 @@ from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.ivr.flows import QueueAction
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import Conflict
+from voiceserver.core.events import ServerEventKind
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig
@@ -216,7 +217,7 @@ class AcdLink:
         logged_out = old == "logged_out"
         t = self.now()
         if action in ("ready", "not_ready") and logged_out:
-            self.s.bus.publish(tick, "agent.state_refused", agent=agent, action=action, by=by,
+            self.s.bus.publish(tick, ServerEventKind.AGENT_STATE_REFUSED, agent=agent, action=action, by=by,
                                state=old, why="logged out: log in first")
             raise AgentConflict(f"agent {agent} is logged out: log in first")
         if action == "login":
@@ -230,11 +231,11 @@ class AcdLink:
                     else self.acd.not_ready(agent, t, f"set by {by}"))
         # the state the change set (a ready agent may be rung in the same breath: `now`)
         state = next((c.data["state"] for c in cmds if isinstance(c, acdmod.Event)
-                      and c.kind == "acd.agent" and c.data.get("agent") == agent), old)
+                      and c.kind == ServerEventKind.ACD_AGENT and c.data.get("agent") == agent), old)
         row = {"agent": agent, "action": action, "old": old, "state": state, "now": a.state.value,
                "pending": a.pending, "changed": state != old or a.pending != old_pending,
                "by": by}
-        self.s.bus.publish(tick, "agent.state", **row)
+        self.s.bus.publish(tick, ServerEventKind.AGENT_STATE, **row)
         self.do(tick, cmds)
         return row
 
@@ -375,7 +376,7 @@ class AcdLink:
             return                      # the caller has gone meanwhile: nothing to retry
         old = self.ref(key)
         line = t.seizure.glare(old, lambda ref: self.trunk_status(ref, t.caller[0]))
-        self.s.bus.publish(tick, "call.transfer_retry", call_id=t.call_id, chan=t.caller[1], why="glare",
+        self.s.bus.publish(tick, ServerEventKind.CALL_TRANSFER_RETRY, call_id=t.call_id, chan=t.caller[1], why="glare",
                            line=f"{old[0]}:{old[1]}",
                            retry=None if line is None else f"{line[0]}:{line[1]}",
                            hunt=t.seizure.choices[-1].explain())
@@ -384,7 +385,7 @@ class AcdLink:
             return
         caller_leg.partner = None
         rt = self.s.boards[t.caller[0]]
-        self.s.bus.publish(tick, "call.transfer_failed", chan=t.caller[1], call_id=t.call_id,
+        self.s.bus.publish(tick, ServerEventKind.CALL_TRANSFER_FAILED, chan=t.caller[1], call_id=t.call_id,
                            trunk=t.seizure.group.name, reason="glare, no line left to retry")
         rt.channels[t.caller[1]].hangup(tick, f"transfer failed: glare on every line tried "
                                               f"in {t.seizure.group.name}")

@@ -13,6 +13,7 @@ channel's timer generation and a stale one is ignored.
 from __future__ import annotations
 
 import itertools
+from voiceserver.core.events import ServerEventKind
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
@@ -29,10 +30,46 @@ class State(str, Enum):
     BLOCKED = "blocked"        # alarm, line cut, board lost
 
 
+# What a channel asks of the card, the media engine and the bus: typed, so the
+# server matches on the type (no string kinds through an if-chain).
 @dataclass(frozen=True)
-class Action:
-    kind: str                    # hook | ring | tone | send_dtmf | stop_play | timer | event
-    args: tuple[Any, ...] = ()
+class Hook:
+    state: str                   # "offhook" | "onhook"
+
+
+@dataclass(frozen=True)
+class Ring:
+    on: bool
+
+
+@dataclass(frozen=True)
+class Tone:
+    name: str | None             # a tone of the plan ("dial", "busy", ...); None stops it
+
+
+@dataclass(frozen=True)
+class SendDtmf:
+    digits: str
+
+
+@dataclass(frozen=True)
+class StopPlay:
+    pass
+
+
+@dataclass(frozen=True)
+class Timer:
+    tick: int                    # when it expires, on the board's tick
+    token: tuple[int, str]       # (generation, name): handed back to Channel.timer
+
+
+@dataclass(frozen=True)
+class Emit:
+    kind: ServerEventKind
+    data: dict[str, Any]
+
+
+Action = Hook | Ring | Tone | SendDtmf | StopPlay | Timer | Emit
 
 
 _call_ids = itertools.count(1)
@@ -93,20 +130,20 @@ class Channel:
         out, self.outbox = self.outbox, []
         return out
 
-    def _do(self, kind: str, *args: Any) -> None:
-        self.outbox.append(Action(kind, args))
+    def _do(self, action: Action) -> None:
+        self.outbox.append(action)
 
-    def _event(self, kind: str, **data: Any) -> None:
-        self._do("event", kind, data)
+    def _event(self, kind: ServerEventKind, **data: Any) -> None:
+        self._do(Emit(kind, data))
 
     def _set(self, state: State, reason: str = "") -> None:
         if state is self.state:
             return
         old, self.state = self.state, state
-        self._event("channel.state", old=old.value, new=state.value, reason=reason)
+        self._event(ServerEventKind.CHANNEL_STATE, old=old.value, new=state.value, reason=reason)
 
     def _timer(self, tick: int, ms: float, name: str) -> None:
-        self._do("timer", tick + self.ticks(ms), (self._gen, name))
+        self._do(Timer(tick + self.ticks(ms), (self._gen, name)))
 
     def _cancel_timers(self) -> None:
         self._gen += 1
@@ -118,7 +155,7 @@ class Channel:
 
     def _start_call(self, tick: int, direction: str, **kw: Any) -> Call:
         self.call = Call(self.new_call_id(), self.chan, direction, start_tick=tick, **kw)
-        self._event("call.start", call_id=self.call.call_id, direction=direction,
+        self._event(ServerEventKind.CALL_START, call_id=self.call.call_id, direction=direction,
                     caller=self.call.caller, called=self.call.called)
         return self.call
 
@@ -128,7 +165,7 @@ class Channel:
             return
         call.end_tick = tick
         call.end_reason = reason
-        self._event("call.end", call_id=call.call_id, reason=reason,
+        self._event(ServerEventKind.CALL_END, call_id=call.call_id, reason=reason,
                     answered=call.answer_tick is not None)
         self.call = None
 
@@ -137,7 +174,7 @@ class Channel:
         self.alarm = why
         self._cancel_timers()
         if self.call is not None:
-            self._do("stop_play")
+            self._do(StopPlay())
             self._end_call(tick, f"blocked: {why}")
         self._set(State.BLOCKED, why)
 
@@ -204,14 +241,14 @@ class FxoTrunk(Channel):
         self.rings += 1
         self._cancel_timers()
         self._timer(tick, self.t.ring_gone_ms, "ring_gone")
-        self._event("call.ring", call_id=self.call.call_id if self.call else None, count=self.rings)
+        self._event(ServerEventKind.CALL_RING, call_id=self.call.call_id if self.call else None, count=self.rings)
         if self.rings >= self.t.answer_after_rings or self._cid[0] is not None:
             self._offer()
 
     def _offer(self) -> None:
         """The call may be answered now (sent once per ring or caller ID; the server decides)."""
         assert self.call is not None
-        self._event("call.offer", call_id=self.call.call_id, caller=self.call.caller)
+        self._event(ServerEventKind.CALL_OFFER, call_id=self.call.call_id, caller=self.call.caller)
 
     def ring_stop(self, tick: int) -> None:
         pass  # the ring_gone timer (re-armed at each ring) decides that the caller gave up
@@ -235,7 +272,7 @@ class FxoTrunk(Channel):
         if self.call is not None and self.state is State.RINGING and not before_ring:
             self.call.caller = number
             self.call.data["caller_name"] = name
-            self._event("call.callerid", call_id=self.call.call_id, caller=number, name=name)
+            self._event(ServerEventKind.CALL_CALLERID, call_id=self.call.call_id, caller=number, name=name)
             self._offer()  # no need to wait for the next ring
 
     def _glare(self, tick: int) -> None:
@@ -249,7 +286,7 @@ class FxoTrunk(Channel):
         self._cid = (None, None)
         call = self._start_call(tick, "inbound")
         call.data["glare"] = True
-        self._event("call.glare", call_id=call.call_id,
+        self._event(ServerEventKind.CALL_GLARE, call_id=call.call_id,
                     outbound=out.call_id if out is not None else None,
                     number=out.called if out is not None else None)
         self._timer(tick, self.t.ring_gone_ms, "ring_gone")
@@ -268,13 +305,13 @@ class FxoTrunk(Channel):
         if self.state is not State.RINGING:
             raise RuntimeError(f"channel {self.chan}: cannot answer in state {self.state.value}")
         self._cancel_timers()
-        self._do("hook", "offhook")
+        self._do(Hook("offhook"))
         self._glared = False
         assert self.call is not None
         self.call.answer_tick = tick
         self._cid = (None, None)
         self._set(State.CONNECTED, "answered")
-        self._event("call.answer", call_id=self.call.call_id)
+        self._event(ServerEventKind.CALL_ANSWER, call_id=self.call.call_id)
 
     # -- far end gone --------------------------------------------------
     def loop_drop(self, tick: int) -> None:
@@ -296,7 +333,7 @@ class FxoTrunk(Channel):
                 self.hangup(tick, f"outbound {name}")
             elif name == "ringback":
                 self._voice_at = None
-                self._event("call.ringback", call_id=self.call.call_id if self.call else None)
+                self._event(ServerEventKind.CALL_RINGBACK, call_id=self.call.call_id if self.call else None)
             elif name == "unknown" and self.t.answer_on_speech:
                 # Sound that is no call-progress tone: a voice answered. The VAD
                 # alone cannot tell: a ringback burst starts like a voice, and
@@ -325,10 +362,10 @@ class FxoTrunk(Channel):
         if self.state in (State.IDLE, State.HANGUP, State.BLOCKED):
             return
         self._cancel_timers()
-        self._do("stop_play")
-        self._do("tone", None)
+        self._do(StopPlay())
+        self._do(Tone(None))
         if self.state is not State.RINGING or self._glared:
-            self._do("hook", "onhook")
+            self._do(Hook("onhook"))
         self._glared = False
         self._end_call(tick, reason)
         self._set(State.HANGUP, reason)
@@ -346,23 +383,23 @@ class FxoTrunk(Channel):
         self._pending_digits = number
         self._voice_at = None
         self._dial_tone = False
-        self._do("hook", "offhook")
+        self._do(Hook("offhook"))
         self._set(State.OFFHOOK, "seized")
         self._timer(tick, self.t.dial_tone_wait_ms, "no_dial_tone")
         return call
 
     def _on_no_dial_tone(self, tick: int) -> None:
         if self.state is State.OFFHOOK:
-            self._event("call.warning", call_id=self.call.call_id if self.call else None,
+            self._event(ServerEventKind.CALL_WARNING, call_id=self.call.call_id if self.call else None,
                         warning="no dial tone, dialling anyway")
             self._dial_now(tick)
 
     def _dial_now(self, tick: int) -> None:
         self._cancel_timers()
         self._set(State.DIALING, "dial tone")
-        self._do("send_dtmf", self._pending_digits)
-        self._do("event", "call.dialing", {"call_id": self.call.call_id if self.call else None,
-                                           "number": self._pending_digits})
+        self._do(SendDtmf(self._pending_digits))
+        self._event(ServerEventKind.CALL_DIALING, call_id=self.call.call_id if self.call else None,
+                    number=self._pending_digits)
 
     def dtmf_sent(self, tick: int) -> None:
         if self.state is State.DIALING:
@@ -378,7 +415,7 @@ class FxoTrunk(Channel):
         assert self.call is not None
         self.call.answer_tick = tick
         self._set(State.CONNECTED, f"answered ({how})")
-        self._event("call.answer", call_id=self.call.call_id, how=how)
+        self._event(ServerEventKind.CALL_ANSWER, call_id=self.call.call_id, how=how)
 
 
 class FxsPhone(Channel):
@@ -400,7 +437,7 @@ class FxsPhone(Channel):
     def hook_off(self, tick: int) -> None:
         if self.state is State.RINGING:
             self._cancel_timers()
-            self._do("ring", False)
+            self._do(Ring(False))
             assert self.call is not None
             # The Call is the caller's (shared with the trunk): its answer_tick is
             # when the line was answered; the agent's answer is kept apart.
@@ -408,12 +445,12 @@ class FxsPhone(Channel):
             recall = self.recalling
             self.recalling = False
             self._set(State.CONNECTED, "answered")
-            self._event("call.answer", call_id=self.call.call_id, recall=recall)
+            self._event(ServerEventKind.CALL_ANSWER, call_id=self.call.call_id, recall=recall)
         elif self.state is State.IDLE:
             self.dialed = ""
             self._start_call(tick, "internal")
             self._set(State.OFFHOOK, "lifted")
-            self._do("tone", "dial")
+            self._do(Tone("dial"))
 
     def hook_on(self, tick: int) -> None:
         if self.state in (State.IDLE, State.BLOCKED):
@@ -423,8 +460,8 @@ class FxsPhone(Channel):
             return
         self.on_hold = self.recalling = False
         self._cancel_timers()
-        self._do("tone", None)
-        self._do("stop_play")
+        self._do(Tone(None))
+        self._do(StopPlay())
         self._end_call(tick, "phone hung up")
         self._set(State.IDLE, "hung up")
 
@@ -432,11 +469,11 @@ class FxsPhone(Channel):
         """The phone was lifted when the server opened the board (a crash or a lost board
         ended the call it was on): busy tone until it is hung up, then idle."""
         if self.state is State.IDLE:
-            self._do("tone", "busy")
+            self._do(Tone("busy"))
             self._set(State.HANGUP, "off-hook when the board was opened")
     def flash(self, tick: int) -> None:
         if self.call is not None:
-            self._event("call.flash", call_id=self.call.call_id)
+            self._event(ServerEventKind.CALL_FLASH, call_id=self.call.call_id)
 
     def hold(self, on: bool) -> None:
         """The server put this phone's caller on hold (or took it off): a hang-up
@@ -448,16 +485,16 @@ class FxsPhone(Channel):
         "hold recall"); answering picks the held caller up again."""
         assert self.call is not None
         self._cancel_timers()
-        self._do("tone", None)
-        self._do("stop_play")
+        self._do(Tone(None))
+        self._do(StopPlay())
         self.recalling = True
         self._start_ringing(tick, "hold recall")
         self._timer(tick, self.recall_ms, "recall_over")
-        self._event("call.recall", call_id=self.call.call_id)
+        self._event(ServerEventKind.CALL_RECALL, call_id=self.call.call_id)
 
     def _on_recall_over(self, tick: int) -> None:
         if self.state is State.RINGING and self.recalling and self.call is not None:
-            self._event("call.recall_timeout", call_id=self.call.call_id)
+            self._event(ServerEventKind.CALL_RECALL_TIMEOUT, call_id=self.call.call_id)
 
     def feature(self, tick: int, code: str, ok: bool) -> None:
         """A feature code was dialled: confirmation tone (stutter dial tone) or,
@@ -466,12 +503,12 @@ class FxsPhone(Channel):
             return
         self._cancel_timers()
         self._end_call(tick, f"feature code {code}")
-        self._do("tone", "stutter_dial" if ok else "congestion")
+        self._do(Tone("stutter_dial" if ok else "congestion"))
         self._set(State.HANGUP, f"feature code {code} {'done' if ok else 'refused'}")
 
     def digit(self, tick: int, d: str) -> None:
         if self.state is State.OFFHOOK:
-            self._do("tone", None)
+            self._do(Tone(None))
             self._set(State.DIALING, "first digit")
         if self.state is State.DIALING:
             self.dialed += d
@@ -481,7 +518,7 @@ class FxsPhone(Channel):
     def _on_dial_done(self, tick: int) -> None:
         if self.state is State.DIALING and self.call is not None:
             self.call.called = self.dialed
-            self._event("call.dialed", call_id=self.call.call_id, number=self.dialed)
+            self._event(ServerEventKind.CALL_DIALED, call_id=self.call.call_id, number=self.dialed)
 
     def ring(self, tick: int, call: Call) -> None:
         """Ring the phone for a call (cadence: on/off by timers, the card only applies voltage)."""
@@ -493,20 +530,20 @@ class FxsPhone(Channel):
     def _start_ringing(self, tick: int, why: str) -> None:
         self._set(State.RINGING, why)
         self._ringing_now = True
-        self._do("ring", True)
+        self._do(Ring(True))
         self._timer(tick, self.ring_on_ms, "ring_toggle")
 
     def _on_ring_toggle(self, tick: int) -> None:
         if self.state is not State.RINGING:
             return
         self._ringing_now = not self._ringing_now
-        self._do("ring", self._ringing_now)
+        self._do(Ring(self._ringing_now))
         self._timer(tick, self.ring_on_ms if self._ringing_now else self.ring_off_ms, "ring_toggle")
 
     def stop_ringing(self, tick: int, reason: str) -> None:
         if self.state is State.RINGING:
             self._cancel_timers()
-            self._do("ring", False)
+            self._do(Ring(False))
             self.call = None
             self.on_hold = self.recalling = False
             self._set(State.IDLE, reason)
@@ -515,7 +552,7 @@ class FxsPhone(Channel):
         """The other side left: play busy tone until the phone is hung up."""
         if self.state in (State.CONNECTED, State.DIALING, State.OFFHOOK):
             self.on_hold = self.recalling = False
-            self._do("stop_play")
+            self._do(StopPlay())
             self._end_call(tick, reason)
-            self._do("tone", "busy")
+            self._do(Tone("busy"))
             self._set(State.HANGUP, reason)

@@ -12,16 +12,95 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable
 
 log = logging.getLogger("voiceserver.core.events")
+
+
+class ServerEventKind(StrEnum):
+    """Every kind of event the server publishes: the one catalogue (docs/events.md lists each).
+
+    A StrEnum so that an event's kind is still its plain name in JSON, logs and
+    comparisons, while a misspelt kind fails where it is published."""
+    ACD_AGENT = "acd.agent"
+    ACD_CALL_ENDED = "acd.call_ended"
+    ACD_DECISION = "acd.decision"
+    ACD_ERROR = "acd.error"
+    ACD_GLARE = "acd.glare"
+    ACD_JOIN_REFUSED = "acd.join_refused"
+    ACD_JOINED = "acd.joined"
+    ACD_LATE_ANSWER = "acd.late_answer"
+    ACD_OUTCOME = "acd.outcome"
+    ACD_OVERFLOW = "acd.overflow"
+    ACD_OVERFLOW_REFUSED = "acd.overflow_refused"
+    ACD_RING_FAILED = "acd.ring_failed"
+    ACD_RING_TIMEOUT = "acd.ring_timeout"
+    ACD_VOICEMAIL_ABANDONED = "acd.voicemail_abandoned"
+    ACD_VOICEMAIL_SAVED = "acd.voicemail_saved"
+    AGENT_STATE = "agent.state"
+    AGENT_STATE_REFUSED = "agent.state_refused"
+    BOARD_BACK = "board.back"
+    BOARD_EVENTS_LOST = "board.events_lost"
+    BOARD_LOST = "board.lost"
+    BOARD_START = "board.start"
+    BOARD_STOPPED = "board.stopped"
+    CALL_ANSWER = "call.answer"
+    CALL_BRIDGE = "call.bridge"
+    CALL_BRIDGE_FAILED = "call.bridge_failed"
+    CALL_CALLERID = "call.callerid"
+    CALL_CONTINUED = "call.continued"
+    CALL_DIALED = "call.dialed"
+    CALL_DIALING = "call.dialing"
+    CALL_DIGIT = "call.digit"
+    CALL_END = "call.end"
+    CALL_FLASH = "call.flash"
+    CALL_GLARE = "call.glare"
+    CALL_HOLD = "call.hold"
+    CALL_OFFER = "call.offer"
+    CALL_PLAY = "call.play"
+    CALL_QUEUE = "call.queue"
+    CALL_RECALL = "call.recall"
+    CALL_RECALL_TIMEOUT = "call.recall_timeout"
+    CALL_RECOVERED = "call.recovered"
+    CALL_REJECTED = "call.rejected"
+    CALL_RING = "call.ring"
+    CALL_RINGBACK = "call.ringback"
+    CALL_START = "call.start"
+    CALL_TRANSFER_FAILED = "call.transfer_failed"
+    CALL_TRANSFER_RETRY = "call.transfer_retry"
+    CALL_UNHOLD = "call.unhold"
+    CALL_WARNING = "call.warning"
+    CHANNEL_STATE = "channel.state"
+    CONFIG_RELOAD_FAILED = "config.reload_failed"
+    CONFIG_RELOADED = "config.reloaded"
+    LINE_RELEASED = "line.released"
+    RECORDING_DECISION = "recording.decision"
+    RECORDING_FAILED = "recording.failed"
+    RECORDING_MAX_DURATION = "recording.max_duration"
+    RECORDING_OVERRUN = "recording.overrun"
+    RECORDING_OVERRUN_END = "recording.overrun_end"
+    RECORDING_PAUSED = "recording.paused"
+    RECORDING_RECOVERED = "recording.recovered"
+    RECORDING_RESUMED = "recording.resumed"
+    RECORDING_RULES_AUDIT_FAILED = "recording.rules_audit_failed"
+    RECORDING_RULES_REJECTED = "recording.rules_rejected"
+    RECORDING_RULES_RELOADED = "recording.rules_reloaded"
+    RECORDING_RULES_REMOVED = "recording.rules_removed"
+    RECORDING_RULES_STOP = "recording.rules_stop"
+    RECORDING_STARTED = "recording.started"
+    RECORDING_STOPPED = "recording.stopped"
+    RECORDING_STORAGE_UNCHANGED = "recording.storage_unchanged"
+    SPAN_ALARM = "span.alarm"
+    VOICEMAIL_RECORD_START = "voicemail.record_start"
+    VOICEMAIL_RECORD_STOP = "voicemail.record_stop"
 
 
 @dataclass(frozen=True)
 class ServerEvent:
     seq: int
     tick: int
-    kind: str                 # e.g. "channel.state", "call.start", "call.digit", "call.end"
+    kind: ServerEventKind
     chan: int | None = None
     call_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -41,9 +120,10 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self.last_seq = 0
 
-    def publish(self, tick: int, kind: str, chan: int | None = None,
+    def publish(self, tick: int, kind: ServerEventKind | str, chan: int | None = None,
                 call_id: str | None = None, **data: Any) -> ServerEvent:
-        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data)
+        """Number and journal an event; a kind outside the catalogue is a bug (ValueError)."""
+        ev = ServerEvent(next(self._seq), tick, ServerEventKind(kind), chan, call_id, data)
         self.last_seq = ev.seq
         self.journal.append(ev)
         for sub in list(self._subscribers):

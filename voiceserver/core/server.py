@@ -30,6 +30,7 @@ from dsp.level import SpeechEvent
 from dsp.mix import AudioBank, Segment
 from dsp.tones import ToneEvent
 from voiceserver.ivr import flows as ivrmod
+from voiceserver.core import channels as chanmod
 from voiceserver.core import linestate, sdnotify
 from voiceserver.ivr import saynumber
 from voiceserver.core.channels import Call, Channel, FxoTrunk, FxsPhone, State
@@ -39,7 +40,7 @@ from voiceserver.ivr.blacklist import normalize_number
 from voiceserver.core.callids import CallIds, default_server_id
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
-from voiceserver.core.events import EventBus
+from voiceserver.core.events import ServerEventKind, EventBus
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.ivr.prompts import PromptLibrary
 from voiceserver.recording.service import RecordingService
@@ -257,7 +258,7 @@ class VoiceServer:
                 self.release_lines(rt, 0, "server start")
             for rt in self.boards:
                 rt.engine.start()
-                self.bus.publish(0, "board.start", board=rt.name, channels=len(rt.channels))
+                self.bus.publish(0, ServerEventKind.BOARD_START, board=rt.name, channels=len(rt.channels))
             sdnotify.notify(f"READY=1\nSTATUS=serving {len(self.boards)} board(s)")
             every = sdnotify.watchdog_interval()
             if every is not None:
@@ -335,12 +336,12 @@ class VoiceServer:
         self.reload_error = None if err is None else str(err)
         if err is not None:
             log.error("config reload rejected, keeping the running config: %s", err)
-            self.bus.publish(self._tick, "config.reload_failed", error=str(err))
+            self.bus.publish(self._tick, ServerEventKind.CONFIG_RELOAD_FAILED, error=str(err))
             if self.recording is not None:
                 self.recording.config_rejected(err)
             return False
         self.cfg = new
-        self.bus.publish(self._tick, "config.reloaded", file=str(path))
+        self.bus.publish(self._tick, ServerEventKind.CONFIG_RELOADED, file=str(path))
         if self.recording is not None:   # the rules too (audit log); [storage] at restart
             self.recording.config_reloaded(new)
         elif new.storage is not None:
@@ -484,7 +485,7 @@ class VoiceServer:
                 return None
             if ev.error is not None and not ev.lost:   # fatal: the server stops (exit status 1)
                 self.error = ev.error
-            self.bus.publish(tick, "board.stopped", board=rt.name, error=ev.error)
+            self.bus.publish(tick, ServerEventKind.BOARD_STOPPED, board=rt.name, error=ev.error)
             if self._stopped is not None:
                 self._stopped.set()
             return None
@@ -532,7 +533,7 @@ class VoiceServer:
         kind = ev.kind
         if kind in (EventKind.ALARM_SET, EventKind.ALARM_CLEAR):
             name = ALARM_NAMES.get(ev.value, str(ev.value))
-            self.bus.publish(tick, "span.alarm", board=rt.name, span=ev.span, alarm=name,
+            self.bus.publish(tick, ServerEventKind.SPAN_ALARM, board=rt.name, span=ev.span, alarm=name,
                              set=kind is EventKind.ALARM_SET)
             span_chans = [c.index for c in rt.board.channels if c.span == ev.span]
             for chan in span_chans:
@@ -549,7 +550,7 @@ class VoiceServer:
         if kind is EventKind.BOARD_LOST:   # the engine stops next: _board_lost says it
             return None
         if kind is EventKind.EVENTS_LOST:
-            self.bus.publish(tick, "board.events_lost", board=rt.name, count=ev.value)
+            self.bus.publish(tick, ServerEventKind.BOARD_EVENTS_LOST, board=rt.name, count=ev.value)
             return None
         ch = rt.channels.get(ev.chan)
         if ch is None:
@@ -578,7 +579,7 @@ class VoiceServer:
             secret = self._secret_key(rt, leg, digit)
             shown = MASK if secret else digit       # the cleartext goes to the IVR/ACD only
             leg.digits += shown
-            self.bus.publish(tick, "call.digit", chan=ch.chan, call_id=leg.call.call_id,
+            self.bus.publish(tick, ServerEventKind.CALL_DIGIT, chan=ch.chan, call_id=leg.call.call_id,
                              digit=shown, masked=secret)
             if self.recording is not None:   # [[pause_dtmf]] key sequences
                 self.recording.digit(rt, tick, ch.chan, leg, digit, secret=secret)
@@ -622,7 +623,7 @@ class VoiceServer:
                 ok = False
                 log.info("feature code %s on %s:%d refused: %s", code, rt.name, ch.chan, exc)
         else:
-            self.bus.publish(tick, "agent.state_refused", chan=ch.chan, board=rt.name,
+            self.bus.publish(tick, ServerEventKind.AGENT_STATE_REFUSED, chan=ch.chan, board=rt.name,
                              action=action, why="no agent at this phone")
         ch.feature(tick, code, ok)
 
@@ -631,40 +632,39 @@ class VoiceServer:
         eng = rt.engine
         more: set[int] = set()
         for act in ch.take():
-            k, a = act.kind, act.args
-            if k == "hook":
-                eng.board_call("hook", ch.chan, a[0])
-            elif k == "ring":
-                eng.board_call("ring", ch.chan, bool(a[0]))
-            elif k == "tone":
-                eng.tone(ch.chan, a[0])
-            elif k == "send_dtmf":
-                eng.send_dtmf(ch.chan, a[0])
-            elif k == "stop_play":
-                eng.stop_play(ch.chan)
-            elif k == "timer":
-                eng.call_at(a[0], ch.chan, a[1])
-            elif k == "event":
-                kind, data = a
-                self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
-                more |= self._on_channel_event(rt, tick, ch, kind, data)
+            match act:
+                case chanmod.Hook(state):
+                    eng.board_call("hook", ch.chan, state)
+                case chanmod.Ring(on):
+                    eng.board_call("ring", ch.chan, bool(on))
+                case chanmod.Tone(name):
+                    eng.tone(ch.chan, name)
+                case chanmod.SendDtmf(digits):
+                    eng.send_dtmf(ch.chan, digits)
+                case chanmod.StopPlay():
+                    eng.stop_play(ch.chan)
+                case chanmod.Timer(when, token):
+                    eng.call_at(when, ch.chan, token)
+                case chanmod.Emit(kind, data):
+                    self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
+                    more |= self._on_channel_event(rt, tick, ch, kind, data)
         return more
 
     def _on_channel_event(self, rt: BoardRuntime, tick: int, ch: Channel, kind: str,
                           data: dict[str, Any]) -> set[int]:
         key = (rt.index, ch.chan)
-        if kind == "channel.state" and ch.chan in rt.callerid_chans:
+        if kind == ServerEventKind.CHANNEL_STATE and ch.chan in rt.callerid_chans:
             # The FSK demodulator is the engine's dearest detector: run it only
             # where caller ID can come (idle: DTMF before the first ring; ringing).
             listen = data.get("new") in (State.IDLE.value, State.RINGING.value)
             if listen != (data.get("old") in (State.IDLE.value, State.RINGING.value)):
                 rt.engine.arm_callerid(ch.chan, listen)
-        if kind == "call.start" and isinstance(ch, FxoTrunk) and ch.call is not None:
+        if kind == ServerEventKind.CALL_START and isinstance(ch, FxoTrunk) and ch.call is not None:
             self.legs.setdefault(key, _Leg(ch.call))  # every trunk call gets a record
             if self.recording is not None:   # its row in SQLite, from the start
                 self.recording.call_started(rt, tick, ch.chan, ch.call)
             return set()
-        if kind == "call.offer" and isinstance(ch, FxoTrunk) and ch.call is not None:
+        if kind == ServerEventKind.CALL_OFFER and isinstance(ch, FxoTrunk) and ch.call is not None:
             call = ch.call
             leg = self.legs.setdefault(key, _Leg(call))
             if leg.ivr is not None or "rejected" in leg.path:
@@ -673,7 +673,7 @@ class VoiceServer:
             if ivr is None:
                 leg.path.append("rejected")
                 leg.rejected = self._rejected_by(call.caller)
-                self.bus.publish(tick, "call.rejected", chan=ch.chan, call_id=call.call_id,
+                self.bus.publish(tick, ServerEventKind.CALL_REJECTED, chan=ch.chan, call_id=call.call_id,
                                  caller=call.caller, reason="blacklist")
                 return set()
             ch.answer(tick)
@@ -684,24 +684,24 @@ class VoiceServer:
             cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
             self._ivr_commands(rt, tick, ch, leg, cmds)
             return {ch.chan}
-        if kind == "call.flash" and isinstance(ch, FxsPhone):
+        if kind == ServerEventKind.CALL_FLASH and isinstance(ch, FxsPhone):
             return self._flash(rt, tick, ch)
-        if kind == "call.answer" and isinstance(ch, FxsPhone) and data.get("recall"):
+        if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxsPhone) and data.get("recall"):
             return self._hold(rt, tick, ch, False, "recall answered")
-        if kind == "call.recall_timeout" and isinstance(ch, FxsPhone):
+        if kind == ServerEventKind.CALL_RECALL_TIMEOUT and isinstance(ch, FxsPhone):
             leg = self.legs.get(key)
             if leg is not None and leg.partner is not None:
                 caller = rt.channels[leg.partner[1]]
                 caller.hangup(tick, "held call not picked up after hold recall")
                 return {caller.chan}
             return set()
-        if kind == "call.answer" and self.acd.answered(tick, key):
+        if kind == ServerEventKind.CALL_ANSWER and self.acd.answered(tick, key):
             return set()
-        if kind == "call.answer" and isinstance(ch, FxoTrunk) and key in self.legs:
+        if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
             return self._transfer_answered(rt, tick, ch)
-        if kind == "call.end":
+        if kind == ServerEventKind.CALL_END:
             return self._leg_gone(rt, tick, ch, data.get("reason", ""))
-        if kind == "channel.state":
+        if kind == ServerEventKind.CHANNEL_STATE:
             self.acd.line_state(tick, key, ch.state)
         return set()
 
@@ -717,7 +717,7 @@ class VoiceServer:
                 leg.play_id = cmd.id
                 leg.prompts += len(cmd.items)
                 eng.play(ch.chan, segs, token=cmd.id)
-                self.bus.publish(tick, "call.play", chan=ch.chan, call_id=leg.call.call_id,
+                self.bus.publish(tick, ServerEventKind.CALL_PLAY, chan=ch.chan, call_id=leg.call.call_id,
                                  items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
             elif isinstance(cmd, ivrmod.StopPlay):
                 if leg.play_id == cmd.id:
@@ -728,7 +728,7 @@ class VoiceServer:
             elif isinstance(cmd, ivrmod.Hangup):
                 ch.hangup(tick, f"ivr: {cmd.reason}")
             elif isinstance(cmd, ivrmod.Queue):
-                self.bus.publish(tick, "call.queue", chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
+                self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
                 self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
             elif isinstance(cmd, ivrmod.Voicemail):
                 self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
@@ -783,7 +783,7 @@ class VoiceServer:
         """Bridge a waiting caller with the agent (or number) that answered."""
         leg = self.legs.get(caller)
         if caller[0] != line[0]:
-            self.bus.publish(tick, "call.bridge_failed", chan=caller[1],
+            self.bus.publish(tick, ServerEventKind.CALL_BRIDGE_FAILED, chan=caller[1],
                              call_id=leg.call.call_id if leg else None,
                              reason="caller and agent are on different boards")
             return
@@ -798,7 +798,7 @@ class VoiceServer:
         other = self.legs.get(line)
         if other is not None:
             other.partner = caller
-        self.bus.publish(tick, "call.bridge", chan=caller[1], call_id=leg.call.call_id if leg else None,
+        self.bus.publish(tick, ServerEventKind.CALL_BRIDGE, chan=caller[1], call_id=leg.call.call_id if leg else None,
                          agent=agent, line=line[1])
 
     def voicemail_record(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
@@ -808,7 +808,7 @@ class VoiceServer:
         if self.recording is not None:
             info = self.recording.voicemail_record(self.boards[key[0]], tick, key, call_id,
                                                    mailbox, max_ms)
-        self.bus.publish(tick, "voicemail.record_start", chan=key[1], call_id=call_id,
+        self.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_START, chan=key[1], call_id=call_id,
                          mailbox=mailbox, max_ms=max_ms, **info)
 
     def voicemail_stop(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
@@ -816,7 +816,7 @@ class VoiceServer:
         if self.recording is not None and self.recording.voicemail_stop(
                 self.boards[key[0]], tick, key, call_id, mailbox, reason):
             return   # voicemail.record_stop follows once stored (stored, path, message_id)
-        self.bus.publish(tick, "voicemail.record_stop", chan=key[1], call_id=call_id,
+        self.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_STOP, chan=key[1], call_id=call_id,
                          mailbox=mailbox, reason=reason, stored=False)
 
     # -- hold (hook flash on an agent's phone) ------------------------------
@@ -849,7 +849,7 @@ class VoiceServer:
             if self.recording is not None:   # the agent on the right again, same file
                 self.recording.bridged(rt, tick, cchan, phone.chan,
                                        caller_leg.agent if caller_leg else None)
-        self.bus.publish(tick, "call.hold" if on else "call.unhold", chan=cchan, call_id=call_id,
+        self.bus.publish(tick, ServerEventKind.CALL_HOLD if on else ServerEventKind.CALL_UNHOLD, chan=cchan, call_id=call_id,
                          phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
         return {phone.chan}
 
@@ -859,7 +859,7 @@ class VoiceServer:
         if self.acd.transfer(tick, (rt.index, ch.chan), leg, cmd.number, cmd.trunk):
             self.play_moh(rt, ch.chan)
             return
-        self.bus.publish(tick, "call.transfer_failed", chan=ch.chan, call_id=leg.call.call_id,
+        self.bus.publish(tick, ServerEventKind.CALL_TRANSFER_FAILED, chan=ch.chan, call_id=leg.call.call_id,
                          trunk=cmd.trunk, reason="no free line in the group")
         ch.hangup(tick, f"transfer failed: no free line in {cmd.trunk}")
 
@@ -872,7 +872,7 @@ class VoiceServer:
         rt.engine.bridge(cchan, trunk.chan)
         if self.recording is not None:   # the callee on the right: the same file goes on
             self.recording.bridged(rt, tick, cchan, trunk.chan, None)
-        self.bus.publish(tick, "call.bridge", chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
+        self.bus.publish(tick, ServerEventKind.CALL_BRIDGE, chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
         return set()
 
     def _leg_gone(self, rt: BoardRuntime, tick: int, ch: Channel, reason: str = "") -> set[int]:
@@ -968,7 +968,7 @@ class VoiceServer:
                 self._carry_out(rt, tick, ch)
             log.warning("%s:%d was %s at %s%s", rt.name, line.chan, what, when,
                         ": released" if line.seized else "")
-            self.bus.publish(tick, "line.released", chan=line.chan, call_id=call_id, board=rt.name,
+            self.bus.publish(tick, ServerEventKind.LINE_RELEASED, chan=line.chan, call_id=call_id, board=rt.name,
                              when=when, state=what, released=line.seized)
         return lines
 
@@ -992,7 +992,7 @@ class VoiceServer:
         opens it again when it is back. The other boards go on."""
         rt.lost = error
         log.error("board %s lost: %s; its calls end, it is opened again when it is back", rt.name, error)
-        self.bus.publish(tick, "board.lost", board=rt.name, error=error, alarm=True,
+        self.bus.publish(tick, ServerEventKind.BOARD_LOST, board=rt.name, error=error, alarm=True,
                          calls=sum(1 for k in self.legs if k[0] == rt.index))
         self.end_all_calls("board lost", rt)
         for ch in rt.channels.values():
@@ -1060,7 +1060,7 @@ class VoiceServer:
         if rt.index == 0 and self.acd is not None:   # the ACD's timer runs on the first board
             self.acd.rearm(tick)
         log.warning("board %s is back after %.1f s (%d tries)", rt.name, down, tries)
-        self.bus.publish(tick, "board.back", board=rt.name, tries=tries, down_seconds=round(down, 1))
+        self.bus.publish(tick, ServerEventKind.BOARD_BACK, board=rt.name, tries=tries, down_seconds=round(down, 1))
         engine.start()
 
     async def _watchdog(self, every: float) -> None:

@@ -49,6 +49,7 @@ from dsp._capture import MONO, PAUSED, STEREO, capture_block
 from voiceserver.recording import wavfile as wavwriter
 from voiceserver.recording.calldb import CRASHED, RECOVERED, CallDb, CallDbError, CallRow, parse_time
 from voiceserver.recording.wavfile import PART, WavFile
+from voiceserver.core.events import ServerEventKind
 
 log = logging.getLogger("voiceserver.recording.recorder")
 
@@ -83,7 +84,7 @@ class RecorderEvent:
 
     @property
     def alarm(self) -> bool:
-        return self.kind in ("recording.failed", "recording.overrun")
+        return self.kind in (ServerEventKind.RECORDING_FAILED, ServerEventKind.RECORDING_OVERRUN)
 
 
 @dataclass
@@ -217,7 +218,7 @@ class Recorder:
         self._events: deque[RecorderEvent] = deque(maxlen=10000)
         self.recovered: list[dict[str, Any]] = recover(self.root, self.db) if recover_at_start else []
         for r in self.recovered:
-            self._emit(RecorderEvent("recording.recovered", None, r.get("call_id"), r))
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_RECOVERED, None, r.get("call_id"), r))
         # ring and slot tables (the kernel's inputs)
         self._shape = (nchan, block)
         self._ring = np.zeros((self.ring_ticks, self.max_slots, 2 * block), np.int16)
@@ -356,7 +357,7 @@ class Recorder:
             active = len(self._ctl)
             if active:
                 if not self._dropped_run and not self._overrun_blocks:
-                    self._emit(RecorderEvent("recording.overrun", None, None,
+                    self._emit(RecorderEvent(ServerEventKind.RECORDING_OVERRUN, None, None,
                                              {"tick": tick, "active": active}))
                 self.stats.dropped_ticks += 1
                 self.stats.dropped_blocks += active
@@ -377,7 +378,7 @@ class Recorder:
     def _flush_drops(self, tick: int) -> None:
         self._msgs.append((self._head, "gap", self._dropped_run))
         if self._overrun_blocks:
-            self._emit(RecorderEvent("recording.overrun_end", None, None,
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_OVERRUN_END, None, None,
                                      {"tick": tick, "dropped_blocks": self._overrun_blocks}))
         self._dropped_run = 0
         self._overrun_blocks = 0
@@ -394,7 +395,7 @@ class Recorder:
                 _, h, stereo, a, b, ticks, call, fmt, when, root = cmd
                 if not self._free:
                     self.stats.failed += 1
-                    self._emit(RecorderEvent("recording.failed", h, call.call_id, {
+                    self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, h, call.call_id, {
                         "reason": f"no free recording slot (max_slots={self.max_slots})"}))
                     continue
                 slot = heapq.heappop(self._free)
@@ -456,7 +457,7 @@ class Recorder:
             c = self._ctl.get(h)
             if c is not None:
                 self._end(c, None, "max duration")
-                self._emit(RecorderEvent("recording.max_duration", h, None, {}))
+                self._emit(RecorderEvent(ServerEventKind.RECORDING_MAX_DURATION, h, None, {}))
         self._wake.set()
 
     # -- shutdown ------------------------------------------------------------------
@@ -515,7 +516,7 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - reported, then the files are closed
             log.exception("recording writer failed")
             self._writer_error = repr(exc)
-            self._emit(RecorderEvent("recording.failed", None, None, {"reason": f"writer failed: {exc!r}"}))
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, None, {"reason": f"writer failed: {exc!r}"}))
         finally:
             for rec in list(self._recs.values()):
                 if not rec.done:
@@ -565,7 +566,7 @@ class Recorder:
             try:
                 write(self.db)
             except (sqlite3.Error, CallDbError) as exc:
-                self._emit(RecorderEvent("recording.failed", None, call_id,
+                self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, call_id,
                                          {"reason": f"database error {what}: {exc}"}))
         elif kind == "gap":
             for rec in self._recs.values():
@@ -624,7 +625,7 @@ class Recorder:
         except (sqlite3.Error, CallDbError) as exc:   # no row, so no file either: no recording
             rec.done = True
             self.stats.failed += 1
-            self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id,
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                      {"reason": _errno_reason(exc)}))
             return
         rec.path = path
@@ -635,7 +636,7 @@ class Recorder:
             self._fail(rec, exc)
             return
         rec.last_header = rec.last_sync = time.monotonic()
-        self._emit(RecorderEvent("recording.started", rec.handle, rec.call.call_id, {"path": str(path)}))
+        self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": str(path)}))
 
     def _fail(self, rec: _Rec, exc: BaseException) -> None:
         """Disk full, not writable...: keep what audio landed, stop cleanly, alarm."""
@@ -644,7 +645,7 @@ class Recorder:
         seconds = round(rec.frames / RATE, 3)
         # the file is final before the alarm goes out, so the alarm can say whether audio was kept
         status = self._finish(rec, None, reason, failed=True)
-        self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id, {
+        self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id, {
             "reason": reason, "error": str(exc), "path": str(rec.path) if rec.path else None,
             "seconds": seconds, "status": status}))
 
@@ -706,10 +707,10 @@ class Recorder:
                                       discard_reason=why, gaps=rec.gaps, dropped_blocks=rec.dropped_blocks,
                                       nbytes=nbytes if keep else 0)
             except sqlite3.Error as exc:
-                self._emit(RecorderEvent("recording.failed", rec.handle, rec.call.call_id,
+                self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                          {"reason": _errno_reason(exc)}))
         if not failed:
-            self._emit(RecorderEvent("recording.stopped", rec.handle, rec.call.call_id, {
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_STOPPED, rec.handle, rec.call.call_id, {
                 "path": str(rec.path) if keep else None, "status": status, "duration": duration,
                 "reason": reason, "discard_reason": why}))
         return status

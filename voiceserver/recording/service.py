@@ -54,6 +54,7 @@ from voiceserver.core.callids import claim_server_id
 from voiceserver.recording.recorder import SILENCE, Recorder, RecorderEvent, recover_calls, recover_files
 from voiceserver.recording.rules import CallFacts, Decision, PauseChange, PauseControl, RecordingRules, load_rules
 from voiceserver.recording.watch import ReloadEvent, RulesWatcher
+from voiceserver.core.events import ServerEventKind
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig, StorageSettings
@@ -173,12 +174,12 @@ class RecordingService:
             log.warning("recovered after a crash: %s (%s, %.1f s) of call %s",
                         r.get("path") or "(no audio)", r.get("status"), r.get("duration") or 0.0,
                         r.get("call_id"))
-            self.s.bus.publish(0, "recording.recovered", call_id=r.get("call_id"),
+            self.s.bus.publish(0, ServerEventKind.RECORDING_RECOVERED, call_id=r.get("call_id"),
                                **{k: v for k, v in r.items() if k != "call_id"})
         for c in self.recovered_calls:
             log.warning("call %s left open by a crash: ended at %s (an estimate: %s)",
                         c["call_id"], c["end"], c["disposition"])
-            self.s.bus.publish(0, "call.recovered", **c)
+            self.s.bus.publish(0, ServerEventKind.CALL_RECOVERED, **c)
         for what, folder in (("recordings", st.recordings), ("voicemail", st.voicemail),
                              ("rules audit log", os.path.dirname(st.rules_audit))):
             try:
@@ -186,7 +187,7 @@ class RecordingService:
             except OSError as exc:
                 reason = f"{what} directory {folder} cannot be made: {exc.strerror or exc}"
                 log.error("%s", reason)
-                self.s.bus.publish(0, "recording.failed", alarm=True, reason=reason)
+                self.s.bus.publish(0, ServerEventKind.RECORDING_FAILED, alarm=True, reason=reason)
         for rt in self.s.boards:
             self.board_back(rt)
         if self.rules is not None:
@@ -263,7 +264,7 @@ class RecordingService:
 
     def _audit_failed(self, exc: OSError) -> None:
         log.error("recording rules reload: %s", exc)
-        self.s.bus.publish(self.s._tick, "recording.rules_audit_failed", alarm=True, error=str(exc))
+        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_AUDIT_FAILED, alarm=True, error=str(exc))
 
     # -- time -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
@@ -291,7 +292,7 @@ class RecordingService:
             self.recorders[rt.index].db_write(
                 "dropping the row of a call that rang before the crash", old["call_id"],
                 lambda db: db.drop_ringing_crashed(old["call_id"], call.call_id))
-            self.s.bus.publish(tick, "call.continued", chan=chan, call_id=call.call_id, board=rt.name,
+            self.s.bus.publish(tick, ServerEventKind.CALL_CONTINUED, chan=chan, call_id=call.call_id, board=rt.name,
                                before_crash=old["call_id"])
 
     def _start_of(self, rt: "BoardRuntime", call: Any) -> dt.datetime:
@@ -346,7 +347,7 @@ class RecordingService:
         self.calls[call.call_id] = cr
         self._by_trunk[(rt.index, chan)] = call.call_id
         if d is not None:
-            self.s.bus.publish(tick, "recording.decision", chan=chan, call_id=call.call_id,
+            self.s.bus.publish(tick, ServerEventKind.RECORDING_DECISION, chan=chan, call_id=call.call_id,
                                board=rt.name, record=d.record, rule=str(d.rule), reason=d.reason)
         if d is not None and d.record:
             self._start(rt, tick, cr)
@@ -537,7 +538,7 @@ class RecordingService:
         """The server config was reloaded: its rules apply as an operator's reload."""
         if cfg.storage is not None and cfg.storage != self.storage:
             log.warning("[storage] changed in %s: it takes effect when the server restarts", cfg.file)
-            self.s.bus.publish(self.s._tick, "recording.storage_unchanged", file=cfg.file,
+            self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_STORAGE_UNCHANGED, file=cfg.file,
                                reason="[storage] takes effect at restart")
         new = cfg.recording
         if new is None:
@@ -546,7 +547,7 @@ class RecordingService:
                 seq = None
                 if self.watcher is not None:     # the audit log shows recording switched off
                     seq = self.watcher.removed("command", str(cfg.file)).seq
-                self.s.bus.publish(self.s._tick, "recording.rules_removed", file=cfg.file,
+                self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_REMOVED, file=cfg.file,
                                    reload=seq, audit_log=self.storage.rules_audit)
             self.rules = None
             self.watcher = None
@@ -617,7 +618,7 @@ class RecordingService:
             elif cr.paused:
                 rec.resume(cr.handle)
             cr.paused = c.paused
-            self.s.bus.publish(tick, "recording.paused" if c.paused else "recording.resumed",
+            self.s.bus.publish(tick, ServerEventKind.RECORDING_PAUSED if c.paused else ServerEventKind.RECORDING_RESUMED,
                                chan=cr.chan, call_id=cr.call_id, board=rt.name, reason=c.reason,
                                rule=str(c.rule))
 
@@ -651,13 +652,13 @@ class RecordingService:
                                           discard=None if k.keep else _why_discarded(k.reason))
             cr.ended = tick
             cr.end_rule, cr.end_note = str(d.rule), f"{source}: {k.reason}"
-            self.s.bus.publish(tick, "recording.rules_stop", chan=cr.chan, call_id=cr.call_id,
+            self.s.bus.publish(tick, ServerEventKind.RECORDING_RULES_STOP, chan=cr.chan, call_id=cr.call_id,
                                board=rt.name, rule=str(d.rule), reason=d.reason, source=source,
                                keep=k.keep, keep_reason=k.reason)
         elif d.record and d.started_mid_call and cr.handle is None:
             cr.rules = rules
             self._start(rt, tick, cr)
-            self.s.bus.publish(tick, "recording.decision", chan=cr.chan, call_id=cr.call_id,
+            self.s.bus.publish(tick, ServerEventKind.RECORDING_DECISION, chan=cr.chan, call_id=cr.call_id,
                                board=rt.name, record=True, rule=str(d.rule), reason=d.reason)
 
     def _settle(self, rt: "BoardRuntime", cr: CallRecording, end_tick: int
@@ -713,7 +714,7 @@ class RecordingService:
             log.info("%s", ev.summary())
         for w in ev.warnings:
             log.warning("recording rules: %s", w)
-        self.s.bus.publish(self.s._tick, "recording.rules_reloaded", reload=ev.seq, source=ev.source,
+        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_RELOADED, reload=ev.seq, source=ev.source,
                            file=ev.file, changes=[c.text() for c in ev.changes],
                            warnings=list(ev.warnings), audit_log=self.storage.rules_audit)
         if old is None:
@@ -724,13 +725,13 @@ class RecordingService:
 
     def _rules_rejected(self, err: ConfigError, ev: ReloadEvent) -> None:
         log.error("%s", ev.summary())
-        self.s.bus.publish(self.s._tick, "recording.rules_rejected", reload=ev.seq, source=ev.source,
+        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_REJECTED, reload=ev.seq, source=ev.source,
                            file=ev.file, error=str(err), audit_log=self.storage.rules_audit)
 
     # -- recorder events ---------------------------------------------------------------
     def _recorder_callback(self, board: int):
         def callback(ev: RecorderEvent) -> None:     # the recorder's threads
-            if ev.handle is not None and ev.kind in ("recording.stopped", "recording.failed"):
+            if ev.handle is not None and ev.kind in (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED):
                 with self._vm_lock:
                     vm = self._vm.get((board, ev.handle))
                 if vm is not None:
@@ -767,11 +768,11 @@ class RecordingService:
                                             call_id=vm.call_id, caller=vm.caller)
                 duration = ev.detail.get("duration", ev.detail.get("seconds"))
                 vm.result = {"stored": True, "path": path, "message_id": mid, "duration": duration}
-                if ev.kind == "recording.failed":
+                if ev.kind == ServerEventKind.RECORDING_FAILED:
                     vm.result["cut_short"] = ev.detail.get("reason")
             except (CallDbError, sqlite3.Error) as exc:
                 vm.result = {"stored": False, "path": path, "error": f"database error: {exc}"}
-        elif ev.kind == "recording.stopped":
+        elif ev.kind == ServerEventKind.RECORDING_STOPPED:
             vm.result = {"stored": False, "error": ev.detail.get("discard_reason") or "no audio"}
         else:
             vm.result = {"stored": False, "error": ev.detail.get("reason"),
@@ -822,7 +823,7 @@ class RecordingService:
         rt = self.s.boards[board]
         key = (board, ev.handle) if ev.handle is not None else None
         known = self._handles.get(key) if key else None
-        if known and ev.kind in ("recording.stopped", "recording.failed"):
+        if known and ev.kind in (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED):
             del self._handles[key]           # the recording's last word
         call_id = ev.call_id or (known[0] if known else None)
         detail = dict(ev.detail)
@@ -840,24 +841,24 @@ class RecordingService:
                            alarm=ev.alarm, voicemail=vm is not None, **detail)
         if ev.alarm:
             log.warning("recording alarm on %s: %s %s", rt.name, ev.kind, detail)
-        if vm is not None and ev.kind in ("recording.stopped", "recording.failed"):
-            if ev.kind == "recording.failed" and not self._closed:
+        if vm is not None and ev.kind in (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED):
+            if ev.kind == ServerEventKind.RECORDING_FAILED and not self._closed:
                 self.recorders[board].stop(vm.handle, reason=detail.get("reason") or "failed")
             with self._vm_lock:
                 self._vm.pop(key, None)
                 if self._vm_calls.get(vm.call_id) is vm:
                     del self._vm_calls[vm.call_id]
-            self.s.bus.publish(tick, "voicemail.record_stop", chan=vm.chan, call_id=vm.call_id,
+            self.s.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_STOP, chan=vm.chan, call_id=vm.call_id,
                                mailbox=vm.mailbox, reason=vm.reason or detail.get("reason"),
                                **(vm.result or {"stored": False, "error": "unknown"}))
             return
-        if ev.kind == "recording.max_duration" and cr is not None and cr.ended is None:
+        if ev.kind == ServerEventKind.RECORDING_MAX_DURATION and cr is not None and cr.ended is None:
             d = cr.decision
             cr.end_rule = str(cr.rules.ref("max_seconds")) if cr.rules is not None else None
             cr.end_note = (f"kept: stopped at max_seconds = {d.max_seconds:g} (the call went on)"
                            if d is not None and d.max_seconds else "kept: stopped at its maximum length")
             cr.ended = tick
-        elif ev.kind == "recording.failed" and ev.handle is not None:
+        elif ev.kind == ServerEventKind.RECORDING_FAILED and ev.handle is not None:
             reason = detail.get("reason") or "failed"
             note = f"recording failed: {reason}" + (
                 f" after {detail['seconds']:g} s (kept what was written)" if detail.get("seconds") else "")
