@@ -123,7 +123,8 @@ class EventBus:
     def publish(self, tick: int, kind: ServerEventKind | str, chan: int | None = None,
                 call_id: str | None = None, **data: Any) -> ServerEvent:
         """Number and journal an event; a kind outside the catalogue is a bug (ValueError)."""
-        ev = ServerEvent(next(self._seq), tick, ServerEventKind(kind), chan, call_id, data)
+        kind = ServerEventKind(kind)
+        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data)
         self.last_seq = ev.seq
         self.journal.append(ev)
         for sub in list(self._subscribers):

@@ -1,0 +1,58 @@
+"""The event catalogue: one typed list in code, every kind documented, nothing else published."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from voiceserver.core.events import EventBus, ServerEventKind
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "events.md"
+
+
+def documented() -> set[str]:
+    """Kinds named in the first column of docs/events.md's tables."""
+    kinds: set[str] = set()
+    for line in DOC.read_text().splitlines():
+        m = re.match(r"\| (`[a-z_.]+`(?: / `[a-z_.]+`)*) \|", line)
+        if m:
+            kinds |= set(re.findall(r"`([a-z_.]+)`", m.group(1)))
+    return kinds
+
+
+def test_docs_list_every_kind_and_no_other():
+    in_code = {k.value for k in ServerEventKind}
+    docs = documented()
+    assert not in_code - docs, f"docs/events.md misses {sorted(in_code - docs)}"
+    assert not docs - in_code, f"docs/events.md names kinds the server never publishes: {sorted(docs - in_code)}"
+
+
+def test_every_kind_is_published_somewhere_and_only_through_the_catalogue():
+    """Each member is used by a publisher (no dead kinds), and no event kind is a bare string."""
+    used: set[str] = set()
+    bare: list[str] = []
+    for path in (REPO / "voiceserver").rglob("*.py"):
+        if path.name == "events.py" and path.parent.name == "core":
+            continue                                    # the catalogue itself
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "ServerEventKind"):
+                used.add(node.attr)
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and node.value in ServerEventKind._value2member_map_):
+                bare.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}")
+    assert {k.name for k in ServerEventKind} <= used, sorted({k.name for k in ServerEventKind} - used)
+    assert not bare, "event kinds written as strings: " + ", ".join(bare)
+
+
+def test_the_bus_refuses_a_kind_outside_the_catalogue():
+    bus = EventBus()
+    with pytest.raises(ValueError):
+        bus.publish(1, "call.answerd", chan=1)
+    ev = bus.publish(2, "call.answer", chan=1)        # the name as a string is the member
+    assert ev.kind is ServerEventKind.CALL_ANSWER and ev.as_dict()["kind"] == "call.answer"
+    assert bus.last_seq == ev.seq == 1                 # the refused kind took no number
