@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voiceserver.acd import distributor as acdmod
+from voiceserver.core.runtime import Key
 from voiceserver.acd.distributor import Acd, AcdSettings
 from voiceserver.acd.agents import AgentSpec
 from voiceserver.core.channels import FxoTrunk, FxsPhone, State
@@ -31,9 +32,8 @@ from voiceserver.core.events import ServerEventKind
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig
-    from voiceserver.core.server import BoardRuntime, VoiceServer, _Leg
+    from voiceserver.core.runtime import BoardRuntime, CallHost, Leg
 
-Key = tuple[int, int]   # (board index, channel)
 
 
 def default_settings(cfg: "ServerConfig") -> AcdSettings:
@@ -58,7 +58,7 @@ class _Ring:
     call_id: str
     key: Key
     overflow: bool = False
-    leg: "_Leg | None" = None          # the leg on `key` (trunk legs: detached on failure)
+    leg: "Leg | None" = None          # the leg on `key` (trunk legs: detached on failure)
 
 
 @dataclass
@@ -68,7 +68,7 @@ class _Transfer:
     call_id: str                       # the caller's call
     number: str
     seizure: Seizure
-    leg: "_Leg"
+    leg: "Leg"
 
 
 def _ring_failure(reason: str) -> str:
@@ -87,7 +87,7 @@ class AgentConflict(Conflict):
 
 
 class AcdLink:
-    def __init__(self, server: "VoiceServer", acd: Acd,
+    def __init__(self, server: "CallHost", acd: Acd,
                  feature_codes: "dict[str, str] | None" = None) -> None:
         self.s = server
         self.acd = acd
@@ -116,12 +116,12 @@ class AcdLink:
         return call_id in self.callers
 
     # -- from the IVR ----------------------------------------------------
-    def queue(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg", queue: str, lang: str) -> None:
+    def queue(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", queue: str, lang: str) -> None:
         cid = leg.call.call_id
         self.callers[cid] = (rt.index, chan)
         self.do(tick, self.acd.call_arrived(cid, queue, leg.call.caller, None, self.now(), lang=lang))
 
-    def voicemail(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg", mailbox: str, lang: str) -> None:
+    def voicemail(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", mailbox: str, lang: str) -> None:
         cid = leg.call.call_id
         self.callers[cid] = (rt.index, chan)
         self.do(tick, self.acd.voicemail(cid, mailbox, self.now(), caller=leg.call.caller, lang=lang))
@@ -281,18 +281,21 @@ class AcdLink:
         self._arm(tick)
 
     def rearm(self, tick: int) -> None:
-        """The engine that held the ACD's timer is new (the first board was lost and is
-        back): arm the timer again on it."""
+        """The board whose engine held the ACD's timer was lost, or a board is back:
+        arm the timer again, on a board that is up."""
         self._deadline = None
         self._arm(tick)
 
     def _arm(self, tick: int) -> None:
+        """The ACD's next deadline as a timer on the first board that is up (any
+        engine will do: the ACD's clock is the control plane's, not a board's)."""
         dl = self.acd.deadline
-        if dl is None or dl == self._deadline or not self.s.boards:
+        rt = next((b for b in self.s.boards if b.lost is None), None)
+        if dl is None or dl == self._deadline or rt is None:
             return
         self._deadline = dl
-        rt = self.s.boards[0]
-        at = max(rt.tick_at(dl), tick + 1)
+        # `tick` may be another board's: the timer goes by this board's own ticks
+        at = max(rt.tick_at(dl), rt.engine.tick + 1)
         rt.engine.call_at(at, next(iter(rt.channels), 0), ("acd",))
 
     def _line_of(self, agent: str, call_id: str) -> Key:
@@ -341,7 +344,7 @@ class AcdLink:
             return "busy"          # (a line on another board cannot be bridged: busy for us)
         return self.acd.line_status(ref)
 
-    def transfer(self, tick: int, caller: Key, leg: "_Leg", number: str, group: str) -> bool:
+    def transfer(self, tick: int, caller: Key, leg: "Leg", number: str, group: str) -> bool:
         """Dial `number` for the caller on a line the group's hunt picks. False: no free line."""
         hunt = self.acd.hunt.get(group)
         if hunt is None:

@@ -42,76 +42,18 @@ from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.engine import DtmfSent, Engine, EngineStopped, PlayDone, Timer
 from voiceserver.core.events import ServerEventKind, EventBus
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
+from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Key, Leg
 from voiceserver.ivr.prompts import PromptLibrary
 from voiceserver.recording.service import RecordingService
 from voiceserver.recording.rules import RecordingRules
 
 log = logging.getLogger("voiceserver")
 
-RATE = 8000
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 RECENT_RECORDS = 1000   # finished calls kept in memory (VoiceServer.records); all: the call database
 REOPEN_FIRST = 0.25      # seconds before the first try to open a lost board again
 REOPEN_MAX = 2.0         # ... doubling up to this (a failed open is one cheap shm_open)
 REOPEN_LOG_EVERY = 60.0  # a board still lost is logged again at most this often (or when why changes)
-
-
-@dataclass
-class CallRecord:
-    """What the server knows of a call when it ends (with [storage] also a row in SQLite)."""
-    call_id: str
-    board: str
-    chan: int
-    direction: str
-    caller: str | None
-    called: str | None
-    start: dt.datetime
-    answer: dt.datetime | None
-    end: dt.datetime
-    reason: str
-    ivr_path: list[str] = field(default_factory=list)
-    digits: str = ""
-    prompts_played: int = 0
-    agent: str | None = None
-    agent_answer: dt.datetime | None = None   # when the agent's phone answered (answer: the line)
-
-
-@dataclass
-class _Leg:
-    """Server-side state of a call on a channel: its IVR, its bridge partner."""
-    call: Call
-    ivr: ivrmod.IvrCall | None = None
-    play_id: int | None = None
-    partner: tuple[int, int] | None = None   # (board index, chan) bridged with
-    path: list[str] = field(default_factory=list)
-    digits: str = ""
-    prompts: int = 0
-    agent: str | None = None
-    rejected: str | None = None   # not answered, and why (the blacklist entry): the record's reason
-
-
-class BoardRuntime:
-    """One opened board with its engine and channel state machines."""
-
-    def __init__(self, index: int, name: str, board: Any, engine: Engine) -> None:
-        self.index = index
-        self.name = name
-        self.board = board
-        self.engine = engine
-        self.channels: dict[int, Channel] = {}
-        self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
-        self.ms_per_tick = board.block * 1000.0 / RATE
-        self.clock_start: dt.datetime = dt.datetime.now(dt.timezone.utc)  # the time of tick 0
-        self.lost: str | None = None             # why the board is lost (None: it is up)
-        self.reopen: asyncio.Task | None = None  # the task opening it again
-
-    def ms_at(self, tick: int) -> int:
-        """The board's clock in ms at `tick` (the time base of the IVR, ACD and pause rules)."""
-        return int(tick * self.ms_per_tick)
-
-    def tick_at(self, ms: float) -> int:
-        """The first tick at or after `ms` on the board's clock (a deadline's timer)."""
-        return math.ceil(ms / self.ms_per_tick)
 
 
 class VoiceServer:
@@ -136,7 +78,7 @@ class VoiceServer:
         self.server_id = (cfg.storage.server_id if cfg.storage is not None else None) or default_server_id()
         self.call_ids: CallIds | None = None
         self.boards: list[BoardRuntime] = []
-        self.legs: dict[tuple[int, int], _Leg] = {}
+        self.legs: dict[tuple[int, int], Leg] = {}
         self.acd: AcdLink | None = None                # queues and agents, once boards are open
         self.error: str | None = None
         self.reload_error: str | None = None   # why the last reload was rejected
@@ -409,6 +351,15 @@ class VoiceServer:
         return handler
 
     # -- time --------------------------------------------------------------
+    @property
+    def tick(self) -> int:
+        """The control plane's tick: the last one it handled (see `catch_up_clock`)."""
+        return self._tick
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
     def _board_clock(self, board: Any, index: int) -> dt.datetime:
         """When tick 0 of `board` was: an explicit start_time, else a simulated
         card's own clock (hwsim's scenario day), else the host's. Each board
@@ -597,7 +548,7 @@ class VoiceServer:
         """The recording rules in force (None: none): their pauses make input secret."""
         return self.recording.rules if self.recording is not None else None
 
-    def _secret_key(self, rt: BoardRuntime, leg: _Leg, digit: str) -> bool:
+    def _secret_key(self, rt: BoardRuntime, leg: Leg, digit: str) -> bool:
         """Must this key leave the server masked? (voiceserver.core.masking says when.)
 
         The call's SecretKeys live in ``call.data``: the caller's and the
@@ -660,13 +611,13 @@ class VoiceServer:
             if listen != (data.get("old") in (State.IDLE.value, State.RINGING.value)):
                 rt.engine.arm_callerid(ch.chan, listen)
         if kind == ServerEventKind.CALL_START and isinstance(ch, FxoTrunk) and ch.call is not None:
-            self.legs.setdefault(key, _Leg(ch.call))  # every trunk call gets a record
+            self.legs.setdefault(key, Leg(ch.call))  # every trunk call gets a record
             if self.recording is not None:   # its row in SQLite, from the start
                 self.recording.call_started(rt, tick, ch.chan, ch.call)
             return set()
         if kind == ServerEventKind.CALL_OFFER and isinstance(ch, FxoTrunk) and ch.call is not None:
             call = ch.call
-            leg = self.legs.setdefault(key, _Leg(call))
+            leg = self.legs.setdefault(key, Leg(call))
             if leg.ivr is not None or "rejected" in leg.path:
                 return set()  # offered again at the next ring: already decided
             ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
@@ -706,7 +657,7 @@ class VoiceServer:
         return set()
 
     # -- IVR commands ---------------------------------------------------------
-    def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg,
+    def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg,
                       cmds: list) -> None:
         eng = rt.engine
         if self.recording is not None:   # pauses, IVR branches and queues for the rules
@@ -756,11 +707,11 @@ class VoiceServer:
         return segs
 
     # -- helpers for the ACD link ------------------------------------------
-    def _lang(self, leg: _Leg) -> str:
+    def _lang(self, leg: Leg) -> str:
         return leg.ivr.lang if leg.ivr is not None else self.cfg.prompts.default_lang
 
-    def new_leg(self, call: Call, partner: tuple[int, int] | None = None) -> _Leg:
-        return _Leg(call, partner=partner)
+    def new_leg(self, call: Call, partner: tuple[int, int] | None = None) -> Leg:
+        return Leg(call, partner=partner)
 
     def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None:
         """Carry out the outboxes of `chans` and of every channel that touches."""
@@ -853,7 +804,7 @@ class VoiceServer:
                          phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
         return {phone.chan}
 
-    def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: _Leg, cmd: ivrmod.Transfer) -> None:
+    def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
         # ACD link retries on another line of the group (voiceserver.acd.link).
         if self.acd.transfer(tick, (rt.index, ch.chan), leg, cmd.number, cmd.trunk):
@@ -916,7 +867,7 @@ class VoiceServer:
                 touched.add(pchan)
         return touched
 
-    def _record(self, rt: BoardRuntime, ch: Channel, leg: _Leg, reason: str) -> None:
+    def _record(self, rt: BoardRuntime, ch: Channel, leg: Leg, reason: str) -> None:
         call = leg.call
 
         def at(t: int | None) -> dt.datetime | None:
@@ -999,6 +950,8 @@ class VoiceServer:
             ch.block(tick, "board lost")
             self._carry_out(rt, tick, ch)
         rt.reopen = asyncio.create_task(self._reopen(rt, tick))
+        if self.acd is not None:     # its engine may have held the ACD's timer
+            self.acd.rearm(tick)
 
     async def _reopen(self, rt: BoardRuntime, tick: int) -> None:
         """Try to open a lost board again, with backoff, until it is back or the server stops."""
@@ -1057,7 +1010,7 @@ class VoiceServer:
         for ch in rt.channels.values():
             ch.unblock(tick)
             self._carry_out(rt, tick, ch)
-        if rt.index == 0 and self.acd is not None:   # the ACD's timer runs on the first board
+        if self.acd is not None:     # the ACD's timer goes to the first board that is up
             self.acd.rearm(tick)
         log.warning("board %s is back after %.1f s (%d tries)", rt.name, down, tries)
         self.bus.publish(tick, ServerEventKind.BOARD_BACK, board=rt.name, tries=tries, down_seconds=round(down, 1))

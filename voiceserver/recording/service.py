@@ -58,7 +58,7 @@ from voiceserver.core.events import ServerEventKind
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig, StorageSettings
-    from voiceserver.core.server import BoardRuntime, CallRecord, VoiceServer, _Leg
+    from voiceserver.core.runtime import BoardRuntime, CallHost, CallRecord, Leg
 
 log = logging.getLogger("voiceserver.recording.service")
 
@@ -119,7 +119,7 @@ class _Voicemail:
 class RecordingService:
     """Recorders, rules and call rows for one server (see the module docstring)."""
 
-    def __init__(self, server: "VoiceServer", storage: "StorageSettings",
+    def __init__(self, server: "CallHost", storage: "StorageSettings",
                  rules: RecordingRules | None, *, poll_interval: float = 5.0) -> None:
         self.s = server
         self.storage = storage
@@ -264,7 +264,7 @@ class RecordingService:
 
     def _audit_failed(self, exc: OSError) -> None:
         log.error("recording rules reload: %s", exc)
-        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_AUDIT_FAILED, alarm=True, error=str(exc))
+        self.s.bus.publish(self.s.tick, ServerEventKind.RECORDING_RULES_AUDIT_FAILED, alarm=True, error=str(exc))
 
     # -- time -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
@@ -314,7 +314,7 @@ class RecordingService:
         gap = (parse_time(iso(at)) - parse_time(iso(old["end"]))).total_seconds()
         return old if 0 <= gap <= ring_gone else None
 
-    def progress(self, rt: "BoardRuntime", tick: int, leg: "_Leg") -> None:
+    def progress(self, rt: "BoardRuntime", tick: int, leg: "Leg") -> None:
         """After the IVR's commands: the call row gets the IVR path and the queue, if they changed."""
         cr = self.calls.get(leg.call.call_id)
         if cr is None or (cr.path_written == len(leg.path) and cr.queue_written == cr.facts.queue):
@@ -335,7 +335,7 @@ class RecordingService:
                      lambda db: db.mark_seen(self.s.server_id, self.run, rt.name, at))
 
     # -- hooks: the server calls these from its control plane ---------------------
-    def answered(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg") -> None:
+    def answered(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg") -> None:
         """The server answered an inbound call: decide, start recording, write the call row."""
         call = leg.call
         facts = CallFacts(call.call_id, call.direction, rt.name, chan, self._span(rt, chan),
@@ -359,7 +359,7 @@ class RecordingService:
             recording_note=None if d is None else
             (f"recording: {d.reason}" if d.record else f"not recorded: {d.reason}")))
 
-    def ivr_commands(self, rt: "BoardRuntime", tick: int, leg: "_Leg", cmds: list) -> None:
+    def ivr_commands(self, rt: "BoardRuntime", tick: int, leg: "Leg", cmds: list) -> None:
         """Every IVR command as the server carries it out: pauses, IVR branches, queues."""
         cr = self.calls.get(leg.call.call_id)
         if cr is None:
@@ -380,7 +380,7 @@ class RecordingService:
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
         self._arm(rt, tick, cr)
 
-    def digit(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg", d: str, *,
+    def digit(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", d: str, *,
               secret: bool = False) -> None:
         """A DTMF digit began on `chan` (the caller's trunk or a bridged phone); `secret`:
         masked input (voiceserver.core.masking), which the pause control must not keep."""
@@ -392,7 +392,7 @@ class RecordingService:
             self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick), secret=secret))
             self._arm(rt, tick, cr)
 
-    def digit_end(self, rt: "BoardRuntime", tick: int, chan: int, leg: "_Leg | None") -> None:
+    def digit_end(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg | None") -> None:
         """A DTMF tone ended on `chan`: a resume held back for it goes through now."""
         cr = self.calls.get(leg.call.call_id) if leg is not None else None
         if cr is None:
@@ -520,7 +520,7 @@ class RecordingService:
         rt = self.s.boards[cr.board]
         # between ticks (the status API): the engine's tick, not the last tick with events;
         # the recorder applies the change at its next tick
-        tick = max(self.s._tick, rt.engine.tick)
+        tick = max(self.s.tick, rt.engine.tick)
         changes = cr.pause.command(pause, rt.ms_at(tick), who)
         self._pause_changes(rt, tick, cr, changes)
         out.update(paused=cr.pause.paused, changed=bool(changes))
@@ -538,7 +538,7 @@ class RecordingService:
         """The server config was reloaded: its rules apply as an operator's reload."""
         if cfg.storage is not None and cfg.storage != self.storage:
             log.warning("[storage] changed in %s: it takes effect when the server restarts", cfg.file)
-            self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_STORAGE_UNCHANGED, file=cfg.file,
+            self.s.bus.publish(self.s.tick, ServerEventKind.RECORDING_STORAGE_UNCHANGED, file=cfg.file,
                                reason="[storage] takes effect at restart")
         new = cfg.recording
         if new is None:
@@ -547,7 +547,7 @@ class RecordingService:
                 seq = None
                 if self.watcher is not None:     # the audit log shows recording switched off
                     seq = self.watcher.removed("command", str(cfg.file)).seq
-                self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_REMOVED, file=cfg.file,
+                self.s.bus.publish(self.s.tick, ServerEventKind.RECORDING_RULES_REMOVED, file=cfg.file,
                                    reload=seq, audit_log=self.storage.rules_audit)
             self.rules = None
             self.watcher = None
@@ -714,18 +714,18 @@ class RecordingService:
             log.info("%s", ev.summary())
         for w in ev.warnings:
             log.warning("recording rules: %s", w)
-        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_RELOADED, reload=ev.seq, source=ev.source,
+        self.s.bus.publish(self.s.tick, ServerEventKind.RECORDING_RULES_RELOADED, reload=ev.seq, source=ev.source,
                            file=ev.file, changes=[c.text() for c in ev.changes],
                            warnings=list(ev.warnings), audit_log=self.storage.rules_audit)
         if old is None:
             return
         for cr in list(self.calls.values()):     # calls in progress: unless excluded now, unchanged
             rt = self.s.boards[cr.board]
-            self._recheck(rt, max(self.s._tick, cr.answer_tick), cr, new, "rules reload")
+            self._recheck(rt, max(self.s.tick, cr.answer_tick), cr, new, "rules reload")
 
     def _rules_rejected(self, err: ConfigError, ev: ReloadEvent) -> None:
         log.error("%s", ev.summary())
-        self.s.bus.publish(self.s._tick, ServerEventKind.RECORDING_RULES_REJECTED, reload=ev.seq, source=ev.source,
+        self.s.bus.publish(self.s.tick, ServerEventKind.RECORDING_RULES_REJECTED, reload=ev.seq, source=ev.source,
                            file=ev.file, error=str(err), audit_log=self.storage.rules_audit)
 
     # -- recorder events ---------------------------------------------------------------
@@ -737,7 +737,7 @@ class RecordingService:
                 if vm is not None:
                     self._store_voicemail(vm, ev)
             self._pending.append((board, ev))
-            loop = self.s._loop
+            loop = self.s.loop
             if loop is None:
                 return
             try:
@@ -836,7 +836,7 @@ class RecordingService:
         if cr is not None and cr.handle != ev.handle:
             cr = None
         chan = known[1] if known else None
-        tick = self.s._tick
+        tick = self.s.tick
         self.s.bus.publish(tick, ev.kind, chan=chan, call_id=call_id, board=rt.name,
                            alarm=ev.alarm, voicemail=vm is not None, **detail)
         if ev.alarm:
