@@ -92,6 +92,7 @@ class ServerEventKind(StrEnum):
     RECORDING_STOPPED = "recording.stopped"
     RECORDING_STORAGE_UNCHANGED = "recording.storage_unchanged"
     SPAN_ALARM = "span.alarm"
+    STATUS_LISTENING = "status.listening"
     VOICEMAIL_RECORD_START = "voicemail.record_start"
     VOICEMAIL_RECORD_STOP = "voicemail.record_stop"
 

@@ -195,7 +195,7 @@ class VoiceServer:
                     raise OSError(f"status API: cannot listen on {self.cfg.api.host}:"
                                   f"{self.status_port}: {exc.strerror}") from None
                 self.status_port = status.port
-                self.bus.publish(0, "status.listening", host=status.host, port=status.port)
+                self.bus.publish(0, ServerEventKind.STATUS_LISTENING, host=status.host, port=status.port)
             for rt in self.boards:   # what a crashed or stopped server left seized on the card
                 self.release_lines(rt, 0, "server start")
             for rt in self.boards:
