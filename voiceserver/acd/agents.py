@@ -32,9 +32,10 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["AgentState", "AgentSpec", "Agent", "AgentStateError", "ChanRef"]
+from boarddrv.chanref import ChannelRef
 
-ChanRef = tuple[str, int]  # (board name, board channel index), as config.ChanRef
+__all__ = ["AgentState", "AgentSpec", "Agent", "AgentStateError"]
+
 
 
 class AgentState(str, Enum):
@@ -59,7 +60,7 @@ class AgentSpec:
     """
 
     name: str
-    phone: ChanRef | None = None
+    phone: ChannelRef | None = None
     number: str | None = None
     trunk: str | None = None
     skills: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))

@@ -37,13 +37,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from voiceserver.ivr import saynumber
-from voiceserver.acd.agents import Agent, AgentSpec, AgentState, ChanRef
+from boarddrv.chanref import ChannelRef
+from voiceserver.acd.agents import Agent, AgentSpec, AgentState
 from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.acd.queues import Queue, QueueSpec, Target, WaitingCall
 from voiceserver.acd.strategies import order as strategy_order
 from voiceserver.acd.strategies import ring_mode
 from voiceserver.core.events import ServerEventKind
+from voiceserver.ivr import saynumber
 
 __all__ = ["Acd", "AcdSettings", "VoicemailSpec", "Mailbox", "Ring", "StopRing", "Connect", "Moh", "Announce",
            "Play", "Beep", "RecordStart", "RecordStop", "Overflow", "Voicemail", "Hangup",
@@ -62,7 +63,7 @@ class Ring:
     """Ring `agent` for `call`: the FXS phone `line`, or `number` dialled on trunk `line`."""
     agent: str
     call: str
-    line: ChanRef | None
+    line: ChannelRef | None
     number: str | None = None
 
 
@@ -128,7 +129,7 @@ class Overflow:
     """The call leaves its queue for `target`; for a number, seize `line` and dial."""
     call: str
     target: Target
-    line: ChanRef | None = None
+    line: ChannelRef | None = None
     reason: str = ""
 
 
@@ -209,7 +210,7 @@ class AcdSettings:
     feature_codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_CODES))
     hold_recall_ms: int = 30_000     # a held caller's recall rings this long, then the call ends
 
-    def build(self, outbound: Mapping[str, Sequence[ChanRef]], *, default_lang: str = "zh",
+    def build(self, outbound: Mapping[str, Sequence[ChannelRef]], *, default_lang: str = "zh",
               normalize: Callable[[str], str] | None = None, t: int = 0) -> "Acd":
         """A fresh Acd; `outbound` are the [channels.outbound] trunk groups."""
         hunt = {name: HuntGroup(name, list(lines), self.hunt.get(name, "ascending"))
@@ -260,8 +261,8 @@ class Acd:
         self.vms: dict[str, _Vm] = {}
         self.outbound: dict[str, _Out] = {}
         self.ring_lines: dict[tuple[str, str], Seizure] = {}   # (agent, call) -> trunk seizure
-        self.lines: dict[ChanRef, str] = {}            # line states the server reported
-        self.seized: set[ChanRef] = set()              # lines we handed out and not yet released
+        self.lines: dict[ChannelRef, str] = {}            # line states the server reported
+        self.seized: set[ChannelRef] = set()              # lines we handed out and not yet released
         self.outcomes: dict[str, str] = {}             # call -> outcome (every call gets one)
         self.decisions: deque[dict[str, Any]] = deque(maxlen=journal)
         self._seq = 0
@@ -282,7 +283,7 @@ class Acd:
         except ValueError:
             return caller      # an unparsable caller ID is simply no VIP
 
-    def line_status(self, line: ChanRef) -> str:
+    def line_status(self, line: ChannelRef) -> str:
         """A line as the ACD sees it: idle | busy | alarm | blocked (seized by the ACD: busy)."""
         if line in self.seized:
             return "busy"
@@ -613,7 +614,7 @@ class Acd:
         return self._dispatch(t, [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                       "why": reason})])
 
-    def line_state(self, line: ChanRef, state: str, t: int) -> list[Command]:
+    def line_state(self, line: ChannelRef, state: str, t: int) -> list[Command]:
         """The server's view of a line (agent phone or trunk): idle | busy | alarm | blocked."""
         self.t = t
         if state not in ("idle", "busy", "alarm", "blocked"):

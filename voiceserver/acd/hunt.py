@@ -26,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from boarddrv.chanref import ChannelRef
+
 __all__ = ["METHODS", "ALIASES", "LINE_STATES", "HuntGroup", "HuntChoice", "Seizure",
            "canonical_method"]
 
-ChanRef = tuple[str, int]
 METHODS = ("ascending", "descending", "round-robin", "round-robin-descending", "least-used")
 ALIASES = {"g": "ascending", "G": "descending", "r": "round-robin", "R": "round-robin-descending"}
 LINE_STATES = ("idle", "busy", "alarm", "blocked")
@@ -43,7 +44,7 @@ def canonical_method(name: str) -> str:
     return m
 
 
-def _ref(line: ChanRef) -> str:
+def _ref(line: ChannelRef) -> str:
     return f"{line[0]}:{line[1]}"
 
 
@@ -52,9 +53,9 @@ class HuntChoice:
     """A hunt's result: the line (None: none free), the order tried and the lines skipped."""
 
     group: str
-    line: ChanRef | None
-    order: tuple[ChanRef, ...]
-    skipped: tuple[tuple[ChanRef, str], ...]
+    line: ChannelRef | None
+    order: tuple[ChannelRef, ...]
+    skipped: tuple[tuple[ChannelRef, str], ...]
 
     def explain(self) -> dict[str, object]:
         return {"group": self.group, "line": _ref(self.line) if self.line else None,
@@ -65,7 +66,7 @@ class HuntChoice:
 class HuntGroup:
     """A named group of trunk lines and its selection method (with round-robin memory)."""
 
-    def __init__(self, name: str, lines: Sequence[ChanRef], method: str = "ascending") -> None:
+    def __init__(self, name: str, lines: Sequence[ChannelRef], method: str = "ascending") -> None:
         if not lines:
             raise ValueError(f"hunt group {name}: no lines")
         if len(set(lines)) != len(lines):
@@ -73,10 +74,10 @@ class HuntGroup:
         self.name = name
         self.lines = tuple(sorted(lines))
         self.method = canonical_method(method)
-        self.last: ChanRef | None = None
-        self.used: dict[ChanRef, int] = {x: 0 for x in self.lines}
+        self.last: ChannelRef | None = None
+        self.used: dict[ChannelRef, int] = {x: 0 for x in self.lines}
 
-    def _order(self) -> list[ChanRef]:
+    def _order(self) -> list[ChannelRef]:
         lines = list(self.lines)
         m = self.method
         if m == "descending":
@@ -91,7 +92,7 @@ class HuntGroup:
                 lines = lines[i:] + lines[:i]
         return lines
 
-    def pick(self, status: Callable[[ChanRef], str], exclude: Sequence[ChanRef] = ()) -> HuntChoice:
+    def pick(self, status: Callable[[ChannelRef], str], exclude: Sequence[ChannelRef] = ()) -> HuntChoice:
         """The first line in method order whose status is idle and that is not excluded.
 
         ``status(line)`` is one of LINE_STATES. Does not seize: call ``seized``
@@ -99,7 +100,7 @@ class HuntGroup:
         moving the round-robin pointer).
         """
         order = self._order()
-        skipped: list[tuple[ChanRef, str]] = []
+        skipped: list[tuple[ChannelRef, str]] = []
         for line in order:
             st = status(line)
             if line in exclude:
@@ -110,7 +111,7 @@ class HuntGroup:
                 return HuntChoice(self.name, line, tuple(order), tuple(skipped))
         return HuntChoice(self.name, None, tuple(order), tuple(skipped))
 
-    def seized(self, line: ChanRef) -> None:
+    def seized(self, line: ChannelRef) -> None:
         if line not in self.used:
             raise ValueError(f"hunt group {self.name}: {_ref(line)} is not in the group")
         self.used[line] += 1
@@ -128,11 +129,11 @@ class Seizure:
 
     group: HuntGroup
     max_retries: int = 2
-    line: ChanRef | None = None
-    glared: list[ChanRef] = field(default_factory=list)
+    line: ChannelRef | None = None
+    glared: list[ChannelRef] = field(default_factory=list)
     choices: list[HuntChoice] = field(default_factory=list)
 
-    def start(self, status: Callable[[ChanRef], str]) -> ChanRef | None:
+    def start(self, status: Callable[[ChannelRef], str]) -> ChannelRef | None:
         choice = self.group.pick(status, self.glared)
         self.choices.append(choice)
         self.line = choice.line
@@ -140,7 +141,7 @@ class Seizure:
             self.group.seized(self.line)
         return self.line
 
-    def glare(self, line: ChanRef, status: Callable[[ChanRef], str]) -> ChanRef | None:
+    def glare(self, line: ChannelRef, status: Callable[[ChannelRef], str]) -> ChannelRef | None:
         """Glare on `line`: retry elsewhere, or None when out of retries or lines."""
         if line != self.line:
             raise ValueError(f"glare on {_ref(line)}, but this call seized "

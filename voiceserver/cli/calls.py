@@ -24,7 +24,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from voiceserver.recording.calldb import DEFAULT_PATH, CallDb, CallDbError, iso, parse_time
+from boarddrv.chanref import ChannelRefError, parse_channel_ref
+from voiceserver.recording.calldb import (
+    DEFAULT_PATH,
+    CallDb,
+    CallDbError,
+    iso,
+    parse_time,
+)
 from voiceserver.recording.rules import DIRECTIONS
 
 PROG = "voiceboard calls"
@@ -93,11 +100,12 @@ def build_query(args: argparse.Namespace) -> tuple[str, list[Any]]:
         where.append("c.start < ?")
         vals.append(_time_arg(args.until, "--to"))
     if args.channel:
-        board, _, chan = args.channel.rpartition(":")
-        if not chan.isdigit():
-            raise UsageError(f"--channel: expected N or BOARD:N, got {args.channel!r}")
+        try:
+            board, chan = parse_channel_ref(args.channel, default_board="")
+        except ChannelRefError:
+            raise UsageError(f"--channel: expected N or BOARD:N, got {args.channel!r}") from None
         where.append("c.channel = ?")
-        vals.append(int(chan))
+        vals.append(chan)
         if board:
             where.append("c.board = ?")
             vals.append(board)

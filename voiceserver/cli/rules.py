@@ -22,10 +22,18 @@ from dataclasses import replace
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from boarddrv.chanref import ChannelRefError, parse_channel_ref
 from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from boarddrv.tomlconfig import load as load_toml
-from voiceserver.recording.rules import (DIRECTIONS, CallFacts, Decision, Keep, RecordingRules,
-                              agent_warnings, load_rules)
+from voiceserver.recording.rules import (
+    DIRECTIONS,
+    CallFacts,
+    Decision,
+    Keep,
+    RecordingRules,
+    agent_warnings,
+    load_rules,
+)
 
 __all__ = ["main", "load_any"]
 
@@ -158,10 +166,10 @@ def parse_at(text: str | None, tz: str) -> dt.datetime:
 def _facts(args: argparse.Namespace) -> CallFacts:
     board = chan = None
     if args.channel:
-        b, sep, n = args.channel.rpartition(":")
-        if not sep or not b or not n.isdigit():
-            raise ValueError(f"--channel: expected BOARD:N (e.g. hotline:3), got {args.channel!r}")
-        board, chan = b, int(n)
+        try:
+            board, chan = parse_channel_ref(args.channel)
+        except ChannelRefError:
+            raise ValueError(f"--channel: expected BOARD:N (e.g. hotline:3), got {args.channel!r}") from None
     path = tuple(p.strip() for p in args.ivr_path.split(",") if p.strip())
     return CallFacts(args.call_id, args.direction, board, chan, args.span, args.caller,
                      args.called, args.agent, args.queue, path)

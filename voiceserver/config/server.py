@@ -56,20 +56,55 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from boarddrv.tomlconfig import ConfigError, ConfigErrors, ErrorCollector, Node, format_key
+from boarddrv.chanref import ChannelRef, ChannelRefError, parse_channel_ref, split_board
+from boarddrv.tomlconfig import (
+    ConfigError,
+    ConfigErrors,
+    ErrorCollector,
+    Node,
+    format_key,
+)
 from boarddrv.tomlconfig import load as load_toml
 from voiceserver.acd.agentid import agent_id_problem, agent_id_text
-from voiceserver.ivr.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
-                                   normalize_number)
-from voiceserver.ivr.collect import DTMF_DIGITS, CollectSpec
 from voiceserver.config.sections import parse_dates, parse_numbering
+from voiceserver.ivr.blacklist import (
+    Blacklist,
+    BlacklistEntry,
+    BlockAction,
+    Match,
+    NumberingPlan,
+    normalize_number,
+)
+from voiceserver.ivr.collect import DTMF_DIGITS, CollectSpec
+from voiceserver.ivr.flows import (
+    SAY_KINDS,
+    Action,
+    Flow,
+    HangupAction,
+    IvrCall,
+    IvrConfig,
+    LookupAction,
+    Menu,
+    PlayAction,
+    PlayItem,
+    Prompt,
+    QueueAction,
+    RefAction,
+    RepeatAction,
+    Say,
+    SubmenuAction,
+    TransferAction,
+    VoicemailAction,
+)
 from voiceserver.ivr.numberindex import PatternIndex
-from voiceserver.ivr.flows import (SAY_KINDS, Action, Flow, HangupAction, IvrCall, IvrConfig,
-                             LookupAction, Menu, PlayAction, PlayItem, Prompt, QueueAction,
-                             RefAction, RepeatAction, Say, SubmenuAction, TransferAction,
-                             VoicemailAction)
+from voiceserver.ivr.schedule import (
+    DAY_NAMES,
+    Schedule,
+    TimeRange,
+    parse_days,
+    parse_hhmm,
+)
 from voiceserver.recording.rules import RecordingRules, agent_warnings, load_rules
-from voiceserver.ivr.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
            "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "load_api_settings", "ConfigError",
@@ -92,14 +127,13 @@ class BoardEntry:
     channel_config: str | None = None
 
 
-ChanRef = tuple[str, int]  # (board name, board channel index as Event.chan numbers it)
 
 
 @dataclass(frozen=True)
 class ChannelRoles:
-    inbound: tuple[ChanRef, ...] = ()
-    agents: tuple[ChanRef, ...] = ()
-    outbound: Mapping[str, tuple[ChanRef, ...]] = field(default_factory=dict)
+    inbound: tuple[ChannelRef, ...] = ()
+    agents: tuple[ChannelRef, ...] = ()
+    outbound: Mapping[str, tuple[ChannelRef, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -497,7 +531,9 @@ class _Loader:
     def check_channel_config(self, b: Node, path: str, uri: str) -> None:
         if not os.path.exists(path):
             raise b.error("config", f"channel config file {path} does not exist")
-        from boarddrv.config import load as load_channels  # its own errors name its own file
+        from boarddrv.config import (
+            load as load_channels,  # its own errors name its own file
+        )
         system = load_channels(path)
         if not any(x.uri == uri for x in system.boards):
             known = ", ".join(x.uri for x in system.boards) or "none"
@@ -508,26 +544,24 @@ class _Loader:
         c.check_keys({"inbound", "agents", "outbound"})
         names = [b.name for b in boards]
 
-        def refs(node: Node, key: str) -> tuple[ChanRef, ...]:
+        def refs(node: Node, key: str) -> tuple[ChannelRef, ...]:
             value = node.get(key)
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise node.error(key, "expected \"BOARD:RANGE\" or a list of them, "
                                       "e.g. \"hotline:0-3\"")
-            out: list[ChanRef] = []
+            out: list[ChannelRef] = []
             from boarddrv.config import parse_ranges
             for i, item in enumerate(items):
                 where = key if isinstance(value, str) else (key, i)
-                board, sep, rng = item.partition(":")
-                if not sep:
-                    if len(names) != 1:
-                        raise node.error(where, f"{item!r}: name the board (BOARD:RANGE); "
-                                                f"boards: {', '.join(names) or 'none'}")
-                    board, rng = names[0], item
+                try:
+                    board, rng = split_board(item, names[0] if len(names) == 1 else None, "RANGE")
+                except ChannelRefError as exc:
+                    raise node.error(where, f"{exc}; boards: {', '.join(names) or 'none'}") from None
                 if board not in names:
                     raise node.error(where, f"no board named '{board}'{_suggest(board, set(names))}")
                 try:
-                    out += [(board, n) for n in parse_ranges(rng, 0, 1023)]
+                    out += [ChannelRef(board, n) for n in parse_ranges(rng, 0, 1023)]
                 except ValueError as exc:
                     raise node.error(where, str(exc)) from None
             return tuple(out)
@@ -1024,8 +1058,8 @@ def _ms(node: Node, key: str, default: float, *, min: float = 0, max: float | No
 def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: NumberingPlan,
                   ivr: IvrConfig | None) -> Any:
     """[agents], [queues] and [voicemail] -> voiceserver.acd.distributor.AcdSettings (or ConfigError)."""
-    from voiceserver.acd.distributor import AcdSettings, Mailbox, VoicemailSpec
     from voiceserver.acd.agents import AgentSpec
+    from voiceserver.acd.distributor import AcdSettings, Mailbox, VoicemailSpec
     from voiceserver.acd.hunt import canonical_method
     from voiceserver.acd.queues import Member, QueueSpec, Target
     from voiceserver.acd.strategies import STRATEGIES, canonical
@@ -1090,14 +1124,11 @@ def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: Numbe
                 raise a.error("number", "an agent has a phone on the card or an external "
                                         "number, not both")
             ref = a.get_str("phone")
-            board, sep, chan = ref.rpartition(":")
-            if not sep:
-                if len(ld.board_names) != 1:
-                    raise a.error("phone", f"{ref!r}: name the board (BOARD:CHANNEL)")
-                board, chan = ld.board_names[0], ref
-            if not chan.isdigit():
-                raise a.error("phone", f"expected \"BOARD:CHANNEL\" like \"hotline:4\", got {ref!r}")
-            phone = (board, int(chan))
+            try:
+                phone = parse_channel_ref(ref, ld.board_names[0] if len(ld.board_names) == 1 else None)
+            except ChannelRefError as exc:
+                raise a.error("phone", str(exc)) from None
+            board, chan = phone
             if phone not in agent_phones:
                 raise a.error("phone", f"{board}:{chan} is not an agent phone "
                                        f"(not in [channels] agents)")

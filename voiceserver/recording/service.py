@@ -47,14 +47,35 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boarddrv.chanref import ChannelRefError, parse_channel_ref
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.ivr import flows as ivrmod
-from voiceserver.recording.calldb import CRASHED, CallDb, CallDbError, CallRow, iso, parse_time
 from voiceserver.core.callids import claim_server_id
-from voiceserver.recording.recorder import SILENCE, Recorder, RecorderEvent, recover_calls, recover_files
-from voiceserver.recording.rules import CallFacts, Decision, PauseChange, PauseControl, RecordingRules, load_rules
-from voiceserver.recording.watch import ReloadEvent, RulesWatcher
 from voiceserver.core.events import ServerEventKind
+from voiceserver.ivr import flows as ivrmod
+from voiceserver.recording.calldb import (
+    CRASHED,
+    CallDb,
+    CallDbError,
+    CallRow,
+    iso,
+    parse_time,
+)
+from voiceserver.recording.recorder import (
+    SILENCE,
+    Recorder,
+    RecorderEvent,
+    recover_calls,
+    recover_files,
+)
+from voiceserver.recording.rules import (
+    CallFacts,
+    Decision,
+    PauseChange,
+    PauseControl,
+    RecordingRules,
+    load_rules,
+)
+from voiceserver.recording.watch import ReloadEvent, RulesWatcher
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig, StorageSettings
@@ -504,10 +525,13 @@ class RecordingService:
         """Pause or resume a call's recording by command (call id, or BOARD:CHANNEL)."""
         cr = self.calls.get(target)
         if cr is None and ":" in target:
-            board, _, chan = target.rpartition(":")
+            try:
+                ref = parse_channel_ref(target)
+            except ChannelRefError:
+                ref = None
             for rt in self.s.boards:
-                if rt.name == board and chan.isascii() and chan.isdigit() and len(chan) <= 6:
-                    cid = self._by_trunk.get((rt.index, int(chan)))
+                if ref is not None and rt.name == ref.board:
+                    cid = self._by_trunk.get((rt.index, ref.chan))
                     cr = self.calls.get(cid) if cid is not None else None
         if cr is None:
             raise LookupError(f"no call {target!r} in progress (give a call id or BOARD:CHANNEL)")
