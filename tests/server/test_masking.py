@@ -18,7 +18,7 @@ from voiceserver.ivr.flows import (Flow, HangupAction, IvrCall, IvrConfig, Looku
                              PlayAction, Prompt, QueueAction, Say, SubmenuAction)
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.recording.rules import loads_rules
-from voiceserver.core.server import _item_name
+from voiceserver.core.controller import _item_name
 
 ACCOUNT = "90817263"          # never in any table or config below
 

@@ -1,11 +1,11 @@
-"""The interface the ACD link and the recording service use of the server (core.runtime.CallHost)."""
+"""The interfaces between the server's parts (core.runtime): CallHost and RecordingHost."""
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
 from voiceserver.config.server import load_config
-from voiceserver.core.runtime import CallHost
+from voiceserver.core.runtime import CallHost, RecordingHost
 from voiceserver.core.server import VoiceServer
 
 DEMO = Path(__file__).resolve().parents[2] / "voiceserver" / "configs" / "demo.toml"
@@ -17,11 +17,13 @@ def protocol_members(proto: type) -> set[str]:
     return names
 
 
-def test_the_server_provides_every_member_of_the_host_interface(prompt_library):
+def test_the_controller_and_the_server_provide_every_member_of_their_interfaces(prompt_library):
     server = VoiceServer(load_config(DEMO, library=prompt_library), prompt_library, sync=False,
                          start_time=dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.timezone.utc))
-    members = protocol_members(CallHost)
-    assert {"boards", "bus", "legs", "tick", "loop", "settle", "connect"} <= members
-    missing = sorted(m for m in members if not hasattr(server, m))
-    assert not missing, f"VoiceServer lacks {missing} of CallHost"
+    for host, proto, must in ((server.calls, CallHost, {"boards", "legs", "media", "settle", "connect"}),
+                              (server, RecordingHost, {"boards", "legs", "tick", "loop", "time_at"})):
+        members = protocol_members(proto)
+        assert must <= members
+        missing = sorted(m for m in members if not hasattr(host, m))
+        assert not missing, f"{type(host).__name__} lacks {missing} of {proto.__name__}"
     assert isinstance(server.tick, int) and server.loop is None      # properties, before it runs

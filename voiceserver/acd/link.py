@@ -260,11 +260,11 @@ class AcdLink:
                 self._moh(key, cmd.on, cmd.music)
             elif isinstance(cmd, (acdmod.Announce, acdmod.Play)):
                 segs = [s.segment(n, cmd.lang) for n in cmd.prompts]
-                s.boards[key[0]].engine.play(key[1], segs, token=("acd", cmd.call))
+                s.media.play(key[0], key[1], segs, token=("acd", cmd.call))
             elif isinstance(cmd, acdmod.Beep):
                 rt = s.boards[key[0]]
-                rt.engine.tone(key[1], "record_warning")   # its first 0.4 s burst is the beep
-                rt.engine.call_at(tick + rt.tick_at(400), key[1], ("beep_off",))
+                s.media.tone(rt.index, key[1], "record_warning")   # its first 0.4 s burst is the beep
+                s.media.call_at(rt.index, tick + rt.tick_at(400), key[1], ("beep_off",))
             elif isinstance(cmd, acdmod.RecordStart):
                 s.voicemail_record(tick, key, cmd.call, cmd.mailbox, cmd.max_ms)
             elif isinstance(cmd, acdmod.RecordStop):
@@ -295,8 +295,8 @@ class AcdLink:
             return
         self._deadline = dl
         # `tick` may be another board's: the timer goes by this board's own ticks
-        at = max(rt.tick_at(dl), rt.engine.tick + 1)
-        rt.engine.call_at(at, next(iter(rt.channels), 0), ("acd",))
+        at = max(rt.tick_at(dl), rt.tick + 1)
+        self.s.media.call_at(rt.index, at, next(iter(rt.channels), 0), ("acd",))
 
     def _line_of(self, agent: str, call_id: str) -> Key:
         for k, r in self.rings.items():
@@ -418,5 +418,5 @@ class AcdLink:
         if on:
             self.s.play_moh(rt, key[1], music, token=("moh",))
         else:
-            rt.engine.stop_play(key[1])
+            self.s.media.stop_play(rt.index, key[1])
 

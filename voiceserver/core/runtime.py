@@ -3,9 +3,9 @@
 A call on a channel is a `Leg`; an opened board with its engine and channel
 state machines is a `BoardRuntime`; a finished call is a `CallRecord`; a
 channel of the running server is a `Key`, (board index, channel). `CallHost`
-is everything the ACD link and the recording service may ask of the server
-that runs them: they depend on this interface, never on the server's module
-or its private names.
+is what the ACD link may ask of the call controller, `RecordingHost` what the
+recording service may ask of the server: they depend on these interfaces,
+never on the controller's or the server's module or their private names.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dsp.mix import Segment
     from voiceserver.config.server import ServerConfig
     from voiceserver.core.engine import Engine
+    from voiceserver.core.media import MediaOutbox
     from voiceserver.ivr.flows import IvrCall
 
 RATE = 8000
@@ -74,6 +75,9 @@ class BoardRuntime:
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
         self.ms_per_tick = board.block * 1000.0 / RATE
         self.clock_start: dt.datetime = dt.datetime.now(dt.timezone.utc)  # the time of tick 0
+        self.tick = 0                            # the last tick of this board the controller handled
+        self.span_chans: dict[int, list[int]] = {}   # span -> its channels
+        self.span_alarms: dict[int, int] = {}        # span -> alarm bits (boarddrv.events.ALARMS)
         self.lost: str | None = None             # why the board is lost (None: it is up)
         self.reopen: asyncio.Task | None = None  # the task opening it again
 
@@ -89,13 +93,34 @@ class BoardRuntime:
 
 
 class CallHost(Protocol):
-    """What the ACD link and the recording service use of the server that runs them."""
+    """What the ACD link uses of the call controller that drives it."""
     cfg: ServerConfig
     bus: EventBus
     boards: list[BoardRuntime]
     legs: dict[Key, Leg]
+    media: MediaOutbox
+    tick: int
+
+    def segment(self, name: str, lang: str) -> Segment: ...
+    def now_ms(self, rt: BoardRuntime) -> int: ...
+    def new_leg(self, call: Call, partner: Key | None = None) -> Leg: ...
+    def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None: ...
+    def connect(self, tick: int, caller: Key, line: Key, agent: str | None) -> None: ...
+    def play_moh(self, rt: BoardRuntime, chan: int, music: str = "default", token: Any = None) -> None: ...
+    def voicemail_record(self, tick: int, key: Key, call_id: str, mailbox: str, max_ms: int) -> None: ...
+    def voicemail_stop(self, tick: int, key: Key, call_id: str, mailbox: str, reason: str) -> None: ...
+
+
+class RecordingHost(Protocol):
+    """What the recording service uses of the server that runs it (its engines, loop and clock)."""
+    cfg: ServerConfig
+    bus: EventBus
+    boards: list[BoardRuntime]
     server_id: str
     start_time: dt.datetime
+
+    @property
+    def legs(self) -> dict[Key, Leg]: ...
 
     @property
     def tick(self) -> int:
@@ -108,12 +133,4 @@ class CallHost(Protocol):
         ...
 
     def catch_up_clock(self) -> int: ...
-    def now_ms(self, rt: BoardRuntime) -> int: ...
     def time_at(self, rt: BoardRuntime, tick: int) -> dt.datetime: ...
-    def segment(self, name: str, lang: str) -> Segment: ...
-    def new_leg(self, call: Call, partner: Key | None = None) -> Leg: ...
-    def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None: ...
-    def connect(self, tick: int, caller: Key, line: Key, agent: str | None) -> None: ...
-    def play_moh(self, rt: BoardRuntime, chan: int, music: str = "default", token: Any = None) -> None: ...
-    def voicemail_record(self, tick: int, key: Key, call_id: str, mailbox: str, max_ms: int) -> None: ...
-    def voicemail_stop(self, tick: int, key: Key, call_id: str, mailbox: str, reason: str) -> None: ...

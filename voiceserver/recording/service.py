@@ -79,7 +79,7 @@ from voiceserver.recording.watch import ReloadEvent, RulesWatcher
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig, StorageSettings
-    from voiceserver.core.runtime import BoardRuntime, CallHost, CallRecord, Leg
+    from voiceserver.core.runtime import BoardRuntime, CallRecord, Leg, RecordingHost
 
 log = logging.getLogger("voiceserver.recording.service")
 
@@ -140,7 +140,7 @@ class _Voicemail:
 class RecordingService:
     """Recorders, rules and call rows for one server (see the module docstring)."""
 
-    def __init__(self, server: "CallHost", storage: "StorageSettings",
+    def __init__(self, server: "RecordingHost", storage: "StorageSettings",
                  rules: RecordingRules | None, *, poll_interval: float = 5.0) -> None:
         self.s = server
         self.storage = storage

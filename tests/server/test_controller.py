@@ -1,0 +1,226 @@
+"""The call controller at the event level: board events in, media commands and bus events out.
+
+No hwsim, no engine thread, no event loop: the test plays the card and the
+engine. It hands the controller each tick's events, keeps the timers the
+controller starts, finishes the prompts it plays when the test says so, and
+looks at the typed media commands it returns and the events on its bus.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from boarddrv import Event, EventKind
+from dsp.dtmf import DtmfEvent
+from dsp.mix import AudioBank
+from voiceserver.acd.link import AcdLink, default_settings
+from voiceserver.config.server import load_config
+from voiceserver.core import media
+from voiceserver.core.callids import CallIds
+from voiceserver.core.channels import FxoTrunk, FxsPhone, State
+from voiceserver.core.controller import CallController
+from voiceserver.core.engine import PlayDone, Timer
+from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.runtime import BoardRuntime
+from voiceserver.ivr.blacklist import normalize_number
+
+CONFIGS = Path(__file__).parent / "configs"
+TPS = 50                     # ticks per second at the 160-sample block
+START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.timezone.utc)
+
+
+class Card:
+    """The card and the engine around one controller: the test's side of the interface."""
+
+    def __init__(self, library: Any, config: Path = CONFIGS / "server-acd.toml") -> None:
+        cfg = load_config(config, library=library)
+        bank = AudioBank()
+        segments: dict[tuple[str, str], Any] = {("moh", "default"): bank.add(library.music_on_hold("default"))}
+
+        def segment(name: str, lang: str) -> Any:
+            if (lang, name) not in segments:
+                segments[(lang, name)] = bank.add(library.get(name, lang))
+            return segments[(lang, name)]
+
+        self.rt = BoardRuntime(0, "hotline", SimpleNamespace(block=160), engine=None)
+        self.rt.clock_start = START
+        ids = CallIds.without_database("t", START)
+        for chan in range(4):
+            self.rt.channels[chan] = FxoTrunk(chan, TPS)
+        for chan in range(4, 8):
+            self.rt.channels[chan] = FxsPhone(chan, TPS)
+        for ch in self.rt.channels.values():
+            ch.new_call_id = ids.next
+        self.bus = EventBus()
+        self.ctl = CallController(cfg, [self.rt], self.bus, segment, segments)
+        settings = cfg.acd or default_settings(cfg)
+        self.ctl.acd = AcdLink(self.ctl, settings.build(
+            cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
+            normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+        self.tick = 0
+        self.timers: list[tuple[int, int, int, Any]] = []
+        self.playing: dict[int, Any] = {}          # chan -> the token of the prompts it plays
+        self.commands: list[media.MediaCommand] = []
+        self._n = 0
+
+    # -- the engine's side ---------------------------------------------------
+    def feed(self, *events: Any) -> list[media.MediaCommand]:
+        """One tick with these events; the commands the controller returned."""
+        out = self.ctl.handle(0, self.tick, list(events))
+        for cmd in out:
+            match cmd:
+                case media.StartTimer(_, at, chan, token):
+                    self._n += 1
+                    heapq.heappush(self.timers, (at, self._n, chan, token))
+                case media.Play(_, chan, _, token):
+                    self.playing[chan] = token
+                case media.StopPlay(_, chan):
+                    self.playing.pop(chan, None)
+        self.commands += out
+        return out
+
+    def run(self, seconds: float) -> None:
+        """Let time pass: the timers that come due are handed back as the engine would."""
+        end = self.tick + int(seconds * TPS)
+        while self.timers and self.timers[0][0] <= end:
+            at, _, chan, token = heapq.heappop(self.timers)
+            self.tick = max(self.tick, at)
+            self.feed(Timer(chan, token))
+        self.tick = end
+
+    def board(self, kind: EventKind, chan: int) -> list[media.MediaCommand]:
+        self.tick += 1
+        return self.feed(Event(self.tick, kind, chan, 0, 0))
+
+    def prompt_done(self, chan: int) -> None:
+        self.tick += 1
+        self.feed(PlayDone(chan, self.playing.pop(chan)))
+
+    def key(self, chan: int, digit: str) -> None:
+        self.tick += 1
+        self.feed(DtmfEvent(chan, digit, self.tick * 160, None))
+        self.tick += 5
+        self.feed(DtmfEvent(chan, digit, self.tick * 160 - 800, self.tick * 160))
+
+    def ring_in(self, chan: int) -> None:
+        """Two rings: the trunk answers (answer_after_rings)."""
+        for _ in range(2):
+            self.board(EventKind.RING_START, chan)
+            self.run(1.0)
+            self.board(EventKind.RING_STOP, chan)
+            self.run(4.0)
+
+    # -- what it did -----------------------------------------------------------
+    def kinds(self) -> list[str]:
+        return [e.kind.value for e in self.bus.journal]
+
+    def events(self, kind: ServerEventKind) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.bus.journal if e.kind is kind]
+
+    def sent(self, cls: type, **match: Any) -> list[Any]:
+        return [c for c in self.commands if isinstance(c, cls)
+                and all(getattr(c, k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def card(prompt_library) -> Card:
+    return Card(prompt_library)
+
+
+def to_agent(card: Card) -> None:
+    """A caller on line 0 presses 0 in the main menu; agent chen (phone 5) answers."""
+    card.ring_in(0)
+    assert media.BoardControl(0, "hook", (0, "offhook")) in card.commands
+    card.prompt_done(0)                          # welcome
+    card.key(0, "0")
+    assert card.events(ServerEventKind.CALL_QUEUE)[0]["queue"] == "service"
+    assert media.BoardControl(0, "ring", (4, True)) in card.commands      # wu first (top-down)
+    card.run(7.0)                                # wu does not answer within ring_timeout 6 s
+    assert media.BoardControl(0, "ring", (5, True)) in card.commands
+    card.board(EventKind.HOOK_OFF, 5)
+    assert media.Bridge(0, 0, 5) in card.commands
+    assert card.rt.channels[5].state is State.CONNECTED
+
+
+def test_an_ivr_caller_who_hangs_up_is_torn_down_and_recorded(card):
+    card.ring_in(0)
+    assert card.events(ServerEventKind.CALL_START)[0]["chan"] == 0
+    assert card.sent(media.Play, chan=0), "the welcome prompt"
+    card.board(EventKind.LOOP_DROP, 0)          # the caller hangs up mid-prompt
+    card.run(2.0)
+    end = card.events(ServerEventKind.CALL_END)
+    assert len(end) == 1 and end[0]["chan"] == 0
+    assert media.BoardControl(0, "hook", (0, "onhook")) in card.commands
+    assert card.sent(media.StopPlay, chan=0)
+    assert not card.ctl.legs and len(card.ctl.records) == 1
+    rec = card.ctl.records[0]
+    assert rec.chan == 0 and rec.answer is not None and rec.end >= rec.answer
+    assert rec.ivr_path and card.ctl.totals.calls == 1
+
+
+def test_queue_to_an_agent_then_hold_and_retrieve_by_flash(card):
+    to_agent(card)
+    n = len(card.commands)
+    card.board(EventKind.FLASH, 5)               # hold: the caller hears music, the agent silence
+    hold = card.commands[n:]
+    assert media.Unbridge(0, 0) in hold
+    assert any(isinstance(c, media.Play) and c.chan == 0 and c.loop for c in hold)
+    assert card.events(ServerEventKind.CALL_HOLD)[0]["phone"] == 5
+    n = len(card.commands)
+    card.board(EventKind.FLASH, 5)               # retrieve: bridged again
+    back = card.commands[n:]
+    assert media.StopPlay(0, 0) in back and media.Bridge(0, 0, 5) in back
+    assert card.events(ServerEventKind.CALL_UNHOLD)[0]["why"] == "flash"
+
+
+def test_the_agent_hanging_up_ends_the_call_on_both_legs(card):
+    to_agent(card)
+    card.board(EventKind.HOOK_ON, 5)
+    card.run(2.0)
+    assert media.BoardControl(0, "hook", (0, "onhook")) in card.commands
+    assert media.Unbridge(0, 0) in card.commands or media.Unbridge(0, 5) in card.commands
+    ends = card.events(ServerEventKind.CALL_END)
+    assert {e["chan"] for e in ends} >= {0}
+    rec = [r for r in card.ctl.records if r.chan == 0]
+    assert len(rec) == 1 and rec[0].agent == "chen"
+    assert all(ch.state in (State.IDLE, State.HANGUP) for ch in card.rt.channels.values())
+
+
+def test_a_held_caller_whose_agent_hangs_up_rings_the_agent_back(card):
+    to_agent(card)
+    card.board(EventKind.FLASH, 5)
+    card.board(EventKind.HOOK_ON, 5)             # hung up with the caller on hold
+    card.run(1.0)
+    assert ServerEventKind.CALL_RECALL.value in card.kinds()
+    assert card.sent(media.BoardControl, args=(5, True), method="ring")[-1:]   # phone 5 rings again
+    card.board(EventKind.HOOK_OFF, 5)
+    assert card.commands[-1] == media.Bridge(0, 0, 5) or media.Bridge(0, 0, 5) in card.commands[-4:]
+
+
+def test_a_transfer_seizes_another_line_and_dials_the_number(card):
+    card.ring_in(0)
+    card.prompt_done(0)
+    card.key(0, "8")                             # 8: transfer to 13800138000 over pstn
+    card.run(3.0)                                # dial tone wait, then the digits
+    seized = [c for c in card.sent(media.BoardControl, method="hook") if c.args[1] == "offhook"
+              and c.args[0] != 0]
+    assert seized, "an outbound line was seized"
+    line = seized[0].args[0]
+    assert card.sent(media.SendDtmf, chan=line)[0].digits == "13800138000"
+    assert card.events(ServerEventKind.CALL_DIALING)[0]["number"] == "13800138000"
+
+
+def test_a_lost_board_ends_its_calls_and_blocks_its_lines(card):
+    to_agent(card)
+    out = card.ctl.board_lost(card.rt, card.tick, "device gone")
+    assert ServerEventKind.BOARD_LOST.value in card.kinds()
+    assert all(ch.state is State.BLOCKED for ch in card.rt.channels.values())
+    assert not card.ctl.legs and {r.reason for r in card.ctl.records} == {"board lost"}
+    assert any(isinstance(c, media.BoardControl) for c in out)
+    card.ctl.board_back(card.rt, card.tick + 100)
+    assert all(ch.state is not State.BLOCKED for ch in card.rt.channels.values())

@@ -1,0 +1,647 @@
+"""The call controller: board events in, media commands and bus events out, no I/O.
+
+Like a websockets protocol object, `CallController` does no I/O of its own:
+the server (`voiceserver.core.server.VoiceServer`) runs the engines, the
+threads and the event loop around it, hands it each tick's events
+(`handle`), and carries out the typed media commands it returns
+(`voiceserver.core.media`) on the boards' engines. Inside it are the
+channel state machines, the IVR calls, hold, transfer, flash, teardown,
+voicemail and the call records; it drives the ACD through `AcdLink` and
+recording through the `RecordingService` it is given (None: no recording),
+and publishes what happens on the event bus it is given (an in-memory
+journal; the server attaches the log). No threads, no asyncio, no sockets:
+tests drive it event by event (tests/server/test_controller.py).
+
+Time: the control plane's tick (`tick`) is the tick being handled; each board
+also keeps its own (`BoardRuntime.tick`). `catch_up` brings both to the
+engines' ticks for work between ticks (the API, a reload, a stop).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from boarddrv import Event, EventKind
+from dsp.callerid import CallerIdEvent
+from dsp.dtmf import DtmfEvent
+from dsp.level import SpeechEvent
+from dsp.mix import Segment
+from dsp.tones import ToneEvent
+from voiceserver.config.server import ServerConfig
+from voiceserver.core import channels as chanmod
+from voiceserver.core.calltotals import CallTotals
+from voiceserver.core.channels import Call, Channel, FxoTrunk, FxsPhone, State
+from voiceserver.core.engine import DtmfSent, PlayDone, Timer
+from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
+from voiceserver.acd.link import AgentConflict
+from voiceserver.core.media import MediaCommand, MediaOutbox
+from voiceserver.core.runtime import BoardRuntime, CallRecord, Key, Leg
+from voiceserver.ivr import flows as ivrmod
+from voiceserver.ivr import saynumber
+from voiceserver.recording.rules import RecordingRules
+
+log = logging.getLogger("voiceserver")
+
+ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
+RECENT_RECORDS = 1000   # finished calls kept in memory (records); all of them: the call database
+
+
+class CallController:
+    def __init__(self, cfg: ServerConfig, boards: list[BoardRuntime], bus: EventBus,
+                 segment: Callable[[str, str], Segment], segments: Mapping[tuple[str, str], Segment],
+                 *, recording: Any = None, recent_records: int = RECENT_RECORDS) -> None:
+        self.cfg = cfg                     # the server swaps it on a reload: new calls take the new one
+        self.boards = boards               # shared with the server, which opens and reopens them
+        self.bus = bus
+        self.segment = segment             # a prompt's audio in the engines' bank
+        self.segments = segments
+        self.recording = recording         # RecordingService, or None
+        self.acd: Any = None               # AcdLink, once the server has built it on this controller
+        self.media = MediaOutbox()
+        self.legs: dict[Key, Leg] = {}
+        # finished calls: the most recent in memory, sums of all (every one: the call database)
+        self.records: deque[CallRecord] = deque(maxlen=recent_records)
+        self.totals = CallTotals()
+        self.tick = 0
+        self.stopping = False              # the server is stopping: events are no longer acted on
+
+    def catch_up(self, ticks: Mapping[int, int]) -> None:
+        """The engines' ticks now (board index -> tick), for work between ticks: on an idle
+        line the last handled tick is seconds old. The control plane's tick follows the
+        first board's, as before any board had its own clock."""
+        for index, t in ticks.items():
+            rt = self.boards[index]
+            rt.tick = max(rt.tick, t)
+        if 0 in ticks:
+            self.tick = max(self.tick, ticks[0])
+
+    def board_lost(self, rt: BoardRuntime, tick: int, error: str) -> list[MediaCommand]:
+        """A board is gone: its calls end ("board lost") and its lines block. The others go on."""
+        self.bus.publish(tick, ServerEventKind.BOARD_LOST, board=rt.name, error=error, alarm=True,
+                         calls=sum(1 for k in self.legs if k[0] == rt.index))
+        self._end_calls("board lost", rt)
+        for ch in rt.channels.values():
+            ch.block(tick, "board lost")
+            self.carry_out(rt, tick, ch)
+        if self.acd is not None:     # its engine may have held the ACD's timer
+            self.acd.rearm(tick)
+        return self.media.take()
+
+    def board_back(self, rt: BoardRuntime, tick: int) -> list[MediaCommand]:
+        """A lost board is open again: its lines are unblocked."""
+        rt.tick = max(rt.tick, tick)
+        for ch in rt.channels.values():
+            ch.unblock(tick)
+            self.carry_out(rt, tick, ch)
+        if self.acd is not None:     # the ACD's timer goes to the first board that is up
+            self.acd.rearm(tick)
+        return self.media.take()
+
+    def agent_control(self, agent: str, action: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Log an agent in/out or set it ready/not ready between ticks (call `catch_up` first)."""
+        row = self.acd.agent_control(self.tick, agent, action, by)
+        for r in self.boards:   # rings, bridges and tones the change caused
+            self.settle(r, self.tick, set(r.channels))
+        return row, self.media.take()
+
+    def now_ms(self, rt: BoardRuntime) -> int:
+        return rt.ms_at(self.tick)
+
+    def wallclock(self, rt: BoardRuntime) -> dt.datetime:
+        return rt.clock_start + dt.timedelta(milliseconds=self.now_ms(rt))
+
+    def time_at(self, rt: BoardRuntime, tick: int) -> dt.datetime:
+        """The date and time of `tick` on board `rt` (call records, file names, rules)."""
+        return rt.clock_start + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
+
+    # -- events from the engine ---------------------------------------------
+    def handle(self, index: int, tick: int, events: list) -> list[MediaCommand]:
+        rt = self.boards[index]
+        if self.stopping:   # the calls were ended: nothing more is acted on
+            events = []
+        self.tick = max(self.tick, tick) if self.stopping else tick
+        rt.tick = max(rt.tick, tick)
+        touched: set[int] = set()
+        for ev in events:
+            chan = self._dispatch(rt, tick, ev)
+            if chan is not None:
+                touched.add(chan)
+        # Carrying out actions can touch other channels (an agent rung for
+        # a caller); loop until every outbox is empty.
+        while touched:
+            chan = touched.pop()
+            ch = rt.channels.get(chan)
+            if ch is not None:
+                touched |= self.carry_out(rt, tick, ch)
+        return self.media.take()
+
+    def _dispatch(self, rt: BoardRuntime, tick: int, ev: Any) -> int | None:
+        if isinstance(ev, Event):
+            return self._board_event(rt, tick, ev)
+        chan = getattr(ev, "chan", None)
+        if isinstance(ev, Timer) and ev.token in (("acd",), ("beep_off",)):
+            if ev.token == ("acd",):
+                self.acd.timer(tick)
+            else:
+                self.media.tone(rt.index, ev.chan, None)
+            return None
+        if isinstance(ev, Timer) and isinstance(ev.token, tuple) and ev.token[:1] in (("rec",), ("calls",)):
+            if self.recording is not None:   # a recording's pause deadline; the call rows' last_seen
+                self.recording.timer(rt, tick, ev.token)
+            return None
+        ch = rt.channels.get(chan) if chan is not None else None
+        if ch is None:
+            return None
+        if isinstance(ev, DtmfEvent):
+            if ev.end is None:
+                self._digit(rt, tick, ch, ev.digit)
+            elif self.recording is not None:   # a pause's end waits for the tone to stop
+                self.recording.digit_end(rt, tick, ch.chan, self.legs.get((rt.index, ch.chan)))
+        elif isinstance(ev, ToneEvent):
+            if ev.end is None and isinstance(ch, FxoTrunk):
+                ch.tone(tick, ev.tone)
+        elif isinstance(ev, SpeechEvent):
+            if ev.end is None and isinstance(ch, FxoTrunk):
+                ch.speech(tick)
+            leg = self.legs.get((rt.index, ch.chan))
+            if leg is not None and self.acd.knows(leg.call.call_id):
+                self.acd.speech(tick, leg.call.call_id, ev.end is None)
+        elif isinstance(ev, CallerIdEvent):
+            if isinstance(ch, FxoTrunk) and ev.callerid is not None:
+                ch.caller_id(tick, ev.callerid.number, ev.callerid.name,
+                             before_ring=ev.standard == "dtmf")
+        elif isinstance(ev, DtmfSent):
+            if isinstance(ch, FxoTrunk):
+                ch.dtmf_sent(tick)
+        elif isinstance(ev, PlayDone) and isinstance(ev.token, tuple):
+            if ev.token[0] == "acd":
+                self.acd.play_done(tick, ev.token[1])
+        elif isinstance(ev, PlayDone):
+            leg = self.legs.get((rt.index, ch.chan))
+            if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
+                leg.play_id = None
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
+        elif isinstance(ev, Timer):
+            if ev.token and ev.token[0] == "ivr":
+                leg = self.legs.get((rt.index, ch.chan))
+                if leg is not None and leg.ivr is not None:
+                    self._ivr_commands(rt, tick, ch, leg, leg.ivr.tick(self.now_ms(rt)))
+            else:
+                ch.timer(tick, ev.token)
+        return ch.chan
+
+    def _board_event(self, rt: BoardRuntime, tick: int, ev: Event) -> int | None:
+        kind = ev.kind
+        if kind in (EventKind.ALARM_SET, EventKind.ALARM_CLEAR):
+            name = ALARM_NAMES.get(ev.value, str(ev.value))
+            self.bus.publish(tick, ServerEventKind.SPAN_ALARM, board=rt.name, span=ev.span, alarm=name,
+                             set=kind is EventKind.ALARM_SET)
+            bits = rt.span_alarms.get(ev.span, 0)
+            rt.span_alarms[ev.span] = bits | ev.value if kind is EventKind.ALARM_SET else bits & ~ev.value
+            for chan in rt.span_chans.get(ev.span, ()):
+                ch = rt.channels.get(chan)
+                if ch is None:
+                    continue
+                if kind is EventKind.ALARM_SET:
+                    self._leg_gone(rt, tick, ch)
+                    ch.block(tick, name)
+                elif not rt.span_alarms[ev.span]:
+                    ch.unblock(tick)
+                self.carry_out(rt, tick, ch)
+            return None
+        if kind is EventKind.BOARD_LOST:   # the engine stops next: _board_lost says it
+            return None
+        if kind is EventKind.EVENTS_LOST:
+            self.bus.publish(tick, ServerEventKind.BOARD_EVENTS_LOST, board=rt.name, count=ev.value)
+            return None
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ch, FxoTrunk):
+            if kind is EventKind.RING_START:
+                ch.ring_start(tick)
+            elif kind is EventKind.RING_STOP:
+                ch.ring_stop(tick)
+            elif kind is EventKind.LOOP_DROP:
+                ch.loop_drop(tick)
+            elif kind is EventKind.BATTERY_REVERSAL:
+                ch.battery_reversal(tick)
+        elif isinstance(ch, FxsPhone):
+            if kind is EventKind.HOOK_OFF:
+                ch.hook_off(tick)
+            elif kind is EventKind.HOOK_ON:
+                ch.hook_on(tick)
+            elif kind is EventKind.FLASH:
+                ch.flash(tick)
+        return ch.chan
+
+    def _digit(self, rt: BoardRuntime, tick: int, ch: Channel, digit: str) -> None:
+        leg = self.legs.get((rt.index, ch.chan))
+        if leg is not None:
+            secret = self._secret_key(rt, leg, digit)
+            shown = MASK if secret else digit       # the cleartext goes to the IVR/ACD only
+            leg.digits += shown
+            self.bus.publish(tick, ServerEventKind.CALL_DIGIT, chan=ch.chan, call_id=leg.call.call_id,
+                             digit=shown, masked=secret)
+            if self.recording is not None:   # [[pause_dtmf]] key sequences
+                self.recording.digit(rt, tick, ch.chan, leg, digit, secret=secret)
+            if leg.ivr is not None and not leg.ivr.done:
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
+            elif self.acd.knows(leg.call.call_id):
+                self.acd.digit(tick, leg.call.call_id, digit)
+        if isinstance(ch, FxsPhone):
+            ch.digit(tick, digit)
+            action = self.acd.features.get(ch.dialed) if ch.state is State.DIALING else None
+            if action is not None:
+                self._feature(rt, tick, ch, action)
+
+    def _pause_rules(self) -> RecordingRules | None:
+        """The recording rules in force (None: none): their pauses make input secret."""
+        return self.recording.rules if self.recording is not None else None
+
+    def _secret_key(self, rt: BoardRuntime, leg: Leg, digit: str) -> bool:
+        """Must this key leave the server masked? (voiceserver.core.masking says when.)
+
+        The call's SecretKeys live in ``call.data``: the caller's and the
+        agent's legs share the call, and a [[pause_dtmf]] spans both sides.
+        """
+        keys = leg.call.data.get("secret_keys")
+        if keys is None:
+            keys = leg.call.data["secret_keys"] = SecretKeys(self._pause_rules())
+        ivr_secret = leg.ivr is not None and leg.ivr.secret_input
+        return keys.key(digit, self.now_ms(rt), ivr_secret=ivr_secret)
+
+    def _feature(self, rt: BoardRuntime, tick: int, ch: FxsPhone, action: str) -> None:
+        """A feature code dialled on an agent's phone: the agent's state changes at once."""
+        code = ch.dialed
+        agent = self.acd.agent_at((rt.index, ch.chan))
+        ok = agent is not None
+        if agent is not None:
+            try:
+                self.acd.agent_control(tick, agent, action, by=f"phone {rt.name}:{ch.chan} ({code})")
+            except LookupError:
+                ok = False
+            except AgentConflict as exc:   # ready/not ready while logged out
+                ok = False
+                log.info("feature code %s on %s:%d refused: %s", code, rt.name, ch.chan, exc)
+        else:
+            self.bus.publish(tick, ServerEventKind.AGENT_STATE_REFUSED, chan=ch.chan, board=rt.name,
+                             action=action, why="no agent at this phone")
+        ch.feature(tick, code, ok)
+
+    # -- actions of the channel state machines --------------------------------
+    def carry_out(self, rt: BoardRuntime, tick: int, ch: Channel) -> set[int]:
+        more: set[int] = set()
+        for act in ch.take():
+            match act:
+                case chanmod.Hook(state):
+                    self.media.board_call(rt.index, "hook", ch.chan, state)
+                case chanmod.Ring(on):
+                    self.media.board_call(rt.index, "ring", ch.chan, bool(on))
+                case chanmod.Tone(name):
+                    self.media.tone(rt.index, ch.chan, name)
+                case chanmod.SendDtmf(digits):
+                    self.media.send_dtmf(rt.index, ch.chan, digits)
+                case chanmod.StopPlay():
+                    self.media.stop_play(rt.index, ch.chan)
+                case chanmod.Timer(when, token):
+                    self.media.call_at(rt.index, when, ch.chan, token)
+                case chanmod.Emit(kind, data):
+                    self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
+                    more |= self._on_channel_event(rt, tick, ch, kind, data)
+        return more
+
+    def _on_channel_event(self, rt: BoardRuntime, tick: int, ch: Channel, kind: str,
+                          data: dict[str, Any]) -> set[int]:
+        key = (rt.index, ch.chan)
+        if kind == ServerEventKind.CHANNEL_STATE and ch.chan in rt.callerid_chans:
+            # The FSK demodulator is the engine's dearest detector: run it only
+            # where caller ID can come (idle: DTMF before the first ring; ringing).
+            listen = data.get("new") in (State.IDLE.value, State.RINGING.value)
+            if listen != (data.get("old") in (State.IDLE.value, State.RINGING.value)):
+                self.media.arm_callerid(rt.index, ch.chan, listen)
+        if kind == ServerEventKind.CALL_START and isinstance(ch, FxoTrunk) and ch.call is not None:
+            self.legs.setdefault(key, Leg(ch.call))  # every trunk call gets a record
+            if self.recording is not None:   # its row in SQLite, from the start
+                self.recording.call_started(rt, tick, ch.chan, ch.call)
+            return set()
+        if kind == ServerEventKind.CALL_OFFER and isinstance(ch, FxoTrunk) and ch.call is not None:
+            call = ch.call
+            leg = self.legs.setdefault(key, Leg(call))
+            if leg.ivr is not None or "rejected" in leg.path:
+                return set()  # offered again at the next ring: already decided
+            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
+            if ivr is None:
+                leg.path.append("rejected")
+                leg.rejected = self._rejected_by(call.caller)
+                self.bus.publish(tick, ServerEventKind.CALL_REJECTED, chan=ch.chan, call_id=call.call_id,
+                                 caller=call.caller, reason="blacklist")
+                return set()
+            ch.answer(tick)
+            ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
+            leg.ivr = ivr
+            if self.recording is not None:   # rules decide; recording starts with this tick
+                self.recording.answered(rt, tick, ch.chan, leg)
+            cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
+            self._ivr_commands(rt, tick, ch, leg, cmds)
+            return {ch.chan}
+        if kind == ServerEventKind.CALL_FLASH and isinstance(ch, FxsPhone):
+            return self._flash(rt, tick, ch)
+        if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxsPhone) and data.get("recall"):
+            return self._hold(rt, tick, ch, False, "recall answered")
+        if kind == ServerEventKind.CALL_RECALL_TIMEOUT and isinstance(ch, FxsPhone):
+            leg = self.legs.get(key)
+            if leg is not None and leg.partner is not None:
+                caller = rt.channels[leg.partner[1]]
+                caller.hangup(tick, "held call not picked up after hold recall")
+                return {caller.chan}
+            return set()
+        if kind == ServerEventKind.CALL_ANSWER and self.acd.answered(tick, key):
+            return set()
+        if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
+            return self._transfer_answered(rt, tick, ch)
+        if kind == ServerEventKind.CALL_END:
+            return self._leg_gone(rt, tick, ch, data.get("reason", ""))
+        if kind == ServerEventKind.CHANNEL_STATE:
+            self.acd.line_state(tick, key, ch.state)
+        return set()
+
+    # -- IVR commands ---------------------------------------------------------
+    def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg,
+                      cmds: list) -> None:
+        if self.recording is not None:   # pauses, IVR branches and queues for the rules
+            self.recording.ivr_commands(rt, tick, leg, cmds)
+        for cmd in cmds:
+            if isinstance(cmd, ivrmod.Play):
+                segs = self._play_segments(cmd)
+                leg.play_id = cmd.id
+                leg.prompts += len(cmd.items)
+                self.media.play(rt.index, ch.chan, segs, token=cmd.id)
+                self.bus.publish(tick, ServerEventKind.CALL_PLAY, chan=ch.chan, call_id=leg.call.call_id,
+                                 items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
+            elif isinstance(cmd, ivrmod.StopPlay):
+                if leg.play_id == cmd.id:
+                    leg.play_id = None
+                    self.media.stop_play(rt.index, ch.chan)
+            elif isinstance(cmd, ivrmod.Log):
+                leg.path.append(f"{cmd.step.what}:{cmd.step.detail}" if cmd.step.detail else cmd.step.what)
+            elif isinstance(cmd, ivrmod.Hangup):
+                ch.hangup(tick, f"ivr: {cmd.reason}")
+            elif isinstance(cmd, ivrmod.Queue):
+                self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
+                self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
+            elif isinstance(cmd, ivrmod.Voicemail):
+                self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
+            elif isinstance(cmd, ivrmod.Transfer):
+                self._transfer(rt, tick, ch, leg, cmd)
+            # Collect and ClearDigits need nothing here: the interpreter
+            # runs its own collector and type-ahead buffer.
+        if leg.ivr is not None and leg.ivr.deadline is not None:
+            at = rt.tick_at(leg.ivr.deadline)
+            self.media.call_at(rt.index, max(at, tick + 1), ch.chan, ("ivr", at))
+        for c in {ch.chan}:
+            self.carry_out(rt, tick, rt.channels[c])
+        if self.recording is not None:   # the IVR path and queue so far, in the call row
+            self.recording.progress(rt, tick, leg)
+
+    def _play_segments(self, cmd: ivrmod.Play) -> list[Segment]:
+        segs: list[Segment] = []
+        for item in cmd.items:
+            lang = item.lang or cmd.lang
+            if isinstance(item, ivrmod.Prompt):
+                segs.append(self.segment(item.name, lang))
+            else:
+                fn = getattr(saynumber, f"say_{item.kind}")
+                segs += [self.segment(n, lang) for n in fn(item.value, lang)]
+        return segs
+
+    # -- helpers for the ACD link ------------------------------------------
+    def _lang(self, leg: Leg) -> str:
+        return leg.ivr.lang if leg.ivr is not None else self.cfg.prompts.default_lang
+
+    def new_leg(self, call: Call, partner: tuple[int, int] | None = None) -> Leg:
+        return Leg(call, partner=partner)
+
+    def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None:
+        """Carry out the outboxes of `chans` and of every channel that touches."""
+        touched = set(chans)
+        while touched:
+            ch = rt.channels.get(touched.pop())
+            if ch is not None:
+                touched |= self.carry_out(rt, tick, ch)
+
+    def moh_segment(self, name: str = "default") -> Segment | None:
+        return self.segments.get(("moh", name)) or self.segments.get(("moh", "default"))
+
+    def play_moh(self, rt: BoardRuntime, chan: int, music: str = "default", token: Any = None) -> None:
+        """Music on hold to `chan`, looped, 6 dB under the prompts (queue, hold, a transfer ringing)."""
+        seg = self.moh_segment(music)
+        if seg is not None:
+            self.media.play(rt.index, chan, [seg], loop=True, gain_db=-6.0, token=token)
+
+    def connect(self, tick: int, caller: tuple[int, int], line: tuple[int, int], agent: str | None) -> None:
+        """Bridge a waiting caller with the agent (or number) that answered."""
+        leg = self.legs.get(caller)
+        if caller[0] != line[0]:
+            self.bus.publish(tick, ServerEventKind.CALL_BRIDGE_FAILED, chan=caller[1],
+                             call_id=leg.call.call_id if leg else None,
+                             reason="caller and agent are on different boards")
+            return
+        rt = self.boards[caller[0]]
+        self.media.stop_play(rt.index, caller[1])
+        self.media.bridge(rt.index, caller[1], line[1])
+        if leg is not None:
+            leg.partner = line
+            leg.agent = agent or f"{rt.name}:{line[1]}"
+        if self.recording is not None:   # the agent's line goes on the right of the file
+            self.recording.bridged(rt, tick, caller[1], line[1], leg.agent if leg else agent)
+        other = self.legs.get(line)
+        if other is not None:
+            other.partner = caller
+        self.bus.publish(tick, ServerEventKind.CALL_BRIDGE, chan=caller[1], call_id=leg.call.call_id if leg else None,
+                         agent=agent, line=line[1])
+
+    def voicemail_record(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
+                         max_ms: int) -> None:
+        """Record the caller's message (with [storage]: a mono file in the mailbox's folder)."""
+        info: dict[str, Any] = {"stored": False}   # no storage: the event says so plainly
+        if self.recording is not None:
+            info = self.recording.voicemail_record(self.boards[key[0]], tick, key, call_id,
+                                                   mailbox, max_ms)
+        self.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_START, chan=key[1], call_id=call_id,
+                         mailbox=mailbox, max_ms=max_ms, **info)
+
+    def voicemail_stop(self, tick: int, key: tuple[int, int], call_id: str, mailbox: str,
+                       reason: str) -> None:
+        if self.recording is not None and self.recording.voicemail_stop(
+                self.boards[key[0]], tick, key, call_id, mailbox, reason):
+            return   # voicemail.record_stop follows once stored (stored, path, message_id)
+        self.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_STOP, chan=key[1], call_id=call_id,
+                         mailbox=mailbox, reason=reason, stored=False)
+
+    # -- hold (hook flash on an agent's phone) ------------------------------
+    def _flash(self, rt: BoardRuntime, tick: int, phone: FxsPhone) -> set[int]:
+        leg = self.legs.get((rt.index, phone.chan))
+        if leg is None or leg.partner is None or phone.state is not State.CONNECTED:
+            return set()       # a flash with nobody bridged: nothing to hold
+        return self._hold(rt, tick, phone, not phone.on_hold, "flash")
+
+    def _hold(self, rt: BoardRuntime, tick: int, phone: FxsPhone, on: bool, why: str) -> set[int]:
+        """Put the caller bridged with `phone` on hold (music) or take it off (bridged again).
+
+        While held the agent hears silence (no consultation dialling yet); the
+        recording keeps going: the caller left, the music on the right."""
+        leg = self.legs.get((rt.index, phone.chan))
+        if leg is None or leg.partner is None:
+            return set()
+        cchan = leg.partner[1]
+        caller_leg = self.legs.get(leg.partner)
+        call_id = leg.call.call_id
+        phone.hold(on)
+        if on:
+            self.media.unbridge(rt.index, cchan)
+            self.play_moh(rt, cchan, token=("hold",))
+            if self.recording is not None:   # the right side: what the caller hears (music)
+                self.recording.leg_gone(rt, tick, phone.chan)
+        else:
+            self.media.stop_play(rt.index, cchan)
+            self.media.bridge(rt.index, cchan, phone.chan)
+            if self.recording is not None:   # the agent on the right again, same file
+                self.recording.bridged(rt, tick, cchan, phone.chan,
+                                       caller_leg.agent if caller_leg else None)
+        self.bus.publish(tick, ServerEventKind.CALL_HOLD if on else ServerEventKind.CALL_UNHOLD, chan=cchan, call_id=call_id,
+                         phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
+        return {phone.chan}
+
+    def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
+        # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
+        # ACD link retries on another line of the group (voiceserver.acd.link).
+        if self.acd.transfer(tick, (rt.index, ch.chan), leg, cmd.number, cmd.trunk):
+            self.play_moh(rt, ch.chan)
+            return
+        self.bus.publish(tick, ServerEventKind.CALL_TRANSFER_FAILED, chan=ch.chan, call_id=leg.call.call_id,
+                         trunk=cmd.trunk, reason="no free line in the group")
+        ch.hangup(tick, f"transfer failed: no free line in {cmd.trunk}")
+
+    def _transfer_answered(self, rt: BoardRuntime, tick: int, trunk: FxoTrunk) -> set[int]:
+        leg = self.legs.get((rt.index, trunk.chan))
+        if leg is None or leg.partner is None or "transfer_of" not in leg.call.data:
+            return set()   # only the transfer's own outbound leg (not its caller) answers it
+        _, cchan = leg.partner
+        self.media.stop_play(rt.index, cchan)
+        self.media.bridge(rt.index, cchan, trunk.chan)
+        if self.recording is not None:   # the callee on the right: the same file goes on
+            self.recording.bridged(rt, tick, cchan, trunk.chan, None)
+        self.bus.publish(tick, ServerEventKind.CALL_BRIDGE, chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
+        return set()
+
+    def _leg_gone(self, rt: BoardRuntime, tick: int, ch: Channel, reason: str = "") -> set[int]:
+        """A call ended on `ch`: record it, and end what it was bridged to."""
+        key = (rt.index, ch.chan)
+        leg = self.legs.pop(key, None)
+        if leg is None:
+            return set()
+        if leg.ivr is not None and not leg.ivr.done:
+            for cmd in leg.ivr.hangup(self.now_ms(rt)):
+                if isinstance(cmd, ivrmod.Log):
+                    leg.path.append(cmd.step.what)
+        self.media.unbridge(rt.index, ch.chan)
+        if self.recording is not None:   # was on the right of a recording: the trunk's tx again
+            self.recording.leg_gone(rt, tick, ch.chan)
+        if isinstance(ch, FxoTrunk):  # agent phone legs belong to the trunk's call
+            self._record(rt, ch, leg, reason)
+        touched: set[int] = set()
+        self.acd.leg_ended(tick, key, reason)
+        if leg.partner is not None:
+            _, pchan = leg.partner
+            other = rt.channels.get(pchan)
+            pleg = self.legs.get((rt.index, pchan))
+            if pleg is not None:
+                pleg.partner = None
+            if isinstance(other, FxsPhone):
+                if other.state is State.RINGING and other.recalling:
+                    # the held caller left while the phone rang back: the agent's
+                    # leg ends here (the ACD hears it from the caller's side)
+                    self.legs.pop((rt.index, pchan), None)
+                    self.acd.rings.pop((rt.index, pchan), None)
+                    other.stop_ringing(tick, "held caller hung up")
+                elif other.state is State.RINGING:
+                    self.legs.pop((rt.index, pchan), None)
+                    other.stop_ringing(tick, "caller hung up")
+                else:
+                    other.hangup(tick, "caller hung up")
+                touched.add(pchan)
+            elif isinstance(other, FxoTrunk):
+                other.hangup(tick, "other party hung up")
+                touched.add(pchan)
+        return touched
+
+    def _record(self, rt: BoardRuntime, ch: Channel, leg: Leg, reason: str) -> None:
+        call = leg.call
+
+        def at(t: int | None) -> dt.datetime | None:
+            return None if t is None else self.time_at(rt, t)
+        rec = CallRecord(
+            call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
+            call.data.get("first_ring") or at(call.start_tick),   # first_ring: rang before a crash
+            at(call.answer_tick), at(call.end_tick or self.tick),
+            leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
+            leg.agent, at(call.data.get("agent_answer_tick")))
+        self.records.append(rec)
+        self.totals.add(rec)
+        if self.recording is not None:   # keep/discard the recording; the call row in SQLite
+            self.recording.call_ended(rt, rec, call.end_tick or self.tick)
+
+    def _rejected_by(self, caller: str | None) -> str:
+        """The record's reason for a call the blacklist rejected: which entry."""
+        entry = self.cfg.blacklist.match(caller)
+        if entry is None:   # new_call refused it for another reason
+            return "rejected"
+        where = f", {entry.where}" if entry.where else ""
+        note = f": {entry.note}" if entry.note else ""
+        return f"rejected by blacklist: entry {entry.number} ({entry.match.value} match{where}){note}"
+
+    def end_all_calls(self, reason: str, rt: BoardRuntime | None = None) -> list[MediaCommand]:
+        """End every call (of one board, or of all) with `reason`: records, rows, hang-ups.
+
+        Trunks first: ending a trunk's call ends the agent phone legs bridged or ringing for it.
+        Each board's calls end at its own tick (`BoardRuntime.tick`: see `catch_up`).
+        """
+        self._end_calls(reason, rt)
+        return self.media.take()
+
+    def _end_calls(self, reason: str, rt: BoardRuntime | None) -> None:
+        for r in ([rt] if rt is not None else self.boards):
+            tick = max(self.tick, r.tick)
+            chans = sorted(r.channels.items(), key=lambda c: isinstance(c[1], FxsPhone))
+            for _, ch in chans:
+                if isinstance(ch, FxsPhone) and ch.state is State.RINGING:
+                    ch.stop_ringing(tick, reason)
+                else:
+                    ch.hangup(tick, reason)
+                self.settle(r, tick, {ch.chan})
+
+    # -- views -------------------------------------------------------------
+    def channel_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for rt in self.boards:
+            for chan, ch in sorted(rt.channels.items()):
+                leg = self.legs.get((rt.index, chan))
+                rows.append({
+                    "board": rt.name, "chan": chan, "kind": ch.kind, "state": ch.state.value,
+                    "call_id": leg.call.call_id if leg else None,
+                    "caller": leg.call.caller if leg else None,
+                    "menu": (leg.path[-1] if leg and leg.path else ""),
+                    "digits": leg.digits if leg else "",
+                })
+        return rows
+
+
+def _item_name(item: Any) -> str:
+    if isinstance(item, ivrmod.Prompt):
+        return item.name
+    return f"say_{item.kind}({masked(item.value) if item.secret else item.value})"
