@@ -119,3 +119,17 @@ def test_not_started_is_an_error_not_a_crash(tmp_path):
     assert hw.stop() is None and not hw.alive()
     with pytest.raises(RuntimeError, match="not started"):
         hw.wait_ready(0.1)
+
+
+def test_importing_spawn_loads_no_simulator():
+    """A launcher (bench/soak.py runs with bench/ first on sys.path, where bench/dsp.py
+    would shadow the dsp package) imports hwsim.spawn without the simulator behind it."""
+    code = ("import sys, hwsim.spawn\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'dsp', 'boarddrv')\n"
+            "                or m in ('hwsim.simulator', 'hwsim.world'))\n"
+            "assert not loaded, loaded\n"
+            "from hwsim import Simulator, Action\n"        # the package's names still resolve
+            "assert Simulator.__module__ == 'hwsim.simulator' and Action.__module__ == 'hwsim.parties'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       check=False, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr
