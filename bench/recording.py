@@ -69,7 +69,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -157,36 +156,20 @@ class Hwsim:
     """`python -m hwsim --clock lockstep` serving one E1 board, pinned to `cpus`."""
 
     def __init__(self, spans: int, work: Path, cpus: set[int] | None) -> None:
+        from hwsim.spawn import spawn_hwsim
         self.name = f"benchrec{os.getpid()}"
         cfg, self.ready, self.log = work / "hwsim.toml", work / "ready.json", work / "hwsim.log"
         cfg.write_text(hwsim_config(self.name, spans))
-        pre = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-        with open(self.log, "w") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hwsim", "--config", str(cfg), "--clock", "lockstep",
-                 "--ready-file", str(self.ready)], stdout=logf, stderr=subprocess.STDOUT,
-                preexec_fn=pre, cwd=str(REPO))
-        deadline = time.monotonic() + 60.0
-        while not self.ready.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hwsim exited {self.proc.returncode}: {self.log.read_text()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"hwsim not ready after 60 s: {self.log.read_text()}")
-            time.sleep(0.02)
-        self.uri = json.loads(self.ready.read_text())["boards"][self.name]
+        self.hwsim = spawn_hwsim(cfg, clock="lockstep", ready=self.ready, log=self.log, stdout_to_log=True,
+                                 cpus=cpus, cwd=REPO, timeout=60.0)
+        assert self.hwsim.info is not None
+        self.uri = self.hwsim.info["boards"][self.name]
 
     def cpu(self) -> float:
-        return proc_cpu(self.proc.pid)
+        return proc_cpu(self.hwsim.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.hwsim.stop(timeout=30.0, kill_timeout=30.0)
 
 
 def tone_bank(nchan: int, periods: int = 4) -> np.ndarray:

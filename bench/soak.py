@@ -63,6 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from hwsim.spawn import HwsimProcess, spawn_hwsim  # noqa: E402
 from voiceserver.acd.erlang import erlang_b  # noqa: E402
 
 SPEECH = REPO / "prompts" / "en" / "your_call_is_important.wav"
@@ -334,7 +335,7 @@ class HwsimBoard:
         self.callers = callers
         self.work = work
         self.agents = agents
-        self.proc: subprocess.Popen | None = None
+        self.proc: HwsimProcess | None = None
         self.runs = 0
         self.offset = 0.0             # simulated s done by the processes before this one
         self.reports: list[dict[str, Any]] = []
@@ -355,22 +356,12 @@ class HwsimBoard:
         lines += [c.toml(name, c.at - self.offset) for c in self.callers if c.at > self.offset]
         scen = self.work / f"{self.board.key}-scenario{n}.toml"
         scen.write_text("\n".join(lines))
-        ready = self.work / f"{self.board.key}-ready.json"
-        ready.unlink(missing_ok=True)
-        log = open(self.work / f"{self.board.key}-hwsim{n}.log", "w")
         self.report_dir = self.work / f"{self.board.key}-report{n}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hwsim", "--config", str(self.work / f"{self.board.key}.toml"),
-             "--scenario", str(scen), "--clock", "lockstep", "--ready-file", str(ready),
-             "--report", str(self.report_dir)], stdout=subprocess.DEVNULL, stderr=log)
-        _wait(ready.exists, f"hwsim {name} ready file", alive=self._dead)
+        self.proc = spawn_hwsim(self.work / f"{self.board.key}.toml", scenario=scen, clock="lockstep",
+                                ready=self.work / f"{self.board.key}-ready.json", report=self.report_dir,
+                                log=self.work / f"{self.board.key}-hwsim{n}.log", timeout=60.0)
         from boarddrv import open_board
         self._observer = open_board(f"sim://{name}")    # read-only use: stats and hook state
-
-    def _dead(self) -> str | None:
-        if self.proc is not None and self.proc.poll() is not None:
-            return f"hwsim {self.board.name} exited ({self.proc.returncode})"
-        return None
 
     def seconds(self) -> float:
         """Simulated seconds of this board (all its processes)."""
@@ -413,13 +404,7 @@ class HwsimBoard:
             self._observer = None
         assert self.proc is not None
         self.release()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        self.proc.stop(timeout=120.0, kill_timeout=10.0)
         path = self.report_dir / "report.json"
         report = json.loads(path.read_text()) if path.exists() else {
             "calls": [], "ticks": {}, "errors": [f"no report (exit {self.proc.returncode})"]}
@@ -443,13 +428,8 @@ class HwsimBoard:
             self._observer.close()
             self._observer = None
         self.release()
-        if self.proc is not None and self.proc.poll() is None:   # cleanup: SIGTERM first
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc is not None:               # cleanup: SIGTERM first
+            self.proc.stop(timeout=20.0, kill_timeout=10.0)
         shm = Path(f"/dev/shm/voiceboard.{self.board.name}")   # a killed hwsim leaves its board
         if self.proc is not None and shm.exists():
             shm.unlink(missing_ok=True)

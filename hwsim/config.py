@@ -134,7 +134,8 @@ def parse_channels(node: Node, key: str, nchan: int) -> list[int]:
     return out
 
 
-def _start(node: Node, key: str, default: datetime) -> datetime:
+def read_start(node: Node, key: str, default: datetime) -> datetime:
+    """A simulated wall-clock start (TOML date-time or ISO string; no zone: UTC), or `default`."""
     value = node.get(key)
     if value is None:
         return default
@@ -243,7 +244,7 @@ def parse_config(cfg: Config) -> SimConfig:
     cfg.check_keys({"clock", "board"})
     clock = cfg.table("clock")
     clock.check_keys({"start"})
-    start = _start(clock, "start", DEFAULT_START)
+    start = read_start(clock, "start", DEFAULT_START)
     boards: list[BoardConfig] = []
     for bn in cfg.tables("board", required=True):
         boards.append(_board(bn, {b.name for b in boards}))

@@ -10,34 +10,17 @@ changed meanwhile reach the host as CAS events when the signal returns.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from hwsim.config import SpanConfig
-
-if TYPE_CHECKING:
-    from hwsim.world import BoardWorld
-
-ALARMS = {"LOS": 1, "LOF": 2, "AIS": 4, "RAI": 8}
-ALARM_ALIASES = {"RED": "LOF", "BLUE": "AIS", "YELLOW": "RAI"}
-COUNTERS = ("crc4", "ebit", "fas", "bpv", "slips")
-SIGNAL_LOST = ALARMS["LOS"] | ALARMS["LOF"] | ALARMS["AIS"]
-IDLE_ABCD = 0b1011   # China No.1 idle (C and D fixed at 1)
-
-
-def alarm_bit(name: str) -> int:
-    """'LOS' | 'LOF' | 'RED' | 'AIS' | 'BLUE' | 'RAI' | 'YELLOW' -> bit."""
-    key = ALARM_ALIASES.get(name.upper(), name.upper())
-    if key not in ALARMS:
-        raise ValueError(f"unknown alarm {name!r} (known: LOS, LOF/RED, AIS/BLUE, RAI/YELLOW)")
-    return ALARMS[key]
+from hwsim.e1signals import COUNTERS, IDLE_ABCD, SIGNAL_LOST, alarm_bit
+from hwsim.ports import SpanWorld
 
 
 class E1Span:
     """The far end of one E1 span (sans-I/O: it tells the world what to post)."""
 
-    def __init__(self, world: "BoardWorld", cfg: SpanConfig) -> None:
+    def __init__(self, world: SpanWorld, cfg: SpanConfig) -> None:
         self.world = world
         self.cfg = cfg
         self.alarms = 0

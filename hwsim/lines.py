@@ -28,10 +28,11 @@ import numpy as np
 from hwsim.calls import CallRecord
 from hwsim.config import FxoLine
 from hwsim.parties import Action, Party
+from hwsim.ports import LineWorld
 
 if TYPE_CHECKING:
+    from hwsim.scenario import OutboundPlan
     from hwsim.simtime import Timer
-    from hwsim.world import BoardWorld, OutboundPlan
 
 # (number, name, (month, day, hour, minute)) -> int16[n]: dsp.callerid.callerid_audio's shape
 CallerIdAudio = Callable[["str | None", "str | None", tuple[int, int, int, int]], np.ndarray]
@@ -43,7 +44,7 @@ class CoLine:
     """States: idle, alerting, connected, cleared (far end gone, host still
     off-hook), dialtone, dialling, ringback, busy, cut."""
 
-    def __init__(self, world: "BoardWorld", cfg: FxoLine,
+    def __init__(self, world: LineWorld, cfg: FxoLine,
                  callerid_audio: CallerIdAudio | None = None) -> None:
         self.world = world
         self.cfg = cfg

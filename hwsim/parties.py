@@ -15,12 +15,13 @@ an audio file (their speech), `flash` (phones only), or `hangup`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from hwsim.world import BoardWorld
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hwsim.capture import Capture
+    from hwsim.simtime import SimClock, Timeline
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,34 @@ class Action:
         return "hangup" if self.hangup else "flash"
 
 
+class Polled(Protocol):
+    """Something the world calls every tick while it waits on an audio condition."""
+
+    def poll(self) -> None: ...
+
+
+class PartyWorld(Protocol):
+    """What a Party uses of its world: the time, timers, and the host's audio (for silence).
+    hwsim.world.BoardWorld provides it; hwsim.ports declares the other parts' needs."""
+    timeline: Timeline
+    clock: SimClock
+    capture: Capture
+
+    @property
+    def now(self) -> int: ...
+
+    def poll(self, obj: Polled) -> None: ...
+
+    def unpoll(self, obj: Polled) -> None: ...
+
+
 class Party:
     """Runs a script on one channel for one call; stops when the call ends.
 
     The world gives it `digits(str)`, `play(path)`, `flash()`, `hangup()`
     callbacks through `actions`, and the time and host-silence facts."""
 
-    def __init__(self, world: "BoardWorld", chan: int, script: list[Action],
+    def __init__(self, world: PartyWorld, chan: int, script: list[Action],
                  do: dict[str, Callable[..., None]], hangup_after: float | None = None) -> None:
         self.world = world
         self.chan = chan

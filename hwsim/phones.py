@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from hwsim.calls import CallRecord
 from hwsim.config import FxsPort
 from hwsim.parties import Action, Party
+from hwsim.ports import PhoneWorld
 
 if TYPE_CHECKING:
     from hwsim.simtime import Timer
-    from hwsim.world import BoardWorld
 
 
 @dataclass
@@ -32,7 +32,7 @@ class AgentBehaviour:
 class Phone:
     """States: onhook, alerting, offhook, cut."""
 
-    def __init__(self, world: "BoardWorld", cfg: FxsPort, agent: AgentBehaviour | None = None,
+    def __init__(self, world: PhoneWorld, cfg: FxsPort, agent: AgentBehaviour | None = None,
                  alert_gap: float = 6.0) -> None:
         self.world = world
         self.cfg = cfg

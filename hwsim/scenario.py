@@ -54,7 +54,10 @@ from typing import Iterator
 import numpy as np
 
 from boarddrv.tomlconfig import ConfigError, Node, load
+from hwsim.config import read_start
+from hwsim.e1signals import COUNTERS, alarm_bit
 from hwsim.parties import Action
+from hwsim.simtime import DEFAULT_START
 
 FAULT_KINDS = ("line-cut", "line-restore", "alarm-set", "alarm-clear", "counter", "cas",
                "hangup", "board-removed")
@@ -337,8 +340,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     cfg.check_keys({"scenario", "caller", "arrivals", "agent", "dial", "outbound", "fault"})
     head = cfg.table("scenario")
     head.check_keys({"start", "duration", "seed"})
-    from hwsim.config import _start
-    sc = Scenario(start=_start(head, "start", None) if "start" in head else None,
+    sc = Scenario(start=read_start(head, "start", DEFAULT_START) if "start" in head else None,
                   duration=head.get_float("duration", None, min=0.0),
                   seed=head.get_int("seed", 0, min=0), file=cfg.file)
     for n in cfg.tables("caller"):
@@ -398,11 +400,9 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
                 raise n.error("span", f"expected BOARD:SPAN like \"e1site:0\", got {text!r}")
             f.span = (board, int(idx))
             if kind == "counter":
-                from hwsim.e1 import COUNTERS
                 f.counter = n.get_str("counter", choices=COUNTERS)
                 f.n = n.get_int("n", 1, min=1)
             else:
-                from hwsim.e1 import alarm_bit
                 f.alarm = n.get_str("alarm")
                 try:
                     alarm_bit(f.alarm)

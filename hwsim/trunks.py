@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Callable
 
 from hwsim.calls import CallRecord
 from hwsim.parties import Action, Party
+from hwsim.ports import TrunkWorld
 
 if TYPE_CHECKING:
     from hwsim.e1 import E1Span
     from hwsim.simtime import Timer
-    from hwsim.world import BoardWorld
 
 IDLE, SEIZE, SEIZE_ACK, ANSWER, CLEAR_BACK, CLEAR_FORWARD = 0b1011, 0b0011, 0b1111, 0b0111, 0b1111, 0b1011
 
@@ -28,7 +28,7 @@ class CasTrunk:
     (acknowledged, waiting for answer), connected, clearing (caller cleared
     forward, waiting for the host's idle), cut (span alarm)."""
 
-    def __init__(self, world: "BoardWorld", span: "E1Span", chan: int) -> None:
+    def __init__(self, world: TrunkWorld, span: "E1Span", chan: int) -> None:
         self.world = world
         self.span = span
         self.chan = chan

@@ -24,7 +24,7 @@ from hwsim.capture import Capture
 from hwsim.config import BoardConfig
 from hwsim.e1 import E1Span
 from hwsim.lines import CoLine
-from hwsim.parties import Action, Party, load_speech
+from hwsim.parties import Action, Party, Polled, load_speech
 from hwsim.phones import AgentBehaviour, Phone
 from hwsim.scenario import OutboundPlan, Scenario
 from hwsim.simtime import SimClock, Timeline
@@ -92,7 +92,7 @@ class BoardWorld:
         self._xc = np.zeros(0, np.int64)
         self._lb = np.zeros(0, np.int64)
         self._lb_set: set[int] = set()
-        self._pollers: dict[int, Any] = {}
+        self._pollers: dict[int, Polled] = {}
         self.ended = False
         self.removed = False
         if cfg.companding:
@@ -257,12 +257,12 @@ class BoardWorld:
         return chan in self._lb_set
 
     # per-tick polling (parties waiting for host silence, lines being dialled)
-    def poll(self, obj: Any) -> None:
+    def poll(self, obj: Polled) -> None:
         """Call obj.poll() every tick until unpoll(obj): for waits on audio
         conditions (host silence, dialling), O(waiting objects) per tick."""
         self._pollers[id(obj)] = obj
 
-    def unpoll(self, obj: Any) -> None:
+    def unpoll(self, obj: Polled) -> None:
         self._pollers.pop(id(obj), None)
 
     def outbound_plan(self, chan: int) -> OutboundPlan:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from hwsim.spawn import spawn_hwsim
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 60            # wall seconds: a guard against a hang, not an assertion
@@ -67,30 +67,16 @@ class Hwsim:
         self.state = workdir / "dahdi.state"
         cfg = workdir / "board.toml"
         cfg.write_text(BOARD_TOML.format(name=name))
-        ready = workdir / "ready.json"
-        cmd = [sys.executable, "-m", "hwsim", "--config", str(cfg), "--clock", "lockstep",
-               "--ready-file", str(ready)]
+        scen = None
         if scenario:
             scen = workdir / "scenario.toml"
             scen.write_text(scenario.format(name=name))
-            cmd += ["--scenario", str(scen)]
         self.log = workdir / "hwsim.log"
-        with open(self.log, "w") as logf:
-            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + LIMIT
-        while not ready.exists():
-            assert self.proc.poll() is None, f"hwsim exited:\n{self.log.read_text()}"
-            assert time.monotonic() < deadline, f"hwsim not ready:\n{self.log.read_text()}"
-            time.sleep(0.02)
+        self.hwsim = spawn_hwsim(cfg, scenario=scen, clock="lockstep", ready=workdir / "ready.json",
+                                 log=self.log, stdout_to_log=True, timeout=LIMIT)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        self.hwsim.stop(timeout=30.0, kill_timeout=10.0)
 
     def dahdi_run(self, *cmd: str, check: bool = True, timeout: float = LIMIT,
                   extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 # the helpers both kits need live in servekit
 from servekit import CONFIGS, REPO, events, stop, wait_for  # noqa: F401  (re-exported)
+
+from hwsim.spawn import spawn_hwsim, stop_process
 
 
 def hwsim(tmp: Path, name: str, scenario: str, *, clock: str = "lockstep", tag: str = "") -> tuple:
@@ -23,12 +24,10 @@ def hwsim(tmp: Path, name: str, scenario: str, *, clock: str = "lockstep", tag: 
     cfg.write_text((CONFIGS / "hwsim-hotline.toml").read_text().replace("hotline_e2e", name))
     scen = tmp / f"scenario{tag}.toml"
     scen.write_text(scenario.replace("BOARD", name))
-    ready, report = tmp / f"ready{tag}.json", tmp / f"report{tag}"
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(cfg), "--scenario", str(scen),
-                             "--clock", clock, "--ready-file", str(ready), "--report", str(report)],
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / f"hwsim{tag}.log", "w"))
-    wait_for(ready.exists, "hwsim ready file", [proc])
-    return proc, report
+    report = tmp / f"report{tag}"
+    hw = spawn_hwsim(cfg, scenario=scen, clock=clock, ready=tmp / f"ready{tag}.json", report=report,
+                     log=tmp / f"hwsim{tag}.log", timeout=90.0)
+    return hw.popen, report
 
 
 def serve(cfg: Path, log: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
@@ -38,8 +37,9 @@ def serve(cfg: Path, log: Path, *extra: str, env: dict | None = None) -> subproc
 
 
 def stop_hwsim(proc: subprocess.Popen, report: Path) -> dict:
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
+    """SIGTERM; hwsim must end cleanly (status 0) and write its report."""
+    stopped = stop_process(proc, timeout=60.0)
+    assert stopped == (0, False), f"hwsim did not stop cleanly: {stopped}"
     return json.loads((report / "report.json").read_text())
 
 

@@ -11,13 +11,14 @@ Imported by name (``from servekit import ...``), as acdkit.
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from hwsim.spawn import spawn_hwsim, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests" / "server" / "configs"
@@ -39,13 +40,9 @@ def hwsim(workdir: Path, board: str, scenario: str, hwsim_config: str = "hwsim-h
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hwsim.toml").write_text((CONFIGS / hwsim_config).read_text().replace("hotline_e2e", board))
     (workdir / "scenario.toml").write_text(scenario.replace("BOARD", board))
-    ready = workdir / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(workdir / "hwsim.toml"),
-                             "--scenario", str(workdir / "scenario.toml"), "--clock", "lockstep",
-                             "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=open(workdir / "hwsim.log", "w"))
-    wait_for(ready.exists, "hwsim ready file", [proc])
-    return proc
+    hw = spawn_hwsim(workdir / "hwsim.toml", scenario=workdir / "scenario.toml", clock="lockstep",
+                     ready=workdir / "ready.json", log=workdir / "hwsim.log", timeout=90.0)
+    return hw.popen
 
 
 def server_config(path: Path, board: str, extra: str = "", base: str = "server-recording.toml") -> Path:
@@ -89,10 +86,5 @@ def rows(db: Path, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
 def stop(procs: list[subprocess.Popen | None]) -> None:
     """Cleanup: SIGTERM what is still running (hwsim unlinks its boards), then SIGKILL."""
     for p in procs:
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        if p is not None:
+            stop_process(p, timeout=10.0, kill_timeout=10.0)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.spawn import HwsimProcess
 from voiceserver.cli import serve as cli
-
-HWSIM = [sys.executable, "-m", "hwsim"]
 
 
 def test_two_demos_at_once_each_run_on_their_own_board_and_leave_none_behind(tmp_path: Path):
@@ -46,20 +45,11 @@ def test_the_demo_names_the_process_that_holds_its_board(tmp_path: Path):
     board = f"demobusy{os.getpid()}"
     cfg = tmp_path / "hotline.toml"
     cfg.write_text(cli.demo_hwsim_config(board))
-    ready = tmp_path / "ready.json"
-    holder = subprocess.Popen(HWSIM + ["--config", str(cfg), "--ready-file", str(ready)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        cli._wait_ready(holder, ready)
-        log = tmp_path / "second.log"
-        second = subprocess.Popen(HWSIM + ["--config", str(cfg), "--ready-file", str(tmp_path / "r2.json")],
-                                  stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-        with pytest.raises(RuntimeError) as exc:
-            cli._wait_ready(second, tmp_path / "r2.json", log=log)
-        second.wait(30)
-    finally:
-        holder.terminate()
-        holder.wait(30)
+    with HwsimProcess(cfg, ready=tmp_path / "ready.json", log=tmp_path / "holder.log") as holder:
+        second = HwsimProcess(cfg, ready=tmp_path / "r2.json", log=tmp_path / "second.log").start()
+        with pytest.raises(RuntimeError) as exc:     # the demo's own wait (voiceserver/cli/serve.py)
+            second.wait_ready(timeout=30.0)
+        second.stop()
     msg = str(exc.value)
     assert msg.startswith("hwsim exited with status 1 before it was ready")
     assert f"board '{board}' is already served by pid {holder.pid} (" in msg

@@ -172,31 +172,6 @@ def demo_scenario(calls: int, minutes: float | None, seed: int, board: str = "ho
     return "\n".join(out)
 
 
-def _last_words(log: Path | None) -> str:
-    """hwsim's own error lines (its log), for a message that says why it stopped."""
-    try:
-        lines = [ln for ln in log.read_text().splitlines() if ln.strip()] if log else []
-    except OSError:
-        return ""
-    return "".join(f"\n  {ln}" for ln in lines[-3:])
-
-
-def _wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 30.0,
-                log: Path | None = None) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready.exists():
-            try:
-                return json.loads(ready.read_text())
-            except json.JSONDecodeError:
-                pass  # being written
-        if proc.poll() is not None:
-            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready"
-                               + _last_words(log))
-        time.sleep(0.05)
-    raise RuntimeError(f"hwsim not ready after {timeout:.0f} s")
-
-
 def demo_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="voiceboard demo",
                                  description="hwsim hotline + voice server + simulated callers")
@@ -218,15 +193,14 @@ def demo_main(argv: list[str]) -> int:
     hw_config.write_text(demo_hwsim_config(board))
     scen = workdir / "callers.toml"
     scen.write_text(demo_scenario(args.calls, args.minutes, args.seed, board))
-    ready = workdir / "ready.json"
-    ready.unlink(missing_ok=True)
-    clock = "realtime" if args.real_time else "lockstep"
-    cmd = [sys.executable, "-m", "hwsim", "--config", str(hw_config), "--scenario", str(scen),
-           "--clock", clock, "--ready-file", str(ready), "--report", str(workdir / "report")]
-    log = workdir / "hwsim.log"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    from hwsim.spawn import HwsimProcess  # only the demo runs hwsim (as a process)
+    hw = HwsimProcess(hw_config, scenario=scen, clock="realtime" if args.real_time else "lockstep",
+                      ready=workdir / "ready.json", report=workdir / "report",
+                      log=workdir / "hwsim.log").start()
+    proc = hw.popen
+    assert proc is not None
     try:
-        _wait_ready(proc, ready, log=log)
+        hw.wait_ready(timeout=30.0)
         cfg, library, VoiceServer = _build(str(DEMO_CONFIG))
         from dataclasses import replace
         cfg = replace(cfg, boards=[replace(cfg.boards[0], uri=f"sim://{board}")])
@@ -248,12 +222,7 @@ def demo_main(argv: list[str]) -> int:
         print(f"  (hwsim log: {workdir / 'hwsim.log'})", file=sys.stderr)
         return 1
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        hw.stop(timeout=10.0)
     summary = demo_summary(server, wall)
     if scenario_over and server.error and "lost" in server.error:
         summary["error"] = None
