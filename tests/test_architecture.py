@@ -23,6 +23,9 @@ MAY_IMPORT = {
     "voiceserver": {"boarddrv", "dsp", "prompts"},
     "prompts": {"boarddrv", "dsp", "voiceserver"},   # the tools that build the prompt audio
 }
+# `voiceboard demo` starts hwsim as a process of its own: the one place voiceserver
+# names hwsim, and only its spawn helper.
+ALLOWED = {("voiceserver.cli.serve", "hwsim.spawn")}
 
 
 def modules() -> dict[str, Path]:
@@ -118,7 +121,8 @@ def test_no_import_cycle_in_the_project():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_each_layer_imports_only_the_layers_below(package):
     wrong = sorted(f"{a} imports {b}" for a, bs in import_graph().items() if a.split(".")[0] == package
-                   for b in bs if b.split(".")[0] not in MAY_IMPORT[package] | {package})
+                   for b in bs if b.split(".")[0] not in MAY_IMPORT[package] | {package}
+                   and (a, b) not in ALLOWED)
     assert not wrong, "\n".join(wrong)
 
 

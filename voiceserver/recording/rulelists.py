@@ -19,7 +19,7 @@ from boarddrv.tomlconfig import Node
 from voiceserver.acd.agentid import agent_id_problem, is_numeric_id
 from voiceserver.ivr.blacklist import SEPARATORS, NumberingPlan, normalize_number
 from voiceserver.ivr.numberindex import PatternIndex, literal_prefix
-from voiceserver.recording.service.decision import RuleRef
+from voiceserver.recording.decision import RuleRef
 
 
 def _split_items(value: Any, node: Node, key: str) -> list[tuple[str, Any]]:

@@ -19,8 +19,8 @@ Precedence (one order, no exceptions):
 
 Every ``Decision`` carries the rule that made it (``RuleRef``: file, line,
 key, name) and the chain of checks in that order. The decision types live in
-``voiceserver.recording.service.decision``, the agent/channel/number lists in
-``voiceserver.recording.service.rulelists``; this module is the rules themselves:
+``voiceserver.recording.decision``, the agent/channel/number lists in
+``voiceserver.recording.rulelists``; this module is the rules themselves:
 windows, sampling, precedence, pausing, loading and warnings.
 
 Entry points::
@@ -49,8 +49,8 @@ from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.acd.agentid import is_numeric_id
 from voiceserver.ivr.blacklist import NumberingPlan, normalize_number
 from voiceserver.config.sections import parse_dates, parse_numbering
-from voiceserver.recording.service.decision import (RuleRef, CallFacts, Check, Pending, Decision, Keep, RuleWarning)
-from voiceserver.recording.service.rulelists import (ChanItem, NumberPattern, ListRule, agent_item, parse_agents, parse_channels, parse_numbers)
+from voiceserver.recording.decision import (RuleRef, CallFacts, Check, Pending, Decision, Keep, RuleWarning)
+from voiceserver.recording.rulelists import (ChanItem, NumberPattern, ListRule, agent_item, parse_agents, parse_channels, parse_numbers)
 from voiceserver.ivr.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
