@@ -54,6 +54,7 @@ from typing import Iterator
 import numpy as np
 
 from boarddrv.tomlconfig import ConfigError, Node, load
+from boarddrv.chanref import split_board
 from hwsim.config import read_start
 from hwsim.e1signals import COUNTERS, alarm_bit
 from hwsim.parties import Action
@@ -83,7 +84,7 @@ class Target:
 
     @classmethod
     def parse(cls, text: str) -> "Target":
-        board, _, rest = text.partition(":")
+        board, rest = (text, "") if ":" not in text else split_board(text, what="CHANNELS")
         if not board:
             raise ValueError(f"expected BOARD or BOARD:CHANNELS, got {text!r}")
         if not rest:
@@ -395,8 +396,11 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         f = FaultSpec(n.get_float("at", min=0.0), kind, where=_where(n))
         if kind in ("alarm-set", "alarm-clear", "counter"):
             text = n.get_str("span")
-            board, _, idx = text.partition(":")
-            if not board or not idx.isdigit():
+            try:
+                board, idx = split_board(text, what="SPAN")
+            except ValueError:
+                board, idx = "", ""
+            if not idx.isdigit():
                 raise n.error("span", f"expected BOARD:SPAN like \"e1site:0\", got {text!r}")
             f.span = (board, int(idx))
             if kind == "counter":
