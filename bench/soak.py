@@ -327,6 +327,12 @@ def _wait(pred: Callable[[], bool], what: str, limit: float = 60.0,
         time.sleep(0.02)
 
 
+def ready_limit(scenario: Path) -> float:
+    """How long hwsim may take to load a scenario: a day of E1 callers is ~37 MB of TOML
+    (225,000 [[caller]] tables), which hwsim parses in about 50 s on a busy 2-core machine."""
+    return 60.0 + 3.0 * scenario.stat().st_size / 1e6
+
+
 class HwsimBoard:
     """One board's `python -m hwsim` process; restarting it carries the callers on."""
 
@@ -359,7 +365,8 @@ class HwsimBoard:
         self.report_dir = self.work / f"{self.board.key}-report{n}"
         self.proc = spawn_hwsim(self.work / f"{self.board.key}.toml", scenario=scen, clock="lockstep",
                                 ready=self.work / f"{self.board.key}-ready.json", report=self.report_dir,
-                                log=self.work / f"{self.board.key}-hwsim{n}.log", timeout=60.0)
+                                log=self.work / f"{self.board.key}-hwsim{n}.log",
+                                timeout=ready_limit(scen))
         from boarddrv import open_board
         self._observer = open_board(f"sim://{name}")    # read-only use: stats and hook state
 
