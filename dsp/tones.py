@@ -60,10 +60,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from boarddrv import tomlconfig
-from boarddrv.tomlconfig import ConfigError, Node
-from dsp import units
+from dsp import tomlconfig, units
 from dsp.checks import check_audio
+from dsp.tomlconfig import ConfigError, Node
 
 RATE = 8000
 MAX_FREQS = 4
