@@ -55,12 +55,16 @@ test-hardware: build
 	@test -n "$(URI)" || { echo "usage: make test-hardware URI=dahdi:// (or sim://NAME)" >&2; exit 2; }
 	VB_TEST_URI="$(URI)" $(PY) -m pytest -q tests/hardware
 
-# C-level tests of the board library under AddressSanitizer + UBSan.
+# C-level tests of the board library and of the DTMF receiver kernel (linked
+# into dsp._dtmf by setup.py) under AddressSanitizer + UBSan.
 ctest:
 	@mkdir -p tests/c/build
 	cc $(CFLAGS_STRICT) -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -Iext -o tests/c/build/test_vb tests/c/test_vb.c $(EXT_SRC) -lpthread -lrt
 	ASAN_OPTIONS=detect_leaks=1 tests/c/build/test_vb
+	cc $(CFLAGS_STRICT) -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -Iext -o tests/c/build/test_dtmf_kernel tests/c/test_dtmf_kernel.c ext/dtmf_kernel.c -lm
+	ASAN_OPTIONS=detect_leaks=1 tests/c/build/test_dtmf_kernel
 
 demo: build
 	$(VENV)/bin/voiceboard demo

@@ -13,13 +13,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CYTHON_FLAGS = ["-O3", "-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
 
 
+# Plain C linked into a DSP extension next to its .pyx (headers in ext/).
+# setuptools gives every source of an extension the same flags, so this C
+# is built here with CYTHON_FLAGS; `make ctest` builds it again with
+# -Wextra -Werror under the sanitizers (tests/c/test_dtmf_kernel.c).
+DSP_C_SOURCES = {
+    "dsp._dtmf": (["ext/dtmf_kernel.c"], ["ext/dtmf_kernel.h"]),
+}
+
+
 def dsp_extensions():
     exts = []
     for pyx in sorted(glob.glob(os.path.join("dsp", "*.pyx"))):
         name = "dsp." + os.path.splitext(os.path.basename(pyx))[0]
+        c_sources, c_headers = DSP_C_SOURCES.get(name, ([], []))
         exts.append(Extension(
-            name, [pyx],
-            include_dirs=[numpy.get_include(), "dsp"],
+            name, [pyx, *c_sources],
+            depends=c_headers,
+            include_dirs=[numpy.get_include(), "dsp", "ext"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=CYTHON_FLAGS,
         ))

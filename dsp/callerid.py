@@ -26,6 +26,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from dsp.checks import check_audio
 from dsp.units import dbm0_to_peak, dbm0_to_rms
 
 RATE = 8000
@@ -603,9 +604,7 @@ class CallerIdDetector:
     # -- receive
     def rx(self, block: np.ndarray) -> list[CallerIdEvent]:
         """Feed int16[nchan, n]; caller IDs completed in this block come back."""
-        block = np.asarray(block)
-        if block.dtype != np.int16 or block.ndim != 2 or block.shape[0] != self.nchan:
-            raise ValueError(f"block must be int16[{self.nchan}, n], got {block.dtype}{list(block.shape)}")
+        block = check_audio(block, "CallerIdDetector.rx", shape=(self.nchan, None))
         block = np.ascontiguousarray(block)
         n = block.shape[1]
         events: list[CallerIdEvent] = []

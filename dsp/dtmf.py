@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dsp import _dtmf
+from dsp.checks import check_audio
 from dsp.units import dbm0_to_peak, dbm0_to_rms
 
 RATE = 8000
@@ -197,11 +198,7 @@ class DtmfDetector:
 
     def rx(self, block: np.ndarray) -> list[DtmfEvent]:
         """Feed int16[nchan, n]; return the onsets and releases it completed."""
-        x = np.asarray(block)
-        if x.dtype != np.int16:
-            raise TypeError(f"DtmfDetector.rx: expected int16 samples, got {x.dtype}")
-        if x.ndim != 2 or x.shape[0] != self.nchan:
-            raise ValueError(f"DtmfDetector.rx: expected shape ({self.nchan}, n), got {x.shape}")
+        x = check_audio(block, "DtmfDetector.rx", shape=(self.nchan, None))
         n = x.shape[1]
         if n == 0:
             return []
@@ -302,12 +299,7 @@ class DtmfGenerator:
 
     def tx(self, out: np.ndarray) -> None:
         """Add the next n samples of every busy channel into out (int16[nchan, n])."""
-        if not isinstance(out, np.ndarray) or out.dtype != np.int16:
-            raise TypeError("DtmfGenerator.tx: out must be an int16 numpy array")
-        if out.ndim != 2 or out.shape[0] != self.nchan:
-            raise ValueError(f"DtmfGenerator.tx: expected shape ({self.nchan}, n), got {out.shape}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("DtmfGenerator.tx: out must be writable and C-contiguous")
+        check_audio(out, "DtmfGenerator.tx", shape=(self.nchan, None), out=True, contiguous=True)
         if out.shape[1] == 0:
             return
         _dtmf.dtmf_tx(out, self._state, self._queue, self._sine, self._row, self._col,

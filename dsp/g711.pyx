@@ -17,6 +17,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int16_t, uint8_t, uint16_t
 
+from dsp.checks import check_audio
+
 cnp.import_array()
 
 __all__ = ["alaw_encode", "alaw_decode", "ulaw_encode", "ulaw_decode"]
@@ -112,17 +114,13 @@ cdef void _decode_kernel(const uint8_t[::1] c, int16_t[::1] out,
 
 def _prepare(x, dtype, name: str, out, out_dtype):
     """(flat contiguous input, output array of the input's shape)."""
-    a = np.asarray(x)
-    if a.dtype != dtype:
-        raise TypeError(f"{name}: expected {np.dtype(dtype).name} samples, got {a.dtype}")
+    a = check_audio(x, name, dtype=dtype, shape=None)
     shape = a.shape
     flat = np.ascontiguousarray(a).reshape(-1)
     if out is None:
         out = np.empty(shape, dtype=out_dtype)
-    elif not isinstance(out, np.ndarray) or out.dtype != out_dtype or out.shape != shape \
-            or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{name}: out must be a writable C-contiguous "
-                         f"{np.dtype(out_dtype).name} array of shape {shape}")
+    else:
+        check_audio(out, f"{name} out", dtype=out_dtype, shape=shape, out=True, contiguous=True)
     return flat, out
 
 

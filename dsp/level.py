@@ -14,21 +14,13 @@ from typing import NamedTuple
 import numpy as np
 
 from dsp import units
+from dsp.checks import check_audio
 
 RATE = 8000
 #: RMS of a 0 dBm0 sine in 16-bit linear units (see dsp.units).
 DBM0_REF = units.DBM0_REF_RMS
 
 __all__ = ["DBM0_REF", "LevelMeter", "VoiceActivityDetector", "SpeechEvent", "block_dbm0"]
-
-
-def _check_block(block: np.ndarray, nchan: int, what: str) -> None:
-    if not isinstance(block, np.ndarray) or block.dtype != np.int16 or block.ndim != 2:
-        raise TypeError(f"{what}: expected numpy int16[nchan, n], got "
-                        f"{getattr(block, 'dtype', type(block).__name__)}"
-                        f"{list(getattr(block, 'shape', []))}")
-    if block.shape[0] != nchan:
-        raise ValueError(f"{what}: block has {block.shape[0]} channels, expected {nchan}")
 
 
 def block_dbm0(block: np.ndarray) -> np.ndarray:
@@ -53,7 +45,7 @@ class LevelMeter:
         self.peak_dbm0 = np.full(nchan, -np.inf)
 
     def rx(self, block: np.ndarray) -> np.ndarray:
-        _check_block(block, self.nchan, "LevelMeter.rx")
+        block = check_audio(block, "LevelMeter.rx", shape=(self.nchan, None))
         if block.shape[1] == 0:
             return self.level_dbm0.copy()
         self.level_dbm0 = block_dbm0(block)
@@ -126,7 +118,7 @@ class VoiceActivityDetector:
 
     def rx(self, block: np.ndarray) -> list[SpeechEvent]:
         """Feed int16[nchan, n]; returns speech onset/stop events (usually none)."""
-        _check_block(block, self.nchan, "VoiceActivityDetector.rx")
+        block = check_audio(block, "VoiceActivityDetector.rx", shape=(self.nchan, None))
         n = block.shape[1]
         if n == 0:
             return []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp import _mix
+from dsp.checks import check_audio
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,7 @@ class AudioBank:
         self._names: dict[str, Segment] = {}
 
     def add(self, samples: np.ndarray, name: str | None = None) -> Segment:
-        samples = np.asarray(samples)
-        if samples.ndim != 1 or samples.dtype != np.int16:
-            raise ValueError(f"audio for the bank must be 1-D int16, got {samples.dtype}{list(samples.shape)}")
+        samples = check_audio(samples, "AudioBank.add", shape=(None,))
         need = self._used + len(samples)
         if need > len(self._data):
             grown = np.zeros(max(need, 2 * len(self._data)), dtype=np.int16)
@@ -125,8 +124,7 @@ class Player:
         return True
 
     def tx(self, out: np.ndarray) -> list[int]:
-        if out.dtype != np.int16 or out.ndim != 2 or out.shape[0] != self.nchan or not out.flags.c_contiguous:
-            raise ValueError(f"out must be C-contiguous int16[{self.nchan}, n], got {out.dtype}{list(out.shape)}")
+        check_audio(out, "Player.tx", shape=(self.nchan, None), out=True, contiguous=True)
         done: list[int] = []
         nfin = _mix.play_block(out, self.bank.array, self._pos, self._end, self._gain,
                                self._active, self._mix, self._finished)

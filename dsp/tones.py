@@ -60,9 +60,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from boarddrv import tomlconfig
-from boarddrv.tomlconfig import ConfigError, Node
-from dsp import units
+from dsp import tomlconfig, units
+from dsp.checks import check_audio
+from dsp.tomlconfig import ConfigError, Node
 
 RATE = 8000
 MAX_FREQS = 4
@@ -222,18 +222,6 @@ class ToneEvent(NamedTuple):
     end: int | None
 
 
-def _check_block(block: np.ndarray, nchan: int, what: str, writable: bool = False) -> np.ndarray:
-    if not isinstance(block, np.ndarray) or block.dtype != np.int16 or block.ndim != 2:
-        raise TypeError(f"{what}: expected numpy int16[nchan, n], got "
-                        f"{getattr(block, 'dtype', type(block).__name__)}"
-                        f"{list(getattr(block, 'shape', []))}")
-    if block.shape[0] != nchan:
-        raise ValueError(f"{what}: block has {block.shape[0]} channels, expected {nchan}")
-    if writable and not block.flags.writeable:
-        raise ValueError(f"{what}: out is read-only")
-    return block
-
-
 # --------------------------------------------------------------------------
 # Generator
 # --------------------------------------------------------------------------
@@ -306,7 +294,7 @@ class ToneGenerator:
 
     def tx(self, out: np.ndarray) -> None:
         """Add every playing channel's tone into out (int16[nchan, n], in place)."""
-        _check_block(out, self.nchan, "ToneGenerator.tx", writable=True)
+        check_audio(out, "ToneGenerator.tx", shape=(self.nchan, None), out=True)
         if out.shape[1] == 0 or not (self._tone >= 0).any():
             return
         from dsp import _tones
@@ -520,7 +508,7 @@ class CallProgressDetector:
     # -- the block call ------------------------------------------------------
     def rx(self, block: np.ndarray) -> list[ToneEvent]:
         """Feed int16[nchan, n]; returns tone events (usually none)."""
-        _check_block(block, self.nchan, "CallProgressDetector.rx")
+        block = check_audio(block, "CallProgressDetector.rx", shape=(self.nchan, None))
         n = block.shape[1]
         if n == 0:
             return []

@@ -51,8 +51,8 @@ def analyse(x: np.ndarray, plan, include_other: bool = False) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from boarddrv.tomlconfig import ConfigError
     from dsp.audiofile import AudioFileError, read_audio
+    from dsp.tomlconfig import ConfigError
     from dsp.tones import TonePlan
     try:
         plan = TonePlan.load(args.zone, args.plan)

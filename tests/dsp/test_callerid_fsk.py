@@ -21,6 +21,7 @@ if HERE not in sys.path:
 from dsp import _fsk  # noqa: E402
 from dsp.callerid import (CallerId, CallerIdDetector, CidTime, encode_message,  # noqa: E402
                           fsk_encode, fsk_encode_bytes, callerid_audio)
+from dsp.checks import AudioArrayError  # noqa: E402
 from dsp.units import dbm0_to_rms, signal_dbm0  # noqa: E402
 
 import spandsp_adsi  # noqa: E402
@@ -296,9 +297,9 @@ def test_speech_gives_no_caller_id(tmp_path):
 
 def test_rx_validates():
     det = CallerIdDetector(2, dtmf=False)
-    with pytest.raises(ValueError, match=r"int16\[2, n\]"):
+    with pytest.raises(AudioArrayError, match=r"CallerIdDetector.rx: expected int16\[2, n\]"):
         det.rx(np.zeros((3, 160), np.int16))
-    with pytest.raises(ValueError, match=r"int16\[2, n\]"):
+    with pytest.raises(AudioArrayError, match=r"CallerIdDetector.rx: expected int16\[2, n\]"):
         det.rx(np.zeros((2, 160), np.float32))
     with pytest.raises(ValueError, match="standard"):
         CallerIdDetector(2, standard="v21")

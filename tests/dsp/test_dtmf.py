@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dsp.checks import AudioArrayError
 from dsp.dtmf import (COL_HZ, DIGITS, ROW_HZ, DtmfDetector, DtmfEvent, DtmfGenerator,
                       digits_of, dtmf_signal)
 from dsp.units import dbm0_to_peak, dbm0_to_rms, signal_dbm0
@@ -479,9 +480,9 @@ def test_generator_saturates_instead_of_wrapping():
 def test_clear_errors():
     with pytest.raises(ValueError, match="nchan"):
         DtmfDetector(0)
-    with pytest.raises(TypeError, match="int16"):
+    with pytest.raises(AudioArrayError, match=r"DtmfDetector.rx: expected int16\[2, n\], got float32\[2, 10\]"):
         DtmfDetector(2).rx(np.zeros((2, 10), np.float32))
-    with pytest.raises(ValueError, match=r"shape \(2, n\)"):
+    with pytest.raises(AudioArrayError, match=r"got int16\[3, 10\] \(3 channels, expected 2\)"):
         DtmfDetector(2).rx(np.zeros((3, 10), np.int16))
     with pytest.raises(TypeError, match="bogus"):
         DtmfDetector(1, bogus=1)
@@ -496,6 +497,10 @@ def test_clear_errors():
         DtmfGenerator(1, level_dbm0=(0.0, 0.0))
     with pytest.raises(ValueError, match="queue full"):
         gen.send(1, "1" * 300)
+    with pytest.raises(AudioArrayError, match=r"DtmfGenerator.tx: expected int16\[2, n\], got float64"):
+        gen.tx(np.zeros((2, 10)))
+    with pytest.raises(AudioArrayError, match="DtmfGenerator.tx: expected a C-contiguous array"):
+        gen.tx(np.zeros((2, 20), np.int16)[:, ::2])
     assert DtmfDetector(1).rx(np.zeros((1, 0), np.int16)) == []
 
 

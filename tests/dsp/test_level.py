@@ -10,6 +10,7 @@ import pytest
 
 from dsp import _level, units
 from dsp.audiofile import read_audio
+from dsp.checks import AudioArrayError
 from dsp.level import DBM0_REF, LevelMeter, SpeechEvent, VoiceActivityDetector, block_dbm0
 
 RATE = 8000
@@ -51,9 +52,9 @@ def test_block_dbm0_matches_units():
 
 def test_meter_errors():
     m = LevelMeter(2)
-    with pytest.raises(TypeError, match="int16"):
+    with pytest.raises(AudioArrayError, match=r"LevelMeter.rx: expected int16\[2, n\], got float64"):
         m.rx(np.zeros((2, 160)))
-    with pytest.raises(ValueError, match="3 channels, expected 2"):
+    with pytest.raises(AudioArrayError, match="3 channels, expected 2"):
         m.rx(np.zeros((3, 160), np.int16))
 
 
@@ -223,5 +224,5 @@ def test_vad_errors():
         VoiceActivityDetector(1, frame_ms=1)
     with pytest.raises(ValueError, match="nchan"):
         VoiceActivityDetector(0)
-    with pytest.raises(TypeError, match="int16"):
+    with pytest.raises(AudioArrayError, match=r"VoiceActivityDetector.rx: expected int16\[1, n\]"):
         VoiceActivityDetector(1).rx(np.zeros((1, 10)))

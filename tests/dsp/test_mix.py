@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from dsp.checks import AudioArrayError
 from dsp.mix import AudioBank, Player, add_rows
 
 
@@ -73,11 +74,11 @@ def test_saturation_and_bad_arguments():
     out = np.full((1, 10), 30000, np.int16)
     p.tx(out)
     assert out.max() == 32767
-    with pytest.raises(ValueError, match="int16"):
+    with pytest.raises(AudioArrayError, match=r"Player.tx: expected int16\[1, n\], got float32"):
         p.tx(np.zeros((1, 10), np.float32))
     with pytest.raises(IndexError, match="out of range"):
         p.play(3, [seg])
-    with pytest.raises(ValueError, match="1-D int16"):
+    with pytest.raises(AudioArrayError, match=r"AudioBank.add: expected int16\[n\], got float64\[4\]"):
         bank.add(np.zeros(4, np.float64))
 
 

@@ -65,6 +65,16 @@ def test_site_plan_file(wav, tmp_path, capsys):
     assert '"busy"' in capsys.readouterr().out
 
 
+def test_bad_site_plan_is_reported_with_file_line_and_key(tmp_path, capsys):
+    site = tmp_path / "site.toml"
+    site.write_text('[acme]\nbase = "cn"\n[acme.tones]\nbusy = { freqs = [450], cadence = [0.35] }\n')
+    (tmp_path / "x.wav").write_bytes(b"")
+    assert main([str(tmp_path / "x.wav"), "--zone", "acme", "--plan", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"voiceboard tones: {site}:4: key 'acme.tones.busy.cadence': "
+                   "expected on/off pairs (an even count), got 1 values\n")
+
+
 def test_errors_go_to_stderr_with_nonzero_exit(tmp_path, capsys):
     assert main([str(tmp_path / "missing.wav")]) == 1
     err = capsys.readouterr().err

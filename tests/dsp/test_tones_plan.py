@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from boarddrv.tomlconfig import ConfigError
+from dsp.tomlconfig import ConfigError
 from dsp.tones import CallProgressDetector, TonePlan, builtin_zones
 
 
