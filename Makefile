@@ -25,8 +25,8 @@ $(STAMP): setup.py pyproject.toml
 	$(MAKE) deps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "setuptools>=68" wheel "Cython>=3.0" "cffi>=1.16" "numpy>=1.24"
-	$(PIP) install -q --no-build-isolation -e ".[test]"
+	$(PIP) install -q "setuptools>=77" wheel "Cython>=3.0" "cffi>=1.16" "numpy>=1.24"
+	$(PIP) install -q --no-build-isolation -e ".[test,lint]"
 	touch $(STAMP)
 
 venv: $(STAMP)
