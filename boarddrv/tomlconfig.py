@@ -57,7 +57,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads",
            "format_key", "parse_key"]
@@ -66,6 +66,7 @@ KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _NEWLINE = re.compile("\n")
+_T = TypeVar("_T")
 _STRING_END = re.compile(r'["\\]')    # the closing quote or a backslash escape
 # An array of one-line strings without escapes, with commas, whitespace and comments between
 # (possessive: no backtracking, whatever the length); and the strings and comments in it.
@@ -208,7 +209,7 @@ class _Scanner:
         self.lines: dict[KeyPath, int] = {}
         # the lines of an array's elements, one compact array per array (a list of
         # 300 000 numbers is 1.2 MB here, not 300 000 dict entries)
-        self.elements: dict[KeyPath, array.array] = {}
+        self.elements: dict[KeyPath, array.array[int]] = {}
         self.aot_count: dict[KeyPath, int] = {}
 
     def line(self, pos: int | None = None) -> int:
@@ -242,7 +243,8 @@ class _Scanner:
                 j += 2 if t[j] == "\\" else 1
             raw = t[self.pos:j + 1]
             self.pos = j + 1
-            return tomllib.loads(f"k = {raw}")["k"]
+            key: str = tomllib.loads(f"k = {raw}")["k"]
+            return key
         if c == "'":
             j = t.index("'", self.pos + 1)
             raw = t[self.pos + 1:j]
@@ -261,7 +263,9 @@ class _Scanner:
             return
         j = self.pos + 1
         while True:
-            j = _STRING_END.search(t, j).start()
+            m = _STRING_END.search(t, j)
+            assert m, f"scanner: unterminated string at line {self.line()}"   # tomllib accepted it
+            j = m.start()
             if t[j] == '"':
                 self.pos = j + 1
                 return
@@ -421,7 +425,7 @@ def _is(value: Any, kind: type) -> bool:
 class Node:
     """One table of a config file, with readers that raise located errors."""
 
-    def __init__(self, config: "Config", keypath: KeyPath, data: dict[str, Any]) -> None:
+    def __init__(self, config: Config, keypath: KeyPath, data: dict[str, Any]) -> None:
         self.config = config
         self.keypath = keypath
         self.data = data
@@ -456,7 +460,7 @@ class Node:
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def _fetch(self, key: str, default: Any, kind: type) -> tuple[bool, Any]:
+    def _fetch(self, key: str, default: Any, kind: type[_T]) -> tuple[bool, _T]:
         if key not in self.data:
             if default is _REQUIRED:
                 raise self.error(key, f"missing (required, {_TYPE_NAMES[kind]})")
@@ -514,7 +518,7 @@ class Node:
                                                f"got {_describe(v)}")
         return value
 
-    def table(self, key: str, required: bool = False) -> "Node":
+    def table(self, key: str, required: bool = False) -> Node:
         """The sub-table `key`; an empty Node if absent and not required."""
         if key not in self.data:
             if required:
@@ -525,7 +529,7 @@ class Node:
             raise self.error(key, f"expected a table, got {_describe(value)}")
         return Node(self.config, self.keypath + (key,), value)
 
-    def tables(self, key: str, required: bool = False) -> list["Node"]:
+    def tables(self, key: str, required: bool = False) -> list[Node]:
         """An array of tables ([[key]] or key = [{...}, ...]); [] if absent."""
         if key not in self.data:
             if required:
@@ -572,7 +576,7 @@ class Config(Node):
         self._elements = scanner.elements   # array path -> the line of each element
         super().__init__(self, (), data)
 
-    def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:  # type: ignore[override]
+    def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:
         """Line where keypath is defined, else where its nearest parent is; None if neither."""
         if keypath is None:
             return None
