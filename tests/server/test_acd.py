@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.acd import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
-                             RecordStart, RecordStop, Ring, StopRing, Voicemail, VoicemailSpec,
-                             Mailbox)
+from voiceserver.acd import (
+    Acd,
+    Announce,
+    Beep,
+    Connect,
+    Event,
+    Hangup,
+    Mailbox,
+    Moh,
+    Overflow,
+    Play,
+    RecordStart,
+    RecordStop,
+    Ring,
+    StopRing,
+    Voicemail,
+    VoicemailSpec,
+)
 from voiceserver.agents import AgentSpec, AgentState, AgentStateError
 from voiceserver.hunt import HuntGroup
 from voiceserver.queues import Member, QueueSpec, Target

@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from acdkit import StatusProbe, agents, run, scenario
 from test_reload import _wait_for
+
 from voiceserver.admin_door import AdminDoor, Request
 from voiceserver.admin_token import TokenFileError, ensure_token, read_token
 from voiceserver.config import ConfigError, load_config
 from voiceserver.status_api import EVICT_AFTER, HttpError, StatusApi, parse_headers
+
+from acdkit import StatusProbe, agents, run, scenario
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests/server/configs"
@@ -235,7 +236,7 @@ def test_idle_connections_are_capped_per_client_and_in_total_and_the_operator_ge
                         max_connections=8, max_per_client=4)
         async with api:
             held = []
-            for i in range(12):              # from 127.0.0.1: 4 kept, the rest refused
+            for _ in range(12):              # from 127.0.0.1: 4 kept, the rest refused
                 held.append(await asyncio.to_thread(_connect, api.port))
             for i in range(12):              # from 127.0.0.2 and .3: 4 more, then the total cap
                 held.append(await asyncio.to_thread(_connect, api.port, f"127.0.0.{2 + i % 2}"))

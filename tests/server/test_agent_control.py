@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_acd_config import BASE, write
 
 from boarddrv.tomlconfig import ConfigError
 from voiceserver.acd import FEATURE_CODES, Acd, Ring
@@ -16,8 +17,6 @@ from voiceserver.channels import Call, FxsPhone, State
 from voiceserver.config import load_config
 from voiceserver.queues import Member, QueueSpec
 from voiceserver.status_api import Conflict, StatusApi
-
-from test_acd_config import BASE, write
 
 
 def events(ch: FxsPhone) -> list[tuple[str, dict]]:

@@ -12,12 +12,11 @@ import textwrap
 import pytest
 
 from voiceserver.calldb import CRASHED, CallDb, CallRow, iso
-from voiceserver.callids import (CallIds, ServerIdInUse, check_server_id, claim_server_id,
-                                 default_server_id, lock_path)
+from voiceserver.callids import CallIds, ServerIdInUse, check_server_id, claim_server_id, default_server_id, lock_path
 from voiceserver.config import load_config
 from voiceserver.recorder import recover_calls, recover_files
 
-T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
 
 def at(s: float) -> dt.datetime:

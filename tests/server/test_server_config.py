@@ -12,8 +12,17 @@ import pytest
 from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from voiceserver.blacklist import BlockAction
 from voiceserver.config import load_config, reload_config
-from voiceserver.ivr import (Hangup, LookupAction, Play, Prompt, QueueAction, RefAction, Say,
-                             SubmenuAction, TransferAction)
+from voiceserver.ivr import (
+    Hangup,
+    LookupAction,
+    Play,
+    Prompt,
+    QueueAction,
+    RefAction,
+    Say,
+    SubmenuAction,
+    TransferAction,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "voiceserver" / "configs" / "demo.toml"

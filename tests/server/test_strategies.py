@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from voiceserver.agents import Agent, AgentSpec
-from voiceserver.strategies import (ALIASES, STRATEGIES, Candidate, canonical, order, ring_mode)
+from voiceserver.strategies import ALIASES, STRATEGIES, Candidate, canonical, order, ring_mode
 
 
 def cands(**kw) -> list[Candidate]:
