@@ -1,12 +1,103 @@
-"""Shared test settings. Area fixtures live in tests/<area>/conftest.py."""
+"""Shared test settings. Area fixtures live in tests/<area>/conftest.py.
+
+Every test is marked with its kind (registered in pyproject.toml), by the
+rules below: `pytest -m unit` (make test-fast) runs the in-process tests.
+"""
 from __future__ import annotations
 
+import glob
+import importlib
 import os
 import re
+from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 
 SHM = "/dev/shm"
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+# ---------------------------------------------------------------- test kinds
+# Tests that start processes or servers: a device, a host, hwsim, the demo
+# (patterns of tests/-relative paths, or path::test). Running a command-line
+# tool to its end (voiceboard config, soxi) does not count.
+E2E_TESTS = (
+    "server/test_e2e*.py",
+    "server/test_soak.py",
+    "server/test_demo.py",
+    "server/test_demo_board.py",
+    "server/test_callids.py::test_one_running_server_per_server_id_and_database",
+    "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
+    "hwsim/test_process.py",
+    "board/test_lost.py",             # devices and hosts in child processes, killed
+    "board/test_shm_owner.py",        # a board served by another user, hwsim
+    "board/test_dahdi_emu.py",        # DAHDI programs on the emulator
+    "board/test_dahdi_backend.py",    # dahdi:// through the emulator
+)
+# Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
+E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}
+# Fixtures that start processes.
+E2E_FIXTURES = {"e2e", "stop_process"}
+# Tests whose assertions depend on the wall clock (a real-time board).
+REALTIME_TESTS = (
+    "board/test_ticks.py::test_realtime_*",
+)
+
+
+def _uses_kit(module: object) -> bool:
+    """The test module calls into one of E2E_KITS (imported at its top)."""
+    return any(getattr(v, "__module__", None) in E2E_KITS or getattr(v, "__name__", None) in E2E_KITS
+               for v in vars(module).values())
+
+
+def kind_of(item: pytest.Item) -> str:
+    """unit, e2e, realtime or hardware: the one area marker of this test."""
+    rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+    name = f"{rel}::{item.name.split('[')[0]}"
+    if rel.startswith("hardware/"):
+        return "hardware"
+    if (any(fnmatch(rel, p) or fnmatch(name, p) for p in E2E_TESTS)
+            or E2E_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or (getattr(item, "module", None) is not None and _uses_kit(item.module))):
+        return "e2e"
+    if any(fnmatch(name, p) for p in REALTIME_TESTS):
+        return "realtime"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(kind_of(item))
+
+
+# ---------------------------------------------------------------- native build
+def native_modules() -> list[str]:
+    """The compiled modules `make build` makes: the cffi board library and the Cython kernels."""
+    pyx = sorted(glob.glob(str(REPO / "dsp" / "*.pyx")))
+    return ["boarddrv._vbcore"] + [f"dsp.{Path(p).stem}" for p in pyx]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A missing native build fails the run at once, rather than skipping or
+    failing tests one by one for a reason that is not theirs. A compiled module
+    must sit next to its package's sources: one found elsewhere (another
+    checkout's, through an editable install) is not this tree's build."""
+    missing = []
+    for name in native_modules():
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+            continue
+        pkg = importlib.import_module(name.rpartition(".")[0])
+        if Path(mod.__file__).parent != Path(pkg.__file__).parent:
+            missing.append(f"{name} (only {mod.__file__}, not in {Path(pkg.__file__).parent})")
+    boarddrv = importlib.import_module("boarddrv")
+    if not (Path(boarddrv.__file__).parent / "libvbdahdi.so").exists():
+        missing.append("boarddrv/libvbdahdi.so (the DAHDI emulator)")
+    if missing:
+        raise pytest.UsageError("native build missing: run make build\n  " + "\n  ".join(missing))
 
 
 def _our_segments() -> set[str]:
