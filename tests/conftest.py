@@ -9,6 +9,7 @@ import glob
 import importlib
 import os
 import re
+import textwrap
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -157,6 +158,17 @@ def _no_segments_after_the_session():
     left = _remove(_our_segments())
     if left:
         pytest.fail(f"the test session left shared memory in {SHM}: {', '.join(left)}", pytrace=False)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """write_config(text, name="server.toml"): the TOML text (dedented) in a file in
+    the test's tmp_path; returns its path. For tests that load a config they build."""
+    def write(text: str, name: str = "server.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+    return write
 
 
 def pytest_addoption(parser):

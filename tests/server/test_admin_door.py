@@ -23,10 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_reload import _wait_for
 
 from voiceserver.admin_door import AdminDoor, Request
 from voiceserver.admin_token import TokenFileError, ensure_token, read_token
@@ -34,6 +34,7 @@ from voiceserver.config import ConfigError, load_config
 from voiceserver.status_api import EVICT_AFTER, HttpError, StatusApi, parse_headers
 
 from acdkit import StatusProbe, agents, run, scenario
+from servekit import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests/server/configs"
@@ -322,7 +323,9 @@ class Served:
         self.wait(lambda: "board.start" in self.log.read_text(), "board.start", self.server)
         self.token = read_token(str(self.work / "admin-token"))
 
-    wait = staticmethod(_wait_for)
+    @staticmethod
+    def wait(pred: Callable[[], object], what: str, proc: subprocess.Popen) -> None:
+        wait_for(pred, what, [proc], limit=60.0)
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.server.pid}/fd"))
