@@ -20,11 +20,14 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
 # ---------------------------------------------------------------- test kinds
-# Tests that start processes or servers: a device, a host, hwsim, the demo
-# (patterns of tests/-relative paths, or path::test). Running a command-line
-# tool to its end (voiceboard config, soxi) does not count.
+# Tests that start processes or servers: a device, a host, hwsim, the demo,
+# our commands as processes (patterns of tests/-relative paths, or
+# path::test). A quick external tool (soxi, sox) does not count.
 E2E_TESTS = (
     "server/test_e2e*.py",
+    "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
+    "board/test_config_import.py",    # `voiceboard config import` as a process
+    "dsp/test_dtmf_cli.py::test_voiceboard_command",
     "server/test_soak.py",
     "server/test_demo.py",
     "server/test_demo_board.py",
@@ -43,6 +46,17 @@ E2E_FIXTURES = {"e2e", "stop_process"}
 # Tests whose assertions depend on the wall clock (a real-time board).
 REALTIME_TESTS = (
     "board/test_ticks.py::test_realtime_*",
+    "board/test_tools.py::test_timing_realtime_passes",     # 2 s of a real-time card
+)
+# In-process but long (seconds each): load simulations, property searches,
+# speech corpora. Not in `make test-fast`; `make test` runs them.
+SLOW_TESTS = (
+    "server/test_acd_load.py",                              # 10,000-call ACD runs
+    "server/test_rules_property.py",                        # against a reference model
+    "server/test_rules.py::test_sampling_is_deterministic_per_call_id_and_near_its_rate",
+    "dsp/test_dtmf_talkoff.py",                             # a speech corpus, against spandsp
+    "dsp/test_tones_speech.py",                             # speech and music corpora
+    "dsp/test_tones_detect.py::test_jittered_cadences_are_told_apart",   # every zone x jitter
 )
 
 
@@ -53,7 +67,7 @@ def _uses_kit(module: object) -> bool:
 
 
 def kind_of(item: pytest.Item) -> str:
-    """unit, e2e, realtime or hardware: the one area marker of this test."""
+    """unit, slow, e2e, realtime or hardware: the one kind marker of this test."""
     rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
     name = f"{rel}::{item.name.split('[')[0]}"
     if rel.startswith("hardware/"):
@@ -64,6 +78,8 @@ def kind_of(item: pytest.Item) -> str:
         return "e2e"
     if any(fnmatch(name, p) for p in REALTIME_TESTS):
         return "realtime"
+    if any(fnmatch(rel, p) or fnmatch(name, p) for p in SLOW_TESTS):
+        return "slow"
     return "unit"
 
 
