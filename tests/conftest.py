@@ -24,20 +24,20 @@ REPO = TESTS.parent
 # our commands as processes (patterns of tests/-relative paths, or
 # path::test). A quick external tool (soxi, sox) does not count.
 E2E_TESTS = (
-    "server/test_e2e*.py",
-    "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
-    "board/test_config_import.py",    # `voiceboard config import` as a process
-    "dsp/test_dtmf_cli.py::test_voiceboard_command",
-    "server/test_soak.py",
-    "server/test_demo.py",
-    "server/test_demo_board.py",
-    "server/test_callids.py::test_one_running_server_per_server_id_and_database",
-    "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
-    "hwsim/test_process.py",
     "board/test_lost.py",             # devices and hosts in child processes, killed
     "board/test_shm_owner.py",        # a board served by another user, hwsim
     "board/test_dahdi_emu.py",        # DAHDI programs on the emulator
     "board/test_dahdi_backend.py",    # dahdi:// through the emulator
+    "board/test_config_import.py",    # `voiceboard config import` as a process
+    "dsp/test_dtmf_cli.py::test_voiceboard_command",
+    "hwsim/test_process.py",
+    "server/test_e2e*.py",
+    "server/test_soak.py",
+    "server/test_demo.py",
+    "server/test_demo_board.py",
+    "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
+    "server/test_callids.py::test_one_running_server_per_server_id_and_database",
+    "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
 )
 # Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
 E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}
