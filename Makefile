@@ -14,7 +14,7 @@ EXT_SRC := ext/vb_core.c ext/vb_sim.c ext/vb_simdev.c ext/vb_dahdi.c
 EMU_SO  := boarddrv/libvbdahdi.so
 EMU_SRC := ext/dahdi_emu.c ext/vb_core.c ext/vb_sim.c ext/vb_dahdi.c
 
-.PHONY: all deps venv build test pytest pytest-dahdi ctest demo bench clean test-hardware
+.PHONY: all deps venv build lint test test-fast pytest pytest-dahdi ctest demo bench clean test-hardware
 
 all: build
 
@@ -25,8 +25,8 @@ $(STAMP): setup.py pyproject.toml
 	$(MAKE) deps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "setuptools>=68" wheel "Cython>=3.0" "cffi>=1.16" "numpy>=1.24"
-	$(PIP) install -q --no-build-isolation -e ".[test]"
+	$(PIP) install -q "setuptools>=77" wheel "Cython>=3.0" "cffi>=1.16" "numpy>=1.24"
+	$(PIP) install -q --no-build-isolation -e ".[test,lint]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,7 +38,16 @@ build: $(STAMP) $(EMU_SO)
 $(EMU_SO): $(EMU_SRC) $(wildcard ext/*.h)
 	cc $(CFLAGS_STRICT) -O2 -fPIC -shared -fvisibility=hidden -Iext -o $@ $(EMU_SRC) -ldl -lpthread -lrt
 
+# Static checks (configured in pyproject.toml): ruff, then mypy.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 test: build ctest pytest pytest-dahdi
+
+# The unit tests only (marker `unit`: no child processes, no wall clock); under a minute.
+test-fast: build
+	$(PY) -m pytest -q -m unit tests
 
 pytest: build
 	$(PY) -m pytest -q tests

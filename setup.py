@@ -4,9 +4,7 @@ import os
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, find_packages, setup
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from setuptools import Extension, setup
 
 # Warnings are errors in our own C; generated Cython C gets the same flags
 # minus -Werror (Cython's output is not ours to keep warning-free).
@@ -40,23 +38,9 @@ def dsp_extensions():
     })
 
 
+# Everything declarative (name, version, dependencies, packages, entry points)
+# is in pyproject.toml; only the native extensions need code.
 setup(
-    name="voiceboard",
-    version="0.1.0",
-    description="Telephony board driver and voice server (analog FXO/FXS, E1 CAS) with a hardware simulator",
-    python_requires=">=3.11",
-    packages=find_packages(include=["boarddrv*", "dsp*", "voiceserver*", "hwsim*", "prompts*"]),
-    package_data={
-        "boarddrv": ["examples/*.toml"],
-        "dsp": ["*.toml", "*.pxd"],
-        "hwsim": ["configs/*.toml", "scenarios/*.toml"],
-        "prompts": ["*/*.wav", "*.toml", "*.txt"],
-        "voiceserver": ["configs/*.toml"],
-    },
     ext_modules=dsp_extensions(),
     cffi_modules=["ext/build_vbcore.py:ffibuilder"],
-    install_requires=["cffi>=1.16", "numpy>=1.24", "scipy>=1.10", "soundfile>=0.12",
-                      "pyserial>=3.5", "rich>=13", "openpyxl>=3.1"],
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]},
-    entry_points={"console_scripts": ["voiceboard=boarddrv.cli:main"]},
 )

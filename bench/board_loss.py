@@ -77,9 +77,9 @@ async def rounds(server, work: Path, bx: str, procs: dict, n: int) -> list[dict]
             t_kill = time.monotonic()
             procs["x"].send_signal(signal.SIGKILL)
             procs["x"].wait(10)
-            t_lost = await until(lambda: count("board.lost") > k, "board.lost")
+            t_lost = await until(lambda k=k: count("board.lost") > k, "board.lost")
             procs["x"], t_ready = await asyncio.to_thread(start_hwsim, work, bx, str(k))
-            t_back = await until(lambda: count("board.back") > k, "board.back")
+            t_back = await until(lambda k=k: count("board.back") > k, "board.back")
             out.append({"detect_ms": (t_lost - t_kill) * 1000, "back_ms": (t_back - t_ready) * 1000,
                         "y_ticked": server.boards[1].engine.tick > y_before})
     finally:

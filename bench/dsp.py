@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -33,10 +34,10 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "dsp"))
 
-import spandsp  # noqa: E402  (tests/dsp/spandsp.py: the one harness)
-
 from dsp import g711  # noqa: E402
 from dsp.dtmf import DtmfDetector, DtmfGenerator  # noqa: E402
+
+import spandsp  # noqa: E402  (tests/dsp/spandsp.py: the one harness)
 
 RATE = 8000
 BLOCK = 160
@@ -91,7 +92,7 @@ def bench_dtmf(nchan: int, seconds: float, repeat: int, kind: str) -> dict:
     rows = [spandsp.ffi.from_buffer("int16_t[]", x[ch]) for ch in range(nchan)]
 
     def theirs() -> None:
-        for st, row in zip(states, rows):
+        for st, row in zip(states, rows, strict=True):
             spandsp.lib.dtmf_rx(st, row, n)
 
     t_ours = _cpu(ours, repeat)
@@ -110,10 +111,10 @@ def bench_g711(nsamples: int, repeat: int) -> list[dict]:
     out = []
     for law in ("alaw", "ulaw"):
         codes = getattr(g711, f"{law}_encode")(x)
-        enc_o = _cpu(lambda: getattr(g711, f"{law}_encode")(x), repeat)
-        enc_s = _cpu(lambda: getattr(spandsp, f"{law}_encode")(x), repeat)
-        dec_o = _cpu(lambda: getattr(g711, f"{law}_decode")(codes), repeat)
-        dec_s = _cpu(lambda: getattr(spandsp, f"{law}_decode")(codes), repeat)
+        enc_o = _cpu(partial(getattr(g711, f"{law}_encode"), x), repeat)
+        enc_s = _cpu(partial(getattr(spandsp, f"{law}_encode"), x), repeat)
+        dec_o = _cpu(partial(getattr(g711, f"{law}_decode"), codes), repeat)
+        dec_s = _cpu(partial(getattr(spandsp, f"{law}_decode"), codes), repeat)
         out.append({"op": f"{law} encode", "ours": nsamples / enc_o, "spandsp": nsamples / enc_s,
                     "ratio": enc_s / enc_o})
         out.append({"op": f"{law} decode", "ours": nsamples / dec_o, "spandsp": nsamples / dec_s,
@@ -157,7 +158,8 @@ def _score(sigs, want):
                 got[e.chan] += e.digit
     theirs = [spandsp.dtmf_detect(np.concatenate([sg, np.zeros(800, np.int16)]), chunk=4000)
               for sg in sigs]
-    return (sum(g == w for g, w in zip(got, want)), sum(g == w for g, w in zip(theirs, want)),
+    return (sum(g == w for g, w in zip(got, want, strict=True)),
+            sum(g == w for g, w in zip(theirs, want, strict=True)),
             len(want))
 
 
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = q24_table()
         if args.json:
             keys = ("parameter", "point", "q24", "ours", "spandsp", "cases")
-            print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+            print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
             return 0
         print("Q.24 sweep: signals detected correctly, ours vs spandsp on the same signals")
         print("(16 digits x 2, random phases; 'reject' rows should read 0)")

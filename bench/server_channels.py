@@ -256,7 +256,7 @@ def fit_capacity(rows: list[dict[str, Any]]) -> float | None:
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         return None
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     a = my - b * mx
     return (1.0 - a) / b if b > 0 else None
 
@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['channels']:>6} {r['sim_seconds']:>6.1f} {r['wall_seconds']:>7.2f} {r['x_realtime']:>6.2f} "
               f"{r['server_cpu_seconds']:>9.2f} {r['engine_cpu_seconds']:>7.2f} {r['control_cpu_seconds']:>7.2f} "
               f"{r['server_x_realtime_1core']:>8.2f} {r['server_us_per_channel_second']:>8.1f} "
-              f"{r['server_ms_per_tick']:>8.2f} {r['hwsim_cpu_seconds']:>9.2f} {r['hwsim_us_per_channel_second']:>10.1f}")
+              f"{r['server_ms_per_tick']:>8.2f} {r['hwsim_cpu_seconds']:>9.2f} "
+              f"{r['hwsim_us_per_channel_second']:>10.1f}")
     print(f"largest measured N at >= 1x real time on one core (server CPU): "
           f"{out['largest_measured_n_at_1x_one_core']}; linear fit: {out['fitted_n_at_1x_one_core']}")
     return 0

@@ -9,8 +9,18 @@ Importing this package loads no native code; the C library is loaded by
 the first open_board() (BackendUnavailable if it was never built).
 """
 from .board import Board, BoardInfo, ChannelInfo, SpanInfo, list_boards, open_board, open_handles
-from .errors import (BackendUnavailable, BadChannel, BoardBusy, BoardError, BoardLost,
-                     InvalidArgument, NoSuchBoard, NotOwner, TickTimeout, UnknownScheme)
+from .errors import (
+    BackendUnavailable,
+    BadChannel,
+    BoardBusy,
+    BoardError,
+    BoardLost,
+    InvalidArgument,
+    NoSuchBoard,
+    NotOwner,
+    TickTimeout,
+    UnknownScheme,
+)
 from .events import ALARMS, ChannelType, Command, CommandKind, Event, EventKind
 
 __all__ = [

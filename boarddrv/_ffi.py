@@ -24,4 +24,5 @@ def load() -> tuple[Any, Any]:
 
 
 def text(ffi: Any, buf: Any) -> str:
-    return ffi.string(buf).decode("utf-8", "replace")
+    raw: bytes = ffi.string(buf)
+    return raw.decode("utf-8", "replace")

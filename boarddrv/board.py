@@ -18,12 +18,24 @@ import numpy as np
 
 from . import _ffi
 from .errors import BoardError, InvalidArgument, _check
-from .events import (CHAN_COUNTERS, CLOCKS, CODINGS, FRAMINGS, HOOK_STATES, LAWS,
-                     SPAN_COUNTERS, SPAN_KINDS, ChannelType, Event, EventKind,
-                     alarm_names, name_of)
+from .events import (
+    CHAN_COUNTERS,
+    CLOCKS,
+    CODINGS,
+    FRAMINGS,
+    HOOK_STATES,
+    LAWS,
+    SPAN_COUNTERS,
+    SPAN_KINDS,
+    ChannelType,
+    Event,
+    EventKind,
+    alarm_names,
+    name_of,
+)
 
 # Every open Board/SimDevice, so tests can fail a test that leaks one.
-_open_handles: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_open_handles: weakref.WeakSet[Any] = weakref.WeakSet()
 
 _EVENT_KINDS = {int(k): k for k in EventKind}
 _EVBUF = 256
@@ -47,7 +59,7 @@ class BoardInfo(NamedTuple):
 
 
 class SpanInfo(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; the public field name
     kind: str         # "analog" | "e1"
     nchan: int
     first_chan: int
@@ -58,7 +70,7 @@ class SpanInfo(NamedTuple):
 
 
 class ChannelInfo(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; the public field name
     span: int
     type: ChannelType
     timeslot: int     # E1: timeslot 1..31; analog: port number from 1
@@ -121,7 +133,7 @@ class Board:
             self._rx_views = self._tx_views = []
             self._lib.vb_close(h)
 
-    def __enter__(self) -> "Board":
+    def __enter__(self) -> Board:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -182,7 +194,7 @@ class Board:
         if not bi.sim_clock:
             return None
         zone = dt.timezone(dt.timedelta(seconds=bi.clock_utcoff_s))
-        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc).astimezone(zone) + \
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC).astimezone(zone) + \
             dt.timedelta(microseconds=bi.clock_start_us)
 
     # ------------------------------------------------------------ ticks
@@ -221,7 +233,8 @@ class Board:
         rc = self._lib.vb_wait_tick(h, _timeout_ms(timeout), self._tickp)
         if rc < 0:
             _check(rc, self._err())
-        self._tick = t = self._tickp[0]
+        t: int = self._tickp[0]
+        self._tick = t
         return t
 
     @property

@@ -386,9 +386,11 @@ def check_board(cfg: BoardConfig, board: Any) -> list[ConfigError]:
             problems.append(cfg.error(f"{span.key}.ports", f"span {span.index} of {cfg.uri} has "
                                       f"{hw.nchan} ports, config says {span.size}"))
     for ch in cfg.channels:
-        if ch.span >= len(hw_spans) or str(hw_spans[ch.span].kind) != cfg.span(ch.span).kind:
+        span_cfg = cfg.span(ch.span)
+        assert span_cfg is not None   # loading refuses a channel on a span not configured
+        if ch.span >= len(hw_spans) or str(hw_spans[ch.span].kind) != span_cfg.kind:
             continue  # already reported at the span
-        unit = "timeslot" if cfg.span(ch.span).kind == "e1" else "port"
+        unit = "timeslot" if span_cfg.kind == "e1" else "port"
         hw = where.get((ch.span, ch.member))
         if hw is None:
             problems.append(cfg.error(f"{ch.key}.channels", f"{unit} {ch.member} of span {ch.span} "

@@ -61,7 +61,7 @@ def system_conf(boards: list[Any], zone: str = "cn") -> str:
             span_no += 1
         numbers = dahdi_channels(board, chan_no)
         chan_no += sum(span_sizes(board))
-        for c, n in zip(board.channels, numbers):
+        for c, n in zip(board.channels, numbers, strict=True):
             by_sig.setdefault((span_no - len(board.spans) + c.span, SIGNALLING[_name(c.type)]), []).append(n)
         if _name(board.info.law) == "alaw":
             alaw += numbers

@@ -12,17 +12,29 @@ open_board("sim://NAME").  Per tick::
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from . import _ffi
 from .board import _c_int, _index, _open_handles, _timeout_ms
 from .errors import BoardError, InvalidArgument, _check
-from .events import (CLOCKS, CODINGS, FRAMINGS, LAWS, SPAN_COUNTERS, SPAN_KINDS,
-                     ChannelType, Command, CommandKind, EventKind, alarm_bits)
+from .events import (
+    CLOCKS,
+    CODINGS,
+    FRAMINGS,
+    LAWS,
+    SPAN_COUNTERS,
+    SPAN_KINDS,
+    ChannelType,
+    Command,
+    CommandKind,
+    EventKind,
+    alarm_bits,
+)
 
 _COMMAND_KINDS = {int(k): k for k in CommandKind}
 _CMDBUF = 256
@@ -91,7 +103,7 @@ class SimDevice:
 
     @classmethod
     def create(cls, name: str, spans: Iterable[SpanSpec], channels: Iterable[ChanSpec] | None = None,
-               law: str = "alaw", clock: str = "lockstep") -> "SimDevice":
+               law: str = "alaw", clock: str = "lockstep") -> SimDevice:
         """Create the board (replacing a stale one); BoardBusy if a live device serves name."""
         ffi, lib = _ffi.load()
         spans = list(spans)
@@ -141,7 +153,7 @@ class SimDevice:
             self._rx_views = self._tx_views = []
             self._lib.vb_simdev_close(h)
 
-    def __enter__(self) -> "SimDevice":
+    def __enter__(self) -> SimDevice:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -169,7 +181,7 @@ class SimDevice:
     @property
     def block(self) -> int:
         """Samples per channel this tick (the host's choice; 160 before a host)."""
-        return self._lib.vb_simdev_block(self._handle())
+        return int(self._lib.vb_simdev_block(self._handle()))
 
     @property
     def host_attached(self) -> bool:
@@ -187,7 +199,8 @@ class SimDevice:
             if rc == self._lib.VB_ETIMEDOUT:
                 return None
             self._call(rc)
-        self.tick = t = self._tickp[0]
+        t: int = self._tickp[0]
+        self.tick = t
         block = self._lib.vb_simdev_block(h)
         if block != self._block:
             self._build_views(block)
@@ -280,7 +293,7 @@ class SimDevice:
         off = start.utcoffset()
         if off is None:
             raise InvalidArgument(f"{self.uri}: clock start {start.isoformat()} needs a UTC offset")
-        us = (start - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        us = (start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
         self._call(self._lib.vb_simdev_set_clock(self._handle(), us, int(off.total_seconds())))
 
     def remove(self) -> None:

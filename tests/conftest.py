@@ -1,12 +1,120 @@
-"""Shared test settings. Area fixtures live in tests/<area>/conftest.py."""
+"""Shared test settings. Area fixtures live in tests/<area>/conftest.py.
+
+Every test is marked with its kind (registered in pyproject.toml), by the
+rules below: `pytest -m unit` (make test-fast) runs the in-process tests.
+"""
 from __future__ import annotations
 
+import glob
+import importlib
 import os
 import re
+import textwrap
+from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 
 SHM = "/dev/shm"
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+# ---------------------------------------------------------------- test kinds
+# Tests that start processes or servers: a device, a host, hwsim, the demo,
+# our commands as processes (patterns of tests/-relative paths, or
+# path::test). A quick external tool (soxi, sox) does not count.
+E2E_TESTS = (
+    "board/test_lost.py",             # devices and hosts in child processes, killed
+    "board/test_shm_owner.py",        # a board served by another user, hwsim
+    "board/test_dahdi_emu.py",        # DAHDI programs on the emulator
+    "board/test_dahdi_backend.py",    # dahdi:// through the emulator
+    "board/test_config_import.py",    # `voiceboard config import` as a process
+    "dsp/test_dtmf_cli.py::test_voiceboard_command",
+    "hwsim/test_process.py",
+    "server/test_e2e*.py",
+    "server/test_soak.py",
+    "server/test_demo.py",
+    "server/test_demo_board.py",
+    "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
+    "server/test_callids.py::test_one_running_server_per_server_id_and_database",
+    "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
+)
+# Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
+E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}
+# Fixtures that start processes.
+E2E_FIXTURES = {"e2e", "stop_process"}
+# Tests whose assertions depend on the wall clock (a real-time board).
+REALTIME_TESTS = (
+    "board/test_ticks.py::test_realtime_*",
+    "board/test_tools.py::test_timing_realtime_passes",     # 2 s of a real-time card
+)
+# In-process but long (seconds each): load simulations, property searches,
+# speech corpora. Not in `make test-fast`; `make test` runs them.
+SLOW_TESTS = (
+    "server/test_acd_load.py",                              # 10,000-call ACD runs
+    "server/test_rules_property.py",                        # against a reference model
+    "server/test_rules.py::test_sampling_is_deterministic_per_call_id_and_near_its_rate",
+    "dsp/test_dtmf_talkoff.py",                             # a speech corpus, against spandsp
+    "dsp/test_tones_speech.py",                             # speech and music corpora
+    "dsp/test_tones_detect.py::test_jittered_cadences_are_told_apart",   # every zone x jitter
+)
+
+
+def _uses_kit(module: object) -> bool:
+    """The test module calls into one of E2E_KITS (imported at its top)."""
+    return any(getattr(v, "__module__", None) in E2E_KITS or getattr(v, "__name__", None) in E2E_KITS
+               for v in vars(module).values())
+
+
+def kind_of(item: pytest.Item) -> str:
+    """unit, slow, e2e, realtime or hardware: the one kind marker of this test."""
+    rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+    name = f"{rel}::{item.name.split('[')[0]}"
+    if rel.startswith("hardware/"):
+        return "hardware"
+    if (any(fnmatch(rel, p) or fnmatch(name, p) for p in E2E_TESTS)
+            or E2E_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or (getattr(item, "module", None) is not None and _uses_kit(item.module))):
+        return "e2e"
+    if any(fnmatch(name, p) for p in REALTIME_TESTS):
+        return "realtime"
+    if any(fnmatch(rel, p) or fnmatch(name, p) for p in SLOW_TESTS):
+        return "slow"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(kind_of(item))
+
+
+# ---------------------------------------------------------------- native build
+def native_modules() -> list[str]:
+    """The compiled modules `make build` makes: the cffi board library and the Cython kernels."""
+    pyx = sorted(glob.glob(str(REPO / "dsp" / "*.pyx")))
+    return ["boarddrv._vbcore"] + [f"dsp.{Path(p).stem}" for p in pyx]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A missing native build fails the run at once, rather than skipping or
+    failing tests one by one for a reason that is not theirs. A compiled module
+    must sit next to its package's sources: one found elsewhere (another
+    checkout's, through an editable install) is not this tree's build."""
+    missing = []
+    for name in native_modules():
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+            continue
+        pkg = importlib.import_module(name.rpartition(".")[0])
+        if Path(mod.__file__).parent != Path(pkg.__file__).parent:
+            missing.append(f"{name} (only {mod.__file__}, not in {Path(pkg.__file__).parent})")
+    boarddrv = importlib.import_module("boarddrv")
+    if not (Path(boarddrv.__file__).parent / "libvbdahdi.so").exists():
+        missing.append("boarddrv/libvbdahdi.so (the DAHDI emulator)")
+    if missing:
+        raise pytest.UsageError("native build missing: run make build\n  " + "\n  ".join(missing))
 
 
 def _our_segments() -> set[str]:
@@ -66,6 +174,17 @@ def _no_segments_after_the_session():
     left = _remove(_our_segments())
     if left:
         pytest.fail(f"the test session left shared memory in {SHM}: {', '.join(left)}", pytrace=False)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """write_config(text, name="server.toml"): the TOML text (dedented) in a file in
+    the test's tmp_path; returns its path. For tests that load a config they build."""
+    def write(text: str, name: str = "server.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+    return write
 
 
 def pytest_addoption(parser):

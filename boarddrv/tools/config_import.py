@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import Any
 
 from ._output import fail
 
@@ -39,8 +40,8 @@ R2_VARIANTS = {"cn": "china"}   # every other mfcr2_variant is the ITU one
 class Importer:
     def __init__(self, sizes: list[tuple[str, int]] | None) -> None:
         self.sizes = sizes              # [(kind, channels)] per span from a board, else None
-        self.spans: dict[int, dict] = {}
-        self.chans: dict[int, dict] = {}   # DAHDI channel -> {"sig", "line"}
+        self.spans: dict[int, dict[str, Any]] = {}
+        self.chans: dict[int, dict[str, Any]] = {}   # DAHDI channel -> {"sig", "line"}
         self.alaw: set[int] = set()
         self.zone: str | None = None
         self.variant: str | None = None
@@ -75,7 +76,8 @@ class Importer:
             no, timing, lbo = int(parts[0]), int(parts[1]), int(parts[2])
             framing, coding, opts = parts[3], parts[4], parts[5:]
             if framing not in ("cas", "ccs") or coding not in ("hdb3", "ami"):
-                raise ValueError(f"{framing}/{coding} is T1 framing or coding; only E1 (cas|ccs, hdb3|ami) is supported")
+                raise ValueError(f"{framing}/{coding} is T1 framing or coding; "
+                                 "only E1 (cas|ccs, hdb3|ami) is supported")
             for o in opts:
                 if o not in ("crc4", "yellow"):
                     raise ValueError(f"unknown span option {o!r}")
@@ -139,7 +141,7 @@ class Importer:
                     self.note(path, n, f"{key}={value}: {exc}")
 
     # -- layout and output -----------------------------------------------------
-    def layout(self) -> list[dict]:
+    def layout(self) -> list[dict[str, Any]]:
         """Spans with their DAHDI channel ranges: [{"kind", "first", "size", ...}]."""
         if self.sizes is not None:
             out, first = [], 1
@@ -160,7 +162,7 @@ class Importer:
             out.append({"kind": "analog", "first": first, "size": max(rest) - first + 1})
         return out
 
-    def toml(self, uri: str, spans: list[dict]) -> str:
+    def toml(self, uri: str, spans: list[dict[str, Any]]) -> str:
         law = "alaw" if self.alaw or any(s["kind"] == "e1" for s in spans) else "ulaw"
         out = [f"# Imported by `{PROG}`.", "", "[[boards]]", f'uri = "{uri}"', f'law = "{law}"']
         if self.zone:
@@ -179,8 +181,8 @@ class Importer:
                     g = self.gains.get(c, (0.0, 0.0))
                     members.setdefault((self.chans[c]["sig"], *g), []).append(c - s["first"] + 1)
             groups += [(i, sig, rx, tx, m) for (sig, rx, tx), m in members.items()]
-        for span, sig, rx, tx, members in groups:
-            out += ["", "[[boards.channels]]", f"span = {span}", f'channels = "{format_ranges(members)}"',
+        for span, sig, rx, tx, chans in groups:
+            out += ["", "[[boards.channels]]", f"span = {span}", f'channels = "{format_ranges(chans)}"',
                     f'signalling = "{sig}"']
             if sig == "e1_cas" and self.variant:
                 out.append(f'cas_variant = "{self.variant}"')
@@ -214,7 +216,7 @@ def _board_sizes(uri: str) -> list[tuple[str, int]]:
     from boarddrv.board import open_board
     from boarddrv.dahdiconf import span_sizes
     with open_board(uri) as b:
-        return [(str(getattr(s.kind, "name", s.kind)).lower(), n) for s, n in zip(b.spans, span_sizes(b))]
+        return [(str(getattr(s.kind, "name", s.kind)).lower(), n) for s, n in zip(b.spans, span_sizes(b), strict=True)]
 
 
 def main(argv: list[str]) -> int:

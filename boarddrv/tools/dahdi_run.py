@@ -65,7 +65,7 @@ def _check_boards(uris: list[str]) -> str:
             b.close()
 
 
-def configure(conf: str, env: dict[str, str], path: str) -> subprocess.CompletedProcess:
+def configure(conf: str, env: dict[str, str], path: str) -> subprocess.CompletedProcess[str]:
     """dahdi_cfg with this system.conf, under the emulator (as at a card's bring-up)."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(conf)

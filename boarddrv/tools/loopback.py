@@ -41,7 +41,8 @@ def sine(freq: float, level: float, n: int, start: int = 0) -> np.ndarray:
     if amp > 32767:
         raise ValueError(f"level {level} dBm0 clips (maximum {FULL_SCALE_SINE_DBM0} dBm0)")
     t = np.arange(start, start + n, dtype=np.float64)
-    return np.round(amp * np.sin(2.0 * math.pi * freq * t / RATE)).astype(np.int16)
+    out: np.ndarray = np.round(amp * np.sin(2.0 * math.pi * freq * t / RATE)).astype(np.int16)
+    return out
 
 
 def _blackman_harris(n: int) -> np.ndarray:

@@ -8,8 +8,18 @@ import pytest
 
 from boarddrv import errors
 from boarddrv._ffi import load
-from boarddrv.events import (CHAN_COUNTERS, CLOCKS, CODINGS, FRAMINGS, LAWS, SPAN_COUNTERS,
-                             SPAN_KINDS, ChannelType, CommandKind, EventKind)
+from boarddrv.events import (
+    CHAN_COUNTERS,
+    CLOCKS,
+    CODINGS,
+    FRAMINGS,
+    LAWS,
+    SPAN_COUNTERS,
+    SPAN_KINDS,
+    ChannelType,
+    CommandKind,
+    EventKind,
+)
 
 EXT = Path(__file__).resolve().parents[2] / "ext"
 ffi, lib = load()

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from boarddrv import config
-from boarddrv.config import check_board, channel_map, format_ranges, parse_ranges
+from boarddrv.config import channel_map, check_board, format_ranges, parse_ranges
 from boarddrv.tomlconfig import ConfigError, loads
 
 EXAMPLES = pathlib.Path(config.__file__).parent / "examples"
@@ -285,7 +285,8 @@ def test_check_board_e1_framing_mismatch():
                        [dict(span=0, type="E1_CAS", timeslot=t) for t in list(range(1, 16)) + list(range(17, 32))]
                        + [dict(span=1, type="E1_CAS", timeslot=t) for t in range(1, 32)])
     probs = [str(p) for p in check_board(cfg, board)]
-    assert "t.toml:12: key 'boards[0].spans[1].framing': span 1 of sim://e1 runs framing = 'cas', config says 'ccs'" in probs[0]
+    assert ("t.toml:12: key 'boards[0].spans[1].framing': "
+            "span 1 of sim://e1 runs framing = 'cas', config says 'ccs'") in probs[0]
     assert any("crc4" in p for p in probs)
     assert any("span 2 does not exist on sim://e1 (it has 2 span(s))" in p for p in probs)
     assert any("timeslot 1 of span 1 (channel 30) is E1_CAS on sim://e1, bearer needs E1_BEARER" in p

@@ -47,7 +47,8 @@ def test_import_maps_spans_signalling_and_reports_the_rest_by_line(tmp_path):
     r = run(str(sysconf), str(chan), "-o", str(out))
     assert r.returncode == 1                      # something was left out
     report = r.stderr.splitlines()
-    assert f"voiceboard config import: {sysconf}:3: span option 'yellow' (send yellow alarm) has no counterpart: ignored" in report
+    assert (f"voiceboard config import: {sysconf}:3: "
+            "span option 'yellow' (send yellow alarm) has no counterpart: ignored") in report
     assert any(f"{sysconf}:9: fxsgs=67: ground start is not supported" in x for x in report)
     assert any(f"{sysconf}:13: echocanceller" in x for x in report)
     assert any(f"{sysconf}:14: unknown keyword 'frobnicate'" in x for x in report)
@@ -68,7 +69,7 @@ def test_import_maps_spans_signalling_and_reports_the_rest_by_line(tmp_path):
 def test_genconf_then_import_matches_the_board(tmp_path, name):
     """system.conf written for a board, imported with the board's layout, passes check_board."""
     from boarddrv import open_board
-    from boarddrv.config import load, check_board
+    from boarddrv.config import check_board, load
     from boarddrv.dahdiconf import system_conf
     dev = mixed_board(name)
     try:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from boardkit import CAS0, FXO0, FXS0, DeviceThread, mixed_board
 from dahdikit import LIMIT, REPO, Hwsim, sbin
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from dahdikit import LIMIT, REPO, SYSTEM_CONF, Hwsim, parse_scan, sbin
 
 EMULATOR = REPO / "boarddrv" / "libvbdahdi.so"

@@ -7,8 +7,17 @@ import sys
 
 import pytest
 
-from boarddrv import (BadChannel, BoardBusy, BoardError, ChannelType,
-                      InvalidArgument, NoSuchBoard, UnknownScheme, list_boards, open_board)
+from boarddrv import (
+    BadChannel,
+    BoardBusy,
+    BoardError,
+    ChannelType,
+    InvalidArgument,
+    NoSuchBoard,
+    UnknownScheme,
+    list_boards,
+    open_board,
+)
 from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
 
 from boardkit import mixed_board
@@ -217,7 +226,7 @@ def test_rx_after_close_is_an_error_not_a_crash(name):
         board.wait_tick(timeout=5)
         board.close()
         with pytest.raises(BoardError, match="closed"):
-            board.rx
+            _ = board.rx
 
 
 def test_a_corrupt_board_file_is_refused(name):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from boarddrv import NotOwner, open_board
+
 from boardkit import mixed_board
 
 REPO = Path(__file__).resolve().parents[2]

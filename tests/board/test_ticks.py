@@ -64,7 +64,7 @@ def test_tx_of_tick_n_reaches_the_device_at_tick_n_plus_1(name):
 def test_views_rx_read_only_and_tx_zeroed_each_tick(name):
     with mixed_board(name) as dev, open_board(dev.uri) as board, DeviceThread(dev, _ramp):
         with pytest.raises(BoardError, match="no tick on"):
-            board.rx
+            _ = board.rx
         board.start()
         board.wait_tick(timeout=5)
         with pytest.raises(ValueError, match="read-only"):

@@ -53,7 +53,7 @@ class Serve:
         except BaseException as exc:   # re-raised by __exit__
             self.error = exc
 
-    def __enter__(self) -> "Serve":
+    def __enter__(self) -> Serve:
         self._thread.start()
         return self
 

@@ -385,8 +385,35 @@ def test_window_verdicts_match_numpy_model(rng):
 
 
 def test_rx_releases_the_gil_and_is_thread_safe_per_detector():
-    """Two detectors on two threads: same results as one after the other."""
+    """rx lets other Python threads run while its kernel works, and two
+    detectors on two threads give the same results as one after the other.
+
+    The GIL check does not time anything: with a switch interval of 100 s the
+    interpreter never takes the GIL from a thread, so the main thread runs
+    while a worker is inside rx only if rx gives the GIL up itself."""
+    import sys
     import threading
+    noise = np.random.default_rng(7).normal(0, 300, (64, 8000 * 5)).astype(np.int16)  # no digits:
+    det = DtmfDetector(64)                          # no events, so no numpy sort behind rx's back
+    entered, done = threading.Event(), threading.Event()
+
+    def rx_big_batch():
+        entered.set()
+        det.rx(noise)
+        done.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        worker = threading.Thread(target=rx_big_batch)
+        worker.start()
+        entered.wait()                              # back here only when the worker lets go of the GIL
+        ran_during_rx = not done.is_set()
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert ran_during_rx, "the main thread could not run while rx worked: rx holds the GIL"
+
     x = np.tile(dtmf_signal("147*2580369#ABCD", on_ms=50, off_ms=50), (64, 1))
     results = {}
 
@@ -405,7 +432,6 @@ def test_rx_releases_the_gil_and_is_thread_safe_per_detector():
     run("serial")
     assert results[0] == results[1] == results["serial"]
     assert len(results[0]) == 64 * 16 * 2
-
 
 # ---------------------------------------------------------------- generator (Q.23)
 

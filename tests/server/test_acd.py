@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import pytest
 
-from voiceserver.acd.distributor import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
-                             RecordStart, RecordStop, Ring, StopRing, Voicemail, VoicemailSpec,
-                             Mailbox)
+from voiceserver.acd.distributor import (
+    Acd,
+    Announce,
+    Beep,
+    Connect,
+    Event,
+    Hangup,
+    Mailbox,
+    Moh,
+    Overflow,
+    Play,
+    RecordStart,
+    RecordStop,
+    Ring,
+    StopRing,
+    Voicemail,
+    VoicemailSpec,
+)
 from voiceserver.acd.agents import AgentSpec, AgentState, AgentStateError
 from voiceserver.acd.hunt import HuntGroup
 from voiceserver.acd.queues import Member, QueueSpec, Target

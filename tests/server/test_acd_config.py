@@ -12,35 +12,8 @@ from voiceserver.acd.distributor import Ring
 from voiceserver.config.server import load_config
 from voiceserver.acd.queues import Target
 
-BASE = """\
-[[boards]]
-uri = "sim://hotline"
-
-[channels]
-inbound = "hotline:0-3"
-agents = "hotline:4-7"
-
-[channels.outbound]
-pstn = "hotline:0-3"
-
-[numbering]
-country_code = "86"
-local_area = "10"
-
-[ivr]
-default_flow = "day"
-
-[ivr.flows.day]
-start = "main"
-
-[ivr.menus.main]
-greeting = ["welcome"]
-
-[ivr.menus.main.options]
-"0" = { action = "queue", queue = "service" }
-"9" = { action = "queue", queue = "service_vip" }
-"3" = { action = "voicemail", mailbox = "100" }
-"""
+# The server config the ACD settings are added to (shared with test_agent_control.py).
+BASE = (Path(__file__).resolve().parent / "configs" / "server-acd-base.toml").read_text(encoding="utf-8")
 
 HOTLINE = BASE + """
 [agents.alice]

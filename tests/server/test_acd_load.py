@@ -21,8 +21,23 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from voiceserver.acd.distributor import (Acd, Announce, Beep, Connect, Event, Hangup, Moh, Overflow, Play,
-                             RecordStart, RecordStop, Ring, StopRing, Voicemail, VoicemailSpec)
+from voiceserver.acd.distributor import (
+    Acd,
+    Announce,
+    Beep,
+    Connect,
+    Event,
+    Hangup,
+    Moh,
+    Overflow,
+    Play,
+    RecordStart,
+    RecordStop,
+    Ring,
+    StopRing,
+    Voicemail,
+    VoicemailSpec,
+)
 from voiceserver.acd.agents import AgentSpec, AgentState
 from voiceserver.acd.erlang import ErlangC
 from voiceserver.acd.queues import Member, QueueSpec, Target
@@ -216,7 +231,7 @@ def mmn_fifo_waits(arrivals: list[int], talks: list[int], n: int) -> list[int]:
     """Textbook M/M/N FIFO: each caller takes the server that frees first (reference model)."""
     free = [0] * n
     waits = []
-    for a, s in zip(arrivals, talks):
+    for a, s in zip(arrivals, talks, strict=True):
         f = heapq.heappop(free)
         start = max(a, f)
         waits.append(start - a)

@@ -23,16 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from acdkit import StatusProbe, agents, run, scenario
-from test_reload import _wait_for
 from voiceserver.api.door import AdminDoor, Request
 from voiceserver.api.token import TokenFileError, ensure_token, read_token
 from voiceserver.config.server import ConfigError, load_config
 from voiceserver.api.status import EVICT_AFTER, HttpError, StatusApi, parse_headers
+
+from acdkit import StatusProbe, agents, run, scenario
+from servekit import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests/server/configs"
@@ -235,7 +237,7 @@ def test_idle_connections_are_capped_per_client_and_in_total_and_the_operator_ge
                         max_connections=8, max_per_client=4)
         async with api:
             held = []
-            for i in range(12):              # from 127.0.0.1: 4 kept, the rest refused
+            for _ in range(12):              # from 127.0.0.1: 4 kept, the rest refused
                 held.append(await asyncio.to_thread(_connect, api.port))
             for i in range(12):              # from 127.0.0.2 and .3: 4 more, then the total cap
                 held.append(await asyncio.to_thread(_connect, api.port, f"127.0.0.{2 + i % 2}"))
@@ -321,7 +323,9 @@ class Served:
         self.wait(lambda: "board.start" in self.log.read_text(), "board.start", self.server)
         self.token = read_token(str(self.work / "admin-token"))
 
-    wait = staticmethod(_wait_for)
+    @staticmethod
+    def wait(pred: Callable[[], object], what: str, proc: subprocess.Popen) -> None:
+        wait_for(pred, what, [proc], limit=60.0)
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.server.pid}/fd"))

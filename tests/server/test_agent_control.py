@@ -17,7 +17,8 @@ from voiceserver.config.server import load_config
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import Conflict, StatusApi
 
-from test_acd_config import BASE, write
+# The server config the ACD settings are added to (shared with test_acd_config.py).
+BASE = (Path(__file__).resolve().parent / "configs" / "server-acd-base.toml").read_text(encoding="utf-8")
 
 
 def events(ch: FxsPhone) -> list[tuple[str, dict]]:
@@ -86,19 +87,19 @@ def test_a_feature_code_gives_a_tone_until_the_phone_is_hung_up(ok: bool, tone: 
     assert ch.state is State.IDLE
 
 
-def test_feature_codes_default_and_configured(tmp_path: Path) -> None:
+def test_feature_codes_default_and_configured(write_config) -> None:
     agents = ('\n[agents.zhang]\nphone = "hotline:4"\n\n[queues.service]\nmembers = ["zhang"]\n'
               '\n[queues.service_vip]\ninto = "service"\n')
-    assert dict(load_config(write(tmp_path, BASE + agents)).acd.feature_codes) == FEATURE_CODES
+    assert dict(load_config(write_config(BASE + agents)).acd.feature_codes) == FEATURE_CODES
     text = BASE + '\n[queues]\nfeature_codes = { login = "#61", not_ready = "#64" }\n' + agents
-    codes = dict(load_config(write(tmp_path, text)).acd.feature_codes)
+    codes = dict(load_config(write_config(text)).acd.feature_codes)
     assert codes == {"login": "#61", "logout": "*22", "ready": "*23", "not_ready": "#64"}
     for bad, what in (('{ log_in = "*31" }', "unknown feature 'log_in'"),
                       ('{ login = "21" }', "* or # then digits"),
                       ('{ login = "*22" }', "two features share a code")):
         text = BASE + f'\n[queues]\nfeature_codes = {bad}\n' + agents
         with pytest.raises(ConfigError, match=re.escape(what)):
-            load_config(write(tmp_path, text))
+            load_config(write_config(text))
 
 
 def test_status_api_conflict_is_409_unknown_target_404() -> None:

@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voiceserver.ivr.blacklist import (Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan,
-                                   normalize_number)
+from voiceserver.ivr.blacklist import Blacklist, BlacklistEntry, BlockAction, Match, NumberingPlan, normalize_number
 
 CN = NumberingPlan()
 BEIJING = NumberingPlan(local_area="10")
@@ -127,8 +126,9 @@ def test_blacklist_blocks_every_form(caller):
 
 
 def test_recording_rules_match_every_form():
-    from voiceserver.recording.rules import CallFacts, loads_rules
     import datetime as dt
+
+    from voiceserver.recording.rules import CallFacts, loads_rules
     rules = loads_rules('[numbering]\nlocal_area = "10"\n[exclude]\n'
                         'numbers = ["861065231234", "008613800138000"]\n')
     at = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -210,7 +210,8 @@ prompts = ["goodbye"]
     path.write_text(bad)
     with pytest.raises(ConfigError) as exc:
         load_config(path)
-    line = bad.splitlines().index('numbers = ["8601065231234", "+86 138 0013 8000", "400*", "95588", "12ab", "13*8"]') + 1
+    numbers = 'numbers = ["8601065231234", "+86 138 0013 8000", "400*", "95588", "12ab", "13*8"]'
+    line = bad.splitlines().index(numbers) + 1
     assert [(e.line, e.key) for e in exc.value.errors] == [(line, "blacklist.numbers[4]"),
                                                           (line, "blacklist.numbers[5]")]
 
@@ -240,9 +241,9 @@ give_up = 12.0
 def test_a_rejected_call_is_recorded_as_rejected_by_its_blacklist_entry(e2e, tmp_path):
     """Not answered, the caller gives up ringing: the record and the call row say the
     blacklist rejected it, which entry (number, match, FILE:LINE) and its note."""
-    from servekit import CONFIGS
-
     from voiceserver.recording.calldb import CallDb
+
+    from servekit import CONFIGS
     cfg = tmp_path / "server.toml"
     text = (CONFIGS / "server-hotline.toml").read_text()
     cfg.write_text(text + BLACKLIST)

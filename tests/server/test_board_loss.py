@@ -104,7 +104,7 @@ def test_a_lost_board_ends_only_its_calls_and_is_opened_again_when_it_is_back(tm
     hx2 = None
     cfg_path = server_config(tmp_path, bx, by, storage=True)
     server = VoiceServer(load_config(cfg_path, library=prompt_library), prompt_library, sync=False,
-                         start_time=dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc))
+                         start_time=dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC))
     seen: dict = {}
 
     def kill_x() -> None:

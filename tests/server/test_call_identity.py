@@ -21,11 +21,11 @@ import json
 import os
 import signal
 
-from servekit import events, hwsim, rows, serve, server_config, stop, wait_for
-
 from voiceserver.recording.calldb import CRASHED, parse_time
 from voiceserver.core.callids import default_server_id
 from voiceserver.recording.service import SEEN_INTERVAL_S
+
+from servekit import events, hwsim, rows, serve, server_config, stop, wait_for
 
 RECORD_ALL = '[recording]\nlayout = "stereo"\n'
 NUMBERS = {0: "13911110000", 1: "13911110001", 2: "13911110002"}   # line -> caller
@@ -125,7 +125,7 @@ def test_sigterm_kill_9_and_restart_never_reuse_an_id_or_overwrite_a_row(tmp_pat
     # every recording row points at its own call, on that call's line
     recs = rows(db, "SELECT * FROM recordings ORDER BY id")
     assert [r["call_id"] for r in recs] == [a["call_id"], b["call_id"], c["call_id"]]
-    for r, call in zip(recs, calls):
+    for r, call in zip(recs, calls, strict=True):
         assert f"_ch{call['channel']}_{call['call_id']}.wav" in r["path"]
         assert r["status"] == "kept" and bool(r["recovered"]) == (call is b)
         assert os.path.exists(r["path"])
@@ -171,7 +171,7 @@ def test_two_servers_writing_one_database_never_share_an_id(tmp_path):
         wait_for(lambda: len(rows(db, ended)) >= 4, "four ended calls", procs)
         for p in procs[1::2]:
             p.send_signal(signal.SIGTERM)
-        for p, name in zip(procs[1::2], ("east", "west")):
+        for p, name in zip(procs[1::2], ("east", "west"), strict=True):
             assert p.wait(60) == 0, (tmp_path / name / "serve.log").read_text()[-3000:]
     finally:
         stop(procs)
@@ -219,7 +219,7 @@ def test_a_call_ringing_when_the_server_was_killed_keeps_one_row_after_the_resta
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
     db_path = tmp_path / "calls.db"
     server = default_server_id()
-    utc = dt.timezone.utc
+    utc = dt.UTC
     db = CallDb(str(db_path))
     run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
     killed = {0: (f"{server}-{run}-000001", dt.datetime(2026, 11, 23, 1, 59, 57, tzinfo=utc)),

@@ -9,7 +9,7 @@ import pytest
 from voiceserver.recording import calldb
 from voiceserver.recording.calldb import CallDb, CallDbError, CallRow
 
-T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 
 
 def at(s: float) -> dt.datetime:
@@ -159,7 +159,7 @@ def test_times_are_stored_as_fixed_width_utc():
     assert calldb.iso(dt.datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000000Z"
     cst = dt.timezone(dt.timedelta(hours=8))
     assert calldb.iso(dt.datetime(2026, 1, 2, 11, 4, 5, tzinfo=cst)) == "2026-01-02T03:04:05.000000Z"
-    assert calldb.parse_time("2026-01-02") == dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    assert calldb.parse_time("2026-01-02") == dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     with pytest.raises(ValueError, match="not an ISO-8601"):
         calldb.parse_time("tuesday")
 

@@ -25,7 +25,7 @@ import pytest
 from voiceserver.recording.calldb import CallDb, CallRow
 from voiceserver.cli.calls import COLUMNS
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HEADINGS = [h for _, h in COLUMNS]
 ALL = ["c1", "c2", "c3", "c4", "c5", "c8", "c6", "c7"]       # in start order
 BEIJING = ["c1", "c3", "c4"]     # "+86 10 1234 5678", "01012345678", "1012345678": one number
@@ -199,7 +199,8 @@ def test_table(db_path):
     # columns line up: every row's "chan" field starts where the heading does
     col = lines[0].index("chan")
     assert all(line[col:].split()[0] == cell for line, cell in
-               zip(lines[2:-1], ["e1a:3", "e1a:4", "e1b:3", "e1a:3", "fxs:0", "e1b:7", "e1b:5", "e1a:6"]))
+               zip(lines[2:-1], ["e1a:3", "e1a:4", "e1b:3", "e1a:3", "fxs:0", "e1b:7", "e1b:5", "e1a:6"],
+                   strict=True))
 
 
 def test_table_with_no_match_says_zero(db_path):
@@ -311,7 +312,7 @@ def test_xlsx_file(db_path, tmp_path):
     assert ws.title == "calls"
     values = list(ws.iter_rows(values_only=True))
     assert list(values[0]) == HEADINGS
-    rows = {r[0]: dict(zip(HEADINGS, r)) for r in values[1:]}
+    rows = {r[0]: dict(zip(HEADINGS, r, strict=True)) for r in values[1:]}
     assert list(rows) == ["c4", "c5", "c8", "c6", "c7"]
     c4 = rows["c4"]
     assert c4["start"] == dt.datetime(2026, 11, 22, 8, 0) and c4["answer"] == dt.datetime(2026, 11, 22, 8, 0, 2)

@@ -16,8 +16,21 @@ import re
 
 import pytest
 
-from acdkit import (PHONE, agents, caller, caller_record, chosen, data, decisions, done, outcome,
-                    phone, rings, run, scenario)
+from acdkit import (
+    PHONE,
+    agents,
+    caller,
+    caller_record,
+    chosen,
+    data,
+    decisions,
+    done,
+    outcome,
+    phone,
+    rings,
+    run,
+    scenario,
+)
 
 N = ["13911110001", "13911110002", "13911110003", "13911110004", "13911110005"]
 
@@ -170,13 +183,13 @@ def test_ring_all_rings_every_free_member_at_once_first_answer_wins(e2e, tmp_pat
     r = run(e2e, tmp_path, acd, sc, until=done(e2e, 1))
     d, = decisions(r)
     assert d["mode"] == "all" and d["chosen"] == ["zhang", "li", "wang"]
-    z, l, w = rings(r, "zhang")[0], rings(r, "li")[0], rings(r, "wang")[0]
-    assert z["ring"][0] == l["ring"][0] == w["ring"][0]             # the same tick
+    z, li, w = rings(r, "zhang")[0], rings(r, "li")[0], rings(r, "wang")[0]
+    assert z["ring"][0] == li["ring"][0] == w["ring"][0]             # the same tick
     assert z["answer"] == z["ring"][0] + 2.0
     # the other phones stopped ringing when zhang answered: no second ring burst
     # (the cadence would have started one 5 s after the first), then hwsim's
     # 6 s alert gap ended them as unanswered
-    for other in (l, w):
+    for other in (li, w):
         assert other["ring"] == [z["ring"][0]] and other["answer"] is None
         assert other["who_hung_up"] == "unanswered"
     stops = [e for e in r.events("channel.state") if e.chan in (5, 6) and e.data["old"] == "ringing"]
@@ -196,13 +209,13 @@ def test_ring_progressively_adds_one_member_every_few_seconds(e2e, tmp_path):
     assert all(d["mode"] == "progressive" for d in ds)
     # the 2nd decision: zhang is still ringing for this call, not free
     assert {"agent": "zhang", "why": f"busy: ringing for {ds[0]['call_id']}"} in ds[1]["skipped"]
-    z, l, w = (rings(r, n)[0] for n in ("zhang", "li", "wang"))
-    assert [l["ring"][0] - z["ring"][0], w["ring"][0] - z["ring"][0]] == pytest.approx([2.0, 4.0])
+    z, li, w = (rings(r, n)[0] for n in ("zhang", "li", "wang"))
+    assert [li["ring"][0] - z["ring"][0], w["ring"][0] - z["ring"][0]] == pytest.approx([2.0, 4.0])
     assert w["answer"] == pytest.approx(w["ring"][0] + 2.0)
     # zhang's and li's ringing stopped at wang's answer (zhang's second burst, due
     # 5 s after the first, came before it; none after)
-    assert all(t < w["answer"] for t in z["ring"] + l["ring"])
-    assert z["answer"] is None and l["answer"] is None
+    assert all(t < w["answer"] for t in z["ring"] + li["ring"])
+    assert z["answer"] is None and li["answer"] is None
     assert caller_record(r, N[0]).agent == "wang"
     assert not data(r, "acd.ring_timeout")          # answered within the ring timeout
 

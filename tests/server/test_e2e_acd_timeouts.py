@@ -13,8 +13,22 @@ import re
 
 import pytest
 
-from acdkit import (StatusProbe, agents, call_id_of, caller, caller_record, chosen, data,
-                    decisions, done, outcome, phone, rings, run, scenario)
+from acdkit import (
+    StatusProbe,
+    agents,
+    call_id_of,
+    caller,
+    caller_record,
+    chosen,
+    data,
+    decisions,
+    done,
+    outcome,
+    phone,
+    rings,
+    run,
+    scenario,
+)
 
 N = ["13911110001", "13911110002", "13911110003", "13911110004"]
 VIP = "13900008888"

@@ -11,8 +11,22 @@ import os
 
 import pytest
 
-from acdkit import (HEAD, agents, call_id_of, caller, caller_record, data, decisions, done, outcome,
-                    phone, rings, run, scenario, server_config)
+from acdkit import (
+    HEAD,
+    agents,
+    call_id_of,
+    caller,
+    caller_record,
+    data,
+    decisions,
+    done,
+    outcome,
+    phone,
+    rings,
+    run,
+    scenario,
+    server_config,
+)
 
 A = "13911110001"
 MOBILE = "13800138000"

@@ -22,8 +22,9 @@ import asyncio
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -323,7 +324,7 @@ def test_agent_hanging_up_with_the_caller_on_hold_rings_the_phone_back_and_answe
     recalls = r.events("call.recall")
     assert len(recalls) >= 2 and all(e.call_id == rec.call_id for e in recalls)
     # each recall rang the phone in the tick zhang hung up, and its answer reconnected
-    for prev, nxt in zip(rings, rings[1:]):     # (the on-hook reaches the host a tick later)
+    for prev, nxt in zip(rings, rings[1:], strict=False):     # (the on-hook reaches the host a tick later)
         assert abs(nxt["ring"][0] - prev["hangup"] - TICK) < 1e-6
     unholds = r.events("call.unhold")
     assert [e.data["why"] for e in unholds][:2] == ["recall answered"] * 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-
 CALLS = 200
 # What caller i does (i % 4): press 1 (goodbye, the server hangs up); hang up
 # after 12 s (mid-IVR); say nothing (no_input, retry, fallback: goodbye);

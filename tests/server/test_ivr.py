@@ -4,10 +4,33 @@ from __future__ import annotations
 import pytest
 
 from voiceserver.ivr.collect import CollectSpec
-from voiceserver.ivr.flows import (ClearDigits, Collect, Flow, Hangup, HangupAction, IvrCall, IvrConfig,
-                             IvrError, Log, LookupAction, Menu, Play, PlayAction, Prompt, Queue,
-                             QueueAction, RefAction, RepeatAction, Say, StopPlay, SubmenuAction,
-                             Transfer, TransferAction, Voicemail, VoicemailAction)
+from voiceserver.ivr.flows import (
+    ClearDigits,
+    Collect,
+    Flow,
+    Hangup,
+    HangupAction,
+    IvrCall,
+    IvrConfig,
+    IvrError,
+    Log,
+    LookupAction,
+    Menu,
+    Play,
+    PlayAction,
+    Prompt,
+    Queue,
+    QueueAction,
+    RefAction,
+    RepeatAction,
+    Say,
+    StopPlay,
+    SubmenuAction,
+    Transfer,
+    TransferAction,
+    Voicemail,
+    VoicemailAction,
+)
 
 
 def P(*names):
@@ -92,7 +115,7 @@ def test_invalid_input_retries_then_fallback():
     call, out = started()
     call.prompt_done(play_of(out).id, 1000)
     t = 1500
-    for attempt in range(2):
+    for _attempt in range(2):
         out = call.digit("7", t)                     # not an option: one-key menu ends at once
         p = play_of(out)
         assert p.items == P("invalid", "welcome")

@@ -15,11 +15,9 @@ import os
 import signal
 import sqlite3
 
-from prockit import card, events, hwsim, kill_all, serve, server_config, stop_hwsim, wait_for
-
 from voiceserver.recording.calldb import CRASHED
 
-
+from prockit import card, events, hwsim, kill_all, serve, server_config, stop_hwsim, wait_for
 
 TWO_CALLERS = """
 [scenario]

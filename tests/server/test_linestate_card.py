@@ -130,6 +130,7 @@ def test_more_seized_lines_than_the_command_queue_holds_are_all_released(tmp_pat
 
 def test_the_note_goes_to_the_call_a_crash_left_on_that_line_only(tmp_path):
     import datetime as dt
+
     from voiceserver.recording.calldb import RECOVERED, CallDb, CallRow
     t = dt.datetime(2026, 11, 23, 10, 0)
     with CallDb(tmp_path / "calls.db") as db:

@@ -14,8 +14,20 @@ import pytest
 from boarddrv.tomlconfig import ConfigError
 from voiceserver.ivr.collect import CollectSpec
 from voiceserver.config.server import load_config
-from voiceserver.ivr.flows import (Flow, HangupAction, IvrCall, IvrConfig, LookupAction, Menu, Play,
-                             PlayAction, Prompt, QueueAction, Say, SubmenuAction)
+from voiceserver.ivr.flows import (
+    Flow,
+    HangupAction,
+    IvrCall,
+    IvrConfig,
+    LookupAction,
+    Menu,
+    Play,
+    PlayAction,
+    Prompt,
+    QueueAction,
+    Say,
+    SubmenuAction,
+)
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.recording.rules import loads_rules
 from voiceserver.core.controller import _item_name
@@ -232,7 +244,7 @@ def test_config_secret_option(tmp_path):
 def test_the_demo_account_number_is_secret_by_its_pause_rule():
     from voiceserver.cli.serve import DEMO_CONFIG
     cfg = load_config(DEMO_CONFIG)
-    monday_10am = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)   # the day flow
+    monday_10am = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)   # the day flow
     call = cfg.new_call("13800000001", "", monday_10am)
     call.secret_menus |= pause_menus(cfg.recording)
     call.call_started("13800000001", "", 0)

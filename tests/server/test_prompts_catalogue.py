@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 
 from boarddrv.tomlconfig import ConfigError
+from dsp.units import signal_dbm0
 from prompts import MOH_DIR, PROMPTS_DIR, load_catalogue
 from voiceserver.ivr.prompts import active_level_dbm0
-from dsp.units import signal_dbm0
 
 CAT = load_catalogue()
 FILES = [PROMPTS_DIR / lang / f"{name}.wav" for lang in CAT.languages for name in CAT.names()]
@@ -71,7 +71,7 @@ def test_soxi_reads_every_file_the_same_way():
         out = subprocess.run(["soxi", opt, *files], check=True, capture_output=True,
                              text=True).stdout.splitlines()
         assert len(out) == len(files)
-        assert all(want in line for line in out), (opt, [f for f, o in zip(files, out) if want not in o])
+        assert all(want in line for line in out), (opt, [f for f, o in zip(files, out, strict=True) if want not in o])
     samples = subprocess.run(["soxi", "-s", *files], check=True, capture_output=True,
                              text=True).stdout.split()
     assert [int(s) for s in samples] == [sf.info(f).frames for f in files]

@@ -15,8 +15,7 @@ import soundfile as sf
 
 from dsp.units import dbm0_to_rms, signal_dbm0
 from prompts import load_catalogue
-from voiceserver.ivr.prompts import (DEFAULT_LEVEL_DBM0, PromptError, PromptLibrary,
-                                 active_level_dbm0, normalise)
+from voiceserver.ivr.prompts import DEFAULT_LEVEL_DBM0, PromptError, PromptLibrary, active_level_dbm0, normalise
 
 
 def burst(rate: int, seconds: float = 1.0, freq: float = 700.0, dbm0: float = -30.0,

@@ -15,8 +15,7 @@ import pytest
 import soundfile as sf
 
 from dsp.units import dbm0_to_rms
-from prompts import PROMPTS_DIR, load_catalogue
-from prompts import make_moh, make_prompts
+from prompts import PROMPTS_DIR, load_catalogue, make_moh, make_prompts
 from voiceserver.ivr.prompts import active_level_dbm0
 
 RATE = 8000

@@ -37,8 +37,9 @@ def test_readme_agents_and_recording_examples_load_with_the_base_config(tmp_path
     assert cfg.recording.layout == "stereo" and cfg.recording.min_seconds == 5
     assert {w.name for w in cfg.recording.windows} == {"office", "weekend"}
     # the rules' agent lists name the config's agents: 1001 excluded, 1005 not, 2001 forced
-    from voiceserver.recording.rules import CallFacts
     import datetime as dt
+
+    from voiceserver.recording.rules import CallFacts
     at = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     assert {a.name for a in cfg.acd.agents} == {"1001", "1005", "2001", "zhao"}
     decide = lambda agent: cfg.recording.decide(CallFacts("c", agent=agent), at)  # noqa: E731

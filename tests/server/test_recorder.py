@@ -17,7 +17,7 @@ from voiceserver.recording.calldb import CallDb, CallRow
 from voiceserver.recording.recorder import Recorder
 
 NCHAN, BLOCK = 6, 160
-T0 = dt.datetime(2026, 11, 23, 9, 30, 5, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 9, 30, 5, tzinfo=dt.UTC)
 
 
 def signal(chan: int, side: str, n: int) -> np.ndarray:
@@ -279,6 +279,7 @@ def test_slots_run_out_cleanly(env):
 def test_a_write_failure_keeps_the_audio_before_it_and_the_alarm_says_so(env, monkeypatch):
     """Disk full mid-call: the alarm goes out once the file is final, naming it and its status."""
     import errno
+
     from voiceserver.recording import wavfile as wavwriter
     make, db, _ = env
     r, feed = make()

@@ -133,7 +133,7 @@ def test_inline_rules_are_watched_in_the_server_config_itself(tmp_path):
     path = write(tmp_path, '\n[recording]\nmin_seconds = 3\n')
     cfg = load_config(path)
     server = SimpleNamespace(cfg=cfg, bus=EventBus(), boards=[], tick=0, server_id="pbx1",
-                             start_time=dt.datetime(2026, 11, 23, 2, tzinfo=dt.timezone.utc))
+                             start_time=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))
     svc = RecordingService(server, cfg.storage, cfg.recording)
     svc._watch(cfg.recording, None, "start")
     assert svc.watcher.path == str(path) and svc.rules.min_seconds == 3
@@ -180,7 +180,7 @@ def test_start_up_repairs_stray_part_files_in_the_voicemail_tree_too(tmp_path):
         p.parent.mkdir(parents=True)     # a header still saying 0 bytes, as a crash leaves it
         Path(str(p) + PART).write_bytes(header("pcm16", 1) + np.arange(800, dtype="<i2").tobytes())
     server = SimpleNamespace(cfg=cfg, bus=EventBus(), boards=[], tick=0, server_id="pbx1",
-                             start_time=dt.datetime(2026, 11, 23, 2, tzinfo=dt.timezone.utc))
+                             start_time=dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))
     svc = RecordingService(server, st, None)
     svc.open()
     try:

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from servekit import REPO, events, hwsim, serve, server_config, stop, wait_for
 
 from voiceserver.recording.calldb import CRASHED
+
+from servekit import REPO, events, hwsim, serve, server_config, stop, wait_for
 
 HEADER = 44                  # the recorder's PCM16 WAV header
 BYTES_PER_SECOND = 8000 * 2 * 2

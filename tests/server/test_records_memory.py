@@ -123,7 +123,7 @@ def test_totals_count_end_reasons_in_bounded_space():
 
     from voiceserver.core.calltotals import MAX_REASONS, OTHER_REASONS, CallTotals
     from voiceserver.core.server import CallRecord
-    t0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
     totals = CallTotals()
     for i in range(MAX_REASONS + 50):
         answered = i % 2 == 0

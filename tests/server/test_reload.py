@@ -175,7 +175,8 @@ def test_reload_runs_starts_checks_and_loads_off_the_loop(e2e, monkeypatch, how)
     seen: dict = {}
 
     def load_and_wait(self, *args, **kwargs):
-        if "good" in state and os.path.abspath(self.file) == os.path.abspath(state["good"]):     # the good reload: hold it until the loop moved on
+        # the good reload: hold it until the loop moved on
+        if "good" in state and os.path.abspath(self.file) == os.path.abspath(state["good"]):
             seen["thread"] = threading.current_thread() is not threading.main_thread()
             loading.set()
             seen["waited"] = go_on.wait(60)     # a guard, not a timing check

@@ -12,7 +12,7 @@ from voiceserver.ivr.blacklist import NumberingPlan
 from voiceserver.recording.rules import CallFacts, PauseChange, loads_rules, sample_point
 
 SH = ZoneInfo("Asia/Shanghai")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def rules(text: str = "", plan: NumberingPlan | None = None):
@@ -226,7 +226,7 @@ def test_sampling_is_deterministic_per_call_id_and_near_its_rate():
     assert all(r.decide(call(call_id=i, direction="internal"), MON).record for i in ids[:200])
     # the same call id is in the sample at 30% if it is at 20% (one point per call)
     r20 = rules("[sampling]\ninbound = 20\n")
-    assert all(a for a, b in zip(inb, [r20.decide(call(call_id=i), MON).record for i in ids])
+    assert all(a for a, b in zip(inb, [r20.decide(call(call_id=i), MON).record for i in ids], strict=True)
                if b)
     # another seed draws another sample
     other = rules('[sampling]\ninbound = 30\nseed = "2027"\n')

@@ -49,7 +49,7 @@ def audit_example(workdir: Path, example: str) -> str:
     path = workdir / "recording-rules.toml"
     w = RulesWatcher("recording-rules.toml", load_rules, current=load_rules(path),
                      audit_path=workdir / "audit.jsonl",
-                     clock=lambda: dt.datetime(2026, 11, 23, 2, 0, 1, tzinfo=dt.timezone.utc))
+                     clock=lambda: dt.datetime(2026, 11, 23, 2, 0, 1, tzinfo=dt.UTC))
     path.write_text(example.replace("inbound = 30", "inbound = 50")
                     .replace('"1001-1010,!1004"', '"1001-1010,!1004,!1007"'), encoding="utf-8")
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 1_000_000))

@@ -34,7 +34,7 @@ class Clock:
     """Audit timestamps from a counter: the watcher never reads the real clock in a test."""
 
     def __init__(self) -> None:
-        self.t = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+        self.t = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         self.t += dt.timedelta(seconds=1)

@@ -14,8 +14,15 @@ import pytest
 
 from prompts import PROMPTS_DIR, load_catalogue
 from voiceserver.ivr.prompts import PromptLibrary
-from voiceserver.ivr.saynumber import (MAX_NUMBER, say_amount, say_digits, say_duration_minutes,
-                                   say_number, say_queue_position, say_time)
+from voiceserver.ivr.saynumber import (
+    MAX_NUMBER,
+    say_amount,
+    say_digits,
+    say_duration_minutes,
+    say_number,
+    say_queue_position,
+    say_time,
+)
 
 CAT = load_catalogue()
 

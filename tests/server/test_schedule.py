@@ -77,13 +77,13 @@ def test_holidays_and_makeup_workdays():
 def test_decisions_in_schedule_timezone():
     s = sched()
     # 01:30 UTC Monday is 09:30 in Shanghai: open
-    assert s.is_open(dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.timezone.utc))
+    assert s.is_open(dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.UTC))
     # 23:30 UTC Sunday is 07:30 Monday in Shanghai: closed
-    assert not s.is_open(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.timezone.utc))
+    assert not s.is_open(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC))
     ny = sched(timezone="America/New_York")
     # 14:00 UTC Monday is 09:00 EST in New York
-    assert ny.is_open(dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc))
-    assert not ny.is_open(dt.datetime(2026, 11, 23, 13, 59, tzinfo=dt.timezone.utc))
+    assert ny.is_open(dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.UTC))
+    assert not ny.is_open(dt.datetime(2026, 11, 23, 13, 59, tzinfo=dt.UTC))
 
 
 def test_naive_datetime_rejected():

@@ -7,13 +7,24 @@ import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from boarddrv.tomlconfig import ConfigError, ConfigErrors
 from voiceserver.ivr.blacklist import BlockAction
 from voiceserver.config.server import load_config, reload_config
-from voiceserver.ivr.flows import (Hangup, LookupAction, Play, Prompt, QueueAction, RefAction, Say,
-                             SubmenuAction, TransferAction)
+from voiceserver.ivr.flows import (
+    Hangup,
+    LookupAction,
+    Play,
+    Prompt,
+    QueueAction,
+    RefAction,
+    Say,
+    SubmenuAction,
+    TransferAction,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "voiceserver" / "configs" / "demo.toml"
@@ -345,8 +356,6 @@ def test_demo_balance_call_end_to_end():
 
 
 def test_prompt_check_with_real_prompt_library(tmp_path):
-    np = pytest.importorskip("numpy")
-    sf = pytest.importorskip("soundfile")
     from voiceserver.ivr.prompts import PromptLibrary
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4000) / 8000) * 32767).astype("int16")
     for lang in ("zh", "en"):

@@ -11,7 +11,7 @@ says how (counts, ids). The wall time follows from these small parameters
 (~125 s of CPU: 1-3 minutes on 2 cores, with what else runs); nothing here
 asserts on time (the timeout is a guard against a wedged process).
 
-Marked `soak` (pytest.ini): `pytest -m soak` runs only this, `-m "not soak"`
+Marked `soak` (pyproject.toml): `pytest -m soak` runs only this, `-m "not soak"`
 everything else.
 """
 from __future__ import annotations

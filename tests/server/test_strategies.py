@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from voiceserver.acd.agents import Agent, AgentSpec
-from voiceserver.acd.strategies import (ALIASES, STRATEGIES, Candidate, canonical, order, ring_mode)
+from voiceserver.acd.strategies import ALIASES, STRATEGIES, Candidate, canonical, order, ring_mode
 
 
 def cands(**kw) -> list[Candidate]:

@@ -83,7 +83,7 @@ def _messages(s: socket.socket, timeout: float) -> list[str]:
     while True:
         try:
             out.append(s.recv(4096).decode())
-        except socket.timeout:
+        except TimeoutError:
             return out
 
 
@@ -97,7 +97,7 @@ def _until(s: socket.socket, want: str, procs, limit: float = 90.0) -> list[str]
 def _recv_into(s: socket.socket, got: list[str]) -> bool:
     try:
         got.append(s.recv(4096).decode())
-    except socket.timeout:
+    except TimeoutError:
         pass
     return True
 
