@@ -96,8 +96,8 @@ def main() -> int:
     import logging
     logging.basicConfig(level=logging.ERROR)
     from voiceserver.config.server import load_config
-    from voiceserver.ivr.prompts import PromptLibrary
     from voiceserver.core.server import VoiceServer
+    from voiceserver.ivr.prompts import PromptLibrary
     bx, by = f"benchx{os.getpid()}", f"benchy{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

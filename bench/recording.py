@@ -89,7 +89,7 @@ CARD_RING = 8                  # blocks a real card buffers: > 7 late = overrun
 TARGET_N = 500
 CHUNK_TICKS = 10               # the writer's drain at real time: poll 0.2 s = 10 ticks
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WHEN = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------- environment

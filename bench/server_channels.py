@@ -133,8 +133,8 @@ def wait_ready(proc: subprocess.Popen, path: Path, log: Path, limit: float = 60.
 
 def run_one(n: int, seconds: float, library, profile: str | None, workdir: Path,
             idle: bool = False) -> dict[str, Any]:
-    from voiceserver.core.channels import State
     from voiceserver.config.server import load_config
+    from voiceserver.core.channels import State
     from voiceserver.core.server import VoiceServer
     tag = f"{os.getpid()}n{n}"
     boards = boards_for(n, tag)

@@ -55,9 +55,10 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -127,7 +128,7 @@ def plan_callers(board: Board, seconds: float, traffic: float, rng: random.Rando
                  max_hold: float = MAX_HOLD) -> list[Caller]:
     """Poisson arrivals at `traffic` x the board's design load for `seconds`."""
     rate = traffic * design_erlangs(board.lines) / board.hold      # calls per second
-    kinds, weights = zip(*board.kinds.items())
+    kinds, weights = zip(*board.kinds.items(), strict=False)
     out: list[Caller] = []
     t = 1.0
     while True:
@@ -1116,6 +1117,7 @@ def _carried(s: Soak, offered: list[dict]) -> dict[str, float]:
 def journal_size() -> int:
     """How many events the server's in-memory journal keeps (its bound)."""
     import inspect
+
     from voiceserver.core.events import EventBus
     return inspect.signature(EventBus).parameters["journal_size"].default
 

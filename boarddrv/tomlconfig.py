@@ -8,8 +8,19 @@ board configs and tone plans alike. The API is described in dsp/tomlconfig.py.
 """
 from __future__ import annotations
 
-from dsp.tomlconfig import (Config, ConfigError, ConfigErrors, ErrorCollector, KeyPath, Node,
-                            format_key, load, loads, locate, parse_key)
+from dsp.tomlconfig import (
+                            Config,
+                            ConfigError,
+                            ConfigErrors,
+                            ErrorCollector,
+                            KeyPath,
+                            Node,
+                            format_key,
+                            load,
+                            loads,
+                            locate,
+                            parse_key,
+)
 
 __all__ = ["ConfigError", "ConfigErrors", "ErrorCollector", "Config", "Node", "load", "loads",
            "format_key", "parse_key", "locate", "KeyPath"]

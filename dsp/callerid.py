@@ -21,8 +21,9 @@ one data type, `CallerId`, and the hwsim FXO line, the media engine and the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class CidTime(NamedTuple):
         return f"{self.month:02d}{self.day:02d}{self.hour:02d}{self.minute:02d}"
 
     @classmethod
-    def parse(cls, text: str) -> "CidTime | str":
+    def parse(cls, text: str) -> CidTime | str:
         """CidTime from MMDDHHMM, or a reason string when it is not valid."""
         if len(text) != 8 or not text.isdigit():
             return f"date/time {text!r} is not 8 digits MMDDHHMM"
@@ -188,14 +189,14 @@ def encode_message(cid: CallerId, format: str | None = None) -> bytes:
     return msg + bytes([checksum(msg)])
 
 
-def _absence(value: bytes, what: str) -> "str | DecodeFailure":
+def _absence(value: bytes, what: str) -> str | DecodeFailure:
     text = value.decode("latin-1")
     if text not in ABSENCE_REASONS:
         return DecodeFailure(f"{what} absence reason {text!r} is not 'O' or 'P'", value)
     return text
 
 
-def decode_message(data: bytes) -> "CallerId | DecodeFailure":
+def decode_message(data: bytes) -> CallerId | DecodeFailure:
     """CallerId from message bytes (type, length, body, checksum); never raises.
 
     Unknown MDMF parameters are skipped (ETSI: a receiver ignores what it
@@ -385,7 +386,7 @@ def dtmf_cid_encode(cid: CallerId, start: str = "A", end: str = "C") -> str:
     raise ValueError("DTMF caller ID needs a number or a number absence reason")
 
 
-def dtmf_cid_decode(digits: str) -> "CallerId | DecodeFailure":
+def dtmf_cid_decode(digits: str) -> CallerId | DecodeFailure:
     """Parse one DTMF caller ID frame (start code through end code).
 
     Supported: A<number>C, A<number>#, D<number>C (Taiwan, China),
@@ -442,7 +443,7 @@ class DtmfCidParser:
     start: int = -1
     last: int = -1
 
-    def feed(self, digit: str, pos: int) -> "tuple[CallerId | DecodeFailure, int, int] | None":
+    def feed(self, digit: str, pos: int) -> tuple[CallerId | DecodeFailure, int, int] | None:
         """One digit; returns (result, start, end) when a frame closes."""
         digit = digit.upper()
         done = self.poll(pos)
@@ -458,7 +459,7 @@ class DtmfCidParser:
             return dtmf_cid_decode(frame), start, pos
         return done
 
-    def poll(self, pos: int) -> "tuple[CallerId | DecodeFailure, int, int] | None":
+    def poll(self, pos: int) -> tuple[CallerId | DecodeFailure, int, int] | None:
         """Close an open frame whose end code has not come within `timeout`."""
         if self.digits and pos - self.last > self.timeout:
             frame, start, last = self.digits, self.start, self.last
@@ -684,7 +685,7 @@ class CallerIdDetector:
                     out.append(self._dtmf_event(chan, *res))
         return out
 
-    def _dtmf_event(self, chan: int, res: "CallerId | DecodeFailure", start: int,
+    def _dtmf_event(self, chan: int, res: CallerId | DecodeFailure, start: int,
                     end: int) -> CallerIdEvent:
         if isinstance(res, CallerId):
             return CallerIdEvent(chan, res, "dtmf", start, end, "dtmf")

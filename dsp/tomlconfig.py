@@ -427,7 +427,7 @@ def _is(value: Any, kind: type) -> bool:
 class Node:
     """One table of a config file, with readers that raise located errors."""
 
-    def __init__(self, config: "Config", keypath: KeyPath, data: dict[str, Any]) -> None:
+    def __init__(self, config: Config, keypath: KeyPath, data: dict[str, Any]) -> None:
         self.config = config
         self.keypath = keypath
         self.data = data
@@ -520,7 +520,7 @@ class Node:
                                                f"got {_describe(v)}")
         return value
 
-    def table(self, key: str, required: bool = False) -> "Node":
+    def table(self, key: str, required: bool = False) -> Node:
         """The sub-table `key`; an empty Node if absent and not required."""
         if key not in self.data:
             if required:
@@ -531,7 +531,7 @@ class Node:
             raise self.error(key, f"expected a table, got {_describe(value)}")
         return Node(self.config, self.keypath + (key,), value)
 
-    def tables(self, key: str, required: bool = False) -> list["Node"]:
+    def tables(self, key: str, required: bool = False) -> list[Node]:
         """An array of tables ([[key]] or key = [{...}, ...]); [] if absent."""
         if key not in self.data:
             if required:

@@ -121,7 +121,7 @@ class TonePlan:
         return sorted({f for t in self.tones.values() for f in t.freqs})
 
     @classmethod
-    def load(cls, zone: str, path: str | os.PathLike[str] | None = None) -> "TonePlan":
+    def load(cls, zone: str, path: str | os.PathLike[str] | None = None) -> TonePlan:
         """The plan of `zone` from the built-in toneplans.toml, or from a site file.
 
         A site file has the built-in file's shape; a zone there may say
@@ -136,7 +136,7 @@ class TonePlan:
         return _plan_from_config(cfg, zone, builtin=path is None)
 
     @classmethod
-    def from_toml(cls, text: str, zone: str, file: str = "<string>") -> "TonePlan":
+    def from_toml(cls, text: str, zone: str, file: str = "<string>") -> TonePlan:
         """Like load(), from TOML text (for tests and embedded configs)."""
         return _plan_from_config(tomlconfig.loads(text, file=file), zone, builtin=False)
 
@@ -422,7 +422,7 @@ class CallProgressDetector:
         # A continuous tone is named when its on-run is longer than any
         # cadenced "on" of the same signature could be.
         cont = []
-        for i, t in enumerate(self._tones):
+        for i in range(len(self._tones)):
             longest = max((self._hi(d) for j, u in enumerate(self._tones)
                            if self._tone_sig[j] == self._tone_sig[i] and not u.continuous
                            for d in self._cad[j][0::2]), default=0.0)
@@ -530,7 +530,7 @@ class CallProgressDetector:
                                         self._run_e, self._run_n, self._cand_e,
                                         self._debounce, self._milestone, _CLASS_BASE, ev, ev_e)
             self._frames += nfr
-            for (c, k, start, kind), (esum, en) in zip(ev[:nev].tolist(), ev_e[:nev].tolist()):
+            for (c, k, start, kind), (esum, en) in zip(ev[:nev].tolist(), ev_e[:nev].tolist(), strict=False):
                 self._on_segment(c, k, start, kind, esum, int(en), events)
         now = self._frames
         for c in sorted(self._active):

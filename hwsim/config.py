@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from boarddrv.tomlconfig import Config, ConfigError, Node, load, loads
 from hwsim.simtime import DEFAULT_START
@@ -146,7 +146,7 @@ def read_start(node: Node, key: str, default: datetime) -> datetime:
             raise node.error(key, f"expected a date-time like 2026-01-05T09:00:00+08:00, got {value!r}") from None
     if not isinstance(value, datetime):
         raise node.error(key, f"expected a date-time, got {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _board(node: Node, names: set[str]) -> BoardConfig:

@@ -21,7 +21,8 @@ caller is connected to the host as an answered inbound call.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,11 +56,11 @@ class CoLine:
         self.ring_on = False
         self.call: CallRecord | None = None
         self.party: Party | None = None
-        self._timers: list["Timer"] = []
-        self._plan: "OutboundPlan | None" = None
+        self._timers: list[Timer] = []
+        self._plan: OutboundPlan | None = None
         self._dial_heard = False
         self._glare: tuple | None = None          # an armed glare caller (arm_glare)
-        self._glare_timer: "Timer | None" = None
+        self._glare_timer: Timer | None = None
 
     # -- helpers ---------------------------------------------------------------
     def _after(self, seconds: float, fn: Callable[[], None]) -> None:

@@ -43,8 +43,8 @@ class Phone:
         self.ringing = False
         self.call: CallRecord | None = None
         self.party: Party | None = None
-        self._answer_timer: "Timer | None" = None
-        self._gap_timer: "Timer | None" = None
+        self._answer_timer: Timer | None = None
+        self._gap_timer: Timer | None = None
 
     # -- host ----------------------------------------------------------------
     def host_ring(self, on: bool) -> None:

@@ -45,16 +45,15 @@ Targets name a board and channels (`BOARD:0-3,6`) or a span (`BOARD:SPAN`).
 """
 from __future__ import annotations
 
-
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Iterator
 
 import numpy as np
 
-from boarddrv.tomlconfig import ConfigError, Node, load
 from boarddrv.chanref import split_board
+from boarddrv.tomlconfig import ConfigError, Node, load
 from hwsim.config import read_start
 from hwsim.e1signals import COUNTERS, alarm_bit
 from hwsim.parties import Action
@@ -83,7 +82,7 @@ class Target:
     chans: tuple[int, ...] | None = None    # None: any suitable channel of the board
 
     @classmethod
-    def parse(cls, text: str) -> "Target":
+    def parse(cls, text: str) -> Target:
         board, rest = (text, "") if ":" not in text else split_board(text, what="CHANNELS")
         if not board:
             raise ValueError(f"expected BOARD or BOARD:CHANNELS, got {text!r}")
@@ -220,31 +219,31 @@ class Scenario:
 
     # -- Python API (each returns self, to chain) ---------------------------------
     def caller(self, at: float, line: str, number: str | None = None, *, script: list[Action] = (),
-               **kw) -> "Scenario":
+               **kw) -> Scenario:
         self.callers.append(CallerSpec(at, Target.parse(line), number, script=list(script), **kw))
         return self
 
-    def poisson(self, lines: str, rate: float, **kw) -> "Scenario":
+    def poisson(self, lines: str, rate: float, **kw) -> Scenario:
         if rate <= 0:
             raise ValueError(f"arrival rate must be > 0, got {rate}")
         self.arrivals.append(ArrivalSpec(Target.parse(lines), rate, **kw))
         return self
 
-    def agent(self, phones: str, answer_after: float | None = 2.0, **kw) -> "Scenario":
+    def agent(self, phones: str, answer_after: float | None = 2.0, **kw) -> Scenario:
         self.agents.append(AgentSpec(Target.parse(phones), answer_after, **kw))
         return self
 
-    def dial(self, at: float, phone: str, digits: str, **kw) -> "Scenario":
+    def dial(self, at: float, phone: str, digits: str, **kw) -> Scenario:
         self.dials.append(DialSpec(at, Target.parse(phone), digits, **kw))
         return self
 
-    def plan_outbound(self, lines: str | None = None, result: str = "answer", **kw) -> "Scenario":
+    def plan_outbound(self, lines: str | None = None, result: str = "answer", **kw) -> Scenario:
         if result not in RESULTS:
             raise ValueError(f"outbound result must be one of {', '.join(RESULTS)}, got {result!r}")
         self.outbound.append(OutboundPlan(Target.parse(lines) if lines else None, result, **kw))
         return self
 
-    def fault(self, at: float, kind: str, target: str | None = None, **kw) -> "Scenario":
+    def fault(self, at: float, kind: str, target: str | None = None, **kw) -> Scenario:
         """kind in FAULT_KINDS; target 'BOARD:CHAN' (line faults), 'BOARD:SPAN' (alarms,
         counters) or 'BOARD' (board-removed)."""
         if kind not in FAULT_KINDS:
@@ -260,7 +259,7 @@ class Scenario:
             self.faults.append(FaultSpec(at, kind, line=Target.parse(target), **kw))
         return self
 
-    def for_board(self, name: str) -> "Scenario":
+    def for_board(self, name: str) -> Scenario:
         """The part of the scenario that happens on one board."""
         return replace(
             self,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 RATE = 8000
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone(timedelta(hours=8)))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,8 @@ _DEVICE_MADE = {"ALARM_SET", "ALARM_CLEAR"}
 class Simulator:
     """Serve the boards of `config` with the world of `scenario`."""
 
-    def __init__(self, config: SimConfig | str | os.PathLike[str], scenario: Scenario | str | os.PathLike[str] | None = None,
+    def __init__(self, config: SimConfig | str | os.PathLike[str],
+                 scenario: Scenario | str | os.PathLike[str] | None = None,
                  *, clock: str = "lockstep", report_dir: str | os.PathLike[str] | None = None,
                  seed: int | None = None, keep_audio: bool | None = None,
                  callerid_audio: dict[str, Callable[..., np.ndarray]] | None = None) -> None:
@@ -58,7 +60,7 @@ class Simulator:
         self.start_time: datetime = (scenario.start if scenario is not None and scenario.start
                                      else self.config.start)
         if self.start_time.tzinfo is None:   # a naive start from the Python API: UTC, as in the files
-            self.start_time = self.start_time.replace(tzinfo=timezone.utc)
+            self.start_time = self.start_time.replace(tzinfo=UTC)
         self.keep_audio = keep_audio if keep_audio is not None else report_dir is None
         self.report = ReportWriter(report_dir, self.keep_audio) if report_dir is not None else None
         self.callerid_audio = callerid_audio
@@ -84,7 +86,7 @@ class Simulator:
                 "pid": os.getpid(), "scenario": self.scenario.file if self.scenario else None}
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         """Create every board, then serve each on a thread. Boards exist on return."""
         from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
         try:
@@ -122,7 +124,7 @@ class Simulator:
         for dev in self.devices.values():
             dev.close()
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

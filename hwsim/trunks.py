@@ -10,7 +10,8 @@ caller's number is only in the report.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hwsim.calls import CallRecord
 from hwsim.parties import Action, Party
@@ -28,7 +29,7 @@ class CasTrunk:
     (acknowledged, waiting for answer), connected, clearing (caller cleared
     forward, waiting for the host's idle), cut (span alarm)."""
 
-    def __init__(self, world: TrunkWorld, span: "E1Span", chan: int) -> None:
+    def __init__(self, world: TrunkWorld, span: E1Span, chan: int) -> None:
         self.world = world
         self.span = span
         self.chan = chan
@@ -36,7 +37,7 @@ class CasTrunk:
         self.host_offhook = False          # the interface _arrive checks (CAS has no hook)
         self.call: CallRecord | None = None
         self.party: Party | None = None
-        self._timers: list["Timer"] = []
+        self._timers: list[Timer] = []
         self._script: tuple[list[Action], float | None] = ([], None)
         self._dropped = False
 

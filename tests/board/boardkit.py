@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from boarddrv import ChannelType
 from boarddrv.simdev import ChanSpec, SimDevice, SpanSpec
@@ -36,7 +36,7 @@ class DeviceThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "DeviceThread":
+    def __enter__(self) -> DeviceThread:
         self._thread.start()
         return self
 

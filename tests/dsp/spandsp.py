@@ -211,7 +211,7 @@ class DtmfRx:
             lib.dtmf_rx_free(st)
         self._states = []
 
-    def __enter__(self) -> "DtmfRx":
+    def __enter__(self) -> DtmfRx:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,8 +9,6 @@ callback. The state types are opaque here: spandsp allocates them
 """
 from __future__ import annotations
 
-import ctypes.util
-
 import numpy as np
 from cffi import FFI
 

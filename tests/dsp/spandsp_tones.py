@@ -7,7 +7,6 @@ covers the cn/eu/us/uk busy, ringback and congestion tones.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from cffi import FFI
 

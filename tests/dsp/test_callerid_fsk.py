@@ -19,8 +19,15 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 from dsp import _fsk  # noqa: E402
-from dsp.callerid import (CallerId, CallerIdDetector, CidTime, encode_message,  # noqa: E402
-                          fsk_encode, fsk_encode_bytes, callerid_audio)
+from dsp.callerid import (  # noqa: E402
+    CallerId,
+    CallerIdDetector,
+    CidTime,
+    callerid_audio,
+    encode_message,
+    fsk_encode,
+    fsk_encode_bytes,
+)
 from dsp.checks import AudioArrayError  # noqa: E402
 from dsp.units import dbm0_to_rms, signal_dbm0  # noqa: E402
 
@@ -272,7 +279,7 @@ def test_noise_and_tones_give_no_caller_id():
     x = np.empty((8, n))
     for ch in range(4):
         x[ch] = rng.normal(0, dbm0_to_rms(-10.0 + 5 * ch), n)
-    for ch, f in zip(range(4, 8), (1200.0, 1700.0, 2200.0, 450.0)):
+    for ch, f in zip(range(4, 8), (1200.0, 1700.0, 2200.0, 450.0), strict=False):
         x[ch] = dbm0_to_rms(-10.0) * np.sqrt(2) * np.sin(2 * np.pi * f * t)
     x = np.clip(np.round(x), -32768, 32767).astype(np.int16)
     evs = run(CallerIdDetector(8, dtmf=False), x)
@@ -283,6 +290,7 @@ def test_speech_gives_no_caller_id(tmp_path):
     """A minute of synthetic speech at three levels, continuously armed."""
     import shutil
     import subprocess
+
     from dsp.audiofile import read_audio
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (Debian package espeak-ng)")
@@ -412,7 +420,7 @@ def kernel_events(x: np.ndarray, det: CallerIdDetector) -> list[list[tuple]]:
                     det._sos, det._lo_c, det._lo_s, det.POWER_ALPHA, det._cd_on, det._cd_off,
                     det._min_idle, det._max_gap, ev, evb, evm)
     per = [[] for _ in range(nchan)]
-    for row, data in zip(ev[:k], evb[:k]):
+    for row, data in zip(ev[:k], evb[:k], strict=False):
         per[row[0]].append((int(row[1]), int(row[2]), int(row[3]), bytes(data[:row[4]])))
     return per
 

@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dsp.callerid import (CallerId, CidTime, DecodeFailure, DtmfCidParser, checksum,
-                          decode_message, dtmf_cid_decode, dtmf_cid_encode, encode_message)
+from dsp.callerid import (
+    CallerId,
+    CidTime,
+    DecodeFailure,
+    DtmfCidParser,
+    checksum,
+    decode_message,
+    dtmf_cid_decode,
+    dtmf_cid_encode,
+    encode_message,
+)
 
 # Hand-assembled from GR-30 / EN 300 659-3: type, length, body, checksum.
 SDMF_BYTES = bytes([0x04, 0x0F]) + b"01020304" + b"5551234"

@@ -34,7 +34,8 @@ def test_errors_say_what_and_where():
         check_audio(np.zeros(160, np.int16), "Det.rx", shape=(2, None))
     with pytest.raises(AudioArrayError, match=r"^Bank.add: expected int16\[n\], got int16\[1, 4\]$"):
         check_audio(np.zeros((1, 4), np.int16), "Bank.add", shape=(None,))
-    with pytest.raises(AudioArrayError, match=r"^enc out: expected uint8\[4\], got uint8\[5\] \(axis 0 has 5, expected 4\)$"):
+    with pytest.raises(AudioArrayError,
+                       match=r"^enc out: expected uint8\[4\], got uint8\[5\] \(axis 0 has 5, expected 4\)$"):
         check_audio(np.zeros(5, np.uint8), "enc out", shape=(4,), dtype=np.uint8, out=True)
     with pytest.raises(AudioArrayError, match=r"^enc: expected int16 \(any shape\), got float32\[\]$"):
         check_audio(np.float32(1.0), "enc", shape=None)
@@ -49,7 +50,8 @@ def test_output_buffers():
         check_audio(ro, "Gen.tx", shape=(2, None), out=True)
     view = np.zeros((2, 16), np.int16)[:, ::2]
     assert check_audio(view, "Gen.tx", shape=(2, None), out=True) is view
-    with pytest.raises(AudioArrayError, match=r"^Gen.tx: expected a C-contiguous array int16\[2, n\], got a strided view$"):
+    with pytest.raises(AudioArrayError,
+                       match=r"^Gen.tx: expected a C-contiguous array int16\[2, n\], got a strided view$"):
         check_audio(view, "Gen.tx", shape=(2, None), out=True, contiguous=True)
 
 

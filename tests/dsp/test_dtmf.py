@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from dsp.checks import AudioArrayError
-from dsp.dtmf import (COL_HZ, DIGITS, ROW_HZ, DtmfDetector, DtmfEvent, DtmfGenerator,
-                      digits_of, dtmf_signal)
+from dsp.dtmf import COL_HZ, DIGITS, ROW_HZ, DtmfDetector, DtmfEvent, DtmfGenerator, digits_of, dtmf_signal
 from dsp.units import dbm0_to_peak, dbm0_to_rms, signal_dbm0
 
 RATE = 8000
@@ -69,7 +68,7 @@ def single_digits(rng, ll=-10.0, lh=-10.0, ms=60.0, off=(0.0, 0.0), noise=None, 
 
 
 def score(got: list[str], want: list[str]) -> int:
-    return sum(g == w for g, w in zip(got, want))
+    return sum(g == w for g, w in zip(got, want, strict=False))
 
 
 @pytest.fixture
@@ -245,7 +244,7 @@ def test_event_positions_and_pairs():
     releases = [e for e in ev if e.end is not None]
     assert digits_of(ev) == "159#"
     assert [e.digit for e in releases] == list("159#")
-    for k, (on, off) in enumerate(zip(onsets, releases)):
+    for k, (on, off) in enumerate(zip(onsets, releases, strict=False)):
         tone_start, tone_end = k * 960, k * 960 + 480
         assert on.start == off.start
         assert abs(on.start - tone_start) <= 40, (on, tone_start)
@@ -537,7 +536,7 @@ def test_event_buffer_holds_the_worst_case(rng, block):
     x = np.zeros((nchan, n), np.int16)
     for ch in range(nchan):
         parts = []
-        for k in range(n // 102 + 1):
+        for _k in range(n // 102 + 1):
             r, c = divmod(int(rng.integers(16)), 4)
             parts.append(tone_pair(ROW_HZ[r], COL_HZ[c], -10, -10, 102 / 8, rng))
         x[ch] = burst(parts)[:n]

@@ -152,7 +152,7 @@ def test_bursts_in_noise_are_found_with_their_positions():
     starts = [e for e in ev if e.end is None]
     stops = [e for e in ev if e.end is not None]
     assert len(starts) == len(stops) == 3
-    for (a, b), s, e in zip(bursts, starts, stops):
+    for (a, b), s, e in zip(bursts, starts, stops, strict=False):
         assert abs(s.start - a * RATE) <= 160 and s.start == e.start
         assert abs(e.end - b * RATE) <= 160
     assert vad.noise_floor_dbm0()[0] == pytest.approx(-45, abs=3)

@@ -9,8 +9,8 @@ import pytest
 
 from dsp import _tones
 from dsp.checks import AudioArrayError
-from dsp.tones import (OTHER, RATE, SILENCE, CallProgressDetector, ToneEvent, ToneGenerator,
-                       TonePlan, builtin_zones)
+from dsp.tones import OTHER, RATE, SILENCE, CallProgressDetector, ToneEvent, ToneGenerator, TonePlan, builtin_zones
+
 from tonesig import noise, run_detector, segments, silence, synth, to_int16
 
 DETECTABLE = [(z, n) for z in builtin_zones() for n, t in TonePlan.load(z).tones.items() if t.detect]
@@ -107,7 +107,7 @@ def test_segment_kernel_matches_python_reference():
     rng = np.random.default_rng(5)
     # runs of random classes with random lengths, glitches included
     cols = []
-    for c in range(4):
+    for _c in range(4):
         seq = []
         while len(seq) < 600:
             seq += [int(rng.integers(-2, 3))] * int(rng.integers(1, 30))
@@ -132,7 +132,7 @@ def test_segment_kernel_matches_python_reference():
                                   state["cand_start"], state["cand_len"], state["done"],
                                   state["run_e"], state["run_n"], state["cand_e"], 2, ms, 2,
                                   ev, ev_e)
-        got += [tuple(int(v) for v in e) + (float(x[0]), int(x[1])) for e, x in zip(ev[:n], ev_e[:n])]
+        got += [tuple(int(v) for v in e) + (float(x[0]), int(x[1])) for e, x in zip(ev[:n], ev_e[:n], strict=False)]
         frame0 += b - a
     ref = segment_reference(cls, energy, 2, milestone)
     assert [g[:4] for g in got] == [r[:4] for r in ref]

@@ -73,7 +73,7 @@ def test_every_tone_frequency_level_and_cadence(zone, tone):
     seg = x[a:b].astype(np.float64)
     peaks = spectral_peaks(seg, len(t.freqs))
     tol = max(1.0, 0.6 * RATE / (b - a))      # grid/resolution-limited for short bursts
-    for got, want in zip(peaks, sorted(t.freqs)):
+    for got, want in zip(peaks, sorted(t.freqs), strict=False):
         assert abs(got - want) <= tol, (peaks, t.freqs)
     # level: each frequency at the plan's level, so the on-signal is
     # level + 10 log10(number of frequencies). Whole segments only.

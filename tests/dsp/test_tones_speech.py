@@ -17,6 +17,7 @@ import pytest
 from dsp import units
 from dsp.audiofile import read_audio
 from dsp.tones import RATE, CallProgressDetector, TonePlan
+
 from tonesig import run_detector, segments, silence, synth, to_int16
 
 TEXTS = {

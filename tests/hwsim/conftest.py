@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from worldkit import E1, HOTLINE
 
 from hwsim.config import config_from_text
+
+from worldkit import E1, HOTLINE
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldkit import make
 from hwsim.parties import Action
 from hwsim.scenario import Scenario
 from hwsim.world import AddCounter, SetAlarms
+
 from sigtools import on_runs, peak_freqs
+from worldkit import make
 
 
 def test_e1_channels_and_timeslots(e1_cfg):
@@ -95,6 +96,7 @@ def test_xconnect_lets_the_caller_and_the_agent_hear_each_other(hotline_cfg):
 def test_companding_board_quantises_both_ways():
     from dsp import g711
     from hwsim.config import config_from_text
+
     from worldkit import E1
     cfg = config_from_text(E1.replace('name = "e1site"', 'name = "e1site"\ncompanding = true')).boards[0]
     h = make(cfg)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from worldkit import make
 from boarddrv.tomlconfig import ConfigError
 from hwsim.parties import Action
 from hwsim.scenario import Scenario, load_scenario
+
+from worldkit import make
 
 
 def test_host_seizure_meets_the_armed_caller(hotline_cfg):

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from worldkit import make
 from hwsim.parties import Action
 from hwsim.scenario import Scenario
+
 from sigtools import on_runs, peak_freqs
+from worldkit import make
 
 
 def test_china_ring_cadence_edges_at_exact_ticks(hotline_cfg):

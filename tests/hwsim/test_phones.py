@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldkit import make
 from hwsim.parties import Action
 from hwsim.scenario import Scenario
+
 from sigtools import on_runs, peak_freqs
+from worldkit import make
 
 
 def _ring(h, chan, on_s=1.0, off_s=4.0, cycles=3):

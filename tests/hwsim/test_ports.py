@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
-from worldkit import E1, HOTLINE
 
 from hwsim.config import config_from_text
 from hwsim.parties import PartyWorld
 from hwsim.ports import LineWorld, PhoneWorld, SpanWorld, TrunkWorld
 from hwsim.simtime import SimClock
 from hwsim.world import BoardWorld
+
+from worldkit import E1, HOTLINE
 
 HWSIM = Path(__file__).resolve().parents[2] / "hwsim"
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from boarddrv import BoardLost, EventKind, open_board
+
 from worldkit import HOTLINE
 
 VOICEBOARD = os.path.join(os.path.dirname(sys.executable), "voiceboard")

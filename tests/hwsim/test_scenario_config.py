@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from worldkit import HOTLINE, make
 from hwsim.config import config_from_text, load_config
 from hwsim.scenario import ArrivalSpec, Scenario, Target, load_scenario
+
+from worldkit import HOTLINE, make
 
 
 def test_poisson_mean_rate_and_exponential_gaps():
@@ -43,8 +44,9 @@ def test_arrivals_deterministic_from_seed(hotline_cfg):
 
 
 def test_hotline_and_e1_example_configs_load():
-    import hwsim
     import os
+
+    import hwsim
     base = os.path.join(os.path.dirname(hwsim.__file__), "configs")
     hot = load_config(os.path.join(base, "hotline.toml")).board("hotline")
     assert [c.type for c in hot.channels] == ["FXO"] * 4 + ["FXS"] * 4
@@ -112,7 +114,8 @@ board = "hotline"
         load_scenario(bad)
     bad.write_text('[[caller]]\nat = 1.0\nline = "hotline:6"\n')
     cfg = config_from_text(HOTLINE).boards[0]
-    with pytest.raises(ConfigError, match=r"bad.toml:1: key 'caller\[0\]': channel 6 of board 'hotline' is not an FXO line"):
+    with pytest.raises(ConfigError,
+                       match=r"bad.toml:1: key 'caller\[0\]': channel 6 of board 'hotline' is not an FXO line"):
         make(cfg, load_scenario(bad))
 
 
@@ -137,9 +140,10 @@ def test_hotline_morning_runs_with_an_answering_host():
     import os
 
     import hwsim
-    from worldkit import Host
     from hwsim.simtime import SimClock
     from hwsim.world import BoardWorld
+
+    from worldkit import Host
     base = os.path.dirname(hwsim.__file__)
     cfg = load_config(os.path.join(base, "configs", "hotline.toml")).boards[0]
     sc = load_scenario(os.path.join(base, "scenarios", "hotline-morning.toml"))
@@ -171,9 +175,10 @@ def test_e1_load_scenario_runs_on_960_channels():
     import os
 
     import hwsim
-    from worldkit import Host
     from hwsim.simtime import SimClock
     from hwsim.world import BoardWorld
+
+    from worldkit import Host
     base = os.path.dirname(hwsim.__file__)
     cfg = load_config(os.path.join(base, "configs", "e1-32.toml")).boards[0]
     sc = load_scenario(os.path.join(base, "scenarios", "e1-load.toml"))
@@ -202,5 +207,6 @@ def test_scenario_naming_an_unknown_board_is_located(tmp_path):
     from hwsim.simulator import Simulator
     bad = tmp_path / "sc.toml"
     bad.write_text('[scenario]\nseed = 1\n\n[[agent]]\nphones = "hotlin:4"\n')
-    with pytest.raises(ConfigError, match=r"sc.toml:4: key 'agent\[0\]': no board 'hotlin' in hot.toml \(boards: hotline\)"):
+    with pytest.raises(ConfigError,
+                       match=r"sc.toml:4: key 'agent\[0\]': no board 'hotlin' in hot.toml \(boards: hotline\)"):
         Simulator(config_from_text(HOTLINE, "hot.toml"), str(bad))

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from boarddrv import BoardLost, EventKind, open_board
-from worldkit import E1, HOTLINE
 from hwsim.config import config_from_text
 from hwsim.parties import Action
 from hwsim.scenario import Scenario
 from hwsim.simulator import Simulator
+
 from sigtools import on_runs, peak_freqs
+from worldkit import E1, HOTLINE
 
 _n = itertools.count()
 

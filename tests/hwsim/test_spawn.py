@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from worldkit import HOTLINE
 
 from hwsim.spawn import (
     HwsimExited,
@@ -18,6 +17,8 @@ from hwsim.spawn import (
     spawn_hwsim,
     stop_process,
 )
+
+from worldkit import HOTLINE
 
 
 @pytest.fixture

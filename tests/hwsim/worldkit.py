@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.config import config_from_text
 from hwsim.scenario import Scenario
 from hwsim.simtime import SimClock
 from hwsim.world import BoardWorld, HostCommand, Post

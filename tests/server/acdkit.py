@@ -15,8 +15,9 @@ Imported by name (``from acdkit import ...``), as the hwsim tests' worldkit.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HEAD = """
 [[boards]]

@@ -29,9 +29,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,7 +127,7 @@ class HwsimProcess:
     log: Path
 
     @classmethod
-    def start(cls, config: Path, scenario: Path, workdir: Path, seed: int | None = None) -> "HwsimProcess":
+    def start(cls, config: Path, scenario: Path, workdir: Path, seed: int | None = None) -> HwsimProcess:
         ready = workdir / "ready.json"
         log = workdir / "hwsim.log"
         report = workdir / "report"

@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hwsim.spawn import spawn_hwsim, stop_process
+
 # the helpers both kits need live in servekit
 from servekit import CONFIGS, REPO, events, stop, wait_for  # noqa: F401  (re-exported)
-
-from hwsim.spawn import spawn_hwsim, stop_process
 
 
 def hwsim(tmp: Path, name: str, scenario: str, *, clock: str = "lockstep", tag: str = "") -> tuple:

@@ -15,8 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwsim.spawn import spawn_hwsim, stop_process
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from voiceserver.acd.agents import AgentSpec, AgentState, AgentStateError
 from voiceserver.acd.distributor import (
     Acd,
     Announce,
@@ -21,7 +22,6 @@ from voiceserver.acd.distributor import (
     Voicemail,
     VoicemailSpec,
 )
-from voiceserver.acd.agents import AgentSpec, AgentState, AgentStateError
 from voiceserver.acd.hunt import HuntGroup
 from voiceserver.acd.queues import Member, QueueSpec, Target
 

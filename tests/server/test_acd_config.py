@@ -9,8 +9,8 @@ import pytest
 
 from boarddrv.tomlconfig import ConfigError
 from voiceserver.acd.distributor import Ring
-from voiceserver.config.server import load_config
 from voiceserver.acd.queues import Target
+from voiceserver.config.server import load_config
 
 # The server config the ACD settings are added to (shared with test_agent_control.py).
 BASE = (Path(__file__).resolve().parent / "configs" / "server-acd-base.toml").read_text(encoding="utf-8")

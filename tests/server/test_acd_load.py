@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from voiceserver.acd.agents import AgentSpec, AgentState
 from voiceserver.acd.distributor import (
     Acd,
     Announce,
@@ -38,7 +39,6 @@ from voiceserver.acd.distributor import (
     Voicemail,
     VoicemailSpec,
 )
-from voiceserver.acd.agents import AgentSpec, AgentState
 from voiceserver.acd.erlang import ErlangC
 from voiceserver.acd.queues import Member, QueueSpec, Target
 

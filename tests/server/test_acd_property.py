@@ -11,8 +11,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voiceserver.acd.distributor import Acd, Connect, Ring, StopRing, VoicemailSpec
 from voiceserver.acd.agents import AgentSpec, AgentState
+from voiceserver.acd.distributor import Acd, Connect, Ring, StopRing, VoicemailSpec
 from voiceserver.acd.hunt import HuntGroup
 from voiceserver.acd.queues import Member, QueueSpec, Target
 from voiceserver.acd.strategies import STRATEGIES

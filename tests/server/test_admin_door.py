@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from voiceserver.api.door import AdminDoor, Request
+from voiceserver.api.status import EVICT_AFTER, HttpError, StatusApi, parse_headers
 from voiceserver.api.token import TokenFileError, ensure_token, read_token
 from voiceserver.config.server import ConfigError, load_config
-from voiceserver.api.status import EVICT_AFTER, HttpError, StatusApi, parse_headers
 
 from acdkit import StatusProbe, agents, run, scenario
 from servekit import wait_for

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.acd.distributor import FEATURE_CODES, Acd, Ring
 from voiceserver.acd.agents import AgentSpec
-from voiceserver.core.channels import Call, Emit, FxsPhone, State, Timer, Tone
-from voiceserver.config.server import load_config
+from voiceserver.acd.distributor import FEATURE_CODES, Acd, Ring
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import Conflict, StatusApi
+from voiceserver.config.server import load_config
+from voiceserver.core.channels import Call, Emit, FxsPhone, State, Timer, Tone
 
 # The server config the ACD settings are added to (shared with test_acd_config.py).
 BASE = (Path(__file__).resolve().parent / "configs" / "server-acd-base.toml").read_text(encoding="utf-8")

@@ -21,8 +21,8 @@ import json
 import os
 import signal
 
-from voiceserver.recording.calldb import CRASHED, parse_time
 from voiceserver.core.callids import default_server_id
+from voiceserver.recording.calldb import CRASHED, parse_time
 from voiceserver.recording.service import SEEN_INTERVAL_S
 
 from servekit import events, hwsim, rows, serve, server_config, stop, wait_for

@@ -11,9 +11,16 @@ import textwrap
 
 import pytest
 
-from voiceserver.recording.calldb import CRASHED, CallDb, CallRow, iso
-from voiceserver.core.callids import CallIds, ServerIdInUse, check_server_id, claim_server_id, default_server_id, lock_path
 from voiceserver.config.server import load_config
+from voiceserver.core.callids import (
+    CallIds,
+    ServerIdInUse,
+    check_server_id,
+    claim_server_id,
+    default_server_id,
+    lock_path,
+)
+from voiceserver.recording.calldb import CRASHED, CallDb, CallRow, iso
 from voiceserver.recording.recorder import recover_calls, recover_files
 
 T0 = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)

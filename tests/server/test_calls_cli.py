@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from voiceserver.recording.calldb import CallDb, CallRow
 from voiceserver.cli.calls import COLUMNS
+from voiceserver.recording.calldb import CallDb, CallRow
 
 UTC = dt.UTC
 HEADINGS = [h for _, h in COLUMNS]

@@ -1,8 +1,20 @@
 """Channel state machines driven by method calls; assertions on their actions."""
 import pytest
 
-from voiceserver.core.channels import (Call, Emit, FxoTrunk, FxsPhone, Hook, Ring, SendDtmf, State, StopPlay,
-                                       Timer, Tone, TrunkTiming)
+from voiceserver.core.channels import (
+    Call,
+    Emit,
+    FxoTrunk,
+    FxsPhone,
+    Hook,
+    Ring,
+    SendDtmf,
+    State,
+    StopPlay,
+    Timer,
+    Tone,
+    TrunkTiming,
+)
 
 TPS = 50.0  # 20 ms ticks
 
@@ -12,13 +24,20 @@ def kinds(actions):
     out = []
     for a in actions:
         match a:
-            case Hook(state): out.append(("hook", state))
-            case Ring(on): out.append(("ring", on))
-            case Tone(name): out.append(("tone", name))
-            case SendDtmf(digits): out.append(("send_dtmf", digits))
-            case StopPlay(): out.append(("stop_play", None))
-            case Timer(when, _): out.append(("timer", when))
-            case Emit(kind, _): out.append(("event", kind))
+            case Hook(state):
+                out.append(("hook", state))
+            case Ring(on):
+                out.append(("ring", on))
+            case Tone(name):
+                out.append(("tone", name))
+            case SendDtmf(digits):
+                out.append(("send_dtmf", digits))
+            case StopPlay():
+                out.append(("stop_play", None))
+            case Timer(when, _):
+                out.append(("timer", when))
+            case Emit(kind, _):
+                out.append(("event", kind))
     return out
 
 

@@ -31,7 +31,7 @@ from voiceserver.ivr.blacklist import normalize_number
 
 CONFIGS = Path(__file__).parent / "configs"
 TPS = 50                     # ticks per second at the 160-sample block
-START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
 class Card:

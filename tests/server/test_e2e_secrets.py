@@ -96,10 +96,10 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
     from rich.console import Console
 
     import voiceserver.core.server
+    from voiceserver.api.status import StatusApi, response
     from voiceserver.cli.serve import _table, demo_summary, print_summary
     from voiceserver.core.events import log_event
     from voiceserver.core.masking import MASK
-    from voiceserver.api.status import StatusApi, response
 
     seen: list[dict] = []      # at every key: /channels as served, and the demo's table
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.ivr.collect import CollectSpec
 from voiceserver.config.server import load_config
+from voiceserver.core.controller import _item_name
+from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
+from voiceserver.ivr.collect import CollectSpec
 from voiceserver.ivr.flows import (
     Flow,
     HangupAction,
@@ -28,9 +30,7 @@ from voiceserver.ivr.flows import (
     Say,
     SubmenuAction,
 )
-from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.recording.rules import loads_rules
-from voiceserver.core.controller import _item_name
 
 ACCOUNT = "90817263"          # never in any table or config below
 

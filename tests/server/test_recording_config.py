@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
-from voiceserver.config.server import load_config
 from voiceserver.api.status import StatusApi
+from voiceserver.config.server import load_config
 
 MINIMAL = """\
 [[boards]]

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from boarddrv.tomlconfig import ConfigError
+from voiceserver.cli.rules import main as rules_main
 from voiceserver.config.server import load_config, reload_config
 from voiceserver.recording.rules import CallFacts
-from voiceserver.cli.rules import main as rules_main
 
 MINIMAL = """\
 [[boards]]

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "recording-rules.md"
 
 sys.path.insert(0, str(REPO))
-from voiceserver.recording.rules import load_rules  # noqa: E402
 from voiceserver.cli.rules import main  # noqa: E402
+from voiceserver.recording.rules import load_rules  # noqa: E402
 from voiceserver.recording.watch import RulesWatcher  # noqa: E402
 
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)

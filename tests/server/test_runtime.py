@@ -19,7 +19,7 @@ def protocol_members(proto: type) -> set[str]:
 
 def test_the_controller_and_the_server_provide_every_member_of_their_interfaces(prompt_library):
     server = VoiceServer(load_config(DEMO, library=prompt_library), prompt_library, sync=False,
-                         start_time=dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.timezone.utc))
+                         start_time=dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC))
     for host, proto, must in ((server.calls, CallHost, {"boards", "legs", "media", "settle", "connect"}),
                               (server, RecordingHost, {"boards", "legs", "tick", "loop", "time_at"})):
         members = protocol_members(proto)

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from boarddrv.tomlconfig import ConfigError, ConfigErrors
-from voiceserver.ivr.blacklist import BlockAction
 from voiceserver.config.server import load_config, reload_config
+from voiceserver.ivr.blacklist import BlockAction
 from voiceserver.ivr.flows import (
     Hangup,
     LookupAction,

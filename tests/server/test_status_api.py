@@ -7,11 +7,11 @@ import socket
 
 import pytest
 
-from voiceserver.cli import queues as queues_cli
-from voiceserver.acd.distributor import Acd
 from voiceserver.acd.agents import AgentSpec
+from voiceserver.acd.distributor import Acd
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import HttpError, StatusApi, parse_request, response
+from voiceserver.cli import queues as queues_cli
 
 
 def test_parse_request_and_response_bytes() -> None:

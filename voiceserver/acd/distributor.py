@@ -35,7 +35,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from boarddrv.chanref import ChannelRef
 from voiceserver.acd.agents import Agent, AgentSpec, AgentState
@@ -152,8 +152,8 @@ class Event:
     data: dict[str, Any]
 
 
-Command = Union[Ring, StopRing, Connect, Moh, Announce, Play, Beep, RecordStart, RecordStop,
-                Overflow, Voicemail, Hangup, Event]
+Command = (Ring | StopRing | Connect | Moh | Announce | Play | Beep | RecordStart | RecordStop
+           | Overflow | Voicemail | Hangup | Event)
 
 
 # ---------------------------------------------------------------- voicemail
@@ -211,7 +211,7 @@ class AcdSettings:
     hold_recall_ms: int = 30_000     # a held caller's recall rings this long, then the call ends
 
     def build(self, outbound: Mapping[str, Sequence[ChannelRef]], *, default_lang: str = "zh",
-              normalize: Callable[[str], str] | None = None, t: int = 0) -> "Acd":
+              normalize: Callable[[str], str] | None = None, t: int = 0) -> Acd:
         """A fresh Acd; `outbound` are the [channels.outbound] trunk groups."""
         hunt = {name: HuntGroup(name, list(lines), self.hunt.get(name, "ascending"))
                 for name, lines in outbound.items()}
@@ -740,7 +740,7 @@ class Acd:
     def _order_calls(self) -> list[WaitingCall]:
         out: list[tuple[int, int, int, WaitingCall]] = []
         for q in self.queues.values():
-            for i, c in enumerate(q.calls):
+            for _i, c in enumerate(q.calls):
                 out.append((-q.spec.weight, -c.priority, c.seq, c))
         out.sort(key=lambda x: x[:3])
         return [x[3] for x in out]

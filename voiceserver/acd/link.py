@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voiceserver.acd import distributor as acdmod
-from voiceserver.core.runtime import Key
-from voiceserver.acd.distributor import Acd, AcdSettings
 from voiceserver.acd.agents import AgentSpec
-from voiceserver.core.channels import FxoTrunk, FxsPhone, State
+from voiceserver.acd.distributor import Acd, AcdSettings
 from voiceserver.acd.hunt import HuntGroup, Seizure
-from voiceserver.ivr.flows import QueueAction
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import Conflict
+from voiceserver.core.channels import FxoTrunk, FxsPhone, State
 from voiceserver.core.events import ServerEventKind
+from voiceserver.core.runtime import Key
+from voiceserver.ivr.flows import QueueAction
 
 if TYPE_CHECKING:
     from voiceserver.config.server import ServerConfig
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 
-def default_settings(cfg: "ServerConfig") -> AcdSettings:
+def default_settings(cfg: ServerConfig) -> AcdSettings:
     """No [agents]/[queues] in the config: every agent phone is an agent
     (named after its board and channel, e.g. hotline4) and every queue the IVR
     names hands calls to the longest-idle of them."""
@@ -46,7 +46,7 @@ def default_settings(cfg: "ServerConfig") -> AcdSettings:
     return AcdSettings(agents, tuple(QueueSpec(n, members) for n in names))
 
 
-def _queue_actions(cfg: "ServerConfig") -> list[QueueAction]:
+def _queue_actions(cfg: ServerConfig) -> list[QueueAction]:
     from voiceserver.config.server import _ivr_actions
     return [a for _, a in _ivr_actions(cfg.ivr) if isinstance(a, QueueAction)]
 
@@ -58,7 +58,7 @@ class _Ring:
     call_id: str
     key: Key
     overflow: bool = False
-    leg: "Leg | None" = None          # the leg on `key` (trunk legs: detached on failure)
+    leg: Leg | None = None          # the leg on `key` (trunk legs: detached on failure)
 
 
 @dataclass
@@ -68,7 +68,7 @@ class _Transfer:
     call_id: str                       # the caller's call
     number: str
     seizure: Seizure
-    leg: "Leg"
+    leg: Leg
 
 
 def _ring_failure(reason: str) -> str:
@@ -87,8 +87,8 @@ class AgentConflict(Conflict):
 
 
 class AcdLink:
-    def __init__(self, server: "CallHost", acd: Acd,
-                 feature_codes: "dict[str, str] | None" = None) -> None:
+    def __init__(self, server: CallHost, acd: Acd,
+                 feature_codes: dict[str, str] | None = None) -> None:
         self.s = server
         self.acd = acd
         # dialled code -> action (login | logout | ready | not_ready)
@@ -116,12 +116,12 @@ class AcdLink:
         return call_id in self.callers
 
     # -- from the IVR ----------------------------------------------------
-    def queue(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", queue: str, lang: str) -> None:
+    def queue(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, queue: str, lang: str) -> None:
         cid = leg.call.call_id
         self.callers[cid] = (rt.index, chan)
         self.do(tick, self.acd.call_arrived(cid, queue, leg.call.caller, None, self.now(), lang=lang))
 
-    def voicemail(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", mailbox: str, lang: str) -> None:
+    def voicemail(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, mailbox: str, lang: str) -> None:
         cid = leg.call.call_id
         self.callers[cid] = (rt.index, chan)
         self.do(tick, self.acd.voicemail(cid, mailbox, self.now(), caller=leg.call.caller, lang=lang))
@@ -344,7 +344,7 @@ class AcdLink:
             return "busy"          # (a line on another board cannot be bridged: busy for us)
         return self.acd.line_status(ref)
 
-    def transfer(self, tick: int, caller: Key, leg: "Leg", number: str, group: str) -> bool:
+    def transfer(self, tick: int, caller: Key, leg: Leg, number: str, group: str) -> bool:
         """Dial `number` for the caller on a line the group's hunt picks. False: no free line."""
         hunt = self.acd.hunt.get(group)
         if hunt is None:

@@ -146,7 +146,7 @@ class AdminDoor:
             return
         uid = peer_uid(req.peer, req.local) if req.peer and req.local else None
         line: dict[str, Any] = {
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "peer": f"{req.peer[0]}:{req.peer[1]}" if req.peer else None,
             "uid": uid, "user": _user(uid),
             "method": req.method, "path": req.path[:300], "token": token, "status": status, **extra}
@@ -165,7 +165,7 @@ class AdminDoor:
         if self.not_logged:
             try:
                 self._audit.write(json.dumps({
-                    "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                     "result": "refused", "not_logged": self.not_logged,
                     "why": "refusals left out of the log (at most one line a second)"}) + "\n")
             except OSError:

@@ -243,7 +243,7 @@ class StatusApi:
             return _internal(path, exc)
         return 200, {path.strip("/"): rows}
 
-    async def start(self) -> "StatusApi":
+    async def start(self) -> StatusApi:
         self.max_connections = connection_cap(self.max_connections)
         self.max_per_client = min(self.max_per_client, self.max_connections)
         family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port,
@@ -282,7 +282,7 @@ class StatusApi:
             self.door.close()
             self.door = None
 
-    async def __aenter__(self) -> "StatusApi":
+    async def __aenter__(self) -> StatusApi:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -375,11 +375,11 @@ class StatusApi:
                 status, body, extra = exc.status, {"error": exc.message}, {}
             except asyncio.LimitOverrunError:
                 status, body, extra = 431, {"error": f"request head over {MAX_HEADER} bytes"}, {}
-            except (asyncio.IncompleteReadError, asyncio.TimeoutError):
+            except (TimeoutError, asyncio.IncompleteReadError):
                 return
             writer.write(response(status, body, extra))
             await asyncio.wait_for(writer.drain(), self.timeout)
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             pass
         finally:
             self._conns.pop(id(conn), None)

@@ -190,7 +190,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             line.append(_cell(k, v))
         cells.append(line)
     widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    text = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.append(f"{len(rows)} call{'s' if len(rows) != 1 else ''}")
     return "\n".join(text)

@@ -29,8 +29,8 @@ HOTLINE = REPO / "hwsim" / "configs" / "hotline.toml"
 
 def _build(config: str):
     from voiceserver.config.server import load_config
-    from voiceserver.ivr.prompts import PromptError, PromptLibrary
     from voiceserver.core.server import VoiceServer
+    from voiceserver.ivr.prompts import PromptError, PromptLibrary
     cfg = load_config(config)
     try:
         library = PromptLibrary(cfg.prompts.directory, languages=cfg.prompts.languages,

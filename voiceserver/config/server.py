@@ -107,8 +107,8 @@ from voiceserver.ivr.schedule import (
 from voiceserver.recording.rules import RecordingRules, agent_warnings, load_rules
 
 __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
-           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "load_api_settings", "ConfigError",
-           "ConfigErrors", "SECTIONS"]
+           "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "load_api_settings",
+           "ConfigError", "ConfigErrors", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
             "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
@@ -318,8 +318,8 @@ class _Loader:
         self.errs = ErrorCollector()
 
     # -- top level -------------------------------------------------------
-    def load(self, library: "_PromptChecker | None" = None,
-             open_boards: "Mapping[str, OpenBoard] | None" = None) -> ServerConfig:
+    def load(self, library: _PromptChecker | None = None,
+             open_boards: Mapping[str, OpenBoard] | None = None) -> ServerConfig:
         """Every section, going on after an error; ConfigErrors lists them all (up to a limit).
 
         A section whose groundwork failed (channels without boards, the
@@ -390,7 +390,7 @@ class _Loader:
         return None
 
     # -- prompts the config names: audio in every language ---------------------
-    def check_prompts(self, library: "_PromptChecker", settings: PromptSettings) -> None:
+    def check_prompts(self, library: _PromptChecker, settings: PromptSettings) -> None:
         """Every prompt name must have audio in every language; an error at each key that names one.
 
         The message says where the audio was expected and, from the names the
@@ -415,7 +415,7 @@ class _Loader:
             raise ConfigErrors(problems)
 
     def running_boards(self, boards: tuple[BoardEntry, ...], channels: ChannelRoles,
-                       open_boards: "Mapping[str, OpenBoard]") -> None:
+                       open_boards: Mapping[str, OpenBoard]) -> None:
         """A reload's check of the boards the server has open: the same checks as at start.
 
         Boards are opened at start, so a reload cannot add or move one; every
@@ -624,7 +624,7 @@ class _Loader:
 
         errs = ErrorCollector()    # each menu, action and flow on its own: all errors at once
         menus = {name: m for name in menus_node.keys()
-                 if (m := errs.attempt(lambda: self.menu(menus_node.table(name)))) is not None}
+                 if (m := errs.attempt(self._menu_named, menus_node, name)) is not None}
         actions = {name: a for name in actions_node.keys()
                    if (a := errs.attempt(self.action, actions_node, name, in_menu=True)) is not None}
         flows: dict[str, Flow] = {}
@@ -677,6 +677,9 @@ class _Loader:
             raise node.error(key, f"language '{lang}' is not in prompts.languages "
                                   f"({', '.join(self.languages)}){_suggest(lang, self.languages)}")
         return lang
+
+    def _menu_named(self, menus: Node, name: str) -> Menu:
+        return self.menu(menus.table(name))
 
     def menu(self, m: Node) -> Menu:
         m.check_keys({"greeting", "invalid", "timeout", "retries", "fallback", "options", "input",
@@ -1045,7 +1048,8 @@ _QUEUE_KEYS = {"strategy", "tiebreak", "members", "skill", "min_skill", "tier_wa
                "exit_key", "exit", "join_empty", "leave_when_empty", "moh", "announce_first",
                "announce_every", "announce_position", "announce_wait", "priority", "vip",
                "vip_priority", "weight", "mailbox", "seed"}
-_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes", "hold_recall")   # keys of [queues] that are not queues
+# keys of [queues] that are not queues
+_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes", "hold_recall")
 _ANNOUNCE_PROMPTS = ("you_are_caller_number", "in_the_queue", "expected_wait",
                      "less_than_a_minute", "minute", "minutes", "hour", "hours")
 
@@ -1055,7 +1059,7 @@ def _ms(node: Node, key: str, default: float, *, min: float = 0, max: float | No
     return int(round(node.get_float(key, default, min=min, max=max) * 1000))
 
 
-def _acd_sections(ld: "_Loader", root: Node, channels: ChannelRoles, plan: NumberingPlan,
+def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: NumberingPlan,
                   ivr: IvrConfig | None) -> Any:
     """[agents], [queues] and [voicemail] -> voiceserver.acd.distributor.AcdSettings (or ConfigError)."""
     from voiceserver.acd.agents import AgentSpec

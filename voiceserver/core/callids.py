@@ -54,9 +54,9 @@ class CallIds:
         self._seq = itertools.count(1)
 
     @classmethod
-    def without_database(cls, server_id: str, start: dt.datetime) -> "CallIds":
+    def without_database(cls, server_id: str, start: dt.datetime) -> CallIds:
         """Ids for a server that stores nothing: the run is its start time."""
-        return cls(server_id, start.astimezone(dt.timezone.utc).strftime("t%Y%m%d%H%M%S"))
+        return cls(server_id, start.astimezone(dt.UTC).strftime("t%Y%m%d%H%M%S"))
 
     def next(self) -> str:
         return f"{self.server_id}-{self.run}-{next(self._seq):06d}"

@@ -13,10 +13,12 @@ channel's timer generation and a stale one is ignored.
 from __future__ import annotations
 
 import itertools
-from voiceserver.core.events import ServerEventKind
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
+
+from voiceserver.core.events import ServerEventKind
 
 
 class State(str, Enum):

@@ -30,6 +30,7 @@ from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
 from dsp.mix import Segment
 from dsp.tones import ToneEvent
+from voiceserver.acd.link import AgentConflict
 from voiceserver.config.server import ServerConfig
 from voiceserver.core import channels as chanmod
 from voiceserver.core.calltotals import CallTotals
@@ -37,7 +38,6 @@ from voiceserver.core.channels import Call, Channel, FxoTrunk, FxsPhone, State
 from voiceserver.core.engine import DtmfSent, PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
-from voiceserver.acd.link import AgentConflict
 from voiceserver.core.media import MediaCommand, MediaOutbox
 from voiceserver.core.runtime import BoardRuntime, CallRecord, Key, Leg
 from voiceserver.ivr import flows as ivrmod
@@ -392,7 +392,8 @@ class CallController:
             elif isinstance(cmd, ivrmod.Hangup):
                 ch.hangup(tick, f"ivr: {cmd.reason}")
             elif isinstance(cmd, ivrmod.Queue):
-                self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
+                self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id,
+                                 queue=cmd.name)
                 self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
             elif isinstance(cmd, ivrmod.Voicemail):
                 self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
@@ -513,7 +514,8 @@ class CallController:
             if self.recording is not None:   # the agent on the right again, same file
                 self.recording.bridged(rt, tick, cchan, phone.chan,
                                        caller_leg.agent if caller_leg else None)
-        self.bus.publish(tick, ServerEventKind.CALL_HOLD if on else ServerEventKind.CALL_UNHOLD, chan=cchan, call_id=call_id,
+        kind = ServerEventKind.CALL_HOLD if on else ServerEventKind.CALL_UNHOLD
+        self.bus.publish(tick, kind, chan=cchan, call_id=call_id,
                          phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
         return {phone.chan}
 

@@ -11,9 +11,10 @@ import itertools
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("voiceserver.core.events")
 

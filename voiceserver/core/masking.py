@@ -36,7 +36,7 @@ def masked(keys: str) -> str:
     return MASK * len(keys)
 
 
-def pause_menus(rules: "RecordingRules | None") -> frozenset[str]:
+def pause_menus(rules: RecordingRules | None) -> frozenset[str]:
     """Menus whose input the recording rules pause for: that input is secret too."""
     if rules is None:
         return frozenset()
@@ -52,7 +52,7 @@ class SecretKeys:
     non-secret ones a start sequence needs.
     """
 
-    def __init__(self, rules: "RecordingRules | None") -> None:
+    def __init__(self, rules: RecordingRules | None) -> None:
         self._pause: PauseControl | None = (
             rules.pause_control() if rules is not None and rules.pause_dtmf else None)
 

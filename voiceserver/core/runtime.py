@@ -74,7 +74,7 @@ class BoardRuntime:
         self.channels: dict[int, Channel] = {}
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
         self.ms_per_tick = board.block * 1000.0 / RATE
-        self.clock_start: dt.datetime = dt.datetime.now(dt.timezone.utc)  # the time of tick 0
+        self.clock_start: dt.datetime = dt.datetime.now(dt.UTC)  # the time of tick 0
         self.tick = 0                            # the last tick of this board the controller handled
         self.span_chans: dict[int, list[int]] = {}   # span -> its channels
         self.span_alarms: dict[int, int] = {}        # span -> alarm bits (boarddrv.events.ALARMS)

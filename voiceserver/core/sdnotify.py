@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Mapping
+from collections.abc import Mapping
 
 log = logging.getLogger("voiceserver.core.sdnotify")
 

@@ -57,7 +57,7 @@ class VoiceServer:
         self.block = block
         self.hardware_bridging = hardware_bridging
         self.status_port = status_port   # loopback status/admin API; None: none, 0: any free port
-        self.start_time = start_time or dt.datetime.now(dt.timezone.utc)
+        self.start_time = start_time or dt.datetime.now(dt.UTC)
         self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
         self.bank = AudioBank()
@@ -199,8 +199,8 @@ class VoiceServer:
                 watch = asyncio.create_task(self.recording.watch())
             self._issue_call_ids()
             if self.status_port is not None:
-                from voiceserver.api.token import ensure_token
                 from voiceserver.api.status import StatusApi
+                from voiceserver.api.token import ensure_token
                 status = StatusApi(queues=lambda: self.acd.acd.queue_rows(self.live_ms()),
                                    agents=lambda: self.acd.acd.agent_rows(self.live_ms()),
                                    channels=self.channel_rows,

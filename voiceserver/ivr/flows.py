@@ -35,10 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Union
 
-from voiceserver.ivr.collect import CollectResult, CollectSpec, DigitCollector
 from voiceserver.core.masking import masked
+from voiceserver.ivr.collect import CollectResult, CollectSpec, DigitCollector
 
 __all__ = [
     "SAY_KINDS", "Prompt", "Say", "PlayItem",
@@ -80,7 +79,7 @@ class Say:
     secret: bool = False
 
 
-PlayItem = Union[Prompt, Say]
+PlayItem = Prompt | Say
 
 
 # ------------------------------------------------------------------- actions
@@ -95,7 +94,7 @@ class PlayAction:
     """Play information, then run ``then`` (None: back to the menu that ran this)."""
 
     items: tuple[PlayItem, ...]
-    then: "Action | None" = None
+    then: Action | None = None
     barge_in: bool = True
     lang: str | None = None
 
@@ -106,8 +105,8 @@ class LookupAction:
 
     table: str
     key: str
-    found: "Action"
-    missing: "Action"
+    found: Action
+    missing: Action
     lang: str | None = None
 
 
@@ -149,8 +148,8 @@ class RefAction:
     lang: str | None = None
 
 
-Action = Union[SubmenuAction, PlayAction, LookupAction, QueueAction, VoicemailAction,
-               TransferAction, HangupAction, RepeatAction, RefAction]
+Action = (SubmenuAction | PlayAction | LookupAction | QueueAction | VoicemailAction | TransferAction
+          | HangupAction | RepeatAction | RefAction)
 
 
 # --------------------------------------------------------------------- menus
@@ -276,7 +275,7 @@ class Log:
     step: PathStep
 
 
-Command = Union[Play, StopPlay, ClearDigits, Collect, Hangup, Queue, Voicemail, Transfer, Log]
+Command = Play | StopPlay | ClearDigits | Collect | Hangup | Queue | Voicemail | Transfer | Log
 
 
 # --------------------------------------------------------------- interpreter

@@ -47,7 +47,7 @@ class PatternIndex:
     prefix_lengths: tuple[int, ...] = ()        # longest first
 
     @classmethod
-    def of(cls, patterns: Iterable[str]) -> "PatternIndex":
+    def of(cls, patterns: Iterable[str]) -> PatternIndex:
         exact: set[str] = set()
         prefixes: set[str] = set()
         other: dict[str, None] = {}

@@ -102,7 +102,7 @@ def active_level_dbm0(x: np.ndarray, rate: int = RATE) -> float:
         acts_db.append(10.0 * math.log10(energy / active))
         thr_db.append(20.0 * math.log10(c))
     ref_db = 20.0 * math.log10(DBM0_REF_RMS)
-    delta = [a - c for a, c in zip(acts_db, thr_db)]
+    delta = [a - c for a, c in zip(acts_db, thr_db, strict=False)]
     for j in range(1, len(delta)):
         if delta[j] <= _P56_MARGIN_DB:
             d0, d1 = delta[j - 1], delta[j]

@@ -29,9 +29,10 @@ import datetime as dt
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 DEFAULT_PATH = "/var/lib/voiceboard/calls.db"
 
@@ -148,7 +149,7 @@ def iso(t: dt.datetime | None) -> str | None:
     if t is None:
         return None
     if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        t = t.astimezone(dt.UTC).replace(tzinfo=None)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -163,7 +164,7 @@ def parse_time(s: str | None) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"not an ISO-8601 date/time: {s!r} (e.g. 2026-11-23 or 2026-11-23T09:30)") from None
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def normalize(number: str | None) -> str | None:
@@ -202,7 +203,7 @@ class CallRow:
     last_seen: dt.datetime | None = None   # the server saw the call going then (crash: its end)
 
     @classmethod
-    def from_record(cls, rec: Any) -> "CallRow":
+    def from_record(cls, rec: Any) -> CallRow:
         """From voiceserver.core.server.CallRecord (duck-typed: the server module is not imported)."""
         return cls(call_id=rec.call_id, start=rec.start, answer=rec.answer, end=rec.end,
                    board=rec.board, channel=rec.chan, direction=rec.direction, caller=rec.caller,
@@ -287,7 +288,7 @@ class CallDb:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> "CallDb":
+    def __enter__(self) -> CallDb:
         return self
 
     def __exit__(self, *exc: object) -> None:

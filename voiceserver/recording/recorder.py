@@ -38,18 +38,19 @@ import string
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from dsp import g711
 from dsp._capture import MONO, PAUSED, STEREO, capture_block
+from voiceserver.core.events import ServerEventKind
 from voiceserver.recording import wavfile as wavwriter
 from voiceserver.recording.calldb import CRASHED, RECOVERED, CallDb, CallDbError, CallRow, parse_time
 from voiceserver.recording.wavfile import PART, WavFile
-from voiceserver.core.events import ServerEventKind
 
 log = logging.getLogger("voiceserver.recording.recorder")
 
@@ -272,7 +273,7 @@ class Recorder:
         limit = self.max_seconds if max_seconds is None else float(max_seconds)
         if not limit > 0:
             raise ValueError(f"max_seconds must be positive, not {max_seconds}")
-        when = when or call.answer or call.start or dt.datetime.now(dt.timezone.utc)
+        when = when or call.answer or call.start or dt.datetime.now(dt.UTC)
         if call.channel is None:
             call.channel = chan
         h = next(self._handles)
@@ -496,7 +497,7 @@ class Recorder:
             self.db.close()
         return True
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -516,7 +517,8 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - reported, then the files are closed
             log.exception("recording writer failed")
             self._writer_error = repr(exc)
-            self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, None, {"reason": f"writer failed: {exc!r}"}))
+            self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, None,
+                                     {"reason": f"writer failed: {exc!r}"}))
         finally:
             for rec in list(self._recs.values()):
                 if not rec.done:
@@ -851,7 +853,7 @@ def _adopt_orphan(db: CallDb, part: Path) -> dict[str, Any]:
         part.unlink()
         return {"id": None, "call_id": None, "path": None, "status": "deleted", "duration": 0.0}
     os.rename(part, path)
-    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
     duration = info.frames / RATE
     started = mtime - dt.timedelta(seconds=duration)
     call_id = f"orphan-{path.stem}"

@@ -175,7 +175,7 @@ class ChanItem:
         n = span if self.kind == "span" else chan
         return n is not None and _in_intervals(list(self.ranges), n)
 
-    def covers(self, other: "ChanItem") -> bool:
+    def covers(self, other: ChanItem) -> bool:
         if other.board != self.board:
             return False
         if self.kind == "board":
@@ -282,7 +282,7 @@ class NumberPattern:
     def literal_prefix(self) -> str:
         return literal_prefix(self.pattern)
 
-    def covers(self, other: "NumberPattern") -> bool:
+    def covers(self, other: NumberPattern) -> bool:
         """Conservative containment: equal, ``*``, or a prefix pattern over the other's start."""
         if self.pattern == other.pattern or self.pattern == "*":
             return True
@@ -345,7 +345,7 @@ class NumberSet:
     @property
     def items(self) -> Iterable[tuple[NumberPattern, Any, bool]]:
         """Each item as written, where (key or (key, index)) and whether negated."""
-        for p, i, neg in zip(self.patterns, memoryview(self.where).cast("i"), self.negated):
+        for p, i, neg in zip(self.patterns, memoryview(self.where).cast("i"), self.negated, strict=False):
             yield (NumberPattern(self.written.get(p, p), p), self.key if i < 0 else (self.key, i),
                    bool(neg))
 

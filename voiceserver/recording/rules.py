@@ -47,11 +47,19 @@ from boarddrv.tomlconfig import ErrorCollector, Node, format_key
 from boarddrv.tomlconfig import load as load_toml
 from boarddrv.tomlconfig import loads as loads_toml
 from voiceserver.acd.agentid import is_numeric_id
-from voiceserver.ivr.blacklist import NumberingPlan, normalize_number
 from voiceserver.config.sections import parse_dates, parse_numbering
-from voiceserver.recording.decision import (RuleRef, CallFacts, Check, Pending, Decision, Keep, RuleWarning)
-from voiceserver.recording.rulelists import (ChanItem, NumberPattern, ListRule, agent_item, parse_agents, parse_channels, parse_numbers)
+from voiceserver.ivr.blacklist import NumberingPlan, normalize_number
 from voiceserver.ivr.schedule import DAY_NAMES, Schedule, TimeRange, parse_days, parse_hhmm
+from voiceserver.recording.decision import CallFacts, Check, Decision, Keep, Pending, RuleRef, RuleWarning
+from voiceserver.recording.rulelists import (
+    ChanItem,
+    ListRule,
+    NumberPattern,
+    agent_item,
+    parse_agents,
+    parse_channels,
+    parse_numbers,
+)
 
 __all__ = ["RecordingRules", "CallFacts", "Decision", "Keep", "Check", "RuleRef", "Pending",
            "RuleWarning", "PauseControl", "PauseChange", "load_rules", "loads_rules", "agent_warnings",
@@ -133,7 +141,7 @@ class RecordingRules:
     source_hash: str = ""
 
     @classmethod
-    def from_node(cls, node: Node, plan: NumberingPlan | None = None) -> "RecordingRules":
+    def from_node(cls, node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
         """Validate the rules in table ``node`` (a file's root, or a server config's [recording])."""
         return _from_node(node, plan)
 
@@ -206,7 +214,7 @@ class RecordingRules:
         return Keep(True, decision.rule, f"kept: {duration_s:g} s, at least min_seconds = "
                                          f"{decision.min_seconds:g}")
 
-    def pause_control(self) -> "PauseControl":
+    def pause_control(self) -> PauseControl:
         """A fresh per-call pause/resume helper for these rules."""
         return PauseControl(self)
 
@@ -674,14 +682,7 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
                 continue
             ref = _ref(t, key)
             v = t.get(key)
-            if key == "agents":
-                lr = errs.attempt(lambda: ListRule(stage, key, ref, agents=parse_agents(v, t, key)))
-            elif key == "channels":
-                lr = errs.attempt(lambda: ListRule(stage, key, ref,
-                                                   channels=parse_channels(v, t, key)))
-            else:
-                lr = errs.attempt(lambda: ListRule(stage, key, ref,
-                                                   numbers=parse_numbers(v, t, key, the_plan)))
+            lr = errs.attempt(_list_rule, stage, key, ref, v, t, the_plan)
             if lr is not None:
                 lists[stage].append(lr)
             refs[f"{stage}.{key}"] = ref
@@ -745,6 +746,16 @@ def _from_node(node: Node, plan: NumberingPlan | None = None) -> RecordingRules:
                                  other_ivr)))
 
 
+def _list_rule(stage: str, key: str, ref: RuleRef, value: Any, node: Node,
+               plan: NumberingPlan) -> ListRule:
+    """One `never`/`force`/`exclude` list (ErrorCollector.attempt collects what it raises)."""
+    if key == "agents":
+        return ListRule(stage, key, ref, agents=parse_agents(value, node, key))
+    if key == "channels":
+        return ListRule(stage, key, ref, channels=parse_channels(value, node, key))
+    return ListRule(stage, key, ref, numbers=parse_numbers(value, node, key, plan))
+
+
 # ----------------------------------------------------------------- warnings
 def _warn(node: Node, key: Any, message: str) -> RuleWarning:
     e = node.error(key, message)
@@ -760,7 +771,7 @@ def _warnings(node: Node, windows: Sequence[Window], lists: dict[str, list[ListR
     # windows: no day, overlap (minutes of the week, a midnight range spilling into the next day)
     week = 7 * 1440
     cover: list[list[tuple[int, int]]] = []     # half-open minute-of-week intervals
-    for w, wn in zip(windows, node.tables("window")):
+    for w, wn in zip(windows, node.tables("window"), strict=False):
         tr = w.schedule.hours[0]
         if not tr.days:
             out.append(_warn(wn, "days", f"window {w.name!r} is on no day: it never opens"))

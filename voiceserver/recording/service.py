@@ -140,7 +140,7 @@ class _Voicemail:
 class RecordingService:
     """Recorders, rules and call rows for one server (see the module docstring)."""
 
-    def __init__(self, server: "RecordingHost", storage: "StorageSettings",
+    def __init__(self, server: RecordingHost, storage: StorageSettings,
                  rules: RecordingRules | None, *, poll_interval: float = 5.0) -> None:
         self.s = server
         self.storage = storage
@@ -214,7 +214,7 @@ class RecordingService:
         if self.rules is not None:
             self._watch(self.rules, None, "start")
 
-    def board_back(self, rt: "BoardRuntime") -> None:
+    def board_back(self, rt: BoardRuntime) -> None:
         """A recorder for the board's engine (at start, and when a lost board is back)."""
         st = self.storage
         rec = Recorder(self.db, st.recordings, nchan=rt.board.info.nchan, block=rt.board.block,
@@ -299,7 +299,7 @@ class RecordingService:
         """A write to the row of one of this run's calls (a row of another run is refused)."""
         return CallRow(call_id, server_id=self.s.server_id, run=self.run, **fields)
 
-    def call_started(self, rt: "BoardRuntime", tick: int, chan: int, call: Any) -> None:
+    def call_started(self, rt: BoardRuntime, tick: int, chan: int, call: Any) -> None:
         """A trunk call began (rings in, or the server seizes the line): its row, new."""
         at = self.s.time_at(rt, tick)
         old = self._rung_before_crash(rt, chan, call, at)
@@ -316,11 +316,11 @@ class RecordingService:
             self.s.bus.publish(tick, ServerEventKind.CALL_CONTINUED, chan=chan, call_id=call.call_id, board=rt.name,
                                before_crash=old["call_id"])
 
-    def _start_of(self, rt: "BoardRuntime", call: Any) -> dt.datetime:
+    def _start_of(self, rt: BoardRuntime, call: Any) -> dt.datetime:
         """The call's start: its first ring, which may have come before a crash."""
         return call.data.get("first_ring") or self.s.time_at(rt, call.start_tick)
 
-    def _rung_before_crash(self, rt: "BoardRuntime", chan: int, call: Any,
+    def _rung_before_crash(self, rt: BoardRuntime, chan: int, call: Any,
                            at: dt.datetime) -> dict[str, Any] | None:
         """The crashed run's call that was ringing on this line, if `call` (the line's first
         call since the restart) is that caller still ringing: inbound, within a ring cycle of
@@ -335,7 +335,7 @@ class RecordingService:
         gap = (parse_time(iso(at)) - parse_time(iso(old["end"]))).total_seconds()
         return old if 0 <= gap <= ring_gone else None
 
-    def progress(self, rt: "BoardRuntime", tick: int, leg: "Leg") -> None:
+    def progress(self, rt: BoardRuntime, tick: int, leg: Leg) -> None:
         """After the IVR's commands: the call row gets the IVR path and the queue, if they changed."""
         cr = self.calls.get(leg.call.call_id)
         if cr is None or (cr.path_written == len(leg.path) and cr.queue_written == cr.facts.queue):
@@ -345,7 +345,7 @@ class RecordingService:
             cr.call_id, ivr_path=list(leg.path), queue=cr.facts.queue,
             last_seen=self.s.time_at(rt, tick)))
 
-    def _seen(self, rt: "BoardRuntime", tick: int) -> None:
+    def _seen(self, rt: BoardRuntime, tick: int) -> None:
         """Every SEEN_INTERVAL_S: the board's calls in progress are alive now (one UPDATE)."""
         rt.engine.call_at(tick + max(1, rt.tick_at(SEEN_INTERVAL_S * 1000)), 0, SEEN_TOKEN)
         rec = self.recorders.get(rt.index)
@@ -356,7 +356,7 @@ class RecordingService:
                      lambda db: db.mark_seen(self.s.server_id, self.run, rt.name, at))
 
     # -- hooks: the server calls these from its control plane ---------------------
-    def answered(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg") -> None:
+    def answered(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg) -> None:
         """The server answered an inbound call: decide, start recording, write the call row."""
         call = leg.call
         facts = CallFacts(call.call_id, call.direction, rt.name, chan, self._span(rt, chan),
@@ -380,7 +380,7 @@ class RecordingService:
             recording_note=None if d is None else
             (f"recording: {d.reason}" if d.record else f"not recorded: {d.reason}")))
 
-    def ivr_commands(self, rt: "BoardRuntime", tick: int, leg: "Leg", cmds: list) -> None:
+    def ivr_commands(self, rt: BoardRuntime, tick: int, leg: Leg, cmds: list) -> None:
         """Every IVR command as the server carries it out: pauses, IVR branches, queues."""
         cr = self.calls.get(leg.call.call_id)
         if cr is None:
@@ -401,7 +401,7 @@ class RecordingService:
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
         self._arm(rt, tick, cr)
 
-    def digit(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg", d: str, *,
+    def digit(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, d: str, *,
               secret: bool = False) -> None:
         """A DTMF digit began on `chan` (the caller's trunk or a bridged phone); `secret`:
         masked input (voiceserver.core.masking), which the pause control must not keep."""
@@ -413,7 +413,7 @@ class RecordingService:
             self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick), secret=secret))
             self._arm(rt, tick, cr)
 
-    def digit_end(self, rt: "BoardRuntime", tick: int, chan: int, leg: "Leg | None") -> None:
+    def digit_end(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg | None) -> None:
         """A DTMF tone ended on `chan`: a resume held back for it goes through now."""
         cr = self.calls.get(leg.call.call_id) if leg is not None else None
         if cr is None:
@@ -423,7 +423,7 @@ class RecordingService:
             change, cr.resume_pending = cr.resume_pending, None
             self._pause_changes(rt, tick, cr, [change])
 
-    def timer(self, rt: "BoardRuntime", tick: int, token: tuple) -> None:
+    def timer(self, rt: BoardRuntime, tick: int, token: tuple) -> None:
         """Token ("rec", call_id): a pause-control deadline (a [[pause_dtmf]] timeout), or
         the latest moment for a resume held back by a DTMF tone; SEEN_TOKEN: last_seen."""
         if token == SEEN_TOKEN:
@@ -441,7 +441,7 @@ class RecordingService:
         self._pause_changes(rt, tick, cr, cr.pause.tick(rt.ms_at(tick)))
         self._arm(rt, tick, cr)
 
-    def bridged(self, rt: "BoardRuntime", tick: int, caller_chan: int, other_chan: int,
+    def bridged(self, rt: BoardRuntime, tick: int, caller_chan: int, other_chan: int,
                 agent: str | None) -> None:
         """An agent (or a transfer's callee) was bridged to the caller: they go on the right."""
         cid = self._by_trunk.get((rt.index, caller_chan))
@@ -463,7 +463,7 @@ class RecordingService:
                 cr.call_id, agent=agent, last_seen=self.s.time_at(rt, tick),
                 agent_answer=None if took is None else self.s.time_at(rt, took)))
 
-    def leg_gone(self, rt: "BoardRuntime", tick: int, chan: int) -> None:
+    def leg_gone(self, rt: BoardRuntime, tick: int, chan: int) -> None:
         """A leg ended on `chan`: if it was on the right of a recording, the trunk's tx goes back."""
         cid = self._by_other.pop((rt.index, chan), None)
         cr = self.calls.get(cid) if cid is not None else None
@@ -474,7 +474,7 @@ class RecordingService:
         if cr.recording:
             self.recorders[rt.index].retarget(cr.handle, agent=("tx", cr.chan))
 
-    def call_ended(self, rt: "BoardRuntime", record: "CallRecord", end_tick: int) -> None:
+    def call_ended(self, rt: BoardRuntime, record: CallRecord, end_tick: int) -> None:
         """A trunk call ended (any: answered or not, inbound or outbound): keep or discard, row."""
         row = CallRow.from_record(record)
         row.server_id, row.run = self.s.server_id, self.run
@@ -492,7 +492,7 @@ class RecordingService:
         if rec is not None:
             rec.log_call(row)
 
-    def voicemail_record(self, rt: "BoardRuntime", tick: int, key: Key, call_id: str,
+    def voicemail_record(self, rt: BoardRuntime, tick: int, key: Key, call_id: str,
                          mailbox: str, max_ms: int) -> dict[str, Any]:
         """Record the caller alone (mono) into the mailbox's folder; the row comes at the end."""
         leg = self.s.legs.get(key)
@@ -510,7 +510,7 @@ class RecordingService:
         self._handles[(rt.index, h)] = (call_id, key[1])
         return {"stored": True, "directory": str(folder)}
 
-    def voicemail_stop(self, rt: "BoardRuntime", tick: int, key: Key, call_id: str,
+    def voicemail_stop(self, rt: BoardRuntime, tick: int, key: Key, call_id: str,
                        mailbox: str, reason: str) -> bool:
         """End the message; `voicemail.record_stop` follows once the file and its row are stored."""
         with self._vm_lock:
@@ -558,7 +558,7 @@ class RecordingService:
         return out
 
     # -- config reload (SIGHUP / the admin command) ----------------------------------
-    def config_reloaded(self, cfg: "ServerConfig") -> None:
+    def config_reloaded(self, cfg: ServerConfig) -> None:
         """The server config was reloaded: its rules apply as an operator's reload."""
         if cfg.storage is not None and cfg.storage != self.storage:
             log.warning("[storage] changed in %s: it takes effect when the server restarts", cfg.file)
@@ -596,7 +596,7 @@ class RecordingService:
                 log.error("recording rules reload: %s", exc)
 
     # -- internals ---------------------------------------------------------------------
-    def _span(self, rt: "BoardRuntime", chan: int) -> int | None:
+    def _span(self, rt: BoardRuntime, chan: int) -> int | None:
         """The E1 span of a channel (for span rules); None on analog spans."""
         try:
             info = rt.board.channels[chan]
@@ -608,7 +608,7 @@ class RecordingService:
         """A changed fact is checked under the rules in force (a reload has rechecked the call)."""
         return self.rules if self.rules is not None else cr.rules
 
-    def _start(self, rt: "BoardRuntime", tick: int, cr: CallRecording) -> None:
+    def _start(self, rt: BoardRuntime, tick: int, cr: CallRecording) -> None:
         d = cr.decision
         assert d is not None and cr.rules is not None
         row = self._row(cr.call_id, board=rt.name, channel=cr.chan, direction=cr.facts.direction,
@@ -621,7 +621,7 @@ class RecordingService:
         cr.pause = cr.rules.pause_control()
         self._handles[(rt.index, h)] = (cr.call_id, cr.chan)
 
-    def _pause_changes(self, rt: "BoardRuntime", tick: int, cr: CallRecording,
+    def _pause_changes(self, rt: BoardRuntime, tick: int, cr: CallRecording,
                        changes: list[PauseChange]) -> None:
         rec = self.recorders[rt.index]
         for c in changes:
@@ -642,11 +642,12 @@ class RecordingService:
             elif cr.paused:
                 rec.resume(cr.handle)
             cr.paused = c.paused
-            self.s.bus.publish(tick, ServerEventKind.RECORDING_PAUSED if c.paused else ServerEventKind.RECORDING_RESUMED,
+            kind = ServerEventKind.RECORDING_PAUSED if c.paused else ServerEventKind.RECORDING_RESUMED
+            self.s.bus.publish(tick, kind,
                                chan=cr.chan, call_id=cr.call_id, board=rt.name, reason=c.reason,
                                rule=str(c.rule))
 
-    def _arm(self, rt: "BoardRuntime", tick: int, cr: CallRecording) -> None:
+    def _arm(self, rt: BoardRuntime, tick: int, cr: CallRecording) -> None:
         dl = cr.pause.deadline if cr.pause is not None and cr.recording else None
         if dl is None:
             return
@@ -656,13 +657,13 @@ class RecordingService:
         cr.timer_at = at
         rt.engine.call_at(at, cr.chan, ("rec", cr.call_id))
 
-    def _seconds(self, rt: "BoardRuntime", cr: CallRecording, end_tick: int) -> float:
+    def _seconds(self, rt: BoardRuntime, cr: CallRecording, end_tick: int) -> float:
         assert cr.started is not None
         s = max(0, end_tick - cr.started) * rt.ms_per_tick / 1000.0
         d = cr.decision
         return min(s, d.max_seconds) if d is not None and d.max_seconds else s
 
-    def _recheck(self, rt: "BoardRuntime", tick: int, cr: CallRecording,
+    def _recheck(self, rt: BoardRuntime, tick: int, cr: CallRecording,
                  rules: RecordingRules | None, source: str) -> None:
         """Re-ask the rules (the call changed, or new rules): stop, or start by a force rule."""
         if rules is None or cr.decision is None:
@@ -685,7 +686,7 @@ class RecordingService:
             self.s.bus.publish(tick, ServerEventKind.RECORDING_DECISION, chan=cr.chan, call_id=cr.call_id,
                                board=rt.name, record=True, rule=str(d.rule), reason=d.reason)
 
-    def _settle(self, rt: "BoardRuntime", cr: CallRecording, end_tick: int
+    def _settle(self, rt: BoardRuntime, cr: CallRecording, end_tick: int
                 ) -> tuple[str | None, str | None]:
         """At the call's end: keep or discard; (rule, note) for the call row."""
         d = cr.decision
@@ -755,7 +756,8 @@ class RecordingService:
     # -- recorder events ---------------------------------------------------------------
     def _recorder_callback(self, board: int):
         def callback(ev: RecorderEvent) -> None:     # the recorder's threads
-            if ev.handle is not None and ev.kind in (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED):
+            ended = (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED)
+            if ev.handle is not None and ev.kind in ended:
                 with self._vm_lock:
                     vm = self._vm.get((board, ev.handle))
                 if vm is not None:

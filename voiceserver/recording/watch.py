@@ -101,7 +101,7 @@ class ReloadEvent:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class RulesWatcher:
