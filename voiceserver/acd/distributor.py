@@ -832,10 +832,12 @@ class Acd:
         """The last allocation decision for a call (None if it never rang anyone)."""
         call = self.calls.get(call_id)
         if call is not None:
-            return call.last_decision
+            last: dict[str, Any] | None = call.last_decision
+            return last
         for d in reversed(self.decisions):
             if d["call_id"] == call_id:
-                return d
+                found: dict[str, Any] = d
+                return found
         return None
 
     def why_not(self, call_id: str, t: int) -> list[dict[str, str]]:

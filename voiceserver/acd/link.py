@@ -17,8 +17,9 @@ times.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from boarddrv.chanref import ChannelRef
 from voiceserver.acd import distributor as acdmod
 from voiceserver.acd.agents import AgentSpec
 from voiceserver.acd.distributor import Acd, AcdSettings
@@ -40,7 +41,7 @@ def default_settings(cfg: ServerConfig) -> AcdSettings:
     """No [agents]/[queues] in the config: every agent phone is an agent
     (named after its board and channel, e.g. hotline4) and every queue the IVR
     names hands calls to the longest-idle of them."""
-    agents = tuple(AgentSpec(f"{board}{chan}", phone=(board, chan)) for board, chan in cfg.channels.agents)
+    agents = tuple(AgentSpec(f"{ref.board}{ref.chan}", phone=ref) for ref in cfg.channels.agents)
     names = sorted({a.queue for a in _queue_actions(cfg)})
     members = tuple(Member(a.name) for a in agents)
     return AcdSettings(agents, tuple(QueueSpec(n, members) for n in names))
@@ -100,14 +101,14 @@ class AcdLink:
         self._deadline: int | None = None
 
     # -- addressing ------------------------------------------------------
-    def key(self, ref: tuple[str, int]) -> Key:
+    def key(self, ref: ChannelRef) -> Key:
         for rt in self.s.boards:
             if rt.name == ref[0]:
                 return (rt.index, ref[1])
         raise KeyError(f"no board named {ref[0]!r}")
 
-    def ref(self, key: Key) -> tuple[str, int]:
-        return (self.s.boards[key[0]].name, key[1])
+    def ref(self, key: Key) -> ChannelRef:
+        return ChannelRef(self.s.boards[key[0]].name, key[1])
 
     def now(self) -> int:
         return self.s.now_ms(self.s.boards[0])
@@ -232,7 +233,7 @@ class AcdLink:
         # the state the change set (a ready agent may be rung in the same breath: `now`)
         state = next((c.data["state"] for c in cmds if isinstance(c, acdmod.Event)
                       and c.kind == ServerEventKind.ACD_AGENT and c.data.get("agent") == agent), old)
-        row = {"agent": agent, "action": action, "old": old, "state": state, "now": a.state.value,
+        row: dict[str, Any] = {"agent": agent, "action": action, "old": old, "state": state, "now": a.state.value,
                "pending": a.pending, "changed": state != old or a.pending != old_pending,
                "by": by}
         self.s.bus.publish(tick, ServerEventKind.AGENT_STATE, **row)
@@ -332,7 +333,7 @@ class AcdLink:
         self.s.settle(rt, tick, {key[1]})
 
     # -- IVR transfers -------------------------------------------------------
-    def trunk_status(self, ref: tuple[str, int], board: int) -> str:
+    def trunk_status(self, ref: ChannelRef, board: int) -> str:
         """A trunk line as a transfer from `board` sees it (hunt.LINE_STATES)."""
         key = self.key(ref)
         ch = self.s.boards[key[0]].channels.get(key[1])
@@ -359,7 +360,7 @@ class AcdLink:
         self._transfer_dial(tick, _Transfer(caller, leg.call.call_id, number, sz, leg), line)
         return True
 
-    def _transfer_dial(self, tick: int, t: _Transfer, line: tuple[str, int]) -> None:
+    def _transfer_dial(self, tick: int, t: _Transfer, line: ChannelRef) -> None:
         key = self.key(line)
         rt = self.s.boards[key[0]]
         trunk = rt.channels[key[1]]

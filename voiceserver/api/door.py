@@ -200,9 +200,10 @@ def peer_uid(peer: tuple[str, int] | None, local: tuple[str, int] | None) -> int
     its remote one; /proc/net/tcp shows every socket's owner."""
     if not peer or not local:
         return None
-    want = (_proc_addr(peer[0], peer[1]), _proc_addr(local[0], local[1]))
-    if None in want:
+    remote, here = _proc_addr(peer[0], peer[1]), _proc_addr(local[0], local[1])
+    if remote is None or here is None:
         return None
+    want = (remote, here)
     table = "/proc/net/tcp6" if len(want[0]) > 13 else "/proc/net/tcp"
     try:
         with open(table, encoding="ascii") as f:

@@ -295,9 +295,12 @@ class StatusApi:
         Our own accept loop rather than asyncio.start_server: a refused
         connection is closed here, before the next accept, so refusals never
         hold descriptors while the loop catches up."""
+        listener = self._listener
+        if listener is None:            # closed meanwhile
+            return
         for _ in range(64):
             try:
-                sock, peer = self._listener.accept()
+                sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:       # EMFILE and friends: try again at the next wake-up

@@ -84,7 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _time_arg(text: str, flag: str) -> str:
     try:
-        return iso(parse_time(text))
+        when = iso(parse_time(text))
+        if when is None:
+            raise ValueError("no time given")
+        return when
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
 
@@ -228,7 +231,8 @@ def _xlsx_value(key: str, v: Any) -> Any:
     if v is None:
         return None                                  # an empty cell, not an empty string
     if key in TIMES and v:
-        return parse_time(v).replace(tzinfo=None)   # Excel has no zones: the column is UTC
+        t = parse_time(v)
+        return t.replace(tzinfo=None) if t is not None else None   # Excel has no zones: UTC
     return _export(key, v)
 
 

@@ -364,6 +364,8 @@ class _Loader:
         if library is not None:
             errs.attempt(self.check_prompts, library, prompts)
         errs.check()
+        # what errs.attempt returned is there: errs.check() raised otherwise
+        assert channels is not None and ivr is not None
         self.reachability(ivr, schedule, default_flow, ivr_node)
         if recording is not None:   # a rule for an agent the server lacks never applies
             found = agent_warnings(recording, agent_ids(acd), self.file)
@@ -440,14 +442,14 @@ class _Loader:
                 running = open_boards.get(board)
                 if running is None:
                     continue
-                have = running.channels.get(chan)
-                if have is None:
+                kind = running.channels.get(chan)
+                if kind is None:
                     errs.add(node.error(key, f"board {board} ({running.uri}) has no channel "
                                              f"{chan} (it has {len(running.channels)}: 0-"
                                              f"{max(running.channels, default=-1)})"))
-                elif role == "agents" and have != "FXS":
+                elif role == "agents" and kind != "FXS":
                     errs.add(node.error(key, f"{board}:{chan} is an agent phone but the board "
-                                             f"says it is {have}"))
+                                             f"says it is {kind}"))
         errs.check()
 
     # -- [recording] -------------------------------------------------------
@@ -463,7 +465,7 @@ class _Loader:
             rules = load_rules(path, plan)
         else:   # the hash of the file they are in: a reload's watcher knows them as loaded
             rules = replace(RecordingRules.from_node(node, plan),
-                            source_hash=hashlib.sha256(self.root.text.encode()).hexdigest())
+                            source_hash=hashlib.sha256(self.root.config.text.encode()).hexdigest())
         self.warnings += [str(w) for w in rules.warnings]
         return rules
 
@@ -1168,14 +1170,14 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
     qnode = root.table("queues")
     hunt: dict[str, str] = {}
     th = qnode.table("trunk_hunt")
-    for g in th.keys():
-        if g not in groups:
-            raise th.error(g, f"no outbound trunk group '{g}' in [channels.outbound]"
-                              f"{_suggest(g, groups)}")
+    for group in th.keys():
+        if group not in groups:
+            raise th.error(group, f"no outbound trunk group '{group}' in [channels.outbound]"
+                                  f"{_suggest(group, groups)}")
         try:
-            hunt[g] = canonical_method(th.get_str(g))
+            hunt[group] = canonical_method(th.get_str(group))
         except ValueError as exc:
-            raise th.error(g, str(exc)) from None
+            raise th.error(group, str(exc)) from None
     glare = qnode.get_int("glare_retries", 2, min=0, max=30)
     recall_ms = _ms(qnode, "hold_recall", 30, min=1, max=600)
     from voiceserver.acd.distributor import FEATURE_ACTIONS, FEATURE_CODES
@@ -1193,16 +1195,16 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
                 list(codes.values()).count(x) > 1:
             raise qnode.error("feature_codes", f"two features share a code, or one code "
                                                f"begins another: {codes}")
-    names = [k for k in qnode.keys() if k not in _QUEUE_SETTINGS]
-    for n in names:
+    queue_keys = [k for k in qnode.keys() if k not in _QUEUE_SETTINGS]
+    for n in queue_keys:
         if not isinstance(qnode.get(n), dict):
             raise qnode.error(n, f"expected a queue table [queues.{n}] (settings of [queues] "
                                  f"are {', '.join(_QUEUE_SETTINGS)})")
         if not _NAME.match(n):
             raise qnode.error(n, f"queue name {n!r}: use letters, digits, _ and - "
                                  f"(starting with a letter)")
-    entry_names = {n for n in names if "into" in qnode.table(n)}
-    queue_names = set(names) - entry_names
+    entry_names = {n for n in queue_keys if "into" in qnode.table(n)}
+    queue_names = set(queue_keys) - entry_names
 
     def target(node: Node, key: str, default: Target) -> Target:
         if key not in node:
@@ -1271,14 +1273,16 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
                                       f"strategy such as longest-idle")
         members: list[Member] = []
         for i, m in enumerate(q.get_list("members")):
-            if agent_id_text(m) is not None:
-                agent, tier = agent_id_text(m), 1
+            plain = agent_id_text(m)
+            if plain is not None:
+                agent, tier = plain, 1
             elif isinstance(m, dict):
                 mn = Node(q.config, q.keypath + ("members", i), m)
                 mn.check_keys({"agent", "tier"})
-                agent = agent_id_text(mn.get("agent"))
-                if agent is None:
+                named = agent_id_text(mn.get("agent"))
+                if named is None:
                     raise mn.error("agent", "expected an agent id: \"1001\", 1001 or \"alice\"")
+                agent = named
                 tier = mn.get_int("tier", 1, min=1, max=99)
             else:
                 raise q.error(("members", i), "expected an agent id or "
@@ -1331,7 +1335,7 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
             vip_priority=q.get_int("vip_priority", 10), weight=q.get_int("weight", 0),
             mailbox=mailbox(q, "mailbox"), seed=q.get_int("seed", 0)))
 
-    for n in names:
+    for n in queue_keys:
         errs.attempt(one_queue, n)
     errs.check()
     if agents_node.keys() and not queues:
@@ -1339,14 +1343,14 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
     # Every queue the IVR sends calls to must exist (when the IVR itself loaded).
     ivr_node = root.table("ivr")
     known = queue_names | set(entries)
-    for where, action in _ivr_actions(ivr) if ivr is not None else ():
-        if isinstance(action, QueueAction) and action.queue not in known:
-            raise ivr_node.error(where, f"the IVR queues calls to '{action.queue}', which is "
-                                        f"not in [queues]{_suggest(action.queue, known)}")
-        if isinstance(action, VoicemailAction) and strict and action.mailbox not in boxes:
-            raise ivr_node.error(where, f"the IVR sends calls to mailbox '{action.mailbox}', "
+    for where, ivr_action in _ivr_actions(ivr) if ivr is not None else ():
+        if isinstance(ivr_action, QueueAction) and ivr_action.queue not in known:
+            raise ivr_node.error(where, f"the IVR queues calls to '{ivr_action.queue}', which is "
+                                        f"not in [queues]{_suggest(ivr_action.queue, known)}")
+        if isinstance(ivr_action, VoicemailAction) and strict and ivr_action.mailbox not in boxes:
+            raise ivr_node.error(where, f"the IVR sends calls to mailbox '{ivr_action.mailbox}', "
                                         f"which is not in [voicemail.mailboxes]"
-                                        f"{_suggest(action.mailbox, set(boxes))}")
+                                        f"{_suggest(ivr_action.mailbox, set(boxes))}")
     return AcdSettings(tuple(agents), tuple(queues), MappingProxyType(entries),
                        MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes), recall_ms)
 

@@ -128,6 +128,10 @@ class Channel:
     def ticks(self, ms: float) -> int:
         return max(1, int(round(ms * self.tps / 1000.0)))
 
+    def hangup(self, tick: int, reason: str) -> None:
+        """End the call on this channel (each kind of channel says how)."""
+        raise NotImplementedError
+
     def take(self) -> list[Action]:
         out, self.outbox = self.outbox, []
         return out

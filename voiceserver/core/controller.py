@@ -354,9 +354,9 @@ class CallController:
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxsPhone) and data.get("recall"):
             return self._hold(rt, tick, ch, False, "recall answered")
         if kind == ServerEventKind.CALL_RECALL_TIMEOUT and isinstance(ch, FxsPhone):
-            leg = self.legs.get(key)
-            if leg is not None and leg.partner is not None:
-                caller = rt.channels[leg.partner[1]]
+            phone_leg = self.legs.get(key)
+            if phone_leg is not None and phone_leg.partner is not None:
+                caller = rt.channels[phone_leg.partner[1]]
                 caller.hangup(tick, "held call not picked up after hold recall")
                 return {caller.chan}
             return set()
@@ -589,8 +589,8 @@ class CallController:
             return None if t is None else self.time_at(rt, t)
         rec = CallRecord(
             call.call_id, rt.name, ch.chan, call.direction, call.caller, call.called,
-            call.data.get("first_ring") or at(call.start_tick),   # first_ring: rang before a crash
-            at(call.answer_tick), at(call.end_tick or self.tick),
+            call.data.get("first_ring") or self.time_at(rt, call.start_tick),   # rang before a crash
+            at(call.answer_tick), self.time_at(rt, call.end_tick or self.tick),
             leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
             leg.agent, at(call.data.get("agent_answer_tick")))
         self.records.append(rec)

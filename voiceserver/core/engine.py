@@ -128,7 +128,7 @@ class Engine:
         self._bridges = _Bridges()
         self.hardware_bridging = hardware_bridging
         self._xconnected: dict[int, int] = {}
-        self._commands: deque[Callable[[], None]] = deque()
+        self._commands: deque[Callable[[], object]] = deque()
         self._timers: list[tuple[int, int, int, Any]] = []
         self._seq = itertools.count()
         self._stop = threading.Event()
@@ -216,7 +216,7 @@ class Engine:
         """hook/ring/set_cas/xconnect/... on the board, from the engine thread."""
         self._queue(lambda: getattr(self.board, method)(*args))
 
-    def _queue(self, cmd: Callable[[], None]) -> None:
+    def _queue(self, cmd: Callable[[], object]) -> None:
         self._commands.append(cmd)
 
     # -- the loop --------------------------------------------------------

@@ -25,7 +25,7 @@ from boarddrv import BoardError, ChannelType, open_board
 from boarddrv.events import alarm_bits
 from dsp.mix import AudioBank, Segment
 from voiceserver.acd.link import AcdLink, default_settings
-from voiceserver.config.server import ServerConfig
+from voiceserver.config.server import ConfigError, ServerConfig
 from voiceserver.core import linestate, media, sdnotify
 from voiceserver.core.callids import CallIds, default_server_id
 from voiceserver.core.calltotals import CallTotals
@@ -201,8 +201,9 @@ class VoiceServer:
             if self.status_port is not None:
                 from voiceserver.api.status import StatusApi
                 from voiceserver.api.token import ensure_token
-                status = StatusApi(queues=lambda: self.acd.acd.queue_rows(self.live_ms()),
-                                   agents=lambda: self.acd.acd.agent_rows(self.live_ms()),
+                acd = self.calls.acd.acd
+                status = StatusApi(queues=lambda: acd.queue_rows(self.live_ms()),
+                                   agents=lambda: acd.agent_rows(self.live_ms()),
                                    channels=self.channel_rows,
                                    admin={"reload": self.admin_reload},
                                    admin_arg={"record-pause": lambda c: self.admin_record(c, True),
@@ -296,7 +297,7 @@ class VoiceServer:
         return {rt.name: OpenBoard(rt.board.uri, {c.index: c.type.name for c in rt.board.channels})
                 for rt in self.boards}
 
-    def _reloaded(self, path: str, new: ServerConfig, err: Exception | None) -> bool:
+    def _reloaded(self, path: str, new: ServerConfig, err: ConfigError | None) -> bool:
         self.catch_up_clock()     # between ticks: what it publishes is stamped now
         self.reload_error = None if err is None else str(err)
         if err is not None:

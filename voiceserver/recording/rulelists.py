@@ -74,7 +74,7 @@ def _subtract(pos: list[tuple[int, int]], neg: list[tuple[int, int]]) -> list[tu
 
 
 def _in_intervals(iv: list[tuple[int, int]], n: int) -> bool:
-    i = bisect.bisect_right(iv, (n, float("inf"))) - 1  # type: ignore[arg-type]
+    i = bisect.bisect_right(iv, (n, float("inf"))) - 1
     return i >= 0 and iv[i][0] <= n <= iv[i][1]
 
 

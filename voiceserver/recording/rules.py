@@ -818,10 +818,10 @@ def _warnings(node: Node, windows: Sequence[Window], lists: dict[str, list[ListR
     if not dirs:
         out.append(_warn(sel, "directions", "no direction selected: nothing is ever recorded"))
     smp = node.table("sampling")
-    for d, rate in sampling:
-        if rate == 0 and d in dirs:
-            out.append(_warn(smp, d, f"sampling {d} is 0%: no {d} call is recorded "
-                                     f"(leave {d} out of select.directions to say so)"))
+    for direction, rate in sampling:
+        if rate == 0 and direction in dirs:
+            out.append(_warn(smp, direction, f"sampling {direction} is 0%: no {direction} call is recorded "
+                                             f"(leave {direction} out of select.directions to say so)"))
     for key, other in (("queues", other_queues), ("ivr", other_ivr)):
         if not other and not any(v for _, v in tables[key]):
             out.append(_warn(sel, f"other_{key}", f"other_{key} = false and no select.{key} "
@@ -866,7 +866,7 @@ def _items(lr: ListRule) -> Iterable[tuple[Any, Any, bool]]:
         return ()
     if lr.agents is not None:
         return lr.agents.items
-    return s.items  # type: ignore[union-attr]
+    return s.items
 
 
 def _covers(by: ListRule, item: Any) -> bool:

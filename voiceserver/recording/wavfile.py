@@ -109,10 +109,13 @@ class WavFile:
         return self._fd is None
 
     def _write_all(self, data: bytes | memoryview) -> int:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: written after close")
+        fd = self._fd
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
-            n = os.write(self._fd, view[done:])  # a short write is followed by the ENOSPC raise
+            n = os.write(fd, view[done:])  # a short write is followed by the ENOSPC raise
             if n <= 0:
                 raise OSError("write returned 0")
             done += n
