@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 DEFAULT_PATH = "/var/lib/voiceboard/calls.db"
 
@@ -153,6 +154,12 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@overload
+def parse_time(s: str) -> dt.datetime: ...
+@overload
+def parse_time(s: None) -> None: ...
+@overload
+def parse_time(s: str | None) -> dt.datetime | None: ...
 def parse_time(s: str | None) -> dt.datetime | None:
     """Stored text back to an aware UTC datetime; also accepts any ISO-8601 the CLI is given."""
     if s is None:
@@ -234,7 +241,7 @@ class RecordingRow:
 class CallDb:
     """One connection, usable from several threads (serialised by a lock)."""
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
@@ -294,7 +301,7 @@ class CallDb:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _tx(self, stmts: Iterable[Any]) -> list[int | None]:
+    def _tx(self, stmts: Iterable[Any]) -> list[Any]:
         """Run statements ((sql, args) or a callable(conn)) in one transaction; each lastrowid."""
         with self._lock:
             c = self._conn

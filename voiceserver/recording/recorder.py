@@ -214,7 +214,7 @@ class Recorder:
         self.close_timeout = close_timeout
         self.fsync_budget = 0.1          # s of fsync per writer pass (see _housekeeping)
         self._own_db = not isinstance(db, CallDb)
-        self.db = CallDb(db) if self._own_db else db
+        self.db: CallDb = db if isinstance(db, CallDb) else CallDb(db)
         self._on_event = on_event
         self._events: deque[RecorderEvent] = deque(maxlen=10000)
         self.recovered: list[dict[str, Any]] = recover(self.root, self.db) if recover_at_start else []
@@ -552,6 +552,7 @@ class Recorder:
 
     def _append(self, rec: _Rec, data: np.ndarray) -> None:
         buf = g711.alaw_encode(data) if rec.fmt == "alaw" else np.ascontiguousarray(data, "<i2")
+        assert rec.wav is not None, "audio for a recording whose file is not open"
         try:
             rec.wav.write(buf)
         except OSError as exc:
@@ -571,14 +572,14 @@ class Recorder:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, call_id,
                                          {"reason": f"database error {what}: {exc}"}))
         elif kind == "gap":
-            for rec in self._recs.values():
-                if rec.done or rec.wav is None:
+            for open_rec in self._recs.values():
+                if open_rec.done or open_rec.wav is None:
                     continue
-                at = rec.frames
+                at = open_rec.frames
                 n = m[2]
-                self._append(rec, np.zeros((n, rec.width), np.int16))
-                rec.dropped_blocks += n
-                self._add_gap(rec, at, rec.frames, "overrun")
+                self._append(open_rec, np.zeros((n, open_rec.width), np.int16))
+                open_rec.dropped_blocks += n
+                self._add_gap(open_rec, at, open_rec.frames, "overrun")
         else:
             rec = self._recs.get(m[2])
             if rec is None:
@@ -671,6 +672,7 @@ class Recorder:
                     rec.wav.abort()
             except OSError:
                 rec.wav.abort()
+                assert part is not None          # an open file has a path
                 try:
                     info = wavwriter.repair(part)
                     frames, nbytes = info.frames, info.data_bytes
@@ -680,6 +682,7 @@ class Recorder:
         if part is not None:
             try:
                 if keep:
+                    assert rec.path is not None
                     os.rename(part, rec.path)
                 elif part.exists():
                     part.unlink()
@@ -828,7 +831,7 @@ def recover_calls(db: CallDb, server_id: str | None = None) -> list[dict[str, An
     """
     done: list[dict[str, Any]] = []
     for call in db.open_calls(server_id):
-        seen = [parse_time(call[k]) for k in ("last_seen", "answer", "start") if call.get(k)]
+        seen = [parse_time(str(call[k])) for k in ("last_seen", "answer", "start") if call.get(k)]
         seen += [r.started + dt.timedelta(seconds=r.duration) for r in db.recordings(call["call_id"])]
         end = max(seen) if seen else None
         disposition = call["disposition"] or CRASHED

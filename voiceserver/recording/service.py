@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -122,6 +123,12 @@ class CallRecording:
     @property
     def recording(self) -> bool:
         return self.handle is not None and self.ended is None
+
+    @property
+    def live(self) -> int:
+        """The recorder's handle of a recording that has started (`handle` is set)."""
+        assert self.handle is not None, f"{self.call_id}: no recording started"
+        return self.handle
 
 
 @dataclass
@@ -217,6 +224,7 @@ class RecordingService:
     def board_back(self, rt: BoardRuntime) -> None:
         """A recorder for the board's engine (at start, and when a lost board is back)."""
         st = self.storage
+        assert self.db is not None, "board_back before open()"
         rec = Recorder(self.db, st.recordings, nchan=rt.board.info.nchan, block=rt.board.block,
                        template=st.template, on_event=self._recorder_callback(rt.index),
                        recover_at_start=False,
@@ -250,8 +258,9 @@ class RecordingService:
         for index, rec in self.recorders.items():   # calls not answered, outbound legs: end them too
             rt = self.s.boards[index]
             end = self.s.time_at(rt, rt.engine.tick)
-            rec.db_write("ending the calls in progress", None, lambda db, name=rt.name, end=end:
-                         db.finish_open_calls(self.s.server_id, self.run, name, end, "server stopped"))
+            rec.db_write("ending the calls in progress", None,
+                         functools.partial(_finish_open_calls, server_id=self.s.server_id, run=self.run,
+                                           board=rt.name, end=end))
         self._closed = True
         finished = [rec.close() for rec in self.recorders.values()]
         self._drain_events()      # the last files' events: published before the server returns
@@ -332,7 +341,7 @@ class RecordingService:
             return None
         ch = rt.channels.get(chan)
         ring_gone = getattr(getattr(ch, "t", None), "ring_gone_ms", 6000) / 1000 + SEEN_INTERVAL_S
-        gap = (parse_time(iso(at)) - parse_time(iso(old["end"]))).total_seconds()
+        gap = (parse_time(str(iso(at))) - parse_time(str(iso(old["end"])))).total_seconds()
         return old if 0 <= gap <= ring_gone else None
 
     def progress(self, rt: BoardRuntime, tick: int, leg: Leg) -> None:
@@ -352,8 +361,10 @@ class RecordingService:
         if rec is None or self._closed:
             return
         at = self.s.time_at(rt, tick)
+        run = self.run
+        assert run is not None, "a recorder without a run of the call database"
         rec.db_write("marking the calls in progress seen", None,
-                     lambda db: db.mark_seen(self.s.server_id, self.run, rt.name, at))
+                     lambda db: db.mark_seen(self.s.server_id, run, rt.name, at))
 
     # -- hooks: the server calls these from its control plane ---------------------
     def answered(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg) -> None:
@@ -453,7 +464,7 @@ class RecordingService:
         cr.other = other_chan
         self._by_other[(rt.index, other_chan)] = cr.call_id
         if cr.recording:
-            self.recorders[rt.index].retarget(cr.handle, agent=("rx", other_chan))
+            self.recorders[rt.index].retarget(cr.live, agent=("rx", other_chan))
         if agent and agent != cr.facts.agent:
             cr.facts = replace(cr.facts, agent=agent)
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
@@ -472,7 +483,7 @@ class RecordingService:
         cr.other = None
         cr.tones.discard(chan)
         if cr.recording:
-            self.recorders[rt.index].retarget(cr.handle, agent=("tx", cr.chan))
+            self.recorders[rt.index].retarget(cr.live, agent=("tx", cr.chan))
 
     def call_ended(self, rt: BoardRuntime, record: CallRecord, end_tick: int) -> None:
         """A trunk call ended (any: answered or not, inbound or outbound): keep or discard, row."""
@@ -549,7 +560,7 @@ class RecordingService:
         self._pause_changes(rt, tick, cr, changes)
         out.update(paused=cr.pause.paused, changed=bool(changes))
         if not changes:
-            if not cr.rules.pause_by_command:
+            if cr.rules is not None and not cr.rules.pause_by_command:
                 out["why"] = f"refused: pause_by_command = false ({cr.rules.ref('pause_by_command')})"
             elif not pause and cr.pause.paused:
                 out["why"] = "a rule's pause is on: a command cannot lift it"
@@ -630,7 +641,7 @@ class RecordingService:
             if c.paused:
                 cr.resume_pending = None
                 if not cr.paused:
-                    rec.pause(cr.handle)
+                    rec.pause(cr.live)
             elif cr.tones:
                 # The digit that ended the collection still sounds: resume when it stops,
                 # so no tail of a card number's last digit reaches the file.
@@ -640,7 +651,7 @@ class RecordingService:
                 cr.resume_pending = c
                 continue
             elif cr.paused:
-                rec.resume(cr.handle)
+                rec.resume(cr.live)
             cr.paused = c.paused
             kind = ServerEventKind.RECORDING_PAUSED if c.paused else ServerEventKind.RECORDING_RESUMED
             self.s.bus.publish(tick, kind,
@@ -673,7 +684,7 @@ class RecordingService:
         cr.decision = d
         if d.stopped and not was.stopped and cr.recording:
             k = rules.keep(d, self._seconds(rt, cr, tick))
-            self.recorders[rt.index].stop(cr.handle, reason=f"{source}: {d.reason}",
+            self.recorders[rt.index].stop(cr.live, reason=f"{source}: {d.reason}",
                                           discard=None if k.keep else _why_discarded(k.reason))
             cr.ended = tick
             cr.end_rule, cr.end_note = str(d.rule), f"{source}: {k.reason}"
@@ -698,7 +709,7 @@ class RecordingService:
             return cr.end_rule, cr.end_note
         assert cr.rules is not None
         k = cr.rules.keep(d, self._seconds(rt, cr, end_tick))
-        self.recorders[rt.index].stop(cr.handle, reason="call end",
+        self.recorders[rt.index].stop(cr.live, reason="call end",
                                       discard=None if k.keep else _why_discarded(k.reason))
         cr.ended = end_tick
         return str(k.rule), k.reason
@@ -788,6 +799,7 @@ class RecordingService:
         if ev.detail.get("status") == "kept" and path:
             try:
                 self._ensure_mailbox(vm.mailbox)
+                assert self.db is not None          # voicemail is stored only with a database
                 mid = self.db.add_voicemail(vm.mailbox, path=path, created=vm.when,
                                             duration=float(ev.detail.get("duration")
                                                            or ev.detail.get("seconds") or 0.0),
@@ -848,8 +860,9 @@ class RecordingService:
         """The loop: publish, and keep the call's state in step (max duration, failures)."""
         rt = self.s.boards[board]
         key = (board, ev.handle) if ev.handle is not None else None
-        known = self._handles.get(key) if key else None
-        if known and ev.kind in (ServerEventKind.RECORDING_STOPPED, ServerEventKind.RECORDING_FAILED):
+        known = self._handles.get(key) if key is not None else None
+        if key is not None and known and ev.kind in (ServerEventKind.RECORDING_STOPPED,
+                                                     ServerEventKind.RECORDING_FAILED):
             del self._handles[key]           # the recording's last word
         call_id = ev.call_id or (known[0] if known else None)
         detail = dict(ev.detail)
@@ -871,7 +884,8 @@ class RecordingService:
             if ev.kind == ServerEventKind.RECORDING_FAILED and not self._closed:
                 self.recorders[board].stop(vm.handle, reason=detail.get("reason") or "failed")
             with self._vm_lock:
-                self._vm.pop(key, None)
+                if key is not None:
+                    self._vm.pop(key, None)
                 if self._vm_calls.get(vm.call_id) is vm:
                     del self._vm_calls[vm.call_id]
             self.s.bus.publish(tick, ServerEventKind.VOICEMAIL_RECORD_STOP, chan=vm.chan, call_id=vm.call_id,
@@ -892,7 +906,7 @@ class RecordingService:
                 cr.ended = tick
                 cr.end_rule, cr.end_note = (str(cr.decision.rule) if cr.decision else None), note
                 if not self._closed:
-                    self.recorders[board].stop(cr.handle, reason=reason)   # frees the slot
+                    self.recorders[board].stop(cr.live, reason=reason)   # frees the slot
             elif cr is None and call_id is not None and not self._closed:
                 # the call has already ended (its row was written): correct the row
                 self.recorders[board].log_call(self._row(call_id, recording_note=note))
@@ -905,3 +919,9 @@ def _why_discarded(reason: str) -> str:
 
 
 __all__ = ["RecordingService", "CallRecording", "FORMATS", "VOICEMAIL_FORMAT"]
+
+
+def _finish_open_calls(db: CallDb, *, server_id: str, run: int | None, board: str, end: dt.datetime) -> Any:
+    """The rows of a board's calls still open at stop: ended "server stopped" (the writer thread)."""
+    assert run is not None, "a recorder without a run of the call database"
+    return db.finish_open_calls(server_id, run, board, end, "server stopped")
