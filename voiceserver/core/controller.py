@@ -119,7 +119,7 @@ class CallController:
         return rt.clock_start + dt.timedelta(milliseconds=tick * rt.ms_per_tick)
 
     # -- events from the engine ---------------------------------------------
-    def handle(self, index: int, tick: int, events: list) -> list[MediaCommand]:
+    def handle(self, index: int, tick: int, events: list[Any]) -> list[MediaCommand]:
         rt = self.boards[index]
         if self.stopping:   # the calls were ended: nothing more is acted on
             events = []
@@ -372,7 +372,7 @@ class CallController:
 
     # -- IVR commands ---------------------------------------------------------
     def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg,
-                      cmds: list) -> None:
+                      cmds: list[ivrmod.Command]) -> None:
         if self.recording is not None:   # pauses, IVR branches and queues for the rules
             self.recording.ivr_commands(rt, tick, leg, cmds)
         for cmd in cmds:

@@ -73,13 +73,13 @@ class BoardRuntime:
         self.engine = engine
         self.channels: dict[int, Channel] = {}
         self.callerid_chans: set[int] = set()    # analog FXO trunks: caller ID while idle/ringing
-        self.ms_per_tick = board.block * 1000.0 / RATE
+        self.ms_per_tick: float = board.block * 1000.0 / RATE
         self.clock_start: dt.datetime = dt.datetime.now(dt.UTC)  # the time of tick 0
         self.tick = 0                            # the last tick of this board the controller handled
         self.span_chans: dict[int, list[int]] = {}   # span -> its channels
         self.span_alarms: dict[int, int] = {}        # span -> alarm bits (boarddrv.events.ALARMS)
         self.lost: str | None = None             # why the board is lost (None: it is up)
-        self.reopen: asyncio.Task | None = None  # the task opening it again
+        self.reopen: asyncio.Task[None] | None = None  # the task opening it again
 
     def ms_at(self, tick: int) -> int:
         """The board's clock in ms at `tick` (the time base of the IVR, ACD and pause rules)."""
