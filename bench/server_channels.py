@@ -143,27 +143,40 @@ def run_one(n: int, seconds: float, library, profile: str | None, workdir: Path,
     (work / "hwsim.toml").write_text(hwsim_config(boards))
     (work / "scenario.toml").write_text(scenario(boards, idle))
     (work / "server.toml").write_text(server_config(boards))
-    ready, log = work / "ready.json", work / "hwsim.log"
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(work / "hwsim.toml"),
-                                 "--scenario", str(work / "scenario.toml"), "--clock", "lockstep",
-                                 "--ready-file", str(ready)], stdout=logf, stderr=subprocess.STDOUT)
+    proc, info = start_hwsim(work)
     try:
-        info = wait_ready(proc, ready, log)
         cfg = load_config(work / "server.toml", library=library)
         server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(info["start"]))
         result = asyncio.run(_measure(server, 0 if idle else n, seconds, proc.pid, profile, State))
         result["channels"] = n
         result["state"] = "idle" if idle else "ivr"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_hwsim(proc)
     result["boards"] = len(boards)
     return result
+
+
+def start_hwsim(work: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """`python -m hwsim --clock lockstep` on work/hwsim.toml and work/scenario.toml; its ready info."""
+    ready, log = work / "ready.json", work / "hwsim.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(work / "hwsim.toml"),
+                                 "--scenario", str(work / "scenario.toml"), "--clock", "lockstep",
+                                 "--ready-file", str(ready)], stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        return proc, wait_ready(proc, ready, log)
+    except BaseException:
+        stop_hwsim(proc)
+        raise
+
+
+def stop_hwsim(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 async def _measure(server, n: int, seconds: float, hwsim_pid: int, profile: str | None, State) -> dict[str, Any]:

@@ -144,8 +144,21 @@ class EventBus:
         return [e for e in self.journal if e.seq > seq]
 
 
+_JSON = json.JSONEncoder(default=str)   # json.dumps(..., default=str) without a new encoder per event
+
+
 def log_event(ev: ServerEvent) -> None:
     """A bus subscriber: the event as one JSON line in the server's log (``voiceboard serve``).
 
-    Events carry secret input masked (voiceserver.core.masking), so the log does too."""
-    log.info("event %s", json.dumps(ev.as_dict(), default=str))
+    Events carry secret input masked (voiceserver.core.masking), so the log does too.
+
+    The record is what ``log.info("event %s", ...)`` here makes, without its
+    per-record stack walk (``findCaller``): the caller is always this function,
+    so its file, line and name are given. Nothing is built when INFO is off."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, _LINE, "event %s",
+                              (_JSON.encode(ev.as_dict()),), None, "log_event"))
+
+
+_LINE = log_event.__code__.co_firstlineno

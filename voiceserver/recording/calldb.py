@@ -26,6 +26,7 @@ schema 4) merge as they always did.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sqlite3
@@ -523,12 +524,21 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow, *, new: bool = False,
     merged["duration"] = (None if merged["end"] is None or t0 is None else
                           round((parse_time(merged["end"]) - parse_time(t0)).total_seconds(), 6))
     if old is None:
-        cols = ["call_id"] + list(merged)
-        c.execute(f"INSERT INTO calls ({', '.join(f'{_q(k)}' for k in cols)}) "
-                  f"VALUES ({', '.join('?' * len(cols))})", [row.call_id] + list(merged.values()))
+        c.execute(_insert_sql(tuple(merged)), [row.call_id] + list(merged.values()))
     else:
-        c.execute(f"UPDATE calls SET {', '.join(f'{_q(k)} = ?' for k in merged)} WHERE call_id = ?",
-                  list(merged.values()) + [row.call_id])
+        c.execute(_update_sql(tuple(merged)), list(merged.values()) + [row.call_id])
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    """The INSERT of a call row with these columns (after call_id): built once, not per row."""
+    cols = ("call_id",) + columns
+    return f"INSERT INTO calls ({', '.join(f'{_q(k)}' for k in cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+@functools.lru_cache(maxsize=4)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    return f"UPDATE calls SET {', '.join(f'{_q(k)} = ?' for k in columns)} WHERE call_id = ?"
 
 
 def _q(name: str) -> str:

@@ -132,6 +132,7 @@ class _Rec:
     dropped_blocks: int = 0
     last_header: float = 0.0
     last_sync: float = 0.0
+    pos: int = 0                   # ring sequence of its next block to write (from its start)
 
     @property
     def frames(self) -> int:
@@ -244,6 +245,12 @@ class Recorder:
         self._recs: dict[int, _Rec] = {}
         self._wake = threading.Event()
         self._space = threading.Event()
+        # audio is written in runs of at least this many ticks (or all of it at a poll, a
+        # flush, the close, or before a recording's start/stop/pause): a wake for call rows
+        # alone writes the rows, not one tick of every recording (see _drain)
+        self.batch_ticks = max(1, self.ring_ticks // 4)
+        self._flushing = False
+        self._all_audio = True        # this writer pass writes all the audio there is
         self.backpressure = backpressure
         self._closing = False
         self._writer_error: str | None = None
@@ -465,12 +472,16 @@ class Recorder:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the writer has written everything captured so far (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self._thread.is_alive() and (self._tail < self._head or self._msgs):
-            self._wake.set()
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        self._flushing = True         # the writer writes all it has at each wake, not a batch
+        try:
+            while self._thread.is_alive() and (self._tail < self._head or self._msgs):
+                self._wake.set()
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.005)
+            return True
+        finally:
+            self._flushing = False
 
     def close(self, reason: str = "server stopped") -> bool:
         """Stop every recording (files kept), drain the writer, close. Call after the engine stopped.
@@ -507,9 +518,10 @@ class Recorder:
     def _writer(self) -> None:
         try:
             while True:
-                self._wake.wait(self.poll)
+                woken = self._wake.wait(self.poll)
                 self._wake.clear()
                 closing = self._closing
+                self._all_audio = not woken or closing or self._flushing
                 self._drain()
                 self._housekeeping()
                 if closing and self._tail >= self._head and not self._msgs:
@@ -525,30 +537,44 @@ class Recorder:
                     self._finish(rec, None, "server stopped")
 
     def _drain(self) -> None:
+        """The messages in order, each recording's audio written up to a message that needs
+        it (its start, stop, pause, resume; a gap); then the audio of every recording up to
+        the head if `_all_audio` (a poll, a flush, the close) or `batch_ticks` of it wait.
+
+        Each recording has its own written position (`_Rec.pos`): a message about one
+        recording writes that one's audio only, and call-row messages ("call", database
+        only) none, so the call rows and the starts and ends of other calls that come with
+        most ticks do not make the writer write every recording one tick at a time. The
+        ring is free up to the lowest position of the recordings going (`_tail`)."""
         head = self._head
-        s = self._tail
         msgs = self._msgs
-        R = self.ring_ticks
-        while True:
-            while msgs and msgs[0][0] <= s:
-                self._message(msgs.popleft())
-            if s >= head:
-                break
-            e = head
-            if msgs and msgs[0][0] < e:
-                e = msgs[0][0]
-            e = min(e, s + (R - s % R))
-            self._write_span(s % R, s % R + (e - s))
-            s = e
-            self._tail = s
+        moved = False                      # a recording's position moved, or one ended
+        while msgs:
+            m = msgs.popleft()
+            moved = moved or m[1] != "call"
+            self._message(m)
+        if self._all_audio or head - self._tail >= self.batch_ticks:
+            for rec in list(self._recs.values()):
+                self._catch_up(rec, head)
+            tail = head
+        elif moved:
+            tail = min(min((rec.pos for rec in self._recs.values() if not rec.done), default=head), head)
+        else:
+            return
+        if tail > self._tail:
+            self._tail = tail
             self._space.set()
 
-    def _write_span(self, r0: int, r1: int) -> None:
-        for rec in self._recs.values():
-            if rec.done or rec.wav is None:
-                continue
-            data = self._ring[r0:r1, rec.slot, :rec.width]
-            self._append(rec, data)
+    def _catch_up(self, rec: _Rec, upto: int) -> None:
+        """Write `rec`'s audio from its position up to ring sequence `upto`."""
+        s = rec.pos
+        R = self.ring_ticks
+        while s < upto and not rec.done and rec.wav is not None:
+            r0 = s % R
+            e = min(upto, s + (R - r0))
+            self._append(rec, self._ring[r0:r0 + (e - s), rec.slot, :rec.width])
+            s = e
+        rec.pos = max(rec.pos, upto)
 
     def _append(self, rec: _Rec, data: np.ndarray) -> None:
         buf = g711.alaw_encode(data) if rec.fmt == "alaw" else np.ascontiguousarray(data, "<i2")
@@ -563,6 +589,7 @@ class Recorder:
     def _message(self, m: tuple) -> None:
         kind = m[1]
         if kind == "start":
+            m[2].pos = m[0]                # its audio begins at the tick of its start
             self._open(m[2])
         elif kind == "call":
             _, _, what, call_id, write = m
@@ -572,7 +599,8 @@ class Recorder:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, call_id,
                                          {"reason": f"database error {what}: {exc}"}))
         elif kind == "gap":
-            for open_rec in self._recs.values():
+            for open_rec in list(self._recs.values()):
+                self._catch_up(open_rec, m[0])
                 if open_rec.done or open_rec.wav is None:
                     continue
                 at = open_rec.frames
@@ -584,6 +612,7 @@ class Recorder:
             rec = self._recs.get(m[2])
             if rec is None:
                 return
+            self._catch_up(rec, m[0])      # its audio before the pause, resume or stop
             if kind == "pause":
                 rec.pause_at = rec.frames
             elif kind == "resume":
