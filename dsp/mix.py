@@ -112,8 +112,9 @@ class Player:
 
     def _next(self, chan: int) -> bool:
         q = self._queues[chan]
-        if not q and self._loop[chan]:
-            q.extend(self._loop[chan])
+        loop = self._loop[chan]
+        if not q and loop:
+            q.extend(loop)
         if not q:
             self._active[chan] = 0
             return False

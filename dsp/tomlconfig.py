@@ -267,7 +267,9 @@ class _Scanner:
             return
         j = self.pos + 1
         while True:
-            j = _STRING_END.search(t, j).start()
+            m = _STRING_END.search(t, j)
+            assert m, f"scanner: unterminated string at line {self.line()}"
+            j = m.start()
             if t[j] == '"':
                 self.pos = j + 1
                 return
@@ -578,7 +580,7 @@ class Config(Node):
         self._elements = scanner.elements   # array path -> the line of each element
         super().__init__(self, (), data)
 
-    def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:  # type: ignore[override]
+    def line_of(self, keypath: str | KeyPath | int | None = None) -> int | None:
         """Line where keypath is defined, else where its nearest parent is; None if neither."""
         if keypath is None:
             return None

@@ -240,7 +240,9 @@ class ToneGenerator:
         self.plan = plan
         self._names = list(plan.tones)
         self._index = {n: i for i, n in enumerate(self._names)}
-        off, cnt, lens = [], [], []
+        off: list[int] = []
+        cnt: list[int] = []
+        lens: list[int] = []
         for n in self._names:
             t = plan.tones[n]
             off.append(len(lens))
@@ -431,13 +433,14 @@ class CallProgressDetector:
         sig_cont = [0] * len(sigs)
         for i, t in enumerate(self._tones):
             if t.continuous:
-                s = self._tone_sig[i]
-                sig_cont[s] = int(math.ceil(cont[i])) if not sig_cont[s] else min(sig_cont[s], int(math.ceil(cont[i])))
+                sig = self._tone_sig[i]
+                sig_cont[sig] = (int(math.ceil(cont[i])) if not sig_cont[sig]
+                                 else min(sig_cont[sig], int(math.ceil(cont[i]))))
         milestone = np.zeros(len(sigs) + _CLASS_BASE, np.int32)
         milestone[SILENCE + _CLASS_BASE] = max(1, int(round(silence_s / fs)))
         milestone[OTHER + _CLASS_BASE] = max(1, int(round(unknown_s / fs)))
-        for s, m in enumerate(sig_cont):
-            milestone[s + _CLASS_BASE] = m
+        for sig, m in enumerate(sig_cont):
+            milestone[sig + _CLASS_BASE] = m
         self._milestone = milestone
         self._debounce = int(debounce_frames)
         self._silence_frames = int(milestone[SILENCE + _CLASS_BASE])
@@ -622,9 +625,10 @@ class CallProgressDetector:
         ch.train = None
         self._active.discard(c)
 
-    def _intervals(self, tr: _Train, now: int) -> tuple[list[float], float | None, bool]:
+    def _intervals(self, tr: _Train, now: int) -> tuple[list[float], float, bool]:
         """Complete intervals (on, off, on, ...) from the train, plus the ongoing one."""
         iv: list[float] = []
+        ongoing: float
         for i, (a, b) in enumerate(tr.ons):
             if i:
                 iv.append(a - tr.ons[i - 1][1])

@@ -7,6 +7,7 @@ difference is below any tolerance we test.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 
@@ -24,6 +25,10 @@ def dbm0_to_peak(dbm0: float) -> float:
     return dbm0_to_rms(dbm0) * math.sqrt(2.0)
 
 
+@overload
+def rms_to_dbm0(rms: float) -> float: ...
+@overload
+def rms_to_dbm0(rms: np.ndarray) -> np.ndarray: ...
 def rms_to_dbm0(rms: float | np.ndarray) -> float | np.ndarray:
     """dBm0 of an RMS value; silence gives -inf, not an error."""
     with np.errstate(divide="ignore"):

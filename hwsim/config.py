@@ -20,6 +20,7 @@ Errors are `boarddrv.tomlconfig.ConfigError`: FILE:LINE: key 'a.b': what.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -201,14 +202,15 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     for fn in node.tables("fxo"):
         fn.check_keys({"channels", "numbers", "disconnect", "callerid", "ring_cadence", "ring_hz",
                        "cid_delay", "loop_drop", "dial_timeout", "answer_reversal"})
-        chans = parse_channels(fn, "channels", nchan)
+        port_chans = parse_channels(fn, "channels", nchan)
         numbers = fn.get_list("numbers", [], item=str)
-        if numbers and len(numbers) != len(chans):
-            raise fn.error("numbers", f"expected {len(chans)} numbers (one per channel), got {len(numbers)}")
+        if numbers and len(numbers) != len(port_chans):
+            raise fn.error("numbers", f"expected {len(port_chans)} numbers (one per channel), got {len(numbers)}")
         cadence = tuple(float(x) for x in fn.get_list("ring_cadence", [1.0, 4.0], item=float))
         if len(cadence) < 2 or len(cadence) % 2 or any(x <= 0 for x in cadence):
             raise fn.error("ring_cadence", "expected an even number of positive seconds: on, off, ...")
-        common = dict(
+        fxo_line = functools.partial(
+            FxoLine,
             disconnect=fn.get_str("disconnect", "busy-tone", choices=DISCONNECTS),
             callerid=fn.get_str("callerid", "fsk", choices=CALLERIDS),
             ring_cadence=cadence,
@@ -218,18 +220,18 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
             dial_timeout=fn.get_float("dial_timeout", 3.0, min=0.1, max=60.0),
             answer_reversal=fn.get_bool("answer_reversal", False),
         )
-        for i, c in enumerate(chans):
-            claim(fn, c)
-            fxo[c] = FxoLine(c, numbers[i] if numbers else None, **common)
+        for i, chan in enumerate(port_chans):
+            claim(fn, chan)
+            fxo[chan] = fxo_line(chan, numbers[i] if numbers else None)
     for pn in node.tables("fxs"):
         pn.check_keys({"channels", "numbers"})
-        chans = parse_channels(pn, "channels", nchan)
+        port_chans = parse_channels(pn, "channels", nchan)
         numbers = pn.get_list("numbers", [], item=str)
-        if numbers and len(numbers) != len(chans):
-            raise pn.error("numbers", f"expected {len(chans)} numbers (one per channel), got {len(numbers)}")
-        for i, c in enumerate(chans):
-            claim(pn, c)
-            fxs[c] = FxsPort(c, numbers[i] if numbers else None)
+        if numbers and len(numbers) != len(port_chans):
+            raise pn.error("numbers", f"expected {len(port_chans)} numbers (one per channel), got {len(numbers)}")
+        for i, chan in enumerate(port_chans):
+            claim(pn, chan)
+            fxs[chan] = FxsPort(chan, numbers[i] if numbers else None)
     for i, c in enumerate(channels):
         if c.index in analog:
             if c.index not in fxo and c.index not in fxs:

@@ -22,7 +22,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from hwsim.capture import Capture
-    from hwsim.simtime import SimClock, Timeline
+    from hwsim.simtime import SimClock, Timeline, Timer
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class Party:
         self.do = do
         self.step = 0
         self.t0 = world.now
-        self._timer = None
-        self._deadline = None
+        self._timer: Timer | None = None
+        self._deadline: Timer | None = None
         self._since = world.now
         self.alive = False
 

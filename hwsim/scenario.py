@@ -46,9 +46,10 @@ Targets name a board and channels (`BOARD:0-3,6`) or a span (`BOARD:SPAN`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal, overload
 
 import numpy as np
 
@@ -218,7 +219,7 @@ class Scenario:
     file: str = "<python>"
 
     # -- Python API (each returns self, to chain) ---------------------------------
-    def caller(self, at: float, line: str, number: str | None = None, *, script: list[Action] = (),
+    def caller(self, at: float, line: str, number: str | None = None, *, script: Sequence[Action] = (),
                **kw) -> Scenario:
         self.callers.append(CallerSpec(at, Target.parse(line), number, script=list(script), **kw))
         return self
@@ -292,6 +293,10 @@ def _where(node: Node, key: str | None = None) -> Where:
     return Where(node.config.file, node.config.line_of(path), format_key(path) if path else None)
 
 
+@overload
+def _target(node: Node, key: str, required: Literal[True] = True) -> Target: ...
+@overload
+def _target(node: Node, key: str, required: bool) -> Target | None: ...
 def _target(node: Node, key: str, required: bool = True) -> Target | None:
     if key not in node:
         if required:
@@ -304,7 +309,11 @@ def _target(node: Node, key: str, required: bool = True) -> Target | None:
         raise node.error(key, f"expected BOARD or BOARD:CHANNELS like \"hotline:0-3\", got {text!r}") from None
 
 
-def _seconds(node: Node, key: str, default=None) -> float | None:
+@overload
+def _seconds(node: Node, key: str) -> float | None: ...
+@overload
+def _seconds(node: Node, key: str, default: float) -> float: ...
+def _seconds(node: Node, key: str, default: float | None = None) -> float | None:
     return node.get_float(key, default, min=0.0)
 
 

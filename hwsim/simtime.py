@@ -47,7 +47,7 @@ class Timer:
     """A scheduled callback; `cancel()` makes it a no-op."""
     __slots__ = ("tick", "fn", "cancelled")
 
-    def __init__(self, tick: int, fn: Callable[[], None]) -> None:
+    def __init__(self, tick: int, fn: Callable[[], object]) -> None:
         self.tick = tick
         self.fn = fn
         self.cancelled = False
@@ -64,13 +64,13 @@ class Timeline:
         self._seq = itertools.count()
         self.now = 0
 
-    def at(self, tick: int, fn: Callable[[], None]) -> Timer:
-        """Run fn at `tick` (a past tick means the next run)."""
+    def at(self, tick: int, fn: Callable[[], object]) -> Timer:
+        """Run fn at `tick` (a past tick means the next run); what fn returns is ignored."""
         t = Timer(max(tick, self.now), fn)
         heapq.heappush(self._heap, (t.tick, next(self._seq), t))
         return t
 
-    def after(self, ticks: int, fn: Callable[[], None]) -> Timer:
+    def after(self, ticks: int, fn: Callable[[], object]) -> Timer:
         return self.at(self.now + ticks, fn)
 
     def run(self, now: int) -> int:

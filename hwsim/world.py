@@ -13,6 +13,7 @@ one for capture).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -280,30 +281,30 @@ class BoardWorld:
                 chans = self._chans(c.line, self.lines, c.where, "an FXO line")
                 if len(chans) != 1:
                     raise c.where.error(f"a glare caller needs one line, got {c.line}")
-                self.timeline.at(ck(c.at), lambda c=c, ch=chans[0]: self.lines[ch].arm_glare(
-                    c.number, c.name, c.script, c.hangup_after, c.give_up))
+                self.timeline.at(ck(c.at), functools.partial(
+                    self.lines[chans[0]].arm_glare, c.number, c.name, c.script, c.hangup_after, c.give_up))
                 continue
             chans = self._chans(c.line, self.trunks, c.where, "an FXO line or E1 CAS channel")
-            self.timeline.at(ck(c.at), lambda c=c, chans=chans: self._arrive(
-                chans, c.number, c.name, c.script, c.hangup_after, c.give_up))
+            self.timeline.at(ck(c.at), functools.partial(
+                self._arrive, chans, c.number, c.name, c.script, c.hangup_after, c.give_up))
         for i, a in enumerate(sc.arrivals):
             chans = self._chans(a.lines, self.trunks, a.where, "an FXO line or E1 CAS channel")
             rng = np.random.default_rng([sc.seed, i])
             self._next_arrival(a, chans, rng, a.times(rng), 0)
-        for a in sc.agents:
-            for ch in self._chans(a.phones, self.phones, a.where, "an FXS phone"):
-                self.phones[ch].agent = AgentBehaviour(a.answer_after, a.script, a.hangup_after)
+        for agent in sc.agents:
+            for ch in self._chans(agent.phones, self.phones, agent.where, "an FXS phone"):
+                self.phones[ch].agent = AgentBehaviour(agent.answer_after, agent.script, agent.hangup_after)
         for d in sc.dials:
             chans = self._chans(d.phone, self.phones, d.where, "an FXS phone")
-            self.timeline.at(ck(d.at), lambda d=d, ch=chans[0]: self.phones[ch].call_out(
-                d.digits, d.script, d.hangup_after, d.dial_after))
+            self.timeline.at(ck(d.at), functools.partial(
+                self.phones[chans[0]].call_out, d.digits, d.script, d.hangup_after, d.dial_after))
         for o in sc.outbound:
             if o.lines is not None:
                 self._chans(o.lines, self.lines, o.where, "an FXO line")
             self._outbound.append(o)
         for f in sc.faults:
             self._check_fault(f)
-            self.timeline.at(ck(f.at), lambda f=f: self._fault(f))
+            self.timeline.at(ck(f.at), functools.partial(self._fault, f))
         if sc.duration is not None:
             self.timeline.at(ck(sc.duration), self._end)
 
