@@ -11,6 +11,7 @@ from voiceserver.acd.agents import AgentSpec
 from voiceserver.acd.distributor import Acd
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.status import HttpError, StatusApi, parse_request, response
+from voiceserver.cli import apiclient
 from voiceserver.cli import queues as queues_cli
 
 
@@ -83,15 +84,15 @@ def test_cli_reads_a_real_acd_over_a_socket(capsys: pytest.CaptureFixture[str], 
         async with api_for(acd) as api:
             where = f"127.0.0.1:{api.port}"
             opts = ["--api", where, "--token-file", str(token_file)]
-            channels = await asyncio.to_thread(queues_cli.fetch, where, "/channels", token=TOKEN)
+            channels = await asyncio.to_thread(apiclient.fetch, where, "/channels", token=TOKEN)
             rc_json = await asyncio.to_thread(queues_cli.main, [*opts, "--json"])
             doc = json.loads(capsys.readouterr().out)
             rc_once = await asyncio.to_thread(queues_cli.main, [*opts, "--once"])
             table = capsys.readouterr().out
-            with pytest.raises(queues_cli.StatusUnreachable, match="HTTP 404"):
-                await asyncio.to_thread(queues_cli.fetch, where, "/nope", token=TOKEN)
-            with pytest.raises(queues_cli.StatusUnreachable, match="HTTP 401"):
-                await asyncio.to_thread(queues_cli.fetch, where, "/queues")
+            with pytest.raises(apiclient.StatusUnreachable, match="HTTP 404"):
+                await asyncio.to_thread(apiclient.fetch, where, "/nope", token=TOKEN)
+            with pytest.raises(apiclient.StatusUnreachable, match="HTTP 401"):
+                await asyncio.to_thread(apiclient.fetch, where, "/queues")
         assert channels == {"channels": [{"board": "hotline", "chan": 0, "state": "connected"}]}
         return rc_json, rc_once, doc, table
 

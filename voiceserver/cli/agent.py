@@ -20,7 +20,7 @@ import sys
 import urllib.parse
 
 from voiceserver.api.token import TokenFileError
-from voiceserver.cli.queues import StatusUnreachable, add_api_options, api_from_args, post
+from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args, post
 
 __all__ = ["main", "ACTIONS"]
 

@@ -92,7 +92,7 @@ def serve_main(argv: list[str]) -> int:
 def reload_main(argv: list[str]) -> int:
     """Ask a running server to reload its config file (like SIGHUP, over its loopback admin API)."""
     from voiceserver.api.token import TokenFileError
-    from voiceserver.cli.queues import StatusUnreachable, add_api_options, api_from_args, post
+    from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args, post
     ap = argparse.ArgumentParser(prog="voiceboard reload", description=reload_main.__doc__)
     add_api_options(ap)
     ap.add_argument("--json", action="store_true")
