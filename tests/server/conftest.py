@@ -7,11 +7,11 @@
         run.heard(call)             # the WAV hwsim wrote for a call (int16, 8 kHz)
 
 `e2e.run` starts `python -m hwsim --clock lockstep --ready-file ... --report
-DIR` with the test's scenario, waits for the ready file (aiosmtpd's
-Controller handshake), runs a `VoiceServer(sync=True)` whose clock starts at
-the simulated start the ready file names, until `until(server)` holds (checked
-on the server's own event loop, between ticks) or a simulated-time limit
-passes; then it stops the server, sends hwsim SIGTERM and reads the report.
+DIR` with the test's scenario (hwsim.spawn), waits for the ready file
+(aiosmtpd's Controller handshake), runs a `VoiceServer(sync=True)` whose
+clock starts at the simulated start the ready file names, until
+`until(server)` holds (checked on the server's own event loop, between ticks)
+or a simulated-time limit passes; then it stops the server, sends hwsim SIGTERM and reads the report.
 Cleanup kills hwsim and closes the boards even when the test failed.
 
 Board names in the config files (`hotline_e2e`, `e1size_e2e`) are replaced by
@@ -25,9 +25,7 @@ import datetime as dt
 import itertools
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +34,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from hwsim import spawn
+from hwsim.spawn import HwsimProcess, spawn_hwsim
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 BOARD_TOKENS = ("hotline_e2e", "e1size_e2e")   # board names the config files use
@@ -102,85 +103,46 @@ def alaw_channel(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- hwsim process
-def _wait_ready(proc: subprocess.Popen, path: Path, log: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_LIMIT
-    while True:
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass      # written atomically, but be safe
-        if proc.poll() is not None:
-            raise RuntimeError(f"hwsim exited with status {proc.returncode} before it was ready:\n"
-                           f"{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"hwsim wrote no ready file in {READY_LIMIT:.0f} s:\n{log.read_text()}")
-        time.sleep(0.02)
+def start_hwsim(config: Path, scenario: Path, workdir: Path, seed: int | None = None) -> HwsimProcess:
+    """`python -m hwsim` for one run, ready: lockstep, its report in workdir/report,
+    stdout and stderr in workdir/hwsim.log."""
+    return spawn_hwsim(config, scenario=scenario, clock="lockstep", ready=workdir / "ready.json",
+                       report=workdir / "report", log=workdir / "hwsim.log", stdout_to_log=True,
+                       args=["--seed", str(seed)] if seed is not None else [], timeout=READY_LIMIT)
 
 
-@dataclass
-class HwsimProcess:
-    """`python -m hwsim` for one run; `stop()` returns its report.json."""
-    proc: subprocess.Popen
-    ready: dict[str, Any]
-    report_dir: Path
-    log: Path
-
-    @classmethod
-    def start(cls, config: Path, scenario: Path, workdir: Path, seed: int | None = None) -> HwsimProcess:
-        ready = workdir / "ready.json"
-        log = workdir / "hwsim.log"
-        report = workdir / "report"
-        cmd = [sys.executable, "-m", "hwsim", "--config", str(config), "--scenario", str(scenario),
-               "--clock", "lockstep", "--ready-file", str(ready), "--report", str(report)]
-        if seed is not None:
-            cmd += ["--seed", str(seed)]
-        with open(log, "w") as logf:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
-        try:
-            info = _wait_ready(proc, ready, log)
-        except BaseException:
-            _kill(proc)
-            raise
-        return cls(proc, info, report, log)
-
-    @property
-    def start_time(self) -> dt.datetime:
-        return dt.datetime.fromisoformat(self.ready["start"])
-
-    def stop(self) -> dict[str, Any]:
-        """SIGTERM: hwsim closes the calls in progress and writes its report."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                _kill(self.proc)
-                raise RuntimeError(f"hwsim did not exit on SIGTERM:\n{self.log.read_text()}") from None
-        report = self.report_dir / "report.json"
-        if not report.exists():
-            raise RuntimeError(f"hwsim (status {self.proc.returncode}) wrote no report:\n{self.log.read_text()}")
-        return json.loads(report.read_text())
-
-    def kill(self) -> None:
-        _kill(self.proc)
+def stop_hwsim(hw: HwsimProcess) -> dict[str, Any]:
+    """SIGTERM: hwsim closes the calls in progress and writes its report.json (returned)."""
+    assert hw.report is not None and hw.log is not None
+    hw.stop(timeout=60.0, kill_timeout=10.0)
+    if hw.killed:
+        raise RuntimeError(f"hwsim did not exit on SIGTERM:\n{hw.log.read_text()}")
+    report = hw.report / "report.json"
+    if not report.exists():
+        raise RuntimeError(f"hwsim (status {hw.returncode}) wrote no report:\n{hw.log.read_text()}")
+    return json.loads(report.read_text())
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+def sim_start(hw: HwsimProcess) -> dt.datetime:
+    """The simulated start hwsim's ready file names: where the server's clock starts."""
+    assert hw.info is not None
+    return dt.datetime.fromisoformat(hw.info["start"])
+
+
+def _stop(proc: subprocess.Popen | HwsimProcess) -> None:
+    """SIGTERM, then SIGKILL if it is still there 10 s later."""
+    if isinstance(proc, HwsimProcess):
+        proc.stop(timeout=10.0, kill_timeout=10.0)
+    else:
+        spawn.stop_process(proc, timeout=10.0, kill_timeout=10.0)
 
 
 @pytest.fixture
 def stop_process():
     """`stop_process(proc)`: SIGTERM, then SIGKILL if it does not exit (hwsim
-    unlinks its boards on SIGTERM; a SIGKILL would leave them in /dev/shm)."""
-    return _kill
+    unlinks its boards on SIGTERM; a SIGKILL would leave them in /dev/shm).
+    A subprocess.Popen or an hwsim.spawn.HwsimProcess."""
+    return _stop
 
 
 # ---------------------------------------------------------------- the server
@@ -313,15 +275,15 @@ class E2E:
         scfg.write_text(self._personalise((CONFIGS / server_config).read_text(), names))
         scen = work / "scenario.toml"
         scen.write_text(self._personalise(scenario, names))
-        hw = HwsimProcess.start(hcfg, scen, work, seed)
+        hw = start_hwsim(hcfg, scen, work, seed)
         self._procs.append(hw)
         if self.via_dahdi:
             serve_through_dahdi(hw, scfg, work)
-        server = build_server(scfg, self.library, hw.start_time, **server_kw)
+        server = build_server(scfg, self.library, sim_start(hw), **server_kw)
         self._servers.append(server)
         run_server(server, until, max_sim_seconds)
-        report = hw.stop()
-        board = next(iter(hw.ready["boards"]))
+        report = stop_hwsim(hw)
+        board = next(iter(hw.info["boards"]))
         assert not report["errors"], f"hwsim errors: {report['errors']}"
         return E2ERun(server, report, work, board, calls=report["calls"])
 
@@ -331,7 +293,7 @@ class E2E:
                 rt.engine.stop()
                 rt.board.close()
         for hw in self._procs:
-            hw.kill()
+            hw.stop(timeout=10.0, kill_timeout=10.0)
 
 
 def serve_through_dahdi(hw: HwsimProcess, server_cfg: Path, work: Path) -> None:
@@ -340,7 +302,8 @@ def serve_through_dahdi(hw: HwsimProcess, server_cfg: Path, work: Path) -> None:
     from boarddrv.board import open_board
     from boarddrv.dahdiconf import system_conf
     from boarddrv.tools.dahdi_run import configure, emulator_env
-    uris = [f"sim://{b}" for b in hw.ready["boards"]]
+    assert hw.info is not None
+    uris = [f"sim://{b}" for b in hw.info["boards"]]
     if len(uris) != 1:
         pytest.skip("--board-via-dahdi serves one card per run")
     if "libvbdahdi" not in os.environ.get("LD_PRELOAD", ""):
