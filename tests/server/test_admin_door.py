@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.spawn import spawn_hwsim, stop_process
 from voiceserver.api.door import AdminDoor, Request
 from voiceserver.api.status import EVICT_AFTER, HttpError, StatusApi, parse_headers
 from voiceserver.api.token import TokenFileError, ensure_token, read_token
@@ -302,13 +303,9 @@ class Served:
         (work / "scenario.toml").write_text(SCENARIO.replace("hotline_e2e", name))
         self.cfg = work / "server.toml"
         self.cfg.write_text(sv + '\n[recording]\nlayout = "mono"\n')
-        ready = work / "ready.json"
-        self.hwsim = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(work / "hwsim.toml"),
-                                       "--scenario", str(work / "scenario.toml"), "--clock", "realtime",
-                                       "--ready-file", str(ready)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
         self.server: subprocess.Popen | None = None
-        self.wait(ready.exists, "hwsim ready", self.hwsim)
+        self.hwsim = spawn_hwsim(work / "hwsim.toml", scenario=work / "scenario.toml", clock="realtime",
+                                 ready=work / "ready.json", log=os.devnull, cwd=REPO, timeout=60.0)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -345,14 +342,9 @@ class Served:
         if self.server is not None and self.server.poll() is None:
             self.server.send_signal(signal.SIGTERM)
             rc = self.server.wait(30)
-        for p in (self.server, self.hwsim):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)      # hwsim unlinks its board on SIGTERM
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(10)
+        if self.server is not None:
+            stop_process(self.server, timeout=10.0, kill_timeout=10.0)
+        self.hwsim.stop(timeout=10.0, kill_timeout=10.0)      # hwsim unlinks its board on SIGTERM
         return rc
 
 
