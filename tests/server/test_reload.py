@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.spawn import HwsimProcess
+
 SCENARIO = """
 [scenario]
 duration = 300.0
@@ -91,13 +93,11 @@ def test_voiceboard_serve_reloads_on_sighup_and_admin_command_and_stops_on_sigte
     (tmp_path / "hwsim.toml").write_text(hw)
     cfg = tmp_path / "server.toml"
     cfg.write_text(sv)
-    ready = tmp_path / "ready.json"
-    hwsim = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(tmp_path / "hwsim.toml"),
-                              "--clock", "realtime", "--ready-file", str(ready)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hwsim = HwsimProcess(tmp_path / "hwsim.toml", clock="realtime", ready=tmp_path / "ready.json",
+                         log=os.devnull).start()
     server = None
     try:
-        _wait_for(ready.exists, "hwsim ready file", hwsim)
+        hwsim.wait_ready(timeout=60.0)
         log = tmp_path / "serve.log"
         with socket.socket() as sock:          # a free loopback port for the admin API
             sock.bind(("127.0.0.1", 0))
