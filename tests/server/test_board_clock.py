@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from hwsim.spawn import HwsimProcess
+
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 SCENARIO = """
@@ -87,15 +89,12 @@ options = { "1" = { action = "hangup" } }
 """
 
 
-def _hwsim(tmp: Path, board: str, start: str) -> tuple[subprocess.Popen, Path]:
+def _hwsim(tmp: Path, board: str, start: str) -> HwsimProcess:
+    """hwsim serving the hotline as `board` from simulated time `start`: started, not yet ready."""
     (tmp / f"{board}.toml").write_text((CONFIGS / "hwsim-hotline.toml").read_text().replace("hotline_e2e", board))
     (tmp / f"{board}-sc.toml").write_text(SCENARIO.replace("START", start).replace("BOARD", board))
-    ready = tmp / f"{board}-ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(tmp / f"{board}.toml"),
-                             "--scenario", str(tmp / f"{board}-sc.toml"), "--clock", "lockstep",
-                             "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / f"{board}.log", "w"))
-    return proc, ready
+    return HwsimProcess(tmp / f"{board}.toml", scenario=tmp / f"{board}-sc.toml", clock="lockstep",
+                        ready=tmp / f"{board}-ready.json", log=tmp / f"{board}.log").start()
 
 
 def _wait_for(pred, what: str, procs, limit: float = 120.0) -> None:
@@ -128,25 +127,25 @@ def _rows(db: Path) -> dict[str, dict]:
 
 def test_serve_takes_each_simulated_boards_day_for_flows_rows_and_file_names(tmp_path, stop_process):
     day, night = f"clkday{os.getpid()}", f"clknight{os.getpid()}"
-    procs = [_hwsim(tmp_path, day, "2026-11-23T10:00:00+08:00"),       # Monday, business hours
-             _hwsim(tmp_path, night, "2026-11-21T23:30:00+08:00")]     # Saturday night
+    hwsims = [_hwsim(tmp_path, day, "2026-11-23T10:00:00+08:00"),       # Monday, business hours
+              _hwsim(tmp_path, night, "2026-11-21T23:30:00+08:00")]     # Saturday night
     cfg = tmp_path / "server.toml"
     cfg.write_text(SERVER.replace("DAY", day).replace("NIGHT", night))
     serve = None
     try:
-        for proc, ready in procs:
-            _wait_for(ready.exists, "hwsim's ready file", [proc])
+        for hw in hwsims:
+            hw.wait_ready(timeout=120.0)
         log = tmp_path / "serve.log"
         serve = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
                                   "--lockstep-sync", "--status-port", "-1"],
                                  stdout=subprocess.DEVNULL, stderr=open(log, "w"))
         db = tmp_path / "calls.db"
         _wait_for(lambda: set(_rows(db)) == {"day", "night"}, "both calls ended",
-                  [serve] + [p for p, _ in procs])
+                  [serve] + [hw.popen for hw in hwsims])
         stop_process(serve)
         rows = _rows(db)
     finally:
-        for proc in [serve] + [p for p, _ in procs]:
+        for proc in [serve, *hwsims]:
             if proc is not None:
                 stop_process(proc)
 
