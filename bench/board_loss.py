@@ -28,7 +28,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,21 +36,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hwsim.spawn import HwsimProcess  # noqa: E402
 
-def start_hwsim(work: Path, name: str, tag: str) -> tuple[subprocess.Popen, float]:
+
+def start_hwsim(work: Path, name: str, tag: str) -> tuple[HwsimProcess, float]:
     """hwsim serving the hotline as `name`, real time; (process, monotonic time it was ready)."""
     cfg = work / f"hwsim-{name}.toml"
     cfg.write_text((REPO / "tests/server/configs/hwsim-hotline.toml").read_text().replace("hotline_e2e", name))
-    ready = work / f"ready-{name}-{tag}.json"
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(cfg), "--clock", "realtime",
-                             "--ready-file", str(ready)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"hwsim for {name} did not start")
-        time.sleep(0.005)
-    return proc, time.monotonic()
+    hw = HwsimProcess(cfg, clock="realtime", ready=work / f"ready-{name}-{tag}.json", log=os.devnull,
+                      cwd=REPO).start()
+    try:
+        hw.wait_ready(timeout=60.0, poll=0.005)     # polled finely: back_ms is measured from here
+    except BaseException:
+        hw.stop(timeout=10.0, kill_timeout=10.0)
+        raise
+    return hw, time.monotonic()
 
 
 async def rounds(server, work: Path, bx: str, procs: dict, n: int) -> list[dict]:
@@ -76,7 +75,7 @@ async def rounds(server, work: Path, bx: str, procs: dict, n: int) -> list[dict]
             y_before = server.boards[1].engine.tick
             t_kill = time.monotonic()
             procs["x"].send_signal(signal.SIGKILL)
-            procs["x"].wait(10)
+            procs["x"].popen.wait(10)
             t_lost = await until(lambda k=k: count("board.lost") > k, "board.lost")
             procs["x"], t_ready = await asyncio.to_thread(start_hwsim, work, bx, str(k))
             t_back = await until(lambda k=k: count("board.back") > k, "board.back")
@@ -110,10 +109,8 @@ def main() -> int:
             server = VoiceServer(load_config(cfg_path, library=library), library, sync=False)
             res = asyncio.run(rounds(server, work, bx, procs, args.rounds))
         finally:
-            for p in procs.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(10)
+            for hw in procs.values():
+                hw.stop(timeout=10.0, kill_timeout=10.0)     # SIGTERM: hwsim unlinks its board
     summary = {k: {"median": round(statistics.median(r[k] for r in res), 1),
                    "max": round(max(r[k] for r in res), 1)} for k in ("detect_ms", "back_ms")}
     summary["rounds"] = len(res)
