@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hwsim.spawn import HwsimProcess  # noqa: E402
 from voiceserver.cli import serve as cli  # noqa: E402
 
 
@@ -47,12 +46,9 @@ def main() -> int:
     board = f"rtclock{os.getpid()}"
     (work / "hw.toml").write_text(cli.demo_hwsim_config(board))
     (work / "sc.toml").write_text(cli.demo_scenario(args.calls, args.seconds / 60 + 1, 1, board))
-    ready = work / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(work / "hw.toml"),
-                             "--scenario", str(work / "sc.toml"), "--clock", "realtime",
-                             "--ready-file", str(ready)], stderr=open(work / "hwsim.log", "w"))
-    try:
-        cli._wait_ready(proc, ready, log=work / "hwsim.log")
+    # started and ready inside, stopped (SIGTERM) on leaving; its stderr in hwsim.log
+    with HwsimProcess(work / "hw.toml", scenario=work / "sc.toml", clock="realtime",
+                      ready=work / "ready.json", log=work / "hwsim.log"):
         cfg, library, VoiceServer = cli._build(str(cli.DEMO_CONFIG))
         cfg = replace(cfg, boards=[replace(cfg.boards[0], uri=f"sim://{board}")],
                       storage=replace(cfg.storage, recordings=str(work / "rec"), database=str(work / "calls.db"),
@@ -66,9 +62,6 @@ def main() -> int:
             handle(index, tick, events)
         server._handle = timed_handle
         rows = asyncio.run(_run(server, args.seconds))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
     last = rows[-1]
     out = {"seconds": args.seconds, "calls": len(server.records),
            "device_lag_ticks_end": last["device_lag"], "device_lag_ticks_max": max(r["device_lag"] for r in rows),
