@@ -41,8 +41,6 @@ import cProfile
 import datetime as dt
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +49,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from hwsim.spawn import HwsimProcess, spawn_hwsim  # noqa: E402
 
 LINES_PER_BOARD = 960
 LINES_PER_SPAN = 240
@@ -120,17 +120,6 @@ def thread_cpu(threads: list[Any]) -> float:
     return sum(time.clock_gettime(time.pthread_getcpuclockid(t.ident)) for t in threads if t.is_alive())
 
 
-def wait_ready(proc: subprocess.Popen, path: Path, log: Path, limit: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while not path.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"hwsim exited {proc.returncode}: {log.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"hwsim not ready after {limit:.0f} s: {log.read_text()}")
-        time.sleep(0.02)
-    return json.loads(path.read_text())
-
-
 def run_one(n: int, seconds: float, library, profile: str | None, workdir: Path,
             idle: bool = False) -> dict[str, Any]:
     from voiceserver.config.server import load_config
@@ -143,40 +132,29 @@ def run_one(n: int, seconds: float, library, profile: str | None, workdir: Path,
     (work / "hwsim.toml").write_text(hwsim_config(boards))
     (work / "scenario.toml").write_text(scenario(boards, idle))
     (work / "server.toml").write_text(server_config(boards))
-    proc, info = start_hwsim(work)
+    hw = start_hwsim(work)
     try:
         cfg = load_config(work / "server.toml", library=library)
-        server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(info["start"]))
-        result = asyncio.run(_measure(server, 0 if idle else n, seconds, proc.pid, profile, State))
+        server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(hw.info["start"]))
+        result = asyncio.run(_measure(server, 0 if idle else n, seconds, hw.pid, profile, State))
         result["channels"] = n
         result["state"] = "idle" if idle else "ivr"
     finally:
-        stop_hwsim(proc)
+        stop_hwsim(hw)
     result["boards"] = len(boards)
     return result
 
 
-def start_hwsim(work: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
-    """`python -m hwsim --clock lockstep` on work/hwsim.toml and work/scenario.toml; its ready info."""
-    ready, log = work / "ready.json", work / "hwsim.log"
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "hwsim", "--config", str(work / "hwsim.toml"),
-                                 "--scenario", str(work / "scenario.toml"), "--clock", "lockstep",
-                                 "--ready-file", str(ready)], stdout=logf, stderr=subprocess.STDOUT)
-    try:
-        return proc, wait_ready(proc, ready, log)
-    except BaseException:
-        stop_hwsim(proc)
-        raise
+def start_hwsim(work: Path) -> HwsimProcess:
+    """`python -m hwsim --clock lockstep` on work/hwsim.toml and work/scenario.toml, ready
+    (`.info`: the ready file; `.pid`); its stdout and stderr in work/hwsim.log."""
+    return spawn_hwsim(work / "hwsim.toml", scenario=work / "scenario.toml", clock="lockstep",
+                       ready=work / "ready.json", log=work / "hwsim.log", stdout_to_log=True, timeout=60.0)
 
 
-def stop_hwsim(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def stop_hwsim(hw: HwsimProcess) -> None:
+    """SIGTERM; SIGKILL if it is still there 30 s later."""
+    hw.stop(timeout=30.0)
 
 
 async def _measure(server, n: int, seconds: float, hwsim_pid: int, profile: str | None, State) -> dict[str, Any]:

@@ -254,14 +254,14 @@ def run(seconds: float, warmup: float, rate: float, seed: int, profile: str | No
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    proc, info = start_hwsim(work)
+    hw = start_hwsim(work)
     try:
         cfg = load_config(work / "server.toml", library=library)
-        server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(info["start"]))
+        server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(hw.info["start"]))
         server.bus.subscribe(log_event)
-        result = asyncio.run(_measure(server, seconds, warmup, proc.pid, profile))
+        result = asyncio.run(_measure(server, seconds, warmup, hw.pid, profile))
     finally:
-        stop_hwsim(proc)
+        stop_hwsim(hw)
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
