@@ -224,3 +224,27 @@ def test_a_lost_board_ends_its_calls_and_blocks_its_lines(card):
     assert any(isinstance(c, media.BoardControl) for c in out)
     card.ctl.board_back(card.rt, card.tick + 100)
     assert all(ch.state is not State.BLOCKED for ch in card.rt.channels.values())
+
+
+def test_a_caller_leaves_a_voicemail_and_hangs_up(prompt_library):
+    card = Card(prompt_library, CONFIGS / "server-recording.toml")    # key 9: mailbox "sales"
+    card.ring_in(0)
+    card.prompt_done(0)                          # welcome
+    card.key(0, "9")
+    assert card.sent(media.Play, chan=0)[-1].token == ("acd", card.events(ServerEventKind.CALL_START)[0]["call_id"])
+    card.prompt_done(0)                          # the mailbox greeting: then the beep and the recording
+    start = card.events(ServerEventKind.VOICEMAIL_RECORD_START)
+    assert len(start) == 1 and start[0]["mailbox"] == "sales"
+    assert start[0]["stored"] is False           # no recording service given: said plainly
+    assert media.SetTone(0, 0, "record_warning") in card.commands
+    card.run(15.0)                               # the caller says nothing
+    stop = card.events(ServerEventKind.VOICEMAIL_RECORD_STOP)
+    assert len(stop) == 1 and stop[0]["reason"] == "silence"
+    saved = card.events(ServerEventKind.ACD_VOICEMAIL_SAVED)
+    assert len(saved) == 1 and saved[0]["reason"] == "silence"
+    assert card.events(ServerEventKind.ACD_OUTCOME)[-1]["outcome"] == "voicemail"
+    card.prompt_done(0)                          # "message saved": then the line is hung up
+    card.run(3.0)
+    assert len(card.events(ServerEventKind.CALL_END)) == 1 and not card.ctl.legs
+    assert media.BoardControl(0, "hook", (0, "onhook")) in card.commands
+    assert card.rt.channels[0].state is State.IDLE and card.ctl.records[-1].chan == 0
