@@ -102,9 +102,6 @@ class VoiceServer:
     def channel_rows(self) -> list[dict[str, Any]]:
         return self.calls.channel_rows()
 
-    def now_ms(self, rt: BoardRuntime) -> int:
-        return self.calls.now_ms(rt)
-
     def wallclock(self, rt: BoardRuntime) -> dt.datetime:
         return self.calls.wallclock(rt)
 
@@ -460,11 +457,6 @@ class VoiceServer:
         """End every call (of one board, or of all) with `reason`: records, rows, hang-ups."""
         self.catch_up_clock()
         self._apply(self.calls.end_all_calls(reason, rt))
-
-    def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None:
-        """The controller's settle, carried out now (for work between ticks)."""
-        self.calls.settle(rt, tick, chans)
-        self._apply(self.calls.media.take())
 
     def _board_lost(self, rt: BoardRuntime, tick: int, error: str) -> None:
         """A board is gone: its calls end ("board lost"), its lines block, an alarm, and a task
