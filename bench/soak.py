@@ -5,6 +5,7 @@ a check that nothing was lost, doubled, orphaned or left seized.
     .venv/bin/python bench/soak.py                        # 24 simulated hours, traffic x2
     .venv/bin/python bench/soak.py --hours 0.5 --seed 3   # a short one
     .venv/bin/python bench/soak.py --hours 2 --json out.json --keep out/soak
+    .venv/bin/python bench/soak.py --hours 0.15 --max-hold 60 --tail 100 --kills 12   # 12 crashes
 
 Real processes: one `python -m hwsim --clock lockstep` per board (so a board
 can be lost and come back: its process is stopped and started again, as a
@@ -17,8 +18,9 @@ blocking (Erlang B); arrivals = `--traffic` x that / the mean holding time
 of the board's caller mix (`Board.hold`, measured).
 
 Faults, at fixed fractions of the run (`FAULTS`): an admin-request storm, a
-rules reload with an error, `kill -9` of the server and a restart, the
-recordings filesystem full for a while, the E1 site's board lost and back.
+rules reload with an error, `kill -9` of the server and a restart (`--kills N`:
+N of them, spread over the run), the recordings filesystem full for a while,
+the E1 site's board lost and back.
 A server that exits by itself is restarted too, and counted. The admin
 storm sends `Authorization: Bearer` when the server made a token file
 (`token_for`: `*token*` beside the config or the storage), none otherwise.
@@ -1192,13 +1194,24 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-hold", type=float, default=MAX_HOLD, help="s: the longest a caller stays")
     ap.add_argument("--tail", type=float, default=TAIL,
                     help="s without new callers at the end (more than --max-hold + 30)")
+    ap.add_argument("--kills", type=int, default=1, metavar="N",
+                    help="kill -9 the server N times, evenly over 5-80 %% of the run, instead of "
+                         "once at 25 %% (the crash-recovery invariants under many crashes)")
     return ap
+
+
+def kill_schedule(kills: int) -> list[Fault]:
+    """The fault schedule with `kills` server kills: the other faults as scheduled."""
+    if kills == 1:
+        return list(FAULTS)
+    others = [f for f in FAULTS if f.kind != "server-kill9"]
+    return others + [Fault(0.05 + 0.75 * k / max(1, kills - 1), "server-kill9") for k in range(kills)]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not (args.hours > 0 and args.traffic > 0 and args.e1_lines >= 2):
-        print("soak: --hours and --traffic must be > 0 and --e1-lines >= 2", file=sys.stderr)
+    if not (args.hours > 0 and args.traffic > 0 and args.e1_lines >= 2 and args.kills >= 0):
+        print("soak: --hours and --traffic must be > 0, --e1-lines >= 2, --kills >= 0", file=sys.stderr)
         return 2
     if args.tail <= args.max_hold + 30:
         print(f"soak: --tail ({args.tail:g} s) must outlast --max-hold ({args.max_hold:g} s) by more "
@@ -1209,7 +1222,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     p = Params(hours=args.hours, traffic=args.traffic, seed=args.seed, e1_lines=args.e1_lines,
                work=work if args.keep else None, progress=args.progress, max_hold=args.max_hold,
-               tail=args.tail)
+               tail=args.tail, faults=kill_schedule(args.kills))
     try:
         result = Soak(p, work).run()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:   # a process would not start
