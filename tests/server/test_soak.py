@@ -77,6 +77,16 @@ def test_callers_arrive_at_twice_the_design_rate_with_unique_numbers():
     assert [c.at for c in callers] == sorted(c.at for c in callers)
 
 
+def test_many_kills_spread_over_the_run_and_the_other_faults_kept():
+    assert soak.kill_schedule(1) == soak.FAULTS
+    faults = soak.kill_schedule(12)
+    kills = sorted(f.at for f in faults if f.kind == "server-kill9")
+    assert len(kills) == 12 and kills[0] == pytest.approx(0.05) and kills[-1] == pytest.approx(0.8)
+    assert len({round(b - a, 9) for a, b in zip(kills[:-1], kills[1:], strict=True)}) == 1     # evenly spaced
+    assert [f for f in faults if f.kind != "server-kill9"] == [f for f in soak.FAULTS if f.kind != "server-kill9"]
+    assert not [f for f in soak.kill_schedule(0) if f.kind == "server-kill9"]
+
+
 def test_a_tail_shorter_than_the_longest_call_is_refused(tmp_path):
     p = soak.Params(hours=0.1, max_hold=240.0, tail=200.0, quiet=True)
     with pytest.raises(ValueError, match="quiet tail"):
