@@ -251,3 +251,76 @@ def test_a_call_ringing_when_the_server_was_killed_keeps_one_row_after_the_resta
     assert [(c["call_id"], c["caller"]) for c in line1] == [(killed[1][0], None),
                                                            (line1[1]["call_id"], "13911110011")]
     assert line1[0]["disposition"] == CRASHED
+
+
+ANSWERED_AS_KILLED = """
+[scenario]
+duration = 120.0
+seed = 5
+
+[[caller]]          # a new caller on the line the killed run had just answered
+at = 1.0
+line = "BOARD:0"
+number = "13911110010"
+hangup_after = 4.0
+"""
+
+
+def _seize_and_die(uri: str, chan: int, ready) -> None:
+    """A server killed as it answered: the line off-hook on the card, nothing else done."""
+    from boarddrv import open_board
+    board = open_board(uri)
+    board.start()
+    board.hook(chan, "offhook")
+    ready.set()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_call_answered_as_the_server_was_killed_is_not_continued_by_the_next_caller(tmp_path):
+    """`kill -9` just after the server answered: the card has the line off-hook, the row has
+    the caller ID but not yet the answer. The restart releases the line (the caller is cut);
+    the next caller ringing on it within a ring cycle is a new call with a row of its own,
+    and the killed call keeps its row (the soak's exactly-once check found it dropped: the
+    new call was taken for the old one still ringing, and the old caller had no row)."""
+    import multiprocessing as mp
+
+    from voiceserver.recording.calldb import CallDb, CallRow
+    board = f"ans{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    db_path = tmp_path / "calls.db"
+    server = default_server_id()
+    utc = dt.UTC
+    db = CallDb(str(db_path))
+    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
+    killed, start = f"{server}-{run}-000001", dt.datetime(2026, 11, 23, 1, 59, 55, tzinfo=utc)
+    db.upsert_call(CallRow(killed, start=start, board="hotline", channel=0, direction="inbound",
+                           caller="13911110009", server_id=server, run=run,
+                           last_seen=start + dt.timedelta(seconds=4)), new=True)
+    db.close()
+    hw = hwsim(tmp_path, board, ANSWERED_AS_KILLED)
+    proc = None
+    log = tmp_path / "serve.log"
+    try:
+        ctx = mp.get_context("fork")
+        ready = ctx.Event()
+        host = ctx.Process(target=_seize_and_die, args=(f"sim://{board}", 0, ready))
+        host.start()
+        host.join(60)
+        assert ready.is_set() and host.exitcode == -signal.SIGKILL
+        proc = serve(cfg, log)
+        wait_for(lambda: (_by_caller(db_path).get("13911110010") or {}).get("end"), "the new call's end",
+                 [hw, proc])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        stop([proc, hw])
+    released, = events(log, "line.released")
+    assert (released["chan"], released["call_id"], released["released"]) == (0, killed, True)
+    assert events(log, "call.continued") == []
+    line0 = rows(db_path, "SELECT * FROM calls WHERE channel = 0 ORDER BY start")
+    assert [(c["call_id"], c["caller"]) for c in line0] == [(killed, "13911110009"),
+                                                           (line0[1]["call_id"], "13911110010")]
+    old, new = line0
+    assert old["disposition"] == CRASHED and "released" in (old["notes"] or "")
+    assert parse_time(new["start"]) > parse_time(old["end"]), "the new call starts at its own first ring"
+    assert new["run"] == run + 1

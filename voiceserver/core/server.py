@@ -422,9 +422,8 @@ class VoiceServer:
         for line in lines:
             what = line.describe()
             call_id = None
-            if line.seized and self.recording is not None and self.recording.db is not None:
-                call_id = self.recording.db.note_line_released(
-                    rt.name, line.chan, f"line found {what} at {when}: released")
+            if line.seized and self.recording is not None:
+                call_id = self.recording.line_released(rt, line.chan, f"line found {what} at {when}: released")
             ch = rt.channels.get(line.chan)
             if line.phone_offhook and isinstance(ch, FxsPhone):
                 ch.found_offhook(tick)      # busy tone until the agent hangs up

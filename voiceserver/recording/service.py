@@ -325,6 +325,18 @@ class RecordingService:
             self.s.bus.publish(tick, ServerEventKind.CALL_CONTINUED, chan=chan, call_id=call.call_id, board=rt.name,
                                before_crash=old["call_id"])
 
+    def line_released(self, rt: BoardRuntime, chan: int, note: str) -> str | None:
+        """A line the card had seized (a killed run's, or before a board reset) was put back:
+        `note` on the row of the call that had it; its id, or None.
+
+        A seized line's call was answered, or being answered, when the server
+        died, even if its row never got the answer: it was not ringing, so the
+        next call ringing on that line is a new caller, never its continuation."""
+        self._ringing_at_crash.pop((rt.name, chan), None)
+        if self.db is None:
+            return None
+        return self.db.note_line_released(rt.name, chan, note)
+
     def _start_of(self, rt: BoardRuntime, call: Any) -> dt.datetime:
         """The call's start: its first ring, which may have come before a crash."""
         return call.data.get("first_ring") or self.s.time_at(rt, call.start_tick)
