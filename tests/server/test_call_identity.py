@@ -324,3 +324,64 @@ def test_a_call_answered_as_the_server_was_killed_is_not_continued_by_the_next_c
     assert old["disposition"] == CRASHED and "released" in (old["notes"] or "")
     assert parse_time(new["start"]) > parse_time(old["end"]), "the new call starts at its own first ring"
     assert new["run"] == run + 1
+
+
+RINGING_ON_OR_NOT = """
+[scenario]
+duration = 120.0
+seed = 5
+
+[[caller]]          # the caller who was ringing at the kill rings on (caller ID again)
+at = 1.0
+line = "BOARD:0"
+number = "13911110020"
+hangup_after = 4.0
+
+[[caller]]          # that line's caller gave up during the restart; another rings at once
+at = 1.0
+line = "BOARD:1"
+number = "13911110022"
+hangup_after = 4.0
+"""
+
+
+def test_a_call_ringing_at_the_kill_is_continued_only_by_the_same_caller_id(tmp_path):
+    """Both killed calls were ringing with their caller ID heard. After the restart a call
+    rings on each line within a ring cycle, its caller ID not heard yet when it starts: the
+    offer decides. The same number continues the killed call (one row, from the first ring
+    before the crash); another number is another caller, and the killed call keeps its row."""
+    from voiceserver.recording.calldb import CallDb, CallRow
+    board = f"cid{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    db_path = tmp_path / "calls.db"
+    server = default_server_id()
+    utc = dt.UTC
+    db = CallDb(str(db_path))
+    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
+    start = dt.datetime(2026, 11, 23, 1, 59, 56, tzinfo=utc)
+    killed = {0: (f"{server}-{run}-000001", "13911110020"), 1: (f"{server}-{run}-000002", "13911110021")}
+    for chan, (cid, caller) in killed.items():
+        db.upsert_call(CallRow(cid, start=start, board="hotline", channel=chan, direction="inbound",
+                               caller=caller, server_id=server, run=run,
+                               last_seen=start + dt.timedelta(seconds=2)), new=True)
+    db.close()
+    hw = hwsim(tmp_path, board, RINGING_ON_OR_NOT)
+    proc = None
+    log = tmp_path / "serve.log"
+    try:
+        proc = serve(cfg, log)
+        wait_for(lambda: all((_by_caller(db_path).get(n) or {}).get("end")
+                             for n in ("13911110020", "13911110022")), "both calls' ends", [hw, proc])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        stop([proc, hw])
+    line0 = rows(db_path, "SELECT * FROM calls WHERE channel = 0")
+    assert [(c["caller"], c["run"]) for c in line0] == [("13911110020", run + 1)], line0
+    assert parse_time(line0[0]["start"]) == start, "one row, from the first ring before the crash"
+    continued, = events(log, "call.continued")
+    assert (continued["call_id"], continued["before_crash"]) == (line0[0]["call_id"], killed[0][0])
+    line1 = rows(db_path, "SELECT * FROM calls WHERE channel = 1 ORDER BY start")
+    assert [(c["call_id"], c["caller"]) for c in line1] == [(killed[1][0], "13911110021"),
+                                                           (line1[1]["call_id"], "13911110022")]
+    assert line1[0]["disposition"] == CRASHED and parse_time(line1[1]["start"]) > start

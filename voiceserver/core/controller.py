@@ -332,6 +332,8 @@ class CallController:
         if kind == ServerEventKind.CALL_OFFER and isinstance(ch, FxoTrunk) and ch.call is not None:
             call = ch.call
             leg = self.legs.setdefault(key, Leg(call))
+            if self.recording is not None:   # a call that rang across a crash: the same caller?
+                self.recording.offered(rt, tick, ch.chan, call)
             if leg.ivr is not None or "rejected" in leg.path:
                 return set()  # offered again at the next ring: already decided
             ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))

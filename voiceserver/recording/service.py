@@ -161,6 +161,7 @@ class RecordingService:
         self.recovered: list[dict[str, Any]] = []
         self.recovered_calls: list[dict[str, Any]] = []
         self._ringing_at_crash: dict[tuple[str, int], dict[str, Any]] = {}   # (board, chan) -> call
+        self._unsure: dict[str, dict[str, Any]] = {}   # call id -> the crashed call it may continue
         self.watcher: RulesWatcher | None = None
         self._by_trunk: dict[Key, str] = {}        # the caller's trunk -> call id
         self._by_other: dict[Key, str] = {}        # the bridged party's line -> call id
@@ -312,18 +313,43 @@ class RecordingService:
         """A trunk call began (rings in, or the server seizes the line): its row, new."""
         at = self.s.time_at(rt, tick)
         old = self._rung_before_crash(rt, chan, call, at)
-        if old is not None and old.get("start"):   # the same caller still ringing: one row, from the first ring
-            call.data["first_ring"] = parse_time(old["start"])
-            call.caller = call.caller or old["caller"]
+        if old is not None and old.get("caller") and not call.caller:
+            self._unsure[call.call_id] = old   # the caller ID decides, at the offer (`offered`)
+            old = None
+        if old is not None:
+            self._adopt(call, old)
         self.recorders[rt.index].log_call(self._row(
             call.call_id, start=self._start_of(rt, call), board=rt.name, channel=chan,
             direction=call.direction, caller=call.caller, called=call.called, last_seen=at), new=True)
         if old is not None:
-            self.recorders[rt.index].db_write(
-                "dropping the row of a call that rang before the crash", old["call_id"],
-                lambda db: db.drop_ringing_crashed(old["call_id"], call.call_id))
-            self.s.bus.publish(tick, ServerEventKind.CALL_CONTINUED, chan=chan, call_id=call.call_id, board=rt.name,
-                               before_crash=old["call_id"])
+            self._drop_crashed(rt, tick, chan, call, old)
+
+    def offered(self, rt: BoardRuntime, tick: int, chan: int, call: Any) -> None:
+        """The call is offered to the IVR, its caller ID heard or none to come: a call that may
+        continue the crashed run's ringing call (`call_started`) does if no other number came.
+
+        A caller can give up while the server restarts and another ring the line
+        at once: only the number tells them apart."""
+        old = self._unsure.pop(call.call_id, None)
+        if old is None or (call.caller and call.caller != old["caller"]):
+            return
+        self._adopt(call, old)
+        self.recorders[rt.index].log_call(self._row(call.call_id, start=self._start_of(rt, call),
+                                                    caller=call.caller))
+        self._drop_crashed(rt, tick, chan, call, old)
+
+    def _adopt(self, call: Any, old: dict[str, Any]) -> None:
+        """The same caller still ringing: one row, from the first ring, with its caller ID."""
+        if old.get("start"):
+            call.data["first_ring"] = parse_time(old["start"])
+        call.caller = call.caller or old["caller"]
+
+    def _drop_crashed(self, rt: BoardRuntime, tick: int, chan: int, call: Any, old: dict[str, Any]) -> None:
+        self.recorders[rt.index].db_write(
+            "dropping the row of a call that rang before the crash", old["call_id"],
+            lambda db: db.drop_ringing_crashed(old["call_id"], call.call_id))
+        self.s.bus.publish(tick, ServerEventKind.CALL_CONTINUED, chan=chan, call_id=call.call_id, board=rt.name,
+                           before_crash=old["call_id"])
 
     def line_released(self, rt: BoardRuntime, chan: int, note: str) -> str | None:
         """A line the card had seized (a killed run's, or before a board reset) was put back:
@@ -501,6 +527,12 @@ class RecordingService:
         """A trunk call ended (any: answered or not, inbound or outbound): keep or discard, row."""
         row = CallRow.from_record(record)
         row.server_id, row.run = self.s.server_id, self.run
+        old = self._unsure.pop(record.call_id, None)
+        if old is not None and (not record.caller or record.caller == old["caller"]):
+            # gone before its offer, no other caller ID heard: the crashed call's caller
+            row.start = parse_time(old["start"]) if old.get("start") else row.start
+            row.caller = row.caller or old["caller"]
+            self._drop_crashed(rt, end_tick, record.chan, record, old)
         cr = self.calls.pop(record.call_id, None)
         if cr is not None:
             self._by_trunk.pop((cr.board, cr.chan), None)
