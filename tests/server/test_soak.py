@@ -117,18 +117,8 @@ INVARIANTS = {
 }
 
 
-# The exactly-once join still fails in some runs: a kill -9 that lands as a call is being
-# answered can leave two rows for one caller (the last one found, a discarded recording row
-# keeping the crashed row, is fixed; issue 9 stays open until no run shows one). It runs and
-# reports every time; it does not fail the suite meanwhile.
-KNOWN_INTERMITTENT = {"calls:": "a kill -9 as a call is answered can still leave two rows "
-                                "(issue 9, docs/soak.md)"}
-
-
 @soak_test
-@pytest.mark.parametrize("prefix", [
-    pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_INTERMITTENT[p], strict=False))
-    if p in KNOWN_INTERMITTENT else p for p in INVARIANTS.values()], ids=list(INVARIANTS))
+@pytest.mark.parametrize("prefix", list(INVARIANTS.values()), ids=list(INVARIANTS))
 def test_invariant(result, prefix):
     c = check(result, prefix)
     assert c["ok"], c["detail"]
