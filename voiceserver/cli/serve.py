@@ -71,8 +71,9 @@ def serve_main(argv: list[str]) -> int:
     port = cfg.api.port + 1 if args.status_port is None else args.status_port
     server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
                          status_port=None if port < 0 else port)
-    from voiceserver.core.events import log_event
-    server.bus.subscribe(log_event)
+    if logging.getLogger().isEnabledFor(logging.INFO):   # the JSON event lines of the log
+        from voiceserver.core.events import EventLog
+        server.bus.subscribe(EventLog(sys.stderr))
 
     async def main() -> int:
         stop = asyncio.Event()
