@@ -257,16 +257,20 @@ def run(seconds: float, warmup: float, rate: float, seed: int, profile: str | No
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     hw = start_hwsim(work)
+    event_log = None
     try:
         cfg = load_config(work / "server.toml", library=library)
         server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(hw.info["start"]))
-        server.bus.subscribe(EventLog(log_stream))
+        event_log = EventLog(log_stream)
+        server.bus.subscribe(event_log)
         result = asyncio.run(_measure(server, seconds, warmup, hw.pid, profile))
     finally:
         stop_hwsim(hw)
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
+        if event_log is not None:
+            event_log.flush()
         log_stream.close()
     rt0 = result.pop("_window")
     whole, ended = whole_path_calls(store / "calls.db", *rt0)

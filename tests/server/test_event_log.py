@@ -47,3 +47,52 @@ def test_each_event_is_one_line_of_json_after_its_time():
     events = [json.loads(ln.split(" INFO event ", 1)[1]) for ln in lines]
     assert [e["kind"] for e in events] == ["call.start", "call.digit", "call.end"]
     assert events[0]["note"] == "two\nlines" and [e["seq"] for e in events] == [1, 2, 3]
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def test_in_the_event_loop_a_turns_lines_go_out_in_one_write_at_its_end():
+    import asyncio
+    bus = EventBus()
+    out = CountingStream()
+    bus.subscribe(EventLog(out, clock=lambda: 100.0))
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        for n in range(3):
+            bus.publish(n, ServerEventKind.CALL_DIGIT, chan=0, call_id="a", digit=str(n), masked=False)
+        seen.append((out.writes, len(out.getvalue().splitlines())))   # nothing yet: the turn goes on
+        await asyncio.sleep(0)                                        # the turn ends
+        seen.append((out.writes, len(out.getvalue().splitlines())))
+    asyncio.run(main())
+    assert seen == [(0, 0), (1, 3)]
+    bus.publish(9, ServerEventKind.CALL_END, chan=0, call_id="a")     # no loop: at once
+    assert out.writes == 2 and out.getvalue().splitlines()[-1].endswith('"call_id": "a"}')
+
+
+def test_flush_writes_what_a_stopped_loop_left():
+    import asyncio
+    bus = EventBus()
+    out = io.StringIO()
+    log = EventLog(out, clock=lambda: 100.0)
+    bus.subscribe(log)
+
+    async def main() -> None:
+        bus.publish(1, ServerEventKind.CALL_END, chan=0, call_id="a")
+        asyncio.get_running_loop().stop()     # the loop ends before the write was due
+
+    loop = asyncio.new_event_loop()
+    loop.create_task(main())
+    loop.run_forever()
+    loop.close()
+    assert out.getvalue() == ""
+    log.flush()
+    assert json.loads(out.getvalue().split(" INFO event ", 1)[1])["kind"] == "call.end"
