@@ -74,6 +74,7 @@ class ServerEventKind(StrEnum):
     CHANNEL_STATE = "channel.state"
     CONFIG_RELOAD_FAILED = "config.reload_failed"
     CONFIG_RELOADED = "config.reloaded"
+    JOURNAL_GAP = "journal.gap"
     LINE_RELEASED = "line.released"
     RECORDING_DECISION = "recording.decision"
     RECORDING_FAILED = "recording.failed"
@@ -132,9 +133,20 @@ class EventBus:
             sub(ev)
         return ev
 
-    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(fn)
+    def subscribe(self, fn: Subscriber, *, first: bool = False) -> Callable[[], None]:
+        """`first`: before the subscribers already there (the journal: a number is stored
+        before anyone else sees it)."""
+        if first:
+            self._subscribers.insert(0, fn)
+        else:
+            self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn)
+
+    def start_at(self, seq: int) -> None:
+        """Number the next event `seq` (a journal's run continues after the earlier runs)."""
+        if seq <= self.last_seq:
+            raise ValueError(f"event numbers only go up: {seq} after {self.last_seq}")
+        self._seq = itertools.count(seq)
 
     def since(self, seq: int) -> list[ServerEvent]:
         """Events after `seq`; raises LookupError if the journal no longer reaches back."""
