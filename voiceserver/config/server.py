@@ -171,10 +171,12 @@ class StorageSettings:
     rules_audit: str                # JSON lines: every recording-rules reload (rules_watch)
     explicit: bool = True
     server_id: str | None = None    # this server in the call database; None: the host name
+    events: str = ""                # SQLite event journal (voiceserver.core.journal); "": none
+    events_keep: int = 1_000_000    # events kept per server in the journal
 
 
 STORAGE_DEFAULTS = {"recordings": "recordings", "database": "calls.db", "voicemail": "voicemail",
-                    "rules_audit": "rules-audit.jsonl"}
+                    "rules_audit": "rules-audit.jsonl", "events": "events.db"}
 
 
 @dataclass(frozen=True)
@@ -472,7 +474,7 @@ class _Loader:
     # -- [storage] ---------------------------------------------------------
     def storage(self, node: Node, explicit: bool) -> StorageSettings:
         """Paths relative to this file; nothing is created here (the server does at start)."""
-        node.check_keys(set(STORAGE_DEFAULTS) | {"template", "server_id"})
+        node.check_keys(set(STORAGE_DEFAULTS) | {"template", "server_id", "events_keep"})
         paths: dict[str, str] = {}
         for key, default in STORAGE_DEFAULTS.items():
             value = node.get_str(key, default).strip()
@@ -501,7 +503,9 @@ class _Loader:
                 server_id = check_server_id(node.get_str("server_id"))
             except ValueError as exc:
                 raise node.error("server_id", str(exc)) from None
-        return StorageSettings(template=template, explicit=explicit, server_id=server_id, **paths)
+        keep = node.get_int("events_keep", 1_000_000, min=1000)
+        return StorageSettings(template=template, explicit=explicit, server_id=server_id,
+                               events_keep=keep, **paths)
 
     # -- [[boards]] --------------------------------------------------------
     def boards(self) -> tuple[BoardEntry, ...]:
