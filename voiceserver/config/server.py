@@ -289,6 +289,15 @@ def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:
     return parse_api(root.table("api"), os.path.dirname(os.path.abspath(root.file)))
 
 
+def load_storage_settings(path: str | os.PathLike[str]) -> StorageSettings | None:
+    """Only [storage] of a server config (what [recording] alone implies): where a CLI finds
+    the call database and the event journal. None: the server stores nothing."""
+    root = load_toml(path)
+    if "storage" not in root and "recording" not in root:
+        return None
+    return _Loader(root).storage(root.table("storage"), explicit="storage" in root)
+
+
 # ---------------------------------------------------------------- the loader
 def _suggest(word: str, options: list[str] | tuple[str, ...] | set[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)

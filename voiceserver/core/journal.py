@@ -252,6 +252,19 @@ def read_since(path: str, server_id: str, after: int, limit: int = 10_000) -> li
         con.close()
 
 
+def stored_range(path: str, server_id: str) -> tuple[int, int]:
+    """(oldest, newest) seq stored for `server_id`; (0, 0) when there is none."""
+    con = _connect(path, readonly=True)
+    try:
+        lo, hi = con.execute("SELECT MIN(seq), MAX(seq) FROM journal_events WHERE server_id = ?",
+                             (server_id,)).fetchone()
+    except sqlite3.Error as exc:
+        raise JournalError(f"event journal {path}: {exc}") from None
+    finally:
+        con.close()
+    return (lo or 0, hi or 0)
+
+
 def _lost_ranges(con: sqlite3.Connection, server_id: str) -> list[tuple[int, int, str]]:
     """(first, last, reason) of the numbers of killed runs that have no stored event after the
     last one that was stored: what such a run may have published and never wrote."""
