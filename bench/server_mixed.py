@@ -14,7 +14,7 @@ hangs up. Every call is recorded in stereo (PCM16) under [storage] in a
 temporary directory, with the real SQLite call database. The server runs as
 `voiceboard serve` runs it: `VoiceServer(sync=True)` in this process, the
 recording service, and the bus's JSON event log subscriber
-(`voiceserver.core.events.log_event`) at INFO level into a log file.
+(`voiceserver.core.events.EventLog`) at INFO level into a log file.
 
 After `--warmup` simulated seconds (calls last ~13 s: the lines carry a
 steady ~150 calls by then) the bench measures `--seconds` simulated seconds:
@@ -236,7 +236,7 @@ def whole_path_calls(db_path: Path, t0: dt.datetime, t1: dt.datetime) -> tuple[i
 def run(seconds: float, warmup: float, rate: float, seed: int, profile: str | None,
         workdir: Path) -> dict[str, Any]:
     from voiceserver.config.server import load_config
-    from voiceserver.core.events import log_event
+    from voiceserver.core.events import EventLog
     from voiceserver.core.server import VoiceServer
     from voiceserver.ivr.prompts import PromptLibrary
     (name, lines), = boards_for(LINES, f"mix{os.getpid()}")
@@ -247,24 +247,31 @@ def run(seconds: float, warmup: float, rate: float, seed: int, profile: str | No
     (work / "scenario.toml").write_text(scenario(name, rate, warmup + seconds + 5.0, seed))
     (work / "server.toml").write_text(server_config(name, lines, store))
     library = PromptLibrary(None, languages=["zh"], fallback="zh")
-    # as `voiceboard serve`: the root logger at INFO with its format, the JSON event log on the bus
-    handler = logging.FileHandler(work / "server.log")
+    # as `voiceboard serve`: the root logger at INFO with its format, the JSON event lines on the bus,
+    # both into one stream (a file here, stderr there)
+    log_stream = open(work / "server.log", "w", buffering=1)
+    handler = logging.StreamHandler(log_stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     hw = start_hwsim(work)
+    event_log = None
     try:
         cfg = load_config(work / "server.toml", library=library)
         server = VoiceServer(cfg, library, sync=True, start_time=dt.datetime.fromisoformat(hw.info["start"]))
-        server.bus.subscribe(log_event)
+        event_log = EventLog(log_stream)
+        server.bus.subscribe(event_log)
         result = asyncio.run(_measure(server, seconds, warmup, hw.pid, profile))
     finally:
         stop_hwsim(hw)
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
+        if event_log is not None:
+            event_log.flush()
+        log_stream.close()
     rt0 = result.pop("_window")
     whole, ended = whole_path_calls(store / "calls.db", *rt0)
     if whole == 0:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("voiceserver.cli.rules:main",
               "check recording rules; explain whether a call is recorded and kept, and why"),
     "calls": ("voiceserver.cli.calls:main", "query call records and recordings; export CSV or XLSX"),
+    "events": ("voiceserver.cli.events:main", "a server's events from its journal: since a seq, filtered, --follow"),
     "demo": ("voiceserver.cli.serve:demo_main", "hwsim + voice server + simulated callers, with a live table"),
 }
 

@@ -130,6 +130,24 @@ def test_sigterm_kill_9_and_restart_never_reuse_an_id_or_overwrite_a_row(tmp_pat
         assert r["status"] == "kept" and bool(r["recovered"]) == (call is b)
         assert os.path.exists(r["path"])
 
+    # the event journal ([storage] events): numbered on across the runs, every event the clean
+    # runs logged stored, and the kill one gap: what run 2 may have published and not stored
+    from voiceserver.core.journal import read_since
+    journal = read_since(str(tmp_path / "events.db"), server, 0, limit=1_000_000)
+    logged = [events(log) for log in (log1, log2, log3)]
+    stored = {e["seq"]: e for e in journal if e["kind"] != "journal.gap"}
+    seqs = [e["seq"] for e in journal if e["kind"] != "journal.gap"]
+    assert seqs == sorted(set(seqs))
+    for e in logged[0] + logged[2]:
+        assert stored[e["seq"]] == {**e, "time": stored[e["seq"]]["time"]}, e
+    gap, = [e for e in journal if e["kind"] == "journal.gap"]
+    assert "killed" in gap["reason"]
+    assert logged[0][-1]["seq"] < logged[1][0]["seq"] and logged[1][-1]["seq"] < logged[2][0]["seq"]
+    assert gap["to"] == logged[2][0]["seq"] - 1
+    for e in logged[1]:          # the killed run's: stored, or in the gap (its log lost the rest)
+        assert e["seq"] in stored or gap["from"] <= e["seq"] <= gap["to"], e
+    assert gap["from"] == max(s for s in seqs if s < logged[2][0]["seq"]) + 1
+
 
 TWO = """
 [scenario]

@@ -98,10 +98,12 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
     import voiceserver.core.server
     from voiceserver.api.status import StatusApi, response
     from voiceserver.cli.serve import _table, demo_summary, print_summary
-    from voiceserver.core.events import log_event
+    from voiceserver.core.events import EventLog
     from voiceserver.core.masking import MASK
 
     seen: list[dict] = []      # at every key: /channels as served, and the demo's table
+    event_lines = io.StringIO()   # the event lines `voiceboard serve` writes into its log
+    event_log = EventLog(event_lines)
 
     def on_event(server, ev) -> None:
         if ev.kind != "call.digit":
@@ -115,7 +117,7 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
     class Watched(voiceserver.core.server.VoiceServer):
         def __init__(self, *a, **kw) -> None:
             super().__init__(*a, **kw)
-            self.bus.subscribe(log_event)                        # the log `voiceboard serve` writes
+            self.bus.subscribe(event_log)                        # the log `voiceboard serve` writes
             self.bus.subscribe(lambda ev: on_event(self, ev))
 
     monkeypatch.setattr(voiceserver.core.server, "VoiceServer", Watched)
@@ -187,9 +189,11 @@ def test_secret_keys_appear_nowhere(e2e, tmp_path, monkeypatch, caplog, capsys,
                for s in seen for r in s["body"]["channels"])    # half-way through the card
 
     # -- the server's log (every logger, every level): the events, masked
-    log_text = "\n".join(r.getMessage() for r in caplog.records)
+    event_log.flush()
+    log_text = "\n".join(r.getMessage() for r in caplog.records) + "\n" + event_lines.getvalue()
     assert leaks(log_text) == []
-    logged = [json.loads(m.split(" ", 1)[1]) for m in log_text.splitlines() if m.startswith("event {")]
+    logged = [json.loads(m.split(" INFO event ", 1)[1]) for m in event_lines.getvalue().splitlines()]
+    assert logged, "no event lines were written"
     assert keys(logged) == expected
 
     # -- the demo's summary table

@@ -73,6 +73,18 @@ def test_recording_without_storage_gets_default_storage_and_a_warning(tmp_path):
     assert str(tmp_path / "recordings") in warning and str(tmp_path / "calls.db") in warning
 
 
+def test_the_event_journal_lives_with_the_storage(tmp_path):
+    st = load_config(write(tmp_path, '\n[storage]\nevents_keep = 5000\n')).storage
+    assert (st.events, st.events_keep) == (str(tmp_path / "events.db"), 5000)
+    st = load_config(write(tmp_path, '\n[storage]\nevents = "/srv/vb/ev.db"\n')).storage
+    assert (st.events, st.events_keep) == ("/srv/vb/ev.db", 1_000_000)
+    e = error(tmp_path, '\n[storage]\nevents_keep = 10\n')
+    assert e.key == "storage.events_keep" and "1000" in e.message
+    (tmp_path / "evdir").mkdir()
+    e = error(tmp_path, '\n[storage]\nevents = "evdir"\n')
+    assert e.key == "storage.events" and "is a directory" in e.message
+
+
 def test_storage_errors_name_file_line_and_key(tmp_path):
     lines = MINIMAL.count("\n") + 2        # [storage] is the first line after MINIMAL + a blank
     e = error(tmp_path, '\n[storage]\nrecording = "rec"\n')

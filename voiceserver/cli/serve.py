@@ -71,8 +71,11 @@ def serve_main(argv: list[str]) -> int:
     port = cfg.api.port + 1 if args.status_port is None else args.status_port
     server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
                          status_port=None if port < 0 else port)
-    from voiceserver.core.events import log_event
-    server.bus.subscribe(log_event)
+    event_log = None
+    if logging.getLogger().isEnabledFor(logging.INFO):   # the JSON event lines of the log
+        from voiceserver.core.events import EventLog
+        event_log = EventLog(sys.stderr)
+        server.bus.subscribe(event_log)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -87,6 +90,9 @@ def serve_main(argv: list[str]) -> int:
     except Exception as exc:  # open/start errors name the board
         print(f"voiceboard serve: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if event_log is not None:   # the last loop turn's lines
+            event_log.flush()
 
 
 def reload_main(argv: list[str]) -> int:

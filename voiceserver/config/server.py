@@ -171,10 +171,12 @@ class StorageSettings:
     rules_audit: str                # JSON lines: every recording-rules reload (rules_watch)
     explicit: bool = True
     server_id: str | None = None    # this server in the call database; None: the host name
+    events: str = ""                # SQLite event journal (voiceserver.core.journal); "": none
+    events_keep: int = 1_000_000    # events kept per server in the journal
 
 
 STORAGE_DEFAULTS = {"recordings": "recordings", "database": "calls.db", "voicemail": "voicemail",
-                    "rules_audit": "rules-audit.jsonl"}
+                    "rules_audit": "rules-audit.jsonl", "events": "events.db"}
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,15 @@ def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:
     """Only the [api] section of a server config: where a CLI finds the API and its token."""
     root = load_toml(path)
     return parse_api(root.table("api"), os.path.dirname(os.path.abspath(root.file)))
+
+
+def load_storage_settings(path: str | os.PathLike[str]) -> StorageSettings | None:
+    """Only [storage] of a server config (what [recording] alone implies): where a CLI finds
+    the call database and the event journal. None: the server stores nothing."""
+    root = load_toml(path)
+    if "storage" not in root and "recording" not in root:
+        return None
+    return _Loader(root).storage(root.table("storage"), explicit="storage" in root)
 
 
 # ---------------------------------------------------------------- the loader
@@ -472,7 +483,7 @@ class _Loader:
     # -- [storage] ---------------------------------------------------------
     def storage(self, node: Node, explicit: bool) -> StorageSettings:
         """Paths relative to this file; nothing is created here (the server does at start)."""
-        node.check_keys(set(STORAGE_DEFAULTS) | {"template", "server_id"})
+        node.check_keys(set(STORAGE_DEFAULTS) | {"template", "server_id", "events_keep"})
         paths: dict[str, str] = {}
         for key, default in STORAGE_DEFAULTS.items():
             value = node.get_str(key, default).strip()
@@ -501,7 +512,9 @@ class _Loader:
                 server_id = check_server_id(node.get_str("server_id"))
             except ValueError as exc:
                 raise node.error("server_id", str(exc)) from None
-        return StorageSettings(template=template, explicit=explicit, server_id=server_id, **paths)
+        keep = node.get_int("events_keep", 1_000_000, min=1000)
+        return StorageSettings(template=template, explicit=explicit, server_id=server_id,
+                               events_keep=keep, **paths)
 
     # -- [[boards]] --------------------------------------------------------
     def boards(self) -> tuple[BoardEntry, ...]:

@@ -33,6 +33,7 @@ from voiceserver.core.channels import FxoTrunk, FxsPhone
 from voiceserver.core.controller import RECENT_RECORDS, CallController
 from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.journal import EventJournal
 from voiceserver.core.media import MediaCommand
 from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Key, Leg
 from voiceserver.ivr.blacklist import normalize_number
@@ -60,6 +61,7 @@ class VoiceServer:
         self.start_time = start_time or dt.datetime.now(dt.UTC)
         self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
+        self.journal: EventJournal | None = None     # [storage] events: opened by run()
         self.bank = AudioBank()
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         # call ids SERVER-RUN-SEQ: the run comes from the call database at start (voiceserver.core.callids)
@@ -171,6 +173,7 @@ class VoiceServer:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = stop or asyncio.Event()
+        self._open_journal()
         try:
             self._open_boards()
         except BaseException:   # the boards opened before the one that failed
@@ -259,6 +262,21 @@ class VoiceServer:
                 self.recording.close()
             for rt in self.boards:
                 rt.board.close()
+            if self.journal is not None:     # the last events, and a clean stop: no gap after it
+                self.journal.close()
+                if self.journal.error:
+                    log.error("%s", self.journal.error)
+
+    def _open_journal(self) -> None:
+        """The event journal ([storage] events): this run's numbers continue the last run's.
+        A journal that cannot be opened stops the server (JournalError), like the call database."""
+        st = self.cfg.storage
+        if st is None or not st.events:
+            return
+        journal = EventJournal(st.events, self.server_id, keep=st.events_keep)
+        self.bus.start_at(journal.open())
+        self.bus.subscribe(journal, first=True)
+        self.journal = journal
 
     def reload(self, path: str) -> bool:
         """Swap in a new config for new calls; calls in progress keep theirs.

@@ -1,0 +1,98 @@
+"""The event lines of the server's log (EventLog): the same lines logging gave, written directly."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from voiceserver.core.events import EventBus, EventLog, ServerEventKind
+
+pytestmark = pytest.mark.unit
+
+FORMAT = "%(asctime)s %(levelname)s %(message)s"   # `voiceboard serve`'s log format
+
+
+def logging_line(ev, at: float) -> str:
+    """The line `log.info("event %s", json)` gives under the serve format at time `at`."""
+    rec = logging.LogRecord("voiceserver", logging.INFO, __file__, 1, "event %s",
+                            (json.dumps(ev.as_dict(), default=str),), None)
+    rec.created, rec.msecs = at, int((at - int(at)) * 1000)
+    return logging.Formatter(FORMAT).format(rec)
+
+
+@pytest.mark.parametrize("at", [1764745541.0, 1764745541.123, 1764745541.9995, 1764745599.5])
+def test_a_line_is_what_the_logging_format_gave(at):
+    bus = EventBus()
+    out = io.StringIO()
+    bus.subscribe(EventLog(out, clock=lambda: at))
+    ev = bus.publish(42, ServerEventKind.CALL_DIGIT, chan=3, call_id="vs1-r2-c000007", digit="*", masked=True)
+    assert out.getvalue() == logging_line(ev, at) + "\n"
+
+
+def test_each_event_is_one_line_of_json_after_its_time():
+    bus = EventBus()
+    out = io.StringIO()
+    times = iter([100.0, 100.5, 101.25])
+    bus.subscribe(EventLog(out, clock=lambda: next(times)))
+    bus.publish(1, ServerEventKind.CALL_START, chan=0, call_id="a", caller="01088886666", note="two\nlines")
+    bus.publish(2, ServerEventKind.CALL_DIGIT, chan=0, call_id="a", digit="5", masked=False)
+    bus.publish(3, ServerEventKind.CALL_END, chan=0, call_id="a", cause="caller hung up")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3        # a newline inside a value stays escaped inside its line
+    stamps = [ln.split(" INFO event ", 1)[0] for ln in lines]
+    assert [s[-3:] for s in stamps] == ["000", "500", "250"]
+    assert stamps[0][:-4] == stamps[1][:-4] != stamps[2][:-4]    # the second changed at the third
+    events = [json.loads(ln.split(" INFO event ", 1)[1]) for ln in lines]
+    assert [e["kind"] for e in events] == ["call.start", "call.digit", "call.end"]
+    assert events[0]["note"] == "two\nlines" and [e["seq"] for e in events] == [1, 2, 3]
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def test_in_the_event_loop_a_turns_lines_go_out_in_one_write_at_its_end():
+    import asyncio
+    bus = EventBus()
+    out = CountingStream()
+    bus.subscribe(EventLog(out, clock=lambda: 100.0))
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        for n in range(3):
+            bus.publish(n, ServerEventKind.CALL_DIGIT, chan=0, call_id="a", digit=str(n), masked=False)
+        seen.append((out.writes, len(out.getvalue().splitlines())))   # nothing yet: the turn goes on
+        await asyncio.sleep(0)                                        # the turn ends
+        seen.append((out.writes, len(out.getvalue().splitlines())))
+    asyncio.run(main())
+    assert seen == [(0, 0), (1, 3)]
+    bus.publish(9, ServerEventKind.CALL_END, chan=0, call_id="a")     # no loop: at once
+    assert out.writes == 2 and out.getvalue().splitlines()[-1].endswith('"call_id": "a"}')
+
+
+def test_flush_writes_what_a_stopped_loop_left():
+    import asyncio
+    bus = EventBus()
+    out = io.StringIO()
+    log = EventLog(out, clock=lambda: 100.0)
+    bus.subscribe(log)
+
+    async def main() -> None:
+        bus.publish(1, ServerEventKind.CALL_END, chan=0, call_id="a")
+        asyncio.get_running_loop().stop()     # the loop ends before the write was due
+
+    loop = asyncio.new_event_loop()
+    loop.create_task(main())
+    loop.run_forever()
+    loop.close()
+    assert out.getvalue() == ""
+    log.flush()
+    assert json.loads(out.getvalue().split(" INFO event ", 1)[1])["kind"] == "call.end"

@@ -1,0 +1,113 @@
+"""`voiceboard events`: the journal read back, filtered, followed; errors say what is wrong."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from voiceserver.cli import events as cli
+from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.journal import EventJournal
+
+K = ServerEventKind
+CONFIG = """
+[[boards]]
+uri = "sim://hotline"
+
+[storage]
+server_id = "pbx1"
+"""
+
+
+def run_server(path, calls: list[str], killed: bool = False) -> list[int]:
+    """One server run publishing a few events per call; a clean stop unless `killed`."""
+    bus, j = EventBus(), EventJournal(str(path), "pbx1")
+    bus.start_at(j.open())
+    bus.subscribe(j, first=True)
+    seqs = []
+    for n, call in enumerate(calls):
+        seqs.append(bus.publish(1, K.CALL_START, chan=n, call_id=call, board="hotline", direction="inbound",
+                                caller="13911110000", called=None).seq)
+        seqs.append(bus.publish(2, K.CALL_DIGIT, chan=n, call_id=call, digit="5", masked=False).seq)
+        seqs.append(bus.publish(3, K.CALL_END, chan=n, call_id=call, board="hotline").seq)
+    if killed:
+        assert j.drain()
+        j._queue.put(None)
+    else:
+        j.close()
+    return seqs
+
+
+def events_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.unit
+def test_since_a_seq_filtered_and_as_json(tmp_path, capsys):
+    (tmp_path / "server.toml").write_text(CONFIG)
+    seqs = run_server(tmp_path / "events.db", ["a", "b"])
+    rc, out, _ = events_cli(capsys, "--config", str(tmp_path / "server.toml"), "--since", str(seqs[1]), "--json")
+    got = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and [e["seq"] for e in got] == seqs[2:]
+    rc, out, _ = events_cli(capsys, "--config", str(tmp_path / "server.toml"), "--since", "0", "--json",
+                            "--kind", "call.digit", "--call", "b")
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == [seqs[4]]
+    rc, out, _ = events_cli(capsys, "--journal", str(tmp_path / "events.db"), "--server-id", "pbx1",
+                            "--since", "0", "--json", "--channel", "hotline:1", "--kind", "call.")
+    assert [json.loads(line)["kind"] for line in out.splitlines()] == ["call.start", "call.end"]
+
+
+@pytest.mark.unit
+def test_the_table_shows_the_last_events_and_a_gap_where_a_run_was_killed(tmp_path, capsys):
+    (tmp_path / "server.toml").write_text(CONFIG)
+    first = run_server(tmp_path / "events.db", ["a"], killed=True)
+    second = run_server(tmp_path / "events.db", ["b"])
+    rc, out, _ = events_cli(capsys, "--config", str(tmp_path / "server.toml"), "--since", "0")
+    lines = out.splitlines()
+    assert rc == 0 and lines[0].split()[:3] == ["seq", "time", "(UTC)"]
+    assert [ln.split()[0] for ln in lines[1:4]] == [str(s) for s in first]
+    assert f"-- events {first[-1] + 1} to {second[0] - 1} are gone: the server was killed" in lines[4]
+    assert lines[5].split()[0] == str(second[0]) and "call.start" in lines[5] and "hotline:0" in lines[5]
+    rc, out, _ = events_cli(capsys, "--config", str(tmp_path / "server.toml"), "--last", "2")
+    assert [ln.split()[0] for ln in out.splitlines()[1:]] == [str(s) for s in second[1:]]
+
+
+@pytest.mark.unit
+def test_errors_say_what_is_wrong(tmp_path, capsys):
+    (tmp_path / "server.toml").write_text(CONFIG)
+    rc, _, err = events_cli(capsys, "--config", str(tmp_path / "server.toml"))
+    assert rc == 2 and "events.db: no such journal" in err
+    (tmp_path / "bare.toml").write_text('[[boards]]\nuri = "sim://x"\n')
+    rc, _, err = events_cli(capsys, "--config", str(tmp_path / "bare.toml"))
+    assert rc == 2 and "has no [storage]" in err
+    rc, _, err = events_cli(capsys)
+    assert rc == 2 and "give --config" in err
+    run_server(tmp_path / "events.db", ["a"])
+    rc, out, err = events_cli(capsys, "--config", str(tmp_path / "server.toml"), "--since", "1000")
+    assert rc == 0 and out.count("\n") == 1 and "no events after 1000" in err
+
+
+def test_follow_prints_what_a_later_run_adds(tmp_path):
+    """A separate `voiceboard events --follow` process sees a second server run's events."""
+    (tmp_path / "server.toml").write_text(CONFIG)
+    first = run_server(tmp_path / "events.db", ["a"])
+    proc = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "events", "--config",
+                             str(tmp_path / "server.toml"), "--since", str(first[-1]), "--json", "--follow"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        second = run_server(tmp_path / "events.db", ["b"])
+        got: list[int] = []
+        deadline = time.monotonic() + 60       # a guard against a wedged reader, not a timing check
+        while len(got) < len(second) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                got.append(json.loads(line)["seq"])
+        assert got == second
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,123 @@
+"""`voiceboard events`: a running (or stopped) server's events from its journal.
+
+    voiceboard events --config server.toml                  # the last 20, as a table
+    voiceboard events --config server.toml --since 1200 --json --follow
+    voiceboard events --config server.toml --kind call.digit --call pbx1-3-000118
+
+Reads the SQLite event journal that `[storage] events` names (docs/events.md):
+every event after `--since SEQ`, oldest first, with a `journal.gap` line where
+events are gone (pruned, or lost to a kill). `--follow` keeps reading as the
+server adds events; the last `seq` printed is where a later run resumes.
+Filters (kind, call, channel, board) apply to events; gaps always show.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+PROG = "voiceboard events"
+POLL_S = 0.2
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    ap.add_argument("--config", metavar="SERVER.toml", help="the server's config: its [storage] names the journal")
+    ap.add_argument("--journal", metavar="FILE", help="the journal file (default: from --config)")
+    ap.add_argument("--server-id", help="whose events (default: [storage] server_id, else the host name)")
+    ap.add_argument("--since", type=int, metavar="SEQ",
+                    help="events after SEQ (default: the last --last ones)")
+    ap.add_argument("--last", type=int, default=20, metavar="N", help="without --since: the last N (default 20)")
+    ap.add_argument("--kind", action="append", metavar="KIND",
+                    help="only this kind (repeat for several; a prefix ending in '.' takes a family: call.)")
+    ap.add_argument("--call", metavar="CALL_ID", help="only this call's events")
+    ap.add_argument("--channel", metavar="[BOARD:]CHAN", help="only this channel's events")
+    ap.add_argument("--follow", "-f", action="store_true", help="keep reading new events (Ctrl-C ends)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    return ap
+
+
+def _where(args: argparse.Namespace) -> tuple[str, str]:
+    from voiceserver.core.callids import default_server_id
+    path, server_id = args.journal, args.server_id
+    if args.config:
+        from voiceserver.config.server import load_storage_settings
+        st = load_storage_settings(args.config)
+        if st is None:
+            raise ValueError(f"{args.config} has no [storage] (nor [recording]): the server keeps no journal")
+        path = path or st.events
+        server_id = server_id or st.server_id
+    if not path:
+        raise ValueError("which journal? give --config SERVER.toml (or --journal FILE)")
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
+    return path, server_id or default_server_id()
+
+
+def _matches(ev: dict[str, Any], args: argparse.Namespace) -> bool:
+    if ev["kind"] == "journal.gap":
+        return True
+    if args.kind and not any(ev["kind"] == k or (k.endswith(".") and ev["kind"].startswith(k))
+                             for k in args.kind):
+        return False
+    if args.call and ev.get("call_id") != args.call:
+        return False
+    if args.channel:
+        board, _, chan = args.channel.rpartition(":")
+        if str(ev.get("chan")) != chan or (board and ev.get("board") != board):
+            return False
+    return True
+
+
+def format_line(ev: dict[str, Any]) -> str:
+    if ev["kind"] == "journal.gap":
+        return f"{'':>8}  {'':23}  -- events {ev['from']} to {ev['to']} are gone: {ev['reason']}"
+    rest = {k: v for k, v in ev.items() if k not in ("seq", "tick", "kind", "chan", "call_id", "time", "board")}
+    where = f"{ev.get('board') or ''}:{ev['chan']}" if ev.get("chan") is not None else ""
+    fields = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in rest.items())
+    return f"{ev['seq']:>8}  {ev['time']:23}  {ev['kind']:<24} {where:<12} {ev.get('call_id') or '':<16} {fields}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from voiceserver.core.journal import JournalError, read_since, stored_range
+    args = _parser().parse_args(argv)
+    try:
+        path, server_id = _where(args)
+        after = args.since
+        if after is None:
+            top = stored_range(path, server_id)[1]
+            after = max(0, top - args.last)
+        shown = 0
+        if not args.json:
+            print(f"{'seq':>8}  {'time (UTC)':23}  {'kind':<24} {'channel':<12} {'call':<16} fields")
+        while True:
+            batch = read_since(path, server_id, after)
+            for ev in batch:
+                if _matches(ev, args):
+                    print(json.dumps(ev, ensure_ascii=False) if args.json else format_line(ev))
+                    shown += 1
+                after = ev["seq"] if ev["seq"] is not None else ev["to"]
+            sys.stdout.flush()
+            if not args.follow:
+                break
+            if not batch:
+                time.sleep(POLL_S)
+    except (ValueError, JournalError, OSError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:              # `voiceboard events | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    if shown == 0:
+        print(f"{PROG}: no events after {args.since if args.since is not None else after}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
