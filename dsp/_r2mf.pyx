@@ -13,9 +13,12 @@ Receiver method (why it looks like this):
 * WIN = 132 puts the rectangular window's spectral nulls 60.6 Hz apart, so
   the set's other frequencies (120 Hz steps) fall near the second, fourth,
   ... null: a strong tone leaks little into its neighbours' bins.
-* Consecutive windows' DFT values at a bin differ in phase by
-  (omega + delta) * SUB for a tone at omega + delta; removing omega * SUB
-  leaves the frequency error. A bin alone would pass a tone 40 Hz off (it
+* Windows two hops apart have DFT values at a bin that differ in phase by
+  (omega + delta) * 2 SUB for a tone at omega + delta; removing
+  omega * 2 SUB leaves the frequency error. (Two hops, not one: the other
+  frequency's leakage into the bin, -20 dB for a pair 10 Hz off, bends
+  the phase by the same amount either way, so the longer span halves the
+  frequency error it causes.) A bin alone would pass a tone 40 Hz off (it
   loses only 7 dB there); the phase test holds the accepted error to the
   configured tolerance, and a single tone half-way between two
   frequencies (equal in both bins) fails it.
@@ -53,7 +56,8 @@ cdef enum:
     ZH = 19             # 36 rows: older sub-blocks' Z, oldest first: [i][re 6, im 6]
     EH = 55             # 3 rows: older sub-blocks' energies, oldest first
     VP = 58             # 12 rows: previous window's V (re 6, im 6)
-    NQ = 70
+    VQ = 70             # 12 rows: the window's before that
+    NQ = 82
 
 cdef enum:
     # int64 state rows of a tile
@@ -72,7 +76,7 @@ cdef enum:
     T_COS = 0
     T_SIN = 1
     T_ROT = 2           # 2 + 2 i (re), 3 + 2 i (im): exp(-j w SUB i), i = 1..3
-    T_TAN2 = 8          # tan^2 of the largest accepted phase step
+    T_TAN2 = 8          # tan^2 of the largest accepted phase step over two hops
     T_ROWS = 9
 
 NQ_ROWS = NQ
@@ -177,14 +181,16 @@ cdef void _window(float *fs, const int64_t *ist, Py_ssize_t ncur, const double[:
             vr = vr + rr * zr - ri * zi
             vi = vi + rr * zi + ri * zr
             pw[b] = (vr * vr + vi * vi) * norm
-            # phase step since the previous window, less w SUB: arg(V conj(Vp) r)
-            xr = vr * fs[(VP + b) * TILE + c] + vi * fs[(VP + 6 + b) * TILE + c]
-            xi = vi * fs[(VP + b) * TILE + c] - vr * fs[(VP + 6 + b) * TILE + c]
-            rr = tab[st, T_ROT, b]
-            ri = tab[st, T_ROT + 1, b]
+            # phase step over two hops, less w 2 SUB: arg(V conj(Vq) r^2)
+            xr = vr * fs[(VQ + b) * TILE + c] + vi * fs[(VQ + 6 + b) * TILE + c]
+            xi = vi * fs[(VQ + b) * TILE + c] - vr * fs[(VQ + 6 + b) * TILE + c]
+            rr = tab[st, T_ROT + 2, b]
+            ri = tab[st, T_ROT + 3, b]
             cr = xr * rr - xi * ri
             ci = xr * ri + xi * rr
             ok[b] = cr > 0.0 and ci * ci <= tab[st, T_TAN2, b] * cr * cr
+            fs[(VQ + b) * TILE + c] = fs[(VP + b) * TILE + c]
+            fs[(VQ + 6 + b) * TILE + c] = fs[(VP + 6 + b) * TILE + c]
             fs[(VP + b) * TILE + c] = <float>vr
             fs[(VP + 6 + b) * TILE + c] = <float>vi
             for i in range(2):

@@ -90,9 +90,9 @@ class R2MfRxParams:
     min_level_dbm0: float = -38.0
     twist_db: float = 12.0
     rel_peak_db: float = 8.0
-    energy_ratio: float = 0.6
+    energy_ratio: float = 0.7
     stationarity: float = 0.7
-    freq_tol_hz: float = 18.0
+    freq_tol_hz: float = 20.0
     onset_hits: int = 3
     release_misses: int = 7
 
@@ -105,8 +105,8 @@ class R2MfRxParams:
             raise ValueError(f"rel_peak_db {self.rel_peak_db} outside 0..30")
         if not (0.0 < self.energy_ratio <= 1.0) or not (0.0 <= self.stationarity <= 1.0):
             raise ValueError("energy_ratio and stationarity must be within 0..1")
-        if not (0.0 < self.freq_tol_hz <= 50.0):
-            raise ValueError(f"freq_tol_hz {self.freq_tol_hz} outside (0, 50] (frequencies are 120 Hz apart)")
+        if not (0.0 < self.freq_tol_hz <= 28.0):
+            raise ValueError(f"freq_tol_hz {self.freq_tol_hz} outside (0, 28] (the phase test's reach)")
         if not (1 <= self.onset_hits <= 50) or not (1 <= self.release_misses <= 50):
             raise ValueError("onset_hits and release_misses must be 1..50")
 
@@ -115,7 +115,7 @@ def _set_table(freq_tol_hz: float) -> np.ndarray:
     """Per-set constants for the kernel: float64[2 sets, TAB_ROWS, 6]."""
     sub = _r2mf.SUB_LEN
     tab = np.zeros((2, _r2mf.TAB_ROWS, 6), dtype=np.float64)
-    step = 2.0 * np.pi * freq_tol_hz * sub / RATE  # largest accepted phase step
+    step = 2.0 * np.pi * freq_tol_hz * 2 * sub / RATE  # largest accepted phase step over two hops
     if step >= np.pi / 2:
         raise ValueError("frequency tolerance too wide for the receiver's hop")
     for s, hz in enumerate((FORWARD_HZ, BACKWARD_HZ)):
