@@ -32,9 +32,12 @@ Receiver method (why it looks like this):
   `release_misses` consecutive windows without it.
 
 Layout: state is float32 [tile, quantity, TILE channels], each tile's state
-contiguous; a tile is processed for the whole block (samples outer,
-channels inner: contiguous float32 lanes the compiler vectorises) while its
-state is hot in L1. No validation here: dsp/r2mf.py checks shapes and dtypes.
+contiguous, the per-lane constants (a lane's set decides them) among it; a
+tile is processed for the whole block while its state is hot in L1. Every
+loop over a tile's lanes is written without branches (channels inner,
+contiguous float32) so that the compiler vectorises the window verdict as
+well as the filters; only the signal number lookup and the run-length state
+machine go channel by channel. No validation here: dsp/r2mf.py checks shapes and dtypes.
 """
 from libc.stdint cimport int16_t, int32_t, int64_t
 from libc.math cimport lrint
@@ -57,7 +60,11 @@ cdef enum:
     EH = 55             # 3 rows: older sub-blocks' energies, oldest first
     VP = 58             # 12 rows: previous window's V (re 6, im 6)
     VQ = 70             # 12 rows: the window's before that
-    NQ = 82
+    K_COS = 82          # 6 rows: cos(w) of each lane's set (constant)
+    K_SIN = 88          # 6 rows: sin(w)
+    K_ROT = 94          # 36 rows: exp(-j w SUB i), i = 1..3: [i - 1][re 6, im 6]
+    K_TAN2 = 130        # 6 rows: tan^2 of the largest accepted phase step over two hops
+    NQ = 136
 
 cdef enum:
     # int64 state rows of a tile
@@ -68,23 +75,13 @@ cdef enum:
     MISS = 4            # consecutive windows without ON
     ONSTART = 5         # start reported for ON
     LASTEND = 6         # end of the last window that saw ON
-    SETROW = 7          # the lane's set: 0 forward, 1 backward
-    NI = 8
-
-cdef enum:
-    # rows of the per-set constant table tab[set, row, 6] (float64)
-    T_COS = 0
-    T_SIN = 1
-    T_ROT = 2           # 2 + 2 i (re), 3 + 2 i (im): exp(-j w SUB i), i = 1..3
-    T_TAN2 = 8          # tan^2 of the largest accepted phase step over two hops
-    T_ROWS = 9
+    NI = 7
 
 NQ_ROWS = NQ
 NI_ROWS = NI
 SUB_LEN = SUB
 WIN_LEN = WIN
 TILE_WIDTH = TILE
-TAB_ROWS = T_ROWS
 
 # signal number (1..15) of the frequency pair (lo, hi), lo < hi, by Q.441's
 # order: 1 = f0+f1, 2 = f0+f2, 3 = f1+f2, 4 = f0+f3, ... 15 = f4+f5
@@ -148,97 +145,107 @@ cdef void _goertzel(const float *xt, Py_ssize_t seg, float *fs) noexcept nogil:
             s2[c] = a2[c]
 
 
-cdef void _window(float *fs, const int64_t *ist, Py_ssize_t ncur, const double[:, :, ::1] tab,
-                  const double *p, int32_t *sig, float *trace) noexcept nogil:
+cdef void _window(float *fs, Py_ssize_t ncur, const float *p, int32_t *sig,
+                  float *trace) noexcept nogil:
     """At a sub-block end: each lane's window verdict sig[c] (1..15 or 0).
 
     Rolls the sub-block history and resets the filters for the next one.
     trace (tests; may be NULL) receives the 6 bin powers [6][TILE].
     """
-    cdef Py_ssize_t c, b, i, st, best, second
-    cdef double zr, zi, vr, vi, rr, ri, xr, xi, cr, ci, norm = 2.0 / (<double>WIN * WIN)
-    cdef double pw[NB]
-    cdef int ok[NB]
-    cdef double etot, emin, emax, p1, p2, pmax_other
-    cdef bint hit
-    for c in range(ncur):
-        st = ist[SETROW * TILE + c]
-        for b in range(NB):
-            zr = fs[(S1 + b) * TILE + c] - tab[st, T_COS, b] * fs[(S2 + b) * TILE + c]
-            zi = tab[st, T_SIN, b] * fs[(S2 + b) * TILE + c]
+    cdef float pw[NB * TILE]
+    cdef int32_t ok[NB * TILE]
+    cdef int32_t lo[TILE]
+    cdef int32_t hi[TILE]
+    cdef int32_t hit[TILE]
+    cdef Py_ssize_t c, b, i
+    cdef float zr, zi, vr, vi, xr, xi, cr, ci, v, h1, h2
+    cdef float bp, sp, tp, gt, gs
+    cdef int32_t bi, si, bok, sok, okv, gtb, gsb
+    cdef float norm = 2.0 / (<float>WIN * <float>WIN)
+    cdef float *f
+    for b in range(NB):
+        for c in range(TILE):
+            f = fs + c
+            zr = f[(S1 + b) * TILE] - f[(K_COS + b) * TILE] * f[(S2 + b) * TILE]
+            zi = f[(K_SIN + b) * TILE] * f[(S2 + b) * TILE]
             # V = Z_oldest + r Z_1 + r^2 Z_2 + r^3 Z_new (r = exp(-j w SUB))
-            vr = fs[(ZH + b) * TILE + c]
-            vi = fs[(ZH + 6 + b) * TILE + c]
-            for i in range(1, 3):
-                rr = tab[st, T_ROT + 2 * (i - 1), b]
-                ri = tab[st, T_ROT + 2 * (i - 1) + 1, b]
-                xr = fs[(ZH + 12 * i + b) * TILE + c]
-                xi = fs[(ZH + 12 * i + 6 + b) * TILE + c]
-                vr = vr + rr * xr - ri * xi
-                vi = vi + rr * xi + ri * xr
-            rr = tab[st, T_ROT + 4, b]
-            ri = tab[st, T_ROT + 5, b]
-            vr = vr + rr * zr - ri * zi
-            vi = vi + rr * zi + ri * zr
-            pw[b] = (vr * vr + vi * vi) * norm
+            vr = (f[(ZH + b) * TILE]
+                  + f[(K_ROT + b) * TILE] * f[(ZH + 12 + b) * TILE]
+                  - f[(K_ROT + 6 + b) * TILE] * f[(ZH + 18 + b) * TILE]
+                  + f[(K_ROT + 12 + b) * TILE] * f[(ZH + 24 + b) * TILE]
+                  - f[(K_ROT + 18 + b) * TILE] * f[(ZH + 30 + b) * TILE]
+                  + f[(K_ROT + 24 + b) * TILE] * zr - f[(K_ROT + 30 + b) * TILE] * zi)
+            vi = (f[(ZH + 6 + b) * TILE]
+                  + f[(K_ROT + b) * TILE] * f[(ZH + 18 + b) * TILE]
+                  + f[(K_ROT + 6 + b) * TILE] * f[(ZH + 12 + b) * TILE]
+                  + f[(K_ROT + 12 + b) * TILE] * f[(ZH + 30 + b) * TILE]
+                  + f[(K_ROT + 18 + b) * TILE] * f[(ZH + 24 + b) * TILE]
+                  + f[(K_ROT + 24 + b) * TILE] * zi + f[(K_ROT + 30 + b) * TILE] * zr)
+            pw[b * TILE + c] = (vr * vr + vi * vi) * norm
             # phase step over two hops, less w 2 SUB: arg(V conj(Vq) r^2)
-            xr = vr * fs[(VQ + b) * TILE + c] + vi * fs[(VQ + 6 + b) * TILE + c]
-            xi = vi * fs[(VQ + b) * TILE + c] - vr * fs[(VQ + 6 + b) * TILE + c]
-            rr = tab[st, T_ROT + 2, b]
-            ri = tab[st, T_ROT + 3, b]
-            cr = xr * rr - xi * ri
-            ci = xr * ri + xi * rr
-            ok[b] = cr > 0.0 and ci * ci <= tab[st, T_TAN2, b] * cr * cr
-            fs[(VQ + b) * TILE + c] = fs[(VP + b) * TILE + c]
-            fs[(VQ + 6 + b) * TILE + c] = fs[(VP + 6 + b) * TILE + c]
-            fs[(VP + b) * TILE + c] = <float>vr
-            fs[(VP + 6 + b) * TILE + c] = <float>vi
-            for i in range(2):
-                fs[(ZH + 12 * i + b) * TILE + c] = fs[(ZH + 12 * (i + 1) + b) * TILE + c]
-                fs[(ZH + 12 * i + 6 + b) * TILE + c] = fs[(ZH + 12 * (i + 1) + 6 + b) * TILE + c]
-            fs[(ZH + 24 + b) * TILE + c] = <float>zr
-            fs[(ZH + 24 + 6 + b) * TILE + c] = <float>zi
-            if trace != NULL:
-                trace[b * TILE + c] = <float>pw[b]
+            xr = vr * f[(VQ + b) * TILE] + vi * f[(VQ + 6 + b) * TILE]
+            xi = vi * f[(VQ + b) * TILE] - vr * f[(VQ + 6 + b) * TILE]
+            cr = xr * f[(K_ROT + 12 + b) * TILE] - xi * f[(K_ROT + 18 + b) * TILE]
+            ci = xr * f[(K_ROT + 18 + b) * TILE] + xi * f[(K_ROT + 12 + b) * TILE]
+            ok[b * TILE + c] = (cr > 0.0) & (ci * ci <= f[(K_TAN2 + b) * TILE] * cr * cr)
+            f[(VQ + b) * TILE] = f[(VP + b) * TILE]
+            f[(VQ + 6 + b) * TILE] = f[(VP + 6 + b) * TILE]
+            f[(VP + b) * TILE] = vr
+            f[(VP + 6 + b) * TILE] = vi
+            f[(ZH + b) * TILE] = f[(ZH + 12 + b) * TILE]
+            f[(ZH + 6 + b) * TILE] = f[(ZH + 18 + b) * TILE]
+            f[(ZH + 12 + b) * TILE] = f[(ZH + 24 + b) * TILE]
+            f[(ZH + 18 + b) * TILE] = f[(ZH + 30 + b) * TILE]
+            f[(ZH + 24 + b) * TILE] = zr
+            f[(ZH + 30 + b) * TILE] = zi
+            f[(S1 + b) * TILE] = 0.0
+            f[(S2 + b) * TILE] = 0.0
+    for c in range(TILE):
+        # the strongest, second and third bins, branch-free
+        bp = pw[c]
+        sp = pw[TILE + c]
+        gtb = sp > bp
+        bi = gtb
+        si = 1 - gtb
+        bok = ok[TILE + c] if gtb else ok[c]
+        sok = ok[c] if gtb else ok[TILE + c]
+        v = bp
+        bp = sp if gtb else bp
+        sp = v if gtb else sp
+        tp = 0.0
+        for b in range(2, NB):
+            v = pw[b * TILE + c]
+            okv = ok[b * TILE + c]
+            gtb = v > bp
+            gsb = v > sp
+            tp = sp if gsb else (v if v > tp else tp)
+            si = bi if gtb else (<int32_t>b if gsb else si)
+            sok = bok if gtb else (okv if gsb else sok)
+            sp = bp if gtb else (v if gsb else sp)
+            bi = <int32_t>b if gtb else bi
+            bok = okv if gtb else bok
+            bp = v if gtb else bp
         # the window's energy in halves of two sub-blocks (66 samples: whole
         # beat periods of any two frequencies of a set, 120 Hz x k apart, so
         # a steady pair gives equal halves; single sub-blocks would not)
-        emin = fs[EH * TILE + c] + fs[(EH + 1) * TILE + c]
-        emax = fs[(EH + 2) * TILE + c] + fs[ECUR * TILE + c]
-        etot = emin + emax
-        if emin > emax:
-            emin, emax = emax, emin
-        fs[EH * TILE + c] = fs[(EH + 1) * TILE + c]
-        fs[(EH + 1) * TILE + c] = fs[(EH + 2) * TILE + c]
-        fs[(EH + 2) * TILE + c] = fs[ECUR * TILE + c]
-        # the two strongest bins
-        best = 0 if pw[0] >= pw[1] else 1
-        second = 1 - best
-        for b in range(2, NB):
-            if pw[b] > pw[best]:
-                second = best
-                best = b
-            elif pw[b] > pw[second]:
-                second = b
-        pmax_other = 0.0
-        for b in range(NB):
-            if b != best and b != second and pw[b] > pmax_other:
-                pmax_other = pw[b]
-        p1 = pw[best]
-        p2 = pw[second]
+        f = fs + c
+        h1 = f[EH * TILE] + f[(EH + 1) * TILE]
+        h2 = f[(EH + 2) * TILE] + f[ECUR * TILE]
+        f[EH * TILE] = f[(EH + 1) * TILE]
+        f[(EH + 1) * TILE] = f[(EH + 2) * TILE]
+        f[(EH + 2) * TILE] = f[ECUR * TILE]
+        f[ECUR * TILE] = 0.0
         # p: min_power, twist (ratio), rel_peak (ratio), energy_ratio, stationarity
-        hit = (p2 >= p[0] and p1 <= p2 * p[1] and pmax_other * p[2] <= p2
-               and (p1 + p2) * WIN >= p[3] * etot and emin >= p[4] * emax
-               and ok[best] and ok[second])
-        if hit:
-            sig[c] = PAIR_SIGNAL[best * 6 + second] if best < second else PAIR_SIGNAL[second * 6 + best]
-        else:
-            sig[c] = 0
-    for c in range(TILE):
-        fs[ECUR * TILE + c] = 0.0
-        for b in range(NB):
-            fs[(S1 + b) * TILE + c] = 0.0
-            fs[(S2 + b) * TILE + c] = 0.0
+        hit[c] = ((sp >= p[0]) & (bp <= sp * p[1]) & (tp * p[2] <= sp)
+                  & ((bp + sp) * <float>WIN >= p[3] * (h1 + h2))
+                  & (h1 >= p[4] * h2) & (h2 >= p[4] * h1) & bok & sok)
+        lo[c] = bi if bi < si else si
+        hi[c] = si if bi < si else bi
+    for c in range(ncur):
+        sig[c] = PAIR_SIGNAL[lo[c] * 6 + hi[c]] if hit[c] else 0
+    if trace != NULL:
+        for b in range(NB * TILE):
+            trace[b] = pw[b]
 
 
 cdef Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t c0, Py_ssize_t ncur, const int32_t *sig,
@@ -294,8 +301,8 @@ cdef Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t c0, Py_ssize_t ncur, const 
 
 
 def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1] istate,
-            int64_t[::1] clock, const double[::1] params, const double[:, :, ::1] tab,
-            int64_t[:, ::1] events, float[:, :, ::1] trace=None) -> int:
+            int64_t[::1] clock, const double[::1] params, int64_t[:, ::1] events,
+            float[:, :, ::1] trace=None) -> int:
     """Run the receiver over x[nchan, n]; returns the number of event rows written.
 
     clock[0] = samples since init, clock[1] = position inside the current
@@ -309,9 +316,9 @@ def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
     """
     cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1]
     cdef float xt[CHUNK * TILE]
-    cdef float pw[NB * TILE]
+    cdef float pw[NB * TILE]  # bin powers of the last window (trace only)
     cdef int32_t sig[TILE]
-    cdef double p[5]
+    cdef float p[5]
     cdef Py_ssize_t c0, c, b, ncur, t, seg, t0, nch, hop, tile, nev = 0
     cdef int64_t total0 = clock[0], total
     cdef int64_t pos0 = clock[1], pos
@@ -319,7 +326,7 @@ def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
     cdef bint tracing = trace is not None
     cdef float *pwp = pw if tracing else NULL
     for b in range(5):
-        p[b] = params[b]
+        p[b] = <float>params[b]
     with nogil:
         c0 = 0
         while c0 < nchan:
@@ -341,7 +348,7 @@ def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
                     total += seg
                     if pos == SUB:
                         pos = 0
-                        _window(&fstate[tile, 0, 0], &istate[tile, 0, 0], ncur, tab, p, sig, pwp)
+                        _window(&fstate[tile, 0, 0], ncur, p, sig, pwp)
                         nev = _decide_tile(&istate[tile, 0, 0], c0, ncur, sig, total,
                                            onset_hits, release_misses, events, nev)
                         if tracing:

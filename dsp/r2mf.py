@@ -111,23 +111,28 @@ class R2MfRxParams:
             raise ValueError("onset_hits and release_misses must be 1..50")
 
 
-def _set_table(freq_tol_hz: float) -> np.ndarray:
-    """Per-set constants for the kernel: float64[2 sets, TAB_ROWS, 6]."""
+def _lane_constants(backward: np.ndarray, freq_tol_hz: float) -> np.ndarray:
+    """float32[rows, lanes]: the kernel's per-lane constant rows, each lane by its set.
+
+    Rows: 2 cos w (6), then cos w, sin w (6 each), exp(-j w SUB i) for
+    i = 1..3 (re 6, im 6 each), tan^2 of the largest accepted phase step
+    over two hops (6). The kernel's state keeps them at COEF and K_COS..
+    """
     sub = _r2mf.SUB_LEN
-    tab = np.zeros((2, _r2mf.TAB_ROWS, 6), dtype=np.float64)
     step = 2.0 * np.pi * freq_tol_hz * 2 * sub / RATE  # largest accepted phase step over two hops
     if step >= np.pi / 2:
         raise ValueError("frequency tolerance too wide for the receiver's hop")
-    for s, hz in enumerate((FORWARD_HZ, BACKWARD_HZ)):
+    per_set = []
+    for hz in (FORWARD_HZ, BACKWARD_HZ):
         w = 2.0 * np.pi * np.array(hz, dtype=np.float64) / RATE
-        tab[s, 0] = np.cos(w)
-        tab[s, 1] = np.sin(w)
+        rows = [2.0 * np.cos(w), np.cos(w), np.sin(w)]
         for i in range(1, 4):
             r = np.exp(-1j * w * sub * i)
-            tab[s, 2 + 2 * (i - 1)] = r.real
-            tab[s, 3 + 2 * (i - 1)] = r.imag
-        tab[s, 8] = np.tan(step) ** 2
-    return tab
+            rows += [r.real, r.imag]
+        rows.append(np.full(6, np.tan(step) ** 2))
+        per_set.append(np.concatenate(rows))
+    table = np.stack(per_set)  # [set, rows]
+    return table[backward.astype(np.intp)].T.astype(np.float32)
 
 
 def _per_channel(forward: bool | Sequence[bool], nchan: int, where: str) -> np.ndarray:
@@ -165,15 +170,12 @@ class R2MfReceiver:
         ntile = -(-self.nchan // tile)
         self._f = np.zeros((ntile, _r2mf.NQ_ROWS, tile), dtype=np.float32)
         self._i = np.zeros((ntile, _r2mf.NI_ROWS, tile), dtype=np.int64)
-        backward = np.zeros(ntile * tile, dtype=np.int64)
+        backward = np.zeros(ntile * tile, dtype=bool)
         backward[:self.nchan] = ~self.forward
-        self._i[:, 7] = backward.reshape(ntile, tile)  # SETROW: 0 forward, 1 backward
-        coef = np.zeros((ntile * tile, 6), dtype=np.float32)
-        for s, hz in enumerate((FORWARD_HZ, BACKWARD_HZ)):
-            coef[np.flatnonzero(backward == s)] = 2.0 * np.cos(2.0 * np.pi * np.array(hz) / RATE)
-        self._f[:, 12:18] = coef.reshape(ntile, tile, 6).transpose(0, 2, 1)  # COEF rows
+        lanes = _lane_constants(backward, p.freq_tol_hz).reshape(-1, ntile, tile).transpose(1, 0, 2)
+        self._f[:, 12:18] = lanes[:, :6]     # COEF: 2 cos w, used by the filters
+        self._f[:, 82:136] = lanes[:, 6:]    # K_COS .. K_TAN2, used by the window verdict
         self._clock = np.zeros(2, dtype=np.int64)
-        self._tab = _set_table(p.freq_tol_hz)
         self._params = np.array([
             dbm0_to_rms(p.min_level_dbm0) ** 2,
             10.0 ** (p.twist_db / 10.0),
@@ -204,7 +206,7 @@ class R2MfReceiver:
         need = self.nchan * (2 * (hops // self.params.release_misses + 1) + 1)
         if self._events.shape[0] < need:
             self._events = np.empty((need, 5), dtype=np.int64)
-        nev = _r2mf.r2mf_rx(x, self._f, self._i, self._clock, self._params, self._tab, self._events)
+        nev = _r2mf.r2mf_rx(x, self._f, self._i, self._clock, self._params, self._events)
         if nev > self._events.shape[0]:  # the bound above is wrong: a bug, say so
             raise RuntimeError(f"R2MfReceiver: {nev} events overflowed a buffer of "
                                f"{self._events.shape[0]}")
