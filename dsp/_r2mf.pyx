@@ -96,20 +96,20 @@ PAIR_SIGNAL[:] = [
 ]
 
 
-cdef void _transpose(const int16_t[:, ::1] x, Py_ssize_t c0, Py_ssize_t ncur, Py_ssize_t t0,
-                     Py_ssize_t nch, float *xt) noexcept nogil:
-    """x[c0 + c, t0 + s] -> xt[s * TILE + c] float32; missing lanes zero."""
+cdef void _transpose(const int16_t[:, ::1] x, Py_ssize_t c0, Py_ssize_t ncur, Py_ssize_t nl,
+                     Py_ssize_t t0, Py_ssize_t nch, float *xt) noexcept nogil:
+    """x[c0 + c, t0 + s] -> xt[s * TILE + c] float32; lanes ncur..nl-1 zero."""
     cdef Py_ssize_t c, s
     for c in range(ncur):
         for s in range(nch):
             xt[s * TILE + c] = <float>x[c0 + c, t0 + s]
-    for c in range(ncur, TILE):
+    for c in range(ncur, nl):
         for s in range(nch):
             xt[s * TILE + c] = 0.0
 
 
-cdef void _goertzel(const float *xt, Py_ssize_t seg, float *fs) noexcept nogil:
-    """Advance the 6 filters and the sub-block energy of one tile over seg samples."""
+cdef void _goertzel(const float *xt, Py_ssize_t seg, float *fs, Py_ssize_t nl) noexcept nogil:
+    """Advance the 6 filters and the sub-block energy of a tile's first nl lanes over seg samples."""
     cdef float a1[TILE]
     cdef float a2[TILE]
     cdef float e[TILE]
@@ -119,35 +119,38 @@ cdef void _goertzel(const float *xt, Py_ssize_t seg, float *fs) noexcept nogil:
     cdef const float *k
     cdef float v
     cdef Py_ssize_t b, s, c
-    for c in range(TILE):
+    for c in range(nl):
         e[c] = fs[ECUR * TILE + c]
     for s in range(seg):
         x0 = xt + s * TILE
-        for c in range(TILE):
+        for c in range(nl):
             e[c] = e[c] + x0[c] * x0[c]
-    for c in range(TILE):
+    for c in range(nl):
         fs[ECUR * TILE + c] = e[c]
     for b in range(NB):
         s1 = fs + (S1 + b) * TILE
         s2 = fs + (S2 + b) * TILE
         k = fs + (COEF + b) * TILE
-        for c in range(TILE):
+        for c in range(nl):
             a1[c] = s1[c]
             a2[c] = s2[c]
         for s in range(seg):
             x0 = xt + s * TILE
-            for c in range(TILE):
+            for c in range(nl):
                 v = (x0[c] - a2[c]) + k[c] * a1[c]
                 a2[c] = a1[c]
                 a1[c] = v
-        for c in range(TILE):
+        for c in range(nl):
             s1[c] = a1[c]
             s2[c] = a2[c]
 
 
-cdef void _window(float *fs, Py_ssize_t ncur, const float *p, int32_t *sig,
+cdef void _window(float *fs, Py_ssize_t ncur, Py_ssize_t nl, const float *p, int32_t *sig,
                   float *trace) noexcept nogil:
-    """At a sub-block end: each lane's window verdict sig[c] (1..15 or 0).
+    """At a sub-block end: the window verdict sig[c] (1..15 or 0) of lanes c < ncur.
+
+    The vector loops run over nl >= ncur lanes (ncur rounded up to a whole
+    vector); lanes beyond ncur hold silence.
 
     Rolls the sub-block history and resets the filters for the next one.
     trace (tests; may be NULL) receives the 6 bin powers [6][TILE].
@@ -164,7 +167,7 @@ cdef void _window(float *fs, Py_ssize_t ncur, const float *p, int32_t *sig,
     cdef float norm = 2.0 / (<float>WIN * <float>WIN)
     cdef float *f
     for b in range(NB):
-        for c in range(TILE):
+        for c in range(nl):
             f = fs + c
             zr = f[(S1 + b) * TILE] - f[(K_COS + b) * TILE] * f[(S2 + b) * TILE]
             zi = f[(K_SIN + b) * TILE] * f[(S2 + b) * TILE]
@@ -200,7 +203,7 @@ cdef void _window(float *fs, Py_ssize_t ncur, const float *p, int32_t *sig,
             f[(ZH + 30 + b) * TILE] = zi
             f[(S1 + b) * TILE] = 0.0
             f[(S2 + b) * TILE] = 0.0
-    for c in range(TILE):
+    for c in range(nl):
         # the strongest, second and third bins, branch-free
         bp = pw[c]
         sp = pw[TILE + c]
@@ -244,8 +247,9 @@ cdef void _window(float *fs, Py_ssize_t ncur, const float *p, int32_t *sig,
     for c in range(ncur):
         sig[c] = PAIR_SIGNAL[lo[c] * 6 + hi[c]] if hit[c] else 0
     if trace != NULL:
-        for b in range(NB * TILE):
-            trace[b] = pw[b]
+        for b in range(NB):
+            for c in range(ncur):
+                trace[b * TILE + c] = pw[b * TILE + c]
 
 
 cdef Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t c0, Py_ssize_t ncur, const int32_t *sig,
@@ -319,7 +323,7 @@ def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
     cdef float pw[NB * TILE]  # bin powers of the last window (trace only)
     cdef int32_t sig[TILE]
     cdef float p[5]
-    cdef Py_ssize_t c0, c, b, ncur, t, seg, t0, nch, hop, tile, nev = 0
+    cdef Py_ssize_t c0, c, b, ncur, nl, t, seg, t0, nch, hop, tile, nev = 0
     cdef int64_t total0 = clock[0], total
     cdef int64_t pos0 = clock[1], pos
     cdef int64_t onset_hits = <int64_t>params[5], release_misses = <int64_t>params[6]
@@ -332,23 +336,24 @@ def r2mf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
         while c0 < nchan:
             tile = c0 // TILE
             ncur = min(<Py_ssize_t>TILE, nchan - c0)
+            nl = min(<Py_ssize_t>TILE, (ncur + 7) & ~7)  # lanes worked: whole 8-float vectors
             pos = pos0
             total = total0
             hop = 0
             t0 = 0
             while t0 < n:
                 nch = min(<Py_ssize_t>CHUNK, n - t0)
-                _transpose(x, c0, ncur, t0, nch, xt)
+                _transpose(x, c0, ncur, nl, t0, nch, xt)
                 t = 0
                 while t < nch:
                     seg = min(<Py_ssize_t>(SUB - pos), nch - t)
-                    _goertzel(&xt[t * TILE], seg, &fstate[tile, 0, 0])
+                    _goertzel(&xt[t * TILE], seg, &fstate[tile, 0, 0], nl)
                     t += seg
                     pos += seg
                     total += seg
                     if pos == SUB:
                         pos = 0
-                        _window(&fstate[tile, 0, 0], ncur, p, sig, pwp)
+                        _window(&fstate[tile, 0, 0], ncur, nl, p, sig, pwp)
                         nev = _decide_tile(&istate[tile, 0, 0], c0, ncur, sig, total,
                                            onset_hits, release_misses, events, nev)
                         if tracing:
