@@ -160,9 +160,9 @@ cdef void _window(float *fs, Py_ssize_t ncur, Py_ssize_t nl, const float *p, int
     cdef int32_t lo[TILE]
     cdef int32_t hi[TILE]
     cdef int32_t hit[TILE]
-    cdef Py_ssize_t c, b, i
+    cdef Py_ssize_t c, b
     cdef float zr, zi, vr, vi, xr, xi, cr, ci, v, h1, h2
-    cdef float bp, sp, tp, gt, gs
+    cdef float bp, sp, tp
     cdef int32_t bi, si, bok, sok, okv, gtb, gsb
     cdef float norm = 2.0 / (<float>WIN * <float>WIN)
     cdef float *f
