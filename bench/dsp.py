@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dsp.py [--seconds S] [--channels 1,32,1024] [--json]
     .venv/bin/python bench/dsp.py --q24      # the Q.24 sweep table of docs/dsp-dtmf.md
+    .venv/bin/python bench/dsp.py --r2mf     # only the MF R2 rows (docs/dsp-r2mf.md)
 
 DTMF: channel-seconds of audio per CPU-second (time.process_time), ours
 (one DtmfDetector over int16[nchan, 160] blocks, the media engine's tick)
@@ -12,6 +13,9 @@ most channels carry most of the time) and "dtmf" (5 digits per second on
 every channel over low noise: a worst case for event handling, ~10 events
 per channel-second, each a Python object on our side).
 G.711: encode/decode samples per CPU-second, ours vs spandsp's block calls.
+MF R2: as DTMF, against spandsp's r2_mf_rx, at 1, 30 (one E1 span), 480
+(16 spans) and 1,024 channels; "r2mf" carries a compelled-cycle signal
+every 140 ms on every channel, half the channels on each set.
 
 Timings are noisy on a shared machine; the ratios (same run, same data)
 are the figures to read. Each measurement is the best of --repeat runs.
@@ -36,6 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "dsp"))
 
 from dsp import g711  # noqa: E402
 from dsp.dtmf import DtmfDetector, DtmfGenerator  # noqa: E402
+from dsp.r2mf import R2MfGenerator, R2MfReceiver  # noqa: E402
 
 import spandsp  # noqa: E402  (tests/dsp/spandsp.py: the one harness)
 
@@ -215,6 +220,80 @@ def q24_table() -> list[tuple[str, str, str, int, int, int]]:
     return rows
 
 
+# ---------------------------------------------------------------- MF R2 receive
+
+R2MF_CHANNELS = (1, 30, 480, 1024)  # one channel, one E1 span, 16 spans, 1,024
+
+
+def make_r2mf_signal(nchan: int, seconds: float, kind: str, seed: int = 11) -> np.ndarray:
+    """int16[nchan, n]: "r2mf" compelled-cycle signals (70 ms on, 70 ms off, each
+    channel on its own set: even forward, odd backward) over noise at -50 dBm0,
+    or "noise" (speech-level, as make_signal)."""
+    if kind == "noise":
+        return make_signal(nchan, seconds, "noise", seed)
+    n = int(seconds * RATE)
+    rng = np.random.default_rng(seed)
+    out = np.empty((nchan, n), np.int16)
+    for c0 in range(0, nchan, 64):
+        c1 = min(nchan, c0 + 64)
+        out[c0:c1] = rng.normal(0.0, 30.0, size=(c1 - c0, n))
+    forward = np.arange(nchan) % 2 == 0
+    gen = R2MfGenerator(nchan, forward=forward)
+    step = int(0.14 * RATE)
+    for t in range(0, n - step + 1, step):
+        for ch in range(nchan):
+            gen.pulse(ch, int(rng.integers(1, 16)), ms=70)
+        tick = np.zeros((nchan, step), np.int16)
+        gen.tx(tick)
+        out[:, t:t + step] += tick
+    return out
+
+
+def bench_r2mf(nchan: int, seconds: float, repeat: int, kind: str) -> dict:
+    """Ours (one R2MfReceiver, 160-sample ticks) vs spandsp (one r2_mf_rx per channel, whole signal per call)."""
+    x = make_r2mf_signal(nchan, seconds, kind)
+    n = x.shape[1]
+    forward = np.arange(nchan) % 2 == 0
+    blocks = [np.ascontiguousarray(x[:, i:i + BLOCK]) for i in range(0, n, BLOCK)]
+    found = [0]
+
+    def ours() -> None:
+        rx = R2MfReceiver(nchan, forward=forward)
+        k = 0
+        for b in blocks:
+            k += len(rx.rx(b))
+        found[0] = k // 2
+
+    states = [spandsp.lib.r2_mf_rx_init(spandsp.ffi.NULL, int(forward[ch]), spandsp.ffi.NULL, spandsp.ffi.NULL)
+              for ch in range(nchan)]
+    rows = [spandsp.ffi.from_buffer("int16_t[]", x[ch]) for ch in range(nchan)]
+
+    def theirs() -> None:
+        for st, row in zip(states, rows, strict=True):
+            spandsp.lib.r2_mf_rx(st, row, n)
+
+    t_ours = _cpu(ours, repeat)
+    t_theirs = _cpu(theirs, repeat)
+    for st in states:
+        spandsp.lib.r2_mf_rx_free(st)
+    audio = nchan * n / RATE
+    return {"signal": kind, "channels": nchan, "audio_channel_seconds": audio,
+            "ours": audio / t_ours, "spandsp": audio / t_theirs,
+            "ratio": t_theirs / t_ours, "signals_found_per_channel": found[0] / nchan}
+
+
+def r2mf_rows(seconds: float, repeat: int, channels=R2MF_CHANNELS) -> list[dict]:
+    return [bench_r2mf(c, seconds, repeat, kind) for kind in ("noise", "r2mf") for c in channels]
+
+
+def print_r2mf(rows: list[dict]) -> None:
+    print("MF R2 receive: channel-seconds of audio per CPU-second (ours: 160-sample ticks)")
+    print(f"{'signal':>7} {'channels':>9} {'ours':>12} {'spandsp':>12} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['signal']:>7} {r['channels']:>9} {r['ours']:>12,.0f} {r['spandsp']:>12,.0f} "
+              f"{r['ratio']:>6.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="audio per channel (default 10)")
@@ -222,8 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     ap.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     ap.add_argument("--q24", action="store_true", help="print the Q.24 sweep table instead")
+    ap.add_argument("--r2mf", action="store_true", help="only the MF R2 rows (1, 30, 480, 1,024 channels)")
     args = ap.parse_args(argv)
     spandsp.require()
+    if args.r2mf:
+        r2 = r2mf_rows(args.seconds, args.repeat)
+        if args.json:
+            print(json.dumps({"r2mf_rx": r2}, indent=2))
+        else:
+            print_r2mf(r2)
+        return 0
     if args.q24:
         rows = q24_table()
         if args.json:
@@ -243,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     dtmf = [bench_dtmf(c, args.seconds, args.repeat, kind)
             for kind in ("noise", "dtmf") for c in chans]
     g = bench_g711(8_000_000, args.repeat)
+    r2 = r2mf_rows(args.seconds, args.repeat)
     if args.json:
-        print(json.dumps({"dtmf_rx": dtmf, "g711": g}, indent=2))
+        print(json.dumps({"dtmf_rx": dtmf, "g711": g, "r2mf_rx": r2}, indent=2))
         return 0
     print("DTMF receive: channel-seconds of audio per CPU-second (ours: 160-sample ticks)")
     print(f"{'signal':>7} {'channels':>9} {'ours':>12} {'spandsp':>12} {'ratio':>7}")
@@ -256,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'op':>13} {'ours':>14} {'spandsp':>14} {'ratio':>7}")
     for r in g:
         print(f"{r['op']:>13} {r['ours']:>14,.0f} {r['spandsp']:>14,.0f} {r['ratio']:>6.2f}x")
+    print()
+    print_r2mf(r2)
     return 0
 
 

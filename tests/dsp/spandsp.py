@@ -60,8 +60,21 @@ dtmf_rx_state_t *dtmf_rx_init(dtmf_rx_state_t *s, digits_rx_callback_t callback,
 int dtmf_rx_free(dtmf_rx_state_t *s);
 """
 
+_CDEF_R2MF = """
+typedef struct r2_mf_tx_state_s r2_mf_tx_state_t;
+typedef struct r2_mf_rx_state_s r2_mf_rx_state_t;
+int r2_mf_tx(r2_mf_tx_state_t *s, int16_t amp[], int samples);
+int r2_mf_tx_put(r2_mf_tx_state_t *s, char digit);
+r2_mf_tx_state_t *r2_mf_tx_init(r2_mf_tx_state_t *s, int fwd);
+int r2_mf_tx_free(r2_mf_tx_state_t *s);
+int r2_mf_rx(r2_mf_rx_state_t *s, const int16_t amp[], int samples);
+int r2_mf_rx_get(r2_mf_rx_state_t *s);
+r2_mf_rx_state_t *r2_mf_rx_init(r2_mf_rx_state_t *s, int fwd, tone_report_func_t callback, void *user_data);
+int r2_mf_rx_free(r2_mf_rx_state_t *s);
+"""
+
 ffi = FFI()
-ffi.cdef(_CDEF_COMMON + _CDEF_G711 + _CDEF_DTMF)
+ffi.cdef(_CDEF_COMMON + _CDEF_G711 + _CDEF_DTMF + _CDEF_R2MF)
 
 lib, _LOAD_ERROR = spandsp_lib.load(ffi)  # the one loader every peer wrapper shares
 
@@ -225,3 +238,114 @@ def dtmf_detect(x: np.ndarray, chunk: int = 40, **parms) -> str:
         for i in range(0, len(x), chunk):
             rx.rx(x[i:i + chunk])
         return "".join(d for _, d, _, _ in rx.events)
+
+
+# ---------------------------------------------------------------- MF R2 (Q.441)
+
+# spandsp names signals 1..15 by a character: 1-9, '0' for 10, then B-F.
+R2MF_CODES = "1234567890BCDEF"
+
+
+def r2mf_code(signal: int) -> bytes:
+    """spandsp's character for MF R2 signal 1..15."""
+    return R2MF_CODES[signal - 1].encode()
+
+
+def r2mf_signal(code: int) -> int:
+    """MF R2 signal number 1..15 of a spandsp character code (0: none)."""
+    return R2MF_CODES.index(chr(code)) + 1 if code else 0
+
+
+def r2mf_generate(signals: list[int], forward: bool = True, on_ms: int = 100,
+                  off_ms: int = 100, lead_ms: int = 0) -> np.ndarray:
+    """spandsp's own MF R2 sender: int16[n], each signal on_ms then off_ms of silence.
+
+    r2_mf_tx sends a signal until told otherwise (the compelled cycle);
+    measured level: -11.0 dBm0 per frequency.
+    """
+    require()
+    s = lib.r2_mf_tx_init(ffi.NULL, 1 if forward else 0)
+    try:
+        parts = [np.zeros(lead_ms * 8, np.int16)]
+        for sig in signals:
+            for code, ms in ((r2mf_code(sig), on_ms), (b"\0", off_ms)):
+                lib.r2_mf_tx_put(s, code)
+                buf = np.zeros(ms * 8, np.int16)
+                if len(buf):
+                    lib.r2_mf_tx(s, ffi.from_buffer("int16_t[]", buf), len(buf))
+                parts.append(buf)
+        return np.concatenate(parts)
+    finally:
+        lib.r2_mf_tx_free(s)
+
+
+class R2MfRx:
+    """One spandsp r2_mf_rx per channel; events (chan, signal 1..15, start, end).
+
+    spandsp reports every change of its 133-sample block verdict through the
+    callback (no persistence check of its own), so an event here is one run
+    of equal verdicts; positions are at the resolution of the chunks fed to
+    rx() (feed <= 133 samples when timing matters).
+    """
+
+    def __init__(self, nchan: int = 1, forward: bool = True) -> None:
+        require()
+        self.nchan = nchan
+        self.pos = 0
+        self.events: list[tuple[int, int, int, int | None]] = []
+        self._open: dict[int, int] = {}
+        self._states = []
+        self._handles = []
+        self._cb = ffi.callback("void(void *, int, int, int)", self._on_tone)
+        for ch in range(nchan):
+            h = ffi.new_handle((self, ch))
+            self._handles.append(h)
+            self._states.append(lib.r2_mf_rx_init(ffi.NULL, 1 if forward else 0, self._cb, h))
+
+    @staticmethod
+    def _on_tone(user_data, code, level, delay) -> None:
+        try:
+            self, ch = ffi.from_handle(user_data)
+            if ch in self._open:  # any change ends the signal that was on
+                i = self._open.pop(ch)
+                c, sig, start, _ = self.events[i]
+                self.events[i] = (c, sig, start, self.pos)
+            if code:
+                self._open[ch] = len(self.events)
+                self.events.append((ch, r2mf_signal(code), self.pos, None))
+        except Exception:  # never let a Python exception cross into C
+            pass
+
+    def rx(self, block: np.ndarray) -> None:
+        """Feed int16[nchan, n] (or int16[n] for one channel)."""
+        block = np.ascontiguousarray(block, dtype=np.int16)
+        if block.ndim == 1:
+            block = block[None, :]
+        n = block.shape[1]
+        self.pos += n
+        for ch, st in enumerate(self._states):
+            lib.r2_mf_rx(st, ffi.from_buffer("int16_t[]", block[ch]), n)
+
+    def current(self, chan: int = 0) -> int:
+        """The signal spandsp's receiver has on now (r2_mf_rx_get), 0 for none."""
+        return r2mf_signal(lib.r2_mf_rx_get(self._states[chan]))
+
+    def close(self) -> None:
+        for st in self._states:
+            lib.r2_mf_rx_free(st)
+        self._states = []
+
+    def __enter__(self) -> R2MfRx:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def r2mf_detect(x: np.ndarray, forward: bool = True, chunk: int = 133) -> list[int]:
+    """The MF R2 signals spandsp's receiver reports for a 1-D int16 signal, in order."""
+    with R2MfRx(1, forward) as rx:
+        x = np.asarray(x, dtype=np.int16)
+        for i in range(0, len(x), chunk):
+            rx.rx(x[i:i + chunk])
+        return [sig for _, sig, _, _ in rx.events]
