@@ -1,9 +1,9 @@
 """The server's event bus: everything observable, numbered, journalled.
 
 Each event carries a monotonically increasing sequence number so a client
-that disconnects can resume from the last number it saw (the network API
-publishes this bus). The journal here is an in-memory ring; its size bounds
-how far back a resume can reach.
+that disconnects can resume from the last number it saw. The bus keeps the
+latest events in memory (`since`); with [storage], voiceserver.core.journal
+keeps every event in SQLite across restarts.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, TextIO
 
 
@@ -111,6 +112,11 @@ class ServerEvent:
         return {"seq": self.seq, "tick": self.tick, "kind": self.kind, "chan": self.chan,
                 "call_id": self.call_id, **self.data}
 
+    @cached_property
+    def json(self) -> str:
+        """The event as JSON (`as_dict`), encoded once for every subscriber that writes it."""
+        return _JSON.encode(self.as_dict())
+
 
 Subscriber = Callable[[ServerEvent], None]
 
@@ -186,7 +192,7 @@ class EventLog:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         ms = min(int((now - second) * 1000), 999)
-        self._lines.append(f"{self._stamp},{ms:03d} INFO event {_JSON.encode(ev.as_dict())}\n")
+        self._lines.append(f"{self._stamp},{ms:03d} INFO event {ev.json}\n")
         if len(self._lines) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

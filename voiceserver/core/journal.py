@@ -57,14 +57,11 @@ CREATE TABLE IF NOT EXISTS journal_events (
     kind      TEXT NOT NULL,
     call_id   TEXT,
     chan      INTEGER,
-    body      TEXT NOT NULL,                -- the event as JSON (ServerEvent.as_dict + time)
+    body      TEXT NOT NULL,                -- the event as JSON (ServerEvent.as_dict; time apart)
     PRIMARY KEY (server_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS journal_events_call ON journal_events (server_id, call_id);
 """
-
-_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
-
 
 class JournalError(Exception):
     """The journal file cannot be opened or written (path, and what SQLite said)."""
@@ -162,10 +159,7 @@ class EventJournal:
         if ev.seq > self.reserved:       # before anyone else sees this number
             self._reserve(ev.seq)
         self.last_seq = ev.seq
-        body = ev.as_dict()
-        body["time"] = _utc_now()
-        self._rows.append((self.server_id, ev.seq, body["time"], ev.kind.value, ev.call_id, ev.chan,
-                           _JSON.encode(body)))
+        self._rows.append((self.server_id, ev.seq, _utc_now(), ev.kind.value, ev.call_id, ev.chan, ev.json))
         if len(self._rows) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
@@ -296,16 +290,18 @@ def _since(con: sqlite3.Connection, server_id: str, after: int, limit: int) -> I
         yield gap(after + 1, pruned_to, "older than the journal keeps")
         after, n = pruned_to, 1
     lost = [r for r in _lost_ranges(con, server_id) if r[1] > after]
-    rows = con.execute("SELECT seq, body FROM journal_events WHERE server_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                       (server_id, after, limit))
-    for seq, body in rows:
+    rows = con.execute("SELECT seq, time, body FROM journal_events WHERE server_id = ? AND seq > ? "
+                       "ORDER BY seq LIMIT ?", (server_id, after, limit))
+    for seq, time, body in rows:
         while lost and lost[0][0] < seq:
             first, last, reason = lost.pop(0)
             yield gap(max(first, after + 1), last, reason)
             n += 1
         if n >= limit:
             return
-        yield json.loads(body)
+        ev = json.loads(body)
+        ev["time"] = time
+        yield ev
         n += 1
     if n < limit:
         for first, last, reason in lost:
