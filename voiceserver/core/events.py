@@ -38,6 +38,7 @@ class ServerEventKind(StrEnum):
     ACD_RING_FAILED = "acd.ring_failed"
     ACD_RING_TIMEOUT = "acd.ring_timeout"
     ACD_VOICEMAIL_ABANDONED = "acd.voicemail_abandoned"
+    API_LISTENING = "api.listening"
     ACD_VOICEMAIL_SAVED = "acd.voicemail_saved"
     AGENT_STATE = "agent.state"
     AGENT_STATE_REFUSED = "agent.state_refused"
@@ -95,6 +96,7 @@ class ServerEventKind(StrEnum):
     RECORDING_STORAGE_UNCHANGED = "recording.storage_unchanged"
     SPAN_ALARM = "span.alarm"
     STATUS_LISTENING = "status.listening"
+    STREAM_OVERFLOW = "stream.overflow"
     VOICEMAIL_RECORD_START = "voicemail.record_start"
     VOICEMAIL_RECORD_STOP = "voicemail.record_stop"
 
