@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 r = rows[-1]
                 print(f"{r['rate']:>7,}/s  delivered {r['delivered_per_s']:>7,}/s  latency p50 {r['p50_ms']:7.2f} ms"
-                      f"  p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:7.2f} ms  server {r['server_cpu_us_per_event']:6.1f}"
-                      f" µs/event  lost {r['lost']}  doubled {r['doubled']}  overflows {r['overflows']}", flush=True)
+                      f"  p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:7.2f} ms"
+                      f"  server {r['server_cpu_us_per_event']:6.1f} µs/event"
+                      f"  lost {r['lost']}  doubled {r['doubled']}  overflows {r['overflows']}", flush=True)
     if args.json:
         print(json.dumps({"cores": os.cpu_count(), "rows": rows}, indent=1))
     return 0 if all(r["lost"] == 0 and r["doubled"] == 0 for r in rows) else 1
