@@ -87,8 +87,10 @@ def test_live_events_arrive_in_order_and_carry_the_bus_fields(tmp_path):
             got = await receive(ws, 5)
         await srv.stop()
         assert [e["seq"] for e in got] == seqs
-        assert got[0] == {"seq": seqs[0], "tick": 0, "kind": "call.digit", "chan": 1, "call_id": "c1",
-                          "board": "hotline", "digit": "0", "masked": False}
+        assert got[0] == {"seq": seqs[0], "time": got[0]["time"], "server_id": None, "tick": 0,
+                          "kind": "call.digit", "chan": 1, "call_id": "c1", "board": "hotline", "digit": "0",
+                          "masked": False}
+        assert got[0]["time"].endswith("Z") and got[0]["time"] <= got[-1]["time"]
     run(main())
 
 

@@ -8,6 +8,7 @@ keeps every event in SQLite across restarts.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import time
@@ -109,10 +110,12 @@ class ServerEvent:
     chan: int | None = None
     call_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    time: str = ""                      # UTC, ISO 8601 to the millisecond, when published
+    server_id: str | None = None        # the server that published it (several may feed one ACD)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "tick": self.tick, "kind": self.kind, "chan": self.chan,
-                "call_id": self.call_id, **self.data}
+        return {"seq": self.seq, "time": self.time, "server_id": self.server_id, "tick": self.tick,
+                "kind": self.kind, "chan": self.chan, "call_id": self.call_id, **self.data}
 
     @cached_property
     def json(self) -> str:
@@ -123,8 +126,16 @@ class ServerEvent:
 Subscriber = Callable[[ServerEvent], None]
 
 
+def utc_now() -> str:
+    """Now in UTC as events carry it: ISO 8601 to the millisecond, with Z."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class EventBus:
-    def __init__(self, journal_size: int = 100_000) -> None:
+    def __init__(self, journal_size: int = 100_000, server_id: str | None = None,
+                 clock: Callable[[], str] = utc_now) -> None:
+        self.server_id = server_id
+        self._clock = clock
         self._seq = itertools.count(1)
         self.journal: deque[ServerEvent] = deque(maxlen=journal_size)
         self._subscribers: list[Subscriber] = []
@@ -134,7 +145,7 @@ class EventBus:
                 call_id: str | None = None, **data: Any) -> ServerEvent:
         """Number and journal an event; a kind outside the catalogue is a bug (ValueError)."""
         kind = ServerEventKind(kind)
-        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data)
+        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data, self._clock(), self.server_id)
         self.last_seq = ev.seq
         self.journal.append(ev)
         for sub in list(self._subscribers):

@@ -67,6 +67,7 @@ class VoiceServer:
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         # call ids SERVER-RUN-SEQ: the run comes from the call database at start (voiceserver.core.callids)
         self.server_id = (cfg.storage.server_id if cfg.storage is not None else None) or default_server_id()
+        self.bus.server_id = self.server_id
         self.call_ids: CallIds | None = None
         self.boards: list[BoardRuntime] = []
         self.error: str | None = None
