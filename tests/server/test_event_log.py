@@ -96,3 +96,17 @@ def test_flush_writes_what_a_stopped_loop_left():
     assert out.getvalue() == ""
     log.flush()
     assert json.loads(out.getvalue().split(" INFO event ", 1)[1])["kind"] == "call.end"
+
+
+def test_every_event_carries_its_time_in_utc_and_its_server():
+    bus = EventBus(server_id="pbx1")
+    out = io.StringIO()
+    bus.subscribe(EventLog(out, clock=lambda: 100.0))
+    ev = bus.publish(7, ServerEventKind.CALL_END, chan=2, call_id="pbx1-3-000001")
+    assert ev.server_id == "pbx1" and ev.time.endswith("Z") and len(ev.time) == len("2026-12-03T07:40:00.123Z")
+    logged = json.loads(out.getvalue().split(" INFO event ", 1)[1])
+    assert (logged["seq"], logged["time"], logged["server_id"], logged["tick"]) == (1, ev.time, "pbx1", 7)
+    times = iter(["2026-12-03T07:40:00.000Z", "2026-12-03T07:40:00.020Z"])
+    bus = EventBus(server_id="b", clock=lambda: next(times))
+    assert [bus.publish(1, ServerEventKind.CALL_END).time for _ in range(2)] == \
+        ["2026-12-03T07:40:00.000Z", "2026-12-03T07:40:00.020Z"]

@@ -19,7 +19,10 @@ import sys
 import time
 from typing import Any
 
+from voiceserver.core.events import ServerEventKind
+
 PROG = "voiceboard events"
+GAP = ServerEventKind.JOURNAL_GAP.value
 POLL_S = 0.2
 
 
@@ -58,7 +61,7 @@ def _where(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _matches(ev: dict[str, Any], args: argparse.Namespace) -> bool:
-    if ev["kind"] == "journal.gap":
+    if ev["kind"] == GAP:
         return True
     if args.kind and not any(ev["kind"] == k or (k.endswith(".") and ev["kind"].startswith(k))
                              for k in args.kind):
@@ -73,9 +76,10 @@ def _matches(ev: dict[str, Any], args: argparse.Namespace) -> bool:
 
 
 def format_line(ev: dict[str, Any]) -> str:
-    if ev["kind"] == "journal.gap":
+    if ev["kind"] == GAP:
         return f"{'':>8}  {'':23}  -- events {ev['from']} to {ev['to']} are gone: {ev['reason']}"
-    rest = {k: v for k, v in ev.items() if k not in ("seq", "tick", "kind", "chan", "call_id", "time", "board")}
+    rest = {k: v for k, v in ev.items()
+            if k not in ("seq", "tick", "kind", "chan", "call_id", "time", "board", "server_id")}
     where = f"{ev.get('board') or ''}:{ev['chan']}" if ev.get("chan") is not None else ""
     fields = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in rest.items())
     return f"{ev['seq']:>8}  {ev['time']:23}  {ev['kind']:<24} {where:<12} {ev.get('call_id') or '':<16} {fields}"

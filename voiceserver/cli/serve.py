@@ -58,6 +58,9 @@ def serve_main(argv: list[str]) -> int:
     ap.add_argument("--block", type=int, default=160, choices=(80, 160, 320))
     ap.add_argument("--lockstep-sync", action="store_true",
                     help="wait for the control plane every tick that has events (deterministic runs)")
+    ap.add_argument("--api-port", type=_status_port, default=None,
+                    help="the network API's port (default: [api] bind when the config has [api], "
+                         "else none; 0: any free port; -1: none)")
     ap.add_argument("--status-port", type=_status_port, default=None,
                     help="loopback port of the status/admin API (default: the [api] port + 1; -1: none)")
     ap.add_argument("--log-level", default="info")
@@ -69,8 +72,9 @@ def serve_main(argv: list[str]) -> int:
         print(f"voiceboard serve: {exc}", file=sys.stderr)
         return 2
     port = cfg.api.port + 1 if args.status_port is None else args.status_port
+    api_port = (cfg.api.port if cfg.api.network else -1) if args.api_port is None else args.api_port
     server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
-                         status_port=None if port < 0 else port)
+                         status_port=None if port < 0 else port, api_port=None if api_port < 0 else api_port)
     event_log = None
     if logging.getLogger().isEnabledFor(logging.INFO):   # the JSON event lines of the log
         from voiceserver.core.events import EventLog

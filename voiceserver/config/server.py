@@ -154,6 +154,7 @@ class ApiSettings:
     port: int = 8750
     token_file: str = "admin-token"
     audit_log: str = "admin-audit.jsonl"
+    network: bool = False           # the config has [api]: `voiceboard serve` runs the network API on `bind`
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def parse_api(a: Node, base_dir: str) -> ApiSettings:
     paths = {key: os.path.join(base_dir, a.get_str(key, default))
              for key, default in (("token_file", ApiSettings.token_file),
                                    ("audit_log", ApiSettings.audit_log))}
-    return ApiSettings(host.strip("[]"), int(port), **paths)
+    return ApiSettings(host.strip("[]"), int(port), network=a.line is not None, **paths)
 
 
 def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:

@@ -1,13 +1,14 @@
 """The server's event bus: everything observable, numbered, journalled.
 
 Each event carries a monotonically increasing sequence number so a client
-that disconnects can resume from the last number it saw (the network API
-publishes this bus). The journal here is an in-memory ring; its size bounds
-how far back a resume can reach.
+that disconnects can resume from the last number it saw. The bus keeps the
+latest events in memory (`since`); with [storage], voiceserver.core.journal
+keeps every event in SQLite across restarts.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import time
@@ -15,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, TextIO
 
 
@@ -37,6 +39,7 @@ class ServerEventKind(StrEnum):
     ACD_RING_FAILED = "acd.ring_failed"
     ACD_RING_TIMEOUT = "acd.ring_timeout"
     ACD_VOICEMAIL_ABANDONED = "acd.voicemail_abandoned"
+    API_LISTENING = "api.listening"
     ACD_VOICEMAIL_SAVED = "acd.voicemail_saved"
     AGENT_STATE = "agent.state"
     AGENT_STATE_REFUSED = "agent.state_refused"
@@ -94,6 +97,7 @@ class ServerEventKind(StrEnum):
     RECORDING_STORAGE_UNCHANGED = "recording.storage_unchanged"
     SPAN_ALARM = "span.alarm"
     STATUS_LISTENING = "status.listening"
+    STREAM_OVERFLOW = "stream.overflow"
     VOICEMAIL_RECORD_START = "voicemail.record_start"
     VOICEMAIL_RECORD_STOP = "voicemail.record_stop"
 
@@ -106,17 +110,32 @@ class ServerEvent:
     chan: int | None = None
     call_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    time: str = ""                      # UTC, ISO 8601 to the millisecond, when published
+    server_id: str | None = None        # the server that published it (several may feed one ACD)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "tick": self.tick, "kind": self.kind, "chan": self.chan,
-                "call_id": self.call_id, **self.data}
+        return {"seq": self.seq, "time": self.time, "server_id": self.server_id, "tick": self.tick,
+                "kind": self.kind, "chan": self.chan, "call_id": self.call_id, **self.data}
+
+    @cached_property
+    def json(self) -> str:
+        """The event as JSON (`as_dict`), encoded once for every subscriber that writes it."""
+        return _JSON.encode(self.as_dict())
 
 
 Subscriber = Callable[[ServerEvent], None]
 
 
+def utc_now() -> str:
+    """Now in UTC as events carry it: ISO 8601 to the millisecond, with Z."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class EventBus:
-    def __init__(self, journal_size: int = 100_000) -> None:
+    def __init__(self, journal_size: int = 100_000, server_id: str | None = None,
+                 clock: Callable[[], str] = utc_now) -> None:
+        self.server_id = server_id
+        self._clock = clock
         self._seq = itertools.count(1)
         self.journal: deque[ServerEvent] = deque(maxlen=journal_size)
         self._subscribers: list[Subscriber] = []
@@ -126,7 +145,7 @@ class EventBus:
                 call_id: str | None = None, **data: Any) -> ServerEvent:
         """Number and journal an event; a kind outside the catalogue is a bug (ValueError)."""
         kind = ServerEventKind(kind)
-        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data)
+        ev = ServerEvent(next(self._seq), tick, kind, chan, call_id, data, self._clock(), self.server_id)
         self.last_seq = ev.seq
         self.journal.append(ev)
         for sub in list(self._subscribers):
@@ -186,7 +205,7 @@ class EventLog:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         ms = min(int((now - second) * 1000), 999)
-        self._lines.append(f"{self._stamp},{ms:03d} INFO event {_JSON.encode(ev.as_dict())}\n")
+        self._lines.append(f"{self._stamp},{ms:03d} INFO event {ev.json}\n")
         if len(self._lines) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

@@ -23,7 +23,6 @@ servers may share one journal file: each writes and reads its own rows.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import queue
 import sqlite3
@@ -31,7 +30,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from voiceserver.core.events import ServerEvent, ServerEventKind
+from voiceserver.core.events import ServerEvent, ServerEventKind, utc_now
 
 RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
@@ -57,21 +56,14 @@ CREATE TABLE IF NOT EXISTS journal_events (
     kind      TEXT NOT NULL,
     call_id   TEXT,
     chan      INTEGER,
-    body      TEXT NOT NULL,                -- the event as JSON (ServerEvent.as_dict + time)
+    body      TEXT NOT NULL,                -- the event as JSON (ServerEvent.as_dict)
     PRIMARY KEY (server_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS journal_events_call ON journal_events (server_id, call_id);
 """
 
-_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
-
-
 class JournalError(Exception):
     """The journal file cannot be opened or written (path, and what SQLite said)."""
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
@@ -132,7 +124,7 @@ class EventJournal:
                         "ON CONFLICT (server_id) DO UPDATE SET reserved = excluded.reserved",
                         (self.server_id, self.reserved))
             con.execute("INSERT INTO journal_runs (server_id, first_seq, started) VALUES (?, ?, ?)",
-                        (self.server_id, self.first_seq, _utc_now()))
+                        (self.server_id, self.first_seq, utc_now()))
             con.execute("COMMIT")
         self.last_seq = self.first_seq - 1
         self._thread = threading.Thread(target=self._writer, name="event-journal", daemon=True)
@@ -151,7 +143,7 @@ class EventJournal:
             try:
                 self._con.execute("UPDATE journal_runs SET stopped = ?, last_seq = ? "
                                   "WHERE server_id = ? AND first_seq = ?",
-                                  (_utc_now(), self.last_seq, self.server_id, self.first_seq))
+                                  (utc_now(), self.last_seq, self.server_id, self.first_seq))
             except sqlite3.Error as exc:
                 self.error = f"event journal {self.path}: {exc}"
             self._con.close()
@@ -162,10 +154,8 @@ class EventJournal:
         if ev.seq > self.reserved:       # before anyone else sees this number
             self._reserve(ev.seq)
         self.last_seq = ev.seq
-        body = ev.as_dict()
-        body["time"] = _utc_now()
-        self._rows.append((self.server_id, ev.seq, body["time"], ev.kind.value, ev.call_id, ev.chan,
-                           _JSON.encode(body)))
+        self._rows.append((self.server_id, ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan,
+                           ev.json))
         if len(self._rows) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
@@ -296,16 +286,18 @@ def _since(con: sqlite3.Connection, server_id: str, after: int, limit: int) -> I
         yield gap(after + 1, pruned_to, "older than the journal keeps")
         after, n = pruned_to, 1
     lost = [r for r in _lost_ranges(con, server_id) if r[1] > after]
-    rows = con.execute("SELECT seq, body FROM journal_events WHERE server_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                       (server_id, after, limit))
-    for seq, body in rows:
+    rows = con.execute("SELECT seq, time, body FROM journal_events WHERE server_id = ? AND seq > ? "
+                       "ORDER BY seq LIMIT ?", (server_id, after, limit))
+    for seq, time, body in rows:
         while lost and lost[0][0] < seq:
             first, last, reason = lost.pop(0)
             yield gap(max(first, after + 1), last, reason)
             n += 1
         if n >= limit:
             return
-        yield json.loads(body)
+        ev = json.loads(body)
+        ev.setdefault("time", time)
+        yield ev
         n += 1
     if n < limit:
         for first, last, reason in lost:

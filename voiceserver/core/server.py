@@ -50,7 +50,7 @@ REOPEN_LOG_EVERY = 60.0  # a board still lost is logged again at most this often
 class VoiceServer:
     def __init__(self, cfg: ServerConfig, library: PromptLibrary, *, sync: bool = True,
                  block: int = 160, start_time: dt.datetime | None = None,
-                 hardware_bridging: bool = True, status_port: int | None = None,
+                 hardware_bridging: bool = True, status_port: int | None = None, api_port: int | None = None,
                  rules_poll: float = 5.0, recent_records: int = RECENT_RECORDS) -> None:
         self.cfg = cfg
         self.library = library
@@ -58,6 +58,7 @@ class VoiceServer:
         self.block = block
         self.hardware_bridging = hardware_bridging
         self.status_port = status_port   # loopback status/admin API; None: none, 0: any free port
+        self.api_port = api_port         # the network API ([api] bind); None: none, 0: any free port
         self.start_time = start_time or dt.datetime.now(dt.UTC)
         self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
@@ -66,6 +67,7 @@ class VoiceServer:
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         # call ids SERVER-RUN-SEQ: the run comes from the call database at start (voiceserver.core.callids)
         self.server_id = (cfg.storage.server_id if cfg.storage is not None else None) or default_server_id()
+        self.bus.server_id = self.server_id
         self.call_ids: CallIds | None = None
         self.boards: list[BoardRuntime] = []
         self.error: str | None = None
@@ -191,6 +193,7 @@ class VoiceServer:
                 if isinstance(ch, FxsPhone):
                     ch.recall_ms = settings.hold_recall_ms
         status = None
+        network = None
         watch = None
         watchdog = None
         try:
@@ -220,6 +223,16 @@ class VoiceServer:
                                   f"{self.status_port}: {exc.strerror}") from None
                 self.status_port = status.port
                 self.bus.publish(0, ServerEventKind.STATUS_LISTENING, host=status.host, port=status.port)
+            if self.api_port is not None:
+                from voiceserver.api.network import NetworkApi
+                from voiceserver.api.token import ensure_token
+                st = self.cfg.storage
+                network = NetworkApi(self.bus, host=self.cfg.api.host, port=self.api_port,
+                                     token=ensure_token(self.cfg.api.token_file), audit_log=self.cfg.api.audit_log,
+                                     journal=(st.events, self.server_id) if self.journal is not None and st else None)
+                await network.start()
+                self.api_port = network.port
+                self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port)
             for rt in self.boards:   # what a crashed or stopped server left seized on the card
                 self.release_lines(rt, 0, "server start")
             for rt in self.boards:
@@ -250,6 +263,8 @@ class VoiceServer:
                 await asyncio.gather(watch, return_exceptions=True)
             if status is not None:
                 await status.close()
+            if network is not None:
+                await network.close()
             # Stop the engines without blocking this loop: an engine's last tick
             # (and its EngineStopped) hands events to the loop and, in lockstep,
             # waits until they are handled; joining it on the loop would make

@@ -1,0 +1,235 @@
+"""The network API's event stream: every server event to a client, in order, resumable.
+
+    GET /v1/events?since=SEQ&kind=call.&kind=acd.joined&call=ID&channel=BOARD:CHAN   (WebSocket)
+
+One text frame per event, the JSON of the bus event (docs/events.md). A
+client that was away reconnects with the last `seq` it saw (`since`) and
+gets every event after it, from the server's memory or its journal
+(voiceserver.core.journal), then the live ones, with nothing duplicated;
+where events are gone it gets one `journal.gap` event naming them. Without
+`since` the stream starts with the next event.
+
+A client that cannot keep up gets a bounded buffer (`buffer` events); when
+that is full the server sends `stream.overflow` with `resume` (the last
+seq it sent) and closes the socket (code 1013, "try again later"): the
+client reconnects with `since=resume` and loses nothing. The bus never
+waits on a client.
+
+The API's port is served by aiohttp in the server's event loop; the admin
+door (voiceserver.api.door: loopback Host and Origin, the bearer token)
+stands before every request, as on the status API.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from voiceserver.api.door import AdminDoor, Request
+from voiceserver.core.events import EventBus, ServerEvent, ServerEventKind
+from voiceserver.core.journal import JournalError, gap, read_since
+
+log = logging.getLogger(__name__)
+
+BUFFER = 10_000          # events queued for one client before it is cut off (with its resume point)
+PAGE = 5_000             # events read from the journal at a time when catching up
+
+
+class StreamFilter:
+    """Which events a client asked for; gaps and stream notices always go through."""
+
+    def __init__(self, kinds: list[str], call: str | None, channel: str | None) -> None:
+        self.kinds = kinds
+        self.call = call
+        self.board, self.chan = None, None
+        if channel is not None:
+            board, _, chan = channel.rpartition(":")
+            if not chan.isdigit():
+                raise ValueError(f"channel {channel!r}: expected CHAN or BOARD:CHAN")
+            self.board, self.chan = board or None, int(chan)
+
+    def wants(self, ev: dict[str, Any]) -> bool:
+        kind = ev["kind"]
+        if kind in (ServerEventKind.JOURNAL_GAP, ServerEventKind.STREAM_OVERFLOW):
+            return True
+        if self.kinds and not any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds):
+            return False
+        if self.call is not None and ev.get("call_id") != self.call:
+            return False
+        if self.chan is not None and (ev.get("chan") != self.chan
+                                      or (self.board is not None and ev.get("board") != self.board)):
+            return False
+        return True
+
+
+class EventStream:
+    """`GET /v1/events`: the bus to WebSocket clients (see the module's docstring)."""
+
+    def __init__(self, bus: EventBus, journal: tuple[str, str] | None = None, *, buffer: int = BUFFER) -> None:
+        self.bus = bus
+        self.journal = journal          # (path, server_id) of the durable journal, or None
+        self.buffer = buffer
+        self.clients = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        since: int | None = None
+        try:
+            if "since" in q:
+                if not q["since"].isdigit():
+                    raise ValueError(f"since={q['since'][:40]!r}: expected a seq (0 or more)")
+                since = int(q["since"])
+            flt = StreamFilter(q.getall("kind", []), q.get("call"), q.get("channel"))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if since is not None and since > self.bus.last_seq:
+            return web.json_response({"error": f"since={since} is after the newest event "
+                                               f"({self.bus.last_seq}): not a seq of this server"}, status=400)
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        if not ws.can_prepare(request).ok:
+            return web.json_response({"error": f"{request.path} is a WebSocket: connect with "
+                                               f"Upgrade: websocket"}, status=426, headers={"Upgrade": "websocket"})
+        await ws.prepare(request)
+        self.clients += 1
+        client = _Client(ws, flt, self.buffer, self.bus.last_seq)
+        stop = self.bus.subscribe(client.queue_event)
+        try:
+            await client.run(since, self._history)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            stop()
+            self.clients -= 1
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def _history(self, after: int, upto: int) -> list[dict[str, Any]]:
+        """The events after `after` up to `upto` (both seqs), oldest first, gaps included:
+        from the bus's memory where it reaches back, the journal before that."""
+        mem = self.bus.journal
+        mem_first = mem[0].seq if mem else upto + 1
+        out: list[dict[str, Any]] = []
+        if after + 1 < mem_first:          # older than the memory: the journal
+            if self.journal is None:
+                out.append(gap(after + 1, mem_first - 1, "older than the server keeps in memory "
+                                                         "(no [storage] events journal)"))
+            else:
+                path, server_id = self.journal
+                try:
+                    rows = await asyncio.to_thread(read_since, path, server_id, after, PAGE)
+                except JournalError as exc:
+                    rows = [gap(after + 1, mem_first - 1, f"the journal cannot be read: {exc}")]
+                for ev in rows:
+                    last = ev["seq"] if ev["seq"] is not None else ev["to"]
+                    if last >= mem_first:
+                        if ev["seq"] is None:      # a gap running into the memory: up to it
+                            ev = {**ev, "to": mem_first - 1}
+                            if ev["from"] <= ev["to"]:
+                                out.append(ev)
+                        break
+                    out.append(ev)
+                if len(rows) == PAGE and out:      # more in the journal: the next page next time
+                    return out
+        start = max(after, out[-1]["seq"] if out and out[-1]["seq"] is not None else
+                    (out[-1]["to"] if out else after))
+        out += [e.as_dict() for e in mem if start < e.seq <= upto]
+        return out
+
+
+class _Client:
+    """One connected client: what it gets next, and the queue of live events behind it."""
+
+    def __init__(self, ws: web.WebSocketResponse, flt: StreamFilter, buffer: int, joined_at: int) -> None:
+        self.ws = ws
+        self.flt = flt
+        self.buffer = buffer
+        self.joined_at = joined_at     # the bus's last seq when the client joined: later ones are live
+        self.live: deque[ServerEvent] = deque()
+        self.wake = asyncio.Event()
+        self.overflow = False
+        self.closed = False
+        self.sent = joined_at          # the last seq sent (or filtered out, or inside a gap sent)
+
+    def queue_event(self, ev: ServerEvent) -> None:
+        """The bus's subscriber: never blocks, never raises."""
+        if self.overflow:
+            return
+        if len(self.live) >= self.buffer:
+            self.overflow = True
+        else:
+            self.live.append(ev)
+        self.wake.set()
+
+    async def _send(self, ev: dict[str, Any] | ServerEvent) -> None:
+        if isinstance(ev, ServerEvent):
+            if self.flt.wants(ev.as_dict()):
+                await self.ws.send_str(ev.json)
+            self.sent = ev.seq
+            return
+        if self.flt.wants(ev):
+            await self.ws.send_str(json.dumps(ev, ensure_ascii=False, default=str))
+        self.sent = ev["seq"] if ev["seq"] is not None else ev["to"]
+
+    async def _read(self) -> None:
+        """Clients send nothing the stream uses; their close (or a dead socket) ends it."""
+        try:
+            async for _ in self.ws:
+                pass
+        finally:
+            self.closed = True
+            self.wake.set()
+
+    async def run(self, since: int | None,
+                  history: Callable[[int, int], Awaitable[list[dict[str, Any]]]]) -> None:
+        reader = asyncio.ensure_future(self._read())
+        try:
+            if since is not None:
+                self.sent = since
+                while self.sent < self.joined_at and not self.overflow and not self.closed:
+                    page = await history(self.sent, self.joined_at)     # catch up to the join
+                    if not page:
+                        break
+                    for old in page:
+                        await self._send(old)
+            while not self.closed:
+                if self.overflow:
+                    await self.ws.send_str(json.dumps({
+                        "seq": None, "kind": ServerEventKind.STREAM_OVERFLOW.value, "resume": self.sent,
+                        "reason": f"more than {self.buffer} events waited for this client: "
+                                  f"reconnect with since={self.sent}"}))
+                    reader.cancel()                # the close handshake reads the client's reply
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"slow client: resume")
+                    return
+                self.wake.clear()
+                while self.live and not self.overflow:
+                    live = self.live.popleft()
+                    if live.seq > self.sent:
+                        await self._send(live)
+                if not self.live and not self.overflow and not self.closed:
+                    await self.wake.wait()
+        finally:
+            reader.cancel()
+
+
+def door_middleware(door: AdminDoor) -> Callable[..., Any]:
+    """Every request passes the admin door first (Host, Origin, the token)."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        local = request.transport.get_extra_info("sockname") if request.transport else None
+        req = Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
+                      peer=tuple(peer[:2]) if peer else None, local=tuple(local[:2]) if local else None)
+        refused = door.refuse(req)
+        if refused is not None:
+            status, body, headers = refused
+            return web.json_response(body, status=status, headers=headers)
+        return await handler(request)
+    return middleware
