@@ -107,6 +107,12 @@ class Tool:
         """A line before a file's rows in the table (None: none)."""
         return None
 
+    def exit_status(self, found: int, errors: int) -> int:
+        """0 something found, 1 nothing found, 2 a usage or input error."""
+        if errors:
+            return EXIT_ERROR
+        return EXIT_FOUND if found else EXIT_NOTHING
+
 
 @dataclass
 class FileResult:
@@ -387,6 +393,7 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
               file=sys.stderr)
         return EXIT_ERROR
     many = len(files) > 1 or any(os.path.isdir(p) for p in args.paths)
+    width = min(60, max(len(f) for f in files))  # the file column of the table
     progress = Progress(files) if sys.stderr.isatty() else None
     errors = found = 0
     audio = 0.0
@@ -412,10 +419,10 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
                 if line is not None:
                     print(line)
                 if r.rows and not header_done and tool.table_header():
-                    print(("file  " if many else "") + tool.table_header())
+                    print((f"{'file':<{width}}  " if many else "") + tool.table_header())
                     header_done = True
                 for row in r.rows:
-                    print((f"{r.path}  " if many else "") + tool.table_row(row))
+                    print((f"{r.path:<{width}}  " if many else "") + tool.table_row(row))
             sys.stdout.flush()
             if progress:
                 progress._draw(force=True)
@@ -424,11 +431,8 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
     finally:
         if progress:
             progress.close()
-    if errors:
-        return EXIT_ERROR
-    if not found:
+    if not found and not errors:
         n = len(files)
         print(f"{prog}: {tool.nothing} ({n} file{'s' if n != 1 else ''}, "
               f"{audio / 3600:.2f} channel-hours of audio)", file=sys.stderr)
-        return EXIT_NOTHING
-    return EXIT_FOUND
+    return tool.exit_status(found, errors)
