@@ -714,7 +714,10 @@ class CallerIdDetector:
         z = np.concatenate([[0.0], np.cumsum(dd * np.exp(-2j * np.pi * 600.0 * np.arange(n) / RATE))])
         m = np.concatenate([[0.0], np.cumsum(np.abs(dd))])
         score = np.abs(z[win:] - z[:-win]) / np.maximum(m[win:] - m[:-win], 1e-12)
-        return bool(score.max() >= self.SEIZURE_SCORE)
+        # only windows with carrier throughout (a transient out of silence is not a seizure)
+        on = np.concatenate([[0], np.cumsum(p[0] >= self._cd_off)])
+        carrier = (on[win:] - on[:-win]) == win
+        return bool(np.any(carrier & (score >= self.SEIZURE_SCORE)))
 
     def _fsk_event(self, ev: np.ndarray, data: bytes, mean_d: float) -> CallerIdEvent | None:
         chan, kind, start, end = (int(v) for v in ev[:4])
