@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dsp.py [--seconds S] [--channels 1,32,1024] [--json]
     .venv/bin/python bench/dsp.py --q24      # the Q.24 sweep table of docs/dsp-dtmf.md
+    .venv/bin/python bench/dsp.py --commands # whole `voiceboard dtmf` runs vs spandsp on files
 
 DTMF: channel-seconds of audio per CPU-second (time.process_time), ours
 (one DtmfDetector over int16[nchan, 160] blocks, the media engine's tick)
@@ -12,6 +13,15 @@ most channels carry most of the time) and "dtmf" (5 digits per second on
 every channel over low noise: a worst case for event handling, ~10 events
 per channel-second, each a Python object on our side).
 G.711: encode/decode samples per CPU-second, ours vs spandsp's block calls.
+
+--commands: the archive command as users run it, a process per run, on
+generated files (in --workdir, default a temporary directory): a 256-channel
+60 s file, a one-hour mono file, a directory of 1,000 short mono calls.
+Ours is `voiceboard dtmf PATH --json` with -j 1 and with every core;
+spandsp's is this file's `--spandsp-scan` (the same files read in blocks by
+soundfile, one dtmf_rx per channel, one process). Each row gives
+channel-seconds of audio per CPU-second (the process and its workers),
+wall seconds and peak memory (largest ru_maxrss of the process or a worker).
 
 Timings are noisy on a shared machine; the ratios (same run, same data)
 are the figures to read. Each measurement is the best of --repeat runs.
@@ -122,6 +132,124 @@ def bench_g711(nsamples: int, repeat: int) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------- whole commands on files
+
+MAXRSS_WRAPPER = """
+import resource, runpy, sys
+target, args = sys.argv[1], sys.argv[2:]
+try:
+    if target == "voiceboard":
+        from boarddrv.cli import main
+        main(args)
+    else:
+        sys.argv = [target, *args]
+        runpy.run_path(target, run_name="__main__")
+except SystemExit:
+    pass
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.stderr.write("MAXRSS_KB %d\\n" % peak)
+"""
+
+
+def write_noise_file(path: str, nchan: int, seconds: float, digits_on: int | None = None) -> None:
+    """Quiet-line noise in blocks (never whole in memory); a few digits on one channel."""
+    import soundfile as sf
+    rng = np.random.default_rng(11)
+    total = int(seconds * RATE)
+    step = max(RATE, (1 << 20) // nchan)
+    gen = DtmfGenerator(nchan, on_ms=80, off_ms=120)
+    if digits_on is not None:
+        gen.send(digits_on, "0123456789")
+    with sf.SoundFile(path, "w", samplerate=RATE, channels=nchan, subtype="PCM_16", format="WAV") as f:
+        for a in range(0, total, step):
+            k = min(step, total - a)
+            x = rng.normal(0, 30, (nchan, k)).astype(np.int16)
+            if a >= RATE:
+                gen.tx(x)
+            f.write(x.T)
+
+
+def spandsp_scan(paths: list[str]) -> int:
+    """What `voiceboard dtmf` does, with spandsp's receiver: files in 1 s blocks, a dtmf_rx per channel."""
+    import soundfile as sf
+
+    from dsp.archive import expand_paths
+    digits = 0
+    buf = spandsp.ffi.new("char[]", 256)
+    for path in expand_paths(paths, "*.wav"):
+        with sf.SoundFile(path) as f:
+            states = [spandsp.lib.dtmf_rx_init(spandsp.ffi.NULL, spandsp.ffi.NULL, spandsp.ffi.NULL)
+                      for _ in range(f.channels)]
+            while True:
+                x = f.read(RATE, dtype="int16", always_2d=True)
+                if not len(x):
+                    break
+                x = np.ascontiguousarray(x.T)
+                for ch, st in enumerate(states):
+                    spandsp.lib.dtmf_rx(st, spandsp.ffi.from_buffer("int16_t[]", x[ch]), x.shape[1])
+            for st in states:
+                digits += spandsp.lib.dtmf_rx_get(st, buf, 255)
+                spandsp.lib.dtmf_rx_free(st)
+    print(f"{digits} digits")
+    return 0
+
+
+def _run_measured(argv: list[str]) -> dict:
+    """CPU seconds (with workers), wall seconds, peak MB and stdout lines of one process."""
+    import resource
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, *argv], capture_output=True,
+                       text=True, env=env, cwd=ROOT)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = [int(x.split()[1]) for x in p.stderr.splitlines() if x.startswith("MAXRSS_KB ")]
+    if not peak:
+        raise RuntimeError(f"{argv}: {p.stderr}")
+    return {"cpu_s": cpu, "wall_s": wall, "peak_mb": peak[0] / 1024, "lines": len(p.stdout.splitlines())}
+
+
+def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list[dict]:
+    """Rows: input, runner, channel-seconds per CPU-second, wall, peak memory."""
+    os.makedirs(workdir, exist_ok=True)
+    wide = os.path.join(workdir, "wide-256ch-60s.wav")
+    hour = os.path.join(workdir, "mono-1h.wav")
+    calls_dir = os.path.join(workdir, f"calls-{calls}")
+    if not os.path.exists(wide):
+        write_noise_file(wide, 256, 60.0, digits_on=100)
+    if not os.path.exists(hour):
+        write_noise_file(hour, 1, hour_s, digits_on=0)
+    if not os.path.isdir(calls_dir):
+        os.makedirs(calls_dir)
+        for k in range(calls):
+            write_noise_file(os.path.join(calls_dir, f"call{k:04d}.wav"), 1, 20.0, digits_on=0)
+    inputs = [("256 ch x 60 s", wide, 256 * 60.0), (f"mono {hour_s / 3600:g} h", hour, hour_s),
+              (f"{calls} calls x 20 s", calls_dir, calls * 20.0)]
+    cores = os.cpu_count() or 1
+    rows = []
+    for label, path, audio in inputs:
+        runs = {"ours -j 1": ["voiceboard", "dtmf", path, "--json", "-j", "1"],
+                f"ours -j {cores}": ["voiceboard", "dtmf", path, "--json", "-j", str(cores)],
+                "spandsp": [os.path.abspath(__file__), "--spandsp-scan", path]}
+        got = {}
+        for name, argv in runs.items():
+            best = None
+            for _ in range(repeat):
+                r = _run_measured(argv)
+                best = r if best is None or r["cpu_s"] < best["cpu_s"] else best
+            got[name] = best
+        for name, r in got.items():
+            rows.append({"input": label, "runner": name, "audio_channel_s": audio,
+                         "ch_s_per_cpu_s": audio / r["cpu_s"], "cpu_s": r["cpu_s"],
+                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"],
+                         "vs_spandsp_cpu": got["spandsp"]["cpu_s"] / r["cpu_s"]})
+    return rows
+
+
 # ---------------------------------------------------------------- Q.24 sweep table
 
 ROWS = (697, 770, 852, 941)
@@ -222,8 +350,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     ap.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     ap.add_argument("--q24", action="store_true", help="print the Q.24 sweep table instead")
+    ap.add_argument("--commands", action="store_true",
+                    help="whole `voiceboard dtmf` runs on files vs spandsp instead")
+    ap.add_argument("--workdir", default=None,
+                    help="--commands: where the generated files go (default: a temporary directory)")
+    ap.add_argument("--calls", type=int, default=1000, help="--commands: short calls (default 1000)")
+    ap.add_argument("--hour-seconds", type=float, default=3600.0,
+                    help="--commands: length of the long mono file (default 3600)")
+    ap.add_argument("--spandsp-scan", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     spandsp.require()
+    if args.spandsp_scan:
+        return spandsp_scan(args.spandsp_scan)
+    if args.commands:
+        import shutil
+        import tempfile
+        work = args.workdir or tempfile.mkdtemp(prefix="vb-bench-")
+        try:
+            rows = bench_commands(work, args.repeat, args.calls, args.hour_seconds)
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print("`voiceboard dtmf FILE --json` as a process vs spandsp's dtmf_rx over the same files")
+        print("(channel-seconds of audio per CPU-second, workers included; peak = largest RSS)")
+        print(f"{'input':>18} {'runner':>11} {'ch-s/CPU-s':>11} {'vs spandsp':>10} {'wall s':>7} "
+              f"{'peak MB':>8}")
+        for r in rows:
+            print(f"{r['input']:>18} {r['runner']:>11} {r['ch_s_per_cpu_s']:>11,.0f} "
+                  f"{r['vs_spandsp_cpu']:>9.2f}x {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f}")
+        return 0
     if args.q24:
         rows = q24_table()
         if args.json:

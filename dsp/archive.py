@@ -86,6 +86,7 @@ class Tool:
     name = "tool"
     nothing = "nothing found"
     split = True
+    batch_files = True  # short files may run side by side as lanes of one batch
     anchor = "start"
     warmup_s = 1.0
     tail_s = 1.0
@@ -233,6 +234,77 @@ def scan_file(tool: Tool, path: str, split: bool = True) -> FileResult:
     return res
 
 
+GROUP_MAX_BYTES = 4 << 20      # a file this small may share a batch (4 MB: ~4 min of 8 kHz PCM)
+GROUP_MAX_SAMPLES = 300 * RATE  # ... if it also lasts at most 5 minutes
+
+
+def scan_group(tool: Tool, paths: list[str], split: bool = True) -> list[FileResult]:
+    """Short files side by side as the lanes of one batch, each file's results its own.
+
+    A lone channel costs the DTMF kernel a whole 32-channel tile; 32 short
+    calls in one batch cost about what one does. A file that turns out long
+    or wide (or unreadable) is run alone, as scan_file would.
+    """
+    import numpy as np
+
+    from dsp.audiofile import AudioFileError, AudioStream, Lane
+    results: dict[int, FileResult] = {}
+    members: list[tuple[int, AudioStream, list[LanePlan]]] = []
+    width = 0
+    try:
+        for i, path in enumerate(paths):
+            if not os.path.isfile(path):
+                results[i] = scan_file(tool, path, split)
+                continue
+            try:
+                st = AudioStream(path)
+            except AudioFileError:
+                results[i] = scan_file(tool, path, split)  # says why
+                continue
+            if (st.samples < 1 or st.samples > GROUP_MAX_SAMPLES
+                    or width + st.channels > LANES):
+                st.close()
+                results[i] = scan_file(tool, path, split)
+                continue
+            plan = [LanePlan(c, 0, st.samples, 0, st.samples, False) for c in range(st.channels)]
+            members.append((i, st, plan))
+            width += st.channels
+        if members:
+            n = block_size(width)
+            an = tool.analyser(width)
+            gens = [st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], n)
+                    for _, st, _ in members]
+            length = max(st.samples for _, st, _ in members)
+            for done in range(0, length, n):
+                k = min(n, length - done)
+                parts = []
+                for g, (_, st, _) in zip(gens, members, strict=True):
+                    b = next(g, None) if done < st.samples else None
+                    if b is None:
+                        b = np.zeros((st.channels, k), np.int16)
+                    elif b.shape[1] < k:
+                        b = np.pad(b, ((0, 0), (0, k - b.shape[1])))
+                    parts.append(b)
+                an.rx(np.concatenate(parts))
+            found = an.finish()
+            first = 0
+            for i, st, plan in members:
+                mine = [Found(f.lane - first, f.start, f.end, f.key, f.data) for f in found
+                        if first <= f.lane < first + st.channels]
+                res = FileResult(st.path, channels=st.channels, samples=st.samples, seconds=st.seconds)
+                res.rows = tool.rows(stitch(tool, plan, mine), res)
+                results[i] = res
+                first += st.channels
+    except (AudioFileError, ValueError, MemoryError):
+        # a file failed mid-read: run the group's files one by one, each saying for itself
+        for i, _, _ in members:
+            results[i] = scan_file(tool, paths[i], split)
+    finally:
+        for _, st, _ in members:
+            st.close()
+    return [results[i] for i in range(len(paths))]
+
+
 # ---------------------------------------------------------------- files and processes
 
 def expand_paths(paths: list[str], pattern: str) -> list[str]:
@@ -258,37 +330,66 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
 
 
-def _run_one(tool: Tool, path: str, split: bool) -> FileResult:
+def tasks(tool: Tool, files: list[str]) -> list[list[str]]:
+    """Files cut into work units: runs of small files share one (up to LANES), others go alone."""
+    out: list[list[str]] = []
+    group: list[str] = []
+    for path in files:
+        try:
+            small = tool.batch_files and os.path.getsize(path) <= GROUP_MAX_BYTES
+        except OSError:
+            small = False
+        if small:
+            group.append(path)
+            if len(group) == LANES:
+                out.append(group)
+                group = []
+            continue
+        if group:
+            out.append(group)
+            group = []
+        out.append([path])
+    if group:
+        out.append(group)
+    return out
+
+
+def _run_task(tool: Tool, paths: list[str], split: bool) -> list[FileResult]:
     try:
-        return scan_file(tool, path, split)
+        if len(paths) == 1:
+            return [scan_file(tool, paths[0], split)]
+        return scan_group(tool, paths, split)
     except Exception as exc:  # one bad file must not stop an archive run
-        return FileResult(path, error=f"internal error: {type(exc).__name__}: {exc}")
+        if len(paths) > 1:
+            return [r for p in paths for r in _run_task(tool, [p], split)]
+        return [FileResult(paths[0], error=f"internal error: {type(exc).__name__}: {exc}")]
 
 
 def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
               progress: Progress | None = None):
     """FileResults in the order of `files`, computed on `jobs` processes."""
-    if jobs <= 1 or len(files) <= 1:
-        for path in files:
-            r = _run_one(tool, path, split)
-            if progress:
-                progress.done(r)
-            yield r
+    work = tasks(tool, files)
+    if jobs <= 1 or len(work) <= 1:
+        for paths in work:
+            for r in _run_task(tool, paths, split):
+                if progress:
+                    progress.done(r)
+                yield r
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(files)), mp_context=ctx,
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
                              initializer=_worker_init) as pool:
         try:
-            # a bounded window of files in flight: results wait in order, not the whole archive
+            # a bounded window of tasks in flight: results wait in order, not the whole archive
             window = jobs * 4
             futures: dict[int, Any] = {}
-            ready: dict[int, FileResult] = {}
+            ready: dict[int, list[FileResult]] = {}
             nxt_submit = nxt_yield = 0
-            while nxt_yield < len(files):
-                while nxt_submit < len(files) and nxt_submit - nxt_yield < window:
-                    futures[nxt_submit] = pool.submit(_run_one, tool, files[nxt_submit], split)
+            while nxt_yield < len(work):
+                while nxt_submit < len(work) and nxt_submit - nxt_yield < window:
+                    futures[nxt_submit] = pool.submit(_run_task, tool, work[nxt_submit], split)
                     nxt_submit += 1
                 pending = {f for k, f in futures.items() if k not in ready}
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -296,10 +397,11 @@ def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
                     if f in done:
                         ready[k] = f.result()
                         if progress:
-                            progress.done(ready[k])
+                            for r in ready[k]:
+                                progress.done(r)
                 while nxt_yield in ready:
                     futures.pop(nxt_yield)
-                    yield ready.pop(nxt_yield)
+                    yield from ready.pop(nxt_yield)
                     nxt_yield += 1
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)

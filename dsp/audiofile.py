@@ -212,23 +212,29 @@ class AudioStream:
         groups: dict[int, list[int]] = {}
         for k, s in enumerate(src_start):
             groups.setdefault(s, []).append(k)
-        # source frames per read: ~512k values per read (few large reads, bounded memory)
-        per_read = max(self.down, n * self.down // self.up, (1 << 19) // (nl + self.channels))
+        # source frames per read: ~2M values per read (few large reads, bounded memory)
+        per_read = max(self.down, n * self.down // self.up, (1 << 21) // (nl + self.channels))
         rs = None if self.up == self.down == 1 else Resampler(nl, self.rate)
         src_needed = -(-length * self.down // self.up)
+        every_channel = len(groups) == 1 and [ln.channel for ln in lanes] == list(range(self.channels))
+        span = np.array([ln.stop - ln.start for ln in lanes])
         pending = np.zeros((nl, 0), np.int16)
+        pos = 0       # next sample of pending to yield
         done = 0      # 8 kHz samples yielded
         consumed = 0  # source frames read per lane
         finished = False
         while done < length:
-            while pending.shape[1] < n and not finished:
+            if pending.shape[1] - pos < n and not finished:
                 count = min(per_read, src_needed - consumed)
-                parts = [np.empty(0)] * nl
-                for s, ks in groups.items():
-                    raw = self._read(s + consumed, count)
-                    for k in ks:
-                        parts[k] = raw[lanes[k].channel]
-                src = np.stack(parts)
+                if every_channel:
+                    src = self._read(next(iter(groups)) + consumed, count)
+                else:
+                    parts = [np.empty(0)] * nl
+                    for s, ks in groups.items():
+                        raw = self._read(s + consumed, count)
+                        for k in ks:
+                            parts[k] = raw[lanes[k].channel]
+                    src = np.stack(parts)
                 consumed += count
                 finished = consumed >= src_needed
                 if rs is None:
@@ -239,16 +245,20 @@ class AudioStream:
                     if finished:
                         y = np.concatenate([y, rs.flush()], axis=1)
                     got = _to_int16(y)
-                pending = got if pending.shape[1] == 0 else np.concatenate([pending, got], axis=1)
-            k = min(n, length - done, pending.shape[1])
+                got = np.ascontiguousarray(got)  # the file's frames come interleaved: transpose once
+                pending = got if pos >= pending.shape[1] else np.concatenate([pending[:, pos:], got],
+                                                                             axis=1)
+                pos = 0
+            k = min(n, length - done, pending.shape[1] - pos)
             if k <= 0:
                 break
-            out = pending[:, :k]
-            pending = pending[:, k:]
-            for i, ln in enumerate(lanes):  # zero past each lane's stop
-                cut = ln.stop - ln.start - done
-                if cut < k:
-                    out[i, max(cut, 0):] = 0
+            out = pending[:, pos:pos + k]
+            pos += k
+            short = np.flatnonzero(span - done < k)
+            if len(short):  # zero past each lane's stop
+                out = out.copy()
+                for i in short:
+                    out[i, max(int(span[i]) - done, 0):] = 0
             done += k
             yield np.ascontiguousarray(out)
 

@@ -67,6 +67,7 @@ class TonesTool(archive.Tool):
     name = "tones"
     nothing = "no call-progress tones"
     split = False  # cadences span seconds (ringback 5 s, silence 5 s): channels run whole
+    batch_files = False  # a tone on at the end of a file must stay "(to the end)"
 
     def analyser(self, nlanes: int) -> TonesAnalyser:
         return TonesAnalyser(nlanes, self.plan, self.include_other)

@@ -285,3 +285,31 @@ def test_cid_no_seizure_option(tmp_path, capsys):
     assert cid_main([path]) == 1
     assert cid_main([path, "--no-seizure", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["number"] == "123"
+
+
+def test_short_files_share_a_batch_with_the_results_of_solo_runs(tmp_path):
+    """Calls of other lengths, rates and channel counts side by side: each file's rows as if alone."""
+    from scipy.signal import resample_poly
+    paths = []
+    for k in range(5):
+        x = np.concatenate([np.zeros(1000 + 3000 * k, np.int16), dtmf_signal("0123456789"[k:k + 4]),
+                            callerid_audio(f"555000{k}"), np.zeros(1200, np.int16)])
+        if k == 1:  # stereo: the digits on channel 1
+            x = np.stack([np.zeros_like(x), x])
+        rate = (8000, 16000, 44100, 8000, 8000)[k]
+        if rate != 8000:
+            x = np.clip(resample_poly(x.astype(np.float64), rate // 100, 80, axis=-1), -32768, 32767
+                        ).astype(np.int16)
+        paths.append(str(tmp_path / f"c{k}.wav"))
+        write_wav(paths[-1], x, rate=rate)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....WAVEfmt junk")
+    paths.insert(2, str(tmp_path / "junk.wav"))
+    paths.append(str(tmp_path / "gone.wav"))
+    assert archive.tasks(DtmfTool(), paths) == [paths[:-1], paths[-1:]]  # a missing file goes alone
+    for tool in (DtmfTool(), CidTool()):
+        together = archive.scan_group(tool, paths)
+        alone = [archive.scan_file(tool, p) for p in paths]
+        assert [r.path for r in together] == paths
+        assert [(r.rows, r.error, r.samples) for r in together] == [(r.rows, r.error, r.samples) for r in alone]
+        assert sum(len(r.rows) for r in together) == (20 if tool.name == "dtmf" else 5)
+        assert together[2].error.startswith("cannot read audio") and together[-1].error == "no such file"
