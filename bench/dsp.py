@@ -21,7 +21,8 @@ Ours is `voiceboard dtmf PATH --json` with -j 1 and with every core;
 spandsp's is this file's `--spandsp-scan` (the same files read in blocks by
 soundfile, one dtmf_rx per channel, one process). Each row gives
 channel-seconds of audio per CPU-second (the process and its workers),
-wall seconds and peak memory (largest ru_maxrss of the process or a worker).
+wall seconds, peak memory (VmHWM of the process, largest ru_maxrss of its
+workers) and the digits found (the same files: both should agree).
 
 Timings are noisy on a shared machine; the ratios (same run, same data)
 are the figures to read. Each measurement is the best of --repeat runs.
@@ -146,8 +147,9 @@ try:
         runpy.run_path(target, run_name="__main__")
 except SystemExit:
     pass
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+# VmHWM: ru_maxrss of RUSAGE_SELF survives exec (it would carry the bench's own peak)
+own = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.stderr.write("MAXRSS_KB %d\\n" % peak)
 """
 
@@ -165,8 +167,7 @@ def write_noise_file(path: str, nchan: int, seconds: float, digits_on: int | Non
         for a in range(0, total, step):
             k = min(step, total - a)
             x = rng.normal(0, 30, (nchan, k)).astype(np.int16)
-            if a >= RATE:
-                gen.tx(x)
+            gen.tx(x)
             f.write(x.T)
 
 
@@ -210,7 +211,9 @@ def _run_measured(argv: list[str]) -> dict:
     peak = [int(x.split()[1]) for x in p.stderr.splitlines() if x.startswith("MAXRSS_KB ")]
     if not peak:
         raise RuntimeError(f"{argv}: {p.stderr}")
-    return {"cpu_s": cpu, "wall_s": wall, "peak_mb": peak[0] / 1024, "lines": len(p.stdout.splitlines())}
+    found = [int(x.split()[0]) for x in p.stdout.splitlines() if x.endswith(" digits")]
+    return {"cpu_s": cpu, "wall_s": wall, "peak_mb": peak[0] / 1024,
+            "digits": found[0] if found else len(p.stdout.splitlines())}
 
 
 def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list[dict]:
@@ -245,7 +248,7 @@ def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list
         for name, r in got.items():
             rows.append({"input": label, "runner": name, "audio_channel_s": audio,
                          "ch_s_per_cpu_s": audio / r["cpu_s"], "cpu_s": r["cpu_s"],
-                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"],
+                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"], "digits": r["digits"],
                          "vs_spandsp_cpu": got["spandsp"]["cpu_s"] / r["cpu_s"]})
     return rows
 
@@ -377,10 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         print("`voiceboard dtmf FILE --json` as a process vs spandsp's dtmf_rx over the same files")
         print("(channel-seconds of audio per CPU-second, workers included; peak = largest RSS)")
         print(f"{'input':>18} {'runner':>11} {'ch-s/CPU-s':>11} {'vs spandsp':>10} {'wall s':>7} "
-              f"{'peak MB':>8}")
+              f"{'peak MB':>8} {'digits':>7}")
         for r in rows:
             print(f"{r['input']:>18} {r['runner']:>11} {r['ch_s_per_cpu_s']:>11,.0f} "
-                  f"{r['vs_spandsp_cpu']:>9.2f}x {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f}")
+                  f"{r['vs_spandsp_cpu']:>9.2f}x {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f} "
+                  f"{r['digits']:>7}")
         return 0
     if args.q24:
         rows = q24_table()

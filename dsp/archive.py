@@ -271,21 +271,22 @@ def scan_group(tool: Tool, paths: list[str], split: bool = True) -> list[FileRes
             width += st.channels
         if members:
             n = block_size(width)
+            chunk = n * 40  # read each file in chunks of 40 blocks: few Python steps per file
             an = tool.analyser(width)
-            gens = [st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], n)
+            gens = [st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], chunk)
                     for _, st, _ in members]
             length = max(st.samples for _, st, _ in members)
-            for done in range(0, length, n):
-                k = min(n, length - done)
-                parts = []
+            for done in range(0, length, chunk):
+                k = min(chunk, length - done)
+                x = np.zeros((width, k), np.int16)
+                row = 0
                 for g, (_, st, _) in zip(gens, members, strict=True):
                     b = next(g, None) if done < st.samples else None
-                    if b is None:
-                        b = np.zeros((st.channels, k), np.int16)
-                    elif b.shape[1] < k:
-                        b = np.pad(b, ((0, 0), (0, k - b.shape[1])))
-                    parts.append(b)
-                an.rx(np.concatenate(parts))
+                    if b is not None:
+                        x[row:row + st.channels, :b.shape[1]] = b
+                    row += st.channels
+                for i in range(0, k, n):
+                    an.rx(x[:, i:i + n])
             found = an.finish()
             first = 0
             for i, st, plan in members:

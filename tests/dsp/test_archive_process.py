@@ -20,11 +20,13 @@ from dsp.dtmf import dtmf_signal
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIMIT_MB = 200
 
+# VmHWM, not RUSAGE_SELF: ru_maxrss survives exec, so it would carry pytest's own peak.
+# Workers' peaks (RUSAGE_CHILDREN) include what they share with the parent: an upper bound.
 RUN_WITH_MAXRSS = """
-import resource, sys
+import re, resource, sys
 from boarddrv.cli import main
 rc = main(sys.argv[1:])
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+own = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 sys.stderr.write(f"MAXRSS_KB {max(own, kids)}\\n")
 sys.exit(rc)
