@@ -378,35 +378,26 @@ def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
                 yield r
         return
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
-                             initializer=_worker_init) as pool:
-        try:
-            # a bounded window of tasks in flight: results wait in order, not the whole archive
-            window = jobs * 4
-            futures: dict[int, Any] = {}
-            ready: dict[int, list[FileResult]] = {}
-            nxt_submit = nxt_yield = 0
-            while nxt_yield < len(work):
-                while nxt_submit < len(work) and nxt_submit - nxt_yield < window:
-                    futures[nxt_submit] = pool.submit(_run_task, tool, work[nxt_submit], split)
-                    nxt_submit += 1
-                pending = {f for k, f in futures.items() if k not in ready}
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for k, f in list(futures.items()):
-                    if f in done:
-                        ready[k] = f.result()
-                        if progress:
-                            for r in ready[k]:
-                                progress.done(r)
-                while nxt_yield in ready:
-                    futures.pop(nxt_yield)
-                    yield from ready.pop(nxt_yield)
-                    nxt_yield += 1
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    # Pool, not concurrent.futures: terminate() stops the workers at once on Ctrl-C
+    # or a closed pipe; results come as they finish and are put back in order here.
+    with ctx.Pool(min(jobs, len(work)), initializer=_worker_init) as pool:
+        ready: dict[int, list[FileResult]] = {}
+        nxt = 0
+        for i, results in pool.imap_unordered(_run_indexed,
+                                              [(tool, i, paths, split) for i, paths in enumerate(work)]):
+            ready[i] = results
+            if progress:
+                for r in results:
+                    progress.done(r)
+            while nxt in ready:
+                yield from ready.pop(nxt)
+                nxt += 1
+
+
+def _run_indexed(job: tuple[Tool, int, list[str], bool]) -> tuple[int, list[FileResult]]:
+    tool, i, paths, split = job
+    return i, _run_task(tool, paths, split)
 
 
 class Progress:
