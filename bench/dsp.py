@@ -14,12 +14,15 @@ every channel over low noise: a worst case for event handling, ~10 events
 per channel-second, each a Python object on our side).
 G.711: encode/decode samples per CPU-second, ours vs spandsp's block calls.
 
---commands: the archive command as users run it, a process per run, on
+--commands: the archive commands as users run them, a process per run, on
 generated files (in --workdir, default a temporary directory): a 256-channel
-60 s file, a one-hour mono file, a directory of 1,000 short mono calls.
-Ours is `voiceboard dtmf PATH --json` with -j 1 and with every core;
+60 s file, a one-hour mono file, a directory of 1,000 short mono calls
+(quiet-line noise; on one channel ten digits and a Bell 202 caller ID).
+Ours is `voiceboard dtmf|cid PATH --json` with -j 1 and with every core;
 spandsp's is this file's `--spandsp-scan` (the same files read in blocks by
-soundfile, one dtmf_rx per channel, one process). Each row gives
+soundfile, one dtmf_rx or one CLASS adsi_rx per channel, one process; our
+`cid` also listens for V.23 and DTMF caller ID, spandsp's CLASS receiver
+for Bell 202 only). Each row gives
 channel-seconds of audio per CPU-second (the process and its workers),
 wall seconds, peak memory (VmHWM of the process, largest ru_maxrss of its
 workers) and the digits found (the same files: both should agree).
@@ -155,12 +158,16 @@ sys.stderr.write("MAXRSS_KB %d\\n" % peak)
 
 
 def write_noise_file(path: str, nchan: int, seconds: float, digits_on: int | None = None) -> None:
-    """Quiet-line noise in blocks (never whole in memory); a few digits on one channel."""
+    """Quiet-line noise in blocks (never whole in memory); on one channel ten digits from 0 s
+    and a Bell 202 caller ID at 3 s."""
     import soundfile as sf
+
+    from dsp.callerid import callerid_audio
     rng = np.random.default_rng(11)
     total = int(seconds * RATE)
     step = max(RATE, (1 << 20) // nchan)
     gen = DtmfGenerator(nchan, on_ms=80, off_ms=120)
+    cid = callerid_audio("5551234", "Bench")
     if digits_on is not None:
         gen.send(digits_on, "0123456789")
     with sf.SoundFile(path, "w", samplerate=RATE, channels=nchan, subtype="PCM_16", format="WAV") as f:
@@ -168,31 +175,47 @@ def write_noise_file(path: str, nchan: int, seconds: float, digits_on: int | Non
             k = min(step, total - a)
             x = rng.normal(0, 30, (nchan, k)).astype(np.int16)
             gen.tx(x)
+            lo, hi = max(a, 3 * RATE), min(a + k, 3 * RATE + len(cid))
+            if digits_on is not None and lo < hi:
+                x[digits_on, lo - a:hi - a] += cid[lo - 3 * RATE:hi - 3 * RATE]
             f.write(x.T)
 
 
-def spandsp_scan(paths: list[str]) -> int:
-    """What `voiceboard dtmf` does, with spandsp's receiver: files in 1 s blocks, a dtmf_rx per channel."""
+def spandsp_scan(tool: str, paths: list[str]) -> int:
+    """What `voiceboard dtmf|cid` does, with spandsp's receivers: files in 1 s blocks, one
+    dtmf_rx (dtmf) or one CLASS adsi_rx (cid: Bell 202 only) per channel."""
     import soundfile as sf
 
     from dsp.archive import expand_paths
-    digits = 0
+
+    import spandsp_adsi
+    found = 0
     buf = spandsp.ffi.new("char[]", 256)
     for path in expand_paths(paths, "*.wav"):
         with sf.SoundFile(path) as f:
-            states = [spandsp.lib.dtmf_rx_init(spandsp.ffi.NULL, spandsp.ffi.NULL, spandsp.ffi.NULL)
-                      for _ in range(f.channels)]
+            if tool == "dtmf":
+                states = [spandsp.lib.dtmf_rx_init(spandsp.ffi.NULL, spandsp.ffi.NULL, spandsp.ffi.NULL)
+                          for _ in range(f.channels)]
+            else:
+                adsi = [spandsp_adsi.AdsiRx("class") for _ in range(f.channels)]
             while True:
                 x = f.read(RATE, dtype="int16", always_2d=True)
                 if not len(x):
                     break
                 x = np.ascontiguousarray(x.T)
-                for ch, st in enumerate(states):
-                    spandsp.lib.dtmf_rx(st, spandsp.ffi.from_buffer("int16_t[]", x[ch]), x.shape[1])
-            for st in states:
-                digits += spandsp.lib.dtmf_rx_get(st, buf, 255)
-                spandsp.lib.dtmf_rx_free(st)
-    print(f"{digits} digits")
+                if tool == "dtmf":
+                    for ch, st in enumerate(states):
+                        spandsp.lib.dtmf_rx(st, spandsp.ffi.from_buffer("int16_t[]", x[ch]), x.shape[1])
+                else:
+                    for ch, rx in enumerate(adsi):
+                        rx.rx(x[ch])
+            if tool == "dtmf":
+                for st in states:
+                    found += spandsp.lib.dtmf_rx_get(st, buf, 255)
+                    spandsp.lib.dtmf_rx_free(st)
+            else:
+                found += sum(len(rx.messages) for rx in adsi)
+    print(f"{found} found")
     return 0
 
 
@@ -211,12 +234,13 @@ def _run_measured(argv: list[str]) -> dict:
     peak = [int(x.split()[1]) for x in p.stderr.splitlines() if x.startswith("MAXRSS_KB ")]
     if not peak:
         raise RuntimeError(f"{argv}: {p.stderr}")
-    found = [int(x.split()[0]) for x in p.stdout.splitlines() if x.endswith(" digits")]
+    found = [int(x.split()[0]) for x in p.stdout.splitlines() if x.endswith(" found")]
     return {"cpu_s": cpu, "wall_s": wall, "peak_mb": peak[0] / 1024,
-            "digits": found[0] if found else len(p.stdout.splitlines())}
+            "found": found[0] if found else len(p.stdout.splitlines())}
 
 
-def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list[dict]:
+def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float,
+                   tools: tuple[str, ...] = ("dtmf", "cid")) -> list[dict]:
     """Rows: input, runner, channel-seconds per CPU-second, wall, peak memory."""
     os.makedirs(workdir, exist_ok=True)
     wide = os.path.join(workdir, "wide-256ch-60s.wav")
@@ -234,10 +258,10 @@ def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list
               (f"{calls} calls x 20 s", calls_dir, calls * 20.0)]
     cores = os.cpu_count() or 1
     rows = []
-    for label, path, audio in inputs:
-        runs = {"ours -j 1": ["voiceboard", "dtmf", path, "--json", "-j", "1"],
-                f"ours -j {cores}": ["voiceboard", "dtmf", path, "--json", "-j", str(cores)],
-                "spandsp": [os.path.abspath(__file__), "--spandsp-scan", path]}
+    for tool, (label, path, audio) in ((t, i) for t in tools for i in inputs):
+        runs = {"ours -j 1": ["voiceboard", tool, path, "--json", "-j", "1"],
+                f"ours -j {cores}": ["voiceboard", tool, path, "--json", "-j", str(cores)],
+                "spandsp": [os.path.abspath(__file__), "--spandsp-scan", tool, path]}
         got = {}
         for name, argv in runs.items():
             best = None
@@ -246,9 +270,9 @@ def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float) -> list
                 best = r if best is None or r["cpu_s"] < best["cpu_s"] else best
             got[name] = best
         for name, r in got.items():
-            rows.append({"input": label, "runner": name, "audio_channel_s": audio,
+            rows.append({"tool": tool, "input": label, "runner": name, "audio_channel_s": audio,
                          "ch_s_per_cpu_s": audio / r["cpu_s"], "cpu_s": r["cpu_s"],
-                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"], "digits": r["digits"],
+                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"], "found": r["found"],
                          "vs_spandsp_cpu": got["spandsp"]["cpu_s"] / r["cpu_s"]})
     return rows
 
@@ -360,31 +384,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=1000, help="--commands: short calls (default 1000)")
     ap.add_argument("--hour-seconds", type=float, default=3600.0,
                     help="--commands: length of the long mono file (default 3600)")
-    ap.add_argument("--spandsp-scan", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--tools", default="dtmf,cid", help="--commands: which commands (default dtmf,cid)")
+    ap.add_argument("--spandsp-scan", nargs="+", metavar="TOOL PATH", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     spandsp.require()
     if args.spandsp_scan:
-        return spandsp_scan(args.spandsp_scan)
+        return spandsp_scan(args.spandsp_scan[0], args.spandsp_scan[1:])
     if args.commands:
         import shutil
         import tempfile
         work = args.workdir or tempfile.mkdtemp(prefix="vb-bench-")
         try:
-            rows = bench_commands(work, args.repeat, args.calls, args.hour_seconds)
+            rows = bench_commands(work, args.repeat, args.calls, args.hour_seconds,
+                                  tuple(t for t in args.tools.split(",") if t))
         finally:
             if args.workdir is None:
                 shutil.rmtree(work, ignore_errors=True)
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
-        print("`voiceboard dtmf FILE --json` as a process vs spandsp's dtmf_rx over the same files")
-        print("(channel-seconds of audio per CPU-second, workers included; peak = largest RSS)")
-        print(f"{'input':>18} {'runner':>11} {'ch-s/CPU-s':>11} {'vs spandsp':>10} {'wall s':>7} "
-              f"{'peak MB':>8} {'digits':>7}")
+        print("`voiceboard dtmf|cid PATH --json` as a process vs spandsp's dtmf_rx / CLASS adsi_rx")
+        print("over the same files (channel-seconds of audio per CPU-second, workers included;")
+        print("peak = VmHWM or a worker's ru_maxrss; found = digits or caller IDs)")
+        print(f"{'tool':>4} {'input':>18} {'runner':>11} {'ch-s/CPU-s':>11} {'vs spandsp':>10} "
+              f"{'wall s':>7} {'peak MB':>8} {'found':>6}")
         for r in rows:
-            print(f"{r['input']:>18} {r['runner']:>11} {r['ch_s_per_cpu_s']:>11,.0f} "
+            print(f"{r['tool']:>4} {r['input']:>18} {r['runner']:>11} {r['ch_s_per_cpu_s']:>11,.0f} "
                   f"{r['vs_spandsp_cpu']:>9.2f}x {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f} "
-                  f"{r['digits']:>7}")
+                  f"{r['found']:>6}")
         return 0
     if args.q24:
         rows = q24_table()
