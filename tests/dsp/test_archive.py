@@ -117,6 +117,14 @@ def test_a_bad_file_in_a_directory_is_reported_and_the_others_processed(tmp_path
     assert cap.err.count("\n") == 1
 
 
+def test_an_empty_recording_is_not_an_error(tmp_path, capsys):
+    write_wav(str(tmp_path / "empty.wav"), np.zeros((1, 0), np.int16))
+    _digits_wav(tmp_path / "a.wav", "7")
+    assert dtmf_main([str(tmp_path), "-j", "1"]) == 0
+    assert dtmf_main([str(tmp_path / "empty.wav")]) == 1
+    assert capsys.readouterr().err.endswith("no DTMF digits (1 file, 0.00 channel-hours of audio)\n")
+
+
 def test_table_over_many_files_names_each_file(tmp_path, capsys):
     _digits_wav(tmp_path / "a.wav", "4")
     _digits_wav(tmp_path / "b.wav", "5")
