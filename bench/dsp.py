@@ -3,6 +3,7 @@
     .venv/bin/python bench/dsp.py [--seconds S] [--channels 1,32,1024] [--json]
     .venv/bin/python bench/dsp.py --q24      # the Q.24 sweep table of docs/dsp-dtmf.md
     .venv/bin/python bench/dsp.py --r2mf     # only the MF R2 rows (docs/dsp-r2mf.md)
+    .venv/bin/python bench/dsp.py --commands # whole `voiceboard dtmf` runs vs spandsp on files
 
 DTMF: channel-seconds of audio per CPU-second (time.process_time), ours
 (one DtmfDetector over int16[nchan, 160] blocks, the media engine's tick)
@@ -16,6 +17,19 @@ G.711: encode/decode samples per CPU-second, ours vs spandsp's block calls.
 MF R2: as DTMF, against spandsp's r2_mf_rx, at 1, 30 (one E1 span), 480
 (16 spans) and 1,024 channels; "r2mf" carries a compelled-cycle signal
 every 140 ms on every channel, half the channels on each set.
+
+--commands: the archive commands as users run them, a process per run, on
+generated files (in --workdir, default a temporary directory): a 256-channel
+60 s file, a one-hour mono file, a directory of 1,000 short mono calls
+(quiet-line noise; on one channel ten digits and a Bell 202 caller ID).
+Ours is `voiceboard dtmf|cid PATH --json` with -j 1 and with every core;
+spandsp's is this file's `--spandsp-scan` (the same files read in blocks by
+soundfile, one dtmf_rx or one CLASS adsi_rx per channel, one process; our
+`cid` also listens for V.23 and DTMF caller ID, spandsp's CLASS receiver
+for Bell 202 only). Each row gives
+channel-seconds of audio per CPU-second (the process and its workers),
+wall seconds, peak memory (VmHWM of the process, largest ru_maxrss of its
+workers) and the digits found (the same files: both should agree).
 
 Timings are noisy on a shared machine; the ratios (same run, same data)
 are the figures to read. Each measurement is the best of --repeat runs.
@@ -125,6 +139,147 @@ def bench_g711(nsamples: int, repeat: int) -> list[dict]:
         out.append({"op": f"{law} decode", "ours": nsamples / dec_o, "spandsp": nsamples / dec_s,
                     "ratio": dec_s / dec_o})
     return out
+
+
+# ---------------------------------------------------------------- whole commands on files
+
+MAXRSS_WRAPPER = """
+import resource, runpy, sys
+target, args = sys.argv[1], sys.argv[2:]
+try:
+    if target == "voiceboard":
+        from boarddrv.cli import main
+        main(args)
+    else:
+        sys.argv = [target, *args]
+        runpy.run_path(target, run_name="__main__")
+except SystemExit:
+    pass
+# VmHWM: ru_maxrss of RUSAGE_SELF survives exec (it would carry the bench's own peak)
+own = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.stderr.write("MAXRSS_KB %d\\n" % peak)
+"""
+
+
+def write_noise_file(path: str, nchan: int, seconds: float, digits_on: int | None = None) -> None:
+    """Quiet-line noise in blocks (never whole in memory); on one channel ten digits from 0 s
+    and a Bell 202 caller ID at 3 s."""
+    import soundfile as sf
+
+    from dsp.callerid import callerid_audio
+    rng = np.random.default_rng(11)
+    total = int(seconds * RATE)
+    step = max(RATE, (1 << 20) // nchan)
+    gen = DtmfGenerator(nchan, on_ms=80, off_ms=120)
+    cid = callerid_audio("5551234", "Bench")
+    if digits_on is not None:
+        gen.send(digits_on, "0123456789")
+    with sf.SoundFile(path, "w", samplerate=RATE, channels=nchan, subtype="PCM_16", format="WAV") as f:
+        for a in range(0, total, step):
+            k = min(step, total - a)
+            x = rng.normal(0, 30, (nchan, k)).astype(np.int16)
+            gen.tx(x)
+            lo, hi = max(a, 3 * RATE), min(a + k, 3 * RATE + len(cid))
+            if digits_on is not None and lo < hi:
+                x[digits_on, lo - a:hi - a] += cid[lo - 3 * RATE:hi - 3 * RATE]
+            f.write(x.T)
+
+
+def spandsp_scan(tool: str, paths: list[str]) -> int:
+    """What `voiceboard dtmf|cid` does, with spandsp's receivers: files in 1 s blocks, one
+    dtmf_rx (dtmf) or one CLASS adsi_rx (cid: Bell 202 only) per channel."""
+    import soundfile as sf
+
+    from dsp.archive import expand_paths
+
+    import spandsp_adsi
+    found = 0
+    buf = spandsp.ffi.new("char[]", 256)
+    for path in expand_paths(paths, "*.wav"):
+        with sf.SoundFile(path) as f:
+            if tool == "dtmf":
+                states = [spandsp.lib.dtmf_rx_init(spandsp.ffi.NULL, spandsp.ffi.NULL, spandsp.ffi.NULL)
+                          for _ in range(f.channels)]
+            else:
+                adsi = [spandsp_adsi.AdsiRx("class") for _ in range(f.channels)]
+            while True:
+                x = f.read(RATE, dtype="int16", always_2d=True)
+                if not len(x):
+                    break
+                x = np.ascontiguousarray(x.T)
+                if tool == "dtmf":
+                    for ch, st in enumerate(states):
+                        spandsp.lib.dtmf_rx(st, spandsp.ffi.from_buffer("int16_t[]", x[ch]), x.shape[1])
+                else:
+                    for ch, rx in enumerate(adsi):
+                        rx.rx(x[ch])
+            if tool == "dtmf":
+                for st in states:
+                    found += spandsp.lib.dtmf_rx_get(st, buf, 255)
+                    spandsp.lib.dtmf_rx_free(st)
+            else:
+                found += sum(len(rx.messages) for rx in adsi)
+    print(f"{found} found")
+    return 0
+
+
+def _run_measured(argv: list[str]) -> dict:
+    """CPU seconds (with workers), wall seconds, peak MB and stdout lines of one process."""
+    import resource
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, *argv], capture_output=True,
+                       text=True, env=env, cwd=ROOT)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = [int(x.split()[1]) for x in p.stderr.splitlines() if x.startswith("MAXRSS_KB ")]
+    if not peak:
+        raise RuntimeError(f"{argv}: {p.stderr}")
+    found = [int(x.split()[0]) for x in p.stdout.splitlines() if x.endswith(" found")]
+    return {"cpu_s": cpu, "wall_s": wall, "peak_mb": peak[0] / 1024,
+            "found": found[0] if found else len(p.stdout.splitlines())}
+
+
+def bench_commands(workdir: str, repeat: int, calls: int, hour_s: float,
+                   tools: tuple[str, ...] = ("dtmf", "cid")) -> list[dict]:
+    """Rows: input, runner, channel-seconds per CPU-second, wall, peak memory."""
+    os.makedirs(workdir, exist_ok=True)
+    wide = os.path.join(workdir, "wide-256ch-60s.wav")
+    hour = os.path.join(workdir, "mono-1h.wav")
+    calls_dir = os.path.join(workdir, f"calls-{calls}")
+    if not os.path.exists(wide):
+        write_noise_file(wide, 256, 60.0, digits_on=100)
+    if not os.path.exists(hour):
+        write_noise_file(hour, 1, hour_s, digits_on=0)
+    if not os.path.isdir(calls_dir):
+        os.makedirs(calls_dir)
+        for k in range(calls):
+            write_noise_file(os.path.join(calls_dir, f"call{k:04d}.wav"), 1, 20.0, digits_on=0)
+    inputs = [("256 ch x 60 s", wide, 256 * 60.0), (f"mono {hour_s / 3600:g} h", hour, hour_s),
+              (f"{calls} calls x 20 s", calls_dir, calls * 20.0)]
+    cores = os.cpu_count() or 1
+    rows = []
+    for tool, (label, path, audio) in ((t, i) for t in tools for i in inputs):
+        runs = {"ours -j 1": ["voiceboard", tool, path, "--json", "-j", "1"],
+                f"ours -j {cores}": ["voiceboard", tool, path, "--json", "-j", str(cores)],
+                "spandsp": [os.path.abspath(__file__), "--spandsp-scan", tool, path]}
+        got = {}
+        for name, argv in runs.items():
+            best = None
+            for _ in range(repeat):
+                r = _run_measured(argv)
+                best = r if best is None or r["cpu_s"] < best["cpu_s"] else best
+            got[name] = best
+        for name, r in got.items():
+            rows.append({"tool": tool, "input": label, "runner": name, "audio_channel_s": audio,
+                         "ch_s_per_cpu_s": audio / r["cpu_s"], "cpu_s": r["cpu_s"],
+                         "wall_s": r["wall_s"], "peak_mb": r["peak_mb"], "found": r["found"],
+                         "vs_spandsp_cpu": got["spandsp"]["cpu_s"] / r["cpu_s"]})
+    return rows
 
 
 # ---------------------------------------------------------------- Q.24 sweep table
@@ -302,8 +457,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     ap.add_argument("--q24", action="store_true", help="print the Q.24 sweep table instead")
     ap.add_argument("--r2mf", action="store_true", help="only the MF R2 rows (1, 30, 480, 1,024 channels)")
+    ap.add_argument("--commands", action="store_true",
+                    help="whole `voiceboard dtmf` runs on files vs spandsp instead")
+    ap.add_argument("--workdir", default=None,
+                    help="--commands: where the generated files go (default: a temporary directory)")
+    ap.add_argument("--calls", type=int, default=1000, help="--commands: short calls (default 1000)")
+    ap.add_argument("--hour-seconds", type=float, default=3600.0,
+                    help="--commands: length of the long mono file (default 3600)")
+    ap.add_argument("--tools", default="dtmf,cid", help="--commands: which commands (default dtmf,cid)")
+    ap.add_argument("--spandsp-scan", nargs="+", metavar="TOOL PATH", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     spandsp.require()
+    if args.spandsp_scan:
+        return spandsp_scan(args.spandsp_scan[0], args.spandsp_scan[1:])
+    if args.commands:
+        import shutil
+        import tempfile
+        work = args.workdir or tempfile.mkdtemp(prefix="vb-bench-")
+        try:
+            rows = bench_commands(work, args.repeat, args.calls, args.hour_seconds,
+                                  tuple(t for t in args.tools.split(",") if t))
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print("`voiceboard dtmf|cid PATH --json` as a process vs spandsp's dtmf_rx / CLASS adsi_rx")
+        print("over the same files (channel-seconds of audio per CPU-second, workers included;")
+        print("peak = VmHWM or a worker's ru_maxrss; found = digits or caller IDs)")
+        print(f"{'tool':>4} {'input':>18} {'runner':>11} {'ch-s/CPU-s':>11} {'vs spandsp':>10} "
+              f"{'wall s':>7} {'peak MB':>8} {'found':>6}")
+        for r in rows:
+            print(f"{r['tool']:>4} {r['input']:>18} {r['runner']:>11} {r['ch_s_per_cpu_s']:>11,.0f} "
+                  f"{r['vs_spandsp_cpu']:>9.2f}x {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f} "
+                  f"{r['found']:>6}")
+        return 0
     if args.r2mf:
         r2 = r2mf_rows(args.seconds, args.repeat)
         if args.json:

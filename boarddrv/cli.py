@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cid": ("dsp.callerid_cli:main", "decode caller ID (FSK or DTMF) in a recording"),
     "tones": ("dsp.tones_cli:main", "name the call-progress tones in a recording"),
     "r2mf": ("dsp.r2mf_cli:main", "list MF R2 register signals (forward and backward) in a recording"),
+    "audit": ("dsp.audit_cli:main", "audit recordings: --pci finds card numbers keyed as DTMF"),
     "serve": ("voiceserver.cli.serve:serve_main", "run the voice server"),
     "queues": ("voiceserver.cli.queues:main", "live table of queues and agents from a running server's status API"),
     "agent": ("voiceserver.cli.agent:main", "log an agent in/out or set it ready/not ready on a running server"),

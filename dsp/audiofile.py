@@ -6,6 +6,7 @@ lines (channel 0 = first channel of the file).
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,3 +38,233 @@ def write_wav(path: str, x: np.ndarray, rate: int = RATE, subtype: str = "PCM_16
     x = np.asarray(x)
     data = x.T if x.ndim == 2 else x
     sf.write(path, data, rate, subtype=subtype, format="WAV")
+
+
+# ---------------------------------------------------------------- streaming
+
+def resample_taps(up: int, down: int, half_len: int = 10, beta: float = 5.0) -> np.ndarray:
+    """The anti-alias FIR of scipy.signal.resample_poly (Kaiser beta 5), times `up`.
+
+    Computed with numpy so that reading a file at another rate does not
+    import scipy.signal (0.8 s of start-up).
+    """
+    m = max(up, down)
+    n = 2 * half_len * m + 1
+    cutoff = 1.0 / m
+    t = np.arange(n) - (n - 1) / 2.0
+    h = cutoff * np.sinc(cutoff * t) * np.kaiser(n, beta)
+    return h * (up / h.sum())
+
+
+class Resampler:
+    """Polyphase rational resampler over blocks; the filter state carries across blocks.
+
+    Output sample m is aligned as resample_poly aligns it (m * rate_out /
+    rate_in in input time), so a file read in blocks gives resample_poly's
+    result up to float32 rounding. process() takes float32[nchan, n] and
+    returns what can be computed; flush() returns the rest, up to
+    ceil(n_in * up / down) samples in all.
+    """
+
+    CHUNK = 1 << 19  # gathered taps per matmul (2 MB of float32): bounds memory
+
+    def __init__(self, nchan: int, rate_in: int, rate_out: int = RATE) -> None:
+        ratio = Fraction(rate_out, rate_in).limit_denominator(1000)
+        self.up, self.down = ratio.numerator, ratio.denominator
+        h = resample_taps(self.up, self.down)
+        self.delay = (len(h) - 1) // 2
+        self.ntaps = -(-len(h) // self.up)  # input samples per output
+        padded = np.zeros(self.ntaps * self.up, np.float64)
+        padded[:len(h)] = h
+        # phase p: taps for x[i_hi - k], k = 0..ntaps-1, reversed to match an ascending window
+        self._phases = padded.reshape(self.ntaps, self.up).T[:, ::-1].astype(np.float32)
+        self._buf = np.zeros((nchan, self.ntaps - 1), np.float32)  # x[base:]
+        self._base = -(self.ntaps - 1)
+        self._n_in = 0
+        self._m = 0  # next output index
+
+    def _i_hi(self, m: int) -> int:
+        return (m * self.down + self.delay) // self.up
+
+    def _run(self, m_end: int) -> np.ndarray:
+        nchan = self._buf.shape[0]
+        m0 = self._m
+        out = np.empty((nchan, max(0, m_end - m0)), np.float32)
+        if m_end > m0:
+            from numpy.lib.stride_tricks import sliding_window_view
+            win = sliding_window_view(self._buf, self.ntaps, axis=1)
+            step = max(1, self.CHUNK // (nchan * self.ntaps))
+            for r in range(min(self.up, m_end - m0)):
+                m = m0 + r
+                i_hi = self._i_hi(m)
+                taps = self._phases[(m * self.down + self.delay) - i_hi * self.up]
+                s0 = i_hi - self.ntaps + 1 - self._base
+                cnt = len(range(m, m_end, self.up))
+                dst = out[:, r::self.up]
+                for c in range(0, cnt, step):
+                    k = min(step, cnt - c)
+                    sel = win[:, s0 + c * self.down: s0 + (c + k - 1) * self.down + 1: self.down]
+                    dst[:, c:c + k] = np.ascontiguousarray(sel) @ taps
+        self._m = m_end
+        keep = self.ntaps - 1
+        drop = self._buf.shape[1] - keep
+        if drop > 0:
+            self._buf = self._buf[:, drop:].copy()
+            self._base += drop
+        return out
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Feed float32[nchan, n]; returns the output samples now computable."""
+        self._buf = np.concatenate([self._buf, x.astype(np.float32, copy=False)], axis=1)
+        self._n_in += x.shape[1]
+        m_end = max(self._m, (self._n_in * self.up - 1 - self.delay) // self.down + 1)
+        return self._run(m_end)
+
+    def flush(self) -> np.ndarray:
+        """The outputs that need input past the end (zeros there)."""
+        total = -(-self._n_in * self.up // self.down)
+        if total <= self._m:
+            return np.zeros((self._buf.shape[0], 0), np.float32)
+        need = self._i_hi(total - 1) + 1 - (self._base + self._buf.shape[1])
+        if need > 0:
+            self._buf = np.concatenate([self._buf, np.zeros((self._buf.shape[0], need), np.float32)],
+                                       axis=1)
+        return self._run(total)
+
+
+class Lane(NamedTuple):
+    """One stream of a batch: a file channel from `start` to `stop` (8 kHz samples)."""
+    channel: int
+    start: int
+    stop: int
+
+
+# libsndfile subtypes read straight to int16 (everything else: float32, clipped)
+_INT16_SUBTYPES = {"PCM_16", "PCM_S8", "PCM_U8", "ALAW", "ULAW", "GSM610", "IMA_ADPCM", "MS_ADPCM",
+                   "G721_32", "G723_24", "G723_40", "VOX_ADPCM"}
+
+
+class AudioStream:
+    """A recording read in blocks as int16 at 8 kHz, never whole.
+
+    `channels`, `rate` (the file's), `frames` (the file's, at its rate) and
+    `samples` (at 8 kHz) come from the header. blocks(lanes, n) yields
+    int16[len(lanes), n] blocks (the last may be shorter) of several lanes
+    side by side: a lane is a file channel from a start sample, so a long
+    channel can be read as several segments at once. Memory is O(lanes x n).
+    """
+
+    def __init__(self, path: str) -> None:
+        import soundfile as sf
+        self.path = path
+        try:
+            self._f = sf.SoundFile(path)
+        except (RuntimeError, sf.LibsndfileError, OSError, TypeError) as exc:
+            raise AudioFileError(f"{path}: cannot read audio: {exc}") from None
+        self.channels = self._f.channels
+        self.rate = self._f.samplerate
+        self.frames = self._f.frames
+        ratio = Fraction(RATE, self.rate).limit_denominator(1000)
+        self.up, self.down = ratio.numerator, ratio.denominator
+        self.samples = -(-self.frames * self.up // self.down)
+        self._int16 = self._f.subtype in _INT16_SUBTYPES
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate if self.rate else 0.0
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, frame: int, count: int) -> np.ndarray:
+        """float32 or int16 [channels, count] from `frame` (zeros past the end)."""
+        out_dtype = np.int16 if self._int16 else np.float32
+        if frame >= self.frames or count <= 0:
+            return np.zeros((self.channels, max(count, 0)), out_dtype)
+        try:
+            self._f.seek(frame)
+            data = self._f.read(min(count, self.frames - frame), dtype="int16" if self._int16 else "float32",
+                                always_2d=True)
+        except (RuntimeError, OSError) as exc:
+            raise AudioFileError(f"{self.path}: cannot read audio at frame {frame}: {exc}") from None
+        if data.shape[0] < count:
+            data = np.concatenate([data, np.zeros((count - data.shape[0], self.channels), data.dtype)])
+        return data.T
+
+    def blocks(self, lanes: list[Lane], n: int):
+        """int16[len(lanes), n] blocks at 8 kHz, lanes side by side, until the longest lane ends.
+
+        Lane starts must be multiples of `up` (so that they fall on a
+        source frame); a lane is zero after its stop.
+        """
+        for ln in lanes:
+            if ln.start % self.up:
+                raise ValueError(f"lane start {ln.start} is not a multiple of {self.up}")
+        nl = len(lanes)
+        length = max(ln.stop - ln.start for ln in lanes)
+        src_start = [ln.start * self.down // self.up for ln in lanes]
+        groups: dict[int, list[int]] = {}
+        for k, s in enumerate(src_start):
+            groups.setdefault(s, []).append(k)
+        # source frames per read: ~2M values per read (few large reads, bounded memory)
+        per_read = max(self.down, n * self.down // self.up, (1 << 21) // (nl + self.channels))
+        rs = None if self.up == self.down == 1 else Resampler(nl, self.rate)
+        src_needed = -(-length * self.down // self.up)
+        every_channel = len(groups) == 1 and [ln.channel for ln in lanes] == list(range(self.channels))
+        span = np.array([ln.stop - ln.start for ln in lanes])
+        pending = np.zeros((nl, 0), np.int16)
+        pos = 0       # next sample of pending to yield
+        done = 0      # 8 kHz samples yielded
+        consumed = 0  # source frames read per lane
+        finished = False
+        while done < length:
+            if pending.shape[1] - pos < n and not finished:
+                count = min(per_read, src_needed - consumed)
+                if every_channel:
+                    src = self._read(next(iter(groups)) + consumed, count)
+                else:
+                    parts = [np.empty(0)] * nl
+                    for s, ks in groups.items():
+                        raw = self._read(s + consumed, count)
+                        for k in ks:
+                            parts[k] = raw[lanes[k].channel]
+                    src = np.stack(parts)
+                consumed += count
+                finished = consumed >= src_needed
+                if rs is None:
+                    got = _to_int16(src)
+                else:
+                    y = rs.process(src.astype(np.float32) / np.float32(32768.0)
+                                   if src.dtype == np.int16 else src)
+                    if finished:
+                        y = np.concatenate([y, rs.flush()], axis=1)
+                    got = _to_int16(y)
+                got = np.ascontiguousarray(got)  # the file's frames come interleaved: transpose once
+                pending = got if pos >= pending.shape[1] else np.concatenate([pending[:, pos:], got],
+                                                                             axis=1)
+                pos = 0
+            k = min(n, length - done, pending.shape[1] - pos)
+            if k <= 0:
+                break
+            out = pending[:, pos:pos + k]
+            pos += k
+            short = np.flatnonzero(span - done < k)
+            if len(short):  # zero past each lane's stop
+                out = out.copy()
+                for i in short:
+                    out[i, max(int(span[i]) - done, 0):] = 0
+            done += k
+            yield np.ascontiguousarray(out)
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    """int16 from int16 (as is) or float32 full scale 1.0 (rounded, clipped)."""
+    if x.dtype == np.int16:
+        return x
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)

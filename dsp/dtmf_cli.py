@@ -1,85 +1,99 @@
-"""`voiceboard dtmf FILE [--json]`: list the DTMF digits in a recording.
+"""`voiceboard dtmf PATH... [--json]`: list the DTMF digits in recordings.
 
-Any file soundfile reads (WAV, FLAC, ...), any rate (resampled to 8 kHz);
-each channel of the file is a line. One output line per digit: a readable
-table by default, or one JSON object per line with --json:
+Files or directories (recursively, `--glob`), any format soundfile reads
+(WAV, FLAC, ...), any rate (resampled to 8 kHz); each channel of a file is
+a line. One output line per digit: a readable table by default, or one
+JSON object per line with --json:
 
-    {"channel": 0, "digit": "5", "start": 1.23, "end": 1.31}
+    {"file": "call.wav", "channel": 0, "digit": "5", "start": 1.23, "end": 1.31}
 
-Exit status: 0 (digits or none), 1 unreadable file, 2 usage error.
+The files are streamed and run on every core by dsp.archive (which
+describes the exit status: 0 digits found, 1 none, 2 usage or file error).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
+from dataclasses import dataclass, field
 
-import numpy as np
+from dsp import archive
+from dsp.archive import FileResult, Found
 
 RATE = 8000
-BLOCK = 8000  # files go in one-second blocks: results do not depend on the block size
 
 
-def detect_file(path: str, **params) -> list[dict]:
-    """Digits in a file: [{"channel", "digit", "start", "end"}] in seconds, time order."""
-    from dsp.audiofile import read_audio
-    from dsp.dtmf import DtmfDetector
+class DtmfAnalyser:
+    """DtmfDetector over a file's lanes; digits as Found(key=digit)."""
 
-    x = read_audio(path)
-    nchan, n = x.shape
-    # a little silence after the end so a digit running to the end is released
-    x = np.concatenate([x, np.zeros((nchan, RATE // 10), np.int16)], axis=1)
-    det = DtmfDetector(nchan, **params)
-    out = []
-    for i in range(0, x.shape[1], BLOCK):
-        for ev in det.rx(np.ascontiguousarray(x[:, i:i + BLOCK])):
+    def __init__(self, nlanes: int, params: dict) -> None:
+        from dsp.dtmf import DtmfDetector
+        self.det = DtmfDetector(nlanes, **params)
+        self.found: list[Found] = []
+
+    def rx(self, block) -> None:
+        for ev in self.det.rx(block):
             if ev.end is not None:
-                out.append({"channel": ev.chan, "digit": ev.digit,
-                            "start": round(ev.start / RATE, 3),
-                            "end": round(min(ev.end, n) / RATE, 3)})
-    out.sort(key=lambda d: (d["start"], d["channel"]))
-    return out
+                self.found.append(Found(ev.chan, ev.start, ev.end, ev.digit))
+
+    def finish(self) -> list[Found]:
+        import numpy as np
+        # a little silence after the end so a digit running to the end is released
+        self.rx(np.zeros((self.det.nchan, RATE // 10), np.int16))
+        return self.found
+
+
+@dataclass
+class DtmfTool(archive.Tool):
+    params: dict = field(default_factory=dict)
+    name = "dtmf"
+    nothing = "no DTMF digits"
+
+    def analyser(self, nlanes: int) -> DtmfAnalyser:
+        return DtmfAnalyser(nlanes, self.params)
+
+    def rows(self, found: list[Found], result: FileResult) -> list[dict]:
+        n = result.samples
+        out = [{"channel": f.lane, "digit": f.key, "start": round(f.start / RATE, 3),
+                "end": round(min(f.end if f.end is not None else n, n) / RATE, 3)} for f in found]
+        out.sort(key=lambda d: (d["start"], d["channel"]))
+        return out
+
+    def table_header(self) -> str:
+        return f"{'channel':>7}  {'digit':>5}  {'start s':>8}  {'end s':>8}"
+
+    def table_row(self, d: dict) -> str:
+        return f"{d['channel']:>7}  {d['digit']:>5}  {d['start']:>8.3f}  {d['end']:>8.3f}"
+
+
+def detect_file(path: str, split: bool = True, **params) -> list[dict]:
+    """Digits in a file: [{"channel", "digit", "start", "end"}] in seconds, time order."""
+    from dsp.audiofile import AudioFileError
+    r = archive.scan_file(DtmfTool(params), path, split)
+    if r.error:
+        raise AudioFileError(f"{path}: {r.error}")
+    return r.rows
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="voiceboard dtmf",
+        description="List the DTMF digits in recordings (ITU-T Q.24 receiver).",
+        epilog=archive.EXIT_STATUS_HELP)
+    archive.add_arguments(ap)
+    ap.add_argument("--min-level", type=float, default=None, metavar="DBM0",
+                    help="weakest accepted tone in dBm0 (default -42)")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="voiceboard dtmf",
-        description="List the DTMF digits in a recording (ITU-T Q.24 receiver).")
-    ap.add_argument("file", help="WAV, FLAC or any format libsndfile reads; any sample rate")
-    ap.add_argument("--json", action="store_true", help="one JSON object per digit and line")
-    ap.add_argument("--min-level", type=float, default=None, metavar="DBM0",
-                    help="weakest accepted tone in dBm0 (default -42)")
-    args = ap.parse_args(argv)
-
-    from dsp.audiofile import AudioFileError
-
-    if not os.path.exists(args.file):
-        print(f"voiceboard dtmf: {args.file}: no such file", file=sys.stderr)
-        return 1
+    args = archive.parse(parser(), argv)
+    if isinstance(args, int):
+        return args
     params = {} if args.min_level is None else {"min_level_dbm0": args.min_level}
-    try:
-        digits = detect_file(args.file, **params)
-    except AudioFileError as exc:
-        print(f"voiceboard dtmf: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"voiceboard dtmf: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if args.json:
-            for d in digits:
-                print(json.dumps(d, ensure_ascii=False))
-            return 0
-        print(f"{'channel':>7}  {'digit':>5}  {'start s':>8}  {'end s':>8}")
-        for d in digits:
-            print(f"{d['channel']:>7}  {d['digit']:>5}  {d['start']:>8.3f}  {d['end']:>8.3f}")
-        if not digits:
-            print("(no digits)")
-        sys.stdout.flush()
-    except BrokenPipeError:  # `voiceboard dtmf x.wav | head`: not an error
-        sys.stdout = open(os.devnull, "w")
-    return 0
+    if args.min_level is not None and not -60.0 <= args.min_level <= 0.0:
+        print(f"voiceboard dtmf: --min-level {args.min_level} outside -60..0", file=sys.stderr)
+        return archive.EXIT_ERROR
+    return archive.main(DtmfTool(params), args, "voiceboard dtmf")
 
 
 if __name__ == "__main__":

@@ -1,82 +1,113 @@
-"""`voiceboard tones FILE [--zone cn] [--json]`: name the call-progress tones in a recording.
+"""`voiceboard tones PATH... [--zone cn] [--json]`: name the call-progress tones in recordings.
 
 For integrators checking what a line plays ("is this the carrier's busy
-tone, and does our detector hear it?"). Each channel of the file is a line;
-the file is fed in 20 ms blocks, the way the media engine would.
+tone, and does our detector hear it?") and for QA over archives. Each
+channel of a file is a line; files are streamed in blocks, the way the
+media engine hears a line. Exit status (dsp.archive): 0 tones found, 1
+none, 2 usage, plan or file error.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from dsp import archive
+from dsp.archive import FileResult, Found
 
-BLOCK = 160
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="voiceboard tones",
-                                description="Name the call-progress tones heard in a recording, "
-                                            "per channel, with start/end seconds.")
-    p.add_argument("file", help="recording (WAV or anything soundfile reads; any rate)")
-    p.add_argument("--zone", default="cn", help="tone plan zone (cn, us, uk, eu; default cn)")
-    p.add_argument("--plan", metavar="TOML", help="site tone plan file holding --zone")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.add_argument("--all", action="store_true", help="also list silence and unknown stretches")
-    return p
+RATE = 8000
 
 
-def analyse(x: np.ndarray, plan, include_other: bool = False) -> list[dict]:
-    """Tones in int16[nchan, n]: dicts chan/tone/start/end (seconds; end None = still on)."""
-    from dsp.tones import RATE, CallProgressDetector
-    det = CallProgressDetector(x.shape[0], plan)
-    opened: dict[tuple[int, str, int], dict] = {}
-    out: list[dict] = []
-    n = x.shape[1]
-    for b in range(0, n, BLOCK):
-        for ev in det.rx(np.ascontiguousarray(x[:, b:b + BLOCK])):
-            if ev.tone in ("silence", "unknown") and not include_other:
+class TonesAnalyser:
+    """CallProgressDetector over a file's channels; each tone a Found (end None: on at the end)."""
+
+    def __init__(self, nlanes: int, plan: Any, include_other: bool) -> None:
+        from dsp.tones import CallProgressDetector
+        self.det = CallProgressDetector(nlanes, plan)
+        self.include_other = include_other
+        self.opened: dict[tuple[int, str, int], Found] = {}
+        self.found: list[Found] = []
+
+    def rx(self, block) -> None:
+        for ev in self.det.rx(block):
+            if ev.tone in ("silence", "unknown") and not self.include_other:
                 continue
             key = (ev.chan, ev.tone, ev.start)
             if ev.end is None:
-                rec = {"chan": ev.chan, "tone": ev.tone, "start": ev.start / RATE, "end": None}
-                opened[key] = rec
-                out.append(rec)
-            elif key in opened:
-                opened.pop(key)["end"] = ev.end / RATE
+                f = Found(ev.chan, ev.start, None, ev.tone)
+                self.opened[key] = f
+                self.found.append(f)
+            elif key in self.opened:
+                self.opened.pop(key).end = ev.end
+
+    def finish(self) -> list[Found]:
+        return self.found
+
+
+def analyse(x, plan, include_other: bool = False) -> list[dict]:
+    """Tones in int16[nchan, n]: dicts chan/tone/start/end (seconds; end None = still on)."""
+    an = TonesAnalyser(x.shape[0], plan, include_other)
+    for b in range(0, x.shape[1], 1600):
+        an.rx(x[:, b:b + 1600])
+    return _rows(an.finish())
+
+
+def _rows(found: list[Found]) -> list[dict]:
+    out = [{"chan": f.lane, "tone": f.key, "start": f.start / RATE,
+            "end": None if f.end is None else f.end / RATE} for f in found]
     out.sort(key=lambda r: (r["chan"], r["start"]))
     return out
 
 
+@dataclass
+class TonesTool(archive.Tool):
+    plan: Any = None
+    include_other: bool = False
+    name = "tones"
+    nothing = "no call-progress tones"
+    split = False  # cadences span seconds (ringback 5 s, silence 5 s): channels run whole
+    batch_files = False  # a tone on at the end of a file must stay "(to the end)"
+
+    def analyser(self, nlanes: int) -> TonesAnalyser:
+        return TonesAnalyser(nlanes, self.plan, self.include_other)
+
+    def rows(self, found: list[Found], result: FileResult) -> list[dict]:
+        return _rows(found)
+
+    def file_line(self, r: FileResult) -> str:
+        return (f"{r.path}: {r.channels} channel(s), {r.samples / RATE:.2f} s, "
+                f"zone {self.plan.zone} ({self.plan.name})")
+
+    def table_row(self, r: dict) -> str:
+        end = "(to the end)" if r["end"] is None else f"{r['end']:8.2f}"
+        return f"chan {r['chan']:2d}  {r['tone']:<22} {r['start']:8.2f} - {end}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voiceboard tones",
+                                description="Name the call-progress tones heard in recordings, "
+                                            "per channel, with start/end seconds.",
+                                epilog=archive.EXIT_STATUS_HELP)
+    archive.add_arguments(p)
+    p.add_argument("--zone", default="cn", help="tone plan zone (cn, us, uk, eu; default cn)")
+    p.add_argument("--plan", metavar="TOML", help="site tone plan file holding --zone")
+    p.add_argument("--all", action="store_true", help="also list silence and unknown stretches")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from dsp.audiofile import AudioFileError, read_audio
+    args = archive.parse(_parser(), argv)
+    if isinstance(args, int):
+        return args
     from dsp.tomlconfig import ConfigError
     from dsp.tones import TonePlan
     try:
         plan = TonePlan.load(args.zone, args.plan)
     except ConfigError as exc:
         print(f"voiceboard tones: {exc}", file=sys.stderr)
-        return 2
-    try:
-        x = read_audio(args.file)
-    except AudioFileError as exc:
-        print(f"voiceboard tones: {exc}", file=sys.stderr)
-        return 1
-    found = analyse(x, plan, include_other=args.all)
-    if args.json:
-        for rec in found:
-            print(json.dumps(rec))
-        return 0
-    dur = x.shape[1] / 8000.0
-    print(f"{args.file}: {x.shape[0]} channel(s), {dur:.2f} s, zone {plan.zone} ({plan.name})")
-    if not found:
-        print("no call-progress tones")
-    for r in found:
-        end = "(to the end)" if r["end"] is None else f"{r['end']:8.2f}"
-        print(f"chan {r['chan']:2d}  {r['tone']:<22} {r['start']:8.2f} - {end}")
-    return 0
+        return archive.EXIT_ERROR
+    return archive.main(TonesTool(plan=plan, include_other=args.all), args, "voiceboard tones")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ E2E_TESTS = (
     "board/test_dahdi_backend.py",    # dahdi:// through the emulator
     "board/test_config_import.py",    # `voiceboard config import` as a process
     "dsp/test_dtmf_cli.py::test_voiceboard_command",
+    "dsp/test_archive_process.py",    # the archive tools as processes, on generated long files
     "hwsim/test_process.py",
     "server/test_e2e*.py",
     "server/test_soak.py",

@@ -77,7 +77,7 @@ def test_garbled_message_warns_and_nothing_found(tmp_path, capsys):
 
 def test_errors(tmp_path, capsys):
     assert cid_main([str(tmp_path / "missing.wav")]) == 2
-    assert "missing.wav: cannot read audio" in capsys.readouterr().err
+    assert "missing.wav: no such file" in capsys.readouterr().err  # the message all three tools give
     (tmp_path / "junk.wav").write_bytes(b"not audio")
     assert cid_main([str(tmp_path / "junk.wav")]) == 2
     assert "junk.wav" in capsys.readouterr().err

@@ -40,7 +40,8 @@ def test_json_lines(stereo_wav, capsys):
     ch1 = [r for r in rows if r["channel"] == 1]
     assert "".join(r["digit"] for r in ch0) == DIGITS
     assert "".join(r["digit"] for r in ch1) == "95#"
-    assert set(rows[0]) == {"channel", "digit", "start", "end"}
+    assert set(rows[0]) == {"file", "channel", "digit", "start", "end"}
+    assert rows[0]["file"] == stereo_wav
     # digit k of channel 0 sounds from 0.5 + 0.15 k s for 70 ms
     for k, r in enumerate(ch0):
         assert abs(r["start"] - (0.5 + 0.15 * k)) < 0.01
@@ -65,21 +66,22 @@ def test_flac_and_no_digits(tmp_path, capsys):
     path = str(tmp_path / "quiet.flac")
     rng = np.random.default_rng(0)
     sf.write(path, (rng.normal(0, 0.01, 16000)).astype(np.float32), 16000)
-    assert main([path]) == 0
-    assert "(no digits)" in capsys.readouterr().out
+    assert main([path]) == 1  # exit status 1: nothing found, said on stderr
+    cap = capsys.readouterr()
+    assert cap.out == "" and "no DTMF digits (1 file" in cap.err
 
 
 def test_errors_go_to_stderr(tmp_path, capsys):
-    assert main([str(tmp_path / "missing.wav")]) == 1
+    # exit status 2 for input errors (was 1 before the tools shared one convention)
+    assert main([str(tmp_path / "missing.wav")]) == 2
     err = capsys.readouterr()
-    assert "no such file" in err.err and err.out == ""
+    assert "missing.wav: no such file" in err.err and err.out == ""
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    assert main([str(bad)]) == 1
+    assert main([str(bad)]) == 2
     err = capsys.readouterr()
-    assert "cannot read audio" in err.err and err.out == ""
-    with pytest.raises(SystemExit):
-        main([])
+    assert "bad.wav: cannot read audio" in err.err and err.out == ""
+    assert main([]) == 2
 
 
 def test_voiceboard_command(stereo_wav):
@@ -91,7 +93,7 @@ def test_voiceboard_command(stereo_wav):
     assert len(res.stdout.splitlines()) == 19
     res = subprocess.run(cmd + ["dtmf", stereo_wav + ".nope"], capture_output=True, text=True,
                          timeout=60)
-    assert res.returncode == 1 and "no such file" in res.stderr
+    assert res.returncode == 2 and "no such file" in res.stderr
 
 
 @pytest.mark.skipif(shutil.which("multimon-ng") is None or shutil.which("sox") is None,

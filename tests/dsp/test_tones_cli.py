@@ -54,8 +54,9 @@ def test_all_lists_silence_and_unknown(tmp_path, capsys):
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["tone"] for r in recs] == ["silence", "unknown"]
     assert recs[0]["end"] == pytest.approx(6.0, abs=0.04)
-    assert main([str(path)]) == 0
-    assert "no call-progress tones" in capsys.readouterr().out
+    assert main([str(path)]) == 1  # exit status 1: nothing found, said on stderr
+    cap = capsys.readouterr()
+    assert "1 channel(s), 7.00 s" in cap.out and "no call-progress tones" in cap.err
 
 
 def test_site_plan_file(wav, tmp_path, capsys):
@@ -76,16 +77,15 @@ def test_bad_site_plan_is_reported_with_file_line_and_key(tmp_path, capsys):
 
 
 def test_errors_go_to_stderr_with_nonzero_exit(tmp_path, capsys):
-    assert main([str(tmp_path / "missing.wav")]) == 1
+    # exit status 2 for input errors (was 1 before the tools shared one convention)
+    assert main([str(tmp_path / "missing.wav")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("voiceboard tones: ") and "missing.wav" in err
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF nonsense")
-    assert main([str(bad)]) == 1
+    assert main([str(bad)]) == 2
     assert "cannot read audio" in capsys.readouterr().err
     (tmp_path / "x.wav").write_bytes(b"")
     assert main([str(tmp_path / "x.wav"), "--zone", "mars"]) == 2
     assert "no such tone zone" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as ei:
-        main([])
-    assert ei.value.code == 2
+    assert main([]) == 2
