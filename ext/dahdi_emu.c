@@ -34,6 +34,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -232,6 +233,7 @@ static int map_state(const char *path)
 }
 
 static void *tick_thread(void *arg);
+static void procdir_remove(void);
 
 /* VB_DAHDI_BOARDS changed while nothing is open (a test process serving one
  * hwsim after another): stop the tick threads, let the boards go, start over.
@@ -249,6 +251,7 @@ static void teardown_locked(void)
         vb_close(g_boards[i].b);
         free(g_boards[i].ci);
     }
+    procdir_remove();
     memset(g_boards, 0, sizeof g_boards);
     memset(g_spans, 0, sizeof g_spans);
     if (g_k)
@@ -426,6 +429,19 @@ static int chan_law(int channo, struct span *sp)
     return sp && sp->bd->info.law == VB_LAW_ULAW ? VBD_LAW_MULAW : VBD_LAW_ALAW;
 }
 
+/* A channel's name, as a driver gives it: VB/BOARD/SPAN/POS, with the port
+ * type before POS on analog ports (VB/BOARD/1/FXO/2), so that lsdahdi tells
+ * FXO from FXS ports before dahdi_cfg, as it does from a Rhino card's names. */
+static void chan_name(struct span *sp, int sim, int chanpos, char *dst, size_t size)
+{
+    int type = sim >= 0 ? sp->bd->ci[sim].type : -1;
+    if (type == VB_CHAN_FXO || type == VB_CHAN_FXS)
+        field(dst, size, "VB/%s/%d/%s/%d", sp->bd->name, sp->vbspan + 1,
+              type == VB_CHAN_FXO ? "FXO" : "FXS", chanpos);
+    else
+        field(dst, size, "VB/%s/%d/%d", sp->bd->name, sp->vbspan + 1, chanpos);
+}
+
 static int get_params(int channo, struct chan *open, struct vbd_params *p)
 {
     int want_master = channo & VBD_GET_PARAMS_RETURN_MASTER;
@@ -448,7 +464,7 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
     p->sigcap = sigcap_of(sp, sim);
     p->idlebits = g_k->chan[channo].idlebits;
     p->curlaw = open ? open->law : chan_law(channo, sp);
-    field(p->name, sizeof p->name, "VB/%s/%d/%d", sp->bd->name, sp->vbspan + 1, p->chanpos);
+    chan_name(sp, sim, p->chanpos, p->name, sizeof p->name);
     p->rxbits = p->txbits = -1;
     if (sim >= 0) {
         vb_chan_status_t cs;
@@ -470,6 +486,20 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
     if (want_master)
         p->channo |= (g_k->chan[channo].master ? g_k->chan[channo].master : channo) << 16;
     return 0;
+}
+
+/* The span the board times from: the running span without alarms that has
+ * the lowest non-zero sync priority (system.conf's span= timing), or 0. */
+static int sync_source(void)
+{
+    int best = 0;
+    for (int s = 1; s <= g_nspans; s++) {
+        int pr = g_k->span[s].sync;
+        if (g_k->span[s].running && pr > 0 && !span_alarms(&g_spans[s])
+            && (!best || pr < g_k->span[best].sync))
+            best = s;
+    }
+    return best;
 }
 
 static int spanstat(int spanno, struct vbd_spaninfo *si)
@@ -498,15 +528,7 @@ static int spanstat(int spanno, struct vbd_spaninfo *si)
     si->numchans = configured;
     si->totalchans = sp->total;
     si->totalspans = g_nspans;
-    si->syncsrc = 0;
-    int best = 0;                     /* the running span with the lowest sync priority */
-    for (int s = 1; s <= g_nspans; s++) {
-        int pr = g_k->span[s].sync;
-        if (g_k->span[s].running && pr > 0 && !span_alarms(&g_spans[s])
-            && (!best || pr < g_k->span[best].sync))
-            best = s;
-    }
-    si->syncsrc = best;
+    si->syncsrc = sync_source();
     si->lbo = ks->lbo;
     si->lineconfig = ks->configured ? ks->lineconfig : 0;
     snprintf(si->lboname, sizeof si->lboname, "%s", is_e1(sp) ? "0 db (CSU)/0-133 feet (DSX-1)" : "");
@@ -561,6 +583,246 @@ static int spanconfig(const struct vbd_lineconfig *lc)
     ks->sync = lc->sync;
     ks->configured = 1;
     return 0;
+}
+
+/* ------------------------------------------------------------ /proc/dahdi */
+/* lsdahdi (and anything else using DAHDI's Perl modules) reads the span
+ * files /proc/dahdi/N.  They are served from a private directory made at
+ * the first access (TMPDIR/vb-dahdi-XXXXXX, removed at exit by the process
+ * that made it): open, stat, access and opendir of /proc/dahdi[/...] go
+ * there, and each open of a span file writes it anew, so it shows the
+ * alarms and counters of that moment, as the kernel's seq_file does. */
+static char g_procdir[256];           /* "" until made */
+static pid_t g_procdir_pid;
+
+static const char *sigstr(int sig)
+{
+    switch (sig) {
+    case VBD_SIG_FXSLS: return "FXSLS";
+    case VBD_SIG_FXSKS: return "FXSKS";
+    case VBD_SIG_FXSGS: return "FXSGS";
+    case VBD_SIG_FXOLS: return "FXOLS";
+    case VBD_SIG_FXOKS: return "FXOKS";
+    case VBD_SIG_FXOGS: return "FXOGS";
+    case VBD_SIG_EM: return "E&M";
+    case VBD_SIG_EM_E1: return "E&M-E1";
+    case VBD_SIG_CLEAR: return "Clear";
+    case VBD_SIG_HDLCRAW: return "HDLCRAW";
+    case VBD_SIG_HDLCFCS: return "HDLCFCS";
+    case VBD_SIG_HDLCNET: return "HDLCNET";
+    case VBD_SIG_HARDHDLC: return "Hardware-assisted HDLC";
+    case VBD_SIG_MTP2: return "MTP2";
+    case VBD_SIG_SLAVE: return "Slave";
+    case VBD_SIG_CAS: return "CAS";
+    case VBD_SIG_DACS: return "DACS";
+    case VBD_SIG_DACS_RBS: return "DACS+RBS";
+    case VBD_SIG_SF: return "SF (ToneOnly)";
+    default: return "Unconfigured";
+    }
+}
+
+/* dahdi-base.c's alarm words, each followed by a space. */
+static void put_alarms(FILE *f, int alarms)
+{
+    if (alarms <= 0)
+        return;
+    fprintf(f, "%s%s%s%s%s%s", (alarms & VBD_ALARM_BLUE) ? "BLUE " : "",
+            (alarms & VBD_ALARM_YELLOW) ? "YELLOW " : "", (alarms & VBD_ALARM_RED) ? "RED " : "",
+            (alarms & VBD_ALARM_LOOPBACK) ? "LOOP " : "",
+            (alarms & VBD_ALARM_RECOVER) ? "RECOVERING " : "",
+            (alarms & VBD_ALARM_NOTOPEN) ? "NOTOPEN " : "");
+}
+
+/* lineconfig_str: the coding, framing and CRC-4 words joined by '/'. */
+static void put_lineconfig(FILE *f, int lc)
+{
+    static const char *const bit_name[] = { [4] = "D4", [5] = "ESF", [6] = "AMI", [7] = "B8ZS",
+                                            [8] = "CCS", [9] = "HDB3", [10] = "CRC4" };
+    int coding = 0, framing = 0, written = 0;
+    fputc(' ', f);
+    for (int bit = 4; bit <= 10; bit++) {
+        int mask = 1 << bit, word = 0;
+        if (!(lc & mask))
+            continue;
+        if (!coding && (mask == VBD_CONFIG_B8ZS || mask == VBD_CONFIG_AMI || mask == VBD_CONFIG_HDB3))
+            coding = word = 1;
+        else if (!framing && (mask == VBD_CONFIG_ESF || mask == VBD_CONFIG_D4 || mask == VBD_CONFIG_CCS))
+            framing = word = 1;
+        else if (mask == VBD_CONFIG_CRC4)
+            word = 1;
+        if (word)
+            fprintf(f, "%s%s", written++ ? "/" : "", bit_name[bit]);
+    }
+}
+
+static int chan_in_use(int channo)
+{
+    int32_t pid = atomic_load(&g_k->chan[channo].open_pid);
+    return pid && (pid == getpid() || kill(pid, 0) == 0);
+}
+
+/* The timing master, as the kernel's master_span: the sync source, else the
+ * first span. */
+static int master_span(void)
+{
+    int s = sync_source();
+    return s ? s : (g_nspans ? 1 : 0);
+}
+
+/* dahdi_seq_show for one span, into a stream. */
+static void proc_span(FILE *f, struct span *sp)
+{
+    vb_span_status_t st = { 0 };
+    vb_span_status(sp->bd->b, sp->vbspan, &st);
+    struct vbd_spaninfo si;
+    spanstat(sp->no, &si);
+    fprintf(f, "Span %d: %s \"%s\"", sp->no, si.name, si.desc);
+    if (master_span() == sp->no)
+        fprintf(f, " (MASTER)");
+    if (si.lineconfig)
+        put_lineconfig(f, si.lineconfig);
+    fputc(' ', f);
+    put_alarms(f, si.alarms);
+    if (si.syncsrc == sp->no)
+        fprintf(f, "ClockSource ");
+    fputc('\n', f);
+    if (si.bpvcount) fprintf(f, "\tBPV count: %d\n", si.bpvcount);
+    if (si.crc4count) fprintf(f, "\tCRC4 error count: %d\n", si.crc4count);
+    if (si.ebitcount) fprintf(f, "\tE-bit error count: %d\n", si.ebitcount);
+    if (si.fascount) fprintf(f, "\tFAS error count: %d\n", si.fascount);
+    if (st.counters[VB_SCNT_SLIPS])
+        fprintf(f, "\tTiming slips: %d\n", (int)st.counters[VB_SCNT_SLIPS]);
+    fputc('\n', f);
+    for (int c = sp->basechan; c < sp->basechan + sp->total; c++) {
+        int pos = c - sp->basechan + 1, sim = sim_chan(sp, c);
+        char name[40];
+        chan_name(sp, sim, pos, name, sizeof name);
+        fprintf(f, "\t%4d %s ", c, name);
+        struct kchan *kc = &g_k->chan[c];
+        if (kc->sigtype == VBD_SIG_SLAVE && kc->master > 0 && kc->master <= g_nchan)
+            fprintf(f, "%s ", sigstr(g_k->chan[kc->master].sigtype));
+        else if (kc->sigtype)
+            fprintf(f, "%s ", sigstr(kc->sigtype));
+        else if (!sigcap_of(sp, sim))
+            fprintf(f, "Reserved ");
+        if (chan_in_use(c))
+            fprintf(f, "(In use) ");
+        put_alarms(f, si.alarms);
+        fputc('\n', f);
+    }
+}
+
+static void procdir_path(char *dst, size_t size, const char *rest)
+{
+    snprintf(dst, size, "%s/proc/dahdi%s", g_procdir, rest);
+}
+
+/* Write /proc/dahdi/N into the private directory (whole, then renamed in:
+ * a reader never sees half a file). */
+static void proc_write_span(struct span *sp)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    proc_span(f, sp);
+    fclose(f);
+    char path[320], tmp[340];
+    char rest[16];
+    snprintf(rest, sizeof rest, "/%d", sp->no);
+    procdir_path(path, sizeof path, rest);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    int fd = real_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd >= 0) {
+        size_t done = 0;
+        while (done < len) {
+            ssize_t w = real_write(fd, text + done, len - done);
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+        real_close(fd);
+        rename(tmp, path);
+    }
+    free(text);
+}
+
+static void procdir_remove(void)
+{
+    if (!g_procdir[0] || g_procdir_pid != getpid())
+        return;                       /* a forked child leaves its parent's directory alone */
+    char path[320];
+    for (int s = 1; s <= g_nspans; s++) {
+        char rest[16];
+        snprintf(rest, sizeof rest, "/%d", s);
+        procdir_path(path, sizeof path, rest);
+        unlink(path);
+    }
+    procdir_path(path, sizeof path, "");
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/proc", g_procdir);
+    rmdir(path);
+    rmdir(g_procdir);
+    g_procdir[0] = '\0';
+}
+
+static void procdir_at_exit(void)
+{
+    pthread_mutex_lock(&g_lock);
+    procdir_remove();
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* The private /proc/dahdi, made once per process; caller holds g_lock. */
+static int procdir_make(void)
+{
+    if (g_procdir[0])
+        return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_procdir, sizeof g_procdir, "%s/vb-dahdi-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_procdir)) {
+        g_procdir[0] = '\0';
+        return -1;
+    }
+    static int registered;
+    if (!registered && atexit(procdir_at_exit) == 0)
+        registered = 1;
+    g_procdir_pid = getpid();
+    char path[320];
+    snprintf(path, sizeof path, "%s/proc", g_procdir);
+    mkdir(path, 0555);
+    procdir_path(path, sizeof path, "");
+    mkdir(path, 0555);
+    for (int s = 1; s <= g_nspans; s++)
+        proc_write_span(&g_spans[s]);
+    return 0;
+}
+
+/* /proc/dahdi or below it, while boards are served: the path in the private
+ * directory (a span file written anew when `fresh`); else the path itself. */
+static const char *proc_redirect(const char *path, char *buf, size_t size, int fresh)
+{
+    static const char pre[] = "/proc/dahdi";
+    if (!path || strncmp(path, pre, sizeof pre - 1) != 0
+        || (path[sizeof pre - 1] != '\0' && path[sizeof pre - 1] != '/')
+        || !getenv("VB_DAHDI_BOARDS"))
+        return path;
+    if (!real_open)
+        resolve();
+    const char *rest = path + sizeof pre - 1;
+    pthread_mutex_lock(&g_lock);
+    if (init_locked() < 0 || !g_active || procdir_make() < 0) {
+        pthread_mutex_unlock(&g_lock);
+        return path;                  /* nothing served: as without the modules */
+    }
+    char *end;
+    long n = rest[0] == '/' ? strtol(rest + 1, &end, 10) : 0;
+    if (fresh && n >= 1 && n <= g_nspans && !*end)
+        proc_write_span(&g_spans[n]);
+    procdir_path(buf, size, rest);
+    pthread_mutex_unlock(&g_lock);
+    return buf;
 }
 
 /* ------------------------------------------------------- channel buffers */
@@ -1321,6 +1583,8 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, int 
         resolve();
     if (emulated_path(path) && (path[0] == '/' || dirfd == AT_FDCWD))
         return emu_open(path, flags);
+    char buf[320];
+    path = proc_redirect(path, buf, sizeof buf, 1);
     return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
 }
 
@@ -1354,6 +1618,79 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((
 
 EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
 EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+
+/* The /proc/dahdi readers: stdio, directories, stat and access. */
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    FILE *(*real_fopen)(const char *, const char *) = dlsym(RTLD_NEXT, "fopen");
+    char buf[320];
+    return real_fopen(proc_redirect(path, buf, sizeof buf, 1), mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode) __attribute__((alias("fopen")));
+
+EXPORT DIR *opendir(const char *path)
+{
+    DIR *(*real_opendir)(const char *) = dlsym(RTLD_NEXT, "opendir");
+    char buf[320];
+    return real_opendir(proc_redirect(path, buf, sizeof buf, 0));
+}
+
+EXPORT int stat(const char *path, struct stat *st)
+{
+    int (*real_stat)(const char *, struct stat *) = dlsym(RTLD_NEXT, "stat");
+    char buf[320];
+    return real_stat(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+    int (*real_stat64)(const char *, struct stat64 *) = dlsym(RTLD_NEXT, "stat64");
+    char buf[320];
+    return real_stat64(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int lstat(const char *path, struct stat *st)
+{
+    int (*real_lstat)(const char *, struct stat *) = dlsym(RTLD_NEXT, "lstat");
+    char buf[320];
+    return real_lstat(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+    int (*real_lstat64)(const char *, struct stat64 *) = dlsym(RTLD_NEXT, "lstat64");
+    char buf[320];
+    return real_lstat64(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    int (*real_fstatat)(int, const char *, struct stat *, int) = dlsym(RTLD_NEXT, "fstatat");
+    char buf[320];
+    return real_fstatat(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+    int (*real_fstatat64)(int, const char *, struct stat64 *, int) = dlsym(RTLD_NEXT, "fstatat64");
+    char buf[320];
+    return real_fstatat64(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *st)
+{
+    int (*real_statx)(int, const char *, int, unsigned int, struct statx *) = dlsym(RTLD_NEXT, "statx");
+    char buf[320];
+    return real_statx(dirfd, proc_redirect(path, buf, sizeof buf, 0), flags, mask, st);
+}
+
+EXPORT int access(const char *path, int how)
+{
+    int (*real_access)(const char *, int) = dlsym(RTLD_NEXT, "access");
+    char buf[320];
+    return real_access(proc_redirect(path, buf, sizeof buf, 0), how);
+}
 
 EXPORT int close(int fd)
 {

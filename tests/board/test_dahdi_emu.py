@@ -8,6 +8,7 @@ through `voiceboard dahdi-run`, and what they print is compared with
 """
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -69,7 +70,7 @@ def test_emulator_built_with_interposers():
     syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
                           text=True, check=True).stdout.split()
     for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
-               "select", "pselect"):
+               "select", "pselect", "fopen", "opendir", "stat", "stat64", "lstat64", "statx", "access"):
         assert fn in syms, fn
     assert "vb_open" not in syms, "the board library stays private to the emulator"
 
@@ -174,6 +175,107 @@ def test_span_in_alarm_shows_in_dahdi_scan(name):
     finally:
         dev.close()
         state.unlink(missing_ok=True)
+
+
+LOS_ON_E1 = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 0.2
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+"""
+
+# voiceboard scan's span alarms as dahdi-base.c's alarm words (span_alarms in ext/dahdi_emu.c)
+DAHDI_ALARM_WORD = {"LOS": "RED", "LOF": "RED", "AIS": "BLUE", "RAI": "YELLOW"}
+
+
+def parse_lsdahdi(text: str) -> dict[int, dict]:
+    """lsdahdi's listing: {span: {"head": str, "chans": [(num, type, signalling, rest)]}}.
+
+    Channel lines are printf "%3d %-10s %-10s %s %s %s" (number, type, signalling, info,
+    battery, alarms), so the fields are cut by column.
+    """
+    spans: dict[int, dict] = {}
+    cur: dict = {}
+    for line in text.splitlines():
+        if line.startswith("### Span"):
+            num = int(line[len("### Span"):].split(":")[0])
+            cur = spans.setdefault(num, {"head": line.split(":", 1)[1].strip(), "chans": []})
+        elif line.strip():
+            cur["chans"].append((int(line[0:3]), line[4:14].strip(), line[15:25].strip(), line[26:].split()))
+    return spans
+
+
+def test_lsdahdi_lists_the_simulated_spans(tmp_path, name):
+    """lsdahdi (Perl, reads /proc/dahdi/N) lists what `voiceboard scan` shows: spans,
+    channel counts, port types, signalling after dahdi_cfg, a span's alarm on its channels."""
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=LOS_ON_E1)
+    try:
+        before = parse_lsdahdi(sim.dahdi_run(sbin("lsdahdi")).stdout)
+        desc = sim.scan_json()
+        assert sorted(before) == [1, 2] == [s["index"] + 1 for s in desc["spans"]]
+        analog, e1 = before[1], before[2]
+        assert analog["head"].startswith(f"VB/{name}/1 \"voiceboard {name} span 1 (analog)\"")
+        assert e1["head"].startswith(f"VB/{name}/2 \"voiceboard {name} span 2 (E1)\"")
+        types = [c["type"] for c in desc["channels"] if c["span"] == 0]
+        assert [c[1] for c in analog["chans"]] == types == ["FXO", "FXO", "FXS", "FXS"]
+        assert [c[0] for c in analog["chans"]] == [1, 2, 3, 4]
+        # an E1 span has 31 channels, TS16 (channel 20) included; 30 of them are the board's
+        assert [c[0] for c in e1["chans"]] == list(range(5, 36))
+        assert desc["spans"][1]["nchan"] == 30
+        assert all(c[2] == "" and c[3] == [] for s in before.values() for c in s["chans"])
+
+        with open_board(sim.uri) as b:      # the LOS comes with simulated time: run 0.5 s of it
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        desc = sim.scan_json()
+        alarms = [sorted({DAHDI_ALARM_WORD[a] for a in s["alarms"]}) for s in desc["spans"]]
+        assert alarms == [[], ["RED"]]
+        after = parse_lsdahdi(sim.dahdi_run(sbin("lsdahdi")).stdout)
+        analog, e1 = after[1], after[2]
+        # FXO ports take FXS signalling (system.conf's fxsks=1-2) and back
+        assert [(c[1], c[2]) for c in analog["chans"]] == [("FXO", "FXSKS"), ("FXO", "FXSKS"),
+                                                          ("FXS", "FXOKS"), ("FXS", "FXOKS")]
+        assert [c[2] for c in e1["chans"] if c[0] != 20] == ["CAS"] * 30
+        assert [c[2] for c in e1["chans"] if c[0] == 20] == [""]
+        assert all(c[3] == alarms[0] for c in analog["chans"])
+        assert all(c[3] == alarms[1] for c in e1["chans"])
+        assert "HDB3/CRC4" in e1["head"] and "RED" in e1["head"]
+    finally:
+        sim.stop()
+
+
+def test_proc_dahdi_has_the_kernel_format(hwsim):
+    """/proc/dahdi/N as dahdi-base.c writes it; the private directory goes with the process."""
+    assert hwsim.configure().returncode == 0
+    tmp = hwsim.workdir / "tmp"
+    tmp.mkdir()
+    argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(hwsim.state), hwsim.uri, "--",
+            "sh", "-c", "ls /proc/dahdi; cat /proc/dahdi/1 /proc/dahdi/2; "
+                        "python3 -c 'import os; os.listdir(\"/proc/dahdi\"); print(os.listdir(os.environ[\"TMPDIR\"]))'"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, env=dict(os.environ, TMPDIR=str(tmp)))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["1", "2"]
+    name = hwsim.name
+    # span 2 times the board (span=2,1,...), so it is the master and the clock source
+    assert f"Span 1: VB/{name}/1 \"voiceboard {name} span 1 (analog)\" " in lines
+    assert f"Span 2: VB/{name}/2 \"voiceboard {name} span 2 (E1)\" (MASTER) HDB3/CRC4 ClockSource " in lines
+    assert f"\t   1 VB/{name}/1/FXO/1 FXSKS " in lines
+    assert f"\t   4 VB/{name}/1/FXS/4 FXOKS " in lines
+    assert f"\t   5 VB/{name}/2/1 CAS " in lines
+    assert f"\t  20 VB/{name}/2/16 " in lines
+    # each process has its own directory while it runs (ls and cat removed theirs at exit)
+    made = ast.literal_eval(lines[-1])
+    assert len(made) == 1 and made[0].startswith("vb-dahdi-")
+    assert list(tmp.iterdir()) == []
 
 
 def test_dahdi_test_reports_timing(hwsim):
