@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/select.h>
@@ -96,6 +97,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
     int aligned;                      /* rx blocks start on the board's block grid */
+    uint64_t wakes;                   /* a block ready, an event queued, a buffer freed (EPOLLET) */
     struct chan *next;                /* on the open list */
 };
 struct timer { int period_ms, left_ms, expired, ping; };
@@ -833,6 +835,7 @@ static void chan_event(struct chan *ch, int ev)
         return;                       /* queue full: the kernel throws it away */
     ch->ev[ch->ev_in] = ev;
     ch->ev_in = next;
+    ch->wakes++;
 }
 
 static int chan_has_event(struct chan *ch) { return ch->ev_in != ch->ev_out; }
@@ -883,6 +886,7 @@ static void chan_feed(struct chan *ch, const int16_t *s, int n, uint64_t pos)
         if (ch->rx_fill == ch->blocksize) {
             ch->rx_fill = 0;
             ch->rx_ready++;
+            ch->wakes++;
         }
     }
 }
@@ -905,6 +909,7 @@ static void chan_drain(struct chan *ch, int16_t *out, int n)
             ch->tx_pos = 0;
             ch->tx_head = (ch->tx_head + 1) % ch->numbufs;
             ch->tx_count--;
+            ch->wakes++;
         }
     }
 }
@@ -946,6 +951,38 @@ static void deliver(struct board *bd, const vb_event_t *ev)
         default: break;
         }
     }
+}
+
+/* epoll sets that hold emulated descriptors.  The kernel cannot see an
+ * emulated descriptor's readiness, so such a set is kept here (fd, events,
+ * data) and epoll_wait checks it like poll does; a private eventfd (kick) in
+ * the real set wakes a waiter whenever emulated state changes, while real
+ * descriptors in the same set wake it directly. */
+struct epreg {
+    int fd;
+    uint32_t events;
+    epoll_data_t data;
+    int disarmed;                     /* EPOLLONESHOT: reported, until EPOLL_CTL_MOD */
+    short last;                       /* EPOLLET: readiness and wake count last seen */
+    uint64_t last_wakes;
+};
+struct epset { int epfd, kick, nregs, cap; struct epreg *regs; struct epset *next; };
+static struct epset *g_ep[MAX_FD];
+static struct epset *g_eplist;        /* the same sets, to wake them */
+static void epset_free(int epfd);
+static void epoll_forget(int fd);
+
+/* Something a waiter may wait for changed (a tick, an event, a read or write):
+ * wake poll/select/read waiters and the epoll sets.  Caller holds g_lock. */
+static void notify_change(void)
+{
+    pthread_cond_broadcast(&g_cond);
+    for (struct epset *es = g_eplist; es; es = es->next)
+        if (es->nregs) {
+            uint64_t one = 1;
+            if (real_write(es->kick, &one, sizeof one) < 0)
+                continue;             /* EAGAIN: the kick is pending already */
+        }
 }
 
 static struct timer *g_timers[MAX_FD];
@@ -997,7 +1034,7 @@ static void *tick_thread(void *arg)
             vb_event_t lost = { 0, VB_EV_BOARD_LOST, -1, -1, 0 };
             deliver(bd, &lost);
             bd->lost = 1;
-            pthread_cond_broadcast(&g_cond);
+            notify_change();
             pthread_mutex_unlock(&g_lock);
             break;
         }
@@ -1024,7 +1061,7 @@ static void *tick_thread(void *arg)
         while ((n = vb_read_events(bd->b, evs, 64)) > 0)
             for (int i = 0; i < n; i++)
                 deliver(bd, &evs[i]);
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
         if (g_pace == PACE_LOCKSTEP) {
             /* Hold this tick open until the program has read what it can and
              * answered it: what it commands meanwhile reaches the card before
@@ -1195,7 +1232,7 @@ static void waiting_for_rx(struct chan *ch)
 {
     if (!ch->rx_ready && !(ch->reader && ch->answered)) {
         ch->reader = ch->answered = 1;
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
     }
 }
 
@@ -1304,7 +1341,7 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
         if (e->kind != K_TIMER)
             return -EINVAL;
         e->tm->ping = 1;
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
         return 0;
     case VBD_TIMERPONG:
         if (e->kind != K_TIMER)
@@ -1696,18 +1733,25 @@ EXPORT int close(int fd)
 {
     if (!real_close)
         resolve();
+    if (fd >= 0 && fd < MAX_FD && g_ep[fd]) {
+        pthread_mutex_lock(&g_lock);
+        if (g_ep[fd])
+            epset_free(fd);
+        pthread_mutex_unlock(&g_lock);
+    }
     struct efd *e = emu_fd(fd);
     if (e) {
         pthread_mutex_lock(&g_lock);
         if (g_fd[fd] == e) {
             g_fd[fd] = NULL;
             g_timers[fd] = NULL;
+            epoll_forget(fd);
             if (e->ch)
                 free_chan(e->ch);
             free(e->tm);
             free(e);
         }
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
         pthread_mutex_unlock(&g_lock);
     }
     return real_close(fd);
@@ -1751,7 +1795,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                 ch->rx_ready--;
                 ch->reader = 1;
                 ch->answered = 0;
-                pthread_cond_broadcast(&g_cond);
+                notify_change();
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
             }
@@ -1801,7 +1845,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
                     ch->tx_len[buf_i] = (int)n;
                     ch->tx_count++;
                     ch->answered = 1;
-                    pthread_cond_broadcast(&g_cond);
+                    notify_change();
                 }
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
@@ -2029,4 +2073,275 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct times
     int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)
         = dlsym(RTLD_NEXT, "pselect");
     return real_pselect(nfds, r, w, x, ts, mask);
+}
+
+/* ---------------------------------------------------------------- epoll */
+#define KICK_TAG 0x766264616864696bULL   /* the kick's epoll data: never reported */
+
+static struct epset *epset_of(int epfd)
+{
+    return (epfd >= 0 && epfd < MAX_FD) ? g_ep[epfd] : NULL;
+}
+
+static int epset_find(struct epset *es, int fd)
+{
+    for (int i = 0; i < es->nregs; i++)
+        if (es->regs[i].fd == fd)
+            return i;
+    return -1;
+}
+
+static void epset_free(int epfd)
+{
+    struct epset *es = g_ep[epfd];
+    g_ep[epfd] = NULL;
+    for (struct epset **p = &g_eplist; *p; p = &(*p)->next)
+        if (*p == es) {
+            *p = es->next;
+            break;
+        }
+    real_close(es->kick);
+    free(es->regs);
+    free(es);
+}
+
+/* Take fd out of a set; a set left without emulated descriptors is the
+ * kernel's alone again (its kick closed, so the kernel drops that too). */
+static void epset_remove(struct epset *es, int i)
+{
+    es->regs[i] = es->regs[--es->nregs];
+    if (!es->nregs)
+        epset_free(es->epfd);
+}
+
+/* An emulated descriptor closed: the kernel drops it from every epoll set. */
+static void epoll_forget(int fd)
+{
+    for (struct epset *es = g_eplist, *next; es; es = next) {
+        next = es->next;
+        int i = epset_find(es, fd);
+        if (i >= 0)
+            epset_remove(es, i);
+    }
+}
+
+/* The set behind epfd, made at its first emulated descriptor; caller holds g_lock. */
+static int epset_get(int epfd, struct epset **out)
+{
+    int (*real_ctl)(int, int, int, struct epoll_event *) = dlsym(RTLD_NEXT, "epoll_ctl");
+    if (epfd < 0 || epfd >= MAX_FD)
+        return -EBADF;
+    if (g_ep[epfd]) {
+        *out = g_ep[epfd];
+        return 0;
+    }
+    struct epset *es = calloc(1, sizeof *es);
+    if (!es)
+        return -ENOMEM;
+    es->epfd = epfd;
+    es->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event kev = { .events = EPOLLIN, .data.u64 = KICK_TAG };
+    if (es->kick < 0 || real_ctl(epfd, EPOLL_CTL_ADD, es->kick, &kev) < 0) {
+        int err = errno;              /* epfd is not an epoll descriptor: its error */
+        if (es->kick >= 0)
+            real_close(es->kick);
+        free(es);
+        return -err;
+    }
+    es->next = g_eplist;
+    g_eplist = es;
+    g_ep[epfd] = es;
+    *out = es;
+    return 0;
+}
+
+static int emu_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (op != EPOLL_CTL_DEL && !ev)
+        return -EFAULT;
+    if (epfd == fd)
+        return -EINVAL;
+    struct epset *es = NULL;
+    int rc = epset_get(epfd, &es);
+    if (rc < 0)
+        return rc;
+    int i = epset_find(es, fd);
+    if (op == EPOLL_CTL_ADD && i >= 0)
+        rc = -EEXIST;
+    else if (op == EPOLL_CTL_ADD && es->nregs == es->cap) {
+        int cap = es->cap ? es->cap * 2 : 8;
+        struct epreg *r = realloc(es->regs, (size_t)cap * sizeof *r);
+        if (r) {
+            es->regs = r;
+            es->cap = cap;
+        } else {
+            rc = -ENOMEM;
+        }
+    } else if ((op == EPOLL_CTL_MOD || op == EPOLL_CTL_DEL) && i < 0)
+        rc = -ENOENT;
+    else if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL)
+        rc = -EINVAL;
+    if (rc < 0) {
+        if (!es->nregs)
+            epset_free(epfd);         /* made for nothing */
+        return rc;
+    }
+    if (op == EPOLL_CTL_ADD)
+        es->regs[es->nregs++] = (struct epreg){ .fd = fd, .events = ev->events, .data = ev->data };
+    else if (op == EPOLL_CTL_MOD)
+        es->regs[i] = (struct epreg){ .fd = fd, .events = ev->events, .data = ev->data };
+    else
+        epset_remove(es, i);
+    notify_change();                  /* a waiter on this set looks again */
+    return 0;
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (!real_open)
+        resolve();
+    if (!emu_fd(fd)) {
+        int (*real_ctl)(int, int, int, struct epoll_event *) = dlsym(RTLD_NEXT, "epoll_ctl");
+        return real_ctl(epfd, op, fd, ev);
+    }
+    pthread_mutex_lock(&g_lock);
+    int rc = emu_epoll_ctl(epfd, op, fd, ev);
+    pthread_mutex_unlock(&g_lock);
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* The emulated descriptors of a set that are ready, as DAHDI's poll tells
+ * them (level-triggered unless EPOLLET; EPOLLONESHOT disarms); caller holds g_lock. */
+static int epset_collect(struct epset *es, struct epoll_event *out, int max)
+{
+    int n = 0;
+    for (int k = 0; k < es->nregs && n < max; k++) {
+        struct epreg *reg = &es->regs[k];
+        struct efd *e = emu_fd(reg->fd);
+        if (!e || reg->disarmed)
+            continue;
+        short r;
+        uint64_t wakes;
+        if (e->ch && ensure_host(e->ch) < 0) {
+            r = POLLERR;
+            wakes = 0;
+        } else {
+            r = chan_revents(e);
+            if (e->ch && (reg->events & EPOLLIN) && !(r & POLLIN))
+                waiting_for_rx(e->ch);
+            wakes = e->ch ? e->ch->wakes : e->tm ? (uint64_t)e->tm->expired + (uint64_t)e->tm->ping : 0;
+        }
+        short rep = (short)(r & (short)(reg->events | EPOLLERR | EPOLLHUP));
+        int edge = rep && (rep != reg->last || wakes != reg->last_wakes);
+        reg->last = rep;
+        reg->last_wakes = wakes;
+        if (!rep || ((reg->events & EPOLLET) && !edge))
+            continue;
+        out[n].events = (uint32_t)(unsigned short)rep;
+        out[n].data = reg->data;
+        n++;
+        if (reg->events & EPOLLONESHOT)
+            reg->disarmed = 1;
+    }
+    return n;
+}
+
+static int ms_until(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000
+               + (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+    return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* epoll_wait on a set with emulated descriptors: those are checked here, the
+ * real ones (and the kick) by the kernel, which also does the sleeping. */
+static int mixed_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms)
+{
+    int (*real_wait)(int, struct epoll_event *, int, int) = dlsym(RTLD_NEXT, "epoll_wait");
+    struct timespec deadline;
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    for (;;) {
+        pthread_mutex_lock(&g_lock);
+        struct epset *es = epset_of(epfd);
+        if (!es) {
+            pthread_mutex_unlock(&g_lock);
+            return real_wait(epfd, out, max, timeout_ms);
+        }
+        uint64_t drained;
+        while (real_read(es->kick, &drained, sizeof drained) > 0)
+            ;                         /* looked at now: later changes kick again */
+        int n = epset_collect(es, out, max);
+        pthread_mutex_unlock(&g_lock);
+        if (n == max)
+            return n;
+        int wait = n ? 0 : timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : ms_until(&deadline);
+        int r = real_wait(epfd, out + n, max - n, wait);
+        if (r < 0)
+            return n ? n : -1;        /* EINTR and the like, as the kernel's */
+        int kept = n;
+        for (int i = n; i < n + r; i++)
+            if (out[i].data.u64 != KICK_TAG)
+                out[kept++] = out[i];
+        if (kept || r == 0)           /* something ready, or the time is up */
+            return kept;
+    }                                 /* only the kick: look at the emulated ones again */
+}
+
+static int emulated_set(int epfd)
+{
+    pthread_mutex_lock(&g_lock);
+    struct epset *es = epset_of(epfd);
+    int yes = es && es->nregs;
+    pthread_mutex_unlock(&g_lock);
+    return yes;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        int (*real_wait)(int, struct epoll_event *, int, int) = dlsym(RTLD_NEXT, "epoll_wait");
+        return real_wait(epfd, events, max, timeout);
+    }
+    return mixed_epoll_wait(epfd, events, max, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        int (*real_pwait)(int, struct epoll_event *, int, int, const sigset_t *) = dlsym(RTLD_NEXT, "epoll_pwait");
+        return real_pwait(epfd, events, max, timeout, mask);
+    }
+    sigset_t old;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    int rc = mixed_epoll_wait(epfd, events, max, timeout);
+    int err = errno;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return rc;
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max, const struct timespec *ts,
+                        const sigset_t *mask)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *)
+            = dlsym(RTLD_NEXT, "epoll_pwait2");
+        return real_pwait2(epfd, events, max, ts, mask);
+    }
+    return epoll_pwait(epfd, events, max, ts_ms(ts), mask);
 }

@@ -70,7 +70,7 @@ def test_emulator_built_with_interposers():
     syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
                           text=True, check=True).stdout.split()
     for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
-               "select", "pselect", "fopen", "opendir", "stat", "stat64", "lstat64", "statx", "access"):
+               "select", "pselect", "epoll_ctl", "epoll_wait", "epoll_pwait", "fopen", "opendir", "stat", "stat64", "lstat64", "statx", "access"):
         assert fn in syms, fn
     assert "vb_open" not in syms, "the board library stays private to the emulator"
 
@@ -276,6 +276,57 @@ def test_proc_dahdi_has_the_kernel_format(hwsim):
     made = ast.literal_eval(lines[-1])
     assert len(made) == 1 and made[0].startswith("vb-dahdi-")
     assert list(tmp.iterdir()) == []
+
+
+EPOLL_READER = r"""
+import errno, fcntl, os, select, struct, sys, time
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8          # DAHDI_GETEVENT: _IOR(0xDA, 8, int)
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1     # DAHDI_SET_BLOCKSIZE: _IOW(0xDA, 1, int)
+ELAST = 500
+fd = os.open("/dev/dahdi/5", os.O_RDWR | os.O_NONBLOCK)   # E1 timeslot 1 (CAS)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))     # 20 ms blocks (DAHDI's default is 1024)
+r, w = os.pipe()
+ep = select.epoll()
+ep.register(fd, select.EPOLLIN | select.EPOLLPRI)
+ep.register(r, select.EPOLLIN)
+os.write(w, b"x")                                         # a real descriptor in the same set
+blocks, pipe_seen, events, elast = 0, False, [], False
+deadline = time.monotonic() + 30
+while not events and time.monotonic() < deadline:
+    for f, mask in ep.poll(5.0):
+        if f == r:
+            os.read(r, 1)
+            pipe_seen = True
+        elif mask & select.EPOLLPRI:                      # an event waits: read says ELAST
+            try:
+                os.read(fd, 1024)
+            except OSError as exc:
+                elast = exc.errno == ELAST
+            got = fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0))
+            events.append(struct.unpack("i", got)[0])
+        elif mask & select.EPOLLIN:
+            n = len(os.read(fd, 1024))
+            assert n == 160, n                            # one block of 20 ms (A-law bytes)
+            blocks += 1
+os.close(fd)                                              # the kernel drops a closed descriptor
+left = ep.poll(0.1)
+print(blocks, pipe_seen, elast, events, left)
+"""
+
+
+def test_epoll_reads_blocks_and_sees_an_event(tmp_path, name):
+    """select.epoll on a channel: EPOLLIN per block, EPOLLPRI when the span's LOS queues DAHDI_EVENT_ALARM."""
+    sim = Hwsim(tmp_path, name, scenario=LOS_ON_E1)
+    try:
+        assert sim.configure().returncode == 0
+        out = sim.dahdi_run(sys.executable, "-c", EPOLL_READER).stdout.split(maxsplit=3)
+        blocks, pipe_seen, elast, rest = int(out[0]), out[1], out[2], out[3]
+        # the LOS comes at 0.2 s of simulated time: about 10 blocks of 20 ms before it
+        assert 5 <= blocks <= 15, out
+        assert pipe_seen == "True" and elast == "True"
+        assert rest.strip() == "[4] []"                 # DAHDI_EVENT_ALARM; nothing after close
+    finally:
+        sim.stop()
 
 
 def test_dahdi_test_reports_timing(hwsim):
