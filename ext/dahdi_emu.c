@@ -154,7 +154,7 @@ static uint8_t alaw_enc(int16_t s)
     if (v < 0) { mask = 0x55; v = -v - 1; }
     v >>= 3;
     int seg = 0;
-    while (seg < 8 && v > (0x1f << seg))
+    while (seg < 8 && v > (0x20 << seg) - 1)    /* segment tops 0x1f, 0x3f, ..., 0xfff */
         seg++;
     if (seg >= 8)
         return (uint8_t)(0x7f ^ mask);
@@ -178,7 +178,7 @@ static uint8_t ulaw_enc(int16_t s)
     if (v > 0x7fff)
         v = 0x7fff;
     int seg = 0;
-    while (seg < 8 && v > (0xff << seg))
+    while (seg < 8 && v > (0x100 << seg) - 1)   /* segment tops 0xff, 0x1ff, ..., 0x7fff */
         seg++;
     if (seg >= 8)
         return (uint8_t)(0x7f ^ mask);
