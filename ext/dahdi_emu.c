@@ -62,12 +62,16 @@
 #define MAX_FD 65536
 static int g_block = 80;              /* board block: 10 ms ticks unless VB_DAHDI_BLOCK */
 #define EMU_BLOCK g_block
-#define STATE_MAGIC 0x3145444948414456ULL
+#define STATE_MAGIC 0x3245444948414456ULL   /* "VDAHIDE2": kspan has maint and counter bases */
 
 enum { K_CTL = 1, K_CHANNEL, K_PSEUDO, K_TIMER };
 
 /* ---- "kernel" configuration shared by every process (the state file) ---- */
-struct kspan { int32_t configured, running, lineconfig, lbo, sync, pad; };
+struct kspan {
+    int32_t configured, running, lineconfig, lbo, sync;
+    int32_t maint;                    /* DAHDI_MAINT loopback mode (0 none) */
+    uint64_t counter_base[VB_SPAN_NCOUNTERS];   /* the board's counters at DAHDI_RESET_COUNTERS */
+};
 struct kchan { int32_t sigtype, deflaw, idlebits, master; _Atomic int32_t open_pid; int32_t pad; };
 struct kstate {
     uint64_t magic;
@@ -83,6 +87,8 @@ struct span {
     int vbspan, no;                   /* board span index, DAHDI span number */
     vb_span_info_t info;
     int basechan, total;
+    int maint;                        /* the loopback this process's tick thread applies */
+    int saved_cas[32];                /* network loop: the host's CAS bits, by span channel */
 };
 struct chan {                         /* one open channel (or pseudo) */
     int channo, sim;                  /* DAHDI number; board channel or -1 */
@@ -98,6 +104,7 @@ struct chan {                         /* one open channel (or pseudo) */
     uint64_t overruns, underruns;
     int aligned;                      /* rx blocks start on the board's block grid */
     uint64_t wakes;                   /* a block ready, an event queued, a buffer freed (EPOLLET) */
+    int16_t loop_tx[320];             /* local loop: the block it sent last tick, heard back */
     struct chan *next;                /* on the open list */
 };
 struct timer { int period_ms, left_ms, expired, ping; };
@@ -236,6 +243,7 @@ static int map_state(const char *path)
 
 static void *tick_thread(void *arg);
 static void procdir_remove(void);
+static void notify_change(void);
 
 /* VB_DAHDI_BOARDS changed while nothing is open (a test process serving one
  * hwsim after another): stop the tick threads, let the boards go, start over.
@@ -383,13 +391,18 @@ static int sigcap_of(struct span *sp, int sim)
 static int is_e1(struct span *sp) { return sp->info.kind == VB_SPAN_E1; }
 
 /* What the simulated card and carrier show for this span, in DAHDI bits;
- * a framing that does not match the carrier's loses (multi)frame alignment. */
-static int span_alarms(struct span *sp)
+ * a framing that does not match the carrier's loses (multi)frame alignment.
+ * In a loopback (DAHDI_MAINT) the span is in LOOP alarm, as dahdi_alarm_notify
+ * sets it; in local loop the receiver hears the card's own signal, so the
+ * line's alarms do not show. */
+static int span_alarms_in(struct span *sp, int maint)
 {
     vb_span_status_t st;
     if (vb_span_status(sp->bd->b, sp->vbspan, &st) < 0 || sp->bd->lost)
-        return VBD_ALARM_RED | VBD_ALARM_LOS;
-    int a = 0;
+        return VBD_ALARM_RED | VBD_ALARM_LOS | (maint ? VBD_ALARM_LOOPBACK : 0);
+    if (maint == VBD_MAINT_LOCALLOOP)
+        return VBD_ALARM_LOOPBACK;
+    int a = maint ? VBD_ALARM_LOOPBACK : 0;
     if (st.alarms & VB_ALARM_LOS) a |= VBD_ALARM_RED | VBD_ALARM_LOS;
     if (st.alarms & VB_ALARM_LOF) a |= VBD_ALARM_RED | VBD_ALARM_LFA;
     if (st.alarms & VB_ALARM_AIS) a |= VBD_ALARM_BLUE;
@@ -403,6 +416,15 @@ static int span_alarms(struct span *sp)
             a |= VBD_ALARM_RED | VBD_ALARM_LMFA;
     }
     return a;
+}
+
+static int span_alarms(struct span *sp) { return span_alarms_in(sp, g_k->span[sp->no].maint); }
+
+/* An error counter as DAHDI shows it: since the last DAHDI_RESET_COUNTERS. */
+static int span_counter(struct span *sp, const vb_span_status_t *st, int which)
+{
+    uint64_t base = g_k->span[sp->no].counter_base[which];
+    return st->counters[which] > base ? (int)(st->counters[which] - base) : 0;
 }
 
 /* -------------------------------------------------------------- ioctls */
@@ -477,7 +499,7 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
         else if (type == VB_CHAN_FXO)
             p->rxisoffhook = open ? open->ringing : cs.ringing;
         if (type == VB_CHAN_E1_CAS) {
-            p->rxbits = cs.cas_rx;
+            p->rxbits = g_k->span[sp->no].maint == VBD_MAINT_LOCALLOOP ? cs.cas_tx : cs.cas_rx;
             p->txbits = cs.cas_tx;
         }
     }
@@ -518,12 +540,12 @@ static int spanstat(int spanno, struct vbd_spaninfo *si)
     field(si->desc, sizeof si->desc, "voiceboard %s span %d (%s)", sp->bd->name, sp->vbspan + 1,
              is_e1(sp) ? "E1" : "analog");
     si->alarms = span_alarms(sp);
-    si->crc4count = (int)st.counters[VB_SCNT_CRC4];
-    si->ebitcount = (int)st.counters[VB_SCNT_EBIT];
-    si->fascount = (int)st.counters[VB_SCNT_FAS];
-    si->fecount = (uint32_t)st.counters[VB_SCNT_FAS];
-    si->bpvcount = (int)st.counters[VB_SCNT_BPV];
-    si->cvcount = (uint32_t)st.counters[VB_SCNT_BPV];
+    si->crc4count = span_counter(sp, &st, VB_SCNT_CRC4);
+    si->ebitcount = span_counter(sp, &st, VB_SCNT_EBIT);
+    si->fascount = span_counter(sp, &st, VB_SCNT_FAS);
+    si->fecount = (uint32_t)si->fascount;
+    si->bpvcount = span_counter(sp, &st, VB_SCNT_BPV);
+    si->cvcount = (uint32_t)si->bpvcount;
     int configured = 0;
     for (int c = sp->basechan; c < sp->basechan + sp->total; c++)
         configured += g_k->chan[c].sigtype != 0;
@@ -692,8 +714,8 @@ static void proc_span(FILE *f, struct span *sp)
     if (si.crc4count) fprintf(f, "\tCRC4 error count: %d\n", si.crc4count);
     if (si.ebitcount) fprintf(f, "\tE-bit error count: %d\n", si.ebitcount);
     if (si.fascount) fprintf(f, "\tFAS error count: %d\n", si.fascount);
-    if (st.counters[VB_SCNT_SLIPS])
-        fprintf(f, "\tTiming slips: %d\n", (int)st.counters[VB_SCNT_SLIPS]);
+    if (span_counter(sp, &st, VB_SCNT_SLIPS))
+        fprintf(f, "\tTiming slips: %d\n", span_counter(sp, &st, VB_SCNT_SLIPS));
     fputc('\n', f);
     for (int c = sp->basechan; c < sp->basechan + sp->total; c++) {
         int pos = c - sp->basechan + 1, sim = sim_chan(sp, c);
@@ -827,6 +849,41 @@ static const char *proc_redirect(const char *path, char *buf, size_t size, int f
     return buf;
 }
 
+/* DAHDI_MAINT on a span, with the semantics of dahdi-base.c and an E1
+ * framer's driver (wct4xxp): the loopback modes are kept in the state file
+ * like the kernel's maintstat and carried out by the tick thread of the
+ * process that hosts the board; E1 has no loop-up/loop-down codes; the
+ * counters reset to zero as DAHDI shows them.  Analog spans have no
+ * maintenance (ENOSYS, like wctdm's). */
+static int maint(const struct vbd_maintinfo *m)
+{
+    if (m->spanno < 1 || m->spanno > g_nspans)
+        return -EINVAL;
+    struct span *sp = &g_spans[m->spanno];
+    struct kspan *ks = &g_k->span[m->spanno];
+    if (!is_e1(sp))
+        return -ENOSYS;
+    switch (m->command) {
+    case VBD_MAINT_NONE:
+    case VBD_MAINT_LOCALLOOP:
+    case VBD_MAINT_NETWORKLINELOOP:
+    case VBD_MAINT_NETWORKPAYLOADLOOP:
+        ks->maint = m->command;
+        notify_change();
+        return 0;
+    case VBD_RESET_COUNTERS: {
+        vb_span_status_t st;
+        if (vb_span_status(sp->bd->b, sp->vbspan, &st) < 0)
+            return -EIO;
+        for (int i = 0; i < VB_SPAN_NCOUNTERS; i++)
+            ks->counter_base[i] = st.counters[i];
+        return 0;
+    }
+    default:                          /* loop-up/down codes (T1 only), error insertion, PRBS */
+        return -ENOSYS;
+    }
+}
+
 /* ------------------------------------------------------- channel buffers */
 static void chan_event(struct chan *ch, int ev)
 {
@@ -931,8 +988,8 @@ static void deliver(struct board *bd, const vb_event_t *ev)
         }
         if (ch->sim != ev->chan)
             continue;
-        if (ch->sigfreeze && ev->kind == VB_EV_CAS)
-            continue;
+        if (ev->kind == VB_EV_CAS && (ch->sigfreeze || ch->sp->maint == VBD_MAINT_LOCALLOOP))
+            continue;                 /* frozen, or the receiver hears the card's own bits */
         switch (ev->kind) {
         case VB_EV_HOOK_OFF: chan_event(ch, VBD_EVENT_RINGOFFHOOK); break;
         case VB_EV_HOOK_ON: chan_event(ch, VBD_EVENT_ONHOOK); break;
@@ -1013,6 +1070,78 @@ static int lockstep_blocked(struct board *bd)
     return 0;
 }
 
+/* An event for every open channel of a span. */
+static void span_chan_event(struct span *sp, int ev)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next)
+        if (ch->sp == sp)
+            chan_event(ch, ev);
+}
+
+/* Carry out a change of a span's DAHDI_MAINT mode (set by any process in the
+ * state file) in the process that ticks the board: the LOOP alarm's
+ * ALARM/NOALARM events when the span goes in or out of alarm, as
+ * dahdi_alarm_notify does; the host's CAS bits kept aside during a network
+ * loop; the CAS bits a channel hears change in and out of local loop. */
+static void apply_maint(struct board *bd)
+{
+    for (int s = 1; s <= g_nspans; s++) {
+        struct span *sp = &g_spans[s];
+        int old = sp->maint, now = g_k->span[s].maint;
+        if (sp->bd != bd || old == now)
+            continue;
+        int before = span_alarms_in(sp, old), after = span_alarms_in(sp, now);
+        int was_net = old == VBD_MAINT_NETWORKLINELOOP || old == VBD_MAINT_NETWORKPAYLOADLOOP;
+        int is_net = now == VBD_MAINT_NETWORKLINELOOP || now == VBD_MAINT_NETWORKPAYLOADLOOP;
+        for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
+            if (bd->ci[c].type != VB_CHAN_E1_CAS)
+                continue;
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, c, &cs);
+            int *saved = &sp->saved_cas[c - sp->info.first_chan];
+            if (is_net && !was_net)
+                *saved = cs.cas_tx;
+            else if (was_net && !is_net)
+                vb_set_cas(bd->b, c, *saved);
+        }
+        sp->maint = now;
+        if (!before != !after)        /* the ioctl's dahdi_alarm_notify, then the framer's CAS */
+            span_chan_event(sp, after ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            if (ch->sp != sp || ch->sim < 0)
+                continue;
+            if (now == VBD_MAINT_LOCALLOOP)
+                memset(ch->loop_tx, 0, sizeof ch->loop_tx);
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, ch->sim, &cs);
+            if (bd->ci[ch->sim].type == VB_CHAN_E1_CAS && !ch->sigfreeze && cs.cas_rx != cs.cas_tx
+                && (old == VBD_MAINT_LOCALLOOP || now == VBD_MAINT_LOCALLOOP))
+                chan_event(ch, VBD_EVENT_BITSCHANGED);
+        }
+    }
+}
+
+/* Network loop (line or payload: the simulated line has no framing to tell
+ * them apart): every bearer channel of the span sends back what it received
+ * this tick, CAS bits included; the host still receives the line. */
+static void network_loop(struct board *bd, const int16_t *rx, int16_t *tx)
+{
+    for (int s = 1; s <= g_nspans; s++) {
+        struct span *sp = &g_spans[s];
+        if (sp->bd != bd || (sp->maint != VBD_MAINT_NETWORKLINELOOP && sp->maint != VBD_MAINT_NETWORKPAYLOADLOOP))
+            continue;
+        for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
+            memcpy(tx + (size_t)c * EMU_BLOCK, rx + (size_t)c * EMU_BLOCK, (size_t)EMU_BLOCK * sizeof *tx);
+            if (bd->ci[c].type != VB_CHAN_E1_CAS)
+                continue;
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, c, &cs);
+            if (cs.cas_tx != cs.cas_rx)
+                vb_set_cas(bd->b, c, cs.cas_rx);
+        }
+    }
+}
+
 static void *tick_thread(void *arg)
 {
     struct board *bd = arg;
@@ -1040,9 +1169,11 @@ static void *tick_thread(void *arg)
         }
         const int16_t *rx = vb_rx(bd->b);
         int16_t *tx = vb_tx(bd->b);
+        apply_maint(bd);
         for (struct chan *ch = g_open; ch; ch = ch->next) {
             if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
-                chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK, bd->fed);
+                chan_feed(ch, ch->sp->maint == VBD_MAINT_LOCALLOOP ? ch->loop_tx
+                              : rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK, bd->fed);
             else if (first && (!ch->sp || ch->sim < 0))
                 chan_feed(ch, NULL, EMU_BLOCK, bd->fed);      /* pseudo and TS16: timed silence */
         }
@@ -1075,11 +1206,15 @@ static void *tick_thread(void *arg)
         /* This tick's transmit: what the program wrote up to now (in lockstep,
          * its answer to the block just read goes out in the same tick). */
         for (struct chan *ch = g_open; ch; ch = ch->next) {
-            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
-                chan_drain(ch, tx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
-            else if (first && (!ch->sp || ch->sim < 0))
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0) {
+                int16_t *out = tx + (size_t)ch->sim * EMU_BLOCK;
+                chan_drain(ch, out, EMU_BLOCK);
+                if (ch->sp->maint == VBD_MAINT_LOCALLOOP)
+                    memcpy(ch->loop_tx, out, (size_t)EMU_BLOCK * sizeof *out);
+            } else if (first && (!ch->sp || ch->sim < 0))
                 chan_drain(ch, NULL, EMU_BLOCK);
         }
+        network_loop(bd, rx, tx);
         pthread_mutex_unlock(&g_lock);
         if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
             int64_t now;
@@ -1312,12 +1447,8 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
             return -EINVAL;
         return a->echocan[0] ? -ENOENT : 0;   /* no echo canceller modules here */
     }
-    case VBD_MAINT: {
-        struct vbd_maintinfo *m = arg;
-        if (m->spanno < 1 || m->spanno > g_nspans)
-            return -EINVAL;
-        return m->command == VBD_MAINT_NONE ? 0 : -ENOSYS;
-    }
+    case VBD_MAINT:
+        return maint(arg);
     case VBD_SPECIFY:
         if (e->kind != K_CHANNEL || ch)
             return -EINVAL;
@@ -1474,16 +1605,26 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
             return -EINVAL;
         vb_chan_status_t cs;
         vb_chan_status(bd->b, ch->sim, &cs);
-        *ip = cs.cas_rx;
+        *ip = g_k->span[ch->sp->no].maint == VBD_MAINT_LOCALLOOP ? cs.cas_tx : cs.cas_rx;
         return 0;
     }
-    case VBD_SETTXBITS:
+    case VBD_SETTXBITS: {
         if (type != VB_CHAN_E1_CAS || !(g_k->chan[ch->channo].sigtype & VBD_SIG_CAS))
             return -EINVAL;
         if ((rc = ensure_host(ch)) < 0)
             return rc;
+        vb_chan_status_t cs;
+        vb_chan_status(bd->b, ch->sim, &cs);
         ch->txbits = *ip & 0xf;
+        struct span *sp = ch->sp;
+        if (sp->maint == VBD_MAINT_NETWORKLINELOOP || sp->maint == VBD_MAINT_NETWORKPAYLOADLOOP) {
+            sp->saved_cas[ch->sim - sp->info.first_chan] = ch->txbits;   /* sent when the loop ends */
+            return 0;
+        }
+        if (sp->maint == VBD_MAINT_LOCALLOOP && cs.cas_tx != ch->txbits && !ch->sigfreeze)
+            chan_event(ch, VBD_EVENT_BITSCHANGED);                       /* it hears its own bits */
         return vb_set_cas(bd->b, ch->sim, ch->txbits) < 0 ? -EIO : 0;
+    }
     case VBD_HOOK: {
         int h = *ip;
         if ((rc = ensure_host(ch)) < 0)

@@ -9,6 +9,7 @@ through `voiceboard dahdi-run`, and what they print is compared with
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import signal
@@ -325,6 +326,129 @@ def test_epoll_reads_blocks_and_sees_an_event(tmp_path, name):
         assert 5 <= blocks <= 15, out
         assert pipe_seen == "True" and elast == "True"
         assert rest.strip() == "[4] []"                 # DAHDI_EVENT_ALARM; nothing after close
+    finally:
+        sim.stop()
+
+
+MAINT_HOST = r"""
+import errno, fcntl, json, os, struct, subprocess, sys
+def ioc(direction, nr):                                   # DAHDI ioctls on an int: _IOR/_IOW(0xDA, nr, int)
+    return (direction << 30) | (4 << 16) | (0xDA << 8) | nr
+GETEVENT, SET_BLOCKSIZE, GETRXBITS, SETTXBITS = ioc(2, 8), ioc(1, 1), ioc(2, 43), ioc(1, 43)
+ELAST = 500
+DAHDI_MAINT, URI = sys.argv[1], sys.argv[2]
+fd = os.open("/dev/dahdi/5", os.O_RDWR)                   # E1 timeslot 1 (board channel 4)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 80))      # 10 ms blocks, the board's tick
+fcntl.ioctl(fd, SETTXBITS, struct.pack("i", 0b0001))      # the host's CAS bits (the line idles 1011)
+PATTERN = bytes((i * 37 + 11) & 0xFF for i in range(80))
+events = []
+
+def retry(call):
+    while True:
+        try:
+            return call()
+        except OSError as exc:
+            if exc.errno != ELAST:
+                raise
+            events.append(struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0])
+
+def run(n):
+    # n blocks: write PATTERN, read one; how many of the blocks read were PATTERN
+    same = 0
+    for _ in range(n):
+        retry(lambda: os.write(fd, PATTERN))
+        same += retry(lambda: os.read(fd, 80)) == PATTERN
+    return same
+
+def rxbits():
+    return struct.unpack("i", fcntl.ioctl(fd, GETRXBITS, struct.pack("i", 0)))[0]
+
+def maint(*args):
+    r = subprocess.run([DAHDI_MAINT, *args], capture_output=True, text=True)
+    return [r.returncode, r.stdout.strip()]
+
+def board_cas():
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "VB_DAHDI_BOARDS")}
+    out = subprocess.run([sys.executable, "-m", "boarddrv.cli", "scan", "--json", URI], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    chans = json.loads(out)["boards"][0]["channels"]
+    return [[c["cas_tx"], c["cas_rx"]] for c in chans if c["span"] == 1]
+
+def scan_alarms():
+    out = subprocess.run([DAHDI_MAINT.replace("dahdi_maint", "dahdi_scan")], capture_output=True, text=True).stdout
+    return [l.split("=", 1)[1] for l in out.splitlines() if l.startswith("alarms=")]
+
+report = {"line": run(20), "line_rxbits": rxbits()}
+del events[:]
+report["local_on"] = maint("-s", "2", "-l", "localhost")
+report["local"] = run(20)
+report["local_rxbits"] = rxbits()
+report["local_alarms"] = scan_alarms()
+report["local_events"], events[:] = list(events), []
+report["off"] = maint("-s", "2", "-l", "off")
+report["after_local"] = run(20)
+report["after_rxbits"] = rxbits()
+report["off_events"], events[:] = list(events), []
+report["net_on"] = maint("-s", "2", "-l", "networkline")
+run(10)
+report["net_cas"] = board_cas()
+report["net_heard"] = run(10)
+report["net_off"] = maint("-s", "2", "-l", "off")
+run(10)
+report["after_net_cas"] = board_cas()
+report["loopup"] = maint("-s", "2", "-l", "loopup")
+report["analog"] = maint("-s", "1", "-l", "localhost")
+report["insert"] = maint("-s", "2", "-i", "fas")
+print(json.dumps(report))
+"""
+
+
+def test_dahdi_maint_loopbacks_on_an_e1_span(hwsim):
+    """dahdi_maint -l on the E1 span, while a program holds timeslot 1: local loop (it hears
+    what it sends, its own CAS bits, LOOP alarm events), network line loop (the far end gets
+    its own CAS bits back, the host's come back after), loop-up and analog spans refused."""
+    assert hwsim.configure().returncode == 0
+    out = hwsim.dahdi_run(sys.executable, "-c", MAINT_HOST, sbin("dahdi_maint"), hwsim.uri).stdout
+    r = json.loads(out)
+    assert r["line"] == 0 and r["line_rxbits"] == 0b1011          # the line: silence, idle bits
+    assert r["local_on"] == [0, "Span 2: local host loopback ON"]
+    assert r["local"] >= 15                                        # its own blocks, a tick later
+    assert r["local_rxbits"] == 0b0001                             # and its own CAS bits
+    assert r["local_alarms"] == ["OK", "LB"]                       # dahdi_scan: span 2 in LOOP alarm
+    assert r["local_events"] == [4, 13]                            # DAHDI_EVENT_ALARM, BITSCHANGED
+    assert r["off"] == [0, "Span 2: loopback OFF"]
+    assert r["after_local"] == 0 and r["after_rxbits"] == 0b1011
+    assert r["off_events"] == [5, 13]                              # NOALARM, BITSCHANGED
+    assert r["net_on"] == [0, "Span 2: network line loopback ON"]
+    # every timeslot sends the far end its own bits; the host still hears the line
+    assert all(tx == rx == 0b1011 for tx, rx in r["net_cas"]), r["net_cas"]
+    assert r["net_heard"] == 0
+    assert r["net_off"] == [0, "Span 2: loopback OFF"]
+    assert r["after_net_cas"][0] == [0b0001, 0b1011]               # the host's bits again
+    not_supported = "This type of looping not supported by the driver for this span"
+    assert r["loopup"] == [1, "Span 2: transmitting loopup signal\n" + not_supported]   # no loop codes on E1
+    assert r["analog"] == [1, "Span 1: local host loopback ON\n" + not_supported]
+    assert r["insert"] == [0, "Inserting a single FAS defect\nThis type of error injection is not "
+                              "supported by the driver for this span"]
+
+
+def test_dahdi_maint_resets_the_counters(tmp_path, name):
+    """dahdi_maint -r: DAHDI's counters start again from zero; the board's own go on."""
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=FAULTS)
+    try:
+        with open_board(sim.uri) as b:
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        assert ">CRC Errors : 7:" in sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        r = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2", "-r")
+        assert "Resetting error counters for span 2" in r.stdout and "not supported" not in r.stdout
+        maint = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        assert ">CRC Errors : 0:" in maint and ">Framing Errors : 0:" in maint
+        assert sim.scan_json()["spans"][1]["counters"]["crc4"] == 7
     finally:
         sim.stop()
 
