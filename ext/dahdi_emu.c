@@ -88,6 +88,7 @@ struct span {
     vb_span_info_t info;
     int basechan, total;
     int maint;                        /* the loopback this process's tick thread applies */
+    int last_alarms;                  /* as dahdi_alarm_notify's lastalarms, for this process */
     int saved_cas[32];                /* network loop: the host's CAS bits, by span channel */
 };
 struct chan {                         /* one open channel (or pseudo) */
@@ -981,11 +982,8 @@ static void deliver(struct board *bd, const vb_event_t *ev)
             chan_event(ch, VBD_EVENT_REMOVED);
             continue;
         }
-        if (ev->kind == VB_EV_ALARM_SET || ev->kind == VB_EV_ALARM_CLEAR) {
-            if (ch->sp->vbspan == ev->span)
-                chan_event(ch, ev->kind == VB_EV_ALARM_SET ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
-            continue;
-        }
+        if (ev->kind == VB_EV_ALARM_SET || ev->kind == VB_EV_ALARM_CLEAR)
+            continue;                 /* alarm_notify tells the span's channels, as the kernel does */
         if (ch->sim != ev->chan)
             continue;
         if (ev->kind == VB_EV_CAS && (ch->sigfreeze || ch->sp->maint == VBD_MAINT_LOCALLOOP))
@@ -1078,6 +1076,18 @@ static void span_chan_event(struct span *sp, int ev)
             chan_event(ch, ev);
 }
 
+/* dahdi_alarm_notify: the span's channels get DAHDI_EVENT_ALARM when it goes
+ * into alarm and NOALARM when it is clear again; a change of alarm while it
+ * stays in alarm (RAI added to LOS, LOS gone with RAI left) has no event
+ * (SPANSTAT shows it). */
+static void alarm_notify(struct span *sp)
+{
+    int now = span_alarms(sp);
+    if (!now != !sp->last_alarms)
+        span_chan_event(sp, now ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
+    sp->last_alarms = now;
+}
+
 /* Carry out a change of a span's DAHDI_MAINT mode (set by any process in the
  * state file) in the process that ticks the board: the LOOP alarm's
  * ALARM/NOALARM events when the span goes in or out of alarm, as
@@ -1090,7 +1100,6 @@ static void apply_maint(struct board *bd)
         int old = sp->maint, now = g_k->span[s].maint;
         if (sp->bd != bd || old == now)
             continue;
-        int before = span_alarms_in(sp, old), after = span_alarms_in(sp, now);
         int was_net = old == VBD_MAINT_NETWORKLINELOOP || old == VBD_MAINT_NETWORKPAYLOADLOOP;
         int is_net = now == VBD_MAINT_NETWORKLINELOOP || now == VBD_MAINT_NETWORKPAYLOADLOOP;
         for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
@@ -1105,8 +1114,7 @@ static void apply_maint(struct board *bd)
                 vb_set_cas(bd->b, c, *saved);
         }
         sp->maint = now;
-        if (!before != !after)        /* the ioctl's dahdi_alarm_notify, then the framer's CAS */
-            span_chan_event(sp, after ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
+        alarm_notify(sp);             /* the ioctl's dahdi_alarm_notify, then the framer's CAS */
         for (struct chan *ch = g_open; ch; ch = ch->next) {
             if (ch->sp != sp || ch->sim < 0)
                 continue;
@@ -1192,6 +1200,9 @@ static void *tick_thread(void *arg)
         while ((n = vb_read_events(bd->b, evs, 64)) > 0)
             for (int i = 0; i < n; i++)
                 deliver(bd, &evs[i]);
+        for (int s = 1; s <= g_nspans; s++)
+            if (g_spans[s].bd == bd)
+                alarm_notify(&g_spans[s]);  /* the line's alarms, a framing dahdi_cfg changed */
         notify_change();
         if (g_pace == PACE_LOCKSTEP) {
             /* Hold this tick open until the program has read what it can and
@@ -1251,6 +1262,9 @@ static int start_board(struct board *bd)
         return -ENODEV;
     }
     bd->started = 1;
+    for (int s = 1; s <= g_nspans; s++)
+        if (g_spans[s].bd == bd)
+            g_spans[s].last_alarms = span_alarms(&g_spans[s]);   /* in alarm already: no event */
     pthread_create(&bd->thr, NULL, tick_thread, bd);
     return 0;
 }

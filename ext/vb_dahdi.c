@@ -452,6 +452,12 @@ static int dahdi_wait_tick(vb_board_t *b, int timeout_ms, uint64_t *tick)
     size_t bytes = (size_t)b->block * sizeof(int16_t);
     int rc = VB_OK;
     ring_ends(d);        /* before the reads: the card's state as of this block */
+    /* DAHDI tells a span's channels only when it goes into alarm or out of
+     * it; which alarms change meanwhile only SPANSTAT shows: look each tick
+     * while a span is in alarm. */
+    for (int s = 0; s < b->nspans; s++)
+        if (d->spans[s].alarms)
+            span_alarm_events(d, s);
     for (int c = 0; c < b->nchan && rc == VB_OK; c++) {
         int16_t *dst = rx + (size_t)c * (size_t)b->block;
         ssize_t got = block_io(d, c, 0, dst, bytes);

@@ -330,6 +330,67 @@ def test_epoll_reads_blocks_and_sees_an_event(tmp_path, name):
         sim.stop()
 
 
+ALARMS_IN_ALARM = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 1.0
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 1.5
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "RAI"
+
+[[fault]]
+at = 2.0
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 2.5
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "RAI"
+"""
+
+EVENT_READER = r"""
+import fcntl, os, struct
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1
+fd = os.open("/dev/dahdi/5", os.O_RDWR)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))
+blocks, events = 0, []
+while blocks < 200:                                       # 4 s of 20 ms blocks
+    try:
+        os.read(fd, 160)
+        blocks += 1
+    except OSError as exc:
+        assert exc.errno == 500, exc                      # ELAST: an event waits
+        ev = struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0]
+        events.append([blocks, ev])
+print(events)
+"""
+
+
+def test_alarm_events_only_in_and_out_of_alarm(tmp_path, name):
+    """As dahdi_alarm_notify: DAHDI_EVENT_ALARM when the span goes into alarm (LOS at 1.0 s),
+    none when RAI comes (1.5 s) or LOS goes with RAI left (2.0 s), NOALARM when clear (2.5 s)."""
+    sim = Hwsim(tmp_path, name, scenario=ALARMS_IN_ALARM)
+    try:
+        assert sim.configure().returncode == 0
+        events = ast.literal_eval(sim.dahdi_run(sys.executable, "-c", EVENT_READER).stdout)
+        assert [e[1] for e in events] == [4, 5], events          # ALARM, NOALARM
+        assert abs(events[1][0] - events[0][0] - 75) <= 2, events  # 1.5 s apart
+    finally:
+        sim.stop()
+
+
 MAINT_HOST = r"""
 import errno, fcntl, json, os, struct, subprocess, sys
 def ioc(direction, nr):                                   # DAHDI ioctls on an int: _IOR/_IOW(0xDA, nr, int)
