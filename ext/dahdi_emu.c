@@ -1811,10 +1811,13 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((
 EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
 EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
 
-/* The /proc/dahdi readers: stdio, directories, stat and access. */
+/* The /proc/dahdi readers: stdio, directories, stat and access.  Every
+ * program calls these often, so the next definition is looked up once. */
 EXPORT FILE *fopen(const char *path, const char *mode)
 {
-    FILE *(*real_fopen)(const char *, const char *) = dlsym(RTLD_NEXT, "fopen");
+    static FILE *(*real_fopen)(const char *, const char *);
+    if (!real_fopen)
+        real_fopen = dlsym(RTLD_NEXT, "fopen");
     char buf[320];
     return real_fopen(proc_redirect(path, buf, sizeof buf, 1), mode);
 }
@@ -1823,63 +1826,81 @@ EXPORT FILE *fopen64(const char *path, const char *mode) __attribute__((alias("f
 
 EXPORT DIR *opendir(const char *path)
 {
-    DIR *(*real_opendir)(const char *) = dlsym(RTLD_NEXT, "opendir");
+    static DIR *(*real_opendir)(const char *);
+    if (!real_opendir)
+        real_opendir = dlsym(RTLD_NEXT, "opendir");
     char buf[320];
     return real_opendir(proc_redirect(path, buf, sizeof buf, 0));
 }
 
 EXPORT int stat(const char *path, struct stat *st)
 {
-    int (*real_stat)(const char *, struct stat *) = dlsym(RTLD_NEXT, "stat");
+    static int (*real_stat)(const char *, struct stat *);
+    if (!real_stat)
+        real_stat = dlsym(RTLD_NEXT, "stat");
     char buf[320];
     return real_stat(proc_redirect(path, buf, sizeof buf, 0), st);
 }
 
 EXPORT int stat64(const char *path, struct stat64 *st)
 {
-    int (*real_stat64)(const char *, struct stat64 *) = dlsym(RTLD_NEXT, "stat64");
+    static int (*real_stat64)(const char *, struct stat64 *);
+    if (!real_stat64)
+        real_stat64 = dlsym(RTLD_NEXT, "stat64");
     char buf[320];
     return real_stat64(proc_redirect(path, buf, sizeof buf, 0), st);
 }
 
 EXPORT int lstat(const char *path, struct stat *st)
 {
-    int (*real_lstat)(const char *, struct stat *) = dlsym(RTLD_NEXT, "lstat");
+    static int (*real_lstat)(const char *, struct stat *);
+    if (!real_lstat)
+        real_lstat = dlsym(RTLD_NEXT, "lstat");
     char buf[320];
     return real_lstat(proc_redirect(path, buf, sizeof buf, 0), st);
 }
 
 EXPORT int lstat64(const char *path, struct stat64 *st)
 {
-    int (*real_lstat64)(const char *, struct stat64 *) = dlsym(RTLD_NEXT, "lstat64");
+    static int (*real_lstat64)(const char *, struct stat64 *);
+    if (!real_lstat64)
+        real_lstat64 = dlsym(RTLD_NEXT, "lstat64");
     char buf[320];
     return real_lstat64(proc_redirect(path, buf, sizeof buf, 0), st);
 }
 
 EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-    int (*real_fstatat)(int, const char *, struct stat *, int) = dlsym(RTLD_NEXT, "fstatat");
+    static int (*real_fstatat)(int, const char *, struct stat *, int);
+    if (!real_fstatat)
+        real_fstatat = dlsym(RTLD_NEXT, "fstatat");
     char buf[320];
     return real_fstatat(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
 }
 
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-    int (*real_fstatat64)(int, const char *, struct stat64 *, int) = dlsym(RTLD_NEXT, "fstatat64");
+    static int (*real_fstatat64)(int, const char *, struct stat64 *, int);
+    if (!real_fstatat64)
+        real_fstatat64 = dlsym(RTLD_NEXT, "fstatat64");
     char buf[320];
     return real_fstatat64(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
 }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *st)
 {
-    int (*real_statx)(int, const char *, int, unsigned int, struct statx *) = dlsym(RTLD_NEXT, "statx");
+    static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
+    if (!real_statx)
+        real_statx = dlsym(RTLD_NEXT, "statx");
     char buf[320];
     return real_statx(dirfd, proc_redirect(path, buf, sizeof buf, 0), flags, mask, st);
 }
 
 EXPORT int access(const char *path, int how)
 {
-    int (*real_access)(const char *, int) = dlsym(RTLD_NEXT, "access");
+    static int (*real_access)(const char *, int);
+    if (!real_access)
+        real_access = dlsym(RTLD_NEXT, "access");
     char buf[320];
     return real_access(proc_redirect(path, buf, sizeof buf, 0), how);
 }
@@ -2283,7 +2304,9 @@ static void epoll_forget(int fd)
 /* The set behind epfd, made at its first emulated descriptor; caller holds g_lock. */
 static int epset_get(int epfd, struct epset **out)
 {
-    int (*real_ctl)(int, int, int, struct epoll_event *) = dlsym(RTLD_NEXT, "epoll_ctl");
+    static int (*real_ctl)(int, int, int, struct epoll_event *);
+    if (!real_ctl)
+        real_ctl = dlsym(RTLD_NEXT, "epoll_ctl");
     if (epfd < 0 || epfd >= MAX_FD)
         return -EBADF;
     if (g_ep[epfd]) {
@@ -2356,7 +2379,9 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     if (!real_open)
         resolve();
     if (!emu_fd(fd)) {
-        int (*real_ctl)(int, int, int, struct epoll_event *) = dlsym(RTLD_NEXT, "epoll_ctl");
+        static int (*real_ctl)(int, int, int, struct epoll_event *);
+        if (!real_ctl)
+            real_ctl = dlsym(RTLD_NEXT, "epoll_ctl");
         return real_ctl(epfd, op, fd, ev);
     }
     pthread_mutex_lock(&g_lock);
@@ -2418,7 +2443,9 @@ static int ms_until(const struct timespec *deadline)
  * real ones (and the kick) by the kernel, which also does the sleeping. */
 static int mixed_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms)
 {
-    int (*real_wait)(int, struct epoll_event *, int, int) = dlsym(RTLD_NEXT, "epoll_wait");
+    static int (*real_wait)(int, struct epoll_event *, int, int);
+    if (!real_wait)
+        real_wait = dlsym(RTLD_NEXT, "epoll_wait");
     struct timespec deadline;
     if (timeout_ms > 0)
         deadline_after(&deadline, timeout_ms);
@@ -2451,6 +2478,8 @@ static int mixed_epoll_wait(int epfd, struct epoll_event *out, int max, int time
 
 static int emulated_set(int epfd)
 {
+    if (!epset_of(epfd))
+        return 0;                     /* the usual case, without the lock */
     pthread_mutex_lock(&g_lock);
     struct epset *es = epset_of(epfd);
     int yes = es && es->nregs;
@@ -2463,7 +2492,9 @@ EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout
     if (!real_open)
         resolve();
     if (max <= 0 || !emulated_set(epfd)) {
-        int (*real_wait)(int, struct epoll_event *, int, int) = dlsym(RTLD_NEXT, "epoll_wait");
+        static int (*real_wait)(int, struct epoll_event *, int, int);
+        if (!real_wait)
+            real_wait = dlsym(RTLD_NEXT, "epoll_wait");
         return real_wait(epfd, events, max, timeout);
     }
     return mixed_epoll_wait(epfd, events, max, timeout);
@@ -2474,7 +2505,9 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeou
     if (!real_open)
         resolve();
     if (max <= 0 || !emulated_set(epfd)) {
-        int (*real_pwait)(int, struct epoll_event *, int, int, const sigset_t *) = dlsym(RTLD_NEXT, "epoll_pwait");
+        static int (*real_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+        if (!real_pwait)
+            real_pwait = dlsym(RTLD_NEXT, "epoll_pwait");
         return real_pwait(epfd, events, max, timeout, mask);
     }
     sigset_t old;
@@ -2494,8 +2527,9 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max, const str
     if (!real_open)
         resolve();
     if (max <= 0 || !emulated_set(epfd)) {
-        int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *)
-            = dlsym(RTLD_NEXT, "epoll_pwait2");
+        static int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+        if (!real_pwait2)
+            real_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
         return real_pwait2(epfd, events, max, ts, mask);
     }
     return epoll_pwait(epfd, events, max, ts_ms(ts), mask);

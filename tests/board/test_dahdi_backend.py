@@ -95,6 +95,7 @@ def test_span_alarms_and_counters_match_sim(name, tmp_path):
             dev.set_alarms(1, ["LOS"])
             dev.add_counter(1, "crc4", 5)
             dev.add_counter(1, "bpv", 2)
+            dev.add_counter(1, "slips", 4)          # DAHDI shows these in /proc/dahdi/2 only
             sim = json.loads(subprocess.run(CLI + ["scan", "--json", f"sim://{name}"], capture_output=True,
                                             text=True, timeout=LIMIT, check=True).stdout)["boards"][0]
             r = dahdi_run(f"sim://{name}", tmp_path / "state", *CLI, "scan", "--json", "dahdi://")
@@ -103,8 +104,9 @@ def test_span_alarms_and_counters_match_sim(name, tmp_path):
     assert r.returncode == 0, r.stderr
     dahdi = json.loads(r.stdout)["boards"][0]
     assert [s["alarms"] for s in dahdi["spans"]] == [s["alarms"] for s in sim["spans"]] == [[], ["LOS"]]
-    for key in ("crc4", "bpv", "fas", "ebit"):
+    for key in ("crc4", "bpv", "fas", "ebit", "slips"):
         assert dahdi["spans"][1]["counters"][key] == sim["spans"][1]["counters"][key]
+    assert dahdi["spans"][1]["counters"]["slips"] == 4
     assert [c["type"] for c in dahdi["channels"]] == [c["type"] for c in sim["channels"]]
     assert [c["timeslot"] for c in dahdi["channels"]] == [c["timeslot"] for c in sim["channels"]]
 
