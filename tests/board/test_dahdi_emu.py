@@ -517,6 +517,38 @@ def test_dahdi_maint_resets_the_counters(tmp_path, name):
         sim.stop()
 
 
+EPOLL_MODES = r"""
+import fcntl, os, select, struct
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1
+fd = os.open("/dev/dahdi/5", os.O_RDWR | os.O_NONBLOCK)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))
+ep = select.epoll()
+ep.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
+one = ep.poll(2.0)
+disarmed = ep.poll(0.3)                                   # blocks wait, but it fired once
+ep.modify(fd, select.EPOLLIN | select.EPOLLONESHOT)
+rearmed = ep.poll(2.0)
+ep.modify(fd, select.EPOLLIN | select.EPOLLET)
+edges = 0
+while ep.poll(0.3):                                       # one per new block, none once the ring is full
+    edges += 1
+level = ep.poll(0)                                        # unread blocks: not ready again under EPOLLET
+ep.modify(fd, select.EPOLLIN)
+print(len(one), len(disarmed), len(rearmed), edges, len(level), len(ep.poll(0)))
+"""
+
+
+def test_epoll_oneshot_and_edge_triggered(hwsim):
+    """EPOLLONESHOT reports once until EPOLL_CTL_MOD; EPOLLET once per new block, and nothing
+    once the receive ring is full and no block comes in; level-triggered again after MOD."""
+    assert hwsim.configure().returncode == 0
+    out = hwsim.dahdi_run(sys.executable, "-c", EPOLL_MODES).stdout.split()
+    one, disarmed, rearmed, edges, level, again = map(int, out)
+    assert (one, disarmed, rearmed) == (1, 0, 1)
+    assert 1 <= edges <= 2 and level == 0, out            # DAHDI's default ring: 2 buffers
+    assert again == 1
+
+
 def test_dahdi_test_reports_timing(hwsim):
     r = hwsim.dahdi_run(sbin("dahdi_test"), "-c", "2")
     assert "Opened pseudo dahdi interface, measuring accuracy" in r.stdout
