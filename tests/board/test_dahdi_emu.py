@@ -71,7 +71,8 @@ def test_emulator_built_with_interposers():
     syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
                           text=True, check=True).stdout.split()
     for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
-               "select", "pselect", "epoll_ctl", "epoll_wait", "epoll_pwait", "fopen", "opendir", "stat", "stat64", "lstat64", "statx", "access"):
+               "select", "pselect", "epoll_ctl", "epoll_wait", "epoll_pwait", "fopen", "opendir", "stat",
+               "stat64", "lstat64", "statx", "access"):
         assert fn in syms, fn
     assert "vb_open" not in syms, "the board library stays private to the emulator"
 
@@ -258,9 +259,9 @@ def test_proc_dahdi_has_the_kernel_format(hwsim):
     assert hwsim.configure().returncode == 0
     tmp = hwsim.workdir / "tmp"
     tmp.mkdir()
+    listing = "import os; os.listdir('/proc/dahdi'); print(os.listdir(os.environ['TMPDIR']))"
     argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(hwsim.state), hwsim.uri, "--",
-            "sh", "-c", "ls /proc/dahdi; cat /proc/dahdi/1 /proc/dahdi/2; "
-                        "python3 -c 'import os; os.listdir(\"/proc/dahdi\"); print(os.listdir(os.environ[\"TMPDIR\"]))'"]
+            "sh", "-c", f"ls /proc/dahdi; cat /proc/dahdi/1 /proc/dahdi/2; python3 -c \"{listing}\""]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, env=dict(os.environ, TMPDIR=str(tmp)))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
