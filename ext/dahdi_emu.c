@@ -794,9 +794,11 @@ static void procdir_remove(void)
 
 static void procdir_at_exit(void)
 {
-    pthread_mutex_lock(&g_lock);
+    /* trylock: exit() must not wait on a thread stuck inside the emulator */
+    int locked = pthread_mutex_trylock(&g_lock) == 0;
     procdir_remove();
-    pthread_mutex_unlock(&g_lock);
+    if (locked)
+        pthread_mutex_unlock(&g_lock);
 }
 
 /* The private /proc/dahdi, made once per process; caller holds g_lock. */
