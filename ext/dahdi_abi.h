@@ -114,6 +114,12 @@
 #define VBD_EVENT_WRITE_UNDERRUN 30
 
 #define VBD_MAINT_NONE 0
+#define VBD_MAINT_LOCALLOOP 1
+#define VBD_MAINT_NETWORKLINELOOP 2
+#define VBD_MAINT_LOOPUP 3
+#define VBD_MAINT_LOOPDOWN 4
+#define VBD_MAINT_NETWORKPAYLOADLOOP 13
+#define VBD_RESET_COUNTERS 14
 
 struct vbd_params {
     int channo, spanno, chanpos, sigtype, sigcap, rxisoffhook, rxbits, txbits;

@@ -34,6 +34,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/select.h>
@@ -60,12 +62,16 @@
 #define MAX_FD 65536
 static int g_block = 80;              /* board block: 10 ms ticks unless VB_DAHDI_BLOCK */
 #define EMU_BLOCK g_block
-#define STATE_MAGIC 0x3145444948414456ULL
+#define STATE_MAGIC 0x3245444948414456ULL   /* "VDAHIDE2": kspan has maint and counter bases */
 
 enum { K_CTL = 1, K_CHANNEL, K_PSEUDO, K_TIMER };
 
 /* ---- "kernel" configuration shared by every process (the state file) ---- */
-struct kspan { int32_t configured, running, lineconfig, lbo, sync, pad; };
+struct kspan {
+    int32_t configured, running, lineconfig, lbo, sync;
+    int32_t maint;                    /* DAHDI_MAINT loopback mode (0 none) */
+    uint64_t counter_base[VB_SPAN_NCOUNTERS];   /* the board's counters at DAHDI_RESET_COUNTERS */
+};
 struct kchan { int32_t sigtype, deflaw, idlebits, master; _Atomic int32_t open_pid; int32_t pad; };
 struct kstate {
     uint64_t magic;
@@ -81,6 +87,9 @@ struct span {
     int vbspan, no;                   /* board span index, DAHDI span number */
     vb_span_info_t info;
     int basechan, total;
+    int maint;                        /* the loopback this process's tick thread applies */
+    int last_alarms;                  /* as dahdi_alarm_notify's lastalarms, for this process */
+    int saved_cas[32];                /* network loop: the host's CAS bits, by span channel */
 };
 struct chan {                         /* one open channel (or pseudo) */
     int channo, sim;                  /* DAHDI number; board channel or -1 */
@@ -95,6 +104,8 @@ struct chan {                         /* one open channel (or pseudo) */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
     int aligned;                      /* rx blocks start on the board's block grid */
+    uint64_t wakes;                   /* a block ready, an event queued, a buffer freed (EPOLLET) */
+    int16_t loop_tx[320];             /* local loop: the block it sent last tick, heard back */
     struct chan *next;                /* on the open list */
 };
 struct timer { int period_ms, left_ms, expired, ping; };
@@ -151,7 +162,7 @@ static uint8_t alaw_enc(int16_t s)
     if (v < 0) { mask = 0x55; v = -v - 1; }
     v >>= 3;
     int seg = 0;
-    while (seg < 8 && v > (0x1f << seg))
+    while (seg < 8 && v > (0x20 << seg) - 1)    /* segment tops 0x1f, 0x3f, ..., 0xfff */
         seg++;
     if (seg >= 8)
         return (uint8_t)(0x7f ^ mask);
@@ -175,7 +186,7 @@ static uint8_t ulaw_enc(int16_t s)
     if (v > 0x7fff)
         v = 0x7fff;
     int seg = 0;
-    while (seg < 8 && v > (0xff << seg))
+    while (seg < 8 && v > (0x100 << seg) - 1)   /* segment tops 0xff, 0x1ff, ..., 0x7fff */
         seg++;
     if (seg >= 8)
         return (uint8_t)(0x7f ^ mask);
@@ -232,6 +243,8 @@ static int map_state(const char *path)
 }
 
 static void *tick_thread(void *arg);
+static void procdir_remove(void);
+static void notify_change(void);
 
 /* VB_DAHDI_BOARDS changed while nothing is open (a test process serving one
  * hwsim after another): stop the tick threads, let the boards go, start over.
@@ -249,6 +262,7 @@ static void teardown_locked(void)
         vb_close(g_boards[i].b);
         free(g_boards[i].ci);
     }
+    procdir_remove();
     memset(g_boards, 0, sizeof g_boards);
     memset(g_spans, 0, sizeof g_spans);
     if (g_k)
@@ -378,13 +392,18 @@ static int sigcap_of(struct span *sp, int sim)
 static int is_e1(struct span *sp) { return sp->info.kind == VB_SPAN_E1; }
 
 /* What the simulated card and carrier show for this span, in DAHDI bits;
- * a framing that does not match the carrier's loses (multi)frame alignment. */
-static int span_alarms(struct span *sp)
+ * a framing that does not match the carrier's loses (multi)frame alignment.
+ * In a loopback (DAHDI_MAINT) the span is in LOOP alarm, as dahdi_alarm_notify
+ * sets it; in local loop the receiver hears the card's own signal, so the
+ * line's alarms do not show. */
+static int span_alarms_in(struct span *sp, int maint)
 {
     vb_span_status_t st;
     if (vb_span_status(sp->bd->b, sp->vbspan, &st) < 0 || sp->bd->lost)
-        return VBD_ALARM_RED | VBD_ALARM_LOS;
-    int a = 0;
+        return VBD_ALARM_RED | VBD_ALARM_LOS | (maint ? VBD_ALARM_LOOPBACK : 0);
+    if (maint == VBD_MAINT_LOCALLOOP)
+        return VBD_ALARM_LOOPBACK;
+    int a = maint ? VBD_ALARM_LOOPBACK : 0;
     if (st.alarms & VB_ALARM_LOS) a |= VBD_ALARM_RED | VBD_ALARM_LOS;
     if (st.alarms & VB_ALARM_LOF) a |= VBD_ALARM_RED | VBD_ALARM_LFA;
     if (st.alarms & VB_ALARM_AIS) a |= VBD_ALARM_BLUE;
@@ -398,6 +417,15 @@ static int span_alarms(struct span *sp)
             a |= VBD_ALARM_RED | VBD_ALARM_LMFA;
     }
     return a;
+}
+
+static int span_alarms(struct span *sp) { return span_alarms_in(sp, g_k->span[sp->no].maint); }
+
+/* An error counter as DAHDI shows it: since the last DAHDI_RESET_COUNTERS. */
+static int span_counter(struct span *sp, const vb_span_status_t *st, int which)
+{
+    uint64_t base = g_k->span[sp->no].counter_base[which];
+    return st->counters[which] > base ? (int)(st->counters[which] - base) : 0;
 }
 
 /* -------------------------------------------------------------- ioctls */
@@ -426,6 +454,19 @@ static int chan_law(int channo, struct span *sp)
     return sp && sp->bd->info.law == VB_LAW_ULAW ? VBD_LAW_MULAW : VBD_LAW_ALAW;
 }
 
+/* A channel's name, as a driver gives it: VB/BOARD/SPAN/POS, with the port
+ * type before POS on analog ports (VB/BOARD/1/FXO/2), so that lsdahdi tells
+ * FXO from FXS ports before dahdi_cfg, as it does from a Rhino card's names. */
+static void chan_name(struct span *sp, int sim, int chanpos, char *dst, size_t size)
+{
+    int type = sim >= 0 ? sp->bd->ci[sim].type : -1;
+    if (type == VB_CHAN_FXO || type == VB_CHAN_FXS)
+        field(dst, size, "VB/%s/%d/%s/%d", sp->bd->name, sp->vbspan + 1,
+              type == VB_CHAN_FXO ? "FXO" : "FXS", chanpos);
+    else
+        field(dst, size, "VB/%s/%d/%d", sp->bd->name, sp->vbspan + 1, chanpos);
+}
+
 static int get_params(int channo, struct chan *open, struct vbd_params *p)
 {
     int want_master = channo & VBD_GET_PARAMS_RETURN_MASTER;
@@ -448,7 +489,7 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
     p->sigcap = sigcap_of(sp, sim);
     p->idlebits = g_k->chan[channo].idlebits;
     p->curlaw = open ? open->law : chan_law(channo, sp);
-    field(p->name, sizeof p->name, "VB/%s/%d/%d", sp->bd->name, sp->vbspan + 1, p->chanpos);
+    chan_name(sp, sim, p->chanpos, p->name, sizeof p->name);
     p->rxbits = p->txbits = -1;
     if (sim >= 0) {
         vb_chan_status_t cs;
@@ -459,7 +500,7 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
         else if (type == VB_CHAN_FXO)
             p->rxisoffhook = open ? open->ringing : cs.ringing;
         if (type == VB_CHAN_E1_CAS) {
-            p->rxbits = cs.cas_rx;
+            p->rxbits = g_k->span[sp->no].maint == VBD_MAINT_LOCALLOOP ? cs.cas_tx : cs.cas_rx;
             p->txbits = cs.cas_tx;
         }
     }
@@ -470,6 +511,20 @@ static int get_params(int channo, struct chan *open, struct vbd_params *p)
     if (want_master)
         p->channo |= (g_k->chan[channo].master ? g_k->chan[channo].master : channo) << 16;
     return 0;
+}
+
+/* The span the board times from: the running span without alarms that has
+ * the lowest non-zero sync priority (system.conf's span= timing), or 0. */
+static int sync_source(void)
+{
+    int best = 0;
+    for (int s = 1; s <= g_nspans; s++) {
+        int pr = g_k->span[s].sync;
+        if (g_k->span[s].running && pr > 0 && !span_alarms(&g_spans[s])
+            && (!best || pr < g_k->span[best].sync))
+            best = s;
+    }
+    return best;
 }
 
 static int spanstat(int spanno, struct vbd_spaninfo *si)
@@ -486,27 +541,19 @@ static int spanstat(int spanno, struct vbd_spaninfo *si)
     field(si->desc, sizeof si->desc, "voiceboard %s span %d (%s)", sp->bd->name, sp->vbspan + 1,
              is_e1(sp) ? "E1" : "analog");
     si->alarms = span_alarms(sp);
-    si->crc4count = (int)st.counters[VB_SCNT_CRC4];
-    si->ebitcount = (int)st.counters[VB_SCNT_EBIT];
-    si->fascount = (int)st.counters[VB_SCNT_FAS];
-    si->fecount = (uint32_t)st.counters[VB_SCNT_FAS];
-    si->bpvcount = (int)st.counters[VB_SCNT_BPV];
-    si->cvcount = (uint32_t)st.counters[VB_SCNT_BPV];
+    si->crc4count = span_counter(sp, &st, VB_SCNT_CRC4);
+    si->ebitcount = span_counter(sp, &st, VB_SCNT_EBIT);
+    si->fascount = span_counter(sp, &st, VB_SCNT_FAS);
+    si->fecount = (uint32_t)si->fascount;
+    si->bpvcount = span_counter(sp, &st, VB_SCNT_BPV);
+    si->cvcount = (uint32_t)si->bpvcount;
     int configured = 0;
     for (int c = sp->basechan; c < sp->basechan + sp->total; c++)
         configured += g_k->chan[c].sigtype != 0;
     si->numchans = configured;
     si->totalchans = sp->total;
     si->totalspans = g_nspans;
-    si->syncsrc = 0;
-    int best = 0;                     /* the running span with the lowest sync priority */
-    for (int s = 1; s <= g_nspans; s++) {
-        int pr = g_k->span[s].sync;
-        if (g_k->span[s].running && pr > 0 && !span_alarms(&g_spans[s])
-            && (!best || pr < g_k->span[best].sync))
-            best = s;
-    }
-    si->syncsrc = best;
+    si->syncsrc = sync_source();
     si->lbo = ks->lbo;
     si->lineconfig = ks->configured ? ks->lineconfig : 0;
     snprintf(si->lboname, sizeof si->lboname, "%s", is_e1(sp) ? "0 db (CSU)/0-133 feet (DSX-1)" : "");
@@ -563,6 +610,283 @@ static int spanconfig(const struct vbd_lineconfig *lc)
     return 0;
 }
 
+/* ------------------------------------------------------------ /proc/dahdi */
+/* lsdahdi (and anything else using DAHDI's Perl modules) reads the span
+ * files /proc/dahdi/N.  They are served from a private directory made at
+ * the first access (TMPDIR/vb-dahdi-XXXXXX, removed at exit by the process
+ * that made it): open, stat, access and opendir of /proc/dahdi[/...] go
+ * there, and each open of a span file writes it anew, so it shows the
+ * alarms and counters of that moment, as the kernel's seq_file does. */
+static char g_procdir[256];           /* "" until made */
+static pid_t g_procdir_pid;
+
+static const char *sigstr(int sig)
+{
+    switch (sig) {
+    case VBD_SIG_FXSLS: return "FXSLS";
+    case VBD_SIG_FXSKS: return "FXSKS";
+    case VBD_SIG_FXSGS: return "FXSGS";
+    case VBD_SIG_FXOLS: return "FXOLS";
+    case VBD_SIG_FXOKS: return "FXOKS";
+    case VBD_SIG_FXOGS: return "FXOGS";
+    case VBD_SIG_EM: return "E&M";
+    case VBD_SIG_EM_E1: return "E&M-E1";
+    case VBD_SIG_CLEAR: return "Clear";
+    case VBD_SIG_HDLCRAW: return "HDLCRAW";
+    case VBD_SIG_HDLCFCS: return "HDLCFCS";
+    case VBD_SIG_HDLCNET: return "HDLCNET";
+    case VBD_SIG_HARDHDLC: return "Hardware-assisted HDLC";
+    case VBD_SIG_MTP2: return "MTP2";
+    case VBD_SIG_SLAVE: return "Slave";
+    case VBD_SIG_CAS: return "CAS";
+    case VBD_SIG_DACS: return "DACS";
+    case VBD_SIG_DACS_RBS: return "DACS+RBS";
+    case VBD_SIG_SF: return "SF (ToneOnly)";
+    default: return "Unconfigured";
+    }
+}
+
+/* dahdi-base.c's alarm words, each followed by a space. */
+static void put_alarms(FILE *f, int alarms)
+{
+    if (alarms <= 0)
+        return;
+    fprintf(f, "%s%s%s%s%s%s", (alarms & VBD_ALARM_BLUE) ? "BLUE " : "",
+            (alarms & VBD_ALARM_YELLOW) ? "YELLOW " : "", (alarms & VBD_ALARM_RED) ? "RED " : "",
+            (alarms & VBD_ALARM_LOOPBACK) ? "LOOP " : "",
+            (alarms & VBD_ALARM_RECOVER) ? "RECOVERING " : "",
+            (alarms & VBD_ALARM_NOTOPEN) ? "NOTOPEN " : "");
+}
+
+/* lineconfig_str: the coding, framing and CRC-4 words joined by '/'. */
+static void put_lineconfig(FILE *f, int lc)
+{
+    static const char *const bit_name[] = { [4] = "D4", [5] = "ESF", [6] = "AMI", [7] = "B8ZS",
+                                            [8] = "CCS", [9] = "HDB3", [10] = "CRC4" };
+    int coding = 0, framing = 0, written = 0;
+    fputc(' ', f);
+    for (int bit = 4; bit <= 10; bit++) {
+        int mask = 1 << bit, word = 0;
+        if (!(lc & mask))
+            continue;
+        if (!coding && (mask == VBD_CONFIG_B8ZS || mask == VBD_CONFIG_AMI || mask == VBD_CONFIG_HDB3))
+            coding = word = 1;
+        else if (!framing && (mask == VBD_CONFIG_ESF || mask == VBD_CONFIG_D4 || mask == VBD_CONFIG_CCS))
+            framing = word = 1;
+        else if (mask == VBD_CONFIG_CRC4)
+            word = 1;
+        if (word)
+            fprintf(f, "%s%s", written++ ? "/" : "", bit_name[bit]);
+    }
+}
+
+static int chan_in_use(int channo)
+{
+    int32_t pid = atomic_load(&g_k->chan[channo].open_pid);
+    return pid && (pid == getpid() || kill(pid, 0) == 0);
+}
+
+/* The timing master, as the kernel's master_span: the sync source, else the
+ * first span. */
+static int master_span(void)
+{
+    int s = sync_source();
+    return s ? s : (g_nspans ? 1 : 0);
+}
+
+/* dahdi_seq_show for one span, into a stream. */
+static void proc_span(FILE *f, struct span *sp)
+{
+    vb_span_status_t st = { 0 };
+    vb_span_status(sp->bd->b, sp->vbspan, &st);
+    struct vbd_spaninfo si;
+    spanstat(sp->no, &si);
+    fprintf(f, "Span %d: %s \"%s\"", sp->no, si.name, si.desc);
+    if (master_span() == sp->no)
+        fprintf(f, " (MASTER)");
+    if (si.lineconfig)
+        put_lineconfig(f, si.lineconfig);
+    fputc(' ', f);
+    put_alarms(f, si.alarms);
+    if (si.syncsrc == sp->no)
+        fprintf(f, "ClockSource ");
+    fputc('\n', f);
+    if (si.bpvcount) fprintf(f, "\tBPV count: %d\n", si.bpvcount);
+    if (si.crc4count) fprintf(f, "\tCRC4 error count: %d\n", si.crc4count);
+    if (si.ebitcount) fprintf(f, "\tE-bit error count: %d\n", si.ebitcount);
+    if (si.fascount) fprintf(f, "\tFAS error count: %d\n", si.fascount);
+    if (span_counter(sp, &st, VB_SCNT_SLIPS))
+        fprintf(f, "\tTiming slips: %d\n", span_counter(sp, &st, VB_SCNT_SLIPS));
+    fputc('\n', f);
+    for (int c = sp->basechan; c < sp->basechan + sp->total; c++) {
+        int pos = c - sp->basechan + 1, sim = sim_chan(sp, c);
+        char name[40];
+        chan_name(sp, sim, pos, name, sizeof name);
+        fprintf(f, "\t%4d %s ", c, name);
+        struct kchan *kc = &g_k->chan[c];
+        if (kc->sigtype == VBD_SIG_SLAVE && kc->master > 0 && kc->master <= g_nchan)
+            fprintf(f, "%s ", sigstr(g_k->chan[kc->master].sigtype));
+        else if (kc->sigtype)
+            fprintf(f, "%s ", sigstr(kc->sigtype));
+        else if (!sigcap_of(sp, sim))
+            fprintf(f, "Reserved ");
+        if (chan_in_use(c))
+            fprintf(f, "(In use) ");
+        put_alarms(f, si.alarms);
+        fputc('\n', f);
+    }
+}
+
+static void procdir_path(char *dst, size_t size, const char *rest)
+{
+    snprintf(dst, size, "%s/proc/dahdi%s", g_procdir, rest);
+}
+
+/* Write /proc/dahdi/N into the private directory (whole, then renamed in:
+ * a reader never sees half a file). */
+static void proc_write_span(struct span *sp)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    proc_span(f, sp);
+    fclose(f);
+    char path[320], tmp[340];
+    char rest[16];
+    snprintf(rest, sizeof rest, "/%d", sp->no);
+    procdir_path(path, sizeof path, rest);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    int fd = real_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd >= 0) {
+        size_t done = 0;
+        while (done < len) {
+            ssize_t w = real_write(fd, text + done, len - done);
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+        real_close(fd);
+        rename(tmp, path);
+    }
+    free(text);
+}
+
+static void procdir_remove(void)
+{
+    if (!g_procdir[0] || g_procdir_pid != getpid())
+        return;                       /* a forked child leaves its parent's directory alone */
+    char path[320];
+    for (int s = 1; s <= g_nspans; s++) {
+        char rest[16];
+        snprintf(rest, sizeof rest, "/%d", s);
+        procdir_path(path, sizeof path, rest);
+        unlink(path);
+    }
+    procdir_path(path, sizeof path, "");
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/proc", g_procdir);
+    rmdir(path);
+    rmdir(g_procdir);
+    g_procdir[0] = '\0';
+}
+
+static void procdir_at_exit(void)
+{
+    /* trylock: exit() must not wait on a thread stuck inside the emulator */
+    int locked = pthread_mutex_trylock(&g_lock) == 0;
+    procdir_remove();
+    if (locked)
+        pthread_mutex_unlock(&g_lock);
+}
+
+/* The private /proc/dahdi, made once per process; caller holds g_lock. */
+static int procdir_make(void)
+{
+    if (g_procdir[0])
+        return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_procdir, sizeof g_procdir, "%s/vb-dahdi-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_procdir)) {
+        g_procdir[0] = '\0';
+        return -1;
+    }
+    static int registered;
+    if (!registered && atexit(procdir_at_exit) == 0)
+        registered = 1;
+    g_procdir_pid = getpid();
+    char path[320];
+    snprintf(path, sizeof path, "%s/proc", g_procdir);
+    mkdir(path, 0555);
+    procdir_path(path, sizeof path, "");
+    mkdir(path, 0555);
+    for (int s = 1; s <= g_nspans; s++)
+        proc_write_span(&g_spans[s]);
+    return 0;
+}
+
+/* /proc/dahdi or below it, while boards are served: the path in the private
+ * directory (a span file written anew when `fresh`); else the path itself. */
+static const char *proc_redirect(const char *path, char *buf, size_t size, int fresh)
+{
+    static const char pre[] = "/proc/dahdi";
+    if (!path || strncmp(path, pre, sizeof pre - 1) != 0
+        || (path[sizeof pre - 1] != '\0' && path[sizeof pre - 1] != '/')
+        || !getenv("VB_DAHDI_BOARDS"))
+        return path;
+    if (!real_open)
+        resolve();
+    const char *rest = path + sizeof pre - 1;
+    pthread_mutex_lock(&g_lock);
+    if (init_locked() < 0 || !g_active || procdir_make() < 0) {
+        pthread_mutex_unlock(&g_lock);
+        return path;                  /* nothing served: as without the modules */
+    }
+    char *end;
+    long n = rest[0] == '/' ? strtol(rest + 1, &end, 10) : 0;
+    if (fresh && n >= 1 && n <= g_nspans && !*end)
+        proc_write_span(&g_spans[n]);
+    procdir_path(buf, size, rest);
+    pthread_mutex_unlock(&g_lock);
+    return buf;
+}
+
+/* DAHDI_MAINT on a span, with the semantics of dahdi-base.c and an E1
+ * framer's driver (wct4xxp): the loopback modes are kept in the state file
+ * like the kernel's maintstat and carried out by the tick thread of the
+ * process that hosts the board; E1 has no loop-up/loop-down codes; the
+ * counters reset to zero as DAHDI shows them.  Analog spans have no
+ * maintenance (ENOSYS, like wctdm's). */
+static int maint(const struct vbd_maintinfo *m)
+{
+    if (m->spanno < 1 || m->spanno > g_nspans)
+        return -EINVAL;
+    struct span *sp = &g_spans[m->spanno];
+    struct kspan *ks = &g_k->span[m->spanno];
+    if (!is_e1(sp))
+        return -ENOSYS;
+    switch (m->command) {
+    case VBD_MAINT_NONE:
+    case VBD_MAINT_LOCALLOOP:
+    case VBD_MAINT_NETWORKLINELOOP:
+    case VBD_MAINT_NETWORKPAYLOADLOOP:
+        ks->maint = m->command;
+        notify_change();
+        return 0;
+    case VBD_RESET_COUNTERS: {
+        vb_span_status_t st;
+        if (vb_span_status(sp->bd->b, sp->vbspan, &st) < 0)
+            return -EIO;
+        for (int i = 0; i < VB_SPAN_NCOUNTERS; i++)
+            ks->counter_base[i] = st.counters[i];
+        return 0;
+    }
+    default:                          /* loop-up/down codes (T1 only), error insertion, PRBS */
+        return -ENOSYS;
+    }
+}
+
 /* ------------------------------------------------------- channel buffers */
 static void chan_event(struct chan *ch, int ev)
 {
@@ -571,6 +895,7 @@ static void chan_event(struct chan *ch, int ev)
         return;                       /* queue full: the kernel throws it away */
     ch->ev[ch->ev_in] = ev;
     ch->ev_in = next;
+    ch->wakes++;
 }
 
 static int chan_has_event(struct chan *ch) { return ch->ev_in != ch->ev_out; }
@@ -621,6 +946,7 @@ static void chan_feed(struct chan *ch, const int16_t *s, int n, uint64_t pos)
         if (ch->rx_fill == ch->blocksize) {
             ch->rx_fill = 0;
             ch->rx_ready++;
+            ch->wakes++;
         }
     }
 }
@@ -643,6 +969,7 @@ static void chan_drain(struct chan *ch, int16_t *out, int n)
             ch->tx_pos = 0;
             ch->tx_head = (ch->tx_head + 1) % ch->numbufs;
             ch->tx_count--;
+            ch->wakes++;
         }
     }
 }
@@ -657,15 +984,12 @@ static void deliver(struct board *bd, const vb_event_t *ev)
             chan_event(ch, VBD_EVENT_REMOVED);
             continue;
         }
-        if (ev->kind == VB_EV_ALARM_SET || ev->kind == VB_EV_ALARM_CLEAR) {
-            if (ch->sp->vbspan == ev->span)
-                chan_event(ch, ev->kind == VB_EV_ALARM_SET ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
-            continue;
-        }
+        if (ev->kind == VB_EV_ALARM_SET || ev->kind == VB_EV_ALARM_CLEAR)
+            continue;                 /* alarm_notify tells the span's channels, as the kernel does */
         if (ch->sim != ev->chan)
             continue;
-        if (ch->sigfreeze && ev->kind == VB_EV_CAS)
-            continue;
+        if (ev->kind == VB_EV_CAS && (ch->sigfreeze || ch->sp->maint == VBD_MAINT_LOCALLOOP))
+            continue;                 /* frozen, or the receiver hears the card's own bits */
         switch (ev->kind) {
         case VB_EV_HOOK_OFF: chan_event(ch, VBD_EVENT_RINGOFFHOOK); break;
         case VB_EV_HOOK_ON: chan_event(ch, VBD_EVENT_ONHOOK); break;
@@ -684,6 +1008,38 @@ static void deliver(struct board *bd, const vb_event_t *ev)
         default: break;
         }
     }
+}
+
+/* epoll sets that hold emulated descriptors.  The kernel cannot see an
+ * emulated descriptor's readiness, so such a set is kept here (fd, events,
+ * data) and epoll_wait checks it like poll does; a private eventfd (kick) in
+ * the real set wakes a waiter whenever emulated state changes, while real
+ * descriptors in the same set wake it directly. */
+struct epreg {
+    int fd;
+    uint32_t events;
+    epoll_data_t data;
+    int disarmed;                     /* EPOLLONESHOT: reported, until EPOLL_CTL_MOD */
+    short last;                       /* EPOLLET: readiness and wake count last seen */
+    uint64_t last_wakes;
+};
+struct epset { int epfd, kick, nregs, cap; struct epreg *regs; struct epset *next; };
+static struct epset *g_ep[MAX_FD];
+static struct epset *g_eplist;        /* the same sets, to wake them */
+static void epset_free(int epfd);
+static void epoll_forget(int fd);
+
+/* Something a waiter may wait for changed (a tick, an event, a read or write):
+ * wake poll/select/read waiters and the epoll sets.  Caller holds g_lock. */
+static void notify_change(void)
+{
+    pthread_cond_broadcast(&g_cond);
+    for (struct epset *es = g_eplist; es; es = es->next)
+        if (es->nregs) {
+            uint64_t one = 1;
+            if (real_write(es->kick, &one, sizeof one) < 0)
+                continue;             /* EAGAIN: the kick is pending already */
+        }
 }
 
 static struct timer *g_timers[MAX_FD];
@@ -714,6 +1070,88 @@ static int lockstep_blocked(struct board *bd)
     return 0;
 }
 
+/* An event for every open channel of a span. */
+static void span_chan_event(struct span *sp, int ev)
+{
+    for (struct chan *ch = g_open; ch; ch = ch->next)
+        if (ch->sp == sp)
+            chan_event(ch, ev);
+}
+
+/* dahdi_alarm_notify: the span's channels get DAHDI_EVENT_ALARM when it goes
+ * into alarm and NOALARM when it is clear again; a change of alarm while it
+ * stays in alarm (RAI added to LOS, LOS gone with RAI left) has no event
+ * (SPANSTAT shows it). */
+static void alarm_notify(struct span *sp)
+{
+    int now = span_alarms(sp);
+    if (!now != !sp->last_alarms)
+        span_chan_event(sp, now ? VBD_EVENT_ALARM : VBD_EVENT_NOALARM);
+    sp->last_alarms = now;
+}
+
+/* Carry out a change of a span's DAHDI_MAINT mode (set by any process in the
+ * state file) in the process that ticks the board: the LOOP alarm's
+ * ALARM/NOALARM events when the span goes in or out of alarm, as
+ * dahdi_alarm_notify does; the host's CAS bits kept aside during a network
+ * loop; the CAS bits a channel hears change in and out of local loop. */
+static void apply_maint(struct board *bd)
+{
+    for (int s = 1; s <= g_nspans; s++) {
+        struct span *sp = &g_spans[s];
+        int old = sp->maint, now = g_k->span[s].maint;
+        if (sp->bd != bd || old == now)
+            continue;
+        int was_net = old == VBD_MAINT_NETWORKLINELOOP || old == VBD_MAINT_NETWORKPAYLOADLOOP;
+        int is_net = now == VBD_MAINT_NETWORKLINELOOP || now == VBD_MAINT_NETWORKPAYLOADLOOP;
+        for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
+            if (bd->ci[c].type != VB_CHAN_E1_CAS)
+                continue;
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, c, &cs);
+            int *saved = &sp->saved_cas[c - sp->info.first_chan];
+            if (is_net && !was_net)
+                *saved = cs.cas_tx;
+            else if (was_net && !is_net)
+                vb_set_cas(bd->b, c, *saved);
+        }
+        sp->maint = now;
+        alarm_notify(sp);             /* the ioctl's dahdi_alarm_notify, then the framer's CAS */
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            if (ch->sp != sp || ch->sim < 0)
+                continue;
+            if (now == VBD_MAINT_LOCALLOOP)
+                memset(ch->loop_tx, 0, sizeof ch->loop_tx);
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, ch->sim, &cs);
+            if (bd->ci[ch->sim].type == VB_CHAN_E1_CAS && !ch->sigfreeze && cs.cas_rx != cs.cas_tx
+                && (old == VBD_MAINT_LOCALLOOP || now == VBD_MAINT_LOCALLOOP))
+                chan_event(ch, VBD_EVENT_BITSCHANGED);
+        }
+    }
+}
+
+/* Network loop (line or payload: the simulated line has no framing to tell
+ * them apart): every bearer channel of the span sends back what it received
+ * this tick, CAS bits included; the host still receives the line. */
+static void network_loop(struct board *bd, const int16_t *rx, int16_t *tx)
+{
+    for (int s = 1; s <= g_nspans; s++) {
+        struct span *sp = &g_spans[s];
+        if (sp->bd != bd || (sp->maint != VBD_MAINT_NETWORKLINELOOP && sp->maint != VBD_MAINT_NETWORKPAYLOADLOOP))
+            continue;
+        for (int c = sp->info.first_chan; c < sp->info.first_chan + sp->info.nchan; c++) {
+            memcpy(tx + (size_t)c * EMU_BLOCK, rx + (size_t)c * EMU_BLOCK, (size_t)EMU_BLOCK * sizeof *tx);
+            if (bd->ci[c].type != VB_CHAN_E1_CAS)
+                continue;
+            vb_chan_status_t cs;
+            vb_chan_status(bd->b, c, &cs);
+            if (cs.cas_tx != cs.cas_rx)
+                vb_set_cas(bd->b, c, cs.cas_rx);
+        }
+    }
+}
+
 static void *tick_thread(void *arg)
 {
     struct board *bd = arg;
@@ -735,15 +1173,17 @@ static void *tick_thread(void *arg)
             vb_event_t lost = { 0, VB_EV_BOARD_LOST, -1, -1, 0 };
             deliver(bd, &lost);
             bd->lost = 1;
-            pthread_cond_broadcast(&g_cond);
+            notify_change();
             pthread_mutex_unlock(&g_lock);
             break;
         }
         const int16_t *rx = vb_rx(bd->b);
         int16_t *tx = vb_tx(bd->b);
+        apply_maint(bd);
         for (struct chan *ch = g_open; ch; ch = ch->next) {
             if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
-                chan_feed(ch, rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK, bd->fed);
+                chan_feed(ch, ch->sp->maint == VBD_MAINT_LOCALLOOP ? ch->loop_tx
+                              : rx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK, bd->fed);
             else if (first && (!ch->sp || ch->sim < 0))
                 chan_feed(ch, NULL, EMU_BLOCK, bd->fed);      /* pseudo and TS16: timed silence */
         }
@@ -762,7 +1202,10 @@ static void *tick_thread(void *arg)
         while ((n = vb_read_events(bd->b, evs, 64)) > 0)
             for (int i = 0; i < n; i++)
                 deliver(bd, &evs[i]);
-        pthread_cond_broadcast(&g_cond);
+        for (int s = 1; s <= g_nspans; s++)
+            if (g_spans[s].bd == bd)
+                alarm_notify(&g_spans[s]);  /* the line's alarms, a framing dahdi_cfg changed */
+        notify_change();
         if (g_pace == PACE_LOCKSTEP) {
             /* Hold this tick open until the program has read what it can and
              * answered it: what it commands meanwhile reaches the card before
@@ -776,11 +1219,15 @@ static void *tick_thread(void *arg)
         /* This tick's transmit: what the program wrote up to now (in lockstep,
          * its answer to the block just read goes out in the same tick). */
         for (struct chan *ch = g_open; ch; ch = ch->next) {
-            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0)
-                chan_drain(ch, tx + (size_t)ch->sim * EMU_BLOCK, EMU_BLOCK);
-            else if (first && (!ch->sp || ch->sim < 0))
+            if (ch->sp && ch->sp->bd == bd && ch->sim >= 0) {
+                int16_t *out = tx + (size_t)ch->sim * EMU_BLOCK;
+                chan_drain(ch, out, EMU_BLOCK);
+                if (ch->sp->maint == VBD_MAINT_LOCALLOOP)
+                    memcpy(ch->loop_tx, out, (size_t)EMU_BLOCK * sizeof *out);
+            } else if (first && (!ch->sp || ch->sim < 0))
                 chan_drain(ch, NULL, EMU_BLOCK);
         }
+        network_loop(bd, rx, tx);
         pthread_mutex_unlock(&g_lock);
         if (g_pace == PACE_CARD && bd->info.clock == VB_CLOCK_LOCKSTEP) {
             int64_t now;
@@ -817,6 +1264,9 @@ static int start_board(struct board *bd)
         return -ENODEV;
     }
     bd->started = 1;
+    for (int s = 1; s <= g_nspans; s++)
+        if (g_spans[s].bd == bd)
+            g_spans[s].last_alarms = span_alarms(&g_spans[s]);   /* in alarm already: no event */
     pthread_create(&bd->thr, NULL, tick_thread, bd);
     return 0;
 }
@@ -933,7 +1383,7 @@ static void waiting_for_rx(struct chan *ch)
 {
     if (!ch->rx_ready && !(ch->reader && ch->answered)) {
         ch->reader = ch->answered = 1;
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
     }
 }
 
@@ -1013,12 +1463,8 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
             return -EINVAL;
         return a->echocan[0] ? -ENOENT : 0;   /* no echo canceller modules here */
     }
-    case VBD_MAINT: {
-        struct vbd_maintinfo *m = arg;
-        if (m->spanno < 1 || m->spanno > g_nspans)
-            return -EINVAL;
-        return m->command == VBD_MAINT_NONE ? 0 : -ENOSYS;
-    }
+    case VBD_MAINT:
+        return maint(arg);
     case VBD_SPECIFY:
         if (e->kind != K_CHANNEL || ch)
             return -EINVAL;
@@ -1042,7 +1488,7 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
         if (e->kind != K_TIMER)
             return -EINVAL;
         e->tm->ping = 1;
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
         return 0;
     case VBD_TIMERPONG:
         if (e->kind != K_TIMER)
@@ -1175,16 +1621,26 @@ static int do_ioctl(struct efd *e, unsigned long req, void *arg)
             return -EINVAL;
         vb_chan_status_t cs;
         vb_chan_status(bd->b, ch->sim, &cs);
-        *ip = cs.cas_rx;
+        *ip = g_k->span[ch->sp->no].maint == VBD_MAINT_LOCALLOOP ? cs.cas_tx : cs.cas_rx;
         return 0;
     }
-    case VBD_SETTXBITS:
+    case VBD_SETTXBITS: {
         if (type != VB_CHAN_E1_CAS || !(g_k->chan[ch->channo].sigtype & VBD_SIG_CAS))
             return -EINVAL;
         if ((rc = ensure_host(ch)) < 0)
             return rc;
+        vb_chan_status_t cs;
+        vb_chan_status(bd->b, ch->sim, &cs);
         ch->txbits = *ip & 0xf;
+        struct span *sp = ch->sp;
+        if (sp->maint == VBD_MAINT_NETWORKLINELOOP || sp->maint == VBD_MAINT_NETWORKPAYLOADLOOP) {
+            sp->saved_cas[ch->sim - sp->info.first_chan] = ch->txbits;   /* sent when the loop ends */
+            return 0;
+        }
+        if (sp->maint == VBD_MAINT_LOCALLOOP && cs.cas_tx != ch->txbits && !ch->sigfreeze)
+            chan_event(ch, VBD_EVENT_BITSCHANGED);                       /* it hears its own bits */
         return vb_set_cas(bd->b, ch->sim, ch->txbits) < 0 ? -EIO : 0;
+    }
     case VBD_HOOK: {
         int h = *ip;
         if ((rc = ensure_host(ch)) < 0)
@@ -1321,6 +1777,8 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, int 
         resolve();
     if (emulated_path(path) && (path[0] == '/' || dirfd == AT_FDCWD))
         return emu_open(path, flags);
+    char buf[320];
+    path = proc_redirect(path, buf, sizeof buf, 1);
     return at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
 }
 
@@ -1355,22 +1813,123 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((
 EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0, 0); }
 EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
 
+/* The /proc/dahdi readers: stdio, directories, stat and access.  Every
+ * program calls these often, so the next definition is looked up once. */
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    static FILE *(*real_fopen)(const char *, const char *);
+    if (!real_fopen)
+        real_fopen = dlsym(RTLD_NEXT, "fopen");
+    char buf[320];
+    return real_fopen(proc_redirect(path, buf, sizeof buf, 1), mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode) __attribute__((alias("fopen")));
+
+EXPORT DIR *opendir(const char *path)
+{
+    static DIR *(*real_opendir)(const char *);
+    if (!real_opendir)
+        real_opendir = dlsym(RTLD_NEXT, "opendir");
+    char buf[320];
+    return real_opendir(proc_redirect(path, buf, sizeof buf, 0));
+}
+
+EXPORT int stat(const char *path, struct stat *st)
+{
+    static int (*real_stat)(const char *, struct stat *);
+    if (!real_stat)
+        real_stat = dlsym(RTLD_NEXT, "stat");
+    char buf[320];
+    return real_stat(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+    static int (*real_stat64)(const char *, struct stat64 *);
+    if (!real_stat64)
+        real_stat64 = dlsym(RTLD_NEXT, "stat64");
+    char buf[320];
+    return real_stat64(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int lstat(const char *path, struct stat *st)
+{
+    static int (*real_lstat)(const char *, struct stat *);
+    if (!real_lstat)
+        real_lstat = dlsym(RTLD_NEXT, "lstat");
+    char buf[320];
+    return real_lstat(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+    static int (*real_lstat64)(const char *, struct stat64 *);
+    if (!real_lstat64)
+        real_lstat64 = dlsym(RTLD_NEXT, "lstat64");
+    char buf[320];
+    return real_lstat64(proc_redirect(path, buf, sizeof buf, 0), st);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    static int (*real_fstatat)(int, const char *, struct stat *, int);
+    if (!real_fstatat)
+        real_fstatat = dlsym(RTLD_NEXT, "fstatat");
+    char buf[320];
+    return real_fstatat(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+    static int (*real_fstatat64)(int, const char *, struct stat64 *, int);
+    if (!real_fstatat64)
+        real_fstatat64 = dlsym(RTLD_NEXT, "fstatat64");
+    char buf[320];
+    return real_fstatat64(dirfd, proc_redirect(path, buf, sizeof buf, 0), st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *st)
+{
+    static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
+    if (!real_statx)
+        real_statx = dlsym(RTLD_NEXT, "statx");
+    char buf[320];
+    return real_statx(dirfd, proc_redirect(path, buf, sizeof buf, 0), flags, mask, st);
+}
+
+EXPORT int access(const char *path, int how)
+{
+    static int (*real_access)(const char *, int);
+    if (!real_access)
+        real_access = dlsym(RTLD_NEXT, "access");
+    char buf[320];
+    return real_access(proc_redirect(path, buf, sizeof buf, 0), how);
+}
+
 EXPORT int close(int fd)
 {
     if (!real_close)
         resolve();
+    if (fd >= 0 && fd < MAX_FD && g_ep[fd]) {
+        pthread_mutex_lock(&g_lock);
+        if (g_ep[fd])
+            epset_free(fd);
+        pthread_mutex_unlock(&g_lock);
+    }
     struct efd *e = emu_fd(fd);
     if (e) {
         pthread_mutex_lock(&g_lock);
         if (g_fd[fd] == e) {
             g_fd[fd] = NULL;
             g_timers[fd] = NULL;
+            epoll_forget(fd);
             if (e->ch)
                 free_chan(e->ch);
             free(e->tm);
             free(e);
         }
-        pthread_cond_broadcast(&g_cond);
+        notify_change();
         pthread_mutex_unlock(&g_lock);
     }
     return real_close(fd);
@@ -1414,7 +1973,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                 ch->rx_ready--;
                 ch->reader = 1;
                 ch->answered = 0;
-                pthread_cond_broadcast(&g_cond);
+                notify_change();
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
             }
@@ -1464,7 +2023,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
                     ch->tx_len[buf_i] = (int)n;
                     ch->tx_count++;
                     ch->answered = 1;
-                    pthread_cond_broadcast(&g_cond);
+                    notify_change();
                 }
                 rc = (ssize_t)(ch->linear ? n * 2 : n);
                 break;
@@ -1692,4 +2251,288 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct times
     int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)
         = dlsym(RTLD_NEXT, "pselect");
     return real_pselect(nfds, r, w, x, ts, mask);
+}
+
+/* ---------------------------------------------------------------- epoll */
+#define KICK_TAG 0x766264616864696bULL   /* the kick's epoll data: never reported */
+
+static struct epset *epset_of(int epfd)
+{
+    return (epfd >= 0 && epfd < MAX_FD) ? g_ep[epfd] : NULL;
+}
+
+static int epset_find(struct epset *es, int fd)
+{
+    for (int i = 0; i < es->nregs; i++)
+        if (es->regs[i].fd == fd)
+            return i;
+    return -1;
+}
+
+static void epset_free(int epfd)
+{
+    struct epset *es = g_ep[epfd];
+    g_ep[epfd] = NULL;
+    for (struct epset **p = &g_eplist; *p; p = &(*p)->next)
+        if (*p == es) {
+            *p = es->next;
+            break;
+        }
+    real_close(es->kick);
+    free(es->regs);
+    free(es);
+}
+
+/* Take fd out of a set; a set left without emulated descriptors is the
+ * kernel's alone again (its kick closed, so the kernel drops that too). */
+static void epset_remove(struct epset *es, int i)
+{
+    es->regs[i] = es->regs[--es->nregs];
+    if (!es->nregs)
+        epset_free(es->epfd);
+}
+
+/* An emulated descriptor closed: the kernel drops it from every epoll set. */
+static void epoll_forget(int fd)
+{
+    for (struct epset *es = g_eplist, *next; es; es = next) {
+        next = es->next;
+        int i = epset_find(es, fd);
+        if (i >= 0)
+            epset_remove(es, i);
+    }
+}
+
+/* The set behind epfd, made at its first emulated descriptor; caller holds g_lock. */
+static int epset_get(int epfd, struct epset **out)
+{
+    static int (*real_ctl)(int, int, int, struct epoll_event *);
+    if (!real_ctl)
+        real_ctl = dlsym(RTLD_NEXT, "epoll_ctl");
+    if (epfd < 0 || epfd >= MAX_FD)
+        return -EBADF;
+    if (g_ep[epfd]) {
+        *out = g_ep[epfd];
+        return 0;
+    }
+    struct epset *es = calloc(1, sizeof *es);
+    if (!es)
+        return -ENOMEM;
+    es->epfd = epfd;
+    es->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event kev = { .events = EPOLLIN, .data.u64 = KICK_TAG };
+    if (es->kick < 0 || real_ctl(epfd, EPOLL_CTL_ADD, es->kick, &kev) < 0) {
+        int err = errno;              /* epfd is not an epoll descriptor: its error */
+        if (es->kick >= 0)
+            real_close(es->kick);
+        free(es);
+        return -err;
+    }
+    es->next = g_eplist;
+    g_eplist = es;
+    g_ep[epfd] = es;
+    *out = es;
+    return 0;
+}
+
+static int emu_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (op != EPOLL_CTL_DEL && !ev)
+        return -EFAULT;
+    if (epfd == fd)
+        return -EINVAL;
+    struct epset *es = NULL;
+    int rc = epset_get(epfd, &es);
+    if (rc < 0)
+        return rc;
+    int i = epset_find(es, fd);
+    if (op == EPOLL_CTL_ADD && i >= 0)
+        rc = -EEXIST;
+    else if (op == EPOLL_CTL_ADD && es->nregs == es->cap) {
+        int cap = es->cap ? es->cap * 2 : 8;
+        struct epreg *r = realloc(es->regs, (size_t)cap * sizeof *r);
+        if (r) {
+            es->regs = r;
+            es->cap = cap;
+        } else {
+            rc = -ENOMEM;
+        }
+    } else if ((op == EPOLL_CTL_MOD || op == EPOLL_CTL_DEL) && i < 0)
+        rc = -ENOENT;
+    else if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL)
+        rc = -EINVAL;
+    if (rc < 0) {
+        if (!es->nregs)
+            epset_free(epfd);         /* made for nothing */
+        return rc;
+    }
+    if (op == EPOLL_CTL_ADD)
+        es->regs[es->nregs++] = (struct epreg){ .fd = fd, .events = ev->events, .data = ev->data };
+    else if (op == EPOLL_CTL_MOD)
+        es->regs[i] = (struct epreg){ .fd = fd, .events = ev->events, .data = ev->data };
+    else
+        epset_remove(es, i);
+    notify_change();                  /* a waiter on this set looks again */
+    return 0;
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (!real_open)
+        resolve();
+    if (!emu_fd(fd)) {
+        static int (*real_ctl)(int, int, int, struct epoll_event *);
+        if (!real_ctl)
+            real_ctl = dlsym(RTLD_NEXT, "epoll_ctl");
+        return real_ctl(epfd, op, fd, ev);
+    }
+    pthread_mutex_lock(&g_lock);
+    int rc = emu_epoll_ctl(epfd, op, fd, ev);
+    pthread_mutex_unlock(&g_lock);
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* The emulated descriptors of a set that are ready, as DAHDI's poll tells
+ * them (level-triggered unless EPOLLET; EPOLLONESHOT disarms); caller holds g_lock. */
+static int epset_collect(struct epset *es, struct epoll_event *out, int max)
+{
+    int n = 0;
+    for (int k = 0; k < es->nregs && n < max; k++) {
+        struct epreg *reg = &es->regs[k];
+        struct efd *e = emu_fd(reg->fd);
+        if (!e || reg->disarmed)
+            continue;
+        short r;
+        uint64_t wakes;
+        if (e->ch && ensure_host(e->ch) < 0) {
+            r = POLLERR;
+            wakes = 0;
+        } else {
+            r = chan_revents(e);
+            if (e->ch && (reg->events & EPOLLIN) && !(r & POLLIN))
+                waiting_for_rx(e->ch);
+            wakes = e->ch ? e->ch->wakes : e->tm ? (uint64_t)e->tm->expired + (uint64_t)e->tm->ping : 0;
+        }
+        short rep = (short)(r & (short)(reg->events | EPOLLERR | EPOLLHUP));
+        int edge = rep && (rep != reg->last || wakes != reg->last_wakes);
+        reg->last = rep;
+        reg->last_wakes = wakes;
+        if (!rep || ((reg->events & EPOLLET) && !edge))
+            continue;
+        out[n].events = (uint32_t)(unsigned short)rep;
+        out[n].data = reg->data;
+        n++;
+        if (reg->events & EPOLLONESHOT)
+            reg->disarmed = 1;
+    }
+    return n;
+}
+
+static int ms_until(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000
+               + (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+    return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* epoll_wait on a set with emulated descriptors: those are checked here, the
+ * real ones (and the kick) by the kernel, which also does the sleeping. */
+static int mixed_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms)
+{
+    static int (*real_wait)(int, struct epoll_event *, int, int);
+    if (!real_wait)
+        real_wait = dlsym(RTLD_NEXT, "epoll_wait");
+    struct timespec deadline;
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    for (;;) {
+        pthread_mutex_lock(&g_lock);
+        struct epset *es = epset_of(epfd);
+        if (!es) {
+            pthread_mutex_unlock(&g_lock);
+            return real_wait(epfd, out, max, timeout_ms);
+        }
+        uint64_t drained;
+        while (real_read(es->kick, &drained, sizeof drained) > 0)
+            ;                         /* looked at now: later changes kick again */
+        int n = epset_collect(es, out, max);
+        pthread_mutex_unlock(&g_lock);
+        if (n == max)
+            return n;
+        int wait = n ? 0 : timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : ms_until(&deadline);
+        int r = real_wait(epfd, out + n, max - n, wait);
+        if (r < 0)
+            return n ? n : -1;        /* EINTR and the like, as the kernel's */
+        int kept = n;
+        for (int i = n; i < n + r; i++)
+            if (out[i].data.u64 != KICK_TAG)
+                out[kept++] = out[i];
+        if (kept || r == 0)           /* something ready, or the time is up */
+            return kept;
+    }                                 /* only the kick: look at the emulated ones again */
+}
+
+static int emulated_set(int epfd)
+{
+    if (!epset_of(epfd))
+        return 0;                     /* the usual case, without the lock */
+    pthread_mutex_lock(&g_lock);
+    struct epset *es = epset_of(epfd);
+    int yes = es && es->nregs;
+    pthread_mutex_unlock(&g_lock);
+    return yes;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        static int (*real_wait)(int, struct epoll_event *, int, int);
+        if (!real_wait)
+            real_wait = dlsym(RTLD_NEXT, "epoll_wait");
+        return real_wait(epfd, events, max, timeout);
+    }
+    return mixed_epoll_wait(epfd, events, max, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        static int (*real_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+        if (!real_pwait)
+            real_pwait = dlsym(RTLD_NEXT, "epoll_pwait");
+        return real_pwait(epfd, events, max, timeout, mask);
+    }
+    sigset_t old;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    int rc = mixed_epoll_wait(epfd, events, max, timeout);
+    int err = errno;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return rc;
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max, const struct timespec *ts,
+                        const sigset_t *mask)
+{
+    if (!real_open)
+        resolve();
+    if (max <= 0 || !emulated_set(epfd)) {
+        static int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+        if (!real_pwait2)
+            real_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
+        return real_pwait2(epfd, events, max, ts, mask);
+    }
+    return epoll_pwait(epfd, events, max, ts_ms(ts), mask);
 }

@@ -452,6 +452,12 @@ static int dahdi_wait_tick(vb_board_t *b, int timeout_ms, uint64_t *tick)
     size_t bytes = (size_t)b->block * sizeof(int16_t);
     int rc = VB_OK;
     ring_ends(d);        /* before the reads: the card's state as of this block */
+    /* DAHDI tells a span's channels only when it goes into alarm or out of
+     * it; which alarms change meanwhile only SPANSTAT shows: look each tick
+     * while a span is in alarm. */
+    for (int s = 0; s < b->nspans; s++)
+        if (d->spans[s].alarms)
+            span_alarm_events(d, s);
     for (int c = 0; c < b->nchan && rc == VB_OK; c++) {
         int16_t *dst = rx + (size_t)c * (size_t)b->block;
         ssize_t got = block_io(d, c, 0, dst, bytes);
@@ -600,6 +606,24 @@ static int dahdi_chan_status(vb_board_t *b, int chan, vb_chan_status_t *out)
     return VB_OK;
 }
 
+/* Timing slips: DAHDI counts them only in /proc/dahdi/N, a line
+ * "\tTiming slips: N" among the span's counters (none while 0). */
+static uint64_t proc_slips(int spanno)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/dahdi/%d", spanno);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    unsigned long long n = 0;
+    int lines = 0;
+    while (fgets(line, sizeof line, f) && lines++ < 16)   /* the counters come first */
+        if (sscanf(line, " Timing slips: %llu", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
 static int dahdi_span_status(vb_board_t *b, int span, vb_span_status_t *out)
 {
     struct vb_dahdi *d = D(b);
@@ -615,7 +639,7 @@ static int dahdi_span_status(vb_board_t *b, int span, vb_span_status_t *out)
     out->counters[VB_SCNT_EBIT] = (uint32_t)si.ebitcount;
     out->counters[VB_SCNT_FAS] = (uint32_t)si.fascount;
     out->counters[VB_SCNT_BPV] = (uint32_t)si.bpvcount;
-    out->counters[VB_SCNT_SLIPS] = 0;    /* DAHDI counts slips only in /proc/dahdi/N */
+    out->counters[VB_SCNT_SLIPS] = proc_slips(si.spanno);
     return VB_OK;
 }
 

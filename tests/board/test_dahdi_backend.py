@@ -95,6 +95,7 @@ def test_span_alarms_and_counters_match_sim(name, tmp_path):
             dev.set_alarms(1, ["LOS"])
             dev.add_counter(1, "crc4", 5)
             dev.add_counter(1, "bpv", 2)
+            dev.add_counter(1, "slips", 4)          # DAHDI shows these in /proc/dahdi/2 only
             sim = json.loads(subprocess.run(CLI + ["scan", "--json", f"sim://{name}"], capture_output=True,
                                             text=True, timeout=LIMIT, check=True).stdout)["boards"][0]
             r = dahdi_run(f"sim://{name}", tmp_path / "state", *CLI, "scan", "--json", "dahdi://")
@@ -103,8 +104,9 @@ def test_span_alarms_and_counters_match_sim(name, tmp_path):
     assert r.returncode == 0, r.stderr
     dahdi = json.loads(r.stdout)["boards"][0]
     assert [s["alarms"] for s in dahdi["spans"]] == [s["alarms"] for s in sim["spans"]] == [[], ["LOS"]]
-    for key in ("crc4", "bpv", "fas", "ebit"):
+    for key in ("crc4", "bpv", "fas", "ebit", "slips"):
         assert dahdi["spans"][1]["counters"][key] == sim["spans"][1]["counters"][key]
+    assert dahdi["spans"][1]["counters"]["slips"] == 4
     assert [c["type"] for c in dahdi["channels"]] == [c["type"] for c in sim["channels"]]
     assert [c["timeslot"] for c in dahdi["channels"]] == [c["timeslot"] for c in sim["channels"]]
 
@@ -215,3 +217,173 @@ print(",".join(out))
         dev.close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ENOTTY,ENXIO,ENXIO,EINVAL"
+
+
+# ---------------------------------------------------------------- the voice server on dahdi://
+SERVER_TOML = """
+[[boards]]
+uri = "{uri}"
+name = "b"
+
+[channels]
+inbound = "b:0-1,4-33"            # the two FXO ports and the E1's 30 timeslots
+
+[prompts]
+default_lang = "zh"
+languages = ["zh"]
+
+[ivr]
+default_flow = "main"
+
+[ivr.flows.main]
+start = "hello"
+lang = "zh"
+
+[ivr.actions.hello]
+action = "play"
+prompts = ["welcome"]
+then = "main"
+
+[ivr.menus.main]
+greeting = ["main_menu"]
+invalid = ["invalid_choice"]
+timeout = ["no_input"]
+retries = 1
+first_timeout = 3000
+fallback = {{ action = "hangup", prompts = ["goodbye"] }}
+
+[ivr.menus.main.options]
+"1" = {{ action = "hangup", prompts = ["goodbye"] }}
+"""
+
+# LOS on the E1 span, RAI while it lasts, both cleared; then a call on an analog line
+ALARM_SCENARIO = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 1.0
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 1.5
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "RAI"
+
+[[fault]]
+at = 2.0
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 2.5
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "RAI"
+
+[[caller]]
+at = 3.0
+line = "{name}:0"
+number = "13911112222"
+script = [{{ after_silence = 0.6, digits = "1" }}]
+"""
+
+# The voice server (lockstep) on the board, until the call is over and every line idle;
+# what it published about spans and channels, as JSON.
+SERVER_RUN = """
+import asyncio, datetime as dt, json, sys, time
+from voiceserver.config.server import load_config
+from voiceserver.core.channels import State
+from voiceserver.core.events import ServerEventKind
+from voiceserver.core.server import VoiceServer
+from voiceserver.ivr.prompts import PromptLibrary
+
+lib = PromptLibrary(None, languages=["zh"], fallback="zh")
+server = VoiceServer(load_config(sys.argv[1], library=lib), lib, sync=True,
+                     start_time=dt.datetime.fromisoformat(sys.argv[2]))
+
+def sim_s():
+    rt = server.boards[0] if server.boards else None
+    return 0.0 if rt is None else rt.engine.tick * rt.board.block / 8000.0
+
+def done():
+    idle = all(ch.state is State.IDLE for rt in server.boards for ch in rt.channels.values())
+    return server.boards and sim_s() > 3.5 and len(server.records) >= 1 and idle
+
+async def main():
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run(stop))
+    t0 = time.monotonic()
+    try:
+        while not done():
+            await asyncio.sleep(0.005)
+            assert not task.done() and server.error is None, server.error
+            assert not any(rt.lost for rt in server.boards), [rt.lost for rt in server.boards]
+            assert sim_s() < 40 and time.monotonic() - t0 < 150, "not done"
+    finally:
+        stop.set()
+        await task
+
+asyncio.run(main())
+journal = server.bus.journal
+print(json.dumps({
+    "alarms": [[e.tick, e.data["span"], e.data["alarm"], e.data["set"]]
+               for e in journal if e.kind is ServerEventKind.SPAN_ALARM],
+    "states": [[e.tick, e.chan, e.data["old"], e.data["new"], e.data.get("reason")]
+               for e in journal if e.kind is ServerEventKind.CHANNEL_STATE],
+    "records": [[r.chan, r.digits] for r in server.records],
+}))
+"""
+
+
+def serve(tmp_path: Path, name: str, via_dahdi: bool) -> dict:
+    """SERVER_RUN against a fresh hwsim board, on sim:// or (through the emulator) on dahdi://."""
+    sim = Hwsim(tmp_path, name, scenario=ALARM_SCENARIO)
+    try:
+        conf = tmp_path / "server.toml"
+        conf.write_text(SERVER_TOML.format(uri="dahdi://" if via_dahdi else sim.uri))
+        cmd = [sys.executable, "-c", SERVER_RUN, str(conf), sim.hwsim.info["start"]]
+        if via_dahdi:     # as --board-via-dahdi runs the e2e tests: lockstep, 20 ms blocks
+            argv = CLI + ["dahdi-run", "--state", str(sim.state), "--configure", "--pace", "lockstep",
+                          "--block", "160", sim.uri, "--", *cmd]
+        else:
+            argv = cmd
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT * 4, cwd=REPO)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout.splitlines()[-1])
+    finally:
+        sim.stop()
+
+
+def test_voice_server_rides_out_a_span_alarm_on_dahdi(tmp_path, name):
+    """A LOS (and a RAI during it) on the E1 span reaches the server on dahdi:// as span alarm
+    events: it blocks the span's 30 lines and unblocks them when the span is clear, as on
+    sim://; the analog lines are untouched and take the call that comes after."""
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "dahdi").mkdir()
+    on_sim = serve(tmp_path / "sim", f"{name}s", via_dahdi=False)
+    on_dahdi = serve(tmp_path / "dahdi", f"{name}d", via_dahdi=True)
+    for run in (on_sim, on_dahdi):
+        e1 = [s for s in run["states"] if s[1] >= 4]
+        assert sorted({s[1] for s in e1}) == list(range(4, 34))
+        # every E1 line: blocked by the LOS, idle again once no alarm is left (nothing else)
+        for chan in range(4, 34):
+            assert [s[2:] for s in e1 if s[1] == chan] == [["idle", "blocked", "LOS"],
+                                                            ["blocked", "idle", "alarm cleared"]]
+        blocked_at = {s[0] for s in e1 if s[3] == "blocked"}
+        unblocked_at = {s[0] for s in e1 if s[3] == "idle"}
+        assert len(blocked_at) == len(unblocked_at) == 1         # the whole span at once
+        # from 1.0 s to 2.5 s of simulated time: 75 ticks of 20 ms (give or take the card's latency)
+        assert abs(unblocked_at.pop() - blocked_at.pop() - 75) <= 3, run["states"]
+        assert run["records"] == [[0, "1"]]                      # the analog call after it
+        assert all(s[1] == 0 for s in run["states"] if s[1] < 4)
+    assert [a[1:] for a in on_dahdi["alarms"]] == [a[1:] for a in on_sim["alarms"]] == [
+        [1, "LOS", True], [1, "RAI", True], [1, "LOS", False], [1, "RAI", False]]
+    # 0.5 s between them on both (hwsim's clock may start a little before the server's)
+    for run in (on_sim, on_dahdi):
+        ticks = [a[0] for a in run["alarms"]]
+        assert all(abs(b - a - 25) <= 3 for a, b in zip(ticks, ticks[1:], strict=False)), run["alarms"]

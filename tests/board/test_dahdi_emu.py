@@ -8,6 +8,8 @@ through `voiceboard dahdi-run`, and what they print is compared with
 """
 from __future__ import annotations
 
+import ast
+import json
 import os
 import shutil
 import signal
@@ -69,7 +71,8 @@ def test_emulator_built_with_interposers():
     syms = subprocess.run(["nm", "-D", "--defined-only", str(EMULATOR)], capture_output=True,
                           text=True, check=True).stdout.split()
     for fn in ("open", "open64", "openat", "close", "read", "write", "ioctl", "poll", "ppoll",
-               "select", "pselect"):
+               "select", "pselect", "epoll_ctl", "epoll_wait", "epoll_pwait", "fopen", "opendir", "stat",
+               "stat64", "lstat64", "statx", "access"):
         assert fn in syms, fn
     assert "vb_open" not in syms, "the board library stays private to the emulator"
 
@@ -174,6 +177,387 @@ def test_span_in_alarm_shows_in_dahdi_scan(name):
     finally:
         dev.close()
         state.unlink(missing_ok=True)
+
+
+LOS_ON_E1 = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 0.2
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+"""
+
+# voiceboard scan's span alarms as dahdi-base.c's alarm words (span_alarms in ext/dahdi_emu.c)
+DAHDI_ALARM_WORD = {"LOS": "RED", "LOF": "RED", "AIS": "BLUE", "RAI": "YELLOW"}
+
+
+def parse_lsdahdi(text: str) -> dict[int, dict]:
+    """lsdahdi's listing: {span: {"head": str, "chans": [(num, type, signalling, rest)]}}.
+
+    Channel lines are printf "%3d %-10s %-10s %s %s %s" (number, type, signalling, info,
+    battery, alarms), so the fields are cut by column.
+    """
+    spans: dict[int, dict] = {}
+    cur: dict = {}
+    for line in text.splitlines():
+        if line.startswith("### Span"):
+            num = int(line[len("### Span"):].split(":")[0])
+            cur = spans.setdefault(num, {"head": line.split(":", 1)[1].strip(), "chans": []})
+        elif line.strip():
+            cur["chans"].append((int(line[0:3]), line[4:14].strip(), line[15:25].strip(), line[26:].split()))
+    return spans
+
+
+def test_lsdahdi_lists_the_simulated_spans(tmp_path, name):
+    """lsdahdi (Perl, reads /proc/dahdi/N) lists what `voiceboard scan` shows: spans,
+    channel counts, port types, signalling after dahdi_cfg, a span's alarm on its channels."""
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=LOS_ON_E1)
+    try:
+        before = parse_lsdahdi(sim.dahdi_run(sbin("lsdahdi")).stdout)
+        desc = sim.scan_json()
+        assert sorted(before) == [1, 2] == [s["index"] + 1 for s in desc["spans"]]
+        analog, e1 = before[1], before[2]
+        assert analog["head"].startswith(f"VB/{name}/1 \"voiceboard {name} span 1 (analog)\"")
+        assert e1["head"].startswith(f"VB/{name}/2 \"voiceboard {name} span 2 (E1)\"")
+        types = [c["type"] for c in desc["channels"] if c["span"] == 0]
+        assert [c[1] for c in analog["chans"]] == types == ["FXO", "FXO", "FXS", "FXS"]
+        assert [c[0] for c in analog["chans"]] == [1, 2, 3, 4]
+        # an E1 span has 31 channels, TS16 (channel 20) included; 30 of them are the board's
+        assert [c[0] for c in e1["chans"]] == list(range(5, 36))
+        assert desc["spans"][1]["nchan"] == 30
+        assert all(c[2] == "" and c[3] == [] for s in before.values() for c in s["chans"])
+
+        with open_board(sim.uri) as b:      # the LOS comes with simulated time: run 0.5 s of it
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        desc = sim.scan_json()
+        alarms = [sorted({DAHDI_ALARM_WORD[a] for a in s["alarms"]}) for s in desc["spans"]]
+        assert alarms == [[], ["RED"]]
+        after = parse_lsdahdi(sim.dahdi_run(sbin("lsdahdi")).stdout)
+        analog, e1 = after[1], after[2]
+        # FXO ports take FXS signalling (system.conf's fxsks=1-2) and back
+        assert [(c[1], c[2]) for c in analog["chans"]] == [("FXO", "FXSKS"), ("FXO", "FXSKS"),
+                                                          ("FXS", "FXOKS"), ("FXS", "FXOKS")]
+        assert [c[2] for c in e1["chans"] if c[0] != 20] == ["CAS"] * 30
+        assert [c[2] for c in e1["chans"] if c[0] == 20] == [""]
+        assert all(c[3] == alarms[0] for c in analog["chans"])
+        assert all(c[3] == alarms[1] for c in e1["chans"])
+        assert "HDB3/CRC4" in e1["head"] and "RED" in e1["head"]
+    finally:
+        sim.stop()
+
+
+def test_proc_dahdi_has_the_kernel_format(hwsim):
+    """/proc/dahdi/N as dahdi-base.c writes it; the private directory goes with the process."""
+    assert hwsim.configure().returncode == 0
+    tmp = hwsim.workdir / "tmp"
+    tmp.mkdir()
+    listing = "import os; os.listdir('/proc/dahdi'); print(os.listdir(os.environ['TMPDIR']))"
+    argv = [sys.executable, "-m", "boarddrv.cli", "dahdi-run", "--state", str(hwsim.state), hwsim.uri, "--",
+            "sh", "-c", f"ls /proc/dahdi; cat /proc/dahdi/1 /proc/dahdi/2; python3 -c \"{listing}\""]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, env=dict(os.environ, TMPDIR=str(tmp)))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["1", "2"]
+    name = hwsim.name
+    # span 2 times the board (span=2,1,...), so it is the master and the clock source
+    assert f"Span 1: VB/{name}/1 \"voiceboard {name} span 1 (analog)\" " in lines
+    assert f"Span 2: VB/{name}/2 \"voiceboard {name} span 2 (E1)\" (MASTER) HDB3/CRC4 ClockSource " in lines
+    assert f"\t   1 VB/{name}/1/FXO/1 FXSKS " in lines
+    assert f"\t   4 VB/{name}/1/FXS/4 FXOKS " in lines
+    assert f"\t   5 VB/{name}/2/1 CAS " in lines
+    assert f"\t  20 VB/{name}/2/16 " in lines
+    # each process has its own directory while it runs (ls and cat removed theirs at exit)
+    made = ast.literal_eval(lines[-1])
+    assert len(made) == 1 and made[0].startswith("vb-dahdi-")
+    assert list(tmp.iterdir()) == []
+
+
+EPOLL_READER = r"""
+import errno, fcntl, os, select, struct, sys, time
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8          # DAHDI_GETEVENT: _IOR(0xDA, 8, int)
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1     # DAHDI_SET_BLOCKSIZE: _IOW(0xDA, 1, int)
+ELAST = 500
+fd = os.open("/dev/dahdi/5", os.O_RDWR | os.O_NONBLOCK)   # E1 timeslot 1 (CAS)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))     # 20 ms blocks (DAHDI's default is 1024)
+r, w = os.pipe()
+ep = select.epoll()
+ep.register(fd, select.EPOLLIN | select.EPOLLPRI)
+ep.register(r, select.EPOLLIN)
+os.write(w, b"x")                                         # a real descriptor in the same set
+blocks, pipe_seen, events, elast = 0, False, [], False
+deadline = time.monotonic() + 30
+while not events and time.monotonic() < deadline:
+    for f, mask in ep.poll(5.0):
+        if f == r:
+            os.read(r, 1)
+            pipe_seen = True
+        elif mask & select.EPOLLPRI:                      # an event waits: read says ELAST
+            try:
+                os.read(fd, 1024)
+            except OSError as exc:
+                elast = exc.errno == ELAST
+            got = fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0))
+            events.append(struct.unpack("i", got)[0])
+        elif mask & select.EPOLLIN:
+            n = len(os.read(fd, 1024))
+            assert n == 160, n                            # one block of 20 ms (A-law bytes)
+            blocks += 1
+os.close(fd)                                              # the kernel drops a closed descriptor
+left = ep.poll(0.1)
+print(blocks, pipe_seen, elast, events, left)
+"""
+
+
+def test_epoll_reads_blocks_and_sees_an_event(tmp_path, name):
+    """select.epoll on a channel: EPOLLIN per block, EPOLLPRI when the span's LOS queues DAHDI_EVENT_ALARM."""
+    sim = Hwsim(tmp_path, name, scenario=LOS_ON_E1)
+    try:
+        assert sim.configure().returncode == 0
+        # lockstep pace: no block is lost to a slow machine, so they can be counted
+        out = sim.dahdi_run(sys.executable, "-c", EPOLL_READER, extra=("--pace", "lockstep")).stdout.split(maxsplit=3)
+        blocks, pipe_seen, elast, rest = int(out[0]), out[1], out[2], out[3]
+        # the LOS comes at 0.2 s of simulated time: about 10 blocks of 20 ms before it
+        assert 9 <= blocks <= 11, out
+        assert pipe_seen == "True" and elast == "True"
+        assert rest.strip() == "[4] []"                 # DAHDI_EVENT_ALARM; nothing after close
+    finally:
+        sim.stop()
+
+
+ALARMS_IN_ALARM = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 1.0
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 1.5
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "RAI"
+
+[[fault]]
+at = 2.0
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 2.5
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "RAI"
+"""
+
+EVENT_READER = r"""
+import fcntl, os, struct
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1
+fd = os.open("/dev/dahdi/5", os.O_RDWR)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))
+blocks, events = 0, []
+while blocks < 200:                                       # 4 s of 20 ms blocks
+    try:
+        os.read(fd, 160)
+        blocks += 1
+    except OSError as exc:
+        assert exc.errno == 500, exc                      # ELAST: an event waits
+        ev = struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0]
+        events.append([blocks, ev])
+print(events)
+"""
+
+
+def test_alarm_events_only_in_and_out_of_alarm(tmp_path, name):
+    """As dahdi_alarm_notify: DAHDI_EVENT_ALARM when the span goes into alarm (LOS at 1.0 s),
+    none when RAI comes (1.5 s) or LOS goes with RAI left (2.0 s), NOALARM when clear (2.5 s)."""
+    sim = Hwsim(tmp_path, name, scenario=ALARMS_IN_ALARM)
+    try:
+        assert sim.configure().returncode == 0
+        events = ast.literal_eval(sim.dahdi_run(sys.executable, "-c", EVENT_READER,
+                                                extra=("--pace", "lockstep")).stdout)
+        assert [e[1] for e in events] == [4, 5], events          # ALARM, NOALARM
+        assert abs(events[1][0] - events[0][0] - 75) <= 2, events  # 1.5 s apart
+    finally:
+        sim.stop()
+
+
+MAINT_HOST = r"""
+import errno, fcntl, json, os, struct, subprocess, sys
+def ioc(direction, nr):                                   # DAHDI ioctls on an int: _IOR/_IOW(0xDA, nr, int)
+    return (direction << 30) | (4 << 16) | (0xDA << 8) | nr
+GETEVENT, SET_BLOCKSIZE, GETRXBITS, SETTXBITS = ioc(2, 8), ioc(1, 1), ioc(2, 43), ioc(1, 43)
+ELAST = 500
+DAHDI_MAINT, URI = sys.argv[1], sys.argv[2]
+fd = os.open("/dev/dahdi/5", os.O_RDWR)                   # E1 timeslot 1 (board channel 4)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 80))      # 10 ms blocks, the board's tick
+fcntl.ioctl(fd, SETTXBITS, struct.pack("i", 0b0001))      # the host's CAS bits (the line idles 1011)
+PATTERN = bytes((i * 37 + 11) & 0xFF for i in range(80))
+events = []
+
+def retry(call):
+    while True:
+        try:
+            return call()
+        except OSError as exc:
+            if exc.errno != ELAST:
+                raise
+            events.append(struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0])
+
+def run(n):
+    # n blocks: write PATTERN, read one; which of the blocks read were PATTERN ("0110...")
+    same = ""
+    for _ in range(n):
+        retry(lambda: os.write(fd, PATTERN))
+        same += "1" if retry(lambda: os.read(fd, 80)) == PATTERN else "0"
+    return same
+
+def rxbits():
+    return struct.unpack("i", fcntl.ioctl(fd, GETRXBITS, struct.pack("i", 0)))[0]
+
+def maint(*args):
+    r = subprocess.run([DAHDI_MAINT, *args], capture_output=True, text=True)
+    return [r.returncode, r.stdout.strip()]
+
+def board_cas():
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "VB_DAHDI_BOARDS")}
+    out = subprocess.run([sys.executable, "-m", "boarddrv.cli", "scan", "--json", URI], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    chans = json.loads(out)["boards"][0]["channels"]
+    return [[c["cas_tx"], c["cas_rx"]] for c in chans if c["span"] == 1]
+
+def scan_alarms():
+    out = subprocess.run([DAHDI_MAINT.replace("dahdi_maint", "dahdi_scan")], capture_output=True, text=True).stdout
+    return [l.split("=", 1)[1] for l in out.splitlines() if l.startswith("alarms=")]
+
+report = {"line": run(20), "line_rxbits": rxbits()}
+del events[:]
+report["local_on"] = maint("-s", "2", "-l", "localhost")
+report["local"] = run(20)
+report["local_rxbits"] = rxbits()
+report["local_alarms"] = scan_alarms()
+report["local_events"], events[:] = list(events), []
+report["off"] = maint("-s", "2", "-l", "off")
+report["after_local"] = run(20)
+report["after_rxbits"] = rxbits()
+report["off_events"], events[:] = list(events), []
+report["net_on"] = maint("-s", "2", "-l", "networkline")
+run(10)
+report["net_cas"] = board_cas()
+report["net_heard"] = run(10)
+report["net_off"] = maint("-s", "2", "-l", "off")
+run(10)
+report["after_net_cas"] = board_cas()
+report["payload_on"] = maint("-s", "2", "-l", "networkpayload")
+run(10)
+report["payload_cas"] = board_cas()[0]
+report["payload_off"] = maint("-s", "2", "-l", "off")
+run(10)
+report["after_payload_cas"] = board_cas()[0]
+report["loopup"] = maint("-s", "2", "-l", "loopup")
+report["analog"] = maint("-s", "1", "-l", "localhost")
+report["insert"] = maint("-s", "2", "-i", "fas")
+print(json.dumps(report))
+"""
+
+
+def test_dahdi_maint_loopbacks_on_an_e1_span(hwsim):
+    """dahdi_maint -l on the E1 span, while a program holds timeslot 1: local loop (it hears
+    what it sends, its own CAS bits, LOOP alarm events), network line loop (the far end gets
+    its own CAS bits back, the host's come back after), loop-up and analog spans refused."""
+    assert hwsim.configure().returncode == 0
+    out = hwsim.dahdi_run(sys.executable, "-c", MAINT_HOST, sbin("dahdi_maint"), hwsim.uri).stdout
+    r = json.loads(out)
+    assert r["line"] == "0" * 20 and r["line_rxbits"] == 0b1011   # the line: silence, idle bits
+    assert r["local_on"] == [0, "Span 2: local host loopback ON"]
+    # its own blocks, a tick later (the first few were on their way when the loop came)
+    assert r["local"].endswith("1" * 15), r["local"]
+    assert r["local_rxbits"] == 0b0001                             # and its own CAS bits
+    assert r["local_alarms"] == ["OK", "LB"]                       # dahdi_scan: span 2 in LOOP alarm
+    assert r["local_events"] == [4, 13]                            # DAHDI_EVENT_ALARM, BITSCHANGED
+    assert r["off"] == [0, "Span 2: loopback OFF"]
+    assert r["after_local"].endswith("0" * 15) and r["after_rxbits"] == 0b1011, r["after_local"]
+    assert r["off_events"] == [5, 13]                              # NOALARM, BITSCHANGED
+    assert r["net_on"] == [0, "Span 2: network line loopback ON"]
+    # every timeslot sends the far end its own bits; the host still hears the line
+    assert all(tx == rx == 0b1011 for tx, rx in r["net_cas"]), r["net_cas"]
+    assert r["net_heard"] == "0" * 10
+    assert r["net_off"] == [0, "Span 2: loopback OFF"]
+    assert r["after_net_cas"][0] == [0b0001, 0b1011]               # the host's bits again
+    # a payload loop looks the same from here: the simulated line has no framing to regenerate
+    assert r["payload_on"] == [0, "Span 2: network payload loopback ON"]
+    assert r["payload_cas"] == [0b1011, 0b1011] and r["after_payload_cas"] == [0b0001, 0b1011]
+    assert r["payload_off"] == [0, "Span 2: loopback OFF"]
+    not_supported = "This type of looping not supported by the driver for this span"
+    assert r["loopup"] == [1, "Span 2: transmitting loopup signal\n" + not_supported]   # no loop codes on E1
+    assert r["analog"] == [1, "Span 1: local host loopback ON\n" + not_supported]
+    assert r["insert"] == [0, "Inserting a single FAS defect\nThis type of error injection is not "
+                              "supported by the driver for this span"]
+
+
+def test_dahdi_maint_resets_the_counters(tmp_path, name):
+    """dahdi_maint -r: DAHDI's counters start again from zero; the board's own go on."""
+    from boarddrv.board import open_board
+    sim = Hwsim(tmp_path, name, scenario=FAULTS)
+    try:
+        with open_board(sim.uri) as b:
+            b.start(80)
+            for _ in range(50):
+                b.wait_tick(5.0)
+                b.commit()
+        assert sim.configure().returncode == 0
+        assert ">CRC Errors : 7:" in sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        r = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2", "-r")
+        assert "Resetting error counters for span 2" in r.stdout and "not supported" not in r.stdout
+        maint = sim.dahdi_run(sbin("dahdi_maint"), "-s", "2").stdout
+        assert ">CRC Errors : 0:" in maint and ">Framing Errors : 0:" in maint
+        assert sim.scan_json()["spans"][1]["counters"]["crc4"] == 7
+    finally:
+        sim.stop()
+
+
+EPOLL_MODES = r"""
+import fcntl, os, select, struct
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1
+fd = os.open("/dev/dahdi/5", os.O_RDWR | os.O_NONBLOCK)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))
+ep = select.epoll()
+ep.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
+one = ep.poll(2.0)
+disarmed = ep.poll(0.3)                                   # blocks wait, but it fired once
+ep.modify(fd, select.EPOLLIN | select.EPOLLONESHOT)
+rearmed = ep.poll(2.0)
+ep.modify(fd, select.EPOLLIN | select.EPOLLET)
+edges = 0
+while ep.poll(0.3):                                       # one per new block, none once the ring is full
+    edges += 1
+level = ep.poll(0)                                        # unread blocks: not ready again under EPOLLET
+ep.modify(fd, select.EPOLLIN)
+print(len(one), len(disarmed), len(rearmed), edges, len(level), len(ep.poll(0)))
+"""
+
+
+def test_epoll_oneshot_and_edge_triggered(hwsim):
+    """EPOLLONESHOT reports once until EPOLL_CTL_MOD; EPOLLET once per new block, and nothing
+    once the receive ring is full and no block comes in; level-triggered again after MOD."""
+    assert hwsim.configure().returncode == 0
+    out = hwsim.dahdi_run(sys.executable, "-c", EPOLL_MODES).stdout.split()
+    one, disarmed, rearmed, edges, level, again = map(int, out)
+    assert (one, disarmed, rearmed) == (1, 0, 1)
+    assert 1 <= edges <= 2 and level == 0, out            # DAHDI's default ring: 2 buffers
+    assert again == 1
 
 
 def test_dahdi_test_reports_timing(hwsim):
