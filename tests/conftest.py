@@ -37,6 +37,7 @@ E2E_TESTS = (
     "server/test_demo.py",
     "server/test_demo_board.py",
     "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
+    "server/test_events_cli.py::test_follow_prints_what_a_later_run_adds",   # `voiceboard events -f`
     "server/test_callids.py::test_one_running_server_per_server_id_and_database",
     "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
 )
@@ -58,6 +59,7 @@ SLOW_TESTS = (
     "dsp/test_dtmf_talkoff.py",                             # a speech corpus, against spandsp
     "dsp/test_tones_speech.py",                             # speech and music corpora
     "dsp/test_tones_detect.py::test_jittered_cadences_are_told_apart",   # every zone x jitter
+    "server/test_stream.py::test_a_slow_client_*",          # 80,000 events through two sockets
 )
 
 
