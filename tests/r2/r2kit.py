@@ -71,6 +71,7 @@ class Cable:
         self.now = 0
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        self._last: dict[tuple[str, str], int] = {}
         self.delays = delays
         self.decide = decide
         self.decide_ms = decide_ms
@@ -104,7 +105,7 @@ class Cable:
         for a in end.ch.take():
             if isinstance(a, SetBits):
                 end.bits_log.append(a.abcd)
-                self.at(self.now + self.delays("bits"), lambda bits=a.abcd: self._deliver_bits(far, bits))
+                self.at(self._fifo(end, "bits"), lambda bits=a.abcd: self._deliver_bits(far, bits))
             elif isinstance(a, MfStart):
                 if end.sending:     # a new signal replaces one still on
                     self._mf_edge(far, end.sending, False)
@@ -122,8 +123,16 @@ class Cable:
                 self._call_layer(end, a)
 
     def _mf_edge(self, far: End, signal: int, on: bool) -> None:
-        delay = self.delays("mf-on" if on else "mf-off")
-        self.at(self.now + delay, lambda: self._deliver_mf(far, signal, on))
+        self.at(self._fifo(self.other(far), "mf-on" if on else "mf-off"),
+                lambda: self._deliver_mf(far, signal, on))
+
+    def _fifo(self, sender: End, kind: str) -> int:
+        """When a delivery arrives: after its delay, and not before what the sender sent earlier
+        (the wire keeps order: bits in multiframe order, MF edges in time order)."""
+        lane = (sender.name, "bits" if kind == "bits" else "mf")
+        t = max(self.now + self.delays(kind), self._last.get(lane, 0))
+        self._last[lane] = t
+        return t
 
     def _deliver_bits(self, end: End, bits: str) -> None:
         end.ch.rx_bits(bits, self.now)
