@@ -218,3 +218,32 @@ def test_accept_outside_an_offer_is_a_caller_bug() -> None:
     reg = IncomingRegister(CN)
     with pytest.raises(RuntimeError):
         reg.accept(0)
+
+
+def test_mexico_asks_for_the_category_with_a6_and_the_ani_in_group_c() -> None:
+    """Mexico: DNIS first (end by timeout), then A-6 (category, change to group C), C-1 per ANI digit,
+    C-3 change to group B."""
+    mx = load_variant("mx")
+    out = OutgoingRegister(mx, dnis="12", ani="34")
+    inc = IncomingRegister(mx)
+    out.start(0)
+    inc.start(0)
+    assert sent(out.take()) == [1]
+    assert sent(forward(inc, 1, 100)) == [1]          # A-1: next digit
+    assert backward(out, 1, 130) == [2]
+    assert sent(forward(inc, 2, 200)) == [1]
+    assert backward(out, 1, 230) == []                # no more DNIS: silence
+    inc.timer("mf_cycle", 230 + mx.timers.mf_back_cycle)
+    assert sent(inc.take()) == [6]                    # pulsed A-6
+    assert backward(out, 6, 2300) == [1] and out.group == "C"
+    assert sent(forward(inc, 1, 2400)) == [1]         # category; C-1: first ANI digit
+    assert backward(out, 1, 2430) == [3]
+    assert sent(forward(inc, 3, 2500)) == [1]
+    assert backward(out, 1, 2530) == [4]
+    assert sent(forward(inc, 4, 2600)) == [1]
+    assert backward(out, 1, 2630) == [15]             # end of ANI
+    assert sent(forward(inc, 15, 2700)) == [3]        # C-3: change to group B
+    assert backward(out, 3, 2730) == [1]              # the category, group II
+    inc.mf_on(1, 2800)
+    assert [a for a in inc.take() if isinstance(a, CallOffered)] == [
+        CallOffered("12", "34", "national_subscriber", False)]
