@@ -183,3 +183,23 @@ def test_no_answer_times_out_at_the_outgoing_end() -> None:
     settle(c, 30000)
     assert [e.cause for e in c.a.line(K.FAILED)] == [Cause.NO_ANSWER]
     assert c.idle()
+
+
+def test_an_answer_that_overtakes_the_last_mf_cycle_still_completes_the_call() -> None:
+    """The incoming end answers right after accepting: the answer bits reach the outgoing end before
+    the B signal ends there. Both the accept and the answer are reported, in that order or not."""
+    c = Cable(CN, answer_ms=None)
+    c.call("1234", "99")
+    t = 0
+    while not c.b.of(CallOffered):
+        t += 1
+        c.run(until=t)
+        assert t < 20000
+    c.do(c.b, lambda now: c.b.ch.answer(now), c.now + 12)   # the accept goes out at +10
+    settle(c)
+    assert c.a.of(CallAccepted) == [CallAccepted(charge=True, signal=1)]
+    assert c.a.ch.state is LineState.ANSWERED and c.b.ch.state is LineState.ANSWERED
+    assert not c.a.line(K.FAILED) and not c.b.line(K.FAILED)
+    t_answer = next(t for t, a in c.a.events if a == c.a.line(K.ANSWERED)[0])
+    t_accept = next(t for t, a in c.a.events if isinstance(a, CallAccepted))
+    assert t_answer < t_accept                         # the case this test is about
