@@ -105,3 +105,44 @@ def test_a_client_follows_calls_across_a_server_restart(tmp_path):
               if e["seq"] is not None and e["seq"] <= seqs[-1]]
     assert [e["seq"] for e in stored] == seqs
     assert all({**e, "time": s["time"]} == s for e, s in zip(first + second, stored, strict=True))
+
+
+def test_panoramisk_follows_a_real_call_on_the_ami_feed(tmp_path):
+    """`voiceboard serve --ami-port 0` on hwsim; panoramisk logs in with the admin token and sees
+    the call as an Asterisk would show it, from Newchannel to Hangup, caller ID included."""
+    from panoramisk import Manager
+    board = f"ami{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    hw = hwsim(tmp_path, board, TWO_RUNS)
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
+                             "--lockstep-sync", "--status-port", "-1", "--ami-port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    got: list[dict[str, str]] = []
+    try:
+        wait_for(lambda: events(log, "api.listening"), "the AMI feed listening", [hw, proc])
+        listening = events(log, "api.listening")[0]
+        assert listening["protocol"] == "ami"
+        token = (tmp_path / "admin-token").read_text().strip()
+
+        async def follow() -> None:
+            manager = Manager(host="127.0.0.1", port=listening["port"], username="acd", secret=token,
+                              ping_delay=3600, reconnect_timeout=3600)
+            manager.register_event("*", lambda _m, ev: got.append(dict(ev)))
+            await manager.connect()
+            deadline = asyncio.get_running_loop().time() + 90     # a guard, not a timing check
+            while not any(e["Event"] == "Hangup" for e in got):
+                assert asyncio.get_running_loop().time() < deadline, [e["Event"] for e in got]
+                await asyncio.sleep(0.05)
+            manager.close()
+        asyncio.run(follow())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        stop([proc, hw])
+    names = [e["Event"] for e in got]
+    for name in ("FullyBooted", "Newchannel", "NewCallerid", "Newstate", "Hangup"):
+        assert name in names, (name, names)
+    assert any(e.get("CallerIDNum") == "13911110030" for e in got if e["Event"] == "NewCallerid")
+    calls = {e["Uniqueid"] for e in got if e["Event"] in ("Newchannel", "Hangup")}
+    assert len(calls) == 1 and next(iter(calls)).startswith(default_server_id())
