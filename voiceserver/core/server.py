@@ -232,7 +232,8 @@ class VoiceServer:
                 st = self.cfg.storage
                 network = NetworkApi(self.bus, host=self.cfg.api.host, port=self.api_port,
                                      token=ensure_token(self.cfg.api.token_file), audit_log=self.cfg.api.audit_log,
-                                     journal=(st.events, self.server_id) if self.journal is not None and st else None)
+                                     journal=(st.events, self.server_id) if self.journal is not None and st else None,
+                                     hang_up=self.hang_up, agent_control=self.agent_control)
                 await network.start()
                 self.api_port = network.port
                 self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port,
@@ -388,6 +389,12 @@ class VoiceServer:
         row, commands = self.calls.agent_control(agent, action, by)
         self._apply(commands)
         return row
+
+    def hang_up(self, call_id: str, reason: str) -> dict[str, Any]:
+        """End one call from outside a tick (the API); LookupError: no such call in progress."""
+        self.catch_up_clock()
+        self._apply(self.calls.hang_up(call_id, reason))
+        return {"hung_up": call_id, "reason": reason}
 
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:
