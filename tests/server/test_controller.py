@@ -248,3 +248,21 @@ def test_a_caller_leaves_a_voicemail_and_hangs_up(prompt_library):
     assert len(card.events(ServerEventKind.CALL_END)) == 1 and not card.ctl.legs
     assert media.BoardControl(0, "hook", (0, "onhook")) in card.commands
     assert card.rt.channels[0].state is State.IDLE and card.ctl.records[-1].chan == 0
+
+
+def test_a_hang_up_from_outside_ends_the_caller_and_the_agent_leg(card):
+    """CallController.hang_up (the API's POST /v1/calls/ID/hangup): the trunk goes on-hook with
+    the reason given, the agent's phone leg ends with it; an unknown id is a LookupError."""
+    to_agent(card)
+    call_id = card.events(ServerEventKind.CALL_START)[0]["call_id"]
+    with pytest.raises(LookupError, match="no call 'nope'"):
+        card.ctl.hang_up("nope", "x")
+    out = card.ctl.hang_up(call_id, "fraud check")
+    card.commands += out
+    assert media.BoardControl(0, "hook", (0, "onhook")) in out
+    assert media.Unbridge(0, 0) in out                 # the agent is no longer bridged to the line
+    card.run(2.0)
+    end = [e for e in card.events(ServerEventKind.CALL_END) if e["call_id"] == call_id]
+    assert end and end[0]["reason"] == "fraud check"
+    assert card.rt.channels[5].state is not State.CONNECTED
+    assert not any(leg.call.call_id == call_id for leg in card.ctl.legs.values())

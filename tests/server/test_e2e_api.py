@@ -105,3 +105,108 @@ def test_a_client_follows_calls_across_a_server_restart(tmp_path):
               if e["seq"] is not None and e["seq"] <= seqs[-1]]
     assert [e["seq"] for e in stored] == seqs
     assert all({**e, "time": s["time"]} == s for e, s in zip(first + second, stored, strict=True))
+
+
+def test_panoramisk_follows_a_real_call_on_the_ami_feed(tmp_path):
+    """`voiceboard serve --ami-port 0` on hwsim; panoramisk logs in with the admin token and sees
+    the call as an Asterisk would show it, from Newchannel to Hangup, caller ID included."""
+    from panoramisk import Manager
+    board = f"ami{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    hw = hwsim(tmp_path, board, TWO_RUNS)
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
+                             "--lockstep-sync", "--status-port", "-1", "--ami-port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    got: list[dict[str, str]] = []
+    try:
+        wait_for(lambda: events(log, "api.listening"), "the AMI feed listening", [hw, proc])
+        listening = events(log, "api.listening")[0]
+        assert listening["protocol"] == "ami"
+        token = (tmp_path / "admin-token").read_text().strip()
+
+        async def follow() -> None:
+            manager = Manager(host="127.0.0.1", port=listening["port"], username="acd", secret=token,
+                              ping_delay=3600, reconnect_timeout=3600)
+            manager.register_event("*", lambda _m, ev: got.append(dict(ev)))
+            await manager.connect()
+            deadline = asyncio.get_running_loop().time() + 90     # a guard, not a timing check
+            while not any(e["Event"] == "Hangup" for e in got):
+                assert asyncio.get_running_loop().time() < deadline, [e["Event"] for e in got]
+                await asyncio.sleep(0.05)
+            manager.close()
+        asyncio.run(follow())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        stop([proc, hw])
+    names = [e["Event"] for e in got]
+    for name in ("FullyBooted", "Newchannel", "NewCallerid", "Newstate", "Hangup"):
+        assert name in names, (name, names)
+    assert any(e.get("CallerIDNum") == "13911110030" for e in got if e["Event"] == "NewCallerid")
+    calls = {e["Uniqueid"] for e in got if e["Event"] in ("Newchannel", "Hangup")}
+    assert len(calls) == 1 and next(iter(calls)).startswith(default_server_id())
+
+
+LONG_CALL = """
+[scenario]
+duration = 600.0
+seed = 5
+
+[[caller]]          # stays in the IVR until the API hangs up on it
+at = 1.0
+line = "BOARD:0"
+number = "13911110040"
+hangup_after = 500.0
+"""
+
+
+def test_the_api_hangs_up_a_call_and_sets_an_agent_not_ready_with_an_audit_line_each(tmp_path):
+    """POST /v1/calls/ID/hangup ends a real call (the record and the events give the reason);
+    POST /v1/agents/chen/not-ready changes the agent; an unknown call is a 404, a bad body a
+    400; each POST is a line of the audit log (who, what, result)."""
+    board = f"cmd{os.getpid()}"
+    cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
+    hw = hwsim(tmp_path, board, LONG_CALL)
+    log = tmp_path / "serve.log"
+    proc = serve_with_api(cfg, log)
+    try:
+        wait_for(lambda: events(log, "api.listening"), "the API listening", [hw, proc])
+        port = events(log, "api.listening")[0]["port"]
+        wait_for(lambda: events(log, "call.answer"), "the call answered", [hw, proc])
+        call_id = events(log, "call.answer")[0]["call_id"]
+        auth = {"Authorization": f"Bearer {(tmp_path / 'admin-token').read_text().strip()}"}
+
+        async def commands() -> list[tuple[int, dict[str, Any]]]:
+            base = f"http://127.0.0.1:{port}/v1"
+            out = []
+            async with aiohttp.ClientSession(headers=auth) as s:
+                for url, body in [(f"{base}/calls/{call_id}/hangup", {"reason": "fraud check"}),
+                                  (f"{base}/calls/{call_id}/hangup", None),           # gone now
+                                  (f"{base}/calls/x/hangup", {"reason": 5}),
+                                  (f"{base}/agents/chen/not-ready", None),
+                                  (f"{base}/agents/nobody/ready", None),
+                                  (f"{base}/agents/chen/dance", None)]:
+                    async with s.post(url, json=body) as r:
+                        out.append((r.status, await r.json()))
+            return out
+        answers = asyncio.run(commands())
+        wait_for(lambda: events(log, "call.end"), "the call's end", [hw, proc])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        stop([proc, hw])
+    (ok, body), gone, bad, (agent_ok, agent), nobody, dance = answers
+    assert ok == 200 and body == {"hung_up": call_id, "reason": "fraud check"}
+    assert gone[0] == 404 and "no call" in gone[1]["error"]
+    assert bad[0] == 400 and "reason" in bad[1]["error"]
+    assert agent_ok == 200 and agent["state"] == "not_ready"
+    assert nobody[0] == 404 and dance[0] == 404 and "login, logout" in dance[1]["error"]
+    end, = events(log, "call.end")
+    assert end["call_id"] == call_id and end["reason"] == "fraud check"
+    assert [e["state"] for e in events(log, "agent.state")][-1] == "not_ready"
+    audit = [json.loads(line) for line in (tmp_path / "admin-audit.jsonl").read_text().splitlines()]
+    done = [(a["path"], a["status"], a["result"]) for a in audit if a["method"] == "POST"]
+    assert done[0] == (f"/v1/calls/{call_id}/hangup", 200, "done")
+    assert ("/v1/agents/chen/not-ready", 200, "done") in done
+    assert all(a["user"] is not None and a["token"] == "ok" for a in audit if a["method"] == "POST")

@@ -125,8 +125,9 @@ class AdminDoor:
 
     # -- the audit log -----------------------------------------------------
     def done(self, req: Request, status: int, body: Any) -> None:
-        """An admin request the door let through has been answered: its audit line."""
-        if not req.is_admin:
+        """A state-changing request the door let through (an admin path, or any POST of the
+        network API) has been answered: its audit line."""
+        if not (req.is_admin or req.method == "POST"):
             return
         line: dict[str, Any] = {"result": "done" if status == 200 else "failed"}
         if isinstance(body, dict) and status != 200 and "error" in body:

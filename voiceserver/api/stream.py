@@ -218,16 +218,20 @@ class _Client:
             reader.cancel()
 
 
+def door_request(request: web.Request) -> Request:
+    """What the admin door looks at, from an aiohttp request."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    return Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
+                   peer=tuple(peer[:2]) if peer else None, local=tuple(local[:2]) if local else None)
+
+
 def door_middleware(door: AdminDoor) -> Callable[..., Any]:
     """Every request passes the admin door first (Host, Origin, the token)."""
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        local = request.transport.get_extra_info("sockname") if request.transport else None
-        req = Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
-                      peer=tuple(peer[:2]) if peer else None, local=tuple(local[:2]) if local else None)
-        refused = door.refuse(req)
+        refused = door.refuse(door_request(request))
         if refused is not None:
             status, body, headers = refused
             return web.json_response(body, status=status, headers=headers)

@@ -61,6 +61,9 @@ def serve_main(argv: list[str]) -> int:
     ap.add_argument("--api-port", type=_status_port, default=None,
                     help="the network API's port (default: [api] bind when the config has [api], "
                          "else none; 0: any free port; -1: none)")
+    ap.add_argument("--ami-port", type=_status_port, default=None,
+                    help="the AMI-compatible feed's port (default: [api] ami_bind, else none; 0: any free "
+                         "port; -1: none)")
     ap.add_argument("--status-port", type=_status_port, default=None,
                     help="loopback port of the status/admin API (default: the [api] port + 1; -1: none)")
     ap.add_argument("--log-level", default="info")
@@ -73,8 +76,10 @@ def serve_main(argv: list[str]) -> int:
         return 2
     port = cfg.api.port + 1 if args.status_port is None else args.status_port
     api_port = (cfg.api.port if cfg.api.network else -1) if args.api_port is None else args.api_port
+    ami_port = (cfg.api.ami_port if cfg.api.ami_port is not None else -1) if args.ami_port is None else args.ami_port
     server = VoiceServer(cfg, library, sync=args.lockstep_sync, block=args.block,
-                         status_port=None if port < 0 else port, api_port=None if api_port < 0 else api_port)
+                         status_port=None if port < 0 else port, api_port=None if api_port < 0 else api_port,
+                         ami_port=None if ami_port < 0 else ami_port)
     event_log = None
     if logging.getLogger().isEnabledFor(logging.INFO):   # the JSON event lines of the log
         from voiceserver.core.events import EventLog

@@ -155,6 +155,8 @@ class ApiSettings:
     token_file: str = "admin-token"
     audit_log: str = "admin-audit.jsonl"
     network: bool = False           # the config has [api]: `voiceboard serve` runs the network API on `bind`
+    ami_host: str = "127.0.0.1"     # [api] ami_bind: the AMI-compatible feed (voiceserver.api.ami)
+    ami_port: int | None = None     # None: no AMI feed
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ def reload_config(path: str | os.PathLike[str], current: ServerConfig, *,
 def parse_api(a: Node, base_dir: str) -> ApiSettings:
     """[api]: ``bind = "HOST:PORT"`` (the status/admin API listens on PORT + 1),
     ``token_file``, ``audit_log`` (relative to the config file's directory)."""
-    a.check_keys({"bind", "token_file", "audit_log"})
+    a.check_keys({"bind", "token_file", "audit_log", "ami_bind"})
     bind = a.get_str("bind", "127.0.0.1:8750")
     host, sep, port = bind.rpartition(":")
     if not sep or not host or not port.isascii() or not port.isdigit() or len(port) > 5:
@@ -281,7 +283,15 @@ def parse_api(a: Node, base_dir: str) -> ApiSettings:
     paths = {key: os.path.join(base_dir, a.get_str(key, default))
              for key, default in (("token_file", ApiSettings.token_file),
                                    ("audit_log", ApiSettings.audit_log))}
-    return ApiSettings(host.strip("[]"), int(port), network=a.line is not None, **paths)
+    ami_host, ami_port = "127.0.0.1", None
+    if "ami_bind" in a:
+        ami = a.get_str("ami_bind")
+        h, sep, p = ami.rpartition(":")
+        if not sep or not h or not p.isascii() or not p.isdigit() or not 0 < int(p) <= 65535:
+            raise a.error("ami_bind", f"expected HOST:PORT (Asterisk's AMI uses 5038), got {ami!r}")
+        ami_host, ami_port = h.strip("[]"), int(p)
+    return ApiSettings(host.strip("[]"), int(port), network=a.line is not None, ami_host=ami_host,
+                       ami_port=ami_port, **paths)
 
 
 def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:

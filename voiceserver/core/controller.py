@@ -618,6 +618,22 @@ class CallController:
         self._end_calls(reason, rt)
         return self.media.take()
 
+    def hang_up(self, call_id: str, reason: str) -> list[MediaCommand]:
+        """End one call (from outside: the API): its trunk hangs up, its agent legs follow.
+        LookupError when no call in progress has that id."""
+        found = [(index, chan) for (index, chan), leg in self.legs.items() if leg.call.call_id == call_id]
+        found.sort(key=lambda key: not isinstance(self.boards[key[0]].channels.get(key[1]), FxoTrunk))
+        for index, chan in found:        # the caller's trunk first
+            rt = self.boards[index]
+            ch = rt.channels.get(chan)
+            if ch is None:
+                continue
+            tick = max(self.tick, rt.tick)
+            ch.hangup(tick, reason)
+            self.settle(rt, tick, {chan})
+            return self.media.take()
+        raise LookupError(f"no call {call_id!r} in progress")
+
     def _end_calls(self, reason: str, rt: BoardRuntime | None) -> None:
         for r in ([rt] if rt is not None else self.boards):
             tick = max(self.tick, r.tick)

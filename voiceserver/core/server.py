@@ -51,6 +51,7 @@ class VoiceServer:
     def __init__(self, cfg: ServerConfig, library: PromptLibrary, *, sync: bool = True,
                  block: int = 160, start_time: dt.datetime | None = None,
                  hardware_bridging: bool = True, status_port: int | None = None, api_port: int | None = None,
+                 ami_port: int | None = None,
                  rules_poll: float = 5.0, recent_records: int = RECENT_RECORDS) -> None:
         self.cfg = cfg
         self.library = library
@@ -59,6 +60,7 @@ class VoiceServer:
         self.hardware_bridging = hardware_bridging
         self.status_port = status_port   # loopback status/admin API; None: none, 0: any free port
         self.api_port = api_port         # the network API ([api] bind); None: none, 0: any free port
+        self.ami_port = ami_port         # the AMI-compatible feed ([api] ami_bind); None: none, 0: any
         self.start_time = start_time or dt.datetime.now(dt.UTC)
         self._start_given = start_time is not None   # else each board's clock (see _board_clock)
         self.bus = EventBus()
@@ -194,6 +196,7 @@ class VoiceServer:
                     ch.recall_ms = settings.hold_recall_ms
         status = None
         network = None
+        ami = None
         watch = None
         watchdog = None
         try:
@@ -229,10 +232,24 @@ class VoiceServer:
                 st = self.cfg.storage
                 network = NetworkApi(self.bus, host=self.cfg.api.host, port=self.api_port,
                                      token=ensure_token(self.cfg.api.token_file), audit_log=self.cfg.api.audit_log,
-                                     journal=(st.events, self.server_id) if self.journal is not None and st else None)
+                                     journal=(st.events, self.server_id) if self.journal is not None and st else None,
+                                     hang_up=self.hang_up, agent_control=self.agent_control)
                 await network.start()
                 self.api_port = network.port
-                self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port)
+                self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port,
+                                 protocol="http")
+            if self.ami_port is not None:
+                from voiceserver.api.ami import AmiFeed
+                from voiceserver.api.token import ensure_token
+                acd = self.calls.acd.acd
+                ami = AmiFeed(self.bus, host=self.cfg.api.ami_host, port=self.ami_port,
+                              token=ensure_token(self.cfg.api.token_file),
+                              status=lambda: {"queues": acd.queue_rows(self.live_ms()),
+                                              "agents": acd.agent_rows(self.live_ms())})
+                await ami.start()
+                self.ami_port = ami.port
+                self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.ami_host, port=ami.port,
+                                 protocol="ami")
             for rt in self.boards:   # what a crashed or stopped server left seized on the card
                 self.release_lines(rt, 0, "server start")
             for rt in self.boards:
@@ -265,6 +282,8 @@ class VoiceServer:
                 await status.close()
             if network is not None:
                 await network.close()
+            if ami is not None:
+                await ami.close()
             # Stop the engines without blocking this loop: an engine's last tick
             # (and its EngineStopped) hands events to the loop and, in lockstep,
             # waits until they are handled; joining it on the loop would make
@@ -370,6 +389,12 @@ class VoiceServer:
         row, commands = self.calls.agent_control(agent, action, by)
         self._apply(commands)
         return row
+
+    def hang_up(self, call_id: str, reason: str) -> dict[str, Any]:
+        """End one call from outside a tick (the API); LookupError: no such call in progress."""
+        self.catch_up_clock()
+        self._apply(self.calls.hang_up(call_id, reason))
+        return {"hung_up": call_id, "reason": reason}
 
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:
