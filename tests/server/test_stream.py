@@ -265,3 +265,25 @@ def test_any_query_is_answered_clearly_never_a_server_error(tmp_path, query):
     status, body = run(main())
     assert status in (400, 426), (query, status, body)     # 426: a plain GET where a WebSocket belongs
     assert body["error"]
+
+
+def test_the_openapi_document_names_exactly_the_routes_served(tmp_path):
+    async def main() -> tuple[dict[str, Any], set[tuple[str, str]], int]:
+        srv = await Server(tmp_path).start()
+        served = {(r.method.lower(), r.resource.canonical) for r in srv.api._runner.app.router.routes()
+                  if r.method != "HEAD"}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{srv.api.port}/v1/openapi.json", headers=AUTH) as r:
+                doc = await r.json()
+            async with s.get(f"http://127.0.0.1:{srv.api.port}/v1/openapi.json") as r:
+                unauthenticated = r.status
+        await srv.stop()
+        return doc, served, unauthenticated
+    doc, served, unauthenticated = run(main())
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == served
+    assert doc["openapi"].startswith("3.1") and doc["components"]["securitySchemes"]["admin"]["scheme"] == "bearer"
+    for p, ops in doc["paths"].items():
+        for m, op in ops.items():
+            assert op["responses"] and all(r["description"] for r in op["responses"].values()), (m, p)
+    assert unauthenticated == 401
