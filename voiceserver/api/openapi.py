@@ -54,6 +54,9 @@ def document(version: str = "1") -> dict[str, Any]:
                           "responses": {"200": {"description": "the endpoints and the clients connected"}}}},
             "/v1/openapi.json": {"get": {"summary": "this document",
                                          "responses": {"200": {"description": "OpenAPI 3.1"}, **_errors(401, 403)}}},
+            "/v1/schemas/events.json": {"get": {
+                "summary": "a JSON Schema (2020-12) for every event kind, by kind",
+                "responses": {"200": {"description": "{kind: schema}"}, **_errors(401, 403)}}},
             "/v1/events": {"get": {
                 "summary": "the event stream (WebSocket): resumable, in order, filtered",
                 "parameters": [
