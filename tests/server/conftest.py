@@ -44,6 +44,25 @@ READY_LIMIT = 30.0        # wall seconds: a guard against a hung hwsim, not an a
 _runs = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def events_match_their_schema(monkeypatch):
+    """Every event a server test publishes carries only the fields its kind's schema names
+    (voiceserver.core.events.EVENT_FIELDS, the JSON Schemas the network API serves, the
+    fields docs/events.md lists): a field added in code and nowhere else fails the test."""
+    from voiceserver.core import events
+    publish = events.EventBus.publish
+    wrong: list[str] = []        # noted, not raised: a server swallows errors in its threads
+
+    def checked(self, tick, kind, chan=None, call_id=None, **data):
+        extra = events.unknown_fields(events.ServerEventKind(kind), data)
+        if extra:
+            wrong.append(f"{kind}: {extra}")
+        return publish(self, tick, kind, chan, call_id, **data)
+    monkeypatch.setattr(events.EventBus, "publish", checked)
+    yield
+    assert not wrong, f"events with fields their schema does not name: {sorted(set(wrong))}"
+
+
 @pytest.fixture(scope="session")
 def prompt_library():
     """The packaged prompt set, normalised as the server plays it (loaded once: ~4 s)."""

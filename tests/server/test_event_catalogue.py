@@ -60,3 +60,33 @@ def test_the_bus_refuses_a_kind_outside_the_catalogue():
     ev = bus.publish(2, "call.answer", chan=1)        # the name as a string is the member
     assert ev.kind is ServerEventKind.CALL_ANSWER and ev.as_dict()["kind"] == "call.answer"
     assert bus.last_seq == ev.seq == 1                 # the refused kind took no number
+
+
+def documented_fields() -> dict[str, set[str]]:
+    """kind -> the fields the third column of its docs/events.md row names (backticked)."""
+    fields: dict[str, set[str]] = {}
+    for line in DOC.read_text().splitlines():
+        m = re.match(r"\| (`[a-z_.]+`(?: / `[a-z_.]+`)*) \|(.*)\|(.*)\|\s*$", line)
+        if m:
+            names = set(re.findall(r"`([a-z_]+)`", m.group(3))) - {"board"}
+            for kind in re.findall(r"`([a-z_.]+)`", m.group(1)):
+                fields[kind] = names
+    return fields
+
+
+def test_the_docs_name_each_kinds_fields_as_the_catalogue_does():
+    from voiceserver.core.events import EVENT_FIELDS
+    docs = documented_fields()
+    wrong = {k.value: {"code": sorted(v), "docs": sorted(docs.get(k.value, set()))}
+             for k, v in EVENT_FIELDS.items() if set(v) != docs.get(k.value, set())}
+    assert not wrong, f"docs/events.md and EVENT_FIELDS differ: {wrong}"
+
+
+def test_each_kind_has_a_json_schema_that_takes_its_events_and_refuses_a_stray_field():
+    from voiceserver.core.events import EVENT_FIELDS, event_schema, unknown_fields
+    for kind, fields in EVENT_FIELDS.items():
+        schema = event_schema(kind)
+        assert schema["properties"]["kind"] == {"const": kind.value}
+        assert set(schema["properties"]) >= set(fields) and schema["additionalProperties"] is False
+        assert unknown_fields(kind, {f: 1 for f in fields}) == []
+        assert unknown_fields(kind, {"no_such_field": 1}) == ["no_such_field"]

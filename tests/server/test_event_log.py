@@ -36,9 +36,9 @@ def test_each_event_is_one_line_of_json_after_its_time():
     out = io.StringIO()
     times = iter([100.0, 100.5, 101.25])
     bus.subscribe(EventLog(out, clock=lambda: next(times)))
-    bus.publish(1, ServerEventKind.CALL_START, chan=0, call_id="a", caller="01088886666", note="two\nlines")
+    bus.publish(1, ServerEventKind.CALL_START, chan=0, call_id="a", caller="01088886666", called="two\nlines")
     bus.publish(2, ServerEventKind.CALL_DIGIT, chan=0, call_id="a", digit="5", masked=False)
-    bus.publish(3, ServerEventKind.CALL_END, chan=0, call_id="a", cause="caller hung up")
+    bus.publish(3, ServerEventKind.CALL_END, chan=0, call_id="a", reason="caller hung up")
     lines = out.getvalue().splitlines()
     assert len(lines) == 3        # a newline inside a value stays escaped inside its line
     stamps = [ln.split(" INFO event ", 1)[0] for ln in lines]
@@ -46,7 +46,7 @@ def test_each_event_is_one_line_of_json_after_its_time():
     assert stamps[0][:-4] == stamps[1][:-4] != stamps[2][:-4]    # the second changed at the third
     events = [json.loads(ln.split(" INFO event ", 1)[1]) for ln in lines]
     assert [e["kind"] for e in events] == ["call.start", "call.digit", "call.end"]
-    assert events[0]["note"] == "two\nlines" and [e["seq"] for e in events] == [1, 2, 3]
+    assert events[0]["called"] == "two\nlines" and [e["seq"] for e in events] == [1, 2, 3]
 
 
 class CountingStream(io.StringIO):

@@ -49,11 +49,11 @@ def publish_then_killed(bus: EventBus, j: EventJournal, n: int) -> list[int]:
 
 def test_every_event_comes_back_in_order_with_its_time_and_fields(tmp_path):
     bus, j = start(tmp_path / "events.db")
-    seqs = publish(bus, 5) + [bus.publish(9, K.CALL_END, chan=1, call_id="c1", cause="caller hung up").seq]
+    seqs = publish(bus, 5) + [bus.publish(9, K.CALL_END, chan=1, call_id="c1", reason="caller hung up").seq]
     j.close()
     got = read_since(str(tmp_path / "events.db"), "pbx1", 0)
     assert [e["seq"] for e in got] == seqs == [1, 2, 3, 4, 5, 6]
-    assert got[-1]["kind"] == "call.end" and got[-1]["cause"] == "caller hung up" and got[-1]["chan"] == 1
+    assert got[-1]["kind"] == "call.end" and got[-1]["reason"] == "caller hung up" and got[-1]["chan"] == 1
     assert all(e["time"].endswith("Z") and e["call_id"] == "c1" for e in got)
     assert [e["seq"] for e in read_since(str(tmp_path / "events.db"), "pbx1", 4)] == [5, 6]
     assert read_since(str(tmp_path / "events.db"), "pbx1", 6) == []

@@ -265,3 +265,60 @@ def test_any_query_is_answered_clearly_never_a_server_error(tmp_path, query):
     status, body = run(main())
     assert status in (400, 426), (query, status, body)     # 426: a plain GET where a WebSocket belongs
     assert body["error"]
+
+
+def test_the_openapi_document_names_exactly_the_routes_served(tmp_path):
+    async def main() -> tuple[dict[str, Any], set[tuple[str, str]], int]:
+        srv = await Server(tmp_path).start()
+        served = {(r.method.lower(), r.resource.canonical) for r in srv.api._runner.app.router.routes()
+                  if r.method != "HEAD"}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{srv.api.port}/v1/openapi.json", headers=AUTH) as r:
+                doc = await r.json()
+            async with s.get(f"http://127.0.0.1:{srv.api.port}/v1/openapi.json") as r:
+                unauthenticated = r.status
+        await srv.stop()
+        return doc, served, unauthenticated
+    doc, served, unauthenticated = run(main())
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == served
+    assert doc["openapi"].startswith("3.1") and doc["components"]["securitySchemes"]["admin"]["scheme"] == "bearer"
+    for p, ops in doc["paths"].items():
+        for m, op in ops.items():
+            assert op["responses"] and all(r["description"] for r in op["responses"].values()), (m, p)
+    assert unauthenticated == 401
+
+
+def test_every_event_on_the_stream_validates_against_the_schema_served():
+    """The schemas the API serves (GET /v1/schemas/events.json), checked on what it streams:
+    each event's fields are named by its kind's schema, the common ones of the right type."""
+    async def main(tmp: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        srv = await Server(tmp).start()
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{srv.api.port}/v1/schemas/events.json", headers=AUTH) as r:
+                schemas = await r.json()
+            async with s.ws_connect(srv.url(), headers=AUTH) as ws:
+                await asyncio.sleep(0)
+                srv.bus.publish(1, K.CALL_START, chan=0, call_id="a", board="hotline", direction="inbound",
+                                caller="13911110000", called=None)
+                srv.bus.publish(2, K.ACD_JOINED, call_id="a", queue="service", caller="13911110000",
+                                priority=0, position=1)
+                srv.bus.publish(3, K.CALL_END, chan=0, call_id="a", board="hotline", reason="caller hung up",
+                                answered=True)
+                got = await receive(ws, 3)
+        await srv.stop()
+        return schemas, got
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        schemas, got = run(main(Path(tmp)))
+    assert set(schemas) == {k.value for k in K}
+    types = {"integer": int, "string": str, "null": type(None), "boolean": bool}
+    for ev in got:
+        schema = schemas[ev["kind"]]
+        assert set(ev) <= set(schema["properties"]), (ev["kind"], set(ev) - set(schema["properties"]))
+        for name, value in ev.items():
+            want = schema["properties"][name].get("type")
+            if want is not None:
+                allowed = tuple(types[t] for t in ([want] if isinstance(want, str) else want))
+                assert isinstance(value, allowed), (ev["kind"], name, value)
+        assert schema["properties"]["kind"]["const"] == ev["kind"]

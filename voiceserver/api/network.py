@@ -17,12 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
+from voiceserver.api import openapi
 from voiceserver.api.door import AdminDoor
 from voiceserver.api.status import Conflict
 from voiceserver.api.stream import EventStream, door_middleware, door_request
-from voiceserver.core.events import EventBus
+from voiceserver.core.events import EventBus, ServerEventKind, event_schema
 
 ENDPOINTS = {
+    "/v1/openapi.json": "this API as OpenAPI 3.1",
+    "/v1/schemas/events.json": "a JSON Schema for every event kind",
     "/v1/events": "WebSocket: every server event, resumable (?since=SEQ, kind, call, channel)",
     "/v1/calls/{call_id}/hangup": "POST {\"reason\": ...}: end a call in progress",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
@@ -65,6 +68,8 @@ class NetworkApi:
             raise OSError(exc.errno, f"cannot open the admin audit log {self.audit_log}: {exc.strerror}") from None
         app = web.Application(middlewares=[door_middleware(self.door)])
         app.router.add_get("/", self._index)
+        app.router.add_get("/v1/openapi.json", self._openapi)
+        app.router.add_get("/v1/schemas/events.json", self._schemas)
         app.router.add_get("/v1/events", self.stream.handle)
         app.router.add_post("/v1/calls/{call_id}/hangup", self._hangup)
         app.router.add_post("/v1/agents/{agent}/{action}", self._agent)
@@ -72,6 +77,13 @@ class NetworkApi:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
         return self
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi.document())
+
+    async def _schemas(self, request: web.Request) -> web.Response:
+        """A JSON Schema per event kind (voiceserver.core.events.event_schema)."""
+        return web.json_response({k.value: event_schema(k) for k in ServerEventKind})
 
     async def _index(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = {"endpoints": ENDPOINTS, "clients": self.stream.clients}

@@ -102,6 +102,118 @@ class ServerEventKind(StrEnum):
     VOICEMAIL_RECORD_STOP = "voicemail.record_stop"
 
 
+# The fields each kind carries besides the common ones (COMMON_FIELDS, and `board` where the
+# event concerns one): the catalogue's other half. docs/events.md lists the same fields (a test
+# compares them) and every event the tests publish is checked against them; `event_schema` makes
+# a JSON Schema of each (served by the network API).
+EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
+    ServerEventKind.ACD_AGENT: ('agent', 'pending_logout', 'state', 'why'),
+    ServerEventKind.ACD_CALL_ENDED: ('agent', 'agent_state', 'talk_ms'),
+    ServerEventKind.ACD_DECISION: ('chosen', 'hunt', 'mode', 'order', 'position', 'priority', 'queue', 'skipped',
+                                   'strategy', 't', 'tiebreak', 'wait_ms'),
+    ServerEventKind.ACD_ERROR: ('error',),
+    ServerEventKind.ACD_GLARE: ('agent', 'hunt', 'line', 'retry'),
+    ServerEventKind.ACD_JOIN_REFUSED: ('queue', 'why'),
+    ServerEventKind.ACD_JOINED: ('caller', 'position', 'priority', 'queue'),
+    ServerEventKind.ACD_LATE_ANSWER: ('agent',),
+    ServerEventKind.ACD_OUTCOME: ('agent', 'mailbox', 'outcome', 'queue', 'reason', 'target', 'wait_ms'),
+    ServerEventKind.ACD_OVERFLOW: ('hunt', 'queue', 'reason', 'target', 'wait_ms'),
+    ServerEventKind.ACD_OVERFLOW_REFUSED: ('hunt', 'why'),
+    ServerEventKind.ACD_RING_FAILED: ('agent', 'agent_state', 'misses', 'not_ready', 'reason'),
+    ServerEventKind.ACD_RING_TIMEOUT: ('agent', 'agent_state', 'misses', 'not_ready'),
+    ServerEventKind.ACD_VOICEMAIL_ABANDONED: ('mailbox', 'state'),
+    ServerEventKind.API_LISTENING: ('host', 'port', 'protocol'),
+    ServerEventKind.ACD_VOICEMAIL_SAVED: ('length_ms', 'mailbox', 'reason'),
+    ServerEventKind.AGENT_STATE: ('action', 'agent', 'by', 'changed', 'now', 'old', 'pending', 'state'),
+    ServerEventKind.AGENT_STATE_REFUSED: ('action', 'agent', 'by', 'state', 'why'),
+    ServerEventKind.BOARD_BACK: ('down_seconds', 'tries'),
+    ServerEventKind.BOARD_EVENTS_LOST: ('count',),
+    ServerEventKind.BOARD_LOST: ('alarm', 'calls', 'error'),
+    ServerEventKind.BOARD_START: ('channels',),
+    ServerEventKind.BOARD_STOPPED: ('error',),
+    ServerEventKind.CALL_ANSWER: ('how', 'recall'),
+    ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
+    ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
+    ServerEventKind.CALL_CALLERID: ('caller', 'name'),
+    ServerEventKind.CALL_CONTINUED: ('before_crash',),
+    ServerEventKind.CALL_DIALED: ('number',),
+    ServerEventKind.CALL_DIALING: ('number',),
+    ServerEventKind.CALL_DIGIT: ('digit', 'masked'),
+    ServerEventKind.CALL_END: ('answered', 'reason'),
+    ServerEventKind.CALL_FLASH: (),
+    ServerEventKind.CALL_GLARE: ('number', 'outbound'),
+    ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
+    ServerEventKind.CALL_OFFER: ('caller',),
+    ServerEventKind.CALL_PLAY: ('items', 'lang'),
+    ServerEventKind.CALL_QUEUE: ('queue',),
+    ServerEventKind.CALL_RECALL: (),
+    ServerEventKind.CALL_RECALL_TIMEOUT: (),
+    ServerEventKind.CALL_RECOVERED: ('agent', 'answered', 'caller', 'channel', 'direction', 'disposition', 'end',
+                                     'ivr_path', 'queue', 'start'),
+    ServerEventKind.CALL_REJECTED: ('caller', 'reason'),
+    ServerEventKind.CALL_RING: ('count',),
+    ServerEventKind.CALL_RINGBACK: (),
+    ServerEventKind.CALL_START: ('called', 'caller', 'direction'),
+    ServerEventKind.CALL_TRANSFER_FAILED: ('reason', 'trunk'),
+    ServerEventKind.CALL_TRANSFER_RETRY: ('hunt', 'line', 'retry', 'why'),
+    ServerEventKind.CALL_UNHOLD: ('agent', 'phone', 'why'),
+    ServerEventKind.CALL_WARNING: ('warning',),
+    ServerEventKind.CHANNEL_STATE: ('new', 'old', 'reason'),
+    ServerEventKind.CONFIG_RELOAD_FAILED: ('error',),
+    ServerEventKind.CONFIG_RELOADED: ('file',),
+    ServerEventKind.JOURNAL_GAP: ('from', 'reason', 'to'),
+    ServerEventKind.LINE_RELEASED: ('released', 'state', 'when'),
+    ServerEventKind.RECORDING_DECISION: ('reason', 'record', 'rule'),
+    ServerEventKind.RECORDING_FAILED: ('alarm', 'error', 'path', 'reason', 'seconds', 'status', 'voicemail'),
+    ServerEventKind.RECORDING_MAX_DURATION: ('alarm', 'voicemail'),
+    ServerEventKind.RECORDING_OVERRUN: ('active', 'dropped_blocks', 'tick'),
+    ServerEventKind.RECORDING_OVERRUN_END: ('active', 'dropped_blocks', 'tick'),
+    ServerEventKind.RECORDING_PAUSED: ('reason', 'rule'),
+    ServerEventKind.RECORDING_RECOVERED: ('duration', 'error', 'id', 'mailbox', 'message_id', 'path', 'status'),
+    ServerEventKind.RECORDING_RESUMED: ('reason', 'rule'),
+    ServerEventKind.RECORDING_RULES_AUDIT_FAILED: ('error',),
+    ServerEventKind.RECORDING_RULES_REJECTED: ('audit_log', 'error', 'file', 'reload', 'source'),
+    ServerEventKind.RECORDING_RULES_RELOADED: ('audit_log', 'changes', 'file', 'reload', 'source', 'warnings'),
+    ServerEventKind.RECORDING_RULES_REMOVED: ('audit_log', 'file', 'reload'),
+    ServerEventKind.RECORDING_RULES_STOP: ('keep', 'keep_reason', 'reason', 'rule', 'source'),
+    ServerEventKind.RECORDING_STARTED: ('alarm', 'path', 'voicemail'),
+    ServerEventKind.RECORDING_STOPPED: ('alarm', 'discard_reason', 'duration', 'path', 'reason', 'status', 'voicemail'),
+    ServerEventKind.RECORDING_STORAGE_UNCHANGED: ('file', 'reason'),
+    ServerEventKind.SPAN_ALARM: ('alarm', 'set', 'span'),
+    ServerEventKind.STATUS_LISTENING: ('host', 'port'),
+    ServerEventKind.STREAM_OVERFLOW: ('reason', 'resume'),
+    ServerEventKind.VOICEMAIL_RECORD_START: ('directory', 'mailbox', 'max_ms', 'stored'),
+    ServerEventKind.VOICEMAIL_RECORD_STOP: ('duration', 'mailbox', 'message_id', 'path', 'reason', 'stored'),
+}
+
+COMMON_FIELDS: dict[str, dict[str, Any]] = {
+    "seq": {"type": ["integer", "null"]},
+    "time": {"type": "string"},
+    "server_id": {"type": ["string", "null"]},
+    "tick": {"type": "integer"},
+    "kind": {"type": "string"},
+    "chan": {"type": ["integer", "null"]},
+    "call_id": {"type": ["string", "null"]},
+    "board": {"type": ["string", "null"]},
+}
+
+
+def event_schema(kind: ServerEventKind) -> dict[str, Any]:
+    """A JSON Schema (2020-12) of one kind: the common fields typed, the kind's own named; no
+    other field."""
+    props: dict[str, Any] = {**COMMON_FIELDS, "kind": {"const": kind.value}}
+    props.update({name: {} for name in EVENT_FIELDS[kind]})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": kind.value,
+            "type": "object", "properties": props, "required": ["seq", "kind"],
+            "additionalProperties": False}
+
+
+def unknown_fields(kind: ServerEventKind, data: dict[str, Any]) -> list[str]:
+    """The fields of an event's data that its kind's schema does not name (a bug)."""
+    known = EVENT_FIELDS[kind]
+    return sorted(k for k in data if k not in known and k != "board")
+
+
 @dataclass(frozen=True)
 class ServerEvent:
     seq: int
