@@ -11,6 +11,8 @@ import soundfile as sf
 
 
 def test_demo_runs_its_callers_and_leaves_readable_recordings_and_call_rows(tmp_path: Path):
+    packaged = Path(__file__).resolve().parents[2] / "voiceserver" / "configs"
+    before = sorted(p.name for p in packaged.iterdir())
     out = subprocess.run([sys.executable, "-m", "boarddrv.cli", "demo", "--calls", "4", "--no-live",
                           "--json", "--keep", str(tmp_path)],
                          capture_output=True, text=True, timeout=240)
@@ -28,3 +30,7 @@ def test_demo_runs_its_callers_and_leaves_readable_recordings_and_call_rows(tmp_
     con = sqlite3.connect(tmp_path / "calls.db")
     paths = {p for (p,) in con.execute("SELECT path FROM recordings WHERE status = 'kept'")}
     assert paths == {str(f) for f in files}
+    # everything the run wrote is under its own directory, the event journal too: nothing
+    # next to the packaged config (it once wrote events.db there)
+    assert sorted(p.name for p in packaged.iterdir()) == before
+    assert (tmp_path / "events.db").exists()

@@ -223,7 +223,7 @@ def demo_main(argv: list[str]) -> int:
             cfg = replace(cfg, storage=replace(
                 cfg.storage, recordings=str(workdir / "recordings"),
                 database=str(workdir / "calls.db"), voicemail=str(workdir / "voicemail"),
-                rules_audit=str(workdir / "rules-audit.jsonl")))
+                rules_audit=str(workdir / "rules-audit.jsonl"), events=str(workdir / "events.db")))
         # the server's clock is the board's: hwsim's simulated day (Board.clock_start)
         server = VoiceServer(cfg, library, sync=not args.real_time)
         t0 = time.monotonic()
