@@ -22,8 +22,9 @@ from typing import Any
 
 import aiohttp
 
-GAP = "journal.gap"
-OVERFLOW = "stream.overflow"
+from voiceserver.core.events import ServerEventKind
+
+OVERFLOW = ServerEventKind.STREAM_OVERFLOW.value
 
 
 class StreamRefused(Exception):
