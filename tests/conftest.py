@@ -37,7 +37,7 @@ E2E_TESTS = (
     "server/test_demo.py",
     "server/test_demo_board.py",
     "server/test_calls_cli.py",       # `voiceboard calls` as a process, ~0.5 s a test
-    "server/test_events_cli.py::test_follow_prints_what_a_later_run_adds",   # `voiceboard events -f`
+    "server/test_events_cli.py::test_follow_*",            # `voiceboard events -f` as a process
     "server/test_callids.py::test_one_running_server_per_server_id_and_database",
     "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
 )

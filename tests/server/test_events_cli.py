@@ -111,3 +111,46 @@ def test_follow_prints_what_a_later_run_adds(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_follow_goes_over_the_network_api_when_the_config_has_one(tmp_path):
+    """[api] in the config: `voiceboard events --follow` prints the journal's backlog, then the
+    live stream (the WebSocket, with the token from [api] token_file): every event once."""
+    import asyncio
+
+    from voiceserver.api.network import NetworkApi
+
+    async def main() -> tuple[list[int], list[int]]:
+        bus, j = EventBus(), EventJournal(str(tmp_path / "events.db"), "pbx1")
+        bus.start_at(j.open())
+        bus.subscribe(j, first=True)
+        from voiceserver.api.token import ensure_token
+        token = ensure_token(str(tmp_path / "admin-token"))      # as the server makes it
+        api = await NetworkApi(bus, host="127.0.0.1", port=0, token=token,
+                               journal=(str(tmp_path / "events.db"), "pbx1")).start()
+        (tmp_path / "server.toml").write_text(CONFIG + f'\n[api]\nbind = "127.0.0.1:{api.port}"\n')
+        backlog = [bus.publish(1, K.CALL_END, chan=0, call_id=f"old{i}", board="hotline").seq for i in range(3)]
+        assert j.drain()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "boarddrv.cli", "events", "--config", str(tmp_path / "server.toml"),
+            "--since", "0", "--follow", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        got: list[int] = []
+        live: list[int] = []
+        try:
+            while len(got) < 3:
+                line = await asyncio.wait_for(proc.stdout.readline(), 60)
+                assert line.startswith(b"{"), (line, (await proc.stderr.read())[-2000:] if not line else b"")
+                got.append(json.loads(line)["seq"])
+            while api.stream.clients == 0:                    # now on the stream
+                await asyncio.sleep(0.02)
+            live = [bus.publish(2, K.CALL_END, chan=1, call_id=f"new{i}", board="hotline").seq for i in range(4)]
+            while len(got) < 7:
+                got.append(json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["seq"])
+        finally:
+            proc.terminate()
+            await proc.wait()
+            await api.close()
+            j.close()
+        return backlog + live, got
+    sent, got = asyncio.run(main())
+    assert got == sent

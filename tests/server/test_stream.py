@@ -30,8 +30,8 @@ GUARD = 30.0          # seconds: a guard against a wedged socket, never a timing
 class Server:
     """A bus (+ journal) and the network API on a free loopback port."""
 
-    def __init__(self, tmp: Path, journal: bool = True, buffer: int | None = None) -> None:
-        self.tmp, self.use_journal, self.buffer = tmp, journal, buffer
+    def __init__(self, tmp: Path, journal: bool = True, buffer: int | None = None, port: int = 0) -> None:
+        self.tmp, self.use_journal, self.buffer, self.port = tmp, journal, buffer, port
         self.bus = EventBus()
         self.journal: EventJournal | None = None
         self.api: NetworkApi | None = None
@@ -41,7 +41,7 @@ class Server:
             self.journal = EventJournal(str(self.tmp / "events.db"), "pbx1")
             self.bus.start_at(self.journal.open())
             self.bus.subscribe(self.journal, first=True)
-        self.api = await NetworkApi(self.bus, host="127.0.0.1", port=0, token=TOKEN,
+        self.api = await NetworkApi(self.bus, host="127.0.0.1", port=self.port, token=TOKEN,
                                     audit_log=str(self.tmp / "audit.jsonl"),
                                     journal=(str(self.tmp / "events.db"), "pbx1") if self.use_journal else None,
                                     buffer=self.buffer).start()
@@ -322,3 +322,58 @@ def test_every_event_on_the_stream_validates_against_the_schema_served():
                 allowed = tuple(types[t] for t in ([want] if isinstance(want, str) else want))
                 assert isinstance(value, allowed), (ev["kind"], name, value)
         assert schema["properties"]["kind"]["const"] == ev["kind"]
+
+
+def test_the_bundled_client_resumes_by_itself_across_a_server_restart(tmp_path):
+    """voiceserver.api.client.EventClient: the server stops and starts again (same port, same
+    journal) under a client iterating events; the client reconnects and hands out every event
+    once, in order."""
+    from voiceserver.api.client import EventClient
+
+    async def main() -> tuple[list[int], list[int], int]:
+        srv = await Server(tmp_path).start()
+        port = srv.api.port
+        got: list[int] = []
+        client = EventClient(f"http://127.0.0.1:{port}", TOKEN, since=0, retry=0.05)
+
+        async def consume() -> None:
+            async with client:
+                async for ev in client:
+                    got.append(ev["seq"])
+        task = asyncio.ensure_future(consume())
+        first = srv.publish(30)
+        await until(lambda: len(got) >= 30)
+        await srv.stop()
+        await asyncio.sleep(0.2)                     # the client retries meanwhile
+        srv = await Server(tmp_path, port=port).start()
+        second = srv.publish(20)
+        await until(lambda: len(got) >= 50)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await srv.stop()
+        return first + second, got, client.reconnects
+    sent, got, reconnects = run(main())
+    assert got == sent and reconnects >= 1
+
+
+def test_the_bundled_client_stops_on_a_refusal_it_cannot_fix(tmp_path):
+    from voiceserver.api.client import EventClient, StreamRefused
+
+    async def main() -> None:
+        srv = await Server(tmp_path).start()
+        try:
+            async with EventClient(f"http://127.0.0.1:{srv.api.port}", "wrong", retry=0.05) as client:
+                async for _ in client:
+                    pass
+        finally:
+            await srv.stop()
+    with pytest.raises(StreamRefused, match="401"):
+        run(main())
+
+
+async def until(pred, limit: float = GUARD) -> None:
+    """Wait for `pred` (a guard against a wedged socket, not a timing check)."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not pred():
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.01)

@@ -73,7 +73,7 @@ class NetworkApi:
         app.router.add_get("/v1/events", self.stream.handle)
         app.router.add_post("/v1/calls/{call_id}/hangup", self._hangup)
         app.router.add_post("/v1/agents/{agent}/{action}", self._agent)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
         return self
@@ -137,6 +137,7 @@ class NetworkApi:
         return await self._command(request, lambda: control(agent, action, by="network API"))
 
     async def close(self) -> None:
+        await self.stream.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -75,6 +75,12 @@ class EventStream:
         self.journal = journal          # (path, server_id) of the durable journal, or None
         self.buffer = buffer
         self.clients = 0
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    async def close_all(self) -> None:
+        """The server stops: every client gets a close (1001, going away) and resumes later."""
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping: resume later")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         q = request.query
@@ -96,6 +102,7 @@ class EventStream:
                                                f"Upgrade: websocket"}, status=426, headers={"Upgrade": "websocket"})
         await ws.prepare(request)
         self.clients += 1
+        self._sockets.add(ws)
         client = _Client(ws, flt, self.buffer, self.bus.last_seq)
         stop = self.bus.subscribe(client.queue_event)
         try:
@@ -105,6 +112,7 @@ class EventStream:
         finally:
             stop()
             self.clients -= 1
+            self._sockets.discard(ws)
             if not ws.closed:
                 await ws.close()
         return ws

@@ -6,13 +6,17 @@
 
 Reads the SQLite event journal that `[storage] events` names (docs/events.md):
 every event after `--since SEQ`, oldest first, with a `journal.gap` line where
-events are gone (pruned, or lost to a kill). `--follow` keeps reading as the
-server adds events; the last `seq` printed is where a later run resumes.
-Filters (kind, call, channel, board) apply to events; gaps always show.
+events are gone (pruned, or lost to a kill). `--follow` then keeps going: over
+the server's network API when the config has [api] (the WebSocket stream,
+with the token from [api] token_file; it resumes by itself when the server
+restarts), else by reading the journal again. The last `seq` printed is
+where a later run resumes. Filters (kind, call, channel) apply to events;
+gaps always show.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -38,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="only this kind (repeat for several; a prefix ending in '.' takes a family: call.)")
     ap.add_argument("--call", metavar="CALL_ID", help="only this call's events")
     ap.add_argument("--channel", metavar="[BOARD:]CHAN", help="only this channel's events")
-    ap.add_argument("--follow", "-f", action="store_true", help="keep reading new events (Ctrl-C ends)")
+    ap.add_argument("--follow", "-f", action="store_true",
+                    help="keep going as the server adds events (Ctrl-C ends): over the network API when the "
+                         "config has [api], else by reading the journal again")
+    ap.add_argument("--poll", action="store_true", help="with --follow: read the journal file, not the API")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     return ap
 
@@ -55,8 +62,6 @@ def _where(args: argparse.Namespace) -> tuple[str, str]:
         server_id = server_id or st.server_id
     if not path:
         raise ValueError("which journal? give --config SERVER.toml (or --journal FILE)")
-    if not os.path.exists(path):
-        raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
     return path, server_id or default_server_id()
 
 
@@ -85,19 +90,50 @@ def format_line(ev: dict[str, Any]) -> str:
     return f"{ev['seq']:>8}  {ev['time']:23}  {ev['kind']:<24} {where:<12} {ev.get('call_id') or '':<16} {fields}"
 
 
+def _api(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The network API's URL and token from the config's [api], or None (no [api]: poll the file)."""
+    if not args.config:
+        return None
+    from voiceserver.api.token import read_token
+    from voiceserver.config.server import load_api_settings
+    settings = load_api_settings(args.config)
+    if not settings.network:
+        return None
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}", read_token(settings.token_file)
+
+
+async def _follow_api(api: tuple[str, str], after: int, args: argparse.Namespace) -> int:
+    from voiceserver.api.client import EventClient
+    url, token = api
+    shown = 0
+    async with EventClient(url, token, since=after, kinds=args.kind, call=args.call,
+                           channel=args.channel) as events:
+        async for ev in events:
+            print(json.dumps(ev, ensure_ascii=False) if args.json else format_line(ev), flush=True)
+            shown += 1
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
+    from voiceserver.api.token import TokenFileError
     from voiceserver.core.journal import JournalError, read_since, stored_range
     args = _parser().parse_args(argv)
     try:
         path, server_id = _where(args)
+        api = _api(args) if args.follow and not args.poll else None
+        if not os.path.exists(path) and api is None:
+            raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
         after = args.since
         if after is None:
-            top = stored_range(path, server_id)[1]
+            top = stored_range(path, server_id)[1] if os.path.exists(path) else 0
             after = max(0, top - args.last)
         shown = 0
         if not args.json:
             print(f"{'seq':>8}  {'time (UTC)':23}  {'kind':<24} {'channel':<12} {'call':<16} fields")
         while True:
+            if api is not None and not os.path.exists(path):
+                break
             batch = read_since(path, server_id, after)
             for ev in batch:
                 if _matches(ev, args):
@@ -105,11 +141,18 @@ def main(argv: list[str] | None = None) -> int:
                     shown += 1
                 after = ev["seq"] if ev["seq"] is not None else ev["to"]
             sys.stdout.flush()
-            if not args.follow:
-                break
+            if not args.follow or (api is not None and not batch):
+                break           # caught up with the file: the API from here
             if not batch:
                 time.sleep(POLL_S)
-    except (ValueError, JournalError, OSError) as exc:
+        if api is not None:
+            from voiceserver.api.client import StreamRefused
+            try:
+                shown += asyncio.run(_follow_api(api, after, args))
+            except StreamRefused as exc:
+                print(f"{PROG}: the server's API refused the stream: {exc}", file=sys.stderr)
+                return 2
+    except (ValueError, JournalError, OSError, TokenFileError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

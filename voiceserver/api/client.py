@@ -1,0 +1,91 @@
+"""An asyncio client of the event stream that resumes by itself.
+
+    async with EventClient("http://127.0.0.1:8750", token) as events:
+        async for ev in events:             # every event once, in order, across reconnects
+            if ev["kind"] == "call.callerid":
+                pop_screen(ev["caller"])
+
+It connects to `GET /v1/events` (voiceserver.api.stream) and, when the
+connection ends (the server restarts, the network drops, the server cuts
+a slow client off with `stream.overflow`), connects again with `since` =
+the last seq it handed out, after `retry` seconds, for ever. Events are
+never handed out twice; a `journal.gap` event is handed out as it comes
+(the caller decides what a gap means for it). `last_seq` is where a later
+client would resume (keep it to survive your own restart).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from voiceserver.core.events import ServerEventKind
+
+OVERFLOW = ServerEventKind.STREAM_OVERFLOW.value
+
+
+class StreamRefused(Exception):
+    """The server refused the stream for good (a wrong token, a bad filter): HTTP status and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class EventClient:
+    def __init__(self, base_url: str, token: str, *, since: int | None = None, kinds: list[str] | None = None,
+                 call: str | None = None, channel: str | None = None, retry: float = 1.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.last_seq = since
+        self.filters: list[tuple[str, str]] = [("kind", k) for k in kinds or []]
+        self.filters += [("call", call)] if call else []
+        self.filters += [("channel", channel)] if channel else []
+        self.retry = retry
+        self.reconnects = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> EventClient:
+        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[dict[str, Any]]:
+        assert self._session is not None, "use `async with EventClient(...)`"
+        while True:
+            params = list(self.filters)
+            if self.last_seq is not None:
+                params.append(("since", str(self.last_seq)))
+            try:
+                async with self._session.ws_connect(f"{self.base_url}/v1/events", params=params,
+                                                    heartbeat=30.0) as ws:
+                    async for msg in ws:
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        ev = json.loads(msg.data)
+                        if ev["kind"] == OVERFLOW:          # cut off: resume where it says
+                            self.last_seq = ev["resume"]
+                            break
+                        seq = ev["seq"] if ev["seq"] is not None else ev.get("to")
+                        if seq is not None and self.last_seq is not None and seq <= self.last_seq:
+                            continue                         # never twice
+                        if seq is not None:
+                            self.last_seq = seq
+                        yield ev
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (400, 401, 403, 404):
+                    raise StreamRefused(exc.status, exc.message) from None
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                pass                                         # the server is away: try again
+            self.reconnects += 1
+            await asyncio.sleep(self.retry)
