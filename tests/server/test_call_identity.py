@@ -64,6 +64,36 @@ def _by_caller(db) -> dict[str, dict]:
     return {r["caller"]: r for r in rows(db, "SELECT * FROM calls") if r["caller"]}
 
 
+def _killed_run(db_path, calls: list[tuple[int, dt.datetime, dt.timedelta, str | None]]) -> tuple[int, list[str]]:
+    """Write what a `kill -9` left: one open inbound row (no answer) per (channel, start,
+    last seen after the start, caller) on board "hotline", as the killed run (started at 01:59
+    UTC; hwsim-hotline.toml's clock starts at 02:00) had them. Its run and the call ids."""
+    from voiceserver.recording.calldb import CallDb, CallRow
+    server = default_server_id()
+    db = CallDb(str(db_path))
+    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=dt.UTC))
+    ids = [f"{server}-{run}-{n:06d}" for n in range(1, len(calls) + 1)]
+    for cid, (chan, start, seen, caller) in zip(ids, calls, strict=True):
+        db.upsert_call(CallRow(cid, start=start, board="hotline", channel=chan, direction="inbound",
+                               caller=caller, server_id=server, run=run, last_seen=start + seen), new=True)
+    db.close()
+    return run, ids
+
+
+def _serve_until_ended(cfg, db_path, hw, callers: tuple[str, ...], log) -> None:
+    """`voiceboard serve` until the calls of `callers` have ended, then a clean stop (exit 0);
+    hwsim is stopped too, whatever happens."""
+    proc = None
+    try:
+        proc = serve(cfg, log)
+        wait_for(lambda: all((_by_caller(db_path).get(n) or {}).get("end") for n in callers),
+                 f"the ends of {', '.join(callers)}", [hw, proc])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        stop([proc, hw])
+
+
 def test_sigterm_kill_9_and_restart_never_reuse_an_id_or_overwrite_a_row(tmp_path):
     board = f"ids{os.getpid()}"
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
@@ -232,32 +262,16 @@ def test_a_call_ringing_when_the_server_was_killed_keeps_one_row_after_the_resta
     ring on (within a ring cycle of when the row was last seen): one row for that call,
     from its first ring, with the caller ID heard after the restart; the killed run's row
     is dropped (`call.continued`). A crashed ringing row older than that stays."""
-    from voiceserver.recording.calldb import CallDb, CallRow
     board = f"ring{os.getpid()}"
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
     db_path = tmp_path / "calls.db"
-    server = default_server_id()
-    utc = dt.UTC
-    db = CallDb(str(db_path))
-    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
-    killed = {0: (f"{server}-{run}-000001", dt.datetime(2026, 11, 23, 1, 59, 57, tzinfo=utc)),
-              1: (f"{server}-{run}-000002", dt.datetime(2026, 11, 23, 1, 50, 0, tzinfo=utc))}
-    for chan, (cid, start) in killed.items():   # the clock of hwsim-hotline.toml: 02:00 UTC
-        db.upsert_call(CallRow(cid, start=start, board="hotline", channel=chan, direction="inbound",
-                               server_id=server, run=run, last_seen=start + dt.timedelta(seconds=1)),
-                       new=True)
-    db.close()
-    hw = hwsim(tmp_path, board, STILL_RINGING)
-    proc = None
+    starts = {0: dt.datetime(2026, 11, 23, 1, 59, 57, tzinfo=dt.UTC),
+              1: dt.datetime(2026, 11, 23, 1, 50, 0, tzinfo=dt.UTC)}
+    run, ids = _killed_run(db_path, [(chan, start, dt.timedelta(seconds=1), None)
+                                     for chan, start in starts.items()])
+    killed = {chan: (cid, starts[chan]) for chan, cid in zip(starts, ids, strict=True)}
     log = tmp_path / "serve.log"
-    try:
-        proc = serve(cfg, log)
-        wait_for(lambda: all((_by_caller(db_path).get(n) or {}).get("end")
-                             for n in ("13911110010", "13911110011")), "both calls' ends", [hw, proc])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
-    finally:
-        stop([proc, hw])
+    _serve_until_ended(cfg, db_path, hwsim(tmp_path, board, STILL_RINGING), ("13911110010", "13911110011"), log)
     line0 = rows(db_path, "SELECT * FROM calls WHERE channel = 0")
     assert len(line0) == 1, line0
     call = line0[0]
@@ -301,22 +315,12 @@ def test_a_call_answered_as_the_server_was_killed_is_not_continued_by_the_next_c
     and the killed call keeps its row (the soak's exactly-once check found it dropped: the
     new call was taken for the old one still ringing, and the old caller had no row)."""
     import multiprocessing as mp
-
-    from voiceserver.recording.calldb import CallDb, CallRow
     board = f"ans{os.getpid()}"
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
     db_path = tmp_path / "calls.db"
-    server = default_server_id()
-    utc = dt.UTC
-    db = CallDb(str(db_path))
-    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
-    killed, start = f"{server}-{run}-000001", dt.datetime(2026, 11, 23, 1, 59, 55, tzinfo=utc)
-    db.upsert_call(CallRow(killed, start=start, board="hotline", channel=0, direction="inbound",
-                           caller="13911110009", server_id=server, run=run,
-                           last_seen=start + dt.timedelta(seconds=4)), new=True)
-    db.close()
+    start = dt.datetime(2026, 11, 23, 1, 59, 55, tzinfo=dt.UTC)
+    run, (killed,) = _killed_run(db_path, [(0, start, dt.timedelta(seconds=4), "13911110009")])
     hw = hwsim(tmp_path, board, ANSWERED_AS_KILLED)
-    proc = None
     log = tmp_path / "serve.log"
     try:
         ctx = mp.get_context("fork")
@@ -325,13 +329,10 @@ def test_a_call_answered_as_the_server_was_killed_is_not_continued_by_the_next_c
         host.start()
         host.join(60)
         assert ready.is_set() and host.exitcode == -signal.SIGKILL
-        proc = serve(cfg, log)
-        wait_for(lambda: (_by_caller(db_path).get("13911110010") or {}).get("end"), "the new call's end",
-                 [hw, proc])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
-    finally:
-        stop([proc, hw])
+    except BaseException:
+        stop([hw])
+        raise
+    _serve_until_ended(cfg, db_path, hw, ("13911110010",), log)
     released, = events(log, "line.released")
     assert (released["chan"], released["call_id"], released["released"]) == (0, killed, True)
     assert events(log, "call.continued") == []
@@ -368,32 +369,17 @@ def test_a_call_ringing_at_the_kill_is_continued_only_by_the_same_caller_id(tmp_
     rings on each line within a ring cycle, its caller ID not heard yet when it starts: the
     offer decides. The same number continues the killed call (one row, from the first ring
     before the crash); another number is another caller, and the killed call keeps its row."""
-    from voiceserver.recording.calldb import CallDb, CallRow
     board = f"cid{os.getpid()}"
     cfg = server_config(tmp_path / "server.toml", board, RECORD_ALL)
     db_path = tmp_path / "calls.db"
-    server = default_server_id()
-    utc = dt.UTC
-    db = CallDb(str(db_path))
-    run = db.start_run(server, dt.datetime(2026, 11, 23, 1, 59, tzinfo=utc))
-    start = dt.datetime(2026, 11, 23, 1, 59, 56, tzinfo=utc)
-    killed = {0: (f"{server}-{run}-000001", "13911110020"), 1: (f"{server}-{run}-000002", "13911110021")}
-    for chan, (cid, caller) in killed.items():
-        db.upsert_call(CallRow(cid, start=start, board="hotline", channel=chan, direction="inbound",
-                               caller=caller, server_id=server, run=run,
-                               last_seen=start + dt.timedelta(seconds=2)), new=True)
-    db.close()
-    hw = hwsim(tmp_path, board, RINGING_ON_OR_NOT)
-    proc = None
+    start = dt.datetime(2026, 11, 23, 1, 59, 56, tzinfo=dt.UTC)
+    callers = {0: "13911110020", 1: "13911110021"}
+    run, ids = _killed_run(db_path, [(chan, start, dt.timedelta(seconds=2), caller)
+                                     for chan, caller in callers.items()])
+    killed = {chan: (cid, callers[chan]) for chan, cid in zip(callers, ids, strict=True)}
     log = tmp_path / "serve.log"
-    try:
-        proc = serve(cfg, log)
-        wait_for(lambda: all((_by_caller(db_path).get(n) or {}).get("end")
-                             for n in ("13911110020", "13911110022")), "both calls' ends", [hw, proc])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
-    finally:
-        stop([proc, hw])
+    _serve_until_ended(cfg, db_path, hwsim(tmp_path, board, RINGING_ON_OR_NOT),
+                       ("13911110020", "13911110022"), log)
     line0 = rows(db_path, "SELECT * FROM calls WHERE channel = 0")
     assert [(c["caller"], c["run"]) for c in line0] == [("13911110020", run + 1)], line0
     assert parse_time(line0[0]["start"]) == start, "one row, from the first ring before the crash"
