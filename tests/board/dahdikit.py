@@ -52,6 +52,36 @@ defaultzone=cn
 """
 
 
+# A scenario's E1 faults: LOS on span 1, RAI while it lasts, both cleared ({name}: the board)
+LOS_THEN_RAI = """
+[scenario]
+duration = 3600.0
+
+[[fault]]
+at = 1.0
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 1.5
+kind = "alarm-set"
+span = "{name}:1"
+alarm = "RAI"
+
+[[fault]]
+at = 2.0
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "LOS"
+
+[[fault]]
+at = 2.5
+kind = "alarm-clear"
+span = "{name}:1"
+alarm = "RAI"
+"""
+
 
 def sbin(prog: str) -> str:
     return shutil.which(prog, path="/usr/sbin:/usr/bin:/sbin:/bin") or prog

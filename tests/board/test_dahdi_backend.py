@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from boardkit import CAS0, FXO0, FXS0, DeviceThread, mixed_board
-from dahdikit import LIMIT, REPO, Hwsim, sbin
+from dahdikit import LIMIT, LOS_THEN_RAI, REPO, Hwsim, sbin
 
 pytestmark = pytest.mark.skipif(not Path(sbin("dahdi_cfg")).exists(),
                                 reason="Debian package dahdi not installed (.ci/apt-packages.txt)")
@@ -257,34 +257,7 @@ fallback = {{ action = "hangup", prompts = ["goodbye"] }}
 """
 
 # LOS on the E1 span, RAI while it lasts, both cleared; then a call on an analog line
-ALARM_SCENARIO = """
-[scenario]
-duration = 3600.0
-
-[[fault]]
-at = 1.0
-kind = "alarm-set"
-span = "{name}:1"
-alarm = "LOS"
-
-[[fault]]
-at = 1.5
-kind = "alarm-set"
-span = "{name}:1"
-alarm = "RAI"
-
-[[fault]]
-at = 2.0
-kind = "alarm-clear"
-span = "{name}:1"
-alarm = "LOS"
-
-[[fault]]
-at = 2.5
-kind = "alarm-clear"
-span = "{name}:1"
-alarm = "RAI"
-
+ALARM_SCENARIO = LOS_THEN_RAI + """
 [[caller]]
 at = 3.0
 line = "{name}:0"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dahdikit import LIMIT, REPO, SYSTEM_CONF, Hwsim, parse_scan, sbin
+from dahdikit import LIMIT, LOS_THEN_RAI, REPO, SYSTEM_CONF, Hwsim, parse_scan, sbin
 
 EMULATOR = REPO / "boarddrv" / "libvbdahdi.so"
 
@@ -332,34 +332,7 @@ def test_epoll_reads_blocks_and_sees_an_event(tmp_path, name):
         sim.stop()
 
 
-ALARMS_IN_ALARM = """
-[scenario]
-duration = 3600.0
-
-[[fault]]
-at = 1.0
-kind = "alarm-set"
-span = "{name}:1"
-alarm = "LOS"
-
-[[fault]]
-at = 1.5
-kind = "alarm-set"
-span = "{name}:1"
-alarm = "RAI"
-
-[[fault]]
-at = 2.0
-kind = "alarm-clear"
-span = "{name}:1"
-alarm = "LOS"
-
-[[fault]]
-at = 2.5
-kind = "alarm-clear"
-span = "{name}:1"
-alarm = "RAI"
-"""
+ALARMS_IN_ALARM = LOS_THEN_RAI
 
 EVENT_READER = r"""
 import fcntl, os, struct
