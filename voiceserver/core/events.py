@@ -289,6 +289,15 @@ class EventBus:
 _JSON = json.JSONEncoder(default=str)   # json.dumps(..., default=str) without a new encoder per event
 
 
+def flush_at_turn_end(flush: Callable[[], None]) -> None:
+    """Run `flush` when the event loop's current turn is over, so that a turn's events (one
+    tick's) go out together; at once in a thread with no running loop (start-up, recovery)."""
+    try:
+        asyncio.get_running_loop().call_soon(flush)
+    except RuntimeError:
+        flush()
+
+
 class EventLog:
     """A bus subscriber: each event as one line of the server's log (``voiceboard serve``),
     ``<date> <time>,<ms> INFO event {json}``: the line ``log.info("event %s", ...)``
@@ -319,10 +328,7 @@ class EventLog:
         ms = min(int((now - second) * 1000), 999)
         self._lines.append(f"{self._stamp},{ms:03d} INFO event {ev.json}\n")
         if len(self._lines) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:       # no event loop in this thread: at once
-                self.flush()
+            flush_at_turn_end(self.flush)
 
     def flush(self) -> None:
         """Write the lines not yet written (the server calls it once more as it stops)."""

@@ -22,7 +22,6 @@ servers may share one journal file: each writes and reads its own rows.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import queue
 import sqlite3
@@ -30,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from voiceserver.core.events import ServerEvent, ServerEventKind, utc_now
+from voiceserver.core.events import ServerEvent, ServerEventKind, flush_at_turn_end, utc_now
 
 RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
@@ -157,10 +156,7 @@ class EventJournal:
         self._rows.append((self.server_id, ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan,
                            ev.json))
         if len(self._rows) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:         # no event loop in this thread: at once
-                self.flush()
+            flush_at_turn_end(self.flush)
 
     def flush(self) -> None:
         """Hand the buffered events to the writer thread (one transaction)."""
