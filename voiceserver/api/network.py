@@ -11,7 +11,6 @@ admin token (`Authorization: Bearer`, the server's [api] token_file).
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ from aiohttp import web
 
 from voiceserver.api import openapi
 from voiceserver.api.door import AdminDoor
-from voiceserver.api.status import Conflict
+from voiceserver.api.status import Conflict, listen_socket
 from voiceserver.api.stream import EventStream, door_middleware, door_request
 from voiceserver.core.events import EventBus, ServerEventKind, event_schema
 
@@ -49,15 +48,9 @@ class NetworkApi:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> NetworkApi:
-        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(128)
-            sock.setblocking(False)
+            sock = listen_socket(self.host, self.port)
         except OSError as exc:
-            sock.close()
             raise OSError(exc.errno, f"network API: cannot listen on {self.host}:{self.port}: "
                                      f"{exc.strerror}") from None
         self.port = sock.getsockname()[1]

@@ -63,6 +63,22 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 Source = Callable[[], Any]
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP listener on host:port (0: a free port), for the status API and the
+    network API; OSError as bind() gave it (the socket closed)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(addr)
+        listener.listen(128)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
 class Conflict(Exception):
     """An admin action the target's state does not allow now: HTTP 409."""
 
@@ -246,17 +262,7 @@ class StatusApi:
     async def start(self) -> StatusApi:
         self.max_connections = connection_cap(self.max_connections)
         self.max_per_client = min(self.max_per_client, self.max_connections)
-        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port,
-                                                          type=socket.SOCK_STREAM)[0]
-        listener = socket.socket(family, kind, proto)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(addr)
-            listener.listen(128)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            raise
+        listener = listen_socket(self.host, self.port)
         self._listener = listener
         self.port = listener.getsockname()[1]
         try:
