@@ -25,6 +25,7 @@ import numpy as np
 
 from dsp import _dtmf
 from dsp.checks import check_audio
+from dsp.kernelevents import decided_rows, event_buffer
 from dsp.units import dbm0_to_peak, dbm0_to_rms
 
 RATE = 8000
@@ -203,24 +204,13 @@ class DtmfDetector:
         if n == 0:
             return []
         x = np.ascontiguousarray(x)
-        # Worst case per channel: an onset needs the previous digit released,
-        # which takes release_misses windows, so at most hops // R + 1 onsets,
-        # as many releases plus one for a digit already on.
-        hops = (int(self._clock[1]) + n) // _dtmf.SUB_LEN
-        need = self.nchan * (2 * (hops // self.params.release_misses + 1) + 1)
-        if self._events.shape[0] < need:
-            self._events = np.empty((need, 5), dtype=np.int64)
+        self._events = event_buffer(self._events, self.nchan, int(self._clock[1]), n, _dtmf.SUB_LEN,
+                                    self.params.release_misses)
         nev = _dtmf.dtmf_rx(x, self._f, self._i, self._clock, self._params, self._bins,
                             self._events)
-        if nev > self._events.shape[0]:  # the bound above is wrong: a bug, say so
-            raise RuntimeError(f"DtmfDetector: {nev} events overflowed a buffer of "
-                               f"{self._events.shape[0]}")
         if nev == 0:
             return []
-        rows = self._events[:nev]
-        if nev > 1:  # the kernel goes tile by tile: order by decision time, then channel
-            key = rows[:, 4] * self.nchan + rows[:, 0]
-            rows = rows[np.argsort(key, kind="stable")]  # stable: release before next onset
+        rows = decided_rows(self._events, nev, self.nchan, "DtmfDetector")
         new, names = tuple.__new__, DIGITS  # cheapest NamedTuple construction
         return [new(DtmfEvent, (c, names[d], s, None if e < 0 else e))
                 for c, d, s, e, _ in rows.tolist()]
