@@ -31,40 +31,13 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from voiceserver.api.door import AdminDoor, Request
-from voiceserver.core.events import EventBus, ServerEvent, ServerEventKind
+from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
 from voiceserver.core.journal import JournalError, gap, read_since
 
 log = logging.getLogger(__name__)
 
 BUFFER = 10_000          # events queued for one client before it is cut off (with its resume point)
 PAGE = 5_000             # events read from the journal at a time when catching up
-
-
-class StreamFilter:
-    """Which events a client asked for; gaps and stream notices always go through."""
-
-    def __init__(self, kinds: list[str], call: str | None, channel: str | None) -> None:
-        self.kinds = kinds
-        self.call = call
-        self.board, self.chan = None, None
-        if channel is not None:
-            board, _, chan = channel.rpartition(":")
-            if not chan.isdigit():
-                raise ValueError(f"channel {channel!r}: expected CHAN or BOARD:CHAN")
-            self.board, self.chan = board or None, int(chan)
-
-    def wants(self, ev: dict[str, Any]) -> bool:
-        kind = ev["kind"]
-        if kind in (ServerEventKind.JOURNAL_GAP, ServerEventKind.STREAM_OVERFLOW):
-            return True
-        if self.kinds and not any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds):
-            return False
-        if self.call is not None and ev.get("call_id") != self.call:
-            return False
-        if self.chan is not None and (ev.get("chan") != self.chan
-                                      or (self.board is not None and ev.get("board") != self.board)):
-            return False
-        return True
 
 
 class EventStream:
@@ -90,7 +63,7 @@ class EventStream:
                 if not q["since"].isdigit():
                     raise ValueError(f"since={q['since'][:40]!r}: expected a seq (0 or more)")
                 since = int(q["since"])
-            flt = StreamFilter(q.getall("kind", []), q.get("call"), q.get("channel"))
+            flt = EventFilter(q.getall("kind", []), q.get("call"), q.get("channel"))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         if since is not None and since > self.bus.last_seq:
@@ -153,7 +126,7 @@ class EventStream:
 class _Client:
     """One connected client: what it gets next, and the queue of live events behind it."""
 
-    def __init__(self, ws: web.WebSocketResponse, flt: StreamFilter, buffer: int, joined_at: int) -> None:
+    def __init__(self, ws: web.WebSocketResponse, flt: EventFilter, buffer: int, joined_at: int) -> None:
         self.ws = ws
         self.flt = flt
         self.buffer = buffer
@@ -176,11 +149,11 @@ class _Client:
 
     async def _send(self, ev: dict[str, Any] | ServerEvent) -> None:
         if isinstance(ev, ServerEvent):
-            if self.flt.wants(ev.as_dict()):
+            if self.flt.wants(ev.kind, ev.call_id, ev.chan, ev.data.get("board")):
                 await self.ws.send_str(ev.json)
             self.sent = ev.seq
             return
-        if self.flt.wants(ev):
+        if self.flt.wants_dict(ev):
             await self.ws.send_str(json.dumps(ev, ensure_ascii=False, default=str))
         self.sent = ev["seq"] if ev["seq"] is not None else ev["to"]
 

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from voiceserver.core.events import ServerEventKind
+from voiceserver.core.events import EventFilter, ServerEventKind
 
 PROG = "voiceboard events"
 GAP = ServerEventKind.JOURNAL_GAP.value
@@ -63,21 +63,6 @@ def _where(args: argparse.Namespace) -> tuple[str, str]:
     if not path:
         raise ValueError("which journal? give --config SERVER.toml (or --journal FILE)")
     return path, server_id or default_server_id()
-
-
-def _matches(ev: dict[str, Any], args: argparse.Namespace) -> bool:
-    if ev["kind"] == GAP:
-        return True
-    if args.kind and not any(ev["kind"] == k or (k.endswith(".") and ev["kind"].startswith(k))
-                             for k in args.kind):
-        return False
-    if args.call and ev.get("call_id") != args.call:
-        return False
-    if args.channel:
-        board, _, chan = args.channel.rpartition(":")
-        if str(ev.get("chan")) != chan or (board and ev.get("board") != board):
-            return False
-    return True
 
 
 def format_line(ev: dict[str, Any]) -> str:
@@ -121,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         path, server_id = _where(args)
+        flt = EventFilter(args.kind or [], args.call, args.channel)
         api = _api(args) if args.follow and not args.poll else None
         if not os.path.exists(path) and api is None:
             raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
@@ -136,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             batch = read_since(path, server_id, after)
             for ev in batch:
-                if _matches(ev, args):
+                if flt.wants_dict(ev):
                     print(json.dumps(ev, ensure_ascii=False) if args.json else format_line(ev))
                     shown += 1
                 after = ev["seq"] if ev["seq"] is not None else ev["to"]

@@ -289,6 +289,36 @@ class EventBus:
 _JSON = json.JSONEncoder(default=str)   # json.dumps(..., default=str) without a new encoder per event
 
 
+class EventFilter:
+    """Which events a reader asked for (by kind or family `call.`, call, [board:]channel);
+    the stream's notices (a gap, an overflow) always go through. The event stream and
+    `voiceboard events` filter with it."""
+
+    def __init__(self, kinds: list[str], call: str | None, channel: str | None) -> None:
+        self.kinds = kinds
+        self.call = call
+        self.board: str | None = None
+        self.chan: int | None = None
+        if channel is not None:
+            board, _, chan = channel.rpartition(":")
+            if not chan.isdigit():
+                raise ValueError(f"channel {channel!r}: expected CHAN or BOARD:CHAN")
+            self.board, self.chan = board or None, int(chan)
+
+    def wants(self, kind: str, call_id: str | None, chan: int | None, board: str | None) -> bool:
+        if kind in (ServerEventKind.JOURNAL_GAP, ServerEventKind.STREAM_OVERFLOW):
+            return True
+        if self.kinds and not any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds):
+            return False
+        if self.call is not None and call_id != self.call:
+            return False
+        return self.chan is None or (chan == self.chan and (self.board is None or board == self.board))
+
+    def wants_dict(self, ev: dict[str, Any]) -> bool:
+        """`wants` for an event as JSON (from the journal, or a gap)."""
+        return self.wants(ev["kind"], ev.get("call_id"), ev.get("chan"), ev.get("board"))
+
+
 def flush_at_turn_end(flush: Callable[[], None]) -> None:
     """Run `flush` when the event loop's current turn is over, so that a turn's events (one
     tick's) go out together; at once in a thread with no running loop (start-up, recovery)."""
