@@ -68,6 +68,14 @@ class CallController:
         self.totals = CallTotals()
         self.tick = 0
         self.stopping = False              # the server is stopping: events are no longer acted on
+        self._handlers: dict[type, Callable[[BoardRuntime, int, Any], int | None]] = {
+            Event: self._board_event, Timer: self._timer, DtmfEvent: self._dtmf, ToneEvent: self._tone,
+            SpeechEvent: self._speech, CallerIdEvent: self._callerid, DtmfSent: self._dtmf_sent,
+            PlayDone: self._play_done}
+        self._ivr_handlers: dict[type, Callable[..., None]] = {
+            ivrmod.Play: self._ivr_play, ivrmod.StopPlay: self._ivr_stop_play, ivrmod.Log: self._ivr_log,
+            ivrmod.Hangup: self._ivr_hangup, ivrmod.Queue: self._ivr_queue, ivrmod.Voicemail: self._ivr_voicemail,
+            ivrmod.Transfer: self._transfer}
 
     def catch_up(self, ticks: Mapping[int, int]) -> None:
         """The engines' ticks now (board index -> tick), for work between ticks: on an idle
@@ -140,58 +148,107 @@ class CallController:
         return self.media.take()
 
     def _dispatch(self, rt: BoardRuntime, tick: int, ev: Any) -> int | None:
-        if isinstance(ev, Event):
-            return self._board_event(rt, tick, ev)
-        chan = getattr(ev, "chan", None)
-        if isinstance(ev, Timer) and ev.token in (("acd",), ("beep_off",)):
-            if ev.token == ("acd",):
-                self.acd.timer(tick)
-            else:
-                self.media.tone(rt.index, ev.chan, None)
+        """One engine event to its handler, by type (a table, not a chain of isinstance):
+        the channel it touched, whose actions are then carried out, or None."""
+        handler = self._handlers.get(type(ev))
+        if handler is None:
+            handler = self._handler_for(type(ev))
+        return handler(rt, tick, ev)
+
+    def _handler_for(self, kind: type) -> Callable[[BoardRuntime, int, Any], int | None]:
+        """The handler of a subclass of a known event type (cached), or one that ignores it."""
+        for base in kind.__mro__[1:]:
+            if base in self._handlers:
+                self._handlers[kind] = self._handlers[base]
+                return self._handlers[kind]
+        self._handlers[kind] = self._ignored
+        return self._ignored
+
+    @staticmethod
+    def _ignored(rt: BoardRuntime, tick: int, ev: Any) -> int | None:
+        return None
+
+    def _timer(self, rt: BoardRuntime, tick: int, ev: Timer) -> int | None:
+        token = ev.token
+        if token == ("acd",):
+            self.acd.timer(tick)
             return None
-        if isinstance(ev, Timer) and isinstance(ev.token, tuple) and ev.token[:1] in (("rec",), ("calls",)):
+        if token == ("beep_off",):
+            self.media.tone(rt.index, ev.chan, None)
+            return None
+        if isinstance(token, tuple) and token[:1] in (("rec",), ("calls",)):
             if self.recording is not None:   # a recording's pause deadline; the call rows' last_seen
-                self.recording.timer(rt, tick, ev.token)
+                self.recording.timer(rt, tick, token)
             return None
-        ch = rt.channels.get(chan) if chan is not None else None
+        ch = rt.channels.get(ev.chan)
         if ch is None:
             return None
-        if isinstance(ev, DtmfEvent):
-            if ev.end is None:
-                self._digit(rt, tick, ch, ev.digit)
-            elif self.recording is not None:   # a pause's end waits for the tone to stop
-                self.recording.digit_end(rt, tick, ch.chan, self.legs.get((rt.index, ch.chan)))
-        elif isinstance(ev, ToneEvent):
-            if ev.end is None and isinstance(ch, FxoTrunk):
-                ch.tone(tick, ev.tone)
-        elif isinstance(ev, SpeechEvent):
-            if ev.end is None and isinstance(ch, FxoTrunk):
-                ch.speech(tick)
+        if token and token[0] == "ivr":
             leg = self.legs.get((rt.index, ch.chan))
-            if leg is not None and self.acd.knows(leg.call.call_id):
-                self.acd.speech(tick, leg.call.call_id, ev.end is None)
-        elif isinstance(ev, CallerIdEvent):
-            if isinstance(ch, FxoTrunk) and ev.callerid is not None:
-                ch.caller_id(tick, ev.callerid.number, ev.callerid.name,
-                             before_ring=ev.standard == "dtmf")
-        elif isinstance(ev, DtmfSent):
-            if isinstance(ch, FxoTrunk):
-                ch.dtmf_sent(tick)
-        elif isinstance(ev, PlayDone) and isinstance(ev.token, tuple):
+            if leg is not None and leg.ivr is not None and leg.ivr_timer == token[1]:
+                leg.ivr_timer = None
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.tick(self.now_ms(rt)))
+        else:
+            ch.timer(tick, token)
+        return ch.chan
+
+    def _dtmf(self, rt: BoardRuntime, tick: int, ev: DtmfEvent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if ev.end is None:
+            self._digit(rt, tick, ch, ev.digit)
+        elif self.recording is not None:   # a pause's end waits for the tone to stop
+            self.recording.digit_end(rt, tick, ch.chan, self.legs.get((rt.index, ch.chan)))
+        return ch.chan
+
+    def _tone(self, rt: BoardRuntime, tick: int, ev: ToneEvent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if ev.end is None and isinstance(ch, FxoTrunk):
+            ch.tone(tick, ev.tone)
+        return ch.chan
+
+    def _speech(self, rt: BoardRuntime, tick: int, ev: SpeechEvent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if ev.end is None and isinstance(ch, FxoTrunk):
+            ch.speech(tick)
+        leg = self.legs.get((rt.index, ch.chan))
+        if leg is not None and self.acd.knows(leg.call.call_id):
+            self.acd.speech(tick, leg.call.call_id, ev.end is None)
+        return ch.chan
+
+    def _callerid(self, rt: BoardRuntime, tick: int, ev: CallerIdEvent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ch, FxoTrunk) and ev.callerid is not None:
+            ch.caller_id(tick, ev.callerid.number, ev.callerid.name, before_ring=ev.standard == "dtmf")
+        return ch.chan
+
+    def _dtmf_sent(self, rt: BoardRuntime, tick: int, ev: DtmfSent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ch, FxoTrunk):
+            ch.dtmf_sent(tick)
+        return ch.chan
+
+    def _play_done(self, rt: BoardRuntime, tick: int, ev: PlayDone) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ev.token, tuple):
             if ev.token[0] == "acd":
                 self.acd.play_done(tick, ev.token[1])
-        elif isinstance(ev, PlayDone):
-            leg = self.legs.get((rt.index, ch.chan))
-            if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
-                leg.play_id = None
-                self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
-        elif isinstance(ev, Timer):
-            if ev.token and ev.token[0] == "ivr":
-                leg = self.legs.get((rt.index, ch.chan))
-                if leg is not None and leg.ivr is not None:
-                    self._ivr_commands(rt, tick, ch, leg, leg.ivr.tick(self.now_ms(rt)))
-            else:
-                ch.timer(tick, ev.token)
+            return ch.chan
+        leg = self.legs.get((rt.index, ch.chan))
+        if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
+            leg.play_id = None
+            self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
         return ch.chan
 
     def _board_event(self, rt: BoardRuntime, tick: int, ev: Event) -> int | None:
@@ -375,41 +432,49 @@ class CallController:
     # -- IVR commands ---------------------------------------------------------
     def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg,
                       cmds: list[ivrmod.Command]) -> None:
-        if self.recording is not None:   # pauses, IVR branches and queues for the rules
+        if self.recording is not None and cmds:   # pauses, IVR branches and queues for the rules
             self.recording.ivr_commands(rt, tick, leg, cmds)
         for cmd in cmds:
-            if isinstance(cmd, ivrmod.Play):
-                segs = self._play_segments(cmd)
-                leg.play_id = cmd.id
-                leg.prompts += len(cmd.items)
-                self.media.play(rt.index, ch.chan, segs, token=cmd.id)
-                self.bus.publish(tick, ServerEventKind.CALL_PLAY, chan=ch.chan, call_id=leg.call.call_id,
-                                 items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
-            elif isinstance(cmd, ivrmod.StopPlay):
-                if leg.play_id == cmd.id:
-                    leg.play_id = None
-                    self.media.stop_play(rt.index, ch.chan)
-            elif isinstance(cmd, ivrmod.Log):
-                leg.path.append(f"{cmd.step.what}:{cmd.step.detail}" if cmd.step.detail else cmd.step.what)
-            elif isinstance(cmd, ivrmod.Hangup):
-                ch.hangup(tick, f"ivr: {cmd.reason}")
-            elif isinstance(cmd, ivrmod.Queue):
-                self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id,
-                                 queue=cmd.name)
-                self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
-            elif isinstance(cmd, ivrmod.Voicemail):
-                self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
-            elif isinstance(cmd, ivrmod.Transfer):
-                self._transfer(rt, tick, ch, leg, cmd)
-            # Collect and ClearDigits need nothing here: the interpreter
-            # runs its own collector and type-ahead buffer.
-        if leg.ivr is not None and leg.ivr.deadline is not None:
-            at = rt.tick_at(leg.ivr.deadline)
-            self.media.call_at(rt.index, max(at, tick + 1), ch.chan, ("ivr", at))
-        for c in {ch.chan}:
-            self.carry_out(rt, tick, rt.channels[c])
+            run = self._ivr_handlers.get(type(cmd))
+            if run is not None:    # Collect and ClearDigits need nothing here: the interpreter
+                run(rt, tick, ch, leg, cmd)  # runs its own collector and type-ahead buffer
+        # One IVR timer per leg, at the IVR's deadline: a timer armed for a deadline that has
+        # since moved (each digit moves the inter-digit timeout) is ignored when it fires.
+        deadline = leg.ivr.deadline if leg.ivr is not None else None
+        at = None if deadline is None else max(rt.tick_at(deadline), tick + 1)
+        if at != leg.ivr_timer:
+            leg.ivr_timer = at
+            if at is not None:
+                self.media.call_at(rt.index, at, ch.chan, ("ivr", at))
+        self.carry_out(rt, tick, ch)
         if self.recording is not None:   # the IVR path and queue so far, in the call row
             self.recording.progress(rt, tick, leg)
+
+    def _ivr_play(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Play) -> None:
+        segs = self._play_segments(cmd)
+        leg.play_id = cmd.id
+        leg.prompts += len(cmd.items)
+        self.media.play(rt.index, ch.chan, segs, token=cmd.id)
+        self.bus.publish(tick, ServerEventKind.CALL_PLAY, chan=ch.chan, call_id=leg.call.call_id,
+                         items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
+
+    def _ivr_stop_play(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.StopPlay) -> None:
+        if leg.play_id == cmd.id:
+            leg.play_id = None
+            self.media.stop_play(rt.index, ch.chan)
+
+    def _ivr_log(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Log) -> None:
+        leg.path.append(f"{cmd.step.what}:{cmd.step.detail}" if cmd.step.detail else cmd.step.what)
+
+    def _ivr_hangup(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Hangup) -> None:
+        ch.hangup(tick, f"ivr: {cmd.reason}")
+
+    def _ivr_queue(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Queue) -> None:
+        self.bus.publish(tick, ServerEventKind.CALL_QUEUE, chan=ch.chan, call_id=leg.call.call_id, queue=cmd.name)
+        self.acd.queue(rt, tick, ch.chan, leg, cmd.name, self._lang(leg))
+
+    def _ivr_voicemail(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Voicemail) -> None:
+        self.acd.voicemail(rt, tick, ch.chan, leg, cmd.mailbox, self._lang(leg))
 
     def _play_segments(self, cmd: ivrmod.Play) -> list[Segment]:
         segs: list[Segment] = []

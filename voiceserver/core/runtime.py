@@ -61,6 +61,7 @@ class Leg:
     prompts: int = 0
     agent: str | None = None
     rejected: str | None = None   # not answered, and why (the blacklist entry): the record's reason
+    ivr_timer: int | None = None  # the tick the IVR's deadline timer is armed for (None: none)
 
 
 class BoardRuntime:

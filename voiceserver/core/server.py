@@ -495,8 +495,10 @@ class VoiceServer:
 
     def _handle(self, index: int, tick: int, events: list) -> None:
         """A tick's events from board `index`'s engine: the controller's, except an engine's end."""
-        stopped = [ev for ev in events if isinstance(ev, EngineStopped)]
-        self._apply(self.calls.handle(index, tick, [ev for ev in events if not isinstance(ev, EngineStopped)]))
+        stopped = [ev for ev in events if ev.__class__ is EngineStopped]
+        if stopped:
+            events = [ev for ev in events if ev.__class__ is not EngineStopped]
+        self._apply(self.calls.handle(index, tick, events))
         for ev in stopped:
             self._engine_stopped(self.boards[index], tick, ev)
 
