@@ -248,7 +248,7 @@ class Recorder:
         # audio is written in runs of at least this many ticks (or all of it at a poll, a
         # flush, the close, or before a recording's start/stop/pause): a wake for call rows
         # alone writes the rows, not one tick of every recording (see _drain)
-        self.batch_ticks = max(1, self.ring_ticks // 4)
+        self.batch_ticks = max(1, self.ring_ticks // 2)
         self._flushing = False
         self._all_audio = True        # this writer pass writes all the audio there is
         self.backpressure = backpressure
