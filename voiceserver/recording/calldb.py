@@ -519,24 +519,28 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow, *, new: bool = False,
         "agent_answer": iso(row.agent_answer), "server_id": row.server_id, "run": row.run,
         "last_seen": iso(row.last_seen),
     }
-    merged = {k: (v if v is not None else (old[k] if old is not None else None)) for k, v in fields.items()}
-    t0 = merged["answer"] or merged["start"]
-    merged["duration"] = (None if merged["end"] is None or t0 is None else
-                          round((parse_time(merged["end"]) - parse_time(t0)).total_seconds(), 6))
+    # Only the fields `row` knows are written (and the duration): an UPDATE of every column
+    # also rewrote every index of the table, several times in each call's life.
+    given = {k: v for k, v in fields.items() if v is not None}
+    times = {k: (given[k] if k in given else (old[k] if old is not None else None))
+             for k in ("start", "answer", "end")}
+    t0 = times["answer"] or times["start"]
+    given["duration"] = (None if times["end"] is None or t0 is None else
+                         round((parse_time(times["end"]) - parse_time(t0)).total_seconds(), 6))
     if old is None:
-        c.execute(_insert_sql(tuple(merged)), [row.call_id] + list(merged.values()))
+        c.execute(_insert_sql(tuple(given)), [row.call_id] + list(given.values()))
     else:
-        c.execute(_update_sql(tuple(merged)), list(merged.values()) + [row.call_id])
+        c.execute(_update_sql(tuple(given)), list(given.values()) + [row.call_id])
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)
 def _insert_sql(columns: tuple[str, ...]) -> str:
     """The INSERT of a call row with these columns (after call_id): built once, not per row."""
     cols = ("call_id",) + columns
     return f"INSERT INTO calls ({', '.join(f'{_q(k)}' for k in cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)
 def _update_sql(columns: tuple[str, ...]) -> str:
     return f"UPDATE calls SET {', '.join(f'{_q(k)} = ?' for k in columns)} WHERE call_id = ?"
 
