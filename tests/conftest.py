@@ -40,6 +40,12 @@ E2E_TESTS = (
     "server/test_events_cli.py::test_follow_*",            # `voiceboard events -f` as a process
     "server/test_callids.py::test_one_running_server_per_server_id_and_database",
     "server/test_linestate_card.py::test_what_a_killed_host_seized_is_read_back_and_released",
+    "board/test_open.py::test_import_needs_no_board_and_no_native_code",      # a fresh interpreter
+    "board/test_open.py::test_half_made_boards_of_dead_creators_are_swept",   # a creator that dies
+    "board/test_ticks.py::test_lockstep_across_processes_matches_in_process",
+    "dsp/test_archive.py::test_one_exit_status_convention",   # the tools' worker processes
+    "dsp/test_dsp_independent.py",    # imports in a fresh interpreter
+    "hwsim/test_spawn.py",            # hwsim and stubborn processes, started and stopped
 )
 # Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
 E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}
@@ -140,6 +146,34 @@ def _remove(names: set[str]) -> list[str]:
         except OSError:
             pass
     return sorted(names)
+
+
+# Programs a unit test may run: quick external tools on a file, not a device, host or server.
+UNIT_TOOLS = {"sox", "soxi", "multimon-ng", "espeak-ng", "cc", "gcc"}
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """A test marked unit that starts a process (other than a quick tool, UNIT_TOOLS) fails,
+    naming it, so `make test-fast` stays in-process: such a test belongs in E2E_TESTS."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import subprocess
+    real_init = subprocess.Popen.__init__
+
+    def checked_init(self, args, *rest, **kw):
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        prog = os.path.basename(str(argv[0]).split()[0]) if argv else ""
+        if prog not in UNIT_TOOLS:
+            raise AssertionError(f"a unit test started a process ({prog}): list the test in "
+                                 "E2E_TESTS (tests/conftest.py)")
+        real_init(self, args, *rest, **kw)
+
+    def no_fork() -> int:
+        raise AssertionError("a unit test forked a process: list the test in E2E_TESTS (tests/conftest.py)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", checked_init)
+    monkeypatch.setattr(os, "fork", no_fork)
 
 
 @pytest.fixture(autouse=True)
