@@ -86,6 +86,9 @@ class DtmfRxParams:
     onset_hits: int = 5
     release_misses: int = 6
     harmonic_tol_hz: float = 8.0
+    run_freq_tol_pct: float = 1.8
+    run_freq_tol_hz: float = 2.0
+    drift_hz: float = 12.0
 
     def validate(self) -> None:
         if not (-60.0 <= self.min_level_dbm0 <= 0.0):
@@ -109,7 +112,7 @@ class DtmfRxParams:
             raise ValueError(f"harmonic_tol_hz {self.harmonic_tol_hz} outside 0..10 (Q.24 pairs come within 11 Hz)")
 
 
-def _bin_table(tol_pct: float, tol_hz: float) -> np.ndarray:
+def _bin_table(tol_pct: float, tol_hz: float, run_pct: float, run_hz: float) -> np.ndarray:
     """Per-frequency constants for the kernel (layout: 8 blocks of 8)."""
     sub = _dtmf.SUB_LEN
     freqs = np.array(ROW_HZ + COL_HZ, dtype=np.float64)
@@ -121,8 +124,10 @@ def _bin_table(tol_pct: float, tol_hz: float) -> np.ndarray:
     if np.any(step >= np.pi / 2):
         raise ValueError("frequency tolerance too wide for the receiver's hop")
     accept = 2.0 * np.pi * (freqs * 0.015 + 2.0) * sub / RATE  # Q.24's must-accept offset
+    run_step = 2.0 * np.pi * (freqs * run_pct / 100.0 + run_hz) * sub / RATE
     table = np.concatenate([2 * np.cos(w), np.cos(w), np.sin(w), r1.real, r1.imag,
-                            r2.real, r2.imag, np.tan(step) ** 2, np.sin(accept) ** 2])
+                            r2.real, r2.imag, np.tan(step) ** 2, np.sin(accept) ** 2,
+                            np.tan(run_step) ** 2])
     return table.astype(np.float32)
 
 
@@ -175,7 +180,7 @@ class DtmfDetector:
         self._i[:, 0] = -1  # no candidate
         self._i[:, 3] = -1  # no digit on
         self._clock = np.zeros(2, dtype=np.int64)
-        self._bins = _bin_table(p.freq_tol_pct, p.freq_tol_hz)
+        self._bins = _bin_table(p.freq_tol_pct, p.freq_tol_hz, p.run_freq_tol_pct, p.run_freq_tol_hz)
         self._params = np.array([
             dbm0_to_rms(p.min_level_dbm0) ** 2,
             10.0 ** ((p.normal_twist_db + TWIST_MARGIN_DB) / 10.0),
@@ -189,6 +194,7 @@ class DtmfDetector:
             np.tan(2.0 * np.pi * p.harmonic_tol_hz * _dtmf.SUB_LEN / RATE) ** 2,
             _harmonic_mask(p.freq_tol_pct, p.freq_tol_hz),
             p.run_energy_ratio,
+            2.0 * np.pi * p.drift_hz * _dtmf.SUB_LEN / RATE,
         ], dtype=np.float32)
         self._events = np.zeros((0, 5), dtype=np.int64)
 

@@ -120,7 +120,8 @@ VB_CLONES void vb_dtmf_goertzel(const float *restrict xt, int seg, float *restri
    pw_out (may be NULL) receives the 8 tone powers [8][VB_TILE] (tests). */
 VB_CLONES void vb_dtmf_window(float *restrict fs, const vb_dtmf_params *restrict q,
                               int32_t *restrict digit, float *restrict ratio,
-                              float *restrict harm, float *restrict pw_out)
+                              float *restrict harm, float *restrict err,
+                              float *restrict pw_out)
 {
     float pw[VB_NB][VB_TILE];
     int32_t ok[VB_NB][VB_TILE];
@@ -224,6 +225,13 @@ VB_CLONES void vb_dtmf_window(float *restrict fs, const vb_dtmf_params *restrict
            1 / |V|^2 (known from the power) so the product stays near unit
            size and cannot overflow float. */
         float rs = norm / (rpn + norm), cs = norm / (cpn + norm);
+        /* the error phasors, the same scale: the run state averages them
+           (mean frequency error) and weighs them by their place in the run
+           (drift: a glide or a vibrato, not a steady tone) */
+        err[c] = rcr * rs;
+        err[VB_TILE + c] = rci * rs;
+        err[2 * VB_TILE + c] = ccr * cs;
+        err[3 * VB_TILE + c] = cci * cs;
         rgr *= rs; rgi *= rs; cgr *= cs; cgi *= cs;
         float l2r = rgr * rgr - rgi * rgi, l2i = 2.0f * rgr * rgi;
         harm[c] = cgr * l2r + cgi * l2i;
