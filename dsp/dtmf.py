@@ -73,6 +73,13 @@ class DtmfRxParams:
         tone is one musical note with its octave harmonic, not a digit (only
         digits where that can happen within tolerance: 2, 6, C, ...; a Q.24
         pair stays >= 11 Hz away from the relation).
+    run_freq_tol_pct, run_freq_tol_hz: the frequency error averaged over
+        the run of windows before an onset must be within this (tighter
+        than one window's freq_tol: averaging removes most of a window's
+        measurement noise; Q.24's accept limit is 1.5 % + 2 Hz).
+    drift_hz: over that run the measured frequency of each tone may change
+        by at most this (the slope of the error across the run): a DTMF
+        tone does not move, a voice, a whistle or a glide does.
     """
     min_level_dbm0: float = -42.0
     normal_twist_db: float = 8.0
@@ -108,6 +115,10 @@ class DtmfRxParams:
             raise ValueError("frequency tolerance outside (0, 6] % + 0..20 Hz")
         if not (1 <= self.onset_hits <= 50) or not (1 <= self.release_misses <= 50):
             raise ValueError("onset_hits and release_misses must be 1..50")
+        if not (1.5 <= self.run_freq_tol_pct <= 6.0) or not (0.0 <= self.run_freq_tol_hz <= 20.0):
+            raise ValueError("run frequency tolerance outside [1.5, 6] % + 0..20 Hz (Q.24 accepts 1.5 % + 2 Hz)")
+        if not (4.0 <= self.drift_hz <= 100.0):
+            raise ValueError(f"drift_hz {self.drift_hz} outside 4..100")
         if not (0.0 <= self.harmonic_tol_hz <= 10.0):
             raise ValueError(f"harmonic_tol_hz {self.harmonic_tol_hz} outside 0..10 (Q.24 pairs come within 11 Hz)")
 
@@ -125,6 +136,8 @@ def _bin_table(tol_pct: float, tol_hz: float, run_pct: float, run_hz: float) -> 
         raise ValueError("frequency tolerance too wide for the receiver's hop")
     accept = 2.0 * np.pi * (freqs * 0.015 + 2.0) * sub / RATE  # Q.24's must-accept offset
     run_step = 2.0 * np.pi * (freqs * run_pct / 100.0 + run_hz) * sub / RATE
+    if np.any(run_step >= np.pi / 2):
+        raise ValueError("run frequency tolerance too wide for the receiver's hop")
     table = np.concatenate([2 * np.cos(w), np.cos(w), np.sin(w), r1.real, r1.imag,
                             r2.real, r2.imag, np.tan(step) ** 2, np.sin(accept) ** 2,
                             np.tan(run_step) ** 2])
