@@ -176,7 +176,28 @@ cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t 
     cdef double hre, him
     for c in range(ncur):
         d = digit[c]
-        if d == st[CAND * istride + c]:
+        on = st[ON * istride + c]
+        if d == on:
+            # silence goes on, or the digit on holds: no run to count (the
+            # run statistics only decide onsets, and the digit on cannot
+            # start again before a release has changed the candidate)
+            st[CAND * istride + c] = d
+            if d >= 0:
+                st[MISS * istride + c] = 0
+                st[LASTEND * istride + c] = wend
+            continue
+        if d != st[CAND * istride + c]:
+            st[CAND * istride + c] = d
+            if d >= 0:
+                st[RUN * istride + c] = 1
+                st[RSUM * istride + c] = <int64_t>(ratio[c] * 1e6)
+                st[HRE * istride + c] = <int64_t>(harm[c] * 1e6)
+                st[HIM * istride + c] = <int64_t>(harm[VB_TILE + c] * 1e6)
+                for k in range(4):
+                    st[(E0 + k) * istride + c] = <int64_t>(err[k * VB_TILE + c] * 1e6)
+                    st[(E1 + k) * istride + c] = 0
+                st[CSTART * istride + c] = wend - VB_WIN if wend > VB_WIN else 0
+        elif d >= 0:
             place = st[RUN * istride + c]
             st[RUN * istride + c] += 1
             st[RSUM * istride + c] += <int64_t>(ratio[c] * 1e6)
@@ -186,22 +207,7 @@ cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t 
                 u = <int64_t>(err[k * VB_TILE + c] * 1e6)
                 st[(E0 + k) * istride + c] += u
                 st[(E1 + k) * istride + c] += place * u
-        else:
-            st[CAND * istride + c] = d
-            st[RUN * istride + c] = 1
-            st[RSUM * istride + c] = <int64_t>(ratio[c] * 1e6)
-            st[HRE * istride + c] = <int64_t>(harm[c] * 1e6)
-            st[HIM * istride + c] = <int64_t>(harm[VB_TILE + c] * 1e6)
-            for k in range(4):
-                st[(E0 + k) * istride + c] = <int64_t>(err[k * VB_TILE + c] * 1e6)
-                st[(E1 + k) * istride + c] = 0
-            st[CSTART * istride + c] = wend - VB_WIN if wend > VB_WIN else 0
-        on = st[ON * istride + c]
         if on >= 0:
-            if d == on:
-                st[MISS * istride + c] = 0
-                st[LASTEND * istride + c] = wend
-                continue
             st[MISS * istride + c] += 1
             if st[MISS * istride + c] < q.release_misses:
                 continue
