@@ -33,6 +33,7 @@ ROW_HZ = (697, 770, 852, 941)
 COL_HZ = (1209, 1336, 1477, 1633)
 DIGITS = "123A456B789C*0#D"  # index = row * 4 + col
 _DIGIT_INDEX = {d: i for i, d in enumerate(DIGITS)}
+_DIGIT_NAMES = tuple(DIGITS)
 
 # Measured twist wanders: the strong tone's sidelobe beats with the weak
 # tone in its bin (+-1.5 dB at 8 dB twist) and a tone 1.5 % + 2 Hz off
@@ -230,9 +231,7 @@ class DtmfDetector:
         if nev == 0:
             return []
         rows = decided_rows(self._events, nev, self.nchan, "DtmfDetector")
-        new, names = tuple.__new__, DIGITS  # cheapest NamedTuple construction
-        return [new(DtmfEvent, (c, names[d], s, None if e < 0 else e))
-                for c, d, s, e, _ in rows.tolist()]
+        return _dtmf.event_tuples(np.ascontiguousarray(rows), DtmfEvent, _DIGIT_NAMES)
 
 
 def digits_of(events: list[DtmfEvent]) -> str:
