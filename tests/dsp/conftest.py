@@ -346,13 +346,14 @@ def thin_line_corpus(corpus_cache) -> dict[str, np.ndarray]:
     a thin line (band-pass from 700-900 Hz to 3,400 Hz).
     """
     import hashlib
+    import inspect
     if not all(os.path.isdir(d) for d in (*THIN_VOICE_DIRS, THIN_MOH_DIR)):
         pytest.fail(f"the thin-line talk-off set needs real speech: apt-get install {THIN_PACKAGES}")
     names = [p for d in (*THIN_VOICE_DIRS, THIN_MOH_DIR) for p in _wav_files(d)]
     sizes = [os.path.getsize(p) for p in names]
-    import inspect
-    recipe = repr((names, sizes, inspect.getsource(make_thin_line_set), inspect.getsource(make_whistles),
-                   inspect.getsource(thin_line), inspect.getsource(_thin_utterances))).encode()
+    recipe = repr((names, sizes, [inspect.getsource(f) for f in (
+        make_thin_line_set, make_whistles, thin_line, _thin_utterances, _pitch_shift, _at_level, _join,
+        _read_mono, _wav_files)])).encode()
     key = hashlib.sha256(recipe).hexdigest()[:16]
     path = os.path.join(corpus_cache, f"thinline-{key}.npz")
     if not os.path.exists(path):
