@@ -147,7 +147,7 @@ cdef inline bint _steady(const int64_t *st, Py_ssize_t istride, Py_ssize_t c, in
     by at most drift_rad. A DTMF tone does not move; a whistle, a glide or
     a voice does.
     """
-    cdef double n = <double>st[RUN * istride + c]
+    cdef double n = <double>(st[RUN * istride + c] - 1)  # windows in the sums
     cdef double s0r = <double>st[(E0 + k) * istride + c], s0i = <double>st[(E0 + k + 1) * istride + c]
     cdef double s1r = <double>st[(E1 + k) * istride + c], s1i = <double>st[(E1 + k + 1) * istride + c]
     cdef double mid = (n - 1.0) * 0.5, tr, ti, cross, spread, s0sq
@@ -197,12 +197,12 @@ cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t 
                 st[RSUM * istride + c] = <int64_t>(ratio[c] * 1e6)
                 st[HRE * istride + c] = <int64_t>(harm[c] * 1e6)
                 st[HIM * istride + c] = <int64_t>(harm[VB_TILE + c] * 1e6)
-                for k in range(4):
-                    st[(E0 + k) * istride + c] = <int64_t>(err[k * VB_TILE + c] * 1e6)
+                for k in range(4):  # the first window's error compares it with one before the run
+                    st[(E0 + k) * istride + c] = 0
                     st[(E1 + k) * istride + c] = 0
                 st[CSTART * istride + c] = wend - VB_WIN if wend > VB_WIN else 0
         elif d >= 0:
-            place = st[RUN * istride + c]
+            place = st[RUN * istride + c] - 1  # 0 for the run's second window
             st[RUN * istride + c] += 1
             st[RSUM * istride + c] += <int64_t>(ratio[c] * 1e6)
             st[HRE * istride + c] += <int64_t>(harm[c] * 1e6)

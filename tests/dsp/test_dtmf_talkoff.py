@@ -97,3 +97,35 @@ def test_thin_line_talkoff_at_most_half_of_spandsp(spandsp, thin_line_corpus, re
         print("\nDTMF talk-off on thin lines (false digits):\n" + "\n".join(lines))
     assert theirs_all >= 10, "the set should trouble spandsp too, or it measures nothing"
     assert 2 * ours_all <= theirs_all, lines[-1]
+
+
+def _pair_with_moving_column(row_hz: float, col_hz: float, col_track: np.ndarray, rng) -> np.ndarray:
+    """int16: 50 ms silence, a -10/-10 dBm0 pair whose column tone follows col_track (Hz per sample), 100 ms."""
+    from dsp.units import dbm0_to_peak
+    n = len(col_track)
+    t = np.arange(n)
+    low = np.sin(2 * np.pi * row_hz / 8000 * t + rng.uniform(0, 6.3))
+    high = np.sin(np.cumsum(2 * np.pi * col_track / 8000) + rng.uniform(0, 6.3))
+    x = dbm0_to_peak(-10.0) * (low + high)
+    return np.concatenate([np.zeros(400), x, np.zeros(800)]).round().astype(np.int16)
+
+
+def test_gliding_tones_inside_the_tolerance_are_not_digits():
+    """A column tone gliding by 5 % in 50 ms (up or down, always inside one window's
+    tolerance; a whistle's glide) is almost never a digit; held steady, the same pair always
+    is. Without the drift check (drift_hz at its maximum) every glide is taken as a digit."""
+    from dsp.dtmf import COL_HZ, DIGITS, ROW_HZ
+    from test_dtmf import ours_batch
+    rng = np.random.default_rng(2)
+    n = 400  # 50 ms
+    ramp = 2 * np.arange(n) / n - 1
+    steady, glides = [], []
+    for fr in ROW_HZ:
+        for fc in COL_HZ:
+            steady.append(_pair_with_moving_column(fr, fc, np.full(n, float(fc)), rng))
+            glides.append(_pair_with_moving_column(fr, fc, fc * (1 + 0.025 * ramp), rng))
+            glides.append(_pair_with_moving_column(fr, fc, fc * (1 - 0.025 * ramp), rng))
+    assert ours_batch(steady) == list(DIGITS)
+    caught = sum(d == "" for d in ours_batch(glides))
+    assert caught >= 26, f"only {caught} of 32 glides rejected"
+    assert sum(d != "" for d in ours_batch(glides, drift_hz=100.0)) == 32
