@@ -25,6 +25,12 @@ Receiver method (why it looks like this):
   frequency errors are within tolerance. A digit starts after `onset_hits`
   consecutive hits of the same digit and ends after `release_misses`
   consecutive windows without it.
+* The onset also needs the run to be steady (_steady): the error phasors
+  of the run's windows (the first left out) are summed, plain and weighted
+  by place, in the int64 run state; the sum's angle is the mean frequency
+  error (tighter tolerance than one window's), the weighted sum gives the
+  error's drift across the run (a glide, a voice). Talk-off on thin lines
+  is what these are for (docs/dsp-dtmf.md).
 
 Layout: state is float32 [tile, quantity, TILE channels], each tile's state
 contiguous (a [quantity, channel] layout puts rows a power-of-two apart and
