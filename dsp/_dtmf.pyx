@@ -25,6 +25,12 @@ Receiver method (why it looks like this):
   frequency errors are within tolerance. A digit starts after `onset_hits`
   consecutive hits of the same digit and ends after `release_misses`
   consecutive windows without it.
+* The onset also needs the run to be steady (_steady): the error phasors
+  of the run's windows (the first left out) are summed, plain and weighted
+  by place, in the int64 run state; the sum's angle is the mean frequency
+  error (tighter tolerance than one window's), the weighted sum gives the
+  error's drift across the run (a glide, a voice). Talk-off on thin lines
+  is what these are for (docs/dsp-dtmf.md).
 
 Layout: state is float32 [tile, quantity, TILE channels], each tile's state
 contiguous (a [quantity, channel] layout puts rows a power-of-two apart and
@@ -41,6 +47,10 @@ runs at AVX2 speed where it can without -march flags. The per-channel
 state machine and the Python-facing functions stay in Cython. No
 validation here: dsp/dtmf.py checks shapes and dtypes.
 """
+from cpython.long cimport PyLong_FromLongLong
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 from libc.math cimport lrint
 
@@ -63,12 +73,14 @@ cdef extern from "dtmf_kernel.h":
         float comp[5]
         float harm_tan2
         int harm_mask
+        float run_tan2[8]
+        float drift_rad
     void vb_dtmf_transpose(const int16_t *x, Py_ssize_t rowstride, int ncur, int nch,
                            float *xt) noexcept nogil
     void vb_dtmf_goertzel(const float *xt, int seg, float *fs,
                           const vb_dtmf_params *q) noexcept nogil
     void vb_dtmf_window(float *fs, const vb_dtmf_params *q, int32_t *digit, float *ratio,
-                        float *harm, float *pw_out) noexcept nogil
+                        float *harm, float *err, float *pw_out) noexcept nogil
 
 cdef enum:
     # int64 state rows of a tile
@@ -82,7 +94,10 @@ cdef enum:
     RSUM = 7            # sum over the run of the windows' energy ratios, x 1e6
     HRE = 8             # sum over the run of the harmonic-relation phasor, x 1e6 (re)
     HIM = 9             # (im)
-    NI = 10
+    E0 = 10             # 4 rows: sum over the run of the frequency-error phasors, x 1e6
+                        #   (row re, row im, column re, column im)
+    E1 = 14             # 4 rows: the same, each weighted by its place in the run (0, 1, ...)
+    NI = 18
 
 NQ_ROWS = VB_NQ
 NI_ROWS = NI
@@ -118,12 +133,46 @@ cdef vb_dtmf_params _params_from(const float[::1] p, const float[::1] bins) noex
     q.harm_tan2 = p[13]
     q.harm_mask = <int>p[14]
     q.run_ratio = p[15]
+    for b in range(8):
+        q.run_tan2[b] = bins[72 + b]
+    q.drift_rad = p[16]
     return q
+
+
+cdef inline bint _steady(const int64_t *st, Py_ssize_t istride, Py_ssize_t c, int k, int b,
+                         const vb_dtmf_params *q) noexcept nogil:
+    """The run's tone k (0 row, 2 column; bin b) held one frequency near its nominal one.
+
+    Mean: the sum of the windows' error phasors points within run_tan2 of
+    zero (the average frequency error is within the run tolerance, tighter
+    than a single window's). Drift: the phasors weighted by their place
+    in the run, less the mean place times the sum, projected across the
+    mean, give sum((place - mid) x angle) x |S0| x |u| (|u| = |S0| / n, the
+    phasors' size, near one x 1e6); divided by sum((place - mid)^2) that is
+    the slope of the error angle per window, and over the run it must change
+    by at most drift_rad. A DTMF tone does not move; a whistle, a glide or
+    a voice does.
+    """
+    cdef double n = <double>(st[RUN * istride + c] - 1)  # windows in the sums
+    cdef double s0r = <double>st[(E0 + k) * istride + c], s0i = <double>st[(E0 + k + 1) * istride + c]
+    cdef double s1r = <double>st[(E1 + k) * istride + c], s1i = <double>st[(E1 + k + 1) * istride + c]
+    cdef double mid = (n - 1.0) * 0.5, tr, ti, cross, spread, s0sq
+    if s0r <= 0.0 or s0i * s0i > q.run_tan2[b] * s0r * s0r:
+        return False
+    tr = s1r - mid * s0r
+    ti = s1i - mid * s0i
+    cross = ti * s0r - tr * s0i
+    spread = n * (n * n - 1.0) / 12.0
+    s0sq = s0r * s0r + s0i * s0i
+    # slope = cross n / (|S0|^2 spread); slope (n - 1) <= drift_rad, squared (no sqrt)
+    return cross * cross * n * n * (n - 1.0) * (n - 1.0) <= \
+        q.drift_rad * q.drift_rad * spread * spread * s0sq * s0sq
 
 
 cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t c0,
                                     Py_ssize_t ncur, const int32_t *digit,
-                                    const float *ratio, const float *harm, int64_t wend,
+                                    const float *ratio, const float *harm, const float *err,
+                                    int64_t wend,
                                     const vb_dtmf_params *q, int64_t[:, ::1] ev,
                                     Py_ssize_t nev) noexcept nogil:
     """Per-channel run-length state machine.
@@ -132,29 +181,43 @@ cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t 
     they happen: for one channel a release always comes before the onset
     that follows it.
     """
-    cdef Py_ssize_t c
-    cdef int64_t d, on
+    cdef Py_ssize_t c, k
+    cdef int64_t d, on, place, u
     cdef double hre, him
     for c in range(ncur):
         d = digit[c]
-        if d == st[CAND * istride + c]:
+        on = st[ON * istride + c]
+        if d == on:
+            # silence goes on, or the digit on holds: no run to count (the
+            # run statistics only decide onsets, and the digit on cannot
+            # start again before a release has changed the candidate)
+            st[CAND * istride + c] = d
+            if d >= 0:
+                st[MISS * istride + c] = 0
+                st[LASTEND * istride + c] = wend
+            continue
+        if d != st[CAND * istride + c]:
+            st[CAND * istride + c] = d
+            if d >= 0:
+                st[RUN * istride + c] = 1
+                st[RSUM * istride + c] = <int64_t>(ratio[c] * 1e6)
+                st[HRE * istride + c] = <int64_t>(harm[c] * 1e6)
+                st[HIM * istride + c] = <int64_t>(harm[VB_TILE + c] * 1e6)
+                for k in range(4):  # the first window's error compares it with one before the run
+                    st[(E0 + k) * istride + c] = 0
+                    st[(E1 + k) * istride + c] = 0
+                st[CSTART * istride + c] = wend - VB_WIN if wend > VB_WIN else 0
+        elif d >= 0:
+            place = st[RUN * istride + c] - 1  # 0 for the run's second window
             st[RUN * istride + c] += 1
             st[RSUM * istride + c] += <int64_t>(ratio[c] * 1e6)
             st[HRE * istride + c] += <int64_t>(harm[c] * 1e6)
             st[HIM * istride + c] += <int64_t>(harm[VB_TILE + c] * 1e6)
-        else:
-            st[CAND * istride + c] = d
-            st[RUN * istride + c] = 1
-            st[RSUM * istride + c] = <int64_t>(ratio[c] * 1e6)
-            st[HRE * istride + c] = <int64_t>(harm[c] * 1e6)
-            st[HIM * istride + c] = <int64_t>(harm[VB_TILE + c] * 1e6)
-            st[CSTART * istride + c] = wend - VB_WIN if wend > VB_WIN else 0
-        on = st[ON * istride + c]
+            for k in range(4):
+                u = <int64_t>(err[k * VB_TILE + c] * 1e6)
+                st[(E0 + k) * istride + c] += u
+                st[(E1 + k) * istride + c] += place * u
         if on >= 0:
-            if d == on:
-                st[MISS * istride + c] = 0
-                st[LASTEND * istride + c] = wend
-                continue
             st[MISS * istride + c] += 1
             if st[MISS * istride + c] < q.release_misses:
                 continue
@@ -174,6 +237,8 @@ cdef inline Py_ssize_t _decide_tile(int64_t *st, Py_ssize_t istride, Py_ssize_t 
             him = <double>st[HIM * istride + c]
             if hre > 0.0 and him * him <= q.harm_tan2 * hre * hre:
                 continue
+        if not (_steady(st, istride, c, 0, d >> 2, q) and _steady(st, istride, c, 2, 4 + (d & 3), q)):
+            continue
         st[ON * istride + c] = d
         st[MISS * istride + c] = 0
         st[ONSTART * istride + c] = st[CSTART * istride + c]
@@ -209,6 +274,7 @@ def dtmf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
     cdef int32_t digit[VB_TILE]
     cdef float ratio[VB_TILE]
     cdef float harm[2 * VB_TILE]
+    cdef float err[4 * VB_TILE]
     cdef Py_ssize_t c0, c, b, ncur, t, seg, t0, nch, hop, nev = 0
     cdef int64_t total0 = clock[0], total
     cdef int64_t pos0 = clock[1], pos
@@ -234,9 +300,9 @@ def dtmf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
                     total += seg
                     if pos == VB_SUB:
                         pos = 0
-                        vb_dtmf_window(&fstate[c0 // VB_TILE, 0, 0], &q, digit, ratio, harm, pwp)
+                        vb_dtmf_window(&fstate[c0 // VB_TILE, 0, 0], &q, digit, ratio, harm, err, pwp)
                         nev = _decide_tile(&istate[c0 // VB_TILE, 0, 0], VB_TILE, c0, ncur,
-                                           digit, ratio, harm, total, &q, events, nev)
+                                           digit, ratio, harm, err, total, &q, events, nev)
                         if tracing:
                             for b in range(8):
                                 for c in range(VB_TILE):
@@ -249,6 +315,48 @@ def dtmf_rx(const int16_t[:, ::1] x, float[:, :, ::1] fstate, int64_t[:, :, ::1]
         clock[0] = total0 + n
         clock[1] = (pos0 + n) % VB_SUB
     return nev
+
+
+cdef extern from *:
+    """
+    /* tuple.__new__(cls, items)'s first step: an instance of the tuple subclass with n empty slots */
+    static PyObject *vb_alloc_tuple(PyTypeObject *tp, Py_ssize_t n) { return tp->tp_alloc(tp, n); }
+    """
+    object _alloc_tuple "vb_alloc_tuple"(PyTypeObject *tp, Py_ssize_t n)
+
+
+def event_tuples(const int64_t[:, ::1] rows, type cls, tuple names) -> list:
+    """[cls(chan, names[digit], start, end or None)] for each row (chan, digit, start, end, _).
+
+    cls is a 4-field tuple subclass (DtmfEvent). Built as tuple.__new__(cls,
+    ...) builds it (the type's tp_alloc, then the items), without a Python
+    loop and the row lists it reads: with dense DTMF on 1,024 channels that
+    was a fifth of the receiver's time.
+    """
+    if not issubclass(cls, tuple) or len(names) != 16:
+        raise TypeError("event_tuples: cls must be a tuple subclass and names the 16 digits")
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef PyTypeObject *tp = <PyTypeObject *>cls
+    cdef list out = [None] * n
+    cdef object ev, item
+    cdef int64_t end
+    for i in range(n):
+        ev = _alloc_tuple(tp, 4)
+        item = PyLong_FromLongLong(rows[i, 0])
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(ev, 0, item)
+        item = names[rows[i, 1] & 15]
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(ev, 1, item)
+        item = PyLong_FromLongLong(rows[i, 2])
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(ev, 2, item)
+        end = rows[i, 3]
+        item = None if end < 0 else PyLong_FromLongLong(end)
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(ev, 3, item)
+        out[i] = ev
+    return out
 
 
 # ------------------------------------------------------------------ generator

@@ -33,6 +33,7 @@ ROW_HZ = (697, 770, 852, 941)
 COL_HZ = (1209, 1336, 1477, 1633)
 DIGITS = "123A456B789C*0#D"  # index = row * 4 + col
 _DIGIT_INDEX = {d: i for i, d in enumerate(DIGITS)}
+_DIGIT_NAMES = tuple(DIGITS)
 
 # Measured twist wanders: the strong tone's sidelobe beats with the weak
 # tone in its bin (+-1.5 dB at 8 dB twist) and a tone 1.5 % + 2 Hz off
@@ -73,6 +74,13 @@ class DtmfRxParams:
         tone is one musical note with its octave harmonic, not a digit (only
         digits where that can happen within tolerance: 2, 6, C, ...; a Q.24
         pair stays >= 11 Hz away from the relation).
+    run_freq_tol_pct, run_freq_tol_hz: the frequency error averaged over
+        the run of windows before an onset must be within this (tighter
+        than one window's freq_tol: averaging removes most of a window's
+        measurement noise; Q.24's accept limit is 1.5 % + 2 Hz).
+    drift_hz: over that run the measured frequency of each tone may change
+        by at most this (the slope of the error across the run): a DTMF
+        tone does not move, a voice, a whistle or a glide does.
     """
     min_level_dbm0: float = -42.0
     normal_twist_db: float = 8.0
@@ -86,6 +94,9 @@ class DtmfRxParams:
     onset_hits: int = 5
     release_misses: int = 6
     harmonic_tol_hz: float = 8.0
+    run_freq_tol_pct: float = 1.8
+    run_freq_tol_hz: float = 2.0
+    drift_hz: float = 12.0
 
     def validate(self) -> None:
         if not (-60.0 <= self.min_level_dbm0 <= 0.0):
@@ -105,11 +116,15 @@ class DtmfRxParams:
             raise ValueError("frequency tolerance outside (0, 6] % + 0..20 Hz")
         if not (1 <= self.onset_hits <= 50) or not (1 <= self.release_misses <= 50):
             raise ValueError("onset_hits and release_misses must be 1..50")
+        if not (1.5 <= self.run_freq_tol_pct <= 6.0) or not (0.0 <= self.run_freq_tol_hz <= 20.0):
+            raise ValueError("run frequency tolerance outside [1.5, 6] % + 0..20 Hz (Q.24 accepts 1.5 % + 2 Hz)")
+        if not (4.0 <= self.drift_hz <= 100.0):
+            raise ValueError(f"drift_hz {self.drift_hz} outside 4..100")
         if not (0.0 <= self.harmonic_tol_hz <= 10.0):
             raise ValueError(f"harmonic_tol_hz {self.harmonic_tol_hz} outside 0..10 (Q.24 pairs come within 11 Hz)")
 
 
-def _bin_table(tol_pct: float, tol_hz: float) -> np.ndarray:
+def _bin_table(tol_pct: float, tol_hz: float, run_pct: float, run_hz: float) -> np.ndarray:
     """Per-frequency constants for the kernel (layout: 8 blocks of 8)."""
     sub = _dtmf.SUB_LEN
     freqs = np.array(ROW_HZ + COL_HZ, dtype=np.float64)
@@ -121,8 +136,12 @@ def _bin_table(tol_pct: float, tol_hz: float) -> np.ndarray:
     if np.any(step >= np.pi / 2):
         raise ValueError("frequency tolerance too wide for the receiver's hop")
     accept = 2.0 * np.pi * (freqs * 0.015 + 2.0) * sub / RATE  # Q.24's must-accept offset
+    run_step = 2.0 * np.pi * (freqs * run_pct / 100.0 + run_hz) * sub / RATE
+    if np.any(run_step >= np.pi / 2):
+        raise ValueError("run frequency tolerance too wide for the receiver's hop")
     table = np.concatenate([2 * np.cos(w), np.cos(w), np.sin(w), r1.real, r1.imag,
-                            r2.real, r2.imag, np.tan(step) ** 2, np.sin(accept) ** 2])
+                            r2.real, r2.imag, np.tan(step) ** 2, np.sin(accept) ** 2,
+                            np.tan(run_step) ** 2])
     return table.astype(np.float32)
 
 
@@ -175,7 +194,7 @@ class DtmfDetector:
         self._i[:, 0] = -1  # no candidate
         self._i[:, 3] = -1  # no digit on
         self._clock = np.zeros(2, dtype=np.int64)
-        self._bins = _bin_table(p.freq_tol_pct, p.freq_tol_hz)
+        self._bins = _bin_table(p.freq_tol_pct, p.freq_tol_hz, p.run_freq_tol_pct, p.run_freq_tol_hz)
         self._params = np.array([
             dbm0_to_rms(p.min_level_dbm0) ** 2,
             10.0 ** ((p.normal_twist_db + TWIST_MARGIN_DB) / 10.0),
@@ -189,6 +208,7 @@ class DtmfDetector:
             np.tan(2.0 * np.pi * p.harmonic_tol_hz * _dtmf.SUB_LEN / RATE) ** 2,
             _harmonic_mask(p.freq_tol_pct, p.freq_tol_hz),
             p.run_energy_ratio,
+            2.0 * np.pi * p.drift_hz * _dtmf.SUB_LEN / RATE,
         ], dtype=np.float32)
         self._events = np.zeros((0, 5), dtype=np.int64)
 
@@ -211,9 +231,7 @@ class DtmfDetector:
         if nev == 0:
             return []
         rows = decided_rows(self._events, nev, self.nchan, "DtmfDetector")
-        new, names = tuple.__new__, DIGITS  # cheapest NamedTuple construction
-        return [new(DtmfEvent, (c, names[d], s, None if e < 0 else e))
-                for c, d, s, e, _ in rows.tolist()]
+        return _dtmf.event_tuples(np.ascontiguousarray(rows), DtmfEvent, _DIGIT_NAMES)
 
 
 def digits_of(events: list[DtmfEvent]) -> str:

@@ -69,50 +69,63 @@ VB_CLONES void vb_dtmf_transpose(const int16_t *x, ptrdiff_t rowstride, int ncur
             xt[s * VB_TILE + c] = 0.0f;
 }
 
-/* Advance the 8 filters and the sub-block energy of one tile over seg samples.
+/* One filter over seg samples of a tile; with e, the sub-block energy too.
    The states live in local arrays for the duration: nothing aliases, the
-   channel loops vectorise, two samples per pass let the states swap roles. */
+   channel loops vectorise, two samples per pass let the states swap roles.
+   The energy rides in the first filter's channel loop: as a loop of its
+   own, GCC unrolled the 32 channels and vectorised across samples with
+   scalar gathers, which cost as much as four filters. */
+static inline __attribute__((always_inline)) void goertzel_bin(
+    const float *restrict xt, int seg, float k, float *restrict s1, float *restrict s2,
+    float *restrict e)
+{
+    float a1[VB_TILE], a2[VB_TILE];
+    for (int c = 0; c < VB_TILE; c++) {
+        a1[c] = s1[c];
+        a2[c] = s2[c];
+    }
+    int s = 0;
+    for (; s + 1 < seg; s += 2) {
+        const float *x0 = xt + s * VB_TILE, *x1 = x0 + VB_TILE;
+        /* written (x - s2) + k s1 so that only the multiply-add sits on
+           the sample-to-sample dependency chain (contracted to one FMA) */
+        for (int c = 0; c < VB_TILE; c++) {
+            if (e) {
+                e[c] += x0[c] * x0[c];
+                e[c] += x1[c] * x1[c];
+            }
+            a2[c] = (x0[c] - a2[c]) + k * a1[c];
+            a1[c] = (x1[c] - a1[c]) + k * a2[c];
+        }
+    }
+    if (s < seg) {
+        const float *x0 = xt + s * VB_TILE;
+        for (int c = 0; c < VB_TILE; c++) {
+            if (e)
+                e[c] += x0[c] * x0[c];
+            float v = (x0[c] - a2[c]) + k * a1[c];
+            a2[c] = a1[c];
+            a1[c] = v;
+        }
+    }
+    for (int c = 0; c < VB_TILE; c++) {
+        s1[c] = a1[c];
+        s2[c] = a2[c];
+    }
+}
+
+/* Advance the 8 filters and the sub-block energy of one tile over seg samples. */
 VB_CLONES void vb_dtmf_goertzel(const float *restrict xt, int seg, float *restrict fs,
                                 const vb_dtmf_params *restrict q)
 {
-    float a1[VB_TILE], a2[VB_TILE], e[VB_TILE];
+    float e[VB_TILE];
     for (int c = 0; c < VB_TILE; c++)
         e[c] = fs[VB_ECUR * VB_TILE + c];
-    for (int s = 0; s < seg; s++)
-        for (int c = 0; c < VB_TILE; c++)
-            e[c] += xt[s * VB_TILE + c] * xt[s * VB_TILE + c];
+    goertzel_bin(xt, seg, q->coef[0], fs + VB_S1 * VB_TILE, fs + VB_S2 * VB_TILE, e);
     for (int c = 0; c < VB_TILE; c++)
         fs[VB_ECUR * VB_TILE + c] = e[c];
-    for (int b = 0; b < VB_NB; b++) {
-        const float k = q->coef[b];
-        float *s1 = fs + (VB_S1 + b) * VB_TILE, *s2 = fs + (VB_S2 + b) * VB_TILE;
-        for (int c = 0; c < VB_TILE; c++) {
-            a1[c] = s1[c];
-            a2[c] = s2[c];
-        }
-        int s = 0;
-        for (; s + 1 < seg; s += 2) {
-            const float *x0 = xt + s * VB_TILE, *x1 = x0 + VB_TILE;
-            /* written (x - s2) + k s1 so that only the multiply-add sits on
-               the sample-to-sample dependency chain (contracted to one FMA) */
-            for (int c = 0; c < VB_TILE; c++) {
-                a2[c] = (x0[c] - a2[c]) + k * a1[c];
-                a1[c] = (x1[c] - a1[c]) + k * a2[c];
-            }
-        }
-        if (s < seg) {
-            const float *x0 = xt + s * VB_TILE;
-            for (int c = 0; c < VB_TILE; c++) {
-                float v = (x0[c] - a2[c]) + k * a1[c];
-                a2[c] = a1[c];
-                a1[c] = v;
-            }
-        }
-        for (int c = 0; c < VB_TILE; c++) {
-            s1[c] = a1[c];
-            s2[c] = a2[c];
-        }
-    }
+    for (int b = 1; b < VB_NB; b++)
+        goertzel_bin(xt, seg, q->coef[b], fs + (VB_S1 + b) * VB_TILE, fs + (VB_S2 + b) * VB_TILE, NULL);
 }
 
 /* At a sub-block end: each channel's window verdict (digit 0..15, or -1).
@@ -120,7 +133,8 @@ VB_CLONES void vb_dtmf_goertzel(const float *restrict xt, int seg, float *restri
    pw_out (may be NULL) receives the 8 tone powers [8][VB_TILE] (tests). */
 VB_CLONES void vb_dtmf_window(float *restrict fs, const vb_dtmf_params *restrict q,
                               int32_t *restrict digit, float *restrict ratio,
-                              float *restrict harm, float *restrict pw_out)
+                              float *restrict harm, float *restrict err,
+                              float *restrict pw_out)
 {
     float pw[VB_NB][VB_TILE];
     int32_t ok[VB_NB][VB_TILE];
@@ -224,6 +238,13 @@ VB_CLONES void vb_dtmf_window(float *restrict fs, const vb_dtmf_params *restrict
            1 / |V|^2 (known from the power) so the product stays near unit
            size and cannot overflow float. */
         float rs = norm / (rpn + norm), cs = norm / (cpn + norm);
+        /* the error phasors, the same scale: the run state averages them
+           (mean frequency error) and weighs them by their place in the run
+           (drift: a glide or a vibrato, not a steady tone) */
+        err[c] = rcr * rs;
+        err[VB_TILE + c] = rci * rs;
+        err[2 * VB_TILE + c] = ccr * cs;
+        err[3 * VB_TILE + c] = cci * cs;
         rgr *= rs; rgi *= rs; cgr *= cs; cgi *= cs;
         float l2r = rgr * rgr - rgi * rgi, l2i = 2.0f * rgr * rgi;
         harm[c] = cgr * l2r + cgi * l2i;

@@ -45,6 +45,8 @@ typedef struct {
     float comp[5];   /* power loss of an off-frequency tone: polynomial in u = sin^2(step) */
     float harm_tan2; /* tan^2 of the phase tolerance of the "high = 2 x low" test */
     int harm_mask;   /* digits (bit = row * 4 + col) where that test applies */
+    float run_tan2[8]; /* tan^2 of the largest accepted mean phase step over a run (onset) */
+    float drift_rad;   /* largest accepted change of the phase step across a run (onset) */
 } vb_dtmf_params;
 
 /* Not exported from the extension module that links this file in. */
@@ -65,12 +67,15 @@ VB_DTMF_INTERNAL void vb_dtmf_goertzel(const float *restrict xt, int seg, float 
                                        const vb_dtmf_params *restrict q);
 
 /* At a sub-block end: each channel's window verdict digit[c] (row * 4 + col,
-   or -1), the window's tone energy ratio ratio[c] and the harmonic-relation
-   phasor harm[c] (re) / harm[VB_TILE + c] (im). Rolls the history and resets
-   the filters for the next sub-block. pw_out (may be NULL) receives the 8
-   tone powers [8][VB_TILE] (tests). */
+   or -1), the window's tone energy ratio ratio[c], the harmonic-relation
+   phasor harm[c] (re) / harm[VB_TILE + c] (im) and the frequency-error
+   phasors of the strongest row and column tone, err[k * VB_TILE + c] for
+   k = row re, row im, column re, column im (each near unit size). Rolls the
+   history and resets the filters for the next sub-block. pw_out (may be
+   NULL) receives the 8 tone powers [8][VB_TILE] (tests). */
 VB_DTMF_INTERNAL void vb_dtmf_window(float *restrict fs, const vb_dtmf_params *restrict q,
                                      int32_t *restrict digit, float *restrict ratio,
-                                     float *restrict harm, float *restrict pw_out);
+                                     float *restrict harm, float *restrict err,
+                                     float *restrict pw_out);
 
 #endif

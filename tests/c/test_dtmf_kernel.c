@@ -99,7 +99,7 @@ static int run_kernel(const int16_t *x, ptrdiff_t rowstride, int ncur, int n, in
     float *fs = calloc(VB_NQ * VB_TILE, sizeof *fs);
     float *xt = malloc((size_t) chunk * VB_TILE * sizeof *xt);
     int32_t digit[VB_TILE];
-    float r[VB_TILE], harm[2 * VB_TILE];
+    float r[VB_TILE], harm[2 * VB_TILE], err[4 * VB_TILE];
     int pos = 0, nwin = 0;
     for (int t0 = 0; t0 < n; t0 += chunk) {
         int nch = n - t0 < chunk ? n - t0 : chunk;
@@ -115,7 +115,7 @@ static int run_kernel(const int16_t *x, ptrdiff_t rowstride, int ncur, int n, in
                     fprintf(stderr, "run_kernel: more than %d windows\n", MAXWIN);
                     exit(2);
                 }
-                vb_dtmf_window(fs, q, digit, r, harm, power + (size_t) nwin * VB_NB * VB_TILE);
+                vb_dtmf_window(fs, q, digit, r, harm, err, power + (size_t) nwin * VB_NB * VB_TILE);
                 memcpy(verdict + nwin * VB_TILE, digit, sizeof digit);
                 memcpy(ratio + nwin * VB_TILE, r, sizeof r);
                 nwin++;

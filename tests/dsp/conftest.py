@@ -176,3 +176,190 @@ def talkoff_corpus(corpus_cache) -> dict[str, np.ndarray]:
     recs = [read_audio(p).reshape(-1) for p in _repo_recordings()]
     recordings = np.concatenate(recs) if recs else np.zeros(0, np.int16)
     return {"speech": data["speech"], "music": data["music"], "recordings": recordings}
+
+
+# ---------------------------------------------------------------- thin-line talk-off set
+#
+# Real recorded speech from Debian's packages (asterisk-core-sounds-en-wav:
+# a woman, US English; asterisk-core-sounds-it-wav: a man, Italian; 8 kHz
+# prompts, about 49 minutes) and real hold music (asterisk-moh-opsound-wav,
+# 18 minutes), transformed into what reaches a receiver over a thin line:
+# everything passes a band-pass from a random 700-900 Hz up to 3,400 Hz, so
+# the low harmonics that usually dominate speech are gone and two upper
+# harmonics can look like a DTMF pair. Five categories (see thin_line_corpus).
+
+THIN_VOICE_DIRS = ("/usr/share/asterisk/sounds/en_US_f_Allison",
+                   "/usr/share/asterisk/sounds/it_IT_m_Carlo")
+THIN_MOH_DIR = "/usr/share/asterisk/moh"
+THIN_PACKAGES = "asterisk-core-sounds-en-wav asterisk-core-sounds-it-wav asterisk-moh-opsound-wav"
+# prompts that are tones or animal noises, not speech
+THIN_NOT_SPEECH = {"beep.wav", "beeperr.wav", "ascending-2tone.wav", "descending-2tone.wav",
+                   "tt-monkeys.wav"}
+
+
+def _wav_files(top: str) -> list[str]:
+    found = []
+    for dirpath, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d != "silence")
+        found += [os.path.join(dirpath, f) for f in sorted(files)
+                  if f.endswith(".wav") and f not in THIN_NOT_SPEECH]
+    return found
+
+
+def _read_mono(path: str) -> np.ndarray:
+    from dsp.audiofile import read_audio
+    return read_audio(path)[0].astype(np.float64)
+
+
+def thin_line(x: np.ndarray, low_hz: float) -> np.ndarray:
+    """A thin line: band-pass low_hz..3,400 Hz (4th-order Butterworth edges)."""
+    from scipy.signal import butter, sosfilt
+    sos = np.vstack([butter(4, low_hz, "highpass", fs=8000, output="sos"),
+                     butter(4, 3400.0, "lowpass", fs=8000, output="sos")])
+    return sosfilt(sos, x)
+
+
+def _at_level(x: np.ndarray, dbm0: float) -> np.ndarray:
+    from dsp.units import dbm0_to_rms
+    rms = np.sqrt(np.mean(x * x)) or 1.0
+    return x * (dbm0_to_rms(dbm0) / rms)
+
+
+def _pitch_shift(x: np.ndarray, semitones: float) -> np.ndarray:
+    """Shift every frequency by 2^(semitones/12) by resampling (tape speed: shorter when higher)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+    ratio = Fraction(2.0 ** (-semitones / 12.0)).limit_denominator(60)
+    return resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def _join(parts: list[np.ndarray], rng, gap_s=(0.1, 0.6)) -> np.ndarray:
+    out = []
+    for p in parts:
+        out.append(p)
+        out.append(np.zeros(int(rng.uniform(*gap_s) * 8000)))
+    return np.concatenate(out)
+
+
+def _thin_utterances(utts: list[np.ndarray], rng) -> np.ndarray:
+    """Each utterance through its own thin line (700-900 Hz) at a speech level (-26..-12 dBm0)."""
+    return _join([_at_level(thin_line(u, rng.uniform(700.0, 900.0)), rng.uniform(-26.0, -12.0))
+                  for u in utts], rng)
+
+
+def make_whistles(minutes: float, seed: int = 11) -> np.ndarray:
+    """float64[n]: whistled phrases, one or two whistlers at a time.
+
+    A whistle is nearly a sine: its pitch (500-2,500 Hz) glides between
+    notes (0.05-0.6 s, smooth in log frequency) and holds notes with a
+    vibrato of 0.5-2 % at 4-7 Hz; a weak second and third harmonic
+    (-20..-35 dB) and breath noise (-25..-35 dB); phrases of 1-5 s with
+    attack and release. A single whistle cannot look like a digit (its
+    harmonics are far beyond any twist limit), so 30 % of the phrases have
+    two whistlers. None holds a note perfectly steady: two steady whistles
+    at a row and a column frequency are a DTMF signal for any receiver.
+    """
+    rng = np.random.default_rng(seed)
+    n_total = int(minutes * 60 * 8000)
+    out = np.zeros(n_total + 8 * 8000)
+    t = 0
+    while t < n_total:
+        phrase = np.zeros(int(rng.uniform(1.0, 5.0) * 8000))
+        for _ in range(1 if rng.random() < 0.7 else 2):
+            f, pos, track = rng.uniform(500.0, 2500.0), 0, []
+            while pos < len(phrase):
+                dur = int(rng.uniform(0.05, 0.6) * 8000)
+                k = np.arange(dur) / dur
+                if rng.random() < 0.6:  # glide to a new note
+                    g = float(np.clip(f * 2.0 ** rng.uniform(-1.2, 1.2), 500.0, 2500.0))
+                    seg = f * (g / f) ** (0.5 - 0.5 * np.cos(np.pi * k))
+                    f = g
+                else:  # a held note, never perfectly steady: vibrato
+                    depth, rate = rng.uniform(0.005, 0.02), rng.uniform(4.0, 7.0)
+                    seg = f * (1.0 + depth * np.sin(2 * np.pi * rate * np.arange(dur) / 8000))
+                track.append(seg)
+                pos += dur
+            inst = np.concatenate(track)[: len(phrase)]
+            ph = np.cumsum(2 * np.pi * inst / 8000)
+            voice = np.sin(ph)
+            for h in (2, 3):
+                ok = inst * h < 3800
+                voice += ok * 10 ** (rng.uniform(-35.0, -20.0) / 20) * np.sin(h * ph)
+            breath = rng.normal(0.0, 10 ** (rng.uniform(-35.0, -25.0) / 20), len(phrase))
+            phrase += voice + breath
+        env = np.minimum(1.0, np.minimum(np.arange(len(phrase)), np.arange(len(phrase))[::-1])
+                         / (0.03 * 8000))
+        out[t:t + len(phrase)] += _at_level(phrase * env, rng.uniform(-24.0, -10.0))
+        t += len(phrase) + int(rng.uniform(0.2, 1.5) * 8000)
+    return out[:n_total]
+
+
+def make_thin_line_set(seed: int = 5) -> dict[str, np.ndarray]:
+    """The five categories, float64 at 8 kHz (see thin_line_corpus)."""
+    rng = np.random.default_rng(seed)
+    voices = [[_read_mono(p) for p in _wav_files(d)] for d in THIN_VOICE_DIRS]
+    utts = [u for v in voices for u in v]
+    out = {}
+    out["thin speech"] = _thin_utterances(utts, rng)
+    out["pitch-shifted"] = _thin_utterances(
+        [_pitch_shift(u, rng.choice([-1, 1]) * rng.uniform(2.0, 7.0)) for u in utts], rng)
+    # two talkers: a woman's and a man's utterance overlapping, 0-6 dB apart, each shifted a little
+    pairs = []
+    for a, b in zip(rng.permutation(len(voices[0])), rng.permutation(len(voices[1])), strict=False):
+        ua = _pitch_shift(voices[0][a], rng.uniform(-2.0, 2.0))
+        ub = _pitch_shift(voices[1][b], rng.uniform(-2.0, 2.0))
+        lag = int(rng.uniform(0.0, 0.5) * len(ua))
+        mix = np.zeros(max(len(ua), lag + len(ub)))
+        mix[: len(ua)] += _at_level(ua, 0.0)
+        mix[lag:lag + len(ub)] += _at_level(ub, rng.uniform(-6.0, 0.0))
+        pairs.append(mix)
+    out["two talkers"] = _thin_utterances(pairs, rng)
+    # speech over hold music: the music runs on, utterances 0-12 dB above it with gaps
+    music = np.concatenate([_read_mono(p) for p in _wav_files(THIN_MOH_DIR)])
+    over = np.zeros(len(music))
+    pos = 0
+    for i in rng.permutation(len(utts)):
+        u = utts[i]
+        if pos + len(u) > len(over):
+            break
+        over[pos:pos + len(u)] = _at_level(u, 0.0) * 10 ** (rng.uniform(0.0, 12.0) / 20)
+        pos += len(u) + int(rng.uniform(0.3, 3.0) * 8000)
+    seg, parts = int(20 * 8000), []
+    for s in range(0, len(music), seg):  # a new line and level every 20 s
+        m = _at_level(music[s:s + seg], 0.0) + over[s:s + seg]
+        parts.append(_at_level(thin_line(m, rng.uniform(700.0, 900.0)), rng.uniform(-24.0, -12.0)))
+    out["speech over music"] = np.concatenate(parts)
+    out["whistled glides"] = np.concatenate(
+        [thin_line(w, rng.uniform(700.0, 900.0)) for w in np.array_split(make_whistles(12.0), 36)])
+    return out
+
+
+@pytest.fixture(scope="session")
+def thin_line_corpus(corpus_cache) -> dict[str, np.ndarray]:
+    """{category: int16[n]}: the thin-line talk-off set, built once and cached.
+
+    Categories: "thin speech" (every prompt of both voices), "pitch-shifted"
+    (the same, each shifted 2-7 semitones up or down), "two talkers" (a
+    woman and a man at once), "speech over music" (hold music with speech
+    over it), "whistled glides" (synthesised, see make_whistles); all through
+    a thin line (band-pass from 700-900 Hz to 3,400 Hz).
+    """
+    import hashlib
+    import inspect
+    if not all(os.path.isdir(d) for d in (*THIN_VOICE_DIRS, THIN_MOH_DIR)):
+        pytest.fail(f"the thin-line talk-off set needs real speech: apt-get install {THIN_PACKAGES}")
+    names = [p for d in (*THIN_VOICE_DIRS, THIN_MOH_DIR) for p in _wav_files(d)]
+    sizes = [os.path.getsize(p) for p in names]
+    recipe = repr((names, sizes, [inspect.getsource(f) for f in (
+        make_thin_line_set, make_whistles, thin_line, _thin_utterances, _pitch_shift, _at_level, _join,
+        _read_mono, _wav_files)])).encode()
+    key = hashlib.sha256(recipe).hexdigest()[:16]
+    path = os.path.join(corpus_cache, f"thinline-{key}.npz")
+    if not os.path.exists(path):
+        data = {k: np.clip(np.round(v), -32768, 32767).astype(np.int16)
+                for k, v in make_thin_line_set().items()}
+        np.savez(path + ".tmp.npz", **{k.replace(" ", "_"): v for k, v in data.items()})
+        os.replace(path + ".tmp.npz", path)
+    with np.load(path) as z:
+        return {k.replace("_", " "): z[k] for k in z.files}
