@@ -16,6 +16,14 @@
     [[board.fxs]]                         # FXS ports wired to phones
     channels = "4-7"
 
+    [[cable]]                             # a back-to-back E1 cable between two spans
+    a = "e1pair:0"                        # BOARD:SPAN (both on one board)
+    b = "e1pair:1"
+
+E1 CAS spans take `signalling = "r2"` (default: the far end is a China
+No.1 exchange, line and MF R2 register signalling) or "line" (line
+signalling only, no register phase).
+
 Errors are `boarddrv.tomlconfig.ConfigError`: FILE:LINE: key 'a.b': what.
 """
 from __future__ import annotations
@@ -33,6 +41,7 @@ __all__ = ["FxoLine", "FxsPort", "SpanConfig", "ChanConfig", "BoardConfig", "Sim
 
 DISCONNECTS = ("loop-drop", "battery-reversal", "busy-tone")
 CALLERIDS = ("fsk", "dtmf", "none")
+SIGNALLINGS = ("r2", "line")
 E1_TIMESLOTS = tuple(list(range(1, 16)) + list(range(17, 32)))
 
 
@@ -68,6 +77,7 @@ class SpanConfig:
     coding: str = ""               # e1: hdb3 | ami
     crc4: bool = False
     timing: int = 0
+    signalling: str = ""           # e1 cas: r2 (China No.1 line + MF R2 register) | line (line only)
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class BoardConfig:
     fxo: dict[int, FxoLine] = field(default_factory=dict)
     fxs: dict[int, FxsPort] = field(default_factory=dict)
     companding: bool = False       # pass audio through G.711 (law) both ways, like a real trunk
+    cables: list[tuple[int, int]] = field(default_factory=list)   # back-to-back E1 spans (span indices)
 
     @property
     def nchan(self) -> int:
@@ -162,7 +173,7 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     spans: list[SpanConfig] = []
     channels: list[ChanConfig] = []
     for sn in node.tables("span", required=True):
-        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing"})
+        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing", "signalling"})
         kind = sn.get_str("kind", choices=("analog", "e1"))
         count = sn.get_int("count", 1, min=1, max=64)
         for _ in range(count):
@@ -180,13 +191,17 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
                 coding = sn.get_str("coding", "hdb3", choices=("hdb3", "ami"))
                 crc4 = sn.get_bool("crc4", True)
                 timing = sn.get_int("timing", 0, min=0, max=64)
+                signalling = sn.get_str("signalling", "r2", choices=SIGNALLINGS)
+                if framing != "cas" and "signalling" in sn:
+                    raise sn.error("signalling", "only a CAS span has line signalling (framing = \"cas\")")
                 if framing == "cas":
                     chans = [ChanConfig(first + i, idx, "E1_CAS", ts) for i, ts in enumerate(E1_TIMESLOTS)]
                 else:
                     tss = list(range(1, 32))
                     chans = [ChanConfig(first + i, idx, "E1_DCHAN" if ts == 16 else "E1_BEARER", ts)
                              for i, ts in enumerate(tss)]
-                spans.append(SpanConfig(idx, kind, first, len(chans), framing, coding, crc4, timing))
+                spans.append(SpanConfig(idx, kind, first, len(chans), framing, coding, crc4, timing,
+                                        signalling if framing == "cas" else ""))
                 channels += chans
     nchan = len(channels)
     fxo: dict[int, FxoLine] = {}
@@ -241,15 +256,49 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     return BoardConfig(name, law, spans, channels, fxo, fxs, companding)
 
 
+def _span_ref(node: Node, key: str, boards: list[BoardConfig]) -> tuple[BoardConfig, int]:
+    text = node.get_str(key)
+    board, _, idx = text.partition(":")
+    if not idx.isdigit():
+        raise node.error(key, f"expected BOARD:SPAN like \"e1pair:0\", got {text!r}")
+    for b in boards:
+        if b.name == board:
+            if int(idx) >= len(b.spans) or b.spans[int(idx)].kind != "e1":
+                raise node.error(key, f"span {idx} of board {board!r} is not an E1 span")
+            return b, int(idx)
+    raise node.error(key, f"no board {board!r} (boards: {', '.join(b.name for b in boards)})")
+
+
+def _cable(node: Node, boards: list[BoardConfig], used: set[tuple[str, int]]) -> None:
+    """A back-to-back E1 cable: what each span's host sends the other's host receives."""
+    node.check_keys({"a", "b"})
+    (ba, sa), (bb, sb) = _span_ref(node, "a", boards), _span_ref(node, "b", boards)
+    if ba is not bb:
+        raise node.error("b", "a cable joins two spans of one board (across boards is not built yet)")
+    if sa == sb:
+        raise node.error("b", "a cable joins two different spans")
+    if ba.spans[sa].framing != ba.spans[sb].framing:
+        raise node.error("b", f"span {sa} is {ba.spans[sa].framing} and span {sb} is "
+                              f"{ba.spans[sb].framing}: a cable joins spans of the same framing")
+    for key, s in (("a", sa), ("b", sb)):
+        if (ba.name, s) in used:
+            raise node.error(key, f"span {s} of board {ba.name!r} already has a cable")
+        used.add((ba.name, s))
+    ba.cables.append((sa, sb))
+
+
 def parse_config(cfg: Config) -> SimConfig:
     """Validate a parsed TOML document into a SimConfig."""
-    cfg.check_keys({"clock", "board"})
+    cfg.check_keys({"clock", "board", "cable"})
     clock = cfg.table("clock")
     clock.check_keys({"start"})
     start = read_start(clock, "start", DEFAULT_START)
     boards: list[BoardConfig] = []
     for bn in cfg.tables("board", required=True):
         boards.append(_board(bn, {b.name for b in boards}))
+    used: set[tuple[str, int]] = set()
+    for cn in cfg.tables("cable"):
+        _cable(cn, boards, used)
     return SimConfig(boards, start, cfg.file)
 
 

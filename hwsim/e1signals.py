@@ -1,7 +1,8 @@
-"""E1 signalling names and bits: alarms, error counters, the idle ABCD.
+"""E1 signalling names and bits: alarms, error counters, the idle ABCD, China No.1 outcomes and categories.
 
-Shared by the span model (hwsim.e1) and the scenario reader (hwsim.scenario
-checks a fault's alarm and counter names), so neither imports the other.
+Shared by the span model (hwsim.e1), the exchange (hwsim.r2far) and the
+scenario reader (hwsim.scenario checks a fault's alarm and counter names, an
+outbound plan's result, a caller's category), so none imports the other.
 """
 from __future__ import annotations
 
@@ -18,3 +19,30 @@ def alarm_bit(name: str) -> int:
     if key not in ALARMS:
         raise ValueError(f"unknown alarm {name!r} (known: LOS, LOF/RED, AIS/BLUE, RAI/YELLOW)")
     return ALARMS[key]
+
+
+# group B (backward, the outcome) and what hwsim calls each
+B_RESULTS = {1: "answer", 7: "answer-free", 2: "busy", 4: "congestion", 5: "unallocated", 8: "out-of-order"}
+B_SIGNAL = {"busy": 2, "congestion": 4, "unallocated": 5, "out-of-order": 8}
+# group II (forward): calling party categories
+CATEGORIES = {"national_subscriber": 1, "national_priority_subscriber": 2, "test_equipment": 3,
+              "international_subscriber": 7, "international_priority_subscriber": 9}
+CATEGORY_NAMES = {v: k for k, v in CATEGORIES.items()}
+
+
+def category_signal(category: str | int | None) -> int:
+    """A category name (CATEGORIES) or a group II signal 1-15 -> the signal."""
+    if category is None:
+        return CATEGORIES["national_subscriber"]
+    if isinstance(category, int) and not isinstance(category, bool):
+        if not 1 <= category <= 15:
+            raise ValueError(f"a category signal is 1-15, got {category}")
+        return category
+    if category in CATEGORIES:
+        return CATEGORIES[category]
+    raise ValueError(f"unknown calling party category {category!r} "
+                     f"(known: {', '.join(CATEGORIES)}, or a group II signal 1-15)")
+
+
+def category_name(signal: int) -> str:
+    return CATEGORY_NAMES.get(signal, f"II-{signal}")
