@@ -206,8 +206,6 @@ class R2Trunk:
         if self._block_after:
             self._block_after = False
             self.block()
-        elif self.host_bits == SEIZE:      # the host seized again (or kept its seizure through a glare)
-            self._incoming()
 
     # ---------------------------------------------------------------- the scenario's side
     def offer(self, number: str | None, name: str | None, script: list[Action],
@@ -361,6 +359,12 @@ class R2Trunk:
     def _glare_yield(self) -> None:
         self._bits(IDLE, "idle (yield after glare)")
         self._release()
+        # idle long enough for the host's debounce, then take its call
+        self._after(self.t.glare_hold, self._take_host_seizure)
+
+    def _take_host_seizure(self) -> None:
+        if self.state == "idle" and self.host_bits == SEIZE:
+            self._incoming()
 
     def _connected(self) -> None:
         w = self.world

@@ -127,3 +127,231 @@ def test_inbound_busy_congestion_unallocated_clear_forward(e1_cfg):
     p.cas(IDLE)
     p.step()
     assert h.world.calls[0].result == "congestion"
+
+
+# ---------------------------------------------------------------------------- outbound
+def outbound_register(p: R2Peer, dnis: str, ani: str, category: int = 1) -> tuple[int, int]:
+    """The host's side of a China call to `dnis`: seize, the first digit, category and
+    ANI on A-6, the rest of the DNIS, then silence until the exchange's A-3 pulse, the
+    category in group II. Returns (the B signal, ticks from the last digit's end to the
+    A-3 pulse)."""
+    p.cas(SEIZE)
+    p.wait_cas(ACK, 0.1)                                # acknowledged at once
+    assert p.forward_cycle(mf(dnis[0])) == A6
+    assert p.forward_cycle(category) == A1
+    for d in ani:
+        assert p.forward_cycle(mf(d)) == A1
+    assert p.forward_cycle(I_END_OF_ANI) == A1
+    for d in dnis[1:]:
+        assert p.forward_cycle(mf(d)) == A1
+    last = p.h.tick
+    sig, t_pulse = p.wait_signal(3.0)
+    assert sig == A3
+    end = p.wait_silence(1.0)
+    assert secs(p.h, end - t_pulse) == pytest.approx(0.15, abs=0.03)   # a pulse, not compelled
+    b = p.forward_cycle(category)
+    return b, t_pulse - last
+
+
+def test_outbound_call_answered_then_far_end_clears_back(e1_cfg):
+    sc = Scenario().plan_outbound("e1site:5", "answer", ring=2.0, hangup_after=1.5,
+                                  script=[Action(after=0.2, digits="5")])
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 5, forward=True)
+    h.record(5)
+    b, timeout = outbound_register(p, "12345", "13800138000", category=1)
+    assert b == B_ACCEPT
+    assert secs(h, timeout) == pytest.approx(2.0, abs=0.1)    # end of DNIS: mf_back_cycle
+    t_b = h.tick
+    t_answer = p.wait_cas(ANSWER, 3.0)
+    assert secs(h, t_answer - t_b) == pytest.approx(2.0, abs=0.05)
+    t_back = p.wait_cas(CLEAR_BACK, 3.0)                 # the called party hangs up first
+    assert secs(h, t_back - t_answer) == pytest.approx(1.5, abs=0.05)
+    p.cas(CLEAR_FORWARD)
+    assert p.wait_cas(IDLE, 0.1) == h.tick               # released at once
+    (call,) = h.world.calls
+    assert (call.direction, call.called, call.number, call.category) == (
+        "out", "12345", "13800138000", "national_subscriber")
+    assert (call.result, call.who_hung_up) == ("answer", "caller")
+    assert call.digits[0]["digits"] == "5" and call.released is not None
+
+
+@pytest.mark.parametrize("result,signal", [("busy", B_BUSY), ("congestion", B_CONGESTION),
+                                           ("unallocated", B_UNALLOCATED),
+                                           ("out-of-order", B_OUT_OF_ORDER)])
+def test_outbound_number_busy_congestion_unallocated(e1_cfg, result, signal):
+    """A plan for a called number is its standing answer (each call to it gets it);
+    other numbers get the default answer."""
+    sc = (Scenario().plan_outbound(None, result, called="95588")
+          .plan_outbound(None, "answer", called="10086", charge=False))
+    h = make(e1_cfg, sc)
+    for chan in (0, 1):
+        p = R2Peer(h, chan, forward=True)
+        b, _ = outbound_register(p, "95588", "6001")
+        assert b == signal
+        p.quiet_for(1.0)                                 # no answer bits: only the B signal
+        assert p.cas_events()[-1][1] == ACK
+        p.cas(CLEAR_FORWARD)
+        p.wait_cas(IDLE, 0.1)
+    p = R2Peer(h, 2, forward=True)
+    assert outbound_register(p, "10086", "6001")[0] == B_FREE
+    assert [(c.called, c.result, c.who_hung_up) for c in h.world.calls] == [("95588", result, "host")] * 2
+
+
+def test_outbound_host_clears_forward_first_and_no_answer(e1_cfg):
+    sc = (Scenario().plan_outbound("e1site:7", "answer", ring=0.5)
+          .plan_outbound("e1site:8", "no-answer"))
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 7, forward=True)
+    assert outbound_register(p, "8001", "")[0] == B_ACCEPT
+    p.wait_cas(ANSWER, 1.0)
+    h.run(1.0)
+    p.cas(CLEAR_FORWARD)                                 # the host hangs up first
+    p.wait_cas(IDLE, 0.1)
+    q = R2Peer(h, 8, forward=True)
+    assert outbound_register(q, "8002", "")[0] == B_ACCEPT
+    q.quiet_for(5.0)
+    assert q.cas_events()[-1][1] == ACK                  # rings on, never answers
+    q.cas(CLEAR_FORWARD)
+    q.wait_cas(IDLE, 0.1)
+    calls = {c.channel: c for c in h.world.calls}
+    assert (calls[7].who_hung_up, calls[7].result, calls[7].number) == ("host", "answer", None)
+    assert calls[7].hangup - calls[7].answer == pytest.approx(1.0, abs=0.05)
+    assert (calls[8].who_hung_up, calls[8].result, calls[8].answer) == ("host", "no-answer", None)
+
+
+def test_outbound_ani_restricted_and_max_digits(e1_cfg):
+    h = make(e1_cfg, Scenario())
+    p = R2Peer(h, 0, forward=True)
+    p.cas(SEIZE)
+    p.wait_cas(ACK, 0.1)
+    assert p.forward_cycle(1) == A6
+    assert p.forward_cycle(1) == A1
+    assert p.forward_cycle(I_RESTRICTED) == A1
+    for _ in range(18):
+        assert p.forward_cycle(2) == A1
+    assert p.forward_cycle(3) == A3                      # the 20th digit: change to group B at once
+    assert p.forward_cycle(1) == B_ACCEPT
+    call = h.world.live[0]
+    assert call.ani_restricted and call.called == "1" + "2" * 18 + "3"
+
+
+def test_outbound_forward_signal_that_never_stops_times_out(e1_cfg):
+    h = make(e1_cfg, Scenario())
+    p = R2Peer(h, 0, forward=True)
+    p.cas(SEIZE)
+    p.wait_cas(ACK, 0.1)
+    p.send(5)
+    assert p.wait_signal()[0] == A6
+    t = p.wait_silence(3.0)                              # the exchange gives up after mf_back_cycle
+    p.stop()
+    assert secs(h, t) == pytest.approx(2.0 + 0.1, abs=0.1)
+    p.cas(CLEAR_FORWARD)
+    p.wait_cas(IDLE, 0.1)
+    (call,) = h.world.calls
+    assert call.result == "mf-timeout" and call.notes
+
+
+# ---------------------------------------------------------------------------- line signalling
+def inbound_to_answer(p: R2Peer, dnis_len: int, ani_len: int) -> None:
+    """The host's side of an inbound call up to its answer (B-1)."""
+    p.wait_cas(SEIZE)
+    p.cas(ACK)
+    p.answer_cycle(A6)
+    for _ in range(ani_len + 2):              # category, ANI digits, end of ANI
+        p.answer_cycle(A1)
+    for _ in range(dnis_len - 1):
+        p.answer_cycle(A1)
+    p.quiet_for(2.0)
+    p.pulse(A3, 8)
+    assert p.answer_cycle(B_ACCEPT) == 1
+    p.quiet_for(0.15)
+    p.cas(ANSWER)
+
+
+def test_inbound_host_clears_back_first_and_the_caller_clears_forward(e1_cfg):
+    sc = Scenario().caller(0.0, "e1site:2", "88", called="123", hangup_after=30.0)
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 2, forward=False)
+    inbound_to_answer(p, 3, 2)
+    h.run(1.0)
+    p.cas(CLEAR_BACK)
+    t = p.wait_cas(CLEAR_FORWARD, 0.1)
+    assert t == h.tick
+    assert h.world.calls == []                          # open until the host is idle
+    p.cas(IDLE)
+    p.step()
+    (call,) = h.world.calls
+    assert (call.who_hung_up, call.number, call.called) == ("host", "88", "123")
+
+
+def test_glare_the_exchange_yields_to_the_host(e1_cfg):
+    sc = Scenario().caller(0.0, "e1site:4", "1", called="2")
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 4, forward=True)
+    p.wait_cas(SEIZE)
+    p.cas(SEIZE)                                        # the host seized the same channel
+    t_idle = p.wait_cas(IDLE, 0.5)                       # holds its seizure, then yields
+    t_ack = p.wait_cas(ACK, 0.5)                         # and acknowledges the host's
+    assert secs(h, t_idle) == pytest.approx(0.04 + 0.15, abs=0.021)   # the host seized at tick 2
+    assert secs(h, t_ack - t_idle) == pytest.approx(0.15, abs=0.03)
+    assert p.forward_cycle(2) == A6                     # the host's call goes on
+    glare = h.world.calls[0]
+    assert glare.glare and glare.who_hung_up == "blocked" and glare.direction == "in"
+    assert h.world.live[4].direction == "out"
+
+
+def test_blocking_both_ways(e1_cfg):
+    """The exchange blocks a channel (1111 while idle): callers take another; the host's
+    blocking (1111 from the host) keeps callers off it too."""
+    sc = (Scenario().fault(0.1, "block", "e1site:0").fault(3.0, "unblock", "e1site:0")
+          .caller(1.0, "e1site:0-2", "1", called="2").caller(1.5, "e1site:0-2", "3", called="4"))
+    h = make(e1_cfg, sc)
+    h.send("CAS", 1, BLOCKED)                           # the host blocks channel 1
+    h.run(2.5)
+    cas = [(e.chan, e.value) for _, e in h.events if e.kind == "CAS"]
+    assert cas == [(0, BLOCKED), (2, SEIZE)]
+    calls = h.world.calls
+    assert [(c.channel, c.who_hung_up) for c in calls] == [(0, "blocked")]   # no idle line for the second
+    assert h.world.live[2].number == "1"
+    h.run(1.0)                           # unblocked at 3.0; the host never acknowledged channel 2
+    cas = [(e.chan, e.value) for _, e in h.events if e.kind == "CAS"]
+    assert sorted(cas[2:]) == [(0, IDLE), (2, CLEAR_FORWARD)]
+    assert (h.world.calls[-1].channel, h.world.calls[-1].result) == (2, "no-seize-ack")
+
+
+def test_call_during_an_alarm(e1_cfg):
+    """LOS on span 0: the call up on it drops (fault); a caller meanwhile finds no
+    channel; the host's seizure gets no acknowledge until the signal is back; after it
+    the exchange calls again. Slips and CRC-4 errors are counted."""
+    sc = (Scenario().caller(0.0, "e1site:1", "555", called="1", hangup_after=60)
+          .fault(2.0, "alarm-set", "e1site:0", alarm="LOS")
+          .fault(2.5, "counter", "e1site:0", counter="slips", n=2)
+          .fault(2.5, "counter", "e1site:0", counter="crc4", n=9)
+          .caller(3.0, "e1site:0-29", "666", called="1")
+          .fault(5.0, "alarm-clear", "e1site:0", alarm="LOS")
+          .caller(6.0, "e1site:1", "777", called="1"))
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 1, forward=False)
+    p.wait_cas(SEIZE)
+    p.cas(ACK)
+    p.answer_cycle(A3)                                  # straight to group B
+    assert p.answer_cycle(B_ACCEPT) == 1
+    p.quiet_for(0.15)
+    p.cas(ANSWER)
+    h.run(ticks=130 - h.tick)                           # t = 2.6: the span is down
+    h.send("CAS", 5, SEIZE)                             # the host tries to call out meanwhile
+    q = R2Peer(h, 5, forward=True)
+    h.run(ticks=245 - h.tick)                           # t = 4.9
+    assert q.cas_events() == []                         # no acknowledge while the span is down
+    assert q.wait_cas(ACK, 0.3) == 250                  # the exchange sees the seizure when it is back
+    calls = {c.number: c for c in h.world.calls}
+    assert calls["555"].who_hung_up == "fault" and calls["555"].hangup == pytest.approx(2.0)
+    assert calls["666"].who_hung_up == "blocked"
+    assert (1, IDLE) in [(e.chan, e.value) for _, e in h.events if e.kind == "CAS"]
+    assert h.world.spans[0].counters["slips"] == 2 and h.world.spans[0].counters["crc4"] == 9
+    p.cas(IDLE)
+    q.cas(CLEAR_FORWARD)
+    h.run(1.0)
+    assert h.world.live[1].number == "777"              # after the alarm the exchange calls again
+    assert h.world.calls[-1].direction == "out" and h.world.calls[-1].who_hung_up == "host"
