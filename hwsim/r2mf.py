@@ -10,7 +10,8 @@ index = the Q.441 f0): forward signals use 1380-1980 Hz, backward
 The detector is a plain DFT at the six frequencies of a set over 10 ms
 frames (80 samples), batched over every channel that listens: one matrix
 product per tick. A frame holds a signal when two frequencies carry most
-of its energy, within 6 dB of each other, the third is 10 dB below the
+of its energy, within 7.8 dB of each other (80-sample frames leak
+between frequencies 120 Hz apart), the third is 10 dB below the
 second and the level is above -35 dBm0; a signal starts after two equal
 frames and ends after two frames without it (20 ms), as a receiver's
 persistence check does.
@@ -84,7 +85,7 @@ class MfDetector:
         rows = np.arange(len(x))
         p1, p2, p3 = (power[rows, order[:, k]] for k in range(3))
         ok = ((energy > self._min_energy) & (p1 + p2 > 0.6 * energy)
-              & (p2 > p1 / 4.0) & (p3 < p2 / 10.0))
+              & (p2 > p1 / 6.0) & (p3 < p2 / 10.0))
         lo = np.minimum(order[:, 0], order[:, 1])
         hi = np.maximum(order[:, 0], order[:, 1])
         table = np.zeros((6, 6), np.int64)

@@ -6,6 +6,7 @@ and when: line bits as CAS events, MF R2 signals in the audio.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hwsim.config import config_from_text
@@ -355,3 +356,100 @@ def test_call_during_an_alarm(e1_cfg):
     h.run(1.0)
     assert h.world.live[1].number == "777"              # after the alarm the exchange calls again
     assert h.world.calls[-1].direction == "out" and h.world.calls[-1].who_hung_up == "host"
+
+
+# ---------------------------------------------------------------------------- files and the cable
+def test_example_scenario_and_pair_config_load_and_run():
+    import os
+
+    import hwsim
+    from hwsim.config import load_config
+    from hwsim.scenario import load_scenario
+    from hwsim.simtime import SimClock
+    from hwsim.world import BoardWorld
+
+    from worldkit import Host
+    base = os.path.dirname(hwsim.__file__)
+    cfg = load_config(os.path.join(base, "configs", "e1-site.toml")).boards[0]
+    sc = load_scenario(os.path.join(base, "scenarios", "e1-r2.toml"))
+    first = sc.callers[0]
+    assert (first.number, first.called, first.category) == ("13800138000", "95588", "national_subscriber")
+    assert sc.arrivals[0].called == ["95588", "95599"]
+    assert [(o.called, o.result, o.charge) for o in sc.outbound][:4] == [
+        ("12345", "answer", True), ("10000", "busy", True), ("99999", "unallocated", True),
+        ("95500", "answer", False)]
+    h = Host(BoardWorld(cfg, SimClock(160), sc.for_board("e1site")))
+    h.run(2.1)
+    assert [(e.chan, e.value) for _, e in h.events if e.kind == "CAS"] == [(0, SEIZE)]
+    pair = load_config(os.path.join(base, "configs", "e1-pair.toml")).boards[0]
+    assert pair.cables == [(0, 1)]
+
+
+@pytest.mark.parametrize("text,error", [
+    ('[[caller]]\nat = 1\nline = "e1site"\ncalled = "12#"\n', r"key 'caller\[0\].called': expected digits 0-9"),
+    ('[[caller]]\nat = 1\nline = "e1site"\ncategory = "vip"\n', r"key 'caller\[0\].category': unknown calling party category 'vip'"),
+    ('[[caller]]\nat = 1\nline = "e1site"\ncategory = 16\n', r"key 'caller\[0\].category': a category signal is 1-15"),
+    ('[[arrivals]]\nlines = "e1site"\nrate = 1\ncalled = ["1", "x"]\n', r"key 'arrivals\[0\].called': expected a DNIS"),
+    ('[[outbound]]\nresult = "vacant"\n', r"key 'outbound\[0\].result'"),
+])
+def test_scenario_keys_are_checked(tmp_path, text, error):
+    from hwsim.scenario import ConfigError, load_scenario
+    f = tmp_path / "sc.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=error):
+        load_scenario(f)
+
+
+def test_e1_only_plans_and_block_faults_need_an_e1_exchange(hotline_cfg):
+    from hwsim.scenario import ConfigError
+    from hwsim.simtime import SimClock
+    from hwsim.world import BoardWorld
+    with pytest.raises(ConfigError, match="channel 0 of board 'hotline' is not an E1 CAS channel"):
+        BoardWorld(hotline_cfg, SimClock(160), Scenario().plan_outbound("hotline:0", "unallocated"))
+    with pytest.raises(ConfigError, match="has no China No.1 exchange"):
+        BoardWorld(hotline_cfg, SimClock(160), Scenario().fault(1.0, "block", "hotline:0"))
+
+
+@pytest.mark.parametrize("extra,error", [
+    ('[[cable]]\na = "e1site:0"\nb = "e1site:0"\n', "a cable joins two different spans"),
+    ('[[cable]]\na = "e1site:0"\nb = "e1site:5"\n', "span 5 of board 'e1site' is not an E1 span"),
+    ('[[cable]]\na = "e1site:0"\nb = "other:0"\n', "no board 'other'"),
+    ('[[cable]]\na = "e1site:0"\nb = "e1site:1"\n[[cable]]\na = "e1site:1"\nb = "e1site:0"\n',
+     "span 1 of board 'e1site' already has a cable"),
+])
+def test_cable_config_errors(extra, error):
+    from hwsim.config import ConfigError
+    with pytest.raises(ConfigError, match=error):
+        config_from_text(E1 + extra, "c.toml")
+
+
+def test_line_signalling_only_span_has_no_register_phase():
+    cfg = config_from_text(E1.replace('count = 2', 'count = 2\nsignalling = "line"')).boards[0]
+    sc = Scenario().caller(0.0, "e1site:0", "1", called="2")
+    h = make(cfg, sc)
+    p = R2Peer(h, 0, forward=False)
+    p.wait_cas(SEIZE)
+    p.cas(ACK)
+    p.quiet_for(1.0)                                    # no MF from a line-only exchange
+    assert type(h.world.cas[0]).__name__ == "CasTrunk"
+
+
+def test_back_to_back_cable_passes_bits_and_audio_both_ways():
+    cfg = config_from_text(E1 + '[[cable]]\na = "e1site:0"\nb = "e1site:1"\n', "pair.toml").boards[0]
+    assert cfg.cables == [(0, 1)]
+    h = make(cfg, Scenario())
+    assert h.world.cas == {}                            # no exchange behind a cabled span
+    h.record(3)
+    h.record(33)
+    h.send("CAS", 3, SEIZE)                             # span 0, channel 3 seizes ...
+    h.run(ticks=1)
+    h.send("CAS", 33, ACK)                              # ... span 1, channel 3 acknowledges
+    h.tx[3] = 1000
+    h.tx[33] = -2000
+    h.run(ticks=3)
+    cas = [(t, e.chan, e.value) for t, e in h.events if e.kind == "CAS"]
+    assert cas == [(1, 33, SEIZE), (2, 3, ACK)]
+    assert h.world.spans[1].cas_tx[3] == ACK
+    a, b = h.heard(3).reshape(-1, 160), h.heard(33).reshape(-1, 160)
+    assert not a[0].any() and np.all(a[1:] == -2000)   # from the tick the other host sent it
+    assert not b[0].any() and np.all(b[1:] == 1000)
