@@ -17,7 +17,7 @@
     channels = "4-7"
 
     [[cable]]                             # a back-to-back E1 cable between two spans
-    a = "e1pair:0"                        # BOARD:SPAN (both on one board)
+    a = "e1pair:0"                        # BOARD:SPAN (on one board or two)
     b = "e1pair:1"
 
 E1 CAS spans take `signalling = "r2"` (default: the far end is a China
@@ -98,6 +98,7 @@ class BoardConfig:
     fxs: dict[int, FxsPort] = field(default_factory=dict)
     companding: bool = False       # pass audio through G.711 (law) both ways, like a real trunk
     cables: list[tuple[int, int]] = field(default_factory=list)   # back-to-back E1 spans (span indices)
+    linked: dict[int, tuple[str, int]] = field(default_factory=dict)  # span -> (board, span) cabled to another board
 
     @property
     def nchan(self) -> int:
@@ -273,18 +274,20 @@ def _cable(node: Node, boards: list[BoardConfig], used: set[tuple[str, int]]) ->
     """A back-to-back E1 cable: what each span's host sends the other's host receives."""
     node.check_keys({"a", "b"})
     (ba, sa), (bb, sb) = _span_ref(node, "a", boards), _span_ref(node, "b", boards)
-    if ba is not bb:
-        raise node.error("b", "a cable joins two spans of one board (across boards is not built yet)")
-    if sa == sb:
+    if ba is bb and sa == sb:
         raise node.error("b", "a cable joins two different spans")
-    if ba.spans[sa].framing != ba.spans[sb].framing:
-        raise node.error("b", f"span {sa} is {ba.spans[sa].framing} and span {sb} is "
-                              f"{ba.spans[sb].framing}: a cable joins spans of the same framing")
-    for key, s in (("a", sa), ("b", sb)):
-        if (ba.name, s) in used:
-            raise node.error(key, f"span {s} of board {ba.name!r} already has a cable")
-        used.add((ba.name, s))
-    ba.cables.append((sa, sb))
+    if ba.spans[sa].framing != bb.spans[sb].framing:
+        raise node.error("b", f"span {sa} of {ba.name!r} is {ba.spans[sa].framing} and span {sb} of "
+                              f"{bb.name!r} is {bb.spans[sb].framing}: a cable joins spans of the same framing")
+    for key, b, s in (("a", ba, sa), ("b", bb, sb)):
+        if (b.name, s) in used:
+            raise node.error(key, f"span {s} of board {b.name!r} already has a cable")
+        used.add((b.name, s))
+    if ba is bb:
+        ba.cables.append((sa, sb))
+    else:
+        ba.linked[sa] = (bb.name, sb)
+        bb.linked[sb] = (ba.name, sa)
 
 
 def parse_config(cfg: Config) -> SimConfig:

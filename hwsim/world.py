@@ -21,6 +21,7 @@ import numpy as np
 
 from dsp.mix import AudioBank, Player
 from hwsim import signals
+from hwsim.cable import CableEnd, Frame
 from hwsim.calls import CallRecord
 from hwsim.capture import Capture
 from hwsim.config import BoardConfig
@@ -73,7 +74,8 @@ class BoardWorld:
 
     def __init__(self, cfg: BoardConfig, clock: SimClock, scenario: Scenario | None = None,
                  *, callerid_audio: dict[str, Callable[..., np.ndarray]] | None = None,
-                 on_call_end: Callable[[CallRecord], None] | None = None) -> None:
+                 on_call_end: Callable[[CallRecord], None] | None = None,
+                 cable_ends: list[CableEnd] | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.nchan = cfg.nchan
@@ -118,12 +120,17 @@ class BoardWorld:
                 self._cable_peer[sa.first_chan + i] = sb.first_chan + i
                 self._cable_peer[sb.first_chan + i] = sa.first_chan + i
         self._cabled = np.flatnonzero(self._cable_peer >= 0)
+        # cables to a span of another board (hwsim.cable): frames in and out each tick
+        self.cable_ends = list(cable_ends or ())
+        self._cable_in: list[tuple[slice, np.ndarray]] = []
+        linked = {c.index for c in cfg.channels if c.span in cfg.linked}
         # where callers can arrive: FXO lines and E1 CAS channels (a China No.1 exchange on
         # `signalling = "r2"` spans, line signalling only on "line" spans)
         self.cas: dict[int, CasTrunk | R2Trunk] = {
             c.index: (R2Trunk if cfg.spans[c.span].signalling == "r2" else CasTrunk)(
                 self, self.spans[c.span], c.index)
-            for c in cfg.channels if c.type == "E1_CAS" and self._cable_peer[c.index] < 0}
+            for c in cfg.channels
+            if c.type == "E1_CAS" and self._cable_peer[c.index] < 0 and c.index not in linked}
         self.trunks: dict[int, CoLine | CasTrunk | R2Trunk] = {**self.lines, **self.cas}
         # the host's MF R2 signals, heard by the exchanges in a register phase
         self._mf_detectors = {True: MfDetector(forward=True), False: MfDetector(forward=False)}
@@ -495,6 +502,8 @@ class BoardWorld:
         self.timeline.now = tick
         for cmd in commands:
             self.command(cmd)
+        for end in self.cable_ends:
+            self._cable_pull(end)
         self.timeline.run(tick)
         for obj in list(self._pollers.values()):
             obj.poll()
@@ -511,6 +520,10 @@ class BoardWorld:
             heard[self._xc] = rx[self._xc_peer[self._xc]]
         if len(self._cabled):
             rx[self._cabled] = tx[self._cable_peer[self._cabled]]
+        for rows, audio in self._cable_in:
+            if audio.shape[1] == rx.shape[1]:          # the two hosts chose the same block
+                rx[rows] = audio
+        self._cable_in.clear()
         if len(self._lb):
             rx[self._lb] = tx[self._lb]
         if self._any_dead:
@@ -529,5 +542,22 @@ class BoardWorld:
                     trunk = self.cas.get(ch)
                     if isinstance(trunk, R2Trunk):
                         trunk.mf(signal)
+        for end in self.cable_ends:
+            span = self.spans[end.span]
+            rows = slice(span.cfg.first_chan, span.cfg.first_chan + span.cfg.nchan)
+            end.link.push(end.side, Frame(tx[rows], span.cas_tx))
         out, self.out = self.out, []
         return out
+
+    def _cable_pull(self, end: CableEnd) -> None:
+        """What the other board's host sent on the cable one tick ago: its bits reach
+        this host as CAS events (on change), its audio this tick's rx."""
+        frame = end.link.pull(end.side)
+        if frame is None:
+            return
+        span = self.spans[end.span]
+        first = span.cfg.first_chan
+        for i, abcd in enumerate(frame.cas.tolist()[:span.cfg.nchan]):
+            span.far_cas(first + i, abcd)
+        n = min(span.cfg.nchan, len(frame.audio))
+        self._cable_in.append((slice(first, first + n), frame.audio[:n]))

@@ -453,3 +453,100 @@ def test_back_to_back_cable_passes_bits_and_audio_both_ways():
     a, b = h.heard(3).reshape(-1, 160), h.heard(33).reshape(-1, 160)
     assert not a[0].any() and np.all(a[1:] == -2000)   # from the tick the other host sent it
     assert not b[0].any() and np.all(b[1:] == 1000)
+
+
+TWO_BOARDS = """
+[[board]]
+name = "left"
+[[board.span]]
+kind = "e1"
+[[board]]
+name = "right"
+[[board.span]]
+kind = "e1"
+count = 2
+[[cable]]
+a = "left:0"
+b = "right:1"
+"""
+
+
+def test_cable_between_two_boards_sans_io():
+    """Each board's world pushes its host's span every tick and pulls the other's:
+    bits as CAS events, audio in rx, one tick later than on one board."""
+    from hwsim.cable import CableEnd, CableLink
+    from hwsim.simtime import SimClock
+    from hwsim.world import BoardWorld
+
+    from worldkit import Host
+    cfg = config_from_text(TWO_BOARDS, "two.toml")
+    left, right = cfg.boards
+    assert left.linked == {0: ("right", 1)} and right.linked == {1: ("left", 0)}
+    link = CableLink("left:0-right:1")
+    a = Host(BoardWorld(left, SimClock(160), Scenario(), cable_ends=[CableEnd(link, 0, 0)]))
+    b = Host(BoardWorld(right, SimClock(160), Scenario(), cable_ends=[CableEnd(link, 1, 1)]))
+    assert a.world.cas == {} and sorted(b.world.cas) == list(range(30))   # right's span 0 has its exchange
+    link.attach(0)
+    link.attach(1)
+    a.record(3)
+    b.record(33)
+    a.send("CAS", 3, SEIZE)
+    a.tx[3] = 1000
+    b.tx[33] = -2000
+    for _ in range(4):
+        a.run(ticks=1)
+        b.run(ticks=1)
+    b.send("CAS", 33, ACK)
+    for _ in range(3):
+        a.run(ticks=1)
+        b.run(ticks=1)
+    assert [(t, e.chan, e.span, e.value) for t, e in b.events if e.kind == "CAS"] == [(2, 33, 1, SEIZE)]
+    assert [(t, e.chan, e.span, e.value) for t, e in a.events if e.kind == "CAS"] == [(6, 3, 0, ACK)]
+    ra, rb = a.heard(3).reshape(-1, 160), b.heard(33).reshape(-1, 160)
+    assert not ra[:1].any() and np.all(ra[1:] == -2000)
+    assert not rb[:1].any() and np.all(rb[1:] == 1000)
+    assert link.underruns == [0, 0]
+    link.detach(1)                                      # the right board's host is gone: nothing arrives
+    a.run(ticks=2)
+    assert not a.heard(3)[-160:].any()
+
+
+def test_cable_between_two_boards_each_with_its_own_host():
+    import itertools
+    import os
+    import threading
+
+    from boarddrv import EventKind, open_board
+    from hwsim.simulator import Simulator
+    tag = f"r2c{os.getpid()}n{next(itertools.count())}"
+    text = TWO_BOARDS.replace('"left', f'"{tag}l').replace('"right', f'"{tag}r')
+    cfg = config_from_text(text, "two.toml")
+    got: dict[str, tuple[list, list]] = {}
+
+    def host(name: str, chan: int, bits: int, level: int) -> None:
+        with open_board(f"sim://{name}") as board:
+            board.start(block=160)
+            board.set_cas(chan, bits)
+            events, rx = [], []
+            for _ in range(60):
+                board.wait_tick(timeout=5.0)
+                events += board.events()
+                rx.append(board.rx[chan].copy())
+                board.tx[chan] = level
+                board.commit()
+            got[name] = (events, rx)
+
+    with Simulator(cfg, Scenario()) as sim:
+        threads = [threading.Thread(target=host, args=(f"{tag}l", 3, SEIZE, 1000)),
+                   threading.Thread(target=host, args=(f"{tag}r", 33, ACK, -2000))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        underruns = sim.summary()["cable_underruns"]
+    (lev, lrx), (rev, rrx) = got[f"{tag}l"], got[f"{tag}r"]
+    assert [(e.kind, e.chan, e.value) for e in lev if e.kind == EventKind.CAS] == [(EventKind.CAS, 3, ACK)]
+    assert [(e.kind, e.chan, e.value) for e in rev if e.kind == EventKind.CAS] == [(EventKind.CAS, 33, SEIZE)]
+    assert np.all(lrx[-1] == -2000) and np.all(rrx[-1] == 1000)
+    # in step: once both hosts run, every tick of each got the other's block
+    assert list(underruns.values()) == [0]
