@@ -39,6 +39,9 @@ def _signal_of_pair() -> dict[tuple[int, int], int]:
 
 
 SIGNAL_OF_PAIR = _signal_of_pair()
+_PAIR_TABLE = np.zeros((6, 6), np.int64)      # [low index, high index] -> signal
+for (_a, _b), _sig in SIGNAL_OF_PAIR.items():
+    _PAIR_TABLE[_a, _b] = _sig
 
 
 def mf_tone(signal: int, forward: bool, samples: int = LOOP, level_dbm0: float = LEVEL_DBM0) -> np.ndarray:
@@ -88,17 +91,14 @@ class MfDetector:
               & (p2 > p1 / 6.0) & (p3 < p2 / 10.0))
         lo = np.minimum(order[:, 0], order[:, 1])
         hi = np.maximum(order[:, 0], order[:, 1])
-        table = np.zeros((6, 6), np.int64)
-        for (a, b), sig in SIGNAL_OF_PAIR.items():
-            table[a, b] = sig
-        sig = np.where(ok, table[lo, hi], 0)
-        return sig.reshape(n, nf)
+        found = np.where(ok, _PAIR_TABLE[lo, hi], 0)
+        return found.reshape(n, nf)
 
     def feed(self, chans: list[int], audio: np.ndarray) -> list[tuple[int, int]]:
         if not chans:
             return []
         changes: list[tuple[int, int]] = []
-        for chan, row in zip(chans, self.frames(audio).tolist()):
+        for chan, row in zip(chans, self.frames(audio).tolist(), strict=True):
             for sig in row:
                 cur = self.current.get(chan, 0)
                 if sig == cur:

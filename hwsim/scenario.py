@@ -16,6 +16,8 @@ process index), so the same seed gives the same calls in lockstep.
     script = [{ after_silence = 1.0, digits = "1" }, { after = 5.0, hangup = true }]
     glare = false                        # true: ring in at the host's next seizure of the
                                          # line (one FXO line), from `at` on: glare
+    called = "95588"                     # E1 (China No.1): the DNIS; `number` is the ANI
+    category = "national_subscriber"     # E1: calling party category (group II)
 
     [[arrivals]]                         # a Poisson process of callers
     lines = "hotline:0-3"
@@ -32,13 +34,14 @@ process index), so the same seed gives the same calls in lockstep.
 
     [[outbound]]                         # what the host's outgoing calls meet
     lines = "hotline:0-3"
-    result = "answer"                    # answer | busy | no-answer
-    ring = 3.0
+    result = "answer"                    # answer | busy | no-answer (E1 also: congestion |
+    ring = 3.0                           #   unallocated | out-of-order)
+    called = "95588"                     # E1: the standing plan for this DNIS
 
     [[fault]]
     at = 30.0
     kind = "alarm-set"                   # line-cut | line-restore | alarm-set | alarm-clear
-    span = "e1site:0"                    # | counter | cas | hangup | board-removed
+    span = "e1site:0"                    # | counter | cas | hangup | block | unblock | board-removed
     alarm = "LOS"
 
 Targets name a board and channels (`BOARD:0-3,6`) or a span (`BOARD:SPAN`).

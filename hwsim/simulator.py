@@ -81,9 +81,10 @@ class Simulator:
         links: dict[tuple[tuple[str, int], tuple[str, int]], CableLink] = {}
         for b in self.config.boards:
             for span, other in sorted(b.linked.items()):
-                key = tuple(sorted([(b.name, span), other]))
-                link = links.setdefault(key, CableLink(f"{key[0][0]}:{key[0][1]}-{key[1][0]}:{key[1][1]}"))
-                self.cable_ends[b.name].append(CableEnd(link, key.index((b.name, span)), span))
+                here = (b.name, span)
+                first, second = sorted([here, other])
+                link = links.setdefault((first, second), CableLink(f"{first[0]}:{first[1]}-{second[0]}:{second[1]}"))
+                self.cable_ends[b.name].append(CableEnd(link, 0 if here == first else 1, span))
 
     @property
     def uris(self) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """hwsim's China No.1 exchange on E1 channels (hwsim.r2far), against a scripted host.
 
-The host here is a test double (r2peer.R2Peer) that sends the exact China
+The host here is a test double (worldkit.R2Peer) that sends the exact China
 No.1 sequences, signal by signal, and checks what the exchange sends back
 and when: line bits as CAS events, MF R2 signals in the audio.
 """
@@ -13,8 +13,7 @@ from hwsim.config import config_from_text
 from hwsim.parties import Action
 from hwsim.scenario import Scenario
 
-from r2peer import R2Peer
-from worldkit import E1, make
+from worldkit import E1, R2Peer, make
 
 IDLE, SEIZE, ACK, ANSWER, CLEAR_BACK, CLEAR_FORWARD, BLOCKED = (
     0b1011, 0b0011, 0b1111, 0b0111, 0b1111, 0b1011, 0b1111)
@@ -387,7 +386,8 @@ def test_example_scenario_and_pair_config_load_and_run():
 
 @pytest.mark.parametrize("text,error", [
     ('[[caller]]\nat = 1\nline = "e1site"\ncalled = "12#"\n', r"key 'caller\[0\].called': expected digits 0-9"),
-    ('[[caller]]\nat = 1\nline = "e1site"\ncategory = "vip"\n', r"key 'caller\[0\].category': unknown calling party category 'vip'"),
+    ('[[caller]]\nat = 1\nline = "e1site"\ncategory = "vip"\n',
+     r"key 'caller\[0\].category': unknown calling party category 'vip'"),
     ('[[caller]]\nat = 1\nline = "e1site"\ncategory = 16\n', r"key 'caller\[0\].category': a category signal is 1-15"),
     ('[[arrivals]]\nlines = "e1site"\nrate = 1\ncalled = ["1", "x"]\n', r"key 'arrivals\[0\].called': expected a DNIS"),
     ('[[outbound]]\nresult = "vacant"\n', r"key 'outbound\[0\].result'"),
