@@ -98,8 +98,15 @@ class MfDetector:
         if not chans:
             return []
         changes: list[tuple[int, int]] = []
-        for chan, row in zip(chans, self.frames(audio).tolist(), strict=True):
-            for sig in row:
+        frames = self.frames(audio)
+        on = np.fromiter((self.current.get(c, 0) for c in chans), np.int64, len(chans))
+        # only channels whose frames differ from what they had (or that were changing) need Python
+        busy = np.flatnonzero((frames != on[:, None]).any(axis=1)).tolist()
+        if self._cand:
+            busy = sorted(set(busy) | {i for i, c in enumerate(chans) if c in self._cand})
+        for i in busy:
+            chan = chans[i]
+            for sig in frames[i].tolist():
                 cur = self.current.get(chan, 0)
                 if sig == cur:
                     self._cand.pop(chan, None)

@@ -512,6 +512,8 @@ def test_cable_between_two_boards_sans_io():
 
 
 def test_cable_between_two_boards_each_with_its_own_host():
+    """Two boards, a host each on its own thread: each host runs until it has the other's
+    bits and audio (and the other has its); meanwhile the boards tick in step."""
     import itertools
     import os
     import threading
@@ -521,32 +523,71 @@ def test_cable_between_two_boards_each_with_its_own_host():
     tag = f"r2c{os.getpid()}n{next(itertools.count())}"
     text = TWO_BOARDS.replace('"left', f'"{tag}l').replace('"right', f'"{tag}r')
     cfg = config_from_text(text, "two.toml")
-    got: dict[str, tuple[list, list]] = {}
+    got: dict[str, tuple[list, np.ndarray]] = {}
+    satisfied: set[str] = set()
+    lock = threading.Lock()
+    underruns_when_done: list[int] = []
 
-    def host(name: str, chan: int, bits: int, level: int) -> None:
+    def host(name: str, chan: int, bits: int, level: int, want_bits: int, want_level: int) -> None:
         with open_board(f"sim://{name}") as board:
             board.start(block=160)
             board.set_cas(chan, bits)
-            events, rx = [], []
-            for _ in range(60):
+            events: list = []
+            rx = np.zeros(160, np.int16)
+            for _ in range(2000):
                 board.wait_tick(timeout=5.0)
                 events += board.events()
-                rx.append(board.rx[chan].copy())
+                if name not in satisfied:        # (once the other host leaves, silence follows)
+                    rx = board.rx[chan].copy()
                 board.tx[chan] = level
                 board.commit()
+                have = any(e.kind == EventKind.CAS and e.value == want_bits for e in events)
+                with lock:
+                    if have and np.all(rx == want_level):
+                        satisfied.add(name)
+                    if len(satisfied) == 2:
+                        if not underruns_when_done:
+                            underruns_when_done.append(sum(sum(e.link.underruns)
+                                                           for ends in sim.cable_ends.values() for e in ends))
+                        break
             got[name] = (events, rx)
 
     with Simulator(cfg, Scenario()) as sim:
-        threads = [threading.Thread(target=host, args=(f"{tag}l", 3, SEIZE, 1000)),
-                   threading.Thread(target=host, args=(f"{tag}r", 33, ACK, -2000))]
+        threads = [threading.Thread(target=host, args=(f"{tag}l", 3, SEIZE, 1000, ACK, -2000)),
+                   threading.Thread(target=host, args=(f"{tag}r", 33, ACK, -2000, SEIZE, 1000))]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
-        underruns = sim.summary()["cable_underruns"]
+            t.join(60)
     (lev, lrx), (rev, rrx) = got[f"{tag}l"], got[f"{tag}r"]
-    assert [(e.kind, e.chan, e.value) for e in lev if e.kind == EventKind.CAS] == [(EventKind.CAS, 3, ACK)]
-    assert [(e.kind, e.chan, e.value) for e in rev if e.kind == EventKind.CAS] == [(EventKind.CAS, 33, SEIZE)]
-    assert np.all(lrx[-1] == -2000) and np.all(rrx[-1] == 1000)
-    # in step: once both hosts run, every tick of each got the other's block
-    assert list(underruns.values()) == [0]
+    assert [(e.chan, e.value) for e in lev if e.kind == EventKind.CAS] == [(3, ACK)]
+    assert [(e.chan, e.value) for e in rev if e.kind == EventKind.CAS] == [(33, SEIZE)]
+    assert np.all(lrx == -2000) and np.all(rrx == 1000)
+    assert underruns_when_done == [0]                   # in step: no tick went without the other's block
+
+
+def test_compelled_cycle_timing_and_the_forward_safety_timer(e1_cfg):
+    """Each half of a cycle takes the exchange a few ticks (two 10 ms frames to hear a
+    change, one tick to act); a host that acknowledges and then never answers the
+    first digit gets a clear-forward after mf_fwd_safety (10 s)."""
+    sc = Scenario().caller(0.0, "e1site:0", "1", called="23").caller(0.0, "e1site:1", "1", called="23")
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 0, forward=False)
+    p.wait_cas(SEIZE)
+    p.cas(ACK)
+    sig, t_on = p.wait_signal()
+    assert sig == 2 and t_on - 1 <= 3                    # the first digit right after the acknowledge
+    p.send(A1)
+    t_off = p.wait_silence()
+    assert 1 <= t_off - t_on <= 3                       # our A-1 stops its signal within 60 ms
+    p.stop()
+    sig, t_next = p.wait_signal()
+    assert sig == 3 and 1 <= t_next - t_off <= 3        # our A-1 ended: the next digit within 60 ms
+    q = R2Peer(h, 1, forward=False)
+    q.cas(ACK)
+    q.wait_signal()                                     # and never answered
+    t_clear = q.wait_cas(CLEAR_FORWARD, 12.0)
+    assert secs(h, t_clear) == pytest.approx(10.0 + 0.1, abs=0.2)
+    q.cas(IDLE)
+    q.step()
+    assert [c.result for c in h.world.calls if c.channel == 1] == ["mf-timeout"]
