@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from boarddrv.tomlconfig import Config, ConfigError, Node, load, loads
+from hwsim.e1signals import R2Timers
 from hwsim.simtime import DEFAULT_START
 
 __all__ = ["FxoLine", "FxsPort", "SpanConfig", "ChanConfig", "BoardConfig", "SimConfig",
@@ -78,6 +79,7 @@ class SpanConfig:
     crc4: bool = False
     timing: int = 0
     signalling: str = ""           # e1 cas: r2 (China No.1 line + MF R2 register) | line (line only)
+    r2: R2Timers = R2Timers()      # the exchange's timers and register choices ([board.span.r2])
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,16 @@ def read_start(node: Node, key: str, default: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _r2_timers(node: Node) -> R2Timers:
+    """[board.span.r2]: the exchange's timers (seconds) and register choices."""
+    d = R2Timers()
+    seconds = ("seize_ack", "mf_back_cycle", "mf_fwd_safety", "mf_pulse", "answer_delay", "glare_hold")
+    node.check_keys(set(seconds) | {"max_dnis", "ani_after_digits"})
+    values = {k: node.get_float(k, getattr(d, k), min=0.02, max=600.0) for k in seconds}
+    return R2Timers(**values, max_dnis=node.get_int("max_dnis", d.max_dnis, min=1, max=40),
+                    ani_after_digits=node.get_int("ani_after_digits", d.ani_after_digits, min=0, max=40))
+
+
 def _board(node: Node, names: set[str]) -> BoardConfig:
     node.check_keys({"name", "law", "companding", "span", "fxo", "fxs"})
     name = node.get_str("name")
@@ -174,7 +186,7 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     spans: list[SpanConfig] = []
     channels: list[ChanConfig] = []
     for sn in node.tables("span", required=True):
-        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing", "signalling"})
+        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing", "signalling", "r2"})
         kind = sn.get_str("kind", choices=("analog", "e1"))
         count = sn.get_int("count", 1, min=1, max=64)
         for _ in range(count):
@@ -195,6 +207,9 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
                 signalling = sn.get_str("signalling", "r2", choices=SIGNALLINGS)
                 if framing != "cas" and "signalling" in sn:
                     raise sn.error("signalling", "only a CAS span has line signalling (framing = \"cas\")")
+                if "r2" in sn and (framing != "cas" or signalling != "r2"):
+                    raise sn.error("r2", "only a span with signalling = \"r2\" has an R2 exchange to set")
+                r2 = _r2_timers(sn.table("r2"))
                 if framing == "cas":
                     chans = [ChanConfig(first + i, idx, "E1_CAS", ts) for i, ts in enumerate(E1_TIMESLOTS)]
                 else:
@@ -202,7 +217,7 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
                     chans = [ChanConfig(first + i, idx, "E1_DCHAN" if ts == 16 else "E1_BEARER", ts)
                              for i, ts in enumerate(tss)]
                 spans.append(SpanConfig(idx, kind, first, len(chans), framing, coding, crc4, timing,
-                                        signalling if framing == "cas" else ""))
+                                        signalling if framing == "cas" else "", r2))
                 channels += chans
     nchan = len(channels)
     fxo: dict[int, FxoLine] = {}

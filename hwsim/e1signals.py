@@ -6,6 +6,8 @@ outbound plan's result, a caller's category), so none imports the other.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 ALARMS = {"LOS": 1, "LOF": 2, "AIS": 4, "RAI": 8}
 ALARM_ALIASES = {"RED": "LOF", "BLUE": "AIS", "YELLOW": "RAI"}
 COUNTERS = ("crc4", "ebit", "fas", "bpv", "slips")
@@ -46,3 +48,16 @@ def category_signal(category: str | int | None) -> int:
 
 def category_name(signal: int) -> str:
     return CATEGORY_NAMES.get(signal, f"II-{signal}")
+
+
+@dataclass(frozen=True)
+class R2Timers:
+    """The far end's timers in seconds (China No.1 defaults, as OpenR2 has them)."""
+    seize_ack: float = 2.0        # calling: the host must acknowledge a seizure
+    mf_back_cycle: float = 2.0    # called: each half of a cycle; silence after a digit ends the DNIS
+    mf_fwd_safety: float = 10.0   # calling: wait for any backward signal
+    mf_pulse: float = 0.15        # called: length of a pulsed backward signal (A-3 after the DNIS)
+    answer_delay: float = 0.15    # called: from the end of the B signal to the answer bits, at least
+    glare_hold: float = 0.15      # both ends seized: the exchange holds its seizure, then yields
+    max_dnis: int = 20            # called: digits that end the DNIS at once (A-3)
+    ani_after_digits: int = 1     # called: ask for category and ANI (A-6) after this many digits; 0 never

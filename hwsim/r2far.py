@@ -33,11 +33,10 @@ the world and its span.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwsim.calls import CallRecord
-from hwsim.e1signals import B_RESULTS, B_SIGNAL, category_name, category_signal
+from hwsim.e1signals import B_RESULTS, B_SIGNAL, R2Timers, category_name, category_signal
 from hwsim.parties import Action, Party
 from hwsim.ports import R2World
 from hwsim.r2mf import RATE, mf_tone
@@ -61,18 +60,6 @@ def digit_signal(digit: str) -> int:
 
 def signal_digit(signal: int) -> str:
     return "0" if signal == 10 else str(signal)
-
-
-@dataclass(frozen=True)
-class R2Timers:
-    """The far end's timers in seconds (China No.1 defaults, as OpenR2 has them)."""
-    seize_ack: float = 2.0        # calling: the host must acknowledge a seizure
-    mf_back_cycle: float = 2.0    # called: each half of a cycle; silence after a digit ends the DNIS
-    mf_fwd_safety: float = 10.0   # calling: wait for any backward signal
-    mf_pulse: float = 0.15        # called: length of a pulsed backward signal (A-3 after the DNIS)
-    answer_delay: float = 0.15    # called: from the end of the B signal to the answer bits, at least
-    glare_hold: float = 0.15      # both ends seized: the exchange holds its seizure, then yields
-    max_dnis: int = 20
 
 
 class R2Trunk:
@@ -522,7 +509,7 @@ class R2Trunk:
             if 1 <= signal <= 10:
                 self._digits.append(signal_digit(signal))
                 call.called = "".join(self._digits)
-                if not self._ani_asked:
+                if not self._ani_asked and 0 < self.t.ani_after_digits <= len(self._digits):
                     self._ani_asked = True
                     self._stage = "category-for-ani"
                     return A_CATEGORY, "A"

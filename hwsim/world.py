@@ -127,8 +127,8 @@ class BoardWorld:
         # where callers can arrive: FXO lines and E1 CAS channels (a China No.1 exchange on
         # `signalling = "r2"` spans, line signalling only on "line" spans)
         self.cas: dict[int, CasTrunk | R2Trunk] = {
-            c.index: (R2Trunk if cfg.spans[c.span].signalling == "r2" else CasTrunk)(
-                self, self.spans[c.span], c.index)
+            c.index: (R2Trunk(self, self.spans[c.span], c.index, cfg.spans[c.span].r2)
+                      if cfg.spans[c.span].signalling == "r2" else CasTrunk(self, self.spans[c.span], c.index))
             for c in cfg.channels
             if c.type == "E1_CAS" and self._cable_peer[c.index] < 0 and c.index not in linked}
         self.trunks: dict[int, CoLine | CasTrunk | R2Trunk] = {**self.lines, **self.cas}

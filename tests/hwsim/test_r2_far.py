@@ -591,3 +591,37 @@ def test_compelled_cycle_timing_and_the_forward_safety_timer(e1_cfg):
     q.cas(IDLE)
     q.step()
     assert [c.result for c in h.world.calls if c.channel == 1] == ["mf-timeout"]
+
+
+def test_span_r2_table_sets_the_exchanges_timers_and_when_it_asks_for_ani():
+    text = E1.replace('count = 2', 'count = 2\n[board.span.r2]\nmf_back_cycle = 1.0\nmf_pulse = 0.1\n'
+                                    'ani_after_digits = 0\nmax_dnis = 4\n')
+    cfg = config_from_text(text, "e1.toml").boards[0]
+    assert cfg.spans[1].r2.mf_back_cycle == 1.0 and cfg.spans[1].r2.seize_ack == 2.0
+    h = make(cfg, Scenario())
+    p = R2Peer(h, 40, forward=True)
+    p.cas(SEIZE)
+    p.wait_cas(ACK, 0.1)
+    assert [p.forward_cycle(d) for d in (1, 2)] == [A1, A1]       # ani_after_digits = 0: never A-6
+    last = h.tick
+    sig, t_pulse = p.wait_signal(2.0)
+    assert sig == A3 and secs(h, t_pulse - last) == pytest.approx(1.0, abs=0.1)   # mf_back_cycle
+    assert secs(h, p.wait_silence() - t_pulse) == pytest.approx(0.1, abs=0.03)   # mf_pulse
+    assert p.forward_cycle(1) == B_ACCEPT
+    q = R2Peer(h, 41, forward=True)
+    q.cas(SEIZE)
+    q.wait_cas(ACK, 0.1)
+    assert [q.forward_cycle(d) for d in (5, 6, 7, 8)] == [A1, A1, A1, A3]   # max_dnis = 4
+    assert h.world.live[41].called == "5678" and h.world.live[40].number is None
+
+
+@pytest.mark.parametrize("span,error", [
+    ('signalling = "line"\n[board.span.r2]\nseize_ack = 1.0\n', "only a span with signalling = \"r2\""),
+    ('[board.span.r2]\nseize_ack = 0\n', "key 'board\\[0\\].span\\[0\\].r2.seize_ack'"),
+    ('[board.span.r2]\nanswer = 3\n', "answer"),
+    ('framing = "ccs"\nsignalling = "r2"\n', "only a CAS span has line signalling"),
+])
+def test_span_signalling_errors(span, error):
+    from hwsim.config import ConfigError
+    with pytest.raises(ConfigError, match=error):
+        config_from_text(E1.replace('count = 2', 'count = 2\n' + span), "e1.toml")
