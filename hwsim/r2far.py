@@ -84,6 +84,8 @@ class R2Trunk:
         self._before_cut = "idle"
         self._block_after = False
         self._seize_timer: Timer | None = None
+        self._hold_timer: Timer | None = None
+        self.clear_back_hold = 0.0    # the caller keeps the call this long after a clear-back
         # calling-side register
         self.dnis = ""
         self.ani: str | None = None
@@ -197,8 +199,11 @@ class R2Trunk:
     # ---------------------------------------------------------------- the scenario's side
     def offer(self, number: str | None, name: str | None, script: list[Action],
               hangup_after: float | None = None, give_up: float | None = None, *,
-              called: str | None = None, category: str | int | None = None) -> CallRecord | None:
-        """A caller behind the exchange calls the host: ANI `number`, DNIS `called`."""
+              called: str | None = None, category: str | int | None = None,
+              clear_back_hold: float = 0.0) -> CallRecord | None:
+        """A caller behind the exchange calls the host: ANI `number`, DNIS `called`.
+        `clear_back_hold`: after the host clears back, the caller waits this long for a
+        re-answer before it clears forward (calling-party release control)."""
         if self.state != "idle" or self.host_bits != IDLE:
             return None
         self.direction = "in"
@@ -211,6 +216,7 @@ class R2Trunk:
         self.call = self.world.open_call(self.chan, "e1", "in", number=number, name=name,
                                          called=called, category=category_name(self.category))
         self._script = (script, hangup_after)
+        self.clear_back_hold = clear_back_hold
         self.state = "seized"
         self._bits(SEIZE, "seize")
         self._seize_timer = self._after(self.t.seize_ack, self._no_seize_ack)
@@ -228,9 +234,10 @@ class R2Trunk:
                 self._bits(CLEAR_BACK, "clear-back")
                 self.state = "clear-back"
             return
-        if self.state not in ("seized", "register", "accepted", "connected"):
+        if self.state not in ("seized", "register", "accepted", "connected", "held"):
             return
-        self._clear_forward("caller" if self.state == "connected" else "abandoned")
+        who = {"connected": "caller", "held": "host"}.get(self.state, "abandoned")
+        self._clear_forward(who)
 
     def _clear_forward(self, who: str, result: str | None = None) -> None:
         self._cancel()
@@ -325,7 +332,21 @@ class R2Trunk:
             if self.state in ("register", "accepted"):
                 self._connected()
         elif s == "connected" and abcd == CLEAR_BACK:
-            # mutual release: the caller clears forward at once
+            if self.clear_back_hold <= 0:           # the caller clears forward at once
+                self._clear_forward("host")
+                return
+            assert self.call is not None           # the caller holds on, waiting for a re-answer
+            self.call.notes.append(f"clear-back at {self.world.seconds}: the caller holds "
+                                   f"{self.clear_back_hold} s")
+            self.state = "held"
+            self._hold_timer = self._after(self.clear_back_hold, lambda: self._clear_forward("host"))
+        elif s == "held" and abcd == ANSWER:
+            assert self.call is not None
+            self.call.notes.append(f"re-answer at {self.world.seconds}")
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
+            self.state = "connected"
+        elif s == "held" and abcd == IDLE:
             self._clear_forward("host")
         elif s == "clearing" and abcd == IDLE:
             self._release()

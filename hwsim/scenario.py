@@ -116,6 +116,7 @@ class CallerSpec:
     glare: bool = False               # collide with the host's next seizure of `line`
     called: str | None = None         # E1 (China No.1): the DNIS the exchange sends; `number` is the ANI
     category: str | int | None = None # E1: calling party category (name or group II signal 1-15)
+    clear_back_hold: float = 0.0      # E1: after the host clears back, wait this long (re-answer) before clearing
 
 
 @dataclass
@@ -403,7 +404,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
                   seed=head.get_int("seed", 0, min=0), file=cfg.file)
     for n in cfg.tables("caller"):
         n.check_keys({"at", "line", "number", "name", "script", "hangup_after", "give_up",
-                      "glare", "called", "category"})
+                      "glare", "called", "category", "clear_back_hold"})
         line = _target(n, "line")
         glare = n.get_bool("glare", False)
         if glare and (line.chans is None or len(line.chans) != 1):
@@ -412,7 +413,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         sc.callers.append(CallerSpec(
             n.get_float("at", min=0.0), line, n.get_str("number", None),
             n.get_str("name", None), _script(n, base), _seconds(n, "hangup_after"),
-            _seconds(n, "give_up", 60.0), _where(n), glare, _number(n, "called"), _category(n)))
+            _seconds(n, "give_up", 60.0), _where(n), glare, _number(n, "called"), _category(n),
+            _seconds(n, "clear_back_hold", 0.0)))
     for n in cfg.tables("arrivals"):
         n.check_keys({"lines", "rate", "rate_per_hour", "start", "stop", "limit", "numbers",
                       "number_prefix", "script", "hangup_after", "hangup_after_mean", "give_up",

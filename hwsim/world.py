@@ -335,7 +335,7 @@ class BoardWorld:
             chans = self._chans(c.line, self.trunks, c.where, "an FXO line or E1 CAS channel")
             self.timeline.at(ck(c.at), functools.partial(
                 self._arrive, chans, c.number, c.name, c.script, c.hangup_after, c.give_up,
-                c.called, c.category))
+                c.called, c.category, c.clear_back_hold))
         for i, a in enumerate(sc.arrivals):
             chans = self._chans(a.lines, self.trunks, a.where, "an FXO line or E1 CAS channel")
             rng = np.random.default_rng([sc.seed, i])
@@ -384,12 +384,14 @@ class BoardWorld:
 
     def _arrive(self, chans: list[int], number: str | None, name: str | None, script: list[Action],
                 hangup_after: float | None, give_up: float | None,
-                called: str | None = None, category: str | int | None = None) -> None:
+                called: str | None = None, category: str | int | None = None,
+                clear_back_hold: float = 0.0) -> None:
         for ch in chans:
             line = self.trunks[ch]
             if line.state == "idle" and not line.host_offhook:
                 if isinstance(line, R2Trunk):
-                    line.offer(number, name, script, hangup_after, give_up, called=called, category=category)
+                    line.offer(number, name, script, hangup_after, give_up, called=called, category=category,
+                               clear_back_hold=clear_back_hold)
                 else:
                     line.offer(number, name, script, hangup_after, give_up)
                 return

@@ -625,3 +625,28 @@ def test_span_signalling_errors(span, error):
     from hwsim.config import ConfigError
     with pytest.raises(ConfigError, match=error):
         config_from_text(E1.replace('count = 2', 'count = 2\n' + span), "e1.toml")
+
+
+def test_caller_holds_after_a_clear_back_and_takes_a_reanswer(e1_cfg):
+    """clear_back_hold: the host's clear-back does not end the call at once; a re-answer
+    (0111 again) within the hold continues it; a second clear-back left alone makes the
+    caller clear forward when the hold runs out."""
+    sc = Scenario().caller(0.0, "e1site:6", "66", called="1", clear_back_hold=3.0, hangup_after=60.0)
+    h = make(e1_cfg, sc)
+    p = R2Peer(h, 6, forward=False)
+    inbound_to_answer(p, 1, 2)
+    h.run(1.0)
+    p.cas(CLEAR_BACK)
+    p.quiet_for(2.0)
+    assert p.cas_events()[-1][1] == SEIZE                # still seized: held
+    p.cas(ANSWER)                                        # re-answer
+    h.run(5.0)
+    assert p.cas_events()[-1][1] == SEIZE
+    p.cas(CLEAR_BACK)
+    t0 = h.tick
+    t = p.wait_cas(CLEAR_FORWARD, 4.0)
+    assert secs(h, t - t0) == pytest.approx(3.0, abs=0.05)
+    p.cas(IDLE)
+    p.step()
+    (call,) = h.world.calls
+    assert call.who_hung_up == "host" and any(n.startswith("re-answer") for n in call.notes)
