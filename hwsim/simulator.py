@@ -210,9 +210,9 @@ class Simulator:
                     self.worlds[cfg.name] = world
                     wtick = 0
                     for end in world.cable_ends:
-                        end.link.attach(end.side)
+                        end.link.attach(end.side, dev.block)
                 for end in world.cable_ends:        # keep in step with the board at the other end
-                    end.link.wait_ready(end.side, self._stop)
+                    end.link.wait_ready(end.side, dev.block, self._stop)
                 wtick += 1
                 cmds = [HostCommand(c.kind.name, c.chan, c.value) for c in dev.commands()]
                 stopped = any(c.kind == "STOP" for c in cmds)

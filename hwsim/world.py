@@ -523,8 +523,7 @@ class BoardWorld:
         if len(self._cabled):
             rx[self._cabled] = tx[self._cable_peer[self._cabled]]
         for rows, audio in self._cable_in:
-            if audio.shape[1] == rx.shape[1]:          # the two hosts chose the same block
-                rx[rows] = audio
+            rx[rows] = audio
         self._cable_in.clear()
         if len(self._lb):
             rx[self._lb] = tx[self._lb]
@@ -554,12 +553,14 @@ class BoardWorld:
     def _cable_pull(self, end: CableEnd) -> None:
         """What the other board's host sent on the cable one tick ago: its bits reach
         this host as CAS events (on change), its audio this tick's rx."""
-        frame = end.link.pull(end.side)
-        if frame is None:
+        got = end.link.pull(end.side, self.clock.block)
+        if got is None:
             return
+        audio, cas = got
         span = self.spans[end.span]
         first = span.cfg.first_chan
-        for i, abcd in enumerate(frame.cas.tolist()[:span.cfg.nchan]):
-            span.far_cas(first + i, abcd)
-        n = min(span.cfg.nchan, len(frame.audio))
-        self._cable_in.append((slice(first, first + n), frame.audio[:n]))
+        if cas is not None:
+            for i, abcd in enumerate(cas.tolist()[:span.cfg.nchan]):
+                span.far_cas(first + i, abcd)
+        n = min(span.cfg.nchan, len(audio))
+        self._cable_in.append((slice(first, first + n), audio[:n]))

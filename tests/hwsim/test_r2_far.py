@@ -6,6 +6,8 @@ and when: line bits as CAS events, MF R2 signals in the audio.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -486,8 +488,8 @@ def test_cable_between_two_boards_sans_io():
     a = Host(BoardWorld(left, SimClock(160), Scenario(), cable_ends=[CableEnd(link, 0, 0)]))
     b = Host(BoardWorld(right, SimClock(160), Scenario(), cable_ends=[CableEnd(link, 1, 1)]))
     assert a.world.cas == {} and sorted(b.world.cas) == list(range(30))   # right's span 0 has its exchange
-    link.attach(0)
-    link.attach(1)
+    link.attach(0, 160)
+    link.attach(1, 160)
     a.record(3)
     b.record(33)
     a.send("CAS", 3, SEIZE)
@@ -511,9 +513,54 @@ def test_cable_between_two_boards_sans_io():
     assert not a.heard(3)[-160:].any()
 
 
+def test_cable_between_boards_with_different_blocks():
+    """One host ticks every 10 ms, the other every 20 ms: the cable counts samples, so
+    each gets the other's audio whole, in order, and the bits with it."""
+    from hwsim.cable import CableEnd, CableLink
+    from hwsim.simtime import SimClock
+    from hwsim.world import BoardWorld
+
+    from worldkit import Host
+    cfg = config_from_text(TWO_BOARDS, "two.toml")
+    left, right = cfg.boards
+    link = CableLink("left:0-right:1")
+    a = Host(BoardWorld(left, SimClock(80), Scenario(), cable_ends=[CableEnd(link, 0, 0)]))
+    b = Host(BoardWorld(right, SimClock(160), Scenario(), cable_ends=[CableEnd(link, 1, 1)]))
+    link.attach(0, 80)
+    link.attach(1, 160)
+    a.record(3)
+    b.record(33)
+    ramp_a = iter(range(100000))
+    ramp_b = iter(range(100000))
+
+    def send_a(h):
+        h.tx[3] = [next(ramp_a) % 30000 for _ in range(80)]
+
+    def send_b(h):
+        h.tx[33] = [-(next(ramp_b) % 30000) for _ in range(160)]
+
+    a.send("CAS", 3, SEIZE)
+    for k in range(40):                                 # 2 left ticks per right tick
+        if k % 2:
+            assert link.wait_ready(1, 160, threading.Event(), timeout=0)
+            b.run(ticks=1, tx_fn=send_b)
+        assert link.wait_ready(0, 80, threading.Event(), timeout=0)
+        a.run(ticks=1, tx_fn=send_a)
+    a.run(ticks=1, tx_fn=send_a)                        # its second 10 ms of right's last block
+    assert not link.wait_ready(0, 80, threading.Event(), timeout=0)   # now left waits for right
+    got_b, got_a = b.heard(33), a.heard(3)
+    start = int(np.flatnonzero(got_b)[0])
+    assert np.array_equal(got_b[start:], np.arange(1, 1 + len(got_b) - start) % 30000)
+    start = int(np.flatnonzero(got_a)[0])
+    assert np.array_equal(got_a[start:], -(np.arange(1, 1 + len(got_a) - start) % 30000))
+    assert [(e.chan, e.value) for _, e in b.events if e.kind == "CAS"] == [(33, SEIZE)]
+    assert link.underruns == [0, 0]
+
+
 def test_cable_between_two_boards_each_with_its_own_host():
-    """Two boards, a host each on its own thread: each host runs until it has the other's
-    bits and audio (and the other has its); meanwhile the boards tick in step."""
+    """Two boards, a host each on its own thread (one ticking every 10 ms, the other every
+    20 ms): each host runs until it has the other's bits and audio (and the other has its);
+    meanwhile the boards tick in step."""
     import itertools
     import os
     import threading
@@ -528,13 +575,13 @@ def test_cable_between_two_boards_each_with_its_own_host():
     lock = threading.Lock()
     underruns_when_done: list[int] = []
 
-    def host(name: str, chan: int, bits: int, level: int, want_bits: int, want_level: int) -> None:
+    def host(name: str, block: int, chan: int, bits: int, level: int, want_bits: int, want_level: int) -> None:
         with open_board(f"sim://{name}") as board:
-            board.start(block=160)
+            board.start(block=block)
             board.set_cas(chan, bits)
             events: list = []
-            rx = np.zeros(160, np.int16)
-            for _ in range(2000):
+            rx = np.zeros(block, np.int16)
+            for _ in range(4000):
                 board.wait_tick(timeout=5.0)
                 events += board.events()
                 if name not in satisfied:        # (once the other host leaves, silence follows)
@@ -553,8 +600,8 @@ def test_cable_between_two_boards_each_with_its_own_host():
             got[name] = (events, rx)
 
     with Simulator(cfg, Scenario()) as sim:
-        threads = [threading.Thread(target=host, args=(f"{tag}l", 3, SEIZE, 1000, ACK, -2000)),
-                   threading.Thread(target=host, args=(f"{tag}r", 33, ACK, -2000, SEIZE, 1000))]
+        threads = [threading.Thread(target=host, args=(f"{tag}l", 80, 3, SEIZE, 1000, ACK, -2000)),
+                   threading.Thread(target=host, args=(f"{tag}r", 160, 33, ACK, -2000, SEIZE, 1000))]
         for t in threads:
             t.start()
         for t in threads:
