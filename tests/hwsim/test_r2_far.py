@@ -697,3 +697,30 @@ def test_caller_holds_after_a_clear_back_and_takes_a_reanswer(e1_cfg):
     p.step()
     (call,) = h.world.calls
     assert call.who_hung_up == "host" and any(n.startswith("re-answer") for n in call.notes)
+
+
+def test_example_scenario_calls_in_and_out():
+    """hwsim/scenarios/e1-r2.toml against the scripted host: its first caller arrives with
+    ANI, DNIS and category; 10000 is busy, 99999 unallocated, 12345 answered."""
+    import os
+
+    import hwsim
+    from hwsim.config import load_config
+    from hwsim.scenario import load_scenario
+    from hwsim.simtime import SimClock
+    from hwsim.world import BoardWorld
+
+    from worldkit import Host
+    base = os.path.dirname(hwsim.__file__)
+    cfg = load_config(os.path.join(base, "configs", "e1-site.toml")).boards[0]
+    h = Host(BoardWorld(cfg, SimClock(160), load_scenario(os.path.join(base, "scenarios", "e1-r2.toml"))))
+    p = R2Peer(h, 0, forward=False)
+    inbound_to_answer(p, 5, 11)
+    p.step()
+    call = h.world.live[0]
+    assert (call.number, call.called, call.category, call.answer is not None) == (
+        "13800138000", "95588", "national_subscriber", True)
+    for chan, dnis, want in ((100, "10000", B_BUSY), (101, "99999", B_UNALLOCATED), (102, "12345", B_ACCEPT)):
+        q = R2Peer(h, chan, forward=True)
+        assert outbound_register(q, dnis, "6001")[0] == want
+    assert R2Peer(h, 102, forward=True).wait_cas(ANSWER, 5.0)
