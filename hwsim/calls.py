@@ -24,7 +24,10 @@ class CallRecord:
     channel: int
     kind: str                    # "fxo" | "fxs" | "e1"
     direction: str               # "in": far end called the host; "out": host called out
-    number: str | None = None    # the caller's number (inbound) / agent's phone
+    number: str | None = None    # the caller's number (inbound) / agent's phone; E1: the ANI
+    called: str | None = None    # E1: the DNIS (the number called)
+    category: str | None = None  # E1: the calling party category (group II), e.g. national_subscriber
+    ani_restricted: bool = False # E1: the host sent I-12 (ANI restricted) instead of its number
     name: str | None = None
     offered: float | None = None
     wallclock: str | None = None
@@ -45,6 +48,7 @@ class CallRecord:
     notes: list[str] = field(default_factory=list)
     glare: bool = False           # inbound call that met the host's seizure of the line
     never_released: bool = False  # the host still held the line when the simulation ended
+    r2: list[dict[str, Any]] = field(default_factory=list)   # E1: line and MF signals, {at, dir, signal}
 
     @property
     def heard_seconds(self) -> float:

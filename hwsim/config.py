@@ -16,6 +16,14 @@
     [[board.fxs]]                         # FXS ports wired to phones
     channels = "4-7"
 
+    [[cable]]                             # a back-to-back E1 cable between two spans
+    a = "e1pair:0"                        # BOARD:SPAN (on one board or two)
+    b = "e1pair:1"
+
+E1 CAS spans take `signalling = "r2"` (default: the far end is a China
+No.1 exchange, line and MF R2 register signalling) or "line" (line
+signalling only, no register phase).
+
 Errors are `boarddrv.tomlconfig.ConfigError`: FILE:LINE: key 'a.b': what.
 """
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from boarddrv.tomlconfig import Config, ConfigError, Node, load, loads
+from hwsim.e1signals import R2Timers
 from hwsim.simtime import DEFAULT_START
 
 __all__ = ["FxoLine", "FxsPort", "SpanConfig", "ChanConfig", "BoardConfig", "SimConfig",
@@ -33,6 +42,7 @@ __all__ = ["FxoLine", "FxsPort", "SpanConfig", "ChanConfig", "BoardConfig", "Sim
 
 DISCONNECTS = ("loop-drop", "battery-reversal", "busy-tone")
 CALLERIDS = ("fsk", "dtmf", "none")
+SIGNALLINGS = ("r2", "line")
 E1_TIMESLOTS = tuple(list(range(1, 16)) + list(range(17, 32)))
 
 
@@ -68,6 +78,8 @@ class SpanConfig:
     coding: str = ""               # e1: hdb3 | ami
     crc4: bool = False
     timing: int = 0
+    signalling: str = ""           # e1 cas: r2 (China No.1 line + MF R2 register) | line (line only)
+    r2: R2Timers = R2Timers()      # the exchange's timers and register choices ([board.span.r2])
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class BoardConfig:
     fxo: dict[int, FxoLine] = field(default_factory=dict)
     fxs: dict[int, FxsPort] = field(default_factory=dict)
     companding: bool = False       # pass audio through G.711 (law) both ways, like a real trunk
+    cables: list[tuple[int, int]] = field(default_factory=list)   # back-to-back E1 spans (span indices)
+    linked: dict[int, tuple[str, int]] = field(default_factory=dict)  # span -> (board, span) cabled to another board
 
     @property
     def nchan(self) -> int:
@@ -150,6 +164,16 @@ def read_start(node: Node, key: str, default: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _r2_timers(node: Node) -> R2Timers:
+    """[board.span.r2]: the exchange's timers (seconds) and register choices."""
+    d = R2Timers()
+    seconds = ("seize_ack", "mf_back_cycle", "mf_fwd_safety", "mf_pulse", "answer_delay", "glare_hold")
+    node.check_keys(set(seconds) | {"max_dnis", "ani_after_digits"})
+    values = {k: node.get_float(k, getattr(d, k), min=0.02, max=600.0) for k in seconds}
+    return R2Timers(**values, max_dnis=node.get_int("max_dnis", d.max_dnis, min=1, max=40),
+                    ani_after_digits=node.get_int("ani_after_digits", d.ani_after_digits, min=0, max=40))
+
+
 def _board(node: Node, names: set[str]) -> BoardConfig:
     node.check_keys({"name", "law", "companding", "span", "fxo", "fxs"})
     name = node.get_str("name")
@@ -162,7 +186,7 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     spans: list[SpanConfig] = []
     channels: list[ChanConfig] = []
     for sn in node.tables("span", required=True):
-        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing"})
+        sn.check_keys({"kind", "channels", "count", "framing", "coding", "crc4", "timing", "signalling", "r2"})
         kind = sn.get_str("kind", choices=("analog", "e1"))
         count = sn.get_int("count", 1, min=1, max=64)
         for _ in range(count):
@@ -180,13 +204,20 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
                 coding = sn.get_str("coding", "hdb3", choices=("hdb3", "ami"))
                 crc4 = sn.get_bool("crc4", True)
                 timing = sn.get_int("timing", 0, min=0, max=64)
+                signalling = sn.get_str("signalling", "r2", choices=SIGNALLINGS)
+                if framing != "cas" and "signalling" in sn:
+                    raise sn.error("signalling", "only a CAS span has line signalling (framing = \"cas\")")
+                if "r2" in sn and (framing != "cas" or signalling != "r2"):
+                    raise sn.error("r2", "only a span with signalling = \"r2\" has an R2 exchange to set")
+                r2 = _r2_timers(sn.table("r2"))
                 if framing == "cas":
                     chans = [ChanConfig(first + i, idx, "E1_CAS", ts) for i, ts in enumerate(E1_TIMESLOTS)]
                 else:
                     tss = list(range(1, 32))
                     chans = [ChanConfig(first + i, idx, "E1_DCHAN" if ts == 16 else "E1_BEARER", ts)
                              for i, ts in enumerate(tss)]
-                spans.append(SpanConfig(idx, kind, first, len(chans), framing, coding, crc4, timing))
+                spans.append(SpanConfig(idx, kind, first, len(chans), framing, coding, crc4, timing,
+                                        signalling if framing == "cas" else "", r2))
                 channels += chans
     nchan = len(channels)
     fxo: dict[int, FxoLine] = {}
@@ -241,15 +272,51 @@ def _board(node: Node, names: set[str]) -> BoardConfig:
     return BoardConfig(name, law, spans, channels, fxo, fxs, companding)
 
 
+def _span_ref(node: Node, key: str, boards: list[BoardConfig]) -> tuple[BoardConfig, int]:
+    text = node.get_str(key)
+    board, _, idx = text.partition(":")
+    if not idx.isdigit():
+        raise node.error(key, f"expected BOARD:SPAN like \"e1pair:0\", got {text!r}")
+    for b in boards:
+        if b.name == board:
+            if int(idx) >= len(b.spans) or b.spans[int(idx)].kind != "e1":
+                raise node.error(key, f"span {idx} of board {board!r} is not an E1 span")
+            return b, int(idx)
+    raise node.error(key, f"no board {board!r} (boards: {', '.join(b.name for b in boards)})")
+
+
+def _cable(node: Node, boards: list[BoardConfig], used: set[tuple[str, int]]) -> None:
+    """A back-to-back E1 cable: what each span's host sends the other's host receives."""
+    node.check_keys({"a", "b"})
+    (ba, sa), (bb, sb) = _span_ref(node, "a", boards), _span_ref(node, "b", boards)
+    if ba is bb and sa == sb:
+        raise node.error("b", "a cable joins two different spans")
+    if ba.spans[sa].framing != bb.spans[sb].framing:
+        raise node.error("b", f"span {sa} of {ba.name!r} is {ba.spans[sa].framing} and span {sb} of "
+                              f"{bb.name!r} is {bb.spans[sb].framing}: a cable joins spans of the same framing")
+    for key, b, s in (("a", ba, sa), ("b", bb, sb)):
+        if (b.name, s) in used:
+            raise node.error(key, f"span {s} of board {b.name!r} already has a cable")
+        used.add((b.name, s))
+    if ba is bb:
+        ba.cables.append((sa, sb))
+    else:
+        ba.linked[sa] = (bb.name, sb)
+        bb.linked[sb] = (ba.name, sa)
+
+
 def parse_config(cfg: Config) -> SimConfig:
     """Validate a parsed TOML document into a SimConfig."""
-    cfg.check_keys({"clock", "board"})
+    cfg.check_keys({"clock", "board", "cable"})
     clock = cfg.table("clock")
     clock.check_keys({"start"})
     start = read_start(clock, "start", DEFAULT_START)
     boards: list[BoardConfig] = []
     for bn in cfg.tables("board", required=True):
         boards.append(_board(bn, {b.name for b in boards}))
+    used: set[tuple[str, int]] = set()
+    for cn in cfg.tables("cable"):
+        _cable(cn, boards, used)
     return SimConfig(boards, start, cfg.file)
 
 

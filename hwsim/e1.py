@@ -2,8 +2,8 @@
 
 30 bearer channels (TS1-15, TS17-31) with CAS ABCD bits in TS16. The far
 end's bits reach the host as CAS events when they change; the host's bits
-(CAS command) are kept per channel with a history, for the later China
-No.1 (R2) far end to act on. Alarms (LOS, LOF/RED, AIS/BLUE, RAI/YELLOW)
+(CAS command) are kept per channel with a history; the exchange behind
+each channel (hwsim.r2far, or hwsim.trunks on line-only spans) acts on them. Alarms (LOS, LOF/RED, AIS/BLUE, RAI/YELLOW)
 and error counters are set by the scenario. LOS, LOF and AIS silence the
 span's audio and freeze its CAS (no frame, no signalling): bits that
 changed meanwhile reach the host as CAS events when the signal returns.

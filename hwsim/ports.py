@@ -1,6 +1,7 @@
 """What each part of a board needs from its world, declared as protocols.
 
-The parts (an FXO line, an FXS phone, an E1 CAS trunk, an E1 span) are
+The parts (an FXO line, an FXS phone, an E1 CAS trunk or its China No.1
+exchange, an E1 span) are
 given the world they live in and call back into it: to post events, run
 timers, open and close call records, play audio. Each part types its world
 as the protocol here that lists only what it uses, so a part never imports
@@ -49,6 +50,22 @@ class CallWorld(Protocol):
 class TrunkWorld(CallWorld, Protocol):
     """What an E1 CAS trunk (hwsim.trunks.CasTrunk) uses: the call services only
     (its signalling goes through its span)."""
+
+
+class R2World(CallWorld, Protocol):
+    """What the China No.1 exchange of an E1 channel (hwsim.r2far.R2Trunk) uses: the call
+    services, MF tones toward the host, the host's MF signals, the plans for the host's calls."""
+
+    def play(self, chan: int, what: Any, loop: bool = False,
+             on_done: Callable[[], None] | None = None) -> None: ...
+
+    def clip(self, audio: Any, key: str | None = None) -> Any: ...
+
+    def mf_listen(self, chan: int, forward: bool) -> None: ...
+
+    def mf_unlisten(self, chan: int) -> None: ...
+
+    def e1_answer(self, chan: int, called: str) -> Any: ...
 
 
 class PhoneWorld(CallWorld, Protocol):

@@ -73,6 +73,7 @@ class ReportWriter:
         out = dict(summary)
         out["calls_total"] = len(calls)
         out["calls_by_end"] = dict(Counter(c["who_hung_up"] for c in calls))
+        out["e1_results"] = dict(Counter(c["result"] for c in calls if c["kind"] == "e1"))
         out["write_errors"] = self.errors
         out["calls"] = calls
         path = os.path.join(self.dir, "report.json")

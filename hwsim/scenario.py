@@ -16,6 +16,8 @@ process index), so the same seed gives the same calls in lockstep.
     script = [{ after_silence = 1.0, digits = "1" }, { after = 5.0, hangup = true }]
     glare = false                        # true: ring in at the host's next seizure of the
                                          # line (one FXO line), from `at` on: glare
+    called = "95588"                     # E1 (China No.1): the DNIS; `number` is the ANI
+    category = "national_subscriber"     # E1: calling party category (group II)
 
     [[arrivals]]                         # a Poisson process of callers
     lines = "hotline:0-3"
@@ -32,13 +34,14 @@ process index), so the same seed gives the same calls in lockstep.
 
     [[outbound]]                         # what the host's outgoing calls meet
     lines = "hotline:0-3"
-    result = "answer"                    # answer | busy | no-answer
-    ring = 3.0
+    result = "answer"                    # answer | busy | no-answer (E1 also: congestion |
+    ring = 3.0                           #   unallocated | out-of-order)
+    called = "95588"                     # E1: the standing plan for this DNIS
 
     [[fault]]
     at = 30.0
     kind = "alarm-set"                   # line-cut | line-restore | alarm-set | alarm-clear
-    span = "e1site:0"                    # | counter | cas | hangup | board-removed
+    span = "e1site:0"                    # | counter | cas | hangup | block | unblock | board-removed
     alarm = "LOS"
 
 Targets name a board and channels (`BOARD:0-3,6`) or a span (`BOARD:SPAN`).
@@ -56,13 +59,14 @@ import numpy as np
 from boarddrv.chanref import split_board
 from boarddrv.tomlconfig import ConfigError, Node, load
 from hwsim.config import read_start
-from hwsim.e1signals import COUNTERS, alarm_bit
+from hwsim.e1signals import COUNTERS, alarm_bit, category_signal
 from hwsim.parties import Action
 from hwsim.simtime import DEFAULT_START
 
 FAULT_KINDS = ("line-cut", "line-restore", "alarm-set", "alarm-clear", "counter", "cas",
-               "hangup", "board-removed")
-RESULTS = ("answer", "busy", "no-answer")
+               "hangup", "block", "unblock", "board-removed")
+RESULTS = ("answer", "busy", "no-answer", "congestion", "unallocated", "out-of-order")
+E1_ONLY_RESULTS = ("congestion", "unallocated", "out-of-order")   # B signals; an FXO line has no such answer
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class CallerSpec:
     give_up: float | None = 60.0
     where: Where = Where()
     glare: bool = False               # collide with the host's next seizure of `line`
+    called: str | None = None         # E1 (China No.1): the DNIS the exchange sends; `number` is the ANI
+    category: str | int | None = None # E1: calling party category (name or group II signal 1-15)
+    clear_back_hold: float = 0.0      # E1: after the host clears back, wait this long (re-answer) before clearing
 
 
 @dataclass
@@ -127,6 +134,8 @@ class ArrivalSpec:
     hangup_after_mean: float | None = None
     give_up: float | None = 60.0
     where: Where = Where()
+    called: list[str] = field(default_factory=list)   # E1: DNIS, cycled
+    category: str | int | None = None
 
     def times(self, rng: np.random.Generator) -> Iterator[float]:
         """Arrival times in seconds (lazily; deterministic for a given rng)."""
@@ -143,6 +152,9 @@ class ArrivalSpec:
             return self.numbers[k % len(self.numbers)]
         digits = max(0, 11 - len(self.number_prefix))
         return self.number_prefix + "".join(str(int(d)) for d in rng.integers(0, 10, digits))
+
+    def called_number(self, k: int) -> str | None:
+        return self.called[k % len(self.called)] if self.called else None
 
     def hold(self, rng: np.random.Generator) -> float | None:
         if self.hangup_after_mean is not None:
@@ -172,13 +184,21 @@ class DialSpec:
 
 @dataclass
 class OutboundPlan:
-    """What a call the host places meets; plans are used in order, per line."""
+    """What a call the host places meets; plans are used in order, per line.
+
+    On E1 (China No.1) `result` is the B signal (answer: B-1, or B-7 with
+    charge = false; no-answer: B-1 and no answer; busy B-2, congestion
+    B-4, unallocated B-5, out-of-order B-8) and `ring` the delay from it to
+    the answer. A plan with `called` is the standing answer for that DNIS:
+    it is not used up."""
     lines: Target | None = None
     result: str = "answer"
     ring: float = 3.0
     script: list[Action] = field(default_factory=list)
     hangup_after: float | None = None
     where: Where = Where()
+    called: str | None = None
+    charge: bool = True
 
 
 @dataclass
@@ -342,6 +362,36 @@ def _script(node: Node, base: str) -> list[Action]:
     return out
 
 
+def _number(node: Node, key: str) -> str | None:
+    """An E1 address (DNIS/ANI): digits 0-9 only (MF R2 has no * or #)."""
+    text = node.get_str(key, None)
+    if text is not None and (not text or not text.isdigit() or not text.isascii()):
+        raise node.error(key, f"expected digits 0-9 (MF R2 carries no other), got {text!r}")
+    return text
+
+
+def _called_list(node: Node) -> list[str]:
+    """`called` of an arrival process: one DNIS or a list, cycled."""
+    value = node.get("called")
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if value is None:
+        return []
+    if not items or not all(isinstance(v, str) and v.isdigit() and v.isascii() for v in items):
+        raise node.error("called", f"expected a DNIS or a list of them (digits 0-9), got {value!r}")
+    return list(items)
+
+
+def _category(node: Node) -> str | int | None:
+    value = node.get("category")
+    if value is None:
+        return None
+    try:
+        category_signal(value)
+    except ValueError as exc:
+        raise node.error("category", str(exc)) from None
+    return value
+
+
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read a scenario TOML file; errors are ConfigError (FILE:LINE: key ...)."""
     cfg = load(path)
@@ -354,7 +404,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
                   seed=head.get_int("seed", 0, min=0), file=cfg.file)
     for n in cfg.tables("caller"):
         n.check_keys({"at", "line", "number", "name", "script", "hangup_after", "give_up",
-                      "glare"})
+                      "glare", "called", "category", "clear_back_hold"})
         line = _target(n, "line")
         glare = n.get_bool("glare", False)
         if glare and (line.chans is None or len(line.chans) != 1):
@@ -363,10 +413,12 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         sc.callers.append(CallerSpec(
             n.get_float("at", min=0.0), line, n.get_str("number", None),
             n.get_str("name", None), _script(n, base), _seconds(n, "hangup_after"),
-            _seconds(n, "give_up", 60.0), _where(n), glare))
+            _seconds(n, "give_up", 60.0), _where(n), glare, _number(n, "called"), _category(n),
+            _seconds(n, "clear_back_hold", 0.0)))
     for n in cfg.tables("arrivals"):
         n.check_keys({"lines", "rate", "rate_per_hour", "start", "stop", "limit", "numbers",
-                      "number_prefix", "script", "hangup_after", "hangup_after_mean", "give_up"})
+                      "number_prefix", "script", "hangup_after", "hangup_after_mean", "give_up",
+                      "called", "category"})
         if ("rate" in n) == ("rate_per_hour" in n):
             raise n.error(None, "give exactly one of rate (calls per second) or rate_per_hour")
         rate = n.get_float("rate") if "rate" in n else n.get_float("rate_per_hour") / 3600.0
@@ -378,7 +430,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             _target(n, "lines"), rate, _seconds(n, "start", 0.0), _seconds(n, "stop"),
             n.get_int("limit", None, min=0), n.get_list("numbers", [], item=str),
             n.get_str("number_prefix", "138"), _script(n, base), _seconds(n, "hangup_after"),
-            _seconds(n, "hangup_after_mean"), _seconds(n, "give_up", 60.0), _where(n)))
+            _seconds(n, "hangup_after_mean"), _seconds(n, "give_up", 60.0), _where(n),
+            _called_list(n), _category(n)))
     for n in cfg.tables("agent"):
         n.check_keys({"phones", "answer_after", "script", "hangup_after", "never_answer"})
         never = n.get_bool("never_answer", False)
@@ -393,11 +446,12 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
                                  _script(n, base), _seconds(n, "hangup_after"),
                                  _seconds(n, "dial_after", 1.0), _where(n)))
     for n in cfg.tables("outbound"):
-        n.check_keys({"lines", "result", "ring", "script", "hangup_after"})
+        n.check_keys({"lines", "result", "ring", "script", "hangup_after", "called", "charge"})
         sc.outbound.append(OutboundPlan(_target(n, "lines", required=False),
                                         n.get_str("result", "answer", choices=RESULTS),
                                         _seconds(n, "ring", 3.0), _script(n, base),
-                                        _seconds(n, "hangup_after"), _where(n)))
+                                        _seconds(n, "hangup_after"), _where(n),
+                                        _number(n, "called"), n.get_bool("charge", True)))
     for n in cfg.tables("fault"):
         n.check_keys({"at", "kind", "line", "span", "board", "alarm", "counter", "n", "abcd"})
         kind = n.get_str("kind", choices=FAULT_KINDS)

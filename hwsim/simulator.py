@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from boarddrv.events import ChannelType
+from hwsim.cable import CableEnd, CableLink
 from hwsim.calls import CallRecord
 from hwsim.config import BoardConfig, SimConfig, load_config
 from hwsim.report import ReportWriter
@@ -75,6 +76,15 @@ class Simulator:
         self._ended: set[str] = set()
         self._cond = threading.Condition()
         self.ticks: dict[str, int] = {}
+        # cables between spans of two boards: one link each, an end per board
+        self.cable_ends: dict[str, list[CableEnd]] = {b.name: [] for b in self.config.boards}
+        links: dict[tuple[tuple[str, int], tuple[str, int]], CableLink] = {}
+        for b in self.config.boards:
+            for span, other in sorted(b.linked.items()):
+                here = (b.name, span)
+                first, second = sorted([here, other])
+                link = links.setdefault((first, second), CableLink(f"{first[0]}:{first[1]}-{second[0]}:{second[1]}"))
+                self.cable_ends[b.name].append(CableEnd(link, 0 if here == first else 1, span))
 
     @property
     def uris(self) -> dict[str, str]:
@@ -146,6 +156,8 @@ class Simulator:
                 "seed": sc.seed if sc else None, "clock": self.clock,
                 "start": self.start_time.isoformat(), "boards": self.uris,
                 "ticks": dict(self.ticks), "errors": list(self.errors), "notes": list(self.notes),
+                "cable_underruns": {e.link.name: sum(e.link.underruns)
+                                    for ends in self.cable_ends.values() for e in ends},
                 "block": {n: w.clock.block for n, w in self.worlds.items()}}
 
     # ------------------------------------------------------------ serving
@@ -180,6 +192,8 @@ class Simulator:
                 tick = dev.next_tick(0.1)
                 if tick is None:
                     if not dev.host_attached:
+                        for end in self.cable_ends[cfg.name]:
+                            end.link.detach(end.side)     # the other board hears nothing now
                         break
                     continue
                 if world is None or world.clock.block != dev.block:
@@ -191,9 +205,14 @@ class Simulator:
                     begin = self.start_time + timedelta(seconds=tick * dev.block / 8000)
                     world = BoardWorld(cfg, SimClock(dev.block, begin),
                                        self.scenario.for_board(cfg.name) if self.scenario else None,
-                                       callerid_audio=self.callerid_audio, on_call_end=self._call_end)
+                                       callerid_audio=self.callerid_audio, on_call_end=self._call_end,
+                                       cable_ends=self.cable_ends[cfg.name])
                     self.worlds[cfg.name] = world
                     wtick = 0
+                    for end in world.cable_ends:
+                        end.link.attach(end.side, dev.block)
+                for end in world.cable_ends:        # keep in step with the board at the other end
+                    end.link.wait_ready(end.side, dev.block, self._stop)
                 wtick += 1
                 cmds = [HostCommand(c.kind.name, c.chan, c.value) for c in dev.commands()]
                 stopped = any(c.kind == "STOP" for c in cmds)

@@ -3,10 +3,10 @@
 The far exchange seizes the channel (forward 0011), the host acknowledges
 (backward 1111), answers (0111), and either side clears: the caller with
 clear-forward (1011, the host then returns to idle 1011), the host with
-clear-back (1111 after answer; the caller then clears forward). The
-register phase (MFC R2 digits: DNIS/ANI) belongs between seize
-acknowledge and answer and comes with the R2 far end; until then the
-caller's number is only in the report.
+clear-back (1111 after answer; the caller then clears forward). This is
+the far end of a span with `signalling = "line"`: no register phase (the
+caller's number is only in the report). Spans with `signalling = "r2"`
+(the default) have a full China No.1 exchange instead: hwsim.r2far.
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from dsp.mix import AudioBank, Player
 from hwsim import signals
+from hwsim.cable import CableEnd, Frame
 from hwsim.calls import CallRecord
 from hwsim.capture import Capture
 from hwsim.config import BoardConfig
@@ -28,7 +29,9 @@ from hwsim.e1 import E1Span
 from hwsim.lines import CoLine
 from hwsim.parties import Action, Party, Polled, load_speech
 from hwsim.phones import AgentBehaviour, Phone
-from hwsim.scenario import OutboundPlan, Scenario
+from hwsim.r2far import R2Trunk
+from hwsim.r2mf import MfDetector
+from hwsim.scenario import E1_ONLY_RESULTS, OutboundPlan, Scenario
 from hwsim.simtime import SimClock, Timeline
 from hwsim.trunks import CasTrunk
 
@@ -71,7 +74,8 @@ class BoardWorld:
 
     def __init__(self, cfg: BoardConfig, clock: SimClock, scenario: Scenario | None = None,
                  *, callerid_audio: dict[str, Callable[..., np.ndarray]] | None = None,
-                 on_call_end: Callable[[CallRecord], None] | None = None) -> None:
+                 on_call_end: Callable[[CallRecord], None] | None = None,
+                 cable_ends: list[CableEnd] | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.nchan = cfg.nchan
@@ -108,11 +112,29 @@ class BoardWorld:
             c: CoLine(self, fx, hooks.get(fx.callerid)) for c, fx in cfg.fxo.items()}
         self.phones: dict[int, Phone] = {c: Phone(self, p) for c, p in cfg.fxs.items()}
         self.spans: dict[int, E1Span] = {s.index: E1Span(self, s) for s in cfg.spans if s.kind == "e1"}
-        # where callers can arrive: FXO lines and E1 CAS channels
-        self.cas: dict[int, CasTrunk] = {
-            c.index: CasTrunk(self, self.spans[c.span], c.index)
-            for c in cfg.channels if c.type == "E1_CAS"}
-        self.trunks: dict[int, CoLine | CasTrunk] = {**self.lines, **self.cas}
+        # back-to-back cables: channel N of one span is channel N of the other (no exchange behind)
+        self._cable_peer = np.full(self.nchan, -1, np.int64)
+        for a, b in cfg.cables:
+            sa, sb = cfg.spans[a], cfg.spans[b]
+            for i in range(min(sa.nchan, sb.nchan)):
+                self._cable_peer[sa.first_chan + i] = sb.first_chan + i
+                self._cable_peer[sb.first_chan + i] = sa.first_chan + i
+        self._cabled = np.flatnonzero(self._cable_peer >= 0)
+        # cables to a span of another board (hwsim.cable): frames in and out each tick
+        self.cable_ends = list(cable_ends or ())
+        self._cable_in: list[tuple[slice, np.ndarray]] = []
+        linked = {c.index for c in cfg.channels if c.span in cfg.linked}
+        # where callers can arrive: FXO lines and E1 CAS channels (a China No.1 exchange on
+        # `signalling = "r2"` spans, line signalling only on "line" spans)
+        self.cas: dict[int, CasTrunk | R2Trunk] = {
+            c.index: (R2Trunk(self, self.spans[c.span], c.index, cfg.spans[c.span].r2)
+                      if cfg.spans[c.span].signalling == "r2" else CasTrunk(self, self.spans[c.span], c.index))
+            for c in cfg.channels
+            if c.type == "E1_CAS" and self._cable_peer[c.index] < 0 and c.index not in linked}
+        self.trunks: dict[int, CoLine | CasTrunk | R2Trunk] = {**self.lines, **self.cas}
+        # the host's MF R2 signals, heard by the exchanges in a register phase
+        self._mf_detectors = {True: MfDetector(forward=True), False: MfDetector(forward=False)}
+        self._mf_chans: dict[bool, dict[int, None]] = {True: {}, False: {}}
         self._outbound: list[OutboundPlan] = []
         self.scenario = scenario
         if scenario is not None:
@@ -268,10 +290,36 @@ class BoardWorld:
         self._pollers.pop(id(obj), None)
 
     def outbound_plan(self, chan: int) -> OutboundPlan:
+        """The next plan for a call out on FXO line chan (E1 plans are skipped)."""
         for i, p in enumerate(self._outbound):
+            if p.called is not None or p.result in E1_ONLY_RESULTS:
+                continue
             if p.lines is None or p.lines.chans is None or chan in p.lines.chans:
                 return self._outbound.pop(i)
         return OutboundPlan(result="answer", ring=3.0)
+
+    def e1_answer(self, chan: int, called: str) -> OutboundPlan:
+        """What the host's E1 call to `called` on chan meets: the standing plan for that
+        number, else the next plan without a number (used up), else answer after 3 s."""
+        def here(p: OutboundPlan) -> bool:
+            return p.lines is None or p.lines.chans is None or chan in p.lines.chans
+        for p in self._outbound:
+            if p.called == called and here(p):
+                return p
+        for i, p in enumerate(self._outbound):
+            if p.called is None and here(p):
+                return self._outbound.pop(i)
+        return OutboundPlan(result="answer", ring=3.0)
+
+    def mf_listen(self, chan: int, forward: bool) -> None:
+        """Detect the host's MF R2 signals of one set on chan; changes go to the exchange's mf()."""
+        self.mf_unlisten(chan)
+        self._mf_chans[forward][chan] = None
+
+    def mf_unlisten(self, chan: int) -> None:
+        for forward, chans in self._mf_chans.items():
+            if chans.pop(chan, 0) is None:
+                self._mf_detectors[forward].forget(chan)
 
     # ---------------------------------------------------------------- scenario
     def _load_scenario(self, sc: Scenario) -> None:
@@ -286,7 +334,8 @@ class BoardWorld:
                 continue
             chans = self._chans(c.line, self.trunks, c.where, "an FXO line or E1 CAS channel")
             self.timeline.at(ck(c.at), functools.partial(
-                self._arrive, chans, c.number, c.name, c.script, c.hangup_after, c.give_up))
+                self._arrive, chans, c.number, c.name, c.script, c.hangup_after, c.give_up,
+                c.called, c.category, c.clear_back_hold))
         for i, a in enumerate(sc.arrivals):
             chans = self._chans(a.lines, self.trunks, a.where, "an FXO line or E1 CAS channel")
             rng = np.random.default_rng([sc.seed, i])
@@ -300,7 +349,9 @@ class BoardWorld:
                 self.phones[chans[0]].call_out, d.digits, d.script, d.hangup_after, d.dial_after))
         for o in sc.outbound:
             if o.lines is not None:
-                self._chans(o.lines, self.lines, o.where, "an FXO line")
+                e1_only = o.called is not None or o.result in E1_ONLY_RESULTS
+                self._chans(o.lines, self.cas if e1_only else self.trunks, o.where,
+                            "an E1 CAS channel" if e1_only else "an FXO line or E1 CAS channel")
             self._outbound.append(o)
         for f in sc.faults:
             self._check_fault(f)
@@ -327,13 +378,22 @@ class BoardWorld:
                     raise f.where.error(f"channel {ch} out of range 0..{self.nchan - 1}")
                 if f.kind == "cas" and self.cfg.channels[ch].type != "E1_CAS":
                     raise f.where.error(f"channel {ch} of board {f.line.board!r} is not an E1 CAS channel")
+                if f.kind in ("block", "unblock") and not isinstance(self.cas.get(ch), R2Trunk):
+                    raise f.where.error(f"channel {ch} of board {f.line.board!r} has no China No.1 "
+                                        f"exchange behind it (an E1 CAS channel of a signalling = \"r2\" span)")
 
     def _arrive(self, chans: list[int], number: str | None, name: str | None, script: list[Action],
-                hangup_after: float | None, give_up: float | None) -> None:
+                hangup_after: float | None, give_up: float | None,
+                called: str | None = None, category: str | int | None = None,
+                clear_back_hold: float = 0.0) -> None:
         for ch in chans:
             line = self.trunks[ch]
             if line.state == "idle" and not line.host_offhook:
-                line.offer(number, name, script, hangup_after, give_up)
+                if isinstance(line, R2Trunk):
+                    line.offer(number, name, script, hangup_after, give_up, called=called, category=category,
+                               clear_back_hold=clear_back_hold)
+                else:
+                    line.offer(number, name, script, hangup_after, give_up)
                 return
         prev = self.live.get(chans[0])      # the call holding that line stays live
         rec = self.open_call(chans[0], "e1" if chans[0] in self.cas else "fxo", "in",
@@ -356,7 +416,8 @@ class BoardWorld:
             return
 
         def fire() -> None:
-            self._arrive(chans, a.number(rng, k), None, a.script, a.hold(rng), a.give_up)
+            self._arrive(chans, a.number(rng, k), None, a.script, a.hold(rng), a.give_up,
+                         a.called_number(k), a.category)
             self._next_arrival(a, chans, rng, times, k + 1)
         self.timeline.at(self.clock.ticks(t), fire)
 
@@ -379,6 +440,10 @@ class BoardWorld:
                 model.cut()
             elif f.kind == "line-restore" and model is not None:
                 model.restore()
+            elif f.kind in ("block", "unblock"):
+                trunk = self.cas.get(ch)
+                if isinstance(trunk, R2Trunk):
+                    trunk.block() if f.kind == "block" else trunk.unblock()
             elif f.kind == "hangup":
                 if ch in self.trunks:
                     self.trunks[ch].caller_hangup()
@@ -415,6 +480,9 @@ class BoardWorld:
             self.spans[int(self.span_of[ch])].host_cas(ch, v)
             if ch in self.cas:
                 self.cas[ch].host_cas(v & 0xF)
+            peer = int(self._cable_peer[ch])
+            if peer >= 0:           # over the cable: the other span's host receives the bits
+                self.spans[int(self.span_of[peer])].far_cas(peer, v & 0xF)
         elif k == "XCONNECT":
             old = int(self._xc_peer[ch])
             if old >= 0:
@@ -436,6 +504,8 @@ class BoardWorld:
         self.timeline.now = tick
         for cmd in commands:
             self.command(cmd)
+        for end in self.cable_ends:
+            self._cable_pull(end)
         self.timeline.run(tick)
         for obj in list(self._pollers.values()):
             obj.poll()
@@ -450,6 +520,11 @@ class BoardWorld:
         if len(self._xc):
             heard = tx.copy()
             heard[self._xc] = rx[self._xc_peer[self._xc]]
+        if len(self._cabled):
+            rx[self._cabled] = tx[self._cable_peer[self._cabled]]
+        for rows, audio in self._cable_in:
+            rx[rows] = audio
+        self._cable_in.clear()
         if len(self._lb):
             rx[self._lb] = tx[self._lb]
         if self._any_dead:
@@ -461,5 +536,31 @@ class BoardWorld:
             rx[...] = self._expand(self._compress(rx))
             heard = self._expand(self._compress(heard))
         self.capture.step(heard, tick)
+        for forward, listening in self._mf_chans.items():
+            if listening:
+                chans = list(listening)
+                for ch, signal in self._mf_detectors[forward].feed(chans, heard[chans]):
+                    trunk = self.cas.get(ch)
+                    if isinstance(trunk, R2Trunk):
+                        trunk.mf(signal)
+        for end in self.cable_ends:
+            span = self.spans[end.span]
+            rows = slice(span.cfg.first_chan, span.cfg.first_chan + span.cfg.nchan)
+            end.link.push(end.side, Frame(tx[rows], span.cas_tx))
         out, self.out = self.out, []
         return out
+
+    def _cable_pull(self, end: CableEnd) -> None:
+        """What the other board's host sent on the cable one tick ago: its bits reach
+        this host as CAS events (on change), its audio this tick's rx."""
+        got = end.link.pull(end.side, self.clock.block)
+        if got is None:
+            return
+        audio, cas = got
+        span = self.spans[end.span]
+        first = span.cfg.first_chan
+        if cas is not None:
+            for i, abcd in enumerate(cas.tolist()[:span.cfg.nchan]):
+                span.far_cas(first + i, abcd)
+        n = min(span.cfg.nchan, len(audio))
+        self._cable_in.append((slice(first, first + n), audio[:n]))

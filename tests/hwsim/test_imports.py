@@ -95,5 +95,22 @@ def test_hwsim_has_no_import_cycle():
 
 def test_parts_do_not_import_the_world():
     known = _module_names()
-    for part in ("hwsim.lines", "hwsim.phones", "hwsim.trunks", "hwsim.e1", "hwsim.parties"):
+    for part in ("hwsim.lines", "hwsim.phones", "hwsim.trunks", "hwsim.e1", "hwsim.parties", "hwsim.r2far"):
         assert "hwsim.world" not in hwsim_imports(part, known), part
+
+
+def test_the_r2_exchange_is_written_apart_from_the_hosts_r2():
+    """hwsim's China No.1 side must check the server's, not agree with it by construction:
+    no hwsim module imports the server's R2 (voiceserver.r2) or dsp's MF R2 code."""
+    for path in sorted(HWSIM.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("voiceserver"), f"{path.name} imports {name}"
+                assert not name.startswith(("dsp.r2mf", "dsp.r2")), f"{path.name} imports {name}"

@@ -12,7 +12,7 @@ import pytest
 
 from hwsim.config import config_from_text
 from hwsim.parties import PartyWorld
-from hwsim.ports import LineWorld, PhoneWorld, SpanWorld, TrunkWorld
+from hwsim.ports import LineWorld, PhoneWorld, R2World, SpanWorld, TrunkWorld
 from hwsim.simtime import SimClock
 from hwsim.world import BoardWorld
 
@@ -21,7 +21,7 @@ from worldkit import E1, HOTLINE
 HWSIM = Path(__file__).resolve().parents[2] / "hwsim"
 
 # protocol -> the module of the part that types its world with it
-PARTS = {LineWorld: "lines", PhoneWorld: "phones", TrunkWorld: "trunks", SpanWorld: "e1",
+PARTS = {LineWorld: "lines", PhoneWorld: "phones", TrunkWorld: "trunks", SpanWorld: "e1", R2World: "r2far",
          PartyWorld: "parties"}
 
 

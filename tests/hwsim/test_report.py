@@ -31,3 +31,16 @@ def test_report_files_hold_the_call_and_what_the_host_sent(tmp_path):
     assert rep["calls"][1]["wav"] is None
     assert a.heard is None                      # dropped from memory once on disk
     assert json.loads((tmp_path / "rep" / "calls" / "b-00002.json").read_text())["number"] == "139"
+
+
+def test_report_counts_e1_outcomes_and_keeps_the_r2_exchange(tmp_path):
+    w = ReportWriter(tmp_path / "rep")
+    r2 = [{"at": 0.02, "dir": "tx", "signal": "ABCD 0011 seize"}, {"at": 0.1, "dir": "tx", "signal": "MF I-9"}]
+    w.add(CallRecord("e-00001", "e", 0, "e1", "in", number="138", called="95588",
+                     category="national_subscriber", result="busy", who_hung_up="host", r2=r2))
+    w.add(CallRecord("e-00002", "e", 1, "e1", "out", called="12345", result="answer", who_hung_up="caller"))
+    w.add(CallRecord("e-00003", "e", 2, "fxo", "out", result="answer", who_hung_up="host"))
+    rep = json.loads(open(w.close({})).read())
+    assert rep["e1_results"] == {"busy": 1, "answer": 1}
+    first = rep["calls"][0]
+    assert (first["called"], first["category"], first["r2"]) == ("95588", "national_subscriber", r2)
