@@ -101,9 +101,10 @@ class CallController:
             self.acd.rearm(tick)
         return self.media.take()
 
-    def agent_control(self, agent: str, action: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+    def agent_control(self, agent: str, action: str, by: str,
+                      reason: str | None = None) -> tuple[dict[str, Any], list[MediaCommand]]:
         """Log an agent in/out or set it ready/not ready between ticks (call `catch_up` first)."""
-        row = self.acd.agent_control(self.tick, agent, action, by)
+        row = self.acd.agent_control(self.tick, agent, action, by, reason)
         for r in self.boards:   # rings, bridges and tones the change caused
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
@@ -520,6 +521,29 @@ class CallController:
         self.bus.publish(tick, kind, chan=cchan, call_id=call_id,
                          phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
         return {phone.chan}
+
+    def hold_call(self, call_id: str, on: bool, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Hold (or retrieve) a call's caller from outside a tick (the API), as the agent's
+        flash does. LookupError: no such call; Conflict: no agent phone is talking on it."""
+        from voiceserver.api.status import Conflict
+        found = False
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id:
+                    continue
+                found = True
+                if isinstance(ch, FxsPhone) and leg.partner is not None and ch.state is State.CONNECTED:
+                    tick = max(self.tick, rt.tick)
+                    changed = ch.on_hold != on
+                    if changed:
+                        self.settle(rt, tick, self._hold(rt, tick, ch, on, by))
+                    return ({"call_id": call_id, "held": ch.on_hold, "changed": changed, "phone": chan},
+                            self.media.take())
+        if not found:
+            raise LookupError(f"no call {call_id!r} in progress")
+        raise Conflict(f"call {call_id} has no agent phone talking to the caller: nothing to "
+                       f"{'hold' if on else 'retrieve'}")
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
