@@ -74,7 +74,7 @@ class EventClient:
                 params.append(("since", str(self.last_seq)))
             try:
                 async with self._session.ws_connect(f"{self.base_url}/v1/events", params=params, heartbeat=30.0,
-                                                    **({"ssl": self.ssl} if self.ssl is not None else {})) as ws:
+                                                    ssl=self.ssl if self.ssl is not None else True) as ws:
                     async for msg in ws:
                         if msg.type != aiohttp.WSMsgType.TEXT:
                             break

@@ -317,7 +317,8 @@ def parse_api(a: Node, base_dir: str) -> ApiSettings:
     if ("tls_cert" in a) != ("tls_key" in a):
         raise a.error("tls_cert" if "tls_cert" in a else "tls_key",
                       "tls_cert and tls_key go together: the certificate (PEM) and its private key")
-    tls = {key: os.path.join(base_dir, a.get_str(key)) if key in a else None for key in ("tls_cert", "tls_key")}
+    tls_cert, tls_key = (os.path.join(base_dir, a.get_str(key)) if key in a else None
+                         for key in ("tls_cert", "tls_key"))
     users = tuple(_api_user(u, base_dir) for u in a.tables("user"))
     seen: dict[tuple[str, str], str] = {}
     for i, u in enumerate(users):
@@ -331,7 +332,7 @@ def parse_api(a: Node, base_dir: str) -> ApiSettings:
         if u.token_file == paths["token_file"]:
             raise a.error(("user", i, "token_file"), "that is the admin's token file ([api] token_file)")
     return ApiSettings(host.strip("[]"), int(port), network=a.line is not None, ami_host=ami_host,
-                       ami_port=ami_port, users=users, **paths, **tls)
+                       ami_port=ami_port, users=users, tls_cert=tls_cert, tls_key=tls_key, **paths)
 
 
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
