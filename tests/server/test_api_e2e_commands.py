@@ -1,0 +1,205 @@
+"""The network API's commands on the real server, end to end: hwsim (a separate lockstep
+process) plays the caller and the agent at phone hotline:4; the server runs the queue; the
+test is an ACD program and an agent's desktop over real HTTP and WebSocket on loopback.
+
+Agent 1001 (a numeric id) answers a caller. Then, each step once the one before has been
+answered: the monitor user's hold is refused (403); the agent user holds its own call (the
+caller hears music on hold from that tick), retrieves it, and may not make agent 1002 ready
+(403); the integration user pauses and resumes the call's recording; the agent user sets
+itself not ready with a reason code (pending: it is on a call) and the integration user hangs
+the call up with a reason. The events, the call record, the recording, the agent's state and
+the audit log show each; the agent user's event stream had its own call's events and nothing
+of agent 1002.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from acdkit import caller, data, phone, run, scenario
+
+TICK = 0.02
+USERS = """
+[[api.user]]
+name = "desk1001"
+role = "agent"
+agent = 1001
+token_file = "desk1001-token"
+
+[[api.user]]
+name = "acd"
+role = "integration"
+token_file = "acd-token"
+
+[[api.user]]
+name = "mon"
+role = "monitor"
+token_file = "mon-token"
+"""
+ACD = """
+[agents.1001]
+phone = "hotline:4"
+
+[agents.1002]
+phone = "hotline:5"
+start = "not_ready"
+
+[queues.service]
+members = ["1001"]
+
+[recording]
+layout = "stereo"
+
+[api]
+""" + USERS
+
+
+class ApiScript:
+    """Requests to the server's network API, step by step, from a run's `until` (on the
+    server's event loop): a step starts once its condition holds and the step before has
+    been answered. Each step is a list of (user, method, path, body); the answers are kept."""
+
+    def __init__(self, *steps: tuple[Callable[[Any], bool], list[tuple[str, str, str, Any]]]) -> None:
+        self.steps = list(steps)
+        self.answers: list[list[tuple[int, Any]]] = []
+        self.task: asyncio.Task | None = None
+        self.stream: list[dict[str, Any]] = []
+        self._follow: asyncio.Task | None = None
+        self.tokens: dict[str, str] = {}
+
+    def __call__(self, server: Any) -> bool:
+        if not self.tokens and server.api_port:
+            api = server.cfg.api
+            self.tokens = {"admin": Path(api.token_file).read_text().strip(),
+                           **{u.name: Path(u.token_file).read_text().strip() for u in api.users}}
+            self.base = f"http://127.0.0.1:{server.api_port}"
+            self._follow = asyncio.get_running_loop().create_task(self._stream("desk1001"))
+        if self.task is not None and not self.task.done():
+            return False
+        if self.task is not None:
+            self.answers.append(self.task.result())
+            self.task = None
+        if not self.steps:
+            return True
+        when, requests = self.steps[0]
+        if self.tokens and when(server):
+            self.steps.pop(0)
+            self.task = asyncio.get_running_loop().create_task(self._send(server, requests))
+        return False
+
+    async def _send(self, server: Any, requests: list[tuple[str, str, str, Any]]) -> list[tuple[int, Any]]:
+        out = []
+        async with aiohttp.ClientSession() as s:
+            for user, method, path, body in requests:
+                path = path.format(call=_call_of(server))
+                async with s.request(method, self.base + path, json=body,
+                                     headers={"Authorization": f"Bearer {self.tokens[user]}"}) as r:
+                    out.append((r.status, await r.json()))
+        return out
+
+    async def _stream(self, user: str) -> None:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.tokens[user]}"}) as s, \
+                s.ws_connect(f"{self.base}/v1/events?since=0") as ws:
+            async for msg in ws:
+                self.stream.append(json.loads(msg.data))
+
+    def stop(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+
+
+def _call_of(server: Any) -> str:
+    return next(iter(server.acd.acd.calls), "none")
+
+
+def on_call(s: Any) -> bool:
+    return s.acd.acd.agents["1001"].state.value == "on_call"
+
+
+def after(kind: str, ticks: int = 50) -> Callable[[Any], bool]:
+    """Once `kind` has been published and `ticks` more have passed (1 s: what the caller hears)."""
+    def when(s: Any) -> bool:
+        seen = [e.tick for e in s.bus.journal if e.kind == kind]
+        return bool(seen) and s.boards[0].engine.tick >= seen[-1] + ticks
+    return when
+
+
+def test_hold_retrieve_record_pause_resume_not_ready_with_a_reason_and_hang_up_over_the_api(
+        e2e, tmp_path, prompt_library):
+    script = ApiScript(
+        (on_call, [("mon", "POST", "/v1/calls/{call}/hold", None),
+                   ("desk1001", "POST", "/v1/calls/{call}/hold", None)]),
+        (after("call.hold", 150), [("desk1001", "POST", "/v1/calls/{call}/retrieve", None),
+                                   ("desk1001", "POST", "/v1/agents/1002/ready", None)]),
+        (after("call.unhold"), [("acd", "POST", "/v1/calls/{call}/record-pause", None)]),
+        (after("recording.paused"), [("acd", "POST", "/v1/calls/{call}/record-resume", None)]),
+        (after("recording.resumed"), [
+            ("desk1001", "POST", "/v1/agents/1001/not-ready", {"reason": "after-call-work"}),
+            ("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "closed by the ACD"})]),
+    )
+    # the agent's phone hangs up long after the API has ended the call (hwsim's person at it
+    # does not notice the caller gone); the caller never hangs up: the API does
+    sc = scenario(phone("zhang", answer_after=1.0, talk=40.0), caller(1.0, 0, "13911110050", hangup_after=None),
+                  duration=120.0)
+    try:
+        r = run(e2e, tmp_path, ACD, sc, api_port=0, max_sim_seconds=100,
+                until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    (mon_hold, hold), (retrieve, other_agent), (pause,), (resume,), (not_ready, hangup) = script.answers
+    call_id = hold[1]["call_id"]
+    assert mon_hold[0] == 403 and "role monitor" in mon_hold[1]["error"]
+    assert hold == (200, {"call_id": call_id, "held": True, "changed": True, "phone": 4})
+    assert retrieve[0] == 200 and retrieve[1]["held"] is False
+    assert other_agent[0] == 403 and "only its own agent '1001'" in other_agent[1]["error"]
+    assert pause[0] == 200 and pause[1]["paused"] is True and resume[1]["paused"] is False
+    assert not_ready[0] == 200 and not_ready[1]["pending"] == "not_ready" and not_ready[1]["agent"] == "1001"
+    assert hangup == (200, {"hung_up": call_id, "reason": "closed by the ACD"})
+    # the effects: events, what the caller heard, the record, the agent
+    held, = r.events("call.hold")
+    unheld, = r.events("call.unhold")
+    assert held.call_id == unheld.call_id == call_id and held.data["why"] == "network API (desk1001)"
+    assert held.data["agent"] == "1001"
+    call = r.calls_on(0, "in")[0]
+    moh = prompt_library.music_on_hold("default")[:16000]
+    found = [round(t, 2) for t, _ in e2e.find_prompt(r.heard_alaw(call), moh)]
+    t_hold = held.tick * TICK - call["answer"]
+    # from the hold on (the command lands between two ticks: its media go out a tick or two later)
+    assert any(0 <= t - t_hold < 0.1 for t in found), (found, t_hold)
+    paused, = r.events("recording.paused")
+    resumed, = r.events("recording.resumed")
+    assert paused.call_id == resumed.call_id == call_id and "network API (acd)" in paused.data["reason"]
+    end, = [e for e in r.events("call.end") if e.call_id == call_id and e.chan == 0]
+    assert end.tick * TICK < call["answer"] + 30       # the API's hang-up, not the phone's
+    assert end.data["reason"] == "closed by the ACD"
+    rec, = r.server.records
+    assert rec.call_id == call_id and rec.reason == "closed by the ACD" and rec.agent == "1001"
+    agent_1001 = [d for d in data(r, "acd.agent") if d["agent"] == "1001"]
+    assert agent_1001[-1]["why"] == "after-call-work"          # asked on the call: pending, then applied
+    ended, = data(r, "acd.call_ended")
+    assert ended["agent"] == "1001" and ended["agent_state"] == "not_ready"
+    row, = [a for a in r.server.acd.acd.agent_rows(r.server.live_ms()) if a["name"] == "1001"]
+    assert row["state"] == "not_ready" and row["reason"] == "after-call-work"
+    # the audit log: who, what, the result
+    audit = [json.loads(line) for line in (r.workdir / "admin-audit.jsonl").read_text().splitlines()]
+    assert [(a["api_user"], a["role"], a["path"].replace(call_id, "ID"), a["status"], a["result"])
+            for a in audit] == [
+        ("mon", "monitor", "/v1/calls/ID/hold", 403, "refused"),
+        ("desk1001", "agent", "/v1/calls/ID/hold", 200, "done"),
+        ("desk1001", "agent", "/v1/calls/ID/retrieve", 200, "done"),
+        ("desk1001", "agent", "/v1/agents/1002/ready", 403, "refused"),
+        ("acd", "integration", "/v1/calls/ID/record-pause", 200, "done"),
+        ("acd", "integration", "/v1/calls/ID/record-resume", 200, "done"),
+        ("desk1001", "agent", "/v1/agents/1001/not-ready", 200, "done"),
+        ("acd", "integration", "/v1/calls/ID/hangup", 200, "done")]
+    assert audit[-1]["detail"] == {"reason": "closed by the ACD"}
+    # the agent user's stream: its call from the offer on, its state; nothing of agent 1002
+    kinds = [e["kind"] for e in script.stream if e.get("call_id") == call_id]
+    assert {"acd.decision", "call.hold", "call.unhold", "recording.paused", "call.end"} <= set(kinds)
+    assert not any(e.get("agent") == "1002" for e in script.stream)
+    assert not any(e["kind"] == "board.start" for e in script.stream)
