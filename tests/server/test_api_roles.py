@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import string
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -288,3 +289,11 @@ def test_fuzz_malformed_bodies_get_a_clear_400_or_the_commands_answer(shared, pa
     assert isinstance(body, dict) and (status == 200 or body["error"]), (path, raw, status, body)
     if status == 400:
         assert any(w in body["error"] for w in ("JSON", "reason", "unknown field")), body
+
+
+def test_docs_api_md_names_every_route_and_each_role(live):
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [f"{r.method} {r.path}" for r in live.api.routes if f"`{r.method} {r.path}" not in text]
+    assert not missing, f"docs/api.md does not list {missing}"
+    for role in ROLE_OF.values():
+        assert f"| `{role}`" in text, role
