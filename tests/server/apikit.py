@@ -68,10 +68,13 @@ class CallBook:
         self.bus.publish(0, K.CALL_END, chan=1, call_id=call_id, board="b", answered=True, reason=reason)
         return {"hung_up": call_id, "reason": reason}
 
-    def call_command(self, call_id: str, command: str, by: str) -> dict[str, Any]:
+    def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
         if call_id not in self.calls:
             raise LookupError(f"no call {call_id!r} in progress")
-        self.done.append((command, call_id, by))
+        self.done.append((command, call_id, by, *args.values()))
+        if command == "route":
+            self.bus.publish(0, K.CALL_QUEUE, chan=1, call_id=call_id, board="b", queue=args["queue"])
+            return {"call_id": call_id, "queue": args["queue"]}
         if command in ("hold", "retrieve"):
             if (command == "hold") == (call_id in self.held):
                 raise Conflict(f"call {call_id} is {'already' if command == 'hold' else 'not'} on hold")

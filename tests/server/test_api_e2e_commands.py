@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from acdkit import caller, data, phone, run, scenario
+from acdkit import HEAD, HWSIM, caller, data, phone, run, scenario, server_config
 
 TICK = 0.02
 USERS = """
@@ -71,6 +71,7 @@ class ApiScript:
         self.stream: list[dict[str, Any]] = []
         self._follow: asyncio.Task | None = None
         self.tokens: dict[str, str] = {}
+        self.call_of: Callable[[Any], str] = _call_of
 
     def __call__(self, server: Any) -> bool:
         if not self.tokens and server.api_port:
@@ -96,7 +97,7 @@ class ApiScript:
         out = []
         async with aiohttp.ClientSession() as s:
             for user, method, path, body in requests:
-                path = path.format(call=_call_of(server))
+                path = path.format(call=self.call_of(server))
                 async with s.request(method, self.base + path, json=body,
                                      headers={"Authorization": f"Bearer {self.tokens[user]}"}) as r:
                     out.append((r.status, await r.json()))
@@ -114,7 +115,14 @@ class ApiScript:
 
 
 def _call_of(server: Any) -> str:
+    """The call the ACD has (the one call of the test)."""
     return next(iter(server.acd.acd.calls), "none")
+
+
+def _trunk_call(server: Any) -> str:
+    """The call on the caller's line hotline:0."""
+    leg = server.legs.get((0, 0))
+    return leg.call.call_id if leg is not None else "none"
 
 
 def on_call(s: Any) -> bool:
@@ -203,3 +211,63 @@ def test_hold_retrieve_record_pause_resume_not_ready_with_a_reason_and_hang_up_o
     assert {"acd.decision", "call.hold", "call.unhold", "recording.paused", "call.end"} <= set(kinds)
     assert not any(e.get("agent") == "1002" for e in script.stream)
     assert not any(e["kind"] == "board.start" for e in script.stream)
+
+
+# ---------------------------------------------------------------- route: from the IVR to a queue
+FLOW_TO_QUEUE = '''[ivr.flows.main]                   # answered at the first ring, straight into the queue
+start = "q"
+lang = "zh"
+'''
+FLOW_TO_MENU = '''[ivr.flows.main]                   # answered at the first ring, into a menu that waits a minute
+start = "wait"
+lang = "zh"
+
+[ivr.menus.wait]
+greeting = ["main_menu", "press_1_balance", "press_2_hours", "press_3_message"]
+first_timeout = 60000
+retries = 0
+
+[ivr.menus.wait.options]
+"9" = "q"
+'''
+
+
+def test_route_takes_a_caller_from_the_ivr_menu_to_the_queue_and_agent_1001_gets_it(e2e, tmp_path):
+    """The caller listens to a menu that would wait a minute; 1 s into it the integration user
+    routes the call to queue service: the prompt stops, the call joins the queue and agent 1001
+    is rung and answers. Routing it again is a 409 (it is queued), to an unknown queue a 404,
+    by the monitor a 403."""
+    assert FLOW_TO_QUEUE in HEAD
+    script = ApiScript(
+        (after("call.play"), [("acd", "POST", "/v1/calls/{call}/route", {"queue": "nowhere"}),
+                              ("mon", "POST", "/v1/calls/{call}/route", {"queue": "service"}),
+                              ("acd", "POST", "/v1/calls/{call}/route", {"queue": "service"}),
+                              ("acd", "POST", "/v1/calls/{call}/route", {"queue": "service"})]),
+        (on_call, [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    script.call_of = _trunk_call
+    sc = scenario(phone("zhang", answer_after=1.0, talk=30.0), caller(1.0, 0, "13911110060", hangup_after=None),
+                  duration=120.0)
+    cfg = server_config(tmp_path, ACD, head=HEAD.replace(FLOW_TO_QUEUE, FLOW_TO_MENU))
+    try:
+        r = e2e.run(scenario=sc, server_config=cfg, hwsim_config=HWSIM, api_port=0, max_sim_seconds=100,
+                    until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    (nowhere, mon, routed, again), (hangup,) = script.answers
+    call_id = routed[1]["call_id"]
+    assert nowhere[0] == 404 and "no queue 'nowhere' (queues: service)" in nowhere[1]["error"]
+    assert mon[0] == 403
+    assert routed == (200, {"call_id": call_id, "queue": "service"})
+    assert again[0] == 409 and "not in the IVR" in again[1]["error"]
+    assert hangup[0] == 200
+    play, = [e for e in r.events("call.play") if e.call_id == call_id]
+    queued, = [e for e in r.events("call.queue") if e.call_id == call_id]
+    bridge, = [e for e in r.events("call.bridge") if e.call_id == call_id]
+    assert queued.data["queue"] == "service" and bridge.data["agent"] == "1001"
+    # routed a second into the greeting (which lasts longer), not after the menu's minute
+    assert 50 <= queued.tick - play.tick < 150
+    rec, = r.server.records
+    assert rec.agent == "1001" and rec.ivr_path[-1] == "routed:network API (acd)" and rec.reason == "done"
+    joined, = [d for d in data(r, "acd.joined") if d["call_id"] == call_id]
+    assert joined["queue"] == "service"

@@ -75,7 +75,8 @@ def test_every_route_answers_each_role_as_its_x_roles_say(live):
                 mine = {"a1001": ("c-1001", "1001"), "a1002": ("c-other", "1002")}.get(user, ("c-1001", "1001"))
                 call, agent = mine if own else ("c-other" if user != "a1002" else "c-1001",
                                                 "1002" if user != "a1002" else "1001")
-                status, body = live.request(method, concrete(path, call, agent, "logout"), user=user)
+                status, body = live.request(method, concrete(path, call, agent, "logout"), user=user,
+                                            body={"queue": "q"} if path.endswith("/route") else None)
                 tried += 1
                 want = allowed(x_roles, user, own)
                 if not want:
@@ -170,6 +171,8 @@ def test_reload_is_the_admins_and_rate_limited(live):
     ("/v1/calls/c1/hold", b'{"music": "x"}', "unknown field 'music': this command takes no fields"),
     ("/v1/agents/1001/ready", b'{"reason": "lunch"}', "reason: only not-ready takes a reason code, not ready"),
     ("/v1/agents/1001/not-ready", b'{"reason": "a\\nb"}', "printable"),
+    ("/v1/calls/c1/route", b"", "queue: the queue's name is required"),
+    ("/v1/calls/c1/route", b'{"queue": 7}', "queue: the queue's name is required"),
 ])
 def test_a_malformed_command_is_a_400_saying_what_is_wrong_and_is_audited(live, path, raw, why):
     live.on_loop(live.book.offer, "c1", "1001")
@@ -248,7 +251,7 @@ def kind(name: str) -> Any:
 PATHS = st.sampled_from([concrete(p, c, a, act) for p in
                          ["/v1/events", "/v1/queues", "/v1/agents", "/v1/channels", "/v1/whoami", "/v1/reload",
                           "/v1/openapi.json", "/v1/calls/{call_id}/hangup", "/v1/agents/{agent}/{action}",
-                          *(f"/v1/calls/{{call_id}}/{c}" for c in CALL_COMMANDS)]
+                          "/v1/calls/{call_id}/route", *(f"/v1/calls/{{call_id}}/{c}" for c in CALL_COMMANDS)]
                          for c in ("c1", "nope") for a in ("1001", "x") for act in AGENT_ACTIONS])
 TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_.~+/=", max_size=60)
 
@@ -277,7 +280,8 @@ def test_fuzz_a_role_that_may_not_gets_403_before_its_body_is_read(shared, user,
 
 
 @FUZZ
-@given(path=st.sampled_from(["/v1/calls/nope/hangup", "/v1/agents/1001/not-ready", "/v1/calls/nope/hold"]),
+@given(path=st.sampled_from(["/v1/calls/nope/hangup", "/v1/agents/1001/not-ready", "/v1/calls/nope/hold",
+                             "/v1/calls/nope/route"]),
        raw=st.one_of(st.binary(max_size=40), st.text(max_size=40).map(str.encode),
                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                                   lambda c: st.lists(c, max_size=3) | st.dictionaries(
@@ -288,7 +292,7 @@ def test_fuzz_malformed_bodies_get_a_clear_400_or_the_commands_answer(shared, pa
     assert status in (200, 400, 404, 409), (path, raw, status, body)
     assert isinstance(body, dict) and (status == 200 or body["error"]), (path, raw, status, body)
     if status == 400:
-        assert any(w in body["error"] for w in ("JSON", "reason", "unknown field")), body
+        assert any(w in body["error"] for w in ("JSON", "reason", "unknown field", "queue")), body
 
 
 def test_docs_api_md_names_every_route_and_each_role(live):

@@ -44,7 +44,8 @@ ENDPOINTS = {
     "/v1/agents": "the agents (an agent user: itself)",
     "/v1/channels": "every channel and its call",
     "/v1/reload": "POST: reload the server's config (admin)",
-    "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume",
+    "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume, "
+                                     "route ({\"queue\": ...})",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
@@ -99,6 +100,7 @@ class NetworkApi:
             Route("GET", "/v1/channels", VIEW_ALL, self._view),
             Route("POST", "/v1/reload", ADMIN, self._reload),
             Route("POST", "/v1/calls/{call_id}/hangup", CALLS, self._hangup),
+            Route("POST", "/v1/calls/{call_id}/route", CALLS, self._route),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
         ]
@@ -330,6 +332,22 @@ class NetworkApi:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: call_command(call_id, command, by))
+
+    async def _route(self, request: web.Request) -> web.Response:
+        """A caller in the IVR to a queue: {"queue": NAME}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"queue": "the queue's name"})
+            queue = body.get("queue")
+            if not isinstance(queue, str) or not 0 < len(queue) <= MAX_REASON:
+                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"}')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
+                                   {"queue": queue})
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

@@ -100,6 +100,12 @@ def document(version: str = "1") -> dict[str, Any]:
         "/v1/calls/{call_id}/hangup": {"post": _op(
             "end a call in progress (the reason is the call record's disposition)", CALLS, "{hung_up, reason}",
             400, 404, parameters=[call_id], requestBody=_body(reason=reason))},
+        "/v1/calls/{call_id}/route": {"post": _op(
+            "take a caller out of the IVR into a queue, as the IVR's queue action would", CALLS,
+            "{call_id, queue}", 400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"queue": {"type": "string", "minLength": 1}},
+                "required": ["queue"], "additionalProperties": False}}}})},
         "/v1/agents/{agent}/{action}": {"post": _op(
             "an agent's state: log in or out, ready, not ready (with a reason code)", AGENTS, "the agent's row",
             400, 404, 409,

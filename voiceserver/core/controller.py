@@ -545,6 +545,26 @@ class CallController:
         raise Conflict(f"call {call_id} has no agent phone talking to the caller: nothing to "
                        f"{'hold' if on else 'retrieve'}")
 
+    def route_call(self, call_id: str, queue: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Take a caller out of the IVR into `queue` from outside a tick (the API), as the IVR's
+        queue action would. LookupError: no such call or queue; Conflict: not in the IVR now."""
+        from voiceserver.api.status import Conflict
+        if queue not in self.acd.acd.queues and queue not in self.acd.acd.entries:
+            raise LookupError(f"no queue {queue!r} (queues: {', '.join(sorted(self.acd.acd.queues))})")
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
+                    continue
+                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
+                    raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
+                                   f"transferred): it cannot be routed now")
+                tick = max(self.tick, rt.tick)
+                cmds = leg.ivr.leave(rt.ms_at(tick), by)
+                self._ivr_commands(rt, tick, ch, leg, [*cmds, ivrmod.Queue(queue)])
+                return {"call_id": call_id, "queue": queue}, self.media.take()
+        raise LookupError(f"no call {call_id!r} in progress")
+
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
         # ACD link retries on another line of the group (voiceserver.acd.link).

@@ -412,9 +412,14 @@ class VoiceServer:
             out.add(call.agent)
         return out
 
-    def call_command(self, call_id: str, command: str, by: str) -> dict[str, Any]:
-        """A call command of the network API: hold, retrieve, record-pause, record-resume.
-        LookupError: no such call; Conflict: not possible now."""
+    def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
+        """A call command of the network API: hold, retrieve, record-pause, record-resume, route
+        (`queue`). LookupError: no such call; Conflict: not possible now."""
+        if command == "route":
+            self.catch_up_clock()
+            row, commands = self.calls.route_call(call_id, args["queue"], by)
+            self._apply(commands)
+            return row
         if command in ("record-pause", "record-resume"):
             if self.recording is None:
                 raise LookupError("nothing is recorded: the config has no [storage]/[recording]")

@@ -397,6 +397,17 @@ class IvrCall:
             self._finish()
         return self._flush()
 
+    def leave(self, t: int, why: str) -> list[Command]:
+        """The call is taken out of the IVR from outside (the network API routes it to a
+        queue): the flow ends where it is and its prompt stops."""
+        self._advance(t)
+        if not self.done:
+            if self._play is not None:
+                self._stop_play()
+            self._log(t, "routed", why)
+            self._finish()
+        return self._flush()
+
     # ----------------------------------------------------------- queries
     @property
     def deadline(self) -> int | None:
