@@ -271,3 +271,38 @@ def test_route_takes_a_caller_from_the_ivr_menu_to_the_queue_and_agent_1001_gets
     assert rec.agent == "1001" and rec.ivr_path[-1] == "routed:network API (acd)" and rec.reason == "done"
     joined, = [d for d in data(r, "acd.joined") if d["call_id"] == call_id]
     assert joined["queue"] == "service"
+
+
+def test_transfer_sends_a_caller_in_the_ivr_menu_blind_to_a_number_on_the_trunk_group(e2e, tmp_path):
+    """1 s into the menu the integration user transfers the caller to 13800138000 over group
+    pstn: the server dials it on another line of the group, hwsim's far end answers and the
+    caller is bridged with it. An unknown group is a 404, a bad number a 400."""
+    mobile = "13800138000"
+    script = ApiScript(
+        (after("call.play"), [("acd", "POST", "/v1/calls/{call}/transfer", {"number": mobile, "trunk": "nope"}),
+                              ("acd", "POST", "/v1/calls/{call}/transfer", {"number": "13x", "trunk": "pstn"}),
+                              ("acd", "POST", "/v1/calls/{call}/transfer", {"number": mobile, "trunk": "pstn"})]),
+    )
+    script.call_of = _trunk_call
+    sc = scenario(caller(1.0, 0, "13911110070", hangup_after=None),
+                  '[[outbound]]\nlines = "hotline_e2e:1-3"\nresult = "answer"\nring = 2.0\n'
+                  'script = [{ after = 3.0, hangup = true }]\n', duration=120.0)
+    cfg = server_config(tmp_path, ACD, head=HEAD.replace(FLOW_TO_QUEUE, FLOW_TO_MENU))
+    try:
+        r = e2e.run(scenario=sc, server_config=cfg, hwsim_config=HWSIM, api_port=0, max_sim_seconds=100,
+                    until=lambda s: script(s) and len(s.records) >= 2 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    ((group, bad, done),) = script.answers
+    call_id = done[1]["call_id"]
+    assert group[0] == 404 and "no trunk group 'nope' (groups: pstn)" in group[1]["error"]
+    assert bad[0] == 400 and "number: 1 to 32 of 0-9 * #" in bad[1]["error"]
+    assert done == (200, {"call_id": call_id, "number": mobile, "trunk": "pstn"})
+    bridge, = r.events("call.bridge")        # the caller's line with the outbound leg (its own call id)
+    out, = [c for line in (1, 2, 3) for c in r.calls_on(line, "out")]
+    assert out["dialled"] == mobile and out["answer"] is not None
+    assert bridge.chan == 0 and bridge.data["trunk"] in (1, 2, 3)
+    rec = next(x for x in r.server.records if x.call_id == call_id)
+    assert rec.chan == 0 and rec.ivr_path[-1] == "routed:network API (acd)" and rec.agent is None
+    assert rec.reason == "other party hung up"          # the far end hung up after 3 s
+    assert not data(r, "acd.joined")

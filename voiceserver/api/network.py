@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,13 +46,14 @@ ENDPOINTS = {
     "/v1/channels": "every channel and its call",
     "/v1/reload": "POST: reload the server's config (admin)",
     "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume, "
-                                     "route ({\"queue\": ...})",
+                                     "route ({\"queue\": ...}), transfer ({\"number\", \"trunk\"})",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
 # call commands besides hangup: the backend's call_command(call_id, command, by)
 CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume")
 MAX_REASON = 200
+NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
 VIEWS = ("queues", "agents", "channels")
 BY = "network API"
 # where the middleware leaves the door's Request (who it is) for the handlers
@@ -101,6 +103,7 @@ class NetworkApi:
             Route("POST", "/v1/reload", ADMIN, self._reload),
             Route("POST", "/v1/calls/{call_id}/hangup", CALLS, self._hangup),
             Route("POST", "/v1/calls/{call_id}/route", CALLS, self._route),
+            Route("POST", "/v1/calls/{call_id}/transfer", CALLS, self._transfer),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
         ]
@@ -348,6 +351,25 @@ class NetworkApi:
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
                                    {"queue": queue})
+
+    async def _transfer(self, request: web.Request) -> web.Response:
+        """A caller in the IVR, transferred blind: {"number": DIGITS, "trunk": GROUP}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"number": "the digits to dial", "trunk": "the trunk group"})
+            number, trunk = body.get("number"), body.get("trunk")
+            if not isinstance(number, str) or not NUMBER.match(number):
+                raise BadRequest('number: 1 to 32 of 0-9 * # is required: send {"number": "...", "trunk": "..."}')
+            if not isinstance(trunk, str) or not 0 < len(trunk) <= MAX_REASON:
+                raise BadRequest('trunk: the outbound trunk group ([channels.outbound]) is required')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(
+            request, lambda: call_command(call_id, "transfer", by, number=number, trunk=trunk),
+            {"number": number, "trunk": trunk})
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

@@ -106,6 +106,13 @@ def document(version: str = "1") -> dict[str, Any]:
             requestBody={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"queue": {"type": "string", "minLength": 1}},
                 "required": ["queue"], "additionalProperties": False}}}})},
+        "/v1/calls/{call_id}/transfer": {"post": _op(
+            "transfer a caller in the IVR blind to a number over a trunk group, as the IVR's transfer "
+            "action would", CALLS, "{call_id, number, trunk}", 400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"number": {"type": "string", "pattern": "^[0-9*#]{1,32}$"},
+                                                 "trunk": {"type": "string", "minLength": 1}},
+                "required": ["number", "trunk"], "additionalProperties": False}}}})},
         "/v1/agents/{agent}/{action}": {"post": _op(
             "an agent's state: log in or out, ready, not ready (with a reason code)", AGENTS, "the agent's row",
             400, 404, 409,

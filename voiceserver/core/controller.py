@@ -545,12 +545,17 @@ class CallController:
         raise Conflict(f"call {call_id} has no agent phone talking to the caller: nothing to "
                        f"{'hold' if on else 'retrieve'}")
 
-    def route_call(self, call_id: str, queue: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
-        """Take a caller out of the IVR into `queue` from outside a tick (the API), as the IVR's
-        queue action would. LookupError: no such call or queue; Conflict: not in the IVR now."""
+    def take_from_ivr(self, call_id: str, to: ivrmod.Queue | ivrmod.Transfer,
+                      by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Take a caller out of the IVR into a queue, or transfer it blind to a number on a trunk
+        group, from outside a tick (the API), as the IVR's queue and transfer actions would.
+        LookupError: no such call, queue or trunk group; Conflict: the call is not in the IVR."""
         from voiceserver.api.status import Conflict
-        if queue not in self.acd.acd.queues and queue not in self.acd.acd.entries:
-            raise LookupError(f"no queue {queue!r} (queues: {', '.join(sorted(self.acd.acd.queues))})")
+        acd = self.acd.acd
+        if isinstance(to, ivrmod.Queue) and to.name not in acd.queues and to.name not in acd.entries:
+            raise LookupError(f"no queue {to.name!r} (queues: {', '.join(sorted(acd.queues))})")
+        if isinstance(to, ivrmod.Transfer) and to.trunk not in self.cfg.channels.outbound:
+            raise LookupError(f"no trunk group {to.trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
         for rt in self.boards:
             for chan, ch in rt.channels.items():
                 leg = self.legs.get((rt.index, chan))
@@ -561,8 +566,10 @@ class CallController:
                                    f"transferred): it cannot be routed now")
                 tick = max(self.tick, rt.tick)
                 cmds = leg.ivr.leave(rt.ms_at(tick), by)
-                self._ivr_commands(rt, tick, ch, leg, [*cmds, ivrmod.Queue(queue)])
-                return {"call_id": call_id, "queue": queue}, self.media.take()
+                self._ivr_commands(rt, tick, ch, leg, [*cmds, to])
+                row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
+                                       else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
+                return row, self.media.take()
         raise LookupError(f"no call {call_id!r} in progress")
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:

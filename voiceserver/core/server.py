@@ -414,10 +414,13 @@ class VoiceServer:
 
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
         """A call command of the network API: hold, retrieve, record-pause, record-resume, route
-        (`queue`). LookupError: no such call; Conflict: not possible now."""
-        if command == "route":
+        (`queue`), transfer (`number`, `trunk`). LookupError: no such call; Conflict: not now."""
+        if command in ("route", "transfer"):
+            from voiceserver.ivr import flows
+            to = (flows.Queue(args["queue"]) if command == "route"
+                  else flows.Transfer(args["number"], args["trunk"]))
             self.catch_up_clock()
-            row, commands = self.calls.route_call(call_id, args["queue"], by)
+            row, commands = self.calls.take_from_ivr(call_id, to, by)
             self._apply(commands)
             return row
         if command in ("record-pause", "record-resume"):
