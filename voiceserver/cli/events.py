@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                          "config has [api], else by reading the journal again")
     ap.add_argument("--poll", action="store_true", help="with --follow: read the journal file, not the API")
     ap.add_argument("--user", metavar="NAME",
-                    help="with --follow: the API as this [[api.user]] (its token file; an agent user gets its "
-                         "own events only); default: the admin")
+                    help="with --follow: the API alone (not the journal file) as this [[api.user]] (its token "
+                         "file; an agent user gets its own events only), from --since or from now")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     return ap
 
@@ -88,7 +88,7 @@ def _api(args: argparse.Namespace) -> Any:
     return client_from_config(args.config, args.user)
 
 
-async def _follow_api(api: Any, after: int, args: argparse.Namespace) -> int:
+async def _follow_api(api: Any, after: int | None, args: argparse.Namespace) -> int:
     from voiceserver.api.client import EventClient
     shown = 0
     async with EventClient(api.base_url, api.token, since=after, kinds=args.kind, call=args.call,
@@ -102,21 +102,27 @@ async def _follow_api(api: Any, after: int, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from voiceserver.api.token import TokenFileError
     from voiceserver.core.journal import JournalError, read_since, stored_range
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.user is not None and (not args.follow or args.poll or not args.config):
+        ap.error("--user goes with --follow and --config (the API; the journal file is the server's user's)")
     try:
-        path, server_id = _where(args)
         flt = EventFilter(args.kind or [], args.call, args.channel)
         api = _api(args) if args.follow and not args.poll else None
-        if not os.path.exists(path) and api is None:
-            raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
+        # another user than the admin sees what its role may, from the API alone (not the file)
+        api_only = api is not None and args.user not in (None, "admin")
         after = args.since
-        if after is None:
-            top = stored_range(path, server_id)[1] if os.path.exists(path) else 0
-            after = max(0, top - args.last)
         shown = 0
         if not args.json:
             print(f"{'seq':>8}  {'time (UTC)':23}  {'kind':<24} {'channel':<12} {'call':<16} fields")
-        while True:
+        if not api_only:
+            path, server_id = _where(args)
+            if not os.path.exists(path) and api is None:
+                raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
+            if after is None:
+                top = stored_range(path, server_id)[1] if os.path.exists(path) else 0
+                after = max(0, top - args.last)
+        while not api_only:
             if api is not None and not os.path.exists(path):
                 break
             batch = read_since(path, server_id, after)
