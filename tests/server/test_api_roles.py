@@ -305,3 +305,21 @@ def test_docs_api_md_names_every_route_and_each_role(live):
     assert not missing, f"docs/api.md does not list {missing}"
     for role in ROLE_OF.values():
         assert f"| `{role}`" in text, role
+
+
+def test_off_loopback_any_host_goes_and_an_origin_must_be_the_hosts_own():
+    """A network API bound to another address (with TLS, for other machines): the Host cannot
+    be checked against loopback names; a web page of another site is still refused."""
+    from voiceserver.api.door import AdminDoor, Request
+
+    def ask(door: AdminDoor, **headers: str) -> Any:
+        req = Request("GET", "/v1/queues", {"authorization": f"Bearer {TOKENS['mon']}", **headers})
+        refused = door.refuse(req)
+        return (refused[0], refused[1]["error"]) if refused else req.user.name
+    away = AdminDoor(None, 8750, users=USERS, loopback=False)
+    assert ask(away, host="pbx1.example.com:8750") == "mon"
+    assert ask(away, host="pbx1.example.com:8750", origin="https://pbx1.example.com:8750") == "mon"
+    assert ask(away, host="pbx1.example.com:8750", origin="https://evil.example")[0] == 403
+    here = AdminDoor(None, 8750, users=USERS)
+    assert ask(here, host="pbx1.example.com:8750")[0] == 403
+    assert ask(here, host="127.0.0.1:8750", origin="https://127.0.0.1:8750") == "mon"
