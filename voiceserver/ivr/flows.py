@@ -398,8 +398,8 @@ class IvrCall:
         return self._flush()
 
     def leave(self, t: int, why: str) -> list[Command]:
-        """The call is taken out of the IVR from outside (the network API routes it to a
-        queue): the flow ends where it is and its prompt stops."""
+        """The call is taken out of the IVR from outside (the network API routes it to a queue
+        or transfers it): the flow ends where it is and its prompt stops."""
         self._advance(t)
         if not self.done:
             if self._play is not None:
