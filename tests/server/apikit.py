@@ -72,7 +72,7 @@ class CallBook:
         if call_id not in self.calls:
             raise LookupError(f"no call {call_id!r} in progress")
         self.done.append((command, call_id, by, *args.values()))
-        if command == "transfer":
+        if command in ("transfer", "ivr"):
             return {"call_id": call_id, **args}
         if command == "route":
             self.bus.publish(0, K.CALL_QUEUE, chan=1, call_id=call_id, board="b", queue=args["queue"])

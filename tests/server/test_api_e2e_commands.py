@@ -306,3 +306,44 @@ def test_transfer_sends_a_caller_in_the_ivr_menu_blind_to_a_number_on_the_trunk_
     assert rec.chan == 0 and rec.ivr_path[-1] == "routed:network API (acd)" and rec.agent is None
     assert rec.reason == "other party hung up"          # the far end hung up after 3 s
     assert not data(r, "acd.joined")
+
+
+def test_ivr_sends_a_caller_to_a_play_action_whose_prompt_list_plays_then_queues_it(e2e, tmp_path,
+                                                                                     prompt_library):
+    """1 s into the menu greeting the integration user sends the caller to action `hours` (a
+    play of business_hours, then the queue): the greeting stops, business_hours plays to the
+    caller (hwsim hears it), then the call joins the queue and agent 1001 gets it."""
+    head = HEAD.replace(FLOW_TO_QUEUE, FLOW_TO_MENU) + (
+        '\n[ivr.actions.hours]\naction = "play"\nprompts = ["business_hours"]\nthen = "q"\n')
+    script = ApiScript(
+        (after("call.play"), [("acd", "POST", "/v1/calls/{call}/ivr", {"menu": "nowhere"}),
+                              ("acd", "POST", "/v1/calls/{call}/ivr", {"action": "hours"})]),
+        (on_call, [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    script.call_of = _trunk_call
+    sc = scenario(phone("zhang", answer_after=1.0, talk=30.0), caller(1.0, 0, "13911110080", hangup_after=None),
+                  duration=120.0)
+    cfg = server_config(tmp_path, ACD, head=head)
+    try:
+        r = e2e.run(scenario=sc, server_config=cfg, hwsim_config=HWSIM, api_port=0, max_sim_seconds=100,
+                    until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    ((nowhere, jumped), (hangup,)) = script.answers
+    call_id = jumped[1]["call_id"]
+    assert nowhere[0] == 404 and "no menu 'nowhere' (menus: wait)" in nowhere[1]["error"]
+    assert jumped == (200, {"call_id": call_id, "menu": None, "action": "hours"}) and hangup[0] == 200
+    greeting, hours = [e for e in r.events("call.play") if e.call_id == call_id]
+    assert greeting.data["items"][0] == "main_menu" and hours.data["items"] == ["business_hours"]
+    assert 50 <= hours.tick - greeting.tick < 150             # a second into the greeting
+    queued, = [e for e in r.events("call.queue") if e.call_id == call_id]
+    bridge, = [e for e in r.events("call.bridge") if e.call_id == call_id]
+    assert queued.tick > hours.tick + 100 and bridge.data["agent"] == "1001"   # after the prompt (~3.6 s)
+    # what the caller heard: business_hours from the jump on
+    call = r.calls_on(0, "in")[0]
+    heard = r.heard_alaw(call)
+    said, = e2e.find_prompt(heard, prompt_library.get("business_hours", "zh"))
+    assert 0 <= said[0] - (hours.tick * TICK - call["answer"]) < 0.1
+    assert not e2e.find_prompt(heard, prompt_library.get("press_3_message", "zh"))   # the greeting stopped
+    rec, = r.server.records
+    assert "jump:network API (acd)" in rec.ivr_path and rec.agent == "1001"

@@ -29,7 +29,8 @@ from voiceserver.api.openapi import document, roles_of
 from apikit import TOKENS, USERS, LiveApi
 
 ROLE_OF = {u.name: u.role.value for u in USERS}
-BODIES = {"route": {"queue": "q"}, "transfer": {"number": "13800138000", "trunk": "pstn"}}  # the required ones
+BODIES = {"route": {"queue": "q"}, "transfer": {"number": "13800138000", "trunk": "pstn"},  # the required ones
+          "ivr": {"menu": "main"}}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -176,6 +177,8 @@ def test_reload_is_the_admins_and_rate_limited(live):
     ("/v1/calls/c1/route", b'{"queue": 7}', "queue: the queue's name is required"),
     ("/v1/calls/c1/transfer", b'{"number": "12a", "trunk": "pstn"}', "number: 1 to 32 of 0-9 * #"),
     ("/v1/calls/c1/transfer", b'{"number": "123"}', "trunk: the outbound trunk group"),
+    ("/v1/calls/c1/ivr", b'{"menu": "a", "action": "b"}', 'send one of {"menu": "NAME"}'),
+    ("/v1/calls/c1/ivr", b"{}", 'send one of {"menu": "NAME"}'),
 ])
 def test_a_malformed_command_is_a_400_saying_what_is_wrong_and_is_audited(live, path, raw, why):
     live.on_loop(live.book.offer, "c1", "1001")
@@ -254,7 +257,7 @@ def kind(name: str) -> Any:
 PATHS = st.sampled_from([concrete(p, c, a, act) for p in
                          ["/v1/events", "/v1/queues", "/v1/agents", "/v1/channels", "/v1/whoami", "/v1/reload",
                           "/v1/openapi.json", "/v1/calls/{call_id}/hangup", "/v1/agents/{agent}/{action}",
-                          "/v1/calls/{call_id}/route", "/v1/calls/{call_id}/transfer",
+                          "/v1/calls/{call_id}/route", "/v1/calls/{call_id}/transfer", "/v1/calls/{call_id}/ivr",
                           *(f"/v1/calls/{{call_id}}/{c}" for c in CALL_COMMANDS)]
                          for c in ("c1", "nope") for a in ("1001", "x") for act in AGENT_ACTIONS])
 TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_.~+/=", max_size=60)
@@ -285,7 +288,7 @@ def test_fuzz_a_role_that_may_not_gets_403_before_its_body_is_read(shared, user,
 
 @FUZZ
 @given(path=st.sampled_from(["/v1/calls/nope/hangup", "/v1/agents/1001/not-ready", "/v1/calls/nope/hold",
-                             "/v1/calls/nope/route", "/v1/calls/nope/transfer"]),
+                             "/v1/calls/nope/route", "/v1/calls/nope/transfer", "/v1/calls/nope/ivr"]),
        raw=st.one_of(st.binary(max_size=40), st.text(max_size=40).map(str.encode),
                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                                   lambda c: st.lists(c, max_size=3) | st.dictionaries(
@@ -296,7 +299,8 @@ def test_fuzz_malformed_bodies_get_a_clear_400_or_the_commands_answer(shared, pa
     assert status in (200, 400, 404, 409), (path, raw, status, body)
     assert isinstance(body, dict) and (status == 200 or body["error"]), (path, raw, status, body)
     if status == 400:
-        assert any(w in body["error"] for w in ("JSON", "reason", "unknown field", "queue", "number", "trunk")), body
+        assert any(w in body["error"] for w in ("JSON", "reason", "unknown field", "queue", "number", "trunk",
+                                                      "send one of")), body
 
 
 def test_docs_api_md_names_every_route_and_each_role(live):

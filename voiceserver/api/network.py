@@ -46,7 +46,8 @@ ENDPOINTS = {
     "/v1/channels": "every channel and its call",
     "/v1/reload": "POST: reload the server's config (admin)",
     "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume, "
-                                     "route ({\"queue\": ...}), transfer ({\"number\", \"trunk\"})",
+                                     "route ({\"queue\": ...}), transfer ({\"number\", \"trunk\"}), "
+                                     "ivr ({\"menu\"} or {\"action\"})",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
@@ -104,6 +105,7 @@ class NetworkApi:
             Route("POST", "/v1/calls/{call_id}/hangup", CALLS, self._hangup),
             Route("POST", "/v1/calls/{call_id}/route", CALLS, self._route),
             Route("POST", "/v1/calls/{call_id}/transfer", CALLS, self._transfer),
+            Route("POST", "/v1/calls/{call_id}/ivr", CALLS, self._ivr),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
         ]
@@ -370,6 +372,22 @@ class NetworkApi:
         return await self._command(
             request, lambda: call_command(call_id, "transfer", by, number=number, trunk=trunk),
             {"number": number, "trunk": trunk})
+
+    async def _ivr(self, request: web.Request) -> web.Response:
+        """A caller in the IVR to one of its menus or named actions: {"menu": M} or {"action": A}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"menu": "an [ivr.menus] name", "action": "an [ivr.actions] name"})
+            names = {k: v for k, v in body.items() if v is not None}
+            if len(names) != 1 or not all(isinstance(v, str) and 0 < len(v) <= MAX_REASON for v in names.values()):
+                raise BadRequest('send one of {"menu": "NAME"} (an [ivr.menus] menu) and {"action": "NAME"} '
+                                 '(an [ivr.actions] action)')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, "ivr", by, **names), names)
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

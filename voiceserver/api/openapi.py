@@ -113,6 +113,13 @@ def document(version: str = "1") -> dict[str, Any]:
                 "type": "object", "properties": {"number": {"type": "string", "pattern": "^[0-9*#]{1,32}$"},
                                                  "trunk": {"type": "string", "minLength": 1}},
                 "required": ["number", "trunk"], "additionalProperties": False}}}})},
+        "/v1/calls/{call_id}/ivr": {"post": _op(
+            "send a caller in the IVR to one of its menus (its prompts, then digits collected as the menu "
+            "says) or named actions (a play, a queue, a transfer...)", CALLS, "{call_id, menu, action}",
+            400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"menu": {"type": "string"}, "action": {"type": "string"}},
+                "minProperties": 1, "maxProperties": 1, "additionalProperties": False}}}})},
         "/v1/agents/{agent}/{action}": {"post": _op(
             "an agent's state: log in or out, ready, not ready (with a reason code)", AGENTS, "the agent's row",
             400, 404, 409,

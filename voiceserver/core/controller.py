@@ -572,6 +572,31 @@ class CallController:
                 return row, self.media.take()
         raise LookupError(f"no call {call_id!r} in progress")
 
+    def ivr_jump(self, call_id: str, menu: str | None, action: str | None,
+                 by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Send a caller in the IVR to one of its menus (prompts, then digits collected as the
+        menu says) or named actions (a play, a queue...) from outside a tick (the API).
+        LookupError: no such call, menu or action; Conflict: the call is not in the IVR."""
+        from voiceserver.api.status import Conflict
+        ivr = self.cfg.ivr
+        if menu is not None and menu not in ivr.menus:
+            raise LookupError(f"no menu {menu!r} (menus: {', '.join(sorted(ivr.menus))})")
+        if action is not None and action not in ivr.actions:
+            raise LookupError(f"no action {action!r} (actions: {', '.join(sorted(ivr.actions))})")
+        to: ivrmod.Action = ivrmod.SubmenuAction(menu) if menu is not None else ivrmod.RefAction(str(action))
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
+                    continue
+                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
+                    raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
+                                   f"transferred): it cannot be sent to a menu now")
+                tick = max(self.tick, rt.tick)
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.jump(to, rt.ms_at(tick), by))
+                return {"call_id": call_id, "menu": menu, "action": action}, self.media.take()
+        raise LookupError(f"no call {call_id!r} in progress")
+
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the
         # ACD link retries on another line of the group (voiceserver.acd.link).

@@ -414,13 +414,19 @@ class VoiceServer:
 
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
         """A call command of the network API: hold, retrieve, record-pause, record-resume, route
-        (`queue`), transfer (`number`, `trunk`). LookupError: no such call; Conflict: not now."""
+        (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
+        call; Conflict: not now."""
         if command in ("route", "transfer"):
             from voiceserver.ivr import flows
             to = (flows.Queue(args["queue"]) if command == "route"
                   else flows.Transfer(args["number"], args["trunk"]))
             self.catch_up_clock()
             row, commands = self.calls.take_from_ivr(call_id, to, by)
+            self._apply(commands)
+            return row
+        if command == "ivr":
+            self.catch_up_clock()
+            row, commands = self.calls.ivr_jump(call_id, args.get("menu"), args.get("action"), by)
             self._apply(commands)
             return row
         if command in ("record-pause", "record-resume"):

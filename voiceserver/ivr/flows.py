@@ -408,6 +408,20 @@ class IvrCall:
             self._finish()
         return self._flush()
 
+    def jump(self, action: Action, t: int, why: str) -> list[Command]:
+        """Run `action` now from outside (the network API: a menu, a play, a named action),
+        in place of whatever the caller is in: its prompt stops, its input so far is dropped."""
+        self._advance(t)
+        if self.done:
+            raise IvrError("the call has left the IVR")
+        if self._play is not None:
+            self._stop_play()
+        self._after = None
+        self._buffer = ""
+        self._log(t, "jump", why)
+        self._run(action, t)
+        return self._flush()
+
     # ----------------------------------------------------------- queries
     @property
     def deadline(self) -> int | None:
