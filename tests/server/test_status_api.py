@@ -84,15 +84,17 @@ def test_cli_reads_a_real_acd_over_a_socket(capsys: pytest.CaptureFixture[str], 
         async with api_for(acd) as api:
             where = f"127.0.0.1:{api.port}"
             opts = ["--api", where, "--token-file", str(token_file)]
-            channels = await asyncio.to_thread(apiclient.fetch, where, "/channels", token=TOKEN)
+            client = apiclient.ApiClient("127.0.0.1", api.port, TOKEN, network=False)
+            channels = await asyncio.to_thread(client.fetch, "/channels")
             rc_json = await asyncio.to_thread(queues_cli.main, [*opts, "--json"])
             doc = json.loads(capsys.readouterr().out)
             rc_once = await asyncio.to_thread(queues_cli.main, [*opts, "--once"])
             table = capsys.readouterr().out
             with pytest.raises(apiclient.StatusUnreachable, match="HTTP 404"):
-                await asyncio.to_thread(apiclient.fetch, where, "/nope", token=TOKEN)
+                await asyncio.to_thread(client.fetch, "/nope")
             with pytest.raises(apiclient.StatusUnreachable, match="HTTP 401"):
-                await asyncio.to_thread(apiclient.fetch, where, "/queues")
+                await asyncio.to_thread(apiclient.ApiClient("127.0.0.1", api.port, "", network=False).fetch,
+                                        "/queues")
         assert channels == {"channels": [{"board": "hotline", "chan": 0, "state": "connected"}]}
         return rc_json, rc_once, doc, table
 

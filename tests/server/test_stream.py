@@ -282,7 +282,7 @@ def test_the_openapi_document_names_exactly_the_routes_served(tmp_path):
     doc, served, unauthenticated = run(main())
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == served
-    assert doc["openapi"].startswith("3.1") and doc["components"]["securitySchemes"]["admin"]["scheme"] == "bearer"
+    assert doc["openapi"].startswith("3.1") and doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for p, ops in doc["paths"].items():
         for m, op in ops.items():
             assert op["responses"] and all(r["description"] for r in op["responses"].values()), (m, p)

@@ -199,12 +199,13 @@ class AcdLink:
                 return a.name
         return None
 
-    def agent_control(self, tick: int, agent: str, action: str, by: str) -> dict:
+    def agent_control(self, tick: int, agent: str, action: str, by: str, reason: str | None = None) -> dict:
         """Log an agent in or out, or set it ready / not ready, now.
 
         LookupError: no such agent. AgentConflict: ready / not ready while logged
         out. Asking for the state the agent is in already changes nothing
-        (``changed: false``). A logout or not-ready asked while the agent rings or
+        (``changed: false``). `reason`: a not-ready's reason code (the agent's `why`;
+        default "set by BY"). A logout or not-ready asked while the agent rings or
         talks: a ring is stopped and the logout is at once; on a call it waits
         for the end of the call (``pending``).
         """
@@ -229,7 +230,7 @@ class AcdLink:
             cmds = [] if old == "ready" else self.acd.ready(agent, t)
         else:
             cmds = ([] if old == "not_ready" or a.pending == "not_ready"
-                    else self.acd.not_ready(agent, t, f"set by {by}"))
+                    else self.acd.not_ready(agent, t, reason or f"set by {by}"))
         # the state the change set (a ready agent may be rung in the same breath: `now`)
         state = next((c.data["state"] for c in cmds if isinstance(c, acdmod.Event)
                       and c.kind == ServerEventKind.ACD_AGENT and c.data.get("agent") == agent), old)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl as ssl_module
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +29,8 @@ OVERFLOW = ServerEventKind.STREAM_OVERFLOW.value
 
 
 class StreamRefused(Exception):
-    """The server refused the stream for good (a wrong token, a bad filter): HTTP status and why."""
+    """The server refused the stream for good (a wrong token, a bad filter, an untrusted TLS
+    certificate): HTTP status (0: no HTTP answer) and why."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
@@ -37,8 +39,12 @@ class StreamRefused(Exception):
 
 class EventClient:
     def __init__(self, base_url: str, token: str, *, since: int | None = None, kinds: list[str] | None = None,
-                 call: str | None = None, channel: str | None = None, retry: float = 1.0) -> None:
+                 call: str | None = None, channel: str | None = None, retry: float = 1.0,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
+        """`base_url`: http:// or https:// (then `ssl`: the context that trusts the server's
+        certificate; None: the system's CAs)."""
         self.base_url = base_url.rstrip("/")
+        self.ssl = ssl
         self.token = token
         self.last_seq = since
         self.filters: list[tuple[str, str]] = [("kind", k) for k in kinds or []]
@@ -67,8 +73,8 @@ class EventClient:
             if self.last_seq is not None:
                 params.append(("since", str(self.last_seq)))
             try:
-                async with self._session.ws_connect(f"{self.base_url}/v1/events", params=params,
-                                                    heartbeat=30.0) as ws:
+                async with self._session.ws_connect(f"{self.base_url}/v1/events", params=params, heartbeat=30.0,
+                                                    ssl=self.ssl if self.ssl is not None else True) as ws:
                     async for msg in ws:
                         if msg.type != aiohttp.WSMsgType.TEXT:
                             break
@@ -85,6 +91,9 @@ class EventClient:
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (400, 401, 403, 404):
                     raise StreamRefused(exc.status, exc.message) from None
+            except aiohttp.ClientConnectorCertificateError as exc:     # https: not ours to retry
+                raise StreamRefused(0, f"the server's TLS certificate is not trusted: "
+                                       f"{exc.certificate_error}") from None
             except (TimeoutError, aiohttp.ClientError, OSError):
                 pass                                         # the server is away: try again
             self.reconnects += 1

@@ -9,22 +9,30 @@ this door before any handler runs:
   ``localhost:PORT``, ``[::1]:PORT``): a rebound page sends its own name.
   An ``Origin``, when there is one, must be one of those too: 403.
 - Everything but ``GET /`` (the index, a health check) needs
-  ``Authorization: Bearer TOKEN``, the token in the file only the server's
-  user can read (admin_token.py): 401.
+  ``Authorization: Bearer TOKEN``: the admin's token (the file only the
+  server's user can read, token.py) or, on the network API, another user's
+  (``[[api.user]]``, voiceserver.api.roles): 401. The door says who it is
+  (``Request.user``); what that user's role may do is the API's check.
 - Reloads are rate limited (one per ``reload_interval`` seconds): 429.
 
-Every admin action (``/admin/...``, done or refused) and every refusal is
-one JSON line in the audit log: time, peer address and the peer's uid (from
-/proc/net/tcp: on loopback the client's socket is ours to see), method,
-path, whether the token was right, status. Refusals are written at most
-one a second (``not_logged`` counts those left out) so that a flood of bad
-requests cannot flood the log.
+A network API bound to an address that is not loopback (with TLS: clients
+on other machines) has no loopback names to check the Host against: there
+any Host goes, and an ``Origin`` must be the Host's own (a web page of
+another site is refused).
+
+Every admin action (``/admin/...`` and every POST, done or refused) and
+every refusal is one JSON line in the audit log: time, peer address and the
+peer's uid (from /proc/net/tcp: on loopback the client's socket is ours to
+see), the API user and its role, method, path, whether the token was right,
+status, result. Refusals of requests without a valid token are written at
+most one a second (``not_logged`` counts those left out) so that a flood of
+bad requests cannot flood the log; a known user's refusals (403: its role
+may not) are all written.
 """
 from __future__ import annotations
 
 import datetime as dt
 import errno
-import hmac
 import ipaddress
 import json
 import logging
@@ -36,11 +44,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AdminDoor", "Request", "peer_uid", "RELOAD_PATH"]
+from voiceserver.api.roles import ADMIN_NAME, ApiUser, Role, find_user, token_digest
+
+__all__ = ["AdminDoor", "Request", "peer_uid", "RELOAD_PATH", "RELOAD_PATHS"]
 
 log = logging.getLogger(__name__)
 
 RELOAD_PATH = "/admin/reload"
+RELOAD_PATHS = (RELOAD_PATH, "/v1/reload")     # the status API's and the network API's
 OPEN_PATHS = ("/",)            # no token needed (nothing in them but the endpoint names)
 
 
@@ -52,6 +63,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)    # names lower-case
     peer: tuple[str, int] | None = None
     local: tuple[str, int] | None = None
+    user: ApiUser | None = None        # set by the door: whose token it is
 
     @property
     def is_admin(self) -> bool:
@@ -62,10 +74,18 @@ class AdminDoor:
     """``door.refuse(req)`` -> (status, body, headers) or None; ``door.done(req, status, body)``."""
 
     def __init__(self, token: str | None, port: int, audit_log: str | None = None, *,
+                 users: tuple[ApiUser, ...] | None = None, loopback: bool = True,
                  reload_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """`token`: the admin's (the status API, the AMI feed); `users`: the network API's,
+        the admin among them (None: the admin alone). `loopback`: False for a network API bound
+        to another address (any Host; an Origin must be the Host's own)."""
         self.token = token
+        if users is None:
+            users = (ApiUser(ADMIN_NAME, Role.ADMIN, token_digest(token)),) if token is not None else ()
+        self.users = users
+        self.loopback = loopback
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-        self.origins = {f"http://{h}" for h in self.hosts}
+        self.origins = {f"{scheme}://{h}" for h in self.hosts for scheme in ("http", "https")}
         self.reload_interval = reload_interval
         self.clock = clock
         self._last_reload: float | None = None
@@ -85,14 +105,30 @@ class AdminDoor:
 
     # -- the checks --------------------------------------------------------
     def token_state(self, req: Request) -> str:
-        """'ok', 'missing' or 'wrong' for the request's Authorization header."""
+        """'ok', 'missing' or 'wrong' for the request's Authorization header; 'ok' sets
+        `req.user` (whose token it is)."""
         auth = req.headers.get("authorization")
         if auth is None:
             return "missing"
         scheme, _, given = auth.partition(" ")
-        if self.token is None or scheme.lower() != "bearer":
+        if not self.users or scheme.lower() != "bearer":
             return "wrong"
-        return "ok" if hmac.compare_digest(given.strip().encode(), self.token.encode()) else "wrong"
+        req.user = find_user(self.users, given.strip())
+        return "ok" if req.user is not None else "wrong"
+
+    def _host_refusal(self, req: Request, host: str) -> str | None:
+        """Why the Host or Origin is not this API's, or None."""
+        origin = req.headers.get("origin")
+        if self.loopback:
+            if host.lower() not in self.hosts:
+                return (f"Host {host[:100]!r} is not this API's loopback address "
+                        f"(127.0.0.1, localhost or [::1] with its port)")
+            if origin is not None and origin.lower() not in self.origins:
+                return f"cross-origin request from {origin[:100]!r} refused"
+            return None
+        if origin is not None and origin.lower() not in (f"http://{host.lower()}", f"https://{host.lower()}"):
+            return f"cross-origin request from {origin[:100]!r} refused"
+        return None
 
     def refuse(self, req: Request) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         """Why `req` may not go on (status, JSON body, extra headers), or None: it may."""
@@ -101,15 +137,12 @@ class AdminDoor:
         why: tuple[int, str, dict[str, str]] | None = None
         if host is None:
             why = 400, "no Host header", {}
-        elif host.lower() not in self.hosts:
-            why = 403, (f"Host {host[:100]!r} is not this API's loopback address "
-                        f"(127.0.0.1, localhost or [::1] with its port)"), {}
-        elif "origin" in req.headers and req.headers["origin"].lower() not in self.origins:
-            why = 403, f"cross-origin request from {req.headers['origin'][:100]!r} refused", {}
+        elif (bad_host := self._host_refusal(req, host)) is not None:
+            why = 403, bad_host, {}
         elif req.path not in OPEN_PATHS and token != "ok":
-            why = 401, (f"the admin token is {token}: send Authorization: Bearer TOKEN, the "
-                        f"token in the server's [api] token_file"), {"WWW-Authenticate": "Bearer"}
-        elif req.path == RELOAD_PATH and req.method == "POST":
+            why = 401, (f"the token is {token}: send Authorization: Bearer TOKEN, the token in the "
+                        f"server's [api] token_file (the admin) or a [[api.user]]'s"), {"WWW-Authenticate": "Bearer"}
+        elif req.path in RELOAD_PATHS and req.method == "POST" and self._may_reload(req):
             now = self.clock()
             if self._last_reload is not None and now - self._last_reload < self.reload_interval:
                 wait = self.reload_interval - (now - self._last_reload)
@@ -123,16 +156,27 @@ class AdminDoor:
         self._refused(req, status, message, token)
         return status, {"error": message}, headers
 
+    def _may_reload(self, req: Request) -> bool:
+        """Only an admin's reload counts against the rate (another role gets its 403 after)."""
+        return req.user is None or req.user.role is Role.ADMIN
+
     # -- the audit log -----------------------------------------------------
-    def done(self, req: Request, status: int, body: Any) -> None:
+    def done(self, req: Request, status: int, body: Any, detail: dict[str, Any] | None = None) -> None:
         """A state-changing request the door let through (an admin path, or any POST of the
-        network API) has been answered: its audit line."""
+        network API) has been answered: its audit line. `detail`: what the command was asked
+        to do beyond its path (a reason, a prompt list)."""
         if not (req.is_admin or req.method == "POST"):
             return
         line: dict[str, Any] = {"result": "done" if status == 200 else "failed"}
+        if detail:
+            line["detail"] = detail
         if isinstance(body, dict) and status != 200 and "error" in body:
             line["error"] = str(body["error"])[:300]
         self._write(req, status, "ok", line)
+
+    def forbidden(self, req: Request, message: str) -> None:
+        """A known user asked for what its role may not do (403): always a line."""
+        self._write(req, 403, "ok", {"result": "refused", "why": message})
 
     def _refused(self, req: Request, status: int, message: str, token: str) -> None:
         now = self.clock()
@@ -150,6 +194,7 @@ class AdminDoor:
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "peer": f"{req.peer[0]}:{req.peer[1]}" if req.peer else None,
             "uid": uid, "user": _user(uid),
+            "api_user": req.user.name if req.user else None, "role": req.user.role.value if req.user else None,
             "method": req.method, "path": req.path[:300], "token": token, "status": status, **extra}
         if self.not_logged:
             line["not_logged"] = self.not_logged     # refusals since the last line, not written

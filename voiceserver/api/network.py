@@ -1,53 +1,140 @@
-"""The network API ([api] bind): aiohttp in the server's event loop.
+"""The network API ([api] bind): aiohttp in the server's event loop, HTTP or HTTPS.
 
-Today it serves the event stream (voiceserver.api.stream, `GET /v1/events`),
-the first commands (a call's hang-up, an agent's state; each POST audited)
-and an index (`GET /`). The admin door (voiceserver.api.door) stands before
-every request: the API listens on loopback by default, and a loopback port
-is open to every local user and to web pages (DNS rebinding), so the Host
-and Origin must be this port's loopback names and the request must carry the
-admin token (`Authorization: Bearer`, the server's [api] token_file).
+It serves the event stream (voiceserver.api.stream, `GET /v1/events`), the
+views (queues, agents, channels), the commands (calls, agents, the admin's
+reload; each POST audited) and an index (`GET /`). Every request passes the
+door (voiceserver.api.door: Host and Origin, the bearer token, which user it
+is), then the route's right (voiceserver.api.roles: which roles may use it,
+and for an agent user whether the call or agent is its own). Refusals are
+JSON `{"error": ...}`: 401 without a known token, 403 with the role the
+route needs, 400 with what is wrong in the request, 404 no such route, call
+or agent, 405 a wrong method, 409 not possible now.
+
+With ``[api] tls_cert``/``tls_key`` it speaks TLS (https, wss) only.
+
+The commands act through a backend (the voice server: voiceserver.core.server
+.VoiceServer) with the methods `hang_up`, `agent_control`, `call_command`,
+`call_agents`, `views` and `admin_reload`; a missing one is a 404 "not served
+here".
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import re
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from voiceserver.api import openapi
-from voiceserver.api.door import AdminDoor
-from voiceserver.api.status import Conflict, listen_socket
-from voiceserver.api.stream import EventStream, door_middleware, door_request
+from voiceserver.api.door import AdminDoor, Request
+from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, VIEW_ALL, ApiUser, Right, Role, may
+from voiceserver.api.status import LOOPBACK, Conflict, listen_socket
+from voiceserver.api.stream import EventStream, door_request
 from voiceserver.core.events import EventBus, ServerEventKind, event_schema
 
 ENDPOINTS = {
     "/v1/openapi.json": "this API as OpenAPI 3.1",
     "/v1/schemas/events.json": "a JSON Schema for every event kind",
     "/v1/events": "WebSocket: every server event, resumable (?since=SEQ, kind, call, channel)",
-    "/v1/calls/{call_id}/hangup": "POST {\"reason\": ...}: end a call in progress",
+    "/v1/whoami": "the user the token is, its role and agent",
+    "/v1/queues": "the queues",
+    "/v1/agents": "the agents (an agent user: itself)",
+    "/v1/channels": "every channel and its call",
+    "/v1/reload": "POST: reload the server's config (admin)",
+    "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume, "
+                                     "route ({\"queue\": ...}), transfer ({\"number\", \"trunk\"}), "
+                                     "ivr ({\"menu\"} or {\"action\"})",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
+# call commands besides hangup: the backend's call_command(call_id, command, by)
+CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume")
 MAX_REASON = 200
+NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
+VIEWS = ("queues", "agents", "channels")
+BY = "network API"
+# where the middleware leaves the door's Request (who it is) for the handlers
+DOOR: Any = web.RequestKey("door", Request) if hasattr(web, "RequestKey") else "door"
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class BadRequest(Exception):
+    """A request body or parameter that is malformed: HTTP 400 with what is wrong."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    right: Right
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class NetworkApi:
     """`await api.start()` listens on host:port (0: a free port; `api.port` says which)."""
 
-    def __init__(self, bus: EventBus, *, host: str, port: int, token: str, audit_log: str | None = None,
+    def __init__(self, bus: EventBus, *, host: str, port: int, token: str | None = None,
+                 users: tuple[ApiUser, ...] | None = None, audit_log: str | None = None,
                  journal: tuple[str, str] | None = None, buffer: int | None = None,
-                 hang_up: Callable[[str, str], dict[str, Any]] | None = None,
-                 agent_control: Callable[..., dict[str, Any]] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, backend: Any = None) -> None:
+        """`users`: the users and their tokens' digests (voiceserver.api.token.api_users); without
+        them `token` is the admin's, the only user. `tls`: (certificate, key) PEM files."""
         self.host, self.port = host, port
-        self.hang_up, self.agent_control = hang_up, agent_control
-        self.token, self.audit_log = token, audit_log
+        self.token, self.users, self.audit_log = token, users, audit_log
+        self.tls = tls
+        self.backend = backend
         self.stream = EventStream(bus, journal) if buffer is None else EventStream(bus, journal, buffer=buffer)
         self.door: AdminDoor | None = None
         self._runner: web.AppRunner | None = None
+        self.routes = [
+            Route("GET", "/v1/openapi.json", READ, self._openapi),
+            Route("GET", "/v1/schemas/events.json", READ, self._schemas),
+            Route("GET", "/v1/events", READ, self._events),
+            Route("GET", "/v1/whoami", READ, self._whoami),
+            Route("GET", "/v1/queues", READ, self._view),
+            Route("GET", "/v1/agents", READ, self._view),
+            Route("GET", "/v1/channels", VIEW_ALL, self._view),
+            Route("POST", "/v1/reload", ADMIN, self._reload),
+            Route("POST", "/v1/calls/{call_id}/hangup", CALLS, self._hangup),
+            Route("POST", "/v1/calls/{call_id}/route", CALLS, self._route),
+            Route("POST", "/v1/calls/{call_id}/transfer", CALLS, self._transfer),
+            Route("POST", "/v1/calls/{call_id}/ivr", CALLS, self._ivr),
+            *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
+            Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
+        ]
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        cert, key = self.tls
+        try:
+            mode = os.stat(key).st_mode
+        except OSError as exc:
+            raise OSError(exc.errno, f"network API: TLS key {key}: {exc.strerror}") from None
+        if mode & 0o007:
+            raise OSError(f"network API: TLS key {key} has mode {mode & 0o777:04o}: others may read it; "
+                          f"`chmod 600 {key}` (and consider the key known)")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(f"network API: cannot use the TLS certificate {cert} and key {key}: {exc}") from None
+        return ctx
 
     async def start(self) -> NetworkApi:
+        ctx = self._ssl_context()
         try:
             sock = listen_socket(self.host, self.port)
         except OSError as exc:
@@ -55,21 +142,82 @@ class NetworkApi:
                                      f"{exc.strerror}") from None
         self.port = sock.getsockname()[1]
         try:
-            self.door = AdminDoor(self.token, self.port, self.audit_log)
+            self.door = AdminDoor(self.token, self.port, self.audit_log, users=self.users,
+                                  loopback=self.host in LOOPBACK)
         except OSError as exc:
             sock.close()
             raise OSError(exc.errno, f"cannot open the admin audit log {self.audit_log}: {exc.strerror}") from None
-        app = web.Application(middlewares=[door_middleware(self.door)])
+        app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/", self._index)
-        app.router.add_get("/v1/openapi.json", self._openapi)
-        app.router.add_get("/v1/schemas/events.json", self._schemas)
-        app.router.add_get("/v1/events", self.stream.handle)
-        app.router.add_post("/v1/calls/{call_id}/hangup", self._hangup)
-        app.router.add_post("/v1/agents/{agent}/{action}", self._agent)
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, self._checked(route))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=ctx).start()
         return self
+
+    # -- the door, the rights ------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """The door first (Host, Origin, the token: who it is); aiohttp's own refusals (no such
+        route, a wrong method) as JSON like every other answer."""
+        assert self.door is not None
+        req = door_request(request)
+        refused = self.door.refuse(req)
+        if refused is not None:
+            status, body, headers = refused
+            return web.json_response(body, status=status, headers=headers)
+        request[DOOR] = req
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            return error(405, f"{request.method} not allowed on {request.path[:200]}: "
+                              f"{', '.join(sorted(exc.allowed_methods))}", {"Allow": ",".join(exc.allowed_methods)})
+        except web.HTTPNotFound:
+            return error(404, f"no such endpoint {request.path[:200]} (GET / lists them)")
+
+    def _checked(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The route's handler behind its right: 403 naming the roles it needs."""
+        async def handler(request: web.Request) -> web.StreamResponse:
+            req: Request = request[DOOR]
+            user = req.user
+            assert user is not None                  # the door let only known tokens in
+            why = self._forbidden(user, route.right, request)
+            if why is not None:
+                assert self.door is not None
+                self.door.forbidden(req, why)
+                return error(403, why)
+            return await route.handler(request)
+        return handler
+
+    def _forbidden(self, user: ApiUser, right: Right, request: web.Request) -> str | None:
+        """Why `user` may not use this route on this target, or None."""
+        if not may(user, right):
+            return f"user {user.name!r} has role {user.role}, which may not {right.what}: it needs {right.needs()}"
+        if user.role is not Role.AGENT or right.agent_own is None:
+            return None
+        if right.agent_own == "agent":
+            agent = request.match_info.get("agent")
+            if agent != user.agent:
+                return (f"user {user.name!r} (role agent) may change only its own agent {user.agent!r}, "
+                        f"not {agent!r}: that needs {right.needs()}")
+            return None
+        call_id = request.match_info.get("call_id", "")
+        owners = self._call_agents(call_id)
+        if user.agent not in owners:
+            return (f"user {user.name!r} (role agent) may control only the calls offered or connected to "
+                    f"agent {user.agent!r}; call {call_id[:100]!r} is not one: that needs {right.needs()}")
+        return None
+
+    def _call_agents(self, call_id: str) -> set[str]:
+        fn = getattr(self.backend, "call_agents", None)
+        return set(fn(call_id)) if fn is not None else set()
+
+    # -- reads ---------------------------------------------------------------
+    async def _index(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = {"endpoints": ENDPOINTS, "clients": self.stream.clients}
+        return web.json_response(body)
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi.document())
@@ -78,56 +226,187 @@ class NetworkApi:
         """A JSON Schema per event kind (voiceserver.core.events.event_schema)."""
         return web.json_response({k.value: event_schema(k) for k in ServerEventKind})
 
-    async def _index(self, request: web.Request) -> web.Response:
-        body: dict[str, Any] = {"endpoints": ENDPOINTS, "clients": self.stream.clients}
-        return web.json_response(body)
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        user: ApiUser = request[DOOR].user
+        return await self.stream.handle(request, agent=user.agent if user.role is Role.AGENT else None)
 
-    async def _reason(self, request: web.Request, default: str) -> str:
-        """The optional JSON body's `reason` (what the call record and the events say)."""
+    async def _whoami(self, request: web.Request) -> web.Response:
+        user: ApiUser = request[DOOR].user
+        return web.json_response({"user": user.name, "role": user.role.value, "agent": user.agent})
+
+    async def _view(self, request: web.Request) -> web.Response:
+        name = request.path.rsplit("/", 1)[1]
+        views = getattr(self.backend, "views", None)
+        source = views().get(name) if views is not None else None
+        if source is None:
+            return error(404, f"{request.path} is not served here (no server behind this API)")
+        rows = source()
+        user: ApiUser = request[DOOR].user
+        if name == "agents" and user.role is Role.AGENT:        # an agent sees itself
+            rows = [r for r in rows if r.get("name") == user.agent]
+        return web.json_response({name: rows})
+
+    # -- commands ------------------------------------------------------------
+    async def _body(self, request: web.Request, allowed: dict[str, str]) -> dict[str, Any]:
+        """The optional JSON object body, its keys among `allowed` (key -> what it is)."""
         if not request.can_read_body:
-            return default
+            return {}
+        raw = await request.read()
+        if not raw.strip():
+            return {}
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
-            raise web.HTTPBadRequest(text=json.dumps({"error": 'the body is not JSON: send {"reason": "..."}'}),
-                                     content_type="application/json") from None
-        reason = body.get("reason", default) if isinstance(body, dict) else None
-        if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"reason: a string of 1 to {MAX_REASON} "
-                                                               f"characters"}), content_type="application/json")
+            raise BadRequest(f"the body is not JSON: send an object with {', '.join(allowed) or 'nothing'}") from None
+        if not isinstance(body, dict):
+            raise BadRequest(f"the body is JSON {type(body).__name__}: send an object "
+                             f"({', '.join(f'{k}: {v}' for k, v in allowed.items()) or 'empty'})")
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise BadRequest(f"unknown field {unknown[0][:40]!r}: this command takes "
+                             f"{', '.join(allowed) or 'no fields'}")
+        return body
+
+    @staticmethod
+    def _reason(body: dict[str, Any], default: str | None) -> str | None:
+        reason = body.get("reason", default)
+        if reason is None:
+            return None
+        if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON or not reason.isprintable():
+            raise BadRequest(f"reason: a string of 1 to {MAX_REASON} printable characters")
         return reason
 
-    async def _command(self, request: web.Request, action: Callable[[], dict[str, Any]]) -> web.Response:
+    async def _command(self, request: web.Request, action: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+                       detail: dict[str, Any] | None = None) -> web.Response:
         """Run a state-changing command: 200 with its answer, 404 no such target, 409 not now;
-        the door writes the audit line (who, what, when, result)."""
+        the audit line says who, what, when and the result."""
         try:
-            status, body = 200, action()
+            result = action()
+            if isinstance(result, Awaitable):
+                result = await result
+            status, body = 200, result
         except Conflict as exc:
             status, body = 409, {"error": str(exc)}
         except LookupError as exc:
             status, body = 404, {"error": str(exc).strip("'\"")}
+        except BadRequest as exc:
+            status, body = 400, {"error": str(exc)}
         if self.door is not None:
-            self.door.done(door_request(request), status, body)
+            self.door.done(request[DOOR], status, body, detail)
         return web.json_response(body, status=status)
 
+    async def _refused_body(self, request: web.Request, exc: BadRequest) -> web.Response:
+        """A malformed command: 400, and an audit line (it was a command, refused)."""
+        if self.door is not None:
+            self.door.done(request[DOOR], 400, {"error": str(exc)})
+        return error(400, str(exc))
+
+    def _served(self, name: str) -> Callable[..., Any] | None:
+        return getattr(self.backend, name, None)
+
+    def _by(self, request: web.Request) -> str:
+        """Who the events and records name as the doer: `network API (user)`."""
+        user: ApiUser = request[DOOR].user
+        return f"{BY} ({user.name})"
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        reload = self._served("admin_reload")
+        if reload is None:
+            return error(404, "reload is not served here")
+        return await self._command(request, reload)
+
     async def _hangup(self, request: web.Request) -> web.Response:
-        if self.hang_up is None:
-            return web.json_response({"error": "call control is not served here"}, status=404)
+        hang_up = self._served("hang_up")
+        if hang_up is None:
+            return error(404, "call control is not served here")
+        try:
+            reason = self._reason(await self._body(request, {"reason": "text"}), "hung up by the API")
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
         call_id = request.match_info["call_id"]
-        reason = await self._reason(request, "hung up by the API")
-        hang_up = self.hang_up
-        return await self._command(request, lambda: hang_up(call_id, reason))
+        return await self._command(request, lambda: hang_up(call_id, reason), {"reason": reason})
+
+    async def _call_command(self, request: web.Request) -> web.Response:
+        command = request.path.rsplit("/", 1)[1]
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            await self._body(request, {})
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, command, by))
+
+    async def _route(self, request: web.Request) -> web.Response:
+        """A caller in the IVR to a queue: {"queue": NAME}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"queue": "the queue's name"})
+            queue = body.get("queue")
+            if not isinstance(queue, str) or not 0 < len(queue) <= MAX_REASON:
+                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"}')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
+                                   {"queue": queue})
+
+    async def _transfer(self, request: web.Request) -> web.Response:
+        """A caller in the IVR, transferred blind: {"number": DIGITS, "trunk": GROUP}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"number": "the digits to dial", "trunk": "the trunk group"})
+            number, trunk = body.get("number"), body.get("trunk")
+            if not isinstance(number, str) or not NUMBER.match(number):
+                raise BadRequest('number: 1 to 32 of 0-9 * # is required: send {"number": "...", "trunk": "..."}')
+            if not isinstance(trunk, str) or not 0 < len(trunk) <= MAX_REASON:
+                raise BadRequest('trunk: the outbound trunk group ([channels.outbound]) is required')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(
+            request, lambda: call_command(call_id, "transfer", by, number=number, trunk=trunk),
+            {"number": number, "trunk": trunk})
+
+    async def _ivr(self, request: web.Request) -> web.Response:
+        """A caller in the IVR to one of its menus or named actions: {"menu": M} or {"action": A}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"menu": "an [ivr.menus] name", "action": "an [ivr.actions] name"})
+            names = {k: v for k, v in body.items() if v is not None}
+            if len(names) != 1 or not all(isinstance(v, str) and 0 < len(v) <= MAX_REASON for v in names.values()):
+                raise BadRequest('send one of {"menu": "NAME"} (an [ivr.menus] menu) and {"action": "NAME"} '
+                                 '(an [ivr.actions] action)')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, "ivr", by, **names), names)
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])
         if action is None:
-            return web.json_response({"error": f"no agent action {request.match_info['action']!r}: "
-                                               f"{', '.join(AGENT_ACTIONS)}"}, status=404)
-        if self.agent_control is None:
-            return web.json_response({"error": "agent control is not served here"}, status=404)
-        agent = request.match_info["agent"]
-        control = self.agent_control
-        return await self._command(request, lambda: control(agent, action, by="network API"))
+            return error(404, f"no agent action {request.match_info['action'][:40]!r}: {', '.join(AGENT_ACTIONS)}")
+        control = self._served("agent_control")
+        if control is None:
+            return error(404, "agent control is not served here")
+        try:
+            body = await self._body(request, {"reason": "text (not-ready: the reason code)"})
+            reason = self._reason(body, None)
+            if reason is not None and action != "not_ready":
+                raise BadRequest(f"reason: only not-ready takes a reason code, not {request.match_info['action']}")
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        agent, by = request.match_info["agent"], self._by(request)
+        if reason is None:
+            return await self._command(request, lambda: control(agent, action, by=by))
+        return await self._command(request, lambda: control(agent, action, by=by, reason=reason), {"reason": reason})
 
     async def close(self) -> None:
         await self.stream.close_all()

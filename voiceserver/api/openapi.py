@@ -1,12 +1,15 @@
 """The network API described as OpenAPI 3.1 (served at GET /v1/openapi.json).
 
 Written by hand beside the routes of voiceserver.api.network, and kept
-honest by a test: the document's paths and methods are exactly the routes
-the application serves.
+honest by tests: the document's paths and methods are exactly the routes
+the application serves, and each operation's ``x-roles`` (who may use it,
+voiceserver.api.roles) is the right the server checks.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, VIEW_ALL, Right, Role
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 EVENT = {
@@ -25,62 +28,120 @@ EVENT = {
     "required": ["seq", "kind"],
     "additionalProperties": True,
 }
+ERRORS = {400: "a malformed request (the error says what is wrong)", 401: "no token, or one of no user",
+          403: "a foreign Host or Origin, or a role that may not (the error names the roles that may)",
+          404: "no such call, agent or action", 405: "a wrong method", 409: "not possible now",
+          426: "a plain GET where a WebSocket belongs", 429: "a reload too soon after the last"}
+COMMAND_TEXT = {
+    "hold": "put the caller on hold (music), as the agent's flash does; the agent's phone stays off-hook",
+    "retrieve": "take the caller off hold: bridged with the agent's phone again",
+    "record-pause": "pause the call's recording (silence in the file, as [[pause_dtmf]] does)",
+    "record-resume": "resume the call's recording",
+}
+
+
+def roles_of(right: Right) -> list[str]:
+    """`x-roles` of an operation: the roles that may use it; `agent:own` where an agent may on
+    its own call or agent."""
+    out = [r.value for r in Role if r in right.roles]
+    if right.agent_own is not None:
+        out.append("agent:own")
+    return out
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "a bad request (what was wrong)", 401: "no token, or a wrong one",
-            403: "a foreign Host or Origin", 404: "no such call, agent or action",
-            409: "not possible now", 426: "a plain GET where a WebSocket belongs"}
-    return {str(c): {"description": text[c],
+    return {str(c): {"description": ERRORS[c],
                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for c in codes}
 
 
+def _op(summary: str, right: Right, ok: str, *codes: int, **more: Any) -> dict[str, Any]:
+    return {"summary": summary, "x-roles": roles_of(right),
+            "responses": {"200": {"description": ok}, **_errors(401, 403, *codes)}, **more}
+
+
+def _body(**props: Any) -> dict[str, Any]:
+    return {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": props, "additionalProperties": False}}}}
+
+
 def document(version: str = "1") -> dict[str, Any]:
-    reason_body = {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}}}}}
+    reason = {"type": "string", "minLength": 1, "maxLength": 200}
+    call_id = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        "/": {"get": {"summary": "the endpoints", "security": [],
+                      "responses": {"200": {"description": "the endpoints and the clients connected"}}}},
+        "/v1/openapi.json": {"get": _op("this document", READ, "OpenAPI 3.1")},
+        "/v1/schemas/events.json": {"get": _op("a JSON Schema (2020-12) for every event kind, by kind", READ,
+                                               "{kind: schema}")},
+        "/v1/whoami": {"get": _op("the user the token is", READ, "{user, role, agent}")},
+        "/v1/queues": {"get": _op("the queues (waiting, longest wait, statistics)", READ, "{queues: [...]}", 404)},
+        "/v1/agents": {"get": _op("the agents and their states (an agent user: only itself)", READ,
+                                  "{agents: [...]}", 404)},
+        "/v1/channels": {"get": _op("every channel, its state and call", VIEW_ALL, "{channels: [...]}", 404)},
+        "/v1/reload": {"post": _op("reload the server's config (as SIGHUP)", ADMIN,
+                                   "{reloaded, file, error}", 404, 429)},
+        "/v1/events": {"get": {
+            "summary": "the event stream (WebSocket): resumable, in order, filtered; an agent user gets its "
+                       "own events only",
+            "x-roles": roles_of(READ),
+            "parameters": [
+                {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                 "description": "the last seq seen: every event after it, then the live ones"},
+                {"name": "kind", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+                 "style": "form", "explode": True,
+                 "description": "only these kinds; a value ending in '.' takes a family"},
+                {"name": "call", "in": "query", "schema": {"type": "string"}},
+                {"name": "channel", "in": "query", "schema": {"type": "string", "pattern": "^([^:]+:)?[0-9]+$"}},
+            ],
+            "responses": {"101": {"description": "WebSocket: one text frame per event "
+                                                 "(#/components/schemas/Event)"},
+                          **_errors(400, 401, 403, 426)}}},
+        "/v1/calls/{call_id}/hangup": {"post": _op(
+            "end a call in progress (the reason is the call record's disposition)", CALLS, "{hung_up, reason}",
+            400, 404, parameters=[call_id], requestBody=_body(reason=reason))},
+        "/v1/calls/{call_id}/route": {"post": _op(
+            "take a caller out of the IVR into a queue, as the IVR's queue action would", CALLS,
+            "{call_id, queue}", 400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"queue": {"type": "string", "minLength": 1}},
+                "required": ["queue"], "additionalProperties": False}}}})},
+        "/v1/calls/{call_id}/transfer": {"post": _op(
+            "transfer a caller in the IVR blind to a number over a trunk group, as the IVR's transfer "
+            "action would", CALLS, "{call_id, number, trunk}", 400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"number": {"type": "string", "pattern": "^[0-9*#]{1,32}$"},
+                                                 "trunk": {"type": "string", "minLength": 1}},
+                "required": ["number", "trunk"], "additionalProperties": False}}}})},
+        "/v1/calls/{call_id}/ivr": {"post": _op(
+            "send a caller in the IVR to one of its menus (its prompts, then digits collected as the menu "
+            "says) or named actions (a play, a queue, a transfer...)", CALLS, "{call_id, menu, action}",
+            400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"menu": {"type": "string"}, "action": {"type": "string"}},
+                "minProperties": 1, "maxProperties": 1, "additionalProperties": False}}}})},
+        "/v1/agents/{agent}/{action}": {"post": _op(
+            "an agent's state: log in or out, ready, not ready (with a reason code)", AGENTS, "the agent's row",
+            400, 404, 409,
+            parameters=[{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"},
+                         "description": "the agent id (numeric ids as text: 1001)"},
+                        {"name": "action", "in": "path", "required": True,
+                         "schema": {"enum": ["login", "logout", "ready", "not-ready"]}}],
+            requestBody=_body(reason={**reason, "description": "not-ready only: the reason code"}))},
+    }
+    for command, text in COMMAND_TEXT.items():
+        paths[f"/v1/calls/{{call_id}}/{command}"] = {"post": _op(
+            text, CALLS, "{call_id, ...}: what changed", 400, 404, 409, parameters=[call_id])}
     return {
         "openapi": "3.1.0",
         "info": {"title": "voiceboard network API", "version": version,
                  "description": "The voice server's events and commands (docs/api.md)."},
         "components": {
-            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer",
-                                          "description": "the token in the server's [api] token_file"}},
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a user's token: the admin's in [api] token_file, or a [[api.user]]'s"}},
             "schemas": {"Error": ERROR, "Event": EVENT},
         },
-        "security": [{"admin": []}],
-        "paths": {
-            "/": {"get": {"summary": "the endpoints", "security": [],
-                          "responses": {"200": {"description": "the endpoints and the clients connected"}}}},
-            "/v1/openapi.json": {"get": {"summary": "this document",
-                                         "responses": {"200": {"description": "OpenAPI 3.1"}, **_errors(401, 403)}}},
-            "/v1/schemas/events.json": {"get": {
-                "summary": "a JSON Schema (2020-12) for every event kind, by kind",
-                "responses": {"200": {"description": "{kind: schema}"}, **_errors(401, 403)}}},
-            "/v1/events": {"get": {
-                "summary": "the event stream (WebSocket): resumable, in order, filtered",
-                "parameters": [
-                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0},
-                     "description": "the last seq seen: every event after it, then the live ones"},
-                    {"name": "kind", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
-                     "style": "form", "explode": True,
-                     "description": "only these kinds; a value ending in '.' takes a family"},
-                    {"name": "call", "in": "query", "schema": {"type": "string"}},
-                    {"name": "channel", "in": "query", "schema": {"type": "string", "pattern": "^([^:]+:)?[0-9]+$"}},
-                ],
-                "responses": {"101": {"description": "WebSocket: one text frame per event "
-                                                     "(#/components/schemas/Event)"},
-                              **_errors(400, 401, 403, 426)}}},
-            "/v1/calls/{call_id}/hangup": {"post": {
-                "summary": "end a call in progress",
-                "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": reason_body,
-                "responses": {"200": {"description": "hung up"}, **_errors(400, 401, 403, 404)}}},
-            "/v1/agents/{agent}/{action}": {"post": {
-                "summary": "an agent's state",
-                "parameters": [{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}},
-                               {"name": "action", "in": "path", "required": True,
-                                "schema": {"enum": ["login", "logout", "ready", "not-ready"]}}],
-                "responses": {"200": {"description": "the agent's row"}, **_errors(401, 403, 404, 409)}}},
-        },
+        "security": [{"bearer": []}],
+        "paths": paths,
     }

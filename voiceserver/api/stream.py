@@ -18,6 +18,11 @@ waits on a client.
 The API's port is served by aiohttp in the server's event loop; the admin
 door (voiceserver.api.door: loopback Host and Origin, the bearer token)
 stands before every request, as on the status API.
+
+An `agent` user's stream holds only its own events (`AgentScope`): those
+that name its agent, and those of the calls offered to it, from the offer
+to the call's end. The scope is learnt from the events in their order, so
+a resumed stream (from the journal) gets the same events as a live one.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from voiceserver.api.door import AdminDoor, Request
+from voiceserver.api.door import Request
 from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
 from voiceserver.core.journal import JournalError, gap, read_since
 
@@ -55,7 +60,8 @@ class EventStream:
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping: resume later")
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, agent: str | None = None) -> web.StreamResponse:
+        """One client's stream; `agent`: an agent user's id (only that agent's events)."""
         q = request.query
         since: int | None = None
         try:
@@ -76,7 +82,7 @@ class EventStream:
         await ws.prepare(request)
         self.clients += 1
         self._sockets.add(ws)
-        client = _Client(ws, flt, self.buffer, self.bus.last_seq)
+        client = _Client(ws, flt, self.buffer, self.bus.last_seq, AgentScope(agent) if agent is not None else None)
         stop = self.bus.subscribe(client.queue_event)
         try:
             await client.run(since, self._history)
@@ -123,12 +129,43 @@ class EventStream:
         return out
 
 
+CALL_END = ServerEventKind.CALL_END.value
+STREAM_NOTICES = (ServerEventKind.JOURNAL_GAP.value, ServerEventKind.STREAM_OVERFLOW.value)
+
+
+class AgentScope:
+    """Which events are one agent's: those naming it (`agent`, or among an ACD decision's
+    `chosen`), and every event of a call from the first one naming it to the call's end."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.calls: set[str] = set()
+
+    def wants(self, kind: str, call_id: str | None, data: dict[str, Any]) -> bool:
+        """Called for every event in order (it learns the agent's calls as they come)."""
+        if kind in STREAM_NOTICES:
+            return True
+        chosen = data.get("chosen")
+        mine = data.get("agent") == self.agent or (isinstance(chosen, list) and self.agent in chosen)
+        if call_id is None:
+            return mine
+        if mine:
+            self.calls.add(call_id)
+        elif call_id not in self.calls:
+            return False
+        if kind == CALL_END:
+            self.calls.discard(call_id)
+        return True
+
+
 class _Client:
     """One connected client: what it gets next, and the queue of live events behind it."""
 
-    def __init__(self, ws: web.WebSocketResponse, flt: EventFilter, buffer: int, joined_at: int) -> None:
+    def __init__(self, ws: web.WebSocketResponse, flt: EventFilter, buffer: int, joined_at: int,
+                 scope: AgentScope | None = None) -> None:
         self.ws = ws
         self.flt = flt
+        self.scope = scope
         self.buffer = buffer
         self.joined_at = joined_at     # the bus's last seq when the client joined: later ones are live
         self.live: deque[ServerEvent] = deque()
@@ -149,11 +186,12 @@ class _Client:
 
     async def _send(self, ev: dict[str, Any] | ServerEvent) -> None:
         if isinstance(ev, ServerEvent):
-            if self.flt.wants(ev.kind, ev.call_id, ev.chan, ev.data.get("board")):
+            if (self.scope is None or self.scope.wants(ev.kind, ev.call_id, ev.data)) and \
+                    self.flt.wants(ev.kind, ev.call_id, ev.chan, ev.data.get("board")):
                 await self.ws.send_str(ev.json)
             self.sent = ev.seq
             return
-        if self.flt.wants_dict(ev):
+        if (self.scope is None or self.scope.wants(ev["kind"], ev.get("call_id"), ev)) and self.flt.wants_dict(ev):
             await self.ws.send_str(json.dumps(ev, ensure_ascii=False, default=str))
         self.sent = ev["seq"] if ev["seq"] is not None else ev["to"]
 
@@ -205,16 +243,3 @@ def door_request(request: web.Request) -> Request:
     local = request.transport.get_extra_info("sockname") if request.transport else None
     return Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
                    peer=tuple(peer[:2]) if peer else None, local=tuple(local[:2]) if local else None)
-
-
-def door_middleware(door: AdminDoor) -> Callable[..., Any]:
-    """Every request passes the admin door first (Host, Origin, the token)."""
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
-        refused = door.refuse(door_request(request))
-        if refused is not None:
-            status, body, headers = refused
-            return web.json_response(body, status=status, headers=headers)
-        return await handler(request)
-    return middleware

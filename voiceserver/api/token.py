@@ -1,4 +1,8 @@
-"""The admin API's token file: made by the server at its first start, read by the CLIs.
+"""The API's token files: made by the server at its first start, read by the CLIs.
+
+The admin's token is ``[api] token_file``; each ``[[api.user]]`` with a
+``token_file`` has one made the same way (``api_users``: the users and the
+SHA-256 of their tokens, voiceserver.api.roles).
 
 The token is what tells the operator's ``voiceboard reload`` / ``queues`` /
 ``agent`` from any other local user (or a web page a browser on this
@@ -15,8 +19,13 @@ import pwd
 import re
 import secrets
 import stat
+from typing import TYPE_CHECKING
 
-__all__ = ["TokenFileError", "ensure_token", "read_token", "owner_name"]
+if TYPE_CHECKING:
+    from voiceserver.api.roles import ApiUser
+    from voiceserver.config.server import ApiSettings
+
+__all__ = ["TokenFileError", "ensure_token", "read_token", "owner_name", "api_users"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
@@ -100,3 +109,38 @@ def read_token(path: str) -> str:
     if not _TOKEN.fullmatch(text):
         raise TokenFileError(f"admin token file {path} does not hold a token")
     return text
+
+
+def api_users(settings: ApiSettings) -> tuple[ApiUser, ...]:
+    """The network API's users at the server's start: the admin (``[api] token_file``) and each
+    ``[[api.user]]``, whose token file is made now if it is missing (as the admin's). Only each
+    token's SHA-256 is kept. TokenFileError names the file that cannot be made or trusted."""
+    from voiceserver.api.roles import ADMIN_NAME, ApiUser, Role, token_digest
+    users = [ApiUser(ADMIN_NAME, Role.ADMIN, token_digest(ensure_token(settings.token_file)))]
+    for entry in settings.users:
+        if entry.token_file is not None:
+            digest = token_digest(ensure_token(entry.token_file))
+        else:
+            assert entry.token_sha256 is not None      # the config has one or the other
+            digest = entry.token_sha256
+        users.append(ApiUser(entry.name, Role(entry.role), digest, entry.agent))
+    return tuple(users)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m voiceserver.api.token new``: a new token and the SHA-256 for ``token_sha256``."""
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["new"]:
+        print("usage: python -m voiceserver.api.token new   (prints a new token and its token_sha256 line)",
+              file=sys.stderr)
+        return 2
+    from voiceserver.api.roles import token_digest
+    token = secrets.token_urlsafe(32)
+    print(f"token:        {token}")
+    print(f'token_sha256 = "{token_digest(token)}"')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,15 +1,18 @@
 """`voiceboard agent`: log an agent in or out, or set it ready / not ready, on a running server.
 
     voiceboard agent login|logout|ready|not-ready AGENT --config SERVER.toml
-                     [--api HOST:PORT] [--token-file FILE] [--json]
+                     [--reason CODE] [--user NAME] [--api URL] [--token-file FILE] [--json]
 
-One ``POST /admin/agent-ACTION/AGENT`` to the server's loopback status API
-(the same port and admin token as ``voiceboard queues`` and ``voiceboard
-reload``: ``--config`` or ``--api`` with ``--token-file``). Prints
-the agent's state after the change (``--json``: the server's answer).
+One ``POST /v1/agents/AGENT/ACTION`` to the server's network API (or, for
+a config without ``[api]``, ``POST /admin/agent-ACTION/AGENT`` to the
+loopback status API), with the admin's token or ``--user NAME``'s (an
+agent user may change only its own agent): the client and options
+``voiceboard queues`` and ``voiceboard reload`` use. ``--reason``: a
+not-ready's reason code. Prints the agent's state after the change
+(``--json``: the server's answer).
 Errors go to stderr: exit status 1 for a change the server refused (no such
 agent: HTTP 404; not possible in the agent's state, e.g. ready while logged
-out: HTTP 409; refused by the API: 401, 403, 429), 2 when no server
+out: HTTP 409; refused by the API: 400, 401, 403, 429), 2 when no server
 answers, the token cannot be read or the arguments are wrong.
 """
 from __future__ import annotations
@@ -17,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.parse
 
 from voiceserver.api.token import TokenFileError
-from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args, post
+from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args
 
 __all__ = ["main", "ACTIONS"]
 
@@ -31,18 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="voiceboard agent",
                                  description="change an agent's state on a running voice server")
     ap.add_argument("action", choices=ACTIONS)
-    ap.add_argument("agent", help="the agent's name ([agents.NAME] in the server config)")
+    ap.add_argument("agent", help="the agent's id ([agents.ID] in the server config: 1001, or a name)")
+    ap.add_argument("--reason", metavar="CODE", help="not-ready: the reason code (break, lunch, training...)")
     add_api_options(ap)
     ap.add_argument("--json", action="store_true", help="print the server's JSON answer")
     args = ap.parse_args(argv)
+    if args.reason is not None and args.action != "not-ready":
+        ap.error("--reason goes with not-ready")
     try:
-        api, token = api_from_args(args)
+        client = api_from_args(args)
+        status, body = client.agent(args.action, args.agent, args.reason)
     except (ValueError, TokenFileError) as exc:
         print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2
-    path = f"/admin/agent-{args.action}/{urllib.parse.quote(args.agent, safe='')}"
-    try:
-        status, body = post(api, path, token=token)
     except StatusUnreachable as exc:
         print(f"voiceboard agent: {exc}", file=sys.stderr)
         return 2

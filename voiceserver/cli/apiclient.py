@@ -1,92 +1,200 @@
-"""The one client of the server's loopback API that the CLI commands share.
+"""The one client of the server's API that the CLI commands share.
 
-`voiceboard queues`, `voiceboard agent` and `voiceboard reload` find the
-server the same way (`--config` names its config, whose `[api]` gives the
-address, port + 1, and the admin token file; `--api` and `--token-file`
-override), send the admin token the same way, and report an unreachable
-server the same way (`StatusUnreachable`, exit status 2 in each command).
+`voiceboard queues`, `voiceboard agent`, `voiceboard reload` and `voiceboard
+events --follow` find the server the same way and send a user's token the
+same way (`ApiClient`), and report an unreachable server the same way
+(`StatusUnreachable`, exit status 2 in each command):
+
+- ``--config SERVER.toml``: a config with ``[api]`` names the network API
+  (``bind``; https when it has ``tls_cert``, whose certificate the client
+  then trusts); without ``[api]`` the server runs only the loopback
+  status/admin API (the default port + 1), which the client then uses.
+- The token: the admin's (``[api] token_file``), or with ``--user NAME``
+  that ``[[api.user]]``'s token file; ``--token-file`` names one outright.
+- ``--api``: ``http(s)://HOST:PORT`` (the network API) or ``HOST:PORT``
+  (the status API) instead of the config's; ``--cafile``: the certificate
+  (or CA) to trust for https.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import ssl
+import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StatusUnreachable", "add_api_options", "api_from_args", "request", "post", "fetch"]
+__all__ = ["StatusUnreachable", "ApiClient", "add_api_options", "api_from_args", "client_from_config"]
 
 
 class StatusUnreachable(Exception):
-    """The status API did not answer (no server, wrong port) or answered with an error."""
+    """The server's API did not answer (no server, wrong port) or answered with an error."""
 
 
-def add_api_options(ap: argparse.ArgumentParser) -> None:
-    """--config / --api / --token-file: where the server's status API is and its token."""
-    ap.add_argument("--config", metavar="SERVER.toml",
-                    help="the server's config: its [api] gives the address (port + 1) and the token file")
-    ap.add_argument("--api", metavar="HOST:PORT",
-                    help="the server's status API (default: from --config; needed without it)")
+@dataclass
+class ApiClient:
+    """Where the server's API is and whose token to send.
+
+    `network`: the network API (``/v1/...``, http or https); else the loopback
+    status/admin API (``/queues``, ``/admin/...``)."""
+    host: str
+    port: int
+    token: str
+    network: bool = True
+    tls: bool = False
+    cafile: str | None = None       # https: the certificate (or CA) to trust; None: the system's
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        """For messages: 'the network API at URL' or 'the status API at HOST:PORT'."""
+        if self.network:
+            return f"the network API at {self.base_url}"
+        return f"the status API at {self.base_url.removeprefix('http://')}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For https: verify the server's certificate against `cafile` (or the system's CAs)."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=self.cafile)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                timeout: float = 10.0) -> tuple[int, Any]:
+        """One request: (HTTP status, decoded JSON). StatusUnreachable when nobody answers."""
+        ctx = self.ssl_context()
+        conn: http.client.HTTPConnection = (http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                                                        context=ctx)
+                                            if ctx is not None else
+                                            http.client.HTTPConnection(self.host, self.port, timeout=timeout))
+        headers = {"Authorization": f"Bearer {self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        elif method == "POST":
+            data = b""
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise StatusUnreachable(f"cannot reach {self.name} ({exc}); "
+                                    f"is `voiceboard serve` running?") from None
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            raise StatusUnreachable(f"{self.name}{path}: not the server's API (the answer is not JSON)") from None
+
+    def fetch(self, path: str) -> Any:
+        """GET `path`; anything but 200 is StatusUnreachable."""
+        status, doc = self.request("GET", path, timeout=3.0)
+        if status != 200:
+            raise StatusUnreachable(f"{self.base_url}{path}: HTTP {status}: {doc.get('error', doc)}")
+        return doc
+
+    # -- what the commands ask ------------------------------------------------
+    def view(self, name: str) -> list[dict[str, Any]]:
+        """`queues`, `agents` or `channels`."""
+        return self.fetch(f"/v1/{name}" if self.network else f"/{name}")[name]
+
+    def agent(self, action: str, agent: str, reason: str | None = None) -> tuple[int, dict[str, Any]]:
+        """login, logout, ready, not-ready (`reason`: the network API's reason code)."""
+        quoted = urllib.parse.quote(agent, safe="")
+        if self.network:
+            return self.request("POST", f"/v1/agents/{quoted}/{action}", {"reason": reason} if reason else None)
+        if reason:
+            raise ValueError("a reason code needs the network API (the config's [api])")
+        return self.request("POST", f"/admin/agent-{action}/{quoted}")
+
+    def reload(self) -> tuple[int, dict[str, Any]]:
+        return self.request("POST", "/v1/reload" if self.network else "/admin/reload")
+
+
+def add_api_options(ap: argparse.ArgumentParser, config: bool = True) -> None:
+    """--config / --api / --user / --token-file / --cafile: where the server's API is, whose token."""
+    if config:
+        ap.add_argument("--config", metavar="SERVER.toml",
+                        help="the server's config: its [api] gives the address and the token files")
+    ap.add_argument("--api", metavar="URL|HOST:PORT",
+                    help="http(s)://HOST:PORT: the network API; HOST:PORT: the loopback status API "
+                         "(default: from --config)")
+    ap.add_argument("--user", metavar="NAME",
+                    help="act as this [[api.user]] of the config (its token_file); default: the admin")
     ap.add_argument("--token-file", metavar="FILE",
-                    help="the admin token file (default: [api] token_file of --config)")
+                    help="the token file (default: the admin's [api] token_file, or --user's)")
+    ap.add_argument("--cafile", metavar="PEM",
+                    help="https: the certificate or CA to trust (default: [api] tls_cert)")
 
 
-def api_from_args(args: argparse.Namespace) -> tuple[str, str]:
-    """(HOST:PORT, token) from the options; ValueError (or TokenFileError,
-    ConfigError) with a message naming what is missing or wrong."""
+def _token_file(settings: Any, user: str | None) -> str:
+    if user is None or user == "admin":
+        return settings.token_file
+    entry = next((u for u in settings.users if u.name == user), None)
+    if entry is None:
+        known = ", ".join(["admin", *(u.name for u in settings.users)])
+        raise ValueError(f"--user {user}: no such [[api.user]] in the config (known: {known})")
+    if entry.token_file is None:
+        raise ValueError(f"--user {user}: its token is not in a file the server made (token_sha256): "
+                         f"give --token-file FILE")
+    return entry.token_file
+
+
+def api_from_args(args: argparse.Namespace) -> ApiClient:
+    """The client the options name; ValueError (or TokenFileError, ConfigError) with a message
+    naming what is missing or wrong."""
     from voiceserver.api.token import read_token
-    api, token_file = args.api, args.token_file
-    if args.config:
+    config = getattr(args, "config", None)
+    token_file, cafile = args.token_file, args.cafile
+    client: ApiClient | None = None
+    if config:
         from voiceserver.config.server import load_api_settings
-        settings = load_api_settings(args.config)
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        api = api or f"{host}:{settings.port + 1}"
-        token_file = token_file or settings.token_file
-    if api is None:
-        raise ValueError("where is the server? give --config SERVER.toml (or --api HOST:PORT)")
-    _split(api)
+        settings = load_api_settings(config)
+        token_file = token_file or _token_file(settings, args.user)
+        if settings.network:
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+            client = ApiClient(host, settings.port, "", network=True, tls=settings.tls_cert is not None,
+                               cafile=cafile or settings.tls_cert)
+        else:
+            client = ApiClient(settings.host, settings.port + 1, "", network=False)
+    elif args.user is not None and token_file is None:
+        raise ValueError("--user needs --config SERVER.toml (its [[api.user]] names the token file)")
+    if args.api:
+        client = _parse_api(args.api, cafile)
+    if client is None:
+        raise ValueError("where is the server? give --config SERVER.toml (or --api URL)")
     if token_file is None:
-        raise ValueError("the status API needs the admin token: give --config SERVER.toml "
-                         "(its [api] token_file) or --token-file FILE")
-    return api, read_token(token_file)
+        raise ValueError("the API needs a token: give --config SERVER.toml (its [api] token_file) "
+                         "or --token-file FILE")
+    client.token = read_token(token_file)
+    return client
 
 
-def _split(api: str) -> tuple[str, int]:
-    host, sep, port = api.rpartition(":")
+def client_from_config(config: str, user: str | None = None) -> ApiClient | None:
+    """The network API of a config with [api] (the admin's token, or `user`'s), or None."""
+    from voiceserver.config.server import load_api_settings
+    settings = load_api_settings(config)
+    if not settings.network:
+        return None
+    ns = argparse.Namespace(config=config, api=None, user=user, token_file=None, cafile=None)
+    return api_from_args(ns)
+
+
+def _parse_api(api: str, cafile: str | None) -> ApiClient:
+    scheme, sep, rest = api.partition("://")
+    if not sep:
+        scheme, rest = "", api
+    elif scheme not in ("http", "https"):
+        raise ValueError(f"--api: expected HOST:PORT (the status API) or http(s)://HOST:PORT "
+                         f"(the network API), got {api!r}")
+    host, sep, port = rest.rstrip("/").rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ValueError(f"--api: expected HOST:PORT, got {api!r}")
-    return host.strip("[]"), int(port)
-
-
-def request(method: str, api: str, path: str, timeout: float,
-            token: str | None = None) -> tuple[int, Any]:
-    """One request to the status API at `api` ("HOST:PORT"): (HTTP status, decoded JSON)."""
-    host, port = _split(api)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        conn.request(method, path, body=b"" if method == "POST" else None, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise StatusUnreachable(f"cannot reach the status API at {api} ({exc}); "
-                                f"is `voiceboard serve` running?") from None
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(data)
-    except ValueError:
-        raise StatusUnreachable(f"{api}{path}: not a status API (answer is not JSON)") from None
-
-
-def post(api: str, path: str, timeout: float = 10.0,
-         token: str | None = None) -> tuple[int, dict[str, Any]]:
-    """POST an admin action; (HTTP status, the answer): a refusal is the caller's to report."""
-    return request("POST", api, path, timeout, token)
-
-
-def fetch(api: str, path: str, timeout: float = 3.0, token: str | None = None) -> Any:
-    """GET `path` and decode the JSON; anything but 200 is StatusUnreachable."""
-    status, doc = request("GET", api, path, timeout, token)
-    if status != 200:
-        raise StatusUnreachable(f"{api}{path}: HTTP {status}: {doc.get('error', doc)}")
-    return doc
+        raise ValueError(f"--api: expected HOST:PORT (the status API) or http(s)://HOST:PORT "
+                         f"(the network API), got {api!r}")
+    return ApiClient(host.strip("[]"), int(port), "", network=bool(scheme), tls=scheme == "https", cafile=cafile)

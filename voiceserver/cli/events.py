@@ -8,9 +8,10 @@ Reads the SQLite event journal that `[storage] events` names (docs/events.md):
 every event after `--since SEQ`, oldest first, with a `journal.gap` line where
 events are gone (pruned, or lost to a kill). `--follow` then keeps going: over
 the server's network API when the config has [api] (the WebSocket stream,
-with the token from [api] token_file; it resumes by itself when the server
-restarts), else by reading the journal again. The last `seq` printed is
-where a later run resumes. Filters (kind, call, channel) apply to events;
+with the admin's token from [api] token_file or `--user`'s, over TLS when
+[api] has tls_cert; it resumes by itself when the server restarts), else
+by reading the journal again. The last `seq` printed is where a later run
+resumes. Filters (kind, call, channel) apply to events;
 gaps always show.
 """
 from __future__ import annotations
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="keep going as the server adds events (Ctrl-C ends): over the network API when the "
                          "config has [api], else by reading the journal again")
     ap.add_argument("--poll", action="store_true", help="with --follow: read the journal file, not the API")
+    ap.add_argument("--user", metavar="NAME",
+                    help="with --follow: the API alone (not the journal file) as this [[api.user]] (its token "
+                         "file; an agent user gets its own events only), from --since or from now")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     return ap
 
@@ -75,25 +79,20 @@ def format_line(ev: dict[str, Any]) -> str:
     return f"{ev['seq']:>8}  {ev['time']:23}  {ev['kind']:<24} {where:<12} {ev.get('call_id') or '':<16} {fields}"
 
 
-def _api(args: argparse.Namespace) -> tuple[str, str] | None:
-    """The network API's URL and token from the config's [api], or None (no [api]: poll the file)."""
+def _api(args: argparse.Namespace) -> Any:
+    """The network API's client (voiceserver.cli.apiclient: the address, TLS and the token from the
+    config's [api], the admin's or --user's), or None (no [api]: poll the file)."""
     if not args.config:
         return None
-    from voiceserver.api.token import read_token
-    from voiceserver.config.server import load_api_settings
-    settings = load_api_settings(args.config)
-    if not settings.network:
-        return None
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    return f"http://{host}:{settings.port}", read_token(settings.token_file)
+    from voiceserver.cli.apiclient import client_from_config
+    return client_from_config(args.config, args.user)
 
 
-async def _follow_api(api: tuple[str, str], after: int, args: argparse.Namespace) -> int:
+async def _follow_api(api: Any, after: int | None, args: argparse.Namespace) -> int:
     from voiceserver.api.client import EventClient
-    url, token = api
     shown = 0
-    async with EventClient(url, token, since=after, kinds=args.kind, call=args.call,
-                           channel=args.channel) as events:
+    async with EventClient(api.base_url, api.token, since=after, kinds=args.kind, call=args.call,
+                           channel=args.channel, ssl=api.ssl_context()) as events:
         async for ev in events:
             print(json.dumps(ev, ensure_ascii=False) if args.json else format_line(ev), flush=True)
             shown += 1
@@ -103,21 +102,27 @@ async def _follow_api(api: tuple[str, str], after: int, args: argparse.Namespace
 def main(argv: list[str] | None = None) -> int:
     from voiceserver.api.token import TokenFileError
     from voiceserver.core.journal import JournalError, read_since, stored_range
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.user is not None and (not args.follow or args.poll or not args.config):
+        ap.error("--user goes with --follow and --config (the API; the journal file is the server's user's)")
     try:
-        path, server_id = _where(args)
         flt = EventFilter(args.kind or [], args.call, args.channel)
         api = _api(args) if args.follow and not args.poll else None
-        if not os.path.exists(path) and api is None:
-            raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
+        # another user than the admin sees what its role may, from the API alone (not the file)
+        api_only = api is not None and args.user not in (None, "admin")
         after = args.since
-        if after is None:
-            top = stored_range(path, server_id)[1] if os.path.exists(path) else 0
-            after = max(0, top - args.last)
         shown = 0
         if not args.json:
             print(f"{'seq':>8}  {'time (UTC)':23}  {'kind':<24} {'channel':<12} {'call':<16} fields")
-        while True:
+        if not api_only:
+            path, server_id = _where(args)
+            if not os.path.exists(path) and api is None:
+                raise ValueError(f"{path}: no such journal (has the server run with this [storage]?)")
+            if after is None:
+                top = stored_range(path, server_id)[1] if os.path.exists(path) else 0
+                after = max(0, top - args.last)
+        while not api_only:
             if api is not None and not os.path.exists(path):
                 break
             batch = read_since(path, server_id, after)

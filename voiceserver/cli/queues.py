@@ -1,6 +1,6 @@
-"""`voiceboard queues`: queues and agents of a running server, from its status API.
+"""`voiceboard queues`: queues and agents of a running server, from its API.
 
-    voiceboard queues --config SERVER.toml [--api HOST:PORT] [--token-file F]
+    voiceboard queues --config SERVER.toml [--user NAME] [--api URL] [--token-file F]
                       [--json] [--once] [--interval S]
 
 A live table (rich) refreshed every ``--interval`` seconds until Ctrl-C;
@@ -8,10 +8,11 @@ A live table (rich) refreshed every ``--interval`` seconds until Ctrl-C;
 ``/agents`` documents. A server that cannot be reached is an error on
 stderr with exit status 2, so scripts can tell "no server" from "no calls".
 
-The API wants the admin token (admin_token.py): ``--config`` names the
-server's config, whose ``[api]`` gives the address (port + 1) and the
-token file; ``--api`` and ``--token-file`` override them. The same options
-serve ``voiceboard reload`` and ``voiceboard agent``: they share one client
+The API wants a token: ``--config`` names the server's config, whose
+``[api]`` gives the network API's address and the admin's token file (or
+``--user NAME``'s); without ``[api]`` the loopback status API (port + 1).
+``--api`` and ``--token-file`` override them. The same options serve
+``voiceboard reload`` and ``voiceboard agent``: they share one client
 (``voiceserver.cli.apiclient``).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from typing import Any
 
 from voiceserver.api.token import TokenFileError
-from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args, fetch
+from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args
 
 __all__ = ["main", "render"]
 
@@ -71,14 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=1.0, help="refresh period, seconds")
     args = ap.parse_args(argv)
     try:
-        api, token = api_from_args(args)
+        client = api_from_args(args)
     except (ValueError, TokenFileError) as exc:   # ConfigError is a ValueError; each names the file
         print(f"voiceboard queues: {exc}", file=sys.stderr)
         return 2
 
     def get() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return (fetch(api, "/queues", token=token)["queues"],
-                fetch(api, "/agents", token=token)["agents"])
+        return client.view("queues"), client.view("agents")
 
     try:
         queues, agents = get()

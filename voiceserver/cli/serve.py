@@ -105,21 +105,21 @@ def serve_main(argv: list[str]) -> int:
 
 
 def reload_main(argv: list[str]) -> int:
-    """Ask a running server to reload its config file (like SIGHUP, over its loopback admin API)."""
+    """Ask a running server to reload its config file (like SIGHUP, over its API: the admin's)."""
     from voiceserver.api.token import TokenFileError
-    from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args, post
+    from voiceserver.cli.apiclient import StatusUnreachable, add_api_options, api_from_args
     ap = argparse.ArgumentParser(prog="voiceboard reload", description=reload_main.__doc__)
     add_api_options(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     try:
-        api, token = api_from_args(args)
-        status, body = post(api, "/admin/reload", token=token)
+        client = api_from_args(args)
+        status, body = client.reload()
     except (StatusUnreachable, ValueError, TokenFileError) as exc:
         print(f"voiceboard reload: {exc}", file=sys.stderr)
         return 1
     if status != 200:
-        print(f"voiceboard reload: {api}/admin/reload: HTTP {status} {body.get('error', '')}",
+        print(f"voiceboard reload: {client.base_url}: HTTP {status} {body.get('error', '')}",
               file=sys.stderr)
         return 1
     if args.json:

@@ -106,7 +106,7 @@ from voiceserver.ivr.schedule import (
 )
 from voiceserver.recording.rules import RecordingRules, agent_warnings, load_rules
 
-__all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings",
+__all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiSettings", "ApiUserEntry",
            "StorageSettings", "OpenBoard", "agent_ids", "load_config", "reload_config", "load_api_settings",
            "ConfigError", "ConfigErrors", "SECTIONS"]
 
@@ -157,6 +157,29 @@ class ApiSettings:
     network: bool = False           # the config has [api]: `voiceboard serve` runs the network API on `bind`
     ami_host: str = "127.0.0.1"     # [api] ami_bind: the AMI-compatible feed (voiceserver.api.ami)
     ami_port: int | None = None     # None: no AMI feed
+    users: tuple[ApiUserEntry, ...] = ()   # [[api.user]]: the network API's users besides the admin
+    tls_cert: str | None = None     # [api] tls_cert / tls_key: the network API speaks HTTPS / WSS
+    tls_key: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The network API's URL (http or https) as a client on this machine reaches it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ApiUserEntry:
+    """[[api.user]]: a user of the network API (voiceserver.api.roles). Its token is a file
+    the server makes at its first start (0600, as the admin's) or the SHA-256 of a token kept
+    elsewhere; never the token itself."""
+    name: str
+    role: str                       # voiceserver.api.roles.Role
+    agent: str | None = None        # the agent id of an `agent` user ("1001")
+    token_file: str | None = None
+    token_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -271,8 +294,9 @@ def reload_config(path: str | os.PathLike[str], current: ServerConfig, *,
 
 def parse_api(a: Node, base_dir: str) -> ApiSettings:
     """[api]: ``bind = "HOST:PORT"`` (the status/admin API listens on PORT + 1),
-    ``token_file``, ``audit_log`` (relative to the config file's directory)."""
-    a.check_keys({"bind", "token_file", "audit_log", "ami_bind"})
+    ``token_file``, ``audit_log`` (relative to the config file's directory), ``ami_bind``,
+    ``tls_cert`` and ``tls_key``, and the users (``[[api.user]]``, docs/api.md)."""
+    a.check_keys({"bind", "token_file", "audit_log", "ami_bind", "tls_cert", "tls_key", "user"})
     bind = a.get_str("bind", "127.0.0.1:8750")
     host, sep, port = bind.rpartition(":")
     if not sep or not host or not port.isascii() or not port.isdigit() or len(port) > 5:
@@ -290,8 +314,63 @@ def parse_api(a: Node, base_dir: str) -> ApiSettings:
         if not sep or not h or not p.isascii() or not p.isdigit() or not 0 < int(p) <= 65535:
             raise a.error("ami_bind", f"expected HOST:PORT (Asterisk's AMI uses 5038), got {ami!r}")
         ami_host, ami_port = h.strip("[]"), int(p)
+    if ("tls_cert" in a) != ("tls_key" in a):
+        raise a.error("tls_cert" if "tls_cert" in a else "tls_key",
+                      "tls_cert and tls_key go together: the certificate (PEM) and its private key")
+    tls_cert, tls_key = (os.path.join(base_dir, a.get_str(key)) if key in a else None
+                         for key in ("tls_cert", "tls_key"))
+    users = tuple(_api_user(u, base_dir) for u in a.tables("user"))
+    seen: dict[tuple[str, str], str] = {}
+    for i, u in enumerate(users):
+        for kind, value in (("name", u.name), ("token_file", u.token_file), ("token_sha256", u.token_sha256)):
+            if value is None:
+                continue
+            if (kind, value) in seen:
+                raise a.error(("user", i, kind), f"{kind} {value!r} is also user {seen[(kind, value)]!r}'s: "
+                                                 f"each user has its own")
+            seen[(kind, value)] = u.name
+        if u.token_file == paths["token_file"]:
+            raise a.error(("user", i, "token_file"), "that is the admin's token file ([api] token_file)")
     return ApiSettings(host.strip("[]"), int(port), network=a.line is not None, ami_host=ami_host,
-                       ami_port=ami_port, **paths)
+                       ami_port=ami_port, users=users, tls_cert=tls_cert, tls_key=tls_key, **paths)
+
+
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _api_user(u: Node, base_dir: str) -> ApiUserEntry:
+    """One [[api.user]]: name, role, agent (an agent user's agent id), token_file or token_sha256."""
+    from voiceserver.api.roles import ADMIN_NAME, Role
+    u.check_keys({"name", "role", "agent", "token_file", "token_sha256", "token"})
+    if "token" in u:
+        raise u.error("token", "a token is never written in the config (others may read it): give "
+                               "token_file (the server makes it, mode 0600) or token_sha256 (its SHA-256)")
+    name = u.get_str("name")
+    if not _USER_NAME.match(name):
+        raise u.error("name", f"{name!r}: letters, digits, _ . @ - (at most 64), starting with a letter or digit")
+    if name == ADMIN_NAME:
+        raise u.error("name", f"{ADMIN_NAME!r} is the user of [api] token_file: choose another name")
+    role = u.get_str("role", choices=[r.value for r in Role])
+    agent = None
+    if role == Role.AGENT:
+        if "agent" not in u:
+            raise u.error("agent", "missing: an agent user is bound to one agent id (agent = \"1001\")")
+        agent = agent_id_text(u.get("agent"))
+        problem = agent_id_problem(agent) if agent is not None else "expected a string or an integer"
+        if problem:
+            raise u.error("agent", problem)
+    elif "agent" in u:
+        raise u.error("agent", f"only an agent user is bound to an agent (this one is {role})")
+    if ("token_file" in u) == ("token_sha256" in u):
+        raise u.error(None, "give one of token_file (made by the server at its first start, mode 0600) "
+                            "and token_sha256 (the SHA-256 in hex of a token kept elsewhere)")
+    token_file = os.path.join(base_dir, u.get_str("token_file")) if "token_file" in u else None
+    digest = u.get_str("token_sha256").lower() if "token_sha256" in u else None
+    if digest is not None and not _SHA256.match(digest):
+        raise u.error("token_sha256", "expected 64 hex digits (`python -m voiceserver.api.token new` "
+                                      "prints a token and its SHA-256)")
+    return ApiUserEntry(name, role, agent, token_file, digest)
 
 
 def load_api_settings(path: str | os.PathLike[str]) -> ApiSettings:

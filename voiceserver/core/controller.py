@@ -109,9 +109,10 @@ class CallController:
             self.acd.rearm(tick)
         return self.media.take()
 
-    def agent_control(self, agent: str, action: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+    def agent_control(self, agent: str, action: str, by: str,
+                      reason: str | None = None) -> tuple[dict[str, Any], list[MediaCommand]]:
         """Log an agent in/out or set it ready/not ready between ticks (call `catch_up` first)."""
-        row = self.acd.agent_control(self.tick, agent, action, by)
+        row = self.acd.agent_control(self.tick, agent, action, by, reason)
         for r in self.boards:   # rings, bridges and tones the change caused
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
@@ -585,6 +586,81 @@ class CallController:
         self.bus.publish(tick, kind, chan=cchan, call_id=call_id,
                          phone=phone.chan, agent=caller_leg.agent if caller_leg else None, why=why)
         return {phone.chan}
+
+    def hold_call(self, call_id: str, on: bool, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Hold (or retrieve) a call's caller from outside a tick (the API), as the agent's
+        flash does. LookupError: no such call; Conflict: no agent phone is talking on it."""
+        from voiceserver.api.status import Conflict
+        found = False
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id:
+                    continue
+                found = True
+                if isinstance(ch, FxsPhone) and leg.partner is not None and ch.state is State.CONNECTED:
+                    tick = max(self.tick, rt.tick)
+                    changed = ch.on_hold != on
+                    if changed:
+                        self.settle(rt, tick, self._hold(rt, tick, ch, on, by))
+                    return ({"call_id": call_id, "held": ch.on_hold, "changed": changed, "phone": chan},
+                            self.media.take())
+        if not found:
+            raise LookupError(f"no call {call_id!r} in progress")
+        raise Conflict(f"call {call_id} has no agent phone talking to the caller: nothing to "
+                       f"{'hold' if on else 'retrieve'}")
+
+    def take_from_ivr(self, call_id: str, to: ivrmod.Queue | ivrmod.Transfer,
+                      by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Take a caller out of the IVR into a queue, or transfer it blind to a number on a trunk
+        group, from outside a tick (the API), as the IVR's queue and transfer actions would.
+        LookupError: no such call, queue or trunk group; Conflict: the call is not in the IVR."""
+        from voiceserver.api.status import Conflict
+        acd = self.acd.acd
+        if isinstance(to, ivrmod.Queue) and to.name not in acd.queues and to.name not in acd.entries:
+            raise LookupError(f"no queue {to.name!r} (queues: {', '.join(sorted(acd.queues))})")
+        if isinstance(to, ivrmod.Transfer) and to.trunk not in self.cfg.channels.outbound:
+            raise LookupError(f"no trunk group {to.trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
+                    continue
+                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
+                    raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
+                                   f"transferred): it cannot be routed now")
+                tick = max(self.tick, rt.tick)
+                cmds = leg.ivr.leave(rt.ms_at(tick), by)
+                self._ivr_commands(rt, tick, ch, leg, [*cmds, to])
+                row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
+                                       else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
+                return row, self.media.take()
+        raise LookupError(f"no call {call_id!r} in progress")
+
+    def ivr_jump(self, call_id: str, menu: str | None, action: str | None,
+                 by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Send a caller in the IVR to one of its menus (prompts, then digits collected as the
+        menu says) or named actions (a play, a queue...) from outside a tick (the API).
+        LookupError: no such call, menu or action; Conflict: the call is not in the IVR."""
+        from voiceserver.api.status import Conflict
+        ivr = self.cfg.ivr
+        if menu is not None and menu not in ivr.menus:
+            raise LookupError(f"no menu {menu!r} (menus: {', '.join(sorted(ivr.menus))})")
+        if action is not None and action not in ivr.actions:
+            raise LookupError(f"no action {action!r} (actions: {', '.join(sorted(ivr.actions))})")
+        to: ivrmod.Action = ivrmod.SubmenuAction(menu) if menu is not None else ivrmod.RefAction(str(action))
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
+                    continue
+                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
+                    raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
+                                   f"transferred): it cannot be sent to a menu now")
+                tick = max(self.tick, rt.tick)
+                self._ivr_commands(rt, tick, ch, leg, leg.ivr.jump(to, rt.ms_at(tick), by))
+                return {"call_id": call_id, "menu": menu, "action": action}, self.media.take()
+        raise LookupError(f"no call {call_id!r} in progress")
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the

@@ -228,12 +228,13 @@ class VoiceServer:
                 self.bus.publish(0, ServerEventKind.STATUS_LISTENING, host=status.host, port=status.port)
             if self.api_port is not None:
                 from voiceserver.api.network import NetworkApi
-                from voiceserver.api.token import ensure_token
-                st = self.cfg.storage
-                network = NetworkApi(self.bus, host=self.cfg.api.host, port=self.api_port,
-                                     token=ensure_token(self.cfg.api.token_file), audit_log=self.cfg.api.audit_log,
+                from voiceserver.api.token import api_users
+                st, api = self.cfg.storage, self.cfg.api
+                network = NetworkApi(self.bus, host=api.host, port=self.api_port, users=api_users(api),
+                                     audit_log=api.audit_log,
                                      journal=(st.events, self.server_id) if self.journal is not None and st else None,
-                                     hang_up=self.hang_up, agent_control=self.agent_control)
+                                     tls=(api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None,
+                                     backend=self)
                 await network.start()
                 self.api_port = network.port
                 self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port,
@@ -381,14 +382,63 @@ class VoiceServer:
             return self.agent_control(agent, action, by="admin API")
         return act
 
-    def agent_control(self, agent: str, action: str, by: str = "admin API") -> dict[str, Any]:
-        """Log an agent in/out or set it ready/not ready from outside a tick (the API)."""
+    def agent_control(self, agent: str, action: str, by: str = "admin API",
+                      reason: str | None = None) -> dict[str, Any]:
+        """Log an agent in/out or set it ready/not ready (`reason`: its reason code) from
+        outside a tick (the API)."""
         if self.acd is None or not self.boards:
             raise LookupError("the server has not started")
         self.catch_up_clock()          # the ACD acts at the engines' ticks
-        row, commands = self.calls.agent_control(agent, action, by)
+        row, commands = self.calls.agent_control(agent, action, by, reason)
         self._apply(commands)
         return row
+
+    # -- what the network API asks of the server (voiceserver.api.network) --------
+    def views(self) -> dict[str, Any]:
+        """The network API's GET /v1/queues, /v1/agents, /v1/channels."""
+        if self.acd is None:
+            return {"channels": self.channel_rows}
+        acd = self.acd.acd
+        return {"queues": lambda: acd.queue_rows(self.live_ms()), "agents": lambda: acd.agent_rows(self.live_ms()),
+                "channels": self.channel_rows}
+
+    def call_agents(self, call_id: str) -> set[str]:
+        """The agents a call is offered (ringing) or connected to: an agent user's own calls."""
+        if self.acd is None:
+            return set()
+        out = {r.agent for r in self.acd.rings.values() if r.call_id == call_id and r.agent}
+        call = self.acd.acd.calls.get(call_id)
+        if call is not None and call.agent:
+            out.add(call.agent)
+        return out
+
+    def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
+        """A call command of the network API: hold, retrieve, record-pause, record-resume, route
+        (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
+        call; Conflict: not now."""
+        if command in ("route", "transfer"):
+            from voiceserver.ivr import flows
+            to = (flows.Queue(args["queue"]) if command == "route"
+                  else flows.Transfer(args["number"], args["trunk"]))
+            self.catch_up_clock()
+            row, commands = self.calls.take_from_ivr(call_id, to, by)
+            self._apply(commands)
+            return row
+        if command == "ivr":
+            self.catch_up_clock()
+            row, commands = self.calls.ivr_jump(call_id, args.get("menu"), args.get("action"), by)
+            self._apply(commands)
+            return row
+        if command in ("record-pause", "record-resume"):
+            if self.recording is None:
+                raise LookupError("nothing is recorded: the config has no [storage]/[recording]")
+            return self.recording.pause_command(call_id, command == "record-pause", who=by)
+        if command in ("hold", "retrieve"):
+            self.catch_up_clock()
+            row, commands = self.calls.hold_call(call_id, command == "hold", by)
+            self._apply(commands)
+            return row
+        raise LookupError(f"no call command {command!r}")
 
     def hang_up(self, call_id: str, reason: str) -> dict[str, Any]:
         """End one call from outside a tick (the API); LookupError: no such call in progress."""

@@ -397,6 +397,31 @@ class IvrCall:
             self._finish()
         return self._flush()
 
+    def leave(self, t: int, why: str) -> list[Command]:
+        """The call is taken out of the IVR from outside (the network API routes it to a queue
+        or transfers it): the flow ends where it is and its prompt stops."""
+        self._advance(t)
+        if not self.done:
+            if self._play is not None:
+                self._stop_play()
+            self._log(t, "routed", why)
+            self._finish()
+        return self._flush()
+
+    def jump(self, action: Action, t: int, why: str) -> list[Command]:
+        """Run `action` now from outside (the network API: a menu, a play, a named action),
+        in place of whatever the caller is in: its prompt stops, its input so far is dropped."""
+        self._advance(t)
+        if self.done:
+            raise IvrError("the call has left the IVR")
+        if self._play is not None:
+            self._stop_play()
+        self._after = None
+        self._buffer = ""
+        self._log(t, "jump", why)
+        self._run(action, t)
+        return self._flush()
+
     # ----------------------------------------------------------- queries
     @property
     def deadline(self) -> int | None:
