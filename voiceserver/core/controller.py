@@ -28,6 +28,7 @@ from boarddrv import Event, EventKind
 from dsp.callerid import CallerIdEvent
 from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
+from dsp.r2mf import R2MfEvent
 from dsp.mix import Segment
 from dsp.tones import ToneEvent
 from voiceserver.acd.link import AgentConflict
@@ -35,6 +36,7 @@ from voiceserver.config.server import ServerConfig
 from voiceserver.core import channels as chanmod
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.channels import Call, Channel, FxoTrunk, FxsPhone, State
+from voiceserver.core.e1 import E1R2Trunk, MfListen, MfSend, SetCas
 from voiceserver.core.engine import DtmfSent, PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
@@ -156,7 +158,10 @@ class CallController:
         ch = rt.channels.get(chan) if chan is not None else None
         if ch is None:
             return None
-        if isinstance(ev, DtmfEvent):
+        if isinstance(ev, R2MfEvent):
+            if isinstance(ch, E1R2Trunk):
+                ch.mf(tick, ev.signal, ev.end is None)
+        elif isinstance(ev, DtmfEvent):
             if ev.end is None:
                 self._digit(rt, tick, ch, ev.digit)
             elif self.recording is not None:   # a pause's end waits for the tone to stop
@@ -207,8 +212,9 @@ class CallController:
                 if ch is None:
                     continue
                 if kind is EventKind.ALARM_SET:
-                    self._leg_gone(rt, tick, ch)
-                    ch.block(tick, name)
+                    ch.block(tick, name)          # its call ends "blocked: NAME" (record, row)
+                    self.settle(rt, tick, {ch.chan})
+                    self._leg_gone(rt, tick, ch, f"blocked: {name}")   # a leg without a call of its own
                 elif not rt.span_alarms[ev.span]:
                     ch.unblock(tick)
                 self.carry_out(rt, tick, ch)
@@ -221,7 +227,10 @@ class CallController:
         ch = rt.channels.get(ev.chan)
         if ch is None:
             return None
-        if isinstance(ch, FxoTrunk):
+        if isinstance(ch, E1R2Trunk):
+            if kind is EventKind.CAS:
+                ch.cas(tick, ev.value)
+        elif isinstance(ch, FxoTrunk):
             if kind is EventKind.RING_START:
                 ch.ring_start(tick)
             elif kind is EventKind.RING_STOP:
@@ -310,6 +319,12 @@ class CallController:
                     self.media.stop_play(rt.index, ch.chan)
                 case chanmod.Timer(when, token):
                     self.media.call_at(rt.index, when, ch.chan, token)
+                case SetCas(abcd):
+                    self.media.board_call(rt.index, "set_cas", ch.chan, abcd)
+                case MfListen(forward):
+                    self.media.mf_listen(rt.index, ch.chan, forward)
+                case MfSend(signal, forward):
+                    self.media.mf_send(rt.index, ch.chan, signal, forward)
                 case chanmod.Emit(kind, data):
                     self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
                     more |= self._on_channel_event(rt, tick, ch, kind, data)
@@ -336,7 +351,8 @@ class CallController:
                 self.recording.offered(rt, tick, ch.chan, call)
             if leg.ivr is not None or "rejected" in leg.path:
                 return set()  # offered again at the next ring: already decided
-            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
+            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt),
+                                    flow=call.data.get("flow"))   # E1 R2: the flow of its DNIS
             if ivr is None:
                 leg.path.append("rejected")
                 leg.rejected = self._rejected_by(call.caller)
@@ -594,7 +610,8 @@ class CallController:
             call.data.get("first_ring") or self.time_at(rt, call.start_tick),   # rang before a crash
             at(call.answer_tick), self.time_at(rt, call.end_tick or self.tick),
             leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
-            leg.agent, at(call.data.get("agent_answer_tick")))
+            leg.agent, at(call.data.get("agent_answer_tick")),
+            dnis=call.data.get("dnis"), ani=call.data.get("ani"), category=call.data.get("category"))
         self.records.append(rec)
         self.totals.add(rec)
         if self.recording is not None:   # keep/discard the recording; the call row in SQLite

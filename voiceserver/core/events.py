@@ -49,6 +49,7 @@ class ServerEventKind(StrEnum):
     BOARD_START = "board.start"
     BOARD_STOPPED = "board.stopped"
     CALL_ANSWER = "call.answer"
+    CALL_ANSWER_ALARM = "call.answer_alarm"
     CALL_BRIDGE = "call.bridge"
     CALL_BRIDGE_FAILED = "call.bridge_failed"
     CALL_CALLERID = "call.callerid"
@@ -79,6 +80,7 @@ class ServerEventKind(StrEnum):
     CONFIG_RELOADED = "config.reloaded"
     JOURNAL_GAP = "journal.gap"
     LINE_RELEASED = "line.released"
+    CALL_SIGNAL = "call.signal"
     RECORDING_DECISION = "recording.decision"
     RECORDING_FAILED = "recording.failed"
     RECORDING_MAX_DURATION = "recording.max_duration"
@@ -132,6 +134,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.BOARD_START: ('channels',),
     ServerEventKind.BOARD_STOPPED: ('error',),
     ServerEventKind.CALL_ANSWER: ('how', 'recall'),
+    ServerEventKind.CALL_ANSWER_ALARM: ('limit_ms', 'waited_ms'),
     ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
     ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
     ServerEventKind.CALL_CALLERID: ('caller', 'name'),
@@ -143,7 +146,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_FLASH: (),
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
-    ServerEventKind.CALL_OFFER: ('caller',),
+    ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
     ServerEventKind.CALL_PLAY: ('items', 'lang'),
     ServerEventKind.CALL_QUEUE: ('queue',),
     ServerEventKind.CALL_RECALL: (),
@@ -163,6 +166,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CONFIG_RELOADED: ('file',),
     ServerEventKind.JOURNAL_GAP: ('from', 'reason', 'to'),
     ServerEventKind.LINE_RELEASED: ('released', 'state', 'when'),
+    ServerEventKind.CALL_SIGNAL: ('dir', 'meaning', 'ms', 'signal'),
     ServerEventKind.RECORDING_DECISION: ('reason', 'record', 'rule'),
     ServerEventKind.RECORDING_FAILED: ('alarm', 'error', 'path', 'reason', 'seconds', 'status', 'voicemail'),
     ServerEventKind.RECORDING_MAX_DURATION: ('alarm', 'voicemail'),
