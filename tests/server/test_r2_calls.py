@@ -156,6 +156,83 @@ class FarEnd:
         self.phase = 0
 
 
+def tone(signal: int, hz: tuple[int, ...], phase: int) -> np.ndarray:
+    """One block of MF signal `signal` of the set `hz`, from sample `phase` on (numpy)."""
+    f1, f2 = (hz[i] for i in PAIRS[signal - 1])
+    t = (phase + np.arange(BLOCK)) / RATE
+    return (AMP * (np.sin(2 * np.pi * f1 * t) + np.sin(2 * np.pi * f2 * t))).astype(np.int16)
+
+
+def detect(block: np.ndarray, hz: tuple[int, ...]) -> int:
+    """The MF signal (1-15) of the set `hz` in one 20 ms block, 0 for none (Goertzel, windowed)."""
+    x = block * np.hanning(len(block))      # the six frequencies are 2.4 bins apart in 20 ms
+    power = [abs(np.dot(x, np.exp(-2j * np.pi * f * np.arange(len(x)) / RATE))) for f in hz]
+    order = np.argsort(power)[::-1]
+    if power[order[1]] > 20 * BLOCK and power[order[1]] > 8 * power[order[2]]:
+        return PAIRS.index(tuple(sorted((int(order[0]), int(order[1]))))) + 1
+    return 0
+
+
+class FarIncoming:
+    """A China No.1 incoming exchange on one E1 channel (the server calls out), scripted:
+    for each forward signal it expects, the backward signal it answers (compelled)."""
+
+    def __init__(self, chan: int, script: list[tuple[int, int]], answer: bool) -> None:
+        self.chan = chan
+        self.script = list(script)
+        self.step = 0
+        self.answer_after = answer
+        self.bits = IDLE
+        self.sending = 0
+        self.phase = 0
+        self.forward: list[int] = []      # forward signals heard
+        self._hearing = 0
+        self._count = 0
+        self.state = "idle"
+        self.to_send: list[int] = []      # bits to put on the line (the harness posts them)
+
+    def audio(self) -> np.ndarray:
+        if not self.sending:
+            return np.zeros(BLOCK, np.int16)
+        block = tone(self.sending, BWD_HZ, self.phase)
+        self.phase += BLOCK
+        return block
+
+    def host_cas(self, abcd: int) -> None:
+        if abcd == SEIZE and self.state == "idle":
+            self.state = "register"
+            self.to_send.append(SEIZE_ACK)
+        elif abcd == CLEAR_FORWARD and self.state != "idle":
+            self.state = "idle"
+            self.sending = 0
+            self.to_send.append(IDLE)
+
+    def hear(self, tx: np.ndarray) -> None:
+        signal = detect(tx, FWD_HZ)
+        if signal == self._hearing:
+            self._count = 0
+            return
+        self._count += 1
+        if self._count < 2:
+            return
+        self._count = 0
+        if signal and not self._hearing:
+            self._hearing = signal
+            self.forward.append(signal)
+            want, reply = self.script[self.step]
+            assert signal == want, f"step {self.step}: expected forward {want}, got {signal}"
+            self.sending, self.phase = reply, 0
+        elif not signal:
+            self._hearing = 0
+            self.sending = 0
+            self.step += 1
+            if self.step == len(self.script):
+                self.state = "decided"
+                if self.answer_after:
+                    self.to_send.append(ANSWER)
+                    self.state = "answered"
+
+
 class Harness:
     """The card, the engine's R2 media part and the timers around one controller."""
 
@@ -189,7 +266,7 @@ class Harness:
             cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
             normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
         self.r2 = R2Media(self.nchan)
-        self.far: dict[int, FarEnd] = {}
+        self.far: dict[int, Any] = {}
         self.tick = 0
         self.timers: list[tuple[int, int, int, Any]] = []
         self.playing: dict[int, Any] = {}
@@ -251,6 +328,10 @@ class Harness:
         self.r2.tx(tx)
         for chan, far in self.far.items():
             far.hear(tx[chan])
+            for bits in getattr(far, "to_send", ()):
+                self.cas(chan, bits)
+            if getattr(far, "to_send", None):
+                far.to_send.clear()
 
     def run(self, seconds: float, until: Any = None) -> None:
         for _ in range(int(seconds * TPS)):
@@ -349,3 +430,106 @@ def test_a_span_alarm_ends_the_call_with_its_cause_and_a_complete_record(h):
     h.run(0.2)
     assert h.rt.channels[1].state.value == "idle"
     assert h.cas_out[1][-2:] == [0b1111, IDLE]          # blocked while in alarm, idle after
+
+
+def test_an_outbound_call_over_the_hunt_group_sends_dnis_ani_and_category_and_is_answered(h):
+    """A caller's IVR transfers to 13800138000 over the trunk group "ct": its hunt group seizes
+    the next free line (2); the far end takes DNIS, ANI and category signal by signal,
+    accepts with B-1 and answers: the lines are bridged."""
+    dnis, ani = "13800138000", "01062345678"
+    script = [(1, 6), (1, 1)] + [(10 if d == "0" else int(d), 1) for d in ani] + [(15, 1)]
+    script += [(10 if d == "0" else int(d), 1) for d in dnis[1:-1]] + [(10 if dnis[-1] == "0" else int(dnis[-1]), 3)]
+    script += [(1, 1)]                                  # II-1 national subscriber -> B-1 accept
+    h.far[2] = far2 = FarIncoming(2, script, answer=True)
+    far1 = h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    assert far2.state == "answered", (far2.state, far2.step, far2.forward)
+    start = [e for e in h.events(ServerEventKind.CALL_START) if e["chan"] == 2][0]
+    assert (start["direction"], start["called"]) == ("outbound", dnis)
+    assert h.events(ServerEventKind.CALL_BRIDGE)[0]["trunk"] == 2
+    assert far1.state == "answered"
+    assert h.cas_out[2][:1] == [SEIZE]
+
+
+@pytest.mark.parametrize("b_signal,reason", [(2, "outbound busy"), (4, "outbound congestion"),
+                                              (5, "outbound unallocated number")])
+def test_the_b_signal_of_a_refused_outbound_call_is_its_hang_up_cause(h, b_signal, reason):
+    dnis, ani = "13800138000", "01062345678"
+    script = [(1, 3), (1, b_signal)]        # A-3 at once (change to B), then the outcome
+    h.far[2] = far2 = FarIncoming(2, script, answer=False)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: any(e["chan"] == 2 for e in h.events(ServerEventKind.CALL_END)))
+    end = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2][0]
+    assert end["reason"].startswith(reason), end
+    assert far2.forward == [1, 1]
+    h.run(0.5)
+    assert h.cas_out[2] == [SEIZE, CLEAR_FORWARD] and far2.state == "idle"
+    rec = [r for r in h.ctl.records if r.chan == 2][0]
+    assert rec.reason.startswith(reason) and rec.dnis == dnis and rec.ani == ani
+
+
+def test_a_call_not_answered_in_time_raises_the_answer_alarm(h):
+    """The IVR does not answer (the config refuses the call): at the group's answer_alarm
+    the alarm event comes, with how long the call waited."""
+    h.rt.channels[1].answer_alarm_ms = 5000
+    refuse = type(h.ctl.cfg).new_call
+    try:
+        type(h.ctl.cfg).new_call = lambda self, *a, **k: None      # nobody answers
+        far = h.seize(1, "95566", "123")
+        h.run(8, until=lambda: bool(h.events(ServerEventKind.CALL_ANSWER_ALARM)))
+    finally:
+        type(h.ctl.cfg).new_call = refuse
+    alarm = h.events(ServerEventKind.CALL_ANSWER_ALARM)
+    assert len(alarm) == 1 and alarm[0]["limit_ms"] == 5000 and 5000 <= alarm[0]["waited_ms"] <= 5100
+    assert far.state == "accepted" and h.events(ServerEventKind.CALL_ANSWER) == []
+
+
+def test_an_answered_call_raises_no_answer_alarm(h):
+    far = h.seize(1, "95566", "123")
+    h.run(25, until=lambda: far.state == "answered")
+    h.run(21)
+    assert h.events(ServerEventKind.CALL_ANSWER_ALARM) == []
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling", "called"])
+def test_release_control_when_the_caller_clears_forward_first(prompt_library, tmp_path, control):
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    ends = h.events(ServerEventKind.CALL_END)
+    if control == "called":        # held: the called party (our IVR) decides when it ends
+        assert ends == [] and h.rt.channels[1].state.value == "connected"
+        h.prompt_done(1)           # welcome played: the flow says goodbye and hangs up
+        h.run(0.2)
+        h.prompt_done(1)
+        h.run(0.5)
+        ends = h.events(ServerEventKind.CALL_END)
+        assert ends[0]["reason"] == "ivr: goodbye" or ends[0]["reason"].startswith("ivr")
+    else:
+        assert ends[0]["reason"] == "caller cleared forward"
+    assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling"])
+def test_release_control_when_the_server_clears_back_first(prompt_library, tmp_path, control):
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.prompt_done(1)
+    h.run(0.1)
+    h.prompt_done(1)               # goodbye: the IVR hangs up, the server clears back
+    h.run(0.5)
+    assert far.state == "clear-back" and h.cas_out[1][-1] == CLEAR_BACK
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"].startswith("ivr")
+    h.cas(1, far.clear_forward())  # the caller's exchange clears forward: the line is free
+    h.run(0.5)
+    assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
