@@ -11,6 +11,7 @@ R2MfReceiver and R2MfGenerator) and the controller itself.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import heapq
 from pathlib import Path
 from types import SimpleNamespace
@@ -533,3 +534,37 @@ def test_release_control_when_the_server_clears_back_first(prompt_library, tmp_p
     h.cas(1, far.clear_forward())  # the caller's exchange clears forward: the line is free
     h.run(0.5)
     assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
+
+
+def test_r2trace_prints_a_calls_signal_exchange_from_the_journal_and_the_log(h, tmp_path, capsys):
+    from voiceserver.cli import r2trace
+    from voiceserver.core.journal import EventJournal
+    journal = EventJournal(str(tmp_path / "events.db"), "pbx1")
+    h.bus.start_at(journal.open())
+    h.bus.subscribe(journal, first=True)
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    journal.close()
+    call_id = h.events(ServerEventKind.CALL_START)[0]["call_id"]
+    rc = r2trace.main(["--journal", str(tmp_path / "events.db"), "--server-id", "pbx1", call_id])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and out[0] == f"call {call_id} on e1:1"
+    assert out[2].split() == ["0.000", "<-", "0011", "seize"]
+    assert out[3].split()[1:3] == ["->", "1111"]
+    assert any("[offered] dnis=95566 ani=123 category=national_subscriber" in line for line in out)
+    assert any(line.split()[1:4] == ["->", "MF", "6"] and "A-6" in line for line in out)
+    assert "[ended] reason=caller cleared forward" in out[-1] or any("[ended]" in line for line in out)
+    # the same from the event log, as JSON, and the last call by default
+    log = tmp_path / "serve.log"
+    log.write_text("".join(json.dumps(e.as_dict()) + "\n" for e in h.bus.journal))
+    rc = r2trace.main(["--log", str(log), "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0 and {r["call_id"] for r in rows} == {call_id}
+    signals = [(r["dir"], r["signal"]) for r in rows if r["dir"]]
+    assert signals[:2] == [("rx", "0011"), ("tx", "1111")] and ("tx", "0111") in signals
+    assert rows[0]["t_ms"] == 0 and [r["t_ms"] for r in rows] == sorted(r["t_ms"] for r in rows)
+    # a call without signals: exit 2, said on stderr
+    assert r2trace.main(["--log", str(log), "no-such-call"]) == 2
+    assert "no R2 signals for call no-such-call" in capsys.readouterr().err

@@ -91,6 +91,12 @@ OUTCOME_REASONS: dict[r2a.Cause, str] = {
 }
 
 
+# what the bits we send mean, by the line state that sent them
+TX_MEANING = {"seized": "seize", "seize-acknowledged": "seize acknowledge", "answered": "answer",
+              "clear-back": "clear-back", "clear-forward": "clear-forward", "released": "idle (released)",
+              "idle": "idle", "blocked": "blocked", "glare": "seize (glare)"}
+
+
 def abcd_text(abcd: int) -> str:
     return format(abcd & 0xF, "04b")
 
@@ -152,6 +158,7 @@ class E1R2Trunk(FxoTrunk):
         self._sending = 0
         self._last_ms = 0
         self._pending_trace: list[dict[str, Any]] = []
+        self._bwd_group: str | None = None  # the register's backward group before its last input
         self.tx_abcd = 0b1011               # what the server's start left on the line (linestate)
         self._take_r2(0)                    # the variant's idle bits, where they differ
 
@@ -165,24 +172,27 @@ class E1R2Trunk(FxoTrunk):
     def cas(self, tick: int, abcd: int) -> None:
         """The far end's ABCD bits changed (a CAS event)."""
         bits = abcd_text(abcd)
-        self._trace("rx", bits, line_meaning(self.variant, bits[:2], self._far_is_forward()))
         now = self.ms(tick)
+        self._trace("rx", bits, line_meaning(self.variant, bits[:2], self._far_is_forward()))
         self.r2.rx_bits(bits, now)
         self._run(tick, now)
 
     def mf(self, tick: int, signal: int, on: bool) -> None:
-        """The engine's MF receiver heard a signal start (on) or end on this channel."""
+        """The engine's MF receiver heard a signal start (on) or end on this channel.
+        (The trace keeps onsets only: an end is implied by the next signal.)"""
         reg = self.r2.register
+        now = self.ms(tick)
         if on and reg is not None:
             forward = isinstance(reg, IncomingRegister)
             self._trace("rx", f"MF {signal}", _mf_meaning(self.variant, signal, forward, self._group(reg, forward)))
-        now = self.ms(tick)
+        self._bwd_group = getattr(reg, "group", None)
         self.r2.mf(signal, on, now)
         self._run(tick, now)
 
     def timer(self, tick: int, token: tuple[Any, str]) -> None:
         if token[0] == "r2":
             now = self.ms(tick)
+            self._bwd_group = getattr(self.r2.register, "group", None)
             self.r2.timer(token[1], now)
             self._run(tick, now)
         else:
@@ -272,16 +282,16 @@ class E1R2Trunk(FxoTrunk):
                     if value != self.tx_abcd:
                         self.tx_abcd = value
                         self._do(SetCas(value))
-                        self._trace("tx", abcd, line_meaning(self.variant, abcd[:2],
-                                                             not self._far_is_forward()))
+                        self._trace("tx", abcd, TX_MEANING.get(self.r2.line.state.value) or line_meaning(
+                            self.variant, abcd[:2], not self._far_is_forward()))
                 case r2a.StartTimer(name, at):
                     self._do_timer(tick, at, name)
                 case r2a.MfStart(signal, forward):
                     self._sending = signal
                     self._do(MfSend(signal, forward))
                     reg = self.r2.register
-                    self._trace("tx", f"MF {signal}", _mf_meaning(self.variant, signal, forward,
-                                                                  self._group(reg, forward)))
+                    group = self._group(reg, forward) if forward or not self._bwd_group else self._bwd_group
+                    self._trace("tx", f"MF {signal}", _mf_meaning(self.variant, signal, forward, group))
                 case r2a.MfStop(forward):
                     if self._sending:
                         self._sending = 0
