@@ -262,6 +262,7 @@ class E1R2Trunk(FxoTrunk):
         super().block(tick, why)
         now = self.ms(tick)
         self.r2 = R2Channel(self.variant, now)     # whatever the line was doing is gone
+        self.r2.take()                             # (its idle bits: blocked bits go out instead)
         self.r2.block(now)
         self._run(tick, now)
 
