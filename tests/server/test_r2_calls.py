@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from boarddrv import Event, EventKind
+from dsp.dtmf import DtmfEvent
 from voiceserver.acd.link import AcdLink, default_settings
 from voiceserver.config.server import load_config
 from voiceserver.core import media
@@ -402,6 +403,13 @@ def test_a_two_stage_number_is_accepted_without_charge_and_collects_an_extension
     assert far.b_signal == 7                           # accept without charge (B-7)
     play = h.events(ServerEventKind.CALL_PLAY)[0]
     assert play["items"] == ["enter_account"]          # the flow "extension" asks for digits
+    h.prompt_done(3)
+    for digit in "101#":                               # the caller keys the extension (DTMF)
+        h.tick += 1
+        h.apply(h.ctl.handle(0, h.tick, [DtmfEvent(3, digit, h.tick * BLOCK, None)]))
+        h.run(0.2)
+    leg = h.ctl.legs[(0, 3)]
+    assert leg.ivr.vars["extension"] == "101" and leg.digits == "101#"
 
 
 def test_an_unknown_number_is_refused_unallocated_and_the_call_recorded(h):
@@ -455,7 +463,7 @@ def test_an_outbound_call_over_the_hunt_group_sends_dnis_ani_and_category_and_is
 @pytest.mark.parametrize("b_signal,reason", [(2, "outbound busy"), (4, "outbound congestion"),
                                               (5, "outbound unallocated number")])
 def test_the_b_signal_of_a_refused_outbound_call_is_its_hang_up_cause(h, b_signal, reason):
-    dnis, ani = "13800138000", "01062345678"
+    dnis, ani = "13800138000", "01062345678"      # what the IVR's transfer dials; the group's ANI
     script = [(1, 3), (1, b_signal)]        # A-3 at once (change to B), then the outcome
     h.far[2] = far2 = FarIncoming(2, script, answer=False)
     h.seize(1, "95577", "123")
@@ -568,3 +576,41 @@ def test_r2trace_prints_a_calls_signal_exchange_from_the_journal_and_the_log(h, 
     # a call without signals: exit 2, said on stderr
     assert r2trace.main(["--log", str(log), "no-such-call"]) == 2
     assert "no R2 signals for call no-such-call" in capsys.readouterr().err
+
+
+class FarGlare:
+    """A far end that seizes the line the moment the server does (double seizure), then
+    clears when the server clears forward."""
+
+    def __init__(self, chan: int) -> None:
+        self.chan = chan
+        self.to_send: list[int] = []
+        self.state = "idle"
+
+    def audio(self) -> np.ndarray:
+        return np.zeros(BLOCK, np.int16)
+
+    def hear(self, tx: np.ndarray) -> None:
+        pass
+
+    def host_cas(self, abcd: int) -> None:
+        if abcd == SEIZE and self.state == "idle":
+            self.state = "seized"
+            self.to_send.append(SEIZE)
+        elif abcd == CLEAR_FORWARD and self.state == "seized":
+            self.state = "idle"
+            self.to_send.append(IDLE)
+
+
+def test_a_double_seizure_retries_the_outbound_call_on_another_line_of_the_group(h):
+    h.far[2] = glare = FarGlare(2)
+    h.far[3] = far3 = FarIncoming(3, [(1, 3), (1, 1)], answer=True)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    end2 = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2][0]
+    assert end2["reason"].startswith("glare")
+    retry = h.events(ServerEventKind.CALL_TRANSFER_RETRY)[0]
+    assert (retry["why"], retry["line"], retry["retry"]) == ("glare", "e1:2", "e1:3")
+    assert far3.state == "answered" and h.events(ServerEventKind.CALL_BRIDGE)[0]["trunk"] == 3
+    h.run(1)
+    assert glare.state == "idle" and h.cas_out[2][-1] == IDLE and h.rt.channels[2].state.value == "idle"
