@@ -614,3 +614,30 @@ def test_a_double_seizure_retries_the_outbound_call_on_another_line_of_the_group
     assert far3.state == "answered" and h.events(ServerEventKind.CALL_BRIDGE)[0]["trunk"] == 3
     h.run(1)
     assert glare.state == "idle" and h.cas_out[2][-1] == IDLE and h.rt.channels[2].state.value == "idle"
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling"])
+def test_release_control_when_the_called_party_clears_back_first(prompt_library, tmp_path, control):
+    """An outbound call answered; the called party hangs up (clear-back). Mutual: the call
+    ends and the server clears forward. Calling-party control: the line is held for the
+    caller; the called party may answer again."""
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    h.far[2] = far2 = FarIncoming(2, [(1, 3), (1, 1)], answer=True)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    h.cas(2, CLEAR_BACK)
+    h.run(1)
+    ends = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2]
+    if control == "mutual":
+        assert ends[0]["reason"] == "far end cleared back"
+        assert h.cas_out[2][-1] == CLEAR_FORWARD and far2.state == "idle"
+    else:
+        assert ends == [] and h.cas_out[2][-1] == SEIZE       # held: still seized
+        h.cas(2, ANSWER)                                      # answers again
+        h.run(0.5)
+        assert h.rt.channels[2].state.value == "connected"
+        assert [e["reason"] for e in h.events(ServerEventKind.CHANNEL_STATE)
+                if e["chan"] == 2][-1] == "answered again"

@@ -363,6 +363,8 @@ class E1R2Trunk(FxoTrunk):
         elif ev.kind is K.CLEAR_BACK and call is not None:
             if self.variant.line.release_control != "calling":
                 self._far_end_cleared(tick, "far end cleared back")
+            else:   # held for the caller: the called party may answer again
+                self._set(State.PROCEEDING, "far end cleared back: held (calling-party control)")
         elif ev.kind is K.CLEAR_FORWARD and call is not None:
             if self.variant.line.release_control != "called" or call.answer_tick is None:
                 self._far_end_cleared(tick, "caller cleared forward")
