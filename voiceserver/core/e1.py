@@ -432,8 +432,8 @@ class E1R2Trunk(FxoTrunk):
             return
         if call.direction == "outbound":
             reason = OUTCOME_REASONS.get(cause, f"outbound {cause.value}")
-            if signal:
-                reason += f" (B-{signal})" if call.data.get("outcome") is None else ""
+            if signal:       # the backward signal that said so, in its group (A-4, B-2 ...)
+                reason += f" ({getattr(self.r2.register, 'group', 'B')}-{signal})"
         else:
             reason = f"call setup failed: {cause.value}"
         call.data["failed"] = reason
