@@ -11,8 +11,8 @@ R2MfReceiver and R2MfGenerator) and the controller itself.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import heapq
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any

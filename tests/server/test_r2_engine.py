@@ -11,12 +11,11 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from pathlib import Path
 
 import numpy as np
+from test_r2_calls import CONFIGS, FarEnd, china_sequence
 
 from boarddrv.simdev import SimDevice, SpanSpec
-from test_r2_calls import CONFIGS, FarEnd, china_sequence
 from voiceserver.core.events import ServerEventKind
 
 START = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)

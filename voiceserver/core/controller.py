@@ -28,8 +28,8 @@ from boarddrv import Event, EventKind
 from dsp.callerid import CallerIdEvent
 from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
-from dsp.r2mf import R2MfEvent
 from dsp.mix import Segment
+from dsp.r2mf import R2MfEvent
 from dsp.tones import ToneEvent
 from voiceserver.acd.link import AgentConflict
 from voiceserver.config.server import ServerConfig

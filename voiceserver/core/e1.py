@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dsp.r2mf import R2MfEvent, R2MfGenerator, R2MfReceiver
-from voiceserver.core.channels import FxoTrunk, State
+from voiceserver.core.channels import FxoTrunk, MfListen, MfSend, SetCas, State, Timer
 from voiceserver.core.events import ServerEventKind
 from voiceserver.r2 import actions as r2a
 from voiceserver.r2.channel import R2Channel
@@ -43,23 +43,6 @@ from voiceserver.r2.variants import Variant
 
 __all__ = ["SetCas", "MfListen", "MfSend", "E1R2Trunk", "R2Media", "Decision", "OUTCOME_REASONS",
            "abcd_text", "line_meaning"]
-
-
-# -- what the channel asks of the card and the engine --------------------------
-@dataclass(frozen=True)
-class SetCas:
-    abcd: int                    # the ABCD bits to send (A is bit 3), boarddrv.Board.set_cas
-
-
-@dataclass(frozen=True)
-class MfListen:
-    forward: bool | None         # listen for the forward (True) or backward set; None: stop
-
-
-@dataclass(frozen=True)
-class MfSend:
-    signal: int                  # 1-15; 0 stops the tone
-    forward: bool
 
 
 @dataclass(frozen=True)
@@ -322,9 +305,8 @@ class E1R2Trunk(FxoTrunk):
         self._listen()
 
     def _do_timer(self, tick: int, at_ms: int, name: str) -> None:
-        from voiceserver.core.channels import Timer
         at = max(tick + 1, -(-int(at_ms * self.tps) // 1000))
-        self._do(Timer(at, ("r2", name)))   # type: ignore[arg-type]
+        self._do(Timer(at, ("r2", name)))
 
     def _listen(self) -> None:
         reg = self.r2.register

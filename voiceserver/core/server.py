@@ -30,8 +30,8 @@ from voiceserver.core import linestate, media, sdnotify
 from voiceserver.core.callids import CallIds, default_server_id
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.channels import FxoTrunk, FxsPhone
-from voiceserver.core.e1 import Decision, E1R2Trunk
 from voiceserver.core.controller import RECENT_RECORDS, CallController
+from voiceserver.core.e1 import Decision, E1R2Trunk
 from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.journal import EventJournal
