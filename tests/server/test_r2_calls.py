@@ -238,7 +238,7 @@ class FarIncoming:
 class Harness:
     """The card, the engine's R2 media part and the timers around one controller."""
 
-    def __init__(self, library: Any, config: Path = CONFIGS / "server-r2.toml") -> None:
+    def __init__(self, library: Any, config: Path = CONFIGS / "server-r2.toml", nchan: int = 8) -> None:
         cfg = load_config(config, library=library)
         from dsp.mix import AudioBank
         bank = AudioBank()
@@ -251,12 +251,13 @@ class Harness:
 
         self.rt = BoardRuntime(0, "e1", SimpleNamespace(block=BLOCK), engine=None)
         self.rt.clock_start = START
-        self.rt.span_chans = {0: [1, 2, 3, 4]}
+        group = cfg.r2[0]
+        chans = [ref.chan for ref in group.channels]
+        self.rt.span_chans = {0: chans}
         self.rt.span_alarms = {0: 0}
         ids = CallIds.without_database("t", START)
-        group = cfg.r2[0]
-        self.nchan = 8
-        for chan in (1, 2, 3, 4):
+        self.nchan = nchan
+        for chan in chans:
             ch = E1R2Trunk(chan, TPS, group.variant, group=group.name, ani=group.ani,
                            answer_alarm_ms=group.answer_alarm_ms, policy=self._policy(cfg))
             ch.new_call_id = ids.next
@@ -645,3 +646,58 @@ def test_release_control_when_the_called_party_clears_back_first(prompt_library,
         assert h.rt.channels[2].state.value == "connected"
         assert [e["reason"] for e in h.events(ServerEventKind.CHANNEL_STATE)
                 if e["chan"] == 2][-1] == "answered again"
+
+
+def test_a_full_span_takes_30_simultaneous_calls_with_dnis_and_ani_in_the_variants_time(
+        prompt_library, tmp_path):
+    """30 channels seized in the same 20 ms: one receiver and one generator call per tick
+    serve them all; every call is offered with its own DNIS and ANI and answered within the
+    China timing (5 DNIS digits, 11 ANI digits, the 2 s end-of-DNIS timeout)."""
+    text = (CONFIGS / "server-r2.toml").read_text().replace('channels = "e1:1-4"', 'channels = "e1:0-29"')
+    text = text.replace('release_control = "mutual"', 'release_control = "mutual"\ndefault_flow = "hotline"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml", nchan=30)
+    calls = {chan: (f"9{chan:04d}", f"0106234{chan:04d}") for chan in range(30)}
+    fars = {chan: h.seize(chan, dnis, ani) for chan, (dnis, ani) in calls.items()}
+    h.run(10, until=lambda: all(f.state == "answered" for f in fars.values()))
+    assert all(f.state == "answered" for f in fars.values())
+    assert h.tick * 1000 // TPS < 6000                 # all answered within 6 s of the seizures
+    offers = {e["chan"]: (e["dnis"], e["ani"]) for e in h.events(ServerEventKind.CALL_OFFER)}
+    assert offers == calls
+    assert len({e["call_id"] for e in h.events(ServerEventKind.CALL_ANSWER)}) == 30
+
+
+def test_the_engine_runs_mf_only_for_listening_channels_and_hands_over_only_their_events():
+    """R2Media: no listening channel, no receiver call; a signal on a channel that does not
+    listen (or listens on the other set) is not an event; an end whose onset was not heard
+    is not either; the generators add a tone only where one is sent."""
+    m = R2Media(960)
+    calls: list[int] = []
+    real = m.rx_sets[True].rx
+    m.rx_sets[True].rx = lambda block: calls.append(1) or real(block)    # type: ignore[method-assign]
+    rx = np.zeros((960, BLOCK), np.int16)
+    for chan in (5, 6, 7):
+        rx[chan] = tone(3, FWD_HZ, 0)                  # forward MF 3 on three channels
+    assert m.rx(rx) == [] and calls == []              # nobody listens: the receivers are not run
+    m.listen(5, True)
+    m.listen(6, False)                                 # 6 listens on the backward set
+    events = []
+    for k in range(4):
+        for chan in (5, 6, 7):
+            rx[chan] = tone(3, FWD_HZ, k * BLOCK)
+        events += m.rx(rx)
+    assert [(e.chan, e.signal, e.end) for e in events] == [(5, 3, None)]
+    m.listen(7, True)                                  # 7 starts listening while its tone is on
+    rx[:] = 0
+    events = []
+    for _ in range(4):
+        events += m.rx(rx)
+    assert [(e.chan, e.end is not None) for e in events] == [(5, True)]   # not 7's end
+    tx = np.zeros((960, BLOCK), np.int16)
+    m.send(9, 6, False)
+    m.tx(tx)
+    assert np.flatnonzero(np.abs(tx).sum(axis=1)).tolist() == [9] and detect(tx[9], BWD_HZ) == 6
+    m.send(9, 0, False)
+    tx[:] = 0
+    m.tx(tx)
+    assert not tx.any()
