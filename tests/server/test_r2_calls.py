@@ -701,3 +701,18 @@ def test_the_engine_runs_mf_only_for_listening_channels_and_hands_over_only_thei
     tx[:] = 0
     m.tx(tx)
     assert not tx.any()
+
+
+def test_dialling_while_the_far_ends_seizure_is_still_debouncing_is_glare_not_a_failure():
+    """The far end's seize bits arrived this tick (not yet counted): our dial cannot seize;
+    the call ends as glare at once (the hunt group retries elsewhere) and the far end's
+    call comes in."""
+    from voiceserver.r2.variants import load_variant
+    ch = E1R2Trunk(1, TPS, load_variant("cn"))
+    ch.cas(10, SEIZE)
+    call = ch.dial(10, "12345")
+    events = [a.data for a in ch.take() if hasattr(a, "data") and "reason" in a.data]
+    assert call.end_reason == "glare: the far end was seizing the line"
+    assert [e["reason"] for e in events if "answered" in e] == [call.end_reason]
+    ch.timer(11, ("r2", "persistence"))                # the far end's seizure counts now
+    assert ch.state.value == "ringing" and ch.call is not None and ch.call.direction == "inbound"

@@ -229,11 +229,12 @@ class E1R2Trunk(FxoTrunk):
         if self.state is not State.IDLE:
             raise RuntimeError(f"channel {self.chan}: busy ({self.state.value}), cannot dial")
         now = self.ms(tick)
-        if not self.r2.call(now, dnis=number, ani=self.ani, category=self.category):
-            raise RuntimeError(f"channel {self.chan}: the R2 line cannot be seized now "
-                               f"({self.r2.state.value})")
+        seized = self.r2.call(now, dnis=number, ani=self.ani, category=self.category)
         call = self._start_call(tick, "outbound", called=number)
         call.data.update(dnis=number, ani=self.ani or None, category=self.category)
+        if not seized:     # the far end's seizure is on its way (bits still debouncing): glare
+            self._end_call(tick, "glare: the far end was seizing the line")
+            return call
         self._set(State.OFFHOOK, "seized")
         self._event(ServerEventKind.CALL_DIALING, call_id=call.call_id, number=number)
         self._run(tick, now)
