@@ -65,7 +65,7 @@ class Card(threading.Thread):
 
 
 def test_an_e1_china_call_reaches_the_ivr_through_the_engine_and_ends_with_a_span_alarm(
-        tmp_path, prompt_library):
+        tmp_path, prompt_library, capsys):
     from conftest import build_server, run_server
     name = f"r2eng{os.getpid()}"
     text = (CONFIGS / "server-r2.toml").read_text().replace("sim://r2_e1", f"sim://{name}")
@@ -103,5 +103,14 @@ def test_an_e1_china_call_reaches_the_ivr_through_the_engine_and_ends_with_a_spa
     row = sqlite3.connect(tmp_path / "calls.db").execute(
         "SELECT dnis, ani, category, disposition, caller, called FROM calls").fetchall()
     assert row == [("95566", "01062345678", "national_subscriber", "blocked: LOS", "01062345678", "95566")]
+    assert kinds(ServerEventKind.CALL_DIGIT) == []         # no MF signal was taken for a DTMF digit
     signals = [e.data["signal"] for e in kinds(ServerEventKind.CALL_SIGNAL)]
     assert signals[:2] == ["0011", "1111"] and "MF 6" in signals
+    # the server's journal, read back by voiceboard r2trace through the config's [storage]
+    from voiceserver.cli import r2trace
+    assert r2trace.main(["--config", str(tmp_path / "server.toml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"call {end.call_id} on e1:1"
+    assert out[2].split()[1:] == ["<-", "0011", "seize"]
+    assert any("[offered] dnis=95566 ani=01062345678" in line for line in out)
+    assert "[ended] reason=blocked: LOS" in out[-1]
