@@ -10,6 +10,7 @@ R2MfReceiver and R2MfGenerator) and the controller itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import json
@@ -27,7 +28,7 @@ from voiceserver.config.server import load_config
 from voiceserver.core import media
 from voiceserver.core.callids import CallIds
 from voiceserver.core.controller import CallController
-from voiceserver.core.e1 import E1R2Trunk, R2Media
+from voiceserver.core.e1 import E1R2Trunk, R2Media, group_policy
 from voiceserver.core.engine import PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.runtime import BoardRuntime
@@ -259,7 +260,8 @@ class Harness:
         self.nchan = nchan
         for chan in chans:
             ch = E1R2Trunk(chan, TPS, group.variant, group=group.name, ani=group.ani,
-                           answer_alarm_ms=group.answer_alarm_ms, policy=self._policy(cfg))
+                           answer_alarm_ms=group.answer_alarm_ms,
+                           policy=group_policy(lambda: self.ctl.cfg, group))
             ch.new_call_id = ids.next
             self.rt.channels[chan] = ch
         self.bus = EventBus()
@@ -276,15 +278,6 @@ class Harness:
         self.cas_out: dict[int, list[int]] = {}       # chan -> bits the host sent, in order
         self._pending: list[Any] = []
         self._n = 0
-
-    @staticmethod
-    def _policy(cfg: Any) -> Any:
-        from voiceserver.core.e1 import Decision
-        group = cfg.r2[0]
-
-        def policy(dnis: str, ani: str, category: str) -> Decision:
-            return Decision(*group.decide(dnis, ani, category, screen=cfg.caller_allowed))
-        return policy
 
     def apply(self, out: list[media.MediaCommand]) -> None:
         for cmd in out:
@@ -486,13 +479,11 @@ def test_a_call_not_answered_in_time_raises_the_answer_alarm(h):
     """The IVR does not answer (the config refuses the call): at the group's answer_alarm
     the alarm event comes, with how long the call waited."""
     h.rt.channels[1].answer_alarm_ms = 5000
-    refuse = type(h.ctl.cfg).new_call
-    try:
-        type(h.ctl.cfg).new_call = lambda self, *a, **k: None      # nobody answers
-        far = h.seize(1, "95566", "123")
-        h.run(8, until=lambda: bool(h.events(ServerEventKind.CALL_ANSWER_ALARM)))
-    finally:
-        type(h.ctl.cfg).new_call = refuse
+    cfg = dataclasses.replace(h.ctl.cfg)
+    object.__setattr__(cfg, "new_call", lambda *a, **k: None)    # nobody answers
+    h.ctl.cfg = cfg
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: bool(h.events(ServerEventKind.CALL_ANSWER_ALARM)))
     alarm = h.events(ServerEventKind.CALL_ANSWER_ALARM)
     assert len(alarm) == 1 and alarm[0]["limit_ms"] == 5000 and 5000 <= alarm[0]["waited_ms"] <= 5100
     assert far.state == "accepted" and h.events(ServerEventKind.CALL_ANSWER) == []

@@ -41,7 +41,7 @@ from voiceserver.r2.line import Direction
 from voiceserver.r2.register import IncomingRegister, RegisterState
 from voiceserver.r2.variants import Variant
 
-__all__ = ["SetCas", "MfListen", "MfSend", "E1R2Trunk", "R2Media", "Decision", "OUTCOME_REASONS",
+__all__ = ["SetCas", "MfListen", "MfSend", "E1R2Trunk", "R2Media", "Decision", "group_policy", "OUTCOME_REASONS",
            "abcd_text", "line_meaning"]
 
 
@@ -57,6 +57,18 @@ class Decision:
 
 def accept_all(dnis: str, ani: str, category: str) -> Decision:
     return Decision(True)
+
+
+def group_policy(config: Callable[[], Any], group: Any) -> Callable[[str, str, str], Decision]:
+    """The policy of a trunk group's channels: its numbers (voiceserver.config.r2.R2Group.decide)
+    and the blacklist, in the config in force when a call comes (`config()`: a reload changes
+    them for the next call)."""
+    def policy(dnis: str, ani: str, category: str) -> Decision:
+        cfg = config()
+        current = next((g for g in cfg.r2 if g.name == group.name), group)
+        accept, cause, charge, flow, stage = current.decide(dnis, ani, category, screen=cfg.caller_allowed)
+        return Decision(accept, cause, charge, flow, stage)
+    return policy
 
 
 # the hang-up reason of an outgoing call the far end refused (AcdLink reads "outbound ...")

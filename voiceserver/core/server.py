@@ -31,7 +31,7 @@ from voiceserver.core.callids import CallIds, default_server_id
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.channels import FxoTrunk, FxsPhone
 from voiceserver.core.controller import RECENT_RECORDS, CallController
-from voiceserver.core.e1 import Decision, E1R2Trunk
+from voiceserver.core.e1 import E1R2Trunk, group_policy
 from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.journal import EventJournal
@@ -182,16 +182,10 @@ class VoiceServer:
             self.boards.append(rt)
 
     def _r2_trunk(self, chan: int, tps: float, group: Any) -> E1R2Trunk:
-        """An E1 R2 trunk of `group`; its calls are decided by the group's numbers in the config
-        in force when they come (a reload changes them for the next call)."""
-        def policy(dnis: str, ani: str, category: str) -> Decision:
-            current = next((g for g in self.cfg.r2 if g.name == group.name), group)
-            accept, cause, charge, flow, stage = current.decide(dnis, ani, category,
-                                                                screen=self.cfg.caller_allowed)
-            return Decision(accept, cause, charge, flow, stage)
+        """An E1 R2 trunk of `group`: its calls are decided by the group's numbers."""
         return E1R2Trunk(chan, tps, group.variant, group=group.name, ani=group.ani,
                          category=group.category, answer_alarm_ms=group.answer_alarm_ms,
-                         trace=group.trace, policy=policy)
+                         trace=group.trace, policy=group_policy(lambda: self.cfg, group))
 
     # -- run ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
