@@ -70,6 +70,7 @@ class ServerEventKind(StrEnum):
     CALL_REJECTED = "call.rejected"
     CALL_RING = "call.ring"
     CALL_RINGBACK = "call.ringback"
+    CALL_SIGNAL = "call.signal"
     CALL_START = "call.start"
     CALL_TRANSFER_FAILED = "call.transfer_failed"
     CALL_TRANSFER_RETRY = "call.transfer_retry"
@@ -80,7 +81,6 @@ class ServerEventKind(StrEnum):
     CONFIG_RELOADED = "config.reloaded"
     JOURNAL_GAP = "journal.gap"
     LINE_RELEASED = "line.released"
-    CALL_SIGNAL = "call.signal"
     RECORDING_DECISION = "recording.decision"
     RECORDING_FAILED = "recording.failed"
     RECORDING_MAX_DURATION = "recording.max_duration"
@@ -156,6 +156,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_REJECTED: ('caller', 'reason'),
     ServerEventKind.CALL_RING: ('count',),
     ServerEventKind.CALL_RINGBACK: (),
+    ServerEventKind.CALL_SIGNAL: ('dir', 'meaning', 'ms', 'signal'),
     ServerEventKind.CALL_START: ('called', 'caller', 'direction'),
     ServerEventKind.CALL_TRANSFER_FAILED: ('reason', 'trunk'),
     ServerEventKind.CALL_TRANSFER_RETRY: ('hunt', 'line', 'retry', 'why'),
@@ -166,7 +167,6 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CONFIG_RELOADED: ('file',),
     ServerEventKind.JOURNAL_GAP: ('from', 'reason', 'to'),
     ServerEventKind.LINE_RELEASED: ('released', 'state', 'when'),
-    ServerEventKind.CALL_SIGNAL: ('dir', 'meaning', 'ms', 'signal'),
     ServerEventKind.RECORDING_DECISION: ('reason', 'record', 'rule'),
     ServerEventKind.RECORDING_FAILED: ('alarm', 'error', 'path', 'reason', 'seconds', 'status', 'voicemail'),
     ServerEventKind.RECORDING_MAX_DURATION: ('alarm', 'voicemail'),
