@@ -433,6 +433,12 @@ def test_a_span_alarm_ends_the_call_with_its_cause_and_a_complete_record(h):
     h.run(0.2)
     assert h.rt.channels[1].state.value == "idle"
     assert h.cas_out[1][-2:] == [0b1111, IDLE]          # blocked while in alarm, idle after
+    # the line takes the next call; its trace starts with its own seizure, not the alarm's bits
+    far = h.seize(1, "95566", "456")
+    h.run(8, until=lambda: far.state == "answered")
+    second = h.events(ServerEventKind.CALL_START)[-1]["call_id"]
+    trace = [(e["dir"], e["signal"]) for e in h.events(ServerEventKind.CALL_SIGNAL) if e["call_id"] == second]
+    assert trace[:2] == [("rx", "0011"), ("tx", "1111")]
 
 
 def test_an_outbound_call_over_the_hunt_group_sends_dnis_ani_and_category_and_is_answered(h):

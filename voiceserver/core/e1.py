@@ -261,6 +261,7 @@ class E1R2Trunk(FxoTrunk):
         self.r2.take()                             # (its idle bits: blocked bits go out instead)
         self.r2.block(now)
         self._run(tick, now)
+        self._pending_trace = []                   # signals of no call: not the next call's
 
     def unblock(self, tick: int) -> None:
         if self.state is not State.BLOCKED:
@@ -268,6 +269,7 @@ class E1R2Trunk(FxoTrunk):
         now = self.ms(tick)
         self.r2.unblock(now)
         self._run(tick, now)
+        self._pending_trace = []
         super().unblock(tick)
 
     # -- the R2 machine's actions -----------------------------------------------
@@ -380,8 +382,10 @@ class E1R2Trunk(FxoTrunk):
             if self.state is State.HANGUP:
                 self._set(State.IDLE, "line free")
         elif ev.kind is K.BLOCKED and ev.detail != "local":
+            self._pending_trace = []
             self._set(State.BLOCKED, "blocked by the far end")
         elif ev.kind is K.UNBLOCKED and ev.detail != "local" and self.alarm is None:
+            self._pending_trace = []
             self._set(State.IDLE, "unblocked by the far end")
         elif ev.kind is K.FAILED and call is not None:
             self._failed(tick, ev.cause or r2a.Cause.PROTOCOL_ERROR, 0)
