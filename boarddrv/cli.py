@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "check recording rules; explain whether a call is recorded and kept, and why"),
     "calls": ("voiceserver.cli.calls:main", "query call records and recordings; export CSV or XLSX"),
     "events": ("voiceserver.cli.events:main", "a server's events from its journal: since a seq, filtered, --follow"),
+    "r2trace": ("voiceserver.cli.r2trace:main", "an E1 R2 call's line and register signals as a timeline"),
     "demo": ("voiceserver.cli.serve:demo_main", "hwsim + voice server + simulated callers, with a live table"),
 }
 

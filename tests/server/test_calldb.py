@@ -186,7 +186,7 @@ def test_a_version_3_database_keeps_its_rows_and_gains_server_runs(tmp_path):
     path = tmp_path / "calls.db"
     _schema3(path)
     with CallDb(path) as db:
-        assert db.version == calldb.SCHEMA_VERSION == 5
+        assert db.version == calldb.SCHEMA_VERSION == 6
         old = db.call("c000001")
         assert (old["caller"], old["disposition"], old["duration"]) == ("100", "caller hung up", 9.0)
         assert (old["server_id"], old["run"], old["last_seen"]) == (None, None, None)

@@ -167,7 +167,7 @@ class AcdLink:
             return
         r = self.rings.pop(key, None)
         if r is not None:
-            trunk = self.s.boards[key[0]].channels[key[1]].kind == "fxo"
+            trunk = isinstance(self.s.boards[key[0]].channels[key[1]], FxoTrunk)   # analog or E1
             unanswered = r.leg is not None and r.leg.call.answer_tick is None
             if trunk and unanswered and r.leg is not None:
                 r.leg.partner = None       # a failed dial-out does not end the caller's call

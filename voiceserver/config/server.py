@@ -19,6 +19,8 @@ demo in voiceserver/configs/demo.toml)::
     [agents]     agents: FXS phones or external numbers, skills, wrap-up
     [queues]     queues, strategies, overflow, announcements (docs/queues.md)
     [voicemail]  voicemail prompts, limits and mailboxes
+    [r2]         E1 trunk groups with R2 signalling (China No.1): variant, release
+                 control, numbers (one- and two-stage dialling); docs/r2.md
 
 Unknown sections are *rejected*, not silently accepted: a config that
 looks like it does something it does not is worse than an error.
@@ -111,7 +113,7 @@ __all__ = ["ServerConfig", "BoardEntry", "ChannelRoles", "PromptSettings", "ApiS
            "ConfigError", "ConfigErrors", "SECTIONS"]
 
 SECTIONS = ("board", "boards", "channels", "numbering", "prompts", "ivr", "schedule",
-            "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail")
+            "blacklist", "api", "recording", "storage", "agents", "queues", "voicemail", "r2")
 ACTIONS = ("submenu", "play", "lookup", "queue", "voicemail", "transfer", "hangup", "repeat")
 BUILTIN_VARS = ("caller", "called")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
@@ -222,6 +224,7 @@ class ServerConfig:
     recording: RecordingRules | None = None   # None: no [recording] section, nothing recorded
     acd: Any = None      # voiceserver.acd.distributor.AcdSettings; None: no [agents]/[queues]/[voicemail]
     storage: StorageSettings | None = None   # None: no [storage] and no [recording]: nothing stored
+    r2: tuple[Any, ...] = ()   # voiceserver.config.r2.R2Group: E1 R2 trunk groups ([r2])
 
     def flow_at(self, when: dt.datetime) -> str:
         """The flow for a call arriving at `when` (aware datetime)."""
@@ -230,11 +233,13 @@ class ServerConfig:
         assert self.default_flow is not None
         return self.default_flow
 
-    def new_call(self, caller: str | None, called: str, when: dt.datetime) -> IvrCall | None:
+    def new_call(self, caller: str | None, called: str, when: dt.datetime,
+                 flow: str | None = None) -> IvrCall | None:
         """The IVR for a new inbound call, or None: do not answer (blacklisted, reject).
 
         The channel layer answers only if this returns an IvrCall, then feeds
-        it ``call_started`` and the events that follow.
+        it ``call_started`` and the events that follow. `flow`: the flow its
+        number chose (E1 R2 one- and two-stage numbers); else the schedule's.
         """
         entry = self.blacklist.match(caller)
         if entry is not None:
@@ -243,7 +248,12 @@ class ServerConfig:
             return IvrCall(self.ivr, f"blacklist:{entry.number}",
                            start=HangupAction(tuple(Prompt(p) for p in entry.prompts)),
                            lang=self.prompts.default_lang)
-        return IvrCall(self.ivr, self.flow_at(when))
+        return IvrCall(self.ivr, flow if flow is not None else self.flow_at(when))
+
+    def caller_allowed(self, caller: str | None) -> bool:
+        """False when the blacklist rejects this caller outright (an E1 call is refused busy)."""
+        entry = self.blacklist.match(caller)
+        return entry is None or entry.action is not BlockAction.REJECT
 
 
 def agent_ids(acd: Any) -> frozenset[str]:
@@ -440,8 +450,14 @@ class _Loader:
                 errs.attempt(self.running_boards, boards, channels, open_boards)
         numbering = errs.attempt(lambda: parse_numbering(r.table("numbering")),
                                  default=NumberingPlan())
+        r2: tuple[Any, ...] = ()
+        if "r2" in r and channels is not None and boards is not None:
+            r2 = errs.attempt(self.r2, r.table("r2"), boards, default=())
+            channels = self.r2_roles(r, channels, r2)
         ivr_node = errs.attempt(r.table, "ivr", required=True)
         ivr = errs.attempt(self.ivr, ivr_node, prompts, channels) if ivr_node is not None else None
+        if r2 and ivr is not None:
+            errs.attempt(self.r2_flows, r.table("r2"), r2, ivr)
         schedule = None
         if "schedule" in r and ivr is not None:
             schedule = errs.attempt(lambda: self.schedule(r.table("schedule"), ivr))
@@ -477,7 +493,7 @@ class _Loader:
             prompts=prompts, ivr=ivr, schedule=schedule, blacklist=blacklist, api=api,
             default_flow=default_flow,
             prompt_uses=MappingProxyType({n: tuple(w) for n, w in self.prompt_uses.items()}),
-            warnings=tuple(self.warnings), recording=recording, acd=acd, storage=storage)
+            warnings=tuple(self.warnings), recording=recording, acd=acd, storage=storage, r2=r2)
 
     def default_flow(self, ivr_node: Node, ivr: IvrConfig, schedule: Schedule | None,
                      has_schedule: bool) -> str | None:
@@ -645,31 +661,35 @@ class _Loader:
             raise b.error("config", f"{path} has no [[boards]] entry for {uri} (it has: {known})")
 
     # -- [channels] --------------------------------------------------------
+    def channel_refs(self, node: Node, key: str, boards: tuple[BoardEntry, ...]) -> tuple[ChannelRef, ...]:
+        """``"BOARD:RANGE"`` or a list of them at `key` (the board may be left out when there is one)."""
+        names = [b.name for b in boards]
+        value = node.get(key)
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise node.error(key, "expected \"BOARD:RANGE\" or a list of them, "
+                                  "e.g. \"hotline:0-3\"")
+        out: list[ChannelRef] = []
+        from boarddrv.config import parse_ranges
+        for i, item in enumerate(items):
+            where = key if isinstance(value, str) else (key, i)
+            try:
+                board, rng = split_board(item, names[0] if len(names) == 1 else None, "RANGE")
+            except ChannelRefError as exc:
+                raise node.error(where, f"{exc}; boards: {', '.join(names) or 'none'}") from None
+            if board not in names:
+                raise node.error(where, f"no board named '{board}'{_suggest(board, set(names))}")
+            try:
+                out += [ChannelRef(board, n) for n in parse_ranges(rng, 0, 1023)]
+            except ValueError as exc:
+                raise node.error(where, str(exc)) from None
+        return tuple(out)
+
     def channels(self, c: Node, boards: tuple[BoardEntry, ...]) -> ChannelRoles:
         c.check_keys({"inbound", "agents", "outbound"})
-        names = [b.name for b in boards]
 
         def refs(node: Node, key: str) -> tuple[ChannelRef, ...]:
-            value = node.get(key)
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise node.error(key, "expected \"BOARD:RANGE\" or a list of them, "
-                                      "e.g. \"hotline:0-3\"")
-            out: list[ChannelRef] = []
-            from boarddrv.config import parse_ranges
-            for i, item in enumerate(items):
-                where = key if isinstance(value, str) else (key, i)
-                try:
-                    board, rng = split_board(item, names[0] if len(names) == 1 else None, "RANGE")
-                except ChannelRefError as exc:
-                    raise node.error(where, f"{exc}; boards: {', '.join(names) or 'none'}") from None
-                if board not in names:
-                    raise node.error(where, f"no board named '{board}'{_suggest(board, set(names))}")
-                try:
-                    out += [ChannelRef(board, n) for n in parse_ranges(rng, 0, 1023)]
-                except ValueError as exc:
-                    raise node.error(where, str(exc)) from None
-            return tuple(out)
+            return self.channel_refs(node, key, boards)
 
         inbound = refs(c, "inbound") if "inbound" in c else ()
         agents = refs(c, "agents") if "agents" in c else ()
@@ -681,6 +701,41 @@ class _Loader:
                 raise c.error("agents", f"channel {ref[0]}:{ref[1]} is both an agent phone "
                                         f"and a trunk")
         return ChannelRoles(inbound, agents, outbound)
+
+    # -- [r2] ----------------------------------------------------------------
+    def r2(self, node: Node, boards: tuple[BoardEntry, ...]) -> tuple[Any, ...]:
+        from voiceserver.config.r2 import parse_r2
+        return parse_r2(node, lambda n, k: self.channel_refs(n, k, boards))
+
+    def r2_flows(self, node: Node, groups: tuple[Any, ...], ivr: IvrConfig) -> None:
+        """The flows the trunk groups' numbers name exist; a two-stage number's collects digits."""
+        from voiceserver.config.r2 import check_flows
+
+        def collects(flow: str) -> bool:
+            start = ivr.flows[flow].start
+            menu = ivr.menus.get(start.menu) if isinstance(start, SubmenuAction) else None
+            return menu is not None and menu.input_store is not None
+        check_flows(node, groups, set(ivr.flows), collects)
+
+    def r2_roles(self, r: Node, roles: ChannelRoles, groups: tuple[Any, ...]) -> ChannelRoles:
+        """E1 R2 trunk groups are trunks: inbound (unless direction = "out") and an outbound
+        hunt group of the group's name (unless direction = "in"), as if [channels] said so."""
+        inbound = list(roles.inbound)
+        outbound = dict(roles.outbound)
+        agents = set(roles.agents)
+        node = r.table("r2").table("groups")
+        for g in groups:
+            for ref in g.channels:
+                if ref in agents:
+                    self.errs.add(node.table(g.name).error(
+                        "channels", f"channel {ref[0]}:{ref[1]} is both an agent phone and an E1 trunk"))
+            if g.direction != "out":
+                inbound += [ref for ref in g.channels if ref not in inbound]
+            if g.direction != "in":
+                if g.name in outbound:
+                    self.errs.add(node.error(g.name, f"'{g.name}' is also a group in [channels.outbound]"))
+                outbound[g.name] = g.channels
+        return ChannelRoles(tuple(inbound), roles.agents, MappingProxyType(outbound))
 
     # -- [prompts] / [api] ---------------------------------------------------
     def prompts(self, p: Node) -> PromptSettings:

@@ -62,7 +62,7 @@ class StopPlay:
 @dataclass(frozen=True)
 class Timer:
     tick: int                    # when it expires, on the board's tick
-    token: tuple[int, str]       # (generation, name): handed back to Channel.timer
+    token: tuple[int | str, str]  # (generation, name), handed back to Channel.timer; E1 R2: ("r2", name)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,24 @@ class Emit:
     data: dict[str, Any]
 
 
-Action = Hook | Ring | Tone | SendDtmf | StopPlay | Timer | Emit
+# E1 R2 trunks (voiceserver.core.e1) also ask for these:
+@dataclass(frozen=True)
+class SetCas:
+    abcd: int                    # the ABCD bits to send (A is bit 3), boarddrv.Board.set_cas
+
+
+@dataclass(frozen=True)
+class MfListen:
+    forward: bool | None         # listen for the forward (True) or backward MF set; None: stop
+
+
+@dataclass(frozen=True)
+class MfSend:
+    signal: int                  # MF signal 1-15; 0 stops the tone
+    forward: bool
+
+
+Action = Hook | Ring | Tone | SendDtmf | StopPlay | Timer | Emit | SetCas | MfListen | MfSend
 
 
 _call_ids = itertools.count(1)

@@ -29,12 +29,14 @@ from dsp.callerid import CallerIdEvent
 from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
 from dsp.mix import Segment
+from dsp.r2mf import R2MfEvent
 from dsp.tones import ToneEvent
 from voiceserver.acd.link import AgentConflict
 from voiceserver.config.server import ServerConfig
 from voiceserver.core import channels as chanmod
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.channels import Call, Channel, FxoTrunk, FxsPhone, State
+from voiceserver.core.e1 import E1R2Trunk, MfListen, MfSend, SetCas
 from voiceserver.core.engine import DtmfSent, PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
@@ -71,7 +73,7 @@ class CallController:
         self._handlers: dict[type, Callable[[BoardRuntime, int, Any], int | None]] = {
             Event: self._board_event, Timer: self._timer, DtmfEvent: self._dtmf, ToneEvent: self._tone,
             SpeechEvent: self._speech, CallerIdEvent: self._callerid, DtmfSent: self._dtmf_sent,
-            PlayDone: self._play_done}
+            PlayDone: self._play_done, R2MfEvent: self._r2mf}
         self._ivr_handlers: dict[type, Callable[..., None]] = {
             ivrmod.Play: self._ivr_play, ivrmod.StopPlay: self._ivr_stop_play, ivrmod.Log: self._ivr_log,
             ivrmod.Hangup: self._ivr_hangup, ivrmod.Queue: self._ivr_queue, ivrmod.Voicemail: self._ivr_voicemail,
@@ -193,6 +195,14 @@ class CallController:
             ch.timer(tick, token)
         return ch.chan
 
+    def _r2mf(self, rt: BoardRuntime, tick: int, ev: R2MfEvent) -> int | None:
+        ch = rt.channels.get(ev.chan)
+        if ch is None:
+            return None
+        if isinstance(ch, E1R2Trunk):
+            ch.mf(tick, ev.signal, ev.end is None)
+        return ch.chan
+
     def _dtmf(self, rt: BoardRuntime, tick: int, ev: DtmfEvent) -> int | None:
         ch = rt.channels.get(ev.chan)
         if ch is None:
@@ -265,8 +275,9 @@ class CallController:
                 if ch is None:
                     continue
                 if kind is EventKind.ALARM_SET:
-                    self._leg_gone(rt, tick, ch)
-                    ch.block(tick, name)
+                    ch.block(tick, name)          # its call ends "blocked: NAME" (record, row)
+                    self.settle(rt, tick, {ch.chan})
+                    self._leg_gone(rt, tick, ch, f"blocked: {name}")   # a leg without a call of its own
                 elif not rt.span_alarms[ev.span]:
                     ch.unblock(tick)
                 self.carry_out(rt, tick, ch)
@@ -279,7 +290,10 @@ class CallController:
         ch = rt.channels.get(ev.chan)
         if ch is None:
             return None
-        if isinstance(ch, FxoTrunk):
+        if isinstance(ch, E1R2Trunk):
+            if kind is EventKind.CAS:
+                ch.cas(tick, ev.value)
+        elif isinstance(ch, FxoTrunk):
             if kind is EventKind.RING_START:
                 ch.ring_start(tick)
             elif kind is EventKind.RING_STOP:
@@ -368,6 +382,12 @@ class CallController:
                     self.media.stop_play(rt.index, ch.chan)
                 case chanmod.Timer(when, token):
                     self.media.call_at(rt.index, when, ch.chan, token)
+                case SetCas(abcd):
+                    self.media.board_call(rt.index, "set_cas", ch.chan, abcd)
+                case MfListen(forward):
+                    self.media.mf_listen(rt.index, ch.chan, forward)
+                case MfSend(signal, forward):
+                    self.media.mf_send(rt.index, ch.chan, signal, forward)
                 case chanmod.Emit(kind, data):
                     self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
                     more |= self._on_channel_event(rt, tick, ch, kind, data)
@@ -394,7 +414,8 @@ class CallController:
                 self.recording.offered(rt, tick, ch.chan, call)
             if leg.ivr is not None or "rejected" in leg.path:
                 return set()  # offered again at the next ring: already decided
-            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt))
+            ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt),
+                                    flow=call.data.get("flow"))   # E1 R2: the flow of its DNIS
             if ivr is None:
                 leg.path.append("rejected")
                 leg.rejected = self._rejected_by(call.caller)
@@ -735,7 +756,8 @@ class CallController:
             call.data.get("first_ring") or self.time_at(rt, call.start_tick),   # rang before a crash
             at(call.answer_tick), self.time_at(rt, call.end_tick or self.tick),
             leg.rejected or reason or call.end_reason or "", leg.path, leg.digits, leg.prompts,
-            leg.agent, at(call.data.get("agent_answer_tick")))
+            leg.agent, at(call.data.get("agent_answer_tick")),
+            dnis=call.data.get("dnis"), ani=call.data.get("ani"), category=call.data.get("category"))
         self.records.append(rec)
         self.totals.add(rec)
         if self.recording is not None:   # keep/discard the recording; the call row in SQLite

@@ -143,6 +143,7 @@ class Engine:
         self.tick_base = tick_base
         self.tick = tick_base
         self.released: list = []   # lines released at a clean stop (voiceserver.core.linestate)
+        self.r2mf: Any = None      # voiceserver.core.e1.R2Media, made by the first E1 R2 command
 
     # -- control plane side (any thread) ---------------------------------
     def play(self, chan: int, segments: list[Segment], *, token: Any = None,
@@ -215,6 +216,20 @@ class Engine:
     def board_call(self, method: str, *args: Any) -> None:
         """hook/ring/set_cas/xconnect/... on the board, from the engine thread."""
         self._queue(lambda: getattr(self.board, method)(*args))
+
+    def mf_listen(self, chan: int, forward: bool | None) -> None:
+        """E1 R2: run the MF receiver of one set on `chan` (None: stop); R2MfEvents follow."""
+        self._queue(lambda: self._r2().listen(chan, forward))
+
+    def mf_send(self, chan: int, signal: int, forward: bool) -> None:
+        """E1 R2: send MF signal 1-15 on `chan` until the next mf_send (0: silence)."""
+        self._queue(lambda: self._r2().send(chan, signal, forward))
+
+    def _r2(self) -> Any:
+        if self.r2mf is None:
+            from voiceserver.core.e1 import R2Media
+            self.r2mf = R2Media(self.nchan)
+        return self.r2mf
 
     def _queue(self, cmd: Callable[[], object]) -> None:
         self._commands.append(cmd)
@@ -300,6 +315,8 @@ class Engine:
         events += self.vad.rx(rx)
         events += self.callerid.rx(rx)
         events += self.callerid.dtmf_events(digits, self.callerid.pos)  # O(digits + open frames)
+        if self.r2mf is not None:   # E1 R2: the channels in register signalling
+            events += self.r2mf.rx(rx)
         while self._timers and self._timers[0][0] <= tick:
             _, _, chan, token = heapq.heappop(self._timers)
             events.append(Timer(chan, token))
@@ -313,6 +330,8 @@ class Engine:
         for chan in self.player.tx(tx):
             self._later.append(PlayDone(chan, self._tokens[chan]))
         self.dtmf_tx.tx(tx)
+        if self.r2mf is not None:
+            self.r2mf.tx(tx)
         if self._dtmf_sending:  # O(channels dialling), not O(channels)
             for chan in [c for c in self._dtmf_sending if not self.dtmf_tx.busy(c)]:
                 self._dtmf_sending.discard(chan)

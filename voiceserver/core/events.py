@@ -49,6 +49,7 @@ class ServerEventKind(StrEnum):
     BOARD_START = "board.start"
     BOARD_STOPPED = "board.stopped"
     CALL_ANSWER = "call.answer"
+    CALL_ANSWER_ALARM = "call.answer_alarm"
     CALL_BRIDGE = "call.bridge"
     CALL_BRIDGE_FAILED = "call.bridge_failed"
     CALL_CALLERID = "call.callerid"
@@ -69,6 +70,7 @@ class ServerEventKind(StrEnum):
     CALL_REJECTED = "call.rejected"
     CALL_RING = "call.ring"
     CALL_RINGBACK = "call.ringback"
+    CALL_SIGNAL = "call.signal"
     CALL_START = "call.start"
     CALL_TRANSFER_FAILED = "call.transfer_failed"
     CALL_TRANSFER_RETRY = "call.transfer_retry"
@@ -132,6 +134,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.BOARD_START: ('channels',),
     ServerEventKind.BOARD_STOPPED: ('error',),
     ServerEventKind.CALL_ANSWER: ('how', 'recall'),
+    ServerEventKind.CALL_ANSWER_ALARM: ('limit_ms', 'waited_ms'),
     ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
     ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
     ServerEventKind.CALL_CALLERID: ('caller', 'name'),
@@ -143,7 +146,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_FLASH: (),
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
-    ServerEventKind.CALL_OFFER: ('caller',),
+    ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
     ServerEventKind.CALL_PLAY: ('items', 'lang'),
     ServerEventKind.CALL_QUEUE: ('queue',),
     ServerEventKind.CALL_RECALL: (),
@@ -153,6 +156,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_REJECTED: ('caller', 'reason'),
     ServerEventKind.CALL_RING: ('count',),
     ServerEventKind.CALL_RINGBACK: (),
+    ServerEventKind.CALL_SIGNAL: ('dir', 'meaning', 'ms', 'signal'),
     ServerEventKind.CALL_START: ('called', 'caller', 'direction'),
     ServerEventKind.CALL_TRANSFER_FAILED: ('reason', 'trunk'),
     ServerEventKind.CALL_TRANSFER_RETRY: ('hunt', 'line', 'retry', 'why'),

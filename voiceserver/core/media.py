@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from voiceserver.core.engine import Engine
 
 __all__ = ["Play", "StopPlay", "SetTone", "ArmCallerId", "SendDtmf", "Bridge", "Unbridge",
-           "StartTimer", "BoardControl", "MediaCommand", "MediaOutbox", "apply"]
+           "StartTimer", "BoardControl", "MfListen", "MfSend", "MediaCommand", "MediaOutbox", "apply"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,25 @@ class BoardControl:
     args: tuple[Any, ...]
 
 
-MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | StartTimer | BoardControl
+@dataclass(frozen=True)
+class MfListen:
+    """E1 R2: the engine's MF receiver listens on `chan` for one set (None: stops)."""
+    board: int
+    chan: int
+    forward: bool | None
+
+
+@dataclass(frozen=True)
+class MfSend:
+    """E1 R2: the engine sends MF signal 1-15 on `chan` until told otherwise (0: silence)."""
+    board: int
+    chan: int
+    signal: int
+    forward: bool
+
+
+MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | StartTimer | BoardControl \
+    | MfListen | MfSend
 
 
 class MediaOutbox:
@@ -126,6 +144,12 @@ class MediaOutbox:
     def board_call(self, board: int, method: str, *args: Any) -> None:
         self.commands.append(BoardControl(board, method, args))
 
+    def mf_listen(self, board: int, chan: int, forward: bool | None) -> None:
+        self.commands.append(MfListen(board, chan, forward))
+
+    def mf_send(self, board: int, chan: int, signal: int, forward: bool) -> None:
+        self.commands.append(MfSend(board, chan, signal, forward))
+
 
 def apply(cmd: MediaCommand, engine: Engine) -> None:
     """Hand one command to its board's engine (queued there for the next tick boundary)."""
@@ -148,5 +172,9 @@ def apply(cmd: MediaCommand, engine: Engine) -> None:
             engine.call_at(tick, chan, token)
         case BoardControl(_, method, args):
             engine.board_call(method, *args)
+        case MfListen(_, chan, forward):
+            engine.mf_listen(chan, forward)
+        case MfSend(_, chan, signal, forward):
+            engine.mf_send(chan, signal, forward)
         case _:
             raise TypeError(f"not a media command: {cmd!r}")

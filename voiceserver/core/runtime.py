@@ -47,6 +47,9 @@ class CallRecord:
     prompts_played: int = 0
     agent: str | None = None
     agent_answer: dt.datetime | None = None   # when the agent's phone answered (answer: the line)
+    dnis: str | None = None                   # E1 R2: the number dialled, as signalled
+    ani: str | None = None                    # E1 R2: the calling number, as signalled
+    category: str | None = None               # E1 R2: the calling party category
 
 
 @dataclass

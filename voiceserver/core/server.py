@@ -31,6 +31,7 @@ from voiceserver.core.callids import CallIds, default_server_id
 from voiceserver.core.calltotals import CallTotals
 from voiceserver.core.channels import FxoTrunk, FxsPhone
 from voiceserver.core.controller import RECENT_RECORDS, CallController
+from voiceserver.core.e1 import E1R2Trunk, group_policy
 from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.journal import EventJournal
@@ -156,6 +157,13 @@ class VoiceServer:
                         rt.channels.setdefault(chan, FxoTrunk(chan, tps))
                 for _, chan in (r for r in roles.agents if r[0] == entry.name):
                     rt.channels[chan] = FxsPhone(chan, tps)
+                for group in self.cfg.r2:      # E1 R2 trunk groups: their channels speak R2
+                    for _, chan in (r for r in group.channels if r[0] == entry.name):
+                        if types.get(chan) is not ChannelType.E1_CAS:
+                            raise ValueError(f"{self.cfg.file}: {entry.name}:{chan} is in E1 R2 trunk group "
+                                             f"{group.name} but the board says it is "
+                                             f"{types[chan].name if chan in types else 'missing'}")
+                        rt.channels[chan] = self._r2_trunk(chan, tps, group)
                 for chan, ch in rt.channels.items():
                     want = ChannelType.FXS if isinstance(ch, FxsPhone) else None
                     have = types.get(chan)
@@ -172,6 +180,12 @@ class VoiceServer:
                     rt.callerid_chans.add(chan)
                     engine.arm_callerid(chan, True)
             self.boards.append(rt)
+
+    def _r2_trunk(self, chan: int, tps: float, group: Any) -> E1R2Trunk:
+        """An E1 R2 trunk of `group`: its calls are decided by the group's numbers."""
+        return E1R2Trunk(chan, tps, group.variant, group=group.name, ani=group.ani,
+                         category=group.category, answer_alarm_ms=group.answer_alarm_ms,
+                         trace=group.trace, policy=group_policy(lambda: self.cfg, group))
 
     # -- run ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:

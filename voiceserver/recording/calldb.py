@@ -129,6 +129,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN notes TEXT;
     """,
+    # 5 -> 6: what an E1 R2 trunk signalled (docs/r2.md); NULL on analog lines
+    """
+    ALTER TABLE calls ADD COLUMN dnis TEXT;       -- the number dialled, as the register received it
+    ALTER TABLE calls ADD COLUMN ani TEXT;        -- the calling number, as signalled
+    ALTER TABLE calls ADD COLUMN category TEXT;   -- the calling party category (national_subscriber ...)
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -209,6 +215,9 @@ class CallRow:
     server_id: str | None = None        # the server run the call belongs to (schema 4); None:
     run: int | None = None              # a tool's row, merged into whatever row has the id
     last_seen: dt.datetime | None = None   # the server saw the call going then (crash: its end)
+    dnis: str | None = None             # E1 R2 (schema 6): DNIS, ANI and category signalled
+    ani: str | None = None
+    category: str | None = None
 
     @classmethod
     def from_record(cls, rec: Any) -> CallRow:
@@ -218,7 +227,9 @@ class CallRow:
                    called=rec.called, agent=rec.agent, queue=getattr(rec, "queue", None),
                    ivr_path=list(rec.ivr_path), disposition=rec.reason,
                    digits_count=len(rec.digits or ""),
-                   agent_answer=getattr(rec, "agent_answer", None))
+                   agent_answer=getattr(rec, "agent_answer", None),
+                   dnis=getattr(rec, "dnis", None), ani=getattr(rec, "ani", None),
+                   category=getattr(rec, "category", None))
 
 
 @dataclass
@@ -517,7 +528,7 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow, *, new: bool = False,
         "disposition": row.disposition, "digits_count": row.digits_count,
         "recording_rule": row.recording_rule, "recording_note": row.recording_note,
         "agent_answer": iso(row.agent_answer), "server_id": row.server_id, "run": row.run,
-        "last_seen": iso(row.last_seen),
+        "last_seen": iso(row.last_seen), "dnis": row.dnis, "ani": row.ani, "category": row.category,
     }
     # Only the fields `row` knows are written (and the duration): an UPDATE of every column
     # also rewrote every index of the table, several times in each call's life.

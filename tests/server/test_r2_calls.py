@@ -1,0 +1,715 @@
+"""E1 R2 calls in the call controller, at the event level (no engine thread, no hwsim).
+
+The far end is a test double written here, independently of voiceserver.r2
+and of dsp.r2mf's generator: a China No.1 carrier switch that sends exact
+sequences, ABCD bits as CAS events and forward MF signals as audio made with
+numpy at the Q.441 frequencies, and hears the server's backward signals in
+its tx audio with its own Goertzel filters. Between the two runs what the
+engine runs for E1 R2 channels (voiceserver.core.e1.R2Media: the batched
+R2MfReceiver and R2MfGenerator) and the controller itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from boarddrv import Event, EventKind
+from dsp.dtmf import DtmfEvent
+from voiceserver.acd.link import AcdLink, default_settings
+from voiceserver.config.server import load_config
+from voiceserver.core import media
+from voiceserver.core.callids import CallIds
+from voiceserver.core.controller import CallController
+from voiceserver.core.e1 import E1R2Trunk, R2Media, group_policy
+from voiceserver.core.engine import PlayDone, Timer
+from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.runtime import BoardRuntime
+from voiceserver.ivr.blacklist import normalize_number
+
+CONFIGS = Path(__file__).parent / "configs"
+TPS = 50
+BLOCK = 160
+RATE = 8000
+START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
+
+# China No.1 / Q.441, written out here (not imported): the frequencies of each set and
+# which two of them make signal 1..15.
+FWD_HZ = (1380, 1500, 1620, 1740, 1860, 1980)
+BWD_HZ = (1140, 1020, 900, 780, 660, 540)
+PAIRS = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3), (0, 4), (1, 4), (2, 4), (3, 4),
+         (0, 5), (1, 5), (2, 5), (3, 5), (4, 5))
+IDLE, SEIZE, CLEAR_FORWARD = 0b1011, 0b0011, 0b1011          # forward bits
+SEIZE_ACK, ANSWER, CLEAR_BACK = 0b1111, 0b0111, 0b1111       # backward bits
+AMP = 2300.0          # about -8 dBm0 per frequency in 16-bit linear
+
+
+def china_sequence(dnis: str, ani: str, category: int = 1) -> list[tuple[int | None, int]]:
+    """The forward signals of a China No.1 call and the backward answer each must get:
+    DNIS digit 1, A-6 (category), II-category, A-1, ANI digits (A-1 each), I-15 (A-1),
+    the other DNIS digits (A-1 each), silence (A-3 pulse), II-category (B-x)."""
+    sig = [10 if d == "0" else int(d) for d in dnis]
+    seq: list[tuple[int | None, int]] = [(sig[0], 6), (category, 1)]
+    seq += [(10 if d == "0" else int(d), 1) for d in ani]
+    seq += [(15, 1)]
+    seq += [(s, 1) for s in sig[1:]]
+    seq += [(None, 3), (category, 0)]          # 0: the B signal, checked by the test
+    return seq
+
+
+class FarEnd:
+    """A China No.1 outgoing exchange on one E1 channel, scripted signal by signal."""
+
+    def __init__(self, chan: int, sequence: list[tuple[int | None, int]]) -> None:
+        self.chan = chan
+        self.seq = list(sequence)
+        self.step = 0
+        self.bits = IDLE              # what we send
+        self.host_bits = IDLE         # what the host sends
+        self.sending: int | None = None
+        self.phase = 0                # samples of the tone sent so far
+        self.heard: list[int] = []    # backward signals heard (onsets)
+        self.b_signal: int | None = None
+        self._hearing = 0             # the backward signal on now (0: none)
+        self._count = 0
+        self.state = "idle"
+        self.log: list[tuple[int, str]] = []
+
+    # -- what we do ----------------------------------------------------------
+    def seize(self) -> int:
+        self.bits = SEIZE
+        self.state = "seized"
+        return SEIZE
+
+    def clear_forward(self) -> int:
+        self.bits = CLEAR_FORWARD
+        self.state = "cleared"
+        self.sending = None
+        return CLEAR_FORWARD
+
+    def audio(self) -> np.ndarray:
+        """This tick's forward tone (or silence), numpy at the two frequencies of the signal."""
+        if self.sending is None:
+            return np.zeros(BLOCK, np.int16)
+        f1, f2 = (FWD_HZ[i] for i in PAIRS[self.sending - 1])
+        t = (self.phase + np.arange(BLOCK)) / RATE
+        self.phase += BLOCK
+        return (AMP * (np.sin(2 * np.pi * f1 * t) + np.sin(2 * np.pi * f2 * t))).astype(np.int16)
+
+    # -- what we hear ----------------------------------------------------------
+    def host_cas(self, abcd: int) -> None:
+        self.host_bits = abcd
+        if self.state == "seized" and abcd == SEIZE_ACK:
+            self.state = "register"
+            self._send_next()
+        elif self.state == "accepted" and abcd == ANSWER:
+            self.state = "answered"
+        elif self.state == "answered" and abcd == CLEAR_BACK:
+            self.state = "clear-back"
+
+    def hear(self, tx: np.ndarray) -> None:
+        """The host's tx of one tick: a backward signal (two of six, 2 ticks to count)."""
+        x = tx * np.hanning(len(tx))   # a window: the six frequencies are 2.4 bins apart in 20 ms
+        power = [abs(np.dot(x, np.exp(-2j * np.pi * f * np.arange(len(x)) / RATE))) for f in BWD_HZ]
+        order = np.argsort(power)[::-1]
+        on = power[order[1]] > 20 * BLOCK and power[order[1]] > 8 * power[order[2]]
+        signal = PAIRS.index(tuple(sorted((int(order[0]), int(order[1]))))) + 1 if on else 0
+        if signal == self._hearing:
+            self._count = 0
+            return
+        self._count += 1
+        if self._count < 2:           # a change counts once it held for two blocks (40 ms)
+            return
+        self._count = 0
+        if signal and not self._hearing:
+            self._hearing = signal
+            self._backward_on(signal)
+        elif not signal:
+            self._hearing = 0
+            self._backward_off()
+
+    def _backward_on(self, signal: int) -> None:
+        self.heard.append(signal)
+        self.sending = None           # compelled: our signal stops when theirs comes
+
+    def _backward_off(self) -> None:
+        if self.state != "register":
+            return
+        fwd, want = self.seq[self.step]
+        got = self.heard[-1]
+        if want:
+            assert got == want, f"step {self.step} (forward {fwd}): expected backward {want}, got {got}"
+        else:
+            self.b_signal = got
+            self.state = "accepted"
+            return
+        self.step += 1
+        self._send_next()
+
+    def _send_next(self) -> None:
+        fwd, _ = self.seq[self.step]
+        self.sending = fwd
+        self.phase = 0
+
+
+def tone(signal: int, hz: tuple[int, ...], phase: int) -> np.ndarray:
+    """One block of MF signal `signal` of the set `hz`, from sample `phase` on (numpy)."""
+    f1, f2 = (hz[i] for i in PAIRS[signal - 1])
+    t = (phase + np.arange(BLOCK)) / RATE
+    return (AMP * (np.sin(2 * np.pi * f1 * t) + np.sin(2 * np.pi * f2 * t))).astype(np.int16)
+
+
+def detect(block: np.ndarray, hz: tuple[int, ...]) -> int:
+    """The MF signal (1-15) of the set `hz` in one 20 ms block, 0 for none (Goertzel, windowed)."""
+    x = block * np.hanning(len(block))      # the six frequencies are 2.4 bins apart in 20 ms
+    power = [abs(np.dot(x, np.exp(-2j * np.pi * f * np.arange(len(x)) / RATE))) for f in hz]
+    order = np.argsort(power)[::-1]
+    if power[order[1]] > 20 * BLOCK and power[order[1]] > 8 * power[order[2]]:
+        return PAIRS.index(tuple(sorted((int(order[0]), int(order[1]))))) + 1
+    return 0
+
+
+class FarIncoming:
+    """A China No.1 incoming exchange on one E1 channel (the server calls out), scripted:
+    for each forward signal it expects, the backward signal it answers (compelled)."""
+
+    def __init__(self, chan: int, script: list[tuple[int, int]], answer: bool) -> None:
+        self.chan = chan
+        self.script = list(script)
+        self.step = 0
+        self.answer_after = answer
+        self.bits = IDLE
+        self.sending = 0
+        self.phase = 0
+        self.forward: list[int] = []      # forward signals heard
+        self._hearing = 0
+        self._count = 0
+        self.state = "idle"
+        self.to_send: list[int] = []      # bits to put on the line (the harness posts them)
+
+    def audio(self) -> np.ndarray:
+        if not self.sending:
+            return np.zeros(BLOCK, np.int16)
+        block = tone(self.sending, BWD_HZ, self.phase)
+        self.phase += BLOCK
+        return block
+
+    def host_cas(self, abcd: int) -> None:
+        if abcd == SEIZE and self.state == "idle":
+            self.state = "register"
+            self.to_send.append(SEIZE_ACK)
+        elif abcd == CLEAR_FORWARD and self.state != "idle":
+            self.state = "idle"
+            self.sending = 0
+            self.to_send.append(IDLE)
+
+    def hear(self, tx: np.ndarray) -> None:
+        signal = detect(tx, FWD_HZ)
+        if signal == self._hearing:
+            self._count = 0
+            return
+        self._count += 1
+        if self._count < 2:
+            return
+        self._count = 0
+        if signal and not self._hearing:
+            self._hearing = signal
+            self.forward.append(signal)
+            want, reply = self.script[self.step]
+            assert signal == want, f"step {self.step}: expected forward {want}, got {signal}"
+            self.sending, self.phase = reply, 0
+        elif not signal:
+            self._hearing = 0
+            self.sending = 0
+            self.step += 1
+            if self.step == len(self.script):
+                self.state = "decided"
+                if self.answer_after:
+                    self.to_send.append(ANSWER)
+                    self.state = "answered"
+
+
+class Harness:
+    """The card, the engine's R2 media part and the timers around one controller."""
+
+    def __init__(self, library: Any, config: Path = CONFIGS / "server-r2.toml", nchan: int = 8) -> None:
+        cfg = load_config(config, library=library)
+        from dsp.mix import AudioBank
+        bank = AudioBank()
+        segments: dict[tuple[str, str], Any] = {}
+
+        def segment(name: str, lang: str) -> Any:
+            if (lang, name) not in segments:
+                segments[(lang, name)] = bank.add(library.get(name, lang))
+            return segments[(lang, name)]
+
+        self.rt = BoardRuntime(0, "e1", SimpleNamespace(block=BLOCK), engine=None)
+        self.rt.clock_start = START
+        group = cfg.r2[0]
+        chans = [ref.chan for ref in group.channels]
+        self.rt.span_chans = {0: chans}
+        self.rt.span_alarms = {0: 0}
+        ids = CallIds.without_database("t", START)
+        self.nchan = nchan
+        for chan in chans:
+            ch = E1R2Trunk(chan, TPS, group.variant, group=group.name, ani=group.ani,
+                           answer_alarm_ms=group.answer_alarm_ms,
+                           policy=group_policy(lambda: self.ctl.cfg, group))
+            ch.new_call_id = ids.next
+            self.rt.channels[chan] = ch
+        self.bus = EventBus()
+        self.ctl = CallController(cfg, [self.rt], self.bus, segment, segments)
+        settings = cfg.acd or default_settings(cfg)
+        self.ctl.acd = AcdLink(self.ctl, settings.build(
+            cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
+            normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+        self.r2 = R2Media(self.nchan)
+        self.far: dict[int, Any] = {}
+        self.tick = 0
+        self.timers: list[tuple[int, int, int, Any]] = []
+        self.playing: dict[int, Any] = {}
+        self.cas_out: dict[int, list[int]] = {}       # chan -> bits the host sent, in order
+        self._pending: list[Any] = []
+        self._n = 0
+
+    def apply(self, out: list[media.MediaCommand]) -> None:
+        for cmd in out:
+            match cmd:
+                case media.StartTimer(_, at, chan, token):
+                    self._n += 1
+                    heapq.heappush(self.timers, (at, self._n, chan, token))
+                case media.Play(_, chan, _, token):
+                    self.playing[chan] = token
+                case media.StopPlay(_, chan):
+                    self.playing.pop(chan, None)
+                case media.MfListen(_, chan, forward):
+                    self.r2.listen(chan, forward)
+                case media.MfSend(_, chan, signal, forward):
+                    self.r2.send(chan, signal, forward)
+                case media.BoardControl(_, "set_cas", (chan, abcd)):
+                    self.cas_out.setdefault(chan, []).append(abcd)
+                    if chan in self.far:
+                        self.far[chan].host_cas(abcd)
+
+    def cas(self, chan: int, abcd: int) -> None:
+        """The far end's bits change: a CAS event with the next tick."""
+        self._pending.append(Event(self.tick + 1, EventKind.CAS, chan, 0, abcd))
+
+    def alarm(self, name_bit: int, on: bool) -> None:
+        self._pending.append(Event(self.tick + 1, EventKind.ALARM_SET if on else EventKind.ALARM_CLEAR,
+                                   -1, 0, name_bit))
+
+    def step(self) -> None:
+        """One tick: far-end audio in, detectors, events, commands, host tones out."""
+        self.tick += 1
+        rx = np.zeros((self.nchan, BLOCK), np.int16)
+        for chan, far in self.far.items():
+            rx[chan] = far.audio()
+        events: list[Any] = self._pending
+        self._pending = []
+        events += self.r2.rx(rx)
+        while self.timers and self.timers[0][0] <= self.tick:
+            _, _, chan, token = heapq.heappop(self.timers)
+            events.append(Timer(chan, token))
+        if events:
+            self.apply(self.ctl.handle(0, self.tick, events))
+        tx = np.zeros((self.nchan, BLOCK), np.int16)
+        self.r2.tx(tx)
+        for chan, far in self.far.items():
+            far.hear(tx[chan])
+            for bits in getattr(far, "to_send", ()):
+                self.cas(chan, bits)
+            if getattr(far, "to_send", None):
+                far.to_send.clear()
+
+    def run(self, seconds: float, until: Any = None) -> None:
+        for _ in range(int(seconds * TPS)):
+            self.step()
+            if until is not None and until():
+                return
+
+    def prompt_done(self, chan: int) -> None:
+        self.tick += 1
+        self.apply(self.ctl.handle(0, self.tick, [PlayDone(chan, self.playing.pop(chan))]))
+
+    def events(self, kind: ServerEventKind) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.bus.journal if e.kind is kind]
+
+    def seize(self, chan: int, dnis: str, ani: str) -> FarEnd:
+        far = self.far[chan] = FarEnd(chan, china_sequence(dnis, ani))
+        self.cas(chan, far.seize())
+        return far
+
+
+@pytest.fixture
+def h(prompt_library):
+    return Harness(prompt_library)
+
+
+def test_an_inbound_china_call_reaches_the_flow_of_its_dnis_with_ani_and_category(h):
+    far = h.seize(1, "95566", "01062345678")
+    h.run(6, until=lambda: far.state == "answered")
+    assert far.state == "answered", (far.state, far.step, far.heard)
+    assert far.b_signal == 1                           # accept with charge (B-1)
+    assert far.heard[:3] == [6, 1, 1]                  # A-6 (send category), then A-1 each
+    offer = h.events(ServerEventKind.CALL_OFFER)[0]
+    assert (offer["dnis"], offer["ani"], offer["category"]) == ("95566", "01062345678",
+                                                                 "national_subscriber")
+    answer = h.events(ServerEventKind.CALL_ANSWER)[0]
+    assert answer["call_id"] == offer["call_id"]
+    assert h.cas_out[1] == [SEIZE_ACK, ANSWER]          # seize acknowledge, answer
+    play = h.events(ServerEventKind.CALL_PLAY)[0]
+    assert play["items"] == ["welcome"]                # the flow "hotline" of DNIS 95566
+    # the caller clears forward: the call ends, its record has what was signalled
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"] == "caller cleared forward" and end["answered"]
+    rec = h.ctl.records[-1]
+    assert (rec.dnis, rec.ani, rec.category, rec.caller, rec.called) == (
+        "95566", "01062345678", "national_subscriber", "01062345678", "95566")
+    assert h.cas_out[1][-1] == IDLE                    # released: idle bits again
+    assert h.rt.channels[1].state.value == "idle"
+
+
+def test_the_signal_trace_of_a_call_starts_with_its_seizure(h):
+    far = h.seize(2, "95566", "123")
+    h.run(6, until=lambda: far.state == "answered")
+    call_id = h.events(ServerEventKind.CALL_START)[0]["call_id"]
+    trace = [e for e in h.events(ServerEventKind.CALL_SIGNAL) if e["call_id"] == call_id]
+    assert [(e["dir"], e["signal"]) for e in trace[:4]] == [
+        ("rx", "0011"), ("tx", "1111"), ("rx", "MF 9"), ("tx", "MF 6")]
+    assert trace[0]["meaning"] == "seize" and "category" in trace[3]["meaning"]
+    assert ("tx", "0111") in [(e["dir"], e["signal"]) for e in trace]      # our answer
+    assert [e["ms"] for e in trace] == sorted(e["ms"] for e in trace)
+
+
+def test_a_two_stage_number_is_accepted_without_charge_and_collects_an_extension(h):
+    far = h.seize(3, "8000", "123")
+    h.run(6, until=lambda: far.state == "answered")
+    assert far.b_signal == 7                           # accept without charge (B-7)
+    play = h.events(ServerEventKind.CALL_PLAY)[0]
+    assert play["items"] == ["enter_account"]          # the flow "extension" asks for digits
+    h.prompt_done(3)
+    for digit in "101#":                               # the caller keys the extension (DTMF)
+        h.tick += 1
+        h.apply(h.ctl.handle(0, h.tick, [DtmfEvent(3, digit, h.tick * BLOCK, None)]))
+        h.run(0.2)
+    leg = h.ctl.legs[(0, 3)]
+    assert leg.ivr.vars["extension"] == "101" and leg.digits == "101#"
+
+
+def test_an_unknown_number_is_refused_unallocated_and_the_call_recorded(h):
+    far = h.seize(1, "12345", "123")
+    h.run(6, until=lambda: far.b_signal is not None)
+    assert far.b_signal == 5                           # B-5 unallocated number
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    assert h.events(ServerEventKind.CALL_OFFER) == []
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"] == "refused: unallocated" and not end["answered"]
+    assert h.ctl.records[-1].dnis == "12345"
+
+
+def test_a_span_alarm_ends_the_call_with_its_cause_and_a_complete_record(h):
+    far = h.seize(1, "95566", "123")
+    h.run(6, until=lambda: far.state == "answered")
+    h.alarm(1, True)                                   # LOS on span 0
+    h.run(0.2)
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"] == "blocked: LOS"
+    rec = h.ctl.records[-1]
+    assert rec.reason == "blocked: LOS" and rec.answer is not None and rec.end is not None
+    assert rec.dnis == "95566"
+    assert h.rt.channels[1].state.value == "blocked"
+    h.alarm(1, False)
+    h.run(0.2)
+    assert h.rt.channels[1].state.value == "idle"
+    assert h.cas_out[1][-2:] == [0b1111, IDLE]          # blocked while in alarm, idle after
+    # the line takes the next call; its trace starts with its own seizure, not the alarm's bits
+    far = h.seize(1, "95566", "456")
+    h.run(8, until=lambda: far.state == "answered")
+    second = h.events(ServerEventKind.CALL_START)[-1]["call_id"]
+    trace = [(e["dir"], e["signal"]) for e in h.events(ServerEventKind.CALL_SIGNAL) if e["call_id"] == second]
+    assert trace[:2] == [("rx", "0011"), ("tx", "1111")]
+
+
+def test_an_outbound_call_over_the_hunt_group_sends_dnis_ani_and_category_and_is_answered(h):
+    """A caller's IVR transfers to 13800138000 over the trunk group "ct": its hunt group seizes
+    the next free line (2); the far end takes DNIS, ANI and category signal by signal,
+    accepts with B-1 and answers: the lines are bridged."""
+    dnis, ani = "13800138000", "01062345678"
+    script = [(1, 6), (1, 1)] + [(10 if d == "0" else int(d), 1) for d in ani] + [(15, 1)]
+    script += [(10 if d == "0" else int(d), 1) for d in dnis[1:-1]] + [(10 if dnis[-1] == "0" else int(dnis[-1]), 3)]
+    script += [(1, 1)]                                  # II-1 national subscriber -> B-1 accept
+    h.far[2] = far2 = FarIncoming(2, script, answer=True)
+    far1 = h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    assert far2.state == "answered", (far2.state, far2.step, far2.forward)
+    start = [e for e in h.events(ServerEventKind.CALL_START) if e["chan"] == 2][0]
+    assert (start["direction"], start["called"]) == ("outbound", dnis)
+    assert h.events(ServerEventKind.CALL_BRIDGE)[0]["trunk"] == 2
+    assert far1.state == "answered"
+    assert h.cas_out[2][:1] == [SEIZE]
+
+
+@pytest.mark.parametrize("script,reason", [
+    ([(1, 3), (1, 2)], "outbound busy (B-2)"),             # A-3 at once (change to B), then B-x
+    ([(1, 3), (1, 4)], "outbound congestion (B-4)"),
+    ([(1, 3), (1, 5)], "outbound unallocated number (B-5)"),
+    ([(1, 3), (1, 8)], "outbound line out of order (B-8)"),
+    ([(1, 4)], "outbound congestion (A-4)"),               # congestion in group A
+])
+def test_the_b_signal_of_a_refused_outbound_call_is_its_hang_up_cause(h, script, reason):
+    dnis, ani = "13800138000", "01062345678"      # what the IVR's transfer dials; the group's ANI
+    h.far[2] = far2 = FarIncoming(2, script, answer=False)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: any(e["chan"] == 2 for e in h.events(ServerEventKind.CALL_END)))
+    end = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2][0]
+    assert end["reason"] == reason, end
+    assert far2.forward == [1, 1][:len(script)]
+    h.run(0.5)
+    assert h.cas_out[2] == [SEIZE, CLEAR_FORWARD] and far2.state == "idle"
+    rec = [r for r in h.ctl.records if r.chan == 2][0]
+    assert rec.reason.startswith(reason) and rec.dnis == dnis and rec.ani == ani
+
+
+def test_a_call_not_answered_in_time_raises_the_answer_alarm(h):
+    """The IVR does not answer (the config refuses the call): at the group's answer_alarm
+    the alarm event comes, with how long the call waited."""
+    h.rt.channels[1].answer_alarm_ms = 5000
+    cfg = dataclasses.replace(h.ctl.cfg)
+    object.__setattr__(cfg, "new_call", lambda *a, **k: None)    # nobody answers
+    h.ctl.cfg = cfg
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: bool(h.events(ServerEventKind.CALL_ANSWER_ALARM)))
+    alarm = h.events(ServerEventKind.CALL_ANSWER_ALARM)
+    assert len(alarm) == 1 and alarm[0]["limit_ms"] == 5000 and 5000 <= alarm[0]["waited_ms"] <= 5100
+    assert far.state == "accepted" and h.events(ServerEventKind.CALL_ANSWER) == []
+
+
+def test_an_answered_call_raises_no_answer_alarm(h):
+    far = h.seize(1, "95566", "123")
+    h.run(25, until=lambda: far.state == "answered")
+    h.run(21)
+    assert h.events(ServerEventKind.CALL_ANSWER_ALARM) == []
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling", "called"])
+def test_release_control_when_the_caller_clears_forward_first(prompt_library, tmp_path, control):
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    ends = h.events(ServerEventKind.CALL_END)
+    if control == "called":        # held: the called party (our IVR) decides when it ends
+        assert ends == [] and h.rt.channels[1].state.value == "connected"
+        h.prompt_done(1)           # welcome played: the flow says goodbye and hangs up
+        h.run(0.2)
+        h.prompt_done(1)
+        h.run(0.5)
+        ends = h.events(ServerEventKind.CALL_END)
+        assert ends[0]["reason"] == "ivr: goodbye" or ends[0]["reason"].startswith("ivr")
+    else:
+        assert ends[0]["reason"] == "caller cleared forward"
+    assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling"])
+def test_release_control_when_the_server_clears_back_first(prompt_library, tmp_path, control):
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.prompt_done(1)
+    h.run(0.1)
+    h.prompt_done(1)               # goodbye: the IVR hangs up, the server clears back
+    h.run(0.5)
+    assert far.state == "clear-back" and h.cas_out[1][-1] == CLEAR_BACK
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"].startswith("ivr")
+    h.cas(1, far.clear_forward())  # the caller's exchange clears forward: the line is free
+    h.run(0.5)
+    assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
+
+
+def test_r2trace_prints_a_calls_signal_exchange_from_the_journal_and_the_log(h, tmp_path, capsys):
+    from voiceserver.cli import r2trace
+    from voiceserver.core.journal import EventJournal
+    journal = EventJournal(str(tmp_path / "events.db"), "pbx1")
+    h.bus.start_at(journal.open())
+    h.bus.subscribe(journal, first=True)
+    far = h.seize(1, "95566", "123")
+    h.run(8, until=lambda: far.state == "answered")
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    journal.close()
+    call_id = h.events(ServerEventKind.CALL_START)[0]["call_id"]
+    rc = r2trace.main(["--journal", str(tmp_path / "events.db"), "--server-id", "pbx1", call_id])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and out[0] == f"call {call_id} on e1:1"
+    assert out[2].split() == ["0.000", "<-", "0011", "seize"]
+    assert out[3].split()[1:3] == ["->", "1111"]
+    assert any("[offered] dnis=95566 ani=123 category=national_subscriber" in line for line in out)
+    assert any(line.split()[1:4] == ["->", "MF", "6"] and "A-6" in line for line in out)
+    assert "[ended] reason=caller cleared forward" in out[-1] or any("[ended]" in line for line in out)
+    # the same from the event log, as JSON, and the last call by default
+    log = tmp_path / "serve.log"
+    log.write_text("".join(json.dumps(e.as_dict()) + "\n" for e in h.bus.journal))
+    rc = r2trace.main(["--log", str(log), "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0 and {r["call_id"] for r in rows} == {call_id}
+    signals = [(r["dir"], r["signal"]) for r in rows if r["dir"]]
+    assert signals[:2] == [("rx", "0011"), ("tx", "1111")] and ("tx", "0111") in signals
+    assert rows[0]["t_ms"] == 0 and [r["t_ms"] for r in rows] == sorted(r["t_ms"] for r in rows)
+    # a call without signals: exit 2, said on stderr
+    assert r2trace.main(["--log", str(log), "no-such-call"]) == 2
+    assert "no R2 signals for call no-such-call" in capsys.readouterr().err
+
+
+class FarGlare:
+    """A far end that seizes the line the moment the server does (double seizure), then
+    clears when the server clears forward."""
+
+    def __init__(self, chan: int) -> None:
+        self.chan = chan
+        self.to_send: list[int] = []
+        self.state = "idle"
+
+    def audio(self) -> np.ndarray:
+        return np.zeros(BLOCK, np.int16)
+
+    def hear(self, tx: np.ndarray) -> None:
+        pass
+
+    def host_cas(self, abcd: int) -> None:
+        if abcd == SEIZE and self.state == "idle":
+            self.state = "seized"
+            self.to_send.append(SEIZE)
+        elif abcd == CLEAR_FORWARD and self.state == "seized":
+            self.state = "idle"
+            self.to_send.append(IDLE)
+
+
+def test_a_double_seizure_retries_the_outbound_call_on_another_line_of_the_group(h):
+    h.far[2] = glare = FarGlare(2)
+    h.far[3] = far3 = FarIncoming(3, [(1, 3), (1, 1)], answer=True)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    end2 = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2][0]
+    assert end2["reason"].startswith("glare")
+    retry = h.events(ServerEventKind.CALL_TRANSFER_RETRY)[0]
+    assert (retry["why"], retry["line"], retry["retry"]) == ("glare", "e1:2", "e1:3")
+    assert far3.state == "answered" and h.events(ServerEventKind.CALL_BRIDGE)[0]["trunk"] == 3
+    h.run(1)
+    assert glare.state == "idle" and h.cas_out[2][-1] == IDLE and h.rt.channels[2].state.value == "idle"
+
+
+@pytest.mark.parametrize("control", ["mutual", "calling"])
+def test_release_control_when_the_called_party_clears_back_first(prompt_library, tmp_path, control):
+    """An outbound call answered; the called party hangs up (clear-back). Mutual: the call
+    ends and the server clears forward. Calling-party control: the line is held for the
+    caller; the called party may answer again."""
+    text = (CONFIGS / "server-r2.toml").read_text().replace('release_control = "mutual"',
+                                                             f'release_control = "{control}"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml")
+    h.far[2] = far2 = FarIncoming(2, [(1, 3), (1, 1)], answer=True)
+    h.seize(1, "95577", "123")
+    h.run(10, until=lambda: bool(h.events(ServerEventKind.CALL_BRIDGE)))
+    h.cas(2, CLEAR_BACK)
+    h.run(1)
+    ends = [e for e in h.events(ServerEventKind.CALL_END) if e["chan"] == 2]
+    if control == "mutual":
+        assert ends[0]["reason"] == "far end cleared back"
+        assert h.cas_out[2][-1] == CLEAR_FORWARD and far2.state == "idle"
+    else:
+        assert ends == [] and h.cas_out[2][-1] == SEIZE       # held: still seized
+        h.cas(2, ANSWER)                                      # answers again
+        h.run(0.5)
+        assert h.rt.channels[2].state.value == "connected"
+        assert [e["reason"] for e in h.events(ServerEventKind.CHANNEL_STATE)
+                if e["chan"] == 2][-1] == "answered again"
+
+
+def test_a_full_span_takes_30_simultaneous_calls_with_dnis_and_ani_in_the_variants_time(
+        prompt_library, tmp_path):
+    """30 channels seized in the same 20 ms: one receiver and one generator call per tick
+    serve them all; every call is offered with its own DNIS and ANI and answered within the
+    China timing (5 DNIS digits, 11 ANI digits, the 2 s end-of-DNIS timeout)."""
+    text = (CONFIGS / "server-r2.toml").read_text().replace('channels = "e1:1-4"', 'channels = "e1:0-29"')
+    text = text.replace('release_control = "mutual"', 'release_control = "mutual"\ndefault_flow = "hotline"')
+    (tmp_path / "r2.toml").write_text(text)
+    h = Harness(prompt_library, tmp_path / "r2.toml", nchan=30)
+    calls = {chan: (f"9{chan:04d}", f"0106234{chan:04d}") for chan in range(30)}
+    fars = {chan: h.seize(chan, dnis, ani) for chan, (dnis, ani) in calls.items()}
+    h.run(10, until=lambda: all(f.state == "answered" for f in fars.values()))
+    assert all(f.state == "answered" for f in fars.values())
+    assert h.tick * 1000 // TPS < 6000                 # all answered within 6 s of the seizures
+    offers = {e["chan"]: (e["dnis"], e["ani"]) for e in h.events(ServerEventKind.CALL_OFFER)}
+    assert offers == calls
+    assert len({e["call_id"] for e in h.events(ServerEventKind.CALL_ANSWER)}) == 30
+
+
+def test_the_engine_runs_mf_only_for_listening_channels_and_hands_over_only_their_events():
+    """R2Media: no listening channel, no receiver call; a signal on a channel that does not
+    listen (or listens on the other set) is not an event; an end whose onset was not heard
+    is not either; the generators add a tone only where one is sent."""
+    m = R2Media(960)
+    calls: list[int] = []
+    real = m.rx_sets[True].rx
+    m.rx_sets[True].rx = lambda block: calls.append(1) or real(block)    # type: ignore[method-assign]
+    rx = np.zeros((960, BLOCK), np.int16)
+    for chan in (5, 6, 7):
+        rx[chan] = tone(3, FWD_HZ, 0)                  # forward MF 3 on three channels
+    assert m.rx(rx) == [] and calls == []              # nobody listens: the receivers are not run
+    m.listen(5, True)
+    m.listen(6, False)                                 # 6 listens on the backward set
+    events = []
+    for k in range(4):
+        for chan in (5, 6, 7):
+            rx[chan] = tone(3, FWD_HZ, k * BLOCK)
+        events += m.rx(rx)
+    assert [(e.chan, e.signal, e.end) for e in events] == [(5, 3, None)]
+    m.listen(7, True)                                  # 7 starts listening while its tone is on
+    rx[:] = 0
+    events = []
+    for _ in range(4):
+        events += m.rx(rx)
+    assert [(e.chan, e.end is not None) for e in events] == [(5, True)]   # not 7's end
+    tx = np.zeros((960, BLOCK), np.int16)
+    m.send(9, 6, False)
+    m.tx(tx)
+    assert np.flatnonzero(np.abs(tx).sum(axis=1)).tolist() == [9] and detect(tx[9], BWD_HZ) == 6
+    m.send(9, 0, False)
+    tx[:] = 0
+    m.tx(tx)
+    assert not tx.any()
+
+
+def test_dialling_while_the_far_ends_seizure_is_still_debouncing_is_glare_not_a_failure():
+    """The far end's seize bits arrived this tick (not yet counted): our dial cannot seize;
+    the call ends as glare at once (the hunt group retries elsewhere) and the far end's
+    call comes in."""
+    from voiceserver.r2.variants import load_variant
+    ch = E1R2Trunk(1, TPS, load_variant("cn"))
+    ch.cas(10, SEIZE)
+    call = ch.dial(10, "12345")
+    events = [a.data for a in ch.take() if hasattr(a, "data") and "reason" in a.data]
+    assert call.end_reason == "glare: the far end was seizing the line"
+    assert [e["reason"] for e in events if "answered" in e] == [call.end_reason]
+    ch.timer(11, ("r2", "persistence"))                # the far end's seizure counts now
+    assert ch.state.value == "ringing" and ch.call is not None and ch.call.direction == "inbound"
