@@ -292,7 +292,7 @@ def _since(con: sqlite3.Connection, server_id: str, after: int, limit: int) -> I
     lost = [r for r in _lost_ranges(con, server_id) if r[1] > after]
     rows = con.execute("SELECT seq, time, body FROM journal_events WHERE server_id = ? AND seq > ? "
                        "ORDER BY seq LIMIT ?", (server_id, after, limit))
-    for seq, time, body in rows:
+    for seq, stamp, body in rows:
         while lost and lost[0][0] < seq:
             first, last, reason = lost.pop(0)
             yield gap(max(first, after + 1), last, reason)
@@ -300,7 +300,7 @@ def _since(con: sqlite3.Connection, server_id: str, after: int, limit: int) -> I
         if n >= limit:
             return
         ev = json.loads(body)
-        ev.setdefault("time", time)
+        ev.setdefault("time", stamp)
         yield ev
         n += 1
     if n < limit:
