@@ -46,6 +46,7 @@ E2E_TESTS = (
     "dsp/test_archive.py::test_one_exit_status_convention",   # the tools' worker processes
     "dsp/test_dsp_independent.py",    # imports in a fresh interpreter
     "hwsim/test_spawn.py",            # hwsim and stubborn processes, started and stopped
+    "server/test_api_cli.py::test_an_agent_user_follows_its_own_events_only",  # `voiceboard events -f`
 )
 # Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
 E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}
@@ -148,8 +149,9 @@ def _remove(names: set[str]) -> list[str]:
     return sorted(names)
 
 
-# Programs a unit test may run: quick external tools on a file, not a device, host or server.
-UNIT_TOOLS = {"sox", "soxi", "multimon-ng", "espeak-ng", "cc", "gcc"}
+# Programs a unit test may run: quick tools on a file (a WAV, a certificate), not a device,
+# host or server.
+UNIT_TOOLS = {"sox", "soxi", "multimon-ng", "espeak-ng", "openssl", "cc", "gcc"}
 
 
 @pytest.fixture(autouse=True)
