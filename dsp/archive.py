@@ -270,27 +270,47 @@ def scan_group(tool: Tool, paths: list[str], split: bool = True) -> list[FileRes
             width += st.channels
         if members:
             n = block_size(width)
-            chunk = n * 40  # read each file in chunks of 40 blocks: few Python steps per file
-            an = tool.analyser(width)
-            gens = [st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], chunk)
+            nblk = 40  # read each file in chunks of 40 blocks: few Python steps per file
+            chunk = n * nblk
+            # the batch as [block, lane, sample]: each block is contiguous for the detector
+            x = np.zeros((nblk, width, n), np.int16)
+            raw = np.empty(chunk * max(st.channels for _, st, _ in members), np.int16)
+            gens = [None if st.up == st.down == 1 and st._int16 else
+                    st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], chunk)
                     for _, st, _ in members]
+            an = tool.analyser(width)
             length = max(st.samples for _, st, _ in members)
             for done in range(0, length, chunk):
                 k = min(chunk, length - done)
-                x = np.zeros((width, k), np.int16)
                 row = 0
                 for g, (_, st, _) in zip(gens, members, strict=True):
-                    b = next(g, None) if done < st.samples else None
-                    if b is not None:
-                        x[row:row + st.channels, :b.shape[1]] = b
+                    lanes = slice(row, row + st.channels)
                     row += st.channels
-                for i in range(0, k, n):
-                    an.rx(x[:, i:i + n])
+                    if done >= st.samples:
+                        if done - chunk < st.samples:  # the file ended in the last chunk
+                            x[:, lanes] = 0
+                        continue
+                    if g is None:  # 8 kHz 16-bit: straight from the file (zeros past its end)
+                        buf = raw[:chunk * st.channels].reshape(chunk, st.channels)
+                        st.read_into(done, buf)
+                        x[:, lanes] = buf.reshape(nblk, n, st.channels).transpose(0, 2, 1)
+                    else:
+                        b = next(g)
+                        if b.shape[1] < chunk:
+                            b = np.concatenate([b, np.zeros((st.channels, chunk - b.shape[1]), np.int16)],
+                                               axis=1)
+                        x[:, lanes] = b.reshape(st.channels, nblk, n).transpose(1, 0, 2)
+                for i in range(0, -(-k // n)):
+                    m = min(n, k - i * n)
+                    an.rx(x[i] if m == n else x[i, :, :m])
             found = an.finish()
+            by_lane: list[list[Found]] = [[] for _ in range(width)]
+            for f in found:
+                by_lane[f.lane].append(f)
             first = 0
             for i, st, plan in members:
-                mine = [Found(f.lane - first, f.start, f.end, f.key, f.data) for f in found
-                        if first <= f.lane < first + st.channels]
+                mine = [Found(f.lane - first, f.start, f.end, f.key, f.data)
+                        for lane in by_lane[first:first + st.channels] for f in lane]
                 res = FileResult(st.path, channels=st.channels, samples=st.samples, seconds=st.seconds)
                 res.rows = tool.rows(stitch(tool, plan, mine), res)
                 results[i] = res
@@ -505,8 +525,9 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
                 continue
             found += len(r.rows)
             if args.json:
-                for row in r.rows:
-                    print(json.dumps({"file": r.path, **row}, ensure_ascii=False))
+                if r.rows:  # one write per file; the file name encoded once
+                    head = '{"file": ' + json.dumps(r.path, ensure_ascii=False) + ", "
+                    print("\n".join(head + json.dumps(row, ensure_ascii=False)[1:] for row in r.rows))
             else:
                 line = tool.file_line(r)
                 if line is not None:
