@@ -49,7 +49,6 @@ EXIT_STATUS_HELP = ("exit status: 0 something found, 1 nothing found (said on st
 GRID = 2720
 LANES = 32           # segments per batch: one DTMF tile
 MIN_SEGMENT_S = 10.0  # no segment shorter than this (nor than 4x its overlap)
-OPEN_MARGIN = 80     # samples: an event ending this close to a cut is still on there
 
 
 @dataclass
@@ -82,6 +81,9 @@ class Tool:
     `anchor` ("start" or "end"); each segment also reads `warmup_s` before
     and `tail_s` after its own range. `warmup_s` must cover what the
     detector needs to settle and, for anchor "end", the longest event.
+    An event that ends `open_margin_s` or less before a segment's stop may
+    still be on there (the detector reports an end that late): its end is
+    taken from the next segment.
     """
     name = "tool"
     nothing = "nothing found"
@@ -90,6 +92,7 @@ class Tool:
     anchor = "start"
     warmup_s = 1.0
     tail_s = 1.0
+    open_margin_s = 0.01
 
     def analyser(self, nlanes: int) -> Analyser:
         raise NotImplementedError
@@ -171,29 +174,32 @@ def stitch(tool: Tool, lanes: list[LanePlan], found: list[Found]) -> list[Found]
         by_lane[f.lane].append(Found(ln.channel, ln.start + f.start,
                                      None if f.end is None else ln.start + f.end, f.key, f.data))
     out = []
+    margin = int(tool.open_margin_s * RATE)
     for i, ln in enumerate(lanes):
         for f in by_lane[i]:
             anchor = f.start if tool.anchor == "start" or f.end is None else f.end
             if not ln.own_start <= anchor < ln.own_stop:
                 continue
-            if ln.cut and (f.end is None or f.end >= ln.stop - OPEN_MARGIN):
-                f.end = _continued(lanes, by_lane, i + 1, f.key, ln.stop - OPEN_MARGIN, f.end)
+            if ln.cut and (f.end is None or f.end >= ln.stop - margin):
+                f.end = _continued(lanes, by_lane, i + 1, f.key, margin, f.end)
             out.append(f)
     return out
 
 
-def _continued(lanes: list[LanePlan], by_lane: list[list[Found]], j: int, key: str, t: int,
+def _continued(lanes: list[LanePlan], by_lane: list[list[Found]], j: int, key: str, margin: int,
                default: int | None) -> int | None:
-    """End of the event `key` that is on at sample t, as the lanes after a cut saw it."""
+    """End of the event `key` on at the cut before lane j (`margin` before its stop), as the lanes
+    after the cut saw it."""
+    t = lanes[j - 1].stop - margin
     while j < len(lanes) and lanes[j].start <= t:
         match = [f for f in by_lane[j] if f.key == key and f.start <= t
                  and (f.end is None or f.end >= t)]
         if not match:
             break
         end = match[0].end
-        if not lanes[j].cut or (end is not None and end < lanes[j].stop - OPEN_MARGIN):
+        if not lanes[j].cut or (end is not None and end < lanes[j].stop - margin):
             return end
-        t, j = lanes[j].stop - OPEN_MARGIN, j + 1
+        t, j = lanes[j].stop - margin, j + 1
     return default
 
 
@@ -484,8 +490,19 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "(same results, slower)")
 
 
+def _one_blas_thread() -> None:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def parse(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
-    """Parsed arguments, or the exit status argparse asked for (2 usage, 0 --help)."""
+    """Parsed arguments, or the exit status argparse asked for (2 usage, 0 --help).
+
+    Also limits BLAS to one thread per process before numpy loads (processes
+    are the parallelism here; OpenBLAS would otherwise start a thread per core
+    at import, which costs start-up time and CPU in every worker).
+    """
+    _one_blas_thread()
     try:
         return ap.parse_args(argv)
     except SystemExit as exc:
@@ -494,9 +511,7 @@ def parse(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
     """Run `tool` over args.paths and print; returns the exit status."""
-    # one BLAS thread per process: processes are the parallelism here
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    _one_blas_thread()
     if args.jobs < 1:
         print(f"{prog}: -j must be at least 1", file=sys.stderr)
         return EXIT_ERROR

@@ -349,3 +349,43 @@ def test_short_files_share_a_batch_with_the_results_of_solo_runs(tmp_path):
         assert [(r.rows, r.error, r.samples) for r in together] == [(r.rows, r.error, r.samples) for r in alone]
         assert sum(len(r.rows) for r in together) == (20 if tool.name == "dtmf" else 5)
         assert together[2].error.startswith("cannot read audio") and together[-1].error == "no such file"
+
+
+def _tone(plan, name, seconds):
+    """int16[n]: `name` of the plan from the start of its cadence, for `seconds`."""
+    gen = ToneGenerator(1, plan)
+    gen.play(0, name)
+    x = np.zeros((1, int(seconds * RATE)), np.int16)
+    gen.tx(x)
+    return x[0].astype(np.float64)
+
+
+def test_tones_across_every_seam_are_reported_once_with_unsegmented_times(tmp_path):
+    """cn tones straddling each seam (continuous, short and long cadences, starting in a
+    segment's warm-up, ending just after a seam, ending just before one, starting on one),
+    with silence and unknown (--all): the segmented run reports what the unsegmented one does."""
+    from dsp.tones_cli import TonesTool
+    plan = TonePlan.load("cn")
+    tool = TonesTool(plan=plan, include_other=True)
+    cases = [("busy", -3.0, 7.0), ("ringback", -20.0, 36.0), ("dial", -1.0, 31.0),
+             ("congestion", -0.3, 6.0), ("record_warning", -30.0, 55.0), ("busy", -8.0, 8.2),
+             ("dial", -10.0, 9.5), ("special_information", 0.1, 5.0), ("unknown", -2.0, 4.0)]
+    n = int((len(cases) + 1.5) * 4.2 * (tool.warmup_s + tool.tail_s) * RATE)  # a segment per case
+    plan_l = archive.plan_lanes(1, n, 1, tool)
+    seams = [p.own_start for p in plan_l[1:]]
+    assert len(seams) >= len(cases) and all(p.start % archive.GRID == 0 for p in plan_l)
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, n)  # a quiet line: silence between the tones
+    for k, s in enumerate(seams):
+        name, off, dur = cases[k % len(cases)]
+        a = s + int(off * RATE)
+        sig = rng.normal(0, 2000, int(dur * RATE)) if name == "unknown" else _tone(plan, name, dur)
+        x[a:a + len(sig)] += sig
+    path = str(tmp_path / "long.wav")
+    write_wav(path, np.clip(x, -32768, 32767).astype(np.int16)[None])
+    split = archive.scan_file(tool, path, split=True)
+    whole = archive.scan_file(tool, path, split=False)
+    tones = [r["tone"] for r in whole.rows if r["tone"] not in ("silence", "unknown")]
+    assert tones == [c[0] for c in cases if c[0] != "unknown"][:len(tones)]
+    assert len(tones) == sum(c[0] != "unknown" for c in (cases * 2)[:len(seams)])
+    assert split.rows == whole.rows
