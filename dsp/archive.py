@@ -276,7 +276,9 @@ def scan_group(tool: Tool, paths: list[str], split: bool = True) -> list[FileRes
             width += st.channels
         if members:
             n = block_size(width)
-            nblk = 40  # read each file in chunks of 40 blocks: few Python steps per file
+            # read in chunks of 100 blocks (a 20 s call at once; 10 MB for 32 lanes): few
+            # Python steps per file
+            nblk = 100
             chunk = n * nblk
             # the batch as [block, lane, sample]: each block is contiguous for the detector
             x = np.zeros((nblk, width, n), np.int16)
@@ -403,6 +405,10 @@ def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
                 yield r
         return
     import multiprocessing
+    # load the reader and the detector here, once: forked workers inherit them (each
+    # worker would otherwise import numpy, soundfile and the detector for itself)
+    import dsp.audiofile  # noqa: F401
+    tool.analyser(1)
     ctx = multiprocessing.get_context("fork")
     # Pool, not concurrent.futures: terminate() stops the workers at once on Ctrl-C
     # or a closed pipe; results come as they finish and are put back in order here.
@@ -490,6 +496,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "(same results, slower)")
 
 
+_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every row
+
+
 def _one_blas_thread() -> None:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -541,8 +550,8 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
             found += len(r.rows)
             if args.json:
                 if r.rows:  # one write per file; the file name encoded once
-                    head = '{"file": ' + json.dumps(r.path, ensure_ascii=False) + ", "
-                    print("\n".join(head + json.dumps(row, ensure_ascii=False)[1:] for row in r.rows))
+                    head = '{"file": ' + _json(r.path) + ", "
+                    print("\n".join(head + _json(row)[1:] for row in r.rows))
             else:
                 line = tool.file_line(r)
                 if line is not None:

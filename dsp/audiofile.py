@@ -164,8 +164,11 @@ class AudioStream:
         self.channels = self._f.channels
         self.rate = self._f.samplerate
         self.frames = self._f.frames
-        ratio = Fraction(RATE, self.rate).limit_denominator(1000)
-        self.up, self.down = ratio.numerator, ratio.denominator
+        if self.rate == RATE:
+            self.up = self.down = 1
+        else:
+            ratio = Fraction(RATE, self.rate).limit_denominator(1000)
+            self.up, self.down = ratio.numerator, ratio.denominator
         self.samples = -(-self.frames * self.up // self.down)
         self._int16 = self._f.subtype in _INT16_SUBTYPES
         self._at = 0  # the file's read position (frames)
@@ -235,8 +238,9 @@ class AudioStream:
         nl = len(lanes)
         length = max(ln.stop - ln.start for ln in lanes)
         dtype = np.int16 if self._int16 else np.float32
-        # ~1M values per read, a whole number of blocks: few reads, bounded memory
-        per_read = max(1, (1 << 20) // (n * max(nl, self.channels))) * n
+        # ~4M values (8 MB of int16) per read, a whole number of blocks: few reads (a
+        # read costs ~40 us of Python), bounded memory
+        per_read = max(1, (1 << 22) // (n * max(nl, self.channels))) * n
         every_channel = (len({ln.start for ln in lanes}) == 1
                          and [ln.channel for ln in lanes] == list(range(self.channels)))
         if every_channel:
