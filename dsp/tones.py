@@ -55,7 +55,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
@@ -130,8 +129,7 @@ class TonePlan:
         Errors are ConfigError naming file, line, zone and key.
         """
         if path is None:
-            text = resources.files("dsp").joinpath("toneplans.toml").read_text("utf-8")
-            cfg = tomlconfig.loads(text, file=_builtin_path())
+            cfg = tomlconfig.loads(_builtin_text(), file=_builtin_path())
         else:
             cfg = tomlconfig.load(path)
         return _plan_from_config(cfg, zone, builtin=path is None)
@@ -146,10 +144,16 @@ def _builtin_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "toneplans.toml")
 
 
+def _builtin_text() -> str:
+    """The built-in plan file, read beside this module (importlib.resources costs `voiceboard
+    tones` a few ms of imports at every start)."""
+    with open(_builtin_path(), encoding="utf-8") as f:
+        return f.read()
+
+
 def builtin_zones() -> list[str]:
     """The zones of the built-in plan file (without aliases)."""
-    text = resources.files("dsp").joinpath("toneplans.toml").read_text("utf-8")
-    return list(tomlconfig.loads(text, file=_builtin_path()).data)
+    return list(tomlconfig.loads(_builtin_text(), file=_builtin_path()).data)
 
 
 _ZONE_KEYS = {"name", "aliases", "level_dbm0", "tones", "base"}
