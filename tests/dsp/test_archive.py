@@ -55,7 +55,7 @@ def test_butterworth_sections_are_scipys():
 
 
 @pytest.mark.parametrize("rate,subtype", [(44100, "PCM_16"), (8000, "ALAW"), (8000, "PCM_16"),
-                                          (16000, "PCM_24")])
+                                          (16000, "PCM_24"), (8000, "PCM_24"), (8000, "FLOAT")])
 def test_stream_equals_whole_file_read(tmp_path, rate, subtype):
     rng = np.random.default_rng(3)
     x = rng.normal(0, 3000, (3, rate * 2 + 5)).astype(np.int16)
@@ -71,18 +71,22 @@ def test_stream_equals_whole_file_read(tmp_path, rate, subtype):
     assert np.max(np.abs(got.astype(np.int32) - ref)) <= 1  # float32 vs float64 rounding
 
 
-def test_lanes_are_segments_of_a_channel(tmp_path):
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+@pytest.mark.parametrize("stereo", [False, True])
+def test_lanes_are_segments_of_a_channel(tmp_path, subtype, stereo):
     """Lanes from different starts side by side: each the channel from its start, zero after its stop."""
     x = (np.arange(40000) % 30000).astype(np.int16)
+    x = np.stack([-x, x]) if stereo else x[None]
     path = str(tmp_path / "ramp.wav")
-    write_wav(path, x)
-    lanes = [Lane(0, 0, 10000), Lane(0, 8000, 25000), Lane(0, 20000, 40000)]
+    write_wav(path, x if subtype == "PCM_16" else x / 32768.0, subtype=subtype)  # float: full scale 1
+    c = 1 if stereo else 0
+    lanes = [Lane(c, 0, 10000), Lane(c, 8000, 25000), Lane(0, 20000, 40000)]
     with AudioStream(path) as st:
         got = np.concatenate(list(st.blocks(lanes, 700)), axis=1)
     assert got.shape == (3, 20000)
     for k, ln in enumerate(lanes):
         n = ln.stop - ln.start
-        assert np.array_equal(got[k, :n], x[ln.start:ln.stop])
+        assert np.array_equal(got[k, :n], x[ln.channel, ln.start:ln.stop])
         assert not got[k, n:].any()
 
 
