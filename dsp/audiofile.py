@@ -5,7 +5,6 @@ lines (channel 0 = first channel of the file).
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +25,8 @@ def read_audio(path: str) -> np.ndarray:
         raise AudioFileError(f"{path}: cannot read audio: {exc}") from None
     x = data.T  # [nchan, n]
     if rate != RATE:
+        from fractions import Fraction
+
         from scipy.signal import resample_poly
         ratio = Fraction(RATE, int(rate)).limit_denominator(1000)
         x = resample_poly(x, ratio.numerator, ratio.denominator, axis=1)
@@ -69,6 +70,7 @@ class Resampler:
     CHUNK = 1 << 19  # gathered taps per matmul (2 MB of float32): bounds memory
 
     def __init__(self, nchan: int, rate_in: int, rate_out: int = RATE) -> None:
+        from fractions import Fraction  # only for other rates: fractions imports decimal
         ratio = Fraction(rate_out, rate_in).limit_denominator(1000)
         self.up, self.down = ratio.numerator, ratio.denominator
         h = resample_taps(self.up, self.down)
@@ -167,6 +169,7 @@ class AudioStream:
         if self.rate == RATE:
             self.up = self.down = 1
         else:
+            from fractions import Fraction  # only for other rates: fractions imports decimal
             ratio = Fraction(RATE, self.rate).limit_denominator(1000)
             self.up, self.down = ratio.numerator, ratio.denominator
         self.samples = -(-self.frames * self.up // self.down)
