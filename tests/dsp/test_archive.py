@@ -71,6 +71,58 @@ def test_stream_equals_whole_file_read(tmp_path, rate, subtype):
     assert np.max(np.abs(got.astype(np.int32) - ref)) <= 1  # float32 vs float64 rounding
 
 
+def _riff(chunks: list[tuple[bytes, bytes]], data_len: int | None = None) -> bytes:
+    import struct
+    body = b"WAVE"
+    for cid, payload in chunks:
+        n = data_len if cid == b"data" and data_len is not None else len(payload)
+        body += cid + struct.pack("<I", n) + payload + (b"\0" if len(payload) % 2 else b"")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_16_bit_pcm_wav_is_read_without_libsndfile_as_libsndfile_reads_it(tmp_path):
+    """The lean PCM WAV reader: header and samples as soundfile gives them, for 1-6 channels,
+    WAVE_FORMAT_EXTENSIBLE, an odd-sized chunk before the data, a data chunk claiming more
+    than the file holds (and a streaming writer's 0xFFFFFFFF); anything else goes to soundfile."""
+    import struct
+
+    import soundfile as sf
+
+    from dsp.audiofile import PcmWav
+    rng = np.random.default_rng(9)
+    files = {}
+    for ch in (1, 2, 3, 6):
+        x = rng.integers(-32768, 32768, (12345, ch)).astype(np.int16)
+        files[f"c{ch}.wav"] = x
+        sf.write(str(tmp_path / f"c{ch}.wav"), x, 8000, subtype="PCM_16")
+    x = rng.integers(-32768, 32768, (1000, 2)).astype(np.int16)
+    files["wavex.wav"] = x
+    sf.write(str(tmp_path / "wavex.wav"), x, 8000, subtype="PCM_16", format="WAVEX")
+    x = rng.integers(-32768, 32768, (777, 1)).astype(np.int16)
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    for name, extra, claim in (("list.wav", [(b"LIST", b"abcde")], None), ("trunc.wav", [], x.nbytes + 1000),
+                               ("stream.wav", [], 0xFFFFFFFF)):
+        (tmp_path / name).write_bytes(_riff([(b"fmt ", fmt), *extra, (b"data", x.tobytes())], claim))
+        files[name] = x
+    for name, x in files.items():
+        path = str(tmp_path / name)
+        assert PcmWav.open(path) is not None, name
+        with sf.SoundFile(path) as f:
+            ref = f.read(dtype="int16", always_2d=True)
+            head = (f.channels, f.samplerate, f.frames)
+        assert np.array_equal(ref, x), name
+        with AudioStream(path) as st:
+            assert (st.channels, st.rate, st.frames) == head, name
+            got = np.concatenate(list(st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], 500)),
+                                 axis=1)
+        assert np.array_equal(got, ref.T), name
+    for sub in ("ALAW", "PCM_24", "FLOAT", "PCM_U8"):
+        sf.write(str(tmp_path / f"{sub}.wav"), rng.normal(0, 0.1, 100), 8000, subtype=sub)
+        assert PcmWav.open(str(tmp_path / f"{sub}.wav")) is None, sub
+    (tmp_path / "nofmt.wav").write_bytes(_riff([(b"data", x.tobytes())]))
+    assert PcmWav.open(str(tmp_path / "nofmt.wav")) is None
+
+
 @pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
 @pytest.mark.parametrize("stereo", [False, True])
 def test_lanes_are_segments_of_a_channel(tmp_path, subtype, stereo):
