@@ -409,6 +409,7 @@ def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
                 yield r
         return
     import multiprocessing
+
     # load the reader and the detector here, once: forked workers inherit them (each
     # worker would otherwise import numpy, soundfile and the detector for itself)
     import dsp.audiofile  # noqa: F401

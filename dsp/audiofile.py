@@ -204,7 +204,7 @@ class PcmWav:
         have = max(0, min(count, self.frames - frame))
         if have:
             self._f.seek(self._offset + 2 * self.channels * frame)
-            got = self._f.readinto(memoryview(out[:have]).cast("B"))
+            got = self._f.readinto(out[:have].data.cast("B"))
             if got != 2 * self.channels * have:
                 raise OSError(f"short read: {got} bytes of {2 * self.channels * have}")
             if sys.byteorder != "little":

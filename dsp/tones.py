@@ -456,10 +456,10 @@ class CallProgressDetector:
             if s in sigs:
                 continue
             sigs.append(s)
-            sep = min((b - a for a, b in zip(s, s[1:])), default=bin_hz)
+            sep = min((b - a for a, b in zip(s, s[1:], strict=False)), default=bin_hz)
             k = 1 if sep >= 0.75 * bin_hz else math.ceil(bin_hz / sep)
             if k > MAX_WINDOW_FRAMES:
-                a, b = next((a, b) for a, b in zip(s, s[1:]) if b - a == sep)
+                a, b = next((a, b) for a, b in zip(s, s[1:], strict=False) if b - a == sep)
                 raise ValueError(
                     f"zone {plan.zone!r} tone {t.name!r}: {a:g} and {b:g} Hz are closer than "
                     f"{MAX_WINDOW_FRAMES} frames of {frame_ms:g} ms resolve "

@@ -4,8 +4,8 @@ For integrators checking what a line plays ("is this the carrier's busy
 tone, and does our detector hear it?") and for QA over archives. Each
 channel of a file is a line; files are streamed in blocks, the way the
 media engine hears a line, and a long channel runs as overlapping segments
-side by side, stitched to an unsegmented run's times (dsp.archive). Exit status (dsp.archive): 0 tones found, 1
-none, 2 usage, plan or file error.
+side by side, stitched to an unsegmented run's times (dsp.archive). Exit
+status (dsp.archive): 0 tones found, 1 none, 2 usage, plan or file error.
 """
 from __future__ import annotations
 
@@ -73,32 +73,26 @@ class TonesTool(archive.Tool):
     nothing = "no call-progress tones"
     batch_files = False  # a tone on at the end of a file must stay "(to the end)"
 
-    # Segments of a long channel: cadences span seconds (cn record warning: 10.4 s a
-    # period), so the margins come from the plan. A segment reads `warmup_s` before its
-    # range (to be in step with an unsegmented run: a tone under way is named there) and
-    # `tail_s` after it (to name a tone that starts near its end); the detector reports a
-    # tone's end up to one longest "off" late, so an end that close to a cut may be on there.
-    @property
-    def _detect_s(self) -> float:
-        """Longest time from a tone's start (or from anywhere in it) to its naming, with margin."""
+    def __post_init__(self) -> None:
+        """Segments of a long channel: margins from the plan, cadences span seconds.
+
+        A segment reads `warmup_s` before its range (to be in step with an
+        unsegmented run: a tone under way is named there) and `tail_s` after it
+        (to name a tone that starts near its end: cn record warning, 10.4 s a
+        period, may take a period and more); the detector reports a tone's end
+        up to one longest "off" late, so an end that close to a cut may still
+        be on there (`open_margin_s`).
+        """
+        if self.plan is None:
+            return
         tones = [t for t in self.plan.tones.values() if t.detect]
         period = max((t.period for t in tones), default=0.0)
         longest_on = max((d for t in tones for d in t.cadence[0::2]), default=0.0)
-        return max(2.5 * period, 1.2 * longest_on + 1.0, SILENCE_S) + 2.0
-
-    @property
-    def open_margin_s(self) -> float:
-        longest_off = max((d for t in self.plan.tones.values() if t.detect for d in t.cadence[1::2]),
-                          default=0.0)
-        return longest_off * (1.0 + REL_TOL) + ABS_TOL_S + 0.1
-
-    @property
-    def tail_s(self) -> float:
-        return self._detect_s
-
-    @property
-    def warmup_s(self) -> float:
-        return self._detect_s + self.open_margin_s
+        longest_off = max((d for t in tones for d in t.cadence[1::2]), default=0.0)
+        detect_s = max(2.5 * period, 1.2 * longest_on + 1.0, SILENCE_S) + 2.0
+        self.open_margin_s = longest_off * (1.0 + REL_TOL) + ABS_TOL_S + 0.1
+        self.tail_s = detect_s
+        self.warmup_s = detect_s + self.open_margin_s
 
     def analyser(self, nlanes: int) -> TonesAnalyser:
         return TonesAnalyser(nlanes, self.plan, self.include_other)
