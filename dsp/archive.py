@@ -49,7 +49,6 @@ EXIT_STATUS_HELP = ("exit status: 0 something found, 1 nothing found (said on st
 GRID = 2720
 LANES = 32           # segments per batch: one DTMF tile
 MIN_SEGMENT_S = 10.0  # no segment shorter than this (nor than 4x its overlap)
-OPEN_MARGIN = 80     # samples: an event ending this close to a cut is still on there
 
 
 @dataclass
@@ -82,6 +81,9 @@ class Tool:
     `anchor` ("start" or "end"); each segment also reads `warmup_s` before
     and `tail_s` after its own range. `warmup_s` must cover what the
     detector needs to settle and, for anchor "end", the longest event.
+    An event that ends `open_margin_s` or less before a segment's stop may
+    still be on there (the detector reports an end that late): its end is
+    taken from the next segment.
     """
     name = "tool"
     nothing = "nothing found"
@@ -90,6 +92,7 @@ class Tool:
     anchor = "start"
     warmup_s = 1.0
     tail_s = 1.0
+    open_margin_s = 0.01
 
     def analyser(self, nlanes: int) -> Analyser:
         raise NotImplementedError
@@ -100,6 +103,10 @@ class Tool:
 
     def table_header(self) -> str:
         return ""
+
+    def json_row(self, row: dict) -> str:
+        """The row as a JSON object (a tool with many rows may format its own, faster)."""
+        return _json(row)
 
     def table_row(self, row: dict) -> str:
         return json.dumps(row, ensure_ascii=False)
@@ -171,29 +178,32 @@ def stitch(tool: Tool, lanes: list[LanePlan], found: list[Found]) -> list[Found]
         by_lane[f.lane].append(Found(ln.channel, ln.start + f.start,
                                      None if f.end is None else ln.start + f.end, f.key, f.data))
     out = []
+    margin = int(tool.open_margin_s * RATE)
     for i, ln in enumerate(lanes):
         for f in by_lane[i]:
             anchor = f.start if tool.anchor == "start" or f.end is None else f.end
             if not ln.own_start <= anchor < ln.own_stop:
                 continue
-            if ln.cut and (f.end is None or f.end >= ln.stop - OPEN_MARGIN):
-                f.end = _continued(lanes, by_lane, i + 1, f.key, ln.stop - OPEN_MARGIN, f.end)
+            if ln.cut and (f.end is None or f.end >= ln.stop - margin):
+                f.end = _continued(lanes, by_lane, i + 1, f.key, margin, f.end)
             out.append(f)
     return out
 
 
-def _continued(lanes: list[LanePlan], by_lane: list[list[Found]], j: int, key: str, t: int,
+def _continued(lanes: list[LanePlan], by_lane: list[list[Found]], j: int, key: str, margin: int,
                default: int | None) -> int | None:
-    """End of the event `key` that is on at sample t, as the lanes after a cut saw it."""
+    """End of the event `key` on at the cut before lane j (`margin` before its stop), as the lanes
+    after the cut saw it."""
+    t = lanes[j - 1].stop - margin
     while j < len(lanes) and lanes[j].start <= t:
         match = [f for f in by_lane[j] if f.key == key and f.start <= t
                  and (f.end is None or f.end >= t)]
         if not match:
             break
         end = match[0].end
-        if not lanes[j].cut or (end is not None and end < lanes[j].stop - OPEN_MARGIN):
+        if not lanes[j].cut or (end is not None and end < lanes[j].stop - margin):
             return end
-        t, j = lanes[j].stop - OPEN_MARGIN, j + 1
+        t, j = lanes[j].stop - margin, j + 1
     return default
 
 
@@ -270,27 +280,49 @@ def scan_group(tool: Tool, paths: list[str], split: bool = True) -> list[FileRes
             width += st.channels
         if members:
             n = block_size(width)
-            chunk = n * 40  # read each file in chunks of 40 blocks: few Python steps per file
-            an = tool.analyser(width)
-            gens = [st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], chunk)
+            # read in chunks of 100 blocks (a 20 s call at once; 10 MB for 32 lanes): few
+            # Python steps per file
+            nblk = 100
+            chunk = n * nblk
+            # the batch as [block, lane, sample]: each block is contiguous for the detector
+            x = np.zeros((nblk, width, n), np.int16)
+            raw = np.empty(chunk * max(st.channels for _, st, _ in members), np.int16)
+            gens = [None if st.up == st.down == 1 and st._int16 else
+                    st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], chunk)
                     for _, st, _ in members]
+            an = tool.analyser(width)
             length = max(st.samples for _, st, _ in members)
             for done in range(0, length, chunk):
                 k = min(chunk, length - done)
-                x = np.zeros((width, k), np.int16)
                 row = 0
                 for g, (_, st, _) in zip(gens, members, strict=True):
-                    b = next(g, None) if done < st.samples else None
-                    if b is not None:
-                        x[row:row + st.channels, :b.shape[1]] = b
+                    lanes = slice(row, row + st.channels)
                     row += st.channels
-                for i in range(0, k, n):
-                    an.rx(x[:, i:i + n])
+                    if done >= st.samples:
+                        if done - chunk < st.samples:  # the file ended in the last chunk
+                            x[:, lanes] = 0
+                        continue
+                    if g is None:  # 8 kHz 16-bit: straight from the file (zeros past its end)
+                        buf = raw[:chunk * st.channels].reshape(chunk, st.channels)
+                        st.read_into(done, buf)
+                        x[:, lanes] = buf.reshape(nblk, n, st.channels).transpose(0, 2, 1)
+                    else:
+                        b = next(g)
+                        if b.shape[1] < chunk:
+                            b = np.concatenate([b, np.zeros((st.channels, chunk - b.shape[1]), np.int16)],
+                                               axis=1)
+                        x[:, lanes] = b.reshape(st.channels, nblk, n).transpose(1, 0, 2)
+                for i in range(0, -(-k // n)):
+                    m = min(n, k - i * n)
+                    an.rx(x[i] if m == n else x[i, :, :m])
             found = an.finish()
+            by_lane: list[list[Found]] = [[] for _ in range(width)]
+            for f in found:
+                by_lane[f.lane].append(f)
             first = 0
             for i, st, plan in members:
-                mine = [Found(f.lane - first, f.start, f.end, f.key, f.data) for f in found
-                        if first <= f.lane < first + st.channels]
+                mine = [Found(f.lane - first, f.start, f.end, f.key, f.data)
+                        for lane in by_lane[first:first + st.channels] for f in lane]
                 res = FileResult(st.path, channels=st.channels, samples=st.samples, seconds=st.seconds)
                 res.rows = tool.rows(stitch(tool, plan, mine), res)
                 results[i] = res
@@ -377,6 +409,11 @@ def run_files(tool: Tool, files: list[str], jobs: int, split: bool = True,
                 yield r
         return
     import multiprocessing
+
+    # load the reader and the detector here, once: forked workers inherit them (each
+    # worker would otherwise import numpy, soundfile and the detector for itself)
+    import dsp.audiofile  # noqa: F401
+    tool.analyser(1)
     ctx = multiprocessing.get_context("fork")
     # Pool, not concurrent.futures: terminate() stops the workers at once on Ctrl-C
     # or a closed pipe; results come as they finish and are put back in order here.
@@ -464,8 +501,22 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "(same results, slower)")
 
 
+_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every row
+
+
+def _one_blas_thread() -> None:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def parse(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
-    """Parsed arguments, or the exit status argparse asked for (2 usage, 0 --help)."""
+    """Parsed arguments, or the exit status argparse asked for (2 usage, 0 --help).
+
+    Also limits BLAS to one thread per process before numpy loads (processes
+    are the parallelism here; OpenBLAS would otherwise start a thread per core
+    at import, which costs start-up time and CPU in every worker).
+    """
+    _one_blas_thread()
     try:
         return ap.parse_args(argv)
     except SystemExit as exc:
@@ -474,9 +525,7 @@ def parse(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
     """Run `tool` over args.paths and print; returns the exit status."""
-    # one BLAS thread per process: processes are the parallelism here
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    _one_blas_thread()
     if args.jobs < 1:
         print(f"{prog}: -j must be at least 1", file=sys.stderr)
         return EXIT_ERROR
@@ -505,8 +554,9 @@ def main(tool: Tool, args: argparse.Namespace, prog: str) -> int:
                 continue
             found += len(r.rows)
             if args.json:
-                for row in r.rows:
-                    print(json.dumps({"file": r.path, **row}, ensure_ascii=False))
+                if r.rows:  # one write per file; the file name encoded once
+                    head = '{"file": ' + _json(r.path) + ", "
+                    print("\n".join(head + tool.json_row(row)[1:] for row in r.rows))
             else:
                 line = tool.file_line(r)
                 if line is not None:

@@ -1,12 +1,15 @@
 """Read recordings for the DSP tools: any format soundfile reads, any rate.
 
 Everything in dsp runs at 8 kHz on int16[nchan, n]; a file's channels become
-lines (channel 0 = first channel of the file).
+lines (channel 0 = first channel of the file). 16-bit PCM WAV, what archives
+mostly hold, is read by PcmWav without loading libsndfile; soundfile reads
+everything else.
 """
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import NamedTuple
+import os
+import sys
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +29,8 @@ def read_audio(path: str) -> np.ndarray:
         raise AudioFileError(f"{path}: cannot read audio: {exc}") from None
     x = data.T  # [nchan, n]
     if rate != RATE:
+        from fractions import Fraction
+
         from scipy.signal import resample_poly
         ratio = Fraction(RATE, int(rate)).limit_denominator(1000)
         x = resample_poly(x, ratio.numerator, ratio.denominator, axis=1)
@@ -69,6 +74,7 @@ class Resampler:
     CHUNK = 1 << 19  # gathered taps per matmul (2 MB of float32): bounds memory
 
     def __init__(self, nchan: int, rate_in: int, rate_out: int = RATE) -> None:
+        from fractions import Fraction  # only for other rates: fractions imports decimal
         ratio = Fraction(rate_out, rate_in).limit_denominator(1000)
         self.up, self.down = ratio.numerator, ratio.denominator
         h = resample_taps(self.up, self.down)
@@ -139,6 +145,77 @@ class Lane(NamedTuple):
     stop: int
 
 
+class PcmWav:
+    """A little-endian 16-bit PCM WAV file read straight into int16 buffers, without libsndfile.
+
+    The common archive file: opening it and reading it through soundfile costs
+    ~15 ms of imports at every start and ~100 us of Python per file and per
+    read. open() returns None for anything else (A-law, 24-bit, float, RIFX,
+    RF64, a damaged header): soundfile reads those. A data chunk that claims
+    more than the file holds is read as far as the file goes, as libsndfile does.
+    """
+
+    _PCM_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_PCM after its tag
+
+    def __init__(self, f: Any, channels: int, rate: int, offset: int, frames: int) -> None:
+        self._f, self.channels, self.samplerate = f, channels, rate
+        self._offset, self.frames = offset, frames
+
+    @classmethod
+    def open(cls, path: str) -> PcmWav | None:
+        import struct
+        try:
+            f = open(path, "rb")
+        except OSError:
+            return None  # soundfile says why
+        try:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                raise ValueError
+            fmt = None
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, clen = struct.unpack("<4sI", f.read(8))
+                if cid == b"fmt ":
+                    fmt = f.read(min(clen, 40))
+                elif cid == b"data":
+                    if fmt is None or len(fmt) < 16:
+                        raise ValueError
+                    tag, channels, rate, _, align, bits = struct.unpack("<HHIIHH", fmt[:16])
+                    if tag == 0xFFFE and (len(fmt) < 40 or fmt[26:40] != cls._PCM_GUID_TAIL
+                                          or fmt[24:26] != b"\x01\x00"):
+                        raise ValueError
+                    if tag not in (1, 0xFFFE) or bits != 16 or channels < 1 or rate < 1 \
+                            or align != 2 * channels:
+                        raise ValueError
+                    frames = min(clen, size - pos - 8) // align
+                    return cls(f, channels, rate, pos + 8, frames)
+                pos += 8 + clen + (clen & 1)
+            raise ValueError
+        except (ValueError, struct.error, OSError):
+            f.close()
+            return None
+
+    def read_into(self, frame: int, out: np.ndarray) -> None:
+        """out[count, channels] (or out[count], mono) from `frame`; zeros past the end."""
+        count = out.shape[0]
+        have = max(0, min(count, self.frames - frame))
+        if have:
+            self._f.seek(self._offset + 2 * self.channels * frame)
+            got = self._f.readinto(out[:have].data.cast("B"))
+            if got != 2 * self.channels * have:
+                raise OSError(f"short read: {got} bytes of {2 * self.channels * have}")
+            if sys.byteorder != "little":
+                out[:have].byteswap(inplace=True)
+        if have < count:
+            out[have:] = 0
+
+    def close(self) -> None:
+        self._f.close()
+
+
 # libsndfile subtypes read straight to int16 (everything else: float32, clipped)
 _INT16_SUBTYPES = {"PCM_16", "PCM_S8", "PCM_U8", "ALAW", "ULAW", "GSM610", "IMA_ADPCM", "MS_ADPCM",
                    "G721_32", "G723_24", "G723_40", "VOX_ADPCM"}
@@ -155,19 +232,29 @@ class AudioStream:
     """
 
     def __init__(self, path: str) -> None:
-        import soundfile as sf
         self.path = path
-        try:
-            self._f = sf.SoundFile(path)
-        except (RuntimeError, sf.LibsndfileError, OSError, TypeError) as exc:
-            raise AudioFileError(f"{path}: cannot read audio: {exc}") from None
+        self._wav = PcmWav.open(path)  # 16-bit PCM WAV: read without libsndfile
+        if self._wav is not None:
+            self._f: Any = self._wav
+            self._int16 = True
+        else:
+            import soundfile as sf
+            try:
+                self._f = sf.SoundFile(path)
+            except (RuntimeError, sf.LibsndfileError, OSError, TypeError) as exc:
+                raise AudioFileError(f"{path}: cannot read audio: {exc}") from None
+            self._int16 = self._f.subtype in _INT16_SUBTYPES
         self.channels = self._f.channels
         self.rate = self._f.samplerate
         self.frames = self._f.frames
-        ratio = Fraction(RATE, self.rate).limit_denominator(1000)
-        self.up, self.down = ratio.numerator, ratio.denominator
+        if self.rate == RATE:
+            self.up = self.down = 1
+        else:
+            from fractions import Fraction  # only for other rates: fractions imports decimal
+            ratio = Fraction(RATE, self.rate).limit_denominator(1000)
+            self.up, self.down = ratio.numerator, ratio.denominator
         self.samples = -(-self.frames * self.up // self.down)
-        self._int16 = self._f.subtype in _INT16_SUBTYPES
+        self._at = 0  # the file's read position (frames)
 
     @property
     def seconds(self) -> float:
@@ -184,18 +271,9 @@ class AudioStream:
 
     def _read(self, frame: int, count: int) -> np.ndarray:
         """float32 or int16 [channels, count] from `frame` (zeros past the end)."""
-        out_dtype = np.int16 if self._int16 else np.float32
-        if frame >= self.frames or count <= 0:
-            return np.zeros((self.channels, max(count, 0)), out_dtype)
-        try:
-            self._f.seek(frame)
-            data = self._f.read(min(count, self.frames - frame), dtype="int16" if self._int16 else "float32",
-                                always_2d=True)
-        except (RuntimeError, OSError) as exc:
-            raise AudioFileError(f"{self.path}: cannot read audio at frame {frame}: {exc}") from None
-        if data.shape[0] < count:
-            data = np.concatenate([data, np.zeros((count - data.shape[0], self.channels), data.dtype)])
-        return data.T
+        out = np.empty((max(count, 0), self.channels), np.int16 if self._int16 else np.float32)
+        self.read_into(frame, out)
+        return out.T
 
     def blocks(self, lanes: list[Lane], n: int):
         """int16[len(lanes), n] blocks at 8 kHz, lanes side by side, until the longest lane ends.
@@ -206,6 +284,76 @@ class AudioStream:
         for ln in lanes:
             if ln.start % self.up:
                 raise ValueError(f"lane start {ln.start} is not a multiple of {self.up}")
+        if self.up == self.down == 1:
+            yield from self._blocks_at_rate(lanes, n)
+            return
+        yield from self._blocks_resampled(lanes, n)
+
+    def read_into(self, frame: int, out: np.ndarray) -> None:
+        """Fill out[count, channels] (or out[count] of a mono file) from `frame`, zeros past the end.
+
+        Into a buffer the caller reuses: no allocation (and no page faults) per read.
+        """
+        count = out.shape[0]
+        if frame >= self.frames or count == 0:
+            out[...] = 0
+            return
+        try:
+            if self._wav is not None:
+                self._wav.read_into(frame, out)
+                return
+            if frame != self._at:
+                self._f.seek(frame)
+            self._f.read(out=out, fill_value=0)
+        except (RuntimeError, OSError) as exc:
+            raise AudioFileError(f"{self.path}: cannot read audio at frame {frame}: {exc}") from None
+        self._at = min(frame + count, self.frames)
+
+    def _blocks_at_rate(self, lanes: list[Lane], n: int):
+        """blocks() of an 8 kHz file: read in large chunks into one reused buffer, one copy per block."""
+        nl = len(lanes)
+        length = max(ln.stop - ln.start for ln in lanes)
+        dtype = np.int16 if self._int16 else np.float32
+        # ~4M values (8 MB of int16) per read, a whole number of blocks: few reads (a
+        # read costs ~40 us of Python), bounded memory
+        per_read = max(1, (1 << 22) // (n * max(nl, self.channels))) * n
+        every_channel = (len({ln.start for ln in lanes}) == 1
+                         and [ln.channel for ln in lanes] == list(range(self.channels)))
+        if every_channel:
+            raw = np.empty((per_read, self.channels), dtype)
+        else:
+            raw = np.empty((per_read, self.channels) if self.channels > 1 else per_read, dtype)
+            lane_buf = np.empty((nl, per_read), dtype)
+            groups: dict[int, list[int]] = {}
+            for k, ln in enumerate(lanes):
+                groups.setdefault(ln.start, []).append(k)
+        span = np.array([ln.stop - ln.start for ln in lanes])
+        for done in range(0, length, per_read):
+            count = min(per_read, length - done)
+            if every_channel:
+                self.read_into(lanes[0].start + done, raw[:count])
+                chunk = raw[:count].T
+            else:
+                for start, ks in groups.items():
+                    if self.channels == 1 and len(ks) == 1:
+                        self.read_into(start + done, lane_buf[ks[0], :count])
+                        continue
+                    self.read_into(start + done, raw[:count])
+                    for k in ks:
+                        lane_buf[k, :count] = raw[:count] if self.channels == 1 else raw[:count, lanes[k].channel]
+                chunk = lane_buf[:, :count]
+            for i in range(0, count, n):
+                k = min(n, count - i)
+                part = chunk[:, i:i + k]
+                out = (np.array(part, np.int16, order="C") if self._int16
+                       else np.ascontiguousarray(_to_int16(part)))
+                at = done + i
+                short = np.flatnonzero(span - at < k)
+                for j in short:  # zero past each lane's stop
+                    out[j, max(int(span[j]) - at, 0):] = 0
+                yield out
+
+    def _blocks_resampled(self, lanes: list[Lane], n: int):
         nl = len(lanes)
         length = max(ln.stop - ln.start for ln in lanes)
         src_start = [ln.start * self.down // self.up for ln in lanes]

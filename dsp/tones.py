@@ -55,7 +55,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
@@ -66,6 +65,7 @@ from dsp.tomlconfig import ConfigError, Node
 
 RATE = 8000
 MAX_FREQS = 4
+MAX_WINDOW_FRAMES = 8  # longest analysis window for close frequencies (160 ms at 20 ms frames)
 SILENCE = -1
 OTHER = -2
 _CLASS_BASE = 2  # class k is stored at index k + 2 of per-class arrays
@@ -129,8 +129,7 @@ class TonePlan:
         Errors are ConfigError naming file, line, zone and key.
         """
         if path is None:
-            text = resources.files("dsp").joinpath("toneplans.toml").read_text("utf-8")
-            cfg = tomlconfig.loads(text, file=_builtin_path())
+            cfg = tomlconfig.loads(_builtin_text(), file=_builtin_path())
         else:
             cfg = tomlconfig.load(path)
         return _plan_from_config(cfg, zone, builtin=path is None)
@@ -145,10 +144,16 @@ def _builtin_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "toneplans.toml")
 
 
+def _builtin_text() -> str:
+    """The built-in plan file, read beside this module (importlib.resources costs `voiceboard
+    tones` a few ms of imports at every start)."""
+    with open(_builtin_path(), encoding="utf-8") as f:
+        return f.read()
+
+
 def builtin_zones() -> list[str]:
     """The zones of the built-in plan file (without aliases)."""
-    text = resources.files("dsp").joinpath("toneplans.toml").read_text("utf-8")
-    return list(tomlconfig.loads(text, file=_builtin_path()).data)
+    return list(tomlconfig.loads(_builtin_text(), file=_builtin_path()).data)
 
 
 _ZONE_KEYS = {"name", "aliases", "level_dbm0", "tones", "base"}
@@ -311,6 +316,56 @@ class ToneGenerator:
 # Detector
 # --------------------------------------------------------------------------
 
+class _LongWindow:
+    """A signature measured over the last `k` frames, combined coherently from the frames' DFTs.
+
+    Frame j's Goertzel value at f is X_j = sum_i x[jN + i] e^{-iw(i - (N-1))}; the DFT of
+    frames j-k+1..j, with the same phase convention, is Z_j = sum_m X_{j-k+1+m} e^{iwN(k-1-m)}.
+    A frame belongs to the signature when over that window each frequency holds at least
+    `twist_ratio` of the energy, all of them `tone_ratio`, and each is within its frequency
+    tolerance (phase advance of Z from the previous window, which must hold it too).
+    """
+
+    def __init__(self, k: int, freqs: list[float], frame_len: int, nchan: int) -> None:
+        self.k, self.frame_len = k, frame_len
+        w = 2.0 * np.pi * np.array(freqs) / RATE
+        self._twiddle = np.exp(1j * np.outer(frame_len * (k - 1 - np.arange(k)), w))  # [k, nf]
+        self._rot = np.exp(-1j * w * frame_len)
+        self._x = np.zeros((k - 1, len(freqs), nchan), np.complex128)   # the last k-1 frames
+        self._e = np.zeros((k - 1, nchan))
+        self._z = np.zeros((len(freqs), nchan), np.complex128)          # the last window
+        self._r = np.zeros((len(freqs), nchan))
+        self._off = np.zeros((len(freqs), nchan))                        # its phase advance (Hz)
+
+    def matches(self, X: np.ndarray, energy: np.ndarray, tone_ratio: float, twist_ratio: float,
+                ftol: np.ndarray) -> np.ndarray:
+        """bool[nframes, nchan] from this block's frames X[nframes, nf, nchan] and energies."""
+        nfr, k = X.shape[0], self.k
+        xa = np.concatenate([self._x, X])
+        ea = np.concatenate([self._e, energy])
+        z = sum(xa[m:m + nfr] * self._twiddle[m][None, :, None] for m in range(k))
+        e = sum(ea[m:m + nfr] for m in range(k))
+        self._x, self._e = xa[nfr:], ea[nfr:]
+        ratio = (z.real ** 2 + z.imag ** 2) * (2.0 / (k * self.frame_len)) / np.maximum(e, 1e-9)[:, None, :]
+        zprev = np.concatenate([self._z[None], z[:-1]])
+        rprev = np.concatenate([self._r[None], ratio[:-1]])
+        self._z, self._r = z[-1].copy(), ratio[-1].copy()
+        offset = np.angle(z * np.conj(zprev) * self._rot[None, :, None]) * (
+            RATE / (2.0 * np.pi * self.frame_len))
+        # A carrier's offset moves each tone off its bin centre, so each bin also holds a
+        # little of the other tone, whose phase against it turns half a cycle a frame (25 Hz
+        # beat, 20 ms): the advance alternates around the true offset. The mean of two is it.
+        oprev = np.concatenate([self._off[None], offset[:-1]])
+        self._off = offset[-1].copy()
+        mean_offset = 0.5 * (offset + oprev)
+        # unlike one frame, every frequency must be in the previous window too: a window
+        # holding one frame of a tone's onset has one frame's resolution (450 Hz alone would
+        # pass as 450 + 425 at the onset of each burst of a cadence)
+        freq_ok = (np.abs(mean_offset) <= ftol[None, :, None]) & (rprev >= twist_ratio)
+        return ((ratio.sum(axis=1) >= tone_ratio) & (ratio.min(axis=1) >= twist_ratio)
+                & freq_ok.all(axis=1))
+
+
 @dataclass
 class _Train:
     """On/off history of one signature on one channel (frames)."""
@@ -394,21 +449,31 @@ class CallProgressDetector:
             raise ValueError(f"zone {plan.zone!r} has no detectable tone")
         freqs = sorted({f for t in self._tones for f in t.freqs})
         self.freqs = freqs
-        for t in self._tones:
-            for a in t.freqs:
-                for b in t.freqs:
-                    if a < b and b - a < 0.75 * bin_hz:
-                        raise ValueError(
-                            f"zone {plan.zone!r} tone {t.name!r}: {a:g} and {b:g} Hz are closer "
-                            f"than the {frame_ms:g} ms frame resolves ({0.75 * bin_hz:.0f} Hz); "
-                            f"mark it detect = false or use a longer frame")
         sigs: list[tuple[float, ...]] = []
+        long_frames: list[int] = []   # per signature: frames of its analysis window (1: one frame)
         for t in self._tones:
             s = tuple(sorted(t.freqs))
-            if s not in sigs:
-                sigs.append(s)
+            if s in sigs:
+                continue
+            sigs.append(s)
+            sep = min((b - a for a, b in zip(s, s[1:], strict=False)), default=bin_hz)
+            k = 1 if sep >= 0.75 * bin_hz else math.ceil(bin_hz / sep)
+            if k > MAX_WINDOW_FRAMES:
+                a, b = next((a, b) for a, b in zip(s, s[1:], strict=False) if b - a == sep)
+                raise ValueError(
+                    f"zone {plan.zone!r} tone {t.name!r}: {a:g} and {b:g} Hz are closer than "
+                    f"{MAX_WINDOW_FRAMES} frames of {frame_ms:g} ms resolve "
+                    f"({bin_hz / MAX_WINDOW_FRAMES:.2f} Hz); mark it detect = false")
+            long_frames.append(k)
         self._sigs = sigs
         self._sig_idx = [[freqs.index(f) for f in s] for s in sigs]
+        # Signatures whose frequencies one frame cannot tell apart (cn stutter dial: 450 +
+        # 425 Hz, 25 Hz apart, in one 50 Hz bin) are measured over the last k frames combined
+        # coherently: k = 2 (40 ms, 25 Hz bins) puts 425 and 450 Hz one bin apart, each on
+        # the other's null, while a carrier's ±1.5 % offset costs each under 1 dB.
+        self._long: dict[int, _LongWindow] = {
+            s: _LongWindow(k, [freqs[i] for i in self._sig_idx[s]], self.frame_len, nchan)
+            for s, k in enumerate(long_frames) if k > 1}
         self._tone_sig = [sigs.index(tuple(sorted(t.freqs))) for t in self._tones]
         self._coef = np.array([2.0 * math.cos(2.0 * math.pi * f / RATE) for f in freqs], np.float32)
         self._sinw = np.array([math.sin(2.0 * math.pi * f / RATE) for f in freqs], np.float32)
@@ -498,6 +563,8 @@ class CallProgressDetector:
         best = np.full(energy.shape, -1.0)
         cls = np.full(energy.shape, OTHER, np.int32)
         for s, idx in enumerate(self._sig_idx):
+            if s in self._long:
+                continue
             r = ratio[:, idx, :]
             score = r.sum(axis=1)
             ok = (score >= self.tone_ratio) & (score > best) & freq_ok[:, idx, :].all(axis=1)
@@ -505,6 +572,10 @@ class CallProgressDetector:
                 ok &= r.min(axis=1) >= self.twist_ratio
             cls[ok] = s
             best[ok] = score[ok]
+        for s, lw in self._long.items():
+            idx = self._sig_idx[s]
+            cls[lw.matches(X[:, idx, :], energy, self.tone_ratio, self.twist_ratio,
+                           self._ftol[idx])] = s
         cls[energy < self._min_e] = SILENCE
         return cls
 
@@ -564,6 +635,11 @@ class CallProgressDetector:
                 self._evaluate(c, self._frames, events)
             return
         # class change at frame `start`: the previous run ended there
+        if k in self._long:
+            # over a tone's onset the k-frame window resolves the frequencies once it holds
+            # k - 1 frames of the tone, and the frequency check (phase advance from the
+            # previous window) passes one frame later: the run began k - 1 frames earlier
+            start = max(start - (self._long[k].k - 1), ch.cls_start)
         prev = ch.cls
         ch.cls, ch.cls_start = k, start
         if ch.open_quiet is not None:

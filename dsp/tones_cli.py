@@ -3,8 +3,9 @@
 For integrators checking what a line plays ("is this the carrier's busy
 tone, and does our detector hear it?") and for QA over archives. Each
 channel of a file is a line; files are streamed in blocks, the way the
-media engine hears a line. Exit status (dsp.archive): 0 tones found, 1
-none, 2 usage, plan or file error.
+media engine hears a line, and a long channel runs as overlapping segments
+side by side, stitched to an unsegmented run's times (dsp.archive). Exit
+status (dsp.archive): 0 tones found, 1 none, 2 usage, plan or file error.
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from dsp import archive
 from dsp.archive import FileResult, Found
 
 RATE = 8000
+# CallProgressDetector's defaults that bound how late it names a tone or reports its end
+REL_TOL = 0.2
+ABS_TOL_S = 0.05
+SILENCE_S = 5.0
 
 
 class TonesAnalyser:
@@ -66,8 +71,28 @@ class TonesTool(archive.Tool):
     include_other: bool = False
     name = "tones"
     nothing = "no call-progress tones"
-    split = False  # cadences span seconds (ringback 5 s, silence 5 s): channels run whole
     batch_files = False  # a tone on at the end of a file must stay "(to the end)"
+
+    def __post_init__(self) -> None:
+        """Segments of a long channel: margins from the plan, cadences span seconds.
+
+        A segment reads `warmup_s` before its range (to be in step with an
+        unsegmented run: a tone under way is named there) and `tail_s` after it
+        (to name a tone that starts near its end: cn record warning, 10.4 s a
+        period, may take a period and more); the detector reports a tone's end
+        up to one longest "off" late, so an end that close to a cut may still
+        be on there (`open_margin_s`).
+        """
+        if self.plan is None:
+            return
+        tones = [t for t in self.plan.tones.values() if t.detect]
+        period = max((t.period for t in tones), default=0.0)
+        longest_on = max((d for t in tones for d in t.cadence[0::2]), default=0.0)
+        longest_off = max((d for t in tones for d in t.cadence[1::2]), default=0.0)
+        detect_s = max(2.5 * period, 1.2 * longest_on + 1.0, SILENCE_S) + 2.0
+        self.open_margin_s = longest_off * (1.0 + REL_TOL) + ABS_TOL_S + 0.1
+        self.tail_s = detect_s
+        self.warmup_s = detect_s + self.open_margin_s
 
     def analyser(self, nlanes: int) -> TonesAnalyser:
         return TonesAnalyser(nlanes, self.plan, self.include_other)

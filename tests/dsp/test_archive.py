@@ -55,7 +55,7 @@ def test_butterworth_sections_are_scipys():
 
 
 @pytest.mark.parametrize("rate,subtype", [(44100, "PCM_16"), (8000, "ALAW"), (8000, "PCM_16"),
-                                          (16000, "PCM_24")])
+                                          (16000, "PCM_24"), (8000, "PCM_24"), (8000, "FLOAT")])
 def test_stream_equals_whole_file_read(tmp_path, rate, subtype):
     rng = np.random.default_rng(3)
     x = rng.normal(0, 3000, (3, rate * 2 + 5)).astype(np.int16)
@@ -71,18 +71,74 @@ def test_stream_equals_whole_file_read(tmp_path, rate, subtype):
     assert np.max(np.abs(got.astype(np.int32) - ref)) <= 1  # float32 vs float64 rounding
 
 
-def test_lanes_are_segments_of_a_channel(tmp_path):
+def _riff(chunks: list[tuple[bytes, bytes]], data_len: int | None = None) -> bytes:
+    import struct
+    body = b"WAVE"
+    for cid, payload in chunks:
+        n = data_len if cid == b"data" and data_len is not None else len(payload)
+        body += cid + struct.pack("<I", n) + payload + (b"\0" if len(payload) % 2 else b"")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_16_bit_pcm_wav_is_read_without_libsndfile_as_libsndfile_reads_it(tmp_path):
+    """The lean PCM WAV reader: header and samples as soundfile gives them, for 1-6 channels,
+    WAVE_FORMAT_EXTENSIBLE, an odd-sized chunk before the data, a data chunk claiming more
+    than the file holds (and a streaming writer's 0xFFFFFFFF); anything else goes to soundfile."""
+    import struct
+
+    import soundfile as sf
+
+    from dsp.audiofile import PcmWav
+    rng = np.random.default_rng(9)
+    files = {}
+    for ch in (1, 2, 3, 6):
+        x = rng.integers(-32768, 32768, (12345, ch)).astype(np.int16)
+        files[f"c{ch}.wav"] = x
+        sf.write(str(tmp_path / f"c{ch}.wav"), x, 8000, subtype="PCM_16")
+    x = rng.integers(-32768, 32768, (1000, 2)).astype(np.int16)
+    files["wavex.wav"] = x
+    sf.write(str(tmp_path / "wavex.wav"), x, 8000, subtype="PCM_16", format="WAVEX")
+    x = rng.integers(-32768, 32768, (777, 1)).astype(np.int16)
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    for name, extra, claim in (("list.wav", [(b"LIST", b"abcde")], None), ("trunc.wav", [], x.nbytes + 1000),
+                               ("stream.wav", [], 0xFFFFFFFF)):
+        (tmp_path / name).write_bytes(_riff([(b"fmt ", fmt), *extra, (b"data", x.tobytes())], claim))
+        files[name] = x
+    for name, x in files.items():
+        path = str(tmp_path / name)
+        assert PcmWav.open(path) is not None, name
+        with sf.SoundFile(path) as f:
+            ref = f.read(dtype="int16", always_2d=True)
+            head = (f.channels, f.samplerate, f.frames)
+        assert np.array_equal(ref, x), name
+        with AudioStream(path) as st:
+            assert (st.channels, st.rate, st.frames) == head, name
+            got = np.concatenate(list(st.blocks([Lane(c, 0, st.samples) for c in range(st.channels)], 500)),
+                                 axis=1)
+        assert np.array_equal(got, ref.T), name
+    for sub in ("ALAW", "PCM_24", "FLOAT", "PCM_U8"):
+        sf.write(str(tmp_path / f"{sub}.wav"), rng.normal(0, 0.1, 100), 8000, subtype=sub)
+        assert PcmWav.open(str(tmp_path / f"{sub}.wav")) is None, sub
+    (tmp_path / "nofmt.wav").write_bytes(_riff([(b"data", x.tobytes())]))
+    assert PcmWav.open(str(tmp_path / "nofmt.wav")) is None
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+@pytest.mark.parametrize("stereo", [False, True])
+def test_lanes_are_segments_of_a_channel(tmp_path, subtype, stereo):
     """Lanes from different starts side by side: each the channel from its start, zero after its stop."""
     x = (np.arange(40000) % 30000).astype(np.int16)
+    x = np.stack([-x, x]) if stereo else x[None]
     path = str(tmp_path / "ramp.wav")
-    write_wav(path, x)
-    lanes = [Lane(0, 0, 10000), Lane(0, 8000, 25000), Lane(0, 20000, 40000)]
+    write_wav(path, x if subtype == "PCM_16" else x / 32768.0, subtype=subtype)  # float: full scale 1
+    c = 1 if stereo else 0
+    lanes = [Lane(c, 0, 10000), Lane(c, 8000, 25000), Lane(0, 20000, 40000)]
     with AudioStream(path) as st:
         got = np.concatenate(list(st.blocks(lanes, 700)), axis=1)
     assert got.shape == (3, 20000)
     for k, ln in enumerate(lanes):
         n = ln.stop - ln.start
-        assert np.array_equal(got[k, :n], x[ln.start:ln.stop])
+        assert np.array_equal(got[k, :n], x[ln.channel, ln.start:ln.stop])
         assert not got[k, n:].any()
 
 
@@ -349,3 +405,55 @@ def test_short_files_share_a_batch_with_the_results_of_solo_runs(tmp_path):
         assert [(r.rows, r.error, r.samples) for r in together] == [(r.rows, r.error, r.samples) for r in alone]
         assert sum(len(r.rows) for r in together) == (20 if tool.name == "dtmf" else 5)
         assert together[2].error.startswith("cannot read audio") and together[-1].error == "no such file"
+
+
+def _tone(plan, name, seconds):
+    """int16[n]: `name` of the plan from the start of its cadence, for `seconds`."""
+    gen = ToneGenerator(1, plan)
+    gen.play(0, name)
+    x = np.zeros((1, int(seconds * RATE)), np.int16)
+    gen.tx(x)
+    return x[0].astype(np.float64)
+
+
+def test_tones_across_every_seam_are_reported_once_with_unsegmented_times(tmp_path):
+    """cn tones straddling each seam (continuous, short and long cadences, starting in a
+    segment's warm-up, ending just after a seam, ending just before one, starting on one),
+    with silence and unknown (--all): the segmented run reports what the unsegmented one does."""
+    from dsp.tones_cli import TonesTool
+    plan = TonePlan.load("cn")
+    tool = TonesTool(plan=plan, include_other=True)
+    cases = [("busy", -3.0, 7.0), ("ringback", -20.0, 36.0), ("dial", -1.0, 31.0),
+             ("congestion", -0.3, 6.0), ("record_warning", -30.0, 55.0), ("busy", -8.0, 8.2),
+             ("dial", -10.0, 9.5), ("special_information", 0.1, 5.0), ("unknown", -2.0, 4.0)]
+    n = int((len(cases) + 1.5) * 4.2 * (tool.warmup_s + tool.tail_s) * RATE)  # a segment per case
+    plan_l = archive.plan_lanes(1, n, 1, tool)
+    seams = [p.own_start for p in plan_l[1:]]
+    assert len(seams) >= len(cases) and all(p.start % archive.GRID == 0 for p in plan_l)
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, n)  # a quiet line: silence between the tones
+    for k, s in enumerate(seams):
+        name, off, dur = cases[k % len(cases)]
+        a = s + int(off * RATE)
+        sig = rng.normal(0, 2000, int(dur * RATE)) if name == "unknown" else _tone(plan, name, dur)
+        x[a:a + len(sig)] += sig
+    path = str(tmp_path / "long.wav")
+    write_wav(path, np.clip(x, -32768, 32767).astype(np.int16)[None])
+    split = archive.scan_file(tool, path, split=True)
+    whole = archive.scan_file(tool, path, split=False)
+    tones = [r["tone"] for r in whole.rows if r["tone"] not in ("silence", "unknown")]
+    assert tones == [c[0] for c in cases if c[0] != "unknown"][:len(tones)]
+    assert len(tones) == sum(c[0] != "unknown" for c in (cases * 2)[:len(seams)])
+    assert split.rows == whole.rows
+
+
+def test_dtmf_json_rows_are_json_dumps():
+    """The dtmf tool formats its JSON rows itself (faster): the same text as json.dumps."""
+    rng = np.random.default_rng(4)
+    tool = DtmfTool()
+    for k in range(2000):
+        start = round(float(rng.uniform(0, 10 ** int(rng.integers(0, 6)))), 3) if k else 0.0
+        row = {"channel": int(rng.integers(0, 1024)), "digit": "0123456789*#ABCD"[k % 16],
+               "start": start, "end": round(start + float(rng.uniform(0.04, 3)), 3)}
+        assert tool.json_row(row) == json.dumps(row, ensure_ascii=False)
+        assert json.loads(tool.json_row(row)) == row

@@ -263,6 +263,64 @@ def test_a_tone_off_frequency_is_not_a_plan_tone(offset_hz):
     assert named(run_detector(CallProgressDetector(1, plan), x)) == []
 
 
+# ---------------------------------------------------------------- stutter dial
+
+@pytest.mark.parametrize("level, offset_pct, snr_db", [
+    (-10, 0.0, None), (-40, 0.0, None), (0, 0.0, None), (-10, -1.5, None), (-10, 1.5, None),
+    (-20, 0.0, 15), (-20, 1.0, 10)])
+def test_china_stutter_dial_is_named(level, offset_pct, snr_db):
+    """cn stutter dial (450 + 425 Hz, one 20 ms bin apart: measured over 80 ms), independent
+    synthesis with random phases, over levels, a carrier's frequency offset and white noise;
+    named from within 2 frames of its start, ended within 2 frames of its end."""
+    plan = TonePlan.load("cn")
+    rng = np.random.default_rng(abs(int(level * 10 + offset_pct * 100)))
+    for seed in range(3):
+        x = tone_signal(plan, "stutter_dial", 4.0, level=level, seed=seed, lead=0.537, tail=1.5,
+                        freq_scale=1 + offset_pct / 100)
+        if snr_db is not None:
+            x = x + noise(len(x) / RATE, level - snr_db, rng)
+        d = CallProgressDetector(1, plan)
+        ev = run_detector(d, to_int16(x[None, :]))
+        tones = [e for e, _ in ev if e.tone not in ("silence", "unknown")]
+        assert [e.tone for e in tones] == ["stutter_dial"] * 2, (seed, tones)
+        assert abs(tones[0].start - 0.537 * RATE) <= 2 * d.frame_len
+        assert abs(tones[1].end - 4.537 * RATE) <= 2 * d.frame_len
+
+
+@pytest.mark.parametrize("freqs", [(450,), (425,), (437.5,), (450, 475), (425, 400), (450, 412),
+                                   (450, 440)])
+def test_china_stutter_dial_rejects_other_tones(freqs):
+    """Plain dial tone (450), one frequency of the pair, their midpoint, a pair 25 Hz apart at
+    other frequencies, a pair 38 Hz or 10 Hz apart (music, a mistuned line): never stutter dial."""
+    plan = TonePlan.load("cn")
+    x = np.concatenate([silence(0.3), synth(freqs, -10, [5.0], np.random.default_rng(len(freqs))),
+                        silence(1.0)])
+    ev = run_detector(CallProgressDetector(1, plan), to_int16(x[None, :]))
+    assert "stutter_dial" not in named(ev)
+    if freqs == (450,):
+        assert named(ev) == ["dial"]
+
+
+def test_china_stutter_dial_needs_both_tones_near_equal():
+    """425 Hz 20 dB under 450 Hz (a leak, not the tone pair): dial tone, not stutter dial;
+    6 dB under: still the pair (the twist a line may add)."""
+    plan = TonePlan.load("cn")
+    rng = np.random.default_rng(3)
+    for weak_db, want in ((20, "dial"), (6, "stutter_dial")):
+        x = synth((450,), -10, [5.0], rng) + synth((425,), -10 - weak_db, [5.0], rng)
+        ev = run_detector(CallProgressDetector(1, plan), to_int16(np.concatenate([silence(0.3), x])[None]))
+        assert named(ev) == [want], (weak_db, named(ev))
+
+
+def test_stutter_dial_cadences_of_the_us_plan_are_named_under_jitter():
+    """us stutter dial (350 + 440 Hz, 0.1 / 0.1 s): ±10 % jitter, random phases; not dial tone."""
+    plan = TonePlan.load("us")
+    for seed in range(3):
+        x = tone_signal(plan, "stutter_dial", 3.0, jitter=0.1, seed=seed)
+        ev = run_detector(CallProgressDetector(1, plan), to_int16(x[None, :]))
+        assert named(ev) == ["stutter_dial"], (seed, named(ev))
+
+
 def detection_delays(zone: str, tone: str, trials: int, jitter: float,
                      random_phase: bool = True) -> list[float]:
     """Seconds from the tone's start (a random point in its cadence, or its

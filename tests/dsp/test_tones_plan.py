@@ -96,8 +96,11 @@ def test_site_plan_inherits_a_zone_and_overrides_a_tone(tmp_path):
 
 
 def test_detector_refuses_a_tone_it_cannot_resolve():
-    plan = TonePlan.from_toml('[z.tones]\nbeat = { freqs = [450, 425], cadence = [] }\n', "z")
-    with pytest.raises(ValueError, match="425 and 450 Hz are closer"):
+    # 5 Hz apart would need a 400 ms window; 25 Hz (cn stutter dial) is resolved over 80 ms
+    plan = TonePlan.from_toml('[z.tones]\nbeat = { freqs = [450, 445], cadence = [] }\n', "z")
+    with pytest.raises(ValueError, match="445 and 450 Hz are closer than 8 frames"):
         CallProgressDetector(1, plan)
-    # the shipped cn plan marks its stutter tone detect = false, so it loads
-    CallProgressDetector(1, TonePlan.load("cn"))
+    plan = TonePlan.from_toml('[z.tones]\nbeat = { freqs = [450, 445], cadence = [], detect = false }\n'
+                              'dial = { freqs = [450], cadence = [] }\n', "z")
+    CallProgressDetector(1, plan)  # generated only: loads
+    assert TonePlan.load("cn")["stutter_dial"].detect
