@@ -25,10 +25,9 @@ from voiceserver.acd.agents import AgentSpec
 from voiceserver.acd.distributor import Acd, AcdSettings
 from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.acd.queues import Member, QueueSpec
-from voiceserver.api.status import Conflict
 from voiceserver.core.channels import FxoTrunk, FxsPhone, State
 from voiceserver.core.events import ServerEventKind
-from voiceserver.core.runtime import Key
+from voiceserver.core.runtime import Conflict, Key
 from voiceserver.ivr.flows import QueueAction
 
 if TYPE_CHECKING:

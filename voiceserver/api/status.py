@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from voiceserver.api.door import AdminDoor, Request
+from voiceserver.core.runtime import Conflict
 
 __all__ = ["StatusApi", "parse_request", "parse_headers", "response", "HttpError", "Conflict",
            "LOOPBACK", "connection_cap"]
@@ -77,10 +78,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         listener.close()
         raise
     return listener
-
-
-class Conflict(Exception):
-    """An admin action the target's state does not allow now: HTTP 409."""
 
 
 class HttpError(Exception):

@@ -41,7 +41,7 @@ from voiceserver.core.engine import DtmfSent, PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.core.media import MediaCommand, MediaOutbox
-from voiceserver.core.runtime import BoardRuntime, CallRecord, Key, Leg
+from voiceserver.core.runtime import BoardRuntime, CallRecord, Conflict, Key, Leg
 from voiceserver.ivr import flows as ivrmod
 from voiceserver.ivr import saynumber
 from voiceserver.recording.rules import RecordingRules
@@ -611,7 +611,6 @@ class CallController:
     def hold_call(self, call_id: str, on: bool, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
         """Hold (or retrieve) a call's caller from outside a tick (the API), as the agent's
         flash does. LookupError: no such call; Conflict: no agent phone is talking on it."""
-        from voiceserver.api.status import Conflict
         found = False
         for rt in self.boards:
             for chan, ch in rt.channels.items():
@@ -636,12 +635,21 @@ class CallController:
         """Take a caller out of the IVR into a queue, or transfer it blind to a number on a trunk
         group, from outside a tick (the API), as the IVR's queue and transfer actions would.
         LookupError: no such call, queue or trunk group; Conflict: the call is not in the IVR."""
-        from voiceserver.api.status import Conflict
         acd = self.acd.acd
         if isinstance(to, ivrmod.Queue) and to.name not in acd.queues and to.name not in acd.entries:
             raise LookupError(f"no queue {to.name!r} (queues: {', '.join(sorted(acd.queues))})")
         if isinstance(to, ivrmod.Transfer) and to.trunk not in self.cfg.channels.outbound:
             raise LookupError(f"no trunk group {to.trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
+        rt, ch, leg, ivr = self._caller_in_ivr(call_id, "routed")
+        tick = max(self.tick, rt.tick)
+        self._ivr_commands(rt, tick, ch, leg, [*ivr.leave(rt.ms_at(tick), by), to])
+        row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
+                               else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
+        return row, self.media.take()
+
+    def _caller_in_ivr(self, call_id: str, doing: str) -> tuple[BoardRuntime, FxoTrunk, Leg, ivrmod.IvrCall]:
+        """The trunk, leg and IVR of a caller in the IVR now. LookupError: no such call;
+        Conflict: it has left the IVR (queued, with an agent or transferred)."""
         for rt in self.boards:
             for chan, ch in rt.channels.items():
                 leg = self.legs.get((rt.index, chan))
@@ -649,13 +657,8 @@ class CallController:
                     continue
                 if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
                     raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
-                                   f"transferred): it cannot be routed now")
-                tick = max(self.tick, rt.tick)
-                cmds = leg.ivr.leave(rt.ms_at(tick), by)
-                self._ivr_commands(rt, tick, ch, leg, [*cmds, to])
-                row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
-                                       else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
-                return row, self.media.take()
+                                   f"transferred): it cannot be {doing} now")
+                return rt, ch, leg, leg.ivr
         raise LookupError(f"no call {call_id!r} in progress")
 
     def ivr_jump(self, call_id: str, menu: str | None, action: str | None,
@@ -663,25 +666,16 @@ class CallController:
         """Send a caller in the IVR to one of its menus (prompts, then digits collected as the
         menu says) or named actions (a play, a queue...) from outside a tick (the API).
         LookupError: no such call, menu or action; Conflict: the call is not in the IVR."""
-        from voiceserver.api.status import Conflict
         ivr = self.cfg.ivr
         if menu is not None and menu not in ivr.menus:
             raise LookupError(f"no menu {menu!r} (menus: {', '.join(sorted(ivr.menus))})")
         if action is not None and action not in ivr.actions:
             raise LookupError(f"no action {action!r} (actions: {', '.join(sorted(ivr.actions))})")
         to: ivrmod.Action = ivrmod.SubmenuAction(menu) if menu is not None else ivrmod.RefAction(str(action))
-        for rt in self.boards:
-            for chan, ch in rt.channels.items():
-                leg = self.legs.get((rt.index, chan))
-                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
-                    continue
-                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
-                    raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
-                                   f"transferred): it cannot be sent to a menu now")
-                tick = max(self.tick, rt.tick)
-                self._ivr_commands(rt, tick, ch, leg, leg.ivr.jump(to, rt.ms_at(tick), by))
-                return {"call_id": call_id, "menu": menu, "action": action}, self.media.take()
-        raise LookupError(f"no call {call_id!r} in progress")
+        rt, ch, leg, call_ivr = self._caller_in_ivr(call_id, "sent to a menu")
+        tick = max(self.tick, rt.tick)
+        self._ivr_commands(rt, tick, ch, leg, call_ivr.jump(to, rt.ms_at(tick), by))
+        return {"call_id": call_id, "menu": menu, "action": action}, self.media.take()
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
         # The group's hunt ([queues] trunk_hunt) picks the line; on glare the

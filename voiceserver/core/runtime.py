@@ -67,6 +67,10 @@ class Leg:
     ivr_timer: int | None = None  # the tick the IVR's deadline timer is armed for (None: none)
 
 
+class Conflict(Exception):
+    """An action the target's state does not allow now (the API answers 409)."""
+
+
 class BoardRuntime:
     """One opened board with its engine and channel state machines."""
 
