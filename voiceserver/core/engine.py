@@ -1,7 +1,7 @@
 """The media engine: one tick per block for all channels, on its own thread.
 
 Each tick: read rx of every channel -> batch detectors -> events to the
-control plane -> tx = tones + prompts + DTMF + bridged audio -> recording
+control plane -> tx = tones + prompts + DTMF + bridged and conference audio -> recording
 capture (one kernel call, `voiceserver.recording.recorder.Recorder.capture`) -> commit.
 Every per-sample step is one kernel call over all channels; Python work in
 a tick grows with the events and commands of that tick, never with the
@@ -83,18 +83,29 @@ class EngineStats:
 
 @dataclass
 class _Bridges:
-    """Audio routing done in the engine: dst hears src (both ways = two rows)."""
-    pairs: dict[int, int] = field(default_factory=dict)  # dst -> src
+    """Audio routing done in the engine: each dst hears the sum of its sources.
+
+    A two-party bridge is two rows (a hears b, b hears a); a conference (a
+    supervisor listening, whispering, barged in, or three parties and more)
+    gives a channel several sources. The rows are flattened into two index
+    arrays when they change, so a tick mixes every row of every bridge and
+    conference in one kernel call (`dsp.mix.add_rows`)."""
+    pairs: dict[int, tuple[int, ...]] = field(default_factory=dict)  # dst -> its sources
     dst: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def set(self, dst: int, src: int | None) -> None:
-        if src is None:
-            self.pairs.pop(dst, None)
+        self.hear(dst, () if src is None else (src,))
+
+    def hear(self, dst: int, srcs: tuple[int, ...]) -> None:
+        """`dst` hears exactly `srcs` (empty: no bridged audio)."""
+        if srcs:
+            self.pairs[dst] = tuple(srcs)
         else:
-            self.pairs[dst] = src
-        self.dst = np.fromiter(self.pairs.keys(), np.int32, len(self.pairs))
-        self.src = np.fromiter(self.pairs.values(), np.int32, len(self.pairs))
+            self.pairs.pop(dst, None)
+        rows = [(d, s) for d, ss in self.pairs.items() for s in ss]
+        self.dst = np.fromiter((d for d, _ in rows), np.int32, len(rows))
+        self.src = np.fromiter((s for _, s in rows), np.int32, len(rows))
 
 
 Handler = Callable[[int, list], None]
@@ -178,6 +189,8 @@ class Engine:
         else the engine mixes each side's rx into the other's tx.
         """
         def cmd() -> None:
+            self._bridges.set(a, None)     # a conference's rows (a supervisor's) end here
+            self._bridges.set(b, None)
             if self.hardware_bridging:
                 try:
                     self.board.xconnect(a, b)
@@ -198,16 +211,35 @@ class Engine:
                 self._xconnected.pop(peer, None)
                 self.board.xdisconnect(a)
                 return
-            b = self._bridges.pairs.get(a)
+            srcs = self._bridges.pairs.get(a, ())
             self._bridges.set(a, None)
-            if b is not None and self._bridges.pairs.get(b) == a:
-                self._bridges.set(b, None)
+            if len(srcs) == 1 and self._bridges.pairs.get(srcs[0]) == (a,):
+                self._bridges.set(srcs[0], None)
+        self._queue(cmd)
+
+    def mix(self, rows: dict[int, tuple[int, ...]]) -> None:
+        """Each channel of `rows` hears the sum of its sources (a conference: a supervisor
+        listening, whispering or barged in; an empty tuple: nothing bridged).
+
+        Always mixed in the engine: a card's cross-connect joins two lines only, so one
+        between these channels is undone first (both sides are in `rows`)."""
+        def cmd() -> None:
+            for chan in rows:
+                peer = self._xconnected.pop(chan, None)
+                if peer is not None:
+                    self._xconnected.pop(peer, None)
+                    self.board.xdisconnect(chan)
+            for chan, srcs in rows.items():
+                self._bridges.hear(chan, srcs)
         self._queue(cmd)
 
     def bridged_with(self, chan: int) -> int | None:
         """The channel `chan` hears (hardware or engine bridge), for status views."""
         peer = self._xconnected.get(chan)
-        return peer if peer is not None else self._bridges.pairs.get(chan)
+        if peer is not None:
+            return peer
+        srcs = self._bridges.pairs.get(chan)
+        return srcs[0] if srcs else None
 
     def call_at(self, tick: int, chan: int, token: Any) -> None:
         """A Timer event at `tick` (simulated time: deterministic in lockstep)."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from dsp.mix import Segment
     from voiceserver.core.engine import Engine
 
-__all__ = ["Play", "StopPlay", "SetTone", "ArmCallerId", "SendDtmf", "Bridge", "Unbridge",
+__all__ = ["Play", "StopPlay", "SetTone", "ArmCallerId", "SendDtmf", "Bridge", "Unbridge", "Mix",
            "StartTimer", "BoardControl", "MfListen", "MfSend", "MediaCommand", "MediaOutbox", "apply"]
 
 
@@ -71,6 +71,14 @@ class Unbridge:
 
 
 @dataclass(frozen=True)
+class Mix:
+    """A conference in the engine: each channel hears the sum of its sources (rows: chan ->
+    sources; an empty tuple: nothing bridged). A supervisor listening, whispering, barged in."""
+    board: int
+    rows: tuple[tuple[int, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True)
 class StartTimer:
     board: int
     tick: int                   # on that board's clock
@@ -102,7 +110,7 @@ class MfSend:
     forward: bool
 
 
-MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | StartTimer | BoardControl \
+MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | Mix | StartTimer | BoardControl \
     | MfListen | MfSend
 
 
@@ -138,6 +146,9 @@ class MediaOutbox:
     def unbridge(self, board: int, a: int) -> None:
         self.commands.append(Unbridge(board, a))
 
+    def mix(self, board: int, rows: dict[int, tuple[int, ...]]) -> None:
+        self.commands.append(Mix(board, tuple(rows.items())))
+
     def call_at(self, board: int, tick: int, chan: int, token: Any) -> None:
         self.commands.append(StartTimer(board, tick, chan, token))
 
@@ -168,6 +179,8 @@ def apply(cmd: MediaCommand, engine: Engine) -> None:
             engine.bridge(a, b)
         case Unbridge(_, a):
             engine.unbridge(a)
+        case Mix(_, rows):
+            engine.mix(dict(rows))
         case StartTimer(_, tick, chan, token):
             engine.call_at(tick, chan, token)
         case BoardControl(_, method, args):
