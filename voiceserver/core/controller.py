@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from boarddrv import Event, EventKind
@@ -50,6 +51,19 @@ log = logging.getLogger("voiceserver")
 
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 RECENT_RECORDS = 1000   # finished calls kept in memory (records); all of them: the call database
+SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")
+
+
+@dataclass
+class Supervision:
+    """A supervisor's phone on an agent call: rung, then mixed in as `mode` says."""
+    call_id: str
+    supervisor: str          # the agent id or BOARD:CHANNEL it was asked for
+    caller: Key              # the caller's trunk
+    agent: Key               # the agent's phone
+    mode: str                # listen, whisper, barge (intercept ends the supervision)
+    by: str
+    joined: bool = False     # the supervisor's phone answered
 
 
 class CallController:
@@ -65,6 +79,7 @@ class CallController:
         self.acd: Any = None               # AcdLink, once the server has built it on this controller
         self.media = MediaOutbox()
         self.legs: dict[Key, Leg] = {}
+        self.supervisions: dict[Key, Supervision] = {}   # by the supervisor's phone
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         self.records: deque[CallRecord] = deque(maxlen=recent_records)
         self.totals = CallTotals()
@@ -441,6 +456,8 @@ class CallController:
                 caller.hangup(tick, "held call not picked up after hold recall")
                 return {caller.chan}
             return set()
+        if kind == ServerEventKind.CALL_ANSWER and key in self.supervisions:
+            return self._supervisor_joined(rt, tick, self.supervisions[key])
         if kind == ServerEventKind.CALL_ANSWER and self.acd.answered(tick, key):
             return set()
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
@@ -647,6 +664,152 @@ class CallController:
                                else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
         return row, self.media.take()
 
+    # -- supervisors: listen, whisper, barge in, intercept -------------------
+    def supervise(self, call_id: str, mode: str, supervisor: str,
+                  by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """A supervisor joins a connected agent call from outside a tick (the API): its phone
+        (an agent id's phone, or BOARD:CHANNEL of an FXS line) rings, and once answered the
+        engine mixes it in as `mode` says; asked again with another mode on the same call, the
+        mix changes at once. LookupError: no such call or phone; Conflict: not now."""
+        if mode not in SUPERVISE_MODES:
+            raise LookupError(f"no supervisor mode {mode!r} ({', '.join(SUPERVISE_MODES)})")
+        rt, caller, agent = self._agent_call(call_id)
+        sup_key = self._supervisor_phone(supervisor)
+        tick = max(self.tick, rt.tick)
+        sup = self.supervisions.get(sup_key)
+        if sup is not None:
+            if sup.call_id != call_id:
+                raise Conflict(f"supervisor {supervisor} is on call {sup.call_id}: hang up first")
+            sup.mode, sup.by = mode, by
+            if sup.joined:
+                self.settle(rt, tick, self._supervision_mix(rt, tick, sup, "changed"))
+            return self._supervise_row(sup, sup_key), self.media.take()
+        if any(s.call_id == call_id for s in self.supervisions.values()):
+            raise Conflict(f"call {call_id} already has a supervisor")
+        if sup_key[0] != rt.index:
+            raise Conflict(f"supervisor {supervisor}'s phone is on another board than the call")
+        if sup_key in (caller, agent):
+            raise Conflict(f"{supervisor} is a party of call {call_id}")
+        phone = rt.channels[sup_key[1]]
+        assert isinstance(phone, FxsPhone)
+        if phone.state is not State.IDLE:
+            raise Conflict(f"supervisor {supervisor}'s phone is busy ({phone.state.value})")
+        sup = self.supervisions[sup_key] = Supervision(call_id, supervisor, caller, agent, mode, by)
+        call = self.legs[caller].call
+        self.legs[sup_key] = Leg(call)
+        phone.ring(tick, call)
+        self._publish_supervise(tick, sup, sup_key, "ringing")
+        self.settle(rt, tick, {phone.chan})
+        return self._supervise_row(sup, sup_key), self.media.take()
+
+    def _agent_call(self, call_id: str) -> tuple[BoardRuntime, Key, Key]:
+        """The board, caller's trunk and agent's phone of a call connected to an agent now."""
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
+                    continue
+                other = rt.channels.get(leg.partner[1]) if leg.partner is not None else None
+                if not isinstance(other, FxsPhone) or other.state is not State.CONNECTED:
+                    raise Conflict(f"call {call_id} is not connected to an agent's phone: nothing to supervise")
+                if other.on_hold:
+                    raise Conflict(f"call {call_id} is on hold: supervise it once retrieved")
+                return rt, (rt.index, chan), (rt.index, other.chan)
+        raise LookupError(f"no call {call_id!r} in progress")
+
+    def _supervisor_phone(self, supervisor: str) -> Key:
+        """The FXS phone of an agent id, or of BOARD:CHANNEL. LookupError: no such phone."""
+        agent = self.acd.acd.agents.get(supervisor) if self.acd is not None else None
+        if agent is not None:
+            if agent.spec.phone is None:
+                raise LookupError(f"agent {supervisor} has no phone on the card (a number): it cannot supervise")
+            key = self.acd.key(agent.spec.phone)
+        else:
+            board, _, chan = supervisor.rpartition(":")
+            rt = next((r for r in self.boards if r.name == board), None)
+            if rt is None or not chan.isdigit():
+                raise LookupError(f"no supervisor {supervisor!r}: an agent id or BOARD:CHANNEL of a phone")
+            key = (rt.index, int(chan))
+        if not isinstance(self.boards[key[0]].channels.get(key[1]), FxsPhone):
+            raise LookupError(f"supervisor {supervisor!r}: not a phone (FXS line) of the server")
+        return key
+
+    def _supervisor_joined(self, rt: BoardRuntime, tick: int, sup: Supervision) -> set[int]:
+        sup.joined = True
+        return self._supervision_mix(rt, tick, sup, "joined")
+
+    def _supervision_mix(self, rt: BoardRuntime, tick: int, sup: Supervision, state: str) -> set[int]:
+        """The engine's mix for the supervisor's mode; intercept bridges the caller with the
+        supervisor and drops the agent."""
+        caller, agent = sup.caller[1], sup.agent[1]
+        key = next(k for k, s in self.supervisions.items() if s is sup)
+        me = key[1]
+        if sup.mode == "intercept":
+            return self._intercept(rt, tick, sup, key)
+        self.media.mix(rt.index, {
+            caller: (agent, me) if sup.mode == "barge" else (agent,),
+            agent: (caller, me) if sup.mode in ("whisper", "barge") else (caller,),
+            me: (caller, agent)})
+        self._publish_supervise(tick, sup, key, state)
+        return set()
+
+    def _intercept(self, rt: BoardRuntime, tick: int, sup: Supervision, key: Key) -> set[int]:
+        """The supervisor takes the call: the agent's leg ends (its ACD call is over, busy
+        tone on its phone), the caller is bridged with the supervisor's phone."""
+        del self.supervisions[key]
+        caller_leg, agent_leg, my_leg = self.legs.get(sup.caller), self.legs.get(sup.agent), self.legs.get(key)
+        agent_name = caller_leg.agent if caller_leg is not None else None
+        if agent_leg is not None:
+            agent_leg.partner = None        # its end must not end the caller's call
+        if caller_leg is not None:
+            caller_leg.partner = key
+        if my_leg is not None:
+            my_leg.partner = sup.caller
+        phone = rt.channels[sup.agent[1]]
+        phone.hangup(tick, f"intercepted by supervisor {sup.supervisor}")
+        self.settle(rt, tick, {phone.chan})
+        self.media.bridge(rt.index, sup.caller[1], key[1])
+        if self.recording is not None:   # the supervisor on the right of the same file
+            self.recording.bridged(rt, tick, sup.caller[1], key[1], sup.supervisor)
+        self.bus.publish(tick, ServerEventKind.CALL_INTERCEPT, chan=sup.caller[1], call_id=sup.call_id,
+                         supervisor=sup.supervisor, phone=key[1], agent=agent_name, why=sup.by)
+        return set()
+
+    def _supervision_leg_gone(self, rt: BoardRuntime, tick: int, key: Key, reason: str) -> set[int]:
+        """A leg of a supervised call ended: the supervisor's (the caller and agent talk as
+        before), or the caller's or agent's (the supervisor's phone gets busy tone)."""
+        touched: set[int] = set()
+        for sup_key, sup in list(self.supervisions.items()):
+            if key not in (sup_key, sup.caller, sup.agent):
+                continue
+            del self.supervisions[sup_key]
+            self.bus.publish(tick, ServerEventKind.CALL_SUPERVISE_END, chan=sup.caller[1], call_id=sup.call_id,
+                             supervisor=sup.supervisor, phone=sup_key[1], reason=reason or "hung up")
+            if key == sup_key:
+                if sup.joined and sup.caller in self.legs and sup.agent in self.legs:
+                    self.media.bridge(rt.index, sup.caller[1], sup.agent[1])
+                continue
+            self.legs.pop(sup_key, None)
+            phone = rt.channels.get(sup_key[1])
+            if isinstance(phone, FxsPhone):
+                if phone.state is State.RINGING:
+                    phone.stop_ringing(tick, "supervised call ended")
+                else:
+                    phone.hangup(tick, "supervised call ended")
+                self.media.unbridge(rt.index, sup_key[1])
+                touched.add(sup_key[1])
+        return touched
+
+    def _publish_supervise(self, tick: int, sup: Supervision, key: Key, state: str) -> None:
+        caller_leg = self.legs.get(sup.caller)
+        self.bus.publish(tick, ServerEventKind.CALL_SUPERVISE, chan=sup.caller[1], call_id=sup.call_id,
+                         supervisor=sup.supervisor, phone=key[1], mode=sup.mode, state=state,
+                         agent=caller_leg.agent if caller_leg is not None else None, why=sup.by)
+
+    def _supervise_row(self, sup: Supervision, key: Key) -> dict[str, Any]:
+        return {"call_id": sup.call_id, "supervisor": sup.supervisor, "phone": key[1], "mode": sup.mode,
+                "joined": sup.joined}
+
     def _caller_in_ivr(self, call_id: str, doing: str) -> tuple[BoardRuntime, FxoTrunk, Leg, ivrmod.IvrCall]:
         """The trunk, leg and IVR of a caller in the IVR now. LookupError: no such call;
         Conflict: it has left the IVR (queued, with an agent or transferred)."""
@@ -705,6 +868,7 @@ class CallController:
         leg = self.legs.pop(key, None)
         if leg is None:
             return set()
+        touched = self._supervision_leg_gone(rt, tick, key, reason) if self.supervisions else set()
         if leg.ivr is not None and not leg.ivr.done:
             for cmd in leg.ivr.hangup(self.now_ms(rt)):
                 if isinstance(cmd, ivrmod.Log):
@@ -714,7 +878,6 @@ class CallController:
             self.recording.leg_gone(rt, tick, ch.chan)
         if isinstance(ch, FxoTrunk):  # agent phone legs belong to the trunk's call
             self._record(rt, ch, leg, reason)
-        touched: set[int] = set()
         self.acd.leg_ended(tick, key, reason)
         if leg.partner is not None:
             _, pchan = leg.partner

@@ -72,6 +72,9 @@ class ServerEventKind(StrEnum):
     CALL_RINGBACK = "call.ringback"
     CALL_SIGNAL = "call.signal"
     CALL_START = "call.start"
+    CALL_SUPERVISE = "call.supervise"
+    CALL_SUPERVISE_END = "call.supervise_end"
+    CALL_INTERCEPT = "call.intercept"
     CALL_TRANSFER_FAILED = "call.transfer_failed"
     CALL_TRANSFER_RETRY = "call.transfer_retry"
     CALL_UNHOLD = "call.unhold"
@@ -146,6 +149,9 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_FLASH: (),
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
+    ServerEventKind.CALL_INTERCEPT: ('agent', 'phone', 'supervisor', 'why'),
+    ServerEventKind.CALL_SUPERVISE: ('agent', 'mode', 'phone', 'state', 'supervisor', 'why'),
+    ServerEventKind.CALL_SUPERVISE_END: ('phone', 'reason', 'supervisor'),
     ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
     ServerEventKind.CALL_PLAY: ('items', 'lang'),
     ServerEventKind.CALL_QUEUE: ('queue',),

@@ -454,6 +454,14 @@ class VoiceServer:
             return row
         raise LookupError(f"no call command {command!r}")
 
+    def supervise(self, call_id: str, mode: str, supervisor: str, by: str) -> dict[str, Any]:
+        """The network API's listen, whisper, barge and intercept: `supervisor`'s phone joins a
+        connected agent call (voiceserver.core.controller.CallController.supervise)."""
+        self.catch_up_clock()
+        row, commands = self.calls.supervise(call_id, mode, supervisor, by)
+        self._apply(commands)
+        return row
+
     def hang_up(self, call_id: str, reason: str) -> dict[str, Any]:
         """End one call from outside a tick (the API); LookupError: no such call in progress."""
         self.catch_up_clock()
