@@ -31,7 +31,7 @@ from aiohttp import web
 
 from voiceserver.api import openapi
 from voiceserver.api.door import AdminDoor, Request
-from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, VIEW_ALL, ApiUser, Right, Role, may
+from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, SUPERVISE, VIEW_ALL, ApiUser, Right, Role, may
 from voiceserver.api.status import LOOPBACK, Conflict, listen_socket
 from voiceserver.api.stream import EventStream, door_request
 from voiceserver.core.events import EventBus, ServerEventKind, event_schema
@@ -48,12 +48,15 @@ ENDPOINTS = {
     "/v1/calls/{call_id}/{command}": "POST: hangup, hold, retrieve, record-pause, record-resume, "
                                      "route ({\"queue\": ...}), transfer ({\"number\", \"trunk\"}), "
                                      "ivr ({\"menu\"} or {\"action\"})",
+    "/v1/calls/{call_id}/listen|whisper|barge|intercept": "POST {\"supervisor\": AGENT or BOARD:CHANNEL}: "
+                                                         "a supervisor joins an agent call (supervisor, admin)",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
 # call commands besides hangup: the backend's call_command(call_id, command, by)
 CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume")
 MAX_REASON = 200
+SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")   # the backend's supervise(call, mode, ...)
 NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
 VIEWS = ("queues", "agents", "channels")
 BY = "network API"
@@ -108,6 +111,8 @@ class NetworkApi:
             Route("POST", "/v1/calls/{call_id}/ivr", CALLS, self._ivr),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
+            # supervisors: listen, whisper, barge in, intercept (voiceserver.core.controller.supervise)
+            *(Route("POST", f"/v1/calls/{{call_id}}/{m}", SUPERVISE, self._supervise) for m in SUPERVISE_MODES),
         ]
 
     @property
@@ -388,6 +393,27 @@ class NetworkApi:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: call_command(call_id, "ivr", by, **names), names)
+
+    async def _supervise(self, request: web.Request) -> web.Response:
+        """A supervisor's phone joins an agent call: {"supervisor": AGENT or BOARD:CHANNEL}."""
+        mode = request.path.rsplit("/", 1)[1]
+        supervise = self._served("supervise")
+        if supervise is None:
+            return error(404, "supervisor functions are not served here")
+        try:
+            body = await self._body(request, {"supervisor": "the supervisor's agent id or BOARD:CHANNEL phone"})
+            supervisor = body.get("supervisor")
+            if isinstance(supervisor, int) and not isinstance(supervisor, bool):
+                supervisor = str(supervisor)          # a numeric agent id, as the config allows
+            if not isinstance(supervisor, str) or not 0 < len(supervisor) <= MAX_REASON \
+                    or not supervisor.isprintable():
+                raise BadRequest('supervisor: the agent id or BOARD:CHANNEL of the supervisor\'s phone is '
+                                 'required: send {"supervisor": "..."}')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: supervise(call_id, mode, supervisor, by),
+                                   {"supervisor": supervisor})
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

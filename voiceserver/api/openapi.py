@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, VIEW_ALL, Right, Role
+from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, SUPERVISE, VIEW_ALL, Right, Role
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 EVENT = {
@@ -37,6 +37,15 @@ COMMAND_TEXT = {
     "retrieve": "take the caller off hold: bridged with the agent's phone again",
     "record-pause": "pause the call's recording (silence in the file, as [[pause_dtmf]] does)",
     "record-resume": "resume the call's recording",
+}
+
+SUPERVISE_TEXT = {
+    "listen": "a supervisor listens to an agent call (silent monitor): its phone rings, then hears the caller "
+              "and the agent; neither hears it",
+    "whisper": "a supervisor coaches the agent: the agent hears the supervisor, the caller does not",
+    "barge": "a supervisor barges in: the caller, the agent and the supervisor all hear each other",
+    "intercept": "a supervisor takes the call: the caller is bridged with the supervisor's phone and the "
+                 "agent's leg is dropped",
 }
 
 
@@ -132,6 +141,15 @@ def document(version: str = "1") -> dict[str, Any]:
     for command, text in COMMAND_TEXT.items():
         paths[f"/v1/calls/{{call_id}}/{command}"] = {"post": _op(
             text, CALLS, "{call_id, ...}: what changed", 400, 404, 409, parameters=[call_id])}
+    for mode, text in SUPERVISE_TEXT.items():
+        paths[f"/v1/calls/{{call_id}}/{mode}"] = {"post": _op(
+            f"{text}; asked again on the same call with another mode, the mix changes at once", SUPERVISE,
+            "{call_id, supervisor, phone, mode, joined}", 400, 404, 409, parameters=[call_id],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"supervisor": {
+                    "type": "string", "minLength": 1,
+                    "description": "the supervisor's agent id (its phone) or BOARD:CHANNEL of an FXS phone"}},
+                "required": ["supervisor"], "additionalProperties": False}}}})}
     return {
         "openapi": "3.1.0",
         "info": {"title": "voiceboard network API", "version": version,

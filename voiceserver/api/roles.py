@@ -11,7 +11,8 @@ digests in constant time.
 Roles (docs/api.md has the table):
 
 - ``admin``: everything, the server's own reload included;
-- ``supervisor``: every call and every agent (force not-ready, force log-out);
+- ``supervisor``: every call and every agent (force not-ready, force log-out), and with the
+  admin alone the supervisor functions (listen, whisper, barge in, intercept);
 - ``integration``: an ACD program: every call and every agent;
 - ``agent``: bound to one agent id; its own agent state, the calls offered
   or connected to it, and only its own events on the stream;
@@ -24,7 +25,7 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Role", "ApiUser", "Right", "READ", "VIEW_ALL", "CALLS", "AGENTS", "ADMIN", "token_digest",
+__all__ = ["Role", "ApiUser", "Right", "READ", "VIEW_ALL", "CALLS", "AGENTS", "ADMIN", "SUPERVISE", "token_digest",
            "find_user", "may", "ADMIN_NAME"]
 
 ADMIN_NAME = "admin"     # the user of [api] token_file
@@ -71,6 +72,8 @@ VIEW_ALL = Right("see every channel and call", _ALL - {Role.AGENT})
 CALLS = Right("control calls", _CONTROL, agent_own="call")
 AGENTS = Right("change agent states", _CONTROL, agent_own="agent")
 ADMIN = Right("run the server's admin commands", frozenset({Role.ADMIN}))
+SUPERVISE = Right("listen to, whisper on, barge into or intercept agent calls",
+                  frozenset({Role.ADMIN, Role.SUPERVISOR}))
 
 
 def may(user: ApiUser, right: Right) -> bool:
