@@ -1,0 +1,228 @@
+"""Supervisor functions end to end: the real server on hwsim (a separate lockstep process), a
+supervisor user on the network API over real HTTP, and the far ends checking what each party
+hears.
+
+The caller, agent 1001 (phone hotline:4) and the supervisor's phone (hotline:6) each play
+their own tone into the line: 600, 1000 and 1400 Hz. hwsim keeps what the server sent each of
+them; in each stretch of the call the test looks for the three tones in each party's audio:
+
+- listen: the supervisor hears the caller and the agent; neither hears the supervisor;
+- whisper: the agent hears the supervisor; the caller does not;
+- barge: all three hear the other two;
+- intercept: the caller and the supervisor hear each other; the agent's leg is dropped.
+
+Nobody ever hears their own tone back (the engine's mix gives each party the others only).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acdkit import HEAD, HWSIM, caller, data, phone, scenario, server_config
+from dsp.audiofile import write_wav
+from test_api_e2e_commands import ApiScript, after, on_call
+
+TICK = 0.02
+RATE = 8000
+TONES = {"caller": 600.0, "agent": 1000.0, "supervisor": 1400.0}
+ACD = """
+[agents.1001]
+phone = "hotline:4"
+
+[queues.service]
+members = ["1001"]
+
+[api]
+
+[[api.user]]
+name = "boss"
+role = "supervisor"
+token_file = "boss-token"
+
+[[api.user]]
+name = "acd"
+role = "integration"
+token_file = "acd-token"
+
+[[api.user]]
+name = "desk1001"
+role = "agent"
+agent = 1001
+token_file = "desk1001-token"
+
+[[api.user]]
+name = "mon"
+role = "monitor"
+token_file = "mon-token"
+"""
+SUP = {"supervisor": "hotline:6"}
+
+
+def tone_file(tmp: Path, who: str, seconds: float) -> str:
+    """`seconds` of the party's tone at -12 dBFS, as a WAV hwsim plays into the line."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = (0.25 * 32767 * np.sin(2 * np.pi * TONES[who] * t)).astype(np.int16)
+    path = tmp / f"{who}.wav"
+    write_wav(str(path), x)
+    return str(path)
+
+
+def tones_in(x: np.ndarray) -> set[str]:
+    """Which parties' tones are in `x`: each tone's power (a few FFT bins around it) against
+    the whole window's; a tone 20 dB under the loudest or weaker than -40 dBFS is not there."""
+    x = x.astype(np.float64) * np.hanning(len(x))
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
+    power = {who: spec[np.abs(freqs - f) <= 15].sum() for who, f in TONES.items()}
+    full_scale = (32767 * np.hanning(len(x)).sum() / 2) ** 2
+    loudest = max(power.values())
+    return {who for who, p in power.items() if p > loudest / 100 and p > full_scale * 1e-4}
+
+
+def heard_between(r: Any, call: dict[str, Any], start_tick: int, end_tick: int) -> set[str]:
+    """The tones a party heard between two server ticks (a margin inside each end)."""
+    x = r.heard_alaw(call)
+    a = int((start_tick * TICK - call["answer"] + 0.3) * RATE)
+    b = int((end_tick * TICK - call["answer"] - 0.1) * RATE)
+    assert 0 <= a and b - a >= RATE // 2 and b <= len(x), (a, b, len(x))
+    return tones_in(x[a:b])
+
+
+def joined(s: Any) -> bool:
+    return any(e.kind == "call.supervise" and e.data.get("state") == "joined" for e in s.bus.journal)
+
+
+def later(kind: str, ticks: int, nth: int) -> Callable[[Any], bool]:
+    """Once the `nth` event of `kind` (from 1) has been published and `ticks` more have passed."""
+    def when(s: Any) -> bool:
+        seen = [e.tick for e in s.bus.journal if e.kind == kind]
+        return len(seen) >= nth and s.boards[0].engine.tick >= seen[nth - 1] + ticks
+    return when
+
+
+def _trunk_call(server: Any) -> str:
+    """The call on the caller's line hotline:0 (the ACD forgets it once intercepted)."""
+    leg = server.legs.get((0, 0))
+    return leg.call.call_id if leg is not None else "none"
+
+
+def run_supervised(e2e: Any, tmp_path: Path, script: ApiScript, *, sup_talk: float) -> Any:
+    """One call: the caller on hotline:0, agent 1001 on hotline:4, the supervisor's phone
+    hotline:6; each plays its tone from its answer on (the supervisor for `sup_talk` s)."""
+    sc = scenario(
+        phone("zhang", answer_after=1.0,
+              script=f'[{{ after = 0.2, play = "{tone_file(tmp_path, "agent", 20.0)}" }}, '
+                     f'{{ after = 0.1, hangup = true }}]'),
+        '[[agent]]\nphones = "hotline_e2e:6"\nanswer_after = 1.0\n'
+        f'script = [{{ after = 0.2, play = "{tone_file(tmp_path, "supervisor", sup_talk)}" }}, '
+        '{ after = 0.1, hangup = true }]\n',
+        caller(1.0, 0, "13911110090", hangup_after=None,
+               script=f'[{{ after = 0.5, play = "{tone_file(tmp_path, "caller", 30.0)}" }}]'),
+        duration=120.0)
+    cfg = server_config(tmp_path, ACD)
+    script.call_of = _trunk_call
+    try:
+        return e2e.run(scenario=sc, server_config=cfg, hwsim_config=HWSIM, api_port=0, max_sim_seconds=100,
+                       until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+
+
+def test_listen_whisper_barge_each_party_hears_what_its_mode_says(e2e, tmp_path):
+    script = ApiScript(
+        (on_call, [("acd", "POST", "/v1/calls/{call}/listen", SUP),
+                   ("desk1001", "POST", "/v1/calls/{call}/listen", SUP),
+                   ("boss", "POST", "/v1/calls/{call}/listen", SUP),
+                   ("boss", "POST", "/v1/calls/{call}/listen", {"supervisor": "hotline:5"})]),
+        (lambda s: joined(s) and later("call.supervise", 100, 2)(s),
+         [("boss", "POST", "/v1/calls/{call}/whisper", SUP)]),
+        (later("call.supervise", 100, 3), [("boss", "POST", "/v1/calls/{call}/barge", SUP)]),
+        (later("call.supervise", 100, 4), [("boss", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=20.0)
+    (integration, agent_user, listen, second), (whisper,), (barge,), (hangup,) = script.answers
+    call_id = listen[1]["call_id"]
+    assert integration[0] == 403 and "admin or supervisor" in integration[1]["error"]
+    assert agent_user[0] == 403
+    assert listen == (200, {"call_id": call_id, "supervisor": "hotline:6", "phone": 6, "mode": "listen",
+                            "joined": False})
+    assert second[0] == 409 and "already has a supervisor" in second[1]["error"]
+    assert whisper[1]["mode"] == "whisper" and whisper[1]["joined"] is True and barge[1]["mode"] == "barge"
+    assert hangup[0] == 200
+    ringing, joined_, whispering, barging = [e for e in r.events("call.supervise")]
+    assert [e.data["state"] for e in (ringing, joined_, whispering, barging)] == [
+        "ringing", "joined", "changed", "changed"]
+    assert joined_.data["agent"] == "1001" and joined_.data["why"] == "network API (boss)"
+    end, = r.events("call.supervise_end")
+    assert end.call_id == call_id and end.data["phone"] == 6
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    caller_call = r.calls_on(0, "in")[0]
+    agent_call = r.calls_on(4, "in")[0]
+    sup_call = r.calls_on(6, "in")[0]
+    windows = {"listen": (joined_.tick, whispering.tick), "whisper": (whispering.tick, barging.tick),
+               "barge": (barging.tick, hangup_tick)}
+    heard = {mode: {who: heard_between(r, call, a, b)
+                    for who, call in (("caller", caller_call), ("agent", agent_call), ("supervisor", sup_call))}
+             for mode, (a, b) in windows.items()}
+    assert heard == {
+        "listen": {"caller": {"agent"}, "agent": {"caller"}, "supervisor": {"caller", "agent"}},
+        "whisper": {"caller": {"agent"}, "agent": {"caller", "supervisor"}, "supervisor": {"caller", "agent"}},
+        "barge": {"caller": {"agent", "supervisor"}, "agent": {"caller", "supervisor"},
+                  "supervisor": {"caller", "agent"}},
+    }, heard
+    # the audit log: who asked what, the result
+    audit = [json.loads(line) for line in (r.workdir / "admin-audit.jsonl").read_text().splitlines()]
+    assert [(a["api_user"], a["path"].replace(call_id, "ID"), a["status"]) for a in audit] == [
+        ("acd", "/v1/calls/ID/listen", 403), ("desk1001", "/v1/calls/ID/listen", 403),
+        ("boss", "/v1/calls/ID/listen", 200), ("boss", "/v1/calls/ID/listen", 409),
+        ("boss", "/v1/calls/ID/whisper", 200), ("boss", "/v1/calls/ID/barge", 200),
+        ("boss", "/v1/calls/ID/hangup", 200)]
+    assert audit[2]["detail"] == SUP
+
+
+def test_the_supervisor_hanging_up_leaves_the_caller_and_agent_talking(e2e, tmp_path):
+    """The supervisor barges in and hangs up 3 s later: the caller and the agent hear each
+    other again, and no longer the supervisor."""
+    script = ApiScript(
+        (on_call, [("boss", "POST", "/v1/calls/{call}/barge", SUP)]),
+        (after("call.supervise_end", 100), [("boss", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=3.0)
+    joined_ = [e for e in r.events("call.supervise") if e.data["state"] == "joined"][0]
+    end, = r.events("call.supervise_end")
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    caller_call, agent_call = r.calls_on(0, "in")[0], r.calls_on(4, "in")[0]
+    assert heard_between(r, caller_call, joined_.tick + 25, end.tick - 25) == {"agent", "supervisor"}
+    assert heard_between(r, caller_call, end.tick, hangup_tick) == {"agent"}
+    assert heard_between(r, agent_call, end.tick, hangup_tick) == {"caller"}
+
+
+def test_intercept_the_supervisor_takes_the_call_and_the_agent_is_dropped(e2e, tmp_path):
+    script = ApiScript(
+        (on_call, [("boss", "POST", "/v1/calls/{call}/listen", SUP)]),
+        (lambda s: joined(s) and later("call.supervise", 100, 2)(s),
+         [("boss", "POST", "/v1/calls/{call}/intercept", SUP)]),
+        (after("call.intercept", 150), [("boss", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=20.0)
+    (listen,), (intercept,), (hangup,) = script.answers
+    assert hangup[0] == 200, hangup
+    assert intercept[0] == 200 and intercept[1]["mode"] == "intercept", intercept
+    call_id = listen[1]["call_id"]
+    took, = r.events("call.intercept")
+    assert took.call_id == call_id and took.data["agent"] == "1001" and took.data["phone"] == 6
+    agent_end = [e for e in r.events("call.end") if e.chan == 4][0]
+    assert agent_end.data["reason"] == "intercepted by supervisor hotline:6"
+    assert agent_end.tick <= took.tick + 1
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    caller_call, sup_call = r.calls_on(0, "in")[0], r.calls_on(6, "in")[0]
+    assert heard_between(r, caller_call, took.tick, hangup_tick) == {"supervisor"}
+    assert heard_between(r, sup_call, took.tick, hangup_tick) == {"caller"}
+    ended, = data(r, "acd.call_ended")
+    assert ended["agent"] == "1001" and ended["call_id"] == call_id
+    rec, = r.server.records
+    assert rec.call_id == call_id and rec.reason == "done"
