@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from acdkit import HEAD, HWSIM, caller, data, phone, scenario, server_config
-from dsp.audiofile import write_wav
 from test_api_e2e_commands import ApiScript, after, on_call
+
+from dsp.audiofile import write_wav
+
+from acdkit import HWSIM, caller, data, phone, scenario, server_config
 
 TICK = 0.02
 RATE = 8000

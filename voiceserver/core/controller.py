@@ -723,7 +723,7 @@ class CallController:
         if agent is not None:
             if agent.spec.phone is None:
                 raise LookupError(f"agent {supervisor} has no phone on the card (a number): it cannot supervise")
-            key = self.acd.key(agent.spec.phone)
+            key: Key = self.acd.key(agent.spec.phone)
         else:
             board, _, chan = supervisor.rpartition(":")
             rt = next((r for r in self.boards if r.name == board), None)

@@ -110,8 +110,8 @@ class MfSend:
     forward: bool
 
 
-MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | Mix | StartTimer | BoardControl \
-    | MfListen | MfSend
+MediaCommand = Play | StopPlay | SetTone | ArmCallerId | SendDtmf | Bridge | Unbridge | Mix | StartTimer \
+    | BoardControl | MfListen | MfSend
 
 
 class MediaOutbox:
