@@ -105,3 +105,18 @@ def test_engine_rows_mix_a_conference_in_one_call_and_nobody_hears_itself():
     rows.hear(0, (1,))
     rows.hear(1, (0,))
     assert sorted(zip(rows.dst.tolist(), rows.src.tolist(), strict=True)) == [(0, 1), (1, 0)]
+
+
+def test_a_conference_party_may_be_added_by_whoever_controls_the_call(live):
+    """The calls' right: an agent user on its own call too, not on another's; not a monitor."""
+    live.on_loop(live.book.offer, "c-1002", "1002")
+    body = {"party": "hotline:5"}
+    for user, call, want in (("a1001", "c-1001", 200), ("a1001", "c-1002", 403), ("mon", "c-1001", 403),
+                             ("acd", "c-1002", 200), ("sup", "c-1001", 200)):
+        status, answer = live.request("POST", f"/v1/calls/{call}/conference", user=user, body=body)
+        assert status == want, (user, call, answer)
+    assert [a[1:3] for a in live.asked] == [("conference", "hotline:5")] * 3
+    status, answer = live.request("POST", "/v1/calls/c-1001/conference", user="sup", body={"supervisor": "x"})
+    assert status == 400 and "unknown field 'supervisor'" in answer["error"]
+    assert document()["paths"]["/v1/calls/{call_id}/conference"]["post"]["x-roles"] == [
+        "admin", "supervisor", "integration", "agent:own"]

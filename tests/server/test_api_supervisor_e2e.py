@@ -29,7 +29,7 @@ from acdkit import HWSIM, caller, data, phone, scenario, server_config
 
 TICK = 0.02
 RATE = 8000
-TONES = {"caller": 600.0, "agent": 1000.0, "supervisor": 1400.0}
+TONES = {"caller": 600.0, "agent": 1000.0, "supervisor": 1400.0, "party": 1800.0}
 ACD = """
 [agents.1001]
 phone = "hotline:4"
@@ -111,10 +111,15 @@ def _trunk_call(server: Any) -> str:
     return leg.call.call_id if leg is not None else "none"
 
 
-def run_supervised(e2e: Any, tmp_path: Path, script: ApiScript, *, sup_talk: float) -> Any:
+def run_supervised(e2e: Any, tmp_path: Path, script: ApiScript, *, sup_talk: float,
+                   party: bool = False) -> Any:
     """One call: the caller on hotline:0, agent 1001 on hotline:4, the supervisor's phone
-    hotline:6; each plays its tone from its answer on (the supervisor for `sup_talk` s)."""
+    hotline:6; each plays its tone from its answer on (the supervisor for `sup_talk` s);
+    `party`: a fourth phone, hotline:5, plays its own."""
     sc = scenario(
+        '[[agent]]\nphones = "hotline_e2e:5"\nanswer_after = 1.0\n'
+        f'script = [{{ after = 0.2, play = "{tone_file(tmp_path, "party", 20.0)}" }}, '
+        '{ after = 0.1, hangup = true }]\n' if party else "",
         phone("zhang", answer_after=1.0,
               script=f'[{{ after = 0.2, play = "{tone_file(tmp_path, "agent", 20.0)}" }}, '
                      f'{{ after = 0.1, hangup = true }}]'),
@@ -138,7 +143,7 @@ def test_listen_whisper_barge_each_party_hears_what_its_mode_says(e2e, tmp_path)
         (on_call, [("acd", "POST", "/v1/calls/{call}/listen", SUP),
                    ("desk1001", "POST", "/v1/calls/{call}/listen", SUP),
                    ("boss", "POST", "/v1/calls/{call}/listen", SUP),
-                   ("boss", "POST", "/v1/calls/{call}/listen", {"supervisor": "hotline:5"})]),
+                   ("boss", "POST", "/v1/calls/{call}/listen", {"supervisor": "1001"})]),
         (lambda s: joined(s) and later("call.supervise", 100, 2)(s),
          [("boss", "POST", "/v1/calls/{call}/whisper", SUP)]),
         (later("call.supervise", 100, 3), [("boss", "POST", "/v1/calls/{call}/barge", SUP)]),
@@ -151,7 +156,7 @@ def test_listen_whisper_barge_each_party_hears_what_its_mode_says(e2e, tmp_path)
     assert agent_user[0] == 403
     assert listen == (200, {"call_id": call_id, "supervisor": "hotline:6", "phone": 6, "mode": "listen",
                             "joined": False})
-    assert second[0] == 409 and "already has a supervisor" in second[1]["error"]
+    assert second[0] == 409 and "1001 is a party of call" in second[1]["error"]
     assert whisper[1]["mode"] == "whisper" and whisper[1]["joined"] is True and barge[1]["mode"] == "barge"
     assert hangup[0] == 200
     ringing, joined_, whispering, barging = [e for e in r.events("call.supervise")]
@@ -227,3 +232,29 @@ def test_intercept_the_supervisor_takes_the_call_and_the_agent_is_dropped(e2e, t
     assert ended["agent"] == "1001" and ended["call_id"] == call_id
     rec, = r.server.records
     assert rec.call_id == call_id and rec.reason == "done"
+
+
+def test_a_conference_of_four_each_hears_the_other_three(e2e, tmp_path):
+    """The agent user adds the phone hotline:6 to its own call, the integration user adds
+    hotline:5: the caller, the agent and the two parties each hear the other three and not
+    themselves. A monitor may not add a party; a party's hang-up leaves the others talking."""
+    script = ApiScript(
+        (on_call, [("mon", "POST", "/v1/calls/{call}/conference", {"party": "hotline:5"}),
+                   ("desk1001", "POST", "/v1/calls/{call}/conference", {"party": "hotline:6"}),
+                   ("acd", "POST", "/v1/calls/{call}/conference", {"party": "hotline:5"})]),
+        (lambda s: len([e for e in s.bus.journal if e.kind == "call.supervise" and e.data["state"] == "joined"]) == 2
+         and later("call.supervise", 150, 4)(s),
+         [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=20.0, party=True)
+    (mon, six, five), (hangup,) = script.answers
+    assert mon[0] == 403 and hangup[0] == 200
+    assert six[1]["mode"] == five[1]["mode"] == "conference" and (six[1]["phone"], five[1]["phone"]) == (6, 5)
+    joins = [e for e in r.events("call.supervise") if e.data["state"] == "joined"]
+    assert sorted(e.data["phone"] for e in joins) == [5, 6]
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    start = max(e.tick for e in joins)
+    parties = {"caller": r.calls_on(0, "in")[0], "agent": r.calls_on(4, "in")[0],
+               "supervisor": r.calls_on(6, "in")[0], "party": r.calls_on(5, "in")[0]}
+    heard = {who: heard_between(r, call, start, hangup_tick) for who, call in parties.items()}
+    assert heard == {who: set(TONES) - {who} for who in TONES}, heard

@@ -50,6 +50,8 @@ ENDPOINTS = {
                                      "ivr ({\"menu\"} or {\"action\"})",
     "/v1/calls/{call_id}/listen|whisper|barge|intercept": "POST {\"supervisor\": AGENT or BOARD:CHANNEL}: "
                                                          "a supervisor joins an agent call (supervisor, admin)",
+    "/v1/calls/{call_id}/conference": "POST {\"party\": AGENT or BOARD:CHANNEL}: a party's phone joins an "
+                                      "agent call, all hear all",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
@@ -113,6 +115,7 @@ class NetworkApi:
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
             # supervisors: listen, whisper, barge in, intercept (voiceserver.core.controller.supervise)
             *(Route("POST", f"/v1/calls/{{call_id}}/{m}", SUPERVISE, self._supervise) for m in SUPERVISE_MODES),
+            Route("POST", "/v1/calls/{call_id}/conference", CALLS, self._supervise),
         ]
 
     @property
@@ -395,25 +398,25 @@ class NetworkApi:
         return await self._command(request, lambda: call_command(call_id, "ivr", by, **names), names)
 
     async def _supervise(self, request: web.Request) -> web.Response:
-        """A supervisor's phone joins an agent call: {"supervisor": AGENT or BOARD:CHANNEL}."""
+        """A supervisor's phone joins an agent call: {"supervisor": AGENT or BOARD:CHANNEL}; the
+        conference's party: {"party": ...}."""
         mode = request.path.rsplit("/", 1)[1]
+        field = "party" if mode == "conference" else "supervisor"
         supervise = self._served("supervise")
         if supervise is None:
             return error(404, "supervisor functions are not served here")
         try:
-            body = await self._body(request, {"supervisor": "the supervisor's agent id or BOARD:CHANNEL phone"})
-            supervisor = body.get("supervisor")
-            if isinstance(supervisor, int) and not isinstance(supervisor, bool):
-                supervisor = str(supervisor)          # a numeric agent id, as the config allows
-            if not isinstance(supervisor, str) or not 0 < len(supervisor) <= MAX_REASON \
-                    or not supervisor.isprintable():
-                raise BadRequest('supervisor: the agent id or BOARD:CHANNEL of the supervisor\'s phone is '
-                                 'required: send {"supervisor": "..."}')
+            body = await self._body(request, {field: f"the {field}'s agent id or BOARD:CHANNEL phone"})
+            who = body.get(field)
+            if isinstance(who, int) and not isinstance(who, bool):
+                who = str(who)          # a numeric agent id, as the config allows
+            if not isinstance(who, str) or not 0 < len(who) <= MAX_REASON or not who.isprintable():
+                raise BadRequest(f'{field}: the agent id or BOARD:CHANNEL of the {field}\'s phone is '
+                                 f'required: send {{"{field}": "..."}}')
         except BadRequest as exc:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
-        return await self._command(request, lambda: supervise(call_id, mode, supervisor, by),
-                                   {"supervisor": supervisor})
+        return await self._command(request, lambda: supervise(call_id, mode, who, by), {field: who})
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

@@ -150,6 +150,15 @@ def document(version: str = "1") -> dict[str, Any]:
                     "type": "string", "minLength": 1,
                     "description": "the supervisor's agent id (its phone) or BOARD:CHANNEL of an FXS phone"}},
                 "required": ["supervisor"], "additionalProperties": False}}}})}
+    paths["/v1/calls/{call_id}/conference"] = {"post": _op(
+        "a conference: a party's phone rings and, once answered, the caller, the agent and every party "
+        "joined hear each other (three or more, mixed in the media engine)", CALLS,
+        "{call_id, supervisor, phone, mode, joined}", 400, 404, 409, parameters=[call_id],
+        requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"party": {
+                "type": "string", "minLength": 1,
+                "description": "the party's agent id (its phone) or BOARD:CHANNEL of an FXS phone"}},
+            "required": ["party"], "additionalProperties": False}}}})}
     return {
         "openapi": "3.1.0",
         "info": {"title": "voiceboard network API", "version": version,

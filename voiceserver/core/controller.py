@@ -51,7 +51,9 @@ log = logging.getLogger("voiceserver")
 
 ALARM_NAMES = {1: "LOS", 2: "LOF", 4: "AIS", 8: "RAI"}
 RECENT_RECORDS = 1000   # finished calls kept in memory (records); all of them: the call database
-SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")
+SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept", "conference")
+HEARD_BY_CALLER = ("barge", "conference")          # the modes whose party the caller hears
+HEARD_BY_AGENT = ("whisper", "barge", "conference")
 
 
 @dataclass
@@ -670,7 +672,9 @@ class CallController:
         """A supervisor joins a connected agent call from outside a tick (the API): its phone
         (an agent id's phone, or BOARD:CHANNEL of an FXS line) rings, and once answered the
         engine mixes it in as `mode` says; asked again with another mode on the same call, the
-        mix changes at once. LookupError: no such call or phone; Conflict: not now."""
+        mix changes at once. Several may join one call (each its own phone); `conference` adds a
+        party that all hear and that hears all (a conference of three or more). LookupError: no
+        such call or phone; Conflict: not now."""
         if mode not in SUPERVISE_MODES:
             raise LookupError(f"no supervisor mode {mode!r} ({', '.join(SUPERVISE_MODES)})")
         rt, caller, agent = self._agent_call(call_id)
@@ -684,8 +688,6 @@ class CallController:
             if sup.joined:
                 self.settle(rt, tick, self._supervision_mix(rt, tick, sup, "changed"))
             return self._supervise_row(sup, sup_key), self.media.take()
-        if any(s.call_id == call_id for s in self.supervisions.values()):
-            raise Conflict(f"call {call_id} already has a supervisor")
         if sup_key[0] != rt.index:
             raise Conflict(f"supervisor {supervisor}'s phone is on another board than the call")
         if sup_key in (caller, agent):
@@ -741,17 +743,28 @@ class CallController:
     def _supervision_mix(self, rt: BoardRuntime, tick: int, sup: Supervision, state: str) -> set[int]:
         """The engine's mix for the supervisor's mode; intercept bridges the caller with the
         supervisor and drops the agent."""
-        caller, agent = sup.caller[1], sup.agent[1]
         key = next(k for k, s in self.supervisions.items() if s is sup)
-        me = key[1]
         if sup.mode == "intercept":
             return self._intercept(rt, tick, sup, key)
-        self.media.mix(rt.index, {
-            caller: (agent, me) if sup.mode == "barge" else (agent,),
-            agent: (caller, me) if sup.mode in ("whisper", "barge") else (caller,),
-            me: (caller, agent)})
+        self._remix(rt, sup.call_id)
         self._publish_supervise(tick, sup, key, state)
         return set()
+
+    def _remix(self, rt: BoardRuntime, call_id: str) -> None:
+        """What each party of a supervised call hears, from every supervisor joined on it: the
+        caller and the agent hear each other and the supervisors whose mode they hear; each
+        supervisor hears the caller, the agent and every other supervisor not just listening.
+        No supervisor left: the caller and the agent are bridged as before."""
+        sups = [(k[1], s) for k, s in self.supervisions.items() if s.call_id == call_id and s.joined]
+        if not sups:
+            return
+        caller, agent = sups[0][1].caller[1], sups[0][1].agent[1]
+        rows: dict[int, tuple[int, ...]] = {
+            caller: (agent, *(me for me, s in sups if s.mode in HEARD_BY_CALLER)),
+            agent: (caller, *(me for me, s in sups if s.mode in HEARD_BY_AGENT))}
+        for me, _ in sups:
+            rows[me] = (caller, agent, *(other for other, s in sups if other != me and s.mode != "listen"))
+        self.media.mix(rt.index, rows)
 
     def _intercept(self, rt: BoardRuntime, tick: int, sup: Supervision, key: Key) -> set[int]:
         """The supervisor takes the call: the agent's leg ends (its ACD call is over, busy
@@ -787,7 +800,10 @@ class CallController:
                              supervisor=sup.supervisor, phone=sup_key[1], reason=reason or "hung up")
             if key == sup_key:
                 if sup.joined and sup.caller in self.legs and sup.agent in self.legs:
-                    self.media.bridge(rt.index, sup.caller[1], sup.agent[1])
+                    if any(s.call_id == sup.call_id and s.joined for s in self.supervisions.values()):
+                        self._remix(rt, sup.call_id)      # the others stay on the call
+                    else:
+                        self.media.bridge(rt.index, sup.caller[1], sup.agent[1])
                 continue
             self.legs.pop(sup_key, None)
             phone = rt.channels.get(sup_key[1])
