@@ -31,6 +31,13 @@ def live(tmp_path):
             asked.append((call_id, mode, supervisor, by))
             return {"call_id": call_id, "supervisor": supervisor, "phone": 6, "mode": mode, "joined": False}
         api.book.supervise = supervise          # the backend the routes find (VoiceServer.supervise)
+
+        def consult(call_id: str, action: str, party: str | None, by: str) -> dict[str, Any]:
+            if call_id not in api.book.calls:
+                raise LookupError(f"no call {call_id!r} in progress")
+            asked.append((call_id, action, party or "", by))
+            return {"call_id": call_id, "party": party, "phone": 6, "state": action}
+        api.book.consult = consult
         api.asked = asked
         api.on_loop(api.book.offer, "c-1001", "1001")
         yield api
@@ -120,3 +127,22 @@ def test_a_conference_party_may_be_added_by_whoever_controls_the_call(live):
     assert status == 400 and "unknown field 'supervisor'" in answer["error"]
     assert document()["paths"]["/v1/calls/{call_id}/conference"]["post"]["x-roles"] == [
         "admin", "supervisor", "integration", "agent:own"]
+
+
+def test_consult_complete_and_cancel_for_whoever_controls_the_call(live):
+    live.on_loop(live.book.offer, "c-1002", "1002")
+    asks = [("a1001", "c-1001/consult", {"party": 1003}, 200), ("a1001", "c-1002/consult", {"party": "x"}, 403),
+            ("mon", "c-1001/consult-cancel", None, 403), ("a1001", "c-1001/consult-complete", None, 200),
+            ("acd", "c-1002/consult-cancel", None, 200), ("sup", "c-1001/consult", None, 400),
+            ("sup", "c-1001/consult", {"party": "1003", "x": 1}, 400),
+            ("sup", "c-1001/consult-cancel", {"party": "1003"}, 400), ("sup", "nope/consult-cancel", None, 404)]
+    for user, path, body, want in asks:
+        status, answer = live.request("POST", f"/v1/calls/{path}", user=user, body=body)
+        assert status == want, (user, path, answer)
+    assert [a[:3] for a in live.asked] == [("c-1001", "start", "1003"), ("c-1001", "complete", ""),
+                                           ("c-1002", "cancel", "")]
+    assert live.audit_lines()[0]["detail"] == {"party": "1003"}
+    paths = document()["paths"]
+    for path in ("consult", "consult-complete", "consult-cancel"):
+        assert paths[f"/v1/calls/{{call_id}}/{path}"]["post"]["x-roles"] == [
+            "admin", "supervisor", "integration", "agent:own"]

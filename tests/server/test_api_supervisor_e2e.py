@@ -258,3 +258,70 @@ def test_a_conference_of_four_each_hears_the_other_three(e2e, tmp_path):
                "supervisor": r.calls_on(6, "in")[0], "party": r.calls_on(5, "in")[0]}
     heard = {who: heard_between(r, call, start, hangup_tick) for who, call in parties.items()}
     assert heard == {who: set(TONES) - {who} for who in TONES}, heard
+
+
+# ---------------------------------------------------------------- consultative transfer
+def test_consult_then_complete_the_caller_ends_with_the_consulted_phone(e2e, tmp_path, prompt_library):
+    """Agent 1001's desk consults the phone hotline:6: the caller hears the music on hold while
+    the agent and hotline:6 talk (each hears the other, not the caller); completed, the caller
+    and hotline:6 hear each other and the agent's leg is dropped."""
+    script = ApiScript(
+        (on_call, [("desk1001", "POST", "/v1/calls/{call}/consult-complete", None),
+                   ("desk1001", "POST", "/v1/calls/{call}/consult", {"party": "hotline:6"})]),
+        (lambda s: any(e.kind == "call.consult" and e.data["state"] == "joined" for e in s.bus.journal)
+         and later("call.consult", 100, 2)(s),
+         [("desk1001", "POST", "/v1/calls/{call}/consult-complete", None)]),
+        (after("call.end", 100), [("boss", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=20.0)
+    (early, started), (completed,), (hangup,) = script.answers
+    assert early[0] == 409 and "no consultation in progress" in early[1]["error"]
+    assert started[0] == 200 and started[1]["state"] == "ringing" and started[1]["phone"] == 6
+    assert completed[0] == 200 and completed[1]["state"] == "completed" and hangup[0] == 200
+    states = [e.data["state"] for e in r.events("call.consult")]
+    assert states == ["ringing", "joined", "completed"]
+    ringing, joined_, done = r.events("call.consult")
+    held, = r.events("call.hold")
+    assert held.tick == ringing.tick and held.data["agent"] == "1001"
+    agent_end = [e for e in r.events("call.end") if e.chan == 4][0]
+    assert agent_end.data["reason"] == "transferred to hotline:6" and agent_end.tick <= done.tick + 1
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    caller_call, agent_call, party_call = r.calls_on(0, "in")[0], r.calls_on(4, "in")[0], r.calls_on(6, "in")[0]
+    # consulting: the agent and the party hear each other; the caller hears the music
+    assert heard_between(r, agent_call, joined_.tick, done.tick) == {"supervisor"}
+    assert heard_between(r, party_call, joined_.tick, done.tick) == {"agent"}
+    moh = prompt_library.music_on_hold("default")[:8000]
+    heard = r.heard_alaw(caller_call)
+    found = [t for t, _ in e2e.find_prompt(heard, moh)]
+    t_hold = held.tick * TICK - caller_call["answer"]
+    assert any(0 <= t - t_hold < 0.1 for t in found), (found, t_hold)
+    # completed: the caller and the party
+    assert heard_between(r, caller_call, done.tick, hangup_tick) == {"supervisor"}
+    assert heard_between(r, party_call, done.tick, hangup_tick) == {"caller"}
+    ended, = data(r, "acd.call_ended")
+    assert ended["agent"] == "1001"
+
+
+def test_consult_then_cancel_the_caller_is_back_with_the_agent(e2e, tmp_path):
+    script = ApiScript(
+        (on_call, [("desk1001", "POST", "/v1/calls/{call}/consult", {"party": "hotline:6"})]),
+        (lambda s: any(e.kind == "call.consult" and e.data["state"] == "joined" for e in s.bus.journal)
+         and later("call.consult", 100, 2)(s),
+         [("desk1001", "POST", "/v1/calls/{call}/consult-cancel", None)]),
+        (later("call.consult", 100, 3), [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    r = run_supervised(e2e, tmp_path, script, sup_talk=20.0)
+    (started,), (cancelled,), (hangup,) = script.answers
+    assert started[0] == cancelled[0] == hangup[0] == 200 and cancelled[1]["state"] == "cancelled"
+    assert [e.data["state"] for e in r.events("call.consult")] == ["ringing", "joined", "cancelled"]
+    unheld, = r.events("call.unhold")
+    _, _, back = r.events("call.consult")
+    assert unheld.tick == back.tick
+    party_end = [e for e in r.events("call.end") if e.chan == 6][0]
+    assert party_end.data["reason"] == "consultation cancelled"
+    hangup_tick = [e for e in r.events("call.end") if e.chan == 0][0].tick
+    caller_call, agent_call = r.calls_on(0, "in")[0], r.calls_on(4, "in")[0]
+    assert heard_between(r, caller_call, back.tick, hangup_tick) == {"agent"}
+    assert heard_between(r, agent_call, back.tick, hangup_tick) == {"caller"}
+    rec, = r.server.records
+    assert rec.reason == "done" and rec.agent == "1001"

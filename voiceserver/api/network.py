@@ -52,6 +52,8 @@ ENDPOINTS = {
                                                          "a supervisor joins an agent call (supervisor, admin)",
     "/v1/calls/{call_id}/conference": "POST {\"party\": AGENT or BOARD:CHANNEL}: a party's phone joins an "
                                       "agent call, all hear all",
+    "/v1/calls/{call_id}/consult": "POST {\"party\": AGENT or BOARD:CHANNEL}: the caller on hold, the agent "
+                                   "talks to that phone; then consult-complete or consult-cancel",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
@@ -116,6 +118,9 @@ class NetworkApi:
             # supervisors: listen, whisper, barge in, intercept (voiceserver.core.controller.supervise)
             *(Route("POST", f"/v1/calls/{{call_id}}/{m}", SUPERVISE, self._supervise) for m in SUPERVISE_MODES),
             Route("POST", "/v1/calls/{call_id}/conference", CALLS, self._supervise),
+            Route("POST", "/v1/calls/{call_id}/consult", CALLS, self._consult),
+            *(Route("POST", f"/v1/calls/{{call_id}}/consult-{action}", CALLS, self._consult)
+              for action in ("complete", "cancel")),
         ]
 
     @property
@@ -417,6 +422,32 @@ class NetworkApi:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: supervise(call_id, mode, who, by), {field: who})
+
+    async def _consult(self, request: web.Request) -> web.Response:
+        """A consultative transfer: consult {"party": ...}, then consult-complete or consult-cancel."""
+        command = request.path.rsplit("/", 1)[1]
+        action = command.removeprefix("consult-") if command != "consult" else "start"
+        consult = self._served("consult")
+        if consult is None:
+            return error(404, "consultative transfer is not served here")
+        party: str | None = None
+        try:
+            if action == "start":
+                body = await self._body(request, {"party": "the party's agent id or BOARD:CHANNEL phone"})
+                who = body.get("party")
+                if isinstance(who, int) and not isinstance(who, bool):
+                    who = str(who)
+                if not isinstance(who, str) or not 0 < len(who) <= MAX_REASON or not who.isprintable():
+                    raise BadRequest('party: the agent id or BOARD:CHANNEL of the phone to consult is required: '
+                                     'send {"party": "..."}')
+                party = who
+            else:
+                await self._body(request, {})
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: consult(call_id, action, party, by),
+                                   {"party": party} if party is not None else None)
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

@@ -159,6 +159,21 @@ def document(version: str = "1") -> dict[str, Any]:
                 "type": "string", "minLength": 1,
                 "description": "the party's agent id (its phone) or BOARD:CHANNEL of an FXS phone"}},
             "required": ["party"], "additionalProperties": False}}}})}
+    paths["/v1/calls/{call_id}/consult"] = {"post": _op(
+        "a consultative transfer: the caller goes on hold (music) and the party's phone rings; answered, the "
+        "agent and it talk; then consult-complete or consult-cancel", CALLS, "{call_id, party, phone, state}",
+        400, 404, 409, parameters=[call_id],
+        requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"party": {
+                "type": "string", "minLength": 1,
+                "description": "the agent id (its phone) or BOARD:CHANNEL of an FXS phone to consult"}},
+            "required": ["party"], "additionalProperties": False}}}})}
+    paths["/v1/calls/{call_id}/consult-complete"] = {"post": _op(
+        "complete the consultative transfer: the caller is bridged with the consulted phone, the agent's leg "
+        "dropped", CALLS, "{call_id, party, phone, state}", 400, 404, 409, parameters=[call_id])}
+    paths["/v1/calls/{call_id}/consult-cancel"] = {"post": _op(
+        "cancel the consultation: the consulted phone is hung up, the caller is back with the agent", CALLS,
+        "{call_id, party, phone, state}", 400, 404, 409, parameters=[call_id])}
     return {
         "openapi": "3.1.0",
         "info": {"title": "voiceboard network API", "version": version,

@@ -68,6 +68,17 @@ class Supervision:
     joined: bool = False     # the supervisor's phone answered
 
 
+@dataclass
+class Consult:
+    """A consultative transfer in progress: the caller on hold, the agent talking to `party`'s phone."""
+    call_id: str
+    party: str               # the agent id or BOARD:CHANNEL it was asked for
+    caller: Key
+    agent: Key
+    by: str
+    joined: bool = False     # the party's phone answered
+
+
 class CallController:
     def __init__(self, cfg: ServerConfig, boards: list[BoardRuntime], bus: EventBus,
                  segment: Callable[[str, str], Segment], segments: Mapping[tuple[str, str], Segment],
@@ -82,6 +93,7 @@ class CallController:
         self.media = MediaOutbox()
         self.legs: dict[Key, Leg] = {}
         self.supervisions: dict[Key, Supervision] = {}   # by the supervisor's phone
+        self.consults: dict[Key, Consult] = {}           # by the consulted phone
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         self.records: deque[CallRecord] = deque(maxlen=recent_records)
         self.totals = CallTotals()
@@ -460,6 +472,8 @@ class CallController:
             return set()
         if kind == ServerEventKind.CALL_ANSWER and key in self.supervisions:
             return self._supervisor_joined(rt, tick, self.supervisions[key])
+        if kind == ServerEventKind.CALL_ANSWER and key in self.consults:
+            return self._consult_joined(rt, tick, key, self.consults[key])
         if kind == ServerEventKind.CALL_ANSWER and self.acd.answered(tick, key):
             return set()
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
@@ -826,6 +840,125 @@ class CallController:
         return {"call_id": sup.call_id, "supervisor": sup.supervisor, "phone": key[1], "mode": sup.mode,
                 "joined": sup.joined}
 
+    # -- consultative transfer ----------------------------------------------
+    def consult(self, call_id: str, action: str, party: str | None,
+                by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """A consultative transfer from outside a tick (the API). `start`: the caller goes on
+        hold (music) and `party`'s phone rings; answered, the agent and it talk. `complete`:
+        the caller is bridged with that phone and the agent's leg is dropped. `cancel`: that
+        phone is hung up and the caller is back with the agent. LookupError: no such call,
+        phone or consultation; Conflict: not now."""
+        if action == "start":
+            rt, caller, agent = self._agent_call(call_id)
+            if any(s.call_id == call_id for s in self.supervisions.values()):
+                raise Conflict(f"call {call_id} is supervised or in conference: consult without them")
+            key = self._supervisor_phone(str(party))
+            if key[0] != rt.index or key in (caller, agent):
+                raise Conflict(f"{party} is a party of call {call_id} or on another board")
+            phone = rt.channels[key[1]]
+            assert isinstance(phone, FxsPhone)
+            if phone.state is not State.IDLE:
+                raise Conflict(f"{party}'s phone is busy ({phone.state.value})")
+            tick = max(self.tick, rt.tick)
+            agent_phone = rt.channels[agent[1]]
+            assert isinstance(agent_phone, FxsPhone)
+            con = self.consults[key] = Consult(call_id, str(party), caller, agent, by)
+            touched = self._hold(rt, tick, agent_phone, True, by)
+            call = self.legs[caller].call
+            self.legs[key] = Leg(call)
+            phone.ring(tick, call)
+            self._publish_consult(tick, con, key, "ringing")
+            self.settle(rt, tick, touched | {phone.chan})
+            return self._consult_row(con, key, "ringing"), self.media.take()
+        found = [(k, c) for k, c in self.consults.items() if c.call_id == call_id]
+        if not found:
+            if not any(leg.call.call_id == call_id for leg in self.legs.values()):
+                raise LookupError(f"no call {call_id!r} in progress")
+            raise Conflict(f"call {call_id} has no consultation in progress: consult first")
+        key, con = found[0]
+        rt = self.boards[key[0]]
+        tick = max(self.tick, rt.tick)
+        if action == "complete":
+            if not con.joined:
+                raise Conflict(f"{con.party} has not answered yet: cancel, or complete once answered")
+            touched = self._consult_complete(rt, tick, key, con)
+            state = "completed"
+        elif action == "cancel":
+            touched = self._consult_end(rt, tick, key, con, "cancelled", hang_up=True)
+            state = "cancelled"
+        else:
+            raise LookupError(f"no consult action {action!r} (start, complete, cancel)")
+        self.settle(rt, tick, touched)
+        return self._consult_row(con, key, state), self.media.take()
+
+    def _consult_joined(self, rt: BoardRuntime, tick: int, key: Key, con: Consult) -> set[int]:
+        con.joined = True
+        self.media.bridge(rt.index, con.agent[1], key[1])
+        self._publish_consult(tick, con, key, "joined")
+        return set()
+
+    def _consult_complete(self, rt: BoardRuntime, tick: int, key: Key, con: Consult) -> set[int]:
+        """The caller to the consulted phone; the agent's leg ends (its ACD call is over)."""
+        del self.consults[key]
+        agent_phone = rt.channels[con.agent[1]]
+        assert isinstance(agent_phone, FxsPhone)
+        agent_phone.hold(False)           # a hang-up now ends its leg, no recall
+        caller_leg, agent_leg, party_leg = self.legs.get(con.caller), self.legs.get(con.agent), self.legs.get(key)
+        if agent_leg is not None:
+            agent_leg.partner = None
+        if caller_leg is not None:
+            caller_leg.partner = key
+        if party_leg is not None:
+            party_leg.partner = con.caller
+        agent_phone.hangup(tick, f"transferred to {con.party}")
+        self.settle(rt, tick, {agent_phone.chan})
+        self.media.stop_play(rt.index, con.caller[1])
+        self.media.bridge(rt.index, con.caller[1], key[1])
+        if self.recording is not None:   # the consulted party on the right of the same file
+            self.recording.bridged(rt, tick, con.caller[1], key[1], con.party)
+        self._publish_consult(tick, con, key, "completed")
+        return set()
+
+    def _consult_end(self, rt: BoardRuntime, tick: int, key: Key, con: Consult, state: str,
+                     hang_up: bool) -> set[int]:
+        """The consultation is over without a transfer: the caller back with the agent."""
+        del self.consults[key]
+        phone = rt.channels[key[1]]
+        if hang_up and isinstance(phone, FxsPhone):
+            self.legs.pop(key, None)
+            if phone.state is State.RINGING:
+                phone.stop_ringing(tick, "consultation cancelled")
+            else:
+                phone.hangup(tick, "consultation cancelled")
+        self.media.unbridge(rt.index, key[1])     # before the agent is bridged with the caller again
+        agent_phone = rt.channels.get(con.agent[1])
+        touched = {key[1]}
+        if isinstance(agent_phone, FxsPhone) and agent_phone.on_hold and con.caller in self.legs:
+            touched |= self._hold(rt, tick, agent_phone, False, f"consultation {state}")
+        self._publish_consult(tick, con, key, state)
+        return touched
+
+    def _consult_leg_gone(self, rt: BoardRuntime, tick: int, key: Key) -> set[int]:
+        """A leg of a consultation ended: the consulted phone's (the caller back with the
+        agent), or the caller's or agent's (the consulted phone is hung up)."""
+        touched: set[int] = set()
+        for con_key, con in list(self.consults.items()):
+            if con_key == key:
+                touched |= self._consult_end(rt, tick, key, con, "ended", hang_up=False)
+            elif key in (con.caller, con.agent):
+                touched |= self._consult_end(rt, tick, con_key, con, "ended", hang_up=True)
+        return touched
+
+    def _publish_consult(self, tick: int, con: Consult, key: Key, state: str) -> None:
+        caller_leg = self.legs.get(con.caller)
+        self.bus.publish(tick, ServerEventKind.CALL_CONSULT, chan=con.caller[1], call_id=con.call_id,
+                         party=con.party, phone=key[1], state=state,
+                         agent=caller_leg.agent if caller_leg is not None else None, why=con.by)
+
+    @staticmethod
+    def _consult_row(con: Consult, key: Key, state: str) -> dict[str, Any]:
+        return {"call_id": con.call_id, "party": con.party, "phone": key[1], "state": state}
+
     def _caller_in_ivr(self, call_id: str, doing: str) -> tuple[BoardRuntime, FxoTrunk, Leg, ivrmod.IvrCall]:
         """The trunk, leg and IVR of a caller in the IVR now. LookupError: no such call;
         Conflict: it has left the IVR (queued, with an agent or transferred)."""
@@ -885,6 +1018,8 @@ class CallController:
         if leg is None:
             return set()
         touched = self._supervision_leg_gone(rt, tick, key, reason) if self.supervisions else set()
+        if self.consults:
+            touched |= self._consult_leg_gone(rt, tick, key)
         if leg.ivr is not None and not leg.ivr.done:
             for cmd in leg.ivr.hangup(self.now_ms(rt)):
                 if isinstance(cmd, ivrmod.Log):

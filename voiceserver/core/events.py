@@ -56,6 +56,7 @@ class ServerEventKind(StrEnum):
     CALL_CONTINUED = "call.continued"
     CALL_DIALED = "call.dialed"
     CALL_DIALING = "call.dialing"
+    CALL_CONSULT = "call.consult"
     CALL_DIGIT = "call.digit"
     CALL_END = "call.end"
     CALL_FLASH = "call.flash"
@@ -141,6 +142,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
     ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
     ServerEventKind.CALL_CALLERID: ('caller', 'name'),
+    ServerEventKind.CALL_CONSULT: ('agent', 'party', 'phone', 'state', 'why'),
     ServerEventKind.CALL_CONTINUED: ('before_crash',),
     ServerEventKind.CALL_DIALED: ('number',),
     ServerEventKind.CALL_DIALING: ('number',),

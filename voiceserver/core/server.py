@@ -462,6 +462,14 @@ class VoiceServer:
         self._apply(commands)
         return row
 
+    def consult(self, call_id: str, action: str, party: str | None, by: str) -> dict[str, Any]:
+        """The network API's consultative transfer: start (`party`), complete, cancel
+        (voiceserver.core.controller.CallController.consult)."""
+        self.catch_up_clock()
+        row, commands = self.calls.consult(call_id, action, party, by)
+        self._apply(commands)
+        return row
+
     def hang_up(self, call_id: str, reason: str) -> dict[str, Any]:
         """End one call from outside a tick (the API); LookupError: no such call in progress."""
         self.catch_up_clock()
