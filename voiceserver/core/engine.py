@@ -1,8 +1,8 @@
 """The media engine: one tick per block for all channels, on its own thread.
 
 Each tick: read rx of every channel -> batch detectors -> events to the
-control plane -> tx = tones + prompts + DTMF + bridged and conference audio -> recording
-capture (one kernel call, `voiceserver.recording.recorder.Recorder.capture`) -> commit.
+control plane -> tx = tones + prompts + DTMF + bridged and conference audio
+-> recording capture (one kernel call, `voiceserver.recording.recorder.Recorder.capture`) -> commit.
 Every per-sample step is one kernel call over all channels; Python work in
 a tick grows with the events and commands of that tick, never with the
 channel count.

@@ -455,8 +455,8 @@ class VoiceServer:
         raise LookupError(f"no call command {command!r}")
 
     def supervise(self, call_id: str, mode: str, supervisor: str, by: str) -> dict[str, Any]:
-        """The network API's listen, whisper, barge and intercept: `supervisor`'s phone joins a
-        connected agent call (voiceserver.core.controller.CallController.supervise)."""
+        """The network API's listen, whisper, barge, intercept and conference: `supervisor`'s
+        phone joins a connected agent call (voiceserver.core.controller.CallController.supervise)."""
         self.catch_up_clock()
         row, commands = self.calls.supervise(call_id, mode, supervisor, by)
         self._apply(commands)
