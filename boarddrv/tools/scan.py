@@ -107,7 +107,7 @@ def describe(board: Any) -> dict[str, Any]:
             else:
                 row[k] = v if isinstance(v, (bool, str)) or v is None else int(v)
         if row["type"] == "E1_CAS":
-            alarms = next((s["alarms"] for s in spans if s["index"] == c.span), [])
+            alarms: list[str] = next((s["alarms"] for s in spans if s["index"] == c.span), [])
             row["line"] = r2_line_state(row.get("cas_rx"), row.get("cas_tx"), alarms)
         channels.append(row)
     return {
@@ -130,7 +130,7 @@ def _line(ch: dict[str, Any]) -> str:
     line = ch.get("line")
     if line is None:
         return "-"
-    return line["state"] + (f" {line['direction']}" if line["direction"] else "")
+    return str(line["state"]) + (f" {line['direction']}" if line["direction"] else "")
 
 
 def show(desc: dict[str, Any], configured: dict[int, str] | None = None) -> None:
