@@ -138,6 +138,17 @@ def register_phase(record: dict) -> tuple[float, float] | None:
     return None if seize is None or b is None else (round(b - seize, 3), round(gap, 3))
 
 
+def peak_busy(records: list[dict]) -> int:
+    """The most channels the exchange's calls held at once (seizure to release)."""
+    edges = sorted([(r["offered"], 1) for r in records]
+                   + [(r.get("released") or r.get("hangup") or r["offered"], -1) for r in records])
+    busy = peak = 0
+    for _, step in edges:
+        busy += step
+        peak = max(peak, busy)
+    return peak
+
+
 def read_report(report: Path) -> list[dict]:
     """hwsim's call records (report.json's calls)."""
     return json.loads((report / "report.json").read_text()).get("calls", [])
@@ -222,6 +233,7 @@ def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simul
         "exchange_results": dict(Counter(r.get("result") or "?" for r in records).most_common()),
         "register_seconds": percentiles([t for t, _ in phases]),
         "register_calls": len(phases),
+        "peak_busy_channels": peak_busy(records),
         "register_longest_wait_seconds": max((g for _, g in phases), default=None),
         "server_cpu_seconds": round(server_cpu, 2),
         "server_ms_per_call": round(server_cpu / max(1, acc["rows"]) * 1e3, 2),
@@ -247,6 +259,7 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"  rows not ended    {short(r['not_ended'])}")
     print(f"  rows w/o caller   {short(r['orphans'])}")
     print(f"  exchange results  {r['exchange_results']}")
+    print(f"  busy channels     {r['peak_busy_channels']} at the peak")
     print(f"  server reasons    {r['reasons']}")
     reg = r["register_seconds"]
     print(f"  register (s)      p50 {reg['p50']}  p95 {reg['p95']}  p99 {reg['p99']}  max {reg['max']}"
