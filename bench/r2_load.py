@@ -25,6 +25,7 @@ signal, from its call records), server CPU per call, wall time.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -47,14 +48,17 @@ from hwsim.spawn import spawn_hwsim, stop_process  # noqa: E402
 CHANNELS_PER_SPAN = 30
 NUMBERS = {"95588": "greet", "95599": "hours"}      # DNIS -> IVR flow
 CATEGORIES = ["national_subscriber", "national_priority_subscriber", "test_equipment"]
+UNALLOCATED = "99999"  # not a number of the trunk group: refused (B-5)
+MIX = {3: "unallocated", 7: "gives-up", 5: "clears-forward"}    # --mix: caller k's kind by k % 10
 TAIL = 40.0            # simulated s after the last arrival: every call ends within it
 GIVE_UP = 20.0         # s a caller waits for the answer
 
 
 def scenario(board: str, spans: int, rate: float, seconds: float, seed: int,
-             simultaneous: int = 0) -> tuple[str, list[dict]]:
-    """The scenario TOML and the callers (at, ani, dnis, category), Poisson at `rate`/s;
-    or `simultaneous` callers all at 1.0 s."""
+             simultaneous: int = 0, mix: bool = False) -> tuple[str, list[dict]]:
+    """The scenario TOML and the callers (at, ani, dnis, category, kind), Poisson at `rate`/s;
+    or `simultaneous` callers all at 1.0 s. `mix`: of every 10 callers one dials an unallocated
+    number, one gives up during the register phase, one clears forward while the IVR speaks."""
     rng = random.Random(seed)
     out = ["[scenario]", f"duration = {seconds + TAIL + 5.0:.1f}", f"seed = {seed}", ""]
     callers = []
@@ -65,12 +69,16 @@ def scenario(board: str, spans: int, rate: float, seconds: float, seed: int,
         if t >= seconds or (simultaneous and k >= simultaneous):
             break
         k += 1
-        c = {"at": round(t, 3), "ani": f"139{k:08d}", "dnis": dnis_list[k % len(dnis_list)],
-             "category": CATEGORIES[k % len(CATEGORIES)]}
+        kind = MIX.get(k % 10, "ivr") if mix else "ivr"
+        c = {"at": round(t, 3), "ani": f"139{k:08d}",
+             "dnis": UNALLOCATED if kind == "unallocated" else dnis_list[k % len(dnis_list)],
+             "category": CATEGORIES[k % len(CATEGORIES)], "kind": kind}
         callers.append(c)
+        give_up = 2.5 if kind == "gives-up" else GIVE_UP
+        hangup_after = 1.0 if kind == "clears-forward" else 60.0
         out += ["[[caller]]", f"at = {c['at']:.3f}", f'line = "{board}:0-{spans * CHANNELS_PER_SPAN - 1}"',
                 f'number = "{c["ani"]}"', f'called = "{c["dnis"]}"', f'category = "{c["category"]}"',
-                f"give_up = {GIVE_UP}", "hangup_after = 60.0", ""]
+                f"give_up = {give_up}", f"hangup_after = {hangup_after}", ""]
     return "\n".join(out), callers
 
 
@@ -154,27 +162,43 @@ def read_report(report: Path) -> list[dict]:
     return json.loads((report / "report.json").read_text()).get("calls", [])
 
 
-def account(callers: list[dict], db: Path) -> dict[str, Any]:
-    """Every offered caller against the call database's rows: exactly once, with its DNIS, ANI, category."""
+def account(callers: list[dict], records: list[dict], db: Path) -> dict[str, Any]:
+    """Every offered caller against the call database's rows: exactly once, with its DNIS, ANI and
+    category. A caller who gave up before the register offered the call has a row without numbers
+    (its DNIS was not complete): it is found by its channel and seizure time instead."""
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute('SELECT call_id, ani, dnis, category, disposition, "end" FROM calls')]
+    rows = [dict(r) for r in con.execute('SELECT call_id, channel, start, ani, dnis, category, disposition, "end" '
+                                         'FROM calls')]
     con.close()
-    by_ani = Counter(r["ani"] for r in rows)
-    row_of = {r["ani"]: r for r in rows}
-    missing = [c["ani"] for c in callers if by_ani[c["ani"]] == 0]
+    by_ani = Counter(r["ani"] for r in rows if r["ani"])
+    row_of = {r["ani"]: r for r in rows if r["ani"]}
+    seized = {(r["number"]): (r["channel"], dt.datetime.fromisoformat(r["wallclock"])) for r in records}
+    unnumbered = [r for r in rows if not r["ani"]]
+    early: list[str] = []                        # callers who gave up in the register phase, their row found
+    for c in callers:
+        if by_ani[c["ani"]] or c["ani"] not in seized:
+            continue
+        chan, at = seized[c["ani"]]
+        match = [r for r in unnumbered if r["channel"] == chan and r["start"]
+                 and abs((dt.datetime.fromisoformat(r["start"]) - at).total_seconds()) < 0.1]
+        if len(match) == 1:
+            unnumbered.remove(match[0])
+            early.append(c["ani"])
+    missing = [c["ani"] for c in callers if by_ani[c["ani"]] == 0 and c["ani"] not in early]
     doubled = [c["ani"] for c in callers if by_ani[c["ani"]] > 1]
     offered = {c["ani"] for c in callers}
-    orphans = [r["call_id"] for r in rows if r["ani"] not in offered]
+    orphans = [r["call_id"] for r in rows if r["ani"] and r["ani"] not in offered]
+    orphans += [r["call_id"] for r in unnumbered]
     wrong = [c["ani"] for c in callers if by_ani[c["ani"]] == 1 and (
         row_of[c["ani"]]["dnis"] != c["dnis"] or row_of[c["ani"]]["category"] != c["category"])]
     open_rows = [r["call_id"] for r in rows if not r["end"]]
     return {"rows": len(rows), "missing": missing, "doubled": doubled, "orphans": orphans,
-            "wrong_dnis_or_category": wrong, "not_ended": open_rows,
+            "wrong_dnis_or_category": wrong, "not_ended": open_rows, "gave_up_in_register": len(early),
             "reasons": dict(Counter((r["disposition"] or "").split(":")[0] for r in rows).most_common())}
 
 
-def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simultaneous: int = 0,
+def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simultaneous: int = 0, mix: bool = False,
         api_port: int | None = None, while_up: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """One run; `simultaneous`: that many callers at once instead of Poisson ones; `api_port`: the
     server's network API there (and the signal trace on); `while_up(work)`: called once hwsim has
@@ -183,7 +207,7 @@ def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simul
     seconds = minutes * 60.0
     store = work / "store"
     store.mkdir(parents=True, exist_ok=True)
-    text, callers = scenario(board, spans, rate, seconds, seed, simultaneous)
+    text, callers = scenario(board, spans, rate, seconds, seed, simultaneous, mix)
     (work / "scenario.toml").write_text(text)
     (work / "hwsim.toml").write_text(hwsim_config(board, spans))
     (work / "server.toml").write_text(server_config(board, spans, store, api_port))
@@ -222,7 +246,7 @@ def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simul
         log.close()
     wall = time.monotonic() - wall0
     records = read_report(report)
-    acc = account(callers, store / "calls.db")
+    acc = account(callers, records, store / "calls.db")
     phases = [x for x in (register_phase(r) for r in records) if x is not None]
     offered = len(callers)
     calls = sum(1 for r in records if r.get("called"))
@@ -230,6 +254,7 @@ def run(spans: int, rate: float, minutes: float, seed: int, work: Path, *, simul
         "spans": spans, "channels": spans * CHANNELS_PER_SPAN, "rate": rate, "minutes": minutes, "seed": seed,
         "offered": offered, "exchange_calls": calls, **acc,
         "accounted": offered - len(acc["missing"]) - len(acc["doubled"]) - len(acc["wrong_dnis_or_category"]),
+        "mix": mix,
         "exchange_results": dict(Counter(r.get("result") or "?" for r in records).most_common()),
         "register_seconds": percentiles([t for t, _ in phases]),
         "register_calls": len(phases),
@@ -258,6 +283,9 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"  wrong DNIS/cat.   {short(r['wrong_dnis_or_category'])}")
     print(f"  rows not ended    {short(r['not_ended'])}")
     print(f"  rows w/o caller   {short(r['orphans'])}")
+    if r["mix"]:
+        print(f"  gave up early     {r['gave_up_in_register']} (before the register offered the call: "
+              "a row without numbers, found by channel and seizure time)")
     print(f"  exchange results  {r['exchange_results']}")
     print(f"  busy channels     {r['peak_busy_channels']} at the peak")
     print(f"  server reasons    {r['reasons']}")
@@ -276,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="calls per second offered")
     ap.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of arrivals")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mix", action="store_true",
+                    help="of every 10 callers one dials an unallocated number, one gives up during the "
+                         "register phase, one clears forward while the IVR speaks")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="JSON instead of the table (to stdout), or to FILE as well as the table")
     ap.add_argument("--keep", metavar="DIR", help="keep the run's files (configs, logs, report, calls.db)")
@@ -284,10 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--spans, --rate and --minutes must be positive")
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
-        r = run(args.spans, args.rate, args.minutes, args.seed, Path(args.keep))
+        r = run(args.spans, args.rate, args.minutes, args.seed, Path(args.keep), mix=args.mix)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-r2load-") as tmp:
-            r = run(args.spans, args.rate, args.minutes, args.seed, Path(tmp))
+            r = run(args.spans, args.rate, args.minutes, args.seed, Path(tmp), mix=args.mix)
     r["cpus"] = os.cpu_count()
     r["ok"] = ok(r)
     if args.json == "-":
