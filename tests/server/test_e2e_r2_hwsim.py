@@ -69,7 +69,7 @@ def test_thirty_simultaneous_calls_on_one_span_and_r2trace_from_the_live_server(
         assert r2trace.main(["--api", f"http://127.0.0.1:{port}", "--token-file", str(work / "admin-token"),
                              "no-such-call", "--wait", "1"]) == 2
         traced["none"] = capsys.readouterr().err
-        (tmp_path / "bad-token").write_text("not-the-token\n")
+        (tmp_path / "bad-token").write_text("x" * 43 + "\n")      # a token, not the server's
         (tmp_path / "bad-token").chmod(0o600)
         assert r2trace.main(["--api", f"http://127.0.0.1:{port}", "--token-file",
                              str(tmp_path / "bad-token")]) == 2
@@ -95,3 +95,13 @@ def test_thirty_simultaneous_calls_on_one_span_and_r2trace_from_the_live_server(
     assert any(f"[offered] dnis={offer['detail']['dnis']} ani={offer['detail']['ani']}" in x for x in table)
     assert "no R2 signals for call no-such-call" in traced["none"]
     assert "HTTP 401" in traced["refused"]
+
+
+def test_a_mix_of_refused_abandoned_and_early_cleared_calls_is_accounted_for(tmp_path):
+    """Unallocated numbers, callers giving up during the register phase and callers clearing forward
+    while the IVR speaks (this seed once lost an ANI digit: the prompt of a cleared call went on
+    playing into the next call's MF signals)."""
+    r = r2_load.run(spans=1, rate=2.0, minutes=1.0, seed=3, work=tmp_path, mix=True)
+    assert r2_load.ok(r), {k: r[k] for k in ("missing", "orphans", "wrong_dnis_or_category", "not_ended")}
+    assert r["exchange_results"]["unallocated"] == r["reasons"]["refused"] > 0
+    assert r["gave_up_in_register"] > 0 and r["reasons"]["caller cleared forward"] > r["gave_up_in_register"]
