@@ -35,6 +35,53 @@ def _abcd(v: Any) -> str:
     return "-" if v is None or int(v) < 0 else format(int(v) & 15, "04b")
 
 
+# China No.1 line signalling (digital, Q.421 style): the A and B bits each end sends; C and D are
+# fixed at 11. Forward = the end that seized, backward = the other end.
+CN_IDLE, CN_SEIZE, CN_ACK, CN_ANSWER = 0b10, 0b00, 0b11, 0b01   # AB; clear-back and blocked = 11 as ack
+
+
+def r2_line_state(rx: int | None, tx: int | None, alarms: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """What an E1 channel's ABCD bits (received from the far end, sent by this end) mean in China No.1.
+
+    `state`: idle | seized | answered | cleared | blocked | alarm | unknown; `direction`: "in" (the far
+    end seized), "out" (this end seized) or None; `meaning`: the words for it. The bits alone cannot
+    tell a seize acknowledgement from a clear-back (both 11 backward), nor a blocking from the moment
+    a clear-forward waits for the other end's idle: the labels say both where that is so.
+    """
+    if alarms:
+        return {"state": "alarm", "direction": None,
+                "meaning": f"span alarm {','.join(alarms)}: the received bits mean nothing"}
+    if rx is None or tx is None or rx < 0 or tx < 0:
+        return {"state": "unknown", "direction": None, "meaning": "no bits"}
+    rab, tab = (int(rx) >> 2) & 3, (int(tx) >> 2) & 3
+    if rab == CN_IDLE and tab == CN_IDLE:
+        return {"state": "idle", "direction": None, "meaning": "idle both ways"}
+    if tab == CN_SEIZE:                          # this end seized: we are the forward end
+        meaning = {CN_IDLE: ("seized", "seized by this end, waiting for the seize acknowledgement"),
+                   CN_ACK: ("seized", "seized by this end, acknowledged (register signalling) or cleared back"),
+                   CN_ANSWER: ("answered", "outgoing call answered"),
+                   CN_SEIZE: ("seized", "both ends seized (glare)")}[rab]
+        return {"state": meaning[0], "direction": "out", "meaning": meaning[1]}
+    if rab == CN_SEIZE:                          # the far end seized: we are the backward end
+        meaning = {CN_IDLE: ("seized", "seized by the far end, not acknowledged yet"),
+                   CN_ACK: ("seized", "seized by the far end, acknowledged (register signalling) or cleared back"),
+                   CN_ANSWER: ("answered", "incoming call answered")}[tab]
+        return {"state": meaning[0], "direction": "in", "meaning": meaning[1]}
+    if tab == CN_IDLE:                           # we send forward idle, the far end backward 11 or 01
+        if rab == CN_ACK:
+            return {"state": "blocked", "direction": None,
+                    "meaning": "blocked by the far end (or this end's clear-forward waiting for idle)"}
+        return {"state": "cleared", "direction": "out",
+                "meaning": "cleared forward by this end, the far end still answered"}
+    if rab == CN_IDLE:                           # the far end sends idle, we backward 11 or 01
+        if tab == CN_ACK:
+            return {"state": "blocked", "direction": None,
+                    "meaning": "blocked by this end (or the far end's clear-forward waiting for idle)"}
+        return {"state": "cleared", "direction": "in",
+                "meaning": "cleared forward by the far end, this end still answered"}
+    return {"state": "unknown", "direction": None, "meaning": "no China No.1 meaning"}
+
+
 def describe(board: Any) -> dict[str, Any]:
     """Everything scan shows about one open board, as plain JSON-able data."""
     info = board.info
@@ -59,6 +106,9 @@ def describe(board: Any) -> dict[str, Any]:
                 row["counters"] = {ck: int(cv) for ck, cv in v.items()}
             else:
                 row[k] = v if isinstance(v, (bool, str)) or v is None else int(v)
+        if row["type"] == "E1_CAS":
+            alarms: list[str] = next((s["alarms"] for s in spans if s["index"] == c.span), [])
+            row["line"] = r2_line_state(row.get("cas_rx"), row.get("cas_tx"), alarms)
         channels.append(row)
     return {
         "uri": info.uri, "name": info.name, "driver": info.driver, "law": _name(info.law),
@@ -73,6 +123,14 @@ def _hook(ch: dict[str, Any]) -> str:
     if ch["type"] not in ("FXO", "FXS"):
         return "-"
     return "offhook" if ch.get("hook") else "onhook"
+
+
+def _line(ch: dict[str, Any]) -> str:
+    """The table's line column: state, direction, e.g. "answered in"."""
+    line = ch.get("line")
+    if line is None:
+        return "-"
+    return str(line["state"]) + (f" {line['direction']}" if line["direction"] else "")
 
 
 def show(desc: dict[str, Any], configured: dict[int, str] | None = None) -> None:
@@ -91,7 +149,9 @@ def show(desc: dict[str, Any], configured: dict[int, str] | None = None) -> None
                   *(s["counters"].get(k, 0) for k in counter_names))
                  for s in desc["spans"]],
                 justify_right=["span", "timing", *counter_names])
-    cols = ["chan", "span", "ts", "type", "hook", "ring", "cas rx", "cas tx", "xconnect", "loopback"]
+    e1 = any(c["type"] == "E1_CAS" for c in desc["channels"])
+    cols = ["chan", "span", "ts", "type", "hook", "ring", "cas rx", "cas tx",
+            *(["line (China No.1)"] if e1 else []), "xconnect", "loopback"]
     if configured is not None:
         cols.append("configured")
     rows = []
@@ -101,6 +161,7 @@ def show(desc: dict[str, Any], configured: dict[int, str] | None = None) -> None
                "yes" if c.get("ringing") else "-",
                _abcd(c.get("cas_rx")) if c["type"] == "E1_CAS" else "-",
                _abcd(c.get("cas_tx")) if c["type"] == "E1_CAS" else "-",
+               *([_line(c)] if e1 else []),
                "-" if xc is None or xc < 0 else xc, "ON" if c.get("loopback") else "-"]
         if configured is not None:
             row.append(configured.get(c["index"], "(not configured)"))

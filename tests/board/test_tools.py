@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -323,3 +324,67 @@ def test_loopback_device_stops(board, capsys):
     assert rc == 1 and out == "" and "voiceboard loopback:" in err
     with open_board(uri) as b:
         assert b.channel_status(1)["loopback"] is False
+
+
+# -- scan: E1 line state in China No.1 -------------------------------------------------
+
+@pytest.mark.parametrize("rx, tx, state, direction", [
+    (0b1011, 0b1011, "idle", None),
+    (0b1011, 0b0011, "seized", "out"),          # we seized, no acknowledgement yet
+    (0b1111, 0b0011, "seized", "out"),          # acknowledged (or cleared back)
+    (0b0111, 0b0011, "answered", "out"),
+    (0b0011, 0b0011, "seized", "out"),          # glare
+    (0b0011, 0b1011, "seized", "in"),
+    (0b0011, 0b1111, "seized", "in"),
+    (0b0011, 0b0111, "answered", "in"),
+    (0b1111, 0b1011, "blocked", None),          # the far end blocks
+    (0b1011, 0b1111, "blocked", None),          # this end blocks
+    (0b0111, 0b1011, "cleared", "out"),         # we cleared forward, the far end still answered
+    (0b1011, 0b0111, "cleared", "in"),          # the far end cleared forward, we still answered
+])
+def test_r2_line_state_china(rx, tx, state, direction):
+    got = scan.r2_line_state(rx, tx)
+    assert (got["state"], got["direction"]) == (state, direction) and got["meaning"]
+
+
+def test_r2_line_state_alarm_and_missing_bits():
+    assert scan.r2_line_state(0b1011, 0b1011, ["LOS"])["state"] == "alarm"
+    assert "LOS" in scan.r2_line_state(0b1011, 0b1011, ["LOS"])["meaning"]
+    assert scan.r2_line_state(None, 0b1011)["state"] == "unknown"
+
+
+def test_scan_shows_e1_line_states(board, capsys):
+    """Bits the far end sends (CAS events) and the host sends (set_cas) on a live board: scan's
+    line column and JSON say what each pair means."""
+    uri, dev = board
+    first = 8                                    # the E1 span's channels are 8-37
+    with Serve(dev), open_board(uri) as host:
+        host.start()
+        dev.post("CAS", first + 1, 0b0011)       # the far end seized ts 2 ...
+        host.set_cas(first + 1, 0b0111)          # ... and this end answered
+        host.set_cas(first + 2, 0b0011)          # this end seized ts 3, no acknowledgement
+        dev.post("CAS", first + 3, 0b1111)       # the far end blocks ts 4
+        dev.post("CAS", first + 4, 0b0011)       # the far end seized ts 5, acknowledged
+        host.set_cas(first + 4, 0b1111)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:       # the host's commands reach the card at its next tick
+            if host.channel_status(first + 4)["cas_tx"] == 0b1111:
+                break
+            time.sleep(0.01)
+        rc, out, err = run(scan.main, [uri, "--json"], capsys)
+        assert rc == 0 and err == ""
+        ch = json.loads(out)["boards"][0]["channels"]
+        line = {i: (ch[first + i]["line"]["state"], ch[first + i]["line"]["direction"]) for i in range(6)}
+        assert line == {0: ("idle", None), 1: ("answered", "in"), 2: ("seized", "out"),
+                        3: ("blocked", None), 4: ("seized", "in"), 5: ("idle", None)}
+        assert "line" not in ch[0]                # analog ports have no line state
+        rc, out, err = run(scan.main, [uri], capsys)
+        assert rc == 0 and "line (China No.1)" in out
+        rows = {int(r.split("│")[1]): r for r in out.splitlines()
+                if r.startswith("│") and r.split("│")[1].strip().isdigit() and len(r.split("│")) > 10}
+        assert "answered in" in rows[first + 1] and "0011" in rows[first + 1] and "0111" in rows[first + 1]
+        assert "seized out" in rows[first + 2] and "blocked" in rows[first + 3] and "idle" in rows[first]
+        dev.set_alarms(1, {"LOS"})
+        rc, out, err = run(scan.main, [uri, "--json"], capsys)
+        ch = json.loads(out)["boards"][0]["channels"]
+        assert ch[first + 1]["line"]["state"] == "alarm"

@@ -713,3 +713,16 @@ def test_dialling_while_the_far_ends_seizure_is_still_debouncing_is_glare_not_a_
     assert [e["reason"] for e in events if "answered" in e] == [call.end_reason]
     ch.timer(11, ("r2", "persistence"))                # the far end's seizure counts now
     assert ch.state.value == "ringing" and ch.call is not None and ch.call.direction == "inbound"
+
+
+def test_a_caller_who_clears_forward_while_the_ivr_speaks_stops_the_prompt(h):
+    """Found by bench/r2_load.py --mix: the prompt went on playing after the call ended, into the
+    next call's MF signals on the line (the far end lost a compelled cycle, and the server a digit)."""
+    far = h.seize(1, "95566", "01062345678")
+    h.run(6, until=lambda: far.state == "answered")
+    h.run(0.2)
+    assert 1 in h.playing                              # the IVR's greeting is playing
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    assert h.events(ServerEventKind.CALL_END)[0]["reason"] == "caller cleared forward"
+    assert 1 not in h.playing                          # ... and stopped with the call

@@ -3,22 +3,32 @@
     voiceboard r2trace --config server.toml                 # the last call with R2 signals
     voiceboard r2trace --config server.toml pbx1-3-000118   # that call
     voiceboard r2trace --log serve.log pbx1-3-000118 --json # from `voiceboard serve`'s event log
+    voiceboard r2trace --api http://pbx1:8750 --token-file t # from a live server's network API
 
 Each `call.signal` event of the call (docs/events.md) is one line: the time
 since the seizure, the direction (`->` the server sent it, `<-` the far end
 did), the ABCD bits or the MF signal, and what it means; the call's
 offer (DNIS, ANI, category), answer and end are shown where they happened.
 Read from the event journal (`[storage] events` of the config, or
-`--journal FILE`) or from an event log (`--log FILE`: the JSON lines
-`voiceboard serve` writes). `--json`: one JSON object per signal.
-Exit status 2 when the file cannot be read or the call has no signals.
+`--journal FILE`), from an event log (`--log FILE`: the JSON lines
+`voiceboard serve` writes), or from the running server's event stream
+(the network API, `GET /v1/events`): with `--api`, or when the config has
+`[api]` and its journal is not there to read (another machine's server,
+a config without `[storage] events`). From the API a given call is read
+until its `call.end` (a call in progress is followed until it ends, or
+until `--wait` s pass); without a call id, the events the server still
+has, until the stream is quiet for a moment or `--wait` s pass.
+`--json`: one JSON object per signal. Exit status 2 when the journal,
+log or API cannot be read or the call has no signals.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,7 +49,72 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--server-id", help="whose events (default: [storage] server_id, else the host name)")
     ap.add_argument("--log", metavar="FILE", help="read `voiceboard serve`'s event log (JSON lines) instead")
     ap.add_argument("--json", action="store_true", help="one JSON object per signal")
+    from voiceserver.cli.apiclient import add_api_options
+    add_api_options(ap, config=False)       # --api, --user, --token-file, --cafile
+    ap.add_argument("--wait", type=float, default=10.0, metavar="S",
+                    help="from the API: stop reading after S seconds at most (default 10)")
     return ap
+
+
+QUIET = 0.5        # s without an event: the API has sent what it had (no call id given)
+KINDS = [SIGNAL, *MILESTONES]
+
+
+def _api_client(args: argparse.Namespace) -> Any:
+    """The network API to read from, or None (read the journal): --api, or the config's [api]
+    when its journal cannot be read."""
+    from voiceserver.cli.apiclient import api_from_args, client_from_config
+    if args.api:
+        client = api_from_args(args)
+        if not client.network:
+            raise ValueError("--api: the events are on the network API (http(s)://HOST:PORT), "
+                             "not the status API")
+        return client
+    if not args.config or args.journal:
+        return None
+    try:
+        from voiceserver.cli.events import _where
+        path, _ = _where(args)
+        if os.path.exists(path):
+            return None
+    except ValueError:
+        pass                                   # no [storage] events: the API, if there is one
+    return client_from_config(args.config, args.user)
+
+
+def _api_events(client: Any, call_id: str | None, wait: float) -> list[dict[str, Any]]:
+    """The call's events (or every call's) from the server's event stream, from the oldest it has."""
+    from voiceserver.api.client import EventClient, StreamRefused
+    from voiceserver.cli.apiclient import StatusUnreachable
+    out: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        deadline = time.monotonic() + wait
+        async with EventClient(client.base_url, client.token, since=0, kinds=KINDS, call=call_id,
+                               ssl=client.ssl_context(), retry=0.2) as events:
+            it = events.__aiter__()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                # a given call: until its end; any call: until the backlog is sent (the stream is quiet)
+                timeout = left if call_id is not None else min(left, QUIET)
+                try:
+                    ev = await asyncio.wait_for(it.__anext__(), timeout)
+                except (TimeoutError, StopAsyncIteration):
+                    return
+                out.append(ev)
+                if call_id is not None and ev["kind"] == ServerEventKind.CALL_END.value:
+                    return
+
+    try:
+        client.fetch("/v1/whoami")             # there and taking this token (the stream would retry forever)
+        asyncio.run(read())
+    except StreamRefused as exc:
+        raise ValueError(f"{client.name} refused the event stream: {exc}") from None
+    except StatusUnreachable as exc:
+        raise ValueError(str(exc)) from None
+    return out
 
 
 def _journal_events(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
@@ -117,10 +192,17 @@ def format_row(row: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from voiceserver.api.token import TokenFileError
     try:
-        events = _log_events(args.log) if args.log else _journal_events(args)
+        client = None if args.log else _api_client(args)
+        if args.log:
+            events: Iterable[dict[str, Any]] = _log_events(args.log)
+        elif client is not None:
+            events = _api_events(client, args.call, args.wait)
+        else:
+            events = _journal_events(args)
         call_id, rows = timeline(events, args.call)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, TokenFileError) as exc:   # ConfigError is a ValueError
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     if not rows:

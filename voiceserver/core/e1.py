@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dsp.r2mf import R2MfEvent, R2MfGenerator, R2MfReceiver
-from voiceserver.core.channels import FxoTrunk, MfListen, MfSend, SetCas, State, Timer
+from voiceserver.core.channels import FxoTrunk, MfListen, MfSend, SetCas, State, StopPlay, Timer, Tone
 from voiceserver.core.events import ServerEventKind
 from voiceserver.r2 import actions as r2a
 from voiceserver.r2.channel import R2Channel
@@ -333,6 +333,11 @@ class E1R2Trunk(FxoTrunk):
             self._do(MfListen(want))
 
     def _do_stop_media(self) -> None:
+        """The call is over: its prompt and tone stop (a caller who clears forward while the IVR
+        speaks must not leave the prompt playing into the next call's MF signals), and the MF
+        sender and receiver."""
+        self._do(StopPlay())
+        self._do(Tone(None))
         if self._sending:
             self._sending = 0
             self._do(MfSend(0, self.r2.line.direction is Direction.OUTGOING))
@@ -345,8 +350,7 @@ class E1R2Trunk(FxoTrunk):
         K = r2a.LineEventKind
         call = self.call
         if ev.kind is K.SEIZED:
-            if self.state is State.HANGUP:
-                self._cancel_timers()
+            self._cancel_timers()      # none of the last call's (its answer alarm) may reach this one
             call = self._start_call(tick, "inbound")
             self._set(State.RINGING, "seized")
             self._timer(tick, self.answer_alarm_ms, "answer_alarm")
