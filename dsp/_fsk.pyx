@@ -154,6 +154,7 @@ cdef inline Py_ssize_t _emit(int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1
 
 cdef extern from *:
     """
+    #include <stdint.h>
     #include <string.h>
     /* One sample on every channel (the inner, vectorised loop of fsk_front_chunk). */
     static inline void fsk_front_sample(Py_ssize_t nchan, const float *__restrict xs, float c, float s,
@@ -219,14 +220,31 @@ cdef extern from *:
             memcpy(st + 9 * nchan, qout + (m - 1) * nchan, sizeof(float) * (size_t)nchan);
         }
     }
+
+    /* m samples of every channel from x (int16, rows rowstride apart) to xt[i * nchan + ch],
+       scaled to +-1 (exactly x * (1.0 / 32768.0): a power of two). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+    __attribute__((target_clones("avx2", "default")))
+    #endif
+    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, Py_ssize_t nchan,
+                              Py_ssize_t m, float *__restrict xt)
+    {
+        for (Py_ssize_t ch = 0; ch < nchan; ch++) {
+            const int16_t *__restrict row = x + ch * rowstride;
+            for (Py_ssize_t i = 0; i < m; i++)
+                xt[i * nchan + ch] = (float)row[i] * (1.0f / 32768.0f);
+        }
+    }
     """
+    void fsk_transpose(const int16_t* x, Py_ssize_t rowstride, Py_ssize_t nchan, Py_ssize_t m,
+                       float* xt) noexcept nogil
     void fsk_front_chunk(Py_ssize_t nchan, Py_ssize_t m, const float* xt, const float* lc,
                          const float* ls, const float* sos, float alpha, float* st,
                          float* iout, float* qout, float* pout, float* pmax) noexcept nogil
 
 
 cdef enum:
-    CHUNK = 32      # samples per front-end pass (scratch stays in cache)
+    CHUNK = 64      # samples per front-end pass (scratch stays in cache)
     SOA = 11        # struct-of-arrays state rows: 8 biquad, I, Q, power
     SOA_I = 8
     SOA_Q = 9
@@ -300,9 +318,8 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                 lo = <int>((pos + c0 + i) % LO_PERIOD)
                 lc[i] = lo_c[lo]
                 ls[i] = lo_s[lo]
+            fsk_transpose(&x[0, c0], n, nchan, m, xt)
             for ch in range(nchan):
-                for i in range(m):
-                    xt[i * nchan + ch] = x[ch, c0 + i] * (1.0 / 32768.0)
                 pi0[ch] = st[SOA_I * nchan + ch]
                 pq0[ch] = st[SOA_Q * nchan + ch]
                 pmax[ch] = -1.0
