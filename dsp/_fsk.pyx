@@ -221,23 +221,23 @@ cdef extern from *:
         }
     }
 
-    /* m samples of every channel from x (int16, rows rowstride apart) to xt[i * nchan + ch],
-       scaled to +-1 (exactly x * (1.0 / 32768.0): a power of two). */
+    /* m samples of channels lane[0..nlane) of x (int16, rows rowstride apart) to
+       xt[i * nlane + j], scaled to +-1 (exactly x * (1.0 / 32768.0): a power of two). */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
     __attribute__((target_clones("avx2", "default")))
     #endif
-    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, Py_ssize_t nchan,
-                              Py_ssize_t m, float *__restrict xt)
+    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
+                              Py_ssize_t nlane, Py_ssize_t m, float *__restrict xt)
     {
-        for (Py_ssize_t ch = 0; ch < nchan; ch++) {
-            const int16_t *__restrict row = x + ch * rowstride;
+        for (Py_ssize_t j = 0; j < nlane; j++) {
+            const int16_t *__restrict row = x + lane[j] * rowstride;
             for (Py_ssize_t i = 0; i < m; i++)
-                xt[i * nchan + ch] = (float)row[i] * (1.0f / 32768.0f);
+                xt[i * nlane + j] = (float)row[i] * (1.0f / 32768.0f);
         }
     }
     """
-    void fsk_transpose(const int16_t* x, Py_ssize_t rowstride, Py_ssize_t nchan, Py_ssize_t m,
-                       float* xt) noexcept nogil
+    void fsk_transpose(const int16_t* x, Py_ssize_t rowstride, const Py_ssize_t* lane,
+                       Py_ssize_t nlane, Py_ssize_t m, float* xt) noexcept nogil
     void fsk_front_chunk(Py_ssize_t nchan, Py_ssize_t m, const float* xt, const float* lc,
                          const float* ls, const float* sos, float alpha, float* st,
                          float* iout, float* qout, float* pout, float* pmax) noexcept nogil
@@ -281,7 +281,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
     message (tells Bell 202 from V.23). Positions are absolute sample
     counts (pos is the position of x[:, 0]).
     """
-    cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, k, c0, m, j0
+    cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, k, c0, m, j0, j, na = 0
     cdef Py_ssize_t nev = 0
     cdef float d = 0.0, p, prev, pi_, pq_
     cdef int lo, b
@@ -289,28 +289,39 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
     cdef double spb = 8000.0 / 1200.0
     cdef float lc[CHUNK]
     cdef float ls[CHUNK]
-    if nchan == 0 or n == 0:
+    for ch in range(nchan):
+        na += armed[ch] != 0
+    if na == 0 or n == 0:
         return 0
+    # the armed channels are the lanes of the front end (a disarmed channel costs nothing)
+    cdef Py_ssize_t* act = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * na)
     # scratch: SoA state, then per chunk the samples, I, Q, power (sample-major), then
-    # the largest power and the I/Q before the chunk, per channel
-    cdef float* st = <float*>malloc(sizeof(float) * nchan * (SOA + 4 * CHUNK + 3))
-    if st == NULL:
+    # the largest power and the I/Q before the chunk, per lane
+    cdef float* st = <float*>malloc(sizeof(float) * na * (SOA + 4 * CHUNK + 3))
+    if st == NULL or act == NULL:
+        free(st)
+        free(act)
         raise MemoryError()
-    cdef float* xt = st + SOA * nchan
-    cdef float* iq = xt + CHUNK * nchan
-    cdef float* qq = iq + CHUNK * nchan
-    cdef float* pp = qq + CHUNK * nchan
-    cdef float* pmax = pp + CHUNK * nchan
-    cdef float* pi0 = pmax + nchan
-    cdef float* pq0 = pi0 + nchan
+    cdef float* xt = st + SOA * na
+    cdef float* iq = xt + CHUNK * na
+    cdef float* qq = iq + CHUNK * na
+    cdef float* pp = qq + CHUNK * na
+    cdef float* pmax = pp + CHUNK * na
+    cdef float* pi0 = pmax + na
+    cdef float* pq0 = pi0 + na
     with nogil:
-        for k in range(8):
-            for ch in range(nchan):
-                st[k * nchan + ch] = fs[ch, F_BQ + k]
+        j = 0
         for ch in range(nchan):
-            st[SOA_I * nchan + ch] = fs[ch, F_PI]
-            st[SOA_Q * nchan + ch] = fs[ch, F_PQ]
-            st[SOA_POW * nchan + ch] = fs[ch, F_POW]
+            if armed[ch]:
+                act[j] = ch
+                j += 1
+        for j in range(na):
+            ch = act[j]
+            for k in range(8):
+                st[k * na + j] = fs[ch, F_BQ + k]
+            st[SOA_I * na + j] = fs[ch, F_PI]
+            st[SOA_Q * na + j] = fs[ch, F_PQ]
+            st[SOA_POW * na + j] = fs[ch, F_POW]
         c0 = 0
         while c0 < n:
             m = n - c0 if n - c0 < CHUNK else CHUNK
@@ -318,37 +329,36 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                 lo = <int>((pos + c0 + i) % LO_PERIOD)
                 lc[i] = lo_c[lo]
                 ls[i] = lo_s[lo]
-            fsk_transpose(&x[0, c0], n, nchan, m, xt)
-            for ch in range(nchan):
-                pi0[ch] = st[SOA_I * nchan + ch]
-                pq0[ch] = st[SOA_Q * nchan + ch]
-                pmax[ch] = -1.0
-            fsk_front_chunk(nchan, m, xt, lc, ls, &sos[0, 0], alpha, st, iq, qq, pp, pmax)
+            fsk_transpose(&x[0, c0], n, act, na, m, xt)
+            for j in range(na):
+                pi0[j] = st[SOA_I * na + j]
+                pq0[j] = st[SOA_Q * na + j]
+                pmax[j] = -1.0
+            fsk_front_chunk(na, m, xt, lc, ls, &sos[0, 0], alpha, st, iq, qq, pp, pmax)
 
-            for ch in range(nchan):
-                if not armed[ch]:
-                    continue
-                if not ist[ch, I_CD] and pmax[ch] <= cd_on:
+            for j in range(na):
+                ch = act[j]
+                if not ist[ch, I_CD] and pmax[j] <= cd_on:
                     # No carrier and none coming in this chunk: the per-sample loop would
                     # only push the boxcar; push its last BOX values and keep the last d.
                     j0 = m - BOX if m > BOX else 0
                     ist[ch, I_BOXI] = (ist[ch, I_BOXI] + j0) % BOX
                     for i in range(j0, m):
                         if i == 0:
-                            pi_, pq_ = pi0[ch], pq0[ch]
+                            pi_, pq_ = pi0[j], pq0[j]
                         else:
-                            pi_, pq_ = iq[(i - 1) * nchan + ch], qq[(i - 1) * nchan + ch]
-                        d = _box(fs, ist, ch, _disc(iq[i * nchan + ch], qq[i * nchan + ch], pi_, pq_))
+                            pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
+                        d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
                     fs[ch, F_PREVD] = d
                     continue
                 for i in range(m):
                     now = pos + c0 + i
                     if i == 0:
-                        pi_, pq_ = pi0[ch], pq0[ch]
+                        pi_, pq_ = pi0[j], pq0[j]
                     else:
-                        pi_, pq_ = iq[(i - 1) * nchan + ch], qq[(i - 1) * nchan + ch]
-                    d = _box(fs, ist, ch, _disc(iq[i * nchan + ch], qq[i * nchan + ch], pi_, pq_))
-                    p = pp[i * nchan + ch]
+                        pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
+                    d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
+                    p = pp[i * na + j]
                     prev = fs[ch, F_PREVD]
                     fs[ch, F_PREVD] = d
 
@@ -433,13 +443,13 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                         continue
                     ist[ch, I_BIT] += 1
             c0 += m
-        for ch in range(nchan):
-            if not armed[ch]:
-                continue
+        for j in range(na):
+            ch = act[j]
             for k in range(8):
-                fs[ch, F_BQ + k] = st[k * nchan + ch]
-            fs[ch, F_PI] = st[SOA_I * nchan + ch]
-            fs[ch, F_PQ] = st[SOA_Q * nchan + ch]
-            fs[ch, F_POW] = st[SOA_POW * nchan + ch]
+                fs[ch, F_BQ + k] = st[k * na + j]
+            fs[ch, F_PI] = st[SOA_I * na + j]
+            fs[ch, F_PQ] = st[SOA_Q * na + j]
+            fs[ch, F_POW] = st[SOA_POW * na + j]
     free(st)
+    free(act)
     return nev
