@@ -2,8 +2,10 @@
 """Batched 1200-baud FSK receiver (Bell 202 and V.23) with UART and message framing.
 
 Why this shape: the receiver runs on every FXO channel between rings, so the
-per-sample work is one nogil loop over samples (outer) and channels (inner),
-and Python sees only finished messages. Both standards share a centre of
+work is one nogil pass per block, in chunks of CHUNK samples: the front end
+runs channels inner over the armed channels (vectorised, fsk_front_chunk),
+then each channel's UART over the chunk, skipped where there is no carrier
+and none can start; Python sees only finished messages. Both standards share a centre of
 1700 Hz (Bell 202 1200/2200, V.23 1300/2100), so one discriminator receives
 either: mix to baseband at 1700 Hz, low-pass I/Q (two biquads), take the
 normalised phase step Im(z[n] conj(z[n-1])) / |z[n]|^2 (level independent,
