@@ -2,8 +2,10 @@
 """Batched 1200-baud FSK receiver (Bell 202 and V.23) with UART and message framing.
 
 Why this shape: the receiver runs on every FXO channel between rings, so the
-per-sample work is one nogil loop over samples (outer) and channels (inner),
-and Python sees only finished messages. Both standards share a centre of
+work is one nogil pass per block, in chunks of CHUNK samples: the front end
+runs channels inner over the armed channels (vectorised, fsk_front_chunk),
+then each channel's UART over the chunk, skipped where there is no carrier
+and none can start; Python sees only finished messages. Both standards share a centre of
 1700 Hz (Bell 202 1200/2200, V.23 1300/2100), so one discriminator receives
 either: mix to baseband at 1700 Hz, low-pass I/Q (two biquads), take the
 normalised phase step Im(z[n] conj(z[n-1])) / |z[n]|^2 (level independent,
@@ -23,6 +25,7 @@ owns the state arrays; nothing here allocates or raises.
 """
 from libc.stdint cimport int16_t, int64_t, uint8_t
 from libc.math cimport fabs
+from libc.stdlib cimport malloc, free
 
 # float state columns
 cdef enum:
@@ -150,6 +153,124 @@ cdef inline Py_ssize_t _emit(int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1
     return nev
 
 
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* One sample on every channel (the inner, vectorised loop of fsk_front_chunk). */
+    static inline void fsk_front_sample(Py_ssize_t nchan, const float *__restrict xs, float c, float s,
+                                        const float *__restrict k, float alpha,
+                                        float *__restrict zi0, float *__restrict zi1,
+                                        float *__restrict zq0, float *__restrict zq1,
+                                        float *__restrict wi0, float *__restrict wi1,
+                                        float *__restrict wq0, float *__restrict wq1,
+                                        float *__restrict pw, float *__restrict io,
+                                        float *__restrict qo, float *__restrict po,
+                                        float *__restrict pmax)
+    {
+        const float b0 = k[0], b1 = k[1], b2 = k[2], a1 = k[4], a2 = k[5];
+        const float c0 = k[6], c1 = k[7], c2 = k[8], e1 = k[10], e2 = k[11];
+        for (Py_ssize_t ch = 0; ch < nchan; ch++) {
+            float i_ = xs[ch] * c, q_ = xs[ch] * s, y, p, w;
+            y = b0 * i_ + zi0[ch];
+            zi0[ch] = b1 * i_ - a1 * y + zi1[ch];
+            zi1[ch] = b2 * i_ - a2 * y;
+            i_ = y;
+            y = b0 * q_ + zq0[ch];
+            zq0[ch] = b1 * q_ - a1 * y + zq1[ch];
+            zq1[ch] = b2 * q_ - a2 * y;
+            q_ = y;
+            y = c0 * i_ + wi0[ch];
+            wi0[ch] = c1 * i_ - e1 * y + wi1[ch];
+            wi1[ch] = c2 * i_ - e2 * y;
+            i_ = y;
+            y = c0 * q_ + wq0[ch];
+            wq0[ch] = c1 * q_ - e1 * y + wq1[ch];
+            wq1[ch] = c2 * q_ - e2 * y;
+            q_ = y;
+            p = i_ * i_ + q_ * q_;
+            w = pw[ch] + alpha * (p - pw[ch]);
+            pw[ch] = w;
+            io[ch] = i_;
+            qo[ch] = q_;
+            po[ch] = w;
+            pmax[ch] = w > pmax[ch] ? w : pmax[ch];
+        }
+    }
+
+    /* Front end of m samples on every channel, channels inner (vectorised): mix to
+       baseband, two biquads on I and Q, smoothed power; the same float operations in
+       the same order as _frontend, so the same values (no FMA: the AVX2 clone does
+       not enable it). State is structure-of-arrays, st[k * nchan + ch]: k = 0..7
+       biquads (as F_BQ), 8 I, 9 Q, 10 power. Writes I, Q and the smoothed power per
+       sample ([i * nchan + ch]) and the largest smoothed power per channel. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+    __attribute__((target_clones("avx2", "default")))
+    #endif
+    static void fsk_front_chunk(Py_ssize_t nchan, Py_ssize_t m, const float *xt,
+                                const float *lc, const float *ls, const float *sos, float alpha,
+                                float *st, float *iout, float *qout, float *pout, float *pmax)
+    {
+        for (Py_ssize_t i = 0; i < m; i++)
+            fsk_front_sample(nchan, xt + i * nchan, lc[i], ls[i], sos, alpha,
+                             st, st + nchan, st + 2 * nchan, st + 3 * nchan,
+                             st + 4 * nchan, st + 5 * nchan, st + 6 * nchan, st + 7 * nchan,
+                             st + 10 * nchan, iout + i * nchan, qout + i * nchan, pout + i * nchan, pmax);
+        if (m > 0) {
+            memcpy(st + 8 * nchan, iout + (m - 1) * nchan, sizeof(float) * (size_t)nchan);
+            memcpy(st + 9 * nchan, qout + (m - 1) * nchan, sizeof(float) * (size_t)nchan);
+        }
+    }
+
+    /* m samples of channels lane[0..nlane) of x (int16, rows rowstride apart) to
+       xt[i * nlane + j], scaled to +-1 (exactly x * (1.0 / 32768.0): a power of two). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+    __attribute__((target_clones("avx2", "default")))
+    #endif
+    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
+                              Py_ssize_t nlane, Py_ssize_t m, float *__restrict xt)
+    {
+        for (Py_ssize_t j = 0; j < nlane; j++) {
+            const int16_t *__restrict row = x + lane[j] * rowstride;
+            for (Py_ssize_t i = 0; i < m; i++)
+                xt[i * nlane + j] = (float)row[i] * (1.0f / 32768.0f);
+        }
+    }
+    """
+    void fsk_transpose(const int16_t* x, Py_ssize_t rowstride, const Py_ssize_t* lane,
+                       Py_ssize_t nlane, Py_ssize_t m, float* xt) noexcept nogil
+    void fsk_front_chunk(Py_ssize_t nchan, Py_ssize_t m, const float* xt, const float* lc,
+                         const float* ls, const float* sos, float alpha, float* st,
+                         float* iout, float* qout, float* pout, float* pmax) noexcept nogil
+
+
+cdef enum:
+    CHUNK = 64      # samples per front-end pass (scratch stays in cache)
+    SOA = 11        # struct-of-arrays state rows: 8 biquad, I, Q, power
+    SOA_I = 8
+    SOA_Q = 9
+    SOA_POW = 10
+
+
+cdef inline float _disc(float i_, float q_, float pi_, float pq_) noexcept nogil:
+    """Normalised phase step, exactly as _frontend computes it."""
+    cdef float p = i_ * i_ + q_ * q_
+    cdef float d = (q_ * pi_ - i_ * pq_) / (p + 1e-30)
+    return d
+
+
+cdef inline float _box(float[:, ::1] fs, int64_t[:, ::1] ist, Py_ssize_t ch, float d) noexcept nogil:
+    """Push raw d into the boxcar ring; the smoothed value, summed in slot order as before."""
+    cdef Py_ssize_t j
+    cdef float acc = 0.0
+    fs[ch, F_BOX + ist[ch, I_BOXI]] = d
+    ist[ch, I_BOXI] = (ist[ch, I_BOXI] + 1) % BOX
+    for j in range(BOX):
+        acc = acc + fs[ch, F_BOX + j]
+    return acc * (1.0 / BOX)
+
+
 def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1] ds,
            int64_t[:, ::1] ist, uint8_t[:, ::1] msg, const uint8_t[::1] armed,
            const float[:, ::1] sos, const float[::1] lo_c, const float[::1] lo_s,
@@ -162,107 +283,175 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
     message (tells Bell 202 from V.23). Positions are absolute sample
     counts (pos is the position of x[:, 0]).
     """
-    cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, j
+    cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, k, c0, m, j0, j, na = 0
     cdef Py_ssize_t nev = 0
-    cdef float d, p, acc, prev
+    cdef float d = 0.0, p, prev, pi_, pq_
     cdef int lo, b
     cdef int64_t now
     cdef double spb = 8000.0 / 1200.0
+    cdef float lc[CHUNK]
+    cdef float ls[CHUNK]
+    for ch in range(nchan):
+        na += armed[ch] != 0
+    if na == 0 or n == 0:
+        return 0
+    # the armed channels are the lanes of the front end (a disarmed channel costs nothing)
+    cdef Py_ssize_t* act = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * na)
+    # scratch: SoA state, then per chunk the samples, I, Q, power (sample-major), then
+    # the largest power and the I/Q before the chunk, per lane
+    cdef float* st = <float*>malloc(sizeof(float) * na * (SOA + 4 * CHUNK + 3))
+    if st == NULL or act == NULL:
+        free(st)
+        free(act)
+        raise MemoryError()
+    cdef float* xt = st + SOA * na
+    cdef float* iq = xt + CHUNK * na
+    cdef float* qq = iq + CHUNK * na
+    cdef float* pp = qq + CHUNK * na
+    cdef float* pmax = pp + CHUNK * na
+    cdef float* pi0 = pmax + na
+    cdef float* pq0 = pi0 + na
     with nogil:
-        for i in range(n):
-            lo = <int>((pos + i) % LO_PERIOD)
-            now = pos + i
-            for ch in range(nchan):
-                if not armed[ch]:
-                    continue
-                d = _frontend(x[ch, i] * (1.0 / 32768.0), lo_c[lo], lo_s[lo], fs, ch, sos, alpha, &p)
-                fs[ch, F_BOX + ist[ch, I_BOXI]] = d
-                ist[ch, I_BOXI] = (ist[ch, I_BOXI] + 1) % BOX
-                acc = 0.0
-                for j in range(BOX):
-                    acc = acc + fs[ch, F_BOX + j]
-                d = acc * (1.0 / BOX)
-                prev = fs[ch, F_PREVD]
-                fs[ch, F_PREVD] = d
+        j = 0
+        for ch in range(nchan):
+            if armed[ch]:
+                act[j] = ch
+                j += 1
+        for j in range(na):
+            ch = act[j]
+            for k in range(8):
+                st[k * na + j] = fs[ch, F_BQ + k]
+            st[SOA_I * na + j] = fs[ch, F_PI]
+            st[SOA_Q * na + j] = fs[ch, F_PQ]
+            st[SOA_POW * na + j] = fs[ch, F_POW]
+        c0 = 0
+        while c0 < n:
+            m = n - c0 if n - c0 < CHUNK else CHUNK
+            for i in range(m):
+                lo = <int>((pos + c0 + i) % LO_PERIOD)
+                lc[i] = lo_c[lo]
+                ls[i] = lo_s[lo]
+            fsk_transpose(&x[0, c0], n, act, na, m, xt)
+            for j in range(na):
+                pi0[j] = st[SOA_I * na + j]
+                pq0[j] = st[SOA_Q * na + j]
+                pmax[j] = -1.0
+            fsk_front_chunk(na, m, xt, lc, ls, &sos[0, 0], alpha, st, iq, qq, pp, pmax)
 
-                # carrier detect with hysteresis
-                if not ist[ch, I_CD]:
-                    if p <= cd_on:
-                        continue
-                    ist[ch, I_CD] = 1
-                    ist[ch, I_ST] = 0
-                    ist[ch, I_IDLE] = 0
-                    ist[ch, I_INMSG] = 0
-                    ist[ch, I_MPOS] = 0
-                    ist[ch, I_CSTART] = now
-                    ds[ch, D_MSUM] = 0.0
-                    ist[ch, I_MCNT] = 0
-                    continue  # no valid previous discriminator value yet
-                elif p < cd_off:
-                    ist[ch, I_CD] = 0
-                    if ist[ch, I_INMSG]:
-                        nev = _emit(ev, evb, evm, nev, ch, EV_CARRIER_LOST, ist[ch, I_MSTART], now,
-                                    msg, ds, ist)
-                    continue
-
-                b = 1 if d < 0.0 else 0  # mark = below 1700 Hz
-                if ist[ch, I_ST] == 0:
-                    if b == 0:
-                        # start bit: interpolate the zero crossing between the last two samples
-                        ist[ch, I_ST] = 1
-                        ist[ch, I_BIT] = 0
-                        ist[ch, I_SHR] = 0
-                        if prev < 0.0 and d != prev:
-                            ds[ch, D_BT] = spb * 0.5 - d / (d - prev)
+            for j in range(na):
+                ch = act[j]
+                if not ist[ch, I_CD] and pmax[j] <= cd_on:
+                    # No carrier and none coming in this chunk: the per-sample loop would
+                    # only push the boxcar; push its last BOX values and keep the last d.
+                    j0 = m - BOX if m > BOX else 0
+                    ist[ch, I_BOXI] = (ist[ch, I_BOXI] + j0) % BOX
+                    for i in range(j0, m):
+                        if i == 0:
+                            pi_, pq_ = pi0[j], pq0[j]
                         else:
-                            ds[ch, D_BT] = spb * 0.5 - 0.5
-                        ds[ch, D_LSUM] = ds[ch, D_MSUM]
-                        ist[ch, I_LCNT] = ist[ch, I_MCNT]
+                            pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
+                        d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
+                    fs[ch, F_PREVD] = d
+                    continue
+                for i in range(m):
+                    now = pos + c0 + i
+                    if i == 0:
+                        pi_, pq_ = pi0[j], pq0[j]
+                    else:
+                        pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
+                    d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
+                    p = pp[i * na + j]
+                    prev = fs[ch, F_PREVD]
+                    fs[ch, F_PREVD] = d
+
+                    # carrier detect with hysteresis
+                    if not ist[ch, I_CD]:
+                        if p <= cd_on:
+                            continue
+                        ist[ch, I_CD] = 1
+                        ist[ch, I_ST] = 0
+                        ist[ch, I_IDLE] = 0
+                        ist[ch, I_INMSG] = 0
+                        ist[ch, I_MPOS] = 0
+                        ist[ch, I_CSTART] = now
                         ds[ch, D_MSUM] = 0.0
                         ist[ch, I_MCNT] = 0
-                    else:
-                        ist[ch, I_IDLE] += 1
-                        ds[ch, D_MSUM] += d
-                        ist[ch, I_MCNT] += 1
-                        if ist[ch, I_INMSG] and ist[ch, I_IDLE] > max_gap:
-                            nev = _emit(ev, evb, evm, nev, ch, EV_GAP, ist[ch, I_MSTART], now,
-                                        msg, ds, ist)
-                            ist[ch, I_CSTART] = now
-                    continue
-
-                ds[ch, D_BT] -= 1.0
-                if ds[ch, D_BT] >= 0.5:
-                    continue
-                ds[ch, D_BT] += spb
-                if ist[ch, I_BIT] == 0:
-                    if b != 0:  # false start: back to hunting
-                        ist[ch, I_ST] = 0
-                        continue
-                elif ist[ch, I_BIT] <= 8:
-                    ist[ch, I_SHR] |= b << (ist[ch, I_BIT] - 1)
-                else:  # stop bit
-                    ist[ch, I_ST] = 0
-                    if b == 1:
+                        continue  # no valid previous discriminator value yet
+                    elif p < cd_off:
+                        ist[ch, I_CD] = 0
                         if ist[ch, I_INMSG]:
-                            msg[ch, ist[ch, I_MPOS]] = <uint8_t>ist[ch, I_SHR]
-                            ist[ch, I_MPOS] += 1
-                        elif ist[ch, I_IDLE] >= min_idle:
-                            ist[ch, I_INMSG] = 1
-                            ist[ch, I_MSTART] = ist[ch, I_CSTART]
-                            ds[ch, D_MSGM] = ds[ch, D_LSUM]
-                            ist[ch, I_MSGMC] = ist[ch, I_LCNT]
-                            msg[ch, 0] = <uint8_t>ist[ch, I_SHR]
-                            ist[ch, I_MPOS] = 1
-                        if ist[ch, I_INMSG] and ist[ch, I_MPOS] >= 2 and \
-                                ist[ch, I_MPOS] == msg[ch, 1] + 3:
-                            nev = _emit(ev, evb, evm, nev, ch, EV_MESSAGE, ist[ch, I_MSTART], now,
+                            nev = _emit(ev, evb, evm, nev, ch, EV_CARRIER_LOST, ist[ch, I_MSTART], now,
+                                        msg, ds, ist)
+                        continue
+
+                    b = 1 if d < 0.0 else 0  # mark = below 1700 Hz
+                    if ist[ch, I_ST] == 0:
+                        if b == 0:
+                            # start bit: interpolate the zero crossing between the last two samples
+                            ist[ch, I_ST] = 1
+                            ist[ch, I_BIT] = 0
+                            ist[ch, I_SHR] = 0
+                            if prev < 0.0 and d != prev:
+                                ds[ch, D_BT] = spb * 0.5 - d / (d - prev)
+                            else:
+                                ds[ch, D_BT] = spb * 0.5 - 0.5
+                            ds[ch, D_LSUM] = ds[ch, D_MSUM]
+                            ist[ch, I_LCNT] = ist[ch, I_MCNT]
+                            ds[ch, D_MSUM] = 0.0
+                            ist[ch, I_MCNT] = 0
+                        else:
+                            ist[ch, I_IDLE] += 1
+                            ds[ch, D_MSUM] += d
+                            ist[ch, I_MCNT] += 1
+                            if ist[ch, I_INMSG] and ist[ch, I_IDLE] > max_gap:
+                                nev = _emit(ev, evb, evm, nev, ch, EV_GAP, ist[ch, I_MSTART], now,
+                                            msg, ds, ist)
+                                ist[ch, I_CSTART] = now
+                        continue
+
+                    ds[ch, D_BT] -= 1.0
+                    if ds[ch, D_BT] >= 0.5:
+                        continue
+                    ds[ch, D_BT] += spb
+                    if ist[ch, I_BIT] == 0:
+                        if b != 0:  # false start: back to hunting
+                            ist[ch, I_ST] = 0
+                            continue
+                    elif ist[ch, I_BIT] <= 8:
+                        ist[ch, I_SHR] |= b << (ist[ch, I_BIT] - 1)
+                    else:  # stop bit
+                        ist[ch, I_ST] = 0
+                        if b == 1:
+                            if ist[ch, I_INMSG]:
+                                msg[ch, ist[ch, I_MPOS]] = <uint8_t>ist[ch, I_SHR]
+                                ist[ch, I_MPOS] += 1
+                            elif ist[ch, I_IDLE] >= min_idle:
+                                ist[ch, I_INMSG] = 1
+                                ist[ch, I_MSTART] = ist[ch, I_CSTART]
+                                ds[ch, D_MSGM] = ds[ch, D_LSUM]
+                                ist[ch, I_MSGMC] = ist[ch, I_LCNT]
+                                msg[ch, 0] = <uint8_t>ist[ch, I_SHR]
+                                ist[ch, I_MPOS] = 1
+                            if ist[ch, I_INMSG] and ist[ch, I_MPOS] >= 2 and \
+                                    ist[ch, I_MPOS] == msg[ch, 1] + 3:
+                                nev = _emit(ev, evb, evm, nev, ch, EV_MESSAGE, ist[ch, I_MSTART], now,
+                                            msg, ds, ist)
+                                ist[ch, I_CSTART] = now
+                        elif ist[ch, I_INMSG]:
+                            nev = _emit(ev, evb, evm, nev, ch, EV_FRAMING, ist[ch, I_MSTART], now,
                                         msg, ds, ist)
                             ist[ch, I_CSTART] = now
-                    elif ist[ch, I_INMSG]:
-                        nev = _emit(ev, evb, evm, nev, ch, EV_FRAMING, ist[ch, I_MSTART], now,
-                                    msg, ds, ist)
-                        ist[ch, I_CSTART] = now
-                    ist[ch, I_IDLE] = 0
-                    continue
-                ist[ch, I_BIT] += 1
+                        ist[ch, I_IDLE] = 0
+                        continue
+                    ist[ch, I_BIT] += 1
+            c0 += m
+        for j in range(na):
+            ch = act[j]
+            for k in range(8):
+                fs[ch, F_BQ + k] = st[k * na + j]
+            fs[ch, F_PI] = st[SOA_I * na + j]
+            fs[ch, F_PQ] = st[SOA_Q * na + j]
+            fs[ch, F_POW] = st[SOA_POW * na + j]
+    free(st)
+    free(act)
     return nev

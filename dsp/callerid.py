@@ -600,6 +600,9 @@ class CallerIdDetector:
         self.require_seizure = require_seizure
         self._ring = np.zeros((self.nchan, self.RING), np.int16) if require_seizure else None
         self._ring_end = 0
+        # e^(-j 2 pi 600 t): the seizure's 600 Hz in the discriminator, over the longest preamble
+        self._seizure_phasor = np.exp(-2j * np.pi * 600.0 * np.arange(int(self.PREAMBLE_S * RATE)) / RATE) \
+            if require_seizure else None
         k = np.arange(_fsk.LO_LEN)
         self._lo_c = np.cos(2 * np.pi * 1700.0 * k / RATE).astype(np.float32)
         self._lo_s = (-np.sin(2 * np.pi * 1700.0 * k / RATE)).astype(np.float32)
@@ -711,7 +714,8 @@ class CallerIdDetector:
                              self._sos, self._lo_c, self._lo_s, self.POWER_ALPHA, d, p)
         dd = d[0].astype(np.float64)
         # share of the discriminator at 600 Hz (alternating bits at 1200 baud), sliding window
-        z = np.concatenate([[0.0], np.cumsum(dd * np.exp(-2j * np.pi * 600.0 * np.arange(n) / RATE))])
+        assert self._seizure_phasor is not None and n <= len(self._seizure_phasor)
+        z = np.concatenate([[0.0], np.cumsum(dd * self._seizure_phasor[:n])])
         m = np.concatenate([[0.0], np.cumsum(np.abs(dd))])
         score = np.abs(z[win:] - z[:-win]) / np.maximum(m[win:] - m[:-win], 1e-12)
         # only windows with carrier throughout (a transient out of silence is not a seizure)
