@@ -45,3 +45,39 @@ def test_a_slow_and_a_fast_client_at_5000_events_a_second_each_get_every_event_o
     assert slow["overflows"] >= 1 and slow["reconnects"] == slow["overflows"]
     assert res["journal_pages"] >= 1          # a resume went back further than the server's memory
     assert res["ok"]
+
+
+def test_the_journal_reserves_the_next_block_before_the_bus_needs_it(tmp_path):
+    """The bus does not wait on the journal's writer at a block boundary: half-way through a
+    block the next one is committed by the writer thread. Here the writer is then held (a long
+    transaction: its lock taken) while the bus publishes past the boundary; the bus goes on."""
+    import sqlite3
+    import threading
+
+    from voiceserver.core import journal as journal_mod
+    from voiceserver.core.events import EventBus, ServerEventKind
+    db = tmp_path / "events.db"
+    j = journal_mod.EventJournal(str(db), "pbx1")
+    bus = EventBus()
+    first = j.open()
+    bus.start_at(first)
+    bus.subscribe(j, first=True)
+    block = journal_mod.RESERVE
+
+    def publish(n: int) -> None:
+        for i in range(n):
+            bus.publish(i, ServerEventKind.CALL_DIGIT, chan=1, call_id="c", board="b", digit="1", masked=False)
+    publish(block // 2 + 10)
+    assert j.drain()
+    assert j.reserved == first + 2 * block - 1
+    stored = sqlite3.connect(db).execute("SELECT reserved FROM journal_servers").fetchone()[0]
+    assert stored == j.reserved
+    with j._lock:                                    # the writer is stuck in a transaction
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (publish(block), done.set()))
+        t.start()
+        t.join(30.0)                                 # a guard, not a timing check
+        assert done.is_set(), "the bus waited on the journal's writer"
+    assert j.drain()
+    j.close()
+    assert bus.last_seq == first + block // 2 + 10 + block - 1
