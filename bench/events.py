@@ -306,6 +306,7 @@ async def simulate(rate: int, sim_seconds: float, work: Path, *, slow_every: int
         await asyncio.sleep(0.01)
     longest_publish = longest_tick = 0.0
     waits = over_1ms = over_10ms = 0
+    slowest: list[tuple[float, int]] = []      # (ms, seq) of the publishes over 10 ms
     start = time.perf_counter()
     cpu0 = time.process_time()
     for t in range(ticks):
@@ -316,13 +317,15 @@ async def simulate(rate: int, sim_seconds: float, work: Path, *, slow_every: int
         tick_start = time.perf_counter()
         for i in range(per_tick):
             t0 = time.perf_counter()
-            bus.publish(t, ServerEventKind.CALL_DIGIT, chan=i % 240, call_id=f"s-{t // 500}-{i % 30}",
-                        board="sim", digit=str(i % 10), masked=False)
+            ev = bus.publish(t, ServerEventKind.CALL_DIGIT, chan=i % 240, call_id=f"s-{t // 500}-{i % 30}",
+                             board="sim", digit=str(i % 10), masked=False)
             took = time.perf_counter() - t0
             if took > 0.001:
                 over_1ms += 1
                 over_10ms += took > 0.010
                 longest_publish = max(longest_publish, took)
+                if took > 0.010:
+                    slowest.append((round(took * 1e3, 1), ev.seq))
         longest_tick = max(longest_tick, time.perf_counter() - tick_start)
         published += per_tick
         if slow_paused_at and published - slow_paused_at[0] >= pause_events:
@@ -352,6 +355,7 @@ async def simulate(rate: int, sim_seconds: float, work: Path, *, slow_every: int
             "server_cpu_us_per_event": round(publish_cpu / total * 1e6, 1),
             "longest_publish_ms": round(longest_publish * 1e3, 3), "longest_tick_ms": round(longest_tick * 1e3, 3),
             "publishes_over_1ms": over_1ms, "publishes_over_10ms": over_10ms,
+            "slowest_publishes": sorted(slowest, reverse=True)[:10],
             "clock_waits": waits, "journal_pages": journal_pages, "clients": clients, "ok": ok}
 
 
@@ -400,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"longest tick {res['longest_tick_ms']} ms, publishes over 1 ms "
                   f"{res['publishes_over_1ms']}, over 10 ms {res['publishes_over_10ms']}; "
                   f"journal pages read {res['journal_pages']}")
+            print(f"  slowest publishes (ms, seq): {res['slowest_publishes']}")
             for mode, c in res["clients"].items():
                 print(f"  {mode}: {c['count']:,} events, seq {c['first']}..{c['last']}, overflows "
                       f"{c['overflows']}, reconnects {c['reconnects']}, missing {c['missing']}, "
