@@ -33,8 +33,9 @@ from typing import Any
 import aiohttp
 
 from voiceserver.api.client import EventClient
+from voiceserver.core.events import ServerEventKind as K
 
-KINDS = ["call.callerid", "call.play", "call.bridge", "call.end"]      # what this program needs
+KINDS = [K.CALL_CALLERID, K.CALL_PLAY, K.CALL_BRIDGE, K.CALL_END]      # what this program needs
 
 
 class Acd:
@@ -50,17 +51,17 @@ class Acd:
 
     async def handle(self, ev: dict[str, Any]) -> None:
         kind, call_id = ev["kind"], ev.get("call_id")
-        if kind == "journal.gap":
+        if kind == K.JOURNAL_GAP:
             say(f"GAP {ev['from']}..{ev['to']}: {ev['reason']}")
-        elif kind == "call.callerid":
+        elif kind == K.CALL_CALLERID:
             line = self.lines[call_id] = f"{ev.get('board')}:{ev.get('chan')}"
             say(f"POP {ev.get('caller') or 'unknown'} {ev.get('name') or '-'} call={call_id} line={line}")
-        elif kind == "call.play" and call_id and call_id not in self.routed and call_id not in self.ended:
+        elif kind == K.CALL_PLAY and call_id and call_id not in self.routed and call_id not in self.ended:
             self.routed.add(call_id)
             await self.route(call_id)
-        elif kind == "call.bridge" and ev.get("agent"):
+        elif kind == K.CALL_BRIDGE and ev.get("agent"):
             say(f"AGENT {ev['agent']} call={call_id}")
-        elif kind == "call.end" and call_id:          # each leg of the call (the caller's, an agent's)
+        elif kind == K.CALL_END and call_id:          # each leg of the call (the caller's, an agent's)
             line = f"{ev.get('board')}:{ev.get('chan')}"
             if self.lines.get(call_id, line) != line:
                 say(f"LEG-END call={call_id} line={line} reason={ev.get('reason')}")
