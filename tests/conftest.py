@@ -47,6 +47,7 @@ E2E_TESTS = (
     "dsp/test_dsp_independent.py",    # imports in a fresh interpreter
     "hwsim/test_spawn.py",            # hwsim and stubborn processes, started and stopped
     "server/test_api_cli.py::test_an_agent_user_follows_its_own_events_only",  # `voiceboard events -f`
+    "server/test_stream_load.py",     # two WebSocket client processes, 150,000 events
 )
 # Helpers that start hwsim or `voiceboard serve`: a module using them is e2e.
 E2E_KITS = {"prockit", "servekit", "acdkit", "dahdikit"}

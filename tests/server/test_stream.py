@@ -150,6 +150,28 @@ def test_without_a_journal_what_memory_no_longer_holds_is_a_gap(tmp_path):
     assert [e["seq"] for e in got[1:]] == list(range(21, 31))
 
 
+def test_a_catch_up_waits_for_the_journal_to_commit_what_memory_no_longer_holds(tmp_path):
+    """The journal commits behind the bus (here once a second); a client resuming from a seq
+    the memory (10 events) no longer holds, before the journal has it, gets it all the same:
+    never the memory's events with a silent hole before them."""
+    async def main() -> list[dict[str, Any]]:
+        srv = Server(tmp_path)
+        srv.bus.journal = type(srv.bus.journal)(maxlen=10)
+        srv.journal = EventJournal(str(tmp_path / "events.db"), "pbx1", commit_interval=1.0)
+        srv.use_journal = False                         # started here, with the slow commits
+        srv.bus.start_at(srv.journal.open())
+        srv.bus.subscribe(srv.journal, first=True)
+        await srv.start()
+        srv.api.stream.journal = (str(tmp_path / "events.db"), "pbx1")
+        seqs = srv.publish(30)
+        async with aiohttp.ClientSession() as s, s.ws_connect(srv.url(since=seqs[4]), headers=AUTH) as ws:
+            got = await receive(ws, 25)
+        await srv.stop()
+        return got
+    got = run(main())
+    assert [e["seq"] for e in got] == list(range(6, 31))
+
+
 def test_a_slow_client_is_cut_off_with_its_resume_point_and_a_fast_one_gets_everything(tmp_path):
     """Buffer 200 events a client: the slow client stops reading its socket while 40,000 events
     go out (the kernel's buffers fill, then the server's 200); the fast one reads them all as

@@ -5,9 +5,21 @@ The Asterisk Manager Interface is a line protocol: the server greets with
 of `Key: Value` lines ended by an empty line. This feed speaks enough of it
 for the tools that screen-pop callers, count queue calls and follow agents:
 
-- actions `Login` (the secret is the server's admin token: [api]
-  token_file; any user name), `Logoff`, `Ping`, `Events` (on/off), and
-  `QueueStatus` / `CoreStatus`; other actions get `Response: Error`.
+- actions `Login` (`Username`: a user of the network API, `[[api.user]]`;
+  `Secret`: its token; the admin's token, [api] token_file, with any user
+  name), `Logoff`, `Ping`, `Events` (on/off), `CoreStatus`, `QueueStatus`,
+  `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
+  (`Channel`: DAHDI/<board>-<chan> or the call id; `Cause`), `QueuePause`
+  (`Interface`: the agent, `Paused`: true = not ready, false = ready,
+  `Reason`: the not-ready reason code); other actions (`Originate`: the
+  server has no originate command) get `Response: Error`.
+- each action is checked against the user's role as the same command of
+  the network API is (voiceserver.api.roles: `monitor` may not hang up,
+  an `agent` user may hang up only its own calls and pause only its own
+  agent), and every state-changing one (Hangup, QueuePause), and every one
+  refused for its role, is a line of the API's audit log (path
+  `/ami/<Action>`). An `agent` user gets only its own events, as on the
+  event stream (voiceserver.api.stream.AgentScope).
 - events, translated from the server's bus (docs/events.md): Newchannel,
   NewCallerid, Newstate, DTMFBegin/DTMFEnd, Hangup, BridgeEnter,
   QueueCallerJoin, QueueCallerLeave, QueueCallerAbandon, AgentCalled,
@@ -22,13 +34,16 @@ never waits.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from voiceserver.api.door import AdminDoor, Request
+from voiceserver.api.roles import AGENTS, CALLS, READ, VIEW_ALL, ApiUser, Right, Role, find_user, may, token_digest
+from voiceserver.api.stream import AgentScope
 from voiceserver.core.events import EventBus, ServerEvent, ServerEventKind
+from voiceserver.core.runtime import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +128,21 @@ def translate(ev: ServerEvent) -> list[Message]:
 class AmiFeed:
     """`await feed.start()` listens on host:port (0: a free port; `feed.port` says which)."""
 
-    def __init__(self, bus: EventBus, *, host: str, port: int, token: str,
-                 status: Callable[[], dict[str, Any]] | None = None, buffer: int = BUFFER) -> None:
+    def __init__(self, bus: EventBus, *, host: str, port: int, token: str | None = None,
+                 users: tuple[ApiUser, ...] | None = None, status: Callable[[], dict[str, Any]] | None = None,
+                 buffer: int = BUFFER, backend: Any = None, audit_log: str | None = None) -> None:
+        """`users`: the network API's (voiceserver.api.token.api_users, the admin among them);
+        without them `token` is the admin's, the only user. `backend`: the voice server (its
+        `hang_up`, `agent_control`, `call_agents`, `views`), as for the network API; `status`:
+        the QueueStatus rows where there is no backend. `audit_log`: the API's audit log."""
         self.bus, self.host, self.port, self.token = bus, host, port, token
+        if users is None:
+            users = (ApiUser("admin", Role.ADMIN, token_digest(token)),) if token is not None else ()
+        self.users = users
         self.status = status            # QueueStatus: {"queues": [...], "agents": [...]} rows
+        self.backend = backend
+        self.audit_log = audit_log
+        self.door: AdminDoor | None = None
         self.buffer = buffer
         self.clients: set[_AmiClient] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -128,13 +154,36 @@ class AmiFeed:
         except OSError as exc:
             raise OSError(exc.errno, f"AMI feed: cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            self.door = AdminDoor(self.token, self.port, self.audit_log, users=self.users)
+        except OSError as exc:
+            self._server.close()
+            raise OSError(exc.errno, f"AMI feed: cannot open the audit log {self.audit_log}: "
+                                     f"{exc.strerror}") from None
         self._stop_bus = self.bus.subscribe(self._event)
         return self
+
+    def login(self, username: str, secret: str) -> ApiUser | None:
+        """The user `username` whose token `secret` is (the admin's token: any name), or None."""
+        user = find_user(self.users, secret) if secret else None
+        if user is None or (user.name != username and user.role is not Role.ADMIN):
+            return None
+        return user
+
+    def views(self) -> dict[str, Callable[[], list[dict[str, Any]]]]:
+        """The backend's queues, agents and channels (or `status`'s queues and agents)."""
+        fn = getattr(self.backend, "views", None)
+        if fn is not None:
+            return fn()
+        if self.status is None:
+            return {}
+        status = self.status
+        return {"queues": lambda: status().get("queues", []), "agents": lambda: status().get("agents", [])}
 
     def _event(self, ev: ServerEvent) -> None:
         msgs = translate(ev) if self.clients else []
         for client in list(self.clients):
-            if client.events:
+            if client.events and (client.scope is None or client.scope.wants(ev.kind.value, ev.call_id, ev.data)):
                 client.queue(msgs)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -166,6 +215,8 @@ class _AmiClient:
         self.feed = feed
         self.writer = writer
         self.authenticated = False
+        self.user: ApiUser | None = None
+        self.scope: AgentScope | None = None     # an agent user: only its own events
         self.events = False
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._sender = asyncio.ensure_future(self._send_loop())
@@ -212,9 +263,11 @@ class _AmiClient:
             action = fields.get("action", "").lower()
             aid = fields.get("actionid")
             if action == "login":
-                secret = fields.get("secret", "")
-                if hmac.compare_digest(secret.encode(), self.feed.token.encode()):
+                user = self.feed.login(fields.get("username", ""), fields.get("secret", ""))
+                if user is not None:
                     self.authenticated = True
+                    self.user = user
+                    self.scope = AgentScope(user.agent or "") if user.role is Role.AGENT else None
                     self.events = fields.get("events", "on").lower() not in ("off", "no", "0")
                     self.reply({"Response": "Success", "Message": "Authentication accepted"}, aid)
                     self.reply({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}, None)
@@ -224,45 +277,194 @@ class _AmiClient:
                     return
             elif not self.authenticated:
                 self.reply({"Response": "Error", "Message": "Permission denied: Login first"}, aid)
-            elif action == "ping":
-                self.reply({"Response": "Success", "Ping": "Pong", "Timestamp": f"{time.time():.6f}"}, aid)
             elif action == "logoff":
                 self.reply({"Response": "Goodbye", "Message": "Thanks for all the fish."}, aid)
                 await self.finish()
                 return
-            elif action == "events":
-                self.events = fields.get("eventmask", "on").lower() not in ("off", "no", "0")
-                self.reply({"Response": "Success", "Events": "On" if self.events else "Off"}, aid)
-            elif action == "corestatus":
-                self.reply({"Response": "Success", "CoreCurrentCalls": str(self._current_calls())}, aid)
-            elif action == "queuestatus":
-                self._queue_status(aid)
+            elif action in ACTIONS:
+                right, method = ACTIONS[action]
+                why = self._forbidden(right, fields)
+                if why is not None:
+                    self._audit(fields, 403, {"result": "refused", "why": why})
+                    self.reply({"Response": "Error", "Message": f"Permission denied: {why}"}, aid)
+                else:
+                    method(self, fields, aid)
             else:
                 self.reply({"Response": "Error", "Message": f"Invalid/unknown command: {fields.get('action', '')}"
-                                                             " (this feed answers Login, Logoff, Ping, Events, "
-                                                             "CoreStatus, QueueStatus)"}, aid)
+                                                             f" (this feed answers {', '.join(NAMES)})"}, aid)
 
-    def _current_calls(self) -> int:
-        st = self.feed.status() if self.feed.status else {}
-        return sum(int(q.get("waiting", 0)) + int(q.get("talking", 0)) for q in st.get("queues", []))
+    # -- the rights and the audit log (as the network API's) ----------------------------
+    def _forbidden(self, right: Right, fields: dict[str, str]) -> str | None:
+        """Why this user may not run this action on its target, or None."""
+        user = self.user
+        assert user is not None
+        if not may(user, right):
+            return f"user {user.name!r} has role {user.role}, which may not {right.what}: it needs {right.needs()}"
+        if user.role is not Role.AGENT or right.agent_own is None:
+            return None
+        if right.agent_own == "agent":
+            agent = fields.get("interface", "")
+            if agent != user.agent:
+                return (f"user {user.name!r} (role agent) may change only its own agent {user.agent!r}, "
+                        f"not {agent[:40]!r}: that needs {right.needs()}")
+            return None
+        call_id = self._call_of(fields.get("channel", ""))
+        agents = getattr(self.feed.backend, "call_agents", None)
+        if call_id is None or agents is None or user.agent not in agents(call_id):
+            return (f"user {user.name!r} (role agent) may control only the calls offered or connected to "
+                    f"agent {user.agent!r}; {fields.get('channel', '')[:100]!r} is not one: that needs "
+                    f"{right.needs()}")
+        return None
 
-    def _queue_status(self, aid: str | None) -> None:
-        st = self.feed.status() if self.feed.status else {"queues": [], "agents": []}
+    def _audit(self, fields: dict[str, str], status: int, line: dict[str, Any]) -> None:
+        door = self.feed.door
+        if door is None:
+            return
+        peer = self.writer.get_extra_info("peername")
+        local = self.writer.get_extra_info("sockname")
+        req = Request("POST", f"/ami/{fields.get('action', '')[:40]}", peer=tuple(peer[:2]) if peer else None,
+                      local=tuple(local[:2]) if local else None, user=self.user)
+        if line["result"] == "refused":
+            door.forbidden(req, line["why"])
+        else:
+            door.done(req, status, line.get("body"), line.get("detail"))
+
+    def _by(self) -> str:
+        assert self.user is not None
+        return f"AMI ({self.user.name})"
+
+    def _call_of(self, channel: str) -> str | None:
+        """The call id of `Channel`: DAHDI/<board>-<chan> (the call on that channel) or a call id."""
+        rows = self.feed.views().get("channels")
+        for row in rows() if rows is not None else []:
+            if row.get("call_id") and (channel in (row["call_id"], channel_name(row.get("board"), row.get("chan")))):
+                return str(row["call_id"])
+        return channel or None
+
+    def _command(self, fields: dict[str, str], aid: str | None, run: Callable[[], dict[str, Any]],
+                 detail: dict[str, Any], success: str) -> None:
+        """A state-changing action: the reply, and the audit line (who, what, the result)."""
+        try:
+            body = run()
+            status, reply = 200, {"Response": "Success", "Message": success}
+        except Conflict as exc:
+            status, body, reply = 409, {"error": str(exc)}, {"Response": "Error", "Message": str(exc)}
+        except LookupError as exc:
+            msg = str(exc).strip("'\"")
+            status, body, reply = 404, {"error": msg}, {"Response": "Error", "Message": msg}
+        self._audit(fields, status, {"result": "done" if status == 200 else "failed", "body": body,
+                                     "detail": detail})
+        self.reply(reply, aid)
+
+    # -- the actions ---------------------------------------------------------------------
+    def _ping(self, fields: dict[str, str], aid: str | None) -> None:
+        self.reply({"Response": "Success", "Ping": "Pong", "Timestamp": f"{time.time():.6f}"}, aid)
+
+    def _events(self, fields: dict[str, str], aid: str | None) -> None:
+        self.events = fields.get("eventmask", "on").lower() not in ("off", "no", "0")
+        self.reply({"Response": "Success", "Events": "On" if self.events else "Off"}, aid)
+
+    def _core_status(self, fields: dict[str, str], aid: str | None) -> None:
+        self.reply({"Response": "Success", "CoreCurrentCalls": str(self._current_calls())}, aid)
+
+    def _channels(self, fields: dict[str, str], aid: str | None) -> None:
+        """CoreShowChannels and Status: one event per channel in a call."""
+        status_action = fields.get("action", "").lower() == "status"
+        event, done = ("Status", "StatusComplete") if status_action else ("CoreShowChannel",
+                                                                          "CoreShowChannelsComplete")
+        self.reply({"Response": "Success", "EventList": "start", "Message": "Channels will follow"}, aid)
+        rows = self.feed.views().get("channels")
+        n = 0
+        for row in rows() if rows is not None else []:
+            if not row.get("call_id"):
+                continue
+            self.reply({"Event": event, "Channel": channel_name(row.get("board"), row.get("chan")),
+                        "Uniqueid": str(row["call_id"]), "Linkedid": str(row["call_id"]),
+                        "CallerIDNum": str(row.get("caller") or "<unknown>"),
+                        "ChannelStateDesc": str(row.get("state", "")), "Application": str(row.get("menu") or "")},
+                       aid)
+            n += 1
+        self.reply({"Event": done, "EventList": "Complete", "ListItems": str(n)}, aid)
+
+    def _hangup(self, fields: dict[str, str], aid: str | None) -> None:
+        hang_up = getattr(self.feed.backend, "hang_up", None)
+        channel = fields.get("channel", "")
+        call_id = self._call_of(channel)
+        if hang_up is None or call_id is None:
+            self.reply({"Response": "Error", "Message": "Hangup: no such channel" if hang_up is not None
+                        else "Hangup is not served here"}, aid)
+            return
+        cause = fields.get("cause")
+        reason = f"hung up by AMI ({self.user.name if self.user else ''})" + (f", cause {cause}" if cause else "")
+        self._command(fields, aid, lambda: hang_up(call_id, reason), {"channel": channel[:100], "reason": reason},
+                      "Channel Hungup")
+
+    def _queue_pause(self, fields: dict[str, str], aid: str | None) -> None:
+        control = getattr(self.feed.backend, "agent_control", None)
+        if control is None:
+            self.reply({"Response": "Error", "Message": "QueuePause is not served here"}, aid)
+            return
+        agent = fields.get("interface", "")
+        paused = fields.get("paused", "").lower()
+        if not agent or paused not in ("true", "false", "yes", "no", "1", "0"):
+            self.reply({"Response": "Error", "Message": "QueuePause needs Interface (the agent) and "
+                                                        "Paused (true: not ready, false: ready)"}, aid)
+            return
+        reason = fields.get("reason") or None
+        pause = paused in ("true", "yes", "1")
+        by = self._by()
+
+        def run() -> dict[str, Any]:
+            if pause:
+                return control(agent, "not_ready", by=by, reason=reason)
+            return control(agent, "ready", by=by)
+        detail = {"agent": agent, "paused": pause, **({"reason": reason} if pause and reason else {})}
+        self._command(fields, aid, run, detail, f"Interface {agent} {'paused' if pause else 'unpaused'}")
+
+    def _queue_status(self, fields: dict[str, str], aid: str | None) -> None:
+        views = self.feed.views()
+        queues = views.get("queues")
+        agents = views.get("agents")
         self.reply({"Response": "Success", "EventList": "start", "Message": "Queue status will follow"}, aid)
         n = 0
-        for q in st.get("queues", []):
+        for q in queues() if queues is not None else []:
             self.reply({"Event": "QueueParams", "Queue": str(q.get("queue", q.get("name", ""))),
                         "Calls": str(q.get("waiting", 0)), "Completed": str(q.get("answered", 0)),
                         "Abandoned": str(q.get("abandoned", 0))}, aid)
             n += 1
-        for a in st.get("agents", []):
-            self.reply({"Event": "QueueMember", "Name": str(a.get("agent", "")),
-                        "StateInterface": str(a.get("agent", "")), "Status": str(a.get("state", "")),
-                        "Paused": "1" if a.get("state") == "not_ready" else "0"}, aid)
+        for a in agents() if agents is not None else []:
+            name = str(a.get("name", a.get("agent", "")))
+            if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
+                continue                     # an agent sees itself
+            self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name,
+                        "Status": str(a.get("state", "")), "Paused": "1" if a.get("state") == "not_ready" else "0"},
+                       aid)
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
+
+    def _current_calls(self) -> int:
+        channels = self.feed.views().get("channels")
+        if channels is not None:
+            return len({r["call_id"] for r in channels() if r.get("call_id")})
+        queues = self.feed.views().get("queues")
+        return sum(int(q.get("waiting", 0)) + int(q.get("talking", 0)) for q in (queues() if queues else []))
 
     def close(self) -> None:
         self._sender.cancel()
         if not self.writer.is_closing():
             self.writer.close()
+
+
+# action (lower case) -> the right it needs (as the same command of the network API) and its method
+ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None], None]]] = {
+    "ping": (READ, _AmiClient._ping),
+    "events": (READ, _AmiClient._events),
+    "corestatus": (READ, _AmiClient._core_status),
+    "queuestatus": (READ, _AmiClient._queue_status),
+    "coreshowchannels": (VIEW_ALL, _AmiClient._channels),
+    "status": (VIEW_ALL, _AmiClient._channels),
+    "hangup": (CALLS, _AmiClient._hangup),
+    "queuepause": (AGENTS, _AmiClient._queue_pause),
+}
+NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "CoreShowChannels", "Status", "Hangup",
+         "QueuePause"]

@@ -37,12 +37,13 @@ from aiohttp import WSCloseCode, web
 
 from voiceserver.api.door import Request
 from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
-from voiceserver.core.journal import JournalError, gap, read_since
+from voiceserver.core.journal import COMMIT_INTERVAL, JournalError, gap, read_since
 
 log = logging.getLogger(__name__)
 
 BUFFER = 10_000          # events queued for one client before it is cut off (with its resume point)
 PAGE = 5_000             # events read from the journal at a time when catching up
+JOURNAL_WAIT = 5.0       # s: how long a catch-up waits for the journal to commit what it needs
 
 
 class EventStream:
@@ -53,6 +54,7 @@ class EventStream:
         self.journal = journal          # (path, server_id) of the durable journal, or None
         self.buffer = buffer
         self.clients = 0
+        self.journal_pages = 0          # reads of the journal by catching-up clients (for the bench)
         self._sockets: set[web.WebSocketResponse] = set()
 
     async def close_all(self) -> None:
@@ -98,35 +100,51 @@ class EventStream:
 
     async def _history(self, after: int, upto: int) -> list[dict[str, Any]]:
         """The events after `after` up to `upto` (both seqs), oldest first, gaps included:
-        from the bus's memory where it reaches back, the journal before that."""
-        mem = self.bus.journal
-        mem_first = mem[0].seq if mem else upto + 1
-        out: list[dict[str, Any]] = []
-        if after + 1 < mem_first:          # older than the memory: the journal
-            if self.journal is None:
-                out.append(gap(after + 1, mem_first - 1, "older than the server keeps in memory "
-                                                         "(no [storage] events journal)"))
-            else:
-                path, server_id = self.journal
-                try:
-                    rows = await asyncio.to_thread(read_since, path, server_id, after, PAGE)
-                except JournalError as exc:
-                    rows = [gap(after + 1, mem_first - 1, f"the journal cannot be read: {exc}")]
-                for ev in rows:
-                    last = ev["seq"] if ev["seq"] is not None else ev["to"]
-                    if last >= mem_first:
-                        if ev["seq"] is None:      # a gap running into the memory: up to it
-                            ev = {**ev, "to": mem_first - 1}
-                            if ev["from"] <= ev["to"]:
-                                out.append(ev)
-                        break
-                    out.append(ev)
-                if len(rows) == PAGE and out:      # more in the journal: the next page next time
-                    return out
-        start = max(after, out[-1]["seq"] if out and out[-1]["seq"] is not None else
-                    (out[-1]["to"] if out else after))
-        out += [e.as_dict() for e in mem if start < e.seq <= upto]
-        return out
+        from the bus's memory where it reaches back, the journal before that. The journal
+        commits a little behind the bus (COMMIT_INTERVAL): when what it has does not reach
+        the memory yet, wait for it (up to JOURNAL_WAIT), then name what it lacks as a gap."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + JOURNAL_WAIT
+        while True:
+            mem = self.bus.journal
+            mem_first = mem[0].seq if mem else upto + 1
+            out: list[dict[str, Any]] = []
+            if after + 1 < mem_first:          # older than the memory: the journal
+                if self.journal is None:
+                    out.append(gap(after + 1, mem_first - 1, "older than the server keeps in memory "
+                                                             "(no [storage] events journal)"))
+                else:
+                    path, server_id = self.journal
+                    try:
+                        rows = await asyncio.to_thread(read_since, path, server_id, after, PAGE)
+                        self.journal_pages += 1
+                    except JournalError as exc:
+                        rows = [gap(after + 1, mem_first - 1, f"the journal cannot be read: {exc}")]
+                    reach = _last_seq(rows[-1]) if rows else after
+                    if reach < mem_first - 1 and len(rows) < PAGE and loop.time() < deadline:
+                        await asyncio.sleep(COMMIT_INTERVAL)     # not committed yet: read again
+                        continue
+                    for ev in rows:
+                        if _last_seq(ev) >= mem_first:
+                            if ev["seq"] is None:      # a gap running into the memory: up to it
+                                ev = {**ev, "to": mem_first - 1}
+                                if ev["from"] <= ev["to"]:
+                                    out.append(ev)
+                            break
+                        out.append(ev)
+                    if len(rows) == PAGE and out:      # more in the journal: the next page next time
+                        return out
+                    if reach < mem_first - 1:          # the journal never got them (its writer failed)
+                        out.append(gap(reach + 1, mem_first - 1, "not in the journal: its writer is "
+                                                                  "behind or failed"))
+            start = max(after, _last_seq(out[-1]) if out else after)
+            out += [e.as_dict() for e in mem if start < e.seq <= upto]
+            return out
+
+
+def _last_seq(ev: dict[str, Any]) -> int:
+    """The last number an event (or a gap) from the journal stands for."""
+    return ev["seq"] if ev["seq"] is not None else ev["to"]
 
 
 CALL_END = ServerEventKind.CALL_END.value

@@ -11,7 +11,13 @@ Sequence numbers are the bus's, per server, strictly increasing for the
 life of the journal (not consecutive: a restart may skip some). The journal
 hands them out in blocks of `RESERVE` and commits a block before the bus
 reaches it, so a `kill -9` can skip numbers but a later run never reuses
-one a client may have seen.
+one a client may have seen. The next block is asked of the writer thread
+when the bus is half-way through the current one, so that the loop does
+not wait on SQLite; it waits only if the bus overtakes the writer.
+
+Events older than the last `keep` are deleted a little at a time, in each
+commit (at most `PRUNE_CHUNK` more numbers than it stores), never in one
+long transaction that would hold up the writer (and a bus waiting on it).
 
 The loop does not wait on SQLite: events are buffered for the length of a
 loop turn (a tick's events) and committed by the journal's own thread,
@@ -36,7 +42,8 @@ from voiceserver.core.events import ServerEvent, ServerEventKind, flush_at_turn_
 
 RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
-PRUNE_EVERY = 1_000          # commits between two prunes
+PRUNE_EVERY = 1              # commits between two prunes (each deletes a bounded range)
+PRUNE_CHUNK = 1_000          # numbers a prune may delete beyond twice what its commit stored
 COMMIT_INTERVAL = 0.1        # s: the writer thread commits at most this often
 
 SCHEMA = """
@@ -110,6 +117,8 @@ class EventJournal:
         self._queue: queue.SimpleQueue[list[tuple[Any, ...]] | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._commits = 0
+        self._ahead: int | None = None       # the next block asked of the writer thread, not committed yet
+        self._pruned = 0                     # every seq up to this one is deleted (the writer's)
         self.error: str | None = None        # the last write that failed (the journal goes on)
 
     # -- life cycle -----------------------------------------------------------------
@@ -124,6 +133,9 @@ class EventJournal:
             top = con.execute("SELECT MAX(seq) FROM journal_events WHERE server_id = ?",
                               (self.server_id,)).fetchone()[0]
             self.first_seq = max(row[0] if row else 0, top or 0) + 1
+            oldest = con.execute("SELECT MIN(seq) FROM journal_events WHERE server_id = ?",
+                                 (self.server_id,)).fetchone()[0]
+            self._pruned = (oldest or self.first_seq) - 1
             self.reserved = self.first_seq + RESERVE - 1
             con.execute("INSERT INTO journal_servers (server_id, reserved) VALUES (?, ?) "
                         "ON CONFLICT (server_id) DO UPDATE SET reserved = excluded.reserved",
@@ -156,8 +168,11 @@ class EventJournal:
 
     # -- writing (the bus's subscriber) -----------------------------------------------
     def __call__(self, ev: ServerEvent) -> None:
-        if ev.seq > self.reserved:       # before anyone else sees this number
+        if ev.seq > self.reserved:       # before anyone else sees this number (the writer is behind)
             self._reserve(ev.seq)
+        elif self._ahead is None and ev.seq > self.reserved - RESERVE // 2:
+            self._ahead = self.reserved + RESERVE      # the writer commits it with its next rows
+            self._queue.put(self._ahead)
         self.last_seq = ev.seq
         self._rows.append((self.server_id, ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan,
                            ev.json))
@@ -179,59 +194,77 @@ class EventJournal:
 
     def _reserve(self, seq: int) -> None:
         with self._lock:
-            self.reserved = seq + RESERVE - 1
+            self.reserved = max(self.reserved, seq + RESERVE - 1)
             assert self._con is not None, "event journal: publish before open()"
-            self._con.execute("UPDATE journal_servers SET reserved = ? WHERE server_id = ?",
+            self._con.execute("UPDATE journal_servers SET reserved = MAX(reserved, ?) WHERE server_id = ?",
                               (self.reserved, self.server_id))
 
     def _writer(self) -> None:
+        """Commit what comes within commit_interval of the first item in one transaction
+        (rows, and a block of numbers to reserve); drain() and close() commit at once."""
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):    # drain(): all before it is committed
-                item.set()
-                continue
-            rows = item
+            rows: list[tuple[Any, ...]] = []
+            reserve: int | None = None
+            done: threading.Event | None = None
+            stop = False
             deadline = time.monotonic() + self.commit_interval
-            while True:                  # what comes within commit_interval goes in the same transaction
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):     # drain(): all before it is committed
+                    done = item
+                    break
+                if isinstance(item, int):
+                    reserve = max(reserve or 0, item)
+                else:
+                    rows += item
                 wait = deadline - time.monotonic()
                 try:
-                    more = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if not isinstance(more, list):   # drain() or close(): commit now
-                    self._write(rows)
-                    rows = []
-                    if more is None:
-                        return
-                    more.set()
-                    break
-                rows += more
-            if rows:
-                self._write(rows)
+            if rows or reserve is not None:
+                self._write(rows, reserve)
+            if done is not None:
+                done.set()
+            if stop:
+                return
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[tuple[Any, ...]], reserve: int | None = None) -> None:
         with self._lock:
             con = self._con
             if con is None:
                 return
+            prune_to = self._pruned
             try:
                 con.execute("BEGIN")
                 con.executemany("INSERT OR REPLACE INTO journal_events "
                                 "(server_id, seq, time, kind, call_id, chan, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                 rows)
+                if reserve is not None:
+                    con.execute("UPDATE journal_servers SET reserved = MAX(reserved, ?) WHERE server_id = ?",
+                                (reserve, self.server_id))
                 self._commits += 1
-                if self._commits % PRUNE_EVERY == 0:
-                    con.execute("DELETE FROM journal_events WHERE server_id = ? AND seq <= ?",
-                                (self.server_id, rows[-1][1] - self.keep))
+                if rows and self._commits % PRUNE_EVERY == 0:
+                    prune_to = min(rows[-1][1] - self.keep, self._pruned + 2 * len(rows) + PRUNE_CHUNK)
+                    if prune_to > self._pruned:
+                        con.execute("DELETE FROM journal_events WHERE server_id = ? AND seq > ? AND seq <= ?",
+                                    (self.server_id, self._pruned, prune_to))
                 con.execute("COMMIT")
+                self._pruned = max(self._pruned, prune_to)
+                if reserve is not None:
+                    self.reserved = max(self.reserved, reserve)
             except sqlite3.Error as exc:    # a full disk: the events are lost, the server goes on
                 self.error = f"event journal {self.path}: {exc}"
                 try:
                     con.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            finally:
+                if reserve is not None:
+                    self._ahead = None      # committed, or to be asked again
 
 
 def read_since(path: str, server_id: str, after: int, limit: int = 10_000) -> list[dict[str, Any]]:

@@ -255,12 +255,9 @@ class VoiceServer:
                                  protocol="http")
             if self.ami_port is not None:
                 from voiceserver.api.ami import AmiFeed
-                from voiceserver.api.token import ensure_token
-                acd = self.calls.acd.acd
+                from voiceserver.api.token import api_users
                 ami = AmiFeed(self.bus, host=self.cfg.api.ami_host, port=self.ami_port,
-                              token=ensure_token(self.cfg.api.token_file),
-                              status=lambda: {"queues": acd.queue_rows(self.live_ms()),
-                                              "agents": acd.agent_rows(self.live_ms())})
+                              users=api_users(self.cfg.api), audit_log=self.cfg.api.audit_log, backend=self)
                 await ami.start()
                 self.ami_port = ami.port
                 self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.ami_host, port=ami.port,

@@ -1,0 +1,188 @@
+"""The AMI feed's users, roles and call-centre actions, with panoramisk (from PyPI) as the client.
+
+The users are the network API's, one of each role (apikit.USERS); the backend is apikit's
+CallBook (a book of calls and agents that refuses what the server refuses). Each action is
+checked against the role as the same HTTP command is, and the state-changing ones, and the
+refusals, are lines of the audit log.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from panoramisk import Manager
+
+from voiceserver.api.ami import AmiFeed
+from voiceserver.core.events import EventBus, ServerEventKind
+
+from apikit import TOKENS, USERS, CallBook
+
+K = ServerEventKind
+GUARD = 30.0      # seconds: a guard against a wedged socket, never a timing check
+
+
+class Feed:
+    """The feed on a free loopback port, with the book behind it and an audit log."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.bus = EventBus(server_id="pbx1")
+        self.book = CallBook(self.bus)
+        self.audit = tmp / "audit.jsonl"
+        self.feed = AmiFeed(self.bus, host="127.0.0.1", port=0, users=USERS, backend=self.book,
+                            audit_log=str(self.audit))
+        self.managers: list[Manager] = []
+
+    async def __aenter__(self) -> Feed:
+        await self.feed.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for m in self.managers:
+            m.close()
+        await self.feed.close()
+
+    async def login(self, username: str, token: str) -> tuple[Manager, list[Any]]:
+        got: list[Any] = []
+        m = Manager(host="127.0.0.1", port=self.feed.port, username=username, secret=token,
+                    ping_delay=3600, reconnect_timeout=3600)
+        m.register_event("*", lambda _m, ev: got.append(dict(ev)))
+        self.managers.append(m)
+        await asyncio.wait_for(m.connect(), GUARD)
+        await until(lambda: m.authenticated_future is None or m.authenticated_future.done(), "the login's answer")
+        return m, got
+
+    def audit_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.audit.read_text().splitlines()] if self.audit.exists() else []
+
+
+async def until(pred, what: str) -> None:
+    async def wait() -> None:
+        while not pred():
+            await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(wait(), GUARD)
+    except TimeoutError:
+        raise AssertionError(f"never saw {what}") from None
+
+
+async def act(m: Manager, action: dict[str, str]) -> Any:
+    return await asyncio.wait_for(m.send_action(action), GUARD)
+
+
+def test_each_user_logs_in_with_its_own_name_and_token(tmp_path):
+    async def main() -> dict[str, bool]:
+        out = {}
+        async with Feed(tmp_path) as f:
+            for label, name, token in [("acd", "acd", TOKENS["acd"]), ("mon", "mon", TOKENS["mon"]),
+                                       ("agent", "a1001", TOKENS["a1001"]),
+                                       ("admin any name", "whoever", TOKENS["admin"]),
+                                       ("another's name", "acd", TOKENS["mon"]),
+                                       ("wrong token", "acd", "guess"), ("no token", "acd", "")]:
+                m, _ = await f.login(name, token)
+                out[label] = bool(m.authenticated)
+                m.close()
+        return out
+    assert asyncio.run(main()) == {"acd": True, "mon": True, "agent": True, "admin any name": True,
+                                   "another's name": False, "wrong token": False, "no token": False}
+
+
+def test_an_integration_hangs_up_a_call_and_pauses_an_agent_with_audit_lines(tmp_path):
+    async def main() -> tuple[list[Any], Feed]:
+        async with Feed(tmp_path) as f:
+            f.book.offer("pbx1-1-000007", "1001")
+            f.book.states["1002"] = "ready"
+            m, _ = await f.login("acd", TOKENS["acd"])
+            answers = [await act(m, {"Action": "QueuePause", "Interface": "1002", "Paused": "true",
+                                     "Reason": "lunch"}),
+                       await act(m, {"Action": "QueuePause", "Interface": "1002", "Paused": "false"}),
+                       await act(m, {"Action": "QueuePause", "Interface": "1001", "Paused": "false"}),  # logged out
+                       await act(m, {"Action": "QueuePause", "Interface": "1002"}),                  # no Paused
+                       await act(m, {"Action": "Hangup", "Channel": "DAHDI/b-1"}),
+                       await act(m, {"Action": "Hangup", "Channel": "DAHDI/b-1"}),                   # gone now
+                       await act(m, {"Action": "Originate", "Channel": "DAHDI/b-2", "Exten": "100"})]
+        return answers, f
+    answers, f = asyncio.run(main())
+    pause, ready, logged_out, malformed, hangup, gone, originate = answers
+    assert pause.success and pause["Message"] == "Interface 1002 paused"
+    assert ready.success
+    assert not logged_out.success and "logged out" in logged_out["Message"]
+    assert not malformed.success and "Paused" in malformed["Message"]
+    assert hangup.success and hangup["Message"] == "Channel Hungup"
+    assert not gone.success and gone["Message"] == "no call 'DAHDI/b-1' in progress"
+    assert not originate.success and "Originate" in originate["Message"]
+    assert f.book.done == [("agent", "1002", "not_ready", "AMI (acd)", "lunch"),
+                           ("agent", "1002", "ready", "AMI (acd)", ""),
+                           ("hangup", "pbx1-1-000007", "hung up by AMI (acd)")]
+    assert [(a["api_user"], a["role"], a["path"], a["status"], a["result"]) for a in f.audit_lines()] == [
+        ("acd", "integration", "/ami/QueuePause", 200, "done"),
+        ("acd", "integration", "/ami/QueuePause", 200, "done"),
+        ("acd", "integration", "/ami/QueuePause", 409, "failed"),
+        ("acd", "integration", "/ami/Hangup", 200, "done"),
+        ("acd", "integration", "/ami/Hangup", 404, "failed")]
+    assert f.audit_lines()[0]["detail"] == {"agent": "1002", "paused": True, "reason": "lunch"}
+
+
+def test_a_monitor_may_only_read_and_an_agent_only_its_own(tmp_path):
+    async def main() -> tuple[dict[str, Any], Feed]:
+        async with Feed(tmp_path) as f:
+            f.book.offer("pbx1-1-000001", "1001")
+            f.book.offer("pbx1-1-000002", "1002")
+            f.book.states.update({"1001": "ready", "1002": "ready"})
+            mon, _ = await f.login("mon", TOKENS["mon"])
+            agent, _ = await f.login("a1001", TOKENS["a1001"])
+            out = {
+                "mon ping": await act(mon, {"Action": "Ping"}),
+                "mon channels": await act(mon, {"Action": "CoreShowChannels"}),
+                "mon hangup": await act(mon, {"Action": "Hangup", "Channel": "pbx1-1-000001"}),
+                "mon pause": await act(mon, {"Action": "QueuePause", "Interface": "1001", "Paused": "true"}),
+                "agent channels": await act(agent, {"Action": "CoreShowChannels"}),
+                "agent queues": await act(agent, {"Action": "QueueStatus"}),
+                "agent pause other": await act(agent, {"Action": "QueuePause", "Interface": "1002", "Paused": "true"}),
+                "agent hangup other": await act(agent, {"Action": "Hangup", "Channel": "pbx1-1-000002"}),
+                "agent pause own": await act(agent, {"Action": "QueuePause", "Interface": "1001", "Paused": "true",
+                                                     "Reason": "break"}),
+                "agent hangup own": await act(agent, {"Action": "Hangup", "Channel": "pbx1-1-000001"}),
+            }
+        return out, f
+    out, f = asyncio.run(main())
+    assert out["mon ping"].success
+    channels = [m for m in out["mon channels"] if m.get("Event") == "CoreShowChannel"]
+    assert [(c["Channel"], c["Uniqueid"]) for c in channels] == [("DAHDI/b-1", "pbx1-1-000001"),
+                                                                  ("DAHDI/b-1", "pbx1-1-000002")]
+    for key in ("mon hangup", "mon pause", "agent channels", "agent pause other", "agent hangup other"):
+        assert not out[key].success and "Permission denied" in out[key]["Message"], key
+    assert "role monitor, which may not control calls" in out["mon hangup"]["Message"]
+    assert "may change only its own agent '1001'" in out["agent pause other"]["Message"]
+    members = [m["Name"] for m in out["agent queues"] if m.get("Event") == "QueueMember"]
+    assert members == ["1001"]                              # an agent sees itself
+    assert out["agent pause own"].success and out["agent hangup own"].success
+    assert [(a["api_user"], a["path"], a["status"], a["result"]) for a in f.audit_lines()] == [
+        ("mon", "/ami/Hangup", 403, "refused"), ("mon", "/ami/QueuePause", 403, "refused"),
+        ("a1001", "/ami/CoreShowChannels", 403, "refused"), ("a1001", "/ami/QueuePause", 403, "refused"),
+        ("a1001", "/ami/Hangup", 403, "refused"), ("a1001", "/ami/QueuePause", 200, "done"),
+        ("a1001", "/ami/Hangup", 200, "done")]
+    assert f.book.done == [("agent", "1001", "not_ready", "AMI (a1001)", "break"),
+                           ("hangup", "pbx1-1-000001", "hung up by AMI (a1001)")]
+
+
+def test_an_agent_user_gets_only_its_own_events(tmp_path):
+    async def main() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        async with Feed(tmp_path) as f:
+            _, mine = await f.login("a1001", TOKENS["a1001"])
+            _, every = await f.login("acd", TOKENS["acd"])
+            await until(lambda: any(e["Event"] == "FullyBooted" for e in mine + every) and
+                        sum(e["Event"] == "FullyBooted" for e in mine + every) == 2, "both logins")
+            f.book.offer("pbx1-1-000001", "1001")
+            f.book.offer("pbx1-1-000002", "1002")
+            f.bus.publish(1, K.CALL_END, chan=1, call_id="pbx1-1-000002", board="b", reason="x", answered=True)
+            f.bus.publish(1, K.CALL_END, chan=1, call_id="pbx1-1-000001", board="b", reason="x", answered=True)
+            await until(lambda: sum(e["Event"] == "Hangup" for e in every) == 2, "the hang-ups")
+            await until(lambda: any(e["Event"] == "Hangup" for e in mine), "the agent's hang-up")
+        return mine, every
+    mine, every = asyncio.run(main())
+    assert {e["Uniqueid"] for e in every if "Uniqueid" in e} == {"pbx1-1-000001", "pbx1-1-000002"}
+    # call 1 is the agent's from its offer (AgentCalled) on; call 2 never is
+    assert {e["Uniqueid"] for e in mine if "Uniqueid" in e} == {"pbx1-1-000001"}
+    assert [e["Event"] for e in mine if e.get("Uniqueid")] == ["AgentCalled", "Hangup"]

@@ -1,0 +1,1 @@
+"""Example programs of the network API (docs/acd-example.md)."""
