@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl as ssl_module
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -38,7 +38,7 @@ class StreamRefused(Exception):
 
 
 class EventClient:
-    def __init__(self, base_url: str, token: str, *, since: int | None = None, kinds: list[str] | None = None,
+    def __init__(self, base_url: str, token: str, *, since: int | None = None, kinds: Sequence[str] | None = None,
                  call: str | None = None, channel: str | None = None, retry: float = 1.0,
                  ssl: ssl_module.SSLContext | None = None) -> None:
         """`base_url`: http:// or https:// (then `ssl`: the context that trusts the server's

@@ -114,7 +114,7 @@ class EventJournal:
         self._con: sqlite3.Connection | None = None
         self._lock = threading.Lock()        # the connection: the writer thread and reserve()
         self._rows: list[tuple[Any, ...]] = []
-        self._queue: queue.SimpleQueue[list[tuple[Any, ...]] | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[tuple[Any, ...]] | int | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._commits = 0
         self._ahead: int | None = None       # the next block asked of the writer thread, not committed yet

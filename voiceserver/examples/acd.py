@@ -53,7 +53,7 @@ class Acd:
         kind, call_id = ev["kind"], ev.get("call_id")
         if kind == K.JOURNAL_GAP:
             say(f"GAP {ev['from']}..{ev['to']}: {ev['reason']}")
-        elif kind == K.CALL_CALLERID:
+        elif kind == K.CALL_CALLERID and call_id:
             line = self.lines[call_id] = f"{ev.get('board')}:{ev.get('chan')}"
             say(f"POP {ev.get('caller') or 'unknown'} {ev.get('name') or '-'} call={call_id} line={line}")
         elif kind == K.CALL_PLAY and call_id and call_id not in self.routed and call_id not in self.ended:
