@@ -43,7 +43,6 @@ import pytest
 
 from hwsim.spawn import spawn_hwsim, stop_process
 
-REPO = Path(__file__).resolve().parents[2]
 LIMIT = 120.0        # wall seconds for one r2test round or one wait: a guard against a hang
 CALLS = int(os.environ.get("OPENR2_CALLS", "100"))
 
