@@ -439,7 +439,7 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
         got_in, expected_in, failed_in, broken_in)
     assert got_in["answered"] >= CALLS - allowed
     offers = [e for e in server_events(serve_log, "call.offer") if e["chan"] < 30]
-    assert len(offers) == expected_in["answered"]
+    assert expected_in["answered"] <= len(offers) <= expected_in["answered"] + broken_in
     assert {(e["dnis"], e["ani"]) for e in offers} == {("95566", None)}
 
     # ---- outbound: r2test's called side saw the server's DNIS, ANI and category
