@@ -375,6 +375,8 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
             callers.stop()
         # every exchange caller's call and its outbound call are in the call database once ended
         called.wait(lambda: len(db_rows(work, 30)) >= 2 * EXCHANGE_CALLS, "every outbound call ended", procs)
+        called.wait(lambda: len(called.user(r"USER: (call ended at|protocol error on|OS error on) chan"))
+                    >= len(called.user(r"USER: call ready on")), "r2test's side of each outbound call", procs)
     finally:
         for r2 in rounds:
             r2.stop()
