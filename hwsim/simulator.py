@@ -188,6 +188,7 @@ class Simulator:
         while not self._stop.is_set() and not removed:
             if not dev.wait_host(0.1):
                 continue
+            cabled = False          # this host's cables are attached (a new host attaches them again)
             while not self._stop.is_set():
                 tick = dev.next_tick(0.1)
                 if tick is None:
@@ -209,8 +210,11 @@ class Simulator:
                                        cable_ends=self.cable_ends[cfg.name])
                     self.worlds[cfg.name] = world
                     wtick = 0
+                    cabled = False
+                if not cabled:
                     for end in world.cable_ends:
                         end.link.attach(end.side, dev.block)
+                    cabled = True
                 for end in world.cable_ends:        # keep in step with the board at the other end
                     end.link.wait_ready(end.side, dev.block, self._stop)
                 wtick += 1

@@ -27,6 +27,7 @@ E2E_TESTS = (
     "board/test_lost.py",             # devices and hosts in child processes, killed
     "board/test_shm_owner.py",        # a board served by another user, hwsim
     "board/test_dahdi_emu.py",        # DAHDI programs on the emulator
+    "r2/test_openr2_interop.py",      # OpenR2's r2test on the emulator against `voiceboard serve`
     "board/test_dahdi_backend.py",    # dahdi:// through the emulator
     "board/test_config_import.py",    # `voiceboard config import` as a process
     "dsp/test_dtmf_cli.py::test_voiceboard_command",

@@ -428,8 +428,12 @@ class IncomingRegister(_Register):
         if self._expect is _Expect.DNIS and self.dnis and self.v.register.dnis_end == "timeout":
             self._dnis_complete = True          # no more digits: the end of DNIS by timeout
             self._pulse(self._next_request(), now)
-        elif self._expect is _Expect.ANI and not self.v.group_i.end_of_ani:
-            self._pulse(self._after_ani(), now)  # ANI ended by silence
+        elif self._expect is _Expect.ANI and (not self.v.group_i.end_of_ani
+                                              or self.v.register.dnis_end == "timeout"):
+            # ANI ended by silence: where the variant has no end-of-ANI signal, and where the
+            # DNIS too ends by timeout, as OpenR2 takes it (its China caller answers A-1 after
+            # the category with DNIS digits and, having none left, falls silent)
+            self._pulse(self._after_ani(), now)
         else:
             self._fail(Cause.MF_TIMEOUT, detail=f"no forward signal (expecting {self._expect.value})")
 
