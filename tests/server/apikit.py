@@ -198,3 +198,14 @@ def self_signed(tmp: Path, name: str = "api") -> tuple[str, str]:
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     key.chmod(0o600)
     return str(cert), str(key)
+
+
+async def until(pred, what: str, guard: float = 30.0) -> None:
+    """Wait until pred() holds; `guard` s is a guard against a wedged socket, never a timing check."""
+    async def wait() -> None:
+        while not pred():
+            await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(wait(), guard)
+    except TimeoutError:
+        raise AssertionError(f"never saw {what}") from None

@@ -14,6 +14,8 @@ from panoramisk import Manager
 from voiceserver.api.ami import AmiFeed, translate
 from voiceserver.core.events import EventBus, ServerEventKind
 
+from apikit import until
+
 K = ServerEventKind
 TOKEN = "ami-secret-for-the-test"
 GUARD = 30.0      # seconds: a guard against a wedged socket, never a timing check
@@ -28,16 +30,6 @@ async def feed_and_manager(secret: str = TOKEN, status=None) -> tuple[EventBus, 
     manager.register_event("*", lambda _m, ev: got.append(ev))
     await manager.connect()
     return bus, feed, manager, got
-
-
-async def until(pred, what: str) -> None:
-    async def wait() -> None:
-        while not pred():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(wait(), GUARD)
-    except TimeoutError:
-        raise AssertionError(f"never saw {what}") from None
 
 
 def a_call(bus: EventBus) -> None:

@@ -17,7 +17,7 @@ from panoramisk import Manager
 from voiceserver.api.ami import AmiFeed
 from voiceserver.core.events import EventBus, ServerEventKind
 
-from apikit import TOKENS, USERS, CallBook
+from apikit import TOKENS, USERS, CallBook, until
 
 K = ServerEventKind
 GUARD = 30.0      # seconds: a guard against a wedged socket, never a timing check
@@ -55,16 +55,6 @@ class Feed:
 
     def audit_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.audit.read_text().splitlines()] if self.audit.exists() else []
-
-
-async def until(pred, what: str) -> None:
-    async def wait() -> None:
-        while not pred():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(wait(), GUARD)
-    except TimeoutError:
-        raise AssertionError(f"never saw {what}") from None
 
 
 async def act(m: Manager, action: dict[str, str]) -> Any:
