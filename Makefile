@@ -45,9 +45,10 @@ lint: $(STAMP)
 
 test: build ctest pytest pytest-dahdi
 
-# The unit tests only (marker `unit`: no child processes, no wall clock); under a minute.
+# The unit tests only (marker `unit`: no child processes, no wall clock), on
+# every core (pytest-xdist); under a minute.
 test-fast: build
-	$(PY) -m pytest -q -m unit tests
+	$(PY) -m pytest -q -m unit -n auto tests
 
 pytest: build
 	$(PY) -m pytest -q tests

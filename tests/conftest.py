@@ -69,6 +69,8 @@ SLOW_TESTS = (
     "dsp/test_tones_speech.py",                             # speech and music corpora
     "dsp/test_tones_detect.py::test_jittered_cadences_are_told_apart",   # every zone x jitter
     "server/test_stream.py::test_a_slow_client_*",          # 80,000 events through two sockets
+    "dsp/test_archive.py::test_tones_across_every_seam_*",  # a long file, split and whole
+    "hwsim/test_scenario_config.py::test_e1_load_scenario_runs_on_960_channels",
 )
 
 
