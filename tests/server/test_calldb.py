@@ -108,6 +108,65 @@ def test_upsert_merges_and_computes_duration_from_answer():
     assert db.call("c2")["duration"] == 5.0
 
 
+def _writes(n_calls: int) -> list[tuple[CallRow, bool]]:
+    """A writer pass's call rows: each call's first row, its IVR steps, its answer and end."""
+    rows: list[tuple[CallRow, bool]] = []
+    for k in range(n_calls):
+        cid = f"c{k}"
+        rows += [(CallRow(cid, start=at(k), caller=f"1380013{k:04d}", board="b", channel=k,
+                          server_id="s", run=1), True),
+                 (CallRow(cid, ivr_path=["main"], server_id="s", run=1), False),
+                 (CallRow(cid, ivr_path=["main", "account"], queue="sales", server_id="s", run=1), False),
+                 (CallRow(cid, answer=at(k + 2), end=at(k + 30), disposition="caller hung up",
+                          server_id="s", run=1), False)]
+    return rows
+
+
+def test_a_pass_of_call_rows_is_one_transaction_with_the_rows_each_write_would_give():
+    one, each = CallDb(":memory:"), CallDb(":memory:")
+    rows = _writes(5)
+    rows = rows[::4] + [r for i, r in enumerate(rows) if i % 4]   # every call's first row, then the rest
+    rows += [(CallRow("c1", agent="1001", server_id="s", run=1), False),
+             (CallRow("c1", end=at(40), server_id="s", run=1), False)]
+    commits: list[str] = []
+    one._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    assert one.upsert_calls(rows) == [None] * len(rows)
+    assert len(commits) == 1
+    for row, new in rows:
+        each.upsert_call(row, new=new)
+    assert one.query("SELECT * FROM calls ORDER BY call_id") and \
+        [tuple(r) for r in one.query("SELECT * FROM calls ORDER BY call_id")] == \
+        [tuple(r) for r in each.query("SELECT * FROM calls ORDER BY call_id")]
+    c1 = one.call("c1")
+    assert c1["agent"] == "1001" and c1["duration"] == 37.0 and c1["ivr_path"] == ["main", "account"]
+
+
+def test_a_refused_row_in_a_pass_is_named_and_the_others_are_written():
+    db = CallDb(":memory:")
+    db.upsert_call(CallRow("old", start=at(0), server_id="other", run=7), new=True)
+    rows = _writes(2)
+    rows[4:4] = [(CallRow("old", start=at(1), server_id="s", run=1), True),
+                 (CallRow("old", end=at(2), server_id="s", run=1), False)]
+    got = db.upsert_calls(rows)
+    refused = [i for i, exc in enumerate(got) if exc is not None]
+    assert refused == [4, 5] and "server other run 7" in str(got[4])
+    assert db.call("old")["end"] is None and db.call("c0")["answer"] and db.call("c1")["answer"]
+
+
+def test_a_database_error_in_a_pass_fails_only_its_own_row(monkeypatch):
+    db = CallDb(":memory:")
+    real = calldb._upsert_call
+
+    def broken(c, row, **kw):
+        if row.call_id == "c1":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(c, row, **kw)
+    monkeypatch.setattr(calldb, "_upsert_call", broken)
+    got = db.upsert_calls(_writes(2))
+    assert got[:4] == [None] * 4 and all(isinstance(e, sqlite3.OperationalError) for e in got[4:])
+    assert db.call("c0")["disposition"] == "caller hung up" and db.call("c1") is None
+
+
 def test_from_record_maps_server_call_records():
     class Rec:   # the fields of voiceserver.core.server.CallRecord
         call_id, board, chan, direction, caller, called = "c9", "b", 2, "inbound", "1", "2"

@@ -25,6 +25,7 @@ schema 4) merge as they always did.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -339,6 +340,40 @@ class CallDb:
         """
         self._tx([lambda c: _upsert_call(c, row, new=new, where=self.path)])
 
+    def upsert_calls(self, rows: Sequence[tuple[CallRow, bool]]) -> list[Exception | None]:
+        """Several `upsert_call`s (row, new) in one transaction: what the recorder's writer
+        has queued in one pass. A commit per row cost more than the row.
+
+        Rows of one call that follow each other are merged first (the later one's fields
+        win), so a call's IVR steps and its end in the same pass are one UPDATE. Each
+        row's refusal (CallIdInUse) or database error is returned in its place and the
+        others are written: after a database error each row is tried on its own."""
+        merged = _merge_rows(rows)
+        try:
+            return [refused for refused, n in self._tx([lambda c: self._upsert_rows(c, merged)])[0]
+                    for _ in range(n)]
+        except sqlite3.Error:
+            pass
+        out: list[Exception | None] = []
+        for row, new, n in merged:
+            try:
+                self.upsert_call(row, new=new)
+                out += [None] * n
+            except (CallIdInUse, sqlite3.Error) as exc:
+                out += [exc] * n
+        return out
+
+    def _upsert_rows(self, c: sqlite3.Connection, merged: list[tuple[CallRow, bool, int]]
+                     ) -> list[tuple[CallIdInUse | None, int]]:
+        done: list[tuple[CallIdInUse | None, int]] = []
+        for row, new, n in merged:
+            try:
+                _upsert_call(c, row, new=new, where=self.path)   # refuses before it writes
+                done.append((None, n))
+            except CallIdInUse as exc:
+                done.append((exc, n))
+        return done
+
     def note_line_released(self, board: str, channel: int, note: str) -> str | None:
         """Add `note` to the call that had (board, channel) when the server stopped without
         ending it (its row still open, or completed by crash recovery); its id, or None."""
@@ -503,6 +538,21 @@ def _statements(script: str) -> list[str]:
             cur = []
     if "\n".join(cur).strip():
         out.append("\n".join(cur).strip())
+    return out
+
+
+def _merge_rows(rows: Sequence[tuple[CallRow, bool]]) -> list[tuple[CallRow, bool, int]]:
+    """(row, new, how many rows it stands for): a row that updates the call of the row before
+    it is folded into that one; a `new` row never is (it must meet the id's check itself)."""
+    out: list[tuple[CallRow, bool, int]] = []
+    for row, new in rows:
+        if out and not new and out[-1][0].call_id == row.call_id \
+                and (out[-1][0].server_id, out[-1][0].run) == (row.server_id, row.run):
+            prev, prev_new, n = out[-1]
+            later = {f.name: v for f in dataclasses.fields(row) if (v := getattr(row, f.name)) is not None}
+            out[-1] = (dataclasses.replace(prev, **later), prev_new, n + 1)
+        else:
+            out.append((row, new, 1))
     return out
 
 

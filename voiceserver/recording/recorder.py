@@ -319,8 +319,7 @@ class Recorder:
         """Store (or complete) a call record, from the writer thread, in order with the recordings.
 
         `new`: the call's first row (an existing row with its id is an error, not overwritten)."""
-        self.db_write("storing the call record", row.call_id,
-                      lambda db: db.upsert_call(row, new=new))
+        self._cmds.append(("row", row, new))   # the writer writes a pass's rows in one transaction
 
     def db_write(self, what: str, call_id: str | None, write: Callable[[CallDb], Any]) -> None:
         """Run `write(db)` on the writer thread, in order with the recordings.
@@ -417,7 +416,7 @@ class Recorder:
                 self._msgs.append((tag, "start", rec))
                 self.stats.active = len(self._ctl)
                 continue
-            if kind == "call":
+            if kind == "call" or kind == "row":
                 self._msgs.append((tag, *cmd))
                 continue
             c = self._ctl.get(cmd[1])
@@ -542,7 +541,7 @@ class Recorder:
         the head if `_all_audio` (a poll, a flush, the close) or `batch_ticks` of it wait.
 
         Each recording has its own written position (`_Rec.pos`): a message about one
-        recording writes that one's audio only, and call-row messages ("call", database
+        recording writes that one's audio only, and call-row messages ("row", "call": database
         only) none, so the call rows and the starts and ends of other calls that come with
         most ticks do not make the writer write every recording one tick at a time. The
         ring is free up to the lowest position of the recordings going (`_tail`)."""
@@ -551,6 +550,12 @@ class Recorder:
         moved = False                      # a recording's position moved, or one ended
         while msgs:
             m = msgs.popleft()
+            if m[1] == "row":
+                rows = [m]
+                while msgs and msgs[0][1] == "row":
+                    rows.append(msgs.popleft())
+                self._call_rows(rows)
+                continue
             moved = moved or m[1] != "call"
             self._message(m)
         if self._all_audio or head - self._tail >= self.batch_ticks:
@@ -585,6 +590,14 @@ class Recorder:
             self._fail(rec, exc)
             return
         self.stats.bytes_written += buf.nbytes
+
+    def _call_rows(self, msgs: list[tuple]) -> None:
+        """Call rows that came one after another: one transaction (CallDb.upsert_calls)."""
+        what = "storing the call record"
+        for m, exc in zip(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs])):
+            if exc is not None:
+                self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, m[2].call_id,
+                                         {"reason": f"database error {what}: {exc}"}))
 
     def _message(self, m: tuple) -> None:
         kind = m[1]
