@@ -59,8 +59,9 @@ class CountingStream(io.StringIO):
         return super().write(s)
 
 
-def test_in_the_event_loop_a_turns_lines_go_out_in_one_write_at_its_end():
+def test_in_the_event_loop_the_lines_of_several_ticks_go_out_in_one_write():
     import asyncio
+    from voiceserver.core.events import FLUSH_INTERVAL
     bus = EventBus()
     out = CountingStream()
     bus.subscribe(EventLog(out, clock=lambda: 100.0))
@@ -69,8 +70,9 @@ def test_in_the_event_loop_a_turns_lines_go_out_in_one_write_at_its_end():
     async def main() -> None:
         for n in range(3):
             bus.publish(n, ServerEventKind.CALL_DIGIT, chan=0, call_id="a", digit=str(n), masked=False)
-        seen.append((out.writes, len(out.getvalue().splitlines())))   # nothing yet: the turn goes on
-        await asyncio.sleep(0)                                        # the turn ends
+            await asyncio.sleep(0)                                    # a loop turn (a tick) ends
+        seen.append((out.writes, len(out.getvalue().splitlines())))   # nothing yet
+        await asyncio.sleep(FLUSH_INTERVAL * 2)
         seen.append((out.writes, len(out.getvalue().splitlines())))
     asyncio.run(main())
     assert seen == [(0, 0), (1, 3)]

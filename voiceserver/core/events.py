@@ -345,11 +345,15 @@ class EventFilter:
         return self.wants(ev["kind"], ev.get("call_id"), ev.get("chan"), ev.get("board"))
 
 
-def flush_at_turn_end(flush: Callable[[], None]) -> None:
-    """Run `flush` when the event loop's current turn is over, so that a turn's events (one
-    tick's) go out together; at once in a thread with no running loop (start-up, recovery)."""
+FLUSH_INTERVAL = 0.05    # s: buffered events (the log's lines, the journal's rows) go out this often
+
+
+def flush_soon(flush: Callable[[], None], delay: float = FLUSH_INTERVAL) -> None:
+    """Run `flush` `delay` seconds from now in the event loop, so that the events of a few
+    ticks go out together (a write or a hand-off per loop turn was a tenth of the loop's
+    CPU); at once in a thread with no running loop (start-up, recovery)."""
     try:
-        asyncio.get_running_loop().call_soon(flush)
+        asyncio.get_running_loop().call_later(delay, flush)
     except RuntimeError:
         flush()
 
@@ -361,10 +365,10 @@ class EventLog:
 
     Written to the log's stream directly rather than through `logging`: a
     logging record (LogRecord, handler lock, formatter, a flush per record)
-    costs several times the line itself. In the event loop the lines of one
-    loop turn (a tick's events) go out in one write at the end of the turn,
-    not one system call each; a `kill -9` loses at most that turn's lines (the
-    call records are in the database, not here). Outside a loop (start-up,
+    costs several times the line itself. In the event loop the lines of
+    FLUSH_INTERVAL (a few ticks' events) go out in one write, not one system
+    call each; a `kill -9` loses at most those lines (the events are in the
+    journal and the call records in the database). Outside a loop (start-up,
     crash recovery) each line is written at once. Events carry secret input
     masked (voiceserver.core.masking), so the log does too."""
 
@@ -384,7 +388,7 @@ class EventLog:
         ms = min(int((now - second) * 1000), 999)
         self._lines.append(f"{self._stamp},{ms:03d} INFO event {ev.json}\n")
         if len(self._lines) == 1:
-            flush_at_turn_end(self.flush)
+            flush_soon(self.flush)
 
     def flush(self) -> None:
         """Write the lines not yet written (the server calls it once more as it stops)."""

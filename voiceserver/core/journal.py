@@ -19,8 +19,8 @@ Events older than the last `keep` are deleted a little at a time, in each
 commit (at most `PRUNE_CHUNK` more numbers than it stores), never in one
 long transaction that would hold up the writer (and a bus waiting on it).
 
-The loop does not wait on SQLite: events are buffered for the length of a
-loop turn (a tick's events) and committed by the journal's own thread,
+The loop does not wait on SQLite: events are buffered for FLUSH_INTERVAL
+(voiceserver.core.events: a few ticks' events) and committed by the journal's own thread,
 at most one transaction every COMMIT_INTERVAL (a commit per turn cost about
 a millisecond of CPU per call at 12 calls/s). A `kill -9` loses what was
 not committed yet (at most about that interval's events);
@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from voiceserver.core.events import ServerEvent, ServerEventKind, flush_at_turn_end, utc_now
+from voiceserver.core.events import ServerEvent, ServerEventKind, flush_soon, utc_now
 
 RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
@@ -177,7 +177,7 @@ class EventJournal:
         self._rows.append((self.server_id, ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan,
                            ev.json))
         if len(self._rows) == 1:
-            flush_at_turn_end(self.flush)
+            flush_soon(self.flush)
 
     def flush(self) -> None:
         """Hand the buffered events to the writer thread (one transaction)."""
