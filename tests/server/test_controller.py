@@ -266,3 +266,26 @@ def test_a_hang_up_from_outside_ends_the_caller_and_the_agent_leg(card):
     assert end and end[0]["reason"] == "fraud check"
     assert card.rt.channels[5].state is not State.CONNECTED
     assert not any(leg.call.call_id == call_id for leg in card.ctl.legs.values())
+
+
+def test_typed_digits_do_not_arm_an_ivr_timer_each_and_the_inter_digit_timeout_still_ends_the_input(card):
+    """Each digit moves the IVR's deadline later. A timer is armed only for an earlier
+    deadline (the first digit's 3 s inter-digit timeout, before the 8 s first-digit one);
+    one that fires early is armed again for the deadline then. Six digits over ~3 s arm
+    two timers, not six, and the entry still ends 3 s after the last digit, not before."""
+    card.ring_in(0)
+    card.prompt_done(0)                          # welcome
+    card.key(0, "1")                             # the account menu
+    card.prompt_done(0)                          # enter_account: the 8 s first-digit timer
+    ivr_timers = lambda: [c for c in card.sent(media.StartTimer, chan=0) if c.token[0] == "ivr"]  # noqa: E731
+    before = len(ivr_timers())
+    for d in "123456":                           # six digits (min_digits), 0.4 s apart, then silence
+        card.key(0, d)
+        card.run(0.4)
+    onset = card.tick - int(0.4 * TPS) - 5      # the last digit's start (Card.key: 5 ticks long)
+    assert len(ivr_timers()) - before == 2
+    goodbye = lambda: [e for e in card.events(ServerEventKind.CALL_PLAY) if e["items"] == ["goodbye"]]  # noqa: E731
+    card.run((onset + 3 * TPS - 1 - card.tick) / TPS)   # a tick before the inter-digit timeout
+    assert not goodbye()
+    card.run(1 / TPS)
+    assert len(goodbye()) == 1

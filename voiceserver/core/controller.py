@@ -493,13 +493,15 @@ class CallController:
             run = self._ivr_handlers.get(type(cmd))
             if run is not None:    # Collect and ClearDigits need nothing here: the interpreter
                 run(rt, tick, ch, leg, cmd)  # runs its own collector and type-ahead buffer
-        # One IVR timer per leg, at the IVR's deadline: a timer armed for a deadline that has
-        # since moved (each digit moves the inter-digit timeout) is ignored when it fires.
+        # One IVR timer per leg, armed again only for an earlier deadline. Each digit moves
+        # the inter-digit timeout later: the timer armed for the first one stays, and when it
+        # fires early (an IVR tick before its deadline changes nothing) it is armed again
+        # for the deadline then. A timer a new one replaced is ignored when it fires.
         deadline = leg.ivr.deadline if leg.ivr is not None else None
-        at = None if deadline is None else max(rt.tick_at(deadline), tick + 1)
-        if at != leg.ivr_timer:
-            leg.ivr_timer = at
-            if at is not None:
+        if deadline is not None:
+            at = max(rt.tick_at(deadline), tick + 1)
+            if leg.ivr_timer is None or at < leg.ivr_timer:
+                leg.ivr_timer = at
                 self.media.call_at(rt.index, at, ch.chan, ("ivr", at))
         self.carry_out(rt, tick, ch)
         if self.recording is not None:   # the IVR path and queue so far, in the call row
