@@ -76,6 +76,9 @@ class ServerEventKind(StrEnum):
     CALL_SUPERVISE = "call.supervise"
     CALL_SUPERVISE_END = "call.supervise_end"
     CALL_INTERCEPT = "call.intercept"
+    CALL_JOIN = "call.join"
+    CALL_MUTE = "call.mute"
+    CALL_ORIGINATE = "call.originate"
     CALL_TRANSFER_FAILED = "call.transfer_failed"
     CALL_TRANSFER_RETRY = "call.transfer_retry"
     CALL_UNHOLD = "call.unhold"
@@ -152,6 +155,9 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
     ServerEventKind.CALL_INTERCEPT: ('agent', 'phone', 'supervisor', 'why'),
+    ServerEventKind.CALL_JOIN: ('other', 'other_chan', 'state', 'why'),
+    ServerEventKind.CALL_MUTE: ('agent', 'muted', 'party', 'phone', 'why'),
+    ServerEventKind.CALL_ORIGINATE: ('cause', 'line', 'number', 'reason', 'state', 'then', 'trunk', 'why'),
     ServerEventKind.CALL_SUPERVISE: ('agent', 'mode', 'phone', 'state', 'supervisor', 'why'),
     ServerEventKind.CALL_SUPERVISE_END: ('phone', 'reason', 'supervisor'),
     ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
