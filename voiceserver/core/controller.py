@@ -176,6 +176,15 @@ class CallController:
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
 
+    def queue_member(self, agent: str, queue: str, join: bool,
+                     by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """An agent joins or leaves a queue between ticks (call `catch_up` first); a caller
+        waiting may ring the agent that joined at once."""
+        row = self.acd.queue_member(self.tick, agent, queue, join, by)
+        for r in self.boards:   # the rings it caused
+            self.settle(r, self.tick, set(r.channels))
+        return row, self.media.take()
+
     def now_ms(self, rt: BoardRuntime) -> int:
         return rt.ms_at(self.tick)
 

@@ -33,6 +33,7 @@ class ServerEventKind(StrEnum):
     ACD_JOIN_REFUSED = "acd.join_refused"
     ACD_JOINED = "acd.joined"
     ACD_LATE_ANSWER = "acd.late_answer"
+    ACD_MEMBER = "acd.member"
     ACD_OUTCOME = "acd.outcome"
     ACD_OVERFLOW = "acd.overflow"
     ACD_OVERFLOW_REFUSED = "acd.overflow_refused"
@@ -125,6 +126,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.ACD_JOIN_REFUSED: ('queue', 'why'),
     ServerEventKind.ACD_JOINED: ('caller', 'position', 'priority', 'queue'),
     ServerEventKind.ACD_LATE_ANSWER: ('agent',),
+    ServerEventKind.ACD_MEMBER: ('agent', 'joined', 'queue', 'why'),
     ServerEventKind.ACD_OUTCOME: ('agent', 'mailbox', 'outcome', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW: ('hunt', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW_REFUSED: ('hunt', 'why'),

@@ -404,6 +404,15 @@ class VoiceServer:
         self._apply(commands)
         return row
 
+    def queue_member(self, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
+        """An agent joins or leaves a queue from outside a tick (AMI QueueAdd/QueueRemove)."""
+        if self.acd is None or not self.boards:
+            raise LookupError("the server has not started")
+        self.catch_up_clock()
+        row, commands = self.calls.queue_member(agent, queue, join, by)
+        self._apply(commands)
+        return row
+
     # -- what the network API asks of the server (voiceserver.api.network) --------
     def views(self) -> dict[str, Any]:
         """The network API's GET /v1/queues, /v1/agents, /v1/channels."""
