@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 
 import pytest
-from test_controller import Card, to_agent
+from test_controller import CONFIGS, Card, to_agent
 
 from boarddrv import EventKind
 from dsp.tones import ToneEvent
@@ -253,3 +253,74 @@ def test_originate_refuses_unknown_targets_and_409_when_no_line_is_free(card):
     ("blocked: LOS", "blocked"), ("hung up by the API", "cancelled"), ("", "failed")])
 def test_originate_cause_of_each_end_reason(reason, cause):
     assert originate_cause(reason) == cause
+
+
+# ---------------------------------------------------------------- answer = "api"
+def api_answer_card(prompt_library, tmp_path, fallback: float = 30.0) -> Card:
+    """server-acd.toml with line 0 answered by the API ([channels] answer_api)."""
+    text = (CONFIGS / "server-acd.toml").read_text().replace(
+        'agents = "hotline:4-7"\n', f'agents = "hotline:4-7"\nanswer_api = "hotline:0"\nanswer_api_fallback = {fallback}\n')
+    path = tmp_path / "server.toml"
+    path.write_text(text)
+    return Card(prompt_library, path)
+
+
+def ring(card: Card, chan: int, times: int) -> None:
+    """`times` rings of the exchange's cadence (1 s on, 4 s off)."""
+    for _ in range(times):
+        card.board(EventKind.RING_START, chan)
+        card.run(1.0)
+        card.board(EventKind.RING_STOP, chan)
+        card.run(4.0)
+
+
+def test_a_call_on_an_answer_api_line_rings_until_the_api_answers_it(prompt_library, tmp_path):
+    card = api_answer_card(prompt_library, tmp_path)
+    ring(card, 0, 3)
+    assert card.rt.channels[0].state is State.RINGING
+    assert media.BoardControl(0, "hook", (0, "offhook")) not in card.commands and not card.sent(media.Play, chan=0)
+    waiting, = card.events(K.CALL_API_ANSWER)
+    cid = waiting["call_id"]
+    assert waiting["state"] == "waiting" and waiting["fallback_ms"] == 30_000
+    row = apply(card, card.ctl.answer_call(cid, BY))
+    assert row == {"call_id": cid, "answered": True}
+    assert media.BoardControl(0, "hook", (0, "offhook")) in card.commands
+    assert card.rt.channels[0].state is State.CONNECTED and card.sent(media.Play, chan=0), "its IVR's welcome"
+    assert [(e["state"], e.get("why")) for e in card.events(K.CALL_API_ANSWER)] == [
+        ("waiting", None), ("answered", BY)]
+    with pytest.raises(Conflict, match="not waiting for an answer"):
+        card.ctl.answer_call(cid, BY)
+    card.run(40.0)                                     # the fallback timer is stale now: nothing more
+    assert len(card.events(K.CALL_API_ANSWER)) == 2 and len(card.events(K.CALL_ANSWER)) == 1
+
+
+def test_not_answered_by_the_api_in_time_the_ivr_answers_and_other_lines_answer_at_once(prompt_library, tmp_path):
+    card = api_answer_card(prompt_library, tmp_path, fallback=8.0)
+    ring(card, 1, 2)                                   # line 1: as ever
+    assert card.rt.channels[1].state is State.CONNECTED
+    ring(card, 0, 3)                                   # offered at ring 2 (5 s), 8 s of waiting
+    assert card.rt.channels[0].state is State.CONNECTED
+    fallback = card.events(K.CALL_API_ANSWER)[-1]
+    assert fallback["state"] == "fallback" and card.sent(media.Play, chan=0)
+    assert card.events(K.CALL_ANSWER)[-1]["chan"] == 0
+
+
+def test_a_caller_who_gives_up_while_waiting_is_gone_for_the_api(prompt_library, tmp_path):
+    card = api_answer_card(prompt_library, tmp_path)
+    ring(card, 0, 2)
+    cid = card.events(K.CALL_API_ANSWER)[0]["call_id"]
+    card.run(10.0)                                     # no more rings: abandoned while ringing
+    assert card.events(K.CALL_END)[-1]["reason"] == "abandoned while ringing"
+    assert not card.ctl.awaiting
+    with pytest.raises(LookupError, match="no call"):
+        card.ctl.answer_call(cid, BY)
+
+
+def test_answer_api_lines_must_be_inbound(prompt_library, tmp_path):
+    from voiceserver.config.server import ConfigError, load_config
+    text = (CONFIGS / "server-acd.toml").read_text().replace(
+        'agents = "hotline:4-7"\n', 'agents = "hotline:4-7"\nanswer_api = "hotline:5"\n')
+    path = tmp_path / "server.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="channels.answer_api.*not an inbound line"):
+        load_config(path, library=prompt_library)

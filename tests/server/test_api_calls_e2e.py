@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from test_api_e2e_commands import ApiScript, on_call
 from test_api_supervisor_e2e import ACD, heard_between, later, tone_file
 
@@ -199,3 +200,43 @@ def test_originate_bridged_with_a_caller_in_the_ivr_unbridge_bridge_and_a_busy_o
     assert records[out_id].direction == "outbound" and records[out_id].called == OUT
     assert records[out_id].reason == "caller left" and records[out_id].answer is not None
     assert records[busy_id].reason == "outbound busy" and records[busy_id].answer is None
+
+
+def test_a_call_on_an_answer_api_line_rings_until_the_integration_answers_it(e2e, tmp_path):
+    """[channels] answer_api = "hotline:0": the caller's line rings on (hwsim's exchange keeps
+    ringing, the caller hears ringback) for 3 s until the integration user answers it over the
+    API; then the call's IVR starts (its welcome). A monitor may not answer."""
+    head = WAITING.replace('agents = "hotline:4-7"\n', 'agents = "hotline:4-7"\nanswer_api = "hotline:0"\n')
+
+    def waited(ticks: int) -> Any:
+        def when(s: Any) -> bool:
+            seen = [e.tick for e in s.bus.journal if e.kind == "call.api_answer"]
+            return bool(seen) and s.boards[0].engine.tick >= seen[0] + ticks
+        return when
+    script = Script(
+        (waited(150), [("mon", "POST", "/v1/calls/{call}/answer", None),
+                       ("acd", "POST", "/v1/calls/{call}/answer", None),
+                       ("acd", "POST", "/v1/calls/{call}/answer", None)]),
+        (later("call.answer", 100, 1), [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
+    )
+    script.call_of = caller_call
+    sc = scenario(phone("zhang", answer_after=None), caller(1.0, 0, "13911110090", hangup_after=None), duration=60.0)
+    try:
+        r = e2e.run(scenario=sc, server_config=server_config(tmp_path, ACD, head=head), hwsim_config=HWSIM,
+                    api_port=0, max_sim_seconds=50, until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    (monitor, answered, again), (hangup,) = script.answers
+    assert monitor[0] == 403 and answered[0] == 200 and answered[1]["answered"] is True and hangup[0] == 200
+    assert again[0] == 409 and "not waiting for an answer" in again[1]["error"]
+    states = [(e.data["state"], e.data.get("why")) for e in r.events("call.api_answer")]
+    assert states == [("waiting", None), ("answered", "network API (acd)")]
+    waiting, answer_ev = r.events("call.api_answer")
+    assert waiting.data["caller"] == "13911110090" and waiting.data["fallback_ms"] == 20_000
+    answer, = [e for e in r.events("call.answer") if e.chan == 0]
+    assert answer.tick == answer_ev.tick and answer.tick - waiting.tick >= 150
+    assert r.events("call.play")[0].tick == answer.tick          # the IVR's welcome from the answer on
+    # hwsim: the exchange's caller was answered that late, not at the offer
+    call, = r.calls_on(0, "in")
+    assert call["answer"] - call["offered"] >= 3.0, call
+    assert r.sim_s(r.server.records[0].answer) == pytest.approx(call["answer"], abs=0.1)   # the hook's latency

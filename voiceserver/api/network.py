@@ -68,6 +68,7 @@ ENDPOINTS = {
                                    "talks to that phone; then consult-complete or consult-cancel",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
     "/v1/calls/{call_id}/record-start|record-stop": "POST: start or stop the call's recording on demand",
+    "/v1/calls/{call_id}/answer": "POST: answer a call ringing on an answer_api line",
     "/v1/calls/{call_id}/mute|unmute": "POST {\"party\": \"agent\" or \"caller\"}: that party is not heard "
                                        "by the other (or is again)",
     "/v1/calls/{call_id}/bridge": "POST {\"call\": CALL_ID}: join two calls' audio; unbridge separates them",
@@ -76,7 +77,8 @@ ENDPOINTS = {
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
 # call commands besides hangup: the backend's call_command(call_id, command, by)
-CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume", "record-start", "record-stop", "unbridge")
+CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume", "record-start", "record-stop", "unbridge",
+                 "answer")
 MUTE_COMMANDS = ("mute", "unmute")            # {"party": "agent" (default) | "caller"}: who is not heard
 MUTE_PARTIES = ("agent", "caller")
 THEN = ("ivr", "agent", "call")               # originate's "then": what an answered call does

@@ -121,6 +121,7 @@ class CallController:
         self.joins: dict[Key, Join] = {}                 # two calls bridged (the API's bridge), both ways
         self.originates: dict[Key, Originate] = {}       # outbound calls of the API, by their trunk
         self.originate_rings: dict[Key, Key] = {}        # an agent's phone rung for one -> its trunk
+        self.awaiting: dict[Key, ivrmod.IvrCall] = {}    # answer = "api": ringing calls and their IVR
         self._mute_pairs: dict[str, tuple[Key, Key]] = {}   # call id -> the (caller, agent) its mutes are of
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         self.records: deque[CallRecord] = deque(maxlen=recent_records)
@@ -252,7 +253,9 @@ class CallController:
         ch = rt.channels.get(ev.chan)
         if ch is None:
             return None
-        if token and token[0] == "ivr":
+        if token and token[0] == "api_answer":
+            self._answer_fallback(rt, tick, ch, token[1])
+        elif token and token[0] == "ivr":
             leg = self.legs.get((rt.index, ch.chan))
             if leg is not None and leg.ivr is not None and leg.ivr_timer == token[1]:
                 leg.ivr_timer = None
@@ -478,7 +481,7 @@ class CallController:
             leg = self.legs.setdefault(key, Leg(call))
             if self.recording is not None:   # a call that rang across a crash: the same caller?
                 self.recording.offered(rt, tick, ch.chan, call)
-            if leg.ivr is not None or "rejected" in leg.path:
+            if leg.ivr is not None or "rejected" in leg.path or key in self.awaiting:
                 return set()  # offered again at the next ring: already decided
             ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt),
                                     flow=call.data.get("flow"))   # E1 R2: the flow of its DNIS
@@ -488,14 +491,9 @@ class CallController:
                 self.bus.publish(tick, ServerEventKind.CALL_REJECTED, chan=ch.chan, call_id=call.call_id,
                                  caller=call.caller, reason="blacklist")
                 return set()
-            ch.answer(tick)
-            ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
-            leg.ivr = ivr
-            if self.recording is not None:   # rules decide; recording starts with this tick
-                self.recording.answered(rt, tick, ch.chan, leg)
-            cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
-            self._ivr_commands(rt, tick, ch, leg, cmds)
-            return {ch.chan}
+            if (rt.name, ch.chan) in self.cfg.channels.answer_api:   # answer = "api": it rings on
+                return self._await_answer(rt, tick, ch, leg, ivr)
+            return self._answer_offered(rt, tick, ch, leg, ivr)
         if kind == ServerEventKind.CALL_FLASH and isinstance(ch, FxsPhone):
             return self._flash(rt, tick, ch)
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxsPhone) and data.get("recall"):
@@ -1066,7 +1064,7 @@ class CallController:
         touched = self._supervision_leg_gone(rt, tick, key, reason) if self.supervisions else set()
         if self.consults:
             touched |= self._consult_leg_gone(rt, tick, key)
-        if self.joins or self.originates or self.originate_rings or self.mutes:
+        if self.joins or self.originates or self.originate_rings or self.mutes or self.awaiting:
             touched |= self._api_leg_gone(rt, tick, key, leg, reason)
         if leg.ivr is not None and not leg.ivr.done:
             for cmd in leg.ivr.hangup(self.now_ms(rt)):
@@ -1179,7 +1177,59 @@ class CallController:
                 })
         return rows
 
-    # -- the API's call commands: mute, bridge two calls, originate ----------
+    # -- the API's call commands: answer, mute, bridge two calls, originate ------
+    def _answer_offered(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, ivr: ivrmod.IvrCall) -> set[int]:
+        """Answer an offered inbound call and start its IVR (at once, or at the API's answer)."""
+        self.awaiting.pop((rt.index, ch.chan), None)
+        call = leg.call
+        ch.answer(tick)
+        ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
+        leg.ivr = ivr
+        if self.recording is not None:   # rules decide; recording starts with this tick
+            self.recording.answered(rt, tick, ch.chan, leg)
+        cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
+        self._ivr_commands(rt, tick, ch, leg, cmds)
+        return {ch.chan}
+
+    def _await_answer(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, ivr: ivrmod.IvrCall) -> set[int]:
+        """A line with answer = "api": the call rings on until the API answers it (`answer_call`)
+        or, `api_answer_fallback_ms` later, the IVR does as on any line."""
+        key = (rt.index, ch.chan)
+        self.awaiting[key] = ivr
+        ms = self.cfg.channels.api_answer_fallback_ms
+        self.media.call_at(rt.index, tick + max(1, round(ms / rt.ms_per_tick)), ch.chan,
+                           ("api_answer", leg.call.call_id))
+        self._publish_api_answer(tick, ch, leg, "waiting", fallback_ms=ms)
+        return set()
+
+    def _publish_api_answer(self, tick: int, ch: FxoTrunk, leg: Leg, state: str, **more: Any) -> None:
+        self.bus.publish(tick, ServerEventKind.CALL_API_ANSWER, chan=ch.chan, call_id=leg.call.call_id, state=state,
+                         caller=leg.call.caller, name=leg.call.data.get("caller_name"), **more)
+
+    def _answer_fallback(self, rt: BoardRuntime, tick: int, ch: Channel, call_id: str) -> None:
+        """No answer from the API in time: the IVR answers the call (if it still rings)."""
+        key = (rt.index, ch.chan)
+        leg, ivr = self.legs.get(key), self.awaiting.get(key)
+        if leg is None or ivr is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk) \
+                or ch.state is not State.RINGING:
+            return
+        self._publish_api_answer(tick, ch, leg, "fallback", why="not answered by the API in time")
+        self.settle(rt, tick, self._answer_offered(rt, tick, ch, leg, ivr))
+
+    def answer_call(self, call_id: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Answer a call ringing on an answer = "api" line from outside a tick (the API): the
+        line goes off-hook and the call's IVR flow starts, as an answer by the server would.
+        LookupError: no such call; Conflict: not waiting for the API's answer."""
+        rt, key, ch, leg = self._call_trunk(call_id)
+        ivr = self.awaiting.get(key)
+        if ivr is None or ch.state is not State.RINGING:
+            raise Conflict(f"call {call_id} is not waiting for an answer ({ch.state.value}): only a call on an "
+                           f"answer_api line rings until the API answers it")
+        tick = max(self.tick, rt.tick)
+        self._publish_api_answer(tick, ch, leg, "answered", why=by)
+        self.settle(rt, tick, self._answer_offered(rt, tick, ch, leg, ivr))
+        return {"call_id": call_id, "answered": True}, self.media.take()
+
     def mute(self, call_id: str, party: str, on: bool, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
         """Mute (or unmute) one party of a connected agent call from outside a tick (the API): a
         muted agent is not heard by the caller, a muted caller not by the agent (the engine's
@@ -1395,6 +1445,7 @@ class CallController:
         why (`call.originate` failed, with its cause)."""
         touched: set[int] = set()
         cid = leg.call.call_id
+        self.awaiting.pop(key, None)
         if key in self._mute_pairs.get(cid, ()):
             self.mutes.pop(cid, None)
             self._mute_pairs.pop(cid, None)

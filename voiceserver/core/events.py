@@ -51,6 +51,7 @@ class ServerEventKind(StrEnum):
     BOARD_STOPPED = "board.stopped"
     CALL_ANSWER = "call.answer"
     CALL_ANSWER_ALARM = "call.answer_alarm"
+    CALL_API_ANSWER = "call.api_answer"
     CALL_BRIDGE = "call.bridge"
     CALL_BRIDGE_FAILED = "call.bridge_failed"
     CALL_CALLERID = "call.callerid"
@@ -144,6 +145,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.BOARD_STOPPED: ('error',),
     ServerEventKind.CALL_ANSWER: ('how', 'recall'),
     ServerEventKind.CALL_ANSWER_ALARM: ('limit_ms', 'waited_ms'),
+    ServerEventKind.CALL_API_ANSWER: ('caller', 'fallback_ms', 'name', 'state', 'why'),
     ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
     ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
     ServerEventKind.CALL_CALLERID: ('caller', 'name'),

@@ -433,7 +433,7 @@ class VoiceServer:
         return out
 
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
-        """A call command of the network API: hold, retrieve, record-pause, record-resume,
+        """A call command of the network API: answer, hold, retrieve, record-pause, record-resume,
         record-start, record-stop, mute and unmute (`party`), bridge (`call`), unbridge, route
         (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
         call; Conflict: not now."""
@@ -464,6 +464,11 @@ class VoiceServer:
                 raise LookupError("nothing is recorded: the config has no [storage]")
             self.catch_up_clock()
             return self.recording.record_command(call_id, command == "record-start", who=by)
+        if command == "answer":
+            self.catch_up_clock()
+            row, commands = self.calls.answer_call(call_id, by)
+            self._apply(commands)
+            return row
         if command in ("mute", "unmute"):
             self.catch_up_clock()
             row, commands = self.calls.mute(call_id, args.get("party", "agent"), command == "mute", by)
