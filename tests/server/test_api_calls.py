@@ -324,3 +324,44 @@ def test_answer_api_lines_must_be_inbound(prompt_library, tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match="channels.answer_api.*not an inbound line"):
         load_config(path, library=prompt_library)
+
+
+# ---------------------------------------------------------------- originate on an E1 R2 group
+def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
+    """What a China No.1 exchange answers to the server's register signals: A-6, A-1 per ANI
+    digit and DNIS digit, A-3 after the last one, then B-1 (accept) for category II-1."""
+    def sig(d: str) -> int:
+        return 10 if d == "0" else int(d)
+    script = [(sig(dnis[0]), 6), (1, 1)] + [(sig(d), 1) for d in ani] + [(15, 1)]
+    return script + [(sig(d), 1) for d in dnis[1:-1]] + [(sig(dnis[-1]), 3), (1, 1)]
+
+
+def test_originate_on_an_e1_r2_group_runs_the_register_signalling_and_then_its_menu(prompt_library):
+    from test_r2_calls import FarIncoming, Harness
+    h = Harness(prompt_library)
+    dnis = "13800138000"
+    for chan in range(1, 5):
+        h.far[chan] = FarIncoming(chan, r2_accept_script(dnis, "01062345678"), answer=True)
+    row, commands = h.ctl.originate("ct", dnis, {"ivr": "ext"}, BY)
+    h.apply(commands)
+    assert row["line"] == "e1:1"
+    h.run(10, until=lambda: len(h.events(K.CALL_ORIGINATE)) >= 2)
+    assert [e["state"] for e in h.events(K.CALL_ORIGINATE)] == ["dialing", "answered"]
+    assert h.far[1].state == "answered"
+    play = h.events(K.CALL_PLAY)[-1]
+    assert play["call_id"] == row["call_id"] and play["items"] == ["enter_account"]
+
+
+def test_an_e1_originate_refused_with_a_b_signal_fails_with_its_cause(prompt_library):
+    from test_r2_calls import FarIncoming, Harness
+    h = Harness(prompt_library)
+    for chan in range(1, 5):
+        h.far[chan] = FarIncoming(chan, [(1, 3), (1, 2)], answer=False)      # A-3, then B-2 busy
+    row, commands = h.ctl.originate("ct", "13800138000", {}, BY)
+    h.apply(commands)
+    h.run(10, until=lambda: len(h.events(K.CALL_ORIGINATE)) >= 2)
+    failed = h.events(K.CALL_ORIGINATE)[-1]
+    assert (failed["state"], failed["cause"], failed["reason"]) == ("failed", "busy", "outbound busy (B-2)")
+    h.run(0.5)
+    rec = [r for r in h.ctl.records if r.call_id == row["call_id"]][0]
+    assert rec.reason.startswith("outbound busy (B-2)") and rec.direction == "outbound"
