@@ -259,7 +259,8 @@ def test_originate_cause_of_each_end_reason(reason, cause):
 def api_answer_card(prompt_library, tmp_path, fallback: float = 30.0) -> Card:
     """server-acd.toml with line 0 answered by the API ([channels] answer_api)."""
     text = (CONFIGS / "server-acd.toml").read_text().replace(
-        'agents = "hotline:4-7"\n', f'agents = "hotline:4-7"\nanswer_api = "hotline:0"\nanswer_api_fallback = {fallback}\n')
+        'agents = "hotline:4-7"\n',
+        f'agents = "hotline:4-7"\nanswer_api = "hotline:0"\nanswer_api_fallback = {fallback}\n')
     path = tmp_path / "server.toml"
     path.write_text(text)
     return Card(prompt_library, path)

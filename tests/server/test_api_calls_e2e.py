@@ -223,7 +223,8 @@ def test_a_call_on_an_answer_api_line_rings_until_the_integration_answers_it(e2e
     sc = scenario(phone("zhang", answer_after=None), caller(1.0, 0, "13911110090", hangup_after=None), duration=60.0)
     try:
         r = e2e.run(scenario=sc, server_config=server_config(tmp_path, ACD, head=head), hwsim_config=HWSIM,
-                    api_port=0, max_sim_seconds=50, until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+                    api_port=0, max_sim_seconds=50,
+                    until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
     finally:
         script.stop()
     (monitor, answered, again), (hangup,) = script.answers

@@ -14,8 +14,8 @@ import pytest
 from voiceserver.core.channels import Call
 from voiceserver.core.events import EventBus
 from voiceserver.core.runtime import Leg
-from voiceserver.recording.service import API_RULE, RecordingService
 from voiceserver.recording.rules import RecordingRules
+from voiceserver.recording.service import API_RULE, RecordingService
 
 START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 WHO = "network API (acd)"

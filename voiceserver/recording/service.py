@@ -61,6 +61,7 @@ from voiceserver.recording.calldb import (
     iso,
     parse_time,
 )
+from voiceserver.recording.decision import RuleRef
 from voiceserver.recording.recorder import (
     SILENCE,
     Recorder,
@@ -68,7 +69,6 @@ from voiceserver.recording.recorder import (
     recover_calls,
     recover_files,
 )
-from voiceserver.recording.decision import RuleRef
 from voiceserver.recording.rules import (
     CallFacts,
     Decision,
