@@ -241,3 +241,40 @@ def test_a_call_on_an_answer_api_line_rings_until_the_integration_answers_it(e2e
     call, = r.calls_on(0, "in")
     assert call["answer"] - call["offered"] >= 3.0, call
     assert r.sim_s(r.server.records[0].answer) == pytest.approx(call["answer"], abs=0.1)   # the hook's latency
+
+
+def test_originate_then_agent_rings_its_phone_once_answered_and_they_hear_each_other(e2e, tmp_path):
+    """The integration user originates a call for agent 1001: the exchange answers (the called
+    party plays its tone), agent 1001's phone hotline:4 rings and answers (the agent plays its
+    tone); the two hear each other, and the agent's hang-up ends the call."""
+    script = Script(
+        (lambda s: s.boards[0].engine.tick >= 50,
+         [("acd", "POST", "/v1/originate", {"trunk": "pstn", "number": OUT, "then": {"agent": "1001"}})]),
+    )
+    sc = scenario(
+        phone("zhang", answer_after=1.0,
+              script=f'[{{ after = 0.2, play = "{tone_file(tmp_path, "agent", 6.0)}" }}, '
+                     f'{{ after = 0.1, hangup = true }}]'),
+        '[[outbound]]\nresult = "answer"\nring = 2.0\n'
+        f'script = [{{ after = 0.2, play = "{tone_file(tmp_path, "party", 30.0)}" }}]\n',
+        duration=60.0)
+    try:
+        r = e2e.run(scenario=sc, server_config=server_config(tmp_path, ACD, head=WAITING), hwsim_config=HWSIM,
+                    api_port=0, max_sim_seconds=50,
+                    until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        script.stop()
+    (made,), = script.answers
+    assert made[0] == 201 and made[1]["line"] == "hotline:0", made
+    out_id = made[1]["call_id"]
+    steps = [e.data["state"] for e in r.events("call.originate")]
+    assert steps == ["dialing", "answered", "connected"]
+    connected = r.events("call.originate")[-1]
+    end = [e for e in r.events("call.end") if e.chan == 0][0]
+    callee, = r.calls_on(0, "out")
+    callee = {**callee, "answer": callee["offered"]}    # hwsim keeps what a dialled line heard from its seizure
+    agent = r.calls_on(4, "in")[0]
+    a, b = connected.tick + 20, end.tick - 20
+    assert heard_between(r, callee, a, b) == {"agent"} and heard_between(r, agent, a, b) == {"party"}
+    rec, = [x for x in r.server.records if x.call_id == out_id]
+    assert rec.direction == "outbound" and rec.agent == "1001" and rec.answer is not None
