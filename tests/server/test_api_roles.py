@@ -23,14 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voiceserver.api.network import AGENT_ACTIONS, CALL_COMMANDS
+from voiceserver.api.network import AGENT_ACTIONS, CALL_COMMANDS, MUTE_COMMANDS
 from voiceserver.api.openapi import document, roles_of
 
 from apikit import TOKENS, USERS, LiveApi
 
 ROLE_OF = {u.name: u.role.value for u in USERS}
 BODIES = {"route": {"queue": "q"}, "transfer": {"number": "13800138000", "trunk": "pstn"},  # the required ones
-          "ivr": {"menu": "main"}}
+          "ivr": {"menu": "main"}, "originate": {"trunk": "pstn", "number": "13800138000"}}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -77,8 +77,8 @@ def test_every_route_answers_each_role_as_its_x_roles_say(live):
                 mine = {"a1001": ("c-1001", "1001"), "a1002": ("c-other", "1002")}.get(user, ("c-1001", "1001"))
                 call, agent = mine if own else ("c-other" if user != "a1002" else "c-1001",
                                                 "1002" if user != "a1002" else "1001")
-                status, body = live.request(method, concrete(path, call, agent, "logout"), user=user,
-                                            body=BODIES.get(path.rsplit("/", 1)[1]))
+                body = {"call": call} if path.endswith("/bridge") else BODIES.get(path.rsplit("/", 1)[1])
+                status, body = live.request(method, concrete(path, call, agent, "logout"), user=user, body=body)
                 tried += 1
                 want = allowed(x_roles, user, own)
                 if not want:
@@ -258,7 +258,8 @@ PATHS = st.sampled_from([concrete(p, c, a, act) for p in
                          ["/v1/events", "/v1/queues", "/v1/agents", "/v1/channels", "/v1/whoami", "/v1/reload",
                           "/v1/openapi.json", "/v1/calls/{call_id}/hangup", "/v1/agents/{agent}/{action}",
                           "/v1/calls/{call_id}/route", "/v1/calls/{call_id}/transfer", "/v1/calls/{call_id}/ivr",
-                          *(f"/v1/calls/{{call_id}}/{c}" for c in CALL_COMMANDS)]
+                          "/v1/calls/{call_id}/bridge", "/v1/originate",
+                          *(f"/v1/calls/{{call_id}}/{c}" for c in (*CALL_COMMANDS, *MUTE_COMMANDS))]
                          for c in ("c1", "nope") for a in ("1001", "x") for act in AGENT_ACTIONS])
 TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_.~+/=", max_size=60)
 
@@ -288,7 +289,8 @@ def test_fuzz_a_role_that_may_not_gets_403_before_its_body_is_read(shared, user,
 
 @FUZZ
 @given(path=st.sampled_from(["/v1/calls/nope/hangup", "/v1/agents/1001/not-ready", "/v1/calls/nope/hold",
-                             "/v1/calls/nope/route", "/v1/calls/nope/transfer", "/v1/calls/nope/ivr"]),
+                             "/v1/calls/nope/route", "/v1/calls/nope/transfer", "/v1/calls/nope/ivr",
+                             "/v1/calls/nope/mute", "/v1/calls/nope/bridge", "/v1/originate"]),
        raw=st.one_of(st.binary(max_size=40), st.text(max_size=40).map(str.encode),
                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                                   lambda c: st.lists(c, max_size=3) | st.dictionaries(
@@ -300,7 +302,7 @@ def test_fuzz_malformed_bodies_get_a_clear_400_or_the_commands_answer(shared, pa
     assert isinstance(body, dict) and (status == 200 or body["error"]), (path, raw, status, body)
     if status == 400:
         assert any(w in body["error"] for w in ("JSON", "reason", "unknown field", "queue", "number", "trunk",
-                                                      "send one of")), body
+                                                      "send one of", "party", "call", "then")), body
 
 
 def test_docs_api_md_names_every_route_and_each_role(live):

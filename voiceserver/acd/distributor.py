@@ -40,7 +40,7 @@ from typing import Any
 from boarddrv.chanref import ChannelRef
 from voiceserver.acd.agents import Agent, AgentSpec, AgentState
 from voiceserver.acd.hunt import HuntGroup, Seizure
-from voiceserver.acd.queues import Queue, QueueSpec, Target, WaitingCall
+from voiceserver.acd.queues import Member, Queue, QueueSpec, Target, WaitingCall
 from voiceserver.acd.strategies import order as strategy_order
 from voiceserver.acd.strategies import ring_mode
 from voiceserver.core.events import ServerEventKind
@@ -613,6 +613,27 @@ class Acd:
         a.set_not_ready(t, reason)
         return self._dispatch(t, [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                       "why": reason})])
+
+    def member(self, queue: str, agent: str, join: bool, t: int, tier: int = 1) -> tuple[bool, list[Command]]:
+        """`agent` joins (`join`) or leaves `queue` at run time (AMI QueueAdd/QueueRemove):
+        (changed, commands). A joining agent is a member of tier `tier` after the configured
+        ones and may be rung at once for a caller waiting; one leaving is offered none of
+        the queue's calls from now on (a ring or call in progress goes on). Until the server
+        restarts: the config's members are the ones it starts with. LookupError: no such
+        queue or agent."""
+        self.t = t
+        q = self.queues.get(queue)
+        if q is None:
+            raise LookupError(f"no queue {queue!r} (queues: {', '.join(sorted(self.queues))})")
+        if agent not in self.agents:
+            raise LookupError(f"no agent {agent!r} (known: {', '.join(sorted(self.agents))})")
+        if (agent in q.positions) == join:
+            return False, []
+        members = (q.spec.members + (Member(agent, tier),) if join
+                   else tuple(m for m in q.spec.members if m.agent != agent))
+        q.set_members(members)
+        return True, self._dispatch(t, [Event(ServerEventKind.ACD_MEMBER,
+                                              {"agent": agent, "queue": queue, "joined": join})])
 
     def line_state(self, line: ChannelRef, state: str, t: int) -> list[Command]:
         """The server's view of a line (agent phone or trunk): idle | busy | alarm | blocked."""

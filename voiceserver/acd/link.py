@@ -240,6 +240,15 @@ class AcdLink:
         self.do(tick, cmds)
         return row
 
+    def queue_member(self, tick: int, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
+        """An agent joins or leaves a queue now (Acd.member); `acd.member` says who asked."""
+        changed, cmds = self.acd.member(queue, agent, join, self.now())
+        for cmd in cmds:
+            if isinstance(cmd, acdmod.Event) and cmd.kind == ServerEventKind.ACD_MEMBER:
+                cmd.data["why"] = by
+        self.do(tick, cmds)
+        return {"agent": agent, "queue": queue, "member": join, "changed": changed}
+
     # -- commands ----------------------------------------------------------
     def do(self, tick: int, cmds: list) -> None:
         s = self.s

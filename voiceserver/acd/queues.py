@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -194,6 +194,15 @@ class Queue:
         return self.calls.index(call) + 1
 
     # -- members ---------------------------------------------------------
+    def set_members(self, members: tuple[Member, ...]) -> None:
+        """The members from now on (an agent joined or left at run time: Acd.member); the
+        round-robin cursor starts over if its place is gone."""
+        self.spec = replace(self.spec, members=members)
+        self.positions = {m.agent: i for i, m in enumerate(members)}
+        self.tiers = sorted({m.tier for m in members if m.tier > 1})
+        if self.cursor is not None and self.cursor >= len(members):
+            self.cursor = None
+
     def logged_in(self, agents: Mapping[str, Agent]) -> int:
         return sum(1 for m in self.spec.members
                    if m.agent in agents and agents[m.agent].state.value != "logged_out")

@@ -11,20 +11,25 @@ for the tools that screen-pop callers, count queue calls and follow agents:
   `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
   (`Channel`: DAHDI/<board>-<chan> or the call id; `Cause`), `QueuePause`
   (`Interface`: the agent, `Paused`: true = not ready, false = ready,
-  `Reason`: the not-ready reason code); other actions (`Originate`: the
-  server has no originate command) get `Response: Error`.
+  `Reason`: the not-ready reason code), `Originate` (`Channel`:
+  DAHDI/<trunk group>/<number>; `Context` ivr, agent or call and `Exten`:
+  what the answered call does), `Redirect` (`Context` ivr or queue, `Exten`
+  the menu or queue), `QueueAdd`/`QueueRemove` (`Queue`, `Interface`: the
+  agent joins or leaves the queue); other actions get `Response: Error`.
 - each action is checked against the user's role as the same command of
   the network API is (voiceserver.api.roles: `monitor` may not hang up,
   an `agent` user may hang up only its own calls and pause only its own
-  agent), and every state-changing one (Hangup, QueuePause), and every one
+  agent), and every state-changing one (Hangup, QueuePause, Originate, Redirect,
+  QueueAdd, QueueRemove), and every one
   refused for its role, is a line of the API's audit log (path
   `/ami/<Action>`). An `agent` user gets only its own events, as on the
   event stream (voiceserver.api.stream.AgentScope).
 - events, translated from the server's bus (docs/events.md): Newchannel,
   NewCallerid, Newstate, DTMFBegin/DTMFEnd, Hangup, BridgeEnter,
   QueueCallerJoin, QueueCallerLeave, QueueCallerAbandon, AgentCalled,
-  AgentConnect, AgentRingNoAnswer, AgentComplete, QueueMemberStatus, Alarm,
-  AlarmClear; each also carries `Seq` (the bus's number) and `CallID`.
+  AgentConnect, AgentRingNoAnswer, AgentComplete, QueueMemberStatus,
+  QueueMemberAdded, QueueMemberRemoved, OriginateResponse, Alarm, AlarmClear;
+  each also carries `Seq` (the bus's number) and `CallID`.
 
 AMI has no resume: a client that was away misses what happened meanwhile
 (the WebSocket stream of voiceserver.api.stream resumes). A client that
@@ -40,7 +45,19 @@ from collections.abc import Callable
 from typing import Any
 
 from voiceserver.api.door import AdminDoor, Request
-from voiceserver.api.roles import AGENTS, CALLS, READ, VIEW_ALL, ApiUser, Right, Role, find_user, may, token_digest
+from voiceserver.api.roles import (
+    AGENTS,
+    CALLS,
+    ORIGINATE,
+    READ,
+    VIEW_ALL,
+    ApiUser,
+    Right,
+    Role,
+    find_user,
+    may,
+    token_digest,
+)
 from voiceserver.api.stream import AgentScope
 from voiceserver.core.events import EventBus, ServerEvent, ServerEventKind
 from voiceserver.core.runtime import Conflict
@@ -52,6 +69,11 @@ BUFFER = 10_000            # messages waiting for one client before it is cut of
 K = ServerEventKind
 
 Message = dict[str, str]
+# Originate and Redirect: the Context names what the Exten is (docs/api.md, the AMI section)
+ORIGINATE_CONTEXTS = ("ivr", "agent", "call")
+REDIRECT_CONTEXTS = ("ivr", "queue")
+# call.originate's failure cause -> OriginateResponse's Reason (Asterisk's AST_CONTROL numbers)
+ORIGINATE_REASONS = {"no-answer": "3", "busy": "5", "congestion": "8"}
 
 
 def encode(msg: Message) -> bytes:
@@ -61,6 +83,12 @@ def encode(msg: Message) -> bytes:
 def channel_name(board: str | None, chan: int | None) -> str:
     """An Asterisk-style channel name: DAHDI/<board>-<chan> (the board's channel number)."""
     return f"DAHDI/{board or 'board'}-{chan if chan is not None else 0}"
+
+
+def interface(fields: dict[str, str]) -> str:
+    """The agent id of an action's `Interface`: `1001`, or Asterisk's `Agent/1001`."""
+    value = fields.get("interface", "")
+    return value.split("/", 1)[1] if value.lower().startswith("agent/") else value
 
 
 def translate(ev: ServerEvent) -> list[Message]:
@@ -116,6 +144,16 @@ def translate(ev: ServerEvent) -> list[Message]:
                     "MemberName": str(d.get("agent")), "Paused": "1" if state == "not_ready" else "0",
                     "Status": {"ready": "1", "busy": "2", "logged_out": "5"}.get(state, "0"),
                     "StateName": state})
+    elif k is K.ACD_MEMBER:
+        agent = str(d.get("agent"))
+        out.append({"Event": "QueueMemberAdded" if d.get("joined") else "QueueMemberRemoved",
+                    "Privilege": "agent,all", "Queue": str(d.get("queue")), "Interface": agent,
+                    "MemberName": agent, "StateInterface": agent})
+    elif k is K.CALL_ORIGINATE and d.get("state") in ("answered", "failed"):
+        ok = d.get("state") == "answered"
+        out.append({"Event": "OriginateResponse", **base, "Response": "Success" if ok else "Failure",
+                    "Reason": "4" if ok else ORIGINATE_REASONS.get(str(d.get("cause")), "0"),
+                    "Exten": str(d.get("number") or ""), "Cause-txt": str(d.get("reason") or "")})
     elif k is K.SPAN_ALARM:
         out.append({"Event": "Alarm" if d.get("set") else "AlarmClear", "Privilege": "system,all",
                     "Span": str(d.get("span")), "Alarm": str(d.get("alarm")), "Board": str(d.get("board"))})
@@ -133,7 +171,8 @@ class AmiFeed:
                  buffer: int = BUFFER, backend: Any = None, audit_log: str | None = None) -> None:
         """`users`: the network API's (voiceserver.api.token.api_users, the admin among them);
         without them `token` is the admin's, the only user. `backend`: the voice server (its
-        `hang_up`, `agent_control`, `call_agents`, `views`), as for the network API; `status`:
+        `hang_up`, `agent_control`, `call_command`, `originate`, `queue_member`, `call_agents`, `views`), as for
+        the network API; `status`:
         the QueueStatus rows where there is no backend. `audit_log`: the API's audit log."""
         self.bus, self.host, self.port, self.token = bus, host, port, token
         if users is None:
@@ -182,8 +221,12 @@ class AmiFeed:
 
     def _event(self, ev: ServerEvent) -> None:
         msgs = translate(ev) if self.clients else []
+        done = ev.kind is K.CALL_ORIGINATE and ev.data.get("state") in ("answered", "failed")
         for client in list(self.clients):
-            if client.events and (client.scope is None or client.scope.wants(ev.kind.value, ev.call_id, ev.data)):
+            aid = client.originated.pop(ev.call_id or "", None) if done else None
+            if aid is not None:          # the originator gets its OriginateResponse with its ActionID
+                client.queue([{**m, "ActionID": aid} for m in msgs])
+            elif client.events and (client.scope is None or client.scope.wants(ev.kind.value, ev.call_id, ev.data)):
                 client.queue(msgs)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -218,6 +261,7 @@ class _AmiClient:
         self.user: ApiUser | None = None
         self.scope: AgentScope | None = None     # an agent user: only its own events
         self.events = False
+        self.originated: dict[str, str] = {}     # call id -> the ActionID of the Originate that made it
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._sender = asyncio.ensure_future(self._send_loop())
 
@@ -303,7 +347,7 @@ class _AmiClient:
         if user.role is not Role.AGENT or right.agent_own is None:
             return None
         if right.agent_own == "agent":
-            agent = fields.get("interface", "")
+            agent = interface(fields)
             if agent != user.agent:
                 return (f"user {user.name!r} (role agent) may change only its own agent {user.agent!r}, "
                         f"not {agent[:40]!r}: that needs {right.needs()}")
@@ -342,11 +386,12 @@ class _AmiClient:
         return channel or None
 
     def _command(self, fields: dict[str, str], aid: str | None, run: Callable[[], dict[str, Any]],
-                 detail: dict[str, Any], success: str) -> None:
-        """A state-changing action: the reply, and the audit line (who, what, the result)."""
+                 detail: dict[str, Any], success: str, extra: Callable[[], Message] | None = None) -> None:
+        """A state-changing action: the reply (`extra`: more fields on success), and the audit
+        line (who, what, the result)."""
         try:
             body = run()
-            status, reply = 200, {"Response": "Success", "Message": success}
+            status, reply = 200, {"Response": "Success", "Message": success, **(extra() if extra else {})}
         except Conflict as exc:
             status, body, reply = 409, {"error": str(exc)}, {"Response": "Error", "Message": str(exc)}
         except LookupError as exc:
@@ -442,6 +487,95 @@ class _AmiClient:
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
 
+    def _originate(self, fields: dict[str, str], aid: str | None) -> None:
+        """Originate: Channel TECH/GROUP/NUMBER (DAHDI/pstn/13900001111) or Local/NUMBER@GROUP;
+        Context ivr, agent or call with Exten the menu, the agent, the call id (none: nothing
+        runs once answered). Always asynchronous: the reply carries the new call's Uniqueid,
+        OriginateResponse (with this action's ActionID, as Asterisk's) follows the answer or the
+        failure."""
+        originate = getattr(self.feed.backend, "originate", None)
+        if originate is None:
+            self.reply({"Response": "Error", "Message": "Originate is not served here"}, aid)
+            return
+        channel = fields.get("channel", "")
+        if channel.lower().startswith("local/") and "@" in channel:
+            number, _, group = channel[6:].partition("@")
+        else:
+            parts = channel.split("/")
+            group, number = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", "")
+        context, exten = fields.get("context", "").lower(), fields.get("exten", "")
+        if not group or not number or not number.isascii() or not all(c in "0123456789*#" for c in number) \
+                or len(number) > 32:
+            self.reply({"Response": "Error", "Message": "Originate needs Channel: DAHDI/<trunk group>/<number> "
+                                                        "or Local/<number>@<trunk group>"}, aid)
+            return
+        if fields.get("application"):
+            self.reply({"Response": "Error", "Message": "Originate: Application is not supported; use Context "
+                                                        f"({', '.join(ORIGINATE_CONTEXTS)}) and Exten"}, aid)
+            return
+        if context and (context not in ORIGINATE_CONTEXTS or not exten):
+            self.reply({"Response": "Error", "Message": f"Originate: Context is one of "
+                                                        f"{', '.join(ORIGINATE_CONTEXTS)}, with Exten"}, aid)
+            return
+        then = {context: exten} if context else {}
+        by = self._by()
+        answer: dict[str, Any] = {}
+
+        def run() -> dict[str, Any]:
+            answer.update(originate(group, number, then, by))
+            return answer
+        detail = {"trunk": group, "number": number, "then": then}
+        self._command(fields, aid, run, detail, "Originate successfully queued",
+                      extra=lambda: {"Uniqueid": str(answer.get("call_id", ""))})
+        if aid is not None and answer.get("call_id"):    # OriginateResponse will carry it (as Asterisk's)
+            self.originated[str(answer["call_id"])] = aid
+
+    def _redirect(self, fields: dict[str, str], aid: str | None) -> None:
+        """Redirect: Channel (the call), Context ivr (Exten: a menu) or queue (Exten: a queue)."""
+        call_command = getattr(self.feed.backend, "call_command", None)
+        channel = fields.get("channel", "")
+        call_id = self._call_of(channel)
+        context, exten = fields.get("context", "").lower(), fields.get("exten", "")
+        if call_command is None or call_id is None:
+            self.reply({"Response": "Error", "Message": "Redirect: no such channel" if call_command is not None
+                        else "Redirect is not served here"}, aid)
+            return
+        if context not in REDIRECT_CONTEXTS or not exten:
+            self.reply({"Response": "Error", "Message": "Redirect needs Context ivr (Exten: a menu) or queue "
+                                                        "(Exten: a queue)"}, aid)
+            return
+        by = self._by()
+        if context == "ivr":
+            self._command(fields, aid, lambda: call_command(call_id, "ivr", by, menu=exten),
+                          {"channel": channel[:100], "menu": exten}, "Redirect successful")
+        else:
+            self._command(fields, aid, lambda: call_command(call_id, "route", by, queue=exten),
+                          {"channel": channel[:100], "queue": exten}, "Redirect successful")
+
+    def _queue_member(self, fields: dict[str, str], aid: str | None) -> None:
+        """QueueAdd and QueueRemove: Queue, Interface (the agent id; Agent/ID too); Penalty is
+        not used (the agent joins at tier 1, after the configured members)."""
+        member = getattr(self.feed.backend, "queue_member", None)
+        join = fields.get("action", "").lower() == "queueadd"
+        name = "QueueAdd" if join else "QueueRemove"
+        if member is None:
+            self.reply({"Response": "Error", "Message": f"{name} is not served here"}, aid)
+            return
+        queue, agent = fields.get("queue", ""), interface(fields)
+        if not queue or not agent:
+            self.reply({"Response": "Error", "Message": f"{name} needs Queue and Interface (the agent id)"}, aid)
+            return
+        by = self._by()
+
+        def run() -> dict[str, Any]:
+            row = member(agent, queue, join, by)
+            if not row.get("changed"):
+                raise Conflict(f"Unable to {'add' if join else 'remove'} interface: "
+                               f"{'Already there' if join else 'Not there'}")
+            return row
+        self._command(fields, aid, run, {"agent": agent, "queue": queue},
+                      "Added interface to queue" if join else "Removed interface from queue")
+
     def _current_calls(self) -> int:
         channels = self.feed.views().get("channels")
         if channels is not None:
@@ -465,6 +599,10 @@ ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None
     "status": (VIEW_ALL, _AmiClient._channels),
     "hangup": (CALLS, _AmiClient._hangup),
     "queuepause": (AGENTS, _AmiClient._queue_pause),
+    "originate": (ORIGINATE, _AmiClient._originate),
+    "redirect": (CALLS, _AmiClient._redirect),
+    "queueadd": (AGENTS, _AmiClient._queue_member),
+    "queueremove": (AGENTS, _AmiClient._queue_member),
 }
 NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "CoreShowChannels", "Status", "Hangup",
-         "QueuePause"]
+         "QueuePause", "Originate", "Redirect", "QueueAdd", "QueueRemove"]

@@ -14,8 +14,8 @@ With ``[api] tls_cert``/``tls_key`` it speaks TLS (https, wss) only.
 
 The commands act through a backend (the voice server: voiceserver.core.server
 .VoiceServer) with the methods `hang_up`, `agent_control`, `call_command`,
-`call_agents`, `views` and `admin_reload`; a missing one is a 404 "not served
-here".
+`supervise`, `consult`, `originate`, `call_agents`, `views` and `admin_reload`;
+a missing one is a 404 "not served here".
 """
 from __future__ import annotations
 
@@ -31,7 +31,19 @@ from aiohttp import web
 
 from voiceserver.api import openapi
 from voiceserver.api.door import AdminDoor, Request
-from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, SUPERVISE, VIEW_ALL, ApiUser, Right, Role, may
+from voiceserver.api.roles import (
+    ADMIN,
+    AGENTS,
+    CALLS,
+    ORIGINATE,
+    READ,
+    SUPERVISE,
+    VIEW_ALL,
+    ApiUser,
+    Right,
+    Role,
+    may,
+)
 from voiceserver.api.status import LOOPBACK, Conflict, listen_socket
 from voiceserver.api.stream import EventStream, door_request
 from voiceserver.core.events import EventBus, ServerEventKind, event_schema
@@ -55,10 +67,21 @@ ENDPOINTS = {
     "/v1/calls/{call_id}/consult": "POST {\"party\": AGENT or BOARD:CHANNEL}: the caller on hold, the agent "
                                    "talks to that phone; then consult-complete or consult-cancel",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
+    "/v1/calls/{call_id}/record-start|record-stop": "POST: start or stop the call's recording on demand",
+    "/v1/calls/{call_id}/answer": "POST: answer a call ringing on an answer_api line",
+    "/v1/calls/{call_id}/mute|unmute": "POST {\"party\": \"agent\" or \"caller\"}: that party is not heard "
+                                       "by the other (or is again)",
+    "/v1/calls/{call_id}/bridge": "POST {\"call\": CALL_ID}: join two calls' audio; unbridge separates them",
+    "/v1/originate": "POST {\"trunk\", \"number\", \"then\": {\"ivr\"|\"agent\"|\"call\": ...}}: a new "
+                     "outbound call (201, its call id)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
 # call commands besides hangup: the backend's call_command(call_id, command, by)
-CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume")
+CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume", "record-start", "record-stop", "unbridge",
+                 "answer")
+MUTE_COMMANDS = ("mute", "unmute")            # {"party": "agent" (default) | "caller"}: who is not heard
+MUTE_PARTIES = ("agent", "caller")
+THEN = ("ivr", "agent", "call")               # originate's "then": what an answered call does
 MAX_REASON = 200
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")   # the backend's supervise(call, mode, ...)
 NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
@@ -121,6 +144,9 @@ class NetworkApi:
             Route("POST", "/v1/calls/{call_id}/consult", CALLS, self._consult),
             *(Route("POST", f"/v1/calls/{{call_id}}/consult-{action}", CALLS, self._consult)
               for action in ("complete", "cancel")),
+            *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._mute) for c in MUTE_COMMANDS),
+            Route("POST", "/v1/calls/{call_id}/bridge", CALLS, self._bridge),
+            Route("POST", "/v1/originate", ORIGINATE, self._originate),
         ]
 
     @property
@@ -290,14 +316,14 @@ class NetworkApi:
         return reason
 
     async def _command(self, request: web.Request, action: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
-                       detail: dict[str, Any] | None = None) -> web.Response:
-        """Run a state-changing command: 200 with its answer, 404 no such target, 409 not now;
-        the audit line says who, what, when and the result."""
+                       detail: dict[str, Any] | None = None, ok: int = 200) -> web.Response:
+        """Run a state-changing command: `ok` (200; 201 a new call) with its answer, 404 no such
+        target, 409 not now; the audit line says who, what, when and the result."""
         try:
             result = action()
             if isinstance(result, Awaitable):
                 result = await result
-            status, body = 200, result
+            status, body = ok, result
         except Conflict as exc:
             status, body = 409, {"error": str(exc)}
         except LookupError as exc:
@@ -448,6 +474,78 @@ class NetworkApi:
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: consult(call_id, action, party, by),
                                    {"party": party} if party is not None else None)
+
+    async def _mute(self, request: web.Request) -> web.Response:
+        """Mute or unmute a party of an agent call: {"party": "agent"} (the default: the caller
+        does not hear the agent) or {"party": "caller"} (the agent does not hear the caller)."""
+        command = request.path.rsplit("/", 1)[1]
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"party": "agent (the default) or caller: who is not heard"})
+            party = body.get("party", "agent")
+            if party not in MUTE_PARTIES:
+                raise BadRequest('party: "agent" (the caller does not hear the agent) or "caller" (the agent '
+                                 'does not hear the caller)')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        return await self._command(request, lambda: call_command(call_id, command, by, party=party),
+                                   {"party": party})
+
+    async def _bridge(self, request: web.Request) -> web.Response:
+        """Join this call's audio with another's: {"call": CALL_ID}."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        try:
+            body = await self._body(request, {"call": "the other call's id"})
+            other = body.get("call")
+            if not isinstance(other, str) or not 0 < len(other) <= MAX_REASON or not other.isprintable():
+                raise BadRequest('call: the id of the call to bridge with is required: send {"call": "CALL_ID"}')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+        # an agent user: the other call must be its own too
+        user: ApiUser = request[DOOR].user
+        if user.role is Role.AGENT and user.agent not in self._call_agents(other):
+            why = (f"user {user.name!r} (role agent) may bridge only calls offered or connected to agent "
+                   f"{user.agent!r}; call {other[:100]!r} is not one: that needs {CALLS.needs()}")
+            assert self.door is not None
+            self.door.forbidden(request[DOOR], why)
+            return error(403, why)
+        return await self._command(request, lambda: call_command(call_id, "bridge", by, call=other),
+                                   {"call": other})
+
+    async def _originate(self, request: web.Request) -> web.Response:
+        """A new outbound call: {"trunk": GROUP, "number": DIGITS, "then": {"ivr": MENU} |
+        {"agent": ID} | {"call": CALL_ID}} ("then" optional); 201 with its call id."""
+        originate = self._served("originate")
+        if originate is None:
+            return error(404, "originate is not served here")
+        try:
+            body = await self._body(request, {"trunk": "the trunk group", "number": "the digits to dial",
+                                              "then": "once answered: {ivr: MENU} | {agent: ID} | {call: CALL_ID}"})
+            trunk, number, then = body.get("trunk"), body.get("number"), body.get("then") or {}
+            if not isinstance(trunk, str) or not 0 < len(trunk) <= MAX_REASON:
+                raise BadRequest('trunk: the outbound trunk group ([channels.outbound] or an E1 R2 group) is required')
+            if not isinstance(number, str) or not NUMBER.match(number):
+                raise BadRequest('number: 1 to 32 of 0-9 * # is required')
+            if isinstance(then, dict) and len(then) == 1:
+                (what, target), = then.items()
+                if isinstance(target, int) and not isinstance(target, bool):
+                    target = str(target)            # a numeric agent id
+                then = {what: target}
+            if not isinstance(then, dict) or len(then) > 1 or any(
+                    k not in THEN or not isinstance(v, str) or not 0 < len(v) <= MAX_REASON or not v.isprintable()
+                    for k, v in then.items()):
+                raise BadRequest('then: one of {"ivr": MENU}, {"agent": ID} and {"call": CALL_ID}, or none')
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        by = self._by(request)
+        return await self._command(request, lambda: originate(trunk, number, then, by),
+                                   {"trunk": trunk, "number": number, "then": then}, ok=201)
 
     async def _agent(self, request: web.Request) -> web.Response:
         action = AGENT_ACTIONS.get(request.match_info["action"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voiceserver.api.roles import ADMIN, AGENTS, CALLS, READ, SUPERVISE, VIEW_ALL, Right, Role
+from voiceserver.api.roles import ADMIN, AGENTS, CALLS, ORIGINATE, READ, SUPERVISE, VIEW_ALL, Right, Role
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 EVENT = {
@@ -37,6 +37,17 @@ COMMAND_TEXT = {
     "retrieve": "take the caller off hold: bridged with the agent's phone again",
     "record-pause": "pause the call's recording (silence in the file, as [[pause_dtmf]] does)",
     "record-resume": "resume the call's recording",
+    "record-start": "start recording the call on demand (the decision's reason: api; the rules no longer "
+                    "start or stop it); again after a stop: a new file",
+    "record-stop": "stop the call's recording: the file and its row are finished (reason: api)",
+    "unbridge": "separate the call from the call it was bridged with: each goes on in its own state",
+    "answer": "answer a call ringing on a line of [channels] answer_api (it rings until the API answers it "
+              "or answer_api_fallback passes): the line goes off-hook and the call's IVR flow starts",
+}
+MUTE_TEXT = {
+    "mute": "mute a party of an agent call in the media engine: party agent (the default), the caller does "
+            "not hear the agent; party caller, the agent does not hear the caller",
+    "unmute": "unmute that party: it is heard again",
 }
 
 SUPERVISE_TEXT = {
@@ -174,6 +185,33 @@ def document(version: str = "1") -> dict[str, Any]:
     paths["/v1/calls/{call_id}/consult-cancel"] = {"post": _op(
         "cancel the consultation: the consulted phone is hung up, the caller is back with the agent", CALLS,
         "{call_id, party, phone, state}", 400, 404, 409, parameters=[call_id])}
+    for command, text in MUTE_TEXT.items():
+        paths[f"/v1/calls/{{call_id}}/{command}"] = {"post": _op(
+            text, CALLS, "{call_id, party, muted, changed, muted_parties}", 400, 404, 409, parameters=[call_id],
+            requestBody=_body(party={"enum": ["agent", "caller"], "default": "agent"}))}
+    paths["/v1/calls/{call_id}/bridge"] = {"post": _op(
+        "join this call's audio with another call's (a caller in the IVR and an outbound call, say): each "
+        "hears the other, each keeps its own state; unbridge, or a hang-up, separates them", CALLS,
+        "{call_id, other, state}", 400, 404, 409, parameters=[call_id],
+        requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"call": {"type": "string", "minLength": 1}},
+            "required": ["call"], "additionalProperties": False}}}})}
+    target = {"type": "string", "minLength": 1}
+    originate = _op(
+        "a new outbound call: a free line of the trunk group (analog or E1 R2) is seized and the number "
+        "dialled; once answered, `then` runs (the called party in an IVR menu, an agent's phone rung and "
+        "bridged, or bridged with a call in progress); call.originate events follow it (a busy, no answer "
+        "or the E1 B signal: failed, with its cause)", ORIGINATE, "", 400, 404, 409,
+        requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {
+                "trunk": {"type": "string", "minLength": 1},
+                "number": {"type": "string", "pattern": "^[0-9*#]{1,32}$"},
+                "then": {"type": "object", "maxProperties": 1, "additionalProperties": False,
+                         "properties": {"ivr": target, "agent": target, "call": target}}},
+            "required": ["trunk", "number"], "additionalProperties": False}}}})
+    originate["responses"].pop("200")
+    originate["responses"]["201"] = {"description": "{call_id, trunk, number, line, then}: dialling"}
+    paths["/v1/originate"] = {"post": originate}
     return {
         "openapi": "3.1.0",
         "info": {"title": "voiceboard network API", "version": version,

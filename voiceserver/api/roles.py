@@ -25,7 +25,8 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Role", "ApiUser", "Right", "READ", "VIEW_ALL", "CALLS", "AGENTS", "ADMIN", "SUPERVISE", "token_digest",
+__all__ = ["Role", "ApiUser", "Right", "READ", "VIEW_ALL", "CALLS", "AGENTS", "ADMIN", "SUPERVISE", "ORIGINATE",
+           "token_digest",
            "find_user", "may", "ADMIN_NAME"]
 
 ADMIN_NAME = "admin"     # the user of [api] token_file
@@ -74,6 +75,7 @@ AGENTS = Right("change agent states", _CONTROL, agent_own="agent")
 ADMIN = Right("run the server's admin commands", frozenset({Role.ADMIN}))
 SUPERVISE = Right("listen to, whisper on, barge into or intercept agent calls",
                   frozenset({Role.ADMIN, Role.SUPERVISOR}))
+ORIGINATE = Right("originate calls", _CONTROL)               # new outbound calls: no agent's own one
 
 
 def may(user: ApiUser, right: Right) -> bool:

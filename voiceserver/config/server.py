@@ -136,6 +136,10 @@ class ChannelRoles:
     inbound: tuple[ChannelRef, ...] = ()
     agents: tuple[ChannelRef, ...] = ()
     outbound: Mapping[str, tuple[ChannelRef, ...]] = field(default_factory=dict)
+    # answer = "api" on these inbound lines: a call rings until the network API answers it,
+    # the IVR answers it after `api_answer_fallback_ms` (voiceserver.core.controller)
+    answer_api: tuple[ChannelRef, ...] = ()
+    api_answer_fallback_ms: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -686,7 +690,7 @@ class _Loader:
         return tuple(out)
 
     def channels(self, c: Node, boards: tuple[BoardEntry, ...]) -> ChannelRoles:
-        c.check_keys({"inbound", "agents", "outbound"})
+        c.check_keys({"inbound", "agents", "outbound", "answer_api", "answer_api_fallback"})
 
         def refs(node: Node, key: str) -> tuple[ChannelRef, ...]:
             return self.channel_refs(node, key, boards)
@@ -700,7 +704,13 @@ class _Loader:
             if ref in trunks:
                 raise c.error("agents", f"channel {ref[0]}:{ref[1]} is both an agent phone "
                                         f"and a trunk")
-        return ChannelRoles(inbound, agents, outbound)
+        answer_api = refs(c, "answer_api") if "answer_api" in c else ()
+        for ref in answer_api:
+            if ref not in inbound:
+                raise c.error("answer_api", f"channel {ref[0]}:{ref[1]} is not an inbound line ([channels] "
+                                            f"inbound): only an inbound call waits for the API's answer")
+        fallback = c.get_float("answer_api_fallback", 20.0, min=1.0, max=3600.0)
+        return ChannelRoles(inbound, agents, outbound, answer_api, int(fallback * 1000))
 
     # -- [r2] ----------------------------------------------------------------
     def r2(self, node: Node, boards: tuple[BoardEntry, ...]) -> tuple[Any, ...]:
@@ -735,7 +745,7 @@ class _Loader:
                 if g.name in outbound:
                     self.errs.add(node.error(g.name, f"'{g.name}' is also a group in [channels.outbound]"))
                 outbound[g.name] = g.channels
-        return ChannelRoles(tuple(inbound), roles.agents, MappingProxyType(outbound))
+        return replace(roles, inbound=tuple(inbound), outbound=MappingProxyType(outbound))
 
     # -- [prompts] / [api] ---------------------------------------------------
     def prompts(self, p: Node) -> PromptSettings:

@@ -32,6 +32,7 @@ from dsp.level import SpeechEvent
 from dsp.mix import Segment
 from dsp.r2mf import R2MfEvent
 from dsp.tones import ToneEvent
+from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.acd.link import AgentConflict
 from voiceserver.config.server import ServerConfig
 from voiceserver.core import channels as chanmod
@@ -54,6 +55,7 @@ RECENT_RECORDS = 1000   # finished calls kept in memory (records); all of them: 
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept", "conference")
 HEARD_BY_CALLER = ("barge", "conference")          # the modes whose party the caller hears
 HEARD_BY_AGENT = ("whisper", "barge", "conference")
+MUTE_PARTIES = ("caller", "agent")                 # the API's mute: who is not heard
 
 
 @dataclass
@@ -66,6 +68,27 @@ class Supervision:
     mode: str                # listen, whisper, barge (intercept ends the supervision)
     by: str
     joined: bool = False     # the supervisor's phone answered
+
+
+@dataclass
+class Join:
+    """One side of two calls bridged by the API (`bridge`): each keeps its own state."""
+    other: Key               # the other call's trunk
+    call_id: str             # this side's call
+    other_call: str
+    by: str
+    hang_up_with: bool = False   # an originated call made for the other: it ends with it
+
+
+@dataclass
+class Originate:
+    """An outbound call of the API (`originate`): dialled on `line`, then `then` once answered."""
+    call_id: str
+    trunk: str               # the trunk group
+    number: str
+    then: dict[str, str]     # {"ivr": MENU} | {"agent": ID} | {"call": CALL_ID} | {}
+    by: str
+    line: str                # BOARD:CHANNEL
 
 
 @dataclass
@@ -94,6 +117,12 @@ class CallController:
         self.legs: dict[Key, Leg] = {}
         self.supervisions: dict[Key, Supervision] = {}   # by the supervisor's phone
         self.consults: dict[Key, Consult] = {}           # by the consulted phone
+        self.mutes: dict[str, set[str]] = {}             # call id -> its muted parties (caller, agent)
+        self.joins: dict[Key, Join] = {}                 # two calls bridged (the API's bridge), both ways
+        self.originates: dict[Key, Originate] = {}       # outbound calls of the API, by their trunk
+        self.originate_rings: dict[Key, Key] = {}        # an agent's phone rung for one -> its trunk
+        self.awaiting: dict[Key, ivrmod.IvrCall] = {}    # answer = "api": ringing calls and their IVR
+        self._mute_pairs: dict[str, tuple[Key, Key]] = {}   # call id -> the (caller, agent) its mutes are of
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         self.records: deque[CallRecord] = deque(maxlen=recent_records)
         self.totals = CallTotals()
@@ -145,6 +174,15 @@ class CallController:
         """Log an agent in/out or set it ready/not ready between ticks (call `catch_up` first)."""
         row = self.acd.agent_control(self.tick, agent, action, by, reason)
         for r in self.boards:   # rings, bridges and tones the change caused
+            self.settle(r, self.tick, set(r.channels))
+        return row, self.media.take()
+
+    def queue_member(self, agent: str, queue: str, join: bool,
+                     by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """An agent joins or leaves a queue between ticks (call `catch_up` first); a caller
+        waiting may ring the agent that joined at once."""
+        row = self.acd.queue_member(self.tick, agent, queue, join, by)
+        for r in self.boards:   # the rings it caused
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
 
@@ -215,7 +253,9 @@ class CallController:
         ch = rt.channels.get(ev.chan)
         if ch is None:
             return None
-        if token and token[0] == "ivr":
+        if token and token[0] == "api_answer":
+            self._answer_fallback(rt, tick, ch, token[1])
+        elif token and token[0] == "ivr":
             leg = self.legs.get((rt.index, ch.chan))
             if leg is not None and leg.ivr is not None and leg.ivr_timer == token[1]:
                 leg.ivr_timer = None
@@ -441,7 +481,7 @@ class CallController:
             leg = self.legs.setdefault(key, Leg(call))
             if self.recording is not None:   # a call that rang across a crash: the same caller?
                 self.recording.offered(rt, tick, ch.chan, call)
-            if leg.ivr is not None or "rejected" in leg.path:
+            if leg.ivr is not None or "rejected" in leg.path or key in self.awaiting:
                 return set()  # offered again at the next ring: already decided
             ivr = self.cfg.new_call(call.caller, call.called or "", self.wallclock(rt),
                                     flow=call.data.get("flow"))   # E1 R2: the flow of its DNIS
@@ -451,14 +491,9 @@ class CallController:
                 self.bus.publish(tick, ServerEventKind.CALL_REJECTED, chan=ch.chan, call_id=call.call_id,
                                  caller=call.caller, reason="blacklist")
                 return set()
-            ch.answer(tick)
-            ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
-            leg.ivr = ivr
-            if self.recording is not None:   # rules decide; recording starts with this tick
-                self.recording.answered(rt, tick, ch.chan, leg)
-            cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
-            self._ivr_commands(rt, tick, ch, leg, cmds)
-            return {ch.chan}
+            if (rt.name, ch.chan) in self.cfg.channels.answer_api:   # answer = "api": it rings on
+                return self._await_answer(rt, tick, ch, leg, ivr)
+            return self._answer_offered(rt, tick, ch, leg, ivr)
         if kind == ServerEventKind.CALL_FLASH and isinstance(ch, FxsPhone):
             return self._flash(rt, tick, ch)
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxsPhone) and data.get("recall"):
@@ -474,6 +509,8 @@ class CallController:
             return self._supervisor_joined(rt, tick, self.supervisions[key])
         if kind == ServerEventKind.CALL_ANSWER and key in self.consults:
             return self._consult_joined(rt, tick, key, self.consults[key])
+        if kind == ServerEventKind.CALL_ANSWER and (key in self.originates or key in self.originate_rings):
+            return self._originate_answered(rt, tick, key)
         if kind == ServerEventKind.CALL_ANSWER and self.acd.answered(tick, key):
             return set()
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
@@ -634,7 +671,7 @@ class CallController:
                 self.recording.leg_gone(rt, tick, phone.chan)
         else:
             self.media.stop_play(rt.index, cchan)
-            self.media.bridge(rt.index, cchan, phone.chan)
+            self._rejoin(rt, call_id, cchan, phone.chan)     # as muted as before the hold
             if self.recording is not None:   # the agent on the right again, same file
                 self.recording.bridged(rt, tick, cchan, phone.chan,
                                        caller_leg.agent if caller_leg else None)
@@ -766,18 +803,25 @@ class CallController:
         self._publish_supervise(tick, sup, key, state)
         return set()
 
-    def _remix(self, rt: BoardRuntime, call_id: str) -> None:
+    def _remix(self, rt: BoardRuntime, call_id: str, pair: tuple[int, int] | None = None) -> None:
         """What each party of a supervised call hears, from every supervisor joined on it: the
         caller and the agent hear each other and the supervisors whose mode they hear; each
         supervisor hears the caller, the agent and every other supervisor not just listening.
-        No supervisor left: the caller and the agent are bridged as before."""
+        No supervisor left: the caller and the agent are bridged as before. A muted party
+        (`mutes`, the API's mute) is not heard by the other one; `pair`: the call's (caller,
+        agent) channels, for a muted call with no supervisor on it."""
         sups = [(k[1], s) for k, s in self.supervisions.items() if s.call_id == call_id and s.joined]
-        if not sups:
+        muted = self.mutes.get(call_id, set())
+        if sups:
+            caller, agent = sups[0][1].caller[1], sups[0][1].agent[1]
+        elif pair is not None and muted:
+            caller, agent = pair
+        else:
             return
-        caller, agent = sups[0][1].caller[1], sups[0][1].agent[1]
+        # a muted party is not heard by the other (the supervisors still hear it)
         rows: dict[int, tuple[int, ...]] = {
-            caller: (agent, *(me for me, s in sups if s.mode in HEARD_BY_CALLER)),
-            agent: (caller, *(me for me, s in sups if s.mode in HEARD_BY_AGENT))}
+            caller: (*(() if "agent" in muted else (agent,)), *(me for me, s in sups if s.mode in HEARD_BY_CALLER)),
+            agent: (*(() if "caller" in muted else (caller,)), *(me for me, s in sups if s.mode in HEARD_BY_AGENT))}
         for me, _ in sups:
             rows[me] = (caller, agent, *(other for other, s in sups if other != me and s.mode != "listen"))
         self.media.mix(rt.index, rows)
@@ -819,7 +863,7 @@ class CallController:
                     if any(s.call_id == sup.call_id and s.joined for s in self.supervisions.values()):
                         self._remix(rt, sup.call_id)      # the others stay on the call
                     else:
-                        self.media.bridge(rt.index, sup.caller[1], sup.agent[1])
+                        self._rejoin(rt, sup.call_id, sup.caller[1], sup.agent[1])
                 continue
             self.legs.pop(sup_key, None)
             phone = rt.channels.get(sup_key[1])
@@ -1022,6 +1066,8 @@ class CallController:
         touched = self._supervision_leg_gone(rt, tick, key, reason) if self.supervisions else set()
         if self.consults:
             touched |= self._consult_leg_gone(rt, tick, key)
+        if self.joins or self.originates or self.originate_rings or self.mutes or self.awaiting:
+            touched |= self._api_leg_gone(rt, tick, key, leg, reason)
         if leg.ivr is not None and not leg.ivr.done:
             for cmd in leg.ivr.hangup(self.now_ms(rt)):
                 if isinstance(cmd, ivrmod.Log):
@@ -1133,8 +1179,310 @@ class CallController:
                 })
         return rows
 
+    # -- the API's call commands: answer, mute, bridge two calls, originate ------
+    def _answer_offered(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, ivr: ivrmod.IvrCall) -> set[int]:
+        """Answer an offered inbound call and start its IVR (at once, or at the API's answer)."""
+        self.awaiting.pop((rt.index, ch.chan), None)
+        call = leg.call
+        ch.answer(tick)
+        ivr.secret_menus |= pause_menus(self._pause_rules())   # their input is secret too
+        leg.ivr = ivr
+        if self.recording is not None:   # rules decide; recording starts with this tick
+            self.recording.answered(rt, tick, ch.chan, leg)
+        cmds = ivr.call_started(call.caller or "", call.called or "", self.now_ms(rt))
+        self._ivr_commands(rt, tick, ch, leg, cmds)
+        return {ch.chan}
+
+    def _await_answer(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, ivr: ivrmod.IvrCall) -> set[int]:
+        """A line with answer = "api": the call rings on until the API answers it (`answer_call`)
+        or, `api_answer_fallback_ms` later, the IVR does as on any line."""
+        key = (rt.index, ch.chan)
+        self.awaiting[key] = ivr
+        ms = self.cfg.channels.api_answer_fallback_ms
+        self.media.call_at(rt.index, tick + max(1, round(ms / rt.ms_per_tick)), ch.chan,
+                           ("api_answer", leg.call.call_id))
+        self._publish_api_answer(tick, ch, leg, "waiting", fallback_ms=ms)
+        return set()
+
+    def _publish_api_answer(self, tick: int, ch: FxoTrunk, leg: Leg, state: str, **more: Any) -> None:
+        self.bus.publish(tick, ServerEventKind.CALL_API_ANSWER, chan=ch.chan, call_id=leg.call.call_id, state=state,
+                         caller=leg.call.caller, name=leg.call.data.get("caller_name"), **more)
+
+    def _answer_fallback(self, rt: BoardRuntime, tick: int, ch: Channel, call_id: str) -> None:
+        """No answer from the API in time: the IVR answers the call (if it still rings)."""
+        key = (rt.index, ch.chan)
+        leg, ivr = self.legs.get(key), self.awaiting.get(key)
+        if leg is None or ivr is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk) \
+                or ch.state is not State.RINGING:
+            return
+        self._publish_api_answer(tick, ch, leg, "fallback", why="not answered by the API in time")
+        self.settle(rt, tick, self._answer_offered(rt, tick, ch, leg, ivr))
+
+    def answer_call(self, call_id: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Answer a call ringing on an answer = "api" line from outside a tick (the API): the
+        line goes off-hook and the call's IVR flow starts, as an answer by the server would.
+        LookupError: no such call; Conflict: not waiting for the API's answer."""
+        rt, key, ch, leg = self._call_trunk(call_id)
+        ivr = self.awaiting.get(key)
+        if ivr is None or ch.state is not State.RINGING:
+            raise Conflict(f"call {call_id} is not waiting for an answer ({ch.state.value}): only a call on an "
+                           f"answer_api line rings until the API answers it")
+        tick = max(self.tick, rt.tick)
+        self._publish_api_answer(tick, ch, leg, "answered", why=by)
+        self.settle(rt, tick, self._answer_offered(rt, tick, ch, leg, ivr))
+        return {"call_id": call_id, "answered": True}, self.media.take()
+
+    def mute(self, call_id: str, party: str, on: bool, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Mute (or unmute) one party of a connected agent call from outside a tick (the API): a
+        muted agent is not heard by the caller, a muted caller not by the agent (the engine's
+        rows; a supervisor on the call still hears both). Held and retrieved, or a supervisor
+        gone, the call stays as muted as it was. LookupError: no such call or party; Conflict:
+        not connected to an agent now (or on hold)."""
+        if party not in MUTE_PARTIES:
+            raise LookupError(f"no party {party!r} to mute ({', '.join(MUTE_PARTIES)})")
+        rt, caller, agent = self._agent_call(call_id)
+        tick = max(self.tick, rt.tick)
+        muted = self.mutes.setdefault(call_id, set())
+        changed = (party in muted) != on
+        if on:
+            muted.add(party)
+        else:
+            muted.discard(party)
+        if not muted:
+            del self.mutes[call_id]
+        self._mute_pairs[call_id] = (caller, agent)
+        if changed:
+            self._rejoin(rt, call_id, caller[1], agent[1])
+            caller_leg = self.legs.get(caller)
+            self.bus.publish(tick, ServerEventKind.CALL_MUTE, chan=caller[1], call_id=call_id, party=party,
+                             muted=on, phone=agent[1], agent=caller_leg.agent if caller_leg is not None else None,
+                             why=by)
+        return ({"call_id": call_id, "party": party, "muted": on, "changed": changed,
+                 "muted_parties": sorted(muted)}, self.media.take())
+
+    def _rejoin(self, rt: BoardRuntime, call_id: str, caller: int, agent: int) -> None:
+        """The caller and the agent hear each other again (retrieved, a supervisor gone, unmuted):
+        bridged, or mixed as the supervisors still on the call and the mutes say."""
+        if self.mutes.get(call_id) or any(s.call_id == call_id and s.joined for s in self.supervisions.values()):
+            self._remix(rt, call_id, (caller, agent))
+        else:
+            self.media.bridge(rt.index, caller, agent)
+
+    def _call_trunk(self, call_id: str) -> tuple[BoardRuntime, Key, FxoTrunk, Leg]:
+        """The board, trunk (analog or E1), its channel and leg of a call in progress."""
+        for rt in self.boards:
+            for chan, ch in rt.channels.items():
+                leg = self.legs.get((rt.index, chan))
+                if leg is not None and leg.call.call_id == call_id and isinstance(ch, FxoTrunk):
+                    return rt, (rt.index, chan), ch, leg
+        raise LookupError(f"no call {call_id!r} in progress")
+
+    def _joinable(self, key: Key, ch: FxoTrunk, leg: Leg) -> None:
+        """Conflict unless this call can be bridged with another now: answered, not bridged
+        already, not with an agent or a number, not queued."""
+        cid = leg.call.call_id
+        if ch.state is not State.CONNECTED:
+            raise Conflict(f"call {cid} is not answered ({ch.state.value}): it cannot be bridged")
+        if key in self.joins:
+            raise Conflict(f"call {cid} is bridged with call {self.joins[key].other_call} already: unbridge first")
+        if leg.partner is not None or self.acd.knows(cid):
+            raise Conflict(f"call {cid} is queued or talking to an agent or a number: it cannot be bridged")
+
+    def bridge_calls(self, call_id: str, other_id: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Join two calls' audio from outside a tick (the API): each trunk hears the other in
+        the engine's rows, and each call keeps its own state (an IVR goes on, its prompts heard
+        over the other party); `unbridge_calls` separates them, and a hang-up of either does.
+        LookupError: no such call; Conflict: the same call, another board, or not bridgeable
+        now (see `_joinable`)."""
+        if call_id == other_id:
+            raise Conflict(f"call {call_id} cannot be bridged with itself")
+        rt, a, ach, aleg = self._call_trunk(call_id)
+        rt_b, b, bch, bleg = self._call_trunk(other_id)
+        if rt_b is not rt:
+            raise Conflict(f"calls {call_id} and {other_id} are on different boards: they cannot be bridged")
+        self._joinable(a, ach, aleg)
+        self._joinable(b, bch, bleg)
+        self._join(rt, max(self.tick, rt.tick), a, b, by)
+        return {"call_id": call_id, "other": other_id, "state": "joined"}, self.media.take()
+
+    def _join(self, rt: BoardRuntime, tick: int, a: Key, b: Key, by: str, hang_up_with: bool = False) -> None:
+        """Bridge trunk `a` with trunk `b`; `hang_up_with`: b (an originated call made for a)
+        ends when a does."""
+        aid, bid = self.legs[a].call.call_id, self.legs[b].call.call_id
+        self.joins[a] = Join(b, aid, bid, by)
+        self.joins[b] = Join(a, bid, aid, by, hang_up_with)
+        self.media.stop_play(rt.index, b[1])
+        self.media.mix(rt.index, {a[1]: (b[1],), b[1]: (a[1],)})
+        for key, side in ((a, self.joins[a]), (b, self.joins[b])):
+            self.bus.publish(tick, ServerEventKind.CALL_JOIN, chan=key[1], call_id=side.call_id,
+                             other=side.other_call, other_chan=side.other[1], state="joined", why=by)
+
+    def unbridge_calls(self, call_id: str, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Separate a call from the call it was bridged with (`bridge_calls`): each goes on
+        alone, in its own state. LookupError: no such call; Conflict: not bridged."""
+        rt, key, _, _ = self._call_trunk(call_id)
+        join = self.joins.get(key)
+        if join is None:
+            raise Conflict(f"call {call_id} is not bridged with another call")
+        self._separate(rt, max(self.tick, rt.tick), key, "separated", by)
+        return {"call_id": call_id, "other": join.other_call, "state": "separated"}, self.media.take()
+
+    def _separate(self, rt: BoardRuntime, tick: int, key: Key, state: str, why: str) -> None:
+        join = self.joins.pop(key)
+        other = self.joins.pop(join.other, None)
+        self.media.mix(rt.index, {key[1]: (), join.other[1]: ()})
+        for k, side in ((key, join), (join.other, other)):
+            if side is not None:
+                self.bus.publish(tick, ServerEventKind.CALL_JOIN, chan=k[1], call_id=side.call_id,
+                                 other=side.other_call, other_chan=side.other[1], state=state, why=why)
+
+    def originate(self, trunk: str, number: str, then: dict[str, str],
+                  by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Dial `number` on a free line of trunk group `trunk` (its hunt picks it, as an IVR
+        transfer's) from outside a tick (the API); once answered, `then`: {"ivr": MENU} the
+        called party is in that IVR menu; {"agent": ID} the agent's phone (or BOARD:CHANNEL)
+        rings and, answered, talks to it; {"call": CALL_ID} it is bridged with that call (and
+        ends with it); {} nothing (the API drives it). `call.originate` events follow the call:
+        dialing, answered, connected (an agent), failed (with its cause). LookupError: no such
+        group, menu, agent or call; Conflict: no free line, or the target is busy."""
+        lines = self.cfg.channels.outbound.get(trunk)
+        if not lines:
+            raise LookupError(f"no trunk group {trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
+        what, target = next(iter(then.items()), (None, None))
+        board: int | None = None                    # the line must be on the target's board
+        if what == "ivr":
+            if target not in self.cfg.ivr.menus:
+                raise LookupError(f"no menu {target!r} (menus: {', '.join(sorted(self.cfg.ivr.menus))})")
+        elif what == "agent":
+            phone_key = self._supervisor_phone(str(target))
+            phone = self.boards[phone_key[0]].channels[phone_key[1]]
+            if phone.state is not State.IDLE or phone_key in self.legs:
+                raise Conflict(f"{target}'s phone is busy ({phone.state.value})")
+            board = phone_key[0]
+        elif what == "call":
+            _, other, och, oleg = self._call_trunk(str(target))
+            self._joinable(other, och, oleg)
+            board = other[0]
+        elif what is not None:
+            raise LookupError(f"no originate target {what!r} (ivr, agent, call)")
+        acd = self.acd.acd
+        hunt = acd.hunt.get(trunk)
+        if hunt is None:
+            hunt = acd.hunt[trunk] = HuntGroup(trunk, list(lines))
+        seizure = Seizure(hunt, acd.glare_retries)
+        line = seizure.start(lambda ref: self.acd.trunk_status(ref, self.acd.key(ref)[0] if board is None else board))
+        if line is None:
+            raise Conflict(f"no free line in trunk group {trunk}")
+        key = self.acd.key(line)
+        rt = self.boards[key[0]]
+        ch = rt.channels[key[1]]
+        assert isinstance(ch, FxoTrunk)
+        tick = max(self.tick, rt.tick)
+        call = ch.dial(tick, number)
+        call.data["originated_by"] = by
+        self.legs[key] = Leg(call)
+        o = self.originates[key] = Originate(call.call_id, trunk, number, dict(then), by, f"{rt.name}:{key[1]}")
+        self._publish_originate(tick, key, o, "dialing")
+        self.settle(rt, tick, {key[1]})
+        return ({"call_id": call.call_id, "trunk": trunk, "number": number, "line": o.line, "then": o.then},
+                self.media.take())
+
+    def _publish_originate(self, tick: int, key: Key, o: Originate, state: str, **more: Any) -> None:
+        self.bus.publish(tick, ServerEventKind.CALL_ORIGINATE, chan=key[1], call_id=o.call_id, state=state,
+                         trunk=o.trunk, number=o.number, line=o.line, then=o.then, why=o.by, **more)
+
+    def _originate_answered(self, rt: BoardRuntime, tick: int, key: Key) -> set[int]:
+        """An originated call answered (its `then` runs), or the agent's phone rung for one."""
+        if key in self.originate_rings:            # the agent's phone: it talks to the called party
+            trunk = self.originate_rings.pop(key)
+            trunk_leg, o = self.legs.get(trunk), self.originates.get(trunk)
+            if trunk_leg is None or o is None:
+                return set()
+            self.media.stop_play(rt.index, trunk[1])
+            self.media.bridge(rt.index, trunk[1], key[1])
+            trunk_leg.agent = o.then.get("agent")
+            if self.recording is not None:
+                self.recording.bridged(rt, tick, trunk[1], key[1], trunk_leg.agent)
+            self._publish_originate(tick, trunk, o, "connected")
+            return set()
+        o = self.originates[key]
+        leg, ch = self.legs.get(key), rt.channels[key[1]]
+        if leg is None or not isinstance(ch, FxoTrunk):
+            return set()
+        self._publish_originate(tick, key, o, "answered")
+        what, target = next(iter(o.then.items()), (None, None))
+        try:
+            if what == "ivr":
+                ivr = ivrmod.IvrCall(self.cfg.ivr, start=ivrmod.SubmenuAction(str(target)),
+                                     lang=self.cfg.prompts.default_lang)
+                ivr.secret_menus |= pause_menus(self._pause_rules())
+                leg.ivr = ivr
+                self._ivr_commands(rt, tick, ch, leg, ivr.call_started("", o.number, self.now_ms(rt)))
+                return {key[1]}
+            if what == "agent":
+                phone_key = self._supervisor_phone(str(target))
+                phone = rt.channels.get(phone_key[1])
+                if phone_key[0] != rt.index or not isinstance(phone, FxsPhone) or phone.state is not State.IDLE \
+                        or phone_key in self.legs:
+                    raise Conflict(f"{target}'s phone is busy")
+                self.legs[phone_key] = Leg(leg.call, partner=key)
+                leg.partner = phone_key
+                self.originate_rings[phone_key] = key
+                phone.ring(tick, leg.call)
+                self.play_moh(rt, key[1])
+                self.settle(rt, tick, {phone.chan})
+                return set()
+            if what == "call":
+                _, other, och, oleg = self._call_trunk(str(target))
+                self._joinable(other, och, oleg)
+                self._join(rt, tick, other, key, o.by, hang_up_with=True)
+        except (LookupError, Conflict, ivrmod.IvrError) as exc:
+            ch.hangup(tick, f"originate: {str(exc).strip(chr(39) + chr(34))}")
+            return {key[1]}
+        return set()
+
+    def _api_leg_gone(self, rt: BoardRuntime, tick: int, key: Key, leg: Leg, reason: str) -> set[int]:
+        """A leg ended: the mutes of its pair go, its bridge with another call ends (an
+        originated call made for it is hung up), an originated call that never answered says
+        why (`call.originate` failed, with its cause)."""
+        touched: set[int] = set()
+        cid = leg.call.call_id
+        self.awaiting.pop(key, None)
+        if key in self._mute_pairs.get(cid, ()):
+            self.mutes.pop(cid, None)
+            self._mute_pairs.pop(cid, None)
+        join = self.joins.get(key)
+        if join is not None:
+            other = self.joins.get(join.other)
+            self._separate(rt, tick, key, "ended", reason or "hung up")
+            other_ch = rt.channels.get(join.other[1])
+            if other is not None and other.hang_up_with and other_ch is not None:
+                other_ch.hangup(tick, f"the call it was bridged with ({join.call_id}) ended")
+                touched.add(join.other[1])
+        o = self.originates.pop(key, None)
+        if o is not None and leg.call.answer_tick is None:
+            self._publish_originate(tick, key, o, "failed", cause=originate_cause(reason), reason=reason)
+        self.originate_rings.pop(key, None)
+        for phone, trunk in list(self.originate_rings.items()):
+            if trunk == key:
+                del self.originate_rings[phone]
+        return touched
+
 
 def _item_name(item: Any) -> str:
     if isinstance(item, ivrmod.Prompt):
         return item.name
     return f"say_{item.kind}({masked(item.value) if item.secret else item.value})"
+
+
+def originate_cause(reason: str) -> str:
+    """The cause of an originated call that ended before an answer, from its end reason (the
+    trunk's: busy tone, the E1 B signal, the no-answer timer): busy, congestion, no-answer,
+    unallocated-number, glare, blocked, cancelled (hung up from here) or failed."""
+    if reason.startswith("outbound "):
+        return reason.removeprefix("outbound ").split(" (")[0].replace(" ", "-")
+    for word, cause in (("glare", "glare"), ("blocked", "blocked"), ("board lost", "blocked"),
+                        ("congestion", "congestion"), ("busy", "busy")):
+        if word in reason:
+            return cause
+    return "cancelled" if reason else "failed"

@@ -33,6 +33,7 @@ class ServerEventKind(StrEnum):
     ACD_JOIN_REFUSED = "acd.join_refused"
     ACD_JOINED = "acd.joined"
     ACD_LATE_ANSWER = "acd.late_answer"
+    ACD_MEMBER = "acd.member"
     ACD_OUTCOME = "acd.outcome"
     ACD_OVERFLOW = "acd.overflow"
     ACD_OVERFLOW_REFUSED = "acd.overflow_refused"
@@ -50,6 +51,7 @@ class ServerEventKind(StrEnum):
     BOARD_STOPPED = "board.stopped"
     CALL_ANSWER = "call.answer"
     CALL_ANSWER_ALARM = "call.answer_alarm"
+    CALL_API_ANSWER = "call.api_answer"
     CALL_BRIDGE = "call.bridge"
     CALL_BRIDGE_FAILED = "call.bridge_failed"
     CALL_CALLERID = "call.callerid"
@@ -76,6 +78,9 @@ class ServerEventKind(StrEnum):
     CALL_SUPERVISE = "call.supervise"
     CALL_SUPERVISE_END = "call.supervise_end"
     CALL_INTERCEPT = "call.intercept"
+    CALL_JOIN = "call.join"
+    CALL_MUTE = "call.mute"
+    CALL_ORIGINATE = "call.originate"
     CALL_TRANSFER_FAILED = "call.transfer_failed"
     CALL_TRANSFER_RETRY = "call.transfer_retry"
     CALL_UNHOLD = "call.unhold"
@@ -122,6 +127,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.ACD_JOIN_REFUSED: ('queue', 'why'),
     ServerEventKind.ACD_JOINED: ('caller', 'position', 'priority', 'queue'),
     ServerEventKind.ACD_LATE_ANSWER: ('agent',),
+    ServerEventKind.ACD_MEMBER: ('agent', 'joined', 'queue', 'why'),
     ServerEventKind.ACD_OUTCOME: ('agent', 'mailbox', 'outcome', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW: ('hunt', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW_REFUSED: ('hunt', 'why'),
@@ -139,6 +145,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.BOARD_STOPPED: ('error',),
     ServerEventKind.CALL_ANSWER: ('how', 'recall'),
     ServerEventKind.CALL_ANSWER_ALARM: ('limit_ms', 'waited_ms'),
+    ServerEventKind.CALL_API_ANSWER: ('caller', 'fallback_ms', 'name', 'state', 'why'),
     ServerEventKind.CALL_BRIDGE: ('agent', 'line', 'trunk'),
     ServerEventKind.CALL_BRIDGE_FAILED: ('reason',),
     ServerEventKind.CALL_CALLERID: ('caller', 'name'),
@@ -152,6 +159,9 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
     ServerEventKind.CALL_INTERCEPT: ('agent', 'phone', 'supervisor', 'why'),
+    ServerEventKind.CALL_JOIN: ('other', 'other_chan', 'state', 'why'),
+    ServerEventKind.CALL_MUTE: ('agent', 'muted', 'party', 'phone', 'why'),
+    ServerEventKind.CALL_ORIGINATE: ('cause', 'line', 'number', 'reason', 'state', 'then', 'trunk', 'why'),
     ServerEventKind.CALL_SUPERVISE: ('agent', 'mode', 'phone', 'state', 'supervisor', 'why'),
     ServerEventKind.CALL_SUPERVISE_END: ('phone', 'reason', 'supervisor'),
     ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),

@@ -404,6 +404,15 @@ class VoiceServer:
         self._apply(commands)
         return row
 
+    def queue_member(self, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
+        """An agent joins or leaves a queue from outside a tick (AMI QueueAdd/QueueRemove)."""
+        if self.acd is None or not self.boards:
+            raise LookupError("the server has not started")
+        self.catch_up_clock()
+        row, commands = self.calls.queue_member(agent, queue, join, by)
+        self._apply(commands)
+        return row
+
     # -- what the network API asks of the server (voiceserver.api.network) --------
     def views(self) -> dict[str, Any]:
         """The network API's GET /v1/queues, /v1/agents, /v1/channels."""
@@ -424,7 +433,8 @@ class VoiceServer:
         return out
 
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
-        """A call command of the network API: hold, retrieve, record-pause, record-resume, route
+        """A call command of the network API: answer, hold, retrieve, record-pause, record-resume,
+        record-start, record-stop, mute and unmute (`party`), bridge (`call`), unbridge, route
         (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
         call; Conflict: not now."""
         if command in ("route", "transfer"):
@@ -449,7 +459,38 @@ class VoiceServer:
             row, commands = self.calls.hold_call(call_id, command == "hold", by)
             self._apply(commands)
             return row
+        if command in ("record-start", "record-stop"):
+            if self.recording is None:
+                raise LookupError("nothing is recorded: the config has no [storage]")
+            self.catch_up_clock()
+            return self.recording.record_command(call_id, command == "record-start", who=by)
+        if command == "answer":
+            self.catch_up_clock()
+            row, commands = self.calls.answer_call(call_id, by)
+            self._apply(commands)
+            return row
+        if command in ("mute", "unmute"):
+            self.catch_up_clock()
+            row, commands = self.calls.mute(call_id, args.get("party", "agent"), command == "mute", by)
+            self._apply(commands)
+            return row
+        if command in ("bridge", "unbridge"):
+            self.catch_up_clock()
+            row, commands = (self.calls.bridge_calls(call_id, args["call"], by) if command == "bridge"
+                             else self.calls.unbridge_calls(call_id, by))
+            self._apply(commands)
+            return row
         raise LookupError(f"no call command {command!r}")
+
+    def originate(self, trunk: str, number: str, then: dict[str, str], by: str) -> dict[str, Any]:
+        """The network API's originate: dial `number` on a free line of trunk group `trunk`,
+        then `then` once answered (voiceserver.core.controller.CallController.originate)."""
+        if self.acd is None or not self.boards:
+            raise LookupError("the server has not started")
+        self.catch_up_clock()
+        row, commands = self.calls.originate(trunk, number, then, by)
+        self._apply(commands)
+        return row
 
     def supervise(self, call_id: str, mode: str, supervisor: str, by: str) -> dict[str, Any]:
         """The network API's listen, whisper, barge, intercept and conference: `supervisor`'s

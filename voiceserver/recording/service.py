@@ -61,6 +61,7 @@ from voiceserver.recording.calldb import (
     iso,
     parse_time,
 )
+from voiceserver.recording.decision import RuleRef
 from voiceserver.recording.recorder import (
     SILENCE,
     Recorder,
@@ -89,6 +90,8 @@ VOICEMAIL_FORMAT = "pcm16"
 RESUME_HOLD_MS = 2000     # a resume waits for the DTMF tone to end, at most this long
 SEEN_INTERVAL_S = 5.0     # calls in progress get last_seen this often (crash recovery's end)
 SEEN_TOKEN = ("calls", "seen")   # the engine timer that writes last_seen
+API_RULE = RuleRef("api", None, "record-start")   # the "rule" of a recording started on demand
+API_REASON = "api"               # its reason (recording.decision) and its stop's (recording.stopped)
 _UNSAFE = re.compile(r"[^A-Za-z0-9+._@-]+")
 
 Key = tuple[int, int]   # (board index, channel)
@@ -119,6 +122,7 @@ class CallRecording:
     timer_at: int | None = None         # pause-control deadline armed (tick)
     path_written: int = 0               # IVR path entries already in the call row
     queue_written: str | None = None    # the queue already in the call row
+    api: str | None = None              # who started it on demand (record-start): the rules no longer decide
 
     @property
     def recording(self) -> bool:
@@ -576,8 +580,8 @@ class RecordingService:
         self.recorders[vm.board].stop(vm.handle, reason=f"voicemail: {reason}")
         return True
 
-    def pause_command(self, target: str, pause: bool, who: str = "api") -> dict[str, Any]:
-        """Pause or resume a call's recording by command (call id, or BOARD:CHANNEL)."""
+    def _call_recording(self, target: str) -> CallRecording | None:
+        """The call of a command: its id, or BOARD:CHANNEL of its trunk."""
         cr = self.calls.get(target)
         if cr is None and ":" in target:
             try:
@@ -588,6 +592,11 @@ class RecordingService:
                 if ref is not None and rt.name == ref.board:
                     cid = self._by_trunk.get((rt.index, ref.chan))
                     cr = self.calls.get(cid) if cid is not None else None
+        return cr
+
+    def pause_command(self, target: str, pause: bool, who: str = "api") -> dict[str, Any]:
+        """Pause or resume a call's recording by command (call id, or BOARD:CHANNEL)."""
+        cr = self._call_recording(target)
         if cr is None:
             raise LookupError(f"no call {target!r} in progress (give a call id or BOARD:CHANNEL)")
         out: dict[str, Any] = {"call_id": cr.call_id, "recording": cr.recording,
@@ -611,6 +620,56 @@ class RecordingService:
             else:
                 out["why"] = "already " + ("paused" if pause else "running")
         return out
+
+    def record_command(self, target: str, start: bool, who: str = "api") -> dict[str, Any]:
+        """Start or stop a call's recording on demand (the API's record-start, record-stop):
+        call id or BOARD:CHANNEL. A start makes a recording whose decision's reason is "api"
+        (the rules' layout, format and limit; from then on the rules no longer start or stop
+        it); a stop finishes the file and its row (reason "api") whoever started it; a start
+        after a stop makes a new file. An answered call the rules never saw (an originated
+        one) is recorded too. LookupError: no such call answered."""
+        cr = self._call_recording(target) or self._adopt_answered(target)
+        if cr is None:
+            raise LookupError(f"no answered call {target!r} in progress (give a call id or BOARD:CHANNEL)")
+        rt = self.s.boards[cr.board]
+        tick = max(self.s.tick, rt.engine.tick)     # between ticks: the engine's tick
+        out: dict[str, Any] = {"call_id": cr.call_id, "recording": cr.recording, "changed": False}
+        if start == cr.recording:
+            out["why"] = "already recording" if start else "not recording"
+            return out
+        if start:
+            rules = cr.rules or self.rules or RecordingRules(file="(no rules)")
+            cr.rules, cr.api, cr.ended = rules, who, None
+            cr.decision = Decision(True, API_RULE, API_REASON, rules.format, rules.layout, rules.max_seconds,
+                                   facts=cr.facts, at=self.s.time_at(rt, tick))
+            cr.paused, cr.resume_pending, cr.tones = False, None, set()
+            self.s.bus.publish(tick, ServerEventKind.RECORDING_DECISION, chan=cr.chan, call_id=cr.call_id,
+                               board=rt.name, record=True, rule=str(API_RULE), reason=API_REASON)
+            self._start(rt, tick, cr)
+            self.recorders[rt.index].log_call(self._row(
+                cr.call_id, recording_rule=str(API_RULE), recording_note=f"recording: {API_REASON} ({who})"))
+        else:
+            self.recorders[rt.index].stop(cr.live, reason=API_REASON)
+            cr.ended = tick
+            cr.end_rule, cr.end_note = str(API_RULE), f"{API_REASON}: stopped by {who}"
+        out.update(recording=cr.recording, changed=True)
+        return out
+
+    def _adopt_answered(self, call_id: str) -> CallRecording | None:
+        """A CallRecording for an answered trunk call the rules never saw (an originated call),
+        so that the API may record it."""
+        for (board, chan), leg in self.s.legs.items():
+            call = leg.call
+            if call.call_id != call_id or call.answer_tick is None or call.chan != chan:
+                continue
+            rt = self.s.boards[board]
+            facts = CallFacts(call.call_id, call.direction, rt.name, chan, self._span(rt, chan),
+                              call.caller, call.called)
+            cr = self.calls[call_id] = CallRecording(call_id, board, chan, None, None, facts,
+                                                     answer_tick=call.answer_tick)
+            self._by_trunk[(board, chan)] = call_id
+            return cr
+        return None
 
     # -- config reload (SIGHUP / the admin command) ----------------------------------
     def config_reloaded(self, cfg: ServerConfig) -> None:
@@ -720,8 +779,9 @@ class RecordingService:
 
     def _recheck(self, rt: BoardRuntime, tick: int, cr: CallRecording,
                  rules: RecordingRules | None, source: str) -> None:
-        """Re-ask the rules (the call changed, or new rules): stop, or start by a force rule."""
-        if rules is None or cr.decision is None:
+        """Re-ask the rules (the call changed, or new rules): stop, or start by a force rule.
+        A recording started on demand (`api`) is the API's to stop."""
+        if rules is None or cr.decision is None or cr.api is not None:
             return
         was = cr.decision
         d = rules.recheck(was, cr.facts, self.s.time_at(rt, tick))
@@ -749,8 +809,12 @@ class RecordingService:
             return None, None
         if cr.handle is None:
             return str(d.rule), f"not recorded: {d.reason}"
-        if cr.ended is not None:           # stopped early: rules, failure (the note says)
+        if cr.ended is not None:           # stopped early: rules, failure, the API (the note says)
             return cr.end_rule, cr.end_note
+        if cr.api is not None:             # started on demand: kept whatever the rules' minimum
+            self.recorders[rt.index].stop(cr.live, reason="call end")
+            cr.ended = end_tick
+            return str(API_RULE), f"recording: {API_REASON} ({cr.api})"
         assert cr.rules is not None
         k = cr.rules.keep(d, self._seconds(rt, cr, end_tick))
         self.recorders[rt.index].stop(cr.live, reason="call end",
