@@ -352,20 +352,33 @@ class NetworkApi:
         return await self._command(request, lambda: call_command(call_id, command, by))
 
     async def _route(self, request: web.Request) -> web.Response:
-        """A caller in the IVR to a queue: {"queue": NAME}."""
+        """A caller in the IVR (or waiting for a route decision) to a queue: {"queue": NAME}; to
+        one agent: {"agent": ID} and optionally the queue it waits in if the agent does not
+        answer, {"agent": ID, "queue": NAME}."""
         call_command = self._served("call_command")
         if call_command is None:
             return error(404, "call control is not served here")
         try:
-            body = await self._body(request, {"queue": "the queue's name"})
-            queue = body.get("queue")
-            if not isinstance(queue, str) or not 0 < len(queue) <= MAX_REASON:
-                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"}')
+            body = await self._body(request, {"queue": "the queue's name",
+                                              "agent": "the agent's id (ring that agent alone)"})
+            queue, agent = body.get("queue"), body.get("agent")
+            if isinstance(agent, int) and not isinstance(agent, bool):
+                agent = str(agent)          # a numeric agent id, as the config allows
+            if agent is not None and (not isinstance(agent, str) or not 0 < len(agent) <= MAX_REASON
+                                      or not agent.isprintable()):
+                raise BadRequest('agent: the agent\'s id: send {"agent": "ID"}')
+            if (queue is not None or agent is None) and (not isinstance(queue, str)
+                                                         or not 0 < len(queue) <= MAX_REASON):
+                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"} '
+                                 '(or {"agent": "ID"})')
         except BadRequest as exc:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
-        return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
-                                   {"queue": queue})
+        if agent is None:
+            return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
+                                       {"queue": queue})
+        detail = {"agent": agent, **({"queue": queue} if queue is not None else {})}
+        return await self._command(request, lambda: call_command(call_id, "route", by, **detail), detail)
 
     async def _transfer(self, request: web.Request) -> web.Response:
         """A caller in the IVR, transferred blind: {"number": DIGITS, "trunk": GROUP}."""

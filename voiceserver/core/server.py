@@ -425,8 +425,13 @@ class VoiceServer:
 
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
         """A call command of the network API: hold, retrieve, record-pause, record-resume, route
-        (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
+        (`queue`, or `agent` with an optional `queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
         call; Conflict: not now."""
+        if command == "route" and args.get("agent") is not None:
+            self.catch_up_clock()
+            row, commands = self.calls.route_to_agent(call_id, args["agent"], args.get("queue"), by)
+            self._apply(commands)
+            return row
         if command in ("route", "transfer"):
             from voiceserver.ivr import flows
             to = (flows.Queue(args["queue"]) if command == "route"
