@@ -23,7 +23,6 @@ from voiceserver.ivr import flows
 
 from test_controller import CONFIGS, Card, card  # noqa: F401 (the fixture)
 
-pytestmark = pytest.mark.unit
 
 BY = "network API (acd)"
 EXTERNAL = "\n[queues]\nexternal_routing = true\nrouting_deadline = 2\n"

@@ -24,7 +24,6 @@ import pytest
 from acdkit import HEAD, HWSIM, caller, data, phone, rings, scenario, server_config
 from test_api_e2e_commands import FLOW_TO_MENU, FLOW_TO_QUEUE, ApiScript, _trunk_call, after
 
-pytestmark = pytest.mark.e2e
 
 ACD = """
 [agents.1001]
