@@ -9,9 +9,11 @@ The card (test_controller.Card): a caller on trunk 0 presses 0 in the main menu 
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import heapq
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +256,43 @@ def test_an_agent_in_no_queue_needs_the_queue_named(card):
         to_agent(card, call_id, "chen")
     assert to_agent(card, call_id, "chen", "service")["queue"] == "service"
     assert rings(card, 5)
+
+
+# -- the example ACD answers a route.request ----------------------------------------------------
+class Posts:
+    """The example's HTTP session: each POST noted, answered 200 (or `status`)."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.sent: list[tuple[str, dict]] = []
+
+    def post(self, url: str, json: dict) -> Any:
+        self.sent.append((url, json))
+        session = self
+
+        class Answer:
+            status = session.status
+
+            async def __aenter__(self) -> Any:
+                return self
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+            async def json(self) -> dict:
+                return {} if session.status == 200 else {"error": "too late"}
+        return Answer()
+
+
+@pytest.mark.parametrize("route_to, body, line", [
+    ("1001", {"agent": "1001"}, "DECIDE call=c-7 agent=1001 -> 200"),
+    (None, {"queue": "service"}, "DECIDE call=c-7 queue=service -> 200"),
+])
+def test_the_example_acd_answers_a_route_request(capsys, route_to, body, line):
+    from voiceserver.examples.acd import KINDS, Acd
+    assert K.ROUTE_REQUEST in KINDS
+    posts = Posts()
+    acd = Acd(posts, "http://127.0.0.1:8750", "service", route_to)   # type: ignore[arg-type]
+    asyncio.run(acd.handle({"kind": "route.request", "call_id": "c-7", "queue": "service", "seq": 5}))
+    assert posts.sent == [("http://127.0.0.1:8750/v1/calls/c-7/route", body)]
+    assert capsys.readouterr().out == line + "\n"
