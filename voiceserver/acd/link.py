@@ -250,8 +250,9 @@ class AcdLink:
                                             w.lang))
             return {"call_id": call_id, "agent": agent, "queue": home}
         call = self.acd.calls.get(call_id)
-        if call is None or call_id not in self.callers:
-            raise LookupError(f"no call {call_id!r} waiting in a queue")
+        if call is None:
+            raise AgentConflict(f"call {call_id} is not waiting in a queue (voicemail, or sent elsewhere): "
+                                f"it cannot be offered to an agent")
         try:
             cmds = self.acd.offer_to(call_id, agent, self.now())
         except ValueError as exc:

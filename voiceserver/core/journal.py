@@ -12,8 +12,10 @@ life of the journal (not consecutive: a restart may skip some). The journal
 hands them out in blocks of `RESERVE` and commits a block before the bus
 reaches it, so a `kill -9` can skip numbers but a later run never reuses
 one a client may have seen. The next block is asked of the writer thread
-when the bus is half-way through the current one, so that the loop does
-not wait on SQLite; it waits only if the bus overtakes the writer.
+when the bus is half-way through the current one, and the writer commits
+it with its next transaction, ahead of the rows still queued, so that the
+loop does not wait on SQLite; it waits only if the bus overtakes the
+writer by half a block.
 
 Events older than the last `keep` are deleted a little at a time, in each
 commit (at most `PRUNE_CHUNK` more numbers than it stores), never in one
@@ -40,7 +42,8 @@ from typing import Any
 
 from voiceserver.core.events import ServerEvent, ServerEventKind, flush_at_turn_end, utc_now
 
-RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
+RESERVE = 100_000            # sequence numbers reserved (committed) ahead of the bus: at 5,000
+                             # events/s the writer may lag 10 s before the bus waits for it
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
 PRUNE_EVERY = 1              # commits between two prunes (each deletes a bounded range)
 PRUNE_CHUNK = 1_000          # numbers a prune may delete beyond twice what its commit stored
@@ -84,6 +87,14 @@ INSERT_BATCH = ("INSERT OR REPLACE INTO journal_events (server_id, seq, time, ki
                 "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]') "
                 "FROM json_each(?)")
 _JSON_ROWS = json.JSONEncoder(ensure_ascii=False)
+ENCODE_CHUNK = 250           # rows encoded at a time: the C encoder keeps the GIL until it is done
+
+
+def _rows_json(rows: list[tuple[Any, ...]]) -> str:
+    """A batch's rows as one JSON array, made a chunk at a time so that the loop's thread
+    gets the GIL back between chunks (a whole batch in one encode held it for milliseconds)."""
+    return "[" + ",".join(_JSON_ROWS.encode(rows[i:i + ENCODE_CHUNK])[1:-1]
+                          for i in range(0, len(rows), ENCODE_CHUNK)) + "]"
 
 
 class JournalError(Exception):
@@ -262,7 +273,7 @@ class EventJournal:
             try:
                 con.execute("BEGIN")
                 if rows:        # one statement for the batch: see INSERT_BATCH
-                    con.execute(INSERT_BATCH, (self.server_id, _JSON_ROWS.encode(rows)))
+                    con.execute(INSERT_BATCH, (self.server_id, _rows_json(rows)))
                 if reserve is not None:
                     con.execute("UPDATE journal_servers SET reserved = MAX(reserved, ?) WHERE server_id = ?",
                                 (reserve, self.server_id))
