@@ -296,3 +296,28 @@ def test_the_example_acd_answers_a_route_request(capsys, route_to, body, line):
     asyncio.run(acd.handle({"kind": "route.request", "call_id": "c-7", "queue": "service", "seq": 5}))
     assert posts.sent == [("http://127.0.0.1:8750/v1/calls/c-7/route", body)]
     assert capsys.readouterr().out == line + "\n"
+
+
+# -- the settings -------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, error", [
+    ("routing_deadline = 0", "routing_deadline"),
+    ("routing_deadline = 61", "routing_deadline"),
+    ('external_routing = "yes"', "external_routing"),
+])
+def test_external_routing_settings_are_checked(prompt_library, tmp_path, extra, error):
+    from boarddrv.tomlconfig import ConfigError
+    from voiceserver.config.server import load_config
+    cfg = tmp_path / "server.toml"
+    cfg.write_text((CONFIGS / "server-acd.toml").read_text() + f"\n[queues]\n{extra}\n")
+    with pytest.raises(ConfigError, match=error):
+        load_config(cfg, library=prompt_library)
+
+
+def test_external_routing_is_off_unless_asked(prompt_library, tmp_path):
+    from voiceserver.config.server import load_config
+    cfg = tmp_path / "server.toml"
+    cfg.write_text((CONFIGS / "server-acd.toml").read_text() + EXTERNAL.replace("= 2", "= 0.5"))
+    on = load_config(cfg, library=prompt_library).acd
+    off = load_config(CONFIGS / "server-acd.toml", library=prompt_library).acd
+    assert (on.external_routing, on.routing_deadline_ms) == (True, 500)
+    assert (off.external_routing, off.routing_deadline_ms) == (False, 2000)
