@@ -181,3 +181,26 @@ def test_a_client_too_slow_finds_the_caller_gone_to_its_queue(e2e, tmp_path):
     (status, body), = router.answers
     assert status == 409 and body["error"] == (f"call {call_id} is not in the IVR: its route was decided "
                                                "already (decided by fallback: queue service)")
+
+
+def test_a_client_choosing_an_unknown_agent_sends_the_caller_to_its_queue_at_once(e2e, tmp_path):
+    router = Router({"agent": "nobody"})
+    sc = scenario(phone("zhang", answer_after=1.0, talk=3.0), phone("li", answer_after=1.0, talk=3.0),
+                  caller(1.0, 0, "13911110083", hangup_after=None), duration=120.0)
+    try:
+        r = e2e.run(scenario=sc, server_config=server_config(tmp_path, external(10.0)), hwsim_config=HWSIM,
+                    api_port=0, max_sim_seconds=100,
+                    until=lambda s: router(s) and len(s.records) >= 1 and e2e.all_idle(s))
+    finally:
+        router.stop()
+    (status, body), = router.answers
+    assert status == 404 and body["error"].startswith("no agent 'nobody'")
+    assert body["error"].endswith(": the caller went to queue service (the fallback)")
+    decided, = data(r, "route.decided")
+    assert decided["decided_by"] == "fallback" and decided["reason"].startswith("the client's choice failed")
+    assert decided["waited_ms"] < 10_000                   # at once, not at the deadline
+    # agent 1001's phone rings from the decision on (hwsim's clock: ticks of 20 ms from 0)
+    assert 0 <= rings(r, "zhang")[0]["offered"] - decided["tick"] * 0.02 < 0.1
+    assert not rings(r, "li")
+    rec, = r.server.records
+    assert rec.agent == "1001"

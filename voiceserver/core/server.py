@@ -36,7 +36,7 @@ from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.journal import EventJournal
 from voiceserver.core.media import MediaCommand
-from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Key, Leg
+from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Conflict, Key, Leg
 from voiceserver.ivr.blacklist import normalize_number
 from voiceserver.ivr.prompts import PromptLibrary
 from voiceserver.recording.service import RecordingService
@@ -457,17 +457,19 @@ class VoiceServer:
         """A call command of the network API: hold, retrieve, record-pause, record-resume, route
         (`queue`, or `agent` with an optional `queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
         call; Conflict: not now."""
-        if command == "route" and args.get("agent") is not None:
-            self.catch_up_clock()
-            row, commands = self.calls.route_to_agent(call_id, args["agent"], args.get("queue"), by)
-            self._apply(commands)
-            return row
         if command in ("route", "transfer"):
             from voiceserver.ivr import flows
-            to = (flows.Queue(args["queue"]) if command == "route"
-                  else flows.Transfer(args["number"], args["trunk"]))
             self.catch_up_clock()
-            row, commands = self.calls.take_from_ivr(call_id, to, by)
+            try:
+                if command == "route" and args.get("agent") is not None:
+                    row, commands = self.calls.route_to_agent(call_id, args["agent"], args.get("queue"), by)
+                else:
+                    to = (flows.Queue(args["queue"]) if command == "route"
+                          else flows.Transfer(args["number"], args["trunk"]))
+                    row, commands = self.calls.take_from_ivr(call_id, to, by)
+            except (LookupError, Conflict):     # a route decision that failed fell back: its media now
+                self._apply(self.calls.media.take())
+                raise
             self._apply(commands)
             return row
         if command == "ivr":
