@@ -209,6 +209,8 @@ class AcdSettings:
     voicemail: VoicemailSpec = field(default_factory=VoicemailSpec)
     feature_codes: Mapping[str, str] = field(default_factory=lambda: dict(FEATURE_CODES))
     hold_recall_ms: int = 30_000     # a held caller's recall rings this long, then the call ends
+    external_routing: bool = False   # ask the API's clients where a caller goes (route.request)
+    routing_deadline_ms: int = 2_000  # ... and wait this long for an answer, then its queue
 
     def build(self, outbound: Mapping[str, Sequence[ChannelRef]], *, default_lang: str = "zh",
               normalize: Callable[[str], str] | None = None, t: int = 0) -> Acd:
@@ -331,6 +333,61 @@ class Acd:
         self._join(q, call, t, out)
         self._dispatch(t, out)          # (leave_when_empty too: a queue empty at join)
         return out
+
+    # -- routed from outside: one agent (the network API's route {"agent": ...}) ----------
+    def why_not_offer(self, agent: str) -> str | None:
+        """Why `agent` cannot be offered a call now (logged out, not ready, busy, its line),
+        or None. KeyError: no such agent."""
+        a = self._agent(agent)
+        if a.state is AgentState.LOGGED_OUT:
+            return f"agent {agent} is not logged in"
+        if a.state is not AgentState.READY:
+            doing = {AgentState.NOT_READY: "not ready", AgentState.RINGING: "busy: being rung for a call",
+                     AgentState.ON_CALL: "busy: on a call", AgentState.WRAP_UP: "busy: in wrap-up"}
+            return f"agent {agent} is {doing.get(a.state, a.state.value)}"
+        why = self._reach(a)
+        return None if why is None else f"agent {agent} cannot be rung: {why}"
+
+    def offer_to(self, call_id: str, agent: str, t: int, queue: str | None = None,
+                 caller: str | None = None, lang: str | None = None) -> list[Command]:
+        """Ring `agent` alone for a call, the agent chosen from outside. A caller new to the
+        ACD joins `queue` first (a queue or an entry alias), the queue it waits in if the agent
+        does not answer; a caller waiting in a queue stays in it. The ring lasts the queue's
+        ring_timeout; unanswered or refused, the call waits in its queue like any other.
+        ValueError: the agent cannot take it now (`why_not_offer`), or the call is not
+        waiting (ringing or connected already)."""
+        self.t = t
+        why = self.why_not_offer(agent)
+        if why is not None:
+            raise ValueError(why)
+        call = self.calls.get(call_id)
+        out: list[Command] = []
+        if call is None:
+            if call_id in self.vms or call_id in self.outcomes or queue is None:
+                raise ValueError(f"call {call_id} is not waiting in a queue")
+            name, priority = self.entries.get(queue, (queue, None))
+            q = self.queues.get(name)
+            if q is None:
+                raise KeyError(f"no queue {queue!r}")
+            self._seq += 1
+            call = WaitingCall(call_id, name, self._norm(caller), 0, t, t, self._seq, lang or self.lang)
+            call.priority = q.priority_for(call.caller, priority)
+            self._join(q, call, t, out)
+            if call_id not in self.calls:        # refused (join_empty = false): its empty target
+                return self._dispatch(t, out)
+        elif call.state != "waiting" or call.ringing:
+            raise ValueError(f"call {call_id} is {call.state} (agents: {', '.join(call.ringing) or call.agent}): "
+                             f"only a waiting call can be offered to an agent")
+        q = self.queues[call.queue]
+        call.direct = agent
+        self._ring(call, self.agents[agent], t, out)
+        decision = {"call_id": call_id, "queue": q.name, "strategy": "direct", "mode": "one", "t": t,
+                    "wait_ms": call.wait_ms(t), "position": q.position(call), "priority": call.priority,
+                    "order": [{"agent": agent, "key": None}], "skipped": [], "chosen": [agent]}
+        call.last_decision = decision
+        self.decisions.append(decision)
+        out.append(Event(ServerEventKind.ACD_DECISION, decision))
+        return self._dispatch(t, out)
 
     def _join(self, q: Queue, call: WaitingCall, t: int, out: list[Command]) -> None:
         call.history.append(q.name)
@@ -781,8 +838,8 @@ class Acd:
                 continue
             q = self.queues[call.queue]
             mode = ring_mode(q.spec.strategy)
-            if mode == "one" and call.ringing:
-                continue
+            if mode == "one" and call.ringing or call.direct is not None and call.direct in call.ringing:
+                continue        # (rung directly: that agent alone, until its ring ends)
             if mode == "progressive" and call.ringing and (call.next_add is None
                                                            or t < call.next_add):
                 continue

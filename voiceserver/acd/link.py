@@ -16,6 +16,8 @@ times.
 """
 from __future__ import annotations
 
+import datetime as dt
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +73,20 @@ class _Transfer:
     leg: Leg
 
 
+@dataclass
+class _RouteWait:
+    """A caller waiting for a client of the API to say where it goes (external routing)."""
+    call_id: str
+    key: Key                           # the caller's trunk
+    queue: str                         # the queue the IVR sent it to: where it goes by default
+    lang: str
+    asked: int                         # ms, the ACD's clock
+    deadline: int                      # ms: no answer by then, the queue
+
+
+ROUTES_REMEMBERED = 1_000      # decided routes kept to explain a late answer's 409
+
+
 def _ring_failure(reason: str) -> str:
     """The ACD's ring_failed reason for a trunk leg that ended before answer."""
     if "glare" in reason:
@@ -98,6 +114,9 @@ class AcdLink:
         self.rings: dict[Key, _Ring] = {}        # agent / overflow legs by line
         self.transfers: dict[Key, _Transfer] = {}   # IVR transfers being dialled, by trunk
         self._deadline: int | None = None
+        self.routes: dict[str, _RouteWait] = {}     # callers waiting for a route decision, by call id
+        self.decided: dict[str, str | None] = {}    # decided before the IVR's queue: call id -> agent or None
+        self.routed: OrderedDict[str, str] = OrderedDict()   # recent decisions: call id -> what became of it
 
     # -- addressing ------------------------------------------------------
     def key(self, ref: ChannelRef) -> Key:
@@ -117,9 +136,129 @@ class AcdLink:
 
     # -- from the IVR ----------------------------------------------------
     def queue(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, queue: str, lang: str) -> None:
+        """The IVR sends a caller to `queue`: the ACD takes it, or (external routing) the API's
+        clients are asked first. A route the API decided already (`decided`) is not asked:
+        to the queue, or rung straight to its agent."""
         cid = leg.call.call_id
         self.callers[cid] = (rt.index, chan)
+        decided = cid in self.decided
+        agent = self.decided.pop(cid, None)
+        if agent is not None:
+            self.do(tick, self.acd.offer_to(cid, agent, self.now(), queue, leg.call.caller, lang))
+            return
+        settings = self.s.cfg.acd
+        if not decided and settings is not None and settings.external_routing:
+            self._ask_route(rt, tick, chan, leg, queue, lang, settings.routing_deadline_ms)
+            return
         self.do(tick, self.acd.call_arrived(cid, queue, leg.call.caller, None, self.now(), lang=lang))
+
+    # -- external routing: route.request, a client's answer or the deadline -------------
+    def _ask_route(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, queue: str, lang: str,
+                   wait_ms: int) -> None:
+        call = leg.call
+        now = self.now()
+        w = _RouteWait(call.call_id, (rt.index, chan), queue, lang, now, now + wait_ms)
+        self.routes[call.call_id] = w
+        self.s.play_moh(rt, chan)
+        at = self.s.boards[0].clock_start + dt.timedelta(milliseconds=w.deadline)
+        self.s.bus.publish(tick, ServerEventKind.ROUTE_REQUEST, chan=chan, call_id=call.call_id, board=rt.name,
+                           caller=call.caller, name=call.data.get("caller_name"),
+                           dnis=call.data.get("dnis") or call.called, queue=queue, ivr_path=list(leg.path),
+                           deadline=at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                           deadline_ms=wait_ms)
+        self._arm(tick)
+
+    def awaiting_route(self, call_id: str) -> bool:
+        """The caller waits for a client's route decision (a route.request is out)."""
+        return call_id in self.routes
+
+    def route_outcome(self, call_id: str) -> str | None:
+        """What became of a route.request decided already (for a late answer's 409), or None."""
+        return self.routed.get(call_id)
+
+    def _route_done(self, tick: int, w: _RouteWait, decided_by: str, by: str | None, reason: str | None,
+                    **target: str) -> None:
+        """The wait is over: route.decided (who decided, and where the caller goes)."""
+        self.routes.pop(w.call_id, None)
+        where = ", ".join(f"{k} {v}" for k, v in target.items())
+        self._remember(w.call_id, f"decided by {by or decided_by}: {where}")
+        self.s.bus.publish(tick, ServerEventKind.ROUTE_DECIDED, chan=w.key[1], call_id=w.call_id,
+                           decided_by=decided_by, by=by, reason=reason, waited_ms=self.now() - w.asked, **target)
+
+    def _remember(self, call_id: str, outcome: str) -> None:
+        self.routed[call_id] = outcome
+        while len(self.routed) > ROUTES_REMEMBERED:
+            self.routed.popitem(last=False)
+
+    def route_fallback(self, tick: int, call_id: str, reason: str) -> str:
+        """No decision that can be carried out: the caller goes to the queue the IVR named
+        (`route.decided` by "fallback"); that queue's name."""
+        w = self.routes[call_id]
+        self._route_done(tick, w, "fallback", None, reason, queue=w.queue)
+        leg = self.s.legs.get(w.key)
+        self.do(tick, self.acd.call_arrived(call_id, w.queue, leg.call.caller if leg else None, None,
+                                            self.now(), lang=w.lang))
+        return w.queue
+
+    def route_to_queue(self, tick: int, call_id: str, queue: str, by: str) -> None:
+        """A client's decision: the waiting caller to `queue` (checked to exist)."""
+        w = self.routes[call_id]
+        self._route_done(tick, w, "client", by, None, queue=queue)
+        leg = self.s.legs.get(w.key)
+        self.do(tick, self.acd.call_arrived(call_id, queue, leg.call.caller if leg else None, None,
+                                            self.now(), lang=w.lang))
+
+    def route_elsewhere(self, tick: int, call_id: str, by: str, **target: str) -> Key:
+        """A client's decision the controller carries out (a blind transfer): the wait ends;
+        the caller's trunk. The caller is no longer the ACD's."""
+        w = self.routes[call_id]
+        self._route_done(tick, w, "client", by, None, **target)
+        self.callers.pop(call_id, None)
+        return w.key
+
+    # -- straight to an agent (the API's route {"agent": ...}) --------------------------
+    def home_queue(self, agent: str) -> str:
+        """The queue a caller routed to `agent` waits in if the agent does not answer, when the
+        request names none: the first queue (in the config's order) the agent is a member of."""
+        for q in self.acd.queues.values():
+            if any(m.agent == agent for m in q.spec.members):
+                return q.name
+        raise AgentConflict(f"agent {agent} is a member of no queue: name the queue the caller waits in "
+                            f"if the agent does not answer ({{\"agent\": \"{agent}\", \"queue\": ...}})")
+
+    def check_offer(self, agent: str) -> None:
+        """LookupError: no such agent; AgentConflict: it cannot be rung now (logged out, busy...)."""
+        if agent not in self.acd.agents:
+            raise LookupError(f"no agent {agent!r} (known: {', '.join(sorted(self.acd.agents))})")
+        why = self.acd.why_not_offer(agent)
+        if why is not None:
+            raise AgentConflict(why)
+
+    def offer_agent(self, tick: int, call_id: str, agent: str, queue: str | None = None,
+                    by: str | None = None) -> dict[str, Any]:
+        """Ring `agent` alone for a caller waiting in a queue, or for one waiting for a route
+        decision (then `queue`, or the queue the IVR named, is where it waits if unanswered)."""
+        self.check_offer(agent)
+        w = self.routes.get(call_id)
+        if w is not None:
+            home = queue or w.queue
+            if home not in self.acd.queues and home not in self.acd.entries:
+                raise LookupError(f"no queue {home!r} (queues: {', '.join(sorted(self.acd.queues))})")
+            self._route_done(tick, w, "client", by, None, agent=agent, queue=home)
+            leg = self.s.legs.get(w.key)
+            self.do(tick, self.acd.offer_to(call_id, agent, self.now(), home, leg.call.caller if leg else None,
+                                            w.lang))
+            return {"call_id": call_id, "agent": agent, "queue": home}
+        call = self.acd.calls.get(call_id)
+        if call is None:
+            raise AgentConflict(f"call {call_id} is not waiting in a queue (voicemail, or sent elsewhere): "
+                                f"it cannot be offered to an agent")
+        try:
+            cmds = self.acd.offer_to(call_id, agent, self.now())
+        except ValueError as exc:
+            raise AgentConflict(str(exc)) from None
+        self.do(tick, cmds)
+        return {"call_id": call_id, "agent": agent, "queue": call.queue}
 
     def voicemail(self, rt: BoardRuntime, tick: int, chan: int, leg: Leg, mailbox: str, lang: str) -> None:
         cid = leg.call.call_id
@@ -139,7 +278,10 @@ class AcdLink:
 
     def timer(self, tick: int) -> None:
         self._deadline = None
-        self.do(tick, self.acd.tick(self.now()))
+        now = self.now()
+        for w in [w for w in self.routes.values() if now >= w.deadline]:
+            self.route_fallback(tick, w.call_id, f"no decision within {w.deadline - w.asked} ms")
+        self.do(tick, self.acd.tick(now))
 
     def line_state(self, tick: int, key: Key, state: State) -> None:
         st = "idle" if state is State.IDLE else "alarm" if state is State.BLOCKED else "busy"
@@ -186,6 +328,12 @@ class AcdLink:
         for cid, k in list(self.callers.items()):
             if k == key:
                 del self.callers[cid]
+                w = self.routes.pop(cid, None)
+                if w is not None:      # hung up while a route decision was awaited
+                    self.s.bus.publish(tick, ServerEventKind.ROUTE_CANCELLED, chan=key[1], call_id=cid,
+                                       reason=f"the caller hung up ({reason})" if reason else "the caller hung up",
+                                       waited_ms=self.now() - w.asked)
+                    self._remember(cid, "the caller hung up")
                 if cid in self.acd.calls or cid in self.acd.vms:
                     self.do(tick, self.acd.caller_left(cid, self.now()))
 
@@ -300,6 +448,9 @@ class AcdLink:
         """The ACD's next deadline as a timer on the first board that is up (any
         engine will do: the ACD's clock is the control plane's, not a board's)."""
         dl = self.acd.deadline
+        if self.routes:        # the first route decision's deadline too
+            first = min(w.deadline for w in self.routes.values())
+            dl = first if dl is None else min(dl, first)
         rt = next((b for b in self.s.boards if b.lost is None), None)
         if dl is None or dl == self._deadline or rt is None:
             return

@@ -140,6 +140,7 @@ class WaitingCall:
     agent: str | None = None
     history: list[str] = field(default_factory=list)         # queues visited (overflow loops)
     last_decision: dict[str, Any] | None = None
+    direct: str | None = None      # the agent rung for it directly (the API's route {"agent"})
 
     def wait_ms(self, t: int) -> int:
         return t - self.arrived

@@ -122,6 +122,7 @@ class NetworkApi:
         self.backend = backend
         self.stream = EventStream(bus, journal) if buffer is None else EventStream(bus, journal, buffer=buffer)
         self.door: AdminDoor | None = None
+        self._tls_now: ssl.SSLContext | None = None    # the certificate new connections get
         self._runner: web.AppRunner | None = None
         self.routes = [
             Route("GET", "/v1/openapi.json", READ, self._openapi),
@@ -153,10 +154,12 @@ class NetworkApi:
     def scheme(self) -> str:
         return "https" if self.tls else "http"
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.tls is None:
+    def _ssl_context(self, tls: tuple[str, str] | None = None) -> ssl.SSLContext | None:
+        """A server context of (certificate, key) (default: `self.tls`); OSError says what is wrong."""
+        tls = tls or self.tls
+        if tls is None:
             return None
-        cert, key = self.tls
+        cert, key = tls
         try:
             mode = os.stat(key).st_mode
         except OSError as exc:
@@ -172,8 +175,58 @@ class NetworkApi:
             raise OSError(f"network API: cannot use the TLS certificate {cert} and key {key}: {exc}") from None
         return ctx
 
+    def _serve_tls(self, ctx: ssl.SSLContext, listening: ssl.SSLContext) -> None:
+        """Each new connection's handshake takes the certificate of `self._tls_now` (a reload
+        swaps it): the listening context's SNI callback hands the connection to it (called for
+        every ClientHello, with or without a server name)."""
+        self._tls_now = ctx
+
+        def current(conn: ssl.SSLObject | ssl.SSLSocket, name: str | None, ctx: ssl.SSLContext) -> None:
+            if conn.context is not self._tls_now:
+                conn.context = self._tls_now
+        listening.sni_callback = current
+
+    def reload_access(self, users: tuple[ApiUser, ...] | None,
+                      tls: tuple[str, str] | None) -> dict[str, Any]:
+        """A config reload: the users and the TLS certificate the new config names. A removed
+        (or changed: token, role, agent) user's token is refused from the next request on and
+        its event streams are closed (1008, with the reason). New connections get the new
+        certificate; one that cannot be used (unreadable, a key others may read, not its key)
+        leaves the old one serving and is the answer's `tls.error`. Turning TLS on or off
+        takes a restart."""
+        out: dict[str, Any] = {}
+        if users is not None:
+            old = self.users or ()
+            kept = set(users)
+            names = {u.name for u in users}
+            self.users = users
+            if self.door is not None:
+                self.door.users = users
+            out["users"] = {"added": sorted(u.name for u in users if u.name not in {o.name for o in old}),
+                            "removed": sorted(o.name for o in old if o.name not in names),
+                            "changed": sorted(o.name for o in old if o.name in names and o not in kept),
+                            "streams_closed": self.stream.revoke(lambda u: u in kept)}
+        if (tls is None) != (self.tls is None):
+            out["tls"] = {"error": "TLS is turned on or off at the server's restart, not by a reload: "
+                                   f"the API goes on with{'' if self.tls else 'out'} TLS"}
+        elif tls is not None and self._tls_now is not None:    # new files, or the same ones renewed
+            try:
+                ctx = self._ssl_context(tls)
+            except OSError as exc:
+                out["tls"] = {"error": f"{exc.strerror or exc}; the certificate loaded before goes on serving"}
+            else:
+                assert ctx is not None
+                self.tls, self._tls_now = tls, ctx
+                out["tls"] = {"certificate": tls[0], "reloaded": True}
+        return out
+
     async def start(self) -> NetworkApi:
         ctx = self._ssl_context()
+        if ctx is not None:
+            listening = self._ssl_context()
+            assert listening is not None
+            self._serve_tls(ctx, listening)
+            ctx = listening
         try:
             sock = listen_socket(self.host, self.port)
         except OSError as exc:
@@ -267,7 +320,7 @@ class NetworkApi:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         user: ApiUser = request[DOOR].user
-        return await self.stream.handle(request, agent=user.agent if user.role is Role.AGENT else None)
+        return await self.stream.handle(request, agent=user.agent if user.role is Role.AGENT else None, user=user)
 
     async def _whoami(self, request: web.Request) -> web.Response:
         user: ApiUser = request[DOOR].user
@@ -378,20 +431,33 @@ class NetworkApi:
         return await self._command(request, lambda: call_command(call_id, command, by))
 
     async def _route(self, request: web.Request) -> web.Response:
-        """A caller in the IVR to a queue: {"queue": NAME}."""
+        """A caller in the IVR (or waiting for a route decision) to a queue: {"queue": NAME}; to
+        one agent: {"agent": ID} and optionally the queue it waits in if the agent does not
+        answer, {"agent": ID, "queue": NAME}."""
         call_command = self._served("call_command")
         if call_command is None:
             return error(404, "call control is not served here")
         try:
-            body = await self._body(request, {"queue": "the queue's name"})
-            queue = body.get("queue")
-            if not isinstance(queue, str) or not 0 < len(queue) <= MAX_REASON:
-                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"}')
+            body = await self._body(request, {"queue": "the queue's name",
+                                              "agent": "the agent's id (ring that agent alone)"})
+            queue, agent = body.get("queue"), body.get("agent")
+            if isinstance(agent, int) and not isinstance(agent, bool):
+                agent = str(agent)          # a numeric agent id, as the config allows
+            if agent is not None and (not isinstance(agent, str) or not 0 < len(agent) <= MAX_REASON
+                                      or not agent.isprintable()):
+                raise BadRequest('agent: the agent\'s id: send {"agent": "ID"}')
+            if (queue is not None or agent is None) and (not isinstance(queue, str)
+                                                         or not 0 < len(queue) <= MAX_REASON):
+                raise BadRequest('queue: the queue\'s name is required: send {"queue": "NAME"} '
+                                 '(or {"agent": "ID"})')
         except BadRequest as exc:
             return await self._refused_body(request, exc)
         call_id, by = request.match_info["call_id"], self._by(request)
-        return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
-                                   {"queue": queue})
+        if agent is None:
+            return await self._command(request, lambda: call_command(call_id, "route", by, queue=queue),
+                                       {"queue": queue})
+        detail = {"agent": agent, **({"queue": queue} if queue is not None else {})}
+        return await self._command(request, lambda: call_command(call_id, "route", by, **detail), detail)
 
     async def _transfer(self, request: web.Request) -> web.Response:
         """A caller in the IVR, transferred blind: {"number": DIGITS, "trunk": GROUP}."""

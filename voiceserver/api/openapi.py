@@ -121,11 +121,15 @@ def document(version: str = "1") -> dict[str, Any]:
             "end a call in progress (the reason is the call record's disposition)", CALLS, "{hung_up, reason}",
             400, 404, parameters=[call_id], requestBody=_body(reason=reason))},
         "/v1/calls/{call_id}/route": {"post": _op(
-            "take a caller out of the IVR into a queue, as the IVR's queue action would", CALLS,
-            "{call_id, queue}", 400, 404, 409, parameters=[call_id],
+            "take a caller out of the IVR (or one waiting for a route decision, route.request) into a "
+            "queue, as the IVR's queue action would, or ring one agent for it (a caller waiting in a queue "
+            "too); with an agent, `queue` is where the caller waits if the agent does not answer", CALLS,
+            "{call_id, queue} or {call_id, agent, queue}", 400, 404, 409, parameters=[call_id],
             requestBody={"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"queue": {"type": "string", "minLength": 1}},
-                "required": ["queue"], "additionalProperties": False}}}})},
+                "type": "object", "properties": {"queue": {"type": "string", "minLength": 1},
+                                                 "agent": {"type": ["string", "integer"]}},
+                "anyOf": [{"required": ["queue"]}, {"required": ["agent"]}],
+                "additionalProperties": False}}}})},
         "/v1/calls/{call_id}/transfer": {"post": _op(
             "transfer a caller in the IVR blind to a number over a trunk group, as the IVR's transfer "
             "action would", CALLS, "{call_id, number, trunk}", 400, 404, 409, parameters=[call_id],

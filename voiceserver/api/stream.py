@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from voiceserver.api.door import Request
+from voiceserver.api.roles import ApiUser
 from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
 from voiceserver.core.journal import COMMIT_INTERVAL, JournalError, gap, read_since
 
@@ -56,14 +57,28 @@ class EventStream:
         self.clients = 0
         self.journal_pages = 0          # reads of the journal by catching-up clients (for the bench)
         self._sockets: set[web.WebSocketResponse] = set()
+        self._clients: dict[_Client, ApiUser | None] = {}     # each stream and whose it is
 
     async def close_all(self) -> None:
         """The server stops: every client gets a close (1001, going away) and resumes later."""
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping: resume later")
 
-    async def handle(self, request: web.Request, agent: str | None = None) -> web.StreamResponse:
-        """One client's stream; `agent`: an agent user's id (only that agent's events)."""
+    def revoke(self, still_valid: Callable[[ApiUser], bool]) -> list[str]:
+        """A reload removed (or changed) users: their streams end now, each with a close
+        (1008, policy violation) whose reason says why; the users whose streams end."""
+        ended = []
+        for client, user in list(self._clients.items()):
+            if user is not None and not still_valid(user) and client.revoked is None:
+                client.revoked = f"user {user.name[:40]}: removed or changed by a config reload"
+                client.wake.set()
+                ended.append(user.name)
+        return ended
+
+    async def handle(self, request: web.Request, agent: str | None = None,
+                     user: ApiUser | None = None) -> web.StreamResponse:
+        """One client's stream; `agent`: an agent user's id (only that agent's events); `user`:
+        whose stream it is (a reload that removes the user ends it, `revoke`)."""
         q = request.query
         since: int | None = None
         try:
@@ -85,6 +100,7 @@ class EventStream:
         self.clients += 1
         self._sockets.add(ws)
         client = _Client(ws, flt, self.buffer, self.bus.last_seq, AgentScope(agent) if agent is not None else None)
+        self._clients[client] = user
         stop = self.bus.subscribe(client.queue_event)
         try:
             await client.run(since, self._history)
@@ -94,6 +110,7 @@ class EventStream:
             stop()
             self.clients -= 1
             self._sockets.discard(ws)
+            self._clients.pop(client, None)
             if not ws.closed:
                 await ws.close()
         return ws
@@ -190,6 +207,7 @@ class _Client:
         self.wake = asyncio.Event()
         self.overflow = False
         self.closed = False
+        self.revoked: str | None = None   # why the stream's user may no longer have it (a reload)
         self.sent = joined_at          # the last seq sent (or filtered out, or inside a gap sent)
 
     def queue_event(self, ev: ServerEvent) -> None:
@@ -228,13 +246,21 @@ class _Client:
         try:
             if since is not None:
                 self.sent = since
-                while self.sent < self.joined_at and not self.overflow and not self.closed:
+                while self.sent < self.joined_at and not self.overflow and not self.closed \
+                        and self.revoked is None:
                     page = await history(self.sent, self.joined_at)     # catch up to the join
                     if not page:
                         break
                     for old in page:
+                        if self.revoked is not None:
+                            break
                         await self._send(old)
             while not self.closed:
+                if self.revoked is not None:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=self.revoked.encode()[:120])
+                    return
                 if self.overflow:
                     await self.ws.send_str(json.dumps({
                         "seq": None, "kind": ServerEventKind.STREAM_OVERFLOW.value, "resume": self.sent,
@@ -245,11 +271,11 @@ class _Client:
                     await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"slow client: resume")
                     return
                 self.wake.clear()
-                while self.live and not self.overflow:
+                while self.live and not self.overflow and self.revoked is None:
                     live = self.live.popleft()
                     if live.seq > self.sent:
                         await self._send(live)
-                if not self.live and not self.overflow and not self.closed:
+                if not self.live and not self.overflow and not self.closed and self.revoked is None:
                     await self.wake.wait()
         finally:
             reader.cancel()

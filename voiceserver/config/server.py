@@ -1219,7 +1219,8 @@ _QUEUE_KEYS = {"strategy", "tiebreak", "members", "skill", "min_skill", "tier_wa
                "announce_every", "announce_position", "announce_wait", "priority", "vip",
                "vip_priority", "weight", "mailbox", "seed"}
 # keys of [queues] that are not queues
-_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes", "hold_recall")
+_QUEUE_SETTINGS = ("trunk_hunt", "glare_retries", "feature_codes", "hold_recall", "external_routing",
+                   "routing_deadline")
 _ANNOUNCE_PROMPTS = ("you_are_caller_number", "in_the_queue", "expected_wait",
                      "less_than_a_minute", "minute", "minutes", "hour", "hours")
 
@@ -1348,6 +1349,8 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
             raise th.error(group, str(exc)) from None
     glare = qnode.get_int("glare_retries", 2, min=0, max=30)
     recall_ms = _ms(qnode, "hold_recall", 30, min=1, max=600)
+    external_routing = qnode.get_bool("external_routing", False)
+    routing_deadline_ms = _ms(qnode, "routing_deadline", 2, min=0.1, max=60)
     from voiceserver.acd.distributor import FEATURE_ACTIONS, FEATURE_CODES
     codes = dict(FEATURE_CODES)
     fc = qnode.table("feature_codes")
@@ -1520,7 +1523,8 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
                                         f"which is not in [voicemail.mailboxes]"
                                         f"{_suggest(ivr_action.mailbox, set(boxes))}")
     return AcdSettings(tuple(agents), tuple(queues), MappingProxyType(entries),
-                       MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes), recall_ms)
+                       MappingProxyType(hunt), glare, vmspec, MappingProxyType(codes), recall_ms,
+                       external_routing, routing_deadline_ms)
 
 
 def _ivr_actions(ivr: IvrConfig) -> list[tuple[tuple[str, ...], Action]]:

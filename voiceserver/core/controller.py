@@ -23,7 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from boarddrv import Event, EventKind
 from dsp.callerid import CallerIdEvent
@@ -706,7 +706,13 @@ class CallController:
                       by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
         """Take a caller out of the IVR into a queue, or transfer it blind to a number on a trunk
         group, from outside a tick (the API), as the IVR's queue and transfer actions would.
-        LookupError: no such call, queue or trunk group; Conflict: the call is not in the IVR."""
+        LookupError: no such call, queue or trunk group; Conflict: the call is not in the IVR.
+        A caller waiting for a route decision (route.request) goes there at once."""
+        if self.acd.awaiting_route(call_id):
+            return self._route_answered(call_id, to, by)
+        outcome = self.acd.route_outcome(call_id)
+        if outcome is not None:
+            raise Conflict(f"call {call_id} is not in the IVR: its route was decided already ({outcome})")
         acd = self.acd.acd
         if isinstance(to, ivrmod.Queue) and to.name not in acd.queues and to.name not in acd.entries:
             raise LookupError(f"no queue {to.name!r} (queues: {', '.join(sorted(acd.queues))})")
@@ -714,10 +720,74 @@ class CallController:
             raise LookupError(f"no trunk group {to.trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
         rt, ch, leg, ivr = self._caller_in_ivr(call_id, "routed")
         tick = max(self.tick, rt.tick)
+        if isinstance(to, ivrmod.Queue):
+            self.acd.decided[call_id] = None    # decided here: no route.request for it
         self._ivr_commands(rt, tick, ch, leg, [*ivr.leave(rt.ms_at(tick), by), to])
         row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
                                else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
         return row, self.media.take()
+
+    def _route_answered(self, call_id: str, to: ivrmod.Queue | ivrmod.Transfer,
+                        by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """A client's answer to a route.request: the caller to a queue or a number. A choice
+        that cannot be carried out (no such queue or trunk group) sends the caller to the
+        queue the IVR named (the fallback) and is a LookupError saying so."""
+        link = self.acd
+        rt = self.boards[link.routes[call_id].key[0]]
+        tick = max(self.tick, rt.tick)
+        try:
+            if isinstance(to, ivrmod.Queue):
+                if to.name not in link.acd.queues and to.name not in link.acd.entries:
+                    raise LookupError(f"no queue {to.name!r} (queues: {', '.join(sorted(link.acd.queues))})")
+                link.route_to_queue(tick, call_id, to.name, by)
+                return {"call_id": call_id, "queue": to.name}, self.media.take()
+            if to.trunk not in self.cfg.channels.outbound:
+                raise LookupError(f"no trunk group {to.trunk!r} (groups: "
+                                  f"{', '.join(sorted(self.cfg.channels.outbound))})")
+        except LookupError as exc:
+            self._route_failed(tick, call_id, exc)
+        key = link.route_elsewhere(tick, call_id, by, number=to.number, trunk=to.trunk)
+        ch = rt.channels[key[1]]
+        self._transfer(rt, tick, ch, self.legs[key], to)
+        self.carry_out(rt, tick, ch)
+        return {"call_id": call_id, "number": to.number, "trunk": to.trunk}, self.media.take()
+
+    def _route_failed(self, tick: int, call_id: str, exc: Exception) -> NoReturn:
+        """A client's route decision cannot be carried out: the fallback queue, and the same
+        error (with where the caller went) for the client."""
+        why = str(exc).strip("'\"")
+        queue = self.acd.route_fallback(tick, call_id, f"the client's choice failed: {why}")
+        raise type(exc)(f"{why}: the caller went to queue {queue} (the fallback)") from None
+
+    def route_to_agent(self, call_id: str, agent: str, queue: str | None,
+                       by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Ring one agent for a caller from outside a tick (the API's route {"agent"}). A caller
+        in the IVR leaves it for `queue` (default: the first queue the agent is a member of),
+        the queue it waits in if the agent does not answer; a caller waiting in a queue stays
+        in it; one waiting for a route decision waits in `queue` or the queue the IVR named.
+        LookupError: no such call, agent or queue; Conflict: the agent cannot be rung now (not
+        logged in, not ready, busy) or the call is not waiting (ringing, connected)."""
+        link = self.acd
+        if link.awaiting_route(call_id):
+            rt = self.boards[link.routes[call_id].key[0]]
+            tick = max(self.tick, rt.tick)
+            try:
+                row = link.offer_agent(tick, call_id, agent, queue, by)
+            except (LookupError, Conflict) as exc:
+                self._route_failed(tick, call_id, exc)
+            return row, self.media.take()
+        if link.knows(call_id):
+            rt = self.boards[link.callers[call_id][0]]
+            return link.offer_agent(max(self.tick, rt.tick), call_id, agent, by=by), self.media.take()
+        rt, ch, leg, ivr = self._caller_in_ivr(call_id, "routed")
+        link.check_offer(agent)
+        home = queue or link.home_queue(agent)
+        if home not in link.acd.queues and home not in link.acd.entries:
+            raise LookupError(f"no queue {home!r} (queues: {', '.join(sorted(link.acd.queues))})")
+        tick = max(self.tick, rt.tick)
+        link.decided[call_id] = agent          # the IVR's queue action below rings the agent
+        self._ivr_commands(rt, tick, ch, leg, [*ivr.leave(rt.ms_at(tick), by), ivrmod.Queue(home)])
+        return {"call_id": call_id, "agent": agent, "queue": home}, self.media.take()
 
     # -- supervisors: listen, whisper, barge in, intercept -------------------
     def supervise(self, call_id: str, mode: str, supervisor: str,

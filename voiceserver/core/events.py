@@ -106,6 +106,9 @@ class ServerEventKind(StrEnum):
     RECORDING_STARTED = "recording.started"
     RECORDING_STOPPED = "recording.stopped"
     RECORDING_STORAGE_UNCHANGED = "recording.storage_unchanged"
+    ROUTE_CANCELLED = "route.cancelled"
+    ROUTE_DECIDED = "route.decided"
+    ROUTE_REQUEST = "route.request"
     SPAN_ALARM = "span.alarm"
     STATUS_LISTENING = "status.listening"
     STREAM_OVERFLOW = "stream.overflow"
@@ -201,6 +204,9 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.RECORDING_STARTED: ('alarm', 'path', 'voicemail'),
     ServerEventKind.RECORDING_STOPPED: ('alarm', 'discard_reason', 'duration', 'path', 'reason', 'status', 'voicemail'),
     ServerEventKind.RECORDING_STORAGE_UNCHANGED: ('file', 'reason'),
+    ServerEventKind.ROUTE_CANCELLED: ('reason', 'waited_ms'),
+    ServerEventKind.ROUTE_DECIDED: ('agent', 'by', 'decided_by', 'number', 'queue', 'reason', 'trunk', 'waited_ms'),
+    ServerEventKind.ROUTE_REQUEST: ('caller', 'deadline', 'deadline_ms', 'dnis', 'ivr_path', 'name', 'queue'),
     ServerEventKind.SPAN_ALARM: ('alarm', 'set', 'span'),
     ServerEventKind.STATUS_LISTENING: ('host', 'port'),
     ServerEventKind.STREAM_OVERFLOW: ('reason', 'resume'),

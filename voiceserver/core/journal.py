@@ -12,8 +12,10 @@ life of the journal (not consecutive: a restart may skip some). The journal
 hands them out in blocks of `RESERVE` and commits a block before the bus
 reaches it, so a `kill -9` can skip numbers but a later run never reuses
 one a client may have seen. The next block is asked of the writer thread
-when the bus is half-way through the current one, so that the loop does
-not wait on SQLite; it waits only if the bus overtakes the writer.
+when the bus is half-way through the current one, and the writer commits
+it with its next transaction, ahead of the rows still queued, so that the
+loop does not wait on SQLite; it waits only if the bus overtakes the
+writer by half a block.
 
 Events older than the last `keep` are deleted a little at a time, in each
 commit (at most `PRUNE_CHUNK` more numbers than it stores), never in one
@@ -40,11 +42,13 @@ from typing import Any
 
 from voiceserver.core.events import ServerEvent, ServerEventKind, flush_soon, utc_now
 
-RESERVE = 10_000             # sequence numbers reserved (committed) ahead of the bus
+RESERVE = 100_000            # sequence numbers reserved (committed) ahead of the bus: at 5,000
+                             # events/s the writer may lag 10 s before the bus waits for it
 KEEP = 1_000_000             # events kept per server (~40,000 calls); older ones are deleted
 PRUNE_EVERY = 1              # commits between two prunes (each deletes a bounded range)
 PRUNE_CHUNK = 1_000          # numbers a prune may delete beyond twice what its commit stored
-COMMIT_INTERVAL = 0.1        # s: the writer thread commits at most this often
+COMMIT_INTERVAL = 0.1        # s: the writer thread commits at most this often (when it keeps up)
+BATCH = 2_500                # rows: a writer that is behind commits about this many at a time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal_servers (
@@ -71,6 +75,27 @@ CREATE TABLE IF NOT EXISTS journal_events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS journal_events_call ON journal_events (server_id, call_id);
 """
+
+# A commit's rows as one JSON array in one statement, not `executemany` (a statement per row).
+# The sqlite3 module lets go of the GIL for each statement it steps and must win it back
+# after: with the event loop's thread busy publishing, each win waits up to the
+# interpreter's switch interval (5 ms), so a batch of 2,500 rows took the writer seconds.
+# It fell behind, and the bus, overtaking the numbers it had reserved, waited in
+# `_reserve` for the writer's transaction: publishes of up to a second (bench/events.py).
+INSERT_BATCH = ("INSERT OR REPLACE INTO journal_events (server_id, seq, time, kind, call_id, chan, body) "
+                "SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+                "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]') "
+                "FROM json_each(?)")
+_JSON_ROWS = json.JSONEncoder(ensure_ascii=False)
+ENCODE_CHUNK = 250           # rows encoded at a time: the C encoder keeps the GIL until it is done
+
+
+def _rows_json(rows: list[tuple[Any, ...]]) -> str:
+    """A batch's rows as one JSON array, made a chunk at a time so that the loop's thread
+    gets the GIL back between chunks (a whole batch in one encode held it for milliseconds)."""
+    return "[" + ",".join(_JSON_ROWS.encode(rows[i:i + ENCODE_CHUNK])[1:-1]
+                          for i in range(0, len(rows), ENCODE_CHUNK)) + "]"
+
 
 class JournalError(Exception):
     """The journal file cannot be opened or written (path, and what SQLite said)."""
@@ -174,8 +199,7 @@ class EventJournal:
             self._ahead = self.reserved + RESERVE      # the writer commits it with its next rows
             self._queue.put(self._ahead)
         self.last_seq = ev.seq
-        self._rows.append((self.server_id, ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan,
-                           ev.json))
+        self._rows.append((ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan, ev.json))
         if len(self._rows) == 1:
             flush_soon(self.flush)
 
@@ -201,7 +225,10 @@ class EventJournal:
 
     def _writer(self) -> None:
         """Commit what comes within commit_interval of the first item in one transaction
-        (rows, and a block of numbers to reserve); drain() and close() commit at once."""
+        (rows, and a block of numbers to reserve); drain() and close() commit at once.
+        A writer that is behind commits back to back, at most about BATCH rows at a time, and
+        a block of numbers the bus asked for goes into the next of them, ahead of the rows
+        queued before the ask (so the bus never waits for a backlog, see `__call__`)."""
         while True:
             item = self._queue.get()
             rows: list[tuple[Any, ...]] = []
@@ -220,11 +247,16 @@ class EventJournal:
                     reserve = max(reserve or 0, item)
                 else:
                     rows += item
+                    if len(rows) >= BATCH:
+                        break
                 wait = deadline - time.monotonic()
                 try:
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
+            ahead = self._ahead          # asked by the bus, maybe behind rows still queued
+            if ahead is not None and ahead > self.reserved:
+                reserve = max(reserve or 0, ahead)
             if rows or reserve is not None:
                 self._write(rows, reserve)
             if done is not None:
@@ -240,15 +272,14 @@ class EventJournal:
             prune_to = self._pruned
             try:
                 con.execute("BEGIN")
-                con.executemany("INSERT OR REPLACE INTO journal_events "
-                                "(server_id, seq, time, kind, call_id, chan, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                rows)
+                if rows:        # one statement for the batch: see INSERT_BATCH
+                    con.execute(INSERT_BATCH, (self.server_id, _rows_json(rows)))
                 if reserve is not None:
                     con.execute("UPDATE journal_servers SET reserved = MAX(reserved, ?) WHERE server_id = ?",
                                 (reserve, self.server_id))
                 self._commits += 1
                 if rows and self._commits % PRUNE_EVERY == 0:
-                    prune_to = min(rows[-1][1] - self.keep, self._pruned + 2 * len(rows) + PRUNE_CHUNK)
+                    prune_to = min(rows[-1][0] - self.keep, self._pruned + 2 * len(rows) + PRUNE_CHUNK)
                     if prune_to > self._pruned:
                         con.execute("DELETE FROM journal_events WHERE server_id = ? AND seq > ? AND seq <= ?",
                                     (self.server_id, self._pruned, prune_to))
@@ -263,7 +294,8 @@ class EventJournal:
                 except sqlite3.Error:
                     pass
             finally:
-                if reserve is not None:
+                ahead = self._ahead
+                if reserve is not None and ahead is not None and ahead <= reserve:
                     self._ahead = None      # committed, or to be asked again
 
 

@@ -36,7 +36,7 @@ from voiceserver.core.engine import Engine, EngineStopped
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.journal import EventJournal
 from voiceserver.core.media import MediaCommand
-from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Key, Leg
+from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Conflict, Key, Leg
 from voiceserver.ivr.blacklist import normalize_number
 from voiceserver.ivr.prompts import PromptLibrary
 from voiceserver.recording.service import RecordingService
@@ -75,6 +75,8 @@ class VoiceServer:
         self.boards: list[BoardRuntime] = []
         self.error: str | None = None
         self.reload_error: str | None = None   # why the last reload was rejected
+        self.network: Any = None               # the network API (voiceserver.api.network), while it serves
+        self.api_reload: dict[str, Any] = {}   # what the last reload did to its users and TLS certificate
         self._reloads: set[asyncio.Task] = set()   # reload_soon's tasks in flight
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -250,6 +252,7 @@ class VoiceServer:
                                      tls=(api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None,
                                      backend=self)
                 await network.start()
+                self.network = network
                 self.api_port = network.port
                 self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.host, port=network.port,
                                  protocol="http")
@@ -293,6 +296,7 @@ class VoiceServer:
             if status is not None:
                 await status.close()
             if network is not None:
+                self.network = None
                 await network.close()
             if ami is not None:
                 await ami.close()
@@ -369,17 +373,43 @@ class VoiceServer:
             return False
         self.cfg = self.calls.cfg = new
         self.bus.publish(self.tick, ServerEventKind.CONFIG_RELOADED, file=str(path))
+        self.api_reload = self._reload_api_access(new)
         if self.recording is not None:   # the rules too (audit log); [storage] at restart
             self.recording.config_reloaded(new)
         elif new.storage is not None:
             log.warning("%s: [storage]/[recording] take effect when the server restarts", path)
         return True
 
+    def _reload_api_access(self, new: ServerConfig) -> dict[str, Any]:
+        """The network API's users and TLS certificate as the reloaded config names them
+        (voiceserver.api.network.NetworkApi.reload_access); what it did, errors included."""
+        if self.network is None:
+            return {}
+        from voiceserver.api.token import TokenFileError, api_users
+        api = new.api
+        tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None
+        try:
+            users = api_users(api)
+        except TokenFileError as exc:       # the users as they were; the certificate still
+            done = self.network.reload_access(None, tls)
+            done["users"] = {"error": f"{exc}; the users before the reload stay"}
+        else:
+            done = self.network.reload_access(users, tls)
+        for part in ("users", "tls"):
+            if "error" in done.get(part, {}):
+                log.error("config reload: network API %s: %s", part, done[part]["error"])
+        return done
+
     async def admin_reload(self) -> dict[str, Any]:
         """The admin command's reload of the file the running config came from (loaded in a
-        worker thread, as SIGHUP's: calls go on meanwhile)."""
+        worker thread, as SIGHUP's: calls go on meanwhile). `api`: the network API's users and
+        TLS certificate reloaded (with `error` where one could not be)."""
+        self.api_reload = {}
         ok = await self.reload_async(self.cfg.file)
-        return {"reloaded": ok, "file": self.cfg.file, "error": self.reload_error}
+        out = {"reloaded": ok, "file": self.cfg.file, "error": self.reload_error}
+        if self.api_reload:
+            out["api"] = self.api_reload
+        return out
 
     def admin_record(self, target: str, pause: bool) -> dict[str, Any]:
         """Pause (or resume) the recording of a call: call id or BOARD:CHANNEL."""
@@ -435,14 +465,21 @@ class VoiceServer:
     def call_command(self, call_id: str, command: str, by: str, **args: Any) -> dict[str, Any]:
         """A call command of the network API: answer, hold, retrieve, record-pause, record-resume,
         record-start, record-stop, mute and unmute (`party`), bridge (`call`), unbridge, route
-        (`queue`), transfer (`number`, `trunk`), ivr (`menu` or `action`). LookupError: no such
-        call; Conflict: not now."""
+        (`queue`, or `agent` with an optional `queue`), transfer (`number`, `trunk`), ivr (`menu`
+        or `action`). LookupError: no such call; Conflict: not now."""
         if command in ("route", "transfer"):
             from voiceserver.ivr import flows
-            to = (flows.Queue(args["queue"]) if command == "route"
-                  else flows.Transfer(args["number"], args["trunk"]))
             self.catch_up_clock()
-            row, commands = self.calls.take_from_ivr(call_id, to, by)
+            try:
+                if command == "route" and args.get("agent") is not None:
+                    row, commands = self.calls.route_to_agent(call_id, args["agent"], args.get("queue"), by)
+                else:
+                    to = (flows.Queue(args["queue"]) if command == "route"
+                          else flows.Transfer(args["number"], args["trunk"]))
+                    row, commands = self.calls.take_from_ivr(call_id, to, by)
+            except (LookupError, Conflict):     # a route decision that failed fell back: its media now
+                self._apply(self.calls.media.take())
+                raise
             self._apply(commands)
             return row
         if command == "ivr":

@@ -1,7 +1,7 @@
 """An example ACD program on the network API: a screen pop for every caller, and call routing.
 
     python -m voiceserver.examples.acd --url http://127.0.0.1:8750 --token-file acd-token \\
-        --queue service [--state acd-state.json] [--calls N]
+        --queue service [--route-to AGENT] [--state acd-state.json] [--calls N]
 
 It follows the server's event stream with voiceserver's EventClient (which
 reconnects and resumes by itself) and, for each inbound call:
@@ -11,6 +11,9 @@ reconnects and resumes by itself) and, for each inbound call:
 - when the IVR starts playing to the caller (`call.play`), routes the call
   to `--queue` with ``POST /v1/calls/<id>/route`` (the server answers 200,
   or 409 if the caller has left the IVR meanwhile): ``ROUTE call=<id> queue=<q> -> <status> ...``;
+- with external routing (`[queues] external_routing`), answers each `route.request`
+  before its deadline: to agent `--route-to` if given, else to `--queue`:
+  ``DECIDE call=<id> agent=<a> -> <status> ...`` (or ``queue=<q>``);
 - prints ``AGENT <agent> call=<id>`` when an agent is connected (`call.bridge`),
   ``LEG-END call=<id> line=<board:chan> reason=<why>`` when another leg than the
   caller's ends (the agent hung up) and ``END call=<id> reason=<why>`` when the
@@ -35,16 +38,18 @@ import aiohttp
 from voiceserver.api.client import EventClient
 from voiceserver.core.events import ServerEventKind as K
 
-KINDS = [K.CALL_CALLERID, K.CALL_PLAY, K.CALL_BRIDGE, K.CALL_END]      # what this program needs
+KINDS = [K.CALL_CALLERID, K.CALL_PLAY, K.CALL_BRIDGE, K.CALL_END, K.ROUTE_REQUEST]   # what this program needs
 
 
 class Acd:
     """What the program knows of each call and does about it."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, queue: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, queue: str,
+                 route_to: str | None = None) -> None:
         self.session = session
         self.base_url = base_url
         self.queue = queue
+        self.route_to = route_to               # the agent each route.request is answered with
         self.routed: set[str] = set()          # calls this program has asked to route
         self.lines: dict[str, str] = {}        # call id -> the caller's line (board:chan)
         self.ended: set[str] = set()           # calls whose caller's line has hung up
@@ -59,6 +64,8 @@ class Acd:
         elif kind == K.CALL_PLAY and call_id and call_id not in self.routed and call_id not in self.ended:
             self.routed.add(call_id)
             await self.route(call_id)
+        elif kind == K.ROUTE_REQUEST and call_id:
+            await self.decide(call_id)
         elif kind == K.CALL_BRIDGE and ev.get("agent"):
             say(f"AGENT {ev['agent']} call={call_id}")
         elif kind == K.CALL_END and call_id:          # each leg of the call (the caller's, an agent's)
@@ -76,6 +83,15 @@ class Acd:
                                      json={"queue": self.queue}) as r:
             body = await r.json()
         say(f"ROUTE call={call_id} queue={self.queue} -> {r.status} {body.get('error', '')}".rstrip())
+
+
+    async def decide(self, call_id: str) -> None:
+        """Answer a route.request: the caller to agent `route_to`, or to the queue."""
+        target = {"agent": self.route_to} if self.route_to else {"queue": self.queue}
+        async with self.session.post(f"{self.base_url}/v1/calls/{call_id}/route", json=target) as r:
+            body = await r.json()
+        (what, name), = target.items()
+        say(f"DECIDE call={call_id} {what}={name} -> {r.status} {body.get('error', '')}".rstrip())
 
 
 def say(line: str) -> None:
@@ -97,13 +113,13 @@ def save_state(path: Path | None, seq: int | None) -> None:
 
 
 async def run(url: str, token: str, queue: str, since: int | None, state: Path | None,
-              calls: int | None) -> int:
+              calls: int | None, route_to: str | None = None) -> int:
     """Follow the stream until `calls` calls have ended (None: for ever)."""
     url = url.rstrip("/")
     since = load_state(state) if since is None else since
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session, \
             EventClient(url, token, since=since, kinds=KINDS) as events:
-        acd = Acd(session, url, queue)
+        acd = Acd(session, url, queue, route_to)
         say(f"READY {url} queue={queue} since={since}")
         async for ev in events:
             await acd.handle(ev)
@@ -119,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--token-file", required=True, type=Path, help="the token of a user with the "
                     "integration role")
     ap.add_argument("--queue", required=True, help="the queue the callers are routed to")
+    ap.add_argument("--route-to", metavar="AGENT", help="answer each route.request (external routing) "
+                    "with this agent (default: with --queue)")
     ap.add_argument("--since", type=int, help="start after this seq (default: --state's, or now)")
     ap.add_argument("--state", type=Path, help="a file keeping the last seq handled, to resume from")
     ap.add_argument("--calls", type=int, help="stop after this many calls have ended")
     args = ap.parse_args(argv)
     token = args.token_file.read_text().strip()
     try:
-        return asyncio.run(run(args.url, token, args.queue, args.since, args.state, args.calls))
+        return asyncio.run(run(args.url, token, args.queue, args.since, args.state, args.calls, args.route_to))
     except KeyboardInterrupt:
         return 0
 
