@@ -176,3 +176,30 @@ def test_an_agent_user_gets_only_its_own_events(tmp_path):
     # call 1 is the agent's from its offer (AgentCalled) on; call 2 never is
     assert {e["Uniqueid"] for e in mine if "Uniqueid" in e} == {"pbx1-1-000001"}
     assert [e["Event"] for e in mine if e.get("Uniqueid")] == ["AgentCalled", "Hangup"]
+
+
+def test_a_reload_disconnects_a_removed_user_and_lets_a_new_one_log_in(tmp_path):
+    """AmiFeed.reload_users (what the server's config reload calls): the removed monitor is
+    told why (Shutdown) and cut off; the integration goes on getting events; a user the
+    new config adds logs in; the removed one cannot log in again."""
+    from voiceserver.api.roles import ApiUser, Role, token_digest
+    new_token = "new-ami-token-" + "z" * 30
+
+    async def main() -> dict[str, Any]:
+        async with Feed(tmp_path) as f:
+            mon, mon_got = await f.login("mon", TOKENS["mon"])
+            acd, acd_got = await f.login("acd", TOKENS["acd"])
+            users = tuple(u for u in USERS if u.name != "mon") + (ApiUser("new", Role.MONITOR, token_digest(new_token)),)
+            done = f.feed.reload_users(users)
+            await until(lambda: any(e.get("Event") == "Shutdown" for e in mon_got), "the removed user's Shutdown")
+            f.bus.publish(0, K.SPAN_ALARM, board="b", span=1, alarm="LOS", set=True)
+            await until(lambda: any(e.get("Event") == "Alarm" or "LOS" in json.dumps(e) for e in acd_got),
+                        "the alarm at the integration")
+            new, _ = await f.login("new", new_token)
+            again, _ = await f.login("mon", TOKENS["mon"])
+            shutdown = next(e for e in mon_got if e.get("Event") == "Shutdown")
+            return {"done": done, "reason": shutdown.get("Reason"), "new": bool(new.authenticated),
+                    "again": bool(again.authenticated)}
+    out = asyncio.run(main())
+    assert out == {"done": {"clients_closed": 1}, "reason": "user mon: removed or changed by a config reload",
+                   "new": True, "again": False}

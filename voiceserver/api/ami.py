@@ -209,6 +209,24 @@ class AmiFeed:
             return None
         return user
 
+    def reload_users(self, users: tuple[ApiUser, ...]) -> dict[str, Any]:
+        """A config reload: the users the new config names log in from now on; a client logged
+        in as a user that was removed or changed (token, role, agent) is told why and
+        disconnected, as the network API closes that user's streams."""
+        kept = set(users)
+        self.users = users
+        if self.door is not None:
+            self.door.users = users
+        gone = [c for c in self.clients if c.user is not None and c.user not in kept]
+        for client in gone:
+            assert client.user is not None
+            client.events = False
+            client.queue([{"Event": "Shutdown", "Shutdown": "Uncleanly", "Restart": "False",
+                           "Reason": f"user {client.user.name}: removed or changed by a config reload"}])
+            client.out.put_nowait(None)
+            self.clients.discard(client)
+        return {"clients_closed": len(gone)}
+
     def views(self) -> dict[str, Callable[[], list[dict[str, Any]]]]:
         """The backend's queues, agents and channels (or `status`'s queues and agents)."""
         fn = getattr(self.backend, "views", None)

@@ -76,6 +76,7 @@ class VoiceServer:
         self.error: str | None = None
         self.reload_error: str | None = None   # why the last reload was rejected
         self.network: Any = None               # the network API (voiceserver.api.network), while it serves
+        self.ami: Any = None                   # the AMI feed (voiceserver.api.ami), while it serves
         self.api_reload: dict[str, Any] = {}   # what the last reload did to its users and TLS certificate
         self._reloads: set[asyncio.Task] = set()   # reload_soon's tasks in flight
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -262,7 +263,7 @@ class VoiceServer:
                 ami = AmiFeed(self.bus, host=self.cfg.api.ami_host, port=self.ami_port,
                               users=api_users(self.cfg.api), audit_log=self.cfg.api.audit_log, backend=self)
                 await ami.start()
-                self.ami_port = ami.port
+                self.ami, self.ami_port = ami, ami.port
                 self.bus.publish(0, ServerEventKind.API_LISTENING, host=self.cfg.api.ami_host, port=ami.port,
                                  protocol="ami")
             for rt in self.boards:   # what a crashed or stopped server left seized on the card
@@ -299,6 +300,7 @@ class VoiceServer:
                 self.network = None
                 await network.close()
             if ami is not None:
+                self.ami = None
                 await ami.close()
             # Stop the engines without blocking this loop: an engine's last tick
             # (and its EngineStopped) hands events to the loop and, in lockstep,
@@ -383,18 +385,21 @@ class VoiceServer:
     def _reload_api_access(self, new: ServerConfig) -> dict[str, Any]:
         """The network API's users and TLS certificate as the reloaded config names them
         (voiceserver.api.network.NetworkApi.reload_access); what it did, errors included."""
-        if self.network is None:
+        if self.network is None and self.ami is None:
             return {}
         from voiceserver.api.token import TokenFileError, api_users
         api = new.api
         tls = (api.tls_cert, api.tls_key) if api.tls_cert and api.tls_key else None
+        users: tuple[Any, ...] | None
         try:
             users = api_users(api)
         except TokenFileError as exc:       # the users as they were; the certificate still
-            done = self.network.reload_access(None, tls)
-            done["users"] = {"error": f"{exc}; the users before the reload stay"}
-        else:
-            done = self.network.reload_access(users, tls)
+            users, error = None, f"{exc}; the users before the reload stay"
+        done = self.network.reload_access(users, tls) if self.network is not None else {}
+        if users is None:
+            done["users"] = {"error": error}
+        elif self.ami is not None:          # the AMI feed logs in the same users
+            done["ami"] = self.ami.reload_users(users)
         for part in ("users", "tls"):
             if "error" in done.get(part, {}):
                 log.error("config reload: network API %s: %s", part, done[part]["error"])
