@@ -594,7 +594,7 @@ class Recorder:
     def _call_rows(self, msgs: list[tuple]) -> None:
         """Call rows that came one after another: one transaction (CallDb.upsert_calls)."""
         what = "storing the call record"
-        for m, exc in zip(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs])):
+        for m, exc in zip(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs]), strict=True):
             if exc is not None:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, m[2].call_id,
                                          {"reason": f"database error {what}: {exc}"}))
