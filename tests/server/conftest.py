@@ -383,3 +383,10 @@ def strings_reachable(root: Any) -> list[str]:
 def reachable_strings():
     """`reachable_strings(obj)`: what secrets an object still holds (see strings_reachable)."""
     return strings_reachable
+
+
+@pytest.fixture
+def card(prompt_library):  # noqa: ANN201 - controllerkit.Card (imported here only when used)
+    """One call controller on a card and engine the test plays (controllerkit.Card)."""
+    from controllerkit import Card
+    return Card(prompt_library)

@@ -189,7 +189,7 @@ def test_a_reload_disconnects_a_removed_user_and_lets_a_new_one_log_in(tmp_path)
         async with Feed(tmp_path) as f:
             mon, mon_got = await f.login("mon", TOKENS["mon"])
             acd, acd_got = await f.login("acd", TOKENS["acd"])
-            users = tuple(u for u in USERS if u.name != "mon") + (ApiUser("new", Role.MONITOR, token_digest(new_token)),)
+            users = (*(u for u in USERS if u.name != "mon"), ApiUser("new", Role.MONITOR, token_digest(new_token)))
             done = f.feed.reload_users(users)
             await until(lambda: any(e.get("Event") == "Shutdown" for e in mon_got), "the removed user's Shutdown")
             f.bus.publish(0, K.SPAN_ALARM, board="b", span=1, alarm="LOS", set=True)

@@ -1,14 +1,12 @@
 """The API's call commands at the event level (the controller, no hwsim): mute and unmute, two
 calls bridged and separated, originate on a trunk group with each `then`, and how an
-originated call that fails is told (its cause). The card and engine are test_controller's
+originated call that fails is told (its cause). The card and engine are controllerkit's
 `Card`; the engines' rows these commands set are checked as the media commands they return.
 What each party hears on a real server: test_api_calls_e2e.py."""
 from __future__ import annotations
 
-import heapq
-
 import pytest
-from test_controller import CONFIGS, Card, to_agent
+from controllerkit import CONFIGS, Card, to_agent
 
 from boarddrv import EventKind
 from dsp.tones import ToneEvent
@@ -22,25 +20,8 @@ from voiceserver.core.runtime import Conflict
 BY = "network API (acd)"
 
 
-@pytest.fixture
-def card(prompt_library) -> Card:
-    return Card(prompt_library)
-
-
 def apply(card: Card, answer: tuple) -> dict:
-    """A command's (row, media commands): the commands go to the card as the server's `_apply`."""
-    row, commands = answer
-    for cmd in commands:
-        match cmd:
-            case media.StartTimer(_, at, chan, token):
-                card._n += 1
-                heapq.heappush(card.timers, (at, card._n, chan, token))
-            case media.Play(_, chan, _, token):
-                card.playing[chan] = token
-            case media.StopPlay(_, chan):
-                card.playing.pop(chan, None)
-    card.commands += commands
-    return row
+    return card.apply(answer)
 
 
 def call_on(card: Card, chan: int) -> str:

@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from controllerkit import CONFIGS, Card
 
 from boarddrv import EventKind
 from voiceserver.core import media
 from voiceserver.core.events import ServerEventKind as K
 from voiceserver.core.runtime import Conflict
 from voiceserver.ivr import flows
-
-from test_controller import CONFIGS, Card, card  # noqa: F401 (the fixture)
-
 
 BY = "network API (acd)"
 EXTERNAL = "\n[queues]\nexternal_routing = true\nrouting_deadline = 2\n"

@@ -20,10 +20,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from acdkit import HEAD, HWSIM, caller, data, phone, rings, scenario, server_config
 from test_api_e2e_commands import FLOW_TO_MENU, FLOW_TO_QUEUE, ApiScript, _trunk_call, after
 
+from acdkit import HEAD, HWSIM, caller, data, phone, rings, scenario, server_config
 
 ACD = """
 [agents.1001]

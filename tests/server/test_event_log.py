@@ -61,6 +61,7 @@ class CountingStream(io.StringIO):
 
 def test_in_the_event_loop_the_lines_of_several_ticks_go_out_in_one_write():
     import asyncio
+
     from voiceserver.core.events import FLUSH_INTERVAL
     bus = EventBus()
     out = CountingStream()
