@@ -182,8 +182,9 @@ class NetworkApi:
         self._tls_now = ctx
 
         def current(conn: ssl.SSLObject | ssl.SSLSocket, name: str | None, ctx: ssl.SSLContext) -> None:
-            if conn.context is not self._tls_now:
-                conn.context = self._tls_now
+            now = self._tls_now
+            if now is not None and conn.context is not now:
+                conn.context = now
         listening.sni_callback = current
 
     def reload_access(self, users: tuple[ApiUser, ...] | None,
