@@ -1074,10 +1074,10 @@ static int64_t mono_ns(void)
  * unread or has not answered its last one (by writing, or by waiting for
  * the next).  Only for a program that read the channel within the last
  * READER_LIVE_MS: one that stopped reading (a thread that quit) is
- * overrun, as by a card.  That stays under hwsim's cable wait (1 s), so the
- * board at the cable's other end waits for this one rather than going on
- * without its samples. */
-#define READER_LIVE_MS 500
+ * overrun, as by a card.  That stays under hwsim's cable wait (10 s), so
+ * the board at the cable's other end waits for this one rather than going
+ * on without its samples. */
+#define READER_LIVE_MS 2000
 
 static void wait_for_readers(struct board *bd)
 {

@@ -600,7 +600,7 @@ def read_for(seconds):
 out = [read_for(0.5)]
 time.sleep(0.3)              # descheduled for 300 ms, as on a loaded machine
 out.append(read_for(0.5))
-time.sleep(1.5)              # stopped reading (longer than the card waits for a reader)
+time.sleep(3.0)              # stopped reading (longer than the card waits for a reader: 2 s)
 out.append(read_for(0.3))
 print(out)
 """
@@ -609,7 +609,7 @@ print(out)
 def test_card_pace_waits_for_a_reader_that_fell_behind(hwsim):
     """Card pace: a program descheduled for a while finds every block when it reads again (the
     card's tick waits for a channel whose program reads it, while its buffers are full), so an MF
-    R2 signal is never cut by a lost block; a program that stopped reading for longer than 0.5 s
+    R2 signal is never cut by a lost block; a program that stopped reading for longer than 2 s
     is overrun, as by a card."""
     assert hwsim.configure().returncode == 0
     out = ast.literal_eval(hwsim.dahdi_run(sys.executable, "-c", STALLED_READER).stdout.strip())
