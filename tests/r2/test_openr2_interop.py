@@ -20,8 +20,9 @@ OpenR2 advanced protocol file) runs out after the accept, while the server's
 trunk group waits 3 s (`answer_delay`) before it answers.
 Outbound, the server calls r2test: r2test accepts, answers and echoes; the
 exchange's caller hangs up, the server clears forward first.
-Both sides are read: r2test's "USER:" lines and CAS trace, and the server's
-events and call database. Every call is accounted for and none may break
+Both sides are read: r2test's "USER:" lines (one printf each; OpenR2's own
+trace lines are written in pieces that r2test's threads interleave, so they
+are not parsed), and the server's events and call database. Every call is accounted for and none may break
 (docs/r2.md, "Interop with OpenR2").
 
 `OPENR2_CALLS` (environment, default 100) sets the calls in each direction:
@@ -350,18 +351,6 @@ def protocol_errors(r2: R2Test) -> dict[int, str]:
     return out
 
 
-def line_signals(r2: R2Test, chan: int) -> list[str]:
-    """The line signals of r2test's calling channel `chan` from its seizure on, from OpenR2's CAS
-    trace ("Tx SEIZE", "Rx ANSWER", ...): which side cleared first."""
-    out = []
-    for line in r2.all:
-        # ("Channel 13 -- M -- CAS ...": a channel with an advanced protocol file)
-        m = re.search(rf"Channel {chan} --(?: \S+ --)? CAS (Tx >>|Rx <<) \[([A-Z ]+)\]", line)
-        if m:
-            out.append(f"{m[1][:2]} {m[2]}")
-    return out[out.index("Tx SEIZE"):] if "Tx SEIZE" in out else out
-
-
 def exchange_scenario(n: str) -> str:
     """hwsim's exchange on the server's span 2: EXCHANGE_CALLS callers of 95577 and 95578 in turn,
     0.7 s apart; each hangs up 10 s after the server answered it (the outbound call is set up
@@ -441,15 +430,13 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
             if outcome == "answered":
                 assert f"USER: call has been accepted on chan {c} with type: Call With Charge" in mine, mine
                 assert f"USER: call has been answered on chan {c}" in mine, mine
-                assert f"USER: got disconnect on chan {c}: Normal Clearing" in mine, mine   # our clear-back
-                assert line_signals(r2, c) == ["Tx SEIZE", "Rx SEIZE ACK", "Rx ANSWER", "Rx CLEAR BACK",
-                                               "Tx CLEAR FORWARD", "Rx IDLE", "Tx IDLE"], line_signals(r2, c)
-            elif outcome == "caller clears":   # r2test clears forward first, accepted and not answered
+                # OpenR2 reports a disconnect (on_call_disconnected) only for the far end's: our clear-back
+                assert f"USER: got disconnect on chan {c}: Normal Clearing" in mine, mine
+            elif outcome == "caller clears":   # r2test clears forward first, accepted and not answered:
+                # its own r2_answer timer's "No Answer", before anything of ours
                 assert mine[1:] == [f"USER: call has been accepted on chan {c} with type: Call With Charge",
                                     f"USER: got disconnect on chan {c}: No Answer",
                                     f"USER: call ended at chan {c}"], mine
-                assert line_signals(r2, c) == ["Tx SEIZE", "Rx SEIZE ACK", "Tx CLEAR FORWARD", "Rx IDLE",
-                                               "Tx IDLE"], line_signals(r2, c)
             else:
                 assert f"USER: got disconnect on chan {c}: {OPENR2_CAUSE[outcome]}" in mine, mine
                 assert not any("answered" in line for line in mine), mine
