@@ -44,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from hwsim.spawn import spawn_hwsim, stop_process  # noqa: E402
+from voiceserver.core.e1 import REGISTER_GIVE_UP as GAVE_UP  # noqa: E402  (the reason of a register give-up)
 
 CHANNELS_PER_SPAN = 30
 NUMBERS = {"95588": "greet", "95599": "hours"}      # DNIS -> IVR flow
@@ -164,18 +165,21 @@ def read_report(report: Path) -> list[dict]:
 
 def account(callers: list[dict], records: list[dict], db: Path) -> dict[str, Any]:
     """Every offered caller against the call database's rows: exactly once, with its DNIS, ANI and
-    category. A caller who gave up before the register offered the call has a row without numbers
-    (its DNIS was not complete): it is found by its channel and seizure time instead."""
+    category. A caller who gave up before the register offered the call has a row with what it had
+    sent so far (GAVE_UP: partial DNIS and ANI, the category if it came): it is found by its channel
+    and seizure time instead, and what the row has must be the start of what the caller sent."""
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     rows = [dict(r) for r in con.execute('SELECT call_id, channel, start, ani, dnis, category, disposition, "end" '
                                          'FROM calls')]
     con.close()
-    by_ani = Counter(r["ani"] for r in rows if r["ani"])
-    row_of = {r["ani"]: r for r in rows if r["ani"]}
+    numbered = [r for r in rows if r["ani"] and r["disposition"] != GAVE_UP]
+    by_ani = Counter(r["ani"] for r in numbered)
+    row_of = {r["ani"]: r for r in numbered}
     seized = {(r["number"]): (r["channel"], dt.datetime.fromisoformat(r["wallclock"])) for r in records}
-    unnumbered = [r for r in rows if not r["ani"]]
+    unnumbered = [r for r in rows if not r["ani"] or r["disposition"] == GAVE_UP]
     early: list[str] = []                        # callers who gave up in the register phase, their row found
+    partial_wrong: list[str] = []                # ... whose row has digits or a category they did not send
     for c in callers:
         if by_ani[c["ani"]] or c["ani"] not in seized:
             continue
@@ -183,18 +187,26 @@ def account(callers: list[dict], records: list[dict], db: Path) -> dict[str, Any
         match = [r for r in unnumbered if r["channel"] == chan and r["start"]
                  and abs((dt.datetime.fromisoformat(r["start"]) - at).total_seconds()) < 0.1]
         if len(match) == 1:
-            unnumbered.remove(match[0])
+            r = match[0]
+            unnumbered.remove(r)
             early.append(c["ani"])
+            if r["disposition"] == GAVE_UP and not (c["dnis"].startswith(r["dnis"] or "")
+                                                    and c["ani"].startswith(r["ani"] or "")
+                                                    and r["category"] in (None, c["category"])):
+                partial_wrong.append(c["ani"])
     missing = [c["ani"] for c in callers if by_ani[c["ani"]] == 0 and c["ani"] not in early]
     doubled = [c["ani"] for c in callers if by_ani[c["ani"]] > 1]
     offered = {c["ani"] for c in callers}
-    orphans = [r["call_id"] for r in rows if r["ani"] and r["ani"] not in offered]
+    orphans = [r["call_id"] for r in numbered if r["ani"] not in offered]
     orphans += [r["call_id"] for r in unnumbered]
     wrong = [c["ani"] for c in callers if by_ani[c["ani"]] == 1 and (
         row_of[c["ani"]]["dnis"] != c["dnis"] or row_of[c["ani"]]["category"] != c["category"])]
+    wrong += partial_wrong
     open_rows = [r["call_id"] for r in rows if not r["end"]]
+    gave_up_rows = [r for r in rows if r["disposition"] == GAVE_UP]
     return {"rows": len(rows), "missing": missing, "doubled": doubled, "orphans": orphans,
             "wrong_dnis_or_category": wrong, "not_ended": open_rows, "gave_up_in_register": len(early),
+            "gave_up_with_digits": sum(1 for r in gave_up_rows if r["dnis"] or r["ani"]),
             "reasons": dict(Counter((r["disposition"] or "").split(":")[0] for r in rows).most_common())}
 
 
@@ -285,7 +297,8 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"  rows w/o caller   {short(r['orphans'])}")
     if r["mix"]:
         print(f"  gave up early     {r['gave_up_in_register']} (before the register offered the call: "
-              "a row without numbers, found by channel and seizure time)")
+              f"a row with the digits sent so far, {r['gave_up_with_digits']} with some; found by channel "
+              "and seizure time)")
     print(f"  exchange results  {r['exchange_results']}")
     print(f"  busy channels     {r['peak_busy_channels']} at the peak")
     print(f"  server reasons    {r['reasons']}")

@@ -100,6 +100,7 @@ struct chan {                         /* one open channel (or pseudo) */
     int ev[VBD_MAX_EVENTSIZE]; int ev_in, ev_out;
     int txbits, zone, sigfreeze, bufevents, echocan;
     int reader;                       /* has read or waited to read (lockstep pace holds for it) */
+    int64_t last_read;                /* CLOCK_MONOTONIC ns of its last block read (card pace) */
     int answered;                     /* since its last block: wrote, or waited for the next */
     int ringing;                      /* FXO port: ring signal present (RING_START..RING_STOP) */
     uint64_t overruns, underruns;
@@ -1051,6 +1052,52 @@ static struct timer *g_timers[MAX_FD];
 static void deadline_after(struct timespec *ts, int ms);
 static int wait_change(const struct timespec *deadline);
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Card pace: the card keeps real time but does not run ahead of a program
+ * that reads.  On a loaded machine a program's threads (and this tick
+ * thread, which then catches up at once) may not run for tens of
+ * milliseconds.  A card's ticks would go on meanwhile: the program's
+ * receive buffers fill and a block is dropped (a block lost inside an MF R2
+ * signal cuts it in two: OpenR2's "Broken MF Sequence", a digit taken
+ * twice), and an event (a CAS change) lands between the program's read of
+ * a block and its write of the answer, so the write fails with ELAST
+ * (DAHDI's write does that; OpenR2 1.3.3's openr2_chan_write takes it for
+ * an OS error and the channel's thread quits).  On a card the program's
+ * handling of a block takes microseconds; here it is made to take none, as
+ * lockstep pace does: the tick waits while a channel's program has a block
+ * unread or has not answered its last one (by writing, or by waiting for
+ * the next).  Only for a program that read the channel within the last
+ * READER_LIVE_MS: one that stopped reading (a thread that quit) is
+ * overrun, as by a card.  That stays under hwsim's cable wait (10 s), so
+ * the board at the cable's other end waits for this one rather than going
+ * on without its samples. */
+#define READER_LIVE_MS 2000
+
+static void wait_for_readers(struct board *bd)
+{
+    int first = bd == &g_boards[0];
+    while (!bd->stop) {
+        int64_t now = mono_ns(), until = 0;
+        for (struct chan *ch = g_open; ch; ch = ch->next) {
+            int mine = (ch->sp && ch->sp->bd == bd && ch->sim >= 0) || (first && (!ch->sp || ch->sim < 0));
+            int64_t live_until = ch->last_read + (int64_t)READER_LIVE_MS * 1000000LL;
+            if (mine && ch->last_read && live_until > now && (ch->rx_ready || !ch->answered)
+                && (!until || live_until < until))
+                until = live_until;
+        }
+        if (!until)
+            return;
+        struct timespec ts = { until / 1000000000LL, until % 1000000000LL };
+        wait_change(&ts);
+    }
+}
+
 static int board_in_use(struct board *bd)
 {
     for (struct chan *ch = g_open; ch; ch = ch->next)
@@ -1177,6 +1224,8 @@ static void *tick_thread(void *arg)
             pthread_mutex_unlock(&g_lock);
             break;
         }
+        if (g_pace == PACE_CARD)
+            wait_for_readers(bd);
         const int16_t *rx = vb_rx(bd->b);
         int16_t *tx = vb_tx(bd->b);
         apply_maint(bd);
@@ -1972,6 +2021,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
                 ch->rx_head = (ch->rx_head + 1) % ch->numbufs;
                 ch->rx_ready--;
                 ch->reader = 1;
+                ch->last_read = mono_ns();
                 ch->answered = 0;
                 notify_change();
                 rc = (ssize_t)(ch->linear ? n * 2 : n);

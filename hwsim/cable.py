@@ -106,9 +106,11 @@ class CableLink:
             self._avail[side] -= samples
             return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), cas
 
-    def wait_ready(self, side: int, samples: int, stop: threading.Event, timeout: float = 1.0) -> bool:
+    def wait_ready(self, side: int, samples: int, stop: threading.Event, timeout: float = 10.0) -> bool:
         """Block until this side's next `samples` are there (or the other side has no host,
-        or stop is set, or timeout). True if they are."""
+        or stop is set, or timeout). True if they are. The timeout is long: a host descheduled
+        for a second on a loaded machine is late, not gone (a host that leaves detaches at once),
+        and going on without its samples would cut an MF signal in two."""
         with self._cond:
             self._cond.wait_for(lambda: stop.is_set() or not self._both() or self._avail[side] >= samples,
                                 timeout)

@@ -575,6 +575,87 @@ def test_r2test_exchanges_idle_with_the_carrier(hwsim):
         assert f"Channel {ch} -- CAS Rx << [IDLE]" in text
 
 
+STALLED_READER = r"""
+import fcntl, os, struct, time
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1     # DAHDI_SET_BLOCKSIZE
+BUFFER_EVENTS = (1 << 30) | (4 << 16) | (0xDA << 8) | 105   # DAHDI_BUFFER_EVENTS
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8          # DAHDI_GETEVENT
+READ_OVERRUN = 29                                           # DAHDI_EVENT_READ_OVERRUN
+fd = os.open("/dev/dahdi/5", os.O_RDWR)                     # E1 timeslot 1; blocking reads
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))       # 2 buffers of 20 ms: 40 ms of slack
+fcntl.ioctl(fd, BUFFER_EVENTS, struct.pack("i", 1))
+
+def read_for(seconds):
+    blocks, overruns, end = 0, 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.read(fd, 160)
+            blocks += 1
+        except OSError as exc:
+            assert exc.errno == 500, exc                    # ELAST: an event waits
+            ev = struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0]
+            overruns += ev == READ_OVERRUN
+    return blocks, overruns
+
+out = [read_for(0.5)]
+time.sleep(0.3)              # descheduled for 300 ms, as on a loaded machine
+out.append(read_for(0.5))
+time.sleep(3.0)              # stopped reading (longer than the card waits for a reader: 2 s)
+out.append(read_for(0.3))
+print(out)
+"""
+
+
+def test_card_pace_waits_for_a_reader_that_fell_behind(hwsim):
+    """Card pace: a program descheduled for a while finds every block when it reads again (the
+    card's tick waits for a channel whose program reads it, while its buffers are full), so an MF
+    R2 signal is never cut by a lost block; a program that stopped reading for longer than 2 s
+    is overrun, as by a card."""
+    assert hwsim.configure().returncode == 0
+    out = ast.literal_eval(hwsim.dahdi_run(sys.executable, "-c", STALLED_READER).stdout.strip())
+    (_, lost_before), (_, lost_after_stall), (_, lost_after_stop) = out
+    assert lost_before == 0 and lost_after_stall == 0, out
+    assert lost_after_stop >= 1, out
+
+
+SLOW_ANSWERER = r"""
+import fcntl, os, struct, time
+SET_BLOCKSIZE = (1 << 30) | (4 << 16) | (0xDA << 8) | 1
+GETEVENT = (2 << 30) | (4 << 16) | (0xDA << 8) | 8
+fd = os.open("/dev/dahdi/5", os.O_RDWR)
+fcntl.ioctl(fd, SET_BLOCKSIZE, struct.pack("i", 160))
+blocks, events, write_errors = 0, [], []
+while blocks < 30:                                        # 0.6 s of blocks; the LOS comes at 0.2 s
+    try:
+        block = os.read(fd, 160)
+    except OSError as exc:
+        assert exc.errno == 500, exc                      # ELAST: the event, before the next block
+        events.append(struct.unpack("i", fcntl.ioctl(fd, GETEVENT, struct.pack("i", 0)))[0])
+        continue
+    blocks += 1
+    time.sleep(0.025)                                     # descheduled between the read and the answer
+    try:
+        os.write(fd, block)                               # the answer (an echo, as r2test's)
+    except OSError as exc:
+        write_errors.append(exc.errno)                    # ELAST here: an event came in between
+print([events, write_errors])
+"""
+
+
+def test_card_pace_delivers_no_event_between_a_read_and_its_answer(tmp_path, name):
+    """Card pace: an event (here the span's LOS alarm) does not arrive between a program's read of
+    a block and its write of the answer, however slow the program is there, so the write does not
+    fail with ELAST (OpenR2 1.3.3's openr2_chan_write quits the channel on that); the next read
+    reports it."""
+    sim = Hwsim(tmp_path, name, scenario=LOS_ON_E1)
+    try:
+        assert sim.configure().returncode == 0
+        events, write_errors = ast.literal_eval(sim.dahdi_run(sys.executable, "-c", SLOW_ANSWERER).stdout.strip())
+        assert events == [4] and write_errors == [], (events, write_errors)   # DAHDI_EVENT_ALARM
+    finally:
+        sim.stop()
+
+
 def test_without_boards_there_is_no_dev_dahdi(tmp_path):
     """Preloaded but serving nothing: as on a machine without the DAHDI modules."""
     from boarddrv.tools.dahdi_run import emulator_path

@@ -14,11 +14,16 @@ Inbound, r2test calls the server: one call per caller channel per r2test run
 (OpenR2's r2test calls once when the far end goes idle), DNIS and category by
 channel range; the server answers 95566 with its IVR, which plays a prompt and
 hangs up (the server clears back first); other numbers are refused busy,
-congestion or unallocated by the trunk group's `unknown_cause`.
+congestion or unallocated by the trunk group's `unknown_cause`. On three
+channels r2test clears forward first: its `r2_answer` timer (1 s, from an
+OpenR2 advanced protocol file) runs out after the accept, while the server's
+trunk group waits 3 s (`answer_delay`) before it answers.
 Outbound, the server calls r2test: r2test accepts, answers and echoes; the
 exchange's caller hangs up, the server clears forward first.
-Both sides are read: r2test's "USER:" lines and the server's events and call
-database.
+Both sides are read: r2test's "USER:" lines (one printf each; OpenR2's own
+trace lines are written in pieces that r2test's threads interleave, so they
+are not parsed), and the server's events and call database. Every call is accounted for and none may break
+(docs/r2.md, "Interop with OpenR2").
 
 `OPENR2_CALLS` (environment, default 100) sets the calls in each direction:
 the outbound calls, and enough r2test runs for as many inbound answered calls
@@ -53,16 +58,18 @@ pytestmark = pytest.mark.skipif(not shutil.which("r2test"),
 # DAHDI channel = timeslot; the server's board channel of timeslot t is t-1 (t < 16) or t-2.
 ANI = "13800138000"
 CALLERS = [
-    ("1-15", "95566", "national_subscriber", "answered"),
+    ("1-12", "95566", "national_subscriber", "answered"),
     ("17-18", "40001", "national_subscriber", "busy"),
     ("19-20", "40002", "national_subscriber", "congestion"),
     ("21-22", "40003", "national_subscriber", "unallocated"),
     ("23-31", "95566", "national_priority_subscriber", "answered"),
+    ("13-15", "95566", "national_subscriber", "caller clears"),   # last: the advanced file applies from here
 ]
+# OpenR2's advanced protocol file for the "caller clears" channels: no answer within 1 s of the
+# accept and r2test's caller clears forward ("No Answer"); the server's group waits 3 s to answer
+GIVE_UP_AFTER_ACCEPT = "timers.r2_answer=1000\n"
 # OpenR2's category numbers as r2test prints them (openr2_calling_party_category_t)
 OPENR2_CATEGORY = {"national_subscriber": 0, "national_priority_subscriber": 1}
-# How an r2test channel quits on a call broken by timing on a loaded machine (see the test)
-BREAKS = {"Broken MF Sequence", "Multi Frequency Cycle Timeout", "OS error"}
 # what r2test prints for the server's refusal (openr2_proto_get_disconnect_string)
 OPENR2_CAUSE = {"busy": "Busy Number", "congestion": "Network Congestion", "unallocated": "Unallocated Number"}
 
@@ -120,7 +127,7 @@ name = "e1"
 # The end of DNIS by timeout after 5 s, not 2: r2test runs in real time and may be
 # descheduled for a second or two on a loaded CI machine, the server's clock goes on.
 [r2.groups.openr2]
-channels = ["e1:0-14", "e1:21-29"]
+channels = ["e1:0-11", "e1:21-29"]
 variant = "cn"
 release_control = "mutual"
 direction = "in"
@@ -130,6 +137,20 @@ flow = "hello"
 ani_after_dnis_digits = 0
 [r2.groups.openr2.override.timers]
 mf_back_cycle = 5000
+
+# r2test's callers that clear forward 1 s after the accept: the server answers 3 s after it
+[r2.groups.late]
+channels = "e1:12-14"
+variant = "cn"
+release_control = "mutual"
+direction = "in"
+[r2.groups.late.numbers."95566"]
+flow = "hello"
+[r2.groups.late.override.register]
+ani_after_dnis_digits = 0
+[r2.groups.late.override.timers]
+mf_back_cycle = 5000
+answer_delay = 3000
 
 [r2.groups.busy]
 channels = "e1:15-16"
@@ -221,14 +242,17 @@ server_id = "openr2"
 """
 
 
-def r2test_conf(callers: bool) -> str:
+def r2test_conf(callers: bool, work: Path) -> str:
     """r2test's config: China, OpenR2's own MF tones (the emulator has no DAHDI MF)."""
     # mfbacktimeout: r2test passes 0 (the backward MF cycle timer runs out at once) unless set;
     # 5 s rather than OpenR2's 2 s rides out a server descheduled on a loaded CI machine
     lines = ["variant=cn", "loglevel=all", "usedahdimf=no", "callfiles=no", "mfbacktimeout=5000"]
     if callers:
         lines += ["maxani=10", "maxdnis=5", "caller=yes", f"cid={ANI}"]
-        for chans, dnis, category, _ in CALLERS:
+        for chans, dnis, category, outcome in CALLERS:
+            if outcome == "caller clears":        # r2test's options hold for the ranges after them
+                (work / "give-up.r2").write_text(GIVE_UP_AFTER_ACCEPT)
+                lines += [f"advancedprotocolfile={work / 'give-up.r2'}"]
             lines += [f"dnid={dnis}", f"category={category.upper()}", f"channel={chans}"]
     else:   # the called side: the whole DNIS before the category and ANI (OpenR2 counts digits)
         lines += [f"maxdnis={len(OUT_NUMBER)}", "maxani=20", "caller=no", "channel=1-15", "channel=17-31"]
@@ -355,7 +379,7 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
     try:
         # r2test's called side first: once the server starts, its board keeps pace with
         # r2test's (real time), so the exchange's callers come when r2test listens
-        called = R2Test(work, f"{n}c", r2test_conf(callers=False), "called")
+        called = R2Test(work, f"{n}c", r2test_conf(callers=False, work=work), "called")
         called.wait(lambda: sum("variant = CN" in line for line in called.all) >= 30,
                     "r2test's called channels", procs)
         srv = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config",
@@ -368,7 +392,7 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
         time.sleep(1.0)        # the server's first blocks reach board A too, before r2test seizes there
         caller_chans = [c for spec, *_ in CALLERS for c in chans(spec)]
         for r in range(ROUNDS):
-            callers = R2Test(work, f"{n}a", r2test_conf(callers=True), f"round{r}")
+            callers = R2Test(work, f"{n}a", r2test_conf(callers=True, work=work), f"round{r}")
             rounds.append(callers)
             callers.wait(lambda r2=callers: len(r2.user(r"USER: (call ended at|protocol error on|OS error on) chan"))
                          >= len(caller_chans), f"round {r}: every caller's call ended", procs)
@@ -387,97 +411,77 @@ def test_openr2_calls_the_server_and_the_server_calls_openr2(tmp_path):
         hw.stop(timeout=30.0, kill_timeout=10.0)
     wall = time.monotonic() - t0
 
-    # A call may break when r2test, a real-time program, or the server is descheduled on a
-    # loaded machine (OpenR2: "Broken MF Sequence", a signal seen to change without its end;
-    # "Multi Frequency Cycle Timeout"), and r2test's thread quits on a failed write (an "OS
-    # error" not understood yet: docs/r2.md): r2test's channel quits, the call fails. A few
-    # are allowed and counted; every call that completes is checked in full.
-    allowed = max(3, CALLS // 10)
+    # No call may break: r2test quits a channel's thread on a protocol error or an OS error, and
+    # each of those is a failure here. (The DAHDI emulator's card pace keeps r2test's blocks and
+    # answers in step under load: docs/r2.md.)
+    for r2 in rounds + [called]:
+        assert protocol_errors(r2) == {}, (r2.log.name, protocol_errors(r2))
 
     # ---- inbound: r2test's side, per round and channel
     by_chan = {c: (dnis, category, outcome) for spec, dnis, category, outcome in CALLERS for c in chans(spec)}
     expected_in = Counter()
-    broken_in = 0
     for r2 in rounds:
-        errors = protocol_errors(r2)
-        assert set(errors.values()) <= BREAKS, errors
-        broken_in += len(errors)
         for c, (dnis, category, outcome) in by_chan.items():
             mine = [line for line in r2.lines if re.search(rf"on chan {c}\b|at chan {c}$", line)
                     and "far end" not in line and "read data" not in line]   # (un)blocked: the line state
             assert mine[0] == (f"USER: making call on chan {c}. DNID = {dnis}, CID = {ANI}, "
                                f"CPC = {category.replace('_', ' ').title()}"), mine
-            if c in errors:
-                continue
             expected_in[outcome] += 1
             if outcome == "answered":
                 assert f"USER: call has been accepted on chan {c} with type: Call With Charge" in mine, mine
                 assert f"USER: call has been answered on chan {c}" in mine, mine
-                assert f"USER: got disconnect on chan {c}: Normal Clearing" in mine, mine   # our clear-back
+                # OpenR2 reports a disconnect (on_call_disconnected) only for the far end's: our clear-back
+                assert f"USER: got disconnect on chan {c}: Normal Clearing" in mine, mine
+            elif outcome == "caller clears":   # r2test clears forward first, accepted and not answered:
+                # its own r2_answer timer's "No Answer", before anything of ours
+                assert mine[1:] == [f"USER: call has been accepted on chan {c} with type: Call With Charge",
+                                    f"USER: got disconnect on chan {c}: No Answer",
+                                    f"USER: call ended at chan {c}"], mine
             else:
                 assert f"USER: got disconnect on chan {c}: {OPENR2_CAUSE[outcome]}" in mine, mine
                 assert not any("answered" in line for line in mine), mine
             assert mine[-1] == f"USER: call ended at chan {c}", mine
-    assert broken_in <= allowed, broken_in
-    # ---- inbound: the server's side (span 0 = board channels 0-29), its call database
+    assert expected_in["answered"] >= CALLS
+    # ---- inbound: the server's side (span 0 = board channels 0-29), its call database: every call
     calls = db_rows(work)
     got_in = Counter()
-    failed_in = 0
     for chan, direction, dnis, ani, category, disposition, answered in (c for c in calls if c[0] < 30):
         ts = chan + 1 if chan < 15 else chan + 2
         want_dnis, want_category, outcome = by_chan[ts]
         assert direction == "inbound"
-        if disposition.startswith("call setup failed"):
-            failed_in += 1
-            continue
         assert (dnis, category) == (want_dnis, want_category), (chan, dnis, category)
         assert ani is None, chan              # OpenR2's China caller sends no ANI (docs/r2.md)
-        assert disposition == ("ivr: hangup action" if outcome == "answered" else f"refused: {outcome}"), chan
+        assert disposition == {"answered": "ivr: hangup action",
+                               "caller clears": "caller cleared forward"}.get(outcome, f"refused: {outcome}"), (
+            chan, disposition)
         assert answered == (outcome == "answered"), chan
         got_in[outcome] += 1
-    # (a channel that quits after its call was set up leaves a complete call at the server)
-    assert sum(got_in.values()) + failed_in == ROUNDS * len(by_chan) and failed_in <= broken_in
-    assert all(expected_in[k] <= got_in[k] <= expected_in[k] + broken_in for k in expected_in), (
-        got_in, expected_in, failed_in, broken_in)
-    assert got_in["answered"] >= CALLS - allowed
+    assert got_in == expected_in, (got_in, expected_in)
     offers = [e for e in server_events(serve_log, "call.offer") if e["chan"] < 30]
-    assert expected_in["answered"] <= len(offers) <= expected_in["answered"] + broken_in
+    assert len(offers) == expected_in["answered"]      # not the late group's: their callers left first
     assert {(e["dnis"], e["ani"]) for e in offers} == {("95566", None)}
 
-    # ---- outbound: r2test's called side saw the server's DNIS, ANI and category
-    errors = protocol_errors(called)
-    assert set(errors.values()) <= BREAKS and len(errors) <= allowed, errors
+    # ---- outbound: r2test's called side saw the server's DNIS, ANI and category on every call
     ready = called.user(r"USER: call ready on chan (\d+)\. ANI = (\S+), DNIS = (\S+), Category = (\d+)")
     # the hunt groups: "out" on timeslots 1-15, "outprio" (priority subscriber) on 17-31
     seen = Counter((m[2], m[3], int(m[4]), int(m[1]) < 16) for m in ready)
     right = {(OUT_ANI, OUT_NUMBER, OPENR2_CATEGORY["national_subscriber"], True),
              (OUT_ANI, OUT_NUMBER, OPENR2_CATEGORY["national_priority_subscriber"], False)}
-    # r2test starved of its reads can lose a block and hear one MF signal as two (seen: a DNIS
-    # digit repeated, 8 ms of "off" inside it): such a call is counted with the broken ones
-    garbled = sum(n for k, n in seen.items() if k not in right)
-    assert len(errors) + garbled <= allowed, (errors, seen)
+    assert set(seen) <= right and sum(seen.values()) == EXCHANGE_CALLS, seen
     ended = called.user(r"USER: call ended at chan")
     accepted = called.user(r"USER: call has been accepted")
     # the server cleared forward first: r2test's disconnect is the server's clear-forward
     cleared = called.user(r"USER: got disconnect on chan \d+: Normal Clearing")
-    assert len(accepted) == len(cleared) == len(ended), (len(accepted), len(cleared), len(ended))
+    assert len(accepted) == len(cleared) == len(ended) == EXCHANGE_CALLS, (len(accepted), len(cleared), len(ended))
     outs = [c for c in calls if 30 <= c[0] < 60]
     assert len(outs) == EXCHANGE_CALLS
-    good = Counter(c[1:] for c in outs if c[5] == "other party hung up")
-    assert set(good) <= {
+    assert set(Counter(c[1:] for c in outs)) == {
         ("outbound", OUT_NUMBER, OUT_ANI, "national_subscriber", "other party hung up", 1),
-        ("outbound", OUT_NUMBER, OUT_ANI, "national_priority_subscriber", "other party hung up", 1)}, good
-    assert sum(good.values()) == len(ended)
+        ("outbound", OUT_NUMBER, OUT_ANI, "national_priority_subscriber", "other party hung up", 1)}, outs
     assert all((c[4] == "national_subscriber") == (c[0] < 45) for c in outs)
-    # a broken call fails at the server; later seizures of r2test's dead channel are not acknowledged
-    failed_out = [c for c in outs if c[5] != "other party hung up"]
-    assert {c[5] for c in failed_out} <= {
-        "outbound protocol error", "outbound register timeout", "outbound no seize acknowledge"}
-    assert {c[0] - 29 if c[0] < 45 else c[0] - 28 for c in failed_out} <= set(errors), (failed_out, errors)
     # each came from one of the exchange's callers, who hung up first (the server then cleared forward)
     pstn = [c for c in calls if c[0] >= 60]
     assert len(pstn) == EXCHANGE_CALLS
-    assert sum(c[5] == "caller cleared forward" for c in pstn) >= len(ended)
-    print(f"\nOpenR2 interop: {ROUNDS} rounds; inbound {dict(got_in)}, broken {broken_in}; outbound "
-          f"{len(ended)} answered and cleared of {len(outs)}, broken {len(errors)}, garbled at r2test {garbled}; "
-          f"wall {wall:.0f} s")
+    assert all(c[5] == "caller cleared forward" for c in pstn), Counter(c[5] for c in pstn)
+    print(f"\nOpenR2 interop: {ROUNDS} rounds; inbound {dict(got_in)}; outbound {len(ended)} answered and "
+          f"cleared of {len(outs)}; none broken; wall {wall:.0f} s")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -105,3 +106,14 @@ def test_a_mix_of_refused_abandoned_and_early_cleared_calls_is_accounted_for(tmp
     assert r2_load.ok(r), {k: r[k] for k in ("missing", "orphans", "wrong_dnis_or_category", "not_ended")}
     assert r["exchange_results"]["unallocated"] == r["reasons"]["refused"] > 0
     assert r["gave_up_in_register"] > 0 and r["reasons"]["caller cleared forward"] > r["gave_up_in_register"]
+    # the give-up rows in the call database: the digits and category received before the caller
+    # cleared forward (2.5 s into the register: the first DNIS digit, the category, ANI digits);
+    # r2_load.account checked each against what its caller sent
+    con = sqlite3.connect(tmp_path / "store" / "calls.db")
+    rows = con.execute("SELECT dnis, ani, category, answer, \"end\" FROM calls WHERE disposition = ?",
+                       (r2_load.GAVE_UP,)).fetchall()
+    con.close()
+    assert len(rows) == r["gave_up_in_register"] == r["gave_up_with_digits"], rows
+    for dnis, ani, category, answer, end in rows:
+        assert any(n.startswith(dnis) for n in r2_load.NUMBERS) and ani.startswith("139"), (dnis, ani)
+        assert category in r2_load.CATEGORIES and answer is None and end is not None

@@ -28,7 +28,7 @@ from voiceserver.config.server import load_config
 from voiceserver.core import media
 from voiceserver.core.callids import CallIds
 from voiceserver.core.controller import CallController
-from voiceserver.core.e1 import E1R2Trunk, R2Media, group_policy
+from voiceserver.core.e1 import REGISTER_GIVE_UP, E1R2Trunk, R2Media, group_policy
 from voiceserver.core.engine import PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.runtime import BoardRuntime
@@ -713,6 +713,42 @@ def test_dialling_while_the_far_ends_seizure_is_still_debouncing_is_glare_not_a_
     assert [e["reason"] for e in events if "answered" in e] == [call.end_reason]
     ch.timer(11, ("r2", "persistence"))                # the far end's seizure counts now
     assert ch.state.value == "ringing" and ch.call is not None and ch.call.direction == "inbound"
+
+
+@pytest.mark.parametrize("steps, dnis, ani, category", [
+    (0, None, None, None),                              # gave up before the first digit
+    (1, "9", None, None),                               # after one DNIS digit (A-6 went back)
+    (5, "9", "010", "national_subscriber"),             # DNIS 9, the category, three ANI digits
+    (16, "955", "01062345678", "national_subscriber"),  # the ANI and I-15, two more DNIS digits
+])
+def test_a_caller_who_gives_up_during_register_signalling_leaves_what_it_sent(h, steps, dnis, ani, category):
+    """A clear-forward before the register offered the call: its call.end event and call record
+    carry the DNIS and ANI digits received so far and the category if it came, with a reason that
+    says the call ended in the register phase."""
+    far = h.seize(1, "95566", "01062345678")
+    h.run(6, until=lambda: far.step >= steps and far.state == "register")
+    assert far.state == "register" and far.step == steps, (far.state, far.step)
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    assert h.events(ServerEventKind.CALL_OFFER) == []
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"] == REGISTER_GIVE_UP == "caller cleared forward: during register signalling"
+    assert (end["dnis"], end["ani"], end["category"], end["answered"]) == (dnis, ani, category, False)
+    rec = h.ctl.records[-1]
+    assert (rec.dnis, rec.ani, rec.category, rec.called, rec.caller) == (dnis, ani, category, dnis, ani)
+    assert rec.reason == REGISTER_GIVE_UP and rec.answer is None
+    assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state.value == "idle"
+
+
+def test_a_caller_who_clears_forward_after_the_offer_is_not_a_register_give_up(h):
+    """Once offered, the call has its numbers from the offer, and the plain reason."""
+    far = h.seize(1, "95566", "01062345678")
+    h.run(6, until=lambda: far.state == "accepted")
+    h.cas(1, far.clear_forward())
+    h.run(1)
+    end = h.events(ServerEventKind.CALL_END)[0]
+    assert end["reason"] == "caller cleared forward" and "dnis" not in end
+    assert h.ctl.records[-1].dnis == "95566"
 
 
 def test_a_caller_who_clears_forward_while_the_ivr_speaks_stops_the_prompt(h):

@@ -42,7 +42,7 @@ from voiceserver.r2.register import IncomingRegister, RegisterState
 from voiceserver.r2.variants import Variant
 
 __all__ = ["SetCas", "MfListen", "MfSend", "E1R2Trunk", "R2Media", "Decision", "group_policy", "OUTCOME_REASONS",
-           "abcd_text", "line_meaning"]
+           "abcd_text", "line_meaning", "REGISTER_GIVE_UP"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ OUTCOME_REASONS: dict[r2a.Cause, str] = {
     r2a.Cause.PROTOCOL_ERROR: "outbound protocol error",
     r2a.Cause.RELEASE_TIMEOUT: "outbound release timeout",
 }
+
+
+# the hang-up reason of an incoming call whose caller cleared forward during register signalling
+REGISTER_GIVE_UP = "caller cleared forward: during register signalling"
 
 
 # what the bits we send mean, by the line state that sent them
@@ -367,7 +371,9 @@ class E1R2Trunk(FxoTrunk):
             else:   # held for the caller: the called party may answer again
                 self._set(State.PROCEEDING, "far end cleared back: held (calling-party control)")
         elif ev.kind is K.CLEAR_FORWARD and call is not None:
-            if self.variant.line.release_control != "called" or call.answer_tick is None:
+            if self._gave_up_in_register(call):
+                self._far_end_cleared(tick, REGISTER_GIVE_UP)
+            elif self.variant.line.release_control != "called" or call.answer_tick is None:
                 self._far_end_cleared(tick, "caller cleared forward")
         elif ev.kind is K.GLARE:
             if call is not None:
@@ -401,6 +407,32 @@ class E1R2Trunk(FxoTrunk):
         self._end_call(tick, reason)
         self.r2.clear(self.ms(tick))   # mutual: clear our side too (a no-op where the line did)
         self._set(State.HANGUP, reason)
+
+    def _end_call(self, tick: int, reason: str) -> None:
+        """As every channel's; a call whose caller gave up during register signalling had no
+        call.offer, so its call.end carries what the register received."""
+        call = self.call
+        if call is None or reason != REGISTER_GIVE_UP:
+            super()._end_call(tick, reason)
+            return
+        call.end_tick = tick
+        call.end_reason = reason
+        self._event(ServerEventKind.CALL_END, call_id=call.call_id, reason=reason, answered=False,
+                    dnis=call.data.get("dnis"), ani=call.data.get("ani"), category=call.data.get("category"))
+        self.call = None
+
+    def _gave_up_in_register(self, call: Any) -> bool:
+        """A caller who cleared forward before the register offered the call: what it had sent
+        so far (DNIS and ANI digits, the category if it came) goes on the call, for its record
+        and its call.end event."""
+        reg = self.r2.ended_register
+        if call.direction != "inbound" or "dnis" in call.data or not isinstance(reg, IncomingRegister):
+            return False
+        call.called = reg.dnis or None
+        call.caller = reg.ani or None
+        call.data.update(dnis=reg.dnis or None, ani=reg.ani or None,
+                         category=self.variant.group_ii.name_of(reg.category) if reg.category else None)
+        return True
 
     def _offered(self, tick: int, ev: r2a.CallOffered) -> None:
         call = self.call

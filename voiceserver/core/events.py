@@ -157,7 +157,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_DIALED: ('number',),
     ServerEventKind.CALL_DIALING: ('number',),
     ServerEventKind.CALL_DIGIT: ('digit', 'masked'),
-    ServerEventKind.CALL_END: ('answered', 'reason'),
+    ServerEventKind.CALL_END: ('ani', 'answered', 'category', 'dnis', 'reason'),
     ServerEventKind.CALL_FLASH: (),
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),

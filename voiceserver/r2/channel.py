@@ -33,6 +33,9 @@ class R2Channel:
         self.v = variant
         self.line = LineSignalling(variant, now)
         self.register: OutgoingRegister | IncomingRegister | None = None
+        # the register a release or clear-forward cut short, kept for what it had received
+        # (the digits of a caller who gave up during register signalling go on the call record)
+        self.ended_register: OutgoingRegister | IncomingRegister | None = None
         self._call: tuple[str, str, str, bool] | None = None   # outgoing call waiting for the seize ack
         self.box = Outbox()
         self._pump(now)
@@ -129,10 +132,12 @@ class R2Channel:
             self.register.start(now)
         elif ev.kind is LineEventKind.SEIZED:
             self.register = IncomingRegister(self.v)
+            self.ended_register = None
             self.register.start(now)
         elif ev.kind in (LineEventKind.RELEASED, LineEventKind.GLARE, LineEventKind.CLEAR_FORWARD):
             self._call = None
             if self.register is not None:
                 self.register.abort(now)
                 self.box.actions.extend(self.register.take())
+                self.ended_register = self.register
                 self.register = None
