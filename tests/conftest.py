@@ -70,6 +70,11 @@ SLOW_TESTS = (
     "dsp/test_tones_detect.py::test_jittered_cadences_are_told_apart",   # every zone x jitter
     "server/test_stream.py::test_a_slow_client_*",          # 80,000 events through two sockets
     "dsp/test_archive.py::test_tones_across_every_seam_*",  # a long file, split and whole
+    "dsp/test_archive.py::test_seams_of_a_resampled_file",
+    "dsp/test_archive.py::test_two_hours_of_noise_give_no_caller_id",
+    "dsp/test_archive.py::test_resampler_in_blocks_is_resample_poly",
+    "dsp/test_tones_detect.py::test_china_busy_is_named_within_three_cadences",
+    "r2/test_r2_property.py::test_random_timing_and_numbers",
     "hwsim/test_scenario_config.py::test_e1_load_scenario_runs_on_960_channels",
 )
 
