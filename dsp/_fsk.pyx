@@ -24,7 +24,7 @@ The Python wrapper (dsp.callerid.CallerIdDetector) validates shapes and
 owns the state arrays; nothing here allocates or raises.
 """
 from libc.stdint cimport int16_t, int64_t, uint8_t
-from libc.math cimport fabs
+from libc.math cimport cos, fabs, nextafterf, sin, M_PI
 from libc.stdlib cimport malloc, free
 
 # float state columns
@@ -59,7 +59,11 @@ cdef enum:
     I_LCNT = 10     # samples in D_LSUM
     I_MSGMC = 11    # samples in D_MSGM
     I_BOXI = 12     # boxcar write index
-    NI = 13
+    I_SZN = 13      # seizure window: carrier samples summed since carrier came on
+    I_SZLAST = 14   # end (exclusive) of the last window that looked like a channel seizure
+    I_SZSTART = 15  # ... as it was at the last start bit
+    I_SZMSG = 16    # ... as it was at this message's first start bit
+    NI = 17
 
     MSG_MAX = 258   # type + length + 255 body + checksum
 
@@ -81,6 +85,16 @@ EVENT_GAP = EV_GAP
 cdef enum:
     LO_PERIOD = 80  # 1700/8000 = 17/80: the local oscillator repeats every 80 samples
 LO_LEN = LO_PERIOD
+
+cdef enum:
+    SZ_PERIOD = 40  # 600/8000 = 3/40: the channel seizure's 600 Hz repeats every 40 samples
+    SZ_SUMS = 3     # seizure state: the window's sums (600 Hz re, im; |d|), then its terms
+SEIZURE_SUMS = SZ_SUMS
+cdef double SZ_COS[SZ_PERIOD]
+cdef double SZ_SIN[SZ_PERIOD]
+for _k in range(SZ_PERIOD):
+    SZ_COS[_k] = cos(2.0 * M_PI * 600.0 * _k / 8000.0)
+    SZ_SIN[_k] = -sin(2.0 * M_PI * 600.0 * _k / 8000.0)
 
 
 cdef inline float _frontend(float xs, float c, float s, float[:, ::1] fs, Py_ssize_t ch,
@@ -136,9 +150,12 @@ def fsk_frontend(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, int64_t
 
 cdef inline Py_ssize_t _emit(int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm,
                              Py_ssize_t nev, Py_ssize_t ch, int kind, int64_t start, int64_t end,
-                             uint8_t[:, ::1] msg, double[:, ::1] ds, int64_t[:, ::1] ist) noexcept nogil:
+                             uint8_t[:, ::1] msg, double[:, ::1] ds, int64_t[:, ::1] ist,
+                             int64_t* evs) noexcept nogil:
     cdef Py_ssize_t j, nb = ist[ch, I_MPOS]
     if nev < ev.shape[0]:
+        if evs != NULL:
+            evs[nev] = ist[ch, I_SZMSG]
         ev[nev, 0] = ch
         ev[nev, 1] = kind
         ev[nev, 2] = start
@@ -275,13 +292,22 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
            int64_t[:, ::1] ist, uint8_t[:, ::1] msg, const uint8_t[::1] armed,
            const float[:, ::1] sos, const float[::1] lo_c, const float[::1] lo_s,
            float alpha, float cd_on, float cd_off, double min_idle, double max_gap,
-           int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm):
+           int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm,
+           double[:, ::1] sz=None, int64_t[::1] evs=None, double seiz_score=0.5):
     """Receive n samples on every armed channel; returns the number of events written.
 
     ev[k] = (chan, kind, start, end, nbytes); evb[k, :nbytes] the message
     bytes; evm[k] the mean discriminator over the mark run before the
     message (tells Bell 202 from V.23). Positions are absolute sample
     counts (pos is the position of x[:, 0]).
+
+    With `sz` (float64[nchan, SEIZURE_SUMS + 3 * window]) the kernel also
+    looks for a channel seizure while there is carrier: over a sliding
+    window of `window` samples, the share of the smoothed discriminator at
+    600 Hz (alternating bits at 1200 baud), |sum d e^-jwt| / sum |d|; a
+    window at `seiz_score` or more, with carrier throughout, is a seizure.
+    evs[k] is then the end (exclusive sample position) of the last such
+    window before the message's first start bit, 0 when none.
     """
     cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, k, c0, m, j0, j, na = 0
     cdef Py_ssize_t nev = 0
@@ -291,6 +317,17 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
     cdef double spb = 8000.0 / 1200.0
     cdef float lc[CHUNK]
     cdef float ls[CHUNK]
+    # seizure window: its length, and the terms of its sums (re, im, |d|) as a ring
+    cdef bint track = sz is not None
+    cdef Py_ssize_t win = (sz.shape[1] - SZ_SUMS) // 3 if track else 0, r, q
+    cdef double tr, ti, ta, zr, zi, za, score2 = seiz_score * seiz_score
+    # a chunk whose power stays at or below this goes without the per-sample loop
+    cdef float skip_below = cd_on
+    cdef int64_t* evs_p = &evs[0] if evs is not None and evs.shape[0] > 0 else NULL
+    if track and (win < 1 or sz.shape[0] != nchan or evs_p == NULL or evs.shape[0] < ev.shape[0]):
+        raise ValueError("seizure state: float64[nchan, 3 + 3 * window] and evs as long as ev")
+    if track:
+        skip_below = <float>nextafterf(cd_off, -1.0)  # every sample at cd_off or more is seen
     for ch in range(nchan):
         na += armed[ch] != 0
     if na == 0 or n == 0:
@@ -340,9 +377,10 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
 
             for j in range(na):
                 ch = act[j]
-                if not ist[ch, I_CD] and pmax[j] <= cd_on:
+                if not ist[ch, I_CD] and pmax[j] <= skip_below:
                     # No carrier and none coming in this chunk: the per-sample loop would
                     # only push the boxcar; push its last BOX values and keep the last d.
+                    # (Tracking a seizure, the loop also counts samples at cd_off or more.)
                     j0 = m - BOX if m > BOX else 0
                     ist[ch, I_BOXI] = (ist[ch, I_BOXI] + j0) % BOX
                     for i in range(j0, m):
@@ -352,6 +390,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
                         d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
                     fs[ch, F_PREVD] = d
+                    ist[ch, I_SZN] = 0
                     continue
                 for i in range(m):
                     now = pos + c0 + i
@@ -363,6 +402,49 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                     p = pp[i * na + j]
                     prev = fs[ch, F_PREVD]
                     fs[ch, F_PREVD] = d
+                    if track and p < cd_off:
+                        ist[ch, I_SZN] = 0  # a seizure window needs carrier throughout
+                    elif track:
+                        # slide the seizure window by one sample (sums updated, re-summed
+                        # from the ring once per window so that rounding cannot drift)
+                        q = now % SZ_PERIOD
+                        tr = d * SZ_COS[q]
+                        ti = d * SZ_SIN[q]
+                        ta = fabs(d)
+                        r = SZ_SUMS + 3 * (ist[ch, I_SZN] % win)
+                        if ist[ch, I_SZN] >= win:
+                            sz[ch, 0] -= sz[ch, r]
+                            sz[ch, 1] -= sz[ch, r + 1]
+                            sz[ch, 2] -= sz[ch, r + 2]
+                        else:
+                            if ist[ch, I_SZN] == 0:
+                                sz[ch, 0] = 0.0
+                                sz[ch, 1] = 0.0
+                                sz[ch, 2] = 0.0
+                        sz[ch, r] = tr
+                        sz[ch, r + 1] = ti
+                        sz[ch, r + 2] = ta
+                        sz[ch, 0] += tr
+                        sz[ch, 1] += ti
+                        sz[ch, 2] += ta
+                        ist[ch, I_SZN] += 1
+                        if ist[ch, I_SZN] >= win:
+                            if r == SZ_SUMS + 3 * (win - 1):
+                                zr = 0.0
+                                zi = 0.0
+                                za = 0.0
+                                for q in range(win):
+                                    zr = zr + sz[ch, SZ_SUMS + 3 * q]
+                                    zi = zi + sz[ch, SZ_SUMS + 3 * q + 1]
+                                    za = za + sz[ch, SZ_SUMS + 3 * q + 2]
+                                sz[ch, 0] = zr
+                                sz[ch, 1] = zi
+                                sz[ch, 2] = za
+                            zr = sz[ch, 0]
+                            zi = sz[ch, 1]
+                            za = sz[ch, 2]
+                            if za > 0.0 and zr * zr + zi * zi >= score2 * za * za:
+                                ist[ch, I_SZLAST] = now + 1
 
                     # carrier detect with hysteresis
                     if not ist[ch, I_CD]:
@@ -381,13 +463,14 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                         ist[ch, I_CD] = 0
                         if ist[ch, I_INMSG]:
                             nev = _emit(ev, evb, evm, nev, ch, EV_CARRIER_LOST, ist[ch, I_MSTART], now,
-                                        msg, ds, ist)
+                                        msg, ds, ist, evs_p)
                         continue
 
                     b = 1 if d < 0.0 else 0  # mark = below 1700 Hz
                     if ist[ch, I_ST] == 0:
                         if b == 0:
                             # start bit: interpolate the zero crossing between the last two samples
+                            ist[ch, I_SZSTART] = ist[ch, I_SZLAST]
                             ist[ch, I_ST] = 1
                             ist[ch, I_BIT] = 0
                             ist[ch, I_SHR] = 0
@@ -405,7 +488,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             ist[ch, I_MCNT] += 1
                             if ist[ch, I_INMSG] and ist[ch, I_IDLE] > max_gap:
                                 nev = _emit(ev, evb, evm, nev, ch, EV_GAP, ist[ch, I_MSTART], now,
-                                            msg, ds, ist)
+                                            msg, ds, ist, evs_p)
                                 ist[ch, I_CSTART] = now
                         continue
 
@@ -427,6 +510,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                                 ist[ch, I_MPOS] += 1
                             elif ist[ch, I_IDLE] >= min_idle:
                                 ist[ch, I_INMSG] = 1
+                                ist[ch, I_SZMSG] = ist[ch, I_SZSTART]
                                 ist[ch, I_MSTART] = ist[ch, I_CSTART]
                                 ds[ch, D_MSGM] = ds[ch, D_LSUM]
                                 ist[ch, I_MSGMC] = ist[ch, I_LCNT]
@@ -435,11 +519,11 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             if ist[ch, I_INMSG] and ist[ch, I_MPOS] >= 2 and \
                                     ist[ch, I_MPOS] == msg[ch, 1] + 3:
                                 nev = _emit(ev, evb, evm, nev, ch, EV_MESSAGE, ist[ch, I_MSTART], now,
-                                            msg, ds, ist)
+                                            msg, ds, ist, evs_p)
                                 ist[ch, I_CSTART] = now
                         elif ist[ch, I_INMSG]:
                             nev = _emit(ev, evb, evm, nev, ch, EV_FRAMING, ist[ch, I_MSTART], now,
-                                        msg, ds, ist)
+                                        msg, ds, ist, evs_p)
                             ist[ch, I_CSTART] = now
                         ist[ch, I_IDLE] = 0
                         continue
