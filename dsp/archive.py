@@ -485,6 +485,33 @@ class Progress:
 
 # ---------------------------------------------------------------- the command line
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, with the terminal width found without importing shutil.
+
+    argparse builds a formatter for every add_argument() and its default asks
+    shutil for the width: shutil (with zlib, bz2 and lzma) loaded at every
+    start only to parse a command line. Same width rule: $COLUMNS, else the
+    terminal's, else 80; minus 2.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+        return 80
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The options every archive tool shares."""
     ap.add_argument("paths", nargs="+", metavar="PATH",

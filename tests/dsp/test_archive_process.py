@@ -157,7 +157,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # what no tool needs for an 8 kHz PCM WAV: each costs milliseconds to tens of ms at every start
-NEVER_AT_START = {"scipy", "soundfile", "cffi", "multiprocessing", "difflib", "voiceserver", "hwsim",
+NEVER_AT_START = {"scipy", "soundfile", "cffi", "multiprocessing", "difflib", "shutil", "voiceserver", "hwsim",
                   "boarddrv.board", "dsp.audit_cli", "dsp.r2mf"}
 # the detectors a tool does not use
 OTHERS = {"dtmf": {"dsp.callerid", "dsp.tones", "dsp._fsk", "dsp._tones"},
