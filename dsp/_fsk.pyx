@@ -343,8 +343,9 @@ cdef inline float _box(float[:, ::1] fs, int64_t[:, ::1] ist, Py_ssize_t ch, flo
     """Push raw d into the boxcar ring; the smoothed value, summed in slot order as before."""
     cdef Py_ssize_t j
     cdef float acc = 0.0
-    fs[ch, F_BOX + ist[ch, I_BOXI]] = d
-    ist[ch, I_BOXI] = (ist[ch, I_BOXI] + 1) % BOX
+    cdef int64_t k = ist[ch, I_BOXI]
+    fs[ch, F_BOX + k] = d
+    ist[ch, I_BOXI] = k + 1 if k + 1 < BOX else 0  # (no int64 modulo per sample)
     for j in range(BOX):
         acc = acc + fs[ch, F_BOX + j]
     return acc * (1.0 / BOX)
