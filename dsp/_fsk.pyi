@@ -12,6 +12,7 @@ EVENT_CARRIER_LOST: Final[int]
 EVENT_FRAMING: Final[int]
 EVENT_GAP: Final[int]
 LO_LEN: Final[int]
+SEIZURE_SUMS: Final[int]
 
 def fsk_frontend(x: npt.NDArray[np.int16], pos: int, fs: npt.NDArray[np.float32], ist: npt.NDArray[np.int64],
                  sos: npt.NDArray[np.float32], lo_c: npt.NDArray[np.float32], lo_s: npt.NDArray[np.float32],
@@ -20,4 +21,6 @@ def fsk_rx(x: npt.NDArray[np.int16], pos: int, fs: npt.NDArray[np.float32], ds: 
            ist: npt.NDArray[np.int64], msg: npt.NDArray[np.uint8], armed: npt.NDArray[np.uint8],
            sos: npt.NDArray[np.float32], lo_c: npt.NDArray[np.float32], lo_s: npt.NDArray[np.float32],
            alpha: SupportsFloat, cd_on: SupportsFloat, cd_off: SupportsFloat, min_idle: float, max_gap: float,
-           ev: npt.NDArray[np.int64], evb: npt.NDArray[np.uint8], evm: npt.NDArray[np.float64]) -> int: ...
+           ev: npt.NDArray[np.int64], evb: npt.NDArray[np.uint8], evm: npt.NDArray[np.float64],
+           sz: npt.NDArray[np.float64] | None = None, evs: npt.NDArray[np.int64] | None = None,
+           seiz_score: float = 0.5) -> int: ...

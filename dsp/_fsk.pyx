@@ -24,7 +24,7 @@ The Python wrapper (dsp.callerid.CallerIdDetector) validates shapes and
 owns the state arrays; nothing here allocates or raises.
 """
 from libc.stdint cimport int16_t, int64_t, uint8_t
-from libc.math cimport fabs
+from libc.math cimport cos, fabs, nextafterf, sin, M_PI
 from libc.stdlib cimport malloc, free
 
 # float state columns
@@ -59,7 +59,11 @@ cdef enum:
     I_LCNT = 10     # samples in D_LSUM
     I_MSGMC = 11    # samples in D_MSGM
     I_BOXI = 12     # boxcar write index
-    NI = 13
+    I_SZN = 13      # seizure window: carrier samples summed since carrier came on
+    I_SZLAST = 14   # end (exclusive) of the last window that looked like a channel seizure
+    I_SZSTART = 15  # ... as it was at the last start bit
+    I_SZMSG = 16    # ... as it was at this message's first start bit
+    NI = 17
 
     MSG_MAX = 258   # type + length + 255 body + checksum
 
@@ -81,6 +85,16 @@ EVENT_GAP = EV_GAP
 cdef enum:
     LO_PERIOD = 80  # 1700/8000 = 17/80: the local oscillator repeats every 80 samples
 LO_LEN = LO_PERIOD
+
+cdef enum:
+    SZ_PERIOD = 40  # 600/8000 = 3/40: the channel seizure's 600 Hz repeats every 40 samples
+    SZ_SUMS = 3     # seizure state: the window's sums (600 Hz re, im; |d|), then its terms
+SEIZURE_SUMS = SZ_SUMS
+cdef double SZ_COS[SZ_PERIOD]
+cdef double SZ_SIN[SZ_PERIOD]
+for _k in range(SZ_PERIOD):
+    SZ_COS[_k] = cos(2.0 * M_PI * 600.0 * _k / 8000.0)
+    SZ_SIN[_k] = -sin(2.0 * M_PI * 600.0 * _k / 8000.0)
 
 
 cdef inline float _frontend(float xs, float c, float s, float[:, ::1] fs, Py_ssize_t ch,
@@ -136,9 +150,12 @@ def fsk_frontend(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, int64_t
 
 cdef inline Py_ssize_t _emit(int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm,
                              Py_ssize_t nev, Py_ssize_t ch, int kind, int64_t start, int64_t end,
-                             uint8_t[:, ::1] msg, double[:, ::1] ds, int64_t[:, ::1] ist) noexcept nogil:
+                             uint8_t[:, ::1] msg, double[:, ::1] ds, int64_t[:, ::1] ist,
+                             int64_t* evs) noexcept nogil:
     cdef Py_ssize_t j, nb = ist[ch, I_MPOS]
     if nev < ev.shape[0]:
+        if evs != NULL:
+            evs[nev] = ist[ch, I_SZMSG]
         ev[nev, 0] = ch
         ev[nev, 1] = kind
         ev[nev, 2] = start
@@ -223,19 +240,81 @@ cdef extern from *:
         }
     }
 
-    /* m samples of channels lane[0..nlane) of x (int16, rows rowstride apart) to
+    /* m samples of channels lane[j0..nlane) of x (int16, rows rowstride apart) to
        xt[i * nlane + j], scaled to +-1 (exactly x * (1.0 / 32768.0): a power of two). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
-    __attribute__((target_clones("avx2", "default")))
-    #endif
-    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
-                              Py_ssize_t nlane, Py_ssize_t m, float *__restrict xt)
+    static void fsk_transpose_scalar(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
+                                     Py_ssize_t j0, Py_ssize_t nlane, Py_ssize_t m, float *__restrict xt)
     {
-        for (Py_ssize_t j = 0; j < nlane; j++) {
+        for (Py_ssize_t j = j0; j < nlane; j++) {
             const int16_t *__restrict row = x + lane[j] * rowstride;
             for (Py_ssize_t i = 0; i < m; i++)
                 xt[i * nlane + j] = (float)row[i] * (1.0f / 32768.0f);
         }
+    }
+
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #include <immintrin.h>
+    #define FSK_HAVE_AVX2_TRANSPOSE 1
+    /* The same, 8 lanes x 8 samples at a time: a strided store per sample was a
+       sixth of a whole `voiceboard cid` run; an 8 x 8 register transpose makes
+       every store a contiguous row of 8 lanes. Same values (int16 -> float is exact). */
+    __attribute__((target("avx2")))
+    static void fsk_transpose_avx2(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
+                                   Py_ssize_t nlane, Py_ssize_t m, float *__restrict xt)
+    {
+        const __m256 scale = _mm256_set1_ps(1.0f / 32768.0f);
+        Py_ssize_t j = 0;
+        for (; j + 8 <= nlane; j += 8) {
+            const int16_t *r[8];
+            for (int k = 0; k < 8; k++)
+                r[k] = x + lane[j + k] * rowstride;
+            Py_ssize_t i = 0;
+            for (; i + 8 <= m; i += 8) {
+    #define FSK_ROW(k) _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32( \
+                _mm_loadu_si128((const __m128i *)(r[k] + i)))), scale)
+                __m256 a0 = FSK_ROW(0), a1 = FSK_ROW(1), a2 = FSK_ROW(2), a3 = FSK_ROW(3);
+                __m256 a4 = FSK_ROW(4), a5 = FSK_ROW(5), a6 = FSK_ROW(6), a7 = FSK_ROW(7);
+    #undef FSK_ROW
+                __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+                __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+                __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+                __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+                __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+                __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+                __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+                __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+                __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+                __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+                __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+                __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+                float *o = xt + i * nlane + j;
+                _mm256_storeu_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
+                _mm256_storeu_ps(o + nlane, _mm256_permute2f128_ps(u1, u5, 0x20));
+                _mm256_storeu_ps(o + 2 * nlane, _mm256_permute2f128_ps(u2, u6, 0x20));
+                _mm256_storeu_ps(o + 3 * nlane, _mm256_permute2f128_ps(u3, u7, 0x20));
+                _mm256_storeu_ps(o + 4 * nlane, _mm256_permute2f128_ps(u0, u4, 0x31));
+                _mm256_storeu_ps(o + 5 * nlane, _mm256_permute2f128_ps(u1, u5, 0x31));
+                _mm256_storeu_ps(o + 6 * nlane, _mm256_permute2f128_ps(u2, u6, 0x31));
+                _mm256_storeu_ps(o + 7 * nlane, _mm256_permute2f128_ps(u3, u7, 0x31));
+            }
+            for (; i < m; i++)
+                for (int k = 0; k < 8; k++)
+                    xt[i * nlane + j + k] = (float)r[k][i] * (1.0f / 32768.0f);
+        }
+        fsk_transpose_scalar(x, rowstride, lane, j, nlane, m, xt);
+    }
+    #endif
+
+    static void fsk_transpose(const int16_t *x, Py_ssize_t rowstride, const Py_ssize_t *lane,
+                              Py_ssize_t nlane, Py_ssize_t m, float *xt)
+    {
+    #ifdef FSK_HAVE_AVX2_TRANSPOSE
+        if (__builtin_cpu_supports("avx2")) {
+            fsk_transpose_avx2(x, rowstride, lane, nlane, m, xt);
+            return;
+        }
+    #endif
+        fsk_transpose_scalar(x, rowstride, lane, 0, nlane, m, xt);
     }
     """
     void fsk_transpose(const int16_t* x, Py_ssize_t rowstride, const Py_ssize_t* lane,
@@ -264,8 +343,9 @@ cdef inline float _box(float[:, ::1] fs, int64_t[:, ::1] ist, Py_ssize_t ch, flo
     """Push raw d into the boxcar ring; the smoothed value, summed in slot order as before."""
     cdef Py_ssize_t j
     cdef float acc = 0.0
-    fs[ch, F_BOX + ist[ch, I_BOXI]] = d
-    ist[ch, I_BOXI] = (ist[ch, I_BOXI] + 1) % BOX
+    cdef int64_t k = ist[ch, I_BOXI]
+    fs[ch, F_BOX + k] = d
+    ist[ch, I_BOXI] = k + 1 if k + 1 < BOX else 0  # (no int64 modulo per sample)
     for j in range(BOX):
         acc = acc + fs[ch, F_BOX + j]
     return acc * (1.0 / BOX)
@@ -275,13 +355,22 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
            int64_t[:, ::1] ist, uint8_t[:, ::1] msg, const uint8_t[::1] armed,
            const float[:, ::1] sos, const float[::1] lo_c, const float[::1] lo_s,
            float alpha, float cd_on, float cd_off, double min_idle, double max_gap,
-           int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm):
+           int64_t[:, ::1] ev, uint8_t[:, ::1] evb, double[::1] evm,
+           double[:, ::1] sz=None, int64_t[::1] evs=None, double seiz_score=0.5):
     """Receive n samples on every armed channel; returns the number of events written.
 
     ev[k] = (chan, kind, start, end, nbytes); evb[k, :nbytes] the message
     bytes; evm[k] the mean discriminator over the mark run before the
     message (tells Bell 202 from V.23). Positions are absolute sample
     counts (pos is the position of x[:, 0]).
+
+    With `sz` (float64[nchan, SEIZURE_SUMS + 3 * window]) the kernel also
+    looks for a channel seizure while there is carrier: over a sliding
+    window of `window` samples, the share of the smoothed discriminator at
+    600 Hz (alternating bits at 1200 baud), |sum d e^-jwt| / sum |d|; a
+    window at `seiz_score` or more, with carrier throughout, is a seizure.
+    evs[k] is then the end (exclusive sample position) of the last such
+    window before the message's first start bit, 0 when none.
     """
     cdef Py_ssize_t nchan = x.shape[0], n = x.shape[1], i, ch, k, c0, m, j0, j, na = 0
     cdef Py_ssize_t nev = 0
@@ -291,6 +380,21 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
     cdef double spb = 8000.0 / 1200.0
     cdef float lc[CHUNK]
     cdef float ls[CHUNK]
+    cdef double szc[CHUNK]
+    cdef double szs[CHUNK]
+    # seizure window: its length, and the terms of its sums (re, im, |d|) as a ring
+    cdef bint track = sz is not None
+    cdef Py_ssize_t win = (sz.shape[1] - SZ_SUMS) // 3 if track else 0, r, q
+    cdef double tr, ti, ta, zr = 0.0, zi = 0.0, za = 0.0, score2 = seiz_score * seiz_score
+    cdef double* zp = NULL
+    cdef int64_t szn = 0
+    # a chunk whose power stays at or below this goes without the per-sample loop
+    cdef float skip_below = cd_on
+    cdef int64_t* evs_p = &evs[0] if evs is not None and evs.shape[0] > 0 else NULL
+    if track and (win < 1 or sz.shape[0] != nchan or evs_p == NULL or evs.shape[0] < ev.shape[0]):
+        raise ValueError("seizure state: float64[nchan, 3 + 3 * window] and evs as long as ev")
+    if track:
+        skip_below = <float>nextafterf(cd_off, -1.0)  # every sample at cd_off or more is seen
     for ch in range(nchan):
         na += armed[ch] != 0
     if na == 0 or n == 0:
@@ -331,6 +435,11 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                 lo = <int>((pos + c0 + i) % LO_PERIOD)
                 lc[i] = lo_c[lo]
                 ls[i] = lo_s[lo]
+            if track:
+                for i in range(m):
+                    lo = <int>((pos + c0 + i) % SZ_PERIOD)
+                    szc[i] = SZ_COS[lo]
+                    szs[i] = SZ_SIN[lo]
             fsk_transpose(&x[0, c0], n, act, na, m, xt)
             for j in range(na):
                 pi0[j] = st[SOA_I * na + j]
@@ -340,9 +449,10 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
 
             for j in range(na):
                 ch = act[j]
-                if not ist[ch, I_CD] and pmax[j] <= cd_on:
+                if not ist[ch, I_CD] and pmax[j] <= skip_below:
                     # No carrier and none coming in this chunk: the per-sample loop would
                     # only push the boxcar; push its last BOX values and keep the last d.
+                    # (Tracking a seizure, the loop also counts samples at cd_off or more.)
                     j0 = m - BOX if m > BOX else 0
                     ist[ch, I_BOXI] = (ist[ch, I_BOXI] + j0) % BOX
                     for i in range(j0, m):
@@ -352,7 +462,14 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             pi_, pq_ = iq[(i - 1) * na + j], qq[(i - 1) * na + j]
                         d = _box(fs, ist, ch, _disc(iq[i * na + j], qq[i * na + j], pi_, pq_))
                     fs[ch, F_PREVD] = d
+                    ist[ch, I_SZN] = 0
                     continue
+                if track:  # the seizure window's sums and count live in registers over the chunk
+                    zp = &sz[ch, 0]
+                    zr = zp[0]
+                    zi = zp[1]
+                    za = zp[2]
+                    szn = ist[ch, I_SZN]
                 for i in range(m):
                     now = pos + c0 + i
                     if i == 0:
@@ -363,6 +480,43 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                     p = pp[i * na + j]
                     prev = fs[ch, F_PREVD]
                     fs[ch, F_PREVD] = d
+                    if track and p < cd_off:
+                        szn = 0  # a seizure window needs carrier throughout
+                    elif track:
+                        # slide the seizure window by one sample (sums updated, re-summed
+                        # from the ring once per window so that rounding cannot drift)
+                        tr = d * szc[i]
+                        ti = d * szs[i]
+                        ta = fabs(d)
+                        r = SZ_SUMS + 3 * (szn if szn < win else szn - win)
+                        if szn >= win:  # (one add per sum on the loop-carried chain)
+                            zr += tr - zp[r]
+                            zi += ti - zp[r + 1]
+                            za += ta - zp[r + 2]
+                        elif szn == 0:
+                            zr = tr
+                            zi = ti
+                            za = ta
+                        else:
+                            zr += tr
+                            zi += ti
+                            za += ta
+                        zp[r] = tr
+                        zp[r + 1] = ti
+                        zp[r + 2] = ta
+                        # the count runs win..2 win - 1 once the window is full (slot = count - win)
+                        szn = szn + 1 if szn + 1 < 2 * win else win
+                        if szn >= win:
+                            if r == SZ_SUMS + 3 * (win - 1):
+                                zr = 0.0
+                                zi = 0.0
+                                za = 0.0
+                                for q in range(SZ_SUMS, SZ_SUMS + 3 * win, 3):
+                                    zr = zr + zp[q]
+                                    zi = zi + zp[q + 1]
+                                    za = za + zp[q + 2]
+                            if za > 0.0 and zr * zr + zi * zi >= score2 * za * za:
+                                ist[ch, I_SZLAST] = now + 1
 
                     # carrier detect with hysteresis
                     if not ist[ch, I_CD]:
@@ -381,13 +535,14 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                         ist[ch, I_CD] = 0
                         if ist[ch, I_INMSG]:
                             nev = _emit(ev, evb, evm, nev, ch, EV_CARRIER_LOST, ist[ch, I_MSTART], now,
-                                        msg, ds, ist)
+                                        msg, ds, ist, evs_p)
                         continue
 
                     b = 1 if d < 0.0 else 0  # mark = below 1700 Hz
                     if ist[ch, I_ST] == 0:
                         if b == 0:
                             # start bit: interpolate the zero crossing between the last two samples
+                            ist[ch, I_SZSTART] = ist[ch, I_SZLAST]
                             ist[ch, I_ST] = 1
                             ist[ch, I_BIT] = 0
                             ist[ch, I_SHR] = 0
@@ -405,7 +560,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             ist[ch, I_MCNT] += 1
                             if ist[ch, I_INMSG] and ist[ch, I_IDLE] > max_gap:
                                 nev = _emit(ev, evb, evm, nev, ch, EV_GAP, ist[ch, I_MSTART], now,
-                                            msg, ds, ist)
+                                            msg, ds, ist, evs_p)
                                 ist[ch, I_CSTART] = now
                         continue
 
@@ -427,6 +582,7 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                                 ist[ch, I_MPOS] += 1
                             elif ist[ch, I_IDLE] >= min_idle:
                                 ist[ch, I_INMSG] = 1
+                                ist[ch, I_SZMSG] = ist[ch, I_SZSTART]
                                 ist[ch, I_MSTART] = ist[ch, I_CSTART]
                                 ds[ch, D_MSGM] = ds[ch, D_LSUM]
                                 ist[ch, I_MSGMC] = ist[ch, I_LCNT]
@@ -435,15 +591,20 @@ def fsk_rx(const int16_t[:, ::1] x, int64_t pos, float[:, ::1] fs, double[:, ::1
                             if ist[ch, I_INMSG] and ist[ch, I_MPOS] >= 2 and \
                                     ist[ch, I_MPOS] == msg[ch, 1] + 3:
                                 nev = _emit(ev, evb, evm, nev, ch, EV_MESSAGE, ist[ch, I_MSTART], now,
-                                            msg, ds, ist)
+                                            msg, ds, ist, evs_p)
                                 ist[ch, I_CSTART] = now
                         elif ist[ch, I_INMSG]:
                             nev = _emit(ev, evb, evm, nev, ch, EV_FRAMING, ist[ch, I_MSTART], now,
-                                        msg, ds, ist)
+                                        msg, ds, ist, evs_p)
                             ist[ch, I_CSTART] = now
                         ist[ch, I_IDLE] = 0
                         continue
                     ist[ch, I_BIT] += 1
+                if track:
+                    zp[0] = zr
+                    zp[1] = zi
+                    zp[2] = za
+                    ist[ch, I_SZN] = szn
             c0 += m
         for j in range(na):
             ch = act[j]

@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
         description="Find recordings holding DTMF sequences shaped like payment card numbers "
                     "(13-19 digits passing the Luhn check); numbers are printed masked.",
         epilog="exit status: 1 card numbers found, 0 none found (said on stderr), "
-               "2 usage or input error (and none found)")
+               "2 usage or input error (and none found)", formatter_class=archive.HelpFormatter)
     archive.add_arguments(ap)
     ap.add_argument("--pci", action="store_true", required=True,
                     help="look for card numbers keyed as DTMF (PCI DSS)")

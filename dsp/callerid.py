@@ -572,7 +572,6 @@ class CallerIdDetector:
     SEIZURE_SCORE = 0.5      # share of the discriminator at 600 Hz (clean seizure 0.79, noise < 0.3)
     PREAMBLE_S = 1.0         # how far before the first byte the seizure is looked for
     MARK_HZ = (1120.0, 1380.0)  # mark run frequency: Bell 202 1200 Hz, V.23 1300 Hz, +-80 Hz
-    RING = 4 * RATE          # audio kept per channel for the check: preamble + longest message
 
     def __init__(self, nchan: int, standard: str = "any", min_level_dbm0: float = -48.0,
                  dtmf: bool = True, armed: bool = True, report_errors: bool = True,
@@ -598,11 +597,11 @@ class CallerIdDetector:
         self._evm = np.empty(0, np.float64)
         self._sos = np.ascontiguousarray(butter_lowpass_sos(4, self.LOWPASS_HZ, RATE), np.float32)
         self.require_seizure = require_seizure
-        self._ring = np.zeros((self.nchan, self.RING), np.int16) if require_seizure else None
-        self._ring_end = 0
-        # e^(-j 2 pi 600 t): the seizure's 600 Hz in the discriminator, over the longest preamble
-        self._seizure_phasor = np.exp(-2j * np.pi * 600.0 * np.arange(int(self.PREAMBLE_S * RATE)) / RATE) \
+        # the kernel's seizure window (its sums, then its terms): tracked only when required
+        self._seizure_win = int(self.SEIZURE_BITS * RATE / BAUD)
+        self._sz = np.zeros((self.nchan, _fsk.SEIZURE_SUMS + 3 * self._seizure_win)) \
             if require_seizure else None
+        self._evs = np.empty(0, np.int64)
         k = np.arange(_fsk.LO_LEN)
         self._lo_c = np.cos(2 * np.pi * 1700.0 * k / RATE).astype(np.float32)
         self._lo_s = (-np.sin(2 * np.pi * 1700.0 * k / RATE)).astype(np.float32)
@@ -631,6 +630,8 @@ class CallerIdDetector:
             self._fs[chan] = 0
             self._ds[chan] = 0
             self._is[chan] = 0
+            if self._sz is not None:
+                self._sz[chan] = 0
             self._parsers[chan] = DtmfCidParser()
             self._open.discard(chan)
             self._armed[chan] = 1
@@ -652,13 +653,6 @@ class CallerIdDetector:
         events: list[CallerIdEvent] = []
         if n == 0:
             return events
-        if self._ring is not None:
-            step = self.RING // 4  # the preamble of a message ending in the block must be kept
-            if n > step:
-                for i in range(0, n, step):
-                    events.extend(self.rx(block[:, i:i + step]))
-                return events
-            self._remember(block)
         # An event needs >= 20 bit times (133 samples), so n // 100 + 2 rows per
         # channel always suffice; the buffers are kept and only ever grow.
         cap = self.nchan * (n // 100 + 2)
@@ -666,12 +660,15 @@ class CallerIdDetector:
             self._ev = np.empty((cap, 5), np.int64)
             self._evb = np.empty((cap, self._k.MESSAGE_MAX), np.uint8)
             self._evm = np.empty(cap, np.float64)
-        ev, evb, evm = self._ev, self._evb, self._evm
+            self._evs = np.empty(cap if self._sz is not None else 0, np.int64)
+        ev, evb, evm, evs = self._ev, self._evb, self._evm, self._evs
         nev = self._k.fsk_rx(block, self.pos, self._fs, self._ds, self._is, self._msg, self._armed,
                              self._sos, self._lo_c, self._lo_s, self.POWER_ALPHA, self._cd_on,
-                             self._cd_off, self._min_idle, self._max_gap, ev, evb, evm)
+                             self._cd_off, self._min_idle, self._max_gap, ev, evb, evm,
+                             self._sz, evs if self._sz is not None else None, self.SEIZURE_SCORE)
         for k in range(nev):
-            e = self._fsk_event(ev[k], bytes(evb[k, :ev[k, 4]]), float(evm[k]))
+            e = self._fsk_event(ev[k], bytes(evb[k, :ev[k, 4]]), float(evm[k]),
+                                int(evs[k]) if self._sz is not None else 0)
             if e is not None:
                 events.append(e)
         if self._dtmf is not None:
@@ -680,50 +677,21 @@ class CallerIdDetector:
         events.sort(key=lambda e: (e.end, e.chan))
         return events
 
-    def _remember(self, block: np.ndarray) -> None:
-        """Keep the last RING samples of every channel (ring buffer by position)."""
-        assert self._ring is not None
-        n, r = block.shape[1], self.pos % self.RING
-        first = min(n, self.RING - r)
-        self._ring[:, r:r + first] = block[:, :first]
-        self._ring[:, :n - first] = block[:, first:]
-        self._ring_end = self.pos + n
+    def _preamble_ok(self, end: int, nbytes: int, mark_hz: float, seizure_end: int) -> bool:
+        """A channel seizure (alternating bits) and a mark run before the message.
 
-    def _recent(self, chan: int, a: int, b: int) -> np.ndarray:
-        """int16[1, b - a] of channel chan from position a (clipped to what the ring holds)."""
-        assert self._ring is not None
-        a = max(a, self._ring_end - self.RING, 0)
-        idx = np.arange(a, b) % self.RING
-        return np.ascontiguousarray(self._ring[chan:chan + 1, idx])
-
-    def _preamble_ok(self, chan: int, end: int, nbytes: int, mark_hz: float) -> bool:
-        """A channel seizure (alternating bits) and a mark run before the message."""
+        The kernel found the seizure (the last window of SEIZURE_BITS that
+        looked like one, with carrier throughout, before the message's first
+        start bit, ends at `seizure_end`); it must lie within PREAMBLE_S before
+        the first byte, and the mark run before the message at a mark frequency.
+        """
         if not self.MARK_HZ[0] <= mark_hz <= self.MARK_HZ[1]:
             return False
-        spb = RATE / BAUD
-        first = end - int(((nbytes - 1) * 10 + 9.5) * spb)  # first start bit, no gaps
-        x = self._recent(chan, first - int(self.PREAMBLE_S * RATE), first)
-        n = x.shape[1]
-        win = int(self.SEIZURE_BITS * spb)
-        if n < win:
-            return False
-        nf, _, ni = self._k.STATE_SHAPE
-        d = np.empty((1, n), np.float32)
-        p = np.empty((1, n), np.float32)
-        self._k.fsk_frontend(x, first - n, np.zeros((1, nf), np.float32), np.zeros((1, ni), np.int64),
-                             self._sos, self._lo_c, self._lo_s, self.POWER_ALPHA, d, p)
-        dd = d[0].astype(np.float64)
-        # share of the discriminator at 600 Hz (alternating bits at 1200 baud), sliding window
-        assert self._seizure_phasor is not None and n <= len(self._seizure_phasor)
-        z = np.concatenate([[0.0], np.cumsum(dd * self._seizure_phasor[:n])])
-        m = np.concatenate([[0.0], np.cumsum(np.abs(dd))])
-        score = np.abs(z[win:] - z[:-win]) / np.maximum(m[win:] - m[:-win], 1e-12)
-        # only windows with carrier throughout (a transient out of silence is not a seizure)
-        on = np.concatenate([[0], np.cumsum(p[0] >= self._cd_off)])
-        carrier = (on[win:] - on[:-win]) == win
-        return bool(np.any(carrier & (score >= self.SEIZURE_SCORE)))
+        first = end - int(((nbytes - 1) * 10 + 9.5) * RATE / BAUD)  # first start bit, no gaps
+        return seizure_end > 0 and seizure_end - self._seizure_win >= first - int(self.PREAMBLE_S * RATE)
 
-    def _fsk_event(self, ev: np.ndarray, data: bytes, mean_d: float) -> CallerIdEvent | None:
+    def _fsk_event(self, ev: np.ndarray, data: bytes, mean_d: float,
+                   seizure_end: int) -> CallerIdEvent | None:
         chan, kind, start, end = (int(v) for v in ev[:4])
         mark_hz = _discriminator_hz(mean_d)
         heard = "bell202" if mark_hz < 1250.0 else "v23"
@@ -733,7 +701,7 @@ class CallerIdDetector:
         if kind == self._k.EVENT_MESSAGE:
             res = decode_message(data)
             if isinstance(res, CallerId):
-                if self.require_seizure and not self._preamble_ok(chan, end, len(data), mark_hz):
+                if self.require_seizure and not self._preamble_ok(end, len(data), mark_hz, seizure_end):
                     return None
                 return CallerIdEvent(chan, res, res.format, start, end, heard)
             reason = res.reason
@@ -746,7 +714,7 @@ class CallerIdDetector:
         # A fragment of one or two bytes is line noise after carrier, not a message.
         if not self.report_errors or fmt is None or len(data) < 3:
             return None
-        if self.require_seizure and not self._preamble_ok(chan, end, len(data), mark_hz):
+        if self.require_seizure and not self._preamble_ok(end, len(data), mark_hz, seizure_end):
             return None
         return CallerIdEvent(chan, None, fmt, start, end, heard, reason)
 

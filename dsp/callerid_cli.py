@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="voiceboard cid",
                                  description="Decode caller ID (FSK Bell 202 / V.23, SDMF / MDMF, "
                                              "or DTMF) in recordings; one line per channel's caller ID.",
-                                 epilog=archive.EXIT_STATUS_HELP)
+                                 epilog=archive.EXIT_STATUS_HELP, formatter_class=archive.HelpFormatter)
     archive.add_arguments(ap)
     ap.add_argument("--standard", choices=["any", "bell202", "v23"], default="any",
                     help="FSK standard to accept (default: both)")

@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="voiceboard dtmf",
         description="List the DTMF digits in recordings (ITU-T Q.24 receiver).",
-        epilog=archive.EXIT_STATUS_HELP)
+        epilog=archive.EXIT_STATUS_HELP, formatter_class=archive.HelpFormatter)
     archive.add_arguments(ap)
     ap.add_argument("--min-level", type=float, default=None, metavar="DBM0",
                     help="weakest accepted tone in dBm0 (default -42)")

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import array
 import bisect
-import difflib
 import json
 import os
 import re
@@ -558,6 +557,7 @@ class Node:
         for key in self.data:
             if key in allowed:
                 continue
+            import difflib  # only for the error message (its import costs every run)
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             if close:
                 hint = f"did you mean '{close[0]}'?"

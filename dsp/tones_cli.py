@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voiceboard tones",
                                 description="Name the call-progress tones heard in recordings, "
                                             "per channel, with start/end seconds.",
-                                epilog=archive.EXIT_STATUS_HELP)
+                                epilog=archive.EXIT_STATUS_HELP, formatter_class=archive.HelpFormatter)
     archive.add_arguments(p)
     p.add_argument("--zone", default="cn", help="tone plan zone (cn, us, uk, eu; default cn)")
     p.add_argument("--plan", metavar="TOML", help="site tone plan file holding --zone")

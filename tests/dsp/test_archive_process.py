@@ -147,3 +147,34 @@ def test_cold_start_imports_nothing_heavy(tmp_path):
                        timeout=60, env=env, cwd=ROOT)
     got = json.loads(p.stdout.splitlines()[-1])
     assert got == {"at_start": [], "scipy_after_a_file": False}, p.stderr
+
+
+LOADED_BY_TOOL = """
+import json, sys
+from boarddrv.cli import main
+main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+# what no tool needs for an 8 kHz PCM WAV: each costs milliseconds to tens of ms at every start
+NEVER_AT_START = {"scipy", "soundfile", "cffi", "multiprocessing", "difflib", "shutil", "voiceserver", "hwsim",
+                  "boarddrv.board", "dsp.audit_cli", "dsp.r2mf"}
+# the detectors a tool does not use
+OTHERS = {"dtmf": {"dsp.callerid", "dsp.tones", "dsp._fsk", "dsp._tones"},
+          "cid": {"dsp.tones", "dsp._tones"},
+          "tones": {"dsp.dtmf", "dsp.callerid", "dsp._dtmf", "dsp._fsk"}}
+
+
+@pytest.mark.parametrize("tool", ["dtmf", "cid", "tones"])
+def test_each_tool_loads_only_what_it_needs(tmp_path, tool):
+    """`voiceboard dtmf|cid|tones FILE` through the console script's entry point: the loaded
+    modules, not a timing (cold start is measured in docs/dsp-archive.md)."""
+    path = str(tmp_path / "a.wav")
+    write_wav(path, np.concatenate([dtmf_signal("123"), callerid_audio("5551234")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([sys.executable, "-c", LOADED_BY_TOOL, tool, path], capture_output=True, text=True,
+                       timeout=60, env=env, cwd=ROOT)
+    loaded = set(json.loads(p.stdout.splitlines()[-1]))
+    assert f"dsp.{'callerid' if tool == 'cid' else tool}_cli" in loaded, p.stderr
+    assert {m.split(".")[0] for m in loaded} & NEVER_AT_START == set()
+    assert loaded & (NEVER_AT_START | OTHERS[tool]) == set()
