@@ -31,9 +31,12 @@ $(STAMP): setup.py pyproject.toml
 
 venv: $(STAMP)
 
-# Rebuild the extensions in place (C and .pyx changes).
+# Rebuild the extensions in place (C and .pyx changes), and compile the
+# sources to byte code once (an editable install does not): the QA tools'
+# cold start would otherwise compile dsp/ and boarddrv/ at every run.
 build: $(STAMP) $(EMU_SO)
 	$(PY) setup.py -q build_ext --inplace
+	$(PY) -m compileall -q boarddrv dsp voiceserver hwsim
 
 $(EMU_SO): $(EMU_SRC) $(wildcard ext/*.h)
 	cc $(CFLAGS_STRICT) -O2 -fPIC -shared -fvisibility=hidden -Iext -o $@ $(EMU_SRC) -ldl -lpthread -lrt
