@@ -240,3 +240,20 @@ def test_each_play_has_one_play_done_over_a_whole_call(card):
     plays, dones = card.events(K.CALL_PLAY), card.events(K.CALL_PLAY_DONE)
     assert [p["items"] for p in plays] == [d["items"] for d in dones]
     assert [d["how"] for d in dones] == ["finished", "barge_in", "finished", "finished"]   # "1" in main
+
+
+def test_an_input_a_pause_dtmf_sequence_covered_is_masked_as_its_digits_were(card, monkeypatch):
+    """The account menu is not secret, but the caller starts a [[pause_dtmf]] sequence (*9)
+    first: the keys after it leave masked in call.digit, and so the stored value in ivr.input."""
+    from voiceserver.recording.rules import loads_rules
+    rules = loads_rules('[[pause_dtmf]]\nname = "card"\nstart = "*9"\nstop = "#"\nmax_digits = 6\n'
+                        'timeout_seconds = 10\n', "r.toml")
+    monkeypatch.setattr(card.ctl, "_pause_rules", lambda: rules)
+    to_account_menu(card)
+    card.prompt_done(0)
+    for d in "*9123456":
+        card.key(0, d)
+    card.run(4.0)
+    assert [e["masked"] for e in card.events(K.CALL_DIGIT)][-6:] == [True] * 6
+    [inp] = card.events(K.IVR_INPUT)
+    assert (inp["value"], inp["masked"]) == (MASK * 8, True)
