@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from test_controller import CONFIGS, Card, to_agent
 
 from boarddrv import EventKind
 from dsp.dtmf import DtmfEvent
-from test_controller import CONFIGS, Card, to_agent
 from voiceserver.core import media
 from voiceserver.core.engine import DtmfSent
-from voiceserver.core.events import EventLog, ServerEventKind as K
+from voiceserver.core.events import EventLog
+from voiceserver.core.events import ServerEventKind as K
 from voiceserver.core.masking import MASK
 
 ACCOUNT = "31415926"

@@ -1257,9 +1257,11 @@ class CallController:
                     self.legs.pop((rt.index, pchan), None)
                     self.acd.rings.pop((rt.index, pchan), None)
                     other.stop_ringing(tick, "held caller hung up")
+                    self._ended_by(other, side)
                 elif other.state is State.RINGING:
                     self.legs.pop((rt.index, pchan), None)
                     other.stop_ringing(tick, "caller hung up")
+                    self._ended_by(other, side)
                 else:
                     other.hangup(tick, "caller hung up")
                     self._ended_by(other, side)
@@ -1296,13 +1298,13 @@ class CallController:
         note = f": {entry.note}" if entry.note else ""
         return f"rejected by blacklist: entry {entry.number} ({entry.match.value} match{where}){note}"
 
-    def end_all_calls(self, reason: str, rt: BoardRuntime | None = None, side: str = "server") -> list[MediaCommand]:
+    def end_all_calls(self, reason: str, rt: BoardRuntime | None = None) -> list[MediaCommand]:
         """End every call (of one board, or of all) with `reason`: records, rows, hang-ups.
 
         Trunks first: ending a trunk's call ends the agent phone legs bridged or ringing for it.
         Each board's calls end at its own tick (`BoardRuntime.tick`: see `catch_up`).
         """
-        self._end_calls(reason, rt, side)
+        self._end_calls(reason, rt)
         return self.media.take()
 
     def hang_up(self, call_id: str, reason: str) -> list[MediaCommand]:
