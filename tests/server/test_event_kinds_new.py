@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_controller import CONFIGS, Card, to_agent
+from controllerkit import CONFIGS, Card, to_agent
 
 from boarddrv import EventKind
 from dsp.dtmf import DtmfEvent
@@ -18,11 +18,6 @@ from voiceserver.core.events import ServerEventKind as K
 from voiceserver.core.masking import MASK
 
 ACCOUNT = "31415926"
-
-
-@pytest.fixture
-def card(prompt_library) -> Card:
-    return Card(prompt_library)
 
 
 @pytest.fixture
@@ -125,13 +120,13 @@ def test_the_caller_hanging_up_ends_the_agent_leg_with_side_caller(card):
 def test_a_hang_up_by_the_api_is_side_server(card):
     to_agent(card)
     call_id = card.events(K.CALL_START)[0]["call_id"]
-    card.commands += card.ctl.hang_up(call_id, "fraud check")
+    card.take(card.ctl.hang_up(call_id, "fraud check"))
     assert {e["chan"]: e["side"] for e in card.events(K.CALL_END)} == {0: "server", 5: "server"}
 
 
 def test_a_lost_board_and_a_span_alarm_are_side_network(card):
     to_agent(card)
-    card.ctl.board_lost(card.rt, card.tick, "device gone")
+    card.take(card.ctl.board_lost(card.rt, card.tick, "device gone"))
     assert {e["side"] for e in card.events(K.CALL_END)} == {"network"}
 
 
@@ -223,8 +218,7 @@ def test_the_caller_hanging_up_mid_prompt_is_hangup_before_call_end(card):
 def test_a_prompt_the_network_api_stops_is_stopped(card):
     to_account_menu(card)
     call_id = card.events(K.CALL_START)[0]["call_id"]
-    _, out = card.ctl.ivr_jump(call_id, "main", None, "network API (test)")   # from outside a tick
-    card.commands += out
+    card.apply(card.ctl.ivr_jump(call_id, "main", None, "network API (test)"))   # from outside a tick
     done = card.events(K.CALL_PLAY_DONE)[-1]
     assert (done["items"], done["how"]) == (["enter_account"], "stopped")
     assert card.events(K.IVR_STEP)[-2:] == [dict(card.events(K.IVR_STEP)[-2], step="jump"),
