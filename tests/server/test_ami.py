@@ -39,14 +39,15 @@ def a_call(bus: EventBus) -> None:
       called=None)
     p(2, K.CALL_CALLERID, chan=2, call_id="pbx1-3-000118", board="hotline", caller="13911110000", name="CHEN")
     p(3, K.CALL_ANSWER, chan=2, call_id="pbx1-3-000118", board="hotline", how="server", recall=False)
-    p(4, K.CALL_DIGIT, chan=2, call_id="pbx1-3-000118", digit="1", masked=False)
-    p(5, K.CALL_DIGIT, chan=2, call_id="pbx1-3-000118", digit="•", masked=True)
+    p(4, K.CALL_DIGIT, chan=2, call_id="pbx1-3-000118", digit="1", masked=False, duration_ms=120, onset_tick=3)
+    p(5, K.CALL_DIGIT, chan=2, call_id="pbx1-3-000118", digit="•", masked=True, duration_ms=None, onset_tick=4)
     p(6, K.ACD_JOINED, call_id="pbx1-3-000118", queue="service", caller="13911110000", priority=0, position=1)
     p(7, K.ACD_DECISION, call_id="pbx1-3-000118", queue="service", chosen=["1012"])
     p(8, K.CALL_BRIDGE, chan=2, call_id="pbx1-3-000118", board="hotline", trunk=2, line=5, agent="1012")
     p(9, K.ACD_CALL_ENDED, call_id="pbx1-3-000118", agent="1012", talk_ms=63_400, agent_state="ready")
     p(9, K.ACD_OUTCOME, call_id="pbx1-3-000118", outcome="answered", queue="service", agent="1012")
-    p(9, K.CALL_END, chan=2, call_id="pbx1-3-000118", board="hotline", reason="caller hung up", answered=True)
+    p(9, K.CALL_END, chan=2, call_id="pbx1-3-000118", board="hotline", reason="caller hung up", answered=True,
+      side="caller")
     p(10, K.SPAN_ALARM, board="e1site", span=1, alarm="red", set=True)
 
 
@@ -69,11 +70,12 @@ def test_a_call_reaches_panoramisk_as_asterisk_names_it():
     assert (cid["CallerIDNum"], cid["CallerIDName"]) == ("13911110000", "CHEN")   # the screen pop
     assert up["ChannelStateDesc"] == "Up"
     assert [e["Digit"] for e in got if e["Event"] == "DTMFEnd"] == ["1", "•"]      # masked stays masked
+    assert [e.get("DurationMs") for e in got if e["Event"] == "DTMFEnd"] == ["120", None]   # none: cut short
     join = got[7]
     assert (join["Queue"], join["Position"], join["CallerIDNum"]) == ("service", "1", "13911110000")
     assert got[8]["Interface"] == "1012" and got[10]["Interface"] == "1012"
     assert got[11]["TalkTime"] == "63"
-    assert got[13]["Cause-txt"] == "caller hung up"
+    assert (got[13]["Cause"], got[13]["Cause-txt"]) == ("16", "caller hung up")
     assert (got[14]["Span"], got[14]["Alarm"]) == ("1", "red")
     assert [int(e["Seq"]) for e in got] == sorted(int(e["Seq"]) for e in got)
 
@@ -121,3 +123,13 @@ def test_every_kind_translates_without_error(kind):
     bus = EventBus()
     out = translate(bus.publish(1, kind))
     assert all(m["Event"] and m["Seq"] == "1" for m in out)
+
+
+def test_a_call_a_span_alarm_ended_hangs_up_with_cause_38():
+    bus = EventBus()
+    ev = bus.publish(1, K.CALL_END, chan=2, call_id="c1", board="e1site", reason="blocked: red", answered=True,
+                     side="network")
+    assert [(m["Event"], m["Cause"]) for m in translate(ev)] == [("Hangup", "38")]
+    ev = bus.publish(2, K.CALL_END, chan=2, call_id="c2", board="e1site", reason="ivr: hangup action",
+                     answered=True, side="server")
+    assert [(m["Event"], m["Cause"]) for m in translate(ev)] == [("Hangup", "16")]

@@ -78,6 +78,18 @@ def test_caller_hears_welcome_then_key_1_gives_the_submenu(e2e, prompt_library):
     rec, = run.server.records
     assert rec.caller == "13911112222" and rec.digits == "1" and rec.answer is not None
     assert any(p.startswith("key") for p in rec.ivr_path), rec.ivr_path
+    # the real server's event stream: the key with its tone's length (hwsim sends 100 ms), the
+    # IVR's steps, each prompt list's end, and who hung up
+    digit, = run.events("call.digit")
+    assert digit.data["digit"] == "1" and 60 <= digit.data["duration_ms"] <= 130, digit.data
+    assert digit.data["onset_tick"] < digit.tick
+    steps = [(e.data["step"], e.data["detail"]) for e in run.events("ivr.step")]
+    assert steps[-3:] == [("menu", "main"), ("key", "1"), ("menu", "account")], steps
+    dones = [(e.data["items"], e.data["how"]) for e in run.events("call.play_done")]
+    assert [items for items, _ in dones] == [e.data["items"] for e in run.events("call.play")]
+    assert dones[0] == (["welcome"], "finished") and dones[-1] == (["enter_account"], "finished"), dones
+    end, = run.events("call.end")
+    assert end.data["side"] == "caller", end.data
 
 
 # ---------------------------------------------------------------- b. retries, then the fallback
@@ -171,6 +183,9 @@ def test_hangup_mid_prompt_frees_the_channel_for_the_next_call(e2e, prompt_libra
     rec1, rec2 = sorted(run.records_on(3), key=lambda r: r.start)
     assert rec1.caller == "13922223333" and rec2.caller == "13944445555"   # DTMF caller ID
     assert rec1.reason == "far end hung up (loop current dropped)"
+    ends = [e.data["side"] for e in run.events("call.end") if e.chan == 3]
+    assert ends == ["caller", "caller"]                  # told by the line, not by the reason's text
+    assert [e.data["how"] for e in run.events("call.play_done") if e.chan == 3][0] == "hangup"   # welcome
     assert 0.0 <= round(run.sim_s(rec1.end) - (first["hangup"] - HWSIM_LAG), 3) < 0.1
     assert 0.0 <= first["released"] - first["hangup"] < 0.1               # on-hook at once
     # the channel went back to idle (after the on-hook guard) before the next ring

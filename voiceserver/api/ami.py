@@ -107,12 +107,16 @@ def translate(ev: ServerEvent) -> list[Message]:
                     "CallerIDName": d.get("name") or "<unknown>"})
     elif k is K.CALL_ANSWER:
         out.append({"Event": "Newstate", **base, "ChannelState": "6", "ChannelStateDesc": "Up"})
-    elif k is K.CALL_DIGIT:
+    elif k is K.CALL_DIGIT:    # one event per digit, at its tone's end: both AMI events from it
         digit = str(d.get("digit", ""))
-        for name in ("DTMFBegin", "DTMFEnd"):
-            out.append({"Event": name, **base, "Digit": digit, "Direction": "Received"})
-    elif k is K.CALL_END:
-        out.append({"Event": "Hangup", **base, "Cause": "16", "Cause-txt": str(d.get("reason") or "Normal Clearing")})
+        out.append({"Event": "DTMFBegin", **base, "Digit": digit, "Direction": "Received"})
+        end = {"Event": "DTMFEnd", **base, "Digit": digit, "Direction": "Received"}
+        if d.get("duration_ms") is not None:
+            end["DurationMs"] = str(d["duration_ms"])
+        out.append(end)
+    elif k is K.CALL_END:      # Q.850 cause: 38 network out of order (span alarm, board lost), else 16
+        out.append({"Event": "Hangup", **base, "Cause": "38" if d.get("side") == "network" else "16",
+                    "Cause-txt": str(d.get("reason") or "Normal Clearing")})
     elif k is K.CALL_BRIDGE:
         out.append({"Event": "BridgeEnter", **base, "BridgeUniqueid": ev.call_id or "",
                     "BridgeTechnology": "voiceboard"})

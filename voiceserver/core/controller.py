@@ -43,7 +43,7 @@ from voiceserver.core.engine import DtmfSent, PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.core.media import MediaCommand, MediaOutbox
-from voiceserver.core.runtime import BoardRuntime, CallRecord, Conflict, Key, Leg
+from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Conflict, Key, Leg
 from voiceserver.ivr import flows as ivrmod
 from voiceserver.ivr import saynumber
 from voiceserver.recording.rules import RecordingRules
@@ -102,6 +102,11 @@ class Consult:
     joined: bool = False     # the party's phone answered
 
 
+# Channel timers that notice the far end left (the ringing stopped: the caller gave up; an R2 line
+# signal held long enough: cleared back or forward): a call they end was ended by that side.
+FAR_END_TIMERS = (("ring_gone",), ("persistence",))
+
+
 class CallController:
     def __init__(self, cfg: ServerConfig, boards: list[BoardRuntime], bus: EventBus,
                  segment: Callable[[str, str], Segment], segments: Mapping[tuple[str, str], Segment],
@@ -123,6 +128,10 @@ class CallController:
         self.originate_rings: dict[Key, Key] = {}        # an agent's phone rung for one -> its trunk
         self.awaiting: dict[Key, ivrmod.IvrCall] = {}    # answer = "api": ringing calls and their IVR
         self._mute_pairs: dict[str, tuple[Key, Key]] = {}   # call id -> the (caller, agent) its mutes are of
+        # A digit's call.digit waits for the tone's end (its duration): the digit as shown, by channel
+        self._digits_on: dict[Key, tuple[str, str, bool, int]] = {}   # (call id, shown, masked, onset tick)
+        self._playing: dict[Key, tuple[int, list[str]]] = {}   # an IVR prompt list playing: (its id, items)
+        self._stop_how = "stopped"         # call.play_done's `how` for an IVR StopPlay (barge_in: a digit's)
         # finished calls: the most recent in memory, sums of all (every one: the call database)
         self.records: deque[CallRecord] = deque(maxlen=recent_records)
         self.totals = CallTotals()
@@ -135,7 +144,7 @@ class CallController:
         self._ivr_handlers: dict[type, Callable[..., None]] = {
             ivrmod.Play: self._ivr_play, ivrmod.StopPlay: self._ivr_stop_play, ivrmod.Log: self._ivr_log,
             ivrmod.Hangup: self._ivr_hangup, ivrmod.Queue: self._ivr_queue, ivrmod.Voicemail: self._ivr_voicemail,
-            ivrmod.Transfer: self._transfer}
+            ivrmod.Transfer: self._transfer, ivrmod.Input: self._ivr_input}
 
     def catch_up(self, ticks: Mapping[int, int]) -> None:
         """The engines' ticks now (board index -> tick), for work between ticks: on an idle
@@ -151,9 +160,10 @@ class CallController:
         """A board is gone: its calls end ("board lost") and its lines block. The others go on."""
         self.bus.publish(tick, ServerEventKind.BOARD_LOST, board=rt.name, error=error, alarm=True,
                          calls=sum(1 for k in self.legs if k[0] == rt.index))
-        self._end_calls("board lost", rt)
+        self._end_calls("board lost", rt, "network")
         for ch in rt.channels.values():
             ch.block(tick, "board lost")
+            self._ended_by(ch, "network")
             self.carry_out(rt, tick, ch)
         if self.acd is not None:     # its engine may have held the ACD's timer
             self.acd.rearm(tick)
@@ -223,7 +233,31 @@ class CallController:
         handler = self._handlers.get(type(ev))
         if handler is None:
             handler = self._handler_for(type(ev))
-        return handler(rt, tick, ev)
+        chan = handler(rt, tick, ev)
+        if chan is not None:
+            ch = rt.channels.get(chan)
+            if ch is not None and ch.outbox:   # a call this event ended: who ended it
+                if ev.__class__ is not Timer or (isinstance(ev.token, tuple) and ev.token[1:] in FAR_END_TIMERS):
+                    self._ended_by(ch, self._far_side(rt, ch))
+                else:
+                    self._ended_by(ch, "server")     # a timeout of the server's (no answer, alarms)
+        return chan
+
+    def _far_side(self, rt: BoardRuntime, ch: Channel) -> str:
+        """Who is at the other end of `ch`: an agent's (or supervisor's) phone, else the trunk's
+        caller, or the far end of an outbound call."""
+        if isinstance(ch, FxsPhone):
+            return "agent"
+        leg = self.legs.get((rt.index, ch.chan))
+        return "far_end" if leg is not None and leg.call.direction == "outbound" else "caller"
+
+    @staticmethod
+    def _ended_by(ch: Channel, side: str) -> None:
+        """Say who started the teardown of a call `ch` ended just now (its call.end still in the
+        outbox): `side` of call.end, set where the teardown starts; the first to say it wins."""
+        for act in ch.outbox:
+            if act.__class__ is chanmod.Emit and act.kind == ServerEventKind.CALL_END:
+                act.data.setdefault("side", side)
 
     def _handler_for(self, kind: type) -> Callable[[BoardRuntime, int, Any], int | None]:
         """The handler of a subclass of a known event type (cached), or one that ignores it."""
@@ -278,9 +312,19 @@ class CallController:
             return None
         if ev.end is None:
             self._digit(rt, tick, ch, ev.digit)
-        elif self.recording is not None:   # a pause's end waits for the tone to stop
+            return ch.chan
+        on = self._digits_on.pop((rt.index, ch.chan), None)
+        if on is not None:
+            self._publish_digit(tick, ch.chan, on, (ev.end - ev.start) * 1000 // RATE)
+        if self.recording is not None:   # a pause's end waits for the tone to stop
             self.recording.digit_end(rt, tick, ch.chan, self.legs.get((rt.index, ch.chan)))
         return ch.chan
+
+    def _publish_digit(self, tick: int, chan: int, on: tuple[str, str, bool, int], duration_ms: int | None) -> None:
+        """call.digit, once per digit at its tone's end (the IVR and the ACD had it at the onset)."""
+        call_id, shown, secret, onset = on
+        self.bus.publish(tick, ServerEventKind.CALL_DIGIT, chan=chan, call_id=call_id, digit=shown,
+                         masked=secret, duration_ms=duration_ms, onset_tick=onset)
 
     def _tone(self, rt: BoardRuntime, tick: int, ev: ToneEvent) -> int | None:
         ch = rt.channels.get(ev.chan)
@@ -325,7 +369,11 @@ class CallController:
             if ev.token[0] == "acd":
                 self.acd.play_done(tick, ev.token[1])
             return ch.chan
-        leg = self.legs.get((rt.index, ch.chan))
+        key = (rt.index, ch.chan)
+        if self._playing.get(key, (None,))[0] == ev.token:
+            self._play_done_event(tick, ch.chan, self.legs[key].call.call_id if key in self.legs else None,
+                                  key, "finished")
+        leg = self.legs.get(key)
         if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
             leg.play_id = None
             self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
@@ -345,8 +393,9 @@ class CallController:
                     continue
                 if kind is EventKind.ALARM_SET:
                     ch.block(tick, name)          # its call ends "blocked: NAME" (record, row)
+                    self._ended_by(ch, "network")
                     self.settle(rt, tick, {ch.chan})
-                    self._leg_gone(rt, tick, ch, f"blocked: {name}")   # a leg without a call of its own
+                    self._leg_gone(rt, tick, ch, f"blocked: {name}", "network")   # a leg without a call of its own
                 elif not rt.span_alarms[ev.span]:
                     ch.unblock(tick)
                 self.carry_out(rt, tick, ch)
@@ -386,12 +435,19 @@ class CallController:
             secret = self._secret_key(rt, leg, digit)
             shown = MASK if secret else digit       # the cleartext goes to the IVR/ACD only
             leg.digits += shown
-            self.bus.publish(tick, ServerEventKind.CALL_DIGIT, chan=ch.chan, call_id=leg.call.call_id,
-                             digit=shown, masked=secret)
+            key = (rt.index, ch.chan)
+            before = self._digits_on.get(key)
+            if before is not None:           # its end never came (events lost): no duration
+                self._publish_digit(tick, ch.chan, before, None)
+            self._digits_on[key] = (leg.call.call_id, shown, secret, tick)
             if self.recording is not None:   # [[pause_dtmf]] key sequences
                 self.recording.digit(rt, tick, ch.chan, leg, digit, secret=secret)
             if leg.ivr is not None and not leg.ivr.done:
-                self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
+                self._stop_how = "barge_in"      # a prompt this digit stops was barged in on
+                try:
+                    self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
+                finally:
+                    self._stop_how = "stopped"
             elif self.acd.knows(leg.call.call_id):
                 self.acd.digit(tick, leg.call.call_id, digit)
         if isinstance(ch, FxsPhone):
@@ -458,9 +514,28 @@ class CallController:
                 case MfSend(signal, forward):
                     self.media.mf_send(rt.index, ch.chan, signal, forward)
                 case chanmod.Emit(kind, data):
+                    if kind == ServerEventKind.CALL_END:
+                        self._call_ending(rt, tick, ch, data)
                     self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
                     more |= self._on_channel_event(rt, tick, ch, kind, data)
         return more
+
+    def _call_ending(self, rt: BoardRuntime, tick: int, ch: Channel, data: dict[str, Any]) -> None:
+        """What a call's end closes, said before its call.end: a digit whose tone was still on
+        (no duration), the IVR prompts playing (how: hangup). A teardown no one claimed
+        (`_ended_by`) was the server's: the ACD's and the controller's own hang-ups."""
+        data.setdefault("side", "server")
+        key = (rt.index, ch.chan)
+        on = self._digits_on.pop(key, None)
+        if on is not None:
+            self._publish_digit(tick, ch.chan, on, None)
+        if key in self._playing:
+            self._play_done_event(tick, ch.chan, data.get("call_id"), key, "hangup")
+
+    def _play_done_event(self, tick: int, chan: int, call_id: str | None, key: Key, how: str) -> None:
+        """call.play_done for the IVR prompt list playing on `key`: how it ended."""
+        _, items = self._playing.pop(key)
+        self.bus.publish(tick, ServerEventKind.CALL_PLAY_DONE, chan=chan, call_id=call_id, items=items, how=how)
 
     def _on_channel_event(self, rt: BoardRuntime, tick: int, ch: Channel, kind: str,
                           data: dict[str, Any]) -> set[int]:
@@ -516,7 +591,7 @@ class CallController:
         if kind == ServerEventKind.CALL_ANSWER and isinstance(ch, FxoTrunk) and key in self.legs:
             return self._transfer_answered(rt, tick, ch)
         if kind == ServerEventKind.CALL_END:
-            return self._leg_gone(rt, tick, ch, data.get("reason", ""))
+            return self._leg_gone(rt, tick, ch, data.get("reason", ""), data.get("side", "server"))
         if kind == ServerEventKind.CHANNEL_STATE:
             self.acd.line_state(tick, key, ch.state)
         return set()
@@ -549,16 +624,36 @@ class CallController:
         leg.play_id = cmd.id
         leg.prompts += len(cmd.items)
         self.media.play(rt.index, ch.chan, segs, token=cmd.id)
+        items = [_item_name(i) for i in cmd.items]
+        key = (rt.index, ch.chan)
+        if key in self._playing:             # a new list in place of one still playing
+            self._play_done_event(tick, ch.chan, leg.call.call_id, key, "stopped")
+        self._playing[key] = (cmd.id, items)
         self.bus.publish(tick, ServerEventKind.CALL_PLAY, chan=ch.chan, call_id=leg.call.call_id,
-                         items=[_item_name(i) for i in cmd.items], lang=cmd.lang)
+                         items=items, lang=cmd.lang)
 
     def _ivr_stop_play(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.StopPlay) -> None:
         if leg.play_id == cmd.id:
             leg.play_id = None
             self.media.stop_play(rt.index, ch.chan)
+            key = (rt.index, ch.chan)
+            if self._playing.get(key, (None,))[0] == cmd.id:
+                self._play_done_event(tick, ch.chan, leg.call.call_id, key, self._stop_how)
 
     def _ivr_log(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Log) -> None:
         leg.path.append(f"{cmd.step.what}:{cmd.step.detail}" if cmd.step.detail else cmd.step.what)
+        if cmd.step.what != "input":         # an input's step is its ivr.input (how it ended too)
+            self.bus.publish(tick, ServerEventKind.IVR_STEP, chan=ch.chan, call_id=leg.call.call_id,
+                             step=cmd.step.what, detail=cmd.step.detail)
+
+    def _ivr_input(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Input) -> None:
+        """ivr.input: masked as the input's call.digit events were (a secret or pause menu, said by
+        the IVR; or a [[pause_dtmf]] sequence that covered one of its keys)."""
+        value, secret = cmd.value, cmd.masked
+        if not secret and MASK in leg.digits[-len(value) - 1:]:
+            value, secret = masked(value), True
+        self.bus.publish(tick, ServerEventKind.IVR_INPUT, chan=ch.chan, call_id=leg.call.call_id,
+                         menu=cmd.menu, store=cmd.store, value=value, masked=secret, reason=cmd.reason)
 
     def _ivr_hangup(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Hangup) -> None:
         ch.hangup(tick, f"ivr: {cmd.reason}")
@@ -1127,8 +1222,9 @@ class CallController:
         self.bus.publish(tick, ServerEventKind.CALL_BRIDGE, chan=cchan, call_id=leg.call.call_id, trunk=trunk.chan)
         return set()
 
-    def _leg_gone(self, rt: BoardRuntime, tick: int, ch: Channel, reason: str = "") -> set[int]:
-        """A call ended on `ch`: record it, and end what it was bridged to."""
+    def _leg_gone(self, rt: BoardRuntime, tick: int, ch: Channel, reason: str = "", side: str = "server") -> set[int]:
+        """A call ended on `ch`: record it, and end what it was bridged to (`side` ended it, and so
+        the legs that end with it)."""
         key = (rt.index, ch.chan)
         leg = self.legs.pop(key, None)
         if leg is None:
@@ -1161,14 +1257,18 @@ class CallController:
                     self.legs.pop((rt.index, pchan), None)
                     self.acd.rings.pop((rt.index, pchan), None)
                     other.stop_ringing(tick, "held caller hung up")
+                    self._ended_by(other, side)
                 elif other.state is State.RINGING:
                     self.legs.pop((rt.index, pchan), None)
                     other.stop_ringing(tick, "caller hung up")
+                    self._ended_by(other, side)
                 else:
                     other.hangup(tick, "caller hung up")
+                    self._ended_by(other, side)
                 touched.add(pchan)
             elif isinstance(other, FxoTrunk):
                 other.hangup(tick, "other party hung up")
+                self._ended_by(other, side)
                 touched.add(pchan)
         return touched
 
@@ -1223,7 +1323,7 @@ class CallController:
             return self.media.take()
         raise LookupError(f"no call {call_id!r} in progress")
 
-    def _end_calls(self, reason: str, rt: BoardRuntime | None) -> None:
+    def _end_calls(self, reason: str, rt: BoardRuntime | None, side: str = "server") -> None:
         for r in ([rt] if rt is not None else self.boards):
             tick = max(self.tick, r.tick)
             chans = sorted(r.channels.items(), key=lambda c: isinstance(c[1], FxsPhone))
@@ -1232,6 +1332,7 @@ class CallController:
                     ch.stop_ringing(tick, reason)
                 else:
                     ch.hangup(tick, reason)
+                    self._ended_by(ch, side)
                 self.settle(r, tick, {ch.chan})
 
     # -- views -------------------------------------------------------------

@@ -66,6 +66,7 @@ class ServerEventKind(StrEnum):
     CALL_HOLD = "call.hold"
     CALL_OFFER = "call.offer"
     CALL_PLAY = "call.play"
+    CALL_PLAY_DONE = "call.play_done"
     CALL_QUEUE = "call.queue"
     CALL_RECALL = "call.recall"
     CALL_RECALL_TIMEOUT = "call.recall_timeout"
@@ -88,6 +89,8 @@ class ServerEventKind(StrEnum):
     CHANNEL_STATE = "channel.state"
     CONFIG_RELOAD_FAILED = "config.reload_failed"
     CONFIG_RELOADED = "config.reloaded"
+    IVR_INPUT = "ivr.input"
+    IVR_STEP = "ivr.step"
     JOURNAL_GAP = "journal.gap"
     LINE_RELEASED = "line.released"
     RECORDING_DECISION = "recording.decision"
@@ -156,8 +159,8 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_CONTINUED: ('before_crash',),
     ServerEventKind.CALL_DIALED: ('number',),
     ServerEventKind.CALL_DIALING: ('number',),
-    ServerEventKind.CALL_DIGIT: ('digit', 'masked'),
-    ServerEventKind.CALL_END: ('ani', 'answered', 'category', 'dnis', 'reason'),
+    ServerEventKind.CALL_DIGIT: ('digit', 'duration_ms', 'masked', 'onset_tick'),
+    ServerEventKind.CALL_END: ('ani', 'answered', 'category', 'dnis', 'reason', 'side'),
     ServerEventKind.CALL_FLASH: (),
     ServerEventKind.CALL_GLARE: ('number', 'outbound'),
     ServerEventKind.CALL_HOLD: ('agent', 'phone', 'why'),
@@ -169,6 +172,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_SUPERVISE_END: ('phone', 'reason', 'supervisor'),
     ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
     ServerEventKind.CALL_PLAY: ('items', 'lang'),
+    ServerEventKind.CALL_PLAY_DONE: ('how', 'items'),
     ServerEventKind.CALL_QUEUE: ('queue',),
     ServerEventKind.CALL_RECALL: (),
     ServerEventKind.CALL_RECALL_TIMEOUT: (),
@@ -186,6 +190,8 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CHANNEL_STATE: ('new', 'old', 'reason'),
     ServerEventKind.CONFIG_RELOAD_FAILED: ('error',),
     ServerEventKind.CONFIG_RELOADED: ('file',),
+    ServerEventKind.IVR_INPUT: ('masked', 'menu', 'reason', 'store', 'value'),
+    ServerEventKind.IVR_STEP: ('detail', 'step'),
     ServerEventKind.JOURNAL_GAP: ('from', 'reason', 'to'),
     ServerEventKind.LINE_RELEASED: ('released', 'state', 'when'),
     ServerEventKind.RECORDING_DECISION: ('reason', 'record', 'rule'),

@@ -45,7 +45,7 @@ __all__ = [
     "TransferAction", "HangupAction", "RepeatAction", "RefAction", "Action",
     "Menu", "Flow", "IvrConfig",
     "Play", "StopPlay", "ClearDigits", "Collect", "Hangup", "Queue", "Voicemail", "Transfer",
-    "Log", "Command", "PathStep", "IvrCall", "IvrError",
+    "Log", "Input", "Command", "PathStep", "IvrCall", "IvrError",
 ]
 
 SAY_KINDS = ("number", "digits", "amount")
@@ -275,7 +275,20 @@ class Log:
     step: PathStep
 
 
-Command = Play | StopPlay | ClearDigits | Collect | Hangup | Queue | Voicemail | Transfer | Log
+@dataclass(frozen=True)
+class Input:
+    """An input menu stored what was typed: for the ``ivr.input`` event (its path step is the Log
+    that comes with it). ``value`` is already masked (one MASK per key) when ``masked``;
+    ``reason`` is how the collection ended (voiceserver.ivr.collect.Reason's value)."""
+
+    menu: str
+    store: str
+    value: str
+    masked: bool
+    reason: str
+
+
+Command = Play | StopPlay | ClearDigits | Collect | Hangup | Queue | Voicemail | Transfer | Log | Input
 
 
 # --------------------------------------------------------------- interpreter
@@ -617,6 +630,7 @@ class IvrCall:
             return
         if res.valid and menu.input_store is not None:
             self._log(t, "input", f"{menu.input_store}={shown}")
+            self._out.append(Input(menu.name, menu.input_store, shown, secret, res.reason.value))
             self.vars[menu.input_store] = res.digits
             if secret:
                 self._secret_vars.add(menu.input_store)
