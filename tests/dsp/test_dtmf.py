@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dtmfkit import ours_batch
 
 from dsp.checks import AudioArrayError
 from dsp.dtmf import COL_HZ, DIGITS, ROW_HZ, DtmfDetector, DtmfEvent, DtmfGenerator, digits_of, dtmf_signal
@@ -34,20 +35,6 @@ def burst(parts, noise_dbm0=None, rng=None) -> np.ndarray:
     if noise_dbm0 is not None:
         x = x + rng.normal(0.0, dbm0_to_rms(noise_dbm0), len(x))
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
-def ours_batch(signals: list[np.ndarray], block: int = 160, **params) -> list[str]:
-    """Digits per signal, all signals as channels of one detector (the batched path)."""
-    n = max(len(s) for s in signals) + 800
-    x = np.zeros((len(signals), n), np.int16)
-    for i, s in enumerate(signals):
-        x[i, :len(s)] = s
-    det = DtmfDetector(len(signals), **params)
-    events: list[DtmfEvent] = []
-    for i in range(0, n, block):
-        events += det.rx(x[:, i:i + block])
-    return ["".join(e.digit for e in events if e.chan == i and e.end is None)
-            for i in range(len(signals))]
 
 
 def theirs(spandsp, signals: list[np.ndarray]) -> list[str]:

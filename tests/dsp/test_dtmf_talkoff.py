@@ -114,7 +114,7 @@ def test_gliding_tones_inside_the_tolerance_are_not_digits():
     """A column tone gliding by 5 % in 50 ms (up or down, always inside one window's
     tolerance; a whistle's glide) is almost never a digit; held steady, the same pair always
     is. Without the drift check (drift_hz at its maximum) every glide is taken as a digit."""
-    from test_dtmf import ours_batch
+    from dtmfkit import ours_batch
 
     from dsp.dtmf import COL_HZ, DIGITS, ROW_HZ
     rng = np.random.default_rng(2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from test_ami_roles import GUARD, Feed
+from amikit import GUARD, Feed
 
 from voiceserver.acd.agents import AgentSpec
 from voiceserver.acd.distributor import Acd, Event, Ring

@@ -9,56 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
-from panoramisk import Manager
+from amikit import Feed, act
 
-from voiceserver.api.ami import AmiFeed
-from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.events import ServerEventKind
 
-from apikit import TOKENS, USERS, CallBook, until
+from apikit import TOKENS, USERS, until
 
 K = ServerEventKind
-GUARD = 30.0      # seconds: a guard against a wedged socket, never a timing check
-
-
-class Feed:
-    """The feed on a free loopback port, with the book behind it and an audit log."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.bus = EventBus(server_id="pbx1")
-        self.book = CallBook(self.bus)
-        self.audit = tmp / "audit.jsonl"
-        self.feed = AmiFeed(self.bus, host="127.0.0.1", port=0, users=USERS, backend=self.book,
-                            audit_log=str(self.audit))
-        self.managers: list[Manager] = []
-
-    async def __aenter__(self) -> Feed:
-        await self.feed.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for m in self.managers:
-            m.close()
-        await self.feed.close()
-
-    async def login(self, username: str, token: str) -> tuple[Manager, list[Any]]:
-        got: list[Any] = []
-        m = Manager(host="127.0.0.1", port=self.feed.port, username=username, secret=token,
-                    ping_delay=3600, reconnect_timeout=3600)
-        m.register_event("*", lambda _m, ev: got.append(dict(ev)))
-        self.managers.append(m)
-        await asyncio.wait_for(m.connect(), GUARD)
-        await until(lambda: m.authenticated_future is None or m.authenticated_future.done(), "the login's answer")
-        return m, got
-
-    def audit_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.audit.read_text().splitlines()] if self.audit.exists() else []
-
-
-async def act(m: Manager, action: dict[str, str]) -> Any:
-    return await asyncio.wait_for(m.send_action(action), GUARD)
 
 
 def test_each_user_logs_in_with_its_own_name_and_token(tmp_path):

@@ -319,7 +319,7 @@ def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
 
 
 def test_originate_on_an_e1_r2_group_runs_the_register_signalling_and_then_its_menu(prompt_library):
-    from test_r2_calls import FarIncoming, Harness
+    from r2farkit import FarIncoming, Harness
     h = Harness(prompt_library)
     dnis = "13800138000"
     for chan in range(1, 5):
@@ -335,7 +335,7 @@ def test_originate_on_an_e1_r2_group_runs_the_register_signalling_and_then_its_m
 
 
 def test_an_e1_originate_refused_with_a_b_signal_fails_with_its_cause(prompt_library):
-    from test_r2_calls import FarIncoming, Harness
+    from r2farkit import FarIncoming, Harness
     h = Harness(prompt_library)
     for chan in range(1, 5):
         h.far[chan] = FarIncoming(chan, [(1, 3), (1, 2)], answer=False)      # A-3, then B-2 busy

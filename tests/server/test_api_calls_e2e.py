@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_api_e2e_commands import ApiScript, on_call
-from test_api_supervisor_e2e import ACD, heard_between, later, tone_file
+from apiscriptkit import SUPERVISED_ACD as ACD
+from apiscriptkit import ApiScript, heard_between, later, on_call, tone_file
 
 from acdkit import HEAD, HWSIM, caller, phone, scenario, server_config
 

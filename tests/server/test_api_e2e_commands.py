@@ -13,17 +13,12 @@ of agent 1002.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import aiohttp
+from apiscriptkit import FLOW_TO_MENU, FLOW_TO_QUEUE, TICK, ApiScript, after, on_call, trunk_call
 
 from acdkit import HEAD, HWSIM, caller, data, phone, run, scenario, server_config
 
-TICK = 0.02
 USERS = """
 [[api.user]]
 name = "desk1001"
@@ -57,84 +52,6 @@ layout = "stereo"
 
 [api]
 """ + USERS
-
-
-class ApiScript:
-    """Requests to the server's network API, step by step, from a run's `until` (on the
-    server's event loop): a step starts once its condition holds and the step before has
-    been answered. Each step is a list of (user, method, path, body); the answers are kept."""
-
-    def __init__(self, *steps: tuple[Callable[[Any], bool], list[tuple[str, str, str, Any]]]) -> None:
-        self.steps = list(steps)
-        self.answers: list[list[tuple[int, Any]]] = []
-        self.task: asyncio.Task | None = None
-        self.stream: list[dict[str, Any]] = []
-        self._follow: asyncio.Task | None = None
-        self.tokens: dict[str, str] = {}
-        self.call_of: Callable[[Any], str] = _call_of
-
-    def __call__(self, server: Any) -> bool:
-        if not self.tokens and server.api_port:
-            api = server.cfg.api
-            self.tokens = {"admin": Path(api.token_file).read_text().strip(),
-                           **{u.name: Path(u.token_file).read_text().strip() for u in api.users}}
-            self.base = f"http://127.0.0.1:{server.api_port}"
-            self._follow = asyncio.get_running_loop().create_task(self._stream("desk1001"))
-        if self.task is not None and not self.task.done():
-            return False
-        if self.task is not None:
-            self.answers.append(self.task.result())
-            self.task = None
-        if not self.steps:
-            return True
-        when, requests = self.steps[0]
-        if self.tokens and when(server):
-            self.steps.pop(0)
-            self.task = asyncio.get_running_loop().create_task(self._send(server, requests))
-        return False
-
-    async def _send(self, server: Any, requests: list[tuple[str, str, str, Any]]) -> list[tuple[int, Any]]:
-        out = []
-        async with aiohttp.ClientSession() as s:
-            for user, method, path, body in requests:
-                path = path.format(call=self.call_of(server))
-                async with s.request(method, self.base + path, json=body,
-                                     headers={"Authorization": f"Bearer {self.tokens[user]}"}) as r:
-                    out.append((r.status, await r.json()))
-        return out
-
-    async def _stream(self, user: str) -> None:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.tokens[user]}"}) as s, \
-                s.ws_connect(f"{self.base}/v1/events?since=0") as ws:
-            async for msg in ws:
-                self.stream.append(json.loads(msg.data))
-
-    def stop(self) -> None:
-        if self._follow is not None:
-            self._follow.cancel()
-
-
-def _call_of(server: Any) -> str:
-    """The call the ACD has (the one call of the test)."""
-    return next(iter(server.acd.acd.calls), "none")
-
-
-def _trunk_call(server: Any) -> str:
-    """The call on the caller's line hotline:0."""
-    leg = server.legs.get((0, 0))
-    return leg.call.call_id if leg is not None else "none"
-
-
-def on_call(s: Any) -> bool:
-    return s.acd.acd.agents["1001"].state.value == "on_call"
-
-
-def after(kind: str, ticks: int = 50) -> Callable[[Any], bool]:
-    """Once `kind` has been published and `ticks` more have passed (1 s: what the caller hears)."""
-    def when(s: Any) -> bool:
-        seen = [e.tick for e in s.bus.journal if e.kind == kind]
-        return bool(seen) and s.boards[0].engine.tick >= seen[-1] + ticks
-    return when
 
 
 def test_hold_retrieve_record_pause_resume_not_ready_with_a_reason_and_hang_up_over_the_api(
@@ -213,25 +130,6 @@ def test_hold_retrieve_record_pause_resume_not_ready_with_a_reason_and_hang_up_o
     assert not any(e["kind"] == "board.start" for e in script.stream)
 
 
-# ---------------------------------------------------------------- route: from the IVR to a queue
-FLOW_TO_QUEUE = '''[ivr.flows.main]                   # answered at the first ring, straight into the queue
-start = "q"
-lang = "zh"
-'''
-FLOW_TO_MENU = '''[ivr.flows.main]                   # answered at the first ring, into a menu that waits a minute
-start = "wait"
-lang = "zh"
-
-[ivr.menus.wait]
-greeting = ["main_menu", "press_1_balance", "press_2_hours", "press_3_message"]
-first_timeout = 60000
-retries = 0
-
-[ivr.menus.wait.options]
-"9" = "q"
-'''
-
-
 def test_route_takes_a_caller_from_the_ivr_menu_to_the_queue_and_agent_1001_gets_it(e2e, tmp_path):
     """The caller listens to a menu that would wait a minute; 1 s into it the integration user
     routes the call to queue service: the prompt stops, the call joins the queue and agent 1001
@@ -245,7 +143,7 @@ def test_route_takes_a_caller_from_the_ivr_menu_to_the_queue_and_agent_1001_gets
                               ("acd", "POST", "/v1/calls/{call}/route", {"queue": "service"})]),
         (on_call, [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
     )
-    script.call_of = _trunk_call
+    script.call_of = trunk_call
     sc = scenario(phone("zhang", answer_after=1.0, talk=30.0), caller(1.0, 0, "13911110060", hangup_after=None),
                   duration=120.0)
     cfg = server_config(tmp_path, ACD, head=HEAD.replace(FLOW_TO_QUEUE, FLOW_TO_MENU))
@@ -283,7 +181,7 @@ def test_transfer_sends_a_caller_in_the_ivr_menu_blind_to_a_number_on_the_trunk_
                               ("acd", "POST", "/v1/calls/{call}/transfer", {"number": "13x", "trunk": "pstn"}),
                               ("acd", "POST", "/v1/calls/{call}/transfer", {"number": mobile, "trunk": "pstn"})]),
     )
-    script.call_of = _trunk_call
+    script.call_of = trunk_call
     sc = scenario(caller(1.0, 0, "13911110070", hangup_after=None),
                   '[[outbound]]\nlines = "hotline_e2e:1-3"\nresult = "answer"\nring = 2.0\n'
                   'script = [{ after = 3.0, hangup = true }]\n', duration=120.0)
@@ -320,7 +218,7 @@ def test_ivr_sends_a_caller_to_a_play_action_whose_prompt_list_plays_then_queues
                               ("acd", "POST", "/v1/calls/{call}/ivr", {"action": "hours"})]),
         (on_call, [("acd", "POST", "/v1/calls/{call}/hangup", {"reason": "done"})]),
     )
-    script.call_of = _trunk_call
+    script.call_of = trunk_call
     sc = scenario(phone("zhang", answer_after=1.0, talk=30.0), caller(1.0, 0, "13911110080", hangup_after=None),
                   duration=120.0)
     cfg = server_config(tmp_path, ACD, head=head)

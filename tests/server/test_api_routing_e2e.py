@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_api_e2e_commands import FLOW_TO_MENU, FLOW_TO_QUEUE, ApiScript, _trunk_call, after
+from apiscriptkit import FLOW_TO_MENU, FLOW_TO_QUEUE, ApiScript, after, trunk_call
 
 from acdkit import HEAD, HWSIM, caller, data, phone, rings, scenario, server_config
 
@@ -102,7 +102,7 @@ class Router:
 
 def test_a_caller_in_the_ivr_routed_to_agent_1002_rings_that_agent_alone(e2e, tmp_path):
     script = ApiScript((after("call.play"), [("acd", "POST", "/v1/calls/{call}/route", {"agent": 1002})]))
-    script.call_of = _trunk_call
+    script.call_of = trunk_call
     sc = scenario(phone("zhang", answer_after=1.0, talk=3.0), phone("li", answer_after=1.0, talk=3.0),
                   caller(1.0, 0, "13911110080", hangup_after=None), duration=120.0)
     cfg = server_config(tmp_path, ACD, head=HEAD.replace(FLOW_TO_QUEUE, FLOW_TO_MENU))

@@ -16,99 +16,20 @@ Nobody ever hears their own tone back (the engine's mix gives each party the oth
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from test_api_e2e_commands import ApiScript, after, on_call
-
-from dsp.audiofile import write_wav
+from apiscriptkit import SUPERVISED_ACD as ACD
+from apiscriptkit import TONES, ApiScript, after, heard_between, later, on_call, tone_file, trunk_call
 
 from acdkit import HWSIM, caller, data, phone, scenario, server_config
 
 TICK = 0.02
-RATE = 8000
-TONES = {"caller": 600.0, "agent": 1000.0, "supervisor": 1400.0, "party": 1800.0}
-ACD = """
-[agents.1001]
-phone = "hotline:4"
-
-[queues.service]
-members = ["1001"]
-
-[api]
-
-[[api.user]]
-name = "boss"
-role = "supervisor"
-token_file = "boss-token"
-
-[[api.user]]
-name = "acd"
-role = "integration"
-token_file = "acd-token"
-
-[[api.user]]
-name = "desk1001"
-role = "agent"
-agent = 1001
-token_file = "desk1001-token"
-
-[[api.user]]
-name = "mon"
-role = "monitor"
-token_file = "mon-token"
-"""
 SUP = {"supervisor": "hotline:6"}
-
-
-def tone_file(tmp: Path, who: str, seconds: float) -> str:
-    """`seconds` of the party's tone at -12 dBFS, as a WAV hwsim plays into the line."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    x = (0.25 * 32767 * np.sin(2 * np.pi * TONES[who] * t)).astype(np.int16)
-    path = tmp / f"{who}.wav"
-    write_wav(str(path), x)
-    return str(path)
-
-
-def tones_in(x: np.ndarray) -> set[str]:
-    """Which parties' tones are in `x`: each tone's power (a few FFT bins around it) against
-    the whole window's; a tone 20 dB under the loudest or weaker than -40 dBFS is not there."""
-    x = x.astype(np.float64) * np.hanning(len(x))
-    spec = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
-    power = {who: spec[np.abs(freqs - f) <= 15].sum() for who, f in TONES.items()}
-    full_scale = (32767 * np.hanning(len(x)).sum() / 2) ** 2
-    loudest = max(power.values())
-    return {who for who, p in power.items() if p > loudest / 100 and p > full_scale * 1e-4}
-
-
-def heard_between(r: Any, call: dict[str, Any], start_tick: int, end_tick: int) -> set[str]:
-    """The tones a party heard between two server ticks (a margin inside each end)."""
-    x = r.heard_alaw(call)
-    a = int((start_tick * TICK - call["answer"] + 0.3) * RATE)
-    b = int((end_tick * TICK - call["answer"] - 0.1) * RATE)
-    assert 0 <= a and b - a >= RATE // 2 and b <= len(x), (a, b, len(x))
-    return tones_in(x[a:b])
 
 
 def joined(s: Any) -> bool:
     return any(e.kind == "call.supervise" and e.data.get("state") == "joined" for e in s.bus.journal)
-
-
-def later(kind: str, ticks: int, nth: int) -> Callable[[Any], bool]:
-    """Once the `nth` event of `kind` (from 1) has been published and `ticks` more have passed."""
-    def when(s: Any) -> bool:
-        seen = [e.tick for e in s.bus.journal if e.kind == kind]
-        return len(seen) >= nth and s.boards[0].engine.tick >= seen[nth - 1] + ticks
-    return when
-
-
-def _trunk_call(server: Any) -> str:
-    """The call on the caller's line hotline:0 (the ACD forgets it once intercepted)."""
-    leg = server.legs.get((0, 0))
-    return leg.call.call_id if leg is not None else "none"
 
 
 def run_supervised(e2e: Any, tmp_path: Path, script: ApiScript, *, sup_talk: float,
@@ -130,7 +51,7 @@ def run_supervised(e2e: Any, tmp_path: Path, script: ApiScript, *, sup_talk: flo
                script=f'[{{ after = 0.5, play = "{tone_file(tmp_path, "caller", 30.0)}" }}]'),
         duration=120.0)
     cfg = server_config(tmp_path, ACD)
-    script.call_of = _trunk_call
+    script.call_of = trunk_call
     try:
         return e2e.run(scenario=sc, server_config=cfg, hwsim_config=HWSIM, api_port=0, max_sim_seconds=100,
                        until=lambda s: script(s) and len(s.records) >= 1 and e2e.all_idle(s))

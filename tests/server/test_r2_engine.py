@@ -11,12 +11,15 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+from pathlib import Path
 
 import numpy as np
-from test_r2_calls import CONFIGS, FarEnd, china_sequence
+from r2farkit import FarEnd, china_sequence
 
 from boarddrv.simdev import SimDevice, SpanSpec
 from voiceserver.core.events import ServerEventKind
+
+CONFIGS = Path(__file__).parent / "configs"
 
 START = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
 
@@ -66,7 +69,7 @@ class Card(threading.Thread):
 
 def test_an_e1_china_call_reaches_the_ivr_through_the_engine_and_ends_with_a_span_alarm(
         tmp_path, prompt_library, capsys):
-    from conftest import build_server, run_server
+    from lockstepkit import build_server, run_server
     name = f"r2eng{os.getpid()}"
     text = (CONFIGS / "server-r2.toml").read_text().replace("sim://r2_e1", f"sim://{name}")
     text += f'\n[storage]\ndatabase = "{tmp_path / "calls.db"}"\nrecordings = "{tmp_path / "rec"}"\n' \
