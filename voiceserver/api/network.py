@@ -147,6 +147,8 @@ class NetworkApi:
               for action in ("complete", "cancel")),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._mute) for c in MUTE_COMMANDS),
             Route("POST", "/v1/calls/{call_id}/bridge", CALLS, self._bridge),
+            Route("POST", "/v1/calls/{call_id}/play", CALLS, self._play),
+            Route("POST", "/v1/calls/{call_id}/collect", CALLS, self._play),
             Route("POST", "/v1/originate", ORIGINATE, self._originate),
         ]
 
@@ -495,6 +497,30 @@ class NetworkApi:
         call_id, by = request.match_info["call_id"], self._by(request)
         return await self._command(request, lambda: call_command(call_id, "ivr", by, **names), names)
 
+    async def _play(self, request: web.Request) -> web.Response:
+        """Play to a caller, {"prompts": [NAME...], "say": {KIND: VALUE}, "barge_in": true, "lang": L},
+        or collect its digits, {"max_digits": 8, ..., "secret": false, "prompts": [...]}: the
+        result of a collect comes as an ivr.input event (202 at once)."""
+        call_command = self._served("call_command")
+        if call_command is None:
+            return error(404, "call control is not served here")
+        command = request.path.rsplit("/", 1)[1]
+        fields = dict(PLAY_FIELDS) if command == "play" else {**PLAY_FIELDS, **COLLECT_FIELDS}
+        if command == "collect":
+            del fields["barge_in"]
+        try:
+            args = play_args(await self._body(request, fields), command)
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        call_id, by = request.match_info["call_id"], self._by(request)
+
+        def run() -> dict[str, Any]:
+            try:
+                return call_command(call_id, command, by, **args)
+            except ValueError as exc:         # a prompt missing, a collect spec the collector refuses
+                raise BadRequest(str(exc)) from None
+        return await self._command(request, run, args, ok=200 if command == "play" else 202)
+
     async def _supervise(self, request: web.Request) -> web.Response:
         """A supervisor's phone joins an agent call: {"supervisor": AGENT or BOARD:CHANNEL}; the
         conference's party: {"party": ...}."""
@@ -641,3 +667,71 @@ class NetworkApi:
         if self.door is not None:
             self.door.close()
             self.door = None
+
+
+# The bodies of play and collect (POST /v1/calls/{call_id}/play, .../collect): field -> what it is
+PLAY_FIELDS = {"prompts": "a list of prompt names", "say": '{"number"|"digits"|"money": "VALUE"} or a list of them',
+               "barge_in": "a key stops the prompts (default true)", "lang": "the prompts' language"}
+COLLECT_FIELDS = {"max_digits": "1..64", "min_digits": "0..max_digits", "terminators": "keys that end the input",
+                  "first_timeout": "seconds", "inter_timeout": "seconds", "total_timeout": "seconds (0: none)",
+                  "secret": "the value is masked in every event"}
+SAY_KINDS = {"number": "number", "digits": "digits", "money": "amount", "amount": "amount"}
+PROMPT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,63}")
+
+
+def play_args(body: dict[str, Any], command: str) -> dict[str, Any]:
+    """The call_command arguments of a play or collect body. BadRequest: a malformed field."""
+    args: dict[str, Any] = {}
+    prompts = body.get("prompts", [])
+    if not isinstance(prompts, list) or len(prompts) > 64 or not all(
+            isinstance(p, str) and PROMPT_NAME.fullmatch(p) and ".." not in p for p in prompts):
+        raise BadRequest('prompts: a list of prompt names: send {"prompts": ["welcome", ...]}')
+    say = body.get("say", [])
+    says = say if isinstance(say, list) else [say]
+    pairs: list[tuple[str, str]] = []
+    for one in says:
+        if not isinstance(one, dict) or len(one) != 1:
+            raise BadRequest('say: {"number": "123.45"}, {"digits": "95566"} or {"money": "12.50"} (or a list)')
+        kind, value = next(iter(one.items()))
+        if kind not in SAY_KINDS or not isinstance(value, str | int | float) or isinstance(value, bool) \
+                or not 0 < len(str(value)) <= 32:
+            raise BadRequest(f"say: {str(kind)[:20]!r} with {str(value)[:20]!r}: say one of "
+                             f"{', '.join(SAY_KINDS)} with a value of 1 to 32 characters")
+        pairs.append((SAY_KINDS[kind], str(value)))
+    if command == "play" and not prompts and not pairs:
+        raise BadRequest('nothing to play: send {"prompts": [...]} and/or {"say": {...}}')
+    args.update(prompts=prompts, say=pairs)
+    lang = body.get("lang")
+    if lang is not None:
+        if not isinstance(lang, str) or not re.fullmatch(r"[a-z]{2}(-[A-Za-z0-9]{1,8})?", lang):
+            raise BadRequest('lang: a language code such as "zh" or "en"')
+        args["lang"] = lang
+    if command == "play":
+        barge_in = body.get("barge_in", True)
+        if not isinstance(barge_in, bool):
+            raise BadRequest("barge_in: true or false")
+        args["barge_in"] = barge_in
+        return args
+    secret = body.get("secret", False)
+    if not isinstance(secret, bool):
+        raise BadRequest("secret: true or false")
+    spec: dict[str, Any] = {}
+    for name in ("max_digits", "min_digits"):
+        if name in body:
+            n = body[name]
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 64:
+                raise BadRequest(f"{name}: a whole number 0 to 64")
+            spec[name] = n
+    if "terminators" in body:
+        t = body["terminators"]
+        if not isinstance(t, str) or not re.fullmatch(r"[0-9*#A-D]{0,4}", t):
+            raise BadRequest('terminators: up to 4 of 0-9 * # A-D, such as "#"')
+        spec["terminators"] = t
+    for name in ("first_timeout", "inter_timeout", "total_timeout"):
+        if name in body:
+            s = body[name]
+            if not isinstance(s, int | float) or isinstance(s, bool) or not 0 <= s <= 600:
+                raise BadRequest(f"{name}: seconds, 0 to 600 (0: no such timeout)")
+            spec[name] = round(s * 1000)
+    args.update(spec=spec, secret=secret)
+    return args

@@ -200,6 +200,30 @@ def document(version: str = "1") -> dict[str, Any]:
         requestBody={"required": True, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"call": {"type": "string", "minLength": 1}},
             "required": ["call"], "additionalProperties": False}}}})}
+    say = {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+           "properties": {k: {"type": ["string", "number"]} for k in ("number", "digits", "money", "amount")}}
+    play_props: dict[str, Any] = {
+        "prompts": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+        "say": {"anyOf": [say, {"type": "array", "items": say}]},
+        "lang": {"type": "string"}}
+    paths["/v1/calls/{call_id}/play"] = {"post": _op(
+        "play prompts and said numbers to an answered caller (in the IVR or under the API's control): the "
+        "IVR flow is left, call.play then call.play_done (how) follow; a missing prompt is a 400 and "
+        "nothing plays", CALLS, "{call_id, items, barge_in, lang}", 400, 404, 409, parameters=[call_id],
+        requestBody=_body(**play_props, barge_in={"type": "boolean", "default": True}))}
+    seconds = {"type": "number", "minimum": 0, "maximum": 600}
+    collect = _op(
+        "collect digits from an answered caller with the IVR's collector (prompts first, a key stops "
+        "them); the result comes as an ivr.input event (menu api; reason terminator, max_digits, "
+        "inter_timeout, first_timeout, total_timeout)", CALLS, "", 400, 404, 409, parameters=[call_id],
+        requestBody=_body(**play_props, max_digits={"type": "integer", "minimum": 1, "maximum": 64},
+                          min_digits={"type": "integer", "minimum": 0, "maximum": 64},
+                          terminators={"type": "string", "pattern": "^[0-9*#A-D]{0,4}$"},
+                          first_timeout=seconds, inter_timeout=seconds, total_timeout=seconds,
+                          secret={"type": "boolean", "default": False}))
+    collect["responses"].pop("200")
+    collect["responses"]["202"] = {"description": "{call_id, collecting, max_digits, secret}: collecting"}
+    paths["/v1/calls/{call_id}/collect"] = {"post": collect}
     target = {"type": "string", "minLength": 1}
     originate = _op(
         "a new outbound call: a free line of the trunk group (analog or E1 R2) is seized and the number "

@@ -19,6 +19,7 @@ engines' ticks for work between ticks (the API, a reload, a stop).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -46,6 +47,8 @@ from voiceserver.core.media import MediaCommand, MediaOutbox
 from voiceserver.core.runtime import RATE, BoardRuntime, CallRecord, Conflict, Key, Leg
 from voiceserver.ivr import flows as ivrmod
 from voiceserver.ivr import saynumber
+from voiceserver.ivr.collect import CollectResult, CollectSpec, DigitCollector
+from voiceserver.ivr.prompts import PromptError
 from voiceserver.recording.rules import RecordingRules
 
 log = logging.getLogger("voiceserver")
@@ -102,6 +105,18 @@ class Consult:
     joined: bool = False     # the party's phone answered
 
 
+@dataclass
+class ApiPrompt:
+    """A call the network API took from the IVR to play to or collect digits from
+    (`api_play`, `api_collect`): what it plays and collects now. It stays answered under
+    the API's control between commands, until a route, an ivr jump or a hang-up."""
+    play_id: int | None = None                # the API's prompt list playing (its token)
+    barge_in: bool = True                     # a key stops it
+    collector: DigitCollector | None = None   # the IVR's collector, when collecting
+    secret: bool = False                      # the input is masked in every event
+    timer: int | None = None                  # the tick the collector's timer is armed for
+
+
 # Channel timers that notice the far end left (the ringing stopped: the caller gave up; an R2 line
 # signal held long enough: cleared back or forward): a call they end was ended by that side.
 FAR_END_TIMERS = (("ring_gone",), ("persistence",))
@@ -127,6 +142,8 @@ class CallController:
         self.originates: dict[Key, Originate] = {}       # outbound calls of the API, by their trunk
         self.originate_rings: dict[Key, Key] = {}        # an agent's phone rung for one -> its trunk
         self.awaiting: dict[Key, ivrmod.IvrCall] = {}    # answer = "api": ringing calls and their IVR
+        self.api_prompts: dict[Key, ApiPrompt] = {}      # calls under the API's control: its play/collect
+        self._api_play_ids = itertools.count(1 << 30)    # API plays' tokens (the IVR's count from 1 per call)
         self._mute_pairs: dict[str, tuple[Key, Key]] = {}   # call id -> the (caller, agent) its mutes are of
         # A digit's call.digit waits for the tone's end (its duration): the digit as shown, by channel
         self._digits_on: dict[Key, tuple[str, str, bool, int]] = {}   # (call id, shown, masked, onset tick)
@@ -294,6 +311,8 @@ class CallController:
             if leg is not None and leg.ivr is not None and leg.ivr_timer == token[1]:
                 leg.ivr_timer = None
                 self._ivr_commands(rt, tick, ch, leg, leg.ivr.tick(self.now_ms(rt)))
+        elif token and token[0] == "api_collect":
+            self._api_timer(rt, tick, ch, token[1])
         else:
             ch.timer(tick, token)
         return ch.chan
@@ -377,6 +396,8 @@ class CallController:
         if leg is not None and leg.ivr is not None and ev.token == leg.play_id:
             leg.play_id = None
             self._ivr_commands(rt, tick, ch, leg, leg.ivr.prompt_done(ev.token, self.now_ms(rt)))
+        if key in self.api_prompts:
+            self._api_prompt_done(rt, tick, ch, ev.token)
         return ch.chan
 
     def _board_event(self, rt: BoardRuntime, tick: int, ev: Event) -> int | None:
@@ -448,6 +469,8 @@ class CallController:
                     self._ivr_commands(rt, tick, ch, leg, leg.ivr.digit(digit, self.now_ms(rt)))
                 finally:
                     self._stop_how = "stopped"
+            elif key in self.api_prompts:
+                self._api_digit(rt, tick, ch, digit)
             elif self.acd.knows(leg.call.call_id):
                 self.acd.digit(tick, leg.call.call_id, digit)
         if isinstance(ch, FxsPhone):
@@ -470,6 +493,8 @@ class CallController:
         if keys is None:
             keys = leg.call.data["secret_keys"] = SecretKeys(self._pause_rules())
         ivr_secret = leg.ivr is not None and leg.ivr.secret_input
+        api = next((p for k, p in self.api_prompts.items() if self.legs.get(k) is leg), None)
+        ivr_secret = ivr_secret or (api is not None and api.secret and api.collector is not None)
         return keys.key(digit, self.now_ms(rt), ivr_secret=ivr_secret)
 
     def _feature(self, rt: BoardRuntime, tick: int, ch: FxsPhone, action: str) -> None:
@@ -817,7 +842,8 @@ class CallController:
         tick = max(self.tick, rt.tick)
         if isinstance(to, ivrmod.Queue):
             self.acd.decided[call_id] = None    # decided here: no route.request for it
-        self._ivr_commands(rt, tick, ch, leg, [*ivr.leave(rt.ms_at(tick), by), to])
+        left = ivr.leave(rt.ms_at(tick), by) if not ivr.done else []
+        self._ivr_commands(rt, tick, ch, leg, [*left, to])
         row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
                                else {"call_id": call_id, "number": to.number, "trunk": to.trunk})
         return row, self.media.take()
@@ -1178,9 +1204,16 @@ class CallController:
                 leg = self.legs.get((rt.index, chan))
                 if leg is None or leg.call.call_id != call_id or not isinstance(ch, FxoTrunk):
                     continue
-                if leg.ivr is None or leg.ivr.done or self.acd.knows(call_id):
+                api = (rt.index, chan) in self.api_prompts
+                if (not api and (leg.ivr is None or leg.ivr.done)) or self.acd.knows(call_id):
                     raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
                                    f"transferred): it cannot be {doing} now")
+                if api:     # the API's play or collect ends; the IVR (a new one for a jump) takes over
+                    self._api_release(rt, max(self.tick, rt.tick), (rt.index, chan))
+                    if leg.ivr is None:    # an originated call: no IVR ran, none to leave
+                        leg.ivr = ivrmod.IvrCall(self.cfg.ivr, start=ivrmod.HangupAction())
+                        leg.ivr.done = True
+                assert leg.ivr is not None
                 return rt, ch, leg, leg.ivr
         raise LookupError(f"no call {call_id!r} in progress")
 
@@ -1197,7 +1230,13 @@ class CallController:
         to: ivrmod.Action = ivrmod.SubmenuAction(menu) if menu is not None else ivrmod.RefAction(str(action))
         rt, ch, leg, call_ivr = self._caller_in_ivr(call_id, "sent to a menu")
         tick = max(self.tick, rt.tick)
-        self._ivr_commands(rt, tick, ch, leg, call_ivr.jump(to, rt.ms_at(tick), by))
+        if call_ivr.done:   # under the API's control (play, collect): the IVR starts again there
+            leg.ivr = call_ivr = ivrmod.IvrCall(self.cfg.ivr, start=to, lang=call_ivr.lang)
+            call_ivr.secret_menus |= pause_menus(self._pause_rules())
+            cmds = call_ivr.call_started(leg.call.caller or "", leg.call.called or "", rt.ms_at(tick))
+        else:
+            cmds = call_ivr.jump(to, rt.ms_at(tick), by)
+        self._ivr_commands(rt, tick, ch, leg, cmds)
         return {"call_id": call_id, "menu": menu, "action": action}, self.media.take()
 
     def _transfer(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Transfer) -> None:
@@ -1227,6 +1266,7 @@ class CallController:
         the legs that end with it)."""
         key = (rt.index, ch.chan)
         leg = self.legs.pop(key, None)
+        self.api_prompts.pop(key, None)
         if leg is None:
             return set()
         touched = self._supervision_leg_gone(rt, tick, key, reason) if self.supervisions else set()
@@ -1639,6 +1679,157 @@ class CallController:
                 del self.originate_rings[phone]
         return touched
 
+
+    # -- the API's play and collect: a call taken from the IVR under the API's control ------
+    def _api_call(self, call_id: str, doing: str) -> tuple[BoardRuntime, Key, FxoTrunk, Leg]:
+        """An answered call the API may play to or collect from now: in the IVR or under the
+        API's control already. Conflict: not answered, queued, with an agent or bridged."""
+        rt, key, ch, leg = self._call_trunk(call_id)
+        if ch.state is not State.CONNECTED:
+            raise Conflict(f"call {call_id} is not answered ({ch.state.value}): nothing can be {doing} it")
+        if leg.partner is not None or self.acd.knows(call_id) or key in self.joins:
+            raise Conflict(f"call {call_id} is queued, with an agent or a number, or bridged: "
+                           f"nothing can be {doing} it now")
+        return rt, key, ch, leg
+
+    def _api_take(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, key: Key, leg: Leg, by: str) -> ApiPrompt:
+        """The API takes the line: the IVR flow is left (its prompt stops, as for a route) and
+        whatever the API played or collected before ends; the call stays answered."""
+        if leg.ivr is not None and not leg.ivr.done:
+            self._ivr_commands(rt, tick, ch, leg, leg.ivr.leave(rt.ms_at(tick), by))
+        self._api_release(rt, tick, key)
+        prompt = self.api_prompts[key] = ApiPrompt()
+        return prompt
+
+    def _api_release(self, rt: BoardRuntime, tick: int, key: Key, how: str = "stopped") -> None:
+        """The API's play (and collection) on `key` ends: its prompt stops (call.play_done `how`)."""
+        prompt = self.api_prompts.pop(key, None)
+        if prompt is not None and prompt.play_id is not None:
+            self._api_stop(rt, tick, key, prompt, how)
+
+    def _api_stop(self, rt: BoardRuntime, tick: int, key: Key, prompt: ApiPrompt, how: str) -> None:
+        leg = self.legs.get(key)
+        if leg is not None and leg.play_id == prompt.play_id:
+            leg.play_id = None
+        self.media.stop_play(rt.index, key[1])
+        if self._playing.get(key, (None,))[0] == prompt.play_id:
+            self._play_done_event(tick, key[1], leg.call.call_id if leg else None, key, how)
+        prompt.play_id = None
+
+    def _api_start_play(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, prompt: ApiPrompt,
+                        cmd: ivrmod.Play) -> None:
+        self._ivr_play(rt, tick, ch, leg, cmd)      # the engine's Play, call.play, as the IVR's
+        prompt.play_id, prompt.barge_in = cmd.id, cmd.barge_in
+
+    def _api_items(self, leg: Leg, items: list[ivrmod.PlayItem], barge_in: bool, lang: str | None) -> ivrmod.Play:
+        """The Play of `items`, every prompt checked to exist first. ValueError: a prompt is
+        missing (named) or a say value is not one saynumber can say."""
+        play = ivrmod.Play(next(self._api_play_ids), tuple(items), barge_in, lang or self._lang(leg))
+        for item in items:
+            try:
+                self._play_segments(ivrmod.Play(play.id, (item,), barge_in, play.lang))
+            except PromptError as exc:
+                name = item.name if isinstance(item, ivrmod.Prompt) else _item_name(item)
+                raise ValueError(f"no prompt {name!r} in {item.lang or play.lang}: {exc}") from None
+            except (ValueError, ArithmeticError) as exc:
+                raise ValueError(f"{_item_name(item)}: {exc}") from None
+        return play
+
+    def api_play(self, call_id: str, items: list[ivrmod.PlayItem], barge_in: bool, lang: str | None,
+                 by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Play prompts and said numbers to a caller from outside a tick (the API), with the
+        engine's Play as the IVR's (call.play, then call.play_done with how). The call leaves
+        its IVR flow and stays answered under the API's control. `barge_in`: a key stops it.
+        ValueError: a prompt missing (nothing plays); LookupError: no such call; Conflict: see
+        `_api_call`."""
+        rt, key, ch, leg = self._api_call(call_id, "played to")
+        play = self._api_items(leg, items, barge_in, lang)
+        tick = max(self.tick, rt.tick)
+        prompt = self._api_take(rt, tick, ch, key, leg, by)
+        self._api_start_play(rt, tick, ch, leg, prompt, play)
+        return ({"call_id": call_id, "items": [_item_name(i) for i in items], "barge_in": barge_in,
+                 "lang": play.lang}, self.media.take())
+
+    def api_collect(self, call_id: str, spec: CollectSpec, secret: bool, items: list[ivrmod.PlayItem],
+                    lang: str | None, by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """Collect digits from a caller with the IVR's collector and its termination conditions,
+        from outside a tick (the API); `items` (optional) play first, a key stops them. The
+        result comes later as ivr.input (menu "api", the value masked when `secret`). The
+        call leaves its IVR flow. ValueError, LookupError, Conflict: as `api_play`."""
+        rt, key, ch, leg = self._api_call(call_id, "collected from")
+        play = self._api_items(leg, items, spec.barge_in, lang) if items else None
+        tick = max(self.tick, rt.tick)
+        prompt = self._api_take(rt, tick, ch, key, leg, by)
+        prompt.secret = secret
+        now = rt.ms_at(tick)
+        prompt.collector = DigitCollector(spec, now)
+        if play is not None:
+            self._api_start_play(rt, tick, ch, leg, prompt, play)
+        else:
+            prompt.collector.prompt_done(now)     # nothing to say: the timers run now
+        self._api_arm(rt, tick, key, prompt)
+        return ({"call_id": call_id, "collecting": True, "max_digits": spec.max_digits, "secret": secret},
+                self.media.take())
+
+    def _api_arm(self, rt: BoardRuntime, tick: int, key: Key, prompt: ApiPrompt) -> None:
+        """The collector's timer, armed again only for an earlier deadline (as the IVR's)."""
+        deadline = prompt.collector.deadline if prompt.collector is not None else None
+        if deadline is None:
+            return
+        at = max(rt.tick_at(deadline), tick + 1)
+        if prompt.timer is None or at < prompt.timer:
+            prompt.timer = at
+            self.media.call_at(rt.index, at, key[1], ("api_collect", at))
+
+    def _api_prompt_done(self, rt: BoardRuntime, tick: int, ch: Channel, token: Any) -> None:
+        key = (rt.index, ch.chan)
+        prompt = self.api_prompts[key]
+        if prompt.play_id != token:
+            return
+        prompt.play_id = None
+        if prompt.collector is not None:
+            self._api_result(rt, tick, key, prompt, prompt.collector.prompt_done(self.now_ms(rt)))
+
+    def _api_digit(self, rt: BoardRuntime, tick: int, ch: Channel, digit: str) -> None:
+        key = (rt.index, ch.chan)
+        prompt = self.api_prompts[key]
+        col = prompt.collector
+        if col is None:
+            if prompt.play_id is not None and prompt.barge_in:
+                self._api_stop(rt, tick, key, prompt, "barge_in")
+            return
+        if col.complete:
+            return                   # the input is complete; it ends with the prompt
+        now = self.now_ms(rt)
+        res = col.feed(digit, now)
+        if col.barged_in and prompt.play_id is not None:
+            self._api_stop(rt, tick, key, prompt, "barge_in")
+            res = col.prompt_done(now) or res
+        self._api_result(rt, tick, key, prompt, res)
+
+    def _api_timer(self, rt: BoardRuntime, tick: int, ch: Channel, at: int) -> None:
+        key = (rt.index, ch.chan)
+        prompt = self.api_prompts.get(key)
+        if prompt is None or prompt.timer != at or prompt.collector is None:
+            return                   # a timer a later one replaced, or the collection ended
+        prompt.timer = None
+        self._api_result(rt, tick, key, prompt, prompt.collector.tick(self.now_ms(rt)))
+
+    def _api_result(self, rt: BoardRuntime, tick: int, key: Key, prompt: ApiPrompt,
+                    res: CollectResult | None) -> None:
+        """The collection ended (ivr.input with its reason) or goes on (its timer armed)."""
+        if res is None:
+            self._api_arm(rt, tick, key, prompt)
+            return
+        prompt.collector = None
+        if prompt.play_id is not None:
+            self._api_stop(rt, tick, key, prompt, "stopped")
+        leg = self.legs[key]
+        # masked as its call.digit events were (secret, or a [[pause_dtmf]] sequence covered a key)
+        secret = prompt.secret or (bool(res.digits) and MASK in leg.digits[-len(res.digits) - 1:])
+        self.bus.publish(tick, ServerEventKind.IVR_INPUT, chan=key[1], call_id=leg.call.call_id, menu="api",
+                         store=None, value=masked(res.digits) if secret else res.digits, masked=secret,
+                         reason=res.reason.value)
 
 def _item_name(item: Any) -> str:
     if isinstance(item, ivrmod.Prompt):

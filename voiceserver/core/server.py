@@ -471,7 +471,9 @@ class VoiceServer:
         """A call command of the network API: answer, hold, retrieve, record-pause, record-resume,
         record-start, record-stop, mute and unmute (`party`), bridge (`call`), unbridge, route
         (`queue`, or `agent` with an optional `queue`), transfer (`number`, `trunk`), ivr (`menu`
-        or `action`). LookupError: no such call; Conflict: not now."""
+        or `action`), play and collect (`prompts`, `say`, `lang`; play's `barge_in`, collect's
+        `spec` and `secret`). ValueError: a prompt missing or a bad collect spec; LookupError: no
+        such call; Conflict: not now."""
         if command in ("route", "transfer"):
             from voiceserver.ivr import flows
             self.catch_up_clock()
@@ -520,6 +522,19 @@ class VoiceServer:
             self.catch_up_clock()
             row, commands = (self.calls.bridge_calls(call_id, args["call"], by) if command == "bridge"
                              else self.calls.unbridge_calls(call_id, by))
+            self._apply(commands)
+            return row
+        if command in ("play", "collect"):
+            from voiceserver.ivr import flows
+            from voiceserver.ivr.collect import CollectSpec
+            items: list[flows.PlayItem] = [flows.Prompt(name) for name in args.get("prompts", ())]
+            items += [flows.Say(kind, value) for kind, value in args.get("say", ())]
+            self.catch_up_clock()
+            if command == "play":
+                row, commands = self.calls.api_play(call_id, items, args.get("barge_in", True), args.get("lang"), by)
+            else:
+                row, commands = self.calls.api_collect(call_id, CollectSpec(**args["spec"]), args.get("secret", False),
+                                                       items, args.get("lang"), by)
             self._apply(commands)
             return row
         raise LookupError(f"no call command {command!r}")
