@@ -267,6 +267,7 @@ class Acd:
         self.seized: set[ChannelRef] = set()              # lines we handed out and not yet released
         self.outcomes: dict[str, str] = {}             # call -> outcome (every call gets one)
         self.decisions: deque[dict[str, Any]] = deque(maxlen=journal)
+        self.all_busy: dict[str, bool] = {q: False for q in self.queues}   # as last published
         self._seq = 0
         self.t = t
 
@@ -1036,6 +1037,18 @@ class Acd:
                 prompts += ["expected_wait", *saynumber.say_duration_minutes(
                     int(round(est / 60_000)), lang)]
         return prompts
+
+    def all_busy_changes(self, t: int) -> list[dict[str, Any]]:
+        """The queues whose all-busy state changed since the last call (queue, busy, waiting):
+        the ACD link asks after each batch of commands, where agent states change."""
+        changed = []
+        for q in self.queues.values():
+            busy = q.all_busy(t, self.agents)
+            if busy != self.all_busy.get(q.name, False):
+                self.all_busy[q.name] = busy
+                waiting = sum(1 for c in q.calls if c.state in ("waiting", "ringing"))   # not yet answered
+                changed.append({"queue": q.name, "busy": busy, "waiting": waiting})
+        return changed
 
     # -- views -------------------------------------------------------------
     def queue_rows(self, t: int | None = None, recent: int = 5) -> list[dict[str, Any]]:

@@ -436,6 +436,8 @@ class AcdLink:
                 ch.hangup(tick, f"acd: {cmd.reason}")
                 s.settle(s.boards[key[0]], tick, {key[1]})
             # Voicemail is informational: RecordStart follows the greeting.
+        for change in self.acd.all_busy_changes(self.now()):   # agent states change in batches like this
+            s.bus.publish(tick, ServerEventKind.ACD_ALL_BUSY, **change)
         self._arm(tick)
 
     def rearm(self, tick: int) -> None:

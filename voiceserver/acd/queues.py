@@ -208,6 +208,13 @@ class Queue:
         return sum(1 for m in self.spec.members
                    if m.agent in agents and agents[m.agent].state.value != "logged_out")
 
+    def all_busy(self, t: int, agents: Mapping[str, Agent]) -> bool:
+        """Staffed but nobody free: at least one member logged in, and none can be rung now
+        (each is on a call, ringing, in wrap-up, not ready, or its line is down) -- the
+        wallboard's "all agents busy". A queue nobody is logged in to is unstaffed, not busy."""
+        return self.logged_in(agents) > 0 and not any(
+            m.agent in agents and agents[m.agent].unavailable(t) is None for m in self.spec.members)
+
     def skill_of(self, agent: Agent) -> int | None:
         """The agent's level in the queue's skill; None if below the minimum."""
         if self.spec.skill is None:
@@ -285,6 +292,7 @@ class Queue:
             "logged_in": self.logged_in(agents),
             "ready": sum(1 for m in s.members if m.agent in agents
                          and agents[m.agent].unavailable(t) is None),
+            "all_busy": self.all_busy(t, agents),
             "stats": dict(self.stats),
             "asa_ms": (self.wait_total_ms // answered) if answered else None,
             "longest_wait_ms": max((c.wait_ms(t) for c in self.calls), default=0),

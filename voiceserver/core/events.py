@@ -26,6 +26,7 @@ class ServerEventKind(StrEnum):
     A StrEnum so that an event's kind is still its plain name in JSON, logs and
     comparisons, while a misspelt kind fails where it is published."""
     ACD_AGENT = "acd.agent"
+    ACD_ALL_BUSY = "acd.all_busy"
     ACD_CALL_ENDED = "acd.call_ended"
     ACD_DECISION = "acd.decision"
     ACD_ERROR = "acd.error"
@@ -125,6 +126,7 @@ class ServerEventKind(StrEnum):
 # a JSON Schema of each (served by the network API).
 EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.ACD_AGENT: ('agent', 'pending_logout', 'state', 'why'),
+    ServerEventKind.ACD_ALL_BUSY: ('busy', 'queue', 'waiting'),
     ServerEventKind.ACD_CALL_ENDED: ('agent', 'agent_state', 'talk_ms'),
     ServerEventKind.ACD_DECISION: ('chosen', 'hunt', 'mode', 'order', 'position', 'priority', 'queue', 'skipped',
                                    'strategy', 't', 'tiebreak', 'wait_ms'),
