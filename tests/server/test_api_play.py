@@ -157,3 +157,15 @@ def test_after_the_api_the_ivr_and_a_route_take_the_call_again(card):
     card.apply(card.ctl.take_from_ivr(call_id, Queue("service"), BY))
     assert card.events(K.CALL_QUEUE)[-1]["queue"] == "service"
     assert (0, 0) not in card.ctl.api_prompts
+
+
+def test_a_route_to_an_agent_refused_leaves_the_apis_play_playing(card):
+    call_id = answered(card)
+    card.apply(card.ctl.api_play(call_id, [Prompt("goodbye")], True, None, BY))
+    with pytest.raises(LookupError):
+        card.ctl.route_to_agent(call_id, "nobody", None, BY)
+    assert 0 in card.playing and (0, 0) in card.ctl.api_prompts
+    card.apply(card.ctl.route_to_agent(call_id, "chen", None, BY))
+    assert card.events(K.CALL_PLAY_DONE)[-1]["how"] == "stopped"
+    assert card.events(K.CALL_QUEUE)[-1]["queue"] == "service"
+    assert (0, 0) not in card.ctl.api_prompts

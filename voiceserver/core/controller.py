@@ -842,6 +842,7 @@ class CallController:
         tick = max(self.tick, rt.tick)
         if isinstance(to, ivrmod.Queue):
             self.acd.decided[call_id] = None    # decided here: no route.request for it
+        self._api_release(rt, tick, (rt.index, ch.chan))   # under the API's control: its play or collect ends
         left = ivr.leave(rt.ms_at(tick), by) if not ivr.done else []
         self._ivr_commands(rt, tick, ch, leg, [*left, to])
         row: dict[str, Any] = ({"call_id": call_id, "queue": to.name} if isinstance(to, ivrmod.Queue)
@@ -907,7 +908,9 @@ class CallController:
             raise LookupError(f"no queue {home!r} (queues: {', '.join(sorted(link.acd.queues))})")
         tick = max(self.tick, rt.tick)
         link.decided[call_id] = agent          # the IVR's queue action below rings the agent
-        self._ivr_commands(rt, tick, ch, leg, [*ivr.leave(rt.ms_at(tick), by), ivrmod.Queue(home)])
+        self._api_release(rt, tick, (rt.index, ch.chan))   # under the API's control: its play or collect ends
+        left = ivr.leave(rt.ms_at(tick), by) if not ivr.done else []
+        self._ivr_commands(rt, tick, ch, leg, [*left, ivrmod.Queue(home)])
         return {"call_id": call_id, "agent": agent, "queue": home}, self.media.take()
 
     # -- supervisors: listen, whisper, barge in, intercept -------------------
@@ -1197,8 +1200,9 @@ class CallController:
         return {"call_id": con.call_id, "party": con.party, "phone": key[1], "state": state}
 
     def _caller_in_ivr(self, call_id: str, doing: str) -> tuple[BoardRuntime, FxoTrunk, Leg, ivrmod.IvrCall]:
-        """The trunk, leg and IVR of a caller in the IVR now. LookupError: no such call;
-        Conflict: it has left the IVR (queued, with an agent or transferred)."""
+        """The trunk, leg and IVR of a caller in the IVR now, or under the API's control (its
+        play or collect: its IVR is done). LookupError: no such call; Conflict: it has left the
+        IVR (queued, with an agent or transferred)."""
         for rt in self.boards:
             for chan, ch in rt.channels.items():
                 leg = self.legs.get((rt.index, chan))
@@ -1208,11 +1212,9 @@ class CallController:
                 if (not api and (leg.ivr is None or leg.ivr.done)) or self.acd.knows(call_id):
                     raise Conflict(f"call {call_id} is not in the IVR (queued, with an agent or "
                                    f"transferred): it cannot be {doing} now")
-                if api:     # the API's play or collect ends; the IVR (a new one for a jump) takes over
-                    self._api_release(rt, max(self.tick, rt.tick), (rt.index, chan))
-                    if leg.ivr is None:    # an originated call: no IVR ran, none to leave
-                        leg.ivr = ivrmod.IvrCall(self.cfg.ivr, start=ivrmod.HangupAction())
-                        leg.ivr.done = True
+                if api and leg.ivr is None:    # an originated call: no IVR ran, none to leave
+                    leg.ivr = ivrmod.IvrCall(self.cfg.ivr, start=ivrmod.HangupAction())
+                    leg.ivr.done = True
                 assert leg.ivr is not None
                 return rt, ch, leg, leg.ivr
         raise LookupError(f"no call {call_id!r} in progress")
@@ -1230,6 +1232,7 @@ class CallController:
         to: ivrmod.Action = ivrmod.SubmenuAction(menu) if menu is not None else ivrmod.RefAction(str(action))
         rt, ch, leg, call_ivr = self._caller_in_ivr(call_id, "sent to a menu")
         tick = max(self.tick, rt.tick)
+        self._api_release(rt, tick, (rt.index, ch.chan))   # under the API's control: its play or collect ends
         if call_ivr.done:   # under the API's control (play, collect): the IVR starts again there
             leg.ivr = call_ivr = ivrmod.IvrCall(self.cfg.ivr, start=to, lang=call_ivr.lang)
             call_ivr.secret_menus |= pause_menus(self._pause_rules())
