@@ -350,8 +350,15 @@ def test_voice_server_rides_out_a_span_alarm_on_dahdi(tmp_path, name):
         blocked_at = {s[0] for s in e1 if s[3] == "blocked"}
         unblocked_at = {s[0] for s in e1 if s[3] == "idle"}
         assert len(blocked_at) == len(unblocked_at) == 1         # the whole span at once
-        # from 1.0 s to 2.5 s of simulated time: 75 ticks of 20 ms (give or take the card's latency)
-        assert abs(unblocked_at.pop() - blocked_at.pop() - 75) <= 3, run["states"]
+        # from 1.0 s to 2.5 s of simulated time: 75 ticks of 20 ms (give or take the card's latency).
+        # A server that opened the board after 1.0 s (a loaded machine: the card does not wait
+        # for a program that has not read yet) finds the LOS there at its tick 0 and sees the
+        # clear fewer than 75 ticks later.
+        blocked, unblocked = blocked_at.pop(), unblocked_at.pop()
+        if blocked == 0:
+            assert 0 < unblocked <= 75 + 3, run["states"]
+        else:
+            assert abs(unblocked - blocked - 75) <= 3, run["states"]
         assert run["records"] == [[0, "1"]]                      # the analog call after it
         assert all(s[1] == 0 for s in run["states"] if s[1] < 4)
     assert [a[1:] for a in on_dahdi["alarms"]] == [a[1:] for a in on_sim["alarms"]] == [
