@@ -34,7 +34,31 @@ TPS = 50                     # ticks per second at the 160-sample block
 START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
-class Card:
+class EngineSide:
+    """What the engine keeps of a controller's commands, in every harness: the timers it
+    started (in order) and the prompt list each channel plays."""
+
+    def __init__(self) -> None:
+        self.timers: list[tuple[int, int, int, Any]] = []
+        self.playing: dict[int, Any] = {}          # chan -> the token of the prompts it plays
+        self._n = 0
+
+    def keep(self, cmd: media.MediaCommand) -> bool:
+        """Keep a timer or note a prompt started or stopped; False: not the engine's part."""
+        match cmd:
+            case media.StartTimer(_, at, chan, token):
+                self._n += 1
+                heapq.heappush(self.timers, (at, self._n, chan, token))
+            case media.Play(_, chan, _, token):
+                self.playing[chan] = token
+            case media.StopPlay(_, chan):
+                self.playing.pop(chan, None)
+            case _:
+                return False
+        return True
+
+
+class Card(EngineSide):
     """The card and the engine around one controller: the test's side of the interface."""
 
     def __init__(self, library: Any, config: Path = CONFIGS / "server-acd.toml") -> None:
@@ -62,11 +86,9 @@ class Card:
         self.ctl.acd = AcdLink(self.ctl, settings.build(
             cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
             normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+        super().__init__()
         self.tick = 0
-        self.timers: list[tuple[int, int, int, Any]] = []
-        self.playing: dict[int, Any] = {}          # chan -> the token of the prompts it plays
         self.commands: list[media.MediaCommand] = []
-        self._n = 0
 
     # -- the engine's side ---------------------------------------------------
     def feed(self, *events: Any) -> list[media.MediaCommand]:
@@ -76,14 +98,7 @@ class Card:
     def take(self, out: list[media.MediaCommand]) -> list[media.MediaCommand]:
         """The engine's side of commands: timers kept, prompts playing noted."""
         for cmd in out:
-            match cmd:
-                case media.StartTimer(_, at, chan, token):
-                    self._n += 1
-                    heapq.heappush(self.timers, (at, self._n, chan, token))
-                case media.Play(_, chan, _, token):
-                    self.playing[chan] = token
-                case media.StopPlay(_, chan):
-                    self.playing.pop(chan, None)
+            self.keep(cmd)
         self.commands += out
         return out
 

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from controllerkit import EngineSide
 
 from boarddrv import Event, EventKind
 from voiceserver.acd.link import AcdLink, default_settings
@@ -231,10 +232,11 @@ class FarIncoming:
                     self.state = "answered"
 
 
-class Harness:
+class Harness(EngineSide):
     """The card, the engine's R2 media part and the timers around one controller."""
 
     def __init__(self, library: Any, config: Path = CONFIGS / "server-r2.toml", nchan: int = 8) -> None:
+        super().__init__()
         cfg = load_config(config, library=library)
         from dsp.mix import AudioBank
         bank = AudioBank()
@@ -268,22 +270,14 @@ class Harness:
         self.r2 = R2Media(self.nchan)
         self.far: dict[int, Any] = {}
         self.tick = 0
-        self.timers: list[tuple[int, int, int, Any]] = []
-        self.playing: dict[int, Any] = {}
         self.cas_out: dict[int, list[int]] = {}       # chan -> bits the host sent, in order
         self._pending: list[Any] = []
-        self._n = 0
 
     def apply(self, out: list[media.MediaCommand]) -> None:
         for cmd in out:
+            if self.keep(cmd):
+                continue
             match cmd:
-                case media.StartTimer(_, at, chan, token):
-                    self._n += 1
-                    heapq.heappush(self.timers, (at, self._n, chan, token))
-                case media.Play(_, chan, _, token):
-                    self.playing[chan] = token
-                case media.StopPlay(_, chan):
-                    self.playing.pop(chan, None)
                 case media.MfListen(_, chan, forward):
                     self.r2.listen(chan, forward)
                 case media.MfSend(_, chan, signal, forward):

@@ -20,10 +20,6 @@ from voiceserver.core.runtime import Conflict
 BY = "network API (acd)"
 
 
-def apply(card: Card, answer: tuple) -> dict:
-    return card.apply(answer)
-
-
 def call_on(card: Card, chan: int) -> str:
     return card.ctl.legs[(0, chan)].call.call_id
 
@@ -32,16 +28,16 @@ def call_on(card: Card, chan: int) -> str:
 def test_mute_the_agent_then_the_caller_in_the_engines_rows_and_unmute_bridges_again(card):
     to_agent(card)                               # caller on 0, agent chen on phone 5
     cid = call_on(card, 0)
-    row = apply(card, card.ctl.mute(cid, "agent", True, BY))
+    row = card.apply(card.ctl.mute(cid, "agent", True, BY))
     assert row == {"call_id": cid, "party": "agent", "muted": True, "changed": True, "muted_parties": ["agent"]}
     assert card.commands[-1] == media.Mix(0, ((0, ()), (5, (0,))))      # the caller hears nobody
-    again = apply(card, card.ctl.mute(cid, "agent", True, BY))
+    again = card.apply(card.ctl.mute(cid, "agent", True, BY))
     assert again["changed"] is False
-    apply(card, card.ctl.mute(cid, "caller", True, BY))
+    card.apply(card.ctl.mute(cid, "caller", True, BY))
     assert card.commands[-1] == media.Mix(0, ((0, ()), (5, ())))
-    apply(card, card.ctl.mute(cid, "agent", False, BY))
+    card.apply(card.ctl.mute(cid, "agent", False, BY))
     assert card.commands[-1] == media.Mix(0, ((0, (5,)), (5, ())))      # the agent does not hear the caller
-    apply(card, card.ctl.mute(cid, "caller", False, BY))
+    card.apply(card.ctl.mute(cid, "caller", False, BY))
     assert card.commands[-1] == media.Bridge(0, 0, 5)                     # nobody muted: a plain bridge
     events = card.events(K.CALL_MUTE)
     assert [(e["party"], e["muted"]) for e in events] == [("agent", True), ("caller", True), ("agent", False),
@@ -53,7 +49,7 @@ def test_mute_the_agent_then_the_caller_in_the_engines_rows_and_unmute_bridges_a
 def test_a_muted_call_stays_muted_across_hold_and_the_mute_ends_with_the_call(card):
     to_agent(card)
     cid = call_on(card, 0)
-    apply(card, card.ctl.mute(cid, "agent", True, BY))
+    card.apply(card.ctl.mute(cid, "agent", True, BY))
     card.board(EventKind.FLASH, 5)               # hold
     with pytest.raises(Conflict, match="on hold"):
         card.ctl.mute(cid, "caller", True, BY)
@@ -82,7 +78,7 @@ def test_two_callers_in_the_ivr_bridged_hear_each_other_and_each_keeps_its_ivr(c
     card.ring_in(0)
     card.ring_in(1)
     a, b = call_on(card, 0), call_on(card, 1)
-    row = apply(card, card.ctl.bridge_calls(a, b, BY))
+    row = card.apply(card.ctl.bridge_calls(a, b, BY))
     assert row == {"call_id": a, "other": b, "state": "joined"}
     assert card.commands[-1] == media.Mix(0, ((0, (1,)), (1, (0,))))
     joins = card.events(K.CALL_JOIN)
@@ -92,7 +88,7 @@ def test_two_callers_in_the_ivr_bridged_hear_each_other_and_each_keeps_its_ivr(c
         card.ctl.bridge_calls(b, a, BY)
     card.prompt_done(0)                          # a's IVR goes on: the main menu's greeting
     assert card.ctl.legs[(0, 0)].ivr is not None and not card.ctl.legs[(0, 0)].ivr.done
-    row = apply(card, card.ctl.unbridge_calls(b, BY))
+    row = card.apply(card.ctl.unbridge_calls(b, BY))
     assert row == {"call_id": b, "other": a, "state": "separated"}
     assert card.commands[-1] == media.Mix(0, ((1, ()), (0, ())))
     assert [e["state"] for e in card.events(K.CALL_JOIN)][2:] == ["separated", "separated"]
@@ -105,7 +101,7 @@ def test_a_hang_up_separates_bridged_calls_and_the_other_goes_on(card):
     card.ring_in(0)
     card.ring_in(1)
     a, b = call_on(card, 0), call_on(card, 1)
-    apply(card, card.ctl.bridge_calls(a, b, BY))
+    card.apply(card.ctl.bridge_calls(a, b, BY))
     card.board(EventKind.LOOP_DROP, 0)
     card.run(1.0)
     assert [e["state"] for e in card.events(K.CALL_JOIN)][2:] == ["ended", "ended"]
@@ -142,7 +138,7 @@ def answer_out(card: Card, chan: int) -> None:
 
 
 def test_originate_then_ivr_dials_and_the_answered_party_is_in_that_menu(card):
-    row = apply(card, card.ctl.originate("pstn", "13900001111", {"ivr": "account"}, BY))
+    row = card.apply(card.ctl.originate("pstn", "13900001111", {"ivr": "account"}, BY))
     assert row["trunk"] == "pstn" and row["number"] == "13900001111" and row["then"] == {"ivr": "account"}
     assert row["line"] == "hotline:0"                  # the group's hunt: the first free line
     chan = dial_out(card, row)
@@ -160,7 +156,7 @@ def test_originate_then_ivr_dials_and_the_answered_party_is_in_that_menu(card):
 
 
 def test_originate_busy_fails_with_its_cause_in_the_event_and_the_call_record(card):
-    row = apply(card, card.ctl.originate("pstn", "13900001111", {}, BY))
+    row = card.apply(card.ctl.originate("pstn", "13900001111", {}, BY))
     chan = dial_out(card, row)
     card.tick += 1
     card.feed(ToneEvent(chan, "busy", card.tick * 160, None))
@@ -173,7 +169,7 @@ def test_originate_busy_fails_with_its_cause_in_the_event_and_the_call_record(ca
 
 
 def test_originate_no_answer_is_the_trunks_timer(card):
-    row = apply(card, card.ctl.originate("pstn", "13900001111", {}, BY))
+    row = card.apply(card.ctl.originate("pstn", "13900001111", {}, BY))
     dial_out(card, row)
     card.run(61.0)
     failed = card.events(K.CALL_ORIGINATE)[-1]
@@ -181,7 +177,7 @@ def test_originate_no_answer_is_the_trunks_timer(card):
 
 
 def test_originate_then_agent_rings_its_phone_and_bridges_it_once_answered(card):
-    row = apply(card, card.ctl.originate("pstn", "13900001111", {"agent": "chen"}, BY))
+    row = card.apply(card.ctl.originate("pstn", "13900001111", {"agent": "chen"}, BY))
     chan = dial_out(card, row)
     answer_out(card, chan)
     assert media.BoardControl(0, "ring", (5, True)) in card.commands
@@ -190,7 +186,7 @@ def test_originate_then_agent_rings_its_phone_and_bridges_it_once_answered(card)
     assert media.Bridge(0, chan, 5) in card.commands
     assert [e["state"] for e in card.events(K.CALL_ORIGINATE)] == ["dialing", "answered", "connected"]
     cid = row["call_id"]
-    apply(card, card.ctl.mute(cid, "agent", True, BY))        # an agent call like any: mute works
+    card.apply(card.ctl.mute(cid, "agent", True, BY))        # an agent call like any: mute works
     assert card.commands[-1] == media.Mix(0, ((chan, ()), (5, (chan,))))
     card.board(EventKind.HOOK_ON, 5)                          # the agent hangs up: the call ends
     card.run(2.0)
@@ -201,7 +197,7 @@ def test_originate_then_agent_rings_its_phone_and_bridges_it_once_answered(card)
 def test_originate_then_call_bridges_with_a_caller_and_ends_with_it(card):
     card.ring_in(0)
     caller = call_on(card, 0)
-    row = apply(card, card.ctl.originate("pstn", "13900001111", {"call": caller}, BY))
+    row = card.apply(card.ctl.originate("pstn", "13900001111", {"call": caller}, BY))
     assert row["line"] == "hotline:1"
     chan = dial_out(card, row)
     answer_out(card, chan)
@@ -222,7 +218,7 @@ def test_originate_refuses_unknown_targets_and_409_when_no_line_is_free(card):
         card.ctl.originate("pstn", "1", {"agent": "ghost"}, BY)
     with pytest.raises(LookupError, match="no call 'nope'"):
         card.ctl.originate("pstn", "1", {"call": "nope"}, BY)
-    lines = [apply(card, card.ctl.originate("pstn", f"1{n}", {}, BY))["line"] for n in range(4)]
+    lines = [card.apply(card.ctl.originate("pstn", f"1{n}", {}, BY))["line"] for n in range(4)]
     assert lines == [f"hotline:{n}" for n in range(4)]
     with pytest.raises(Conflict, match="no free line in trunk group pstn"):
         card.ctl.originate("pstn", "15", {}, BY)
@@ -264,7 +260,7 @@ def test_a_call_on_an_answer_api_line_rings_until_the_api_answers_it(prompt_libr
     waiting, = card.events(K.CALL_API_ANSWER)
     cid = waiting["call_id"]
     assert waiting["state"] == "waiting" and waiting["fallback_ms"] == 30_000
-    row = apply(card, card.ctl.answer_call(cid, BY))
+    row = card.apply(card.ctl.answer_call(cid, BY))
     assert row == {"call_id": cid, "answered": True}
     assert media.BoardControl(0, "hook", (0, "offhook")) in card.commands
     assert card.rt.channels[0].state is State.CONNECTED and card.sent(media.Play, chan=0), "its IVR's welcome"

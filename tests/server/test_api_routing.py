@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import heapq
 from pathlib import Path
 from typing import Any
 
@@ -52,29 +51,15 @@ def rings(card: Card, phone: int) -> bool:
     return media.BoardControl(0, "ring", (phone, True)) in card.commands
 
 
-def absorb(card: Card, cmds: list[media.MediaCommand]) -> None:
-    """Commands the controller returned between ticks (an API command), as the engine takes them."""
-    for cmd in cmds:
-        match cmd:
-            case media.StartTimer(_, at, chan, token):
-                card._n += 1
-                heapq.heappush(card.timers, (at, card._n, chan, token))
-            case media.Play(_, chan, _, token):
-                card.playing[chan] = token
-            case media.StopPlay(_, chan):
-                card.playing.pop(chan, None)
-    card.commands += cmds
-
-
 def routed(card: Card, call_id: str, to: flows.Queue | flows.Transfer) -> dict:
     row, cmds = card.ctl.take_from_ivr(call_id, to, BY)
-    absorb(card, cmds)
+    card.take(cmds)
     return row
 
 
 def to_agent(card: Card, call_id: str, agent: str, queue: str | None = None) -> dict:
     row, cmds = card.ctl.route_to_agent(call_id, agent, queue, BY)
-    absorb(card, cmds)
+    card.take(cmds)
     return row
 
 
