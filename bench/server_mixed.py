@@ -379,7 +379,7 @@ async def _measure(server, seconds: float, warmup: float, hwsim_pid: int,
         "hwsim_cpu_seconds": round(h1 - h0, 3),
         "_events": events[0], "_window": window,
         "threads_cpu_seconds": {k: round(v - threads0.get(k, 0.0), 3) for k, v in sorted(threads1.items())},
-        "controller_cpu_seconds": round(meter.controller - meter.sinks, 3),
+        "controller_cpu_seconds": round(meter.controller, 3),
         "bus_sinks_cpu_seconds": round(meter.sinks, 3),
     }
     if prof is not None:
@@ -406,23 +406,22 @@ class ControllerMeter:
         self._handle = calls.handle
 
         def handle(index: int, tick: int, events: list) -> list:
-            t0 = time.thread_time()
+            t0, sinks0 = time.thread_time(), self.sinks
             try:
                 return self._handle(index, tick, events)
             finally:
-                self.controller += time.thread_time() - t0
+                self.controller += time.thread_time() - t0 - (self.sinks - sinks0)
         calls.handle = handle
-        self._subscribers = server.bus._subscribers
-        server.bus._subscribers = tuple(self._sink(fn) for fn in self._subscribers)
+        self._subscribers = subscribers = server.bus._subscribers
 
-    def _sink(self, fn):
-        def sink(ev) -> None:
+        def sinks(ev) -> None:          # one bracket around them all: half the clock reads
             t0 = time.thread_time()
             try:
-                fn(ev)
+                for fn in subscribers:
+                    fn(ev)
             finally:
                 self.sinks += time.thread_time() - t0
-        return sink
+        server.bus._subscribers = (sinks,)
 
     def remove(self) -> None:
         self.server.calls.__dict__.pop("handle", None)
