@@ -60,9 +60,12 @@ def serve(cfg: Path, log: Path) -> subprocess.Popen:
 
 
 def events(log: Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """The server's events (of `kind`), from its log (serve logs every event as JSON)."""
+    """The server's events (of `kind`), from its log (serve logs every event as JSON).
+
+    Only whole lines: the server may be writing the last one as we read (or a kill -9
+    cut it), and a torn line is no event yet."""
     out = []
-    for line in log.read_text().splitlines():
+    for line in log.read_text().split("\n")[:-1]:
         if " event {" in line:
             ev = json.loads(line.split(" event ", 1)[1])
             if kind is None or ev["kind"] == kind:

@@ -698,6 +698,8 @@ class Acd:
         self.t = t
         if state not in ("idle", "busy", "alarm", "blocked"):
             raise ValueError(f"line state {state!r}: idle, busy, alarm or blocked")
+        if self.lines.get(line, "idle") == state:   # ringing -> answered -> hung up: still busy
+            return []
         self.lines[line] = state
         return self._dispatch(t, [])
 

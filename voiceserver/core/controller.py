@@ -120,6 +120,8 @@ class ApiPrompt:
 # Channel timers that notice the far end left (the ringing stopped: the caller gave up; an R2 line
 # signal held long enough: cleared back or forward): a call they end was ended by that side.
 FAR_END_TIMERS = (("ring_gone",), ("persistence",))
+# The line states in which caller ID can come (the FSK demodulator runs only then).
+CALLERID_STATES = frozenset({State.IDLE.value, State.RINGING.value})
 
 
 class CallController:
@@ -493,8 +495,9 @@ class CallController:
         if keys is None:
             keys = leg.call.data["secret_keys"] = SecretKeys(self._pause_rules())
         ivr_secret = leg.ivr is not None and leg.ivr.secret_input
-        api = next((p for k, p in self.api_prompts.items() if self.legs.get(k) is leg), None)
-        ivr_secret = ivr_secret or (api is not None and api.secret and api.collector is not None)
+        if self.api_prompts:
+            api = next((p for k, p in self.api_prompts.items() if self.legs.get(k) is leg), None)
+            ivr_secret = ivr_secret or (api is not None and api.secret and api.collector is not None)
         return keys.key(digit, self.now_ms(rt), ivr_secret=ivr_secret)
 
     def _feature(self, rt: BoardRuntime, tick: int, ch: FxsPhone, action: str) -> None:
@@ -568,8 +571,8 @@ class CallController:
         if kind == ServerEventKind.CHANNEL_STATE and ch.chan in rt.callerid_chans:
             # The FSK demodulator is the engine's dearest detector: run it only
             # where caller ID can come (idle: DTMF before the first ring; ringing).
-            listen = data.get("new") in (State.IDLE.value, State.RINGING.value)
-            if listen != (data.get("old") in (State.IDLE.value, State.RINGING.value)):
+            listen = data.get("new") in CALLERID_STATES
+            if listen != (data.get("old") in CALLERID_STATES):
                 self.media.arm_callerid(rt.index, ch.chan, listen)
         if kind == ServerEventKind.CALL_START and isinstance(ch, FxoTrunk) and ch.call is not None:
             self.legs.setdefault(key, Leg(ch.call))  # every trunk call gets a record

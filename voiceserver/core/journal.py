@@ -199,7 +199,7 @@ class EventJournal:
             self._ahead = self.reserved + RESERVE      # the writer commits it with its next rows
             self._queue.put(self._ahead)
         self.last_seq = ev.seq
-        self._rows.append((ev.seq, ev.time or utc_now(), ev.kind.value, ev.call_id, ev.chan, ev.json))
+        self._rows.append((ev.seq, ev.time or utc_now(), ev.kind, ev.call_id, ev.chan, ev.json))   # a StrEnum: its text
         if len(self._rows) == 1:
             flush_soon(self.flush)
 
