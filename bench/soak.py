@@ -348,12 +348,19 @@ class HwsimBoard:
         self.runs = 0
         self.offset = 0.0             # simulated s done by the processes before this one
         self.reports: list[dict[str, Any]] = []
+        self.started: set[str] = set()   # caller numbers an earlier process started (its report)
         self.held = False             # SIGSTOPped: ahead of the other board (pace)
         self._observer: Any = None
         (work / f"{board.key}.toml").write_text(board.config)
 
     def start(self) -> None:
-        """A new hwsim process, starting where the last one stopped (simulated time)."""
+        """A new hwsim process, starting where the last one stopped (simulated time), with
+        the callers still to come: those after `offset` that no earlier process started.
+
+        hwsim starts a caller at the tick nearest its `at`, so the last tick of a
+        process (the one `offset` ends at) may already have rung a caller whose `at`
+        is up to half a tick after `offset`: that caller rang there (its report has
+        it, cut by the stop) and must not ring again as a new offer here."""
         self.runs += 1
         n = self.runs
         name = self.board.name
@@ -362,7 +369,8 @@ class HwsimBoard:
         if self.agents:
             lines.append(f'[[agent]]\nphones = "{name}:4-7"\nanswer_after = 2.0\nhangup_after = 40.0\n'
                          f'script = [{{ after = 1.0, play = "{SPEECH}" }}]\n')
-        lines += [c.toml(name, c.at - self.offset) for c in self.callers if c.at > self.offset]
+        lines += [c.toml(name, c.at - self.offset) for c in self.callers
+                  if c.at > self.offset and c.number not in self.started]
         scen = self.work / f"{self.board.key}-scenario{n}.toml"
         scen.write_text("\n".join(lines))
         self.report_dir = self.work / f"{self.board.key}-report{n}"
@@ -420,6 +428,8 @@ class HwsimBoard:
             "calls": [], "ticks": {}, "errors": [f"no report (exit {self.proc.returncode})"]}
         report["run"] = self.runs
         report["offset"] = self.offset
+        self.started.update(c["number"] for c in report["calls"]
+                            if c.get("direction") == "in" and c.get("number"))
         self.offset += report["ticks"].get(self.board.name, 0) * 160 / 8000.0
         self.reports.append(report)
         return report
