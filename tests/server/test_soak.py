@@ -127,6 +127,49 @@ def test_a_board_restart_does_not_offer_again_a_caller_its_last_tick_rang(tmp_pa
         hw.kill()
 
 
+def _offer(board: str, chan: int, number: str, at: float) -> dict:
+    """An hwsim record of an offered inbound call (the fields `match_offered` reads)."""
+    return {"board": board, "channel": chan, "number": number, "offered": at}
+
+
+def _row(call_id: str, board: str, chan: int, caller: str | None, start: str) -> dict:
+    return {"call_id": call_id, "board": board, "channel": chan, "caller": caller, "start": start}
+
+
+HW = {"e1site_soakT": "e1site"}
+
+
+def test_a_caller_offered_twice_needs_two_rows():
+    """The CI failure's shape: B rang on channel 5 at the reset's last tick (its row has no
+    caller ID: cut before the FSK) and again after it on channel 7 (its number); A was cut
+    the same way on channel 15. Two offers of B, two rows: all paired, no stray (the check
+    keyed on the number alone left B's first row stray). And B offered twice with one row
+    is a call missing (the number alone counted it present)."""
+    offered = [_offer("e1site_soakT", 15, "A", 268.9), _offer("e1site_soakT", 5, "B", 270.8),
+               _offer("e1site_soakT", 7, "B", 271.0)]
+    rows = [_row("vm-2-000236", "e1site", 15, None, "00:04:28.86"),
+            _row("vm-2-000237", "e1site", 5, None, "00:04:30.80"),
+            _row("vm-2-000240", "e1site", 7, "B", "00:04:31.00")]
+    m = soak.match_offered(offered, rows, HW)
+    assert (m.missing, m.dups, m.stray, m.without_caller_id) == ([], {}, [], 2)
+
+    m = soak.match_offered(offered, [rows[0], rows[2]], HW)
+    assert [(c["number"], c["channel"]) for c in m.missing] == [("B", 5)]
+    assert (m.stray, m.without_caller_id) == ([], 1)
+
+
+def test_a_row_without_caller_id_pairs_only_on_its_own_line_and_a_second_row_is_a_duplicate():
+    offered = [_offer("e1site_soakT", 3, "C", 10.0), _offer("e1site_soakT", 4, "D", 11.0)]
+    rows = [_row("x-1", "e1site", 9, None, "00:00:10"),              # another line: no pair
+            _row("x-2", "e1site", 4, "D", "00:00:11"), _row("x-3", "e1site", 4, "D", "00:00:40"),
+            _row("x-4", "e1site", 2, "E", "00:00:12")]               # a number nobody offered
+    m = soak.match_offered(offered, rows, HW)
+    assert [c["number"] for c in m.missing] == ["C"]
+    assert list(m.dups) == ["D"] and len(m.dups["D"]) == 2
+    assert sorted(r["call_id"] for r in m.stray) == ["x-1", "x-4"]
+    assert m.without_caller_id == 0
+
+
 # ---------------------------------------------------------------- the soak
 @soak_test
 def test_every_fault_ran_once_under_load(result):
