@@ -348,12 +348,19 @@ class HwsimBoard:
         self.runs = 0
         self.offset = 0.0             # simulated s done by the processes before this one
         self.reports: list[dict[str, Any]] = []
+        self.started: set[str] = set()   # caller numbers an earlier process started (its report)
         self.held = False             # SIGSTOPped: ahead of the other board (pace)
         self._observer: Any = None
         (work / f"{board.key}.toml").write_text(board.config)
 
     def start(self) -> None:
-        """A new hwsim process, starting where the last one stopped (simulated time)."""
+        """A new hwsim process, starting where the last one stopped (simulated time), with
+        the callers still to come: those after `offset` that no earlier process started.
+
+        hwsim starts a caller at the tick nearest its `at`, so the last tick of a
+        process (the one `offset` ends at) may already have rung a caller whose `at`
+        is up to half a tick after `offset`: that caller rang there (its report has
+        it, cut by the stop) and must not ring again as a new offer here."""
         self.runs += 1
         n = self.runs
         name = self.board.name
@@ -362,7 +369,8 @@ class HwsimBoard:
         if self.agents:
             lines.append(f'[[agent]]\nphones = "{name}:4-7"\nanswer_after = 2.0\nhangup_after = 40.0\n'
                          f'script = [{{ after = 1.0, play = "{SPEECH}" }}]\n')
-        lines += [c.toml(name, c.at - self.offset) for c in self.callers if c.at > self.offset]
+        lines += [c.toml(name, c.at - self.offset) for c in self.callers
+                  if c.at > self.offset and c.number not in self.started]
         scen = self.work / f"{self.board.key}-scenario{n}.toml"
         scen.write_text("\n".join(lines))
         self.report_dir = self.work / f"{self.board.key}-report{n}"
@@ -420,6 +428,8 @@ class HwsimBoard:
             "calls": [], "ticks": {}, "errors": [f"no report (exit {self.proc.returncode})"]}
         report["run"] = self.runs
         report["offset"] = self.offset
+        self.started.update(c["number"] for c in report["calls"]
+                            if c.get("direction") == "in" and c.get("number"))
         self.offset += report["ticks"].get(self.board.name, 0) * 160 / 8000.0
         self.reports.append(report)
         return report
@@ -870,6 +880,61 @@ def _server_calls(logs: list[Path]) -> dict[str, list[tuple[int, str]]]:
     return out
 
 
+@dataclass
+class CallMatch:
+    """How the offered calls (hwsim's records) pair with the call rows (`match_offered`)."""
+    missing: list[dict]             # offered calls without a row
+    dups: dict[str, list[dict]]     # caller number -> its rows, when it has more rows than offers
+    stray: list[dict]               # rows for no offered call
+    without_caller_id: int          # offered calls paired with a row without caller ID on their line
+
+
+def match_offered(offered: list[dict], rows: list[dict], key_of: dict[str, str]) -> CallMatch:
+    """Pair every offered call with a row of its own. The key is the caller number (one per
+    planned caller); a call whose caller ID the server never got (it started between the
+    rings, or a board loss cut its first ring) has a row without a number: those pair with
+    the calls left on the same line, in order. Each offer needs its own row: a number
+    offered twice (by two hwsim processes) with one row is one call missing.
+
+    `key_of`: hwsim board name -> the server's name for it (the rows' `board`)."""
+    by_caller: dict[str, list[dict]] = defaultdict(list)
+    blind: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: r["start"] or ""):
+        if r["caller"]:
+            by_caller[r["caller"]].append(r)
+        else:
+            blind[(r["board"], r["channel"])].append(r)
+    offers: dict[str, list[dict]] = defaultdict(list)
+    for c in sorted(offered, key=lambda c: c["offered"]):
+        offers[c["number"]].append(c)
+    unmatched: list[dict] = []
+    dups: dict[str, list[dict]] = {}
+    for number, calls in offers.items():
+        have = by_caller.get(number, [])
+        if len(have) > len(calls):
+            dups[number] = have
+        left, elsewhere = list(have), []       # a row goes to the offer on its own line first
+        for c in calls:
+            line = (key_of.get(c["board"], ""), c["channel"])
+            mine = next((r for r in left if (r["board"], r["channel"]) == line), None)
+            if mine is not None:
+                left.remove(mine)
+            else:
+                elsewhere.append(c)
+        unmatched += elsewhere[len(left):]
+    missing, without_cid = [], 0
+    for c in sorted(unmatched, key=lambda c: c["offered"]):
+        line = blind.get((key_of.get(c["board"], ""), c["channel"]))
+        if line:
+            line.pop(0)
+            without_cid += 1
+        else:
+            missing.append(c)
+    stray = [r for n, rs in by_caller.items() if n not in offers for r in rs] + \
+        [r for line in blind.values() for r in line]
+    return CallMatch(missing, dups, stray, without_cid)
+
+
 def _few(items: list[Any], k: int = 8) -> str:
     text = ", ".join(str(i) for i in items[:k])
     return text + (f", ... ({len(items)} in all)" if len(items) > k else "")
@@ -890,30 +955,9 @@ def verify(s: Soak) -> dict[str, Any]:
     checks: list[Check] = []
 
     # 1. every call offered is in the call records exactly once (key: the unique caller number)
-    by_caller: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_caller[r["caller"] or ""].append(r)
-    numbers = {c["number"] for c in offered}
-    missing = [c for c in offered if not by_caller.get(c["number"])]
-    dups = {n: rs for n, rs in by_caller.items() if n in numbers and len(rs) > 1}
-    # a call whose caller ID the server never got (it started between the rings) has a row
-    # without a number: pair those on the same line, in order
-    blind: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for r in sorted(rows, key=lambda r: r["start"] or ""):
-        if not r["caller"]:
-            blind[(r["board"], r["channel"])].append(r)
     key_of = {h.board.name: key for key, h in s.hw.items()}
-    still, no_cid = [], 0
-    for c in sorted(missing, key=lambda c: c["offered"]):
-        line = blind.get((key_of.get(c["board"], ""), c["channel"]))
-        if line:
-            line.pop(0)
-            no_cid += 1
-        else:
-            still.append(c)
-    missing = still
-    stray = [r for r in rows if r["caller"] and r["caller"] not in numbers] + \
-        [r for line in blind.values() for r in line]
+    m = match_offered(offered, rows, key_of)
+    missing, dups, stray, no_cid = m.missing, m.dups, m.stray, m.without_caller_id
     seen = _server_calls([r.log for r in s.server.runs])
     why_missing = Counter()
     examples: list[str] = []
