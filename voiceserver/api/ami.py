@@ -91,6 +91,11 @@ def interface(fields: dict[str, str]) -> str:
     return value.split("/", 1)[1] if value.lower().startswith("agent/") else value
 
 
+def seconds(ms: Any) -> int:
+    """Milliseconds (or None: not known yet) as AMI's whole seconds."""
+    return round(int(ms) / 1000) if ms is not None else 0
+
+
 def translate(ev: ServerEvent) -> list[Message]:
     """The AMI events for one bus event (none for the kinds AMI has no name for)."""
     d = ev.data
@@ -158,6 +163,10 @@ def translate(ev: ServerEvent) -> list[Message]:
         out.append({"Event": "OriginateResponse", **base, "Response": "Success" if ok else "Failure",
                     "Reason": "4" if ok else ORIGINATE_REASONS.get(str(d.get("cause")), "0"),
                     "Exten": str(d.get("number") or ""), "Cause-txt": str(d.get("reason") or "")})
+    elif k is K.ACD_ALL_BUSY:  # Asterisk has no such event: a UserEvent, as a dialplan's UserEvent() sends
+        out.append({"Event": "UserEvent", "Privilege": "user,all", "UserEvent": "QueueAllBusy",
+                    "Queue": str(d.get("queue") or ""), "Busy": "1" if d.get("busy") else "0",
+                    "Waiting": str(d.get("waiting", 0))})
     elif k is K.SPAN_ALARM:
         out.append({"Event": "Alarm" if d.get("set") else "AlarmClear", "Privilege": "system,all",
                     "Span": str(d.get("span")), "Alarm": str(d.get("alarm")), "Board": str(d.get("board"))})
@@ -509,6 +518,25 @@ class _AmiClient:
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
 
+    def _queue_summary(self, fields: dict[str, str], aid: str | None) -> None:
+        """QueueSummary (`Queue`: that queue only): one QueueSummary event per queue from the
+        rows QueueStatus serves; times in whole seconds, as Asterisk's (HoldTime: the average
+        wait of the answered calls, TalkTime: the handle time's moving average)."""
+        queues = self.feed.views().get("queues")
+        wanted = fields.get("queue", "")
+        self.reply({"Response": "Success", "EventList": "start", "Message": "Queue summary will follow"}, aid)
+        n = 0
+        for q in queues() if queues is not None else []:
+            name = str(q.get("queue", q.get("name", "")))
+            if wanted and name != wanted:
+                continue
+            self.reply({"Event": "QueueSummary", "Queue": name, "LoggedIn": str(q.get("logged_in", 0)),
+                        "Available": str(q.get("ready", 0)), "Callers": str(q.get("waiting", 0)),
+                        "HoldTime": str(seconds(q.get("asa_ms"))), "TalkTime": str(seconds(q.get("aht_ms"))),
+                        "LongestHoldTime": str(seconds(q.get("longest_wait_ms")))}, aid)
+            n += 1
+        self.reply({"Event": "QueueSummaryComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
+
     def _originate(self, fields: dict[str, str], aid: str | None) -> None:
         """Originate: Channel TECH/GROUP/NUMBER (DAHDI/pstn/13900001111) or Local/NUMBER@GROUP;
         Context ivr, agent or call with Exten the menu, the agent, the call id (none: nothing
@@ -617,6 +645,7 @@ ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None
     "events": (READ, _AmiClient._events),
     "corestatus": (READ, _AmiClient._core_status),
     "queuestatus": (READ, _AmiClient._queue_status),
+    "queuesummary": (READ, _AmiClient._queue_summary),
     "coreshowchannels": (VIEW_ALL, _AmiClient._channels),
     "status": (VIEW_ALL, _AmiClient._channels),
     "hangup": (CALLS, _AmiClient._hangup),
@@ -626,5 +655,5 @@ ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None
     "queueadd": (AGENTS, _AmiClient._queue_member),
     "queueremove": (AGENTS, _AmiClient._queue_member),
 }
-NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "CoreShowChannels", "Status", "Hangup",
-         "QueuePause", "Originate", "Redirect", "QueueAdd", "QueueRemove"]
+NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "QueueSummary", "CoreShowChannels",
+         "Status", "Hangup", "QueuePause", "Originate", "Redirect", "QueueAdd", "QueueRemove"]
