@@ -8,12 +8,13 @@ for the tools that screen-pop callers, count queue calls and follow agents:
 - actions `Login` (`Username`: a user of the network API, `[[api.user]]`;
   `Secret`: its token; the admin's token, [api] token_file, with any user
   name), `Logoff`, `Ping`, `Events` (on/off), `CoreStatus`, `QueueStatus`,
-  `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
+  `QueueSummary`, `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
   (`Channel`: DAHDI/<board>-<chan> or the call id; `Cause`), `QueuePause`
   (`Interface`: the agent, `Paused`: true = not ready, false = ready,
   `Reason`: the not-ready reason code), `Originate` (`Channel`:
   DAHDI/<trunk group>/<number>; `Context` ivr, agent or call and `Exten`:
-  what the answered call does), `Redirect` (`Context` ivr or queue, `Exten`
+  what the answered call does, or `Application` Playback or Queue with its
+  `Data`), `Redirect` (`Context` ivr or queue, `Exten`
   the menu or queue), `QueueAdd`/`QueueRemove` (`Queue`, `Interface`: the
   agent joins or leaves the queue); other actions get `Response: Error`.
 - each action is checked against the user's role as the same command of
@@ -28,7 +29,8 @@ for the tools that screen-pop callers, count queue calls and follow agents:
   NewCallerid, Newstate, DTMFBegin/DTMFEnd, Hangup, BridgeEnter,
   QueueCallerJoin, QueueCallerLeave, QueueCallerAbandon, AgentCalled,
   AgentConnect, AgentRingNoAnswer, AgentComplete, QueueMemberStatus,
-  QueueMemberAdded, QueueMemberRemoved, OriginateResponse, Alarm, AlarmClear;
+  QueueMemberAdded, QueueMemberRemoved, OriginateResponse, Alarm, AlarmClear,
+  and UserEvent QueueAllBusy (acd.all_busy: Asterisk has no such event);
   each also carries `Seq` (the bus's number) and `CallID`.
 
 AMI has no resume: a client that was away misses what happened meanwhile
@@ -72,6 +74,9 @@ Message = dict[str, str]
 # Originate and Redirect: the Context names what the Exten is (docs/api.md, the AMI section)
 ORIGINATE_CONTEXTS = ("ivr", "agent", "call")
 REDIRECT_CONTEXTS = ("ivr", "queue")
+# Originate's Application -> the originate's `then` it is (Data: the prompts, '&'-separated; the queue)
+ORIGINATE_APPLICATIONS = {"playback": "play", "queue": "queue"}
+ORIGINATE_APPLICATIONS_TEXT = "Playback (Data: prompt[&prompt...]: heard, then hung up), Queue (Data: the queue)"
 # call.originate's failure cause -> OriginateResponse's Reason (Asterisk's AST_CONTROL numbers)
 ORIGINATE_REASONS = {"no-answer": "3", "busy": "5", "congestion": "8"}
 
@@ -94,6 +99,17 @@ def interface(fields: dict[str, str]) -> str:
 def seconds(ms: Any) -> int:
     """Milliseconds (or None: not known yet) as AMI's whole seconds."""
     return round(int(ms) / 1000) if ms is not None else 0
+
+
+def originate_application(application: str, data: str) -> dict[str, str] | None:
+    """The originate's `then` for Originate's Application and Data, or None (not supported).
+    Data as Asterisk's: `Playback` prompt names '&'-separated (the called party hears them,
+    then is hung up, as Asterisk hangs up when the application returns), `Queue` the queue's
+    name; Asterisk's options after a ',' are ignored."""
+    what = ORIGINATE_APPLICATIONS.get(application.strip().lower())
+    if what is None:
+        return None
+    return {what: data.split(",", 1)[0].strip()}
 
 
 def translate(ev: ServerEvent) -> list[Message]:
@@ -540,7 +556,8 @@ class _AmiClient:
     def _originate(self, fields: dict[str, str], aid: str | None) -> None:
         """Originate: Channel TECH/GROUP/NUMBER (DAHDI/pstn/13900001111) or Local/NUMBER@GROUP;
         Context ivr, agent or call with Exten the menu, the agent, the call id (none: nothing
-        runs once answered). Always asynchronous: the reply carries the new call's Uniqueid,
+        runs once answered); or Application Playback or Queue with its Data (see
+        `originate_application`). Always asynchronous: the reply carries the new call's Uniqueid,
         OriginateResponse (with this action's ActionID, as Asterisk's) follows the answer or the
         failure."""
         originate = getattr(self.feed.backend, "originate", None)
@@ -559,15 +576,24 @@ class _AmiClient:
             self.reply({"Response": "Error", "Message": "Originate needs Channel: DAHDI/<trunk group>/<number> "
                                                         "or Local/<number>@<trunk group>"}, aid)
             return
-        if fields.get("application"):
-            self.reply({"Response": "Error", "Message": "Originate: Application is not supported; use Context "
-                                                        f"({', '.join(ORIGINATE_CONTEXTS)}) and Exten"}, aid)
-            return
-        if context and (context not in ORIGINATE_CONTEXTS or not exten):
+        application = fields.get("application", "")
+        if application:              # as Asterisk: an Application runs instead of a Context/Exten
+            then = originate_application(application, fields.get("data", ""))
+            if then is None:
+                self.reply({"Response": "Error", "Message": f"Originate: Application {application[:40]!r} is not "
+                                                            f"supported; supported: {ORIGINATE_APPLICATIONS_TEXT}"},
+                           aid)
+                return
+            if not next(iter(then.values())):
+                self.reply({"Response": "Error", "Message": f"Originate: Application {application[:40]} needs Data: "
+                                                            f"{ORIGINATE_APPLICATIONS_TEXT}"}, aid)
+                return
+        elif context and (context not in ORIGINATE_CONTEXTS or not exten):
             self.reply({"Response": "Error", "Message": f"Originate: Context is one of "
                                                         f"{', '.join(ORIGINATE_CONTEXTS)}, with Exten"}, aid)
             return
-        then = {context: exten} if context else {}
+        else:
+            then = {context: exten} if context else {}
         by = self._by()
         answer: dict[str, Any] = {}
 
