@@ -45,12 +45,12 @@ class Book:
         self.book.done.append(("originate", trunk, number, then, by))
         return {"call_id": "pbx1-1-000042", "trunk": trunk, "number": number, "line": "b:2", "then": then}
 
-    def queue_member(self, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, **more: int) -> dict[str, Any]:
         if queue != "service":
             raise LookupError(f"no queue {queue!r} (queues: service)")
         changed = ((queue, agent) in self.members) != join
         (self.members.add if join else self.members.discard)((queue, agent))
-        self.book.done.append(("member", queue, agent, join, by))
+        self.book.done.append(("member", queue, agent, join, by, more))
         return {"agent": agent, "queue": queue, "member": join, "changed": changed}
 
 

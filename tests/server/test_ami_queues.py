@@ -1,6 +1,7 @@
-"""The AMI feed's queue views with panoramisk (from PyPI) as the client: the ACD's all-busy
-state as a `UserEvent: QueueAllBusy`, and the `QueueSummary` action, both from a real ACD
-(voiceserver.acd.distributor) whose rows the feed serves as the server's do."""
+"""The AMI feed's queues with panoramisk (from PyPI) as the client, against a real ACD
+(voiceserver.acd.distributor) whose rows the feed serves as the server's do: the all-busy
+state as a `UserEvent: QueueAllBusy`, the `QueueSummary` action, and QueueAdd's `Penalty`
+(the penalty-0 member rings before the penalty-5 one; QueueStatus reports each Penalty)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,7 @@ from typing import Any
 from panoramisk import Manager
 
 from voiceserver.acd.agents import AgentSpec
-from voiceserver.acd.distributor import Acd
+from voiceserver.acd.distributor import Acd, Event, Ring
 from voiceserver.acd.queues import Member, QueueSpec
 from voiceserver.api.ami import AmiFeed, translate
 from voiceserver.core.events import EventBus, ServerEventKind
@@ -111,3 +112,57 @@ def test_queue_summary_serves_the_queue_rows_as_asterisk_names_them():
     assert every[-1]["Event"] == "QueueSummaryComplete" and every[-1]["ListItems"] == "2"
     assert [m["Queue"] for m in one if m.get("Event") == "QueueSummary"] == ["sales"]
     assert [m.get("Event") for m in none] == [None, "QueueSummaryComplete"] and none[-1]["ListItems"] == "0"
+
+
+class AcdBackend:
+    """The ACD behind the feed as the server puts it (its queue_member and views), its events
+    on the bus as the ACD link publishes them."""
+
+    def __init__(self, bus: EventBus, acd: Acd) -> None:
+        self.bus, self.acd, self.t = bus, acd, 0
+
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, tier: int = 1,
+                     penalty: int = 0) -> dict[str, Any]:
+        changed, out = self.acd.member(queue, agent, join, self.t, tier, penalty)
+        for cmd in out:
+            if isinstance(cmd, Event):
+                self.bus.publish(self.t, cmd.kind, **cmd.data, why=by)
+        return {"agent": agent, "queue": queue, "member": join, "changed": changed}
+
+    def views(self) -> dict[str, Any]:
+        return {"queues": lambda: self.acd.queue_rows(self.t), "agents": lambda: self.acd.agent_rows(self.t)}
+
+
+def test_queue_add_penalty_the_penalty_0_member_rings_first_and_queue_status_reports_penalty(tmp_path):
+    bus = EventBus(server_id="pbx1")
+    agents = [AgentSpec(name, phone=("hb", 4 + i)) for i, name in enumerate(("boss", "senior", "junior"))]
+    acd = Acd(agents, [QueueSpec("service", (Member("boss"),), strategy="top-down", ring_timeout_ms=10_000)])
+    acd.not_ready("boss", 0)
+    backend = AcdBackend(bus, acd)
+
+    async def main() -> tuple[list[Any], list[Any], Any]:
+        feed = await AmiFeed(bus, host="127.0.0.1", port=0, token=TOKEN, backend=backend,
+                             audit_log=str(tmp_path / "audit.jsonl")).start()
+        m, _ = await logged_in(feed)
+
+        async def add(agent: str, penalty: str) -> Any:
+            return await asyncio.wait_for(m.send_action({"Action": "QueueAdd", "Queue": "service", "Interface":
+                                                         f"Agent/{agent}", "Penalty": penalty}, as_list=False), GUARD)
+        answers = [await add("senior", "5"), await add("junior", "0"), await add("boss", "x")]
+        status = await asyncio.wait_for(m.send_action({"Action": "QueueStatus"}), GUARD)
+        m.close()
+        await feed.close()
+        return answers, status, feed
+    answers, status, _ = asyncio.run(main())
+    senior, junior, bad = answers
+    assert senior.success and junior.success
+    assert not bad.success and bad["Message"] == "QueueAdd: Penalty is a whole number 0 to 1000000, not 'x'"
+    assert acd.queues["service"].spec.members == (Member("boss"), Member("senior", 1, 5), Member("junior", 1, 0))
+    members = [(e["Queue"], e["Name"], e["Penalty"], e["Status"]) for e in status if e.get("Event") == "QueueMember"]
+    assert members == [("service", "boss", "0", "not_ready"), ("service", "senior", "5", "ready"),
+                       ("service", "junior", "0", "ready")]
+    # a caller: top-down would ring senior (listed first); its penalty 5 waits behind junior's 0
+    out = acd.call_arrived("c1", "service", "139", t=1_000)
+    assert [c.agent for c in out if isinstance(c, Ring)] == ["junior"]
+    out = acd.tick(11_000)                                   # junior does not answer: senior next
+    assert [c.agent for c in out if isinstance(c, Ring)] == ["senior"]

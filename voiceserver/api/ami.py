@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 VERSION = "5.0.1"          # the AMI version the feed answers as (Asterisk 13's)
 BUFFER = 10_000            # messages waiting for one client before it is cut off
+MAX_PENALTY = 1_000_000    # QueueAdd's Penalty: 0 .. this
 K = ServerEventKind
 
 Message = dict[str, str]
@@ -514,18 +515,35 @@ class _AmiClient:
         self._command(fields, aid, run, detail, f"Interface {agent} {'paused' if pause else 'unpaused'}")
 
     def _queue_status(self, fields: dict[str, str], aid: str | None) -> None:
+        """QueueStatus: QueueParams per queue, each followed by a QueueMember per member (Queue,
+        Penalty, CallsTaken, Status: the agent's state, Paused) where the rows name the members
+        (the server's); else a QueueMember per agent."""
         views = self.feed.views()
         queues = views.get("queues")
         agents = views.get("agents")
         self.reply({"Response": "Success", "EventList": "start", "Message": "Queue status will follow"}, aid)
         n = 0
-        for q in queues() if queues is not None else []:
-            self.reply({"Event": "QueueParams", "Queue": str(q.get("queue", q.get("name", ""))),
-                        "Calls": str(q.get("waiting", 0)), "Completed": str(q.get("answered", 0)),
-                        "Abandoned": str(q.get("abandoned", 0))}, aid)
+        rows = queues() if queues is not None else []
+        agent_rows = {str(a.get("name", a.get("agent", ""))): a for a in (agents() if agents is not None else [])}
+        for q in rows:
+            queue = str(q.get("queue", q.get("name", "")))
+            stats = q.get("stats") or q
+            self.reply({"Event": "QueueParams", "Queue": queue, "Calls": str(q.get("waiting", 0)),
+                        "Completed": str(stats.get("answered", 0)), "Abandoned": str(stats.get("abandoned", 0))},
+                       aid)
             n += 1
-        for a in agents() if agents is not None else []:
-            name = str(a.get("name", a.get("agent", "")))
+            for m in q.get("members") or ():      # the server's rows: each member, as Asterisk lists them
+                name = str(m.get("agent", ""))
+                if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
+                    continue                     # an agent sees itself
+                state = str(m.get("state", ""))
+                self.reply({"Event": "QueueMember", "Queue": queue, "Name": name, "Location": name,
+                            "StateInterface": name, "Penalty": str(m.get("penalty", 0)),
+                            "CallsTaken": str(agent_rows.get(name, {}).get("calls", 0)), "Status": state,
+                            "Paused": "1" if state == "not_ready" else "0"}, aid)
+                n += 1
+        per_queue = any("members" in q for q in rows)
+        for name, a in ({} if per_queue else agent_rows).items():    # rows without members: each agent once
             if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
                 continue                     # an agent sees itself
             self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name,
@@ -629,8 +647,10 @@ class _AmiClient:
                           {"channel": channel[:100], "queue": exten}, "Redirect successful")
 
     def _queue_member(self, fields: dict[str, str], aid: str | None) -> None:
-        """QueueAdd and QueueRemove: Queue, Interface (the agent id; Agent/ID too); Penalty is
-        not used (the agent joins at tier 1, after the configured members)."""
+        """QueueAdd and QueueRemove: Queue, Interface (the agent id; Agent/ID too); QueueAdd's
+        Penalty (0 when left out) is the member's penalty, as Asterisk's: it is offered a call
+        only when no free member of a lower penalty is (voiceserver.acd.queues); it joins at
+        tier 1, after the configured members."""
         member = getattr(self.feed.backend, "queue_member", None)
         join = fields.get("action", "").lower() == "queueadd"
         name = "QueueAdd" if join else "QueueRemove"
@@ -641,15 +661,21 @@ class _AmiClient:
         if not queue or not agent:
             self.reply({"Response": "Error", "Message": f"{name} needs Queue and Interface (the agent id)"}, aid)
             return
+        given = fields.get("penalty", "").strip() if join else ""
+        if given and not (given.isascii() and given.isdigit() and int(given) <= MAX_PENALTY):
+            self.reply({"Response": "Error", "Message": f"QueueAdd: Penalty is a whole number 0 to {MAX_PENALTY}, "
+                                                        f"not {given[:20]!r}"}, aid)
+            return
+        penalty = int(given) if given else 0
         by = self._by()
 
         def run() -> dict[str, Any]:
-            row = member(agent, queue, join, by)
+            row = member(agent, queue, join, by, penalty=penalty) if join else member(agent, queue, join, by)
             if not row.get("changed"):
                 raise Conflict(f"Unable to {'add' if join else 'remove'} interface: "
                                f"{'Already there' if join else 'Not there'}")
             return row
-        self._command(fields, aid, run, {"agent": agent, "queue": queue},
+        self._command(fields, aid, run, {"agent": agent, "queue": queue, **({"penalty": penalty} if join else {})},
                       "Added interface to queue" if join else "Removed interface from queue")
 
     def _current_calls(self) -> int:

@@ -204,11 +204,11 @@ class CallController:
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
 
-    def queue_member(self, agent: str, queue: str, join: bool,
-                     by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
-        """An agent joins or leaves a queue between ticks (call `catch_up` first); a caller
-        waiting may ring the agent that joined at once."""
-        row = self.acd.queue_member(self.tick, agent, queue, join, by)
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, tier: int = 1,
+                     penalty: int = 0) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """An agent joins (at `tier`, with `penalty`) or leaves a queue between ticks (call
+        `catch_up` first); a caller waiting may ring the agent that joined at once."""
+        row = self.acd.queue_member(self.tick, agent, queue, join, by, tier, penalty)
         for r in self.boards:   # the rings it caused
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
