@@ -45,12 +45,12 @@ class Book:
         self.book.done.append(("originate", trunk, number, then, by))
         return {"call_id": "pbx1-1-000042", "trunk": trunk, "number": number, "line": "b:2", "then": then}
 
-    def queue_member(self, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, **more: int) -> dict[str, Any]:
         if queue != "service":
             raise LookupError(f"no queue {queue!r} (queues: service)")
         changed = ((queue, agent) in self.members) != join
         (self.members.add if join else self.members.discard)((queue, agent))
-        self.book.done.append(("member", queue, agent, join, by))
+        self.book.done.append(("member", queue, agent, join, by, more))
         return {"agent": agent, "queue": queue, "member": join, "changed": changed}
 
 
@@ -69,8 +69,8 @@ def test_originate_maps_channel_context_and_exten_and_answers_the_new_call_id(tm
                        await act(m, {"Action": "Originate", "Channel": "DAHDI/13900001111"}),
                        await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/1", "Context": "default",
                                      "Exten": "s"}),
-                       await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/1", "Application": "Playback",
-                                     "Data": "hello"})]
+                       await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/1", "Application": "Dial",
+                                     "Data": "DAHDI/1"})]
         return answers, f
     answers, f = asyncio.run(main())
     ivr, agent, plain, busy, no_group, no_group_given, bad_context, application = answers
@@ -80,7 +80,9 @@ def test_originate_maps_channel_context_and_exten_and_answers_the_new_call_id(tm
     assert not no_group.success and "no trunk group 'nope'" in no_group["Message"]
     assert not no_group_given.success and "DAHDI/<trunk group>/<number>" in no_group_given["Message"]
     assert not bad_context.success and "Context is one of ivr, agent, call" in bad_context["Message"]
-    assert not application.success and "Application is not supported" in application["Message"]
+    assert not application.success and application["Message"] == (
+        "Originate: Application 'Dial' is not supported; supported: Playback (Data: prompt[&prompt...]: heard, "
+        "then hung up), Queue (Data: the queue)")
     assert [d for d in f.book.done] == [
         ("originate", "pstn", "13900001111", {"ivr": "survey"}, "AMI (acd)"),
         ("originate", "pstn", "13900001111", {"agent": "1001"}, "AMI (acd)"),
@@ -90,6 +92,29 @@ def test_originate_maps_channel_context_and_exten_and_answers_the_new_call_id(tm
         ("/ami/Originate", 200), ("/ami/Originate", 200), ("/ami/Originate", 200), ("/ami/Originate", 409),
         ("/ami/Originate", 404)]
     assert audit[0]["detail"] == {"trunk": "pstn", "number": "13900001111", "then": {"ivr": "survey"}}
+
+
+def test_originate_application_playback_and_queue_map_onto_the_originates_then(tmp_path):
+    async def main() -> tuple[list[Any], Feed]:
+        async with Feed(tmp_path) as f:
+            Book(f.book)
+            m, _ = await f.login("acd", TOKENS["acd"])
+            answers = [await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/13900001111",
+                                     "Application": "Playback", "Data": "notice&goodbye"}),
+                       await act(m, {"Action": "Originate", "Channel": "Local/13900001111@pstn",
+                                     "Application": "queue", "Data": "service,t,,,60"}),
+                       # as Asterisk: the Application runs, Context/Exten are not used
+                       await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/1", "Application": "Playback",
+                                     "Data": "notice", "Context": "ivr", "Exten": "main"}),
+                       await act(m, {"Action": "Originate", "Channel": "DAHDI/pstn/1", "Application": "Queue"})]
+        return answers, f
+    answers, f = asyncio.run(main())
+    play, queue, both, no_data = answers
+    assert play.success and queue.success and both.success
+    assert not no_data.success and no_data["Message"].startswith("Originate: Application Queue needs Data")
+    assert [d[3] for d in f.book.done] == [{"play": "notice&goodbye"}, {"queue": "service"}, {"play": "notice"}]
+    assert [a["detail"]["then"] for a in f.audit_lines()] == [
+        {"play": "notice&goodbye"}, {"queue": "service"}, {"play": "notice"}]
 
 
 def test_only_admin_supervisor_and_integration_may_originate_an_agent_may_redirect_its_own_call(tmp_path):

@@ -49,7 +49,7 @@ def shared(tmp_path_factory):
 
 
 def concrete(path: str, call: str = "c-other", agent: str = "1002", action: str = "login") -> str:
-    return path.replace("{call_id}", call).replace("{agent}", agent).replace("{action}", action)
+    return path.replace("{call_id}", call).replace("{agent}", agent).replace("{action}", action).replace("{queue}", "q")
 
 
 def allowed(x_roles: list[str], user: str, own: bool) -> bool:

@@ -672,13 +672,15 @@ class Acd:
         return self._dispatch(t, [Event(ServerEventKind.ACD_AGENT, {"agent": agent, "state": a.state.value,
                                                       "why": reason})])
 
-    def member(self, queue: str, agent: str, join: bool, t: int, tier: int = 1) -> tuple[bool, list[Command]]:
+    def member(self, queue: str, agent: str, join: bool, t: int, tier: int = 1,
+               penalty: int = 0) -> tuple[bool, list[Command]]:
         """`agent` joins (`join`) or leaves `queue` at run time (AMI QueueAdd/QueueRemove):
-        (changed, commands). A joining agent is a member of tier `tier` after the configured
-        ones and may be rung at once for a caller waiting; one leaving is offered none of
-        the queue's calls from now on (a ring or call in progress goes on). Until the server
-        restarts: the config's members are the ones it starts with. LookupError: no such
-        queue or agent."""
+        (changed, commands). A joining agent is a member of tier `tier` with `penalty` (AMI's
+        Penalty: voiceserver.acd.queues) after the configured ones and may be rung at once for
+        a caller waiting; one leaving is offered none of the queue's calls from now on (a ring
+        or call in progress goes on). Until the server restarts: the config's members are the
+        ones it starts with. LookupError: no such queue or agent; ValueError: a tier below 1
+        or a negative penalty."""
         self.t = t
         q = self.queues.get(queue)
         if q is None:
@@ -687,7 +689,9 @@ class Acd:
             raise LookupError(f"no agent {agent!r} (known: {', '.join(sorted(self.agents))})")
         if (agent in q.positions) == join:
             return False, []
-        members = (q.spec.members + (Member(agent, tier),) if join
+        if tier < 1 or penalty < 0:
+            raise ValueError(f"tier is 1 or more, penalty 0 or more (not {tier}, {penalty})")
+        members = (q.spec.members + (Member(agent, tier, penalty),) if join
                    else tuple(m for m in q.spec.members if m.agent != agent))
         q.set_members(members)
         return True, self._dispatch(t, [Event(ServerEventKind.ACD_MEMBER,
@@ -864,6 +868,8 @@ class Acd:
                 cands.append(c)
             else:
                 skipped.append((c.agent.name, why))
+        cands, higher = q.lowest_penalty(cands)
+        skipped += higher
         if not cands and not call.ringing and any(w.startswith("already offered")
                                                    for _, w in skipped):
             # Everyone free has been tried once: a new round, after the retry pause.
@@ -929,9 +935,16 @@ class Acd:
         q = self.queues[call.queue]
         elig = q.eligible(call, self.agents, t)
         rows = [{"agent": n, "why": w} for n, w in elig.skipped]
+        reachable = []
         for c in elig.candidates:
             why = self._reach(c.agent)
-            rows.append({"agent": c.agent.name, "why": why or "free: will be offered"})
+            if why is None:
+                reachable.append(c)
+            else:
+                rows.append({"agent": c.agent.name, "why": why})
+        kept, higher = q.lowest_penalty(reachable)
+        rows += [{"agent": n, "why": w} for n, w in higher]
+        rows += [{"agent": c.agent.name, "why": "free: will be offered"} for c in kept]
         return rows
 
     def _empty_check(self, t: int, out: list[Command]) -> None:

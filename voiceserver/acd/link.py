@@ -388,14 +388,20 @@ class AcdLink:
         self.do(tick, cmds)
         return row
 
-    def queue_member(self, tick: int, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
-        """An agent joins or leaves a queue now (Acd.member); `acd.member` says who asked."""
-        changed, cmds = self.acd.member(queue, agent, join, self.now())
+    def queue_member(self, tick: int, agent: str, queue: str, join: bool, by: str, tier: int = 1,
+                     penalty: int = 0) -> dict[str, Any]:
+        """An agent joins (at `tier`, with `penalty`) or leaves a queue now (Acd.member);
+        `acd.member` says who asked."""
+        changed, cmds = self.acd.member(queue, agent, join, self.now(), tier, penalty)
         for cmd in cmds:
             if isinstance(cmd, acdmod.Event) and cmd.kind == ServerEventKind.ACD_MEMBER:
                 cmd.data["why"] = by
         self.do(tick, cmds)
-        return {"agent": agent, "queue": queue, "member": join, "changed": changed}
+        row = {"agent": agent, "queue": queue, "member": join, "changed": changed}
+        member = next((m for m in self.acd.queues[queue].spec.members if m.agent == agent), None)
+        if member is not None:       # a member now: its tier and penalty (as given, or kept when already one)
+            row.update(tier=member.tier, penalty=member.penalty)
+        return row
 
     # -- commands ----------------------------------------------------------
     def do(self, tick: int, cmds: list) -> None:

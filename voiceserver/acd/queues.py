@@ -10,6 +10,12 @@ Tiers widen the pool as the wait grows: members of tier k are offered the
 call once it has waited ``(k - 1) * tier_wait_ms``; the caller keeps its
 place in line meanwhile (FreeSWITCH mod_callcenter's tier levels).
 
+Penalties rank the members free now (Asterisk app_queue's penalty, AMI
+QueueAdd's ``Penalty``): of the candidates for a call, only those of the
+lowest penalty are offered it; a member of a higher penalty is offered it
+only when no member of a lower one is free (or all of those were offered it
+in this round of ringing). Every member has penalty 0 unless given one.
+
 Announcement timing (position and expected wait), the maximum wait, the
 exit key and the overflow targets are described here and carried out by
 the ACD (voiceserver.acd.distributor). Time is in ms of the ACD's clock.
@@ -65,7 +71,8 @@ class Target:
 @dataclass(frozen=True)
 class Member:
     agent: str
-    tier: int = 1
+    tier: int = 1           # offered calls once they waited (tier - 1) * tier_wait_ms
+    penalty: int = 0        # offered calls only when no free member has a lower penalty
 
 
 @dataclass(frozen=True)
@@ -253,8 +260,20 @@ class Queue:
             if why is not None:
                 skipped.append((m.agent, why))
             else:
-                cands.append(Candidate(a, pos, m.tier, level or 0))
+                cands.append(Candidate(a, pos, m.tier, level or 0, m.penalty))
         return Eligibility(tuple(cands), tuple(skipped))
+
+    @staticmethod
+    def lowest_penalty(cands: Sequence[Candidate]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+        """Asterisk's penalty: the candidates of the lowest penalty among `cands` (the members
+        that may be rung now), and the others with why they wait."""
+        if not cands:
+            return [], []
+        low = min(c.penalty for c in cands)
+        kept = [c for c in cands if c.penalty == low]
+        free = ", ".join(c.agent.name for c in kept)
+        return kept, [(c.agent.name, f"penalty {c.penalty}: a member of penalty {low} is free ({free})")
+                      for c in cands if c.penalty != low]
 
     # -- announcements -----------------------------------------------------
     def first_announce(self, t: int) -> int | None:
@@ -286,7 +305,7 @@ class Queue:
             "callers": [{"call_id": c.call_id, "caller": c.caller, "priority": c.priority,
                          "wait_ms": c.wait_ms(t), "state": c.state,
                          "ringing": sorted(c.ringing)} for c in self.calls],
-            "members": [{"agent": m.agent, "tier": m.tier,
+            "members": [{"agent": m.agent, "tier": m.tier, "penalty": m.penalty,
                          "state": agents[m.agent].state.value if m.agent in agents else "unknown"}
                         for m in s.members],
             "logged_in": self.logged_in(agents),

@@ -65,12 +65,14 @@ def ring_mode(strategy: str) -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A free agent as a queue sees it: its place in the member list, tier and skill level."""
+    """A free agent as a queue sees it: its place in the member list, tier, skill level and
+    penalty."""
 
     agent: Agent
     position: int        # index in the queue's member list (0 = top)
     tier: int = 1
     skill: int = 0       # level of the queue's skill (0: the queue needs none)
+    penalty: int = 0     # Asterisk's penalty: only the lowest of the free members is offered the call
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ for the tools that screen-pop callers, count queue calls and follow agents:
 - actions `Login` (`Username`: a user of the network API, `[[api.user]]`;
   `Secret`: its token; the admin's token, [api] token_file, with any user
   name), `Logoff`, `Ping`, `Events` (on/off), `CoreStatus`, `QueueStatus`,
-  `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
+  `QueueSummary`, `CoreShowChannels` and `Status` (the channels in calls), `Hangup`
   (`Channel`: DAHDI/<board>-<chan> or the call id; `Cause`), `QueuePause`
   (`Interface`: the agent, `Paused`: true = not ready, false = ready,
   `Reason`: the not-ready reason code), `Originate` (`Channel`:
   DAHDI/<trunk group>/<number>; `Context` ivr, agent or call and `Exten`:
-  what the answered call does), `Redirect` (`Context` ivr or queue, `Exten`
+  what the answered call does, or `Application` Playback or Queue with its
+  `Data`), `Redirect` (`Context` ivr or queue, `Exten`
   the menu or queue), `QueueAdd`/`QueueRemove` (`Queue`, `Interface`: the
   agent joins or leaves the queue); other actions get `Response: Error`.
 - each action is checked against the user's role as the same command of
@@ -28,7 +29,8 @@ for the tools that screen-pop callers, count queue calls and follow agents:
   NewCallerid, Newstate, DTMFBegin/DTMFEnd, Hangup, BridgeEnter,
   QueueCallerJoin, QueueCallerLeave, QueueCallerAbandon, AgentCalled,
   AgentConnect, AgentRingNoAnswer, AgentComplete, QueueMemberStatus,
-  QueueMemberAdded, QueueMemberRemoved, OriginateResponse, Alarm, AlarmClear;
+  QueueMemberAdded, QueueMemberRemoved, OriginateResponse, Alarm, AlarmClear,
+  and UserEvent QueueAllBusy (acd.all_busy: Asterisk has no such event);
   each also carries `Seq` (the bus's number) and `CallID`.
 
 AMI has no resume: a client that was away misses what happened meanwhile
@@ -66,12 +68,16 @@ log = logging.getLogger(__name__)
 
 VERSION = "5.0.1"          # the AMI version the feed answers as (Asterisk 13's)
 BUFFER = 10_000            # messages waiting for one client before it is cut off
+MAX_PENALTY = 1_000_000    # QueueAdd's Penalty: 0 .. this
 K = ServerEventKind
 
 Message = dict[str, str]
 # Originate and Redirect: the Context names what the Exten is (docs/api.md, the AMI section)
 ORIGINATE_CONTEXTS = ("ivr", "agent", "call")
 REDIRECT_CONTEXTS = ("ivr", "queue")
+# Originate's Application -> the originate's `then` it is (Data: the prompts, '&'-separated; the queue)
+ORIGINATE_APPLICATIONS = {"playback": "play", "queue": "queue"}
+ORIGINATE_APPLICATIONS_TEXT = "Playback (Data: prompt[&prompt...]: heard, then hung up), Queue (Data: the queue)"
 # call.originate's failure cause -> OriginateResponse's Reason (Asterisk's AST_CONTROL numbers)
 ORIGINATE_REASONS = {"no-answer": "3", "busy": "5", "congestion": "8"}
 
@@ -89,6 +95,22 @@ def interface(fields: dict[str, str]) -> str:
     """The agent id of an action's `Interface`: `1001`, or Asterisk's `Agent/1001`."""
     value = fields.get("interface", "")
     return value.split("/", 1)[1] if value.lower().startswith("agent/") else value
+
+
+def seconds(ms: Any) -> int:
+    """Milliseconds (or None: not known yet) as AMI's whole seconds."""
+    return round(int(ms) / 1000) if ms is not None else 0
+
+
+def originate_application(application: str, data: str) -> dict[str, str] | None:
+    """The originate's `then` for Originate's Application and Data, or None (not supported).
+    Data as Asterisk's: `Playback` prompt names '&'-separated (the called party hears them,
+    then is hung up, as Asterisk hangs up when the application returns), `Queue` the queue's
+    name; Asterisk's options after a ',' are ignored."""
+    what = ORIGINATE_APPLICATIONS.get(application.strip().lower())
+    if what is None:
+        return None
+    return {what: data.split(",", 1)[0].strip()}
 
 
 def translate(ev: ServerEvent) -> list[Message]:
@@ -158,6 +180,10 @@ def translate(ev: ServerEvent) -> list[Message]:
         out.append({"Event": "OriginateResponse", **base, "Response": "Success" if ok else "Failure",
                     "Reason": "4" if ok else ORIGINATE_REASONS.get(str(d.get("cause")), "0"),
                     "Exten": str(d.get("number") or ""), "Cause-txt": str(d.get("reason") or "")})
+    elif k is K.ACD_ALL_BUSY:  # Asterisk has no such event: a UserEvent, as a dialplan's UserEvent() sends
+        out.append({"Event": "UserEvent", "Privilege": "user,all", "UserEvent": "QueueAllBusy",
+                    "Queue": str(d.get("queue") or ""), "Busy": "1" if d.get("busy") else "0",
+                    "Waiting": str(d.get("waiting", 0))})
     elif k is K.SPAN_ALARM:
         out.append({"Event": "Alarm" if d.get("set") else "AlarmClear", "Privilege": "system,all",
                     "Span": str(d.get("span")), "Alarm": str(d.get("alarm")), "Board": str(d.get("board"))})
@@ -489,18 +515,35 @@ class _AmiClient:
         self._command(fields, aid, run, detail, f"Interface {agent} {'paused' if pause else 'unpaused'}")
 
     def _queue_status(self, fields: dict[str, str], aid: str | None) -> None:
+        """QueueStatus: QueueParams per queue, each followed by a QueueMember per member (Queue,
+        Penalty, CallsTaken, Status: the agent's state, Paused) where the rows name the members
+        (the server's); else a QueueMember per agent."""
         views = self.feed.views()
         queues = views.get("queues")
         agents = views.get("agents")
         self.reply({"Response": "Success", "EventList": "start", "Message": "Queue status will follow"}, aid)
         n = 0
-        for q in queues() if queues is not None else []:
-            self.reply({"Event": "QueueParams", "Queue": str(q.get("queue", q.get("name", ""))),
-                        "Calls": str(q.get("waiting", 0)), "Completed": str(q.get("answered", 0)),
-                        "Abandoned": str(q.get("abandoned", 0))}, aid)
+        rows = queues() if queues is not None else []
+        agent_rows = {str(a.get("name", a.get("agent", ""))): a for a in (agents() if agents is not None else [])}
+        for q in rows:
+            queue = str(q.get("queue", q.get("name", "")))
+            stats = q.get("stats") or q
+            self.reply({"Event": "QueueParams", "Queue": queue, "Calls": str(q.get("waiting", 0)),
+                        "Completed": str(stats.get("answered", 0)), "Abandoned": str(stats.get("abandoned", 0))},
+                       aid)
             n += 1
-        for a in agents() if agents is not None else []:
-            name = str(a.get("name", a.get("agent", "")))
+            for m in q.get("members") or ():      # the server's rows: each member, as Asterisk lists them
+                name = str(m.get("agent", ""))
+                if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
+                    continue                     # an agent sees itself
+                state = str(m.get("state", ""))
+                self.reply({"Event": "QueueMember", "Queue": queue, "Name": name, "Location": name,
+                            "StateInterface": name, "Penalty": str(m.get("penalty", 0)),
+                            "CallsTaken": str(agent_rows.get(name, {}).get("calls", 0)), "Status": state,
+                            "Paused": "1" if state == "not_ready" else "0"}, aid)
+                n += 1
+        per_queue = any("members" in q for q in rows)
+        for name, a in ({} if per_queue else agent_rows).items():    # rows without members: each agent once
             if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
                 continue                     # an agent sees itself
             self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name,
@@ -509,10 +552,30 @@ class _AmiClient:
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
 
+    def _queue_summary(self, fields: dict[str, str], aid: str | None) -> None:
+        """QueueSummary (`Queue`: that queue only): one QueueSummary event per queue from the
+        rows QueueStatus serves; times in whole seconds, as Asterisk's (HoldTime: the average
+        wait of the answered calls, TalkTime: the handle time's moving average)."""
+        queues = self.feed.views().get("queues")
+        wanted = fields.get("queue", "")
+        self.reply({"Response": "Success", "EventList": "start", "Message": "Queue summary will follow"}, aid)
+        n = 0
+        for q in queues() if queues is not None else []:
+            name = str(q.get("queue", q.get("name", "")))
+            if wanted and name != wanted:
+                continue
+            self.reply({"Event": "QueueSummary", "Queue": name, "LoggedIn": str(q.get("logged_in", 0)),
+                        "Available": str(q.get("ready", 0)), "Callers": str(q.get("waiting", 0)),
+                        "HoldTime": str(seconds(q.get("asa_ms"))), "TalkTime": str(seconds(q.get("aht_ms"))),
+                        "LongestHoldTime": str(seconds(q.get("longest_wait_ms")))}, aid)
+            n += 1
+        self.reply({"Event": "QueueSummaryComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
+
     def _originate(self, fields: dict[str, str], aid: str | None) -> None:
         """Originate: Channel TECH/GROUP/NUMBER (DAHDI/pstn/13900001111) or Local/NUMBER@GROUP;
         Context ivr, agent or call with Exten the menu, the agent, the call id (none: nothing
-        runs once answered). Always asynchronous: the reply carries the new call's Uniqueid,
+        runs once answered); or Application Playback or Queue with its Data (see
+        `originate_application`). Always asynchronous: the reply carries the new call's Uniqueid,
         OriginateResponse (with this action's ActionID, as Asterisk's) follows the answer or the
         failure."""
         originate = getattr(self.feed.backend, "originate", None)
@@ -531,15 +594,24 @@ class _AmiClient:
             self.reply({"Response": "Error", "Message": "Originate needs Channel: DAHDI/<trunk group>/<number> "
                                                         "or Local/<number>@<trunk group>"}, aid)
             return
-        if fields.get("application"):
-            self.reply({"Response": "Error", "Message": "Originate: Application is not supported; use Context "
-                                                        f"({', '.join(ORIGINATE_CONTEXTS)}) and Exten"}, aid)
-            return
-        if context and (context not in ORIGINATE_CONTEXTS or not exten):
+        application = fields.get("application", "")
+        if application:              # as Asterisk: an Application runs instead of a Context/Exten
+            then = originate_application(application, fields.get("data", ""))
+            if then is None:
+                self.reply({"Response": "Error", "Message": f"Originate: Application {application[:40]!r} is not "
+                                                            f"supported; supported: {ORIGINATE_APPLICATIONS_TEXT}"},
+                           aid)
+                return
+            if not next(iter(then.values())):
+                self.reply({"Response": "Error", "Message": f"Originate: Application {application[:40]} needs Data: "
+                                                            f"{ORIGINATE_APPLICATIONS_TEXT}"}, aid)
+                return
+        elif context and (context not in ORIGINATE_CONTEXTS or not exten):
             self.reply({"Response": "Error", "Message": f"Originate: Context is one of "
                                                         f"{', '.join(ORIGINATE_CONTEXTS)}, with Exten"}, aid)
             return
-        then = {context: exten} if context else {}
+        else:
+            then = {context: exten} if context else {}
         by = self._by()
         answer: dict[str, Any] = {}
 
@@ -575,8 +647,10 @@ class _AmiClient:
                           {"channel": channel[:100], "queue": exten}, "Redirect successful")
 
     def _queue_member(self, fields: dict[str, str], aid: str | None) -> None:
-        """QueueAdd and QueueRemove: Queue, Interface (the agent id; Agent/ID too); Penalty is
-        not used (the agent joins at tier 1, after the configured members)."""
+        """QueueAdd and QueueRemove: Queue, Interface (the agent id; Agent/ID too); QueueAdd's
+        Penalty (0 when left out) is the member's penalty, as Asterisk's: it is offered a call
+        only when no free member of a lower penalty is (voiceserver.acd.queues); it joins at
+        tier 1, after the configured members."""
         member = getattr(self.feed.backend, "queue_member", None)
         join = fields.get("action", "").lower() == "queueadd"
         name = "QueueAdd" if join else "QueueRemove"
@@ -587,15 +661,21 @@ class _AmiClient:
         if not queue or not agent:
             self.reply({"Response": "Error", "Message": f"{name} needs Queue and Interface (the agent id)"}, aid)
             return
+        given = fields.get("penalty", "").strip() if join else ""
+        if given and not (given.isascii() and given.isdigit() and int(given) <= MAX_PENALTY):
+            self.reply({"Response": "Error", "Message": f"QueueAdd: Penalty is a whole number 0 to {MAX_PENALTY}, "
+                                                        f"not {given[:20]!r}"}, aid)
+            return
+        penalty = int(given) if given else 0
         by = self._by()
 
         def run() -> dict[str, Any]:
-            row = member(agent, queue, join, by)
+            row = member(agent, queue, join, by, penalty=penalty) if join else member(agent, queue, join, by)
             if not row.get("changed"):
                 raise Conflict(f"Unable to {'add' if join else 'remove'} interface: "
                                f"{'Already there' if join else 'Not there'}")
             return row
-        self._command(fields, aid, run, {"agent": agent, "queue": queue},
+        self._command(fields, aid, run, {"agent": agent, "queue": queue, **({"penalty": penalty} if join else {})},
                       "Added interface to queue" if join else "Removed interface from queue")
 
     def _current_calls(self) -> int:
@@ -617,6 +697,7 @@ ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None
     "events": (READ, _AmiClient._events),
     "corestatus": (READ, _AmiClient._core_status),
     "queuestatus": (READ, _AmiClient._queue_status),
+    "queuesummary": (READ, _AmiClient._queue_summary),
     "coreshowchannels": (VIEW_ALL, _AmiClient._channels),
     "status": (VIEW_ALL, _AmiClient._channels),
     "hangup": (CALLS, _AmiClient._hangup),
@@ -626,5 +707,5 @@ ACTIONS: dict[str, tuple[Right, Callable[[_AmiClient, dict[str, str], str | None
     "queueadd": (AGENTS, _AmiClient._queue_member),
     "queueremove": (AGENTS, _AmiClient._queue_member),
 }
-NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "CoreShowChannels", "Status", "Hangup",
-         "QueuePause", "Originate", "Redirect", "QueueAdd", "QueueRemove"]
+NAMES = ["Login", "Logoff", "Ping", "Events", "CoreStatus", "QueueStatus", "QueueSummary", "CoreShowChannels",
+         "Status", "Hangup", "QueuePause", "Originate", "Redirect", "QueueAdd", "QueueRemove"]

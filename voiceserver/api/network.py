@@ -67,6 +67,8 @@ ENDPOINTS = {
     "/v1/calls/{call_id}/consult": "POST {\"party\": AGENT or BOARD:CHANNEL}: the caller on hold, the agent "
                                    "talks to that phone; then consult-complete or consult-cancel",
     "/v1/agents/{agent}/{action}": "POST: login, logout, ready, not-ready (JSON {\"reason\": ...} optional)",
+    "/v1/agents/{agent}/queues/{queue}/join|leave": "POST: the agent joins (JSON {\"penalty\": N, \"tier\": N} "
+                                                   "optional) or leaves the queue's members",
     "/v1/calls/{call_id}/record-start|record-stop": "POST: start or stop the call's recording on demand",
     "/v1/calls/{call_id}/answer": "POST: answer a call ringing on an answer_api line",
     "/v1/calls/{call_id}/mute|unmute": "POST {\"party\": \"agent\" or \"caller\"}: that party is not heard "
@@ -83,6 +85,7 @@ MUTE_COMMANDS = ("mute", "unmute")            # {"party": "agent" (default) | "c
 MUTE_PARTIES = ("agent", "caller")
 THEN = ("ivr", "agent", "call")               # originate's "then": what an answered call does
 MAX_REASON = 200
+MAX_PENALTY, MAX_TIER = 1_000_000, 99          # a queue member's penalty and tier (the config's tier: 1..99)
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")   # the backend's supervise(call, mode, ...)
 NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
 VIEWS = ("queues", "agents", "channels")
@@ -139,6 +142,8 @@ class NetworkApi:
             Route("POST", "/v1/calls/{call_id}/ivr", CALLS, self._ivr),
             *(Route("POST", f"/v1/calls/{{call_id}}/{c}", CALLS, self._call_command) for c in CALL_COMMANDS),
             Route("POST", "/v1/agents/{agent}/{action}", AGENTS, self._agent),
+            *(Route("POST", f"/v1/agents/{{agent}}/queues/{{queue}}/{m}", AGENTS, self._queue_member)
+              for m in ("join", "leave")),
             # supervisors: listen, whisper, barge in, intercept (voiceserver.core.controller.supervise)
             *(Route("POST", f"/v1/calls/{{call_id}}/{m}", SUPERVISE, self._supervise) for m in SUPERVISE_MODES),
             Route("POST", "/v1/calls/{call_id}/conference", CALLS, self._supervise),
@@ -658,6 +663,34 @@ class NetworkApi:
         if reason is None:
             return await self._command(request, lambda: control(agent, action, by=by))
         return await self._command(request, lambda: control(agent, action, by=by, reason=reason), {"reason": reason})
+
+    async def _queue_member(self, request: web.Request) -> web.Response:
+        """An agent joins (with an optional penalty and tier: voiceserver.acd.queues) or leaves
+        a queue's members at run time, as AMI's QueueAdd/QueueRemove: 200 with
+        {agent, queue, member, changed} (changed false: it was already / was not a member)."""
+        member = self._served("queue_member")
+        if member is None:
+            return error(404, "queue membership is not served here")
+        join = request.path.endswith("/join")
+        try:
+            body = await self._body(request, {"penalty": f"0 to {MAX_PENALTY}: offered calls only when no free "
+                                                         "member has a lower one (default 0)",
+                                              "tier": f"1 to {MAX_TIER}: offered calls once they waited "
+                                                      "(tier - 1) x the queue's tier_wait (default 1)"}
+                                     if join else {})
+            levels = {}
+            for key, low, high in (("penalty", 0, MAX_PENALTY), ("tier", 1, MAX_TIER)):
+                value = body.get(key)
+                if value is None:
+                    continue
+                if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                    raise BadRequest(f"{key}: a whole number {low} to {high}")
+                levels[key] = value
+        except BadRequest as exc:
+            return await self._refused_body(request, exc)
+        agent, queue, by = request.match_info["agent"], request.match_info["queue"], self._by(request)
+        return await self._command(request, lambda: member(agent, queue, join, by, **levels),
+                                   {"agent": agent, "queue": queue, "member": join, **levels})
 
     async def close(self) -> None:
         await self.stream.close_all()

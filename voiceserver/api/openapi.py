@@ -88,6 +88,8 @@ def _body(**props: Any) -> dict[str, Any]:
 def document(version: str = "1") -> dict[str, Any]:
     reason = {"type": "string", "minLength": 1, "maxLength": 200}
     call_id = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    queue_member = [{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "queue", "in": "path", "required": True, "schema": {"type": "string"}}]
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "the endpoints", "security": [],
                       "responses": {"200": {"description": "the endpoints and the clients connected"}}}},
@@ -152,6 +154,15 @@ def document(version: str = "1") -> dict[str, Any]:
                         {"name": "action", "in": "path", "required": True,
                          "schema": {"enum": ["login", "logout", "ready", "not-ready"]}}],
             requestBody=_body(reason={**reason, "description": "not-ready only: the reason code"}))},
+        "/v1/agents/{agent}/queues/{queue}/join": {"post": _op(
+            "the agent joins the queue's members (AMI QueueAdd); penalty: offered calls only when no free member "
+            "has a lower one; tier: once they waited (tier - 1) x tier_wait", AGENTS,
+            "{agent, queue, member, changed, tier, penalty}", 400, 404, parameters=queue_member,
+            requestBody=_body(penalty={"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                              tier={"type": "integer", "minimum": 1, "maximum": 99}))},
+        "/v1/agents/{agent}/queues/{queue}/leave": {"post": _op(
+            "the agent leaves the queue's members (AMI QueueRemove)", AGENTS, "{agent, queue, member, changed}",
+            400, 404, parameters=queue_member)},
     }
     for command, text in COMMAND_TEXT.items():
         paths[f"/v1/calls/{{call_id}}/{command}"] = {"post": _op(

@@ -42,13 +42,15 @@ def render(queues: list[dict[str, Any]], agents: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     qt = Table(title="queues", title_justify="left")
-    for col in ("queue", "strategy", "waiting", "longest", "ready/in", "answered",
+    for col in ("queue", "strategy", "waiting", "longest", "ready/in", "busy", "answered",
                 "abandoned", "overflow", "voicemail", "ASA"):
         qt.add_column(col, justify="left" if col in ("queue", "strategy") else "right")
     for q in queues:
         st = q["stats"]
+        # busy: every agent logged in to the queue is busy (acd.all_busy; an unstaffed queue is not)
+        busy = "[red]yes[/]" if q.get("all_busy") else "-"
         qt.add_row(q["name"], q["strategy"], str(q["waiting"]), _secs(q["longest_wait_ms"]),
-                   f"{q['ready']}/{q['logged_in']}", str(st["answered"]), str(st["abandoned"]),
+                   f"{q['ready']}/{q['logged_in']}", busy, str(st["answered"]), str(st["abandoned"]),
                    str(st["overflowed"]), str(st["voicemail"]), _secs(q["asa_ms"]))
     colours = {"ready": "green", "ringing": "yellow", "on_call": "cyan", "wrap_up": "blue",
                "not_ready": "red", "logged_out": "dim"}

@@ -89,7 +89,7 @@ class Originate:
     call_id: str
     trunk: str               # the trunk group
     number: str
-    then: dict[str, str]     # {"ivr": MENU} | {"agent": ID} | {"call": CALL_ID} | {}
+    then: dict[str, str]     # {"ivr": MENU} | {"agent": ID} | {"call": CALL_ID} | {"play": "P1&P2"} | {"queue": Q} | {}
     by: str
     line: str                # BOARD:CHANNEL
 
@@ -206,11 +206,11 @@ class CallController:
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
 
-    def queue_member(self, agent: str, queue: str, join: bool,
-                     by: str) -> tuple[dict[str, Any], list[MediaCommand]]:
-        """An agent joins or leaves a queue between ticks (call `catch_up` first); a caller
-        waiting may ring the agent that joined at once."""
-        row = self.acd.queue_member(self.tick, agent, queue, join, by)
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, tier: int = 1,
+                     penalty: int = 0) -> tuple[dict[str, Any], list[MediaCommand]]:
+        """An agent joins (at `tier`, with `penalty`) or leaves a queue between ticks (call
+        `catch_up` first); a caller waiting may ring the agent that joined at once."""
+        row = self.acd.queue_member(self.tick, agent, queue, join, by, tier, penalty)
         for r in self.boards:   # the rings it caused
             self.settle(r, self.tick, set(r.channels))
         return row, self.media.take()
@@ -1559,9 +1559,12 @@ class CallController:
         transfer's) from outside a tick (the API); once answered, `then`: {"ivr": MENU} the
         called party is in that IVR menu; {"agent": ID} the agent's phone (or BOARD:CHANNEL)
         rings and, answered, talks to it; {"call": CALL_ID} it is bridged with that call (and
-        ends with it); {} nothing (the API drives it). `call.originate` events follow the call:
-        dialing, answered, connected (an agent), failed (with its cause). LookupError: no such
-        group, menu, agent or call; Conflict: no free line, or the target is busy."""
+        ends with it); {"play": "P1&P2"} it hears those prompts ('&'-separated, as Asterisk's
+        Playback) and is hung up, as the IVR's hangup action with prompts; {"queue": Q} it
+        joins that queue as the IVR's queue action (no route.request: decided here); {}
+        nothing (the API drives it). `call.originate` events follow the call: dialing,
+        answered, connected (an agent), failed (with its cause). LookupError: no such group,
+        menu, prompt, queue, agent or call; Conflict: no free line, or the target is busy."""
         lines = self.cfg.channels.outbound.get(trunk)
         if not lines:
             raise LookupError(f"no trunk group {trunk!r} (groups: {', '.join(sorted(self.cfg.channels.outbound))})")
@@ -1580,8 +1583,13 @@ class CallController:
             _, other, och, oleg = self._call_trunk(str(target))
             self._joinable(other, och, oleg)
             board = other[0]
+        elif what == "play":
+            self._originate_prompts(str(target))
+        elif what == "queue":
+            if target not in self.acd.acd.queues and target not in self.acd.acd.entries:
+                raise LookupError(f"no queue {target!r} (queues: {', '.join(sorted(self.acd.acd.queues))})")
         elif what is not None:
-            raise LookupError(f"no originate target {what!r} (ivr, agent, call)")
+            raise LookupError(f"no originate target {what!r} (ivr, agent, call, play, queue)")
         acd = self.acd.acd
         hunt = acd.hunt.get(trunk)
         if hunt is None:
@@ -1603,6 +1611,20 @@ class CallController:
         self.settle(rt, tick, {key[1]})
         return ({"call_id": call.call_id, "trunk": trunk, "number": number, "line": o.line, "then": o.then},
                 self.media.take())
+
+    def _originate_prompts(self, names: str) -> tuple[ivrmod.Prompt, ...]:
+        """The prompts of an originate's {"play": "P1&P2"}, each checked to exist in the
+        default language. LookupError: none given, or one missing (named)."""
+        prompts = tuple(ivrmod.Prompt(n.strip()) for n in names.split("&") if n.strip())
+        if not prompts:
+            raise LookupError("play: no prompt named")
+        lang = self.cfg.prompts.default_lang
+        for p in prompts:
+            try:
+                self.segment(p.name, lang)
+            except PromptError as exc:
+                raise LookupError(f"no prompt {p.name!r} in {lang}: {exc}") from None
+        return prompts
 
     def _publish_originate(self, tick: int, key: Key, o: Originate, state: str, **more: Any) -> None:
         self.bus.publish(tick, ServerEventKind.CALL_ORIGINATE, chan=key[1], call_id=o.call_id, state=state,
@@ -1629,9 +1651,14 @@ class CallController:
         self._publish_originate(tick, key, o, "answered")
         what, target = next(iter(o.then.items()), (None, None))
         try:
-            if what == "ivr":
-                ivr = ivrmod.IvrCall(self.cfg.ivr, start=ivrmod.SubmenuAction(str(target)),
-                                     lang=self.cfg.prompts.default_lang)
+            if what in ("ivr", "play", "queue"):    # the IVR runs a menu, prompts then a hang-up, or a queue
+                start: ivrmod.Action = ivrmod.SubmenuAction(str(target))
+                if what == "play":
+                    start = ivrmod.HangupAction(self._originate_prompts(str(target)))
+                elif what == "queue":
+                    start = ivrmod.QueueAction(str(target))
+                    self.acd.decided[o.call_id] = None     # decided here: no route.request for it
+                ivr = ivrmod.IvrCall(self.cfg.ivr, start=start, lang=self.cfg.prompts.default_lang)
                 ivr.secret_menus |= pause_menus(self._pause_rules())
                 leg.ivr = ivr
                 self._ivr_commands(rt, tick, ch, leg, ivr.call_started("", o.number, self.now_ms(rt)))

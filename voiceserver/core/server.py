@@ -439,12 +439,14 @@ class VoiceServer:
         self._apply(commands)
         return row
 
-    def queue_member(self, agent: str, queue: str, join: bool, by: str) -> dict[str, Any]:
-        """An agent joins or leaves a queue from outside a tick (AMI QueueAdd/QueueRemove)."""
+    def queue_member(self, agent: str, queue: str, join: bool, by: str, tier: int = 1,
+                     penalty: int = 0) -> dict[str, Any]:
+        """An agent joins (at `tier`, with `penalty`) or leaves a queue from outside a tick (AMI
+        QueueAdd/QueueRemove, the network API's queue membership)."""
         if self.acd is None or not self.boards:
             raise LookupError("the server has not started")
         self.catch_up_clock()
-        row, commands = self.calls.queue_member(agent, queue, join, by)
+        row, commands = self.calls.queue_member(agent, queue, join, by, tier, penalty)
         self._apply(commands)
         return row
 
