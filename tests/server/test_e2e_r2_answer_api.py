@@ -2,7 +2,7 @@
 own R2 side) calls `VoiceServer` over an E1 CAS span; the integration user answers over the real
 network API (HTTP); the call database is read from SQLite.
 
-Two callers on channels of [channels] answer_api: the first is accepted (B-1) and hears the
+Two callers on channels of [channels] answer_api: the first is accepted (B-1), hears our ringback and the
 answer signal only when the API answers it 6 s later; the second clears forward while it waits,
 and the API's answer after that is a 404.
 """
@@ -143,10 +143,18 @@ def test_the_exchange_sees_the_answer_only_when_the_api_answers(e2e, tmp_path):
                                  ("acd", "POST", "/v1/calls/{chan0}/answer", None),
                                  ("acd", "POST", "/v1/calls/{chan0}/answer", None)]),
     )
+    tones: dict[str, str | None] = {}     # the tone the engine plays to the first caller
+
+    def probe(s: Any) -> None:
+        if "waiting" not in tones and waited(0, 100)(s):
+            tones["waiting"] = s.boards[0].engine.tones.playing(0)
+        answers = [e.tick for e in s.bus.journal if e.kind == "call.answer"]
+        if "answered" not in tones and answers and s.boards[0].engine.tick >= answers[0] + 5:
+            tones["answered"] = s.boards[0].engine.tones.playing(0)
     try:
         r = e2e.run(scenario=scenario(), server_config=str(tmp_path / "server.toml"),
                     hwsim_config=str(tmp_path / "hwsim.toml"), api_port=0, max_sim_seconds=50,
-                    until=lambda s: script(s) and len(s.records) >= 2 and e2e.all_idle(s))
+                    until=lambda s: probe(s) or (script(s) and len(s.records) >= 2 and e2e.all_idle(s)))
     finally:
         script.stop()
     (late,), (monitor, answered, again) = script.answers
@@ -154,6 +162,7 @@ def test_the_exchange_sees_the_answer_only_when_the_api_answers(e2e, tmp_path):
     assert monitor[0] == 403 and answered == (200, {"call_id": answered[1]["call_id"], "answered": True})
     assert again[0] == 409 and "not waiting for an answer" in again[1]["error"]
 
+    assert tones == {"waiting": "ringback", "answered": None}, tones     # ringback while it waited
     # the server: each call waited (after its B signal: offered); the first answered by the API
     api = {(e.chan, e.data["state"]): e for e in r.events("call.api_answer")}
     assert set(api) == {(0, "waiting"), (1, "waiting"), (0, "answered")}
