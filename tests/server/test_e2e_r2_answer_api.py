@@ -2,9 +2,9 @@
 own R2 side) calls `VoiceServer` over an E1 CAS span; the integration user answers over the real
 network API (HTTP); the call database is read from SQLite.
 
-Two callers on channels of [channels] answer_api: the first is accepted (B-1), hears our ringback and the
-answer signal only when the API answers it 6 s later; the second clears forward while it waits,
-and the API's answer after that is a 404.
+Two callers on channels of [channels] answer_api: the first is accepted (B-1), gets our
+ringback (the engine's tone) and the answer signal only when the API answers it 6 s later; the
+second clears forward while it waits, and the API's answer after that is a 404.
 """
 from __future__ import annotations
 
