@@ -458,6 +458,8 @@ class _Loader:
         if "r2" in r and channels is not None and boards is not None:
             r2 = errs.attempt(self.r2, r.table("r2"), boards, default=())
             channels = self.r2_roles(r, channels, r2)
+        if channels is not None:
+            errs.attempt(self.answer_api_lines, r.table("channels"), channels, r2)
         ivr_node = errs.attempt(r.table, "ivr", required=True)
         ivr = errs.attempt(self.ivr, ivr_node, prompts, channels) if ivr_node is not None else None
         if r2 and ivr is not None:
@@ -704,13 +706,33 @@ class _Loader:
             if ref in trunks:
                 raise c.error("agents", f"channel {ref[0]}:{ref[1]} is both an agent phone "
                                         f"and a trunk")
-        answer_api = refs(c, "answer_api") if "answer_api" in c else ()
-        for ref in answer_api:
-            if ref not in inbound:
-                raise c.error("answer_api", f"channel {ref[0]}:{ref[1]} is not an inbound line ([channels] "
-                                            f"inbound): only an inbound call waits for the API's answer")
+        answer_api = refs(c, "answer_api") if "answer_api" in c else ()   # inbound: `answer_api_lines`
         fallback = c.get_float("answer_api_fallback", 20.0, min=1.0, max=3600.0)
         return ChannelRoles(inbound, agents, outbound, answer_api, int(fallback * 1000))
+
+    def answer_api_lines(self, c: Node, roles: ChannelRoles, groups: tuple[Any, ...]) -> None:
+        """[channels] answer_api names inbound lines: analog ones of [channels] inbound, or E1
+        channels of an [r2] trunk group that takes calls in. On E1 the far exchange waits for
+        the answer signal only so long (the variant's `answer` timer, from its B signal): a
+        fallback that comes later is warned of (the caller would be gone before it)."""
+        from voiceserver.config.r2 import group_of
+        warned: set[str] = set()
+        for ref in roles.answer_api:
+            if ref not in roles.inbound:
+                raise c.error("answer_api", f"channel {ref[0]}:{ref[1]} is not an inbound line ([channels] "
+                                            f"inbound, or an [r2] trunk group that takes calls in): only an "
+                                            f"inbound call waits for the API's answer")
+            g = group_of(groups, ref)
+            if g is None or g.name in warned:
+                continue
+            t = g.variant.timers
+            if roles.api_answer_fallback_ms + t.answer_delay >= t.answer:
+                warned.add(g.name)
+                self.warn(c, "answer_api_fallback",
+                          f"answer_api_fallback {roles.api_answer_fallback_ms / 1000:g} s is not below the answer "
+                          f"timer of trunk group '{g.name}' ({t.answer / 1000:g} s from the B signal, variant "
+                          f"{g.variant.name}): the far exchange clears forward before the fallback answers; "
+                          f"set answer_api_fallback below it")
 
     # -- [r2] ----------------------------------------------------------------
     def r2(self, node: Node, boards: tuple[BoardEntry, ...]) -> tuple[Any, ...]:

@@ -1412,13 +1412,18 @@ class CallController:
 
     def _await_answer(self, rt: BoardRuntime, tick: int, ch: FxoTrunk, leg: Leg, ivr: ivrmod.IvrCall) -> set[int]:
         """A line with answer = "api": the call rings on until the API answers it (`answer_call`)
-        or, `api_answer_fallback_ms` later, the IVR does as on any line."""
+        or, `api_answer_fallback_ms` later, the IVR does as on any line. An analog line rings
+        at the exchange; an E1 R2 line has accepted the call (B signal) and holds the answer
+        signal back, its caller hearing our ringback meanwhile."""
         key = (rt.index, ch.chan)
         self.awaiting[key] = ivr
         ms = self.cfg.channels.api_answer_fallback_ms
         self.media.call_at(rt.index, tick + max(1, round(ms / rt.ms_per_tick)), ch.chan,
                            ("api_answer", leg.call.call_id))
         self._publish_api_answer(tick, ch, leg, "waiting", fallback_ms=ms)
+        if isinstance(ch, E1R2Trunk):
+            ch.hold_answer(tick)
+            return {ch.chan}
         return set()
 
     def _publish_api_answer(self, tick: int, ch: FxoTrunk, leg: Leg, state: str, **more: Any) -> None:

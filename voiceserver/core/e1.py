@@ -158,6 +158,7 @@ class E1R2Trunk(FxoTrunk):
         self._last_ms = 0
         self._pending_trace: list[dict[str, Any]] = []
         self._bwd_group: str | None = None  # the register's backward group before its last input
+        self._ringback = False              # our ringback plays: the answer is held (hold_answer)
         self.tx_abcd = 0b1011               # what the server's start left on the line (linestate)
         self._take_r2(0)                    # the variant's idle bits, where they differ
 
@@ -218,10 +219,24 @@ class E1R2Trunk(FxoTrunk):
         pass
 
     # -- commands of the control plane ----------------------------------------
+    def hold_answer(self, tick: int) -> None:
+        """The server holds back the answer of an offered call ([channels] answer_api): the
+        register has accepted it (B-1 / B-7: the subscriber is free), so the caller hears our
+        ringback tone, as from a terminating exchange whose subscriber's phone rings, until
+        `answer` or the far exchange's answer timer (it clears forward)."""
+        if self.state is not State.RINGING or self.call is None:
+            raise RuntimeError(f"channel {self.chan}: no offered call to hold in state {self.state.value}")
+        self._ringback = True
+        self._do(Tone("ringback"))
+
     def answer(self, tick: int) -> None:
-        """The server answers an offered call: the answer bits go out."""
+        """The server answers an offered call: the answer bits go out (the ringback of a held
+        answer stops)."""
         if self.state is not State.RINGING or self.call is None:
             raise RuntimeError(f"channel {self.chan}: cannot answer in state {self.state.value}")
+        if self._ringback:
+            self._ringback = False
+            self._do(Tone(None))
         now = self.ms(tick)
         self.r2.answer(now)
         self._run(tick, now)
@@ -340,6 +355,7 @@ class E1R2Trunk(FxoTrunk):
         """The call is over: its prompt and tone stop (a caller who clears forward while the IVR
         speaks must not leave the prompt playing into the next call's MF signals), and the MF
         sender and receiver."""
+        self._ringback = False
         self._do(StopPlay())
         self._do(Tone(None))
         if self._sending:
