@@ -69,6 +69,8 @@ def test_an_agent_added_with_a_penalty_waits_behind_the_free_members_of_lower_pe
     changed, out = acd.member("q", "a1", True, 1_000, penalty=5)
     assert changed and acd.queues["q"].spec.members == (Member("a0"), Member("a1", 1, 5))
     assert rings(out) == []
+    assert [c.data for c in out if isinstance(c, Event) and c.kind == ServerEventKind.ACD_MEMBER] == [
+        {"agent": "a1", "queue": "q", "joined": True, "tier": 1, "penalty": 5}]
     acd.ready("a0", 2_000)
     assert rings(acd.call_arrived("c1", "q", "100", t=3_000)) == ["a0"]
     assert acd.member("q", "a0", False, 4_000)[0]

@@ -191,10 +191,12 @@ def test_redirect_to_a_menu_or_a_queue_and_queue_add_remove(tmp_path):
 
 def test_member_changes_and_originate_results_are_ami_events():
     bus = EventBus(server_id="pbx1")
-    added = bus.publish(1, K.ACD_MEMBER, agent="1002", queue="service", joined=True, why="AMI (acd)")
+    added = bus.publish(1, K.ACD_MEMBER, agent="1002", queue="service", joined=True, why="AMI (acd)",
+                        tier=1, penalty=5)
     removed = bus.publish(1, K.ACD_MEMBER, agent="1002", queue="service", joined=False, why="AMI (acd)")
-    assert [(m["Event"], m["Queue"], m["Interface"]) for m in translate(added) + translate(removed)] == [
-        ("QueueMemberAdded", "service", "1002"), ("QueueMemberRemoved", "service", "1002")]
+    assert [(m["Event"], m["Queue"], m["Interface"], m.get("Penalty"))
+            for m in translate(added) + translate(removed)] == [
+        ("QueueMemberAdded", "service", "1002", "5"), ("QueueMemberRemoved", "service", "1002", None)]
     common = {"trunk": "pstn", "number": "139", "line": "b:2", "then": {}, "why": "x", "board": "b"}
     dialing = bus.publish(2, K.CALL_ORIGINATE, chan=2, call_id="c9", state="dialing", **common)
     answered = bus.publish(3, K.CALL_ORIGINATE, chan=2, call_id="c9", state="answered", **common)
@@ -218,7 +220,7 @@ def test_an_agent_added_to_a_queue_is_rung_at_once_for_a_waiting_caller_and_a_re
     changed, out = acd.member("q", "a1", True, 1_000)
     assert changed and [c.agent for c in out if isinstance(c, Ring)] == ["a1"]
     assert [c.data for c in out if isinstance(c, Event) and c.kind == "acd.member"] == [
-        {"agent": "a1", "queue": "q", "joined": True}]
+        {"agent": "a1", "queue": "q", "joined": True, "tier": 1, "penalty": 0}]
     assert acd.queues["q"].positions == {"a0": 0, "a1": 1}
     assert acd.agent_rows()[1]["queues"] == ["q"]
     assert acd.member("q", "a1", True, 1_000) == (False, [])

@@ -694,8 +694,10 @@ class Acd:
         members = (q.spec.members + (Member(agent, tier, penalty),) if join
                    else tuple(m for m in q.spec.members if m.agent != agent))
         q.set_members(members)
-        return True, self._dispatch(t, [Event(ServerEventKind.ACD_MEMBER,
-                                              {"agent": agent, "queue": queue, "joined": join})])
+        data: dict[str, Any] = {"agent": agent, "queue": queue, "joined": join}
+        if join:
+            data |= {"tier": tier, "penalty": penalty}
+        return True, self._dispatch(t, [Event(ServerEventKind.ACD_MEMBER, data)])
 
     def line_state(self, line: ChannelRef, state: str, t: int) -> list[Command]:
         """The server's view of a line (agent phone or trunk): idle | busy | alarm | blocked."""

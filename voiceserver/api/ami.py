@@ -172,9 +172,12 @@ def translate(ev: ServerEvent) -> list[Message]:
                     "StateName": state})
     elif k is K.ACD_MEMBER:
         agent = str(d.get("agent"))
-        out.append({"Event": "QueueMemberAdded" if d.get("joined") else "QueueMemberRemoved",
-                    "Privilege": "agent,all", "Queue": str(d.get("queue")), "Interface": agent,
-                    "MemberName": agent, "StateInterface": agent})
+        msg = {"Event": "QueueMemberAdded" if d.get("joined") else "QueueMemberRemoved",
+               "Privilege": "agent,all", "Queue": str(d.get("queue")), "Interface": agent,
+               "MemberName": agent, "StateInterface": agent}
+        if d.get("joined") and d.get("penalty") is not None:
+            msg["Penalty"] = str(d["penalty"])
+        out.append(msg)
     elif k is K.CALL_ORIGINATE and d.get("state") in ("answered", "failed"):
         ok = d.get("state") == "answered"
         out.append({"Event": "OriginateResponse", **base, "Response": "Success" if ok else "Failure",

@@ -42,7 +42,8 @@ COMMAND_TEXT = {
     "record-stop": "stop the call's recording: the file and its row are finished (reason: api)",
     "unbridge": "separate the call from the call it was bridged with: each goes on in its own state",
     "answer": "answer a call ringing on a line of [channels] answer_api (it rings until the API answers it "
-              "or answer_api_fallback passes): the line goes off-hook and the call's IVR flow starts",
+              "or answer_api_fallback passes): the line answers (an analog line goes off-hook, an E1 R2 line "
+              "sends its held answer signal) and the call's IVR flow starts",
 }
 MUTE_TEXT = {
     "mute": "mute a party of an agent call in the media engine: party agent (the default), the caller does "

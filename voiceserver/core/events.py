@@ -134,7 +134,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.ACD_JOIN_REFUSED: ('queue', 'why'),
     ServerEventKind.ACD_JOINED: ('caller', 'position', 'priority', 'queue'),
     ServerEventKind.ACD_LATE_ANSWER: ('agent',),
-    ServerEventKind.ACD_MEMBER: ('agent', 'joined', 'queue', 'why'),
+    ServerEventKind.ACD_MEMBER: ('agent', 'joined', 'penalty', 'queue', 'tier', 'why'),
     ServerEventKind.ACD_OUTCOME: ('agent', 'mailbox', 'outcome', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW: ('hunt', 'queue', 'reason', 'target', 'wait_ms'),
     ServerEventKind.ACD_OVERFLOW_REFUSED: ('hunt', 'why'),
