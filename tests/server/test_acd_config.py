@@ -40,7 +40,7 @@ glare_retries = 1
 
 [queues.service]
 strategy = "rrmemory"
-members = ["alice", "bob", { agent = "carol", tier = 2 }, { agent = "duty", tier = 3 }]
+members = ["alice", "bob", { agent = "carol", tier = 2 }, { agent = "duty", tier = 3, penalty = 4 }]
 tier_wait = 20
 ring_timeout = 12.5
 max_wait = 300
@@ -94,8 +94,8 @@ def test_hotline_sections_load(tmp_path: Path) -> None:
     assert s.agents[3].number == "13800138000" and s.agents[3].trunk == "pstn"
     q = s.queues[0]
     assert q.strategy == "round-robin" and q.ring_timeout_ms == 12_500
-    assert [(m.agent, m.tier) for m in q.members] == [("alice", 1), ("bob", 1), ("carol", 2),
-                                                      ("duty", 3)]
+    assert [(m.agent, m.tier, m.penalty) for m in q.members] == [("alice", 1, 0), ("bob", 1, 0), ("carol", 2, 0),
+                                                                 ("duty", 3, 4)]
     assert q.timeout_target == Target("voicemail", "queue") and q.mailbox == "100"
     assert q.exit_target == Target("number", number="13800138000", trunk="pstn")
     assert q.vip == frozenset({"1065120000"})
@@ -143,6 +143,8 @@ def test_settings_build_a_working_acd(tmp_path: Path) -> None:
      "must be more than 0 seconds"),
     (('wrapup = 10', 'wrapup = -1'), 'wrapup', "agents.alice.wrapup", "expected at least 0, got -1"),
     (('tier_wait = 20', 'tier_wait = 20\nfoo = 1'), 'foo = 1', "queues.service.foo", "unknown key"),
+    (('tier = 3, penalty = 4', 'tier = 3, penalty = -4'), 'penalty = -4', "queues.service.members[3].penalty",
+     "expected between 0 and 1000000, got -4"),
 ])
 def test_errors_name_line_and_key(tmp_path: Path, change: tuple[str, str], needle: str,
                                   key: str, message: str) -> None:

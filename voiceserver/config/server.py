@@ -1468,24 +1468,25 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
         for i, m in enumerate(q.get_list("members")):
             plain = agent_id_text(m)
             if plain is not None:
-                agent, tier = plain, 1
+                agent, tier, penalty = plain, 1, 0
             elif isinstance(m, dict):
                 mn = Node(q.config, q.keypath + ("members", i), m)
-                mn.check_keys({"agent", "tier"})
+                mn.check_keys({"agent", "tier", "penalty"})
                 named = agent_id_text(mn.get("agent"))
                 if named is None:
                     raise mn.error("agent", "expected an agent id: \"1001\", 1001 or \"alice\"")
                 agent = named
                 tier = mn.get_int("tier", 1, min=1, max=99)
+                penalty = mn.get_int("penalty", 0, min=0, max=1_000_000)
             else:
                 raise q.error(("members", i), "expected an agent id or "
-                                              "{ agent = \"ID\", tier = N }")
+                                              "{ agent = \"ID\", tier = N, penalty = N }")
             if agent not in agent_names:
                 raise q.error(("members", i), f"no agent '{agent}' in [agents]"
                                               f"{_suggest(agent, agent_names)}")
             if any(x.agent == agent for x in members):
                 raise q.error(("members", i), f"agent '{agent}' is listed twice")
-            members.append(Member(agent, tier))
+            members.append(Member(agent, tier, penalty))
         if not members:
             raise q.error("members", "a queue needs at least one member")
         skill = q.get_str("skill") if "skill" in q else None
