@@ -556,6 +556,8 @@ class CallController:
             self._publish_digit(tick, ch.chan, on, None)
         if key in self._playing:
             self._play_done_event(tick, ch.chan, data.get("call_id"), key, "hangup")
+        if key in self.api_prompts:
+            self._api_call_ending(tick, key)
 
     def _play_done_event(self, tick: int, chan: int, call_id: str | None, key: Key, how: str) -> None:
         """call.play_done for the IVR prompt list playing on `key`: how it ended."""
@@ -1705,10 +1707,25 @@ class CallController:
         return prompt
 
     def _api_release(self, rt: BoardRuntime, tick: int, key: Key, how: str = "stopped") -> None:
-        """The API's play (and collection) on `key` ends: its prompt stops (call.play_done `how`)."""
+        """The API's play (and collection) on `key` ends: its prompt stops (call.play_done `how`),
+        and a collection still running gives the digits so far (ivr.input, reason replaced), so
+        that a client waiting for its result hears how it ended."""
         prompt = self.api_prompts.pop(key, None)
-        if prompt is not None and prompt.play_id is not None:
+        if prompt is None:
+            return
+        if prompt.play_id is not None:
             self._api_stop(rt, tick, key, prompt, how)
+        if prompt.collector is not None:
+            self._api_input(tick, key, prompt, prompt.collector.digits, "replaced", len(prompt.collector.digits))
+
+    def _api_call_ending(self, tick: int, key: Key) -> None:
+        """The call ends (either side, the API's hangup, an alarm) while the API collects from
+        it: ivr.input with the digits so far, reason hangup (before its call.end)."""
+        prompt = self.api_prompts.get(key)
+        if prompt is not None and prompt.collector is not None:
+            digits = prompt.collector.digits
+            prompt.collector = None
+            self._api_input(tick, key, prompt, digits, "hangup", len(digits))
 
     def _api_stop(self, rt: BoardRuntime, tick: int, key: Key, prompt: ApiPrompt, how: str) -> None:
         leg = self.legs.get(key)
@@ -1827,12 +1844,15 @@ class CallController:
         prompt.collector = None
         if prompt.play_id is not None:
             self._api_stop(rt, tick, key, prompt, "stopped")
+        self._api_input(tick, key, prompt, res.digits, res.reason.value, len(res.digits) + 1)
+
+    def _api_input(self, tick: int, key: Key, prompt: ApiPrompt, digits: str, reason: str, keys: int) -> None:
+        """ivr.input (menu api) of a collection that ended: `digits` masked as their call.digit
+        events were (secret, or a [[pause_dtmf]] sequence covered one of the last `keys` keys)."""
         leg = self.legs[key]
-        # masked as its call.digit events were (secret, or a [[pause_dtmf]] sequence covered a key)
-        secret = prompt.secret or (bool(res.digits) and MASK in leg.digits[-len(res.digits) - 1:])
+        secret = prompt.secret or (bool(digits) and MASK in leg.digits[-keys:])
         self.bus.publish(tick, ServerEventKind.IVR_INPUT, chan=key[1], call_id=leg.call.call_id, menu="api",
-                         store=None, value=masked(res.digits) if secret else res.digits, masked=secret,
-                         reason=res.reason.value)
+                         store=None, value=masked(digits) if secret else digits, masked=secret, reason=reason)
 
 def _item_name(item: Any) -> str:
     if isinstance(item, ivrmod.Prompt):
