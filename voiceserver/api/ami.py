@@ -273,7 +273,10 @@ class AmiFeed:
     def _event(self, ev: ServerEvent) -> None:
         msgs = translate(ev) if self.clients else []
         done = ev.kind is K.CALL_ORIGINATE and ev.data.get("state") in ("answered", "failed")
+        retry = ev.data.get("retry") if ev.kind is K.CALL_ORIGINATE and ev.data.get("state") == "retry" else None
         for client in list(self.clients):
+            if retry is not None and ev.call_id in client.originated:   # glare: its response follows the new call
+                client.originated[str(retry)] = client.originated.pop(ev.call_id)
             aid = client.originated.pop(ev.call_id or "", None) if done else None
             if aid is not None:          # the originator gets its OriginateResponse with its ActionID
                 client.queue([{**m, "ActionID": aid} for m in msgs])

@@ -8,7 +8,10 @@
 It connects to `GET /v1/events` (voiceserver.api.stream) and, when the
 connection ends (the server restarts, the network drops, the server cuts
 a slow client off with `stream.overflow`), connects again with `since` =
-the last seq it handed out, after `retry` seconds, for ever. Events are
+the last seq it handed out, after `retry` seconds, for ever; but a close
+with 1008 (policy violation: a reload removed the user or changed its role
+or token) ends it with `StreamRevoked` (the server's reason and the resume
+point), as a refused connection ends it with `StreamRefused`. Events are
 never handed out twice; a `journal.gap` event is handed out as it comes
 (the caller decides what a gap means for it). `last_seq` is where a later
 client would resume (keep it to survive your own restart).
@@ -22,6 +25,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
+from aiohttp import WSCloseCode
 
 from voiceserver.core.events import ServerEventKind
 
@@ -35,6 +39,20 @@ class StreamRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+
+
+class StreamRevoked(Exception):
+    """The server closed the stream for good with 1008 (policy violation): a config reload
+    removed the user, changed its role or its token. Retrying with the same token would be
+    refused or would silently get another role's events, so the client stops: `reason` is the
+    server's (the close frame's), `resume` the last seq handed out (where a client with a valid
+    token goes on from)."""
+
+    def __init__(self, reason: str, resume: int | None) -> None:
+        super().__init__(f"the server closed the stream (1008, policy violation): {reason or 'no reason given'}"
+                         f"; the last event handed out was seq {resume if resume is not None else '(none)'}")
+        self.reason = reason
+        self.resume = resume
 
 
 class EventClient:
@@ -75,7 +93,10 @@ class EventClient:
             try:
                 async with self._session.ws_connect(f"{self.base_url}/v1/events", params=params, heartbeat=30.0,
                                                     ssl=self.ssl if self.ssl is not None else True) as ws:
-                    async for msg in ws:
+                    while True:
+                        msg = await ws.receive()
+                        if msg.type == aiohttp.WSMsgType.CLOSE and msg.data == WSCloseCode.POLICY_VIOLATION:
+                            raise StreamRevoked(str(msg.extra or ""), self.last_seq)
                         if msg.type != aiohttp.WSMsgType.TEXT:
                             break
                         ev = json.loads(msg.data)

@@ -227,7 +227,8 @@ def document(version: str = "1") -> dict[str, Any]:
     collect = _op(
         "collect digits from an answered caller with the IVR's collector (prompts first, a key stops "
         "them); the result comes as an ivr.input event (menu api; reason terminator, max_digits, "
-        "inter_timeout, first_timeout, total_timeout)", CALLS, "", 400, 404, 409, parameters=[call_id],
+        "inter_timeout, first_timeout, total_timeout; replaced: the next command took the line, hangup: "
+        "the call ended, each with the digits so far)", CALLS, "", 400, 404, 409, parameters=[call_id],
         requestBody=_body(**play_props, max_digits={"type": "integer", "minimum": 1, "maximum": 64},
                           min_digits={"type": "integer", "minimum": 0, "maximum": 64},
                           terminators={"type": "string", "pattern": "^[0-9*#A-D]{0,4}$"},

@@ -12,7 +12,9 @@ with the admin's token from [api] token_file or `--user`'s, over TLS when
 [api] has tls_cert; it resumes by itself when the server restarts), else
 by reading the journal again. The last `seq` printed is where a later run
 resumes. Filters (kind, call, channel) apply to events;
-gaps always show.
+gaps always show. Exit status: 0, 2 an error (a refused stream too), 3 the
+server ended the stream for good (1008: a reload removed the user or
+changed it; the reason and the seq to resume from on stderr).
 """
 from __future__ import annotations
 
@@ -137,12 +139,17 @@ def main(argv: list[str] | None = None) -> int:
             if not batch:
                 time.sleep(POLL_S)
         if api is not None:
-            from voiceserver.api.client import StreamRefused
+            from voiceserver.api.client import StreamRefused, StreamRevoked
             try:
                 shown += asyncio.run(_follow_api(api, after, args))
             except StreamRefused as exc:
                 print(f"{PROG}: the server's API refused the stream: {exc}", file=sys.stderr)
                 return 2
+            except StreamRevoked as exc:
+                resume = f"; resume with --since {exc.resume}" if exc.resume is not None else ""
+                print(f"{PROG}: the server ended the stream (1008, policy violation): "
+                      f"{exc.reason or 'no reason given'}{resume}", file=sys.stderr)
+                return 3
     except (ValueError, JournalError, OSError, TokenFileError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -84,7 +84,7 @@ def _api_client(args: argparse.Namespace) -> Any:
 
 def _api_events(client: Any, call_id: str | None, wait: float) -> list[dict[str, Any]]:
     """The call's events (or every call's) from the server's event stream, from the oldest it has."""
-    from voiceserver.api.client import EventClient, StreamRefused
+    from voiceserver.api.client import EventClient, StreamRefused, StreamRevoked
     from voiceserver.cli.apiclient import StatusUnreachable
     out: list[dict[str, Any]] = []
 
@@ -110,7 +110,7 @@ def _api_events(client: Any, call_id: str | None, wait: float) -> list[dict[str,
     try:
         client.fetch("/v1/whoami")             # there and taking this token (the stream would retry forever)
         asyncio.run(read())
-    except StreamRefused as exc:
+    except (StreamRefused, StreamRevoked) as exc:
         raise ValueError(f"{client.name} refused the event stream: {exc}") from None
     except StatusUnreachable as exc:
         raise ValueError(str(exc)) from None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from boarddrv import Event, EventKind
+from boarddrv.chanref import ChannelRef
 from dsp.callerid import CallerIdEvent
 from dsp.dtmf import DtmfEvent
 from dsp.level import SpeechEvent
@@ -92,6 +93,8 @@ class Originate:
     then: dict[str, str]     # {"ivr": MENU} | {"agent": ID} | {"call": CALL_ID} | {"play": "P1&P2"} | {"queue": Q} | {}
     by: str
     line: str                # BOARD:CHANNEL
+    seizure: Seizure | None = None   # the group's hunt with glare retry: the next line on glare
+    board: int | None = None         # the board the line must be on (its target's), or any
 
 
 @dataclass
@@ -559,6 +562,8 @@ class CallController:
             self._publish_digit(tick, ch.chan, on, None)
         if key in self._playing:
             self._play_done_event(tick, ch.chan, data.get("call_id"), key, "hangup")
+        if key in self.api_prompts:
+            self._api_call_ending(tick, key)
 
     def _play_done_event(self, tick: int, chan: int, call_id: str | None, key: Key, how: str) -> None:
         """call.play_done for the IVR prompt list playing on `key`: how it ended."""
@@ -1600,22 +1605,51 @@ class CallController:
         if hunt is None:
             hunt = acd.hunt[trunk] = HuntGroup(trunk, list(lines))
         seizure = Seizure(hunt, acd.glare_retries)
-        line = seizure.start(lambda ref: self.acd.trunk_status(ref, self.acd.key(ref)[0] if board is None else board))
+        line = seizure.start(self._originate_line_status(board))
         if line is None:
             raise Conflict(f"no free line in trunk group {trunk}")
+        o = self._originate_dial(line, Originate("", trunk, number, dict(then), by, "", seizure, board))
+        return ({"call_id": o.call_id, "trunk": trunk, "number": number, "line": o.line, "then": o.then},
+                self.media.take())
+
+    def _originate_line_status(self, board: int | None) -> Callable[[ChannelRef], str]:
+        """The hunt's view of a line for an originate: free, busy... (on `board` only, if given)."""
+        return lambda ref: self.acd.trunk_status(ref, self.acd.key(ref)[0] if board is None else board)
+
+    def _originate_dial(self, line: ChannelRef, o: Originate,
+                        glared: tuple[int, Key, Originate, str] | None = None) -> Originate:
+        """Seize `line` and dial the originate's number on it: a new call (call.originate
+        dialing). `glared`: (tick, key, originate, reason) of the call this one retries after
+        glare, which says so first (call.originate retry, naming the new call)."""
         key = self.acd.key(line)
         rt = self.boards[key[0]]
         ch = rt.channels[key[1]]
         assert isinstance(ch, FxoTrunk)
         tick = max(self.tick, rt.tick)
-        call = ch.dial(tick, number)
-        call.data["originated_by"] = by
+        call = ch.dial(tick, o.number)
+        call.data["originated_by"] = o.by
         self.legs[key] = Leg(call)
-        o = self.originates[key] = Originate(call.call_id, trunk, number, dict(then), by, f"{rt.name}:{key[1]}")
+        o.call_id, o.line = call.call_id, f"{rt.name}:{key[1]}"
+        self.originates[key] = o
+        if glared is not None:
+            at, old_key, old, reason = glared
+            self._publish_originate(at, old_key, old, "retry", cause="glare", reason=reason, retry=o.call_id)
         self._publish_originate(tick, key, o, "dialing")
         self.settle(rt, tick, {key[1]})
-        return ({"call_id": call.call_id, "trunk": trunk, "number": number, "line": o.line, "then": o.then},
-                self.media.take())
+        return o
+
+    def _originate_glare(self, tick: int, key: Key, o: Originate, reason: str) -> bool:
+        """An originated call met glare on its line (the far end seized it as we did): dial again
+        on another line of the group, as an IVR transfer does, up to [queues] glare_retries times
+        (call.originate retry, naming the new call). False: no retry left, or no free line."""
+        if o.seizure is None or o.seizure.line != self.acd.ref(key):
+            return False
+        line = o.seizure.glare(self.acd.ref(key), self._originate_line_status(o.board))
+        if line is None:
+            return False
+        self._originate_dial(line, Originate("", o.trunk, o.number, o.then, o.by, "", o.seizure, o.board),
+                             glared=(tick, key, o, reason))
+        return True
 
     def _originate_prompts(self, names: str) -> tuple[ivrmod.Prompt, ...]:
         """The prompts of an originate's {"play": "P1&P2"}, each checked to exist in the
@@ -1710,7 +1744,8 @@ class CallController:
                 touched.add(join.other[1])
         o = self.originates.pop(key, None)
         if o is not None and leg.call.answer_tick is None:
-            self._publish_originate(tick, key, o, "failed", cause=originate_cause(reason), reason=reason)
+            if not (originate_cause(reason) == "glare" and self._originate_glare(tick, key, o, reason)):
+                self._publish_originate(tick, key, o, "failed", cause=originate_cause(reason), reason=reason)
         self.originate_rings.pop(key, None)
         for phone, trunk in list(self.originate_rings.items()):
             if trunk == key:
@@ -1740,10 +1775,25 @@ class CallController:
         return prompt
 
     def _api_release(self, rt: BoardRuntime, tick: int, key: Key, how: str = "stopped") -> None:
-        """The API's play (and collection) on `key` ends: its prompt stops (call.play_done `how`)."""
+        """The API's play (and collection) on `key` ends: its prompt stops (call.play_done `how`),
+        and a collection still running gives the digits so far (ivr.input, reason replaced), so
+        that a client waiting for its result hears how it ended."""
         prompt = self.api_prompts.pop(key, None)
-        if prompt is not None and prompt.play_id is not None:
+        if prompt is None:
+            return
+        if prompt.play_id is not None:
             self._api_stop(rt, tick, key, prompt, how)
+        if prompt.collector is not None:
+            self._api_input(tick, key, prompt, prompt.collector.digits, "replaced", len(prompt.collector.digits))
+
+    def _api_call_ending(self, tick: int, key: Key) -> None:
+        """The call ends (either side, the API's hangup, an alarm) while the API collects from
+        it: ivr.input with the digits so far, reason hangup (before its call.end)."""
+        prompt = self.api_prompts.get(key)
+        if prompt is not None and prompt.collector is not None:
+            digits = prompt.collector.digits
+            prompt.collector = None
+            self._api_input(tick, key, prompt, digits, "hangup", len(digits))
 
     def _api_stop(self, rt: BoardRuntime, tick: int, key: Key, prompt: ApiPrompt, how: str) -> None:
         leg = self.legs.get(key)
@@ -1862,12 +1912,15 @@ class CallController:
         prompt.collector = None
         if prompt.play_id is not None:
             self._api_stop(rt, tick, key, prompt, "stopped")
+        self._api_input(tick, key, prompt, res.digits, res.reason.value, len(res.digits) + 1)
+
+    def _api_input(self, tick: int, key: Key, prompt: ApiPrompt, digits: str, reason: str, keys: int) -> None:
+        """ivr.input (menu api) of a collection that ended: `digits` masked as their call.digit
+        events were (secret, or a [[pause_dtmf]] sequence covered one of the last `keys` keys)."""
         leg = self.legs[key]
-        # masked as its call.digit events were (secret, or a [[pause_dtmf]] sequence covered a key)
-        secret = prompt.secret or (bool(res.digits) and MASK in leg.digits[-len(res.digits) - 1:])
+        secret = prompt.secret or (bool(digits) and MASK in leg.digits[-keys:])
         self.bus.publish(tick, ServerEventKind.IVR_INPUT, chan=key[1], call_id=leg.call.call_id, menu="api",
-                         store=None, value=masked(res.digits) if secret else res.digits, masked=secret,
-                         reason=res.reason.value)
+                         store=None, value=masked(digits) if secret else digits, masked=secret, reason=reason)
 
 def _item_name(item: Any) -> str:
     if isinstance(item, ivrmod.Prompt):

@@ -168,7 +168,7 @@ EVENT_FIELDS: dict[ServerEventKind, tuple[str, ...]] = {
     ServerEventKind.CALL_INTERCEPT: ('agent', 'phone', 'supervisor', 'why'),
     ServerEventKind.CALL_JOIN: ('other', 'other_chan', 'state', 'why'),
     ServerEventKind.CALL_MUTE: ('agent', 'muted', 'party', 'phone', 'why'),
-    ServerEventKind.CALL_ORIGINATE: ('cause', 'line', 'number', 'reason', 'state', 'then', 'trunk', 'why'),
+    ServerEventKind.CALL_ORIGINATE: ('cause', 'line', 'number', 'reason', 'retry', 'state', 'then', 'trunk', 'why'),
     ServerEventKind.CALL_SUPERVISE: ('agent', 'mode', 'phone', 'state', 'supervisor', 'why'),
     ServerEventKind.CALL_SUPERVISE_END: ('phone', 'reason', 'supervisor'),
     ServerEventKind.CALL_OFFER: ('ani', 'caller', 'category', 'dnis'),
