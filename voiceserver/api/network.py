@@ -74,8 +74,8 @@ ENDPOINTS = {
     "/v1/calls/{call_id}/mute|unmute": "POST {\"party\": \"agent\" or \"caller\"}: that party is not heard "
                                        "by the other (or is again)",
     "/v1/calls/{call_id}/bridge": "POST {\"call\": CALL_ID}: join two calls' audio; unbridge separates them",
-    "/v1/originate": "POST {\"trunk\", \"number\", \"then\": {\"ivr\"|\"agent\"|\"call\": ...}}: a new "
-                     "outbound call (201, its call id)",
+    "/v1/originate": "POST {\"trunk\", \"number\", \"then\": {\"ivr\"|\"agent\"|\"call\"|\"play\"|\"queue\": "
+                     "...}}: a new outbound call (201, its call id)",
 }
 AGENT_ACTIONS = {"login": "login", "logout": "logout", "ready": "ready", "not-ready": "not_ready"}
 # call commands besides hangup: the backend's call_command(call_id, command, by)
@@ -83,7 +83,7 @@ CALL_COMMANDS = ("hold", "retrieve", "record-pause", "record-resume", "record-st
                  "answer")
 MUTE_COMMANDS = ("mute", "unmute")            # {"party": "agent" (default) | "caller"}: who is not heard
 MUTE_PARTIES = ("agent", "caller")
-THEN = ("ivr", "agent", "call")               # originate's "then": what an answered call does
+THEN = ("ivr", "agent", "call", "play", "queue")   # originate's "then": what an answered call does
 MAX_REASON = 200
 MAX_PENALTY, MAX_TIER = 1_000_000, 99          # a queue member's penalty and tier (the config's tier: 1..99)
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")   # the backend's supervise(call, mode, ...)
@@ -618,13 +618,15 @@ class NetworkApi:
 
     async def _originate(self, request: web.Request) -> web.Response:
         """A new outbound call: {"trunk": GROUP, "number": DIGITS, "then": {"ivr": MENU} |
-        {"agent": ID} | {"call": CALL_ID}} ("then" optional); 201 with its call id."""
+        {"agent": ID} | {"call": CALL_ID} | {"play": [PROMPT, ...]} | {"queue": QUEUE}} ("then"
+        optional); 201 with its call id."""
         originate = self._served("originate")
         if originate is None:
             return error(404, "originate is not served here")
         try:
             body = await self._body(request, {"trunk": "the trunk group", "number": "the digits to dial",
-                                              "then": "once answered: {ivr: MENU} | {agent: ID} | {call: CALL_ID}"})
+                                              "then": "once answered: {ivr: MENU} | {agent: ID} | {call: CALL_ID} "
+                                                      "| {play: [PROMPT, ...]} | {queue: QUEUE}"})
             trunk, number, then = body.get("trunk"), body.get("number"), body.get("then") or {}
             if not isinstance(trunk, str) or not 0 < len(trunk) <= MAX_REASON:
                 raise BadRequest('trunk: the outbound trunk group ([channels.outbound] or an E1 R2 group) is required')
@@ -634,11 +636,16 @@ class NetworkApi:
                 (what, target), = then.items()
                 if isinstance(target, int) and not isinstance(target, bool):
                     target = str(target)            # a numeric agent id
+                if what == "play" and isinstance(target, list):   # the prompts, heard in turn, then a hang-up
+                    if not target or not all(isinstance(n, str) and n and "&" not in n for n in target):
+                        raise BadRequest('then: {"play": [PROMPT, ...]} names one prompt or more')
+                    target = "&".join(target)
                 then = {what: target}
             if not isinstance(then, dict) or len(then) > 1 or any(
                     k not in THEN or not isinstance(v, str) or not 0 < len(v) <= MAX_REASON or not v.isprintable()
                     for k, v in then.items()):
-                raise BadRequest('then: one of {"ivr": MENU}, {"agent": ID} and {"call": CALL_ID}, or none')
+                raise BadRequest('then: one of {"ivr": MENU}, {"agent": ID}, {"call": CALL_ID}, '
+                                 '{"play": [PROMPT, ...]} and {"queue": QUEUE}, or none')
         except BadRequest as exc:
             return await self._refused_body(request, exc)
         by = self._by(request)

@@ -241,14 +241,16 @@ def document(version: str = "1") -> dict[str, Any]:
     originate = _op(
         "a new outbound call: a free line of the trunk group (analog or E1 R2) is seized and the number "
         "dialled; once answered, `then` runs (the called party in an IVR menu, an agent's phone rung and "
-        "bridged, or bridged with a call in progress); call.originate events follow it (a busy, no answer "
+        "bridged, bridged with a call in progress, prompts played then a hang-up, or in a queue); "
+        "call.originate events follow it (a busy, no answer "
         "or the E1 B signal: failed, with its cause)", ORIGINATE, "", 400, 404, 409,
         requestBody={"required": True, "content": {"application/json": {"schema": {
             "type": "object", "properties": {
                 "trunk": {"type": "string", "minLength": 1},
                 "number": {"type": "string", "pattern": "^[0-9*#]{1,32}$"},
                 "then": {"type": "object", "maxProperties": 1, "additionalProperties": False,
-                         "properties": {"ivr": target, "agent": target, "call": target}}},
+                         "properties": {"ivr": target, "agent": target, "call": target, "queue": target,
+                                        "play": {"type": "array", "minItems": 1, "items": target}}}},
             "required": ["trunk", "number"], "additionalProperties": False}}}})
     originate["responses"].pop("200")
     originate["responses"]["201"] = {"description": "{call_id, trunk, number, line, then}: dialling"}

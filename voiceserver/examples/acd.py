@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from voiceserver.api.client import EventClient
+from voiceserver.api.client import EventClient, StreamRefused, StreamRevoked
 from voiceserver.core.events import ServerEventKind as K
 
 KINDS = [K.CALL_CALLERID, K.CALL_PLAY, K.CALL_BRIDGE, K.CALL_END, K.ROUTE_REQUEST]   # what this program needs
@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args.url, token, args.queue, args.since, args.state, args.calls, args.route_to))
     except KeyboardInterrupt:
         return 0
+    except (StreamRefused, StreamRevoked) as exc:   # a token the server no longer takes: say so, stop
+        resume = f" (resume with --since {exc.resume})" if isinstance(exc, StreamRevoked) and exc.resume else ""
+        print(f"acd: {exc}{resume}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
