@@ -335,3 +335,27 @@ class Harness(EngineSide):
         far = self.far[chan] = FarEnd(chan, china_sequence(dnis, ani))
         self.cas(chan, far.seize())
         return far
+
+
+class FarGlare:
+    """A far end that seizes the line the moment the server does (double seizure, glare),
+    then goes idle when the server clears forward."""
+
+    def __init__(self, chan: int) -> None:
+        self.chan = chan
+        self.to_send: list[int] = []
+        self.state = "idle"
+
+    def audio(self) -> np.ndarray:
+        return np.zeros(BLOCK, np.int16)
+
+    def hear(self, tx: np.ndarray) -> None:
+        pass
+
+    def host_cas(self, abcd: int) -> None:
+        if abcd == SEIZE and self.state == "idle":
+            self.state = "seized"
+            self.to_send.append(SEIZE)
+        elif abcd == CLEAR_FORWARD and self.state == "seized":
+            self.state = "idle"
+            self.to_send.append(IDLE)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from controllerkit import Card
 
 from boarddrv import EventKind
@@ -109,34 +108,6 @@ def test_other_failures_are_not_retried(card):
 
 
 # ---------------------------------------------------------------- E1 R2
-class FarSeizing:
-    """A China No.1 exchange seizing the E1 channel toward us as we seize it toward them: our
-    seizure gets its seizure back (double seizure); our clear-forward, then its idle."""
-
-    def __init__(self, chan: int) -> None:
-        from r2farkit import IDLE
-        self.chan = chan
-        self.bits = IDLE
-        self.state = "idle"
-        self.to_send: list[int] = []
-
-    def audio(self) -> np.ndarray:
-        from r2farkit import BLOCK
-        return np.zeros(BLOCK, np.int16)
-
-    def hear(self, tx: np.ndarray) -> None:
-        pass
-
-    def host_cas(self, abcd: int) -> None:
-        from r2farkit import CLEAR_FORWARD, IDLE, SEIZE
-        if abcd == SEIZE and self.state == "idle":
-            self.state = "glare"
-            self.to_send.append(SEIZE)
-        elif abcd == CLEAR_FORWARD and self.state == "glare":
-            self.state = "idle"
-            self.to_send.append(IDLE)
-
-
 def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
     """What a China No.1 exchange answers to the server's register signals: A-6, A-1 per ANI
     digit and DNIS digit, A-3 after the last one, then B-1 (accept) for category II-1."""
@@ -147,10 +118,10 @@ def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
 
 
 def test_an_e1_originate_glared_on_its_first_line_is_answered_on_the_next(prompt_library):
-    from r2farkit import FarIncoming, Harness
+    from r2farkit import FarGlare, FarIncoming, Harness
     h = Harness(prompt_library)
     dnis = "13800138000"
-    h.far[1] = FarSeizing(1)
+    h.far[1] = FarGlare(1)
     for chan in range(2, 5):
         h.far[chan] = FarIncoming(chan, r2_accept_script(dnis, "01062345678"), answer=True)
     row, commands = h.ctl.originate("ct", dnis, {"ivr": "ext"}, BY)
@@ -167,10 +138,10 @@ def test_an_e1_originate_glared_on_its_first_line_is_answered_on_the_next(prompt
 
 
 def test_an_e1_originate_glared_on_every_line_it_may_try_fails_with_cause_glare(prompt_library):
-    from r2farkit import Harness
+    from r2farkit import FarGlare, Harness
     h = Harness(prompt_library)
     for chan in range(1, 5):
-        h.far[chan] = FarSeizing(chan)
+        h.far[chan] = FarGlare(chan)
     row, commands = h.ctl.originate("ct", "13800138000", {}, BY)
     h.apply(commands)
     h.run(10, until=lambda: "failed" in [e["state"] for e in h.events(K.CALL_ORIGINATE)])

@@ -26,6 +26,7 @@ from r2farkit import (
     IDLE,
     SEIZE,
     SEIZE_ACK,
+    FarGlare,
     FarIncoming,
     Harness,
     detect,
@@ -273,30 +274,6 @@ def test_r2trace_prints_a_calls_signal_exchange_from_the_journal_and_the_log(h, 
     # a call without signals: exit 2, said on stderr
     assert r2trace.main(["--log", str(log), "no-such-call"]) == 2
     assert "no R2 signals for call no-such-call" in capsys.readouterr().err
-
-
-class FarGlare:
-    """A far end that seizes the line the moment the server does (double seizure), then
-    clears when the server clears forward."""
-
-    def __init__(self, chan: int) -> None:
-        self.chan = chan
-        self.to_send: list[int] = []
-        self.state = "idle"
-
-    def audio(self) -> np.ndarray:
-        return np.zeros(BLOCK, np.int16)
-
-    def hear(self, tx: np.ndarray) -> None:
-        pass
-
-    def host_cas(self, abcd: int) -> None:
-        if abcd == SEIZE and self.state == "idle":
-            self.state = "seized"
-            self.to_send.append(SEIZE)
-        elif abcd == CLEAR_FORWARD and self.state == "seized":
-            self.state = "idle"
-            self.to_send.append(IDLE)
 
 
 def test_a_double_seizure_retries_the_outbound_call_on_another_line_of_the_group(h):
