@@ -59,6 +59,22 @@ def serve(cfg: Path, log: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
+def serve_with_ami(cfg: Path, log: Path) -> subprocess.Popen:
+    """`voiceboard serve` in lockstep with the network API and the AMI feed on ports of the
+    system's choosing (`listening_port` says which)."""
+    return subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
+                             "--lockstep-sync", "--status-port", "-1", "--api-port", "0", "--ami-port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+
+
+def listening_port(log: Path, protocol: str, procs: list[subprocess.Popen]) -> int:
+    """The port the server says (api.listening) its `protocol` feed (http, ami) listens on."""
+    def found() -> list[dict[str, Any]]:
+        return [e for e in events(log, "api.listening") if e["protocol"] == protocol]
+    wait_for(found, f"the {protocol} feed listening", procs)
+    return int(found()[0]["port"])
+
+
 def events(log: Path, kind: str | None = None) -> list[dict[str, Any]]:
     """The server's events (of `kind`), from its log (serve logs every event as JSON).
 

@@ -14,13 +14,11 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 from panoramisk import Manager
 
-from servekit import CONFIGS, events, hwsim, stop, wait_for
+from servekit import CONFIGS, events, hwsim, listening_port, serve_with_ami, stop, wait_for
 
 EXTRA = """
 [agents.wu]
@@ -66,14 +64,9 @@ def test_originate_redirect_queue_add_and_remove_on_a_real_server(tmp_path):
                    .replace("first_timeout = 8000", "first_timeout = 400000") + EXTRA)
     hw = hwsim(tmp_path, board, SCENARIO, "hwsim-acd.toml")     # battery reversal on answer
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
-                               "--lockstep-sync", "--status-port", "-1", "--api-port", "0", "--ami-port", "0"],
-                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    server = serve_with_ami(cfg, log)
     try:
-        def ami() -> list[dict[str, Any]]:
-            return [e for e in events(log, "api.listening") if e["protocol"] == "ami"]
-        wait_for(ami, "the AMI feed listening", [hw, server])
-        port = ami()[0]["port"]
+        port = listening_port(log, "ami", [hw, server])
         wait_for(lambda: events(log, "call.play"), "the caller in the IVR", [hw, server])
 
         async def session() -> dict[str, Any]:

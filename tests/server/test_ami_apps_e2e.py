@@ -15,13 +15,11 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 from panoramisk import Manager
 
-from servekit import CONFIGS, events, hwsim, stop, wait_for
+from servekit import CONFIGS, events, hwsim, listening_port, serve_with_ami, stop, wait_for
 
 EXTRA = """
 [agents.wu]
@@ -63,14 +61,9 @@ def test_originate_playback_and_queue_and_queue_add_penalty_on_a_real_server(tmp
     cfg.write_text((CONFIGS / "server-recording.toml").read_text().replace("hotline_e2e", board) + EXTRA)
     hw = hwsim(tmp_path, board, SCENARIO, "hwsim-acd.toml")     # battery reversal on answer
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
-                               "--lockstep-sync", "--status-port", "-1", "--api-port", "0", "--ami-port", "0"],
-                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    server = serve_with_ami(cfg, log)
     try:
-        def ami() -> list[dict[str, Any]]:
-            return [e for e in events(log, "api.listening") if e["protocol"] == "ami"]
-        wait_for(ami, "the AMI feed listening", [hw, server])
-        port = ami()[0]["port"]
+        port = listening_port(log, "ami", [hw, server])
 
         async def session() -> dict[str, Any]:
             m = Manager(host="127.0.0.1", port=port, username="acd",

@@ -11,13 +11,11 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 from panoramisk import Manager
 
-from servekit import CONFIGS, events, hwsim, stop, wait_for
+from servekit import CONFIGS, events, hwsim, listening_port, serve_with_ami, stop, wait_for
 
 USERS = """
 [api]
@@ -53,14 +51,9 @@ def test_an_integration_user_drives_a_real_call_over_ami(tmp_path):
     cfg.write_text(base.replace("first_timeout = 3000", "first_timeout = 400000") + USERS)
     hw = hwsim(tmp_path, board, SCENARIO)
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([sys.executable, "-m", "boarddrv.cli", "serve", "--config", str(cfg),
-                               "--lockstep-sync", "--status-port", "-1", "--api-port", "0", "--ami-port", "0"],
-                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    server = serve_with_ami(cfg, log)
     try:
-        def ami() -> list[dict[str, Any]]:
-            return [e for e in events(log, "api.listening") if e["protocol"] == "ami"]
-        wait_for(ami, "the AMI feed listening", [hw, server])
-        port = ami()[0]["port"]
+        port = listening_port(log, "ami", [hw, server])
         wait_for(lambda: events(log, "call.play"), "the caller in the IVR", [hw, server])
 
         async def session() -> dict[str, Any]:
