@@ -113,3 +113,22 @@ def test_every_event_carries_its_time_in_utc_and_its_server():
     bus = EventBus(server_id="b", clock=lambda: next(times))
     assert [bus.publish(1, ServerEventKind.CALL_END).time for _ in range(2)] == \
         ["2026-12-03T07:40:00.000Z", "2026-12-03T07:40:00.020Z"]
+
+
+@pytest.mark.parametrize("ms", [0, 999, 1_000, 951_782_400_500, 1_700_000_000_123, 1_764_775_200_999,
+                                1_764_775_201_000])
+def test_an_events_time_is_iso_8601_utc_to_the_millisecond(monkeypatch, ms):
+    """utc_now formats the date and time once a second and adds the milliseconds: the same
+    text as datetime's isoformat, at a second's edges too."""
+    import datetime as dt
+    import time
+
+    from voiceserver.core import events
+    monkeypatch.setattr(events, "_last_stamp", (-1, ""))
+    monkeypatch.setattr(events, "_last_second", (-1, ""))
+    monkeypatch.setattr(time, "time_ns", lambda: ms * 1_000_000)
+    want = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert events.utc_now() == want
+    monkeypatch.setattr(time, "time_ns", lambda: (ms + 1) * 1_000_000)   # the next millisecond, from the cache
+    nxt = dt.datetime.fromtimestamp((ms + 1) / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert events.utc_now() == nxt
