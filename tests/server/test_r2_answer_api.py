@@ -162,19 +162,22 @@ def test_a_fallback_past_the_far_exchanges_answer_timer_is_warned_of(prompt_libr
         assert "trunk group 'ct'" in found[0] and "clears forward before the fallback" in found[0]
 
 
-def test_the_api_hanging_up_a_waiting_call_clears_back(h):
+def test_the_api_hanging_up_a_waiting_call_clears_back_and_the_caller_hears_busy(h):
     """China No.1's clear-back bits are its seize-acknowledge bits (1111): nothing changes on
-    the line; the ringback stops and the line is free once the exchange clears forward."""
+    the line, so the caller hears busy in place of the ringback until its exchange clears
+    forward; then the tone stops and the line is free."""
     far = accepted(h, 1)
     h.run(2)
     cid = h.events(K.CALL_API_ANSWER)[0]["call_id"]
     h.apply(h.ctl.hang_up(cid, "hung up by the API"))
-    assert h.tones(1) == ["ringback", None] and h.cas_out[1] == [SEIZE_ACK]
+    h.run(5)
+    assert h.tones(1) == ["ringback", None, "busy"] and h.cas_out[1] == [SEIZE_ACK]
     assert h.rt.channels[1].r2.state.value == "clear-back"
     end, = h.events(K.CALL_END)
     assert (end["reason"], end["answered"]) == ("hung up by the API", False) and not h.ctl.awaiting
     h.cas(1, far.clear_forward())                       # the exchange clears forward: the line is free
     h.run(1)
     assert h.cas_out[1][-1] == IDLE and h.rt.channels[1].state is State.IDLE
+    assert h.tones(1)[-1] is None                       # and the busy tone stopped
     h.run(30)
     assert len(h.events(K.CALL_API_ANSWER)) == 1 and h.events(K.CALL_ANSWER) == []

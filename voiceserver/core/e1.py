@@ -159,6 +159,7 @@ class E1R2Trunk(FxoTrunk):
         self._pending_trace: list[dict[str, Any]] = []
         self._bwd_group: str | None = None  # the register's backward group before its last input
         self._ringback = False              # our ringback plays: the answer is held (hold_answer)
+        self._busy = False                  # our busy tone plays: a held call refused, until the line is free
         self.tx_abcd = 0b1011               # what the server's start left on the line (linestate)
         self._take_r2(0)                    # the variant's idle bits, where they differ
 
@@ -248,8 +249,17 @@ class E1R2Trunk(FxoTrunk):
     def hangup(self, tick: int, reason: str) -> None:
         if self.call is None:
             return
+        held = self._ringback and self.call.answer_tick is None
         now = self.ms(tick)
         self._do_stop_media()
+        if held:
+            # A call held for the API's answer and refused: China No.1's clear-back bits are its
+            # seize-acknowledge bits, so the caller's exchange sees no change on the line. The
+            # caller hears busy instead of our ringback, as from an exchange whose subscriber
+            # cannot take the call, until the exchange clears forward (its caller hangs up, or
+            # its answer timer runs out).
+            self._busy = True
+            self._do(Tone("busy"))
         self._end_call(tick, reason)
         self.r2.clear(now)
         self._set(State.HANGUP, reason)
@@ -355,7 +365,7 @@ class E1R2Trunk(FxoTrunk):
         """The call is over: its prompt and tone stop (a caller who clears forward while the IVR
         speaks must not leave the prompt playing into the next call's MF signals), and the MF
         sender and receiver."""
-        self._ringback = False
+        self._ringback = self._busy = False
         self._do(StopPlay())
         self._do(Tone(None))
         if self._sending:
@@ -397,6 +407,7 @@ class E1R2Trunk(FxoTrunk):
                 self._end_call(tick, "glare: the far end seized the line as we did")
             self._set(State.HANGUP, "glare")
         elif ev.kind is K.RELEASED:
+            self._stop_busy()
             if call is not None:
                 cause = ev.cause.value if ev.cause else "normal"
                 self._do_stop_media()
@@ -405,6 +416,7 @@ class E1R2Trunk(FxoTrunk):
                 self._set(State.HANGUP, "released")
         elif ev.kind is K.IDLE:
             self._pending_trace = []
+            self._stop_busy()
             if self.state is State.HANGUP:
                 self._set(State.IDLE, "line free")
         elif ev.kind is K.BLOCKED and ev.detail != "local":
@@ -415,6 +427,11 @@ class E1R2Trunk(FxoTrunk):
             self._set(State.IDLE, "unblocked by the far end")
         elif ev.kind is K.FAILED and call is not None:
             self._failed(tick, ev.cause or r2a.Cause.PROTOCOL_ERROR, 0)
+
+    def _stop_busy(self) -> None:
+        if self._busy:
+            self._busy = False
+            self._do(Tone(None))
 
     def _far_end_cleared(self, tick: int, reason: str) -> None:
         self._do_stop_media()
