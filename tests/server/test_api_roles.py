@@ -249,6 +249,18 @@ def test_an_agent_user_streams_only_its_own_events_live_and_resumed(tmp_path):
     assert len(everything) == 16 and {e["call_id"] for e in everything} >= {"theirs", None}
 
 
+def test_an_agent_user_may_filter_by_its_own_agent_only(tmp_path):
+    with LiveApi(tmp_path) as live:
+        async def status(user: str, query: str) -> tuple[int, str]:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKENS[user]}"}) as s, \
+                    s.get(f"http://127.0.0.1:{live.port}/v1/events?{query}") as r:
+                return r.status, (await r.json())["error"]
+        other = live.call(status("a1001", "agent=1002"))
+        bad = live.call(status("admin", "queue="))
+    assert other[0] == 403 and "only its own events (agent 1001)" in other[1]
+    assert bad[0] == 400 and "expected a queue name" in bad[1]
+
+
 def kind(name: str) -> Any:
     from voiceserver.core.events import ServerEventKind
     return ServerEventKind(name)

@@ -63,6 +63,27 @@ def test_since_a_seq_filtered_and_as_json(tmp_path, capsys):
 
 
 @pytest.mark.unit
+def test_a_queue_or_agent_filter_follows_the_calls_it_names_in_the_journal(tmp_path, capsys):
+    bus, j = EventBus(), EventJournal(str(tmp_path / "events.db"), "pbx1")
+    bus.start_at(j.open())
+    bus.subscribe(j, first=True)
+    for call, queue, agent in (("a", "service", "1001"), ("b", "sales", "1002")):
+        bus.publish(1, K.CALL_START, chan=1, call_id=call, board="hotline", direction="inbound")
+        bus.publish(2, K.CALL_QUEUE, chan=1, call_id=call, queue=queue)
+        bus.publish(3, K.ACD_DECISION, call_id=call, queue=queue, chosen=[agent], mode="ring")
+        bus.publish(4, K.CALL_DIGIT, chan=1, call_id=call, digit="5", masked=False)
+        bus.publish(5, K.CALL_END, chan=1, call_id=call, board="hotline")
+    j.close()
+    journal = ("--journal", str(tmp_path / "events.db"), "--server-id", "pbx1", "--since", "0", "--json")
+    rc, out, _ = events_cli(capsys, *journal, "--queue", "service")
+    assert rc == 0 and [(e["kind"], e["call_id"]) for e in map(json.loads, out.splitlines())] == [
+        ("call.queue", "a"), ("acd.decision", "a"), ("call.digit", "a"), ("call.end", "a")]
+    rc, out, _ = events_cli(capsys, *journal, "--agent", "1002", "--kind", "call.")
+    assert rc == 0 and [(e["kind"], e["call_id"]) for e in map(json.loads, out.splitlines())] == [
+        ("call.digit", "b"), ("call.end", "b")]
+
+
+@pytest.mark.unit
 def test_the_table_shows_the_last_events_and_a_gap_where_a_run_was_killed(tmp_path, capsys):
     (tmp_path / "server.toml").write_text(CONFIG)
     first = run_server(tmp_path / "events.db", ["a"], killed=True)

@@ -239,6 +239,45 @@ def test_filters_by_kind_family_call_and_channel(tmp_path):
                                                         ("call.end", "b"), ("span.alarm", None)]
 
 
+def test_filters_by_queue_and_agent_follow_the_calls_they_name(tmp_path):
+    """queue=Q: the events naming the queue and its callers' calls from joining it to their
+    end; agent=A: the events naming the agent and the calls offered to it. Resumed from the
+    journal (since=0) a filter learns the calls as a live one does."""
+    def script(bus: EventBus) -> None:
+        bus.publish(1, K.CALL_START, chan=1, call_id="a", board="hotline", direction="inbound")
+        bus.publish(2, K.CALL_QUEUE, chan=1, call_id="a", queue="service")
+        bus.publish(3, K.CALL_QUEUE, chan=2, call_id="b", queue="sales")
+        bus.publish(4, K.ACD_DECISION, call_id="a", queue="service", chosen=["1001"], mode="ring")
+        bus.publish(5, K.ACD_ALL_BUSY, queue="service", busy=True, waiting=1)
+        bus.publish(6, K.CALL_DIGIT, chan=1, call_id="a", board="hotline", digit="5", masked=False)
+        bus.publish(7, K.CALL_DIGIT, chan=2, call_id="b", board="hotline", digit="6", masked=False)
+        bus.publish(8, K.ACD_AGENT, agent="1001", state="on_call")
+        bus.publish(9, K.CALL_END, chan=1, call_id="a", board="hotline", reason="caller hung up")
+        bus.publish(10, K.CALL_DIGIT, chan=1, call_id="a", board="hotline", digit="7", masked=False)
+        # the last event every filter wants: whatever one let through wrongly came before it
+        bus.publish(11, K.ACD_DECISION, call_id="a2", queue="service", chosen=["1001"], mode="ring")
+        bus.publish(12, K.CALL_DIGIT, chan=3, call_id="a2", board="hotline", digit="8", masked=False)
+
+    async def main() -> dict[str, list[tuple[str, str | None]]]:
+        srv = await Server(tmp_path).start()
+        script(srv.bus)
+        got = {}
+        async with aiohttp.ClientSession() as s:
+            for name, query, n in [("queue", {"queue": "service"}, 7), ("agent", {"agent": "1001"}, 6),
+                                   ("both", {"queue": "service", "agent": "1001", "kind": "call."}, 3)]:
+                async with s.ws_connect(srv.url(since=0, **query), headers=AUTH) as ws:
+                    got[name] = [(e["kind"], e["call_id"]) for e in await receive(ws, n)]
+        await srv.stop()
+        return got
+    got = run(main())
+    last = [("acd.decision", "a2"), ("call.digit", "a2")]
+    assert got["queue"] == [("call.queue", "a"), ("acd.decision", "a"), ("acd.all_busy", None),
+                            ("call.digit", "a"), ("call.end", "a"), *last]
+    assert got["agent"] == [("acd.decision", "a"), ("call.digit", "a"), ("acd.agent", None), ("call.end", "a"),
+                            *last]
+    assert got["both"] == [("call.digit", "a"), ("call.end", "a"), ("call.digit", "a2")]
+
+
 def test_requests_the_door_refuses_and_bad_queries(tmp_path):
     async def main() -> list[tuple[int, str]]:
         srv = await Server(tmp_path).start()
@@ -271,7 +310,7 @@ def test_requests_the_door_refuses_and_bad_queries(tmp_path):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=st.dictionaries(st.sampled_from(["since", "kind", "call", "channel", "x"]),
+@given(query=st.dictionaries(st.sampled_from(["since", "kind", "call", "channel", "queue", "agent", "x"]),
                              st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)),
                                      max_size=12), max_size=4))
 def test_any_query_is_answered_clearly_never_a_server_error(tmp_path, query):

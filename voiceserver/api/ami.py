@@ -24,7 +24,7 @@ for the tools that screen-pop callers, count queue calls and follow agents:
   QueueAdd, QueueRemove), and every one
   refused for its role, is a line of the API's audit log (path
   `/ami/<Action>`). An `agent` user gets only its own events, as on the
-  event stream (voiceserver.api.stream.AgentScope).
+  event stream (voiceserver.core.events.AgentScope).
 - events, translated from the server's bus (docs/events.md): Newchannel,
   NewCallerid, Newstate, DTMFBegin/DTMFEnd, Hangup, BridgeEnter,
   QueueCallerJoin, QueueCallerLeave, QueueCallerAbandon, AgentCalled,
@@ -60,8 +60,7 @@ from voiceserver.api.roles import (
     may,
     token_digest,
 )
-from voiceserver.api.stream import AgentScope
-from voiceserver.core.events import EventBus, ServerEvent, ServerEventKind
+from voiceserver.core.events import AgentScope, EventBus, ServerEvent, ServerEventKind
 from voiceserver.core.runtime import Conflict
 
 log = logging.getLogger(__name__)

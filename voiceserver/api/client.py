@@ -57,8 +57,8 @@ class StreamRevoked(Exception):
 
 class EventClient:
     def __init__(self, base_url: str, token: str, *, since: int | None = None, kinds: Sequence[str] | None = None,
-                 call: str | None = None, channel: str | None = None, retry: float = 1.0,
-                 ssl: ssl_module.SSLContext | None = None) -> None:
+                 call: str | None = None, channel: str | None = None, queue: str | None = None,
+                 agent: str | None = None, retry: float = 1.0, ssl: ssl_module.SSLContext | None = None) -> None:
         """`base_url`: http:// or https:// (then `ssl`: the context that trusts the server's
         certificate; None: the system's CAs)."""
         self.base_url = base_url.rstrip("/")
@@ -68,6 +68,8 @@ class EventClient:
         self.filters: list[tuple[str, str]] = [("kind", k) for k in kinds or []]
         self.filters += [("call", call)] if call else []
         self.filters += [("channel", channel)] if channel else []
+        self.filters += [("queue", queue)] if queue else []
+        self.filters += [("agent", agent)] if agent else []
         self.retry = retry
         self.reconnects = 0
         self._session: aiohttp.ClientSession | None = None

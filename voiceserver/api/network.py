@@ -51,7 +51,7 @@ from voiceserver.core.events import EventBus, ServerEventKind, event_schema
 ENDPOINTS = {
     "/v1/openapi.json": "this API as OpenAPI 3.1",
     "/v1/schemas/events.json": "a JSON Schema for every event kind",
-    "/v1/events": "WebSocket: every server event, resumable (?since=SEQ, kind, call, channel)",
+    "/v1/events": "WebSocket: every server event, resumable (?since=SEQ, kind, call, channel, queue, agent)",
     "/v1/whoami": "the user the token is, its role and agent",
     "/v1/queues": "the queues",
     "/v1/agents": "the agents (an agent user: itself)",

@@ -116,6 +116,11 @@ def document(version: str = "1") -> dict[str, Any]:
                  "description": "only these kinds; a value ending in '.' takes a family"},
                 {"name": "call", "in": "query", "schema": {"type": "string"}},
                 {"name": "channel", "in": "query", "schema": {"type": "string", "pattern": "^([^:]+:)?[0-9]+$"}},
+                {"name": "queue", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                 "description": "only this queue's events, and its callers' calls from joining it to their end"},
+                {"name": "agent", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                 "description": "only this agent's events, and the calls offered to it from the offer to "
+                                "their end (an agent user: its own only)"},
             ],
             "responses": {"101": {"description": "WebSocket: one text frame per event "
                                                  "(#/components/schemas/Event)"},

@@ -37,7 +37,7 @@ from aiohttp import WSCloseCode, web
 
 from voiceserver.api.door import Request
 from voiceserver.api.roles import ApiUser
-from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
+from voiceserver.core.events import AgentScope, EventBus, EventFilter, ServerEvent, ServerEventKind
 from voiceserver.core.journal import COMMIT_INTERVAL, JournalError, gap, read_since
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,12 @@ class EventStream:
                 if not q["since"].isdigit():
                     raise ValueError(f"since={q['since'][:40]!r}: expected a seq (0 or more)")
                 since = int(q["since"])
-            flt = EventFilter(q.getall("kind", []), q.get("call"), q.get("channel"))
+            flt = EventFilter(q.getall("kind", []), q.get("call"), q.get("channel"), q.get("queue"), q.get("agent"))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        if agent is not None and q.get("agent", agent) != agent:
+            return web.json_response({"error": f"agent={q['agent'][:40]!r}: an agent user follows only its own "
+                                               f"events (agent {agent})"}, status=403)
         if since is not None and since > self.bus.last_seq:
             return web.json_response({"error": f"since={since} is after the newest event "
                                                f"({self.bus.last_seq}): not a seq of this server"}, status=400)
@@ -162,35 +165,6 @@ class EventStream:
 def _last_seq(ev: dict[str, Any]) -> int:
     """The last number an event (or a gap) from the journal stands for."""
     return ev["seq"] if ev["seq"] is not None else ev["to"]
-
-
-CALL_END = ServerEventKind.CALL_END.value
-STREAM_NOTICES = (ServerEventKind.JOURNAL_GAP.value, ServerEventKind.STREAM_OVERFLOW.value)
-
-
-class AgentScope:
-    """Which events are one agent's: those naming it (`agent`, or among an ACD decision's
-    `chosen`), and every event of a call from the first one naming it to the call's end."""
-
-    def __init__(self, agent: str) -> None:
-        self.agent = agent
-        self.calls: set[str] = set()
-
-    def wants(self, kind: str, call_id: str | None, data: dict[str, Any]) -> bool:
-        """Called for every event in order (it learns the agent's calls as they come)."""
-        if kind in STREAM_NOTICES:
-            return True
-        chosen = data.get("chosen")
-        mine = data.get("agent") == self.agent or (isinstance(chosen, list) and self.agent in chosen)
-        if call_id is None:
-            return mine
-        if mine:
-            self.calls.add(call_id)
-        elif call_id not in self.calls:
-            return False
-        if kind == CALL_END:
-            self.calls.discard(call_id)
-        return True
 
 
 class _Client:

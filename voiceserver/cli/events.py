@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="only this kind (repeat for several; a prefix ending in '.' takes a family: call.)")
     ap.add_argument("--call", metavar="CALL_ID", help="only this call's events")
     ap.add_argument("--channel", metavar="[BOARD:]CHAN", help="only this channel's events")
+    ap.add_argument("--queue", metavar="QUEUE", help="only this queue's events: those naming it, and its "
+                    "callers' calls from joining it to their end")
+    ap.add_argument("--agent", metavar="AGENT", help="only this agent's events: those naming it, and the calls "
+                    "offered to it from the offer to their end")
     ap.add_argument("--follow", "-f", action="store_true",
                     help="keep going as the server adds events (Ctrl-C ends): over the network API when the "
                          "config has [api], else by reading the journal again")
@@ -94,7 +98,8 @@ async def _follow_api(api: Any, after: int | None, args: argparse.Namespace) -> 
     from voiceserver.api.client import EventClient
     shown = 0
     async with EventClient(api.base_url, api.token, since=after, kinds=args.kind, call=args.call,
-                           channel=args.channel, ssl=api.ssl_context()) as events:
+                           channel=args.channel, queue=args.queue, agent=args.agent,
+                           ssl=api.ssl_context()) as events:
         async for ev in events:
             print(json.dumps(ev, ensure_ascii=False) if args.json else format_line(ev), flush=True)
             shown += 1
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.user is not None and (not args.follow or args.poll or not args.config):
         ap.error("--user goes with --follow and --config (the API; the journal file is the server's user's)")
     try:
-        flt = EventFilter(args.kind or [], args.call, args.channel)
+        flt = EventFilter(args.kind or [], args.call, args.channel, args.queue, args.agent)
         api = _api(args) if args.follow and not args.poll else None
         # another user than the admin sees what its role may, from the API alone (not the file)
         api_only = api is not None and args.user not in (None, "admin")

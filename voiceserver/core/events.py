@@ -351,12 +351,68 @@ class EventBus:
 _JSON = json.JSONEncoder(default=str)   # json.dumps(..., default=str) without a new encoder per event
 
 
-class EventFilter:
-    """Which events a reader asked for (by kind or family `call.`, call, [board:]channel);
-    the stream's notices (a gap, an overflow) always go through. The event stream and
-    `voiceboard events` filter with it."""
+STREAM_NOTICES = (ServerEventKind.JOURNAL_GAP, ServerEventKind.STREAM_OVERFLOW)
 
-    def __init__(self, kinds: list[str], call: str | None, channel: str | None) -> None:
+
+class CallScope:
+    """The events of one thing (an agent, a queue): those naming it, and every event of a
+    call from the first one that names it to the call's end. It learns the calls as the
+    events come, so it must see every event, in order."""
+
+    def __init__(self) -> None:
+        self.calls: set[str] = set()
+
+    def names(self, data: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def wants(self, kind: str, call_id: str | None, data: dict[str, Any]) -> bool:
+        if kind in STREAM_NOTICES:
+            return True
+        mine = self.names(data)
+        if call_id is None:
+            return mine
+        if mine:
+            self.calls.add(call_id)
+        elif call_id not in self.calls:
+            return False
+        if kind == ServerEventKind.CALL_END:
+            self.calls.discard(call_id)
+        return True
+
+
+class AgentScope(CallScope):
+    """One agent's events: those naming it (`agent`, or among an ACD decision's `chosen`),
+    and the calls offered to it from the offer on (an agent user's stream; `agent=`)."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def names(self, data: dict[str, Any]) -> bool:
+        chosen = data.get("chosen")
+        return data.get("agent") == self.agent or (isinstance(chosen, list) and self.agent in chosen)
+
+
+class QueueScope(CallScope):
+    """One queue's events: those naming it (`queue`: a caller joining, the ACD's decisions,
+    all-busy, members), and its callers' calls from joining the queue on (`queue=`)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+
+    def names(self, data: dict[str, Any]) -> bool:
+        return data.get("queue") == self.queue
+
+
+class EventFilter:
+    """Which events a reader asked for (by kind or family `call.`, call, [board:]channel,
+    queue, agent); the stream's notices (a gap, an overflow) always go through. The event
+    stream and `voiceboard events` filter with it. A queue or an agent filter follows calls
+    (CallScope): it must be asked about every event, in order."""
+
+    def __init__(self, kinds: list[str], call: str | None, channel: str | None,
+                 queue: str | None = None, agent: str | None = None) -> None:
         self.kinds = kinds
         self.call = call
         self.board: str | None = None
@@ -366,9 +422,18 @@ class EventFilter:
             if not chan.isdigit():
                 raise ValueError(f"channel {channel!r}: expected CHAN or BOARD:CHAN")
             self.board, self.chan = board or None, int(chan)
+        for name, value in (("queue", queue), ("agent", agent)):
+            if value is not None and not (0 < len(value) <= 100 and value.isprintable()):
+                raise ValueError(f"{name} {value[:40]!r}: expected a {name} name")
+        self.scopes: list[CallScope] = [*([QueueScope(queue)] if queue is not None else []),
+                                        *([AgentScope(agent)] if agent is not None else [])]
 
-    def wants(self, kind: str, call_id: str | None, chan: int | None, board: str | None) -> bool:
-        if kind in (ServerEventKind.JOURNAL_GAP, ServerEventKind.STREAM_OVERFLOW):
+    def wants(self, kind: str, call_id: str | None, chan: int | None, board: str | None,
+              data: dict[str, Any] | None = None) -> bool:
+        if self.scopes:      # each scope sees every event (it learns the calls), then all must want it
+            if not all([s.wants(kind, call_id, data or {}) for s in self.scopes]):
+                return False
+        if kind in STREAM_NOTICES:
             return True
         if self.kinds and not any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds):
             return False
@@ -378,7 +443,7 @@ class EventFilter:
 
     def wants_dict(self, ev: dict[str, Any]) -> bool:
         """`wants` for an event as JSON (from the journal, or a gap)."""
-        return self.wants(ev["kind"], ev.get("call_id"), ev.get("chan"), ev.get("board"))
+        return self.wants(ev["kind"], ev.get("call_id"), ev.get("chan"), ev.get("board"), ev)
 
 
 FLUSH_INTERVAL = 0.05    # s: buffered events (the log's lines, the journal's rows) go out this often
