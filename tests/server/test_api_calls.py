@@ -11,8 +11,8 @@ from controllerkit import CONFIGS, Card, to_agent
 from boarddrv import EventKind
 from dsp.tones import ToneEvent
 from voiceserver.core import media
+from voiceserver.core.apicommands import originate_cause
 from voiceserver.core.channels import State
-from voiceserver.core.controller import originate_cause
 from voiceserver.core.engine import DtmfSent
 from voiceserver.core.events import ServerEventKind as K
 from voiceserver.core.runtime import Conflict

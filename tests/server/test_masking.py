@@ -13,7 +13,7 @@ import pytest
 
 from boarddrv.tomlconfig import ConfigError
 from voiceserver.config.server import load_config
-from voiceserver.core.controller import _item_name
+from voiceserver.core.apicommands import item_name
 from voiceserver.core.masking import MASK, SecretKeys, masked, pause_menus
 from voiceserver.ivr.collect import CollectSpec
 from voiceserver.ivr.flows import (
@@ -90,7 +90,7 @@ def test_secret_input_is_masked_in_the_path_and_kept_only_in_its_variable(holder
     play, = [c for c in out if isinstance(c, Play)]
     said = play.items[1]
     assert said == Say("digits", ACCOUNT, secret=True)             # spoken in full ...
-    assert _item_name(said) == f"say_digits({MASK * 8})"           # ... shown masked
+    assert item_name(said) == f"say_digits({MASK * 8})"           # ... shown masked
     # while in the IVR, the variable is the only holder (the Play is the one being spoken)
     assert holders(call, ACCOUNT) == [ACCOUNT]
     call.prompt_done(play.id, 5000)                                # -> queue: the IVR is done
