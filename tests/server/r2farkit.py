@@ -359,3 +359,12 @@ class FarGlare:
         elif abcd == CLEAR_FORWARD and self.state == "seized":
             self.state = "idle"
             self.to_send.append(IDLE)
+
+
+def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
+    """What a China No.1 exchange answers to the server's register signals: A-6, A-1 per ANI
+    digit and DNIS digit, A-3 after the last one, then B-1 (accept) for category II-1."""
+    def sig(d: str) -> int:
+        return 10 if d == "0" else int(d)
+    script = [(sig(dnis[0]), 6), (1, 1)] + [(sig(d), 1) for d in ani] + [(15, 1)]
+    return script + [(sig(d), 1) for d in dnis[1:-1]] + [(sig(dnis[-1]), 3), (1, 1)]

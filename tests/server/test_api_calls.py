@@ -305,17 +305,8 @@ def test_answer_api_lines_must_be_inbound(prompt_library, tmp_path):
 
 
 # ---------------------------------------------------------------- originate on an E1 R2 group
-def r2_accept_script(dnis: str, ani: str) -> list[tuple[int, int]]:
-    """What a China No.1 exchange answers to the server's register signals: A-6, A-1 per ANI
-    digit and DNIS digit, A-3 after the last one, then B-1 (accept) for category II-1."""
-    def sig(d: str) -> int:
-        return 10 if d == "0" else int(d)
-    script = [(sig(dnis[0]), 6), (1, 1)] + [(sig(d), 1) for d in ani] + [(15, 1)]
-    return script + [(sig(d), 1) for d in dnis[1:-1]] + [(sig(dnis[-1]), 3), (1, 1)]
-
-
 def test_originate_on_an_e1_r2_group_runs_the_register_signalling_and_then_its_menu(prompt_library):
-    from r2farkit import FarIncoming, Harness
+    from r2farkit import FarIncoming, Harness, r2_accept_script
     h = Harness(prompt_library)
     dnis = "13800138000"
     for chan in range(1, 5):
