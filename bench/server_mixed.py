@@ -83,9 +83,12 @@ dispatched by the ACD, and lockstep's hand-back by a released lock:
       journal       0.38 / 0.36 / 0.43 -> 0.39 / 0.43 / 0.38
       writer        3.16 / 3.22 / 3.49 -> 3.08 / 3.83 / 3.29
 
--- no change beyond the noise. The controller's own CPU is 1.6-1.9 ms
-per call for ~39 engine events and ~35 bus events (20-25 µs each), a flat
-profile; the rest of the control side is the event log and journal, the
+-- no change beyond the noise. An hour later, on the same idle machine, the
+same pair (with the time-stamp change in "after") gave 2.2-2.6 / 2.3-2.7 ms
+for the controller and 3.9-4.9 / 4.1-4.8 for the loop thread: this host
+moves the figures by a third between runs, so compare only alternating runs.
+The controller's own CPU is 1.6-2.7 ms per call for ~39 engine events and
+~35 bus events (20-35 µs each), a flat profile; the rest of the control side is the event log and journal, the
 hand-offs and, above all, the recording writer: 18 % of its CPU was ext4
 allocating the inodes of the new .part files (perf, this VM's ext4).
 """
