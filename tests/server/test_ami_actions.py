@@ -237,3 +237,20 @@ def test_member_of_an_unknown_queue_or_agent_is_a_lookup_error():
         acd.member("x", "a0", True, 0)
     with pytest.raises(LookupError, match="no agent 'ghost'"):
         acd.member("q", "ghost", True, 0)
+
+
+def test_an_agents_state_is_asterisks_device_state_number_in_queue_member_status():
+    """Wallboards read QueueMemberStatus' Status as Asterisk's device state (AST_DEVICE_*): 1 not
+    in use, 2 in use, 5 unavailable, 6 ringing; not ready is Paused on a free device."""
+    bus = EventBus(server_id="pbx1")
+    got = {}
+    for state in ("ready", "not_ready", "ringing", "on_call", "wrap_up", "logged_out"):
+        ev = bus.publish(1, K.AGENT_STATE, agent="1001", state=state, action="x", by="test")
+        msg, = translate(ev)
+        got[state] = (msg["Event"], msg["Status"], msg["Paused"], msg["StateName"])
+    assert got == {"ready": ("QueueMemberStatus", "1", "0", "ready"),
+                   "not_ready": ("QueueMemberStatus", "1", "1", "not_ready"),
+                   "ringing": ("QueueMemberStatus", "6", "0", "ringing"),
+                   "on_call": ("QueueMemberStatus", "2", "0", "on_call"),
+                   "wrap_up": ("QueueMemberStatus", "1", "0", "wrap_up"),
+                   "logged_out": ("QueueMemberStatus", "5", "0", "logged_out")}

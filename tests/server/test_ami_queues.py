@@ -158,9 +158,10 @@ def test_queue_add_penalty_the_penalty_0_member_rings_first_and_queue_status_rep
     assert senior.success and junior.success
     assert not bad.success and bad["Message"] == "QueueAdd: Penalty is a whole number 0 to 1000000, not 'x'"
     assert acd.queues["service"].spec.members == (Member("boss"), Member("senior", 1, 5), Member("junior", 1, 0))
-    members = [(e["Queue"], e["Name"], e["Penalty"], e["Status"]) for e in status if e.get("Event") == "QueueMember"]
-    assert members == [("service", "boss", "0", "not_ready"), ("service", "senior", "5", "ready"),
-                       ("service", "junior", "0", "ready")]
+    members = [(e["Queue"], e["Name"], e["Penalty"], e["Status"], e["Paused"], e["StateName"])
+               for e in status if e.get("Event") == "QueueMember"]
+    assert members == [("service", "boss", "0", "1", "1", "not_ready"), ("service", "senior", "5", "1", "0", "ready"),
+                       ("service", "junior", "0", "1", "0", "ready")]
     # a caller: top-down would ring senior (listed first); its penalty 5 waits behind junior's 0
     out = acd.call_arrived("c1", "service", "139", t=1_000)
     assert [c.agent for c in out if isinstance(c, Ring)] == ["junior"]

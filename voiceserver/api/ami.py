@@ -71,6 +71,17 @@ MAX_PENALTY = 1_000_000    # QueueAdd's Penalty: 0 .. this
 K = ServerEventKind
 
 Message = dict[str, str]
+# An agent's state -> Asterisk's device state number, as QueueMember and QueueMemberStatus carry it
+# (AST_DEVICE_*: 0 unknown, 1 not in use, 2 in use, 5 unavailable, 6 ringing); not ready is
+# Paused: 1 on a free device, as Asterisk's paused members are. The state's name is in StateName.
+DEVICE_STATES = {"ready": "1", "not_ready": "1", "wrap_up": "1", "ringing": "6", "on_call": "2",
+                 "logged_out": "5"}
+
+
+def device_state(state: str) -> str:
+    return DEVICE_STATES.get(state, "0")
+
+
 # Originate and Redirect: the Context names what the Exten is (docs/api.md, the AMI section)
 ORIGINATE_CONTEXTS = ("ivr", "agent", "call")
 REDIRECT_CONTEXTS = ("ivr", "queue")
@@ -167,8 +178,7 @@ def translate(ev: ServerEvent) -> list[Message]:
         state = str(d.get("state", ""))
         out.append({"Event": "QueueMemberStatus", "Privilege": "agent,all", "Interface": str(d.get("agent")),
                     "MemberName": str(d.get("agent")), "Paused": "1" if state == "not_ready" else "0",
-                    "Status": {"ready": "1", "busy": "2", "logged_out": "5"}.get(state, "0"),
-                    "StateName": state})
+                    "Status": device_state(state), "StateName": state})
     elif k is K.ACD_MEMBER:
         agent = str(d.get("agent"))
         msg = {"Event": "QueueMemberAdded" if d.get("joined") else "QueueMemberRemoved",
@@ -544,16 +554,17 @@ class _AmiClient:
                 state = str(m.get("state", ""))
                 self.reply({"Event": "QueueMember", "Queue": queue, "Name": name, "Location": name,
                             "StateInterface": name, "Penalty": str(m.get("penalty", 0)),
-                            "CallsTaken": str(agent_rows.get(name, {}).get("calls", 0)), "Status": state,
+                            "CallsTaken": str(agent_rows.get(name, {}).get("calls", 0)),
+                            "Status": device_state(state), "StateName": state,
                             "Paused": "1" if state == "not_ready" else "0"}, aid)
                 n += 1
         per_queue = any("members" in q for q in rows)
         for name, a in ({} if per_queue else agent_rows).items():    # rows without members: each agent once
             if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
                 continue                     # an agent sees itself
-            self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name,
-                        "Status": str(a.get("state", "")), "Paused": "1" if a.get("state") == "not_ready" else "0"},
-                       aid)
+            state = str(a.get("state", ""))
+            self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name, "Status": device_state(state),
+                        "StateName": state, "Paused": "1" if state == "not_ready" else "0"}, aid)
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
 
