@@ -258,18 +258,37 @@ def test_filters_by_queue_and_agent_follow_the_calls_they_name(tmp_path):
         bus.publish(11, K.ACD_DECISION, call_id="a2", queue="service", chosen=["1001"], mode="ring")
         bus.publish(12, K.CALL_DIGIT, chan=3, call_id="a2", board="hotline", digit="8", masked=False)
 
-    async def main() -> dict[str, list[tuple[str, str | None]]]:
-        srv = await Server(tmp_path).start()
+    queries = [("queue", {"queue": "service"}, 7), ("agent", {"agent": "1001"}, 6),
+               ("both", {"queue": "service", "agent": "1001", "kind": "call."}, 3)]
+
+    async def resumed() -> dict[str, list[tuple[str, str | None]]]:
+        srv = await Server(tmp_path / "resumed").start()
         script(srv.bus)
         got = {}
         async with aiohttp.ClientSession() as s:
-            for name, query, n in [("queue", {"queue": "service"}, 7), ("agent", {"agent": "1001"}, 6),
-                                   ("both", {"queue": "service", "agent": "1001", "kind": "call."}, 3)]:
+            for name, query, n in queries:
                 async with s.ws_connect(srv.url(since=0, **query), headers=AUTH) as ws:
                     got[name] = [(e["kind"], e["call_id"]) for e in await receive(ws, n)]
         await srv.stop()
         return got
-    got = run(main())
+
+    async def live() -> dict[str, list[tuple[str, str | None]]]:
+        srv = await Server(tmp_path / "live").start()
+        async with aiohttp.ClientSession() as s:
+            sockets = [await s.ws_connect(srv.url(**query), headers=AUTH) for _, query, _ in queries]
+            while srv.api.stream.clients < len(sockets):    # each stream subscribed before the events come
+                await asyncio.sleep(0.01)
+            script(srv.bus)
+            got = {name: [(e["kind"], e["call_id"]) for e in await receive(ws, n)]
+                   for (name, _, n), ws in zip(queries, sockets, strict=True)}
+            for ws in sockets:
+                await ws.close()
+        await srv.stop()
+        return got
+    (tmp_path / "resumed").mkdir()
+    (tmp_path / "live").mkdir()
+    got = run(resumed())
+    assert run(live()) == got
     last = [("acd.decision", "a2"), ("call.digit", "a2")]
     assert got["queue"] == [("call.queue", "a"), ("acd.decision", "a"), ("acd.all_busy", None),
                             ("call.digit", "a"), ("call.end", "a"), *last]

@@ -37,7 +37,7 @@ from aiohttp import WSCloseCode, web
 
 from voiceserver.api.door import Request
 from voiceserver.api.roles import ApiUser
-from voiceserver.core.events import AgentScope, EventBus, EventFilter, ServerEvent, ServerEventKind
+from voiceserver.core.events import EventBus, EventFilter, ServerEvent, ServerEventKind
 from voiceserver.core.journal import COMMIT_INTERVAL, JournalError, gap, read_since
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,14 @@ class EventStream:
                 if not q["since"].isdigit():
                     raise ValueError(f"since={q['since'][:40]!r}: expected a seq (0 or more)")
                 since = int(q["since"])
-            flt = EventFilter(q.getall("kind", []), q.get("call"), q.get("channel"), q.get("queue"), q.get("agent"))
+            if agent is not None and q.get("agent", agent) != agent:
+                return web.json_response({"error": f"agent={q['agent'][:40]!r}: an agent user follows only its "
+                                                   f"own events (agent {agent})"}, status=403)
+            # an agent user's stream is always its agent's (the filter's agent scope)
+            flt = EventFilter(q.getall("kind", []), q.get("call"), q.get("channel"), q.get("queue"),
+                              agent if agent is not None else q.get("agent"))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        if agent is not None and q.get("agent", agent) != agent:
-            return web.json_response({"error": f"agent={q['agent'][:40]!r}: an agent user follows only its own "
-                                               f"events (agent {agent})"}, status=403)
         if since is not None and since > self.bus.last_seq:
             return web.json_response({"error": f"since={since} is after the newest event "
                                                f"({self.bus.last_seq}): not a seq of this server"}, status=400)
@@ -102,7 +104,7 @@ class EventStream:
         await ws.prepare(request)
         self.clients += 1
         self._sockets.add(ws)
-        client = _Client(ws, flt, self.buffer, self.bus.last_seq, AgentScope(agent) if agent is not None else None)
+        client = _Client(ws, flt, self.buffer, self.bus.last_seq)
         self._clients[client] = user
         stop = self.bus.subscribe(client.queue_event)
         try:
@@ -170,11 +172,9 @@ def _last_seq(ev: dict[str, Any]) -> int:
 class _Client:
     """One connected client: what it gets next, and the queue of live events behind it."""
 
-    def __init__(self, ws: web.WebSocketResponse, flt: EventFilter, buffer: int, joined_at: int,
-                 scope: AgentScope | None = None) -> None:
+    def __init__(self, ws: web.WebSocketResponse, flt: EventFilter, buffer: int, joined_at: int) -> None:
         self.ws = ws
         self.flt = flt
-        self.scope = scope
         self.buffer = buffer
         self.joined_at = joined_at     # the bus's last seq when the client joined: later ones are live
         self.live: deque[ServerEvent] = deque()
@@ -196,12 +196,11 @@ class _Client:
 
     async def _send(self, ev: dict[str, Any] | ServerEvent) -> None:
         if isinstance(ev, ServerEvent):
-            if (self.scope is None or self.scope.wants(ev.kind, ev.call_id, ev.data)) and \
-                    self.flt.wants(ev.kind, ev.call_id, ev.chan, ev.data.get("board")):
+            if self.flt.wants(ev.kind, ev.call_id, ev.chan, ev.data.get("board"), ev.data):
                 await self.ws.send_str(ev.json)
             self.sent = ev.seq
             return
-        if (self.scope is None or self.scope.wants(ev["kind"], ev.get("call_id"), ev)) and self.flt.wants_dict(ev):
+        if self.flt.wants_dict(ev):
             await self.ws.send_str(json.dumps(ev, ensure_ascii=False, default=str))
         self.sent = ev["seq"] if ev["seq"] is not None else ev["to"]
 

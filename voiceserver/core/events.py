@@ -429,9 +429,10 @@ class EventFilter:
                                         *([AgentScope(agent)] if agent is not None else [])]
 
     def wants(self, kind: str, call_id: str | None, chan: int | None, board: str | None,
-              data: dict[str, Any] | None = None) -> bool:
+              data: dict[str, Any]) -> bool:
+        """`data`: the event's fields (a queue or agent filter reads them)."""
         if self.scopes:      # each scope sees every event (it learns the calls), then all must want it
-            if not all([s.wants(kind, call_id, data or {}) for s in self.scopes]):
+            if not all([s.wants(kind, call_id, data) for s in self.scopes]):
                 return False
         if kind in STREAM_NOTICES:
             return True
