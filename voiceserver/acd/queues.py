@@ -68,6 +68,10 @@ class Target:
         return "hangup"
 
 
+MAX_TIER = 99                 # a member's tier: 1 .. this
+MAX_PENALTY = 1_000_000       # a member's penalty: 0 .. this (AMI QueueAdd's, the config's, the API's)
+
+
 @dataclass(frozen=True)
 class Member:
     agent: str

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from voiceserver.acd.queues import MAX_PENALTY, MAX_TIER
 from voiceserver.api import openapi
 from voiceserver.api.door import AdminDoor, Request
 from voiceserver.api.roles import (
@@ -85,7 +86,6 @@ MUTE_COMMANDS = ("mute", "unmute")            # {"party": "agent" (default) | "c
 MUTE_PARTIES = ("agent", "caller")
 THEN = ("ivr", "agent", "call", "play", "queue")   # originate's "then": what an answered call does
 MAX_REASON = 200
-MAX_PENALTY, MAX_TIER = 1_000_000, 99          # a queue member's penalty and tier (the config's tier: 1..99)
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept")   # the backend's supervise(call, mode, ...)
 NUMBER = re.compile(r"[0-9*#]{1,32}\Z")       # what a trunk can dial
 VIEWS = ("queues", "agents", "channels")

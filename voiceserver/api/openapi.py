@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from voiceserver.acd.queues import MAX_PENALTY, MAX_TIER
 from voiceserver.api.roles import ADMIN, AGENTS, CALLS, ORIGINATE, READ, SUPERVISE, VIEW_ALL, Right, Role
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
@@ -164,8 +165,8 @@ def document(version: str = "1") -> dict[str, Any]:
             "the agent joins the queue's members (AMI QueueAdd); penalty: offered calls only when no free member "
             "has a lower one; tier: once they waited (tier - 1) x tier_wait", AGENTS,
             "{agent, queue, member, changed, tier, penalty}", 400, 404, parameters=queue_member,
-            requestBody=_body(penalty={"type": "integer", "minimum": 0, "maximum": 1_000_000},
-                              tier={"type": "integer", "minimum": 1, "maximum": 99}))},
+            requestBody=_body(penalty={"type": "integer", "minimum": 0, "maximum": MAX_PENALTY},
+                              tier={"type": "integer", "minimum": 1, "maximum": MAX_TIER}))},
         "/v1/agents/{agent}/queues/{queue}/leave": {"post": _op(
             "the agent leaves the queue's members (AMI QueueRemove)", AGENTS, "{agent, queue, member, changed}",
             400, 404, parameters=queue_member)},

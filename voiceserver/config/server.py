@@ -1258,7 +1258,7 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
     from voiceserver.acd.agents import AgentSpec
     from voiceserver.acd.distributor import AcdSettings, Mailbox, VoicemailSpec
     from voiceserver.acd.hunt import canonical_method
-    from voiceserver.acd.queues import Member, QueueSpec, Target
+    from voiceserver.acd.queues import MAX_PENALTY, MAX_TIER, Member, QueueSpec, Target
     from voiceserver.acd.strategies import STRATEGIES, canonical
 
     groups = set(channels.outbound)
@@ -1476,8 +1476,8 @@ def _acd_sections(ld: _Loader, root: Node, channels: ChannelRoles, plan: Numberi
                 if named is None:
                     raise mn.error("agent", "expected an agent id: \"1001\", 1001 or \"alice\"")
                 agent = named
-                tier = mn.get_int("tier", 1, min=1, max=99)
-                penalty = mn.get_int("penalty", 0, min=0, max=1_000_000)
+                tier = mn.get_int("tier", 1, min=1, max=MAX_TIER)
+                penalty = mn.get_int("penalty", 0, min=0, max=MAX_PENALTY)
             else:
                 raise q.error(("members", i), "expected an agent id or "
                                               "{ agent = \"ID\", tier = N, penalty = N }")
