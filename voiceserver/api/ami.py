@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from voiceserver.acd.queues import MAX_PENALTY
 from voiceserver.api.door import AdminDoor, Request
 from voiceserver.api.roles import (
     AGENTS,
@@ -67,7 +68,6 @@ log = logging.getLogger(__name__)
 
 VERSION = "5.0.1"          # the AMI version the feed answers as (Asterisk 13's)
 BUFFER = 10_000            # messages waiting for one client before it is cut off
-MAX_PENALTY = 1_000_000    # QueueAdd's Penalty: 0 .. this
 K = ServerEventKind
 
 Message = dict[str, str]
@@ -78,8 +78,9 @@ DEVICE_STATES = {"ready": "1", "not_ready": "1", "wrap_up": "1", "ringing": "6",
                  "logged_out": "5"}
 
 
-def device_state(state: str) -> str:
-    return DEVICE_STATES.get(state, "0")
+def member_state(state: str) -> dict[str, str]:
+    """A queue member's Status (the device state number), StateName and Paused (not ready)."""
+    return {"Status": DEVICE_STATES.get(state, "0"), "StateName": state, "Paused": "1" if state == "not_ready" else "0"}
 
 
 # Originate and Redirect: the Context names what the Exten is (docs/api.md, the AMI section)
@@ -172,13 +173,12 @@ def translate(ev: ServerEvent) -> list[Message]:
                     "MemberName": str(d.get("agent"))})
     elif k is K.ACD_CALL_ENDED:
         out.append({"Event": "AgentComplete", **base, "Interface": str(d.get("agent")),
-                    "MemberName": str(d.get("agent")), "TalkTime": str(round((d.get("talk_ms") or 0) / 1000)),
+                    "MemberName": str(d.get("agent")), "TalkTime": str(seconds(d.get("talk_ms"))),
                     "Reason": "agent" if d.get("agent_state") else "caller"})
     elif k is K.AGENT_STATE:
         state = str(d.get("state", ""))
         out.append({"Event": "QueueMemberStatus", "Privilege": "agent,all", "Interface": str(d.get("agent")),
-                    "MemberName": str(d.get("agent")), "Paused": "1" if state == "not_ready" else "0",
-                    "Status": device_state(state), "StateName": state})
+                    "MemberName": str(d.get("agent")), **member_state(state)})
     elif k is K.ACD_MEMBER:
         agent = str(d.get("agent"))
         msg = {"Event": "QueueMemberAdded" if d.get("joined") else "QueueMemberRemoved",
@@ -531,7 +531,7 @@ class _AmiClient:
 
     def _queue_status(self, fields: dict[str, str], aid: str | None) -> None:
         """QueueStatus: QueueParams per queue, each followed by a QueueMember per member (Queue,
-        Penalty, CallsTaken, Status: the agent's state, Paused) where the rows name the members
+        Penalty, CallsTaken, Status, StateName, Paused: `member_state`) where the rows name the members
         (the server's); else a QueueMember per agent."""
         views = self.feed.views()
         queues = views.get("queues")
@@ -551,20 +551,17 @@ class _AmiClient:
                 name = str(m.get("agent", ""))
                 if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
                     continue                     # an agent sees itself
-                state = str(m.get("state", ""))
                 self.reply({"Event": "QueueMember", "Queue": queue, "Name": name, "Location": name,
                             "StateInterface": name, "Penalty": str(m.get("penalty", 0)),
                             "CallsTaken": str(agent_rows.get(name, {}).get("calls", 0)),
-                            "Status": device_state(state), "StateName": state,
-                            "Paused": "1" if state == "not_ready" else "0"}, aid)
+                            **member_state(str(m.get("state", "")))}, aid)
                 n += 1
         per_queue = any("members" in q for q in rows)
         for name, a in ({} if per_queue else agent_rows).items():    # rows without members: each agent once
             if self.user is not None and self.user.role is Role.AGENT and name != self.user.agent:
                 continue                     # an agent sees itself
-            state = str(a.get("state", ""))
-            self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name, "Status": device_state(state),
-                        "StateName": state, "Paused": "1" if state == "not_ready" else "0"}, aid)
+            self.reply({"Event": "QueueMember", "Name": name, "StateInterface": name,
+                        **member_state(str(a.get("state", "")))}, aid)
             n += 1
         self.reply({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(n)}, aid)
 
