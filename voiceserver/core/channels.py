@@ -182,14 +182,15 @@ class Channel:
                     caller=self.call.caller, called=self.call.called)
         return self.call
 
-    def _end_call(self, tick: int, reason: str) -> None:
+    def _end_call(self, tick: int, reason: str, **more: Any) -> None:
+        """The call ends: call.end with `reason` (and `more` fields a kind of line adds)."""
         call = self.call
         if call is None:
             return
         call.end_tick = tick
         call.end_reason = reason
         self._event(ServerEventKind.CALL_END, call_id=call.call_id, reason=reason,
-                    answered=call.answer_tick is not None)
+                    answered=call.answer_tick is not None, **more)
         self.call = None
 
     # Alarms apply to every kind of channel.

@@ -441,18 +441,14 @@ class E1R2Trunk(FxoTrunk):
         self.r2.clear(self.ms(tick))   # mutual: clear our side too (a no-op where the line did)
         self._set(State.HANGUP, reason)
 
-    def _end_call(self, tick: int, reason: str) -> None:
+    def _end_call(self, tick: int, reason: str, **more: Any) -> None:
         """As every channel's; a call whose caller gave up during register signalling had no
         call.offer, so its call.end carries what the register received."""
         call = self.call
-        if call is None or reason != REGISTER_GIVE_UP:
-            super()._end_call(tick, reason)
-            return
-        call.end_tick = tick
-        call.end_reason = reason
-        self._event(ServerEventKind.CALL_END, call_id=call.call_id, reason=reason, answered=False,
-                    dnis=call.data.get("dnis"), ani=call.data.get("ani"), category=call.data.get("category"))
-        self.call = None
+        if call is not None and reason == REGISTER_GIVE_UP:
+            more = {"dnis": call.data.get("dnis"), "ani": call.data.get("ani"),
+                    "category": call.data.get("category"), **more}
+        super()._end_call(tick, reason, **more)
 
     def _gave_up_in_register(self, call: Any) -> bool:
         """A caller who cleared forward before the register offered the call: what it had sent
