@@ -34,6 +34,16 @@ TPS = 50                     # ticks per second at the 160-sample block
 START = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
+def controller_for(cfg: Any, rt: BoardRuntime, bus: EventBus, segment: Any, segments: Any) -> CallController:
+    """The call controller on one board, with its ACD link as the server builds it."""
+    ctl = CallController(cfg, [rt], bus, segment, segments)
+    settings = cfg.acd or default_settings(cfg)
+    ctl.acd = AcdLink(ctl, settings.build(
+        cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
+        normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+    return ctl
+
+
 class EngineSide:
     """What the engine keeps of a controller's commands, in every harness: the timers it
     started (in order) and the prompt list each channel plays."""
@@ -81,11 +91,7 @@ class Card(EngineSide):
         for ch in self.rt.channels.values():
             ch.new_call_id = ids.next
         self.bus = EventBus()
-        self.ctl = CallController(cfg, [self.rt], self.bus, segment, segments)
-        settings = cfg.acd or default_settings(cfg)
-        self.ctl.acd = AcdLink(self.ctl, settings.build(
-            cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
-            normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+        self.ctl = controller_for(cfg, self.rt, self.bus, segment, segments)
         super().__init__()
         self.tick = 0
         self.commands: list[media.MediaCommand] = []

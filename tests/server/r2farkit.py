@@ -16,19 +16,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from controllerkit import EngineSide
+from controllerkit import EngineSide, controller_for
 
 from boarddrv import Event, EventKind
-from voiceserver.acd.link import AcdLink, default_settings
 from voiceserver.config.server import load_config
 from voiceserver.core import media
 from voiceserver.core.callids import CallIds
-from voiceserver.core.controller import CallController
 from voiceserver.core.e1 import E1R2Trunk, R2Media, group_policy
 from voiceserver.core.engine import PlayDone, Timer
 from voiceserver.core.events import EventBus, ServerEventKind
 from voiceserver.core.runtime import BoardRuntime
-from voiceserver.ivr.blacklist import normalize_number
 
 CONFIGS = Path(__file__).parent / "configs"
 TPS = 50
@@ -262,11 +259,7 @@ class Harness(EngineSide):
             ch.new_call_id = ids.next
             self.rt.channels[chan] = ch
         self.bus = EventBus()
-        self.ctl = CallController(cfg, [self.rt], self.bus, segment, segments)
-        settings = cfg.acd or default_settings(cfg)
-        self.ctl.acd = AcdLink(self.ctl, settings.build(
-            cfg.channels.outbound, default_lang=cfg.prompts.default_lang,
-            normalize=lambda n: normalize_number(n, cfg.numbering)), feature_codes=dict(settings.feature_codes))
+        self.ctl = controller_for(cfg, self.rt, self.bus, segment, segments)
         self.r2 = R2Media(self.nchan)
         self.far: dict[int, Any] = {}
         self.tick = 0
