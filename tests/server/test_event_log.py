@@ -132,3 +132,16 @@ def test_an_events_time_is_iso_8601_utc_to_the_millisecond(monkeypatch, ms):
     monkeypatch.setattr(time, "time_ns", lambda: (ms + 1) * 1_000_000)   # the next millisecond, from the cache
     nxt = dt.datetime.fromtimestamp((ms + 1) / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert events.utc_now() == nxt
+
+
+def test_the_bus_makes_the_event_the_dataclass_would_and_it_stays_frozen():
+    import dataclasses
+
+    from voiceserver.core.events import ServerEvent
+    bus = EventBus(server_id="vs1", clock=lambda: "2026-12-03T10:00:00.000Z")
+    ev = bus.publish(7, ServerEventKind.CALL_DIGIT, chan=2, call_id="c1", digit="5", masked=False)
+    same = ServerEvent(1, 7, ServerEventKind.CALL_DIGIT, 2, "c1", {"digit": "5", "masked": False},
+                       "2026-12-03T10:00:00.000Z", "vs1")
+    assert ev == same and ev.json == same.json and repr(ev) == repr(same)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.seq = 2   # type: ignore[misc]
