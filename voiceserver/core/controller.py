@@ -463,7 +463,14 @@ class CallController(ApiCommands, Supervising):
     def carry_out(self, rt: BoardRuntime, tick: int, ch: Channel) -> set[int]:
         more: set[int] = set()
         for act in ch.take():
-            match act:
+            match act:     # the class patterns are tried in order: the commonest (Emit) first
+                case chanmod.Emit(kind, data):
+                    if kind == ServerEventKind.CALL_END:
+                        self._call_ending(rt, tick, ch, data)
+                    self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
+                    more |= self._on_channel_event(rt, tick, ch, kind, data)
+                case chanmod.Timer(when, token):
+                    self.media.call_at(rt.index, when, ch.chan, token)
                 case chanmod.Hook(state):
                     self.media.board_call(rt.index, "hook", ch.chan, state)
                 case chanmod.Ring(on):
@@ -474,19 +481,12 @@ class CallController(ApiCommands, Supervising):
                     self.media.send_dtmf(rt.index, ch.chan, digits)
                 case chanmod.StopPlay():
                     self.media.stop_play(rt.index, ch.chan)
-                case chanmod.Timer(when, token):
-                    self.media.call_at(rt.index, when, ch.chan, token)
                 case SetCas(abcd):
                     self.media.board_call(rt.index, "set_cas", ch.chan, abcd)
                 case MfListen(forward):
                     self.media.mf_listen(rt.index, ch.chan, forward)
                 case MfSend(signal, forward):
                     self.media.mf_send(rt.index, ch.chan, signal, forward)
-                case chanmod.Emit(kind, data):
-                    if kind == ServerEventKind.CALL_END:
-                        self._call_ending(rt, tick, ch, data)
-                    self.bus.publish(tick, kind, chan=ch.chan, board=rt.name, **data)
-                    more |= self._on_channel_event(rt, tick, ch, kind, data)
         return more
 
     def _call_ending(self, rt: BoardRuntime, tick: int, ch: Channel, data: dict[str, Any]) -> None:
