@@ -145,3 +145,15 @@ def test_the_bus_makes_the_event_the_dataclass_would_and_it_stays_frozen():
     assert ev == same and ev.json == same.json and repr(ev) == repr(same)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ev.seq = 2   # type: ignore[misc]
+
+
+@pytest.mark.parametrize("data", [
+    {"digit": "5", "masked": False, "duration_ms": None},
+    {"caller": "张三 <01088886666>", "called": "two\nlines", "gain": 0.1, "big": 10 ** 30},
+    {"items": ["a", ["b", {"c": 1.5}]], "when": __import__("datetime").date(2026, 12, 3), "none": None},
+    {"ratio": float("inf"), "kind_of": ServerEventKind.CALL_END},
+])
+def test_an_events_json_is_what_json_dumps_gives(data):
+    from voiceserver.core.events import ServerEvent
+    ev = ServerEvent.made(9, 3, ServerEventKind.CALL_DIGIT, 1, "c", data, "2026-12-03T10:00:00.000Z", "vs1")
+    assert ev.json == json.dumps(ev.as_dict(), default=str)
