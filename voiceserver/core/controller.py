@@ -511,12 +511,15 @@ class CallController(ApiCommands, Supervising):
     def _on_channel_event(self, rt: BoardRuntime, tick: int, ch: Channel, kind: str,
                           data: dict[str, Any]) -> set[int]:
         key = (rt.index, ch.chan)
-        if kind == ServerEventKind.CHANNEL_STATE and ch.chan in rt.callerid_chans:
-            # The FSK demodulator is the engine's dearest detector: run it only
-            # where caller ID can come (idle: DTMF before the first ring; ringing).
-            listen = data.get("new") in CALLERID_STATES
-            if listen != (data.get("old") in CALLERID_STATES):
-                self.media.arm_callerid(rt.index, ch.chan, listen)
+        if kind == ServerEventKind.CHANNEL_STATE:    # the commonest: none of the call cases below
+            if ch.chan in rt.callerid_chans:
+                # The FSK demodulator is the engine's dearest detector: run it only
+                # where caller ID can come (idle: DTMF before the first ring; ringing).
+                listen = data.get("new") in CALLERID_STATES
+                if listen != (data.get("old") in CALLERID_STATES):
+                    self.media.arm_callerid(rt.index, ch.chan, listen)
+            self.acd.line_state(tick, key, ch.state)
+            return set()
         if kind == ServerEventKind.CALL_START and isinstance(ch, FxoTrunk) and ch.call is not None:
             self.legs.setdefault(key, Leg(ch.call))  # every trunk call gets a record
             if self.recording is not None:   # its row in SQLite, from the start
@@ -563,8 +566,6 @@ class CallController(ApiCommands, Supervising):
             return self._transfer_answered(rt, tick, ch)
         if kind == ServerEventKind.CALL_END:
             return self._leg_gone(rt, tick, ch, data.get("reason", ""), data.get("side", "server"))
-        if kind == ServerEventKind.CHANNEL_STATE:
-            self.acd.line_state(tick, key, ch.state)
         return set()
 
     # -- IVR commands ---------------------------------------------------------
