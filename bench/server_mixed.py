@@ -98,6 +98,7 @@ import argparse
 import asyncio
 import cProfile
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -332,6 +333,7 @@ def run(seconds: float, warmup: float, rate: float, seed: int, profile: str | No
         "loop_ms_per_call": round(loop_cpu / whole * 1e3, 3),
         "controller_ms_per_call": round(result["controller_cpu_seconds"] / whole * 1e3, 3),
         "bus_sinks_ms_per_call": round(result["bus_sinks_cpu_seconds"] / whole * 1e3, 3),
+        "gc_ms_per_call": round(result["gc_cpu_seconds"] / whole * 1e3, 3),
         "server_us_per_channel_second": round(cpu / (lines * sim) * 1e6, 2),
         "engine_us_per_channel_second": round(eng / (lines * sim) * 1e6, 2),
         "control_us_per_channel_second": round(ctl / (lines * sim) * 1e6, 2),
@@ -380,6 +382,7 @@ async def _measure(server, seconds: float, warmup: float, hwsim_pid: int,
         threads0 = _threads_cpu()
         wprof = cProfile.Profile(time.thread_time) if profile else None
         meter = ControllerMeter(server)
+        gc_meter = GcMeter()
         if prof is not None:
             _install_writer_profile(server, wprof)
             prof.enable()        # this thread: the asyncio loop, where the control plane runs
@@ -392,6 +395,7 @@ async def _measure(server, seconds: float, warmup: float, hwsim_pid: int,
         tick1 = rt.engine.tick
         threads1 = _threads_cpu()
         meter.remove()
+        gc_meter.remove()
         controller_cpu, sinks_cpu = meter.totals()
         events[0] = server.bus.last_seq - seq0
         window = (server.time_at(rt, tick0), server.time_at(rt, tick1))
@@ -410,6 +414,8 @@ async def _measure(server, seconds: float, warmup: float, hwsim_pid: int,
         "threads_cpu_seconds": {k: round(v - threads0.get(k, 0.0), 3) for k, v in sorted(threads1.items())},
         "controller_cpu_seconds": round(controller_cpu, 3),
         "bus_sinks_cpu_seconds": round(sinks_cpu, 3),
+        "gc_cpu_seconds": round(gc_meter.seconds, 3),
+        "gc_collections": gc_meter.collections,
     }
     if prof is not None:
         prof.dump_stats(profile)
@@ -478,6 +484,29 @@ class ControllerMeter:
         self.server.bus._subscribers = self._subscribers
 
 
+class GcMeter:
+    """CPU time of Python's cyclic garbage collector in the window, in whichever thread it
+    ran (it is inside those threads' figures): a collection's cost grows with the objects
+    that live on, such as the bus's journal of recent events."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]        # by generation
+        self._started: dict[int, float] = {}
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            self._started[me] = time.thread_time()
+        elif me in self._started:
+            self.seconds += time.thread_time() - self._started.pop(me)
+            self.collections[info["generation"]] += 1
+
+    def remove(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def _install_writer_profile(server, prof: cProfile.Profile) -> None:
     """Run each recorder's writer passes (files and SQLite) under `prof`, in the writer thread."""
     for rec in server.recording.recorders.values():
@@ -521,6 +550,8 @@ def print_table(r: dict[str, Any]) -> None:
     rest = {k: v for k, v in r["threads_cpu_seconds"].items() if k not in ("MainThread", "media-engine")}
     for name, v in rest.items():
         print(f"  {'    ' + name:16}{v:>8.2f} {v / r['calls'] * 1e3:>9.3f}")
+    print(f"  {'  (of which gc)':16}{r['gc_cpu_seconds']:>8.2f} {r['gc_ms_per_call']:>9.3f}"
+          f"   collections by generation: {' / '.join(map(str, r['gc_collections']))}")
     print(f"  {'hwsim (apart)':16}{r['hwsim_cpu_seconds']:>8.2f}")
     for key, what in (("profile_ms_per_call", "loop thread"), ("writer_profile_ms_per_call", "recording writer")):
         prof = r.get(key)
