@@ -461,7 +461,11 @@ class CallController(ApiCommands, Supervising):
 
     # -- actions of the channel state machines --------------------------------
     def carry_out(self, rt: BoardRuntime, tick: int, ch: Channel) -> set[int]:
+        """Do what `ch`'s state machine asked for; the channels that touched (to do theirs).
+        Called some fifty times a call, mostly with nothing to do."""
         more: set[int] = set()
+        if not ch.outbox:
+            return more
         for act in ch.take():
             match act:     # the class patterns are tried in order: the commonest (Emit) first
                 case chanmod.Emit(kind, data):
