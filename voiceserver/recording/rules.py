@@ -40,6 +40,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -147,10 +148,29 @@ class RecordingRules:
 
     # -- where --------------------------------------------------------------
     def ref(self, key: str) -> RuleRef:
-        for k, r in self.refs:
-            if k == key:
-                return r
-        return RuleRef(self.file, None, key)  # not written: a default
+        r = self._refs.get(key)
+        return r if r is not None else RuleRef(self.file, None, key)  # not written: a default
+
+    @cached_property
+    def _refs(self) -> dict[str, RuleRef]:
+        return dict(self.refs)
+
+    # -- what the rules read, worked out once per rule set --------------------
+    @cached_property
+    def _queue_setting(self) -> dict[str, bool]:
+        """select.queues as a mapping (queue -> recorded or not)."""
+        return dict(self.queues)
+
+    @cached_property
+    def _ivr_off(self) -> frozenset[str]:
+        """The IVR branches whose selection is false: the only way the IVR path can stop a
+        call. Empty (no such rule): a call's IVR branches never change whether it records."""
+        return frozenset(n for n, v in self.ivr if not v)
+
+    @cached_property
+    def _any_time(self) -> Schedule:
+        """The schedule of a rule set without windows: open every day but holidays."""
+        return self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
 
     # -- evaluation ---------------------------------------------------------
     def decide(self, facts: CallFacts, at: dt.datetime) -> Decision:
@@ -169,6 +189,17 @@ class RecordingRules:
         may start a recording that was not running; a stopped one stays
         stopped.
         """
+        _aware(at)
+        record, forced = self._verdict(facts)
+        if decision.record and record:       # the answers below that need no explanation
+            return replace(decision, facts=facts)
+        if not decision.record and (decision.stopped or not forced):
+            return decision
+        return self._recheck_explained(decision, facts, at)
+
+    def _recheck_explained(self, decision: Decision, facts: CallFacts, at: dt.datetime
+                           ) -> Decision:
+        """`recheck` through the whole chain, its explanation included (a stop, a start)."""
         checks, record, rule, reason, pending = self._chain(facts, at, mid_call=True)
         forced = any(c.stage.startswith("force.") and c.verdict == "record" for c in checks)
         if decision.record and not record:
@@ -232,24 +263,33 @@ class RecordingRules:
         except ValueError:
             return None
 
-    def _list_match(self, lr: ListRule, facts: CallFacts) -> str | None:
-        """Why list rule ``lr`` names this call, or None."""
+    def _list_hit(self, lr: ListRule, facts: CallFacts) -> tuple[str, Any] | None:
+        """What of this call list rule ``lr`` names, or None: ("agent", None),
+        ("channel", the ChanItem) or (the side, caller or called, and its NumberPattern)."""
         if lr.agents is not None:
-            return f"agent {facts.agent} is in {lr.ref.key} ({lr.agents.text})" \
-                if facts.agent in lr.agents else None
+            return ("agent", None) if facts.agent in lr.agents else None
         if lr.channels is not None:
             item = lr.channels.match(facts.board, facts.chan, facts.span)
-            return (f"channel {facts.channel_text()} is in {lr.ref.key} ({item.text()})"
-                    if item is not None else None)
+            return ("channel", item) if item is not None else None
         assert lr.numbers is not None
-        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
-                 "called": ("called",)}[lr.key]
-        for side in sides:
-            raw = getattr(facts, side)
-            p = lr.numbers.match(self._norm(raw))
+        for side in _SIDES[lr.key]:
+            p = lr.numbers.match(self._norm(getattr(facts, side)))
             if p is not None:
-                return f"{side} {raw} matches {p.written!r} in {lr.ref.key}"
+                return side, p
         return None
+
+    def _list_match(self, lr: ListRule, facts: CallFacts) -> str | None:
+        """Why list rule ``lr`` names this call, or None."""
+        hit = self._list_hit(lr, facts)
+        if hit is None:
+            return None
+        what, item = hit
+        if what == "agent":
+            assert lr.agents is not None
+            return f"agent {facts.agent} is in {lr.ref.key} ({lr.agents.text})"
+        if what == "channel":
+            return f"channel {facts.channel_text()} is in {lr.ref.key} ({item.text()})"
+        return f"{what} {getattr(facts, what)} matches {item.written!r} in {lr.ref.key}"
 
     def _list_miss(self, lr: ListRule, facts: CallFacts) -> str:
         """The 'pass' sentence for a list that does not name the call."""
@@ -257,16 +297,13 @@ class RecordingRules:
             return f"agent {facts.agent or '(none)'} is not in {lr.ref.key} ({lr.agents.text})"
         if lr.channels is not None:
             return f"channel {facts.channel_text()} is not in {lr.ref.key} ({lr.channels.text})"
-        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
-                 "called": ("called",)}[lr.key]
-        said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in sides)
+        said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in _SIDES[lr.key])
         return f"{said}: no match in {lr.ref.key}"
 
     def _chain(self, facts: CallFacts, at: dt.datetime, *, mid_call: bool
                ) -> tuple[list[Check], bool, RuleRef, str, tuple[Pending, ...]]:
         """Run every check in precedence order; the first decisive one decides."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError("recording rules need an aware datetime (with tzinfo)")
+        _aware(at)
         checks: list[Check] = []
         decided: tuple[bool, RuleRef, str] | None = None
 
@@ -355,12 +392,38 @@ class RecordingRules:
         record, rule, reason = decided
         return checks, record, rule, reason, tuple(pending)
 
+    def _verdict(self, facts: CallFacts) -> tuple[bool, bool]:
+        """(record, forced) of the chain in the middle of a call (``_chain(mid_call=True)``),
+        without its explanation: what `recheck` needs to see that nothing changes.
+
+        The same precedence as `_chain`, stage by stage; stages the rules cannot
+        decide at (no list, every direction, no IVR branch set false) cost
+        nothing. tests/server/test_rules_recheck_fast.py holds the two to agreement.
+        """
+        for lr in self.never:
+            if self._list_hit(lr, facts) is not None:
+                return False, False
+        for lr in self.force:
+            if self._list_hit(lr, facts) is not None:
+                return True, True
+        for lr in self.exclude:
+            if self._list_hit(lr, facts) is not None:
+                return False, False
+        if facts.direction not in self.directions:
+            return False, False
+        if facts.queue:
+            recorded = self._queue_setting.get(facts.queue)
+            if recorded is False or (recorded is None and not self.other_queues):
+                return False, False
+        if self._ivr_off and not self._ivr_off.isdisjoint(facts.ivr_path):
+            return False, False
+        return True, False
+
     def _window_check(self, at: dt.datetime) -> tuple[str, str, str, RuleRef | None]:
         local = at.astimezone(ZoneInfo(self.timezone))
         stamp = f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
         if not self.windows:
-            sched = self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
-            if sched.is_open(at):
+            if self._any_time.is_open(at):
                 return "window", "pass", f"no windows: any time ({stamp})", None
             return "window", "no-record", f"{local.date()} is a holiday ({stamp})", \
                 self.ref("holidays")
@@ -413,6 +476,14 @@ class RecordingRules:
         return out
 
 
+_SIDES = {"numbers": ("caller", "called"), "callers": ("caller",), "called": ("called",)}
+
+
+def _aware(at: dt.datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("recording rules need an aware datetime (with tzinfo)")
+
+
 def _dates_text(days: frozenset[dt.date]) -> str:
     return ",".join(d.isoformat() for d in sorted(days))
 
@@ -444,11 +515,24 @@ class PauseControl:
         self._active: dict[str, tuple[str, RuleRef]] = {}
         self._recent = ""
         self._dtmf: tuple[PauseDtmf, int, int] | None = None   # rule, digits seen, deadline
-        self._menu: str | None = None
+        self._keys_pause = bool(rules.pause_dtmf)
+        self._ivr_pauses = bool(rules.pause_on_ivr or rules.pause_while_collecting)
 
     @property
     def paused(self) -> bool:
         return bool(self._active)
+
+    @property
+    def hears_keys(self) -> bool:
+        """False if no key can change anything (no [[pause_dtmf]] rule): `digit` may be skipped."""
+        return self._keys_pause
+
+    @property
+    def hears_ivr(self) -> bool:
+        """False if no IVR step can change anything now (no pause_on_ivr or
+        pause_while_collecting rule, no DTMF pause whose time may run out):
+        `ivr_command` may be skipped."""
+        return self._ivr_pauses or self._dtmf is not None
 
     @property
     def deadline(self) -> int | None:
@@ -481,7 +565,6 @@ class PauseControl:
 
     def menu(self, name: str | None, t: int) -> list[PauseChange]:
         """The IVR entered menu ``name`` (None: the call left the IVR)."""
-        self._menu = name
         on = name is not None and name in self.rules.pause_on_ivr
         return self._apply(t, self._expired(t) + [
             ("collect", False, "", None),
