@@ -159,13 +159,31 @@ class RecordingRules:
     @cached_property
     def _queue_setting(self) -> dict[str, bool]:
         """select.queues as a mapping (queue -> recorded or not)."""
-        return dict(self.queues)
+        return self._selections[0][1]
 
     @cached_property
     def _ivr_off(self) -> frozenset[str]:
         """The IVR branches whose selection is false: the only way the IVR path can stop a
         call. Empty (no such rule): a call's IVR branches never change whether it records."""
         return frozenset(n for n, v in self.ivr if not v)
+
+    @cached_property
+    def _selections(self) -> tuple[tuple[str, dict[str, bool], frozenset[str], str, bool, RuleRef,
+                                         str, str], ...]:
+        """The queue and IVR selections as the chain reads them: (stage, setting, names
+        recorded, their text, other_*, its ref, noun, key)."""
+        out = []
+        for stage, table, other, noun, key in (
+                ("queue", self.queues, self.other_queues, "queue", "queues"),
+                ("ivr", self.ivr, self.other_ivr, "IVR branch", "ivr")):
+            on = frozenset(n for n, v in table if v)
+            out.append((stage, dict(table), on, ", ".join(sorted(on)), other,
+                        self.ref(f"select.other_{key}"), noun, key))
+        return tuple(out)
+
+    @cached_property
+    def _sampling(self) -> dict[str, float]:
+        return dict(self.sampling)
 
     @cached_property
     def _any_time(self) -> Schedule:
@@ -343,14 +361,9 @@ class RecordingRules:
                                           f"(select.directions = {sorted(self.directions)})", r)
 
         pending: list[Pending] = []
-        for stage, table, other, have, noun, key in (
-                ("queue", self.queues, self.other_queues,
-                 [facts.queue] if facts.queue else [], "queue", "queues"),
-                ("ivr", self.ivr, self.other_ivr, list(facts.ivr_path), "IVR branch", "ivr")):
-            setting = dict(table)
-            on = {n for n, v in table if v}
+        for (stage, setting, on, on_text, other, other_ref, noun, key), have in zip(
+                self._selections, ([facts.queue] if facts.queue else [], list(facts.ivr_path))):
             off = [n for n in have if setting.get(n) is False]
-            other_ref = self.ref(f"select.other_{key}")
             if off:
                 add(stage, "no-record", f"{noun} {off[0]!r} is not recorded",
                     self.ref(f"select.{key}.{off[0]}"))
@@ -362,19 +375,18 @@ class RecordingRules:
                     if have else f"no {noun} reached yet, other_{key} = true", other_ref)
             elif have and stage == "queue":
                 add(stage, "no-record", f"{noun} {have[0]!r} is not one of the recorded "
-                                        f"queues ({', '.join(sorted(on)) or 'none'})", other_ref)
+                                        f"queues ({on_text or 'none'})", other_ref)
             else:
                 # not reached yet: record now, settle at the end (keep)
                 if decided is None:
                     pending.append(Pending(stage, frozenset(on), other_ref))
                 add(stage, "pending", f"kept only if the call reaches {noun} "
-                                      f"{', '.join(sorted(on)) or '(none)'} (other_{key} = false)",
-                    other_ref)
+                                      f"{on_text or '(none)'} (other_{key} = false)", other_ref)
 
         if mid_call:
             add("sampling", "skip", "sampling is decided at answer only", None)
         else:
-            rate = dict(self.sampling).get(facts.direction, 100.0)
+            rate = self._sampling.get(facts.direction, 100.0)
             r = self.ref(f"sampling.{facts.direction}")
             if rate >= 100.0:
                 add("sampling", "pass", f"{facts.direction} sampling is {_pct(rate)}", r)
