@@ -362,7 +362,7 @@ class RecordingRules:
 
         pending: list[Pending] = []
         for (stage, setting, on, on_text, other, other_ref, noun, key), have in zip(
-                self._selections, ([facts.queue] if facts.queue else [], list(facts.ivr_path))):
+                self._selections, ([facts.queue] if facts.queue else [], list(facts.ivr_path)), strict=True):
             off = [n for n in have if setting.get(n) is False]
             if off:
                 add(stage, "no-record", f"{noun} {off[0]!r} is not recorded",
