@@ -40,6 +40,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -147,10 +148,47 @@ class RecordingRules:
 
     # -- where --------------------------------------------------------------
     def ref(self, key: str) -> RuleRef:
-        for k, r in self.refs:
-            if k == key:
-                return r
-        return RuleRef(self.file, None, key)  # not written: a default
+        r = self._refs.get(key)
+        return r if r is not None else RuleRef(self.file, None, key)  # not written: a default
+
+    @cached_property
+    def _refs(self) -> dict[str, RuleRef]:
+        return dict(self.refs)
+
+    # -- what the rules read, worked out once per rule set --------------------
+    @cached_property
+    def _queue_setting(self) -> dict[str, bool]:
+        """select.queues as a mapping (queue -> recorded or not)."""
+        return self._selections[0][1]
+
+    @cached_property
+    def _ivr_off(self) -> frozenset[str]:
+        """The IVR branches whose selection is false: the only way the IVR path can stop a
+        call. Empty (no such rule): a call's IVR branches never change whether it records."""
+        return frozenset(n for n, v in self.ivr if not v)
+
+    @cached_property
+    def _selections(self) -> tuple[tuple[str, dict[str, bool], frozenset[str], str, bool, RuleRef,
+                                         str, str], ...]:
+        """The queue and IVR selections as the chain reads them: (stage, setting, names
+        recorded, their text, other_*, its ref, noun, key)."""
+        out = []
+        for stage, table, other, noun, key in (
+                ("queue", self.queues, self.other_queues, "queue", "queues"),
+                ("ivr", self.ivr, self.other_ivr, "IVR branch", "ivr")):
+            on = frozenset(n for n, v in table if v)
+            out.append((stage, dict(table), on, ", ".join(sorted(on)), other,
+                        self.ref(f"select.other_{key}"), noun, key))
+        return tuple(out)
+
+    @cached_property
+    def _sampling(self) -> dict[str, float]:
+        return dict(self.sampling)
+
+    @cached_property
+    def _any_time(self) -> Schedule:
+        """The schedule of a rule set without windows: open every day but holidays."""
+        return self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
 
     # -- evaluation ---------------------------------------------------------
     def decide(self, facts: CallFacts, at: dt.datetime) -> Decision:
@@ -169,6 +207,17 @@ class RecordingRules:
         may start a recording that was not running; a stopped one stays
         stopped.
         """
+        _aware(at)
+        record, forced = self._verdict(facts)
+        if decision.record and record:       # the answers below that need no explanation
+            return replace(decision, facts=facts)
+        if not decision.record and (decision.stopped or not forced):
+            return decision
+        return self._recheck_explained(decision, facts, at)
+
+    def _recheck_explained(self, decision: Decision, facts: CallFacts, at: dt.datetime
+                           ) -> Decision:
+        """`recheck` through the whole chain, its explanation included (a stop, a start)."""
         checks, record, rule, reason, pending = self._chain(facts, at, mid_call=True)
         forced = any(c.stage.startswith("force.") and c.verdict == "record" for c in checks)
         if decision.record and not record:
@@ -232,24 +281,33 @@ class RecordingRules:
         except ValueError:
             return None
 
-    def _list_match(self, lr: ListRule, facts: CallFacts) -> str | None:
-        """Why list rule ``lr`` names this call, or None."""
+    def _list_hit(self, lr: ListRule, facts: CallFacts) -> tuple[str, Any] | None:
+        """What of this call list rule ``lr`` names, or None: ("agent", None),
+        ("channel", the ChanItem) or (the side, caller or called, and its NumberPattern)."""
         if lr.agents is not None:
-            return f"agent {facts.agent} is in {lr.ref.key} ({lr.agents.text})" \
-                if facts.agent in lr.agents else None
+            return ("agent", None) if facts.agent in lr.agents else None
         if lr.channels is not None:
             item = lr.channels.match(facts.board, facts.chan, facts.span)
-            return (f"channel {facts.channel_text()} is in {lr.ref.key} ({item.text()})"
-                    if item is not None else None)
+            return ("channel", item) if item is not None else None
         assert lr.numbers is not None
-        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
-                 "called": ("called",)}[lr.key]
-        for side in sides:
-            raw = getattr(facts, side)
-            p = lr.numbers.match(self._norm(raw))
+        for side in _SIDES[lr.key]:
+            p = lr.numbers.match(self._norm(getattr(facts, side)))
             if p is not None:
-                return f"{side} {raw} matches {p.written!r} in {lr.ref.key}"
+                return side, p
         return None
+
+    def _list_match(self, lr: ListRule, facts: CallFacts) -> str | None:
+        """Why list rule ``lr`` names this call, or None."""
+        hit = self._list_hit(lr, facts)
+        if hit is None:
+            return None
+        what, item = hit
+        if what == "agent":
+            assert lr.agents is not None
+            return f"agent {facts.agent} is in {lr.ref.key} ({lr.agents.text})"
+        if what == "channel":
+            return f"channel {facts.channel_text()} is in {lr.ref.key} ({item.text()})"
+        return f"{what} {getattr(facts, what)} matches {item.written!r} in {lr.ref.key}"
 
     def _list_miss(self, lr: ListRule, facts: CallFacts) -> str:
         """The 'pass' sentence for a list that does not name the call."""
@@ -257,16 +315,13 @@ class RecordingRules:
             return f"agent {facts.agent or '(none)'} is not in {lr.ref.key} ({lr.agents.text})"
         if lr.channels is not None:
             return f"channel {facts.channel_text()} is not in {lr.ref.key} ({lr.channels.text})"
-        sides = {"numbers": ("caller", "called"), "callers": ("caller",),
-                 "called": ("called",)}[lr.key]
-        said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in sides)
+        said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in _SIDES[lr.key])
         return f"{said}: no match in {lr.ref.key}"
 
     def _chain(self, facts: CallFacts, at: dt.datetime, *, mid_call: bool
                ) -> tuple[list[Check], bool, RuleRef, str, tuple[Pending, ...]]:
         """Run every check in precedence order; the first decisive one decides."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError("recording rules need an aware datetime (with tzinfo)")
+        _aware(at)
         checks: list[Check] = []
         decided: tuple[bool, RuleRef, str] | None = None
 
@@ -306,14 +361,9 @@ class RecordingRules:
                                           f"(select.directions = {sorted(self.directions)})", r)
 
         pending: list[Pending] = []
-        for stage, table, other, have, noun, key in (
-                ("queue", self.queues, self.other_queues,
-                 [facts.queue] if facts.queue else [], "queue", "queues"),
-                ("ivr", self.ivr, self.other_ivr, list(facts.ivr_path), "IVR branch", "ivr")):
-            setting = dict(table)
-            on = {n for n, v in table if v}
+        for (stage, setting, on, on_text, other, other_ref, noun, key), have in zip(
+                self._selections, ([facts.queue] if facts.queue else [], list(facts.ivr_path)), strict=True):
             off = [n for n in have if setting.get(n) is False]
-            other_ref = self.ref(f"select.other_{key}")
             if off:
                 add(stage, "no-record", f"{noun} {off[0]!r} is not recorded",
                     self.ref(f"select.{key}.{off[0]}"))
@@ -325,19 +375,18 @@ class RecordingRules:
                     if have else f"no {noun} reached yet, other_{key} = true", other_ref)
             elif have and stage == "queue":
                 add(stage, "no-record", f"{noun} {have[0]!r} is not one of the recorded "
-                                        f"queues ({', '.join(sorted(on)) or 'none'})", other_ref)
+                                        f"queues ({on_text or 'none'})", other_ref)
             else:
                 # not reached yet: record now, settle at the end (keep)
                 if decided is None:
                     pending.append(Pending(stage, frozenset(on), other_ref))
                 add(stage, "pending", f"kept only if the call reaches {noun} "
-                                      f"{', '.join(sorted(on)) or '(none)'} (other_{key} = false)",
-                    other_ref)
+                                      f"{on_text or '(none)'} (other_{key} = false)", other_ref)
 
         if mid_call:
             add("sampling", "skip", "sampling is decided at answer only", None)
         else:
-            rate = dict(self.sampling).get(facts.direction, 100.0)
+            rate = self._sampling.get(facts.direction, 100.0)
             r = self.ref(f"sampling.{facts.direction}")
             if rate >= 100.0:
                 add("sampling", "pass", f"{facts.direction} sampling is {_pct(rate)}", r)
@@ -355,12 +404,38 @@ class RecordingRules:
         record, rule, reason = decided
         return checks, record, rule, reason, tuple(pending)
 
+    def _verdict(self, facts: CallFacts) -> tuple[bool, bool]:
+        """(record, forced) of the chain in the middle of a call (``_chain(mid_call=True)``),
+        without its explanation: what `recheck` needs to see that nothing changes.
+
+        The same precedence as `_chain`, stage by stage; stages the rules cannot
+        decide at (no list, every direction, no IVR branch set false) cost
+        nothing. tests/server/test_rules_recheck_fast.py holds the two to agreement.
+        """
+        for lr in self.never:
+            if self._list_hit(lr, facts) is not None:
+                return False, False
+        for lr in self.force:
+            if self._list_hit(lr, facts) is not None:
+                return True, True
+        for lr in self.exclude:
+            if self._list_hit(lr, facts) is not None:
+                return False, False
+        if facts.direction not in self.directions:
+            return False, False
+        if facts.queue:
+            recorded = self._queue_setting.get(facts.queue)
+            if recorded is False or (recorded is None and not self.other_queues):
+                return False, False
+        if self._ivr_off and not self._ivr_off.isdisjoint(facts.ivr_path):
+            return False, False
+        return True, False
+
     def _window_check(self, at: dt.datetime) -> tuple[str, str, str, RuleRef | None]:
         local = at.astimezone(ZoneInfo(self.timezone))
         stamp = f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
         if not self.windows:
-            sched = self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
-            if sched.is_open(at):
+            if self._any_time.is_open(at):
                 return "window", "pass", f"no windows: any time ({stamp})", None
             return "window", "no-record", f"{local.date()} is a holiday ({stamp})", \
                 self.ref("holidays")
@@ -413,6 +488,14 @@ class RecordingRules:
         return out
 
 
+_SIDES = {"numbers": ("caller", "called"), "callers": ("caller",), "called": ("called",)}
+
+
+def _aware(at: dt.datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("recording rules need an aware datetime (with tzinfo)")
+
+
 def _dates_text(days: frozenset[dt.date]) -> str:
     return ",".join(d.isoformat() for d in sorted(days))
 
@@ -444,11 +527,24 @@ class PauseControl:
         self._active: dict[str, tuple[str, RuleRef]] = {}
         self._recent = ""
         self._dtmf: tuple[PauseDtmf, int, int] | None = None   # rule, digits seen, deadline
-        self._menu: str | None = None
+        self._keys_pause = bool(rules.pause_dtmf)
+        self._ivr_pauses = bool(rules.pause_on_ivr or rules.pause_while_collecting)
 
     @property
     def paused(self) -> bool:
         return bool(self._active)
+
+    @property
+    def hears_keys(self) -> bool:
+        """False if no key can change anything (no [[pause_dtmf]] rule): `digit` may be skipped."""
+        return self._keys_pause
+
+    @property
+    def hears_ivr(self) -> bool:
+        """False if no IVR step can change anything now (no pause_on_ivr or
+        pause_while_collecting rule, no DTMF pause whose time may run out):
+        `ivr_command` may be skipped."""
+        return self._ivr_pauses or self._dtmf is not None
 
     @property
     def deadline(self) -> int | None:
@@ -481,7 +577,6 @@ class PauseControl:
 
     def menu(self, name: str | None, t: int) -> list[PauseChange]:
         """The IVR entered menu ``name`` (None: the call left the IVR)."""
-        self._menu = name
         on = name is not None and name in self.rules.pause_on_ivr
         return self._apply(t, self._expired(t) + [
             ("collect", False, "", None),

@@ -448,7 +448,7 @@ class RecordingService:
             elif isinstance(cmd, ivrmod.Queue) and cmd.name != cr.facts.queue:
                 cr.facts = replace(cr.facts, queue=cmd.name)
                 changed = True
-            if cr.recording and cr.pause is not None:
+            if cr.recording and cr.pause is not None and cr.pause.hears_ivr:
                 self._pause_changes(rt, tick, cr, cr.pause.ivr_command(cmd, t))
         if changed:
             self._recheck(rt, tick, cr, self._rules_for(cr), "the call changed")
@@ -462,7 +462,7 @@ class RecordingService:
         if cr is None:
             return
         cr.tones.add(chan)
-        if cr.recording and cr.pause is not None:
+        if cr.recording and cr.pause is not None and cr.pause.hears_keys:
             self._pause_changes(rt, tick, cr, cr.pause.digit(d, rt.ms_at(tick), secret=secret))
             self._arm(rt, tick, cr)
 
