@@ -64,6 +64,7 @@ REALTIME_TESTS = (
 SLOW_TESTS = (
     "server/test_acd_load.py",                              # 10,000-call ACD runs
     "server/test_rules_property.py",                        # against a reference model
+    "server/test_rules_recheck_fast.py",                    # fast paths against the whole chain
     "server/test_rules.py::test_sampling_is_deterministic_per_call_id_and_near_its_rate",
     "dsp/test_dtmf_talkoff.py",                             # a speech corpus, against spandsp
     "dsp/test_tones_speech.py",                             # speech and music corpora
