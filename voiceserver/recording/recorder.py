@@ -31,6 +31,7 @@ import errno
 import heapq
 import itertools
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -124,7 +125,7 @@ class _Rec:
     width: int = 0                 # samples per tick in the ring row (block * channels)
     root: Path | None = None       # folder for this recording instead of the recorder's root
     db_id: int | None = None
-    path: Path | None = None
+    path: str | None = None        # the final .wav (the file is this + PART until it is kept)
     wav: WavFile | None = None
     done: bool = False             # finished (kept, discarded or failed); data is ignored
     gaps: list[dict[str, Any]] = field(default_factory=list)
@@ -251,6 +252,9 @@ class Recorder:
         self.batch_ticks = max(1, self.ring_ticks // 2)
         self._flushing = False
         self._all_audio = True        # this writer pass writes all the audio there is
+        # the oldest header publication and fsync of the files open (_housekeeping's work is due
+        # when either is an interval old): a pass with nothing due skips the walk of every file
+        self._oldest_header = self._oldest_sync = math.inf
         self.backpressure = backpressure
         self._closing = False
         self._writer_error: str | None = None
@@ -571,14 +575,30 @@ class Recorder:
             self._space.set()
 
     def _catch_up(self, rec: _Rec, upto: int) -> None:
-        """Write `rec`'s audio from its position up to ring sequence `upto`."""
+        """Write `rec`'s audio from its position up to ring sequence `upto`.
+
+        A stretch that runs past the ring's end is copied into one buffer and written at
+        once (a write per piece cost a system call more, about one catch-up in three),
+        except where the whole would pass the WAV size limit and only the first piece fits."""
         s = rec.pos
         R = self.ring_ticks
-        while s < upto and not rec.done and rec.wav is not None:
+        pieces = []
+        while s < upto:
             r0 = s % R
             e = min(upto, s + (R - r0))
-            self._append(rec, self._ring[r0:r0 + (e - s), rec.slot, :rec.width])
+            pieces.append(self._ring[r0:r0 + (e - s), rec.slot, :rec.width])
             s = e
+        wav = rec.wav
+        if pieces and not rec.done and wav is not None:
+            if len(pieces) == 1:
+                self._append(rec, pieces[0])
+            elif wav.data_bytes + (upto - rec.pos) * self.block * wav.frame_bytes <= wavwriter.MAX_DATA:
+                self._append(rec, np.concatenate(pieces))
+            else:
+                for piece in pieces:
+                    if rec.done:
+                        break
+                    self._append(rec, piece)
         rec.pos = max(rec.pos, upto)
 
     def _append(self, rec: _Rec, data: np.ndarray) -> None:
@@ -645,17 +665,20 @@ class Recorder:
             self._add_gap(rec, rec.pause_at, rec.frames, "pause")
             rec.pause_at = None
 
-    def _pick_path(self, rec: _Rec) -> Path:
+    def _pick_path(self, rec: _Rec) -> str:
+        """ROOT/YYYY/MM/DD/NAME.wav, NAME-1.wav ... if taken (as a .wav or a .part)."""
         w = rec.when
         c = rec.call
+        day, clock = w.strftime("%Y%m%d %H%M%S").split(" ")
         name = self.template.format(
-            date=w.strftime("%Y%m%d"), time=w.strftime("%H%M%S"), channel=_safe(c.channel),
+            date=day, time=clock, channel=_safe(c.channel),
             call_id=_safe(c.call_id), caller=_safe(c.caller), called=_safe(c.called), agent=_safe(c.agent))
-        folder = (rec.root or self.root) / w.strftime("%Y") / w.strftime("%m") / w.strftime("%d")
-        path = folder / f"{name}.wav"
+        # plain strings: a Path per piece cost more than the two stats below
+        folder = _join(rec.root or self.root, day[:-4], day[-4:-2], day[-2:])
+        path = os.path.join(folder, f"{name}.wav")
         n = 1
-        while path.exists() or Path(str(path) + PART).exists():
-            path = folder / f"{name}-{n}.wav"
+        while os.path.exists(path) or os.path.exists(path + PART):
+            path = os.path.join(folder, f"{name}-{n}.wav")
             n += 1
         return path
 
@@ -664,7 +687,7 @@ class Recorder:
         self._recs[rec.handle] = rec
         path = self._pick_path(rec)
         try:
-            rec.db_id = self.db.begin_recording(rec.call, path=str(path), fmt=rec.fmt,
+            rec.db_id = self.db.begin_recording(rec.call, path=path, fmt=rec.fmt,
                                                 layout="stereo" if rec.channels == 2 else "mono",
                                                 started=rec.when)
         except (sqlite3.Error, CallDbError) as exc:   # no row, so no file either: no recording
@@ -675,13 +698,14 @@ class Recorder:
             return
         rec.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rec.wav = WavFile(str(path) + PART, fmt=rec.fmt, channels=rec.channels)
+            rec.wav = _create_wav(path + PART, rec.fmt, rec.channels)
         except OSError as exc:
             self._fail(rec, exc)
             return
-        rec.last_header = rec.last_sync = time.monotonic()
-        self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": str(path)}))
+        rec.last_header = rec.last_sync = now = time.monotonic()
+        self._oldest_header = min(self._oldest_header, now)
+        self._oldest_sync = min(self._oldest_sync, now)
+        self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": path}))
 
     def _fail(self, rec: _Rec, exc: BaseException) -> None:
         """Disk full, not writable...: keep what audio landed, stop cleanly, alarm."""
@@ -691,7 +715,7 @@ class Recorder:
         # the file is final before the alarm goes out, so the alarm can say whether audio was kept
         status = self._finish(rec, None, reason, failed=True)
         self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id, {
-            "reason": reason, "error": str(exc), "path": str(rec.path) if rec.path else None,
+            "reason": reason, "error": str(exc), "path": rec.path,
             "seconds": seconds, "status": status}))
 
     def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False) -> str:
@@ -702,7 +726,7 @@ class Recorder:
         rec.done = True
         self._close_pause(rec)
         frames, nbytes = rec.frames, 0
-        part = Path(str(rec.path) + PART) if rec.path is not None else None
+        part = rec.path + PART if rec.path is not None else None
         keep = discard is None and frames > 0
         if rec.wav is not None:
             try:
@@ -726,14 +750,14 @@ class Recorder:
                 if keep:
                     assert rec.path is not None
                     os.rename(part, rec.path)
-                elif part.exists():
-                    part.unlink()
-                wavwriter.fsync_dir(part.parent)
+                elif os.path.exists(part):
+                    os.unlink(part)
+                wavwriter.fsync_dir(os.path.dirname(part))
             except OSError as exc:
                 log.error("recording %s: cannot finish the file: %s", part, exc)
                 keep = False
                 try:
-                    part.unlink()
+                    os.unlink(part)
                 except OSError:
                     pass
         if keep:
@@ -758,7 +782,7 @@ class Recorder:
                                          {"reason": _errno_reason(exc)}))
         if not failed:
             self._emit(RecorderEvent(ServerEventKind.RECORDING_STOPPED, rec.handle, rec.call.call_id, {
-                "path": str(rec.path) if keep else None, "status": status, "duration": duration,
+                "path": rec.path if keep else None, "status": status, "duration": duration,
                 "reason": reason, "discard_reason": why}))
         return status
 
@@ -771,7 +795,10 @@ class Recorder:
         while the ring fills (measured by bench/recording.py on ext4).
         """
         now = time.monotonic()
+        if now - self._oldest_header < self.header_interval and now - self._oldest_sync < self.fsync_interval:
+            return      # nothing is due: the oldest header and fsync of the files open are recent
         budget_end = now + self.fsync_budget
+        oldest_header = oldest_sync = math.inf
         for rec in self._recs.values():
             if rec.done or rec.wav is None:
                 continue
@@ -784,6 +811,27 @@ class Recorder:
                     rec.last_sync = time.monotonic()
             except OSError as exc:
                 self._fail(rec, exc)
+                continue
+            oldest_header = min(oldest_header, rec.last_header)
+            oldest_sync = min(oldest_sync, rec.last_sync)
+        self._oldest_header, self._oldest_sync = oldest_header, oldest_sync
+
+
+def _join(folder: Path, *names: str) -> str:
+    """str(folder / name / ...) without building a Path per piece (pathlib drops a '.' folder)."""
+    base = os.fspath(folder)
+    return os.path.join(*names) if base == "." else os.path.join(base, *names)
+
+
+def _create_wav(part: str, fmt: str, channels: int) -> WavFile:
+    """The new .part file; its folder is made first when missing (the folder of a day's
+    recordings is there but for the first: a mkdir per recording cost more than the open)."""
+    try:
+        return WavFile(part, fmt=fmt, channels=channels)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    Path(part).parent.mkdir(parents=True, exist_ok=True)
+    return WavFile(part, fmt=fmt, channels=channels)
 
 
 # -- recovery ----------------------------------------------------------------------
