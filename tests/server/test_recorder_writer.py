@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -137,3 +139,117 @@ def test_headers_are_published_once_due_and_files_synced(tmp_path, monkeypatch):
         r.capture(20, rx[:, :BLOCK].copy(), rx[:, :BLOCK].copy())
         assert r.close()
     assert not list((tmp_path / "rec").rglob("*.part")) and os.path.isdir(tmp_path / "rec")
+
+
+class Held:
+    """Holds the writer inside a pass (a database write that waits) while messages queue up
+    behind it, so that they reach the writer in one pass whatever the threads' timing."""
+
+    def __init__(self, r: Recorder) -> None:
+        self.gate = threading.Event()
+        r.db_write("holding the writer", None, lambda db: self.gate.wait(10))
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+def commits(db: CallDb) -> list[str]:
+    seen: list[str] = []
+    db._conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    return seen
+
+
+def test_the_rows_after_a_start_and_a_stop_go_in_the_recordings_commits(tmp_path):
+    """A start then its call's answer row: one commit, the row before the file; a stop then the
+    call's end row: one commit, after the file is final. The table is what the rows say."""
+    z = np.zeros((NCHAN, BLOCK), np.int16)
+    with CallDb(tmp_path / "calls.db") as db:
+        r = Recorder(db, tmp_path / "rec", nchan=NCHAN, block=BLOCK, backpressure=True, poll=60)
+        r.log_call(CallRow("a", start=T0, board="b1", server_id="s", run=1), new=True)
+        r.capture(0, z, z)
+        r.flush()
+        held = Held(r)
+        r.capture(1, z, z)
+        seen = commits(db)
+        h = r.start(call("a"), chan=0, when=T0)
+        r.log_call(CallRow("a", answer=T0, agent="1001", server_id="s", run=1))
+        r.log_call(CallRow("x", start=T0, server_id="s", run=1), new=True)
+        r.capture(2, z, z)
+        held.release()
+        r.flush()
+        assert len(seen) == 1
+        assert db.call("a")["agent"] == "1001" and db.call("x") is not None
+        assert [x.status for x in db.recordings("a")] == ["recording"]
+        held = Held(r)
+        r.capture(3, z, z)
+        seen.clear()
+        r.stop(h)
+        r.log_call(CallRow("a", end=T0 + dt.timedelta(seconds=9), disposition="caller hung up",
+                           server_id="s", run=1))
+        r.capture(4, z, z)
+        held.release()
+        r.flush()
+        assert len(seen) == 1
+        (rec,) = db.recordings("a")
+        assert rec.status == "kept" and os.path.exists(rec.path)
+        assert db.call("a")["duration"] == 9.0 and db.call("a")["disposition"] == "caller hung up"
+        assert [e.kind for e in r.events()] == ["recording.started", "recording.stopped"]
+        assert r.close()
+
+
+def test_a_database_error_in_such_a_commit_writes_the_recording_and_each_row_apart(tmp_path, monkeypatch):
+    """A row that cannot be written spoils the commit it shares: the recording's row (start or
+    end) is then written alone, and each call row on its own, as if they had come apart."""
+    from voiceserver.recording import calldb
+    real = calldb._upsert_call
+
+    def broken(c, row, **kw):
+        if row.call_id == "bad":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(c, row, **kw)
+    monkeypatch.setattr(calldb, "_upsert_call", broken)
+    z = np.zeros((NCHAN, BLOCK), np.int16)
+    with CallDb(tmp_path / "calls.db") as db:
+        r = Recorder(db, tmp_path / "rec", nchan=NCHAN, block=BLOCK, backpressure=True, poll=60)
+        r.capture(0, z, z)
+        held = Held(r)
+        h = r.start(call("a"), chan=0, when=T0)
+        r.log_call(CallRow("bad", start=T0))
+        r.log_call(CallRow("a", agent="1001"))
+        r.capture(1, z, z)
+        held.release()
+        r.flush()
+        held = Held(r)
+        r.stop(h)
+        r.log_call(CallRow("a", end=T0 + dt.timedelta(seconds=3)))
+        r.log_call(CallRow("bad", end=T0))
+        r.capture(2, z, z)
+        held.release()
+        r.flush()
+        (rec,) = db.recordings("a")
+        assert rec.status == "kept" and os.path.exists(rec.path)
+        assert db.call("a")["agent"] == "1001" and db.call("a")["duration"] == 3.0
+        assert db.call("bad") is None
+        events = [(e.kind, e.call_id) for e in r.events()]
+        assert events == [("recording.started", "a"), ("recording.failed", "bad"),
+                          ("recording.stopped", "a"), ("recording.failed", "bad")]
+        assert r.close()
+
+
+def test_a_recording_refused_its_call_row_still_lets_the_rows_after_it_be_written(tmp_path):
+    z = np.zeros((NCHAN, BLOCK), np.int16)
+    with CallDb(tmp_path / "calls.db") as db:
+        db.upsert_call(CallRow("a", start=T0, server_id="other", run=7), new=True)
+        r = Recorder(db, tmp_path / "rec", nchan=NCHAN, block=BLOCK, backpressure=True, poll=60)
+        r.capture(0, z, z)
+        held = Held(r)
+        r.start(CallRow("a", start=T0, server_id="s", run=1), chan=0, when=T0)
+        r.log_call(CallRow("b", start=T0, agent="1002", server_id="s", run=1), new=True)
+        r.capture(1, z, z)
+        held.release()
+        r.flush()
+        assert db.recordings("a") == [] and db.call("b")["agent"] == "1002"
+        assert not list((tmp_path / "rec").rglob("*.part"))
+        (failed,) = r.events()
+        assert failed.kind == "recording.failed" and "server other run 7" in failed.detail["reason"]
+        assert r.close()

@@ -462,20 +462,49 @@ class CallDb:
     def begin_recording(self, call: CallRow, *, path: str, fmt: str, layout: str,
                         started: dt.datetime) -> int:
         """The call row (created or completed) and a 'recording' row, in one commit; returns its id."""
-        ids = self._tx([lambda c: _upsert_call(c, call, where=self.path), (
-            "INSERT INTO recordings (call_id, path, format, layout, started, status) "
-            "VALUES (?, ?, ?, ?, ?, 'recording')", (call.call_id, path, fmt, layout, iso(started)))])
-        return ids[1]
+        return self._tx([lambda c: self._begin_recording(c, call, path, fmt, layout, started)])[0]
+
+    def begin_recording_then_calls(self, call: CallRow, *, path: str, fmt: str, layout: str,
+                                   started: dt.datetime, calls: Sequence[tuple[CallRow, bool]]
+                                   ) -> tuple[int, list[Exception | None]]:
+        """`begin_recording`, then `upsert_calls(calls)`, in one commit: the recorder's writer
+        with the call rows queued right after a recording's start (a commit less).
+
+        A refused call row is returned in its place as by `upsert_calls`; any other
+        error rolls both back and is raised, so the caller can write them apart."""
+        return self._then_calls(lambda c: self._begin_recording(c, call, path, fmt, layout, started), calls)
+
+    def _begin_recording(self, c: sqlite3.Connection, call: CallRow, path: str, fmt: str, layout: str,
+                         started: dt.datetime) -> int:
+        _upsert_call(c, call, where=self.path)
+        rec_id = c.execute("INSERT INTO recordings (call_id, path, format, layout, started, status) "
+                           "VALUES (?, ?, ?, ?, ?, 'recording')",
+                           (call.call_id, path, fmt, layout, iso(started))).lastrowid
+        assert rec_id is not None, "an INSERT gives its row id"
+        return rec_id
 
     def end_recording(self, rec_id: int, *, status: str, duration: float, stop_reason: str | None,
                       discard_reason: str | None = None, gaps: list[dict[str, Any]] | None = None,
                       dropped_blocks: int = 0, nbytes: int = 0, recovered: bool = False) -> None:
-        if status not in ("kept", "discarded", "failed"):
-            raise ValueError(f"recording status must be kept, discarded or failed, not {status!r}")
-        self._tx([("UPDATE recordings SET status = ?, duration = ?, stop_reason = ?, discard_reason = ?, "
-                   "gaps = ?, dropped_blocks = ?, bytes = ?, recovered = ? WHERE id = ?",
-                   (status, round(duration, 4), stop_reason, discard_reason, json.dumps(gaps or []),
-                    dropped_blocks, nbytes, int(recovered), rec_id))])
+        self._tx([_end_recording_sql(rec_id, status, duration, stop_reason, discard_reason, gaps,
+                                     dropped_blocks, nbytes, recovered)])
+
+    def end_recording_then_calls(self, rec_id: int, *, status: str, duration: float,
+                                 stop_reason: str | None, discard_reason: str | None = None,
+                                 gaps: list[dict[str, Any]] | None = None, dropped_blocks: int = 0,
+                                 nbytes: int = 0, calls: Sequence[tuple[CallRow, bool]] = ()
+                                 ) -> list[Exception | None]:
+        """`end_recording`, then `upsert_calls(calls)`, in one commit (the call's end row comes
+        right after its recording's stop); errors as in `begin_recording_then_calls`."""
+        end = _end_recording_sql(rec_id, status, duration, stop_reason, discard_reason, gaps,
+                                 dropped_blocks, nbytes, False)
+        return self._then_calls(lambda c: c.execute(*end), calls)[1]
+
+    def _then_calls(self, first: Callable[[sqlite3.Connection], Any],
+                    calls: Sequence[tuple[CallRow, bool]]) -> tuple[Any, list[Exception | None]]:
+        merged = _merge_rows(calls)
+        value, done = self._tx([lambda c: (first(c), self._upsert_rows(c, merged))])[0]
+        return value, [refused for refused, n in done for _ in range(n)]
 
     def recordings(self, call_id: str | None = None, status: str | None = None) -> list[RecordingRow]:
         where, args = [], []
@@ -530,6 +559,17 @@ class CallDb:
         if not self.can_access(user, rows[0]["mailbox"]):
             raise PermissionError(f"{user!r} may not open mailbox {rows[0]['mailbox']!r}")
         self._tx([("UPDATE voicemail SET heard = 1 WHERE id = ?", (message_id,))])
+
+
+def _end_recording_sql(rec_id: int, status: str, duration: float, stop_reason: str | None,
+                       discard_reason: str | None, gaps: list[dict[str, Any]] | None,
+                       dropped_blocks: int, nbytes: int, recovered: bool) -> tuple[str, tuple[Any, ...]]:
+    if status not in ("kept", "discarded", "failed"):
+        raise ValueError(f"recording status must be kept, discarded or failed, not {status!r}")
+    return ("UPDATE recordings SET status = ?, duration = ?, stop_reason = ?, discard_reason = ?, "
+            "gaps = ?, dropped_blocks = ?, bytes = ?, recovered = ? WHERE id = ?",
+            (status, round(duration, 4), stop_reason, discard_reason, json.dumps(gaps or []),
+             dropped_blocks, nbytes, int(recovered), rec_id))
 
 
 def _statements(script: str) -> list[str]:

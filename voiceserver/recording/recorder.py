@@ -561,7 +561,14 @@ class Recorder:
                 self._call_rows(rows)
                 continue
             moved = moved or m[1] != "call"
-            self._message(m)
+            # the call rows right after a recording's start or stop (its call's answer or end)
+            # go in the commit of the recording's row: a commit less, in the same order
+            rows = []
+            if m[1] in ("start", "stop"):
+                while msgs and msgs[0][1] == "row":
+                    rows.append(msgs.popleft())
+            if not self._message(m, rows) and rows:
+                self._call_rows(rows)
         if self._all_audio or head - self._tail >= self.batch_ticks:
             for rec in list(self._recs.values()):
                 self._catch_up(rec, head)
@@ -613,17 +620,32 @@ class Recorder:
 
     def _call_rows(self, msgs: list[tuple]) -> None:
         """Call rows that came one after another: one transaction (CallDb.upsert_calls)."""
+        self._row_errors(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs]))
+
+    def _row_errors(self, msgs: list[tuple], errors: list[Exception | None]) -> None:
+        """An alarm for each call row refused or not written (errors: one per row, in order)."""
         what = "storing the call record"
-        for m, exc in zip(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs]), strict=True):
+        for m, exc in zip(msgs, errors, strict=True):
             if exc is not None:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, m[2].call_id,
                                          {"reason": f"database error {what}: {exc}"}))
 
-    def _message(self, m: tuple) -> None:
+    def _rows_after(self, rows: list[tuple], errors: list[Exception | None] | None) -> None:
+        """The call rows that came right after a recording's start or stop, once it is done:
+        their alarms if they went in its commit (`errors`), else written now, as they came."""
+        if errors is not None:
+            self._row_errors(rows, errors)
+        elif rows:
+            self._call_rows(rows)
+
+    def _message(self, m: tuple, rows: list[tuple]) -> bool:
+        """One message; True if it also wrote `rows` (the call rows that came right after a
+        start or stop), with the recording's row or after it."""
         kind = m[1]
         if kind == "start":
             m[2].pos = m[0]                # its audio begins at the tick of its start
-            self._open(m[2])
+            self._open(m[2], rows)
+            return True
         elif kind == "call":
             _, _, what, call_id, write = m
             try:
@@ -644,7 +666,7 @@ class Recorder:
         else:
             rec = self._recs.get(m[2])
             if rec is None:
-                return
+                return False
             self._catch_up(rec, m[0])      # its audio before the pause, resume or stop
             if kind == "pause":
                 rec.pause_at = rec.frames
@@ -654,7 +676,9 @@ class Recorder:
                 self._close_pause(rec)
                 del self._recs[rec.handle]
                 if not rec.done:
-                    self._finish(rec, m[3], m[4])
+                    self._finish(rec, m[3], m[4], rows=rows)
+                    return True
+        return False
 
     def _add_gap(self, rec: _Rec, a: int, b: int, why: str) -> None:
         if b > a:
@@ -682,30 +706,42 @@ class Recorder:
             n += 1
         return path
 
-    def _open(self, rec: _Rec) -> None:
-        """DB row first (committed), then the .part file with its header."""
+    def _open(self, rec: _Rec, rows: list[tuple]) -> None:
+        """DB row first (committed), then the .part file with its header; `rows` (the call rows
+        that came right after the start) in the row's commit, or after the file if that failed."""
         self._recs[rec.handle] = rec
         path = self._pick_path(rec)
+        errors = None
+        begin: dict[str, Any] = dict(path=path, fmt=rec.fmt, layout="stereo" if rec.channels == 2 else "mono",
+                     started=rec.when)
         try:
-            rec.db_id = self.db.begin_recording(rec.call, path=path, fmt=rec.fmt,
-                                                layout="stereo" if rec.channels == 2 else "mono",
-                                                started=rec.when)
+            if rows:
+                try:
+                    rec.db_id, errors = self.db.begin_recording_then_calls(
+                        rec.call, **begin, calls=[(m[2], m[3]) for m in rows])
+                except (sqlite3.Error, CallDbError):
+                    pass        # nothing written: the recording's row alone, the rows after it
+            if rec.db_id is None:
+                rec.db_id = self.db.begin_recording(rec.call, **begin)
         except (sqlite3.Error, CallDbError) as exc:   # no row, so no file either: no recording
             rec.done = True
             self.stats.failed += 1
             self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                      {"reason": _errno_reason(exc)}))
+            self._rows_after(rows, errors)
             return
         rec.path = path
         try:
             rec.wav = _create_wav(path + PART, rec.fmt, rec.channels)
         except OSError as exc:
             self._fail(rec, exc)
+            self._rows_after(rows, errors)
             return
         rec.last_header = rec.last_sync = now = time.monotonic()
         self._oldest_header = min(self._oldest_header, now)
         self._oldest_sync = min(self._oldest_sync, now)
         self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": path}))
+        self._rows_after(rows, errors)
 
     def _fail(self, rec: _Rec, exc: BaseException) -> None:
         """Disk full, not writable...: keep what audio landed, stop cleanly, alarm."""
@@ -718,11 +754,15 @@ class Recorder:
             "reason": reason, "error": str(exc), "path": rec.path,
             "seconds": seconds, "status": status}))
 
-    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False) -> str:
+    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False,
+                rows: list[tuple] | None = None) -> str:
         """Close the file: keep it (rename .part -> .wav) only if it holds audio and is wanted.
 
-        Returns the recording's status: kept, discarded or failed.
+        Returns the recording's status: kept, discarded or failed. `rows`: the call rows that
+        came right after the stop, in the commit of the recording's end (or after it, if that
+        failed).
         """
+        rows = rows or []
         rec.done = True
         self._close_pause(rec)
         frames, nbytes = rec.frames, 0
@@ -772,11 +812,19 @@ class Recorder:
             status, why = "discarded", "no audio"
             self.stats.discarded += 1
         duration = frames / RATE if keep else 0.0
+        errors = None
         if rec.db_id is not None:
+            end: dict[str, Any] = dict(status=status, duration=duration, stop_reason=reason, discard_reason=why,
+                       gaps=rec.gaps, dropped_blocks=rec.dropped_blocks, nbytes=nbytes if keep else 0)
             try:
-                self.db.end_recording(rec.db_id, status=status, duration=duration, stop_reason=reason,
-                                      discard_reason=why, gaps=rec.gaps, dropped_blocks=rec.dropped_blocks,
-                                      nbytes=nbytes if keep else 0)
+                if rows:
+                    try:
+                        errors = self.db.end_recording_then_calls(
+                            rec.db_id, **end, calls=[(m[2], m[3]) for m in rows])
+                    except sqlite3.Error:
+                        pass    # nothing written: the recording's end alone, the rows after it
+                if errors is None:
+                    self.db.end_recording(rec.db_id, **end)
             except sqlite3.Error as exc:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                          {"reason": _errno_reason(exc)}))
@@ -784,6 +832,7 @@ class Recorder:
             self._emit(RecorderEvent(ServerEventKind.RECORDING_STOPPED, rec.handle, rec.call.call_id, {
                 "path": rec.path if keep else None, "status": status, "duration": duration,
                 "reason": reason, "discard_reason": why}))
+        self._rows_after(rows, errors)
         return status
 
     def _housekeeping(self) -> None:
