@@ -614,7 +614,18 @@ def _upsert_call(c: sqlite3.Connection, row: CallRow, *, new: bool = False,
         raise _in_use(row, old, where)
     # Only the fields `row` knows are written (and the duration): an UPDATE of every column
     # also rewrote every index of the table, several times in each call's life.
-    given = _given_columns(row)
+    fields: dict[str, Any] = {
+        "start": iso(row.start), "answer": iso(row.answer), "end": iso(row.end),
+        "board": row.board, "channel": row.channel, "direction": row.direction,
+        "caller": row.caller, "called": row.called, "caller_norm": normalize(row.caller),
+        "called_norm": normalize(row.called), "agent": row.agent, "queue": row.queue,
+        "ivr_path": None if row.ivr_path is None else json.dumps(row.ivr_path),
+        "disposition": row.disposition, "digits_count": row.digits_count,
+        "recording_rule": row.recording_rule, "recording_note": row.recording_note,
+        "agent_answer": iso(row.agent_answer), "server_id": row.server_id, "run": row.run,
+        "last_seen": iso(row.last_seen), "dnis": row.dnis, "ani": row.ani, "category": row.category,
+    }
+    given = {k: v for k, v in fields.items() if v is not None}
     times = [given.get(k) or (old[k] if old is not None else None) for k in ("start", "answer", "end")]
     t0 = times[1] or times[0]
     given["duration"] = (None if times[2] is None or t0 is None else
@@ -640,37 +651,6 @@ def _in_use(row: CallRow, old: sqlite3.Row, where: Any) -> CallIdInUse:
              else "a server before schema 4")
     return CallIdInUse(f"{where}: call id {row.call_id} is already the call of {owner} "
                        f"(started {old['start']}); that row is left as it is")
-
-
-def _json_list(value: list[str]) -> str:
-    return json.dumps(value)
-
-
-# (column, CallRow field, how it is stored: None = as it is), in the table's column order
-_CALL_COLUMNS: tuple[tuple[str, str, Callable[[Any], Any] | None], ...] = (
-    ("start", "start", iso), ("answer", "answer", iso), ("end", "end", iso),
-    ("board", "board", None), ("channel", "channel", None), ("direction", "direction", None),
-    ("caller", "caller", None), ("called", "called", None),
-    ("caller_norm", "caller", normalize), ("called_norm", "called", normalize),
-    ("agent", "agent", None), ("queue", "queue", None), ("ivr_path", "ivr_path", _json_list),
-    ("disposition", "disposition", None), ("digits_count", "digits_count", None),
-    ("recording_rule", "recording_rule", None), ("recording_note", "recording_note", None),
-    ("agent_answer", "agent_answer", iso), ("server_id", "server_id", None), ("run", "run", None),
-    ("last_seen", "last_seen", iso), ("dnis", "dnis", None), ("ani", "ani", None),
-    ("category", "category", None),
-)
-
-
-def _given_columns(row: CallRow) -> dict[str, Any]:
-    """The columns `row` gives a value (its fields that are not None), as stored."""
-    given: dict[str, Any] = {}
-    for column, name, stored in _CALL_COLUMNS:
-        value = getattr(row, name)
-        if value is not None:
-            value = value if stored is None else stored(value)
-            if value is not None:
-                given[column] = value
-    return given
 
 
 @functools.lru_cache(maxsize=64)

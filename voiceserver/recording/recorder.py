@@ -31,7 +31,6 @@ import errno
 import heapq
 import itertools
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -252,9 +251,6 @@ class Recorder:
         self.batch_ticks = max(1, self.ring_ticks // 2)
         self._flushing = False
         self._all_audio = True        # this writer pass writes all the audio there is
-        # the oldest header publication and fsync of the files open (_housekeeping's work is due
-        # when either is an interval old): a pass with nothing due skips the walk of every file
-        self._oldest_header = self._oldest_sync = math.inf
         self.backpressure = backpressure
         self._closing = False
         self._writer_error: str | None = None
@@ -588,6 +584,8 @@ class Recorder:
         once (a write per piece cost a system call more, about one catch-up in three),
         except where the whole would pass the WAV size limit and only the first piece fits."""
         s = rec.pos
+        if s >= upto:
+            return                         # written up to there already (most calls)
         R = self.ring_ticks
         pieces = []
         while s < upto:
@@ -737,9 +735,7 @@ class Recorder:
             self._fail(rec, exc)
             self._rows_after(rows, errors)
             return
-        rec.last_header = rec.last_sync = now = time.monotonic()
-        self._oldest_header = min(self._oldest_header, now)
-        self._oldest_sync = min(self._oldest_sync, now)
+        rec.last_header = rec.last_sync = time.monotonic()
         self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": path}))
         self._rows_after(rows, errors)
 
@@ -844,10 +840,7 @@ class Recorder:
         while the ring fills (measured by bench/recording.py on ext4).
         """
         now = time.monotonic()
-        if now - self._oldest_header < self.header_interval and now - self._oldest_sync < self.fsync_interval:
-            return      # nothing is due: the oldest header and fsync of the files open are recent
         budget_end = now + self.fsync_budget
-        oldest_header = oldest_sync = math.inf
         for rec in self._recs.values():
             if rec.done or rec.wav is None:
                 continue
@@ -860,10 +853,6 @@ class Recorder:
                     rec.last_sync = time.monotonic()
             except OSError as exc:
                 self._fail(rec, exc)
-                continue
-            oldest_header = min(oldest_header, rec.last_header)
-            oldest_sync = min(oldest_sync, rec.last_sync)
-        self._oldest_header, self._oldest_sync = oldest_header, oldest_sync
 
 
 def _join(folder: Path, *names: str) -> str:
