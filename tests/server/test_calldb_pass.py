@@ -154,3 +154,32 @@ def test_a_taken_id_in_a_pass_names_its_owner_and_leaves_the_row_and_the_pass_go
     assert [tuple(r) for r in db.query("SELECT * FROM calls WHERE call_id IN ('c2', 'c3') "
                                        "ORDER BY call_id")] == before
     assert db.call("c0")["duration"] == 30.0 + 30 * 7e-6
+
+
+def test_an_update_leaves_out_the_indexed_columns_it_would_not_change():
+    """A call's later rows send its server, run, board, start and numbers again: the UPDATE
+    leaves those indexed columns out (SQLite then rewrites none of their index entries), and
+    writes an indexed column that does change."""
+    db = CallDb(":memory:")
+    db.upsert_call(CallRow("c0", start=utc(0), board="b", caller="13800138000", server_id="s", run=1),
+                   new=True)
+    updates: list[str] = []
+    db._conn.set_trace_callback(lambda sql: updates.append(sql) if sql.startswith("UPDATE") else None)
+    db.upsert_calls([(CallRow("c0", start=utc(0), answer=utc(2), board="b", caller="13800138000",
+                              agent="1001", server_id="s", run=1), False)])
+    db.upsert_call(CallRow("c0", end=utc(30), caller="13900000000", server_id="s", run=1))
+    first, second = updates
+    for column in ("start", "board", "caller_norm", "server_id", "run"):
+        assert f'"{column}" = ' not in first
+    assert '"answer" = ' in first and '"agent" = ' in first and '"caller" = ' in first
+    assert '"end" = ' in second and '"caller_norm" = ' in second
+    c0 = db.call("c0")
+    assert (c0["start"], c0["board"], c0["caller_norm"], c0["server_id"], c0["run"], c0["agent"]) == \
+        (iso_of(0), "b", "13900000000", "s", 1, "1001")
+    assert c0["duration"] == round((utc(30) - utc(2)).total_seconds(), 6)
+
+
+def iso_of(seconds: int) -> str:
+    t = utc(seconds)
+    assert t is not None
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
