@@ -124,7 +124,7 @@ class _Rec:
     width: int = 0                 # samples per tick in the ring row (block * channels)
     root: Path | None = None       # folder for this recording instead of the recorder's root
     db_id: int | None = None
-    path: Path | None = None
+    path: str | None = None        # the final .wav (the file is this + PART until it is kept)
     wav: WavFile | None = None
     done: bool = False             # finished (kept, discarded or failed); data is ignored
     gaps: list[dict[str, Any]] = field(default_factory=list)
@@ -557,7 +557,14 @@ class Recorder:
                 self._call_rows(rows)
                 continue
             moved = moved or m[1] != "call"
-            self._message(m)
+            # the call rows right after a recording's start or stop (its call's answer or end)
+            # go in the commit of the recording's row: a commit less, in the same order
+            rows = []
+            if m[1] in ("start", "stop"):
+                while msgs and msgs[0][1] == "row":
+                    rows.append(msgs.popleft())
+            if not self._message(m, rows) and rows:
+                self._call_rows(rows)
         if self._all_audio or head - self._tail >= self.batch_ticks:
             for rec in list(self._recs.values()):
                 self._catch_up(rec, head)
@@ -571,14 +578,32 @@ class Recorder:
             self._space.set()
 
     def _catch_up(self, rec: _Rec, upto: int) -> None:
-        """Write `rec`'s audio from its position up to ring sequence `upto`."""
+        """Write `rec`'s audio from its position up to ring sequence `upto`.
+
+        A stretch that runs past the ring's end is copied into one buffer and written at
+        once (a write per piece cost a system call more, about one catch-up in three),
+        except where the whole would pass the WAV size limit and only the first piece fits."""
         s = rec.pos
+        if s >= upto:
+            return                         # written up to there already (most calls)
         R = self.ring_ticks
-        while s < upto and not rec.done and rec.wav is not None:
+        pieces = []
+        while s < upto:
             r0 = s % R
             e = min(upto, s + (R - r0))
-            self._append(rec, self._ring[r0:r0 + (e - s), rec.slot, :rec.width])
+            pieces.append(self._ring[r0:r0 + (e - s), rec.slot, :rec.width])
             s = e
+        wav = rec.wav
+        if pieces and not rec.done and wav is not None:
+            if len(pieces) == 1:
+                self._append(rec, pieces[0])
+            elif wav.data_bytes + (upto - rec.pos) * self.block * wav.frame_bytes <= wavwriter.MAX_DATA:
+                self._append(rec, np.concatenate(pieces))
+            else:
+                for piece in pieces:
+                    if rec.done:
+                        break
+                    self._append(rec, piece)
         rec.pos = max(rec.pos, upto)
 
     def _append(self, rec: _Rec, data: np.ndarray) -> None:
@@ -593,17 +618,32 @@ class Recorder:
 
     def _call_rows(self, msgs: list[tuple]) -> None:
         """Call rows that came one after another: one transaction (CallDb.upsert_calls)."""
+        self._row_errors(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs]))
+
+    def _row_errors(self, msgs: list[tuple], errors: list[Exception | None]) -> None:
+        """An alarm for each call row refused or not written (errors: one per row, in order)."""
         what = "storing the call record"
-        for m, exc in zip(msgs, self.db.upsert_calls([(m[2], m[3]) for m in msgs]), strict=True):
+        for m, exc in zip(msgs, errors, strict=True):
             if exc is not None:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, None, m[2].call_id,
                                          {"reason": f"database error {what}: {exc}"}))
 
-    def _message(self, m: tuple) -> None:
+    def _rows_after(self, rows: list[tuple], errors: list[Exception | None] | None) -> None:
+        """The call rows that came right after a recording's start or stop, once it is done:
+        their alarms if they went in its commit (`errors`), else written now, as they came."""
+        if errors is not None:
+            self._row_errors(rows, errors)
+        elif rows:
+            self._call_rows(rows)
+
+    def _message(self, m: tuple, rows: list[tuple]) -> bool:
+        """One message; True if it also wrote `rows` (the call rows that came right after a
+        start or stop), with the recording's row or after it."""
         kind = m[1]
         if kind == "start":
             m[2].pos = m[0]                # its audio begins at the tick of its start
-            self._open(m[2])
+            self._open(m[2], rows)
+            return True
         elif kind == "call":
             _, _, what, call_id, write = m
             try:
@@ -624,7 +664,7 @@ class Recorder:
         else:
             rec = self._recs.get(m[2])
             if rec is None:
-                return
+                return False
             self._catch_up(rec, m[0])      # its audio before the pause, resume or stop
             if kind == "pause":
                 rec.pause_at = rec.frames
@@ -634,7 +674,9 @@ class Recorder:
                 self._close_pause(rec)
                 del self._recs[rec.handle]
                 if not rec.done:
-                    self._finish(rec, m[3], m[4])
+                    self._finish(rec, m[3], m[4], rows=rows)
+                    return True
+        return False
 
     def _add_gap(self, rec: _Rec, a: int, b: int, why: str) -> None:
         if b > a:
@@ -645,43 +687,57 @@ class Recorder:
             self._add_gap(rec, rec.pause_at, rec.frames, "pause")
             rec.pause_at = None
 
-    def _pick_path(self, rec: _Rec) -> Path:
+    def _pick_path(self, rec: _Rec) -> str:
+        """ROOT/YYYY/MM/DD/NAME.wav, NAME-1.wav ... if taken (as a .wav or a .part)."""
         w = rec.when
         c = rec.call
+        day, clock = w.strftime("%Y%m%d %H%M%S").split(" ")
         name = self.template.format(
-            date=w.strftime("%Y%m%d"), time=w.strftime("%H%M%S"), channel=_safe(c.channel),
+            date=day, time=clock, channel=_safe(c.channel),
             call_id=_safe(c.call_id), caller=_safe(c.caller), called=_safe(c.called), agent=_safe(c.agent))
-        folder = (rec.root or self.root) / w.strftime("%Y") / w.strftime("%m") / w.strftime("%d")
-        path = folder / f"{name}.wav"
+        # plain strings: a Path per piece cost more than the two stats below
+        folder = _join(rec.root or self.root, day[:-4], day[-4:-2], day[-2:])
+        path = os.path.join(folder, f"{name}.wav")
         n = 1
-        while path.exists() or Path(str(path) + PART).exists():
-            path = folder / f"{name}-{n}.wav"
+        while os.path.exists(path) or os.path.exists(path + PART):
+            path = os.path.join(folder, f"{name}-{n}.wav")
             n += 1
         return path
 
-    def _open(self, rec: _Rec) -> None:
-        """DB row first (committed), then the .part file with its header."""
+    def _open(self, rec: _Rec, rows: list[tuple]) -> None:
+        """DB row first (committed), then the .part file with its header; `rows` (the call rows
+        that came right after the start) in the row's commit, or after the file if that failed."""
         self._recs[rec.handle] = rec
         path = self._pick_path(rec)
+        errors = None
+        begin: dict[str, Any] = dict(path=path, fmt=rec.fmt, layout="stereo" if rec.channels == 2 else "mono",
+                     started=rec.when)
         try:
-            rec.db_id = self.db.begin_recording(rec.call, path=str(path), fmt=rec.fmt,
-                                                layout="stereo" if rec.channels == 2 else "mono",
-                                                started=rec.when)
+            if rows:
+                try:
+                    rec.db_id, errors = self.db.begin_recording_then_calls(
+                        rec.call, **begin, calls=[(m[2], m[3]) for m in rows])
+                except (sqlite3.Error, CallDbError):
+                    pass        # nothing written: the recording's row alone, the rows after it
+            if rec.db_id is None:
+                rec.db_id = self.db.begin_recording(rec.call, **begin)
         except (sqlite3.Error, CallDbError) as exc:   # no row, so no file either: no recording
             rec.done = True
             self.stats.failed += 1
             self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                      {"reason": _errno_reason(exc)}))
+            self._rows_after(rows, errors)
             return
         rec.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rec.wav = WavFile(str(path) + PART, fmt=rec.fmt, channels=rec.channels)
+            rec.wav = _create_wav(path + PART, rec.fmt, rec.channels)
         except OSError as exc:
             self._fail(rec, exc)
+            self._rows_after(rows, errors)
             return
         rec.last_header = rec.last_sync = time.monotonic()
-        self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": str(path)}))
+        self._emit(RecorderEvent(ServerEventKind.RECORDING_STARTED, rec.handle, rec.call.call_id, {"path": path}))
+        self._rows_after(rows, errors)
 
     def _fail(self, rec: _Rec, exc: BaseException) -> None:
         """Disk full, not writable...: keep what audio landed, stop cleanly, alarm."""
@@ -691,18 +747,22 @@ class Recorder:
         # the file is final before the alarm goes out, so the alarm can say whether audio was kept
         status = self._finish(rec, None, reason, failed=True)
         self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id, {
-            "reason": reason, "error": str(exc), "path": str(rec.path) if rec.path else None,
+            "reason": reason, "error": str(exc), "path": rec.path,
             "seconds": seconds, "status": status}))
 
-    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False) -> str:
+    def _finish(self, rec: _Rec, discard: str | None, reason: str, *, failed: bool = False,
+                rows: list[tuple] | None = None) -> str:
         """Close the file: keep it (rename .part -> .wav) only if it holds audio and is wanted.
 
-        Returns the recording's status: kept, discarded or failed.
+        Returns the recording's status: kept, discarded or failed. `rows`: the call rows that
+        came right after the stop, in the commit of the recording's end (or after it, if that
+        failed).
         """
+        rows = rows or []
         rec.done = True
         self._close_pause(rec)
         frames, nbytes = rec.frames, 0
-        part = Path(str(rec.path) + PART) if rec.path is not None else None
+        part = rec.path + PART if rec.path is not None else None
         keep = discard is None and frames > 0
         if rec.wav is not None:
             try:
@@ -726,14 +786,14 @@ class Recorder:
                 if keep:
                     assert rec.path is not None
                     os.rename(part, rec.path)
-                elif part.exists():
-                    part.unlink()
-                wavwriter.fsync_dir(part.parent)
+                elif os.path.exists(part):
+                    os.unlink(part)
+                wavwriter.fsync_dir(os.path.dirname(part))
             except OSError as exc:
                 log.error("recording %s: cannot finish the file: %s", part, exc)
                 keep = False
                 try:
-                    part.unlink()
+                    os.unlink(part)
                 except OSError:
                     pass
         if keep:
@@ -748,18 +808,27 @@ class Recorder:
             status, why = "discarded", "no audio"
             self.stats.discarded += 1
         duration = frames / RATE if keep else 0.0
+        errors = None
         if rec.db_id is not None:
+            end: dict[str, Any] = dict(status=status, duration=duration, stop_reason=reason, discard_reason=why,
+                       gaps=rec.gaps, dropped_blocks=rec.dropped_blocks, nbytes=nbytes if keep else 0)
             try:
-                self.db.end_recording(rec.db_id, status=status, duration=duration, stop_reason=reason,
-                                      discard_reason=why, gaps=rec.gaps, dropped_blocks=rec.dropped_blocks,
-                                      nbytes=nbytes if keep else 0)
+                if rows:
+                    try:
+                        errors = self.db.end_recording_then_calls(
+                            rec.db_id, **end, calls=[(m[2], m[3]) for m in rows])
+                    except sqlite3.Error:
+                        pass    # nothing written: the recording's end alone, the rows after it
+                if errors is None:
+                    self.db.end_recording(rec.db_id, **end)
             except sqlite3.Error as exc:
                 self._emit(RecorderEvent(ServerEventKind.RECORDING_FAILED, rec.handle, rec.call.call_id,
                                          {"reason": _errno_reason(exc)}))
         if not failed:
             self._emit(RecorderEvent(ServerEventKind.RECORDING_STOPPED, rec.handle, rec.call.call_id, {
-                "path": str(rec.path) if keep else None, "status": status, "duration": duration,
+                "path": rec.path if keep else None, "status": status, "duration": duration,
                 "reason": reason, "discard_reason": why}))
+        self._rows_after(rows, errors)
         return status
 
     def _housekeeping(self) -> None:
@@ -784,6 +853,23 @@ class Recorder:
                     rec.last_sync = time.monotonic()
             except OSError as exc:
                 self._fail(rec, exc)
+
+
+def _join(folder: Path, *names: str) -> str:
+    """str(folder / name / ...) without building a Path per piece (pathlib drops a '.' folder)."""
+    base = os.fspath(folder)
+    return os.path.join(*names) if base == "." else os.path.join(base, *names)
+
+
+def _create_wav(part: str, fmt: str, channels: int) -> WavFile:
+    """The new .part file; its folder is made first when missing (the folder of a day's
+    recordings is there but for the first: a mkdir per recording cost more than the open)."""
+    try:
+        return WavFile(part, fmt=fmt, channels=channels)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    Path(part).parent.mkdir(parents=True, exist_ok=True)
+    return WavFile(part, fmt=fmt, channels=channels)
 
 
 # -- recovery ----------------------------------------------------------------------
