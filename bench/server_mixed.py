@@ -84,13 +84,36 @@ dispatched by the ACD, and lockstep's hand-back by a released lock:
       writer        3.16 / 3.22 / 3.49 -> 3.08 / 3.83 / 3.29
 
 -- no change beyond the noise. An hour later, on the same idle machine, the
-same pair (with the time-stamp change in "after") gave 2.2-2.6 / 2.3-2.7 ms
-for the controller and 3.9-4.9 / 4.1-4.8 for the loop thread: this host
-moves the figures by a third between runs, so compare only alternating runs.
-The controller's own CPU is 1.6-2.7 ms per call for ~39 engine events and
-~35 bus events (20-35 µs each), a flat profile; the rest of the control side is the event log and journal, the
-hand-offs and, above all, the recording writer: 18 % of its CPU was ext4
-allocating the inodes of the new .part files (perf, this VM's ext4).
+same pair gave 2.2-2.6 / 2.3-2.7 ms for the controller: this host moves the
+figures by a third between runs, so compare only alternating runs.
+
+Then (3 runs each, alternating, load 0.2-1.0), before (7405767) and after:
+the bus's subscribers timed on one event in eight (a bracket per event had cost
+more than the JSON log and landed in the controller's figure), the bus's event
+made without a frozen dataclass's __init__ and its JSON through json's C
+encoder made once, carry_out leaving at once with nothing to do and a
+channel-state event on a short path; the recording rules re-checked by a
+text-free verdict (the explained chain only for a stop or a start) and the
+pause control skipped where no rule can hear a key or an IVR step; the
+writer's new rows inserted without a read, the rows after a recording's start
+or stop in its commit, and audio across the ring's end in one write:
+
+    control         5.64 / 6.76 / 6.70 -> 5.19 / 6.29 / 5.98 ms per call
+      loop thread   2.68 / 3.10 / 3.02 -> 2.35 / 2.82 / 2.64
+        controller  1.44 / 1.64 / 1.67 -> 1.18 / 1.44 / 1.28
+        bus sinks   0.51 / 0.60 / 0.59 -> 0.43 / 0.56 / 0.56
+      journal       0.36 / 0.41 / 0.40 -> 0.33 / 0.41 / 0.38
+      writer        2.60 / 3.24 / 3.28 -> 2.51 / 3.05 / 2.96
+
+("before" times the bus per event, so its controller row errs high.) The
+controller -- a call's control-plane cost: its 35 events, the IVR, the rules,
+the ACD -- is under 2 ms per call; the whole server cannot be, at this load:
+240 idle lines alone cost ~100 µs per channel-second (bench/server_channels.py),
+2 ms per call at 12 calls/s. Of the rest, the writer is mostly the kernel
+(creating each .part file, 0.3-1.3 ms on this VM's ext4, copying the audio,
+fsync), the loop thread outside the controller the event log and journal
+(JSON per event) and the engine's hand-offs; `gc` shows the cyclic collector's
+share (~0.13 ms per call).
 """
 from __future__ import annotations
 
