@@ -106,14 +106,22 @@ or stop in its commit, and audio across the ring's end in one write:
       writer        2.60 / 3.24 / 3.28 -> 2.51 / 3.05 / 2.96
 
 ("before" times the bus per event, so its controller row errs high.) The
-controller -- a call's control-plane cost: its 35 events, the IVR, the rules,
-the ACD -- is under 2 ms per call; the whole server cannot be, at this load:
-240 idle lines alone cost ~100 µs per channel-second (bench/server_channels.py),
-2 ms per call at 12 calls/s. Of the rest, the writer is mostly the kernel
-(creating each .part file, 0.3-1.3 ms on this VM's ext4, copying the audio,
-fsync), the loop thread outside the controller the event log and journal
-(JSON per event) and the engine's hand-offs; `gc` shows the cyclic collector's
-share (~0.13 ms per call).
+same pair an hour later, with the host slower (the untouched engine at 6.2-6.9
+ms per call instead of 3.8-4.6):
+
+    control        10.94 / 10.03 / 11.21 -> 8.68 / 8.97 / 10.24 ms per call
+      loop thread   5.33 / 4.91 / 5.40 -> 4.26 / 4.37 / 4.93
+        controller  2.68 / 2.54 / 2.75 -> 2.17 / 2.19 / 2.46
+
+The controller -- a call's control-plane cost: its 35 events, the IVR, the
+rules, the ACD -- is 15-20 % cheaper, under 2 ms per call when the host runs
+fast and above it when it runs slow. The whole server cannot be under 2 ms at
+this load: 240 idle lines alone cost ~100 µs per channel-second
+(bench/server_channels.py), 2 ms per call at 12 calls/s. Of the rest, the
+writer is mostly the kernel (creating each .part file, 0.3-1.3 ms on this VM's
+ext4, copying the audio, fsync), the loop thread outside the controller the
+event log and journal (JSON per event) and the engine's hand-offs; `gc` shows
+the cyclic collector's share (~0.13 ms per call).
 """
 from __future__ import annotations
 
