@@ -19,10 +19,11 @@ from dsp.mix import Segment
 from voiceserver.acd.hunt import HuntGroup, Seizure
 from voiceserver.config.server import ServerConfig
 from voiceserver.core.channels import Channel, FxoTrunk, FxsPhone, State
+from voiceserver.core.controllerstate import ControllerState
 from voiceserver.core.e1 import E1R2Trunk
-from voiceserver.core.events import EventBus, ServerEventKind
+from voiceserver.core.events import ServerEventKind
 from voiceserver.core.masking import MASK, masked, pause_menus
-from voiceserver.core.media import MediaCommand, MediaOutbox
+from voiceserver.core.media import MediaCommand
 from voiceserver.core.runtime import BoardRuntime, Conflict, Key, Leg
 from voiceserver.ivr import flows as ivrmod
 from voiceserver.ivr.collect import CollectResult, CollectSpec, DigitCollector
@@ -67,32 +68,22 @@ class ApiPrompt:
     timer: int | None = None                  # the tick the collector's timer is armed for
 
 
-class ApiCommands:
+class ApiCommands(ControllerState):
     """The API's call commands (a base of CallController, which holds the state)."""
 
     # the controller's state these commands use (voiceserver.core.controller.CallController)
     cfg: ServerConfig
-    bus: EventBus
-    boards: list[BoardRuntime]
-    legs: dict[Key, Leg]
-    media: MediaOutbox
-    acd: Any
-    recording: Any
-    tick: int
     segment: Callable[[str, str], Segment]
-    mutes: dict[str, set[str]]
     joins: dict[Key, Join]
     originates: dict[Key, Originate]
     originate_rings: dict[Key, Key]
     awaiting: dict[Key, ivrmod.IvrCall]
     api_prompts: dict[Key, ApiPrompt]
     _api_play_ids: itertools.count[int]
-    _mute_pairs: dict[str, tuple[Key, Key]]
     _playing: dict[Key, tuple[int, list[str]]]
 
     if TYPE_CHECKING:   # the controller's helpers these commands use
         def now_ms(self, rt: BoardRuntime) -> int: ...
-        def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None: ...
         def play_moh(self, rt: BoardRuntime, chan: int, music: str = "default", token: Any = None) -> None: ...
         def _ivr_commands(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg,
                           cmds: list[ivrmod.Command]) -> None: ...

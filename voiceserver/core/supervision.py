@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from voiceserver.core.channels import FxoTrunk, FxsPhone, State
-from voiceserver.core.events import EventBus, ServerEventKind
-from voiceserver.core.media import MediaCommand, MediaOutbox
+from voiceserver.core.controllerstate import ControllerState
+from voiceserver.core.events import ServerEventKind
+from voiceserver.core.media import MediaCommand
 from voiceserver.core.runtime import BoardRuntime, Conflict, Key, Leg
 
 SUPERVISE_MODES = ("listen", "whisper", "barge", "intercept", "conference")
@@ -46,24 +47,14 @@ class Consult:
     joined: bool = False     # the party's phone answered
 
 
-class Supervising:
+class Supervising(ControllerState):
     """Supervision, consultation and mute (a base of CallController, which holds the state)."""
 
     # the controller's state used here (voiceserver.core.controller.CallController)
-    bus: EventBus
-    boards: list[BoardRuntime]
-    legs: dict[Key, Leg]
-    media: MediaOutbox
-    acd: Any
-    recording: Any
-    tick: int
     supervisions: dict[Key, Supervision]
     consults: dict[Key, Consult]
-    mutes: dict[str, set[str]]
-    _mute_pairs: dict[str, tuple[Key, Key]]
 
     if TYPE_CHECKING:   # the controller's helpers used here
-        def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None: ...
         def _hold(self, rt: BoardRuntime, tick: int, phone: FxsPhone, on: bool, why: str) -> set[int]: ...
 
     # -- supervisors: listen, whisper, barge in, intercept -------------------
