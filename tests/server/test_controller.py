@@ -158,3 +158,19 @@ def test_typed_digits_do_not_arm_an_ivr_timer_each_and_the_inter_digit_timeout_s
     assert not goodbye()
     card.run(1 / TPS)
     assert len(goodbye()) == 1
+
+
+def test_the_events_of_one_tick_share_its_time_and_the_next_tick_reads_the_clock_again(card):
+    """A ring that starts a call gives channel.state, call.start and call.ring in one tick:
+    the bus reads the clock once for them, and the time goes on between ticks."""
+    reads = iter(f"2026-12-03T07:40:{s:02d}.000Z" for s in range(60))
+    card.bus._clock = lambda: next(reads)
+    card.board(EventKind.RING_START, 0)
+    first = [e for e in card.bus.journal if e.tick == card.tick]
+    assert {e.kind.value for e in first} >= {"channel.state", "call.start", "call.ring"}
+    assert {e.time for e in first} == {"2026-12-03T07:40:00.000Z"}
+    card.board(EventKind.RING_STOP, 0)
+    card.run(6.5)                                # the ringing stopped for good: the caller gave up
+    later = [e for e in card.bus.journal if e.kind is ServerEventKind.CALL_END]
+    assert len(later) == 1 and later[0].time > "2026-12-03T07:40:00.000Z"
+    assert card.bus.publish(card.tick, ServerEventKind.CALL_END).time > later[0].time   # between ticks: live

@@ -115,6 +115,19 @@ def test_every_event_carries_its_time_in_utc_and_its_server():
         ["2026-12-03T07:40:00.000Z", "2026-12-03T07:40:00.020Z"]
 
 
+def test_events_published_while_the_time_is_held_share_it():
+    """The controller holds the time for a tick's handling: its events read the clock once."""
+    reads = iter(f"2026-12-03T07:40:00.{ms:03d}Z" for ms in range(0, 1000, 20))
+    bus = EventBus(clock=lambda: next(reads))
+    assert bus.publish(1, ServerEventKind.CALL_END).time == "2026-12-03T07:40:00.000Z"
+    bus.hold_time()
+    held = [bus.publish(2, ServerEventKind.CALL_END).time for _ in range(3)]
+    bus.release_time()
+    after = [bus.publish(3, ServerEventKind.CALL_END).time for _ in range(2)]
+    assert held == ["2026-12-03T07:40:00.020Z"] * 3
+    assert after == ["2026-12-03T07:40:00.040Z", "2026-12-03T07:40:00.060Z"]
+
+
 @pytest.mark.parametrize("ms", [0, 999, 1_000, 951_782_400_500, 1_700_000_000_123, 1_764_775_200_999,
                                 1_764_775_201_000])
 def test_an_events_time_is_iso_8601_utc_to_the_millisecond(monkeypatch, ms):

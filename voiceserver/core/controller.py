@@ -174,17 +174,21 @@ class CallController(ApiCommands, Supervising):
         self.tick = max(self.tick, tick) if self.stopping else tick
         rt.tick = max(rt.tick, tick)
         touched: set[int] = set()
-        for ev in events:
-            chan = self._dispatch(rt, tick, ev)
-            if chan is not None:
-                touched.add(chan)
-        # Carrying out actions can touch other channels (an agent rung for
-        # a caller); loop until every outbox is empty.
-        while touched:
-            chan = touched.pop()
-            ch = rt.channels.get(chan)
-            if ch is not None:
-                touched |= self.carry_out(rt, tick, ch)
+        self.bus.hold_time()
+        try:
+            for ev in events:
+                chan = self._dispatch(rt, tick, ev)
+                if chan is not None:
+                    touched.add(chan)
+            # Carrying out actions can touch other channels (an agent rung for
+            # a caller); loop until every outbox is empty.
+            while touched:
+                chan = touched.pop()
+                ch = rt.channels.get(chan)
+                if ch is not None:
+                    touched |= self.carry_out(rt, tick, ch)
+        finally:
+            self.bus.release_time()
         return self.media.take()
 
     def _dispatch(self, rt: BoardRuntime, tick: int, ev: Any) -> int | None:

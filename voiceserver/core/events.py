@@ -321,18 +321,28 @@ class EventBus:
         self.journal: deque[ServerEvent] = deque(maxlen=journal_size)
         self._subscribers: tuple[Subscriber, ...] = ()    # a new tuple on each change: publish needs no copy
         self.last_seq = 0
+        self._held: str | None = None       # the time of the tick being handled (`hold_time`)
 
     def publish(self, tick: int, kind: ServerEventKind | str, chan: int | None = None,
                 call_id: str | None = None, **data: Any) -> ServerEvent:
         """Number and journal an event; a kind outside the catalogue is a bug (ValueError)."""
         if kind.__class__ is not ServerEventKind:
             kind = ServerEventKind(kind)
-        ev = ServerEvent.made(next(self._seq), tick, kind, chan, call_id, data, self._clock(), self.server_id)
+        ev = ServerEvent.made(next(self._seq), tick, kind, chan, call_id, data, self._held or self._clock(),
+                              self.server_id)
         self.last_seq = ev.seq
         self.journal.append(ev)
         for sub in self._subscribers:
             sub(ev)
         return ev
+
+    def hold_time(self) -> None:
+        """Stamp the events published until `release_time` with the time now: the events of
+        one tick's handling share a time, read once instead of once per event."""
+        self._held = self._clock()
+
+    def release_time(self) -> None:
+        self._held = None
 
     def subscribe(self, fn: Subscriber, *, first: bool = False) -> Callable[[], None]:
         """`first`: before the subscribers already there (the journal: a number is stored
