@@ -182,10 +182,10 @@ class CallController(ApiCommands, Supervising):
                     touched.add(chan)
             # Carrying out actions can touch other channels (an agent rung for
             # a caller); loop until every outbox is empty.
+            channels = rt.channels
             while touched:
-                chan = touched.pop()
-                ch = rt.channels.get(chan)
-                if ch is not None:
+                ch = channels.get(touched.pop())
+                if ch is not None and ch.outbox:
                     touched |= self.carry_out(rt, tick, ch)
         finally:
             self.bus.release_time()
@@ -595,8 +595,9 @@ class CallController(ApiCommands, Supervising):
             if leg.ivr_timer is None or at < leg.ivr_timer:
                 leg.ivr_timer = at
                 self.media.call_at(rt.index, at, ch.chan, ("ivr", at))
-        self.carry_out(rt, tick, ch)
-        if self.recording is not None:   # the IVR path and queue so far, in the call row
+        if ch.outbox:
+            self.carry_out(rt, tick, ch)
+        if self.recording is not None and cmds:   # the path and queue change only by a command
             self.recording.progress(rt, tick, leg)
 
     def _ivr_play(self, rt: BoardRuntime, tick: int, ch: Channel, leg: Leg, cmd: ivrmod.Play) -> None:
