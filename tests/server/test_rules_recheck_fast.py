@@ -3,7 +3,8 @@
 `RecordingRules.recheck` runs on every IVR branch, queue and agent a call
 takes; it asks `_verdict` (record or not, forced or not: no explanation)
 and runs the whole chain only when the decision changes (a stop, a start).
-The recording service skips `PauseControl.digit` when no ``[[pause_dtmf]]``
+At answer the server asks `decide` without the explanation (`explain=False`):
+only the deciding check is written. The recording service skips `PauseControl.digit` when no ``[[pause_dtmf]]``
 rule exists and `ivr_command` when no IVR pause rule exists and no DTMF
 pause runs (`hears_keys`, `hears_ivr`). Hypothesis draws rule sets the way an
 administrator writes them (TOML: docs/recording-rules.md) and calls that
@@ -147,6 +148,27 @@ def test_recheck_gives_what_the_whole_chain_gives(texts, facts, minute, changes)
         assert fast == full, (texts, facts)
         assert fast.as_dict() == full.as_dict()
         assert fast.reason == full.reason and fast.checks == full.checks
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_texts(), first_facts(), st.integers(0, 7 * 1440), st.lists(change, max_size=6))
+def test_a_decision_without_its_explanation_is_the_same_decision(text, facts, minute, changes):
+    """The server's decide (explain=False) at answer: record, rule, reason, pending, facts,
+    and the one check that decided, as the whole chain says them; then the same rechecks."""
+    rules = loads_rules(text, "r.toml")
+    at = dt.datetime(2026, 11, 23, tzinfo=SH) + dt.timedelta(minutes=minute)
+    for what, value in changes[:2]:          # facts known at answer (an IVR branch, a queue...)
+        facts = apply_change(facts, what, value)
+    full = rules.decide(facts, at)
+    short = rules.decide(facts, at, explain=False)
+    deciding = [c for c in full.checks if c.verdict in ("record", "no-record")][:1]
+    assert short.checks == tuple(deciding), (text, facts)
+    assert replace(short, checks=full.checks) == full, (text, facts)
+    for what, value in changes[2:]:
+        at += dt.timedelta(seconds=7)
+        facts = apply_change(facts, what, value)
+        short, full = rules.recheck(short, facts, at), rules.recheck(full, facts, at)
+        assert replace(short, checks=full.checks) == full, (text, facts)
 
 
 def test_an_ivr_branch_set_false_stops_the_call_with_the_chains_explanation():

@@ -191,9 +191,13 @@ class RecordingRules:
         return self._schedule(TimeRange(frozenset(range(7)), 0, 24 * 60))
 
     # -- evaluation ---------------------------------------------------------
-    def decide(self, facts: CallFacts, at: dt.datetime) -> Decision:
-        """The decision at answer time (``at``: an aware datetime)."""
-        checks, record, rule, reason, pending = self._chain(facts, at, mid_call=False)
+    def decide(self, facts: CallFacts, at: dt.datetime, *, explain: bool = True) -> Decision:
+        """The decision at answer time (``at``: an aware datetime).
+
+        Without `explain` (the server at answer: nothing there reads the chain) the checks
+        are only the one that decided; the decision is otherwise the same."""
+        checks, record, rule, reason, pending = self._chain(facts, at, mid_call=False,
+                                                            explain=explain)
         return self._decision(record, rule, reason, checks, facts, at, pending)
 
     def recheck(self, decision: Decision, facts: CallFacts, at: dt.datetime) -> Decision:
@@ -318,9 +322,12 @@ class RecordingRules:
         said = " and ".join(f"{s} {getattr(facts, s) or '(none)'}" for s in _SIDES[lr.key])
         return f"{said}: no match in {lr.ref.key}"
 
-    def _chain(self, facts: CallFacts, at: dt.datetime, *, mid_call: bool
+    def _chain(self, facts: CallFacts, at: dt.datetime, *, mid_call: bool, explain: bool = True
                ) -> tuple[list[Check], bool, RuleRef, str, tuple[Pending, ...]]:
-        """Run every check in precedence order; the first decisive one decides."""
+        """Run every check in precedence order; the first decisive one decides.
+
+        Without `explain` the checks that decide nothing are not written (their sentences
+        were most of a decision's cost) and the chain stops at the one that decides."""
         _aware(at)
         checks: list[Check] = []
         decided: tuple[bool, RuleRef, str] | None = None
@@ -335,74 +342,98 @@ class RecordingRules:
                 assert rule is not None
                 decided = (verdict == "record", rule, reason)
 
+        def result() -> tuple[list[Check], bool, RuleRef, str, tuple[Pending, ...]]:
+            assert decided is not None
+            record, rule, reason = decided
+            return checks, record, rule, reason, tuple(pending)
+
+        pending: list[Pending] = []
         for stage, lists, verdict in (("never", self.never, "no-record"),
                                       ("force", self.force, "record"),
                                       ("exclude", self.exclude, "no-record")):
-            if not lists:
+            if not lists and explain:
                 add(stage, "skip", f"no {stage} lists", None)
             for lr in lists:
                 why = self._list_match(lr, facts)
                 if why is not None:
                     add(f"{stage}.{lr.key}", verdict, why, lr.ref)
-                else:
+                    if not explain:
+                        return result()
+                elif explain:
                     add(f"{stage}.{lr.key}", "pass", self._list_miss(lr, facts), lr.ref)
 
         if mid_call:
-            add("window", "skip", "windows are checked at answer only", None)
+            if explain:
+                add("window", "skip", "windows are checked at answer only", None)
         else:
-            stage, verdict, reason, rule = self._window_check(at)
-            add(stage, verdict, reason, rule)
+            stage, verdict, reason, rule = self._window_check(at, explain)
+            if explain or verdict != "pass":
+                add(stage, verdict, reason, rule)
+            if decided is not None and not explain:
+                return result()
 
         r = self.ref("select.directions")
         if facts.direction in self.directions:
-            add("direction", "pass", f"{facts.direction} calls are selected", r)
+            if explain:
+                add("direction", "pass", f"{facts.direction} calls are selected", r)
         else:
             add("direction", "no-record", f"{facts.direction} calls are not selected "
                                           f"(select.directions = {sorted(self.directions)})", r)
+            if not explain:
+                return result()
 
-        pending: list[Pending] = []
         for (stage, setting, on, on_text, other, other_ref, noun, key), have in zip(
                 self._selections, ([facts.queue] if facts.queue else [], list(facts.ivr_path)), strict=True):
             off = [n for n in have if setting.get(n) is False]
             if off:
                 add(stage, "no-record", f"{noun} {off[0]!r} is not recorded",
                     self.ref(f"select.{key}.{off[0]}"))
+                if not explain:
+                    return result()
             elif any(n in on for n in have):
-                n = next(n for n in have if n in on)
-                add(stage, "pass", f"{noun} {n!r} is recorded", self.ref(f"select.{key}.{n}"))
+                if explain:
+                    n = next(n for n in have if n in on)
+                    add(stage, "pass", f"{noun} {n!r} is recorded", self.ref(f"select.{key}.{n}"))
             elif other:
-                add(stage, "pass", f"{noun} {have[-1]!r} has no rule (other_{key} = true)"
-                    if have else f"no {noun} reached yet, other_{key} = true", other_ref)
+                if explain:
+                    add(stage, "pass", f"{noun} {have[-1]!r} has no rule (other_{key} = true)"
+                        if have else f"no {noun} reached yet, other_{key} = true", other_ref)
             elif have and stage == "queue":
                 add(stage, "no-record", f"{noun} {have[0]!r} is not one of the recorded "
                                         f"queues ({on_text or 'none'})", other_ref)
+                if not explain:
+                    return result()
             else:
                 # not reached yet: record now, settle at the end (keep)
                 if decided is None:
                     pending.append(Pending(stage, frozenset(on), other_ref))
-                add(stage, "pending", f"kept only if the call reaches {noun} "
-                                      f"{on_text or '(none)'} (other_{key} = false)", other_ref)
+                if explain:
+                    add(stage, "pending", f"kept only if the call reaches {noun} "
+                                          f"{on_text or '(none)'} (other_{key} = false)", other_ref)
 
         if mid_call:
-            add("sampling", "skip", "sampling is decided at answer only", None)
+            if explain:
+                add("sampling", "skip", "sampling is decided at answer only", None)
         else:
             rate = self._sampling.get(facts.direction, 100.0)
             r = self.ref(f"sampling.{facts.direction}")
             if rate >= 100.0:
-                add("sampling", "pass", f"{facts.direction} sampling is {_pct(rate)}", r)
+                if explain:
+                    add("sampling", "pass", f"{facts.direction} sampling is {_pct(rate)}", r)
             else:
                 point = sample_point(self.seed, facts.call_id)
                 if point * 100.0 < rate:
-                    add("sampling", "pass", f"call {facts.call_id} is in the {_pct(rate)} "
-                                            f"{facts.direction} sample (point {point:.4f})", r)
+                    if explain:
+                        add("sampling", "pass", f"call {facts.call_id} is in the {_pct(rate)} "
+                                                f"{facts.direction} sample (point {point:.4f})", r)
                 else:
                     add("sampling", "no-record", f"call {facts.call_id} is outside the "
                                                  f"{_pct(rate)} {facts.direction} sample "
                                                  f"(point {point:.4f})", r)
+                    if not explain:
+                        return result()
         add("default", "record", "no rule stops it: recorded", RuleRef(self.file, None, "default"))
-        assert decided is not None
-        record, rule, reason = decided
-        return checks, record, rule, reason, tuple(pending)
+        return result()
 
     def _verdict(self, facts: CallFacts) -> tuple[bool, bool]:
         """(record, forced) of the chain in the middle of a call (``_chain(mid_call=True)``),
@@ -431,22 +462,27 @@ class RecordingRules:
             return False, False
         return True, False
 
-    def _window_check(self, at: dt.datetime) -> tuple[str, str, str, RuleRef | None]:
+    def _window_check(self, at: dt.datetime, explain: bool = True
+                      ) -> tuple[str, str, str, RuleRef | None]:
+        """Without `explain` a pass says nothing (its sentence is not read)."""
         local = at.astimezone(ZoneInfo(self.timezone))
-        stamp = f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
         if not self.windows:
             if self._any_time.is_open(at):
-                return "window", "pass", f"no windows: any time ({stamp})", None
-            return "window", "no-record", f"{local.date()} is a holiday ({stamp})", \
+                return "window", "pass", f"no windows: any time ({self._stamp(local)})" if explain else "", None
+            return "window", "no-record", f"{local.date()} is a holiday ({self._stamp(local)})", \
                 self.ref("holidays")
         for w in self.windows:
             if w.schedule.is_open(at):
-                return "window", "pass", f"{stamp} is in window {w.name!r} ({w.text})", w.ref
+                return ("window", "pass", f"{self._stamp(local)} is in window {w.name!r} ({w.text})"
+                        if explain else "", w.ref)
         day = local.date()
         if day in self.holidays and day not in self.workdays:
             return "window", "no-record", f"{day} is a holiday and no window covers " \
-                                          f"{stamp}", self.ref("holidays")
-        return "window", "no-record", f"{stamp} is outside every window", self.ref("window")
+                                          f"{self._stamp(local)}", self.ref("holidays")
+        return "window", "no-record", f"{self._stamp(local)} is outside every window", self.ref("window")
+
+    def _stamp(self, local: dt.datetime) -> str:
+        return f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
 
     def _schedule(self, tr: TimeRange) -> Schedule:
         return Schedule((tr,), "in", "out", self.timezone, self.holidays, self.workdays,

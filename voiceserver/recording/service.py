@@ -416,7 +416,8 @@ class RecordingService:
                           call.caller, call.called)
         rules = self.rules
         at = self.s.time_at(rt, tick)
-        d = rules.decide(facts, at) if rules is not None else None
+        # the decision's rule and reason go out; its chain of checks is `rules explain`'s
+        d = rules.decide(facts, at, explain=False) if rules is not None else None
         cr = CallRecording(call.call_id, rt.index, chan, rules, d, facts, answer_tick=tick)
         self.calls[call.call_id] = cr
         self._by_trunk[(rt.index, chan)] = call.call_id
