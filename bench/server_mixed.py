@@ -133,6 +133,7 @@ import gc
 import json
 import logging
 import os
+import platform
 import pstats
 import random
 import shutil
@@ -461,58 +462,83 @@ class ControllerMeter:
     events in, media commands out) less the bus's subscribers it calls as it publishes
     (the journal's hand-off, the JSON event log, the streams): those are the I/O around it.
 
-    A bracket is two `time.thread_time()` calls, each a system call (~0.7 µs here).
-    Bracketing every event's subscribers cost more than the JSON log itself, and the
-    figures carried it, so the subscribers are timed on one event in SINK_SAMPLE
-    (the events of a window's thousands of calls interleave, so the sample is a fair
-    one) and the total is that time scaled up."""
+    Timing the subscribers costs what it measures: a bracket is two `time.thread_time()`
+    calls (system calls), and a wrapper around the subscribers is a Python call per event.
+    On every event either landed in the controller's figure. So the subscribers are timed
+    in one handled tick in SINK_SAMPLE (the ticks of a window's hundreds of calls
+    interleave, so the sample is a fair one); the other ticks publish to the bus as the
+    server does, and their subscribers' time is estimated per event from the sampled ones.
+    Each sampled event's time leaves out one `thread_time()` call's own cost (`_clock_cost`,
+    measured at the start), the part of the bracket inside it."""
 
     SINK_SAMPLE = 8
 
     def __init__(self, server) -> None:
         self.server = server
-        self.controller = 0.0
-        self._sampled = 0.0            # the sampled events' subscribers
-        self._sampled_in_handle = 0.0  # of those, the ones published inside `handle`
-        self._events = 0
+        self.controller = 0.0      # `handle`'s CPU, its subscribers included
+        self._sampled = 0.0        # the sampled ticks' subscribers
+        self._sampled_events = 0
+        self._handled_events = 0   # events published inside `handle`, every tick
+        self._handles = 0
+        self._clock_cost = _clock_cost()
+        bus = self._bus = server.bus
+        self._seq0 = bus.last_seq
+        self._subscribers = subscribers = bus._subscribers
         calls = server.calls
         self._handle = calls.handle
+        clock_cost = self._clock_cost
 
-        def handle(index: int, tick: int, events: list) -> list:
-            t0, sampled0 = time.thread_time(), self._sampled
-            try:
-                return self._handle(index, tick, events)
-            finally:
-                sampled = self._sampled - sampled0     # left out exactly; the others: `totals`
-                self._sampled_in_handle += sampled
-                self.controller += time.thread_time() - t0 - sampled
-        calls.handle = handle
-        self._subscribers = subscribers = server.bus._subscribers
-        every = self.SINK_SAMPLE
-
-        def sinks(ev) -> None:
-            self._events += 1
-            if self._events % every:
-                for fn in subscribers:
-                    fn(ev)
-                return
+        def timed(ev) -> None:
             t0 = time.thread_time()
             try:
                 for fn in subscribers:
                     fn(ev)
             finally:
-                self._sampled += time.thread_time() - t0
-        server.bus._subscribers = (sinks,)
+                self._sampled += time.thread_time() - t0 - clock_cost
+        timed_subscribers = (timed,)
+
+        def handle(index: int, tick: int, events: list) -> list:
+            self._handles += 1
+            sample = self._handles % self.SINK_SAMPLE == 0
+            seq0 = bus.last_seq
+            if sample:
+                bus._subscribers = timed_subscribers
+            t0 = time.thread_time()
+            try:
+                return self._handle(index, tick, events)
+            finally:
+                self.controller += time.thread_time() - t0
+                published = bus.last_seq - seq0
+                self._handled_events += published
+                if sample:
+                    bus._subscribers = subscribers
+                    self._sampled_events += published
+        calls.handle = handle
 
     def totals(self) -> tuple[float, float]:
-        """(controller, bus sinks) CPU seconds: the subscribers of the events not sampled,
-        estimated from the sampled ones, move from the controller's figure to the sinks'."""
-        unsampled_in_handle = self._sampled_in_handle * (self.SINK_SAMPLE - 1)
-        return self.controller - unsampled_in_handle, self._sampled * self.SINK_SAMPLE
+        """(controller, bus sinks) CPU seconds: the sampled ticks' subscribers leave the
+        controller's figure exactly, the others' at the sampled cost per event; the sinks'
+        figure is that cost for every event of the window (published in `handle` or not)."""
+        per_event = self._sampled / max(1, self._sampled_events)
+        unsampled = self._handled_events - self._sampled_events
+        controller = self.controller - self._sampled - per_event * unsampled
+        return controller, per_event * (self._bus.last_seq - self._seq0)
 
     def remove(self) -> None:
         self.server.calls.__dict__.pop("handle", None)
-        self.server.bus._subscribers = self._subscribers
+        self._bus._subscribers = self._subscribers
+
+
+def _clock_cost(n: int = 20_000) -> float:
+    """One `time.thread_time()` call's own CPU (the median of consecutive readings' steps)."""
+    steps = []
+    last = time.thread_time()
+    for _ in range(n):
+        now = time.thread_time()
+        steps.append(now - last)
+        last = now
+    steps.sort()
+    return steps[n // 2]
 
 
 class GcMeter:
@@ -563,9 +589,16 @@ def _threads_cpu() -> dict[str, float]:
     return dict(out)
 
 
+def interpreter() -> str:
+    """The Python that ran the server: its figures depend on how that Python was built (a
+    distribution's profile-guided build runs this code faster than a plain source build)."""
+    return f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})"
+
+
 def print_table(r: dict[str, Any]) -> None:
     print(f"whole server on lockstep hwsim: {r['lines']} FXO lines, Poisson callers at {r['rate']:g}/s, "
           f"IVR (1, then {len(ACCOUNT)} digits + #), stereo recording, SQLite rows, JSON event log")
+    print(f"  python          {r['python']}, {r['cpus']} CPUs")
     print(f"  window          {r['sim_seconds']:.1f} simulated s in {r['wall_seconds']:.1f} s wall "
           f"({r['x_realtime']:.2f}x real time)")
     print(f"  calls           {r['calls']} went the whole IVR path ({r['calls_per_second']:.2f}/s; "
@@ -613,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-mixed-") as tmp:
             r = run(args.seconds, args.warmup, args.rate, args.seed, args.profile, Path(tmp))
     r["cpus"] = os.cpu_count()
+    r["python"] = interpreter()
     if args.json == "-":
         print(json.dumps(r, indent=1))
         return 0
