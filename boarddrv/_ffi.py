@@ -14,7 +14,7 @@ def load() -> tuple[Any, Any]:
     global _lib, _ffi
     if _lib is None:
         try:
-            from ._vbcore import ffi, lib  # type: ignore[import-not-found]
+            from ._vbcore import ffi, lib  # type: ignore[import-not-found, import-untyped, unused-ignore]
         except ImportError as exc:
             raise BackendUnavailable(
                 f"the native board library boarddrv._vbcore is not built ({exc}); "
