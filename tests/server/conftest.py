@@ -24,6 +24,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -325,6 +326,22 @@ def strings_reachable(root: Any) -> list[str]:
 def reachable_strings():
     """`reachable_strings(obj)`: what secrets an object still holds (see strings_reachable)."""
     return strings_reachable
+
+
+@pytest.fixture
+def call_row_write_fails(monkeypatch) -> Callable[[str], None]:
+    """`call_row_write_fails(call_id)`: from then on, writing that call's row raises a disk
+    I/O error inside the call database's transaction; other rows are written as usual."""
+    from voiceserver.recording import calldb
+    real = calldb._upsert_call
+
+    def install(call_id: str) -> None:
+        def broken(c, row, **kw):
+            if row.call_id == call_id:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real(c, row, **kw)
+        monkeypatch.setattr(calldb, "_upsert_call", broken)
+    return install
 
 
 @pytest.fixture

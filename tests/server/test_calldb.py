@@ -153,15 +153,9 @@ def test_a_refused_row_in_a_pass_is_named_and_the_others_are_written():
     assert db.call("old")["end"] is None and db.call("c0")["answer"] and db.call("c1")["answer"]
 
 
-def test_a_database_error_in_a_pass_fails_only_its_own_row(monkeypatch):
+def test_a_database_error_in_a_pass_fails_only_its_own_row(call_row_write_fails):
     db = CallDb(":memory:")
-    real = calldb._upsert_call
-
-    def broken(c, row, **kw):
-        if row.call_id == "c1":
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(c, row, **kw)
-    monkeypatch.setattr(calldb, "_upsert_call", broken)
+    call_row_write_fails("c1")
     got = db.upsert_calls(_writes(2))
     assert got[:4] == [None] * 4 and all(isinstance(e, sqlite3.OperationalError) for e in got[4:])
     assert db.call("c0")["disposition"] == "caller hung up" and db.call("c1") is None

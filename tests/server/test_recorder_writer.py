@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -197,17 +196,11 @@ def test_the_rows_after_a_start_and_a_stop_go_in_the_recordings_commits(tmp_path
         assert r.close()
 
 
-def test_a_database_error_in_such_a_commit_writes_the_recording_and_each_row_apart(tmp_path, monkeypatch):
+def test_a_database_error_in_such_a_commit_writes_the_recording_and_each_row_apart(
+        tmp_path, call_row_write_fails):
     """A row that cannot be written spoils the commit it shares: the recording's row (start or
     end) is then written alone, and each call row on its own, as if they had come apart."""
-    from voiceserver.recording import calldb
-    real = calldb._upsert_call
-
-    def broken(c, row, **kw):
-        if row.call_id == "bad":
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(c, row, **kw)
-    monkeypatch.setattr(calldb, "_upsert_call", broken)
+    call_row_write_fails("bad")
     z = np.zeros((NCHAN, BLOCK), np.int16)
     with CallDb(tmp_path / "calls.db") as db:
         r = Recorder(db, tmp_path / "rec", nchan=NCHAN, block=BLOCK, backpressure=True, poll=60)
