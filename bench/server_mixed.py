@@ -425,13 +425,14 @@ async def _measure(server, seconds: float, warmup: float, hwsim_pid: int,
         engines = [b.engine._thread for b in server.boards]
         loop_thread = [threading.current_thread()]
         prof = cProfile.Profile(time.thread_time) if profile else None   # CPU, not waits
+        clock_cost = _clock_cost()       # before the window: its own CPU is not the server's
         seq0 = server.bus.last_seq
         tick0 = rt.engine.tick
         s0, w0, c0, e0, l0, h0 = (sim_s(), time.monotonic(), time.process_time(), thread_cpu(engines),
                                   thread_cpu(loop_thread), proc_cpu(hwsim_pid))
         threads0 = _threads_cpu()
         wprof = cProfile.Profile(time.thread_time) if profile else None
-        meter = ControllerMeter(server)
+        meter = ControllerMeter(server, clock_cost)
         gc_meter = GcMeter()
         if prof is not None:
             _install_writer_profile(server, wprof)
@@ -486,25 +487,23 @@ class ControllerMeter:
     in one handled tick in SINK_SAMPLE (the ticks of a window's hundreds of calls
     interleave, so the sample is a fair one); the other ticks publish to the bus as the
     server does, and their subscribers' time is estimated per event from the sampled ones.
-    Each sampled event's time leaves out one `thread_time()` call's own cost (`_clock_cost`,
-    measured at the start), the part of the bracket inside it."""
+    Each sampled event's time leaves out one `thread_time()` call's own cost (`clock_cost`,
+    from `_clock_cost` before the window), the part of the bracket inside it."""
 
     SINK_SAMPLE = 8
 
-    def __init__(self, server) -> None:
+    def __init__(self, server, clock_cost: float) -> None:
         self.server = server
         self.controller = 0.0      # `handle`'s CPU, its subscribers included
         self._sampled = 0.0        # the sampled ticks' subscribers
         self._sampled_events = 0
         self._handled_events = 0   # events published inside `handle`, every tick
         self._handles = 0
-        self._clock_cost = _clock_cost()
         bus = self._bus = server.bus
         self._seq0 = bus.last_seq
         self._subscribers = subscribers = bus._subscribers
         calls = server.calls
         self._handle = calls.handle
-        clock_cost = self._clock_cost
 
         def timed(ev) -> None:
             t0 = time.thread_time()
