@@ -180,13 +180,7 @@ class CallController(ApiCommands, Supervising):
                 chan = self._dispatch(rt, tick, ev)
                 if chan is not None:
                     touched.add(chan)
-            # Carrying out actions can touch other channels (an agent rung for
-            # a caller); loop until every outbox is empty.
-            channels = rt.channels
-            while touched:
-                ch = channels.get(touched.pop())
-                if ch is not None and ch.outbox:
-                    touched |= self.carry_out(rt, tick, ch)
+            self.settle(rt, tick, touched)
         finally:
             self.bus.release_time()
         return self.media.take()
@@ -665,11 +659,13 @@ class CallController(ApiCommands, Supervising):
         return Leg(call, partner=partner)
 
     def settle(self, rt: BoardRuntime, tick: int, chans: set[int]) -> None:
-        """Carry out the outboxes of `chans` and of every channel that touches."""
+        """Carry out the outboxes of `chans` and of every channel that touches (carrying out
+        actions can touch other channels: an agent rung for a caller) until all are empty."""
         touched = set(chans)
+        channels = rt.channels
         while touched:
-            ch = rt.channels.get(touched.pop())
-            if ch is not None:
+            ch = channels.get(touched.pop())
+            if ch is not None and ch.outbox:
                 touched |= self.carry_out(rt, tick, ch)
 
     def moh_segment(self, name: str = "default") -> Segment | None:
